@@ -1,0 +1,248 @@
+#include "libs/runtime/event_loop.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "libs/runtime/internal/check.h"
+#include "libs/runtime/task.h"
+
+namespace cohort::runtime {
+namespace {
+
+thread_local EventLoop* current_loop = nullptr;
+
+// With ready work the loop polls fds only every kIoPollInterval iterations, so a busy
+// loop does not pay a syscall per iteration yet I/O is never starved.
+constexpr std::uint32_t kIoPollInterval = 32;
+
+}  // namespace
+
+class EventLoop::CallbackTimer final : public internal::TimerNode {
+ public:
+  CallbackTimer(EventLoop* loop, TimerId id, absl::AnyInvocable<void()> fn)
+      : loop_(loop), id_(id), fn_(std::move(fn)) {}
+
+  void OnTimer() override {
+    // Erasing destroys this object: keep the callback alive on the stack.
+    absl::AnyInvocable<void()> fn = std::move(fn_);
+    loop_->callbacks_.erase(id_);
+    fn();
+  }
+
+ private:
+  EventLoop* loop_;
+  TimerId id_;
+  absl::AnyInvocable<void()> fn_;
+};
+
+EventLoop::EventLoop(Clock* clock) : clock_(clock), owner_(std::this_thread::get_id()) {
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  COHORT_CHECK(epoll_fd_ >= 0, std::strerror(errno));
+  wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  COHORT_CHECK(wake_fd_ >= 0, std::strerror(errno));
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = wake_fd_;
+  COHORT_CHECK(epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev) == 0, std::strerror(errno));
+  ready_.reserve(1024);
+  running_.reserve(1024);
+}
+
+EventLoop::~EventLoop() {
+  CheckInLoopThread();
+  EventLoop* previous = std::exchange(current_loop, this);
+  // Unfinished tasks: destroy their frames so RAII cleanup runs. Destroying one frame
+  // may finish or release others, so take them one at a time.
+  while (internal::TaskState* task = tasks_.PopFront()) task->Abandon();
+  callbacks_.clear();
+  current_loop = previous;
+  close(wake_fd_);
+  close(epoll_fd_);
+}
+
+EventLoop* EventLoop::Current() { return current_loop; }
+
+void EventLoop::CheckInLoopThread() const {
+  COHORT_CHECK(InLoopThread(), "event loop used from a thread that does not own it");
+}
+
+void EventLoop::RegisterTask(internal::TaskState* task) { tasks_.PushBack(task); }
+
+void EventLoop::CallSoon(absl::AnyInvocable<void()> fn) {
+  auto* boxed = new absl::AnyInvocable<void()>(std::move(fn));
+  Schedule(
+      [](void* arg) {
+        std::unique_ptr<absl::AnyInvocable<void()>> f(static_cast<absl::AnyInvocable<void()>*>(arg));
+        (*f)();
+      },
+      boxed);
+}
+
+TimerId EventLoop::CallAt(TimePoint when, absl::AnyInvocable<void()> fn) {
+  TimerId id = next_timer_id_++;
+  auto timer = std::make_unique<CallbackTimer>(this, id, std::move(fn));
+  timers_.Push(timer.get(), when);
+  callbacks_.emplace(id, std::move(timer));
+  return id;
+}
+
+bool EventLoop::CancelTimer(TimerId id) { return callbacks_.erase(id) > 0; }
+
+absl::Status EventLoop::AddReader(int fd, absl::AnyInvocable<void()> on_readable) {
+  CheckInLoopThread();
+  if (readers_.contains(fd)) {
+    return absl::AlreadyExistsError(absl::StrCat("fd ", fd, " already has a reader"));
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = fd;
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("epoll_ctl(ADD, ", fd, "): ", std::strerror(errno)));
+  }
+  readers_.emplace(fd, std::make_unique<absl::AnyInvocable<void()>>(std::move(on_readable)));
+  return absl::OkStatus();
+}
+
+absl::Status EventLoop::RemoveReader(int fd) {
+  CheckInLoopThread();
+  if (readers_.erase(fd) == 0) return absl::NotFoundError(absl::StrCat("fd ", fd, " has no reader"));
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr) != 0 && errno != EBADF) {
+    return absl::InternalError(absl::StrCat("epoll_ctl(DEL, ", fd, "): ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+void EventLoop::Post(absl::AnyInvocable<void()> fn) {
+  {
+    std::lock_guard<std::mutex> lock(post_mu_);
+    posted_.push_back(std::move(fn));
+    posted_pending_.store(true, std::memory_order_seq_cst);
+  }
+  // Pairs with Poll(): the loop publishes sleeping_ before re-checking posted_pending_,
+  // so either it sees this post or we see it asleep and wake it.
+  if (sleeping_.load(std::memory_order_seq_cst)) Wake();
+}
+
+void EventLoop::Stop() {
+  stop_requested_.store(true, std::memory_order_seq_cst);
+  Wake();
+}
+
+void EventLoop::Wake() {
+  if (wake_pending_.exchange(true, std::memory_order_acq_rel)) return;
+  std::uint64_t one = 1;
+  ssize_t n = write(wake_fd_, &one, sizeof(one));
+  COHORT_CHECK(n == sizeof(one) || errno == EAGAIN, std::strerror(errno));
+}
+
+void EventLoop::BindToCurrentThread() {
+  COHORT_CHECK(current_loop == nullptr || current_loop == this,
+               "another event loop is already running on this thread");
+  owner_ = std::this_thread::get_id();
+  current_loop = this;
+}
+
+void EventLoop::Unbind() { current_loop = nullptr; }
+
+void EventLoop::Run() {
+  BindToCurrentThread();
+  while (!stop_requested_.exchange(false, std::memory_order_acq_rel)) RunOnce(/*may_block=*/true);
+  Unbind();
+}
+
+void EventLoop::RunUntilIdle() {
+  BindToCurrentThread();
+  do {
+    RunOnce(/*may_block=*/false);
+  } while (!ready_.empty() || posted_pending_.load(std::memory_order_acquire) ||
+           (!timers_.empty() && timers_.top()->deadline() <= Now()));
+  Unbind();
+}
+
+void EventLoop::RunOnce(bool may_block) {
+  ++iterations_;
+  std::int64_t timeout_ns = 0;
+  bool poll = !readers_.empty() && (iterations_ % kIoPollInterval == 0);
+  if (ready_.empty() && may_block && !stop_requested_.load(std::memory_order_relaxed)) {
+    poll = true;
+    timeout_ns = -1;
+    if (internal::TimerNode* next = timers_.top()) {
+      if (clock_->IsManual()) {
+        if (clock_->AutoAdvance() && external_work_ == 0) {
+          clock_->AdvanceTo(next->deadline());
+          timeout_ns = 0;
+        }
+      } else {
+        timeout_ns = std::max<std::int64_t>(0, (next->deadline() - Now()).count());
+      }
+    }
+  } else if (ready_.empty() && !readers_.empty()) {
+    poll = true;
+  }
+  if (poll) Poll(timeout_ns);
+  DrainPosted();
+  FireDueTimers();
+
+  running_.swap(ready_);
+  for (const Runnable& r : running_) r.fn(r.arg);
+  running_.clear();
+}
+
+void EventLoop::Poll(std::int64_t timeout_ns) {
+  if (timeout_ns != 0) {
+    sleeping_.store(true, std::memory_order_seq_cst);
+    if (posted_pending_.load(std::memory_order_seq_cst)) timeout_ns = 0;
+  }
+  constexpr int kMaxEvents = 64;
+  epoll_event events[kMaxEvents];
+  int n;
+  if (timeout_ns < 0) {
+    n = epoll_wait(epoll_fd_, events, kMaxEvents, -1);
+  } else {
+    timespec ts{static_cast<time_t>(timeout_ns / 1'000'000'000), static_cast<long>(timeout_ns % 1'000'000'000)};
+    n = epoll_pwait2(epoll_fd_, events, kMaxEvents, &ts, nullptr);
+    if (n < 0 && errno == ENOSYS) {  // kernels before 5.11: millisecond timeouts, rounded up
+      n = epoll_wait(epoll_fd_, events, kMaxEvents, static_cast<int>((timeout_ns + 999'999) / 1'000'000));
+    }
+  }
+  sleeping_.store(false, std::memory_order_relaxed);
+  COHORT_CHECK(n >= 0 || errno == EINTR, std::strerror(errno));
+  for (int i = 0; i < n; ++i) {
+    int fd = events[i].data.fd;
+    if (fd == wake_fd_) {
+      std::uint64_t value;
+      while (read(wake_fd_, &value, sizeof(value)) > 0) {
+      }
+      wake_pending_.store(false, std::memory_order_release);
+      continue;
+    }
+    auto it = readers_.find(fd);
+    if (it != readers_.end()) (*it->second)();
+  }
+}
+
+void EventLoop::DrainPosted() {
+  if (!posted_pending_.load(std::memory_order_acquire)) return;
+  {
+    std::lock_guard<std::mutex> lock(post_mu_);
+    posted_pending_.store(false, std::memory_order_relaxed);
+    draining_.swap(posted_);
+  }
+  for (auto& fn : draining_) fn();
+  draining_.clear();
+}
+
+void EventLoop::FireDueTimers() {
+  if (timers_.empty()) return;
+  TimePoint now = Now();
+  while (internal::TimerNode* node = timers_.PopDue(now)) node->OnTimer();
+}
+
+}  // namespace cohort::runtime

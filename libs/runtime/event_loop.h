@@ -1,0 +1,154 @@
+#pragma once
+
+#include <atomic>
+#include <coroutine>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "libs/runtime/clock.h"
+#include "libs/runtime/internal/intrusive_list.h"
+#include "libs/runtime/internal/timer_heap.h"
+
+namespace cohort::runtime {
+
+namespace internal {
+class TaskState;
+}  // namespace internal
+
+// Identifies a callback armed with CallAt/CallLater, for CancelTimer.
+using TimerId = std::uint64_t;
+
+// A single-threaded event loop (asyncio's loop): a FIFO ready queue, a timer heap and
+// an epoll set with an eventfd for wake-ups from other threads.
+//
+// Threading: everything except Post(), Stop() and clock access is for the loop's own
+// thread: the thread that constructed it until Run*() binds the thread running it.
+// Misuse from another thread aborts (CheckInLoopThread), in opt builds too.
+//
+// Each iteration: drain cross-thread posts, fire due timers, poll file descriptors
+// (blocking only when nothing is ready), then run the callbacks that were ready at its
+// start; callbacks scheduled meanwhile run in the next iteration, so a task that yields
+// in a loop cannot starve timers or I/O. Callbacks must not throw.
+//
+// Destroying the loop destroys the frames of tasks that never finished (their RAII
+// cleanup runs); it must happen on the loop's thread while it is not running.
+class EventLoop {
+ public:
+  explicit EventLoop(Clock* clock = SteadyClock::Get());
+  ~EventLoop();
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  // The loop running on this thread, or null.
+  static EventLoop* Current();
+
+  Clock& clock() const { return *clock_; }
+  TimePoint Now() const { return clock_->Now(); }
+
+  // ---- Loop thread only --------------------------------------------------------
+  // Resumes `h` in the next batch. Allocates nothing.
+  void Schedule(std::coroutine_handle<> h) { Schedule(&ResumeHandle, h.address()); }
+  // Calls fn(arg) in the next batch. Allocates nothing.
+  void Schedule(void (*fn)(void*), void* arg) { ready_.push_back(Runnable{fn, arg}); }
+  // Calls fn in the next batch (asyncio's call_soon).
+  void CallSoon(absl::AnyInvocable<void()> fn);
+  // Calls fn once `when` has passed (call_at / call_later). Returns an id for CancelTimer.
+  TimerId CallAt(TimePoint when, absl::AnyInvocable<void()> fn);
+  TimerId CallLater(Duration delay, absl::AnyInvocable<void()> fn) {
+    return CallAt(Now() + delay, std::move(fn));
+  }
+  // Cancels a pending CallAt/CallLater. Returns false if it already ran or was cancelled.
+  bool CancelTimer(TimerId id);
+  // Arms a caller-owned timer node (used by awaiters; see internal/timer_heap.h).
+  void ArmTimer(internal::TimerNode* node, TimePoint deadline) { timers_.Push(node, deadline); }
+  void DisarmTimer(internal::TimerNode* node) { timers_.Remove(node); }
+  // Calls on_readable on the loop thread whenever fd is readable (level-triggered).
+  absl::Status AddReader(int fd, absl::AnyInvocable<void()> on_readable);
+  absl::Status RemoveReader(int fd);
+
+  // Work outside the loop that will come back through Post (ToThread). While any is in
+  // flight, a manual clock with auto-advance does not jump to the next timer.
+  void AddExternalWork() { ++external_work_; }
+  void ReleaseExternalWork() { --external_work_; }
+
+  // ---- Any thread ------------------------------------------------------------------
+  // Runs fn on the loop thread soon. Small callables (a coroutine handle, a lambda with
+  // a couple of pointers) are stored inline: no allocation per post.
+  void Post(absl::AnyInvocable<void()> fn);
+  void Post(std::coroutine_handle<> h) {
+    Post([h] { h.resume(); });
+  }
+  // Makes Run() return after the current iteration.
+  void Stop();
+
+  // ---- Running ---------------------------------------------------------------------
+  // Runs until Stop().
+  void Run();
+  // Runs everything ready now, and timers already due, without blocking; returns when
+  // nothing is left to do at the current time. For tests with a ManualClock.
+  void RunUntilIdle();
+  // Runs iterations until done() returns true (checked after each iteration).
+  template <typename Pred>
+  void RunUntil(Pred done) {
+    BindToCurrentThread();
+    while (!done()) RunOnce(/*may_block=*/true);
+    Unbind();
+  }
+
+  bool InLoopThread() const { return std::this_thread::get_id() == owner_; }
+  void CheckInLoopThread() const;
+
+  // Tasks not yet finished, for the loop's teardown (internal).
+  void RegisterTask(internal::TaskState* task);
+
+  std::size_t pending_timers() const { return timers_.size(); }
+
+ private:
+  struct Runnable {
+    void (*fn)(void*);
+    void* arg;
+  };
+  class CallbackTimer;
+
+  static void ResumeHandle(void* address) { std::coroutine_handle<>::from_address(address).resume(); }
+  void BindToCurrentThread();
+  void Unbind();
+  void RunOnce(bool may_block);
+  // Polls fds; timeout_ns < 0 blocks until woken, 0 never blocks.
+  void Poll(std::int64_t timeout_ns);
+  void DrainPosted();
+  void FireDueTimers();
+  void Wake();
+
+  Clock* const clock_;
+  std::thread::id owner_;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+
+  std::vector<Runnable> ready_;
+  std::vector<Runnable> running_;
+  internal::TimerHeap timers_;
+  absl::flat_hash_map<TimerId, std::unique_ptr<CallbackTimer>> callbacks_;
+  TimerId next_timer_id_ = 1;
+  absl::flat_hash_map<int, std::unique_ptr<absl::AnyInvocable<void()>>> readers_;
+  std::uint32_t iterations_ = 0;
+  int external_work_ = 0;
+  internal::IntrusiveList<internal::TaskState> tasks_;
+
+  // Cross-thread posts: see Post() and Poll() for the wake-up protocol.
+  std::mutex post_mu_;
+  std::vector<absl::AnyInvocable<void()>> posted_;
+  std::vector<absl::AnyInvocable<void()>> draining_;
+  std::atomic<bool> posted_pending_{false};
+  std::atomic<bool> sleeping_{false};
+  std::atomic<bool> wake_pending_{false};
+  std::atomic<bool> stop_requested_{false};
+};
+
+}  // namespace cohort::runtime

@@ -1,0 +1,157 @@
+#include "libs/runtime/event_loop.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "libs/runtime/runtime.h"
+#include "libs/runtime/test_util.h"
+
+namespace cohort::runtime {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(EventLoop, CallSoonRunsCallbacksInFifoOrder) {
+  EventLoop loop;
+  std::vector<int> order;
+  for (int i = 0; i < 5; ++i) loop.CallSoon([&order, i] { order.push_back(i); });
+  loop.RunUntilIdle();
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4}));
+}
+
+TEST(EventLoop, CallbacksScheduledWhileRunningWaitForTheNextIteration) {
+  EventLoop loop;
+  std::vector<std::string> order;
+  loop.CallSoon([&] {
+    order.push_back("a");
+    loop.CallSoon([&] { order.push_back("c"); });
+  });
+  loop.CallSoon([&] { order.push_back("b"); });
+  loop.RunUntilIdle();
+  EXPECT_EQ(order, (std::vector<std::string>{"a", "b", "c"}));
+}
+
+TEST(EventLoop, TimersFireInDeadlineOrderOnlyOnceDue) {
+  ManualClock clock;
+  EventLoop loop(&clock);
+  std::vector<int> fired;
+  loop.CallLater(30ms, [&] { fired.push_back(30); });
+  loop.CallLater(10ms, [&] { fired.push_back(10); });
+  loop.CallLater(20ms, [&] { fired.push_back(20); });
+  loop.CallLater(10ms, [&] { fired.push_back(11); });  // same deadline: arming order
+  loop.RunUntilIdle();
+  EXPECT_TRUE(fired.empty());
+  clock.Advance(10ms);
+  loop.RunUntilIdle();
+  EXPECT_EQ(fired, (std::vector<int>{10, 11}));
+  clock.Advance(25ms);
+  loop.RunUntilIdle();
+  EXPECT_EQ(fired, (std::vector<int>{10, 11, 20, 30}));
+}
+
+TEST(EventLoop, CancelledTimerNeverFires) {
+  ManualClock clock;
+  EventLoop loop(&clock);
+  bool fired = false;
+  TimerId id = loop.CallLater(5ms, [&] { fired = true; });
+  EXPECT_TRUE(loop.CancelTimer(id));
+  EXPECT_FALSE(loop.CancelTimer(id));
+  clock.Advance(10ms);
+  loop.RunUntilIdle();
+  EXPECT_FALSE(fired);
+  EXPECT_EQ(loop.pending_timers(), 0u);
+}
+
+TEST(EventLoop, RealClockTimerWaitsAtLeastItsDelay) {
+  EventLoop loop;
+  TimePoint start = loop.Now();
+  TimePoint fired_at;
+  loop.CallLater(20ms, [&] {
+    fired_at = loop.Now();
+    loop.Stop();
+  });
+  loop.Run();
+  EXPECT_GE(fired_at - start, 20ms);
+}
+
+TEST(EventLoop, PostsFromEightThreadsArriveExactlyOnceAndInOrderPerThread) {
+  constexpr int kThreads = 8;
+  constexpr int kPosts = 100'000;
+  EventLoop loop;
+  std::vector<int> next(kThreads, 0);
+  bool in_order = true;
+  int received = 0;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPosts; ++i) {
+        loop.Post([&, t, i] {
+          loop.CheckInLoopThread();
+          in_order = in_order && next[t] == i;
+          next[t] = i + 1;
+          ++received;
+        });
+      }
+    });
+  }
+  loop.RunUntil([&] { return received == kThreads * kPosts; });
+  for (std::thread& t : threads) t.join();
+  loop.RunUntilIdle();
+  EXPECT_EQ(received, kThreads * kPosts);
+  EXPECT_TRUE(in_order);
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(next[t], kPosts);
+}
+
+TEST(EventLoop, StopFromAnotherThreadEndsRun) {
+  EventLoop loop;
+  std::atomic<bool> running{false};
+  loop.CallSoon([&] { running = true; });
+  std::thread stopper([&] {
+    while (!running) std::this_thread::yield();
+    loop.Stop();
+  });
+  loop.Run();  // returns only because of Stop()
+  stopper.join();
+  EXPECT_TRUE(running);
+}
+
+TEST(EventLoop, ReaderRunsWhenItsFdBecomesReadable) {
+  EventLoop loop;
+  int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  int reads = 0;
+  ASSERT_TRUE(loop.AddReader(fd, [&] {
+                    std::uint64_t v;
+                    ASSERT_EQ(read(fd, &v, sizeof(v)), static_cast<ssize_t>(sizeof(v)));
+                    ++reads;
+                  }).ok());
+  EXPECT_EQ(loop.AddReader(fd, [] {}).code(), absl::StatusCode::kAlreadyExists);
+  std::thread writer([fd] {
+    std::uint64_t one = 1;
+    ASSERT_EQ(write(fd, &one, sizeof(one)), static_cast<ssize_t>(sizeof(one)));
+  });
+  loop.RunUntil([&] { return reads == 1; });
+  writer.join();
+  EXPECT_TRUE(loop.RemoveReader(fd).ok());
+  EXPECT_EQ(loop.RemoveReader(fd).code(), absl::StatusCode::kNotFound);
+  close(fd);
+}
+
+TEST(EventLoopDeathTest, UseFromAForeignThreadAborts) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        EventLoop loop;
+        std::thread other([&] { loop.AddReader(0, [] {}).IgnoreError(); });
+        other.join();
+      },
+      "does not own it");
+}
+
+}  // namespace
+}  // namespace cohort::runtime
