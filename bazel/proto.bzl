@@ -18,7 +18,7 @@ def cohort_proto_library(name, srcs, deps = [], visibility = None):
     cc_srcs = [s + ".pb.cc" for s in stems] + [s + ".grpc.pb.cc" for s in stems]
     native.genrule(
         name = name + "_gen",
-        srcs = [":" + name + "_protos"],
+        srcs = srcs + [d + "_protos" for d in deps],
         outs = hdrs + cc_srcs,
         cmd = " ".join([
             "/usr/bin/protoc -I. -I/usr/include",

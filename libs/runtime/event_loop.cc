@@ -26,19 +26,28 @@ constexpr std::uint32_t kIoPollInterval = 32;
 
 class EventLoop::CallbackTimer final : public internal::TimerNode {
  public:
-  CallbackTimer(EventLoop* loop, TimerId id, absl::AnyInvocable<void()> fn)
-      : loop_(loop), id_(id), fn_(std::move(fn)) {}
+  CallbackTimer(EventLoop* loop, std::uint32_t slot) : loop_(loop), slot_(slot) {}
+
+  TimerId id() const { return (static_cast<TimerId>(generation_) << 32) | slot_; }
+  std::uint32_t slot() const { return slot_; }
+  std::uint32_t generation() const { return generation_; }
+
+  void Arm(absl::AnyInvocable<void()> fn) { fn_ = std::move(fn); }
+  void Release() {
+    fn_ = nullptr;
+    ++generation_;
+  }
 
   void OnTimer() override {
-    // Erasing destroys this object: keep the callback alive on the stack.
     absl::AnyInvocable<void()> fn = std::move(fn_);
-    loop_->callbacks_.erase(id_);
+    loop_->ReleaseSlot(this);  // before running: fn may arm a timer into this slot
     fn();
   }
 
  private:
-  EventLoop* loop_;
-  TimerId id_;
+  EventLoop* const loop_;
+  const std::uint32_t slot_;
+  std::uint32_t generation_ = 0;
   absl::AnyInvocable<void()> fn_;
 };
 
@@ -61,7 +70,7 @@ EventLoop::~EventLoop() {
   // Unfinished tasks: destroy their frames so RAII cleanup runs. Destroying one frame
   // may finish or release others, so take them one at a time.
   while (internal::TaskState* task = tasks_.PopFront()) task->Abandon();
-  callbacks_.clear();
+  callback_slots_.clear();
   current_loop = previous;
   close(wake_fd_);
   close(epoll_fd_);
@@ -86,14 +95,32 @@ void EventLoop::CallSoon(absl::AnyInvocable<void()> fn) {
 }
 
 TimerId EventLoop::CallAt(TimePoint when, absl::AnyInvocable<void()> fn) {
-  TimerId id = next_timer_id_++;
-  auto timer = std::make_unique<CallbackTimer>(this, id, std::move(fn));
-  timers_.Push(timer.get(), when);
-  callbacks_.emplace(id, std::move(timer));
-  return id;
+  if (free_slots_.empty()) {
+    auto slot = static_cast<std::uint32_t>(callback_slots_.size());
+    callback_slots_.push_back(std::make_unique<CallbackTimer>(this, slot));
+    free_slots_.push_back(slot);
+  }
+  CallbackTimer* timer = callback_slots_[free_slots_.back()].get();
+  free_slots_.pop_back();
+  timer->Arm(std::move(fn));
+  timers_.Push(timer, when);
+  return timer->id();
 }
 
-bool EventLoop::CancelTimer(TimerId id) { return callbacks_.erase(id) > 0; }
+bool EventLoop::CancelTimer(TimerId id) {
+  auto slot = static_cast<std::uint32_t>(id & 0xffffffffu);
+  if (slot >= callback_slots_.size()) return false;
+  CallbackTimer* timer = callback_slots_[slot].get();
+  if (timer->generation() != static_cast<std::uint32_t>(id >> 32) || !timer->armed()) return false;
+  timers_.Remove(timer);
+  ReleaseSlot(timer);
+  return true;
+}
+
+void EventLoop::ReleaseSlot(CallbackTimer* timer) {
+  timer->Release();
+  free_slots_.push_back(timer->slot());
+}
 
 absl::Status EventLoop::AddReader(int fd, absl::AnyInvocable<void()> on_readable) {
   CheckInLoopThread();
@@ -120,14 +147,18 @@ absl::Status EventLoop::RemoveReader(int fd) {
 }
 
 void EventLoop::Post(absl::AnyInvocable<void()> fn) {
-  {
-    std::lock_guard<std::mutex> lock(post_mu_);
-    posted_.push_back(std::move(fn));
-    posted_pending_.store(true, std::memory_order_seq_cst);
+  if (InLoopThread()) {
+    CallSoon(std::move(fn));
+    return;
   }
-  // Pairs with Poll(): the loop publishes sleeping_ before re-checking posted_pending_,
-  // so either it sees this post or we see it asleep and wake it.
-  if (sleeping_.load(std::memory_order_seq_cst)) Wake();
+  while (!posted_.TryPush(fn)) {  // full: let the loop catch up
+    Wake();
+    std::this_thread::yield();
+  }
+  // Pairs with the fence in Poll(): either the loop sees this post before it sleeps,
+  // or this thread sees it asleep and wakes it.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (sleeping_.load(std::memory_order_relaxed)) Wake();
 }
 
 void EventLoop::Stop() {
@@ -145,7 +176,7 @@ void EventLoop::Wake() {
 void EventLoop::BindToCurrentThread() {
   COHORT_CHECK(current_loop == nullptr || current_loop == this,
                "another event loop is already running on this thread");
-  owner_ = std::this_thread::get_id();
+  owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
   current_loop = this;
 }
 
@@ -161,7 +192,7 @@ void EventLoop::RunUntilIdle() {
   BindToCurrentThread();
   do {
     RunOnce(/*may_block=*/false);
-  } while (!ready_.empty() || posted_pending_.load(std::memory_order_acquire) ||
+  } while (!ready_.empty() || !posted_.Empty() ||
            (!timers_.empty() && timers_.top()->deadline() <= Now()));
   Unbind();
 }
@@ -197,8 +228,9 @@ void EventLoop::RunOnce(bool may_block) {
 
 void EventLoop::Poll(std::int64_t timeout_ns) {
   if (timeout_ns != 0) {
-    sleeping_.store(true, std::memory_order_seq_cst);
-    if (posted_pending_.load(std::memory_order_seq_cst)) timeout_ns = 0;
+    sleeping_.store(true, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (!posted_.Empty()) timeout_ns = 0;
   }
   constexpr int kMaxEvents = 64;
   epoll_event events[kMaxEvents];
@@ -229,14 +261,10 @@ void EventLoop::Poll(std::int64_t timeout_ns) {
 }
 
 void EventLoop::DrainPosted() {
-  if (!posted_pending_.load(std::memory_order_acquire)) return;
-  {
-    std::lock_guard<std::mutex> lock(post_mu_);
-    posted_pending_.store(false, std::memory_order_relaxed);
-    draining_.swap(posted_);
+  // At most one ring's worth per iteration, so endless posting cannot starve the rest.
+  for (std::size_t i = 0; i < kPostCapacity; ++i) {
+    if (!posted_.TryPop([](absl::AnyInvocable<void()>& fn) { fn(); })) break;
   }
-  for (auto& fn : draining_) fn();
-  draining_.clear();
 }
 
 void EventLoop::FireDueTimers() {

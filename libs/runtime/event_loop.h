@@ -4,7 +4,6 @@
 #include <coroutine>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -13,6 +12,7 @@
 #include "absl/status/status.h"
 #include "libs/runtime/clock.h"
 #include "libs/runtime/internal/intrusive_list.h"
+#include "libs/runtime/internal/mpsc_ring.h"
 #include "libs/runtime/internal/timer_heap.h"
 
 namespace cohort::runtime {
@@ -78,9 +78,13 @@ class EventLoop {
   void ReleaseExternalWork() { --external_work_; }
 
   // ---- Any thread ------------------------------------------------------------------
-  // Runs fn on the loop thread soon. Small callables (a coroutine handle, a lambda with
-  // a couple of pointers) are stored inline: no allocation per post.
+  // Runs fn on the loop thread soon; posts from one thread run in the order posted.
+  // Small callables (a coroutine handle, a lambda with two pointers) are stored
+  // inline in a bounded lock-free ring: no lock and no allocation per post. When
+  // kPostCapacity posts are waiting, Post() waits for the loop to catch up
+  // (back-pressure). From the loop's own thread it is CallSoon().
   void Post(absl::AnyInvocable<void()> fn);
+  static constexpr std::size_t kPostCapacity = 8192;
   void Post(std::coroutine_handle<> h) {
     Post([h] { h.resume(); });
   }
@@ -101,7 +105,7 @@ class EventLoop {
     Unbind();
   }
 
-  bool InLoopThread() const { return std::this_thread::get_id() == owner_; }
+  bool InLoopThread() const { return std::this_thread::get_id() == owner_.load(std::memory_order_relaxed); }
   void CheckInLoopThread() const;
 
   // Tasks not yet finished, for the loop's teardown (internal).
@@ -125,29 +129,30 @@ class EventLoop {
   void DrainPosted();
   void FireDueTimers();
   void Wake();
+  void ReleaseSlot(CallbackTimer* timer);
 
   Clock* const clock_;
-  std::thread::id owner_;
+  std::atomic<std::thread::id> owner_;  // read by posting threads
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
 
   std::vector<Runnable> ready_;
   std::vector<Runnable> running_;
   internal::TimerHeap timers_;
-  absl::flat_hash_map<TimerId, std::unique_ptr<CallbackTimer>> callbacks_;
-  TimerId next_timer_id_ = 1;
+  // CallAt timers, pooled: a TimerId is (generation << 32 | slot), so a stale id never
+  // cancels the slot's next timer.
+  std::vector<std::unique_ptr<CallbackTimer>> callback_slots_;
+  std::vector<std::uint32_t> free_slots_;
   absl::flat_hash_map<int, std::unique_ptr<absl::AnyInvocable<void()>>> readers_;
   std::uint32_t iterations_ = 0;
   int external_work_ = 0;
   internal::IntrusiveList<internal::TaskState> tasks_;
 
-  // Cross-thread posts: see Post() and Poll() for the wake-up protocol.
-  std::mutex post_mu_;
-  std::vector<absl::AnyInvocable<void()>> posted_;
-  std::vector<absl::AnyInvocable<void()>> draining_;
-  std::atomic<bool> posted_pending_{false};
-  std::atomic<bool> sleeping_{false};
-  std::atomic<bool> wake_pending_{false};
+  // Cross-thread posts: see Post() and Poll() for the wake-up protocol. The flags the
+  // other threads read sit on their own cache lines.
+  internal::MpscRing<absl::AnyInvocable<void()>> posted_{kPostCapacity};
+  alignas(64) std::atomic<bool> sleeping_{false};
+  alignas(64) std::atomic<bool> wake_pending_{false};
   std::atomic<bool> stop_requested_{false};
 };
 

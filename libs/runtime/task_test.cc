@@ -58,10 +58,16 @@ TEST_F(TaskTest, RunUntilCompleteRethrowsTheTaskException) {
   EXPECT_THROW(Run(Fail("x")), std::runtime_error);
 }
 
-TEST_F(TaskTest, LongAwaitChainsUseNoStack) {
-  // A million nested co_awaits would overflow an 8 MB stack without symmetric transfer.
-  EXPECT_EQ(Run(Chain(1'000'000)), 1'000'000);
-}
+// A million nested co_awaits would overflow an 8 MB stack without symmetric transfer.
+// Sanitizer instrumentation stops GCC from emitting the tail calls symmetric transfer
+// relies on, so sanitizer builds check correctness on a shallower chain.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr int kChainDepth = 1'000;
+#else
+constexpr int kChainDepth = 1'000'000;
+#endif
+
+TEST_F(TaskTest, LongAwaitChainsUseNoStack) { EXPECT_EQ(Run(Chain(kChainDepth)), kChainDepth); }
 
 TEST_F(TaskTest, TaskIsLazyAndSpawnStartsItOnTheNextIteration) {
   bool started = false;

@@ -28,19 +28,20 @@ class TimerNode {
  private:
   friend class TimerHeap;
   TimePoint deadline_{};
-  std::uint64_t seq_ = 0;  // FIFO among equal deadlines
   std::size_t index_ = 0;
   TimerHeap* heap_ = nullptr;
 };
 
-// A binary min-heap of timer nodes ordered by (deadline, arming order), with O(log n)
-// removal of any node. Single-threaded.
+// A 4-ary min-heap of timer nodes ordered by (deadline, arming order), with O(log n)
+// removal of any node. Entries carry their sort key, so sifting compares without
+// touching the nodes, and a node's children share cache lines (half the depth of a
+// binary heap). Single-threaded.
 class TimerHeap {
  public:
   ~TimerHeap();
   bool empty() const { return nodes_.empty(); }
   std::size_t size() const { return nodes_.size(); }
-  TimerNode* top() const { return nodes_.empty() ? nullptr : nodes_.front(); }
+  TimerNode* top() const { return nodes_.empty() ? nullptr : nodes_.front().node; }
 
   // Arms (or re-arms) node at deadline.
   void Push(TimerNode* node, TimePoint deadline);
@@ -50,17 +51,23 @@ class TimerHeap {
   TimerNode* PopDue(TimePoint now);
 
  private:
-  static bool Less(const TimerNode* a, const TimerNode* b) {
-    return a->deadline_ < b->deadline_ || (a->deadline_ == b->deadline_ && a->seq_ < b->seq_);
-  }
-  void Place(std::size_t i, TimerNode* node) {
-    nodes_[i] = node;
-    node->index_ = i;
+  struct Entry {
+    TimePoint deadline;
+    std::uint64_t seq;
+    TimerNode* node;
+    bool operator<(const Entry& o) const {
+      return deadline < o.deadline || (deadline == o.deadline && seq < o.seq);
+    }
+  };
+  void Place(std::size_t i, const Entry& e) {
+    nodes_[i] = e;
+    e.node->index_ = i;
   }
   void SiftUp(std::size_t i);
   void SiftDown(std::size_t i);
 
-  std::vector<TimerNode*> nodes_;
+  static constexpr std::size_t kArity = 4;
+  std::vector<Entry> nodes_;
   std::uint64_t next_seq_ = 0;
 };
 

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what Cohort needs (tools/setup.sh), builds everything and runs every test:
+# the whole tree in opt mode, then the runtime's tests under AddressSanitizer and
+# ThreadSanitizer. Ends with "N passed, N failed" (test targets, from Bazel's summary)
+# and exits non-zero if anything failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash tools/setup.sh || exit 1
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+
+run() {
+  echo "== bazel test $*"
+  bazel test --config=ci "$@" 2>&1 | tee -a "$log" | grep -E '^(//|Executed|ERROR|FAIL:)'
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+}
+
+run //...
+run --config=asan //libs/runtime/...
+run --config=tsan //libs/runtime/...
+
+passed=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "$log")
+failed=$(grep -cE '^//[^ ]+ +.*(FAILED|TIMEOUT|NO STATUS|INCOMPLETE)' "$log")
+# A failure before any test ran (analysis, build) still counts.
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+echo "$passed passed, $failed failed"
+exit "$status"
