@@ -6,12 +6,13 @@ be listed in `srcs` or reachable through `deps` (the sandbox hides anything else
 well-known types (google/protobuf/*.proto) resolve from /usr/include.
 """
 
-def cohort_proto_library(name, srcs, deps = [], visibility = None):
+def cohort_proto_library(name, srcs, deps = [], visibility = None, testonly = False):
     """Declares `name` (cc_library) and `name_protos` (the .proto files, for dependents)."""
     native.filegroup(
         name = name + "_protos",
         srcs = srcs + [d + "_protos" for d in deps],
         visibility = visibility,
+        testonly = testonly,
     )
     stems = [s[:-len(".proto")] for s in srcs]
     hdrs = [s + ".pb.h" for s in stems] + [s + ".grpc.pb.h" for s in stems]
@@ -26,6 +27,7 @@ def cohort_proto_library(name, srcs, deps = [], visibility = None):
             "--plugin=protoc-gen-grpc=/usr/bin/grpc_cpp_plugin",
         ] + ["$(location %s)" % s for s in srcs]),
         message = "protoc %s" % native.package_name(),
+        testonly = testonly,
     )
     native.cc_library(
         name = name,
@@ -33,4 +35,5 @@ def cohort_proto_library(name, srcs, deps = [], visibility = None):
         hdrs = hdrs,
         deps = deps + ["@system//:grpc"],
         visibility = visibility,
+        testonly = testonly,
     )

@@ -65,7 +65,8 @@ EventLoop::EventLoop(Clock* clock) : clock_(clock), owner_(std::this_thread::get
 }
 
 EventLoop::~EventLoop() {
-  CheckInLoopThread();
+  COHORT_CHECK(!active_.load(std::memory_order_acquire), "event loop destroyed while running");
+  owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
   EventLoop* previous = std::exchange(current_loop, this);
   // Unfinished tasks: destroy their frames so RAII cleanup runs. Destroying one frame
   // may finish or release others, so take them one at a time.
@@ -176,11 +177,15 @@ void EventLoop::Wake() {
 void EventLoop::BindToCurrentThread() {
   COHORT_CHECK(current_loop == nullptr || current_loop == this,
                "another event loop is already running on this thread");
+  COHORT_CHECK(!active_.exchange(true, std::memory_order_acq_rel), "event loop run on two threads at once");
   owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
   current_loop = this;
 }
 
-void EventLoop::Unbind() { current_loop = nullptr; }
+void EventLoop::Unbind() {
+  current_loop = nullptr;
+  active_.store(false, std::memory_order_release);
+}
 
 void EventLoop::Run() {
   BindToCurrentThread();

@@ -37,7 +37,7 @@ using TimerId = std::uint64_t;
 // in a loop cannot starve timers or I/O. Callbacks must not throw.
 //
 // Destroying the loop destroys the frames of tasks that never finished (their RAII
-// cleanup runs); it must happen on the loop's thread while it is not running.
+// cleanup runs); it must happen while no thread runs the loop.
 class EventLoop {
  public:
   explicit EventLoop(Clock* clock = SteadyClock::Get());
@@ -133,6 +133,7 @@ class EventLoop {
 
   Clock* const clock_;
   std::atomic<std::thread::id> owner_;  // read by posting threads
+  std::atomic<bool> active_{false};  // some thread is running the loop
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
 

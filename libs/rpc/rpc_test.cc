@@ -1,0 +1,239 @@
+// The gRPC <-> runtime bridge against a real gRPC server on 127.0.0.1.
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server.h"
+#include "grpcpp/server_builder.h"
+#include "gtest/gtest.h"
+#include "libs/rpc/bidi_server.h"
+#include "libs/rpc/status.h"
+#include "libs/rpc/unary_client.h"
+#include "libs/rpc/unary_server.h"
+#include "libs/rpc/testdata/echo.grpc.pb.h"
+#include "libs/runtime/runtime.h"
+
+namespace cohort::rpc {
+namespace {
+
+using namespace std::chrono_literals;
+using runtime::EventLoop;
+using runtime::Task;
+using testing::Echo;
+using testing::EchoMessage;
+
+// Counts handlers that are running and handlers that were cancelled; tests wait on
+// it (with a bound) instead of sleeping.
+class HandlerCounts {
+ public:
+  void Enter() { Update([this] { ++active_; }); }
+  void Leave(bool cancelled) {
+    Update([&] {
+      --active_;
+      cancelled_ += cancelled ? 1 : 0;
+    });
+  }
+  // Waits up to 10 s for `active == 0 && cancelled == n`.
+  bool AwaitIdleWithCancelled(int n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, 10s, [&] { return active_ == 0 && cancelled_ == n; });
+  }
+
+ private:
+  template <typename Fn>
+  void Update(Fn fn) {
+    std::lock_guard<std::mutex> lock(mu_);
+    fn();
+    cv_.notify_all();
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int active_ = 0;
+  int cancelled_ = 0;
+};
+
+class EchoService final : public Echo::CallbackService {
+ public:
+  EchoService(EventLoop& loop, HandlerCounts& counts) : loop_(loop), counts_(counts) {}
+
+  grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx, const EchoMessage* req,
+                                  EchoMessage* resp) override {
+    return ServeUnary(loop_, [this, req, resp]() -> Task<grpc::Status> {
+      loop_.CheckInLoopThread();
+      counts_.Enter();
+      bool cancelled = true;
+      try {
+        co_await runtime::Sleep(std::chrono::milliseconds(req->delay_ms()));
+        cancelled = false;
+      } catch (const runtime::CancelledError&) {
+      }
+      counts_.Leave(cancelled);
+      if (cancelled) throw runtime::CancelledError();
+      *resp = *req;
+      co_return grpc::Status::OK;
+    });
+  }
+
+  grpc::ServerBidiReactor<EchoMessage, EchoMessage>* Chat(grpc::CallbackServerContext* ctx) override {
+    return ServeBidi<EchoMessage, EchoMessage>(
+        loop_, ctx, [this](ServerBidiStream<EchoMessage, EchoMessage>& stream) -> Task<grpc::Status> {
+          counts_.Enter();
+          bool cancelled = false;
+          while (true) {
+            std::optional<EchoMessage> msg = co_await stream.Read();
+            if (!msg) break;
+            bool written = co_await stream.Write(*msg);
+            if (!written) {
+              cancelled = true;
+              break;
+            }
+          }
+          cancelled = cancelled || stream.context()->IsCancelled();
+          counts_.Leave(cancelled);
+          co_return grpc::Status::OK;
+        });
+  }
+
+ private:
+  EventLoop& loop_;
+  HandlerCounts& counts_;
+};
+
+// A server whose handlers run on a loop in its own thread.
+class RpcTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    loop_thread_ = std::thread([this] { server_loop_.Run(); });
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(&service_);
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    ASSERT_GT(port, 0);
+    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
+    stub_ = Echo::NewStub(channel_);
+  }
+  void TearDown() override {
+    server_->Shutdown();
+    server_loop_.Stop();
+    loop_thread_.join();
+  }
+
+  EventLoop server_loop_;
+  std::thread loop_thread_;
+  HandlerCounts counts_;
+  EchoService service_{server_loop_, counts_};
+  std::unique_ptr<grpc::Server> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<Echo::Stub> stub_;
+};
+
+TEST_F(RpcTest, UnaryCallIsServedByACoroutineOnTheServiceLoop) {
+  grpc::ClientContext ctx;
+  EchoMessage req;
+  req.set_text("hello");
+  EchoMessage resp;
+  grpc::Status s = stub_->Unary(&ctx, req, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.text(), "hello");
+}
+
+TEST_F(RpcTest, AwaitableClientCallResumesOnTheCallersLoop) {
+  EventLoop client_loop;
+  const std::thread::id caller = std::this_thread::get_id();
+  std::string text = runtime::RunUntilComplete(client_loop, [](Echo::Stub* stub, std::thread::id caller) -> Task<std::string> {
+    grpc::ClientContext ctx;
+    EchoMessage req;
+    req.set_text("awaited");
+    EchoMessage resp;
+    grpc::Status s = co_await Call(stub->async(), &Echo::Stub::async::Unary, &ctx, req, &resp);
+    EXPECT_TRUE(s.ok());
+    EXPECT_EQ(std::this_thread::get_id(), caller);
+    co_return resp.text();
+  }(stub_.get(), caller));
+  EXPECT_EQ(text, "awaited");
+}
+
+TEST_F(RpcTest, ClientDeadlineCancelsTheServerHandler) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 200ms);
+  EchoMessage req;
+  req.set_delay_ms(3'600'000);
+  EchoMessage resp;
+  grpc::Status s = stub_->Unary(&ctx, req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_TRUE(counts_.AwaitIdleWithCancelled(1));  // no handler left behind
+}
+
+TEST_F(RpcTest, CancellingTheAwaitingTaskCancelsTheCall) {
+  EventLoop client_loop;
+  runtime::RunUntilComplete(client_loop, [](Echo::Stub* stub) -> Task<void> {
+    auto slow_call = [](Echo::Stub* stub) -> Task<grpc::Status> {
+      grpc::ClientContext ctx;
+      EchoMessage req;
+      req.set_delay_ms(3'600'000);
+      EchoMessage resp;
+      co_return co_await Call(stub->async(), &Echo::Stub::async::Unary, &ctx, req, &resp);
+    };
+    runtime::TaskHandle<grpc::Status> call = runtime::Spawn(slow_call(stub));
+    co_await runtime::Sleep(50ms);
+    call.Cancel();
+    EXPECT_THROW(co_await call, runtime::CancelledError);
+  }(stub_.get()));
+  EXPECT_TRUE(counts_.AwaitIdleWithCancelled(1));
+}
+
+TEST_F(RpcTest, BidiStreamEchoesEveryMessageInOrder) {
+  constexpr int kMessages = 10'000;
+  grpc::ClientContext ctx;
+  auto stream = stub_->Chat(&ctx);
+  std::thread writer([&] {
+    for (int i = 0; i < kMessages; ++i) {
+      EchoMessage m;
+      m.set_n(i);
+      ASSERT_TRUE(stream->Write(m));
+    }
+    stream->WritesDone();
+  });
+  int received = 0;
+  bool in_order = true;
+  EchoMessage m;
+  while (stream->Read(&m)) in_order = in_order && m.n() == received++;
+  writer.join();
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(received, kMessages);
+  EXPECT_TRUE(in_order);
+  EXPECT_TRUE(counts_.AwaitIdleWithCancelled(0));
+}
+
+TEST_F(RpcTest, ClientCancellationEndsTheBidiHandler) {
+  grpc::ClientContext ctx;
+  auto stream = stub_->Chat(&ctx);
+  EchoMessage m;
+  m.set_n(1);
+  ASSERT_TRUE(stream->Write(m));
+  ASSERT_TRUE(stream->Read(&m));  // the handler is running
+  ctx.TryCancel();
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_TRUE(counts_.AwaitIdleWithCancelled(1));
+}
+
+TEST(Status, ConvertsOneToOneBetweenAbslAndGrpc) {
+  absl::Status s = absl::InvalidArgumentError("queue \"A B\" is invalid");
+  grpc::Status g = ToGrpc(s);
+  EXPECT_EQ(g.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(g.error_message(), "queue \"A B\" is invalid");
+  EXPECT_EQ(FromGrpc(g), s);
+  EXPECT_TRUE(ToGrpc(absl::OkStatus()).ok());
+}
+
+}  // namespace
+}  // namespace cohort::rpc
