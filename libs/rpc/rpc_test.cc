@@ -13,7 +13,9 @@
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 #include "gtest/gtest.h"
+#include "libs/rpc/bidi_client.h"
 #include "libs/rpc/bidi_server.h"
+#include "libs/rpc/server_stream.h"
 #include "libs/rpc/status.h"
 #include "libs/rpc/unary_client.h"
 #include "libs/rpc/unary_server.h"
@@ -99,6 +101,28 @@ class EchoService final : public Echo::CallbackService {
           counts_.Leave(cancelled);
           co_return grpc::Status::OK;
         });
+  }
+
+  grpc::ServerWriteReactor<EchoMessage>* Count(grpc::CallbackServerContext* ctx, const EchoMessage* req) override {
+    return ServeStream<EchoMessage>(loop_, ctx, [this, req](ServerWriteStream<EchoMessage>& stream) -> Task<grpc::Status> {
+      counts_.Enter();
+      bool cancelled = false;
+      for (int64_t i = 0; i < req->n() && !cancelled; ++i) {
+        EchoMessage m;
+        m.set_n(i);
+        bool written = co_await stream.Write(std::move(m));
+        cancelled = !written;
+        if (req->delay_ms() > 0 && !cancelled) {
+          try {
+            co_await runtime::Sleep(std::chrono::milliseconds(req->delay_ms()));
+          } catch (const runtime::CancelledError&) {
+            cancelled = true;
+          }
+        }
+      }
+      counts_.Leave(cancelled);
+      co_return grpc::Status::OK;
+    });
   }
 
  private:
@@ -224,6 +248,66 @@ TEST_F(RpcTest, ClientCancellationEndsTheBidiHandler) {
   ctx.TryCancel();
   EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
   EXPECT_TRUE(counts_.AwaitIdleWithCancelled(1));
+}
+
+TEST_F(RpcTest, ServerStreamSendsEveryMessageInOrderThenTheStatus) {
+  grpc::ClientContext ctx;
+  EchoMessage req;
+  req.set_n(5'000);
+  auto reader = stub_->Count(&ctx, req);
+  EchoMessage m;
+  int64_t next = 0;
+  bool in_order = true;
+  while (reader->Read(&m)) in_order = in_order && m.n() == next++;
+  EXPECT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(next, 5'000);
+  EXPECT_TRUE(in_order);
+  EXPECT_TRUE(counts_.AwaitIdleWithCancelled(0));
+}
+
+TEST_F(RpcTest, ClientLeavingAServerStreamCancelsItsHandler) {
+  grpc::ClientContext ctx;
+  EchoMessage req;
+  req.set_n(1'000'000);
+  req.set_delay_ms(10);
+  auto reader = stub_->Count(&ctx, req);
+  EchoMessage m;
+  ASSERT_TRUE(reader->Read(&m));
+  ctx.TryCancel();
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_TRUE(counts_.AwaitIdleWithCancelled(1));
+}
+
+TEST_F(RpcTest, PipelinedClientStreamWritesAndReadsFromOneCoroutine) {
+  constexpr int kMessages = 5'000;
+  EventLoop client_loop;
+  auto body = [](Echo::Stub* stub, EventLoop* loop) -> Task<int> {
+    ClientBidiStream<EchoMessage, EchoMessage> stream(*loop);
+    stub->async()->Chat(stream.context(), &stream);
+    stream.Start();
+    auto reader = [](ClientBidiStream<EchoMessage, EchoMessage>* s) -> Task<int> {
+      int received = 0;
+      while (std::optional<EchoMessage> m = co_await s->Read()) {
+        if (m->n() != received) co_return -1;
+        ++received;
+      }
+      co_return received;
+    };
+    runtime::TaskHandle<int> read_all = runtime::Spawn(reader(&stream));
+    for (int i = 0; i < kMessages; ++i) {
+      EchoMessage m;
+      m.set_n(i);
+      bool written = co_await stream.Write(std::move(m));
+      EXPECT_TRUE(written);
+    }
+    stream.CloseWrites();
+    int received = co_await read_all;
+    grpc::Status status = co_await stream.Finish();
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    co_return received;
+  };
+  EXPECT_EQ(runtime::RunUntilComplete(client_loop, body(stub_.get(), &client_loop)), kMessages);
+  EXPECT_TRUE(counts_.AwaitIdleWithCancelled(0));
 }
 
 TEST(Status, ConvertsOneToOneBetweenAbslAndGrpc) {

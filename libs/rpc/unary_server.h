@@ -1,16 +1,12 @@
 #pragma once
 
-#include <exception>
-#include <memory>
-#include <mutex>
 #include <utility>
 
-#include "grpcpp/support/server_callback.h"
 #include "grpcpp/server_context.h"
-#include "libs/runtime/errors.h"
+#include "grpcpp/support/server_callback.h"
+#include "libs/rpc/internal/handler_task.h"
 #include "libs/runtime/event_loop.h"
 #include "libs/runtime/task.h"
-#include "libs/runtime/task_handle.h"
 
 namespace cohort::rpc {
 namespace internal {
@@ -19,45 +15,20 @@ namespace internal {
 template <typename Handler>
 class UnaryCall final : public grpc::ServerUnaryReactor {
  public:
-  UnaryCall(runtime::EventLoop& loop, Handler handler) : loop_(loop), shared_(std::make_shared<Shared>()) {
-    loop_.Post([this, handler = std::move(handler), shared = shared_]() mutable {
-      shared->task = runtime::Spawn(loop_, Run(std::move(handler)));
-      if (shared->cancelled) shared->task.Cancel();
-    });
+  UnaryCall(runtime::EventLoop& loop, Handler handler) : task_(loop), handler_(std::move(handler)) {
+    task_.Start([this] { return Run(); });
   }
-
-  void OnCancel() override {
-    // Client gone or deadline passed: cancel the handler on its loop. `this` may be
-    // deleted by then, so the lambda holds only the shared part.
-    loop_.Post([shared = shared_] {
-      shared->cancelled = true;
-      if (shared->task.valid()) shared->task.Cancel();
-    });
-  }
-
+  void OnCancel() override { task_.Cancel(); }
   void OnDone() override { delete this; }
 
  private:
-  // Loop-thread state that outlives the reactor.
-  struct Shared {
-    bool cancelled = false;
-    runtime::TaskHandle<void> task;
-  };
-
-  runtime::Task<void> Run(Handler handler) {
-    grpc::Status status;
-    try {
-      status = co_await handler();
-    } catch (const runtime::CancelledError&) {
-      status = grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled");
-    } catch (const std::exception& e) {
-      status = grpc::Status(grpc::StatusCode::INTERNAL, e.what());
-    }
-    Finish(status);  // last use of `this`: OnDone may delete it at once
+  runtime::Task<void> Run() {
+    grpc::Status status = co_await StatusOf(handler_());
+    Finish(std::move(status));  // last use of `this`: OnDone may delete it at once
   }
 
-  runtime::EventLoop& loop_;
-  std::shared_ptr<Shared> shared_;
+  HandlerTask task_;
+  Handler handler_;
 };
 
 }  // namespace internal

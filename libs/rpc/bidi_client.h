@@ -1,0 +1,130 @@
+#pragma once
+
+#include <coroutine>
+#include <mutex>
+#include <optional>
+#include <utility>
+
+#include "grpcpp/client_context.h"
+#include "grpcpp/support/client_callback.h"
+#include "libs/rpc/stream_buffers.h"
+#include "libs/runtime/internal/check.h"
+#include "libs/rpc/internal/inbox.h"
+#include "libs/rpc/internal/loop_waiter.h"
+#include "libs/rpc/internal/outbox.h"
+#include "libs/runtime/event_loop.h"
+
+namespace cohort::rpc {
+
+// The client side of a bidi stream, pipelined like ServerBidiStream: one read always
+// in flight into a bounded inbox, writes drained from a bounded outbox by gRPC's
+// threads. Used by one coroutine of `loop`, one Read and one Write at a time.
+//
+//   ClientBidiStream<Req, Resp> stream(loop);
+//   stub->async()->Chat(stream.context(), &stream);
+//   stream.Start();
+//   co_await stream.Write(req);
+//   std::optional<Resp> resp = co_await stream.Read();
+//   stream.CloseWrites();
+//   grpc::Status status = co_await stream.Finish();   // required before destruction
+template <typename Req, typename Resp>
+class ClientBidiStream final : public grpc::ClientBidiReactor<Req, Resp>,
+                               private internal::ReadStarter<Resp>,
+                               private internal::WriteStarter<Req> {
+ public:
+  explicit ClientBidiStream(runtime::EventLoop& loop)
+      : loop_(loop), inbox_(mu_, loop, this, kStreamInbox), outbox_(mu_, loop, this, kStreamOutbox) {}
+  // Destroying a stream gRPC still uses would corrupt memory later, far from the
+  // mistake: abort at once instead.
+  ~ClientBidiStream() { COHORT_CHECK(done_, "ClientBidiStream destroyed before Finish() returned"); }
+
+  grpc::ClientContext* context() { return &ctx_; }
+
+  // Starts the call (after the stub's async method has bound this reactor).
+  void Start() {
+    this->AddHold();  // no OnDone before Finish(), whatever the server does
+    inbox_.Begin();
+    this->StartCall();
+  }
+
+  // The next message, or nullopt once the server has ended the stream.
+  auto Read() { return inbox_.Read(); }
+  // Queues msg; false if the stream is broken.
+  auto Write(Req msg) { return outbox_.Write(std::move(msg)); }
+  // Half-closes once every queued message is written.
+  void CloseWrites() {
+    bool now;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      close_requested_ = true;
+      now = TakeWritesDoneLocked();
+    }
+    if (now) this->StartWritesDone();
+  }
+  // Cancels the call (any thread).
+  void Cancel() { ctx_.TryCancel(); }
+
+  // `grpc::Status s = co_await stream.Finish()`: releases the stream and waits for its
+  // final status. Read/Write must not be used afterwards.
+  auto Finish() { return FinishAwaiter{this}; }
+
+  void OnReadDone(bool ok) override { inbox_.OnReadDone(ok); }
+  void OnWriteDone(bool ok) override {
+    outbox_.OnWriteDone(ok);
+    bool now;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      now = TakeWritesDoneLocked();
+    }
+    if (now) this->StartWritesDone();
+  }
+  void OnDone(const grpc::Status& status) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    status_ = status;
+    done_ = true;
+    inbox_.StopLocked();
+    outbox_.BreakLocked();
+    finisher_.Wake();
+  }
+
+ private:
+  struct FinishAwaiter {
+    ClientBidiStream* s;
+    bool await_ready() const noexcept { return false; }
+    bool await_suspend(std::coroutine_handle<> h) {
+      {
+        std::lock_guard<std::mutex> lock(s->mu_);
+        if (s->done_) return false;
+        s->finisher_.Park(h, &s->loop_);
+      }
+      s->RemoveHold();  // may run OnDone at once, which wakes us through the loop
+      return true;
+    }
+    grpc::Status await_resume() {
+      std::lock_guard<std::mutex> lock(s->mu_);
+      return s->status_;
+    }
+  };
+
+  void StartReadOp(Resp* buffer) override { this->StartRead(buffer); }
+  void StartWriteOp(const Req* message) override { this->StartWrite(message); }
+
+  bool TakeWritesDoneLocked() {
+    if (!close_requested_ || writes_done_ || !outbox_.IdleLocked()) return false;
+    writes_done_ = true;
+    return true;
+  }
+
+  runtime::EventLoop& loop_;
+  grpc::ClientContext ctx_;
+  std::mutex mu_;
+  internal::Inbox<Resp> inbox_;
+  internal::Outbox<Req> outbox_;
+  bool close_requested_ = false;
+  bool writes_done_ = false;
+  bool done_ = false;
+  grpc::Status status_;
+  internal::LoopWaiter finisher_;
+};
+
+}  // namespace cohort::rpc
