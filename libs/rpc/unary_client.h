@@ -40,7 +40,10 @@ class UnaryAwaiter final : public runtime::internal::SuspendPoint {
   }
   grpc::Status await_resume() {
     task_->Resuming();
-    if (cancelled_) throw runtime::CancelledError();
+    if (cancelled_) {
+      task_->CancelDelivered();
+      throw runtime::CancelledError();
+    }
     return std::move(status_);
   }
 
@@ -48,6 +51,7 @@ class UnaryAwaiter final : public runtime::internal::SuspendPoint {
   // CancelledError) once gRPC has completed it, so nothing outlives the frame.
   void CancelWait() override {
     cancelled_ = true;
+    task_->DeliveringCancel();
     ctx_->TryCancel();
   }
 

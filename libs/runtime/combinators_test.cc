@@ -365,18 +365,36 @@ TEST_F(CombinatorsTest, CancellingTaskGroupJoinCancelsItsChildren) {
   }());
 }
 
-TEST(TaskGroupDeathTest, DestroyingAGroupWithRunningChildrenAborts) {
-  EXPECT_DEATH(
-      {
-        ManualClock clock;
-        EventLoop loop(&clock);
-        RunUntilComplete(loop, []() -> Task<void> {
-          TaskGroup group;
-          group.Spawn(After(1h, 1));
-          co_return;
-        }());
-      },
-      "TaskGroup destroyed before Join");
+TEST_F(CombinatorsTest, GroupLeftByAnExceptionCancelsItsRunningChildren) {
+  Run([]() -> Task<void> {
+    TaskHandle<int> child;
+    try {
+      TaskGroup group;
+      child = group.Spawn(After(1h, 1));
+      throw std::runtime_error("body failed before Join");
+    } catch (const std::runtime_error&) {
+    }
+    EXPECT_THROW(co_await child, CancelledError);
+  }());
+}
+
+TEST_F(CombinatorsTest, CancelledJoinStillRaisesAChildFailureFirst) {
+  Run([]() -> Task<void> {
+    TaskGroup group;
+    auto fails_when_cancelled = []() -> Task<int> {
+      try {
+        co_await Sleep(1h);
+      } catch (const CancelledError&) {
+      }
+      throw std::runtime_error("cleanup failed");
+    };
+    group.Spawn(fails_when_cancelled());
+    auto joiner = [](TaskGroup* g) -> Task<void> { co_await g->Join(); };
+    TaskHandle<void> j = Spawn(joiner(&group));
+    co_await Sleep(1ms);
+    j.Cancel();
+    EXPECT_THROW(co_await j, std::runtime_error);
+  }());
 }
 
 }  // namespace

@@ -58,8 +58,10 @@ inline Task<void> Condition::Wait() {
   COHORT_CHECK(lock_->Locked(), "Condition::Wait without holding the lock");
   lock_->Release();
   std::exception_ptr error;
+  bool notified = false;
   try {
     co_await NotifyAwaiter{this, {}};
+    notified = true;
   } catch (...) {
     error = std::current_exception();
   }
@@ -72,6 +74,9 @@ inline Task<void> Condition::Wait() {
       if (!error) error = std::current_exception();
     }
   }
+  // Leaving with an error after being notified: pass the notification on, or another
+  // waiter would sleep through it (CPython gh-112202).
+  if (error && notified) Notify(1);
   if (error) std::rethrow_exception(error);
 }
 

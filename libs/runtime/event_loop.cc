@@ -47,7 +47,7 @@ class EventLoop::CallbackTimer final : public internal::TimerNode {
  private:
   EventLoop* const loop_;
   const std::uint32_t slot_;
-  std::uint32_t generation_ = 0;
+  std::uint32_t generation_ = 1;  // so that no TimerId is 0
   absl::AnyInvocable<void()> fn_;
 };
 
@@ -66,13 +66,22 @@ EventLoop::EventLoop(Clock* clock) : clock_(clock), owner_(std::this_thread::get
 
 EventLoop::~EventLoop() {
   COHORT_CHECK(!active_.load(std::memory_order_acquire), "event loop destroyed while running");
-  owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
-  EventLoop* previous = std::exchange(current_loop, this);
-  // Unfinished tasks: destroy their frames so RAII cleanup runs. Destroying one frame
-  // may finish or release others, so take them one at a time.
-  while (internal::TaskState* task = tasks_.PopFront()) task->Abandon();
+  EventLoop* previous = current_loop;
+  BindToCurrentThread();
+  // Cancel what is unfinished and let it unwind (asyncio.run's teardown); run only what
+  // is ready, and block only for work on other threads (ToThread) that will post back.
+  tasks_.ForEach([](internal::TaskState* task) { task->Cancel(); });
+  while (!tasks_.empty() && (!ready_.empty() || !posted_.Empty() || external_work_ > 0)) {
+    RunOnce(/*may_block=*/external_work_ > 0);
+  }
+  // Whatever still waits (e.g. on a timer) is abandoned newest first: children before
+  // the parents whose frames they may use.
+  while (internal::TaskState* task = tasks_.PopBack()) task->Abandon();
   callback_slots_.clear();
+  Unbind();
   current_loop = previous;
+  // A thread may still be inside Post() for an item the loop already ran.
+  while (posters_.load(std::memory_order_acquire) > 0) std::this_thread::yield();
   close(wake_fd_);
   close(epoll_fd_);
 }
@@ -134,7 +143,7 @@ absl::Status EventLoop::AddReader(int fd, absl::AnyInvocable<void()> on_readable
   if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
     return absl::InvalidArgumentError(absl::StrCat("epoll_ctl(ADD, ", fd, "): ", std::strerror(errno)));
   }
-  readers_.emplace(fd, std::make_unique<absl::AnyInvocable<void()>>(std::move(on_readable)));
+  readers_.emplace(fd, std::make_shared<absl::AnyInvocable<void()>>(std::move(on_readable)));
   return absl::OkStatus();
 }
 
@@ -152,6 +161,9 @@ void EventLoop::Post(absl::AnyInvocable<void()> fn) {
     CallSoon(std::move(fn));
     return;
   }
+  // Counted so the destructor cannot free the loop between our push (which the loop
+  // may run at once) and our wake-up below.
+  posters_.fetch_add(1, std::memory_order_acq_rel);
   while (!posted_.TryPush(fn)) {  // full: let the loop catch up
     Wake();
     std::this_thread::yield();
@@ -160,6 +172,7 @@ void EventLoop::Post(absl::AnyInvocable<void()> fn) {
   // or this thread sees it asleep and wakes it.
   std::atomic_thread_fence(std::memory_order_seq_cst);
   if (sleeping_.load(std::memory_order_relaxed)) Wake();
+  posters_.fetch_sub(1, std::memory_order_acq_rel);
 }
 
 void EventLoop::Stop() {
@@ -189,6 +202,7 @@ void EventLoop::Unbind() {
 
 void EventLoop::Run() {
   BindToCurrentThread();
+  // Stop() wakes a blocked poll, so each iteration may block.
   while (!stop_requested_.exchange(false, std::memory_order_acq_rel)) RunOnce(/*may_block=*/true);
   Unbind();
 }
@@ -206,7 +220,7 @@ void EventLoop::RunOnce(bool may_block) {
   ++iterations_;
   std::int64_t timeout_ns = 0;
   bool poll = !readers_.empty() && (iterations_ % kIoPollInterval == 0);
-  if (ready_.empty() && may_block && !stop_requested_.load(std::memory_order_relaxed)) {
+  if (ready_.empty() && may_block) {
     poll = true;
     timeout_ns = -1;
     if (internal::TimerNode* next = timers_.top()) {
@@ -261,7 +275,9 @@ void EventLoop::Poll(std::int64_t timeout_ns) {
       continue;
     }
     auto it = readers_.find(fd);
-    if (it != readers_.end()) (*it->second)();
+    if (it == readers_.end()) continue;  // removed by an earlier callback
+    std::shared_ptr<absl::AnyInvocable<void()>> reader = it->second;  // survives RemoveReader
+    (*reader)();
   }
 }
 

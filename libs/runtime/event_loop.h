@@ -21,7 +21,8 @@ namespace internal {
 class TaskState;
 }  // namespace internal
 
-// Identifies a callback armed with CallAt/CallLater, for CancelTimer.
+// Identifies a callback armed with CallAt/CallLater, for CancelTimer. Never 0, so 0
+// can mean "no timer".
 using TimerId = std::uint64_t;
 
 // A single-threaded event loop (asyncio's loop): a FIFO ready queue, a timer heap and
@@ -36,8 +37,11 @@ using TimerId = std::uint64_t;
 // start; callbacks scheduled meanwhile run in the next iteration, so a task that yields
 // in a loop cannot starve timers or I/O. Callbacks must not throw.
 //
-// Destroying the loop destroys the frames of tasks that never finished (their RAII
-// cleanup runs); it must happen while no thread runs the loop.
+// Destroying the loop (asyncio.run's teardown) cancels every unfinished task and runs
+// what is ready until they have unwound, without waiting for time to pass; frames of
+// tasks still unfinished are then destroyed newest first, so a child never outlives
+// its parent's frame. It must happen while no thread runs the loop, and waits for
+// Post() calls in progress on other threads.
 class EventLoop {
  public:
   explicit EventLoop(Clock* clock = SteadyClock::Get());
@@ -144,7 +148,8 @@ class EventLoop {
   // cancels the slot's next timer.
   std::vector<std::unique_ptr<CallbackTimer>> callback_slots_;
   std::vector<std::uint32_t> free_slots_;
-  absl::flat_hash_map<int, std::unique_ptr<absl::AnyInvocable<void()>>> readers_;
+  // Shared so that a callback may remove its own reader while it runs.
+  absl::flat_hash_map<int, std::shared_ptr<absl::AnyInvocable<void()>>> readers_;
   std::uint32_t iterations_ = 0;
   int external_work_ = 0;
   internal::IntrusiveList<internal::TaskState> tasks_;
@@ -153,6 +158,7 @@ class EventLoop {
   // other threads read sit on their own cache lines.
   internal::MpscRing<absl::AnyInvocable<void()>> posted_{kPostCapacity};
   alignas(64) std::atomic<bool> sleeping_{false};
+  std::atomic<int> posters_{0};  // Post() calls in progress: the destructor waits for them
   alignas(64) std::atomic<bool> wake_pending_{false};
   std::atomic<bool> stop_requested_{false};
 };

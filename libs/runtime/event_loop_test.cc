@@ -142,6 +142,31 @@ TEST(EventLoop, ReaderRunsWhenItsFdBecomesReadable) {
   close(fd);
 }
 
+TEST(EventLoop, ReaderMayRemoveItselfWhileRunning) {
+  EventLoop loop;
+  int fd = eventfd(1, EFD_NONBLOCK | EFD_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  int calls = 0;
+  ASSERT_TRUE(loop.AddReader(fd, [&] {
+                    ++calls;
+                    EXPECT_TRUE(loop.RemoveReader(fd).ok());  // destroys this callback's registration
+                  }).ok());
+  loop.RunUntil([&] { return calls == 1; });
+  loop.RunUntilIdle();
+  EXPECT_EQ(calls, 1);
+  close(fd);
+}
+
+TEST(EventLoop, AnUnconsumedStopDoesNotDisturbRunUntil) {
+  ManualClock clock(/*auto_advance=*/true);
+  EventLoop loop(&clock);
+  loop.Stop();  // nobody calls Run()
+  bool fired = false;
+  loop.CallLater(std::chrono::seconds(5), [&] { fired = true; });
+  loop.RunUntil([&] { return fired; });
+  EXPECT_EQ(clock.Now().time_since_epoch(), std::chrono::seconds(5));
+}
+
 TEST(EventLoopDeathTest, UseFromAForeignThreadAborts) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_DEATH(

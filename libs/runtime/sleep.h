@@ -24,6 +24,7 @@ class SleepAwaiter {
         cancelled_ = true;
         return false;
       }
+      yield_point_.task = task_;
       task_->SuspendAt(&yield_point_);
       task_->loop()->Schedule(h);
       return true;
@@ -33,7 +34,10 @@ class SleepAwaiter {
   void await_resume() {
     if (!delay_) {
       task_->Resuming();
-      if (cancelled_ || yield_point_.cancelled) throw CancelledError();
+      if (cancelled_ || yield_point_.cancelled) {
+        task_->CancelDelivered();
+        throw CancelledError();
+      }
       return;
     }
     waiter_.ThrowIfCancelled();
@@ -41,8 +45,12 @@ class SleepAwaiter {
 
  private:
   struct YieldPoint final : SuspendPoint {
+    TaskState* task = nullptr;
     bool cancelled = false;
-    void CancelWait() override { cancelled = true; }
+    void CancelWait() override {
+      cancelled = true;
+      task->DeliveringCancel();
+    }
   };
   std::optional<Duration> delay_;
   TaskState* task_ = nullptr;

@@ -212,6 +212,30 @@ TEST_F(SyncTest, ConditionWaitReacquiresTheLockWhenCancelled) {
   }());
 }
 
+TEST_F(SyncTest, NotificationOfAWaiterCancelledWhileReacquiringPassesToAnother) {
+  Run([]() -> Task<void> {
+    Condition cond;
+    int woken = 0;
+    auto waiter = [](Condition* c, int* n) -> Task<void> {
+      LockGuard g = co_await c->lock().Scoped();
+      co_await c->Wait();
+      ++*n;
+    };
+    TaskHandle<void> first = Spawn(waiter(&cond, &woken));
+    TaskHandle<void> second = Spawn(waiter(&cond, &woken));
+    co_await Yield();
+    {
+      LockGuard g = co_await cond.lock().Scoped();
+      cond.Notify(1);   // wakes `first`, which must now re-acquire the lock we hold
+      co_await Yield();
+      first.Cancel();   // cancelled while re-acquiring
+    }
+    EXPECT_THROW(co_await first, CancelledError);
+    co_await second;  // the notification was passed on
+    EXPECT_EQ(woken, 1);
+  }());
+}
+
 // ---- Gate --------------------------------------------------------------------------
 
 TEST_F(SyncTest, GateCloseRefusesNewWorkAndWaitsForWorkInside) {

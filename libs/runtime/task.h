@@ -62,8 +62,12 @@ class TaskState : public ListNode {
   // asyncio's Task.cancel(): false if the task is already done. Otherwise the task's
   // current suspension point raises CancelledError, or, if the task is not suspended
   // at a cancellable point, its next suspension point does. A task cancelled before
-  // it starts never runs.
+  // it starts never runs. Cancelling again while a CancelledError is on its way to
+  // the task adds nothing (one error is raised, as asyncio merges them).
   bool Cancel();
+  // True if a cancellation was requested but the task finished before any suspension
+  // point raised it.
+  bool cancel_dropped() const { return cancel_dropped_; }
 
   // ---- The suspension protocol, for awaiters --------------------------------------
   // Consumes a pending cancellation; the awaiter must then raise CancelledError
@@ -73,6 +77,10 @@ class TaskState : public ListNode {
   // Called when the suspension point is about to resume the task normally: a
   // cancellation from now on is delivered at the next suspension point.
   void Resuming() { suspended_at_ = nullptr; }
+  // A suspension point is resuming the task to raise CancelledError; CancelDelivered()
+  // when it raises it.
+  void DeliveringCancel() { cancel_delivering_ = true; }
+  void CancelDelivered() { cancel_delivering_ = false; }
 
   // Registers node to be notified when the task finishes. The task must not be done.
   void AddDoneNode(DoneNode* node);
@@ -100,6 +108,9 @@ class TaskState : public ListNode {
   bool done_ = false;
   bool cancelled_ = false;
   bool cancel_requested_ = false;
+  bool cancel_delivering_ = false;
+  bool cancel_dropped_ = false;
+  bool abandoning_ = false;
   bool exception_retrieved_ = false;
   SuspendPoint* suspended_at_ = nullptr;
   std::exception_ptr exception_;

@@ -3,7 +3,6 @@
 #include <exception>
 
 #include "libs/runtime/errors.h"
-#include "libs/runtime/internal/check.h"
 #include "libs/runtime/internal/completion_tracker.h"
 #include "libs/runtime/task.h"
 #include "libs/runtime/task_handle.h"
@@ -16,9 +15,9 @@ namespace cohort::runtime {
 // raises CancelledError once they have unwound. Spawning into a group that is
 // shutting down (after a failure) returns a task that is cancelled before it starts.
 //
-// Structured: the group must be joined before it is destroyed; destroying it with
-// unfinished children aborts the process (as destroying a joinable std::thread does).
-// Loop thread only.
+// Structured: join the group before it goes out of scope. If it is destroyed with
+// children still running (an exception or a cancellation unwound past Join), it
+// cancels them; they unwind on their own. Loop thread only.
 //
 //   TaskGroup group;
 //   group.Spawn(Fetch(a));
@@ -29,7 +28,7 @@ class TaskGroup {
   TaskGroup() {
     tracker_.OnDone([this](std::size_t i) { OnChildDone(i); });
   }
-  ~TaskGroup() { COHORT_CHECK(tracker_.all_done(), "TaskGroup destroyed before Join() finished its children"); }
+  ~TaskGroup() { tracker_.CancelPending(); }
   TaskGroup(const TaskGroup&) = delete;
   TaskGroup& operator=(const TaskGroup&) = delete;
 
@@ -56,9 +55,9 @@ class TaskGroup {
     if (cancelled) {
       tracker_.CancelPending();
       co_await internal::AwaitAllUnwound(tracker_);
-      throw CancelledError();
     }
-    if (error_) std::rethrow_exception(error_);
+    if (error_) std::rethrow_exception(error_);  // a child's failure outranks the cancellation
+    if (cancelled) throw CancelledError();
   }
 
  private:

@@ -65,15 +65,21 @@ class AwaitDone : public DoneNode, public SuspendPoint {
         cancelled_ = true;
         return false;
       }
+      forwarded_ = true;
       target_->Cancel();
     }
     target_->AddDoneNode(this);
     self_->SuspendAt(this);
     return true;
   }
-  // Throws CancelledError if this waiter (not the target) was cancelled.
+  // Throws CancelledError if this waiter was cancelled: directly (no propagation),
+  // or through the target when the target finished without ever raising the
+  // cancellation passed on to it (which would otherwise be lost).
   void await_resume() const {
-    if (cancelled_) throw CancelledError();
+    if (cancelled_ || (forwarded_ && target_->cancel_dropped())) {
+      if (self_ != nullptr) self_->CancelDelivered();
+      throw CancelledError();
+    }
   }
 
   void OnTaskDone() override {
@@ -82,12 +88,14 @@ class AwaitDone : public DoneNode, public SuspendPoint {
   }
   void CancelWait() override {
     if (propagate_cancel_) {
+      forwarded_ = true;
       target_->Cancel();  // we resume when the target has unwound
       return;
     }
     Unlink();
     cancelled_ = true;
     self_->Resuming();
+    self_->DeliveringCancel();
     self_->loop()->Schedule(handle_);
   }
 
@@ -97,6 +105,7 @@ class AwaitDone : public DoneNode, public SuspendPoint {
   TaskState* self_ = nullptr;
   std::coroutine_handle<> handle_;
   bool cancelled_ = false;
+  bool forwarded_ = false;
 };
 
 }  // namespace internal
@@ -154,6 +163,7 @@ class TaskHandle {
       TaskHandle handle;
       explicit Awaiter(const TaskHandle& h) : AwaitDone(h.state_, true), handle(h) {}
       T await_resume() const {
+        AwaitDone::await_resume();
         if constexpr (std::is_copy_constructible_v<T> || std::is_void_v<T>) {
           return handle.Result();
         } else {

@@ -21,10 +21,10 @@ TaskState::~TaskState() {
 }
 
 bool TaskState::Cancel() {
-  if (done_) return false;
+  if (done_ || abandoning_) return false;
   if (suspended_at_ != nullptr) {
     suspended_at_->CancelWait();
-  } else {
+  } else if (!cancel_delivering_) {
     cancel_requested_ = true;
   }
   return true;
@@ -53,6 +53,7 @@ void TaskState::FirstStep(void* self) {
 }
 
 void TaskState::Finish(std::exception_ptr error) {
+  cancel_dropped_ = cancel_requested_;
   done_ = true;
   suspended_at_ = nullptr;
   exception_ = std::move(error);
@@ -71,6 +72,10 @@ void TaskState::Finish(std::exception_ptr error) {
 
 void TaskState::Abandon() {
   if (done_) return;
+  // The frame's destructors must not reach a suspension point inside it.
+  abandoning_ = true;
+  suspended_at_ = nullptr;
+  cancel_requested_ = false;
   if (frame_) DestroyFrame();
   Finish(std::make_exception_ptr(CancelledError()));
 }

@@ -207,6 +207,80 @@ TEST_F(TaskTest, CancellingTheAwaiterOfATaskCancelsThatTaskToo) {
   }());
 }
 
+TEST_F(TaskTest, CancelPassedToAnAwaitedTaskThatFinishesAnywayCancelsTheAwaiter) {
+  Run([]() -> Task<void> {
+    Event event;
+    auto inner_body = [](Event* e) -> Task<int> {
+      co_await e->Wait();
+      co_return 42;  // no suspension point after the wake-up
+    };
+    TaskHandle<int> inner = Spawn(inner_body(&event));
+    auto outer_body = [](TaskHandle<int> h) -> Task<int> { co_return co_await h; };
+    TaskHandle<int> outer = Spawn(outer_body(inner));
+    co_await Yield();
+    co_await Yield();
+    event.Set();     // the inner task is woken...
+    outer.Cancel();  // ...and the cancellation passed on to it can no longer be raised
+    EXPECT_THROW(co_await outer, CancelledError);
+    EXPECT_EQ(inner.Result(), 42);
+  }());
+}
+
+TEST_F(TaskTest, CancellingTwiceBeforeTheFirstIsRaisedRaisesOnce) {
+  Run([]() -> Task<void> {
+    auto cleanup_after_cancel = [](int* cleanups) -> Task<int> {
+      try {
+        co_await Sleep(1h);
+      } catch (const CancelledError&) {
+      }
+      co_await Sleep(1ms);  // asynchronous cleanup: must not see a second cancellation
+      ++*cleanups;
+      co_return 1;
+    };
+    int cleanups = 0;
+    TaskHandle<int> h = Spawn(cleanup_after_cancel(&cleanups));
+    co_await Yield();
+    h.Cancel();
+    h.Cancel();
+    {
+      int got = co_await h;
+      EXPECT_EQ(got, 1);
+    }
+    EXPECT_EQ(cleanups, 1);
+  }());
+}
+
+TEST(TaskLifetime, TeardownUnwindsChildrenBeforeTheParentFrameTheyUse) {
+  bool released = false;
+  {
+    ManualClock clock;
+    EventLoop loop(&clock);
+    auto parent = [](bool* released) -> Task<void> {
+      Lock lock;  // lives in the parent's frame, used by its children
+      auto worker = [](Lock* l, bool* released) -> Task<void> {
+        LockGuard g = co_await l->Scoped();
+        SetOnExit on_exit{released};
+        co_await Sleep(1h);
+      };
+      TaskGroup group;
+      group.Spawn(worker(&lock, released));
+      group.Spawn(worker(&lock, released));
+      co_await group.Join();  // cancelled at teardown: cancels and awaits the children
+    };
+    Spawn(loop, parent(&released));
+    loop.RunUntilIdle();
+  }  // ASan reports a use-after-free here if a child outlives the parent's Lock
+  EXPECT_TRUE(released);
+}
+
+TEST(TaskLifetime, LoopDestroyedRightAfterToThreadIsSafe) {
+  for (int i = 0; i < 200; ++i) {
+    EventLoop loop;
+    int v = RunUntilComplete(loop, []() -> Task<int> { co_return co_await ToThread([] { return 7; }); }());
+    ASSERT_EQ(v, 7);
+  }  // the pool thread may still be inside Post(): the destructor waits for it
+}
+
 TEST(TaskLifetime, DestroyingTheLoopDestroysUnfinishedTaskFrames) {
   bool cleaned_up = false;
   {

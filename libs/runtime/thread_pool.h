@@ -66,7 +66,7 @@ class ToThreadAwaiter {
       } catch (...) {
         outcome_.template emplace<2>(std::current_exception());
       }
-      loop_->Post(std::coroutine_handle<>(h));  // the mutex inside Post publishes outcome_ to the loop thread
+      loop_->Post(std::coroutine_handle<>(h));  // the ring's release/acquire publishes outcome_
     });
   }
   R await_resume() {

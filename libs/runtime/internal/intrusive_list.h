@@ -64,6 +64,15 @@ class IntrusiveList {
     return node;
   }
 
+  T* back() const { return empty() ? nullptr : static_cast<T*>(head_.prev_); }
+
+  // Unlinks and returns the last node, or null when empty.
+  T* PopBack() {
+    T* node = back();
+    if (node != nullptr) static_cast<ListNode*>(node)->Unlink();
+    return node;
+  }
+
   // Calls fn(node) for every node, allowing fn to unlink the node it is given.
   template <typename Fn>
   void ForEach(Fn fn) {

@@ -42,7 +42,9 @@ class Waiter : public ListNode, public SuspendPoint, private TimerNode {
   Outcome outcome() const { return outcome_; }
   // Throws CancelledError if the wait was cancelled.
   void ThrowIfCancelled() const {
-    if (outcome_ == Outcome::kCancelled) throw CancelledError();
+    if (outcome_ != Outcome::kCancelled) return;
+    task_->CancelDelivered();
+    throw CancelledError();
   }
 
   void CancelWait() override { Resume(Outcome::kCancelled); }
@@ -55,6 +57,7 @@ class Waiter : public ListNode, public SuspendPoint, private TimerNode {
     Unlink();
     task_->loop()->DisarmTimer(this);
     task_->Resuming();
+    if (outcome == Outcome::kCancelled) task_->DeliveringCancel();
     task_->loop()->Schedule(handle_);
   }
 
