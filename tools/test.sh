@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Cohort needs (tools/setup.sh), builds everything and runs every test:
-# the whole tree in opt mode, then the runtime and the gRPC bridge under
-# AddressSanitizer, and the runtime under ThreadSanitizer (Debian's gRPC and Abseil
-# are not TSan-instrumented, so TSan reports races inside them that are not ours). Ends with "N passed, N failed" (test targets, from Bazel's summary)
+# the whole tree in opt mode, then every library and service under AddressSanitizer,
+# and everything that does not call into gRPC under ThreadSanitizer (Debian's gRPC is
+# not TSan-instrumented, so TSan reports races inside it that are not ours). Ends with "N passed, N failed" (test targets, from Bazel's summary)
 # and exits non-zero if anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -19,8 +19,8 @@ run() {
 }
 
 run //...
-run --config=asan //libs/runtime/... //libs/rpc/...
-run --config=tsan //libs/runtime/...
+run --config=asan //libs/... //services/...
+run --config=tsan //libs/runtime/... //libs/store/... //libs/common/... //services/broker:broker_engine_test
 
 passed=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "$log")
 failed=$(grep -cE '^//[^ ]+ +.*(FAILED|TIMEOUT|NO STATUS|INCOMPLETE)' "$log")

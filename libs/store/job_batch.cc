@@ -1,0 +1,88 @@
+#include "libs/store/job_batch.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_format.h"
+#include "libs/store/internal/keys.h"
+
+namespace cohort::store {
+
+using cohort::v1::Job;
+using cohort::v1::JobEvent;
+
+void JobBatch::Fail(absl::Status status) {
+  if (status_.ok()) status_ = std::move(status);
+}
+
+void JobBatch::Add(Family family, bool erase, std::string key, std::string value) {
+  bytes_ += key.size() + value.size();
+  records_.push_back(Record{family, erase, std::move(key), std::move(value)});
+}
+
+void JobBatch::PutJob(const Job& job, const Job* previous) {
+  if (absl::Status s = internal::CheckPrintableKey("job id", job.id()); !s.ok()) return Fail(std::move(s));
+  if (previous != nullptr && previous->id() != job.id()) {
+    return Fail(absl::InvalidArgumentError(absl::StrFormat(
+        "PutJob of job \"%s\" with the previous version of job \"%s\": pass the same job's stored version",
+        job.id(), previous->id())));
+  }
+  if (job.state() == cohort::v1::JOB_STATE_QUEUED) {
+    if (absl::Status s = internal::CheckPrintableKey("queue", job.spec().queue()); !s.ok()) {
+      return Fail(std::move(s));
+    }
+  }
+  std::optional<std::string> ready = internal::ReadyKeyOf(job);
+  std::optional<std::string> pending = internal::PendingKeyOf(job);
+  if (previous != nullptr) {
+    std::optional<std::string> old_ready = internal::ReadyKeyOf(*previous);
+    std::optional<std::string> old_pending = internal::PendingKeyOf(*previous);
+    if (old_ready && old_ready != ready) Add(Family::kReady, true, std::move(*old_ready), "");
+    if (old_pending && old_pending != pending) Add(Family::kPending, true, std::move(*old_pending), "");
+  }
+  if (ready) Add(Family::kReady, false, std::move(*ready), job.id());
+  if (pending) Add(Family::kPending, false, std::move(*pending), job.id());
+  Add(Family::kJobs, false, job.id(), job.SerializeAsString());
+}
+
+void JobBatch::DeleteJob(const Job& job) {
+  if (absl::Status s = internal::CheckPrintableKey("job id", job.id()); !s.ok()) return Fail(std::move(s));
+  if (std::optional<std::string> ready = internal::ReadyKeyOf(job)) Add(Family::kReady, true, std::move(*ready), "");
+  if (std::optional<std::string> pending = internal::PendingKeyOf(job)) {
+    Add(Family::kPending, true, std::move(*pending), "");
+  }
+  Add(Family::kJobs, true, job.id(), "");
+}
+
+void JobBatch::AppendEvent(const JobEvent& event) {
+  if (event.sequence() <= 0) {
+    return Fail(absl::InvalidArgumentError(absl::StrFormat(
+        "event for job \"%s\" has sequence %d: sequences start at 1", event.job_id(), event.sequence())));
+  }
+  max_event_sequence_ = std::max(max_event_sequence_, event.sequence());
+  Add(Family::kEvents, false, internal::EventKey(event.sequence()), event.SerializeAsString());
+}
+
+void JobBatch::PutMeta(absl::string_view key, absl::string_view value) {
+  if (absl::Status s = internal::CheckPrintableKey("meta key", key); !s.ok()) return Fail(std::move(s));
+  Add(Family::kMeta, false, std::string(key), std::string(value));
+}
+
+void JobBatch::TrimEventsBefore(std::int64_t sequence) {
+  trim_events_before_ = std::max(trim_events_before_.value_or(sequence), sequence);
+}
+
+absl::Status JobBatch::CheckCommittable(const BatchLimits& limits) const {
+  if (!status_.ok()) return status_;
+  if (records() > limits.max_records) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "batch of %d records exceeds the limit of %d records: split it", records(), limits.max_records));
+  }
+  if (bytes_ > limits.max_bytes) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "batch of %d bytes exceeds the limit of %d bytes: split it", bytes_, limits.max_bytes));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace cohort::store

@@ -1,0 +1,100 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "libs/runtime/task.h"
+#include "libs/store/job_batch.h"
+#include "protos/cohort/v1/job.pb.h"
+
+namespace cohort::store {
+
+// One entry of the ready index: a QUEUED job in its queue's dispatch order.
+struct ReadyEntry {
+  std::string queue;
+  std::int32_t priority;
+  std::int64_t sequence;  // Job.sequence when it was queued: FIFO within a priority
+  std::string job_id;
+
+  friend bool operator==(const ReadyEntry&, const ReadyEntry&) = default;
+};
+
+// One entry of the pending index: a PENDING job with a not_before time.
+struct PendingEntry {
+  absl::Time not_before;
+  std::string job_id;
+
+  friend bool operator==(const PendingEntry&, const PendingEntry&) = default;
+};
+
+// Everything a service needs to rebuild its in-memory state at start, read from one
+// consistent snapshot of the store.
+struct RecoveredState {
+  std::vector<cohort::v1::Job> jobs;  // every stored job, by id
+  // By queue name, then dispatch order: higher priority first, FIFO within a priority.
+  std::vector<ReadyEntry> ready;
+  std::vector<PendingEntry> pending;  // by not_before, then id
+  std::int64_t last_event_sequence = 0;  // 0 if no event was ever stored
+  std::map<std::string, std::string> meta;
+};
+
+// Cumulative counters of a store's commit path, for metrics (commit batch size, sync
+// latency). Readable from any thread.
+struct JobStoreStats {
+  std::uint64_t commits = 0;   // Commit calls that reached a synced write (ok or not)
+  std::uint64_t syncs = 0;     // synced writes; each holds one or more commits
+  std::uint64_t records = 0;   // records written by those syncs
+  std::uint64_t bytes = 0;     // key + value bytes written by those syncs
+  std::uint64_t failed_syncs = 0;
+  absl::Duration sync_time;    // total time spent in synced writes
+};
+
+// The broker's durable store of jobs, their ready and pending indexes, the event log and
+// meta values (design.md, "Storage").
+//
+// Threading: every method is called from a task on an event loop and its Task resumes
+// on that caller's loop. Implementations say whether several loops may share a store.
+// The store must outlive every call in flight (close a Gate before destroying it).
+//
+// Durability: Commit completes only after its whole batch is durable (for RocksDB: in a
+// WAL that was fsync'ed), and a completed Commit is visible to every later read. A
+// failed Commit may or may not have been written (the sync itself may have failed);
+// a Commit rejected before writing (INVALID_ARGUMENT, RESOURCE_EXHAUSTED) wrote nothing.
+//
+// Cancellation: no method is cancellable once started (the I/O cannot be recalled); a
+// cancellation that arrives meanwhile is raised at the caller's next suspension point,
+// and a cancelled Commit may still have been written.
+class JobStore {
+ public:
+  virtual ~JobStore() = default;
+
+  // Reads the whole state (see RecoveredState): O(stored jobs + index entries).
+  virtual runtime::Task<absl::StatusOr<RecoveredState>> Recover() = 0;
+
+  // Writes `batch` atomically and durably (see "Durability"). Group commit: batches
+  // committed while a synced write is in progress share the next synced write, so
+  // callers that commit concurrently pay for one sync between them.
+  // INVALID_ARGUMENT: batch.status(); RESOURCE_EXHAUSTED: over the store's
+  // BatchLimits. Either way nothing is written.
+  virtual runtime::Task<absl::Status> Commit(JobBatch batch) = 0;
+
+  // The stored job, or NOT_FOUND.
+  virtual runtime::Task<absl::StatusOr<cohort::v1::Job>> GetJob(std::string id) = 0;
+
+  // Up to max_count events with sequence >= from_sequence, in sequence order. Fewer
+  // (possibly none) when the log ends; events below the first one returned may have
+  // been trimmed.
+  virtual runtime::Task<absl::StatusOr<std::vector<cohort::v1::JobEvent>>> ReadEvents(
+      std::int64_t from_sequence, std::size_t max_count) = 0;
+
+  virtual JobStoreStats stats() const = 0;
+};
+
+}  // namespace cohort::store

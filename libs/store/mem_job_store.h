@@ -1,0 +1,58 @@
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "libs/runtime/event_loop.h"
+#include "libs/store/job_store.h"
+
+namespace cohort::store {
+
+// An in-memory JobStore with RocksJobStore's semantics, for tests of the services
+// that use a store: the same key order, indexes, limits and group commit. A "sync" is
+// one loop iteration: every batch committed during an iteration is applied at once in
+// the next one, and those Commits resume together. Nothing survives the object.
+//
+// Threading: one event loop only (checked on Commit); stats() from any thread.
+// Ownership: must outlive every call in flight.
+class MemJobStore final : public JobStore {
+ public:
+  explicit MemJobStore(BatchLimits limits = {});
+  ~MemJobStore() override;
+  MemJobStore(const MemJobStore&) = delete;
+  MemJobStore& operator=(const MemJobStore&) = delete;
+
+  runtime::Task<absl::StatusOr<RecoveredState>> Recover() override;
+  runtime::Task<absl::Status> Commit(JobBatch batch) override;
+  runtime::Task<absl::StatusOr<cohort::v1::Job>> GetJob(std::string id) override;
+  runtime::Task<absl::StatusOr<std::vector<cohort::v1::JobEvent>>> ReadEvents(
+      std::int64_t from_sequence, std::size_t max_count) override;
+  JobStoreStats stats() const override;
+
+ private:
+  struct StagedCommit;
+  class CommitAwaiter;
+  using FamilyMap = std::map<std::string, std::string>;
+
+  void Stage(StagedCommit* commit);
+  void Flush();
+  void Apply(const JobBatch& batch);
+  FamilyMap& family(Family f) { return families_[static_cast<int>(f)]; }
+
+  const BatchLimits limits_;
+  std::array<FamilyMap, 5> families_;
+  std::int64_t last_event_sequence_ = 0;
+  runtime::EventLoop* loop_ = nullptr;  // of the first Commit
+  std::vector<StagedCommit*> staged_;
+  bool flush_scheduled_ = false;
+
+  mutable std::mutex stats_mu_;
+  JobStoreStats stats_;  // guarded by stats_mu_
+};
+
+}  // namespace cohort::store

@@ -1,0 +1,111 @@
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "libs/runtime/thread_pool.h"
+#include "libs/store/job_store.h"
+#include "rocksdb/db.h"
+
+namespace cohort::store {
+
+// What one synced write of RocksJobStore carried, for metrics (commit batch size,
+// sync latency).
+struct SyncReport {
+  std::size_t commits;  // Commit calls merged into this write
+  std::size_t records;
+  std::size_t bytes;
+  absl::Duration latency;  // of the synced write alone
+  bool ok;
+};
+
+struct RocksJobStoreOptions {
+  // Directory of the database; created if missing.
+  std::string path;
+  BatchLimits limits = {};
+  // Batches waiting when a synced write starts are merged into one write up to this
+  // many bytes (at least one batch per write).
+  std::size_t max_group_bytes = 64 << 20;
+  // Runs the reads (Recover, GetJob, ReadEvents); null means ThreadPool::Default().
+  runtime::ThreadPool* read_pool = nullptr;
+  // Called on the writer thread after every synced write; must be thread-safe and quick.
+  std::function<void(const SyncReport&)> on_sync = nullptr;
+};
+
+// The JobStore on RocksDB, one column family per part (jobs, ready, pending, events,
+// meta) in `path`.
+//
+// Group commit: one writer thread owns every write and has at most one synced
+// (WAL-fsync'ed) write in flight. Batches committed meanwhile queue up and are merged
+// into the next single synced write, in commit order; each Commit resumes on its
+// caller's loop (via Post) only once the write holding its batch is synced. A merged
+// write succeeds or fails as a whole, for every batch in it.
+//
+// Threading: any number of loops may call it concurrently; reads run on read_pool.
+// Ownership: the store owns the database and its writer thread. Destroying it
+// finishes the writes already queued (their callers' loops must still exist), then
+// closes the database; no call may be in flight or start afterwards.
+class RocksJobStore final : public JobStore {
+ public:
+  // Opens (creating if needed) the database in options.path. Blocks on I/O: call it at
+  // start-up, before serving.
+  static absl::StatusOr<std::unique_ptr<RocksJobStore>> Open(RocksJobStoreOptions options);
+  ~RocksJobStore() override;
+  RocksJobStore(const RocksJobStore&) = delete;
+  RocksJobStore& operator=(const RocksJobStore&) = delete;
+
+  runtime::Task<absl::StatusOr<RecoveredState>> Recover() override;
+  runtime::Task<absl::Status> Commit(JobBatch batch) override;
+  runtime::Task<absl::StatusOr<cohort::v1::Job>> GetJob(std::string id) override;
+  runtime::Task<absl::StatusOr<std::vector<cohort::v1::JobEvent>>> ReadEvents(
+      std::int64_t from_sequence, std::size_t max_count) override;
+  JobStoreStats stats() const override;
+
+ private:
+  struct PendingCommit;
+  class CommitAwaiter;
+  static constexpr int kFamilies = 5;
+
+  RocksJobStore(RocksJobStoreOptions options, std::unique_ptr<rocksdb::DB> db,
+                std::vector<rocksdb::ColumnFamilyHandle*> handles, std::int64_t last_event_sequence);
+  rocksdb::ColumnFamilyHandle* handle(Family family) const { return handles_[static_cast<int>(family)]; }
+  runtime::ThreadPool& read_pool() const;
+  void Enqueue(PendingCommit* commit);
+  void WriterLoop();
+  void WriteGroup(const std::vector<PendingCommit*>& group);
+  absl::StatusOr<RecoveredState> RecoverNow() const;
+  absl::Status ScanFamily(Family family, const rocksdb::Snapshot* snapshot,
+                          absl::FunctionRef<absl::Status(absl::string_view, absl::string_view)> fn) const;
+
+  const RocksJobStoreOptions options_;
+  std::unique_ptr<rocksdb::DB> db_;
+  // Indexed by Family; handles_[kFamilies] is RocksDB's default family (unused).
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+
+  std::mutex mu_;
+  std::condition_variable wake_writer_;
+  std::deque<PendingCommit*> queue_;  // guarded by mu_
+  bool stopping_ = false;             // guarded by mu_
+
+  // Written by the writer thread only.
+  std::atomic<std::int64_t> last_event_sequence_;
+  std::atomic<std::uint64_t> commits_{0}, syncs_{0}, records_{0}, bytes_{0}, failed_syncs_{0};
+  std::atomic<std::int64_t> sync_nanos_{0};
+
+  std::thread writer_;  // last: starts once everything above is initialised
+};
+
+}  // namespace cohort::store
