@@ -1,0 +1,773 @@
+#include "services/broker/broker_engine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "google/protobuf/duration.pb.h"
+#include "google/protobuf/timestamp.pb.h"
+
+namespace cohort::broker {
+namespace {
+
+using cohort::v1::Error;
+using cohort::v1::ExecutorMessage;
+using cohort::v1::Job;
+using cohort::v1::JobState;
+using cohort::v1::TransitionReason;
+
+constexpr char kQueueMetaPrefix[] = "queue:";
+
+google::protobuf::Timestamp ToProto(absl::Time t) {
+  google::protobuf::Timestamp ts;
+  const int64_t nanos = absl::ToUnixNanos(t);
+  ts.set_seconds(nanos / 1'000'000'000);
+  ts.set_nanos(static_cast<int32_t>(nanos % 1'000'000'000));
+  return ts;
+}
+
+absl::Time FromProto(const google::protobuf::Timestamp& ts) {
+  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
+}
+
+absl::Duration FromProto(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+google::protobuf::Duration ToProtoDuration(Duration d) {
+  google::protobuf::Duration out;
+  out.set_seconds(std::chrono::duration_cast<std::chrono::seconds>(d).count());
+  out.set_nanos(static_cast<int32_t>((d % std::chrono::seconds(1)).count()));
+  return out;
+}
+
+bool IsTerminal(JobState s) {
+  return s == cohort::v1::JOB_STATE_SUCCEEDED || s == cohort::v1::JOB_STATE_FAILED ||
+         s == cohort::v1::JOB_STATE_CANCELLED;
+}
+
+int32_t MaxAttempts(const cohort::v1::JobSpec& spec) { return std::max(1, spec.max_attempts()); }
+
+// Delay before retrying after failed attempt n (1-based): initial * multiplier^(n-1),
+// capped, with +-jitter. Defaults: 1 s, x2, at most 5 min, no jitter.
+absl::Duration Backoff(const cohort::v1::JobSpec& spec, int32_t attempt) {
+  const auto& b = spec.backoff();
+  absl::Duration initial = b.has_initial() ? FromProto(b.initial()) : absl::Seconds(1);
+  double multiplier = b.multiplier() >= 1 ? b.multiplier() : 2.0;
+  absl::Duration cap = b.has_max() ? FromProto(b.max()) : absl::Minutes(5);
+  absl::Duration d = std::min(cap, initial * std::pow(multiplier, std::max(0, attempt - 1)));
+  if (b.jitter() > 0) {
+    static absl::BitGen gen;
+    d *= absl::Uniform(gen, 1.0 - b.jitter(), 1.0 + b.jitter());
+  }
+  return d;
+}
+
+Error MakeError(std::string code, std::string message) {
+  Error e;
+  e.set_code(std::move(code));
+  e.set_message(std::move(message));
+  return e;
+}
+
+// The fields JobBatch needs of a job's stored version to move its index entries,
+// without copying its payload.
+Job IndexKeysOf(const Job& job) {
+  Job keys;
+  keys.set_id(job.id());
+  keys.set_state(job.state());
+  keys.set_sequence(job.sequence());
+  keys.mutable_spec()->set_queue(job.spec().queue());
+  keys.mutable_spec()->set_priority(job.spec().priority());
+  if (job.has_not_before()) *keys.mutable_not_before() = job.not_before();
+  return keys;
+}
+
+// The job as it appears in events and listings: without payload and result.
+Job Summary(Job& job) {
+  std::string payload = std::move(*job.mutable_spec()->mutable_payload());
+  std::string result = job.has_result() ? std::move(*job.mutable_result()) : std::string();
+  bool had_result = job.has_result();
+  Job summary = job;
+  summary.mutable_spec()->clear_payload();
+  summary.clear_result();
+  *job.mutable_spec()->mutable_payload() = std::move(payload);
+  if (had_result) *job.mutable_result() = std::move(result);
+  return summary;
+}
+
+}  // namespace
+
+BrokerEngine::BrokerEngine(runtime::EventLoop& loop, store::JobStore& store, BrokerMetrics& metrics,
+                           BrokerOptions options, std::function<std::string()> new_job_id)
+    : loop_(loop),
+      store_(store),
+      metrics_(metrics),
+      options_(std::move(options)),
+      new_job_id_(std::move(new_job_id)),
+      commit_event_(std::make_unique<runtime::Event>()) {}
+
+BrokerEngine::~BrokerEngine() {
+  for (auto& [id, rec] : jobs_) {
+    if (rec.lease_timer != 0) loop_.CancelTimer(rec.lease_timer);
+  }
+}
+
+absl::Time BrokerEngine::Now() const { return absl::Now(); }
+
+BrokerEngine::QueueState& BrokerEngine::Queue(const std::string& name) {
+  auto it = queues_.find(name);
+  if (it == queues_.end()) {
+    it = queues_.emplace(name, QueueState(options_.starvation_every)).first;
+    it->second.limits.set_max_concurrency(0);
+    it->second.limits.set_max_rate(0);
+    it->second.limits.set_weight(1);
+  }
+  return it->second;
+}
+
+runtime::Task<absl::Status> BrokerEngine::Start() {
+  absl::StatusOr<store::RecoveredState> state = co_await store_.Recover();
+  if (!state.ok()) co_return state.status();
+  last_sequence_ = committed_sequence_ = state->last_event_sequence;
+  for (const auto& [key, value] : state->meta) {
+    if (key.rfind(kQueueMetaPrefix, 0) != 0) continue;
+    cohort::v1::QueueInfo info;
+    if (!info.ParseFromString(value)) co_return absl::DataLossError(absl::StrCat("meta ", key, " is corrupt"));
+    QueueState& q = Queue(info.name());
+    q.paused = info.paused();
+    q.limits = info.limits();
+  }
+  for (Job& job : state->jobs) {
+    std::string id = job.id();
+    if (!job.spec().idempotency_key().empty()) idempotency_[job.spec().idempotency_key()] = id;
+    if (job.state() == cohort::v1::JOB_STATE_RUNNING) ++Queue(job.spec().queue()).running;
+    jobs_[id].job = std::move(job);
+  }
+  for (const store::ReadyEntry& e : state->ready) Queue(e.queue).ready.Push({e.priority, e.sequence, e.job_id});
+  Pending p;
+  for (auto& [id, rec] : jobs_) {
+    if (rec.job.state() != cohort::v1::JOB_STATE_RUNNING) continue;
+    LoseAttempt(rec, MakeError("lease_expired", "the broker restarted while the attempt ran"),
+                cohort::v1::TRANSITION_REASON_LEASE_EXPIRED, p);
+  }
+  if (!p.batch.empty()) co_await Persist(std::move(p));
+  for (const auto& [name, q] : queues_) ExportQueueGauges(name);
+  co_return absl::OkStatus();
+}
+
+runtime::Task<void> BrokerEngine::Stop() {
+  stopping_ = true;
+  co_await gate_.Close();
+}
+
+// ---- State changes ----------------------------------------------------------------------
+
+void BrokerEngine::Transition(JobRecord& rec, JobState to, TransitionReason reason, Pending& p) {
+  Job& job = rec.job;
+  const JobState from = job.state();
+  Job previous = IndexKeysOf(job);
+  const absl::Time now = Now();
+  job.set_state(to);
+  job.set_sequence(++last_sequence_);
+  p.sequence = last_sequence_;
+  *job.mutable_update_time() = ToProto(now);
+  if (to == cohort::v1::JOB_STATE_QUEUED && from != to) {
+    *job.mutable_queue_time() = ToProto(now);
+    Enqueue(rec);
+  }
+  if (IsTerminal(to) && !IsTerminal(from)) {
+    *job.mutable_end_time() = ToProto(now);
+    job.clear_executor_id();
+    p.ended.push_back(job.id());
+    metrics_.Ended(job.spec().queue(), cohort::v1::JobState_Name(to));
+  }
+  p.batch.PutJob(job, from == cohort::v1::JOB_STATE_UNSPECIFIED ? nullptr : &previous);
+  cohort::v1::JobEvent event;
+  event.set_sequence(last_sequence_);
+  *event.mutable_time() = ToProto(now);
+  event.set_job_id(job.id());
+  event.set_from_state(from);
+  event.set_to_state(to);
+  event.set_reason(reason);
+  *event.mutable_job() = Summary(job);
+  p.batch.AppendEvent(event);
+}
+
+void BrokerEngine::Enqueue(JobRecord& rec) {
+  Queue(rec.job.spec().queue()).ready.Push({rec.job.spec().priority(), rec.job.sequence(), rec.job.id()});
+}
+
+void BrokerEngine::LoseAttempt(JobRecord& rec, Error error, TransitionReason reason, Pending& p) {
+  Job& job = rec.job;
+  if (rec.lease_timer != 0) loop_.CancelTimer(rec.lease_timer);
+  rec.lease_timer = 0;
+  --Queue(job.spec().queue()).running;
+  if (job.attempts_size() > 0) {
+    cohort::v1::Attempt* a = job.mutable_attempts(job.attempts_size() - 1);
+    *a->mutable_end_time() = ToProto(Now());
+    *a->mutable_error() = error;
+  }
+  if (job.cancel_requested()) {
+    *job.mutable_error() = MakeError("cancelled", "cancelled while its executor was lost");
+    Transition(rec, cohort::v1::JOB_STATE_CANCELLED, cohort::v1::TRANSITION_REASON_CANCELLED, p);
+  } else if (job.attempt() < MaxAttempts(job.spec())) {
+    metrics_.Redelivered(job.spec().queue());
+    job.clear_executor_id();
+    Transition(rec, cohort::v1::JOB_STATE_QUEUED, reason, p);
+  } else {
+    *job.mutable_error() = std::move(error);
+    Transition(rec, cohort::v1::JOB_STATE_FAILED, reason, p);
+  }
+}
+
+void BrokerEngine::FinishAttempt(JobRecord& rec, const ExecutorMessage::Complete& complete, Pending& p) {
+  Job& job = rec.job;
+  if (rec.lease_timer != 0) loop_.CancelTimer(rec.lease_timer);
+  rec.lease_timer = 0;
+  --Queue(job.spec().queue()).running;
+  const absl::Time now = Now();
+  if (job.has_start_time()) metrics_.RunDuration(job.spec().queue(), absl::ToDoubleSeconds(now - FromProto(job.start_time())));
+  cohort::v1::Attempt* attempt = job.mutable_attempts(job.attempts_size() - 1);
+  *attempt->mutable_end_time() = ToProto(now);
+  if (complete.has_error()) *attempt->mutable_error() = complete.error();
+  if (!complete.has_error()) {
+    job.set_result(complete.result());
+    Transition(rec, cohort::v1::JOB_STATE_SUCCEEDED, cohort::v1::TRANSITION_REASON_COMPLETED, p);
+  } else if (job.cancel_requested()) {
+    *job.mutable_error() = complete.error();
+    Transition(rec, cohort::v1::JOB_STATE_CANCELLED, cohort::v1::TRANSITION_REASON_CANCELLED, p);
+  } else if (job.attempt() < MaxAttempts(job.spec())) {
+    *job.mutable_error() = complete.error();
+    *job.mutable_not_before() = ToProto(now + Backoff(job.spec(), job.attempt()));
+    Transition(rec, cohort::v1::JOB_STATE_PENDING, cohort::v1::TRANSITION_REASON_ATTEMPT_FAILED, p);
+  } else {
+    *job.mutable_error() = complete.error();
+    Transition(rec, cohort::v1::JOB_STATE_FAILED, cohort::v1::TRANSITION_REASON_ATTEMPT_FAILED, p);
+  }
+}
+
+void BrokerEngine::ArmLease(JobRecord& rec) {
+  if (rec.lease_timer != 0) loop_.CancelTimer(rec.lease_timer);
+  rec.lease_timer = loop_.CallLater(options_.lease, [this, id = rec.job.id()] { OnLeaseExpired(id); });
+}
+
+void BrokerEngine::OnLeaseExpired(const std::string& id) {
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return;
+  JobRecord& rec = it->second;
+  rec.lease_timer = 0;
+  if (rec.job.state() != cohort::v1::JOB_STATE_RUNNING) return;
+  std::string executor = rec.job.executor_id();
+  if (auto s = session_by_executor_.find(executor); s != session_by_executor_.end()) {
+    sessions_.at(s->second).running.erase(id);
+  }
+  Pending p;
+  LoseAttempt(rec,
+              MakeError("lease_expired", absl::StrCat("executor \"", executor, "\" sent no heartbeat for the lease")),
+              cohort::v1::TRANSITION_REASON_LEASE_EXPIRED, p);
+  Persist(std::move(p));
+  Dispatch();
+}
+
+// ---- Dispatch -------------------------------------------------------------------------
+
+BrokerEngine::JobRecord* BrokerEngine::NextFor(Session& session) {
+  if (queues_.empty()) return nullptr;
+  const auto& wanted = session.hello.queues();
+  auto it = queues_.lower_bound(rr_queue_);
+  for (std::size_t i = 0; i < queues_.size(); ++i, ++it) {
+    if (it == queues_.end()) it = queues_.begin();
+    const std::string& name = it->first;
+    QueueState& q = it->second;
+    if (q.paused || q.ready.empty()) continue;
+    if (q.limits.max_concurrency() > 0 && q.running >= q.limits.max_concurrency()) continue;
+    if (!wanted.empty() && std::find(wanted.begin(), wanted.end(), name) == wanted.end()) continue;
+    if (name != rr_queue_) {
+      rr_queue_ = name;
+      rr_left_ = std::max(1, q.limits.weight());
+    }
+    if (--rr_left_ <= 0) {
+      auto next = std::next(it);
+      rr_queue_ = next == queues_.end() ? queues_.begin()->first : next->first;
+      rr_left_ = 0;
+      if (rr_queue_ == name) rr_left_ = std::max(1, q.limits.weight());
+    }
+    std::optional<ReadyQueue::Entry> entry = q.ready.Pop();
+    return &jobs_.at(entry->job_id);
+  }
+  return nullptr;
+}
+
+void BrokerEngine::Dispatch() {
+  if (stopping_) return;
+  Pending p;
+  const absl::Time now = Now();
+  for (auto& [token, session] : sessions_) {
+    while (session.credits > 0) {
+      JobRecord* rec = NextFor(session);
+      if (rec == nullptr) break;
+      Job& job = rec->job;
+      QueueState& q = Queue(job.spec().queue());
+      ++q.running;
+      --session.credits;
+      session.running.insert(job.id());
+      job.set_attempt(job.attempt() + 1);
+      job.set_executor_id(session.hello.executor_id());
+      *job.mutable_start_time() = ToProto(now);
+      cohort::v1::Attempt* attempt = job.add_attempts();
+      attempt->set_number(job.attempt());
+      attempt->set_executor_id(session.hello.executor_id());
+      *attempt->mutable_start_time() = ToProto(now);
+      metrics_.Dispatched(job.spec().queue(), absl::ToDoubleSeconds(now - FromProto(job.queue_time())));
+      Transition(*rec, cohort::v1::JOB_STATE_RUNNING, cohort::v1::TRANSITION_REASON_ASSIGNED, p);
+      ArmLease(*rec);
+      cohort::v1::BrokerMessage msg;
+      *msg.mutable_assign()->mutable_job() = job;
+      msg.mutable_assign()->set_attempt(job.attempt());
+      *msg.mutable_assign()->mutable_lease() = ToProtoDuration(options_.lease);
+      p.sends.emplace_back(token, std::move(msg));
+    }
+  }
+  if (!p.batch.empty()) Persist(std::move(p));
+}
+
+// ---- Commits ----------------------------------------------------------------------------
+
+runtime::TaskHandle<void> BrokerEngine::Persist(Pending p) {
+  std::optional<runtime::Gate::Holder> holder = gate_.TryEnter();
+  if (!holder) {
+    // Stop() has begun and the server no longer answers: nothing is acknowledged any
+    // more, so nothing needs to be durable (a restart sees those attempts as lost).
+    return runtime::Spawn(loop_, []() -> runtime::Task<void> { co_return; }());
+  }
+  // Spawned, not awaited inline: commits reach the store in the order they were staged.
+  return runtime::Spawn(loop_, CommitAndApply(std::move(p), std::move(*holder)));
+}
+
+runtime::Task<void> BrokerEngine::CommitAndApply(Pending p, runtime::Gate::Holder holder) {
+  const absl::Time start = absl::Now();
+  const double records = static_cast<double>(p.batch.records());
+  absl::Status status = co_await store_.Commit(std::move(p.batch));
+  if (!status.ok()) {
+    // The in-memory state is ahead of the disk; only a restart can reconcile them.
+    std::fprintf(stderr, "cohort-broker: commit failed, stopping: %s\n", status.ToString().c_str());
+    std::abort();
+  }
+  metrics_.Commit(records, absl::ToDoubleSeconds(absl::Now() - start));
+  committed_sequence_ = std::max(committed_sequence_, p.sequence);
+  commit_event_->Set();
+  commit_event_->Clear();
+  for (auto& [token, msg] : p.sends) {
+    if (Session* s = SessionOf(token)) s->channel->Send(std::move(msg));
+  }
+  for (const std::string& id : p.ended) {
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) continue;
+    while (JobWatcher* w = it->second.watchers.PopFront()) w->OnJobEnded(it->second.job);
+  }
+  for (const auto& [name, q] : queues_) ExportQueueGauges(name);
+}
+
+void BrokerEngine::ExportQueueGauges(const std::string& name) {
+  const QueueState& q = queues_.at(name);
+  double oldest = 0;
+  if (const ReadyQueue::Entry* e = q.ready.Oldest()) {
+    auto it = jobs_.find(e->job_id);
+    if (it != jobs_.end()) oldest = absl::ToDoubleSeconds(Now() - FromProto(it->second.job.queue_time()));
+  }
+  metrics_.QueueGauges(name, static_cast<double>(q.ready.size()), static_cast<double>(q.running), oldest);
+}
+
+BrokerEngine::Session* BrokerEngine::SessionOf(std::uint64_t token) {
+  auto it = sessions_.find(token);
+  return it == sessions_.end() ? nullptr : &it->second;
+}
+
+// ---- Clients ----------------------------------------------------------------------------
+
+runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::Submit(std::vector<cohort::v1::JobSpec> specs,
+                                                                             bool validate_only) {
+  if (specs.empty()) co_return absl::InvalidArgumentError("jobs is empty: submit at least one job");
+  if (specs.size() > options_.max_submit_batch) {
+    co_return absl::InvalidArgumentError(absl::StrCat("jobs has ", specs.size(), " entries: the limit per Submit is ",
+                                                      options_.max_submit_batch));
+  }
+  std::vector<std::string> missing;
+  for (int i = 0; i < static_cast<int>(specs.size()); ++i) {
+    const cohort::v1::JobSpec& spec = specs[i];
+    if (absl::Status s = ValidateSpec(spec, i, options_.spec_limits); !s.ok()) co_return s;
+    for (int parent : spec.depends_on_index()) {
+      if (parent < 0 || parent >= i) {
+        co_return absl::InvalidArgumentError(absl::StrCat("jobs[", i, "].depends_on_index ", parent,
+                                                          " must name an earlier job of this request (0..", i - 1, ")"));
+      }
+    }
+    for (const std::string& parent : spec.depends_on()) {
+      if (!jobs_.contains(parent)) missing.push_back(parent);
+    }
+  }
+  if (!missing.empty()) co_return absl::NotFoundError(absl::StrCat("unknown parent jobs: ", absl::StrJoin(missing, ", ")));
+  if (validate_only) co_return std::vector<std::string>{};
+
+  Pending p;
+  std::vector<std::string> ids;
+  ids.reserve(specs.size());
+  const absl::Time now = Now();
+  for (cohort::v1::JobSpec& spec : specs) {
+    if (!spec.idempotency_key().empty()) {
+      if (auto it = idempotency_.find(spec.idempotency_key()); it != idempotency_.end()) {
+        ids.push_back(it->second);
+        continue;
+      }
+    }
+    std::string id = new_job_id_();
+    for (int parent : spec.depends_on_index()) spec.add_depends_on(ids[parent]);
+    spec.clear_depends_on_index();
+    JobRecord& rec = jobs_[id];
+    Job& job = rec.job;
+    job.set_id(id);
+    *job.mutable_create_time() = ToProto(now);
+    if (spec.has_run_at() && FromProto(spec.run_at()) > now) *job.mutable_not_before() = spec.run_at();
+    if (spec.has_delay() && FromProto(spec.delay()) > absl::ZeroDuration()) {
+      *job.mutable_not_before() = ToProto(now + FromProto(spec.delay()));
+    }
+    bool waits = job.has_not_before() || spec.depends_on_size() > 0;
+    if (!spec.idempotency_key().empty()) idempotency_[spec.idempotency_key()] = id;
+    metrics_.Submitted(spec.queue());
+    *job.mutable_spec() = std::move(spec);
+    Transition(rec, waits ? cohort::v1::JOB_STATE_PENDING : cohort::v1::JOB_STATE_QUEUED,
+               cohort::v1::TRANSITION_REASON_SUBMITTED, p);
+    ids.push_back(std::move(id));
+  }
+  if (p.batch.empty()) co_return ids;  // every spec was a known idempotency key
+  runtime::TaskHandle<void> committed = Persist(std::move(p));
+  Dispatch();  // its assignments ride the same group commit, and are sent after it
+  co_await committed;
+  co_return ids;
+}
+
+absl::StatusOr<Job> BrokerEngine::GetJob(const std::string& id) const {
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("job \"", id, "\" not found"));
+  return it->second.job;
+}
+
+absl::StatusOr<cohort::v1::ListJobsResponse> BrokerEngine::ListJobs(const cohort::v1::ListJobsRequest& request) const {
+  if (request.page_size() < 0) return absl::InvalidArgumentError("page_size must not be negative");
+  if (!request.queue().empty() && !IsValidQueueName(request.queue())) {
+    return absl::InvalidArgumentError(absl::StrCat("queue \"", request.queue(), "\" is invalid: use [a-z0-9._-]{1,64}"));
+  }
+  for (int s : request.states()) {
+    if (!cohort::v1::JobState_IsValid(s) || s == cohort::v1::JOB_STATE_UNSPECIFIED) {
+      return absl::InvalidArgumentError(absl::StrCat("states contains ", s, ", which is not a job state"));
+    }
+  }
+  std::size_t page = request.page_size() == 0 ? 100 : std::min<std::size_t>(request.page_size(), options_.max_list_page);
+  cohort::v1::ListJobsResponse response;
+  response.set_sequence(committed_sequence_);
+  auto it = request.page_token().empty() ? jobs_.begin() : jobs_.upper_bound(request.page_token());
+  for (; it != jobs_.end(); ++it) {
+    const Job& job = it->second.job;
+    if (!request.queue().empty() && job.spec().queue() != request.queue()) continue;
+    if (!request.states().empty() &&
+        std::find(request.states().begin(), request.states().end(), job.state()) == request.states().end()) {
+      continue;
+    }
+    if (static_cast<std::size_t>(response.jobs_size()) == page) {
+      response.set_next_page_token(response.jobs(response.jobs_size() - 1).id());
+      break;
+    }
+    Job* out = response.add_jobs();
+    *out = job;
+    out->mutable_spec()->clear_payload();
+    out->clear_result();
+  }
+  return response;
+}
+
+runtime::Task<absl::StatusOr<cohort::v1::CancelJobResponse>> BrokerEngine::CancelJob(std::string id) {
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) co_return absl::NotFoundError(absl::StrCat("job \"", id, "\" not found"));
+  JobRecord& rec = it->second;
+  Job& job = rec.job;
+  cohort::v1::CancelJobResponse response;
+  if (IsTerminal(job.state())) {
+    response.set_state(job.state());
+    response.set_already_ended(true);
+    co_return response;
+  }
+  Pending p;
+  if (job.state() == cohort::v1::JOB_STATE_RUNNING) {
+    if (!job.cancel_requested()) {
+      job.set_cancel_requested(true);
+      Transition(rec, cohort::v1::JOB_STATE_RUNNING, cohort::v1::TRANSITION_REASON_CANCEL_REQUESTED, p);
+      if (auto s = session_by_executor_.find(job.executor_id()); s != session_by_executor_.end()) {
+        cohort::v1::BrokerMessage msg;
+        msg.mutable_cancel()->set_job_id(id);
+        msg.mutable_cancel()->set_attempt(job.attempt());
+        msg.mutable_cancel()->set_reason("cancelled by a client");
+        p.sends.emplace_back(s->second, std::move(msg));
+      }
+    }
+  } else {
+    if (job.state() == cohort::v1::JOB_STATE_QUEUED) Queue(job.spec().queue()).ready.Remove(job.spec().priority(), job.sequence());
+    *job.mutable_error() = MakeError("cancelled", "cancelled by a client");
+    Transition(rec, cohort::v1::JOB_STATE_CANCELLED, cohort::v1::TRANSITION_REASON_CANCELLED, p);
+  }
+  response.set_state(job.state());
+  if (!p.batch.empty()) co_await Persist(std::move(p));
+  co_return response;
+}
+
+runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::ReleaseJobs(cohort::v1::ReleaseJobsRequest request) {
+  if (static_cast<std::size_t>(request.releases_size()) > options_.max_submit_batch) {
+    co_return absl::InvalidArgumentError(absl::StrCat("releases has ", request.releases_size(),
+                                                      " entries: the limit is ", options_.max_submit_batch));
+  }
+  for (const auto& r : request.releases()) {
+    if (r.reason() != cohort::v1::TRANSITION_REASON_RUN_AT && r.reason() != cohort::v1::TRANSITION_REASON_BACKOFF &&
+        r.reason() != cohort::v1::TRANSITION_REASON_DEPENDENCIES &&
+        r.reason() != cohort::v1::TRANSITION_REASON_DEPENDENCY_FAILED) {
+      co_return absl::InvalidArgumentError(absl::StrCat("release of \"", r.job_id(), "\": reason must be RUN_AT, ",
+                                                        "BACKOFF, DEPENDENCIES or DEPENDENCY_FAILED"));
+    }
+  }
+  Pending p;
+  std::vector<std::string> changed;
+  for (const auto& r : request.releases()) {
+    auto it = jobs_.find(r.job_id());
+    if (it == jobs_.end()) continue;
+    JobRecord& rec = it->second;
+    Job& job = rec.job;
+    if (job.state() != cohort::v1::JOB_STATE_PENDING || job.attempt() != r.attempt()) continue;  // fenced
+    if (r.reason() == cohort::v1::TRANSITION_REASON_DEPENDENCY_FAILED) {
+      const auto& parents = job.spec().depends_on();
+      if (std::find(parents.begin(), parents.end(), r.parent_job_id()) == parents.end()) continue;
+      bool fail = job.spec().on_dependency_failure() == cohort::v1::DEPENDENCY_FAILURE_POLICY_FAIL;
+      *job.mutable_error() = MakeError("dependency_failed", absl::StrCat("parent job \"", r.parent_job_id(), "\" did not succeed"));
+      Transition(rec, fail ? cohort::v1::JOB_STATE_FAILED : cohort::v1::JOB_STATE_CANCELLED, r.reason(), p);
+    } else {
+      job.clear_not_before();
+      Transition(rec, cohort::v1::JOB_STATE_QUEUED, r.reason(), p);
+    }
+    changed.push_back(job.id());
+  }
+  if (p.batch.empty()) co_return changed;
+  runtime::TaskHandle<void> committed = Persist(std::move(p));
+  Dispatch();
+  co_await committed;
+  co_return changed;
+}
+
+cohort::v1::ListQueuesResponse BrokerEngine::ListQueues() const {
+  cohort::v1::ListQueuesResponse response;
+  const absl::Time now = Now();
+  for (const auto& [name, q] : queues_) {
+    cohort::v1::QueueInfo* info = response.add_queues();
+    info->set_name(name);
+    info->set_paused(q.paused);
+    *info->mutable_limits() = q.limits;
+    info->set_depth(static_cast<int64_t>(q.ready.size()));
+    info->set_running(q.running);
+    for (const auto& [priority, n] : q.ready.DepthByPriority()) {
+      auto* d = info->add_depth_by_priority();
+      d->set_priority(priority);
+      d->set_queued(n);
+    }
+    if (const ReadyQueue::Entry* e = q.ready.Oldest()) {
+      absl::Duration age = now - FromProto(jobs_.at(e->job_id).job.queue_time());
+      info->mutable_oldest_queued_age()->set_seconds(absl::ToInt64Seconds(age));
+      info->mutable_oldest_queued_age()->set_nanos(
+          static_cast<int32_t>(absl::ToInt64Nanoseconds(age - absl::Seconds(absl::ToInt64Seconds(age)))));
+    }
+  }
+  return response;
+}
+
+void BrokerEngine::StageQueueSettings(const std::string& name, Pending& p) {
+  const QueueState& q = queues_.at(name);
+  cohort::v1::QueueInfo info;
+  info.set_name(name);
+  info.set_paused(q.paused);
+  *info.mutable_limits() = q.limits;
+  p.batch.PutMeta(absl::StrCat(kQueueMetaPrefix, name), info.SerializeAsString());
+}
+
+runtime::Task<absl::Status> BrokerEngine::PauseQueue(std::string queue, bool paused) {
+  if (!IsValidQueueName(queue)) {
+    co_return absl::InvalidArgumentError(absl::StrCat("queue \"", queue, "\" is invalid: use [a-z0-9._-]{1,64}"));
+  }
+  Queue(queue).paused = paused;
+  Pending p;
+  StageQueueSettings(queue, p);
+  co_await Persist(std::move(p));
+  if (!paused) Dispatch();
+  co_return absl::OkStatus();
+}
+
+runtime::Task<absl::StatusOr<cohort::v1::QueueLimits>> BrokerEngine::SetQueueLimits(std::string queue,
+                                                                                    cohort::v1::QueueLimits limits) {
+  if (!IsValidQueueName(queue)) {
+    co_return absl::InvalidArgumentError(absl::StrCat("queue \"", queue, "\" is invalid: use [a-z0-9._-]{1,64}"));
+  }
+  if (limits.has_max_concurrency() && limits.max_concurrency() < 0) {
+    co_return absl::InvalidArgumentError("limits.max_concurrency must not be negative (0: unlimited)");
+  }
+  if (limits.has_max_rate() && !(limits.max_rate() >= 0)) {
+    co_return absl::InvalidArgumentError("limits.max_rate must not be negative (0: unlimited)");
+  }
+  if (limits.has_weight() && (limits.weight() < 0 || limits.weight() > 1000)) {
+    co_return absl::InvalidArgumentError("limits.weight must be in 0..1000 (0: the default, 1)");
+  }
+  QueueState& q = Queue(queue);
+  if (limits.has_max_concurrency()) q.limits.set_max_concurrency(limits.max_concurrency());
+  if (limits.has_max_rate()) q.limits.set_max_rate(limits.max_rate());
+  if (limits.has_weight()) q.limits.set_weight(std::max(1, limits.weight()));
+  Pending p;
+  StageQueueSettings(queue, p);
+  co_await Persist(std::move(p));
+  Dispatch();
+  co_return q.limits;
+}
+
+cohort::v1::ListExecutorsResponse BrokerEngine::ListExecutors() const {
+  cohort::v1::ListExecutorsResponse response;
+  std::map<std::string, const Session*> by_id;
+  for (const auto& [token, s] : sessions_) by_id[s.hello.executor_id()] = &s;
+  for (const auto& [id, s] : by_id) {
+    cohort::v1::ExecutorInfo* info = response.add_executors();
+    info->set_executor_id(id);
+    *info->mutable_labels() = s->hello.labels();
+    *info->mutable_queues() = s->hello.queues();
+    info->set_capacity(s->hello.capacity());
+    info->set_running(static_cast<int32_t>(s->running.size()));
+    info->set_credits(s->credits);
+    *info->mutable_connect_time() = ToProto(s->connect_time);
+    *info->mutable_last_heartbeat_time() = ToProto(s->last_heartbeat);
+  }
+  return response;
+}
+
+absl::StatusOr<std::optional<Job>> BrokerEngine::WatchJob(const std::string& id, JobWatcher* watcher) {
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("job \"", id, "\" not found"));
+  JobRecord& rec = it->second;
+  // Ended and durable: answer now. Ended but not yet durable: the commit notifies.
+  if (IsTerminal(rec.job.state()) && rec.job.sequence() <= committed_sequence_) return std::optional<Job>(rec.job);
+  rec.watchers.PushBack(watcher);
+  return std::optional<Job>();
+}
+
+// ---- Executors ----------------------------------------------------------------------------
+
+absl::StatusOr<std::uint64_t> BrokerEngine::Attach(const ExecutorMessage::Hello& hello, ExecutorChannel* channel) {
+  if (hello.executor_id().empty() || hello.executor_id().size() > 128) {
+    return absl::InvalidArgumentError("hello.executor_id must be 1-128 bytes");
+  }
+  if (hello.capacity() < 1 || hello.capacity() > options_.max_executor_capacity) {
+    return absl::InvalidArgumentError(absl::StrCat("hello.capacity must be in 1..", options_.max_executor_capacity));
+  }
+  for (const std::string& q : hello.queues()) {
+    if (!IsValidQueueName(q)) {
+      return absl::InvalidArgumentError(absl::StrCat("hello.queues: \"", q, "\" is invalid: use [a-z0-9._-]{1,64}"));
+    }
+  }
+  if (auto old = session_by_executor_.find(hello.executor_id()); old != session_by_executor_.end()) {
+    Detach(old->second);
+  }
+  std::uint64_t token = next_session_++;
+  Session& s = sessions_.emplace(token, Session{token, hello, channel}).first->second;
+  s.connect_time = s.last_heartbeat = Now();
+  session_by_executor_[hello.executor_id()] = token;
+  metrics_.executors().Set(static_cast<double>(sessions_.size()));
+  cohort::v1::BrokerMessage welcome;
+  *welcome.mutable_welcome()->mutable_heartbeat_interval() = ToProtoDuration(options_.heartbeat_interval);
+  channel->Send(std::move(welcome));
+  return token;
+}
+
+absl::Status BrokerEngine::OnExecutorMessage(std::uint64_t token, const ExecutorMessage& message) {
+  Session* s = SessionOf(token);
+  if (s == nullptr) return absl::FailedPreconditionError("the session was replaced by a newer connection");
+  switch (message.body_case()) {
+    case ExecutorMessage::kCredit: {
+      int64_t room = s->hello.capacity() - static_cast<int64_t>(s->running.size());
+      s->credits = static_cast<int32_t>(std::clamp<int64_t>(int64_t{s->credits} + message.credit().credits(), 0, room));
+      Dispatch();
+      return absl::OkStatus();
+    }
+    case ExecutorMessage::kHeartbeat: {
+      s->last_heartbeat = Now();
+      for (const cohort::v1::AttemptRef& ref : message.heartbeat().running()) {
+        auto it = jobs_.find(ref.job_id());
+        if (it != jobs_.end() && s->running.contains(ref.job_id()) && it->second.job.attempt() == ref.attempt()) {
+          ArmLease(it->second);
+          continue;
+        }
+        cohort::v1::BrokerMessage cancel;  // not leased to it: stop the orphan
+        cancel.mutable_cancel()->set_job_id(ref.job_id());
+        cancel.mutable_cancel()->set_attempt(ref.attempt());
+        cancel.mutable_cancel()->set_reason("this attempt is not leased to this executor");
+        s->channel->Send(std::move(cancel));
+      }
+      return absl::OkStatus();
+    }
+    case ExecutorMessage::kProgress: {
+      const auto& pr = message.progress();
+      auto it = jobs_.find(pr.job_id());
+      if (it != jobs_.end() && s->running.contains(pr.job_id()) && it->second.job.attempt() == pr.attempt()) {
+        *it->second.job.mutable_progress() = pr.progress();
+      }
+      return absl::OkStatus();
+    }
+    case ExecutorMessage::kComplete: {
+      const auto& c = message.complete();
+      auto it = jobs_.find(c.job_id());
+      if (it == jobs_.end() || !s->running.contains(c.job_id()) || it->second.job.attempt() != c.attempt() ||
+          it->second.job.state() != cohort::v1::JOB_STATE_RUNNING) {
+        metrics_.StaleCompletion();  // fenced: an attempt that is no longer current
+        return absl::OkStatus();
+      }
+      s->running.erase(c.job_id());
+      Pending p;
+      FinishAttempt(it->second, c, p);
+      Persist(std::move(p));
+      Dispatch();
+      return absl::OkStatus();
+    }
+    case ExecutorMessage::kHello:
+      return absl::InvalidArgumentError("hello may only be the first message");
+    case ExecutorMessage::BODY_NOT_SET:
+      return absl::InvalidArgumentError("empty executor message");
+  }
+  return absl::InvalidArgumentError("unknown executor message");
+}
+
+void BrokerEngine::Detach(std::uint64_t token) {
+  auto it = sessions_.find(token);
+  if (it == sessions_.end()) return;
+  Session session = std::move(it->second);
+  sessions_.erase(it);
+  if (auto s = session_by_executor_.find(session.hello.executor_id()); s != session_by_executor_.end() && s->second == token) {
+    session_by_executor_.erase(s);
+  }
+  metrics_.executors().Set(static_cast<double>(sessions_.size()));
+  Pending p;
+  for (const std::string& id : session.running) {
+    JobRecord& rec = jobs_.at(id);
+    LoseAttempt(rec,
+                MakeError("executor_lost", absl::StrCat("executor \"", session.hello.executor_id(),
+                                                        "\" disconnected while the attempt ran")),
+                cohort::v1::TRANSITION_REASON_LEASE_EXPIRED, p);
+  }
+  if (!p.batch.empty()) Persist(std::move(p));
+  Dispatch();
+}
+
+}  // namespace cohort::broker
