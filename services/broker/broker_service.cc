@@ -1,0 +1,385 @@
+#include "services/broker/broker_service.h"
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "libs/rpc/bidi_server.h"
+#include "libs/rpc/server_stream.h"
+#include "libs/rpc/status.h"
+#include "libs/rpc/unary_server.h"
+#include "services/broker/job_set_waiter.h"
+
+namespace cohort::broker {
+namespace {
+
+using cohort::v1::BrokerMessage;
+using cohort::v1::ExecutorMessage;
+using runtime::Task;
+
+std::string CodeName(grpc::StatusCode code) {
+  return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
+}
+
+// "job X FAILED: code: message", for a wait that ends with a job's failure.
+grpc::Status JobFailure(const cohort::v1::Job& job) {
+  return grpc::Status(grpc::StatusCode::ABORTED,
+                      absl::StrCat("job ", job.id(), " ", cohort::v1::JobState_Name(job.state()), ": ",
+                                   job.error().code(), ": ", job.error().message()));
+}
+
+// An executor's Connect stream as the engine sees it: messages queue on the loop and
+// a writer task moves them into the stream. The queue is bounded by what the engine
+// sends: one Assign per credit (credits <= capacity) plus cancels for leased jobs.
+class SessionChannel final : public ExecutorChannel {
+ public:
+  void Send(BrokerMessage message) override { queue_.PutNowait(std::move(message)).IgnoreError(); }
+  runtime::Queue<BrokerMessage>& queue() { return queue_; }
+
+ private:
+  runtime::Queue<BrokerMessage> queue_;  // unbounded: bounded by credits, see above
+};
+
+}  // namespace
+
+template <typename Body>
+grpc::ServerUnaryReactor* BrokerService::Unary(const char* method, Body body) {
+  return rpc::ServeUnary(loop_, [this, method, body = std::move(body)]() mutable -> Task<grpc::Status> {
+    return Measured(method, body());
+  });
+}
+
+Task<grpc::Status> BrokerService::Measured(const char* method, Task<grpc::Status> body) {
+  const absl::Time start = absl::Now();
+  grpc::StatusCode code = grpc::StatusCode::CANCELLED;
+  try {
+    grpc::Status status = co_await std::move(body);
+    code = status.error_code();
+    metrics_.Rpc(method, CodeName(code), absl::ToDoubleSeconds(absl::Now() - start));
+    co_return status;
+  } catch (...) {
+    metrics_.Rpc(method, CodeName(code), absl::ToDoubleSeconds(absl::Now() - start));
+    throw;
+  }
+}
+
+absl::StatusOr<std::optional<runtime::TimePoint>> BrokerService::DeadlineOf(
+    const google::protobuf::Duration* timeout) const {
+  if (timeout == nullptr) return std::optional<runtime::TimePoint>();
+  if (timeout->seconds() < 0 || timeout->nanos() < 0) {
+    return absl::InvalidArgumentError("timeout must not be negative");
+  }
+  auto d = std::chrono::seconds(timeout->seconds()) + std::chrono::nanoseconds(timeout->nanos());
+  return std::optional<runtime::TimePoint>(loop_.Now() + std::chrono::duration_cast<runtime::Duration>(d));
+}
+
+absl::Status BrokerService::CheckIds(const google::protobuf::RepeatedPtrField<std::string>& ids) const {
+  if (ids.empty()) return absl::InvalidArgumentError("job_ids is empty: name at least one job");
+  if (static_cast<std::size_t>(ids.size()) > limits_.max_ids) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("job_ids has ", ids.size(), " entries: the limit per call is ", limits_.max_ids));
+  }
+  return absl::OkStatus();
+}
+
+grpc::ServerUnaryReactor* BrokerService::Submit(grpc::CallbackServerContext*, const cohort::v1::SubmitRequest* req,
+                                                cohort::v1::SubmitResponse* resp) {
+  return Unary("Submit", [this, req, resp]() -> Task<grpc::Status> {
+    std::vector<cohort::v1::JobSpec> specs(req->jobs().begin(), req->jobs().end());
+    absl::StatusOr<std::vector<std::string>> ids = co_await engine_.Submit(std::move(specs), req->validate_only());
+    if (!ids.ok()) co_return rpc::ToGrpc(ids.status());
+    for (std::string& id : *ids) resp->add_job_ids(std::move(id));
+    co_return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* BrokerService::GetJob(grpc::CallbackServerContext*, const cohort::v1::GetJobRequest* req,
+                                                cohort::v1::GetJobResponse* resp) {
+  return Unary("GetJob", [this, req, resp]() -> Task<grpc::Status> {
+    absl::StatusOr<cohort::v1::Job> job = engine_.GetJob(req->job_id());
+    if (!job.ok()) co_return rpc::ToGrpc(job.status());
+    *resp->mutable_job() = std::move(*job);
+    co_return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* BrokerService::ListJobs(grpc::CallbackServerContext*, const cohort::v1::ListJobsRequest* req,
+                                                  cohort::v1::ListJobsResponse* resp) {
+  return Unary("ListJobs", [this, req, resp]() -> Task<grpc::Status> {
+    absl::StatusOr<cohort::v1::ListJobsResponse> page = engine_.ListJobs(*req);
+    if (!page.ok()) co_return rpc::ToGrpc(page.status());
+    *resp = std::move(*page);
+    co_return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* BrokerService::CancelJob(grpc::CallbackServerContext*, const cohort::v1::CancelJobRequest* req,
+                                                   cohort::v1::CancelJobResponse* resp) {
+  return Unary("CancelJob", [this, req, resp]() -> Task<grpc::Status> {
+    absl::StatusOr<cohort::v1::CancelJobResponse> r = co_await engine_.CancelJob(req->job_id());
+    if (!r.ok()) co_return rpc::ToGrpc(r.status());
+    *resp = std::move(*r);
+    co_return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* BrokerService::Gather(grpc::CallbackServerContext*, const cohort::v1::GatherRequest* req,
+                                                cohort::v1::GatherResponse* resp) {
+  return Unary("Gather", [this, req, resp]() -> Task<grpc::Status> {
+    if (absl::Status s = CheckIds(req->job_ids()); !s.ok()) co_return rpc::ToGrpc(s);
+    auto deadline = DeadlineOf(req->has_timeout() ? &req->timeout() : nullptr);
+    if (!deadline.ok()) co_return rpc::ToGrpc(deadline.status());
+    JobSetWaiter waiter(engine_, metrics_);
+    if (absl::Status s = waiter.Watch(req->job_ids()); !s.ok()) co_return rpc::ToGrpc(s);
+    std::size_t seen = 0;
+    while (true) {
+      if (!req->return_exceptions()) {
+        for (; seen < waiter.ended().size(); ++seen) {
+          if (Failed(waiter.ended()[seen])) co_return JobFailure(waiter.ended()[seen]);
+        }
+      }
+      if (waiter.all_ended()) break;
+      bool more = co_await waiter.WaitForMore(waiter.ended().size(), *deadline);
+      if (!more) {
+        co_return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                               absl::StrCat("timeout: ", waiter.ended().size(), " of ", waiter.size(),
+                                            " jobs ended (nothing was cancelled)"));
+      }
+    }
+    for (const std::string& id : req->job_ids()) *resp->add_outcomes() = OutcomeOf(*waiter.job(id));
+    co_return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* BrokerService::Wait(grpc::CallbackServerContext*, const cohort::v1::WaitRequest* req,
+                                              cohort::v1::WaitResponse* resp) {
+  return Unary("Wait", [this, req, resp]() -> Task<grpc::Status> {
+    if (absl::Status s = CheckIds(req->job_ids()); !s.ok()) co_return rpc::ToGrpc(s);
+    if (!cohort::v1::ReturnWhen_IsValid(req->return_when())) {
+      co_return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                             absl::StrCat("return_when ", req->return_when(),
+                                          " is unknown: use FIRST_COMPLETED, FIRST_EXCEPTION or ALL_COMPLETED"));
+    }
+    auto deadline = DeadlineOf(req->has_timeout() ? &req->timeout() : nullptr);
+    if (!deadline.ok()) co_return rpc::ToGrpc(deadline.status());
+    JobSetWaiter waiter(engine_, metrics_);
+    if (absl::Status s = waiter.Watch(req->job_ids()); !s.ok()) co_return rpc::ToGrpc(s);
+    auto satisfied = [&] {
+      if (waiter.all_ended()) return true;
+      switch (req->return_when()) {
+        case cohort::v1::RETURN_WHEN_FIRST_COMPLETED:
+          return !waiter.ended().empty();
+        case cohort::v1::RETURN_WHEN_FIRST_EXCEPTION:
+          for (const cohort::v1::Job& j : waiter.ended()) {
+            if (j.state() == cohort::v1::JOB_STATE_FAILED) return true;  // CANCELLED does not count
+          }
+          return false;
+        default:
+          return false;
+      }
+    };
+    while (!satisfied()) {
+      bool more = co_await waiter.WaitForMore(waiter.ended().size(), *deadline);
+      if (!more) break;  // a timeout is not an error: report what is done
+    }
+    for (const cohort::v1::Job& j : waiter.ended()) *resp->add_done() = OutcomeOf(j);
+    for (const std::string& id : waiter.ids()) {
+      if (!waiter.has_ended(id)) resp->add_pending(id);
+    }
+    co_return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* BrokerService::WaitFor(grpc::CallbackServerContext* ctx, const cohort::v1::WaitForRequest* req,
+                                                 cohort::v1::WaitForResponse* resp) {
+  return Unary("WaitFor", [this, ctx, req, resp]() -> Task<grpc::Status> {
+    auto deadline = DeadlineOf(req->has_timeout() ? &req->timeout() : nullptr);
+    if (!deadline.ok()) co_return rpc::ToGrpc(deadline.status());
+    JobSetWaiter waiter(engine_, metrics_);
+    google::protobuf::RepeatedPtrField<std::string> one;
+    one.Add()->assign(req->job_id());
+    if (absl::Status s = waiter.Watch(one); !s.ok()) co_return rpc::ToGrpc(s);
+    bool ended = true;
+    bool cancelled = false;
+    try {
+      ended = co_await waiter.WaitForMore(0, *deadline);
+    } catch (const runtime::CancelledError&) {
+      cancelled = true;  // the client left, or the gRPC deadline passed
+    }
+    if (cancelled && !ctx->IsCancelled()) throw runtime::CancelledError();  // the broker is shutting down
+    if (!ended || cancelled) {
+      // wait_for: a timeout (request timeout or gRPC deadline) cancels the job, unless
+      // the request or the job is shielded.
+      absl::StatusOr<cohort::v1::Job> job = engine_.GetJob(req->job_id());
+      bool shielded = req->shield() || (job.ok() && job->spec().shield());
+      if (!shielded) {
+        absl::StatusOr<cohort::v1::CancelJobResponse> r = co_await engine_.CancelJob(req->job_id());
+        r.status().IgnoreError();  // best effort: the job may have ended meanwhile
+      }
+      co_return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                             absl::StrCat("job ", req->job_id(), " did not end in time; ",
+                                          shielded ? "it is shielded and keeps running" : "it was cancelled"));
+    }
+    const cohort::v1::Job& job = waiter.ended().front();
+    if (Failed(job)) co_return JobFailure(job);
+    resp->set_result(job.result());
+    co_return grpc::Status::OK;
+  });
+}
+
+grpc::ServerWriteReactor<cohort::v1::AsCompletedResponse>* BrokerService::AsCompleted(
+    grpc::CallbackServerContext* ctx, const cohort::v1::AsCompletedRequest* req) {
+  return rpc::ServeStream<cohort::v1::AsCompletedResponse>(
+      loop_, ctx, [this, req](rpc::ServerWriteStream<cohort::v1::AsCompletedResponse>& stream) -> Task<grpc::Status> {
+        return Measured("AsCompleted", [](BrokerService* self, const cohort::v1::AsCompletedRequest* req,
+                                          rpc::ServerWriteStream<cohort::v1::AsCompletedResponse>* stream)
+                                           -> Task<grpc::Status> {
+          if (absl::Status s = self->CheckIds(req->job_ids()); !s.ok()) co_return rpc::ToGrpc(s);
+          auto deadline = self->DeadlineOf(req->has_timeout() ? &req->timeout() : nullptr);
+          if (!deadline.ok()) co_return rpc::ToGrpc(deadline.status());
+          JobSetWaiter waiter(self->engine_, self->metrics_);
+          if (absl::Status s = waiter.Watch(req->job_ids()); !s.ok()) co_return rpc::ToGrpc(s);
+          std::size_t sent = 0;
+          while (sent < waiter.size()) {
+            for (; sent < waiter.ended().size(); ++sent) {
+              cohort::v1::AsCompletedResponse msg;
+              *msg.mutable_outcome() = OutcomeOf(waiter.ended()[sent]);
+              bool written = co_await stream->Write(std::move(msg));
+              if (!written) co_return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+            }
+            if (sent == waiter.size()) break;
+            bool more = co_await waiter.WaitForMore(sent, *deadline);
+            if (!more) {
+              co_return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                                     absl::StrCat("timeout: ", sent, " of ", waiter.size(), " jobs ended"));
+            }
+          }
+          co_return grpc::Status::OK;
+        }(this, req, &stream));
+      });
+}
+
+grpc::ServerWriteReactor<cohort::v1::WatchResponse>* BrokerService::Watch(grpc::CallbackServerContext* ctx,
+                                                                          const cohort::v1::WatchRequest* req) {
+  return rpc::ServeStream<cohort::v1::WatchResponse>(
+      loop_, ctx, [this, req](rpc::ServerWriteStream<cohort::v1::WatchResponse>& stream) -> Task<grpc::Status> {
+        if (req->after_sequence() < 0) {
+          co_return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "after_sequence must not be negative");
+        }
+        constexpr std::size_t kBatch = 256;
+        std::int64_t next = req->after_sequence() + 1;
+        while (true) {
+          while (engine_.committed_sequence() < next) co_await engine_.commits().Wait();
+          auto events = co_await engine_.store().ReadEvents(next, kBatch);
+          if (!events.ok()) co_return rpc::ToGrpc(events.status());
+          if (events->empty()) {
+            co_await engine_.commits().Wait();
+            continue;
+          }
+          cohort::v1::WatchResponse batch;
+          for (cohort::v1::JobEvent& e : *events) {
+            next = e.sequence() + 1;
+            *batch.add_events() = std::move(e);
+          }
+          bool written = co_await stream.Write(std::move(batch));
+          if (!written) co_return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+        }
+      });
+}
+
+grpc::ServerUnaryReactor* BrokerService::ListQueues(grpc::CallbackServerContext*, const cohort::v1::ListQueuesRequest*,
+                                                    cohort::v1::ListQueuesResponse* resp) {
+  return Unary("ListQueues", [this, resp]() -> Task<grpc::Status> {
+    *resp = engine_.ListQueues();
+    co_return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* BrokerService::PauseQueue(grpc::CallbackServerContext*, const cohort::v1::PauseQueueRequest* req,
+                                                    cohort::v1::PauseQueueResponse*) {
+  return Unary("PauseQueue", [this, req]() -> Task<grpc::Status> {
+    co_return rpc::ToGrpc(co_await engine_.PauseQueue(req->queue(), true));
+  });
+}
+
+grpc::ServerUnaryReactor* BrokerService::ResumeQueue(grpc::CallbackServerContext*,
+                                                     const cohort::v1::ResumeQueueRequest* req,
+                                                     cohort::v1::ResumeQueueResponse*) {
+  return Unary("ResumeQueue", [this, req]() -> Task<grpc::Status> {
+    co_return rpc::ToGrpc(co_await engine_.PauseQueue(req->queue(), false));
+  });
+}
+
+grpc::ServerUnaryReactor* BrokerService::SetQueueLimits(grpc::CallbackServerContext*,
+                                                        const cohort::v1::SetQueueLimitsRequest* req,
+                                                        cohort::v1::SetQueueLimitsResponse* resp) {
+  return Unary("SetQueueLimits", [this, req, resp]() -> Task<grpc::Status> {
+    absl::StatusOr<cohort::v1::QueueLimits> limits = co_await engine_.SetQueueLimits(req->queue(), req->limits());
+    if (!limits.ok()) co_return rpc::ToGrpc(limits.status());
+    *resp->mutable_limits() = *limits;
+    co_return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* BrokerService::ListExecutors(grpc::CallbackServerContext*,
+                                                       const cohort::v1::ListExecutorsRequest*,
+                                                       cohort::v1::ListExecutorsResponse* resp) {
+  return Unary("ListExecutors", [this, resp]() -> Task<grpc::Status> {
+    *resp = engine_.ListExecutors();
+    co_return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* BrokerService::ReleaseJobs(grpc::CallbackServerContext*,
+                                                     const cohort::v1::ReleaseJobsRequest* req,
+                                                     cohort::v1::ReleaseJobsResponse* resp) {
+  return Unary("ReleaseJobs", [this, req, resp]() -> Task<grpc::Status> {
+    absl::StatusOr<std::vector<std::string>> changed = co_await engine_.ReleaseJobs(*req);
+    if (!changed.ok()) co_return rpc::ToGrpc(changed.status());
+    for (std::string& id : *changed) resp->add_changed_job_ids(std::move(id));
+    co_return grpc::Status::OK;
+  });
+}
+
+grpc::ServerBidiReactor<ExecutorMessage, BrokerMessage>* BrokerService::Connect(grpc::CallbackServerContext* ctx) {
+  return rpc::ServeBidi<ExecutorMessage, BrokerMessage>(
+      loop_, ctx, [this](rpc::ServerBidiStream<ExecutorMessage, BrokerMessage>& stream) -> Task<grpc::Status> {
+        std::optional<ExecutorMessage> first = co_await stream.Read();
+        if (!first) co_return grpc::Status(grpc::StatusCode::CANCELLED, "stream ended before hello");
+        if (!first->has_hello()) {
+          co_return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the first message must be hello");
+        }
+        SessionChannel channel;
+        absl::StatusOr<std::uint64_t> session = engine_.Attach(first->hello(), &channel);
+        if (!session.ok()) co_return rpc::ToGrpc(session.status());
+        auto writer = [](SessionChannel* ch, rpc::ServerBidiStream<ExecutorMessage, BrokerMessage>* s) -> Task<void> {
+          while (true) {
+            BrokerMessage m = co_await ch->queue().Get();
+            bool written = co_await s->Write(std::move(m));
+            if (!written) co_return;
+          }
+        };
+        runtime::TaskHandle<void> writing = runtime::Spawn(writer(&channel, &stream));
+        grpc::Status status = grpc::Status::OK;
+        // Read() is not a cancellation point, but a client that goes away ends it.
+        while (std::optional<ExecutorMessage> m = co_await stream.Read()) {
+          absl::Status s = engine_.OnExecutorMessage(*session, *m);
+          if (!s.ok()) {
+            status = rpc::ToGrpc(s);
+            break;
+          }
+        }
+        engine_.Detach(*session);  // its attempts are lost: requeued or failed
+        writing.Cancel();
+        try {
+          co_await writing;
+        } catch (const runtime::CancelledError&) {
+        }
+        co_return status;
+      });
+}
+
+}  // namespace cohort::broker

@@ -1,0 +1,78 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+
+#include "grpcpp/server_context.h"
+#include "libs/runtime/runtime.h"
+#include "protos/cohort/v1/broker.grpc.pb.h"
+#include "services/broker/broker_engine.h"
+#include "services/broker/broker_metrics.h"
+
+namespace cohort::broker {
+
+// Caps of the waiting RPCs.
+struct WaitLimits {
+  std::size_t max_ids = 10'000;  // ids per Gather/Wait/AsCompleted
+};
+
+// The gRPC face of the broker: each call becomes a coroutine on the broker's loop
+// that validates the request, delegates to the engine, and records
+// cohort_broker_rpcs_total{method,code} and its latency. Client cancellation or the
+// gRPC deadline cancels the coroutine (and any wait in it).
+class BrokerService final : public cohort::v1::Broker::CallbackService {
+ public:
+  BrokerService(runtime::EventLoop& loop, BrokerEngine& engine, BrokerMetrics& metrics, WaitLimits limits)
+      : loop_(loop), engine_(engine), metrics_(metrics), limits_(limits) {}
+
+  grpc::ServerUnaryReactor* Submit(grpc::CallbackServerContext* ctx, const cohort::v1::SubmitRequest* req,
+                                   cohort::v1::SubmitResponse* resp) override;
+  grpc::ServerUnaryReactor* GetJob(grpc::CallbackServerContext* ctx, const cohort::v1::GetJobRequest* req,
+                                   cohort::v1::GetJobResponse* resp) override;
+  grpc::ServerUnaryReactor* ListJobs(grpc::CallbackServerContext* ctx, const cohort::v1::ListJobsRequest* req,
+                                     cohort::v1::ListJobsResponse* resp) override;
+  grpc::ServerUnaryReactor* CancelJob(grpc::CallbackServerContext* ctx, const cohort::v1::CancelJobRequest* req,
+                                      cohort::v1::CancelJobResponse* resp) override;
+  grpc::ServerUnaryReactor* Gather(grpc::CallbackServerContext* ctx, const cohort::v1::GatherRequest* req,
+                                   cohort::v1::GatherResponse* resp) override;
+  grpc::ServerUnaryReactor* Wait(grpc::CallbackServerContext* ctx, const cohort::v1::WaitRequest* req,
+                                 cohort::v1::WaitResponse* resp) override;
+  grpc::ServerUnaryReactor* WaitFor(grpc::CallbackServerContext* ctx, const cohort::v1::WaitForRequest* req,
+                                    cohort::v1::WaitForResponse* resp) override;
+  grpc::ServerWriteReactor<cohort::v1::AsCompletedResponse>* AsCompleted(
+      grpc::CallbackServerContext* ctx, const cohort::v1::AsCompletedRequest* req) override;
+  grpc::ServerWriteReactor<cohort::v1::WatchResponse>* Watch(grpc::CallbackServerContext* ctx,
+                                                             const cohort::v1::WatchRequest* req) override;
+  grpc::ServerUnaryReactor* ListQueues(grpc::CallbackServerContext* ctx, const cohort::v1::ListQueuesRequest* req,
+                                       cohort::v1::ListQueuesResponse* resp) override;
+  grpc::ServerUnaryReactor* PauseQueue(grpc::CallbackServerContext* ctx, const cohort::v1::PauseQueueRequest* req,
+                                       cohort::v1::PauseQueueResponse* resp) override;
+  grpc::ServerUnaryReactor* ResumeQueue(grpc::CallbackServerContext* ctx, const cohort::v1::ResumeQueueRequest* req,
+                                        cohort::v1::ResumeQueueResponse* resp) override;
+  grpc::ServerUnaryReactor* SetQueueLimits(grpc::CallbackServerContext* ctx,
+                                           const cohort::v1::SetQueueLimitsRequest* req,
+                                           cohort::v1::SetQueueLimitsResponse* resp) override;
+  grpc::ServerUnaryReactor* ListExecutors(grpc::CallbackServerContext* ctx,
+                                          const cohort::v1::ListExecutorsRequest* req,
+                                          cohort::v1::ListExecutorsResponse* resp) override;
+  grpc::ServerUnaryReactor* ReleaseJobs(grpc::CallbackServerContext* ctx, const cohort::v1::ReleaseJobsRequest* req,
+                                        cohort::v1::ReleaseJobsResponse* resp) override;
+  grpc::ServerBidiReactor<cohort::v1::ExecutorMessage, cohort::v1::BrokerMessage>* Connect(
+      grpc::CallbackServerContext* ctx) override;
+
+ private:
+  // Serves a unary call with body (a Task<grpc::Status>), recording metrics.
+  template <typename Body>
+  grpc::ServerUnaryReactor* Unary(const char* method, Body body);
+  runtime::Task<grpc::Status> Measured(const char* method, runtime::Task<grpc::Status> body);
+  // The wait deadline of a request: its timeout (if set) on the loop's clock.
+  absl::StatusOr<std::optional<runtime::TimePoint>> DeadlineOf(const google::protobuf::Duration* timeout) const;
+  absl::Status CheckIds(const google::protobuf::RepeatedPtrField<std::string>& ids) const;
+
+  runtime::EventLoop& loop_;
+  BrokerEngine& engine_;
+  BrokerMetrics& metrics_;
+  const WaitLimits limits_;
+};
+
+}  // namespace cohort::broker

@@ -1,0 +1,74 @@
+#include "services/broker/job_set_waiter.h"
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace cohort::broker {
+
+absl::Status JobSetWaiter::Watch(const google::protobuf::RepeatedPtrField<std::string>& ids) {
+  absl::flat_hash_set<std::string> seen;
+  std::vector<std::string> missing;
+  for (const std::string& id : ids) {
+    if (!seen.insert(id).second) continue;
+    if (!engine_.HasJob(id)) {
+      missing.push_back(id);
+    } else {
+      ids_.push_back(id);
+    }
+  }
+  if (!missing.empty()) {
+    std::size_t shown = std::min<std::size_t>(missing.size(), 10);
+    return absl::NotFoundError(absl::StrCat(
+        "unknown job ids: ", absl::StrJoin(missing.begin(), missing.begin() + shown, ", "),
+        missing.size() > shown ? absl::StrCat(" and ", missing.size() - shown, " more") : ""));
+  }
+  for (const std::string& id : ids_) {
+    Node& node = nodes_.emplace_back();
+    node.owner = this;
+    absl::StatusOr<std::optional<cohort::v1::Job>> ended = engine_.WatchJob(id, &node);
+    if (!ended.ok()) return ended.status();
+    if (ended->has_value()) Record(**ended);
+  }
+  return absl::OkStatus();
+}
+
+void JobSetWaiter::Record(const cohort::v1::Job& job) {
+  ended_index_[job.id()] = ended_.size();
+  ended_.push_back(job);
+  changed_.Set();
+}
+
+bool JobSetWaiter::has_ended(const std::string& id) const { return job(id) != nullptr; }
+
+const cohort::v1::Job* JobSetWaiter::job(const std::string& id) const {
+  auto it = ended_index_.find(id);
+  return it == ended_index_.end() ? nullptr : &ended_[it->second];
+}
+
+runtime::Task<bool> JobSetWaiter::WaitForMore(std::size_t seen, std::optional<runtime::TimePoint> deadline) {
+  while (ended_.size() <= seen) {
+    changed_.Clear();
+    bool set = co_await changed_.WaitUntil(deadline.value_or(runtime::TimePoint::max()));
+    if (!set) co_return ended_.size() > seen;
+  }
+  co_return true;
+}
+
+cohort::v1::JobOutcome OutcomeOf(const cohort::v1::Job& job) {
+  cohort::v1::JobOutcome outcome;
+  outcome.set_job_id(job.id());
+  outcome.set_state(job.state());
+  if (job.state() == cohort::v1::JOB_STATE_SUCCEEDED) {
+    outcome.set_result(job.result());
+  } else {
+    *outcome.mutable_error() = job.error();
+  }
+  return outcome;
+}
+
+bool Failed(const cohort::v1::Job& job) {
+  return job.state() == cohort::v1::JOB_STATE_FAILED || job.state() == cohort::v1::JOB_STATE_CANCELLED;
+}
+
+}  // namespace cohort::broker

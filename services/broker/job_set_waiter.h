@@ -1,0 +1,70 @@
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "libs/runtime/runtime.h"
+#include "protos/cohort/v1/broker.pb.h"
+#include "services/broker/broker_engine.h"
+#include "services/broker/broker_metrics.h"
+
+namespace cohort::broker {
+
+// Watches a set of jobs for one Gather/Wait/WaitFor/AsCompleted call, on the broker's
+// loop: event-driven (the engine notifies it once a job's terminal state is durable),
+// no polling and no thread. Records the jobs in the order they ended (jobs already
+// ended come first, in request order). Counts itself in cohort_broker_waiters while
+// it lives, so a call whose client went away leaves nothing behind.
+class JobSetWaiter {
+ public:
+  JobSetWaiter(BrokerEngine& engine, BrokerMetrics& metrics) : engine_(engine), metrics_(metrics) {
+    metrics_.waiters().Increment();
+  }
+  ~JobSetWaiter() { metrics_.waiters().Decrement(); }
+  JobSetWaiter(const JobSetWaiter&) = delete;
+  JobSetWaiter& operator=(const JobSetWaiter&) = delete;
+
+  // Watches each distinct id. NOT_FOUND naming the unknown ids, and nothing watched.
+  absl::Status Watch(const google::protobuf::RepeatedPtrField<std::string>& ids);
+
+  std::size_t size() const { return nodes_.size(); }
+  bool all_ended() const { return ended_.size() == nodes_.size(); }
+  // Jobs that ended, in the order they did.
+  const std::vector<cohort::v1::Job>& ended() const { return ended_; }
+  // The distinct ids watched, in request order, and whether each has ended.
+  const std::vector<std::string>& ids() const { return ids_; }
+  bool has_ended(const std::string& id) const;
+  const cohort::v1::Job* job(const std::string& id) const;
+
+  // Waits until more than `seen` jobs have ended (true) or `deadline` passes (false).
+  // Cancellable.
+  runtime::Task<bool> WaitForMore(std::size_t seen, std::optional<runtime::TimePoint> deadline);
+
+ private:
+  struct Node final : JobWatcher {
+    JobSetWaiter* owner = nullptr;
+    void OnJobEnded(const cohort::v1::Job& job) override { owner->Record(job); }
+  };
+  void Record(const cohort::v1::Job& job);
+
+  BrokerEngine& engine_;
+  BrokerMetrics& metrics_;
+  std::vector<std::string> ids_;
+  std::deque<Node> nodes_;  // stable addresses
+  std::vector<cohort::v1::Job> ended_;
+  absl::flat_hash_map<std::string, std::size_t> ended_index_;  // id -> position in ended_
+  runtime::Event changed_;
+};
+
+// The outcome of an ended job as the wait RPCs return it.
+cohort::v1::JobOutcome OutcomeOf(const cohort::v1::Job& job);
+
+// True for a job that ended FAILED or CANCELLED (asyncio: raised an exception).
+bool Failed(const cohort::v1::Job& job);
+
+}  // namespace cohort::broker

@@ -1,0 +1,138 @@
+// cohort-broker: Cohort's source of truth. See README.md and design.md ("Broker").
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server.h"
+#include "grpcpp/server_builder.h"
+#include "libs/common/address.h"
+#include "libs/common/flag_names.h"
+#include "libs/common/ids.h"
+#include "libs/common/metrics.h"
+#include "libs/common/ready_line.h"
+#include "libs/common/signals.h"
+#include "libs/runtime/runtime.h"
+#include "libs/store/rocks_job_store.h"
+#include "services/broker/broker_engine.h"
+#include "services/broker/broker_metrics.h"
+#include "services/broker/broker_service.h"
+
+ABSL_FLAG(std::string, listen, "0.0.0.0:7070", "gRPC address, HOST:PORT (port 0 picks a free port)");
+ABSL_FLAG(std::string, data_dir, "cohort-data/broker", "RocksDB directory (created if missing)");
+ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9470", "/metrics address, HOST:PORT (port 0 picks a free port)");
+ABSL_FLAG(absl::Duration, lease, absl::Seconds(30), "lease of an attempt, renewed by the executor's heartbeats");
+ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Seconds(5), "heartbeat interval asked of executors");
+ABSL_FLAG(int, max_submit_batch, 10'000, "most jobs per Submit (and releases per ReleaseJobs)");
+ABSL_FLAG(int, max_payload_bytes, 1 << 20, "largest job payload accepted");
+ABSL_FLAG(int, max_wait_ids, 10'000, "most job ids per Gather, Wait or AsCompleted");
+ABSL_FLAG(int, starvation_every, 16,
+          "every Nth dispatch from a queue takes its oldest job whatever its priority (0: strict priority)");
+ABSL_FLAG(int, max_message_bytes, 64 << 20, "largest gRPC message accepted");
+
+namespace cohort::broker {
+namespace {
+
+[[noreturn]] void Die(const std::string& message) {
+  std::fprintf(stderr, "cohort-broker: %s\n", message.c_str());
+  std::exit(2);
+}
+
+template <typename T>
+T OrDie(absl::StatusOr<T> value) {
+  if (!value.ok()) Die(std::string(value.status().message()));
+  return std::move(*value);
+}
+
+int Main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("cohort-broker: durable priority queues, leases and asyncio-style waits over gRPC");
+  common::DashedArgs args(argc, argv);
+  absl::ParseCommandLine(args.argc(), args.argv());
+  common::HostPort listen = OrDie(common::ParseHostPort("--listen", absl::GetFlag(FLAGS_listen)));
+  common::HostPort metrics_listen =
+      OrDie(common::ParseHostPort("--metrics-listen", absl::GetFlag(FLAGS_metrics_listen)));
+  if (absl::GetFlag(FLAGS_data_dir).empty()) Die("--data-dir must not be empty");
+  if (absl::GetFlag(FLAGS_lease) <= absl::ZeroDuration()) Die("--lease must be positive");
+  if (absl::GetFlag(FLAGS_heartbeat_interval) <= absl::ZeroDuration() ||
+      absl::GetFlag(FLAGS_heartbeat_interval) >= absl::GetFlag(FLAGS_lease)) {
+    Die("--heartbeat-interval must be positive and shorter than --lease");
+  }
+  for (auto [name, value] : {std::pair{"--max-submit-batch", absl::GetFlag(FLAGS_max_submit_batch)},
+                             std::pair{"--max-payload-bytes", absl::GetFlag(FLAGS_max_payload_bytes)},
+                             std::pair{"--max-wait-ids", absl::GetFlag(FLAGS_max_wait_ids)},
+                             std::pair{"--max-message-bytes", absl::GetFlag(FLAGS_max_message_bytes)}}) {
+    if (value <= 0) Die(absl::StrCat(name, " must be positive"));
+  }
+  if (absl::GetFlag(FLAGS_starvation_every) < 0) Die("--starvation-every must not be negative");
+
+  runtime::EventLoop loop;
+  runtime::Event stop;
+  // Before any other thread exists: signals are then blocked in every thread.
+  auto signals = OrDie(common::SignalWatcher::Install(loop, [&](int) { stop.Set(); }));
+
+  auto store = OrDie(store::RocksJobStore::Open({.path = absl::GetFlag(FLAGS_data_dir)}));
+  auto metrics_server = OrDie(common::MetricsServer::Start(metrics_listen));
+  BrokerMetrics metrics(metrics_server->registry());
+
+  BrokerOptions options;
+  options.lease = absl::ToChronoNanoseconds(absl::GetFlag(FLAGS_lease));
+  options.heartbeat_interval = absl::ToChronoNanoseconds(absl::GetFlag(FLAGS_heartbeat_interval));
+  options.max_submit_batch = absl::GetFlag(FLAGS_max_submit_batch);
+  options.spec_limits.max_payload_bytes = absl::GetFlag(FLAGS_max_payload_bytes);
+  options.starvation_every = absl::GetFlag(FLAGS_starvation_every);
+  common::JobIdGenerator ids;
+  BrokerEngine engine(loop, *store, metrics, options, [&ids] { return ids.Next(); });
+  absl::Status started = runtime::RunUntilComplete(loop, engine.Start());
+  if (!started.ok()) Die(absl::StrCat("cannot recover from ", absl::GetFlag(FLAGS_data_dir), ": ", started.ToString()));
+
+  BrokerService service(loop, engine, metrics, WaitLimits{static_cast<std::size_t>(absl::GetFlag(FLAGS_max_wait_ids))});
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(listen.ToString(), grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  builder.SetMaxReceiveMessageSize(absl::GetFlag(FLAGS_max_message_bytes));
+  builder.SetMaxSendMessageSize(absl::GetFlag(FLAGS_max_message_bytes));
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) Die(absl::StrCat("cannot serve gRPC on ", listen.ToString()));
+  common::HostPort bound = listen;
+  bound.port = static_cast<std::uint16_t>(port);
+  if (absl::Status s = common::PrintReadyLine(bound, metrics_server->address()); !s.ok()) Die(s.ToString());
+
+  // Loop lag: how late a 1 s timer fires. Detached on purpose: it runs for the life of
+  // the loop, whose teardown cancels it.
+  runtime::Spawn(loop, [](runtime::EventLoop* loop, BrokerMetrics* metrics) -> runtime::Task<void> {
+    constexpr auto kPeriod = std::chrono::seconds(1);
+    while (true) {
+      runtime::TimePoint due = loop->Now() + kPeriod;
+      co_await runtime::Sleep(kPeriod);
+      metrics->loop_lag().Set(std::chrono::duration<double>(loop->Now() - due).count());
+    }
+  }(&loop, &metrics));
+
+  // Run until SIGTERM/SIGINT, then stop taking calls, let the engine finish its commits
+  // in flight, and exit 0.
+  runtime::RunUntilComplete(loop, [](runtime::Event* stop, grpc::Server* server,
+                                     BrokerEngine* engine) -> runtime::Task<void> {
+    co_await stop->Wait();
+    // Shutdown blocks until in-flight calls end (waits are cancelled after 5 s), and
+    // their handlers run on this loop: call it from another thread.
+    co_await runtime::ToThread([server] { server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5)); });
+    co_await engine->Stop();
+  }(&stop, server.get(), &engine));
+  server->Wait();
+  return 0;
+}
+
+}  // namespace
+}  // namespace cohort::broker
+
+int main(int argc, char** argv) { return cohort::broker::Main(argc, argv); }
