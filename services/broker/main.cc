@@ -118,14 +118,16 @@ int Main(int argc, char** argv) {
     }
   }(&loop, &metrics));
 
-  // Run until SIGTERM/SIGINT, then stop taking calls, let the engine finish its commits
-  // in flight, and exit 0.
+  // Run until SIGTERM/SIGINT, then stop at once: calls in flight end CANCELLED (what
+  // was acknowledged is durable; clients retry, with idempotency keys for Submit), the
+  // engine finishes its commits in flight, and the process exits 0. (gRPC's callback
+  // server waits out any Shutdown grace even when idle, so none is given.)
   runtime::RunUntilComplete(loop, [](runtime::Event* stop, grpc::Server* server,
                                      BrokerEngine* engine) -> runtime::Task<void> {
     co_await stop->Wait();
-    // Shutdown blocks until in-flight calls end (waits are cancelled after 5 s), and
-    // their handlers run on this loop: call it from another thread.
-    co_await runtime::ToThread([server] { server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5)); });
+    // Shutdown blocks until the cancelled calls' handlers, which run on this loop, have
+    // ended: call it from another thread.
+    co_await runtime::ToThread([server] { server->Shutdown(std::chrono::system_clock::now()); });
     co_await engine->Stop();
   }(&stop, server.get(), &engine));
   server->Wait();
