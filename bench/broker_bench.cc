@@ -52,9 +52,12 @@ cohort::v1::JobSpec NoOp(const std::string& queue) {
   return s;
 }
 
-std::vector<std::string> Submit(Broker::Stub& stub, const std::string& queue, int n) {
+std::vector<std::string> Submit(Broker::Stub& stub, const std::string& queue, int n, const std::string& tag = "") {
   cohort::v1::SubmitRequest req;
-  for (int i = 0; i < n; ++i) *req.add_jobs() = NoOp(queue);
+  for (int i = 0; i < n; ++i) {
+    *req.add_jobs() = NoOp(queue);
+    if (!tag.empty()) req.mutable_jobs(i)->set_payload(tag);
+  }
   cohort::v1::SubmitResponse resp;
   grpc::ClientContext ctx;
   grpc::Status s = stub.Submit(&ctx, req, &resp);
@@ -65,14 +68,17 @@ std::vector<std::string> Submit(Broker::Stub& stub, const std::string& queue, in
   return {resp.job_ids().begin(), resp.job_ids().end()};
 }
 
-// Completes every Assign at once, keeping `window` credits outstanding.
+// Completes every Assign at once, keeping about `window` credits outstanding (it
+// returns credit in batches of kCreditBatch, as a real executor would).
 class EchoExecutor {
  public:
-  EchoExecutor(Broker::Stub& stub, int window, std::function<void(const cohort::v1::BrokerMessage::Assign&)> on_assign = {})
-      : on_assign_(std::move(on_assign)) {
+  EchoExecutor(Broker::Stub& stub, const std::string& queue, int window,
+               std::function<void(const cohort::v1::BrokerMessage::Assign&)> on_assign = {})
+      : on_assign_(std::move(on_assign)), window_(window) {
     stream_ = stub.Connect(&ctx_);
     cohort::v1::ExecutorMessage hello;
-    hello.mutable_hello()->set_executor_id("bench");
+    hello.mutable_hello()->set_executor_id("bench-" + queue);
+    hello.mutable_hello()->add_queues(queue);
     hello.mutable_hello()->set_capacity(window);
     stream_->Write(hello);
     cohort::v1::ExecutorMessage credit;
@@ -88,10 +94,11 @@ class EchoExecutor {
 
  private:
   void Loop() {
+    constexpr int kCreditBatch = 16;
     cohort::v1::BrokerMessage m;
     cohort::v1::ExecutorMessage done;
     cohort::v1::ExecutorMessage credit;
-    credit.mutable_credit()->set_credits(1);
+    int owed = 0;
     while (stream_->Read(&m)) {
       if (!m.has_assign()) continue;
       if (on_assign_) on_assign_(m.assign());
@@ -99,13 +106,19 @@ class EchoExecutor {
       c->set_job_id(m.assign().job().id());
       c->set_attempt(m.assign().attempt());
       c->set_result("ok");
-      if (!stream_->Write(done) || !stream_->Write(credit)) return;
+      if (!stream_->Write(done)) return;
       ++completed_;
+      if (++owed == kCreditBatch || window_ < kCreditBatch) {
+        credit.mutable_credit()->set_credits(owed);
+        if (!stream_->Write(credit)) return;
+        owed = 0;
+      }
     }
   }
   grpc::ClientContext ctx_;
   std::unique_ptr<grpc::ClientReaderWriter<cohort::v1::ExecutorMessage, cohort::v1::BrokerMessage>> stream_;
   std::function<void(const cohort::v1::BrokerMessage::Assign&)> on_assign_;
+  const int window_;
   std::atomic<long> completed_{0};
   std::thread thread_;
 };
@@ -130,7 +143,7 @@ void DurableSubmit(Broker::Stub& stub, int batch) {
 void EndToEnd(Broker::Stub& stub) {
   constexpr int kJobs = 100'000;
   constexpr int kBatch = 256;
-  EchoExecutor exec(stub, 1024);
+  EchoExecutor exec(stub, "e2e", 1024);
   auto start = Clock::now();
   std::vector<std::string> last;
   for (int i = 0; i < kJobs / kBatch; ++i) last = Submit(stub, "e2e", kBatch);
@@ -146,7 +159,7 @@ void EndToEnd(Broker::Stub& stub) {
 }
 
 void RoundTrip(Broker::Stub& stub) {
-  EchoExecutor exec(stub, 16);
+  EchoExecutor exec(stub, "rt", 16);
   std::vector<double> ms;
   for (int i = 0; i < 1000; ++i) {
     auto t0 = Clock::now();
@@ -162,7 +175,7 @@ void RoundTrip(Broker::Stub& stub) {
 }
 
 void FanOut(Broker::Stub& stub) {
-  EchoExecutor exec(stub, 1024);
+  EchoExecutor exec(stub, "fanout", 1024);
   std::vector<double> ms;
   for (int r = 0; r < 5; ++r) {
     auto t0 = Clock::now();
@@ -180,26 +193,26 @@ void FanOut(Broker::Stub& stub) {
 
 void DispatchLatency(Broker::Stub& stub) {
   constexpr int kJobs = 3000;
-  std::vector<Clock::time_point> sent(kJobs);
+  // Send times by job index; the index travels in the payload, since an Assign can
+  // arrive before the Submit reply that names the job.
+  std::vector<std::atomic<std::int64_t>> sent(kJobs);
   std::vector<double> latency;
   std::mutex mu;
-  std::unordered_map<std::string, int> index;
-  EchoExecutor exec(stub, 64, [&](const cohort::v1::BrokerMessage::Assign& a) {
-    auto now = Clock::now();
+  EchoExecutor exec(stub, "paced", 64, [&](const cohort::v1::BrokerMessage::Assign& a) {
+    auto now = Clock::now().time_since_epoch().count();
+    int i = std::atoi(a.job().spec().payload().c_str());
     std::lock_guard<std::mutex> lock(mu);
-    auto it = index.find(a.job().id());
-    if (it != index.end()) latency.push_back(Ms(now - sent[it->second]));
+    latency.push_back((now - sent[i].load()) / 1e6);
   });
   auto next = Clock::now();
   for (int i = 0; i < kJobs; ++i) {
     next += std::chrono::milliseconds(1);
     std::this_thread::sleep_until(next);  // pacing the load at 1,000 jobs/s, not synchronisation
-    sent[i] = Clock::now();
-    std::string id = Submit(stub, "paced", 1)[0];
-    std::lock_guard<std::mutex> lock(mu);
-    index[id] = i;
+    sent[i] = Clock::now().time_since_epoch().count();
+    Submit(stub, "paced", 1, std::to_string(i));
   }
   while (exec.completed() < kJobs) std::this_thread::yield();
+  std::lock_guard<std::mutex> lock(mu);
   std::printf("dispatch_latency rate=1000/s n=%zu p50_ms=%.3f p99_ms=%.3f (submit sent -> Assign received)\n",
               latency.size(), Percentile(latency, 0.5), Percentile(latency, 0.99));
 }

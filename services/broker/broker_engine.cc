@@ -271,8 +271,8 @@ void BrokerEngine::OnLeaseExpired(const std::string& id) {
   LoseAttempt(rec,
               MakeError("lease_expired", absl::StrCat("executor \"", executor, "\" sent no heartbeat for the lease")),
               cohort::v1::TRANSITION_REASON_LEASE_EXPIRED, p);
+  DispatchInto(p);
   Persist(std::move(p));
-  Dispatch();
 }
 
 // ---- Dispatch -------------------------------------------------------------------------
@@ -305,8 +305,13 @@ BrokerEngine::JobRecord* BrokerEngine::NextFor(Session& session) {
 }
 
 void BrokerEngine::Dispatch() {
-  if (stopping_) return;
   Pending p;
+  DispatchInto(p);
+  if (!p.batch.empty()) Persist(std::move(p));
+}
+
+void BrokerEngine::DispatchInto(Pending& p) {
+  if (stopping_) return;
   const absl::Time now = Now();
   for (auto& [token, session] : sessions_) {
     while (session.credits > 0) {
@@ -334,7 +339,6 @@ void BrokerEngine::Dispatch() {
       p.sends.emplace_back(token, std::move(msg));
     }
   }
-  if (!p.batch.empty()) Persist(std::move(p));
 }
 
 // ---- Commits ----------------------------------------------------------------------------
@@ -446,9 +450,8 @@ runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::Submit(std
     ids.push_back(std::move(id));
   }
   if (p.batch.empty()) co_return ids;  // every spec was a known idempotency key
-  runtime::TaskHandle<void> committed = Persist(std::move(p));
-  Dispatch();  // its assignments ride the same group commit, and are sent after it
-  co_await committed;
+  DispatchInto(p);  // the assignments share the commit, and are sent after it
+  co_await Persist(std::move(p));
   co_return ids;
 }
 
@@ -559,9 +562,8 @@ runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::ReleaseJob
     changed.push_back(job.id());
   }
   if (p.batch.empty()) co_return changed;
-  runtime::TaskHandle<void> committed = Persist(std::move(p));
-  Dispatch();
-  co_await committed;
+  DispatchInto(p);
+  co_await Persist(std::move(p));
   co_return changed;
 }
 
@@ -737,8 +739,8 @@ absl::Status BrokerEngine::OnExecutorMessage(std::uint64_t token, const Executor
       s->running.erase(c.job_id());
       Pending p;
       FinishAttempt(it->second, c, p);
+      DispatchInto(p);
       Persist(std::move(p));
-      Dispatch();
       return absl::OkStatus();
     }
     case ExecutorMessage::kHello:
@@ -766,8 +768,8 @@ void BrokerEngine::Detach(std::uint64_t token) {
                                                         "\" disconnected while the attempt ran")),
                 cohort::v1::TRANSITION_REASON_LEASE_EXPIRED, p);
   }
+  DispatchInto(p);
   if (!p.batch.empty()) Persist(std::move(p));
-  Dispatch();
 }
 
 }  // namespace cohort::broker

@@ -155,6 +155,10 @@ class BrokerEngine {
   void ArmLease(JobRecord& rec);
   void OnLeaseExpired(const std::string& id);
   JobRecord* NextFor(Session& session);
+  // Leases queued jobs to executors with credit, staging the transitions in `p`, so
+  // that a change and the dispatches it enables share one commit (one fsync).
+  void DispatchInto(Pending& p);
+  // Dispatches in a batch of its own.
   void Dispatch();
   // Starts committing `p` now (so commits reach the store in staging order), then
   // sends and notifies what depends on it. Fatal if the commit fails. The returned
