@@ -7,6 +7,7 @@
 
 #include "grpcpp/server_context.h"
 #include "grpcpp/support/server_callback.h"
+#include "libs/rpc/internal/call_finisher.h"
 #include "libs/rpc/internal/handler_task.h"
 #include "libs/rpc/internal/inbox.h"
 #include "libs/rpc/internal/outbox.h"
@@ -74,21 +75,18 @@ class ServerBidiStream final : public grpc::ServerBidiReactor<Req, Resp>,
     grpc::Status status = co_await internal::StatusOf(handler(*this));
     {
       std::lock_guard<std::mutex> lock(mu_);
-      status_ = std::move(status);
-      finish_requested_ = true;
+      finisher_.RequestLocked(std::move(status));
       inbox_.StopLocked();
     }
     FinishIfReady();  // last use of `this` on the loop
   }
 
-  // Finishes once, when the handler has returned and the outbox has drained.
   void FinishIfReady() {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (!finish_requested_ || finished_ || !outbox_.IdleLocked()) return;
-      finished_ = true;
+      if (!finisher_.TakeLocked(outbox_.IdleLocked())) return;
     }
-    this->Finish(status_);
+    this->Finish(finisher_.status());
   }
 
   grpc::CallbackServerContext* const ctx_;
@@ -96,9 +94,7 @@ class ServerBidiStream final : public grpc::ServerBidiReactor<Req, Resp>,
   std::mutex mu_;
   internal::Inbox<Req> inbox_;
   internal::Outbox<Resp> outbox_;
-  bool finish_requested_ = false;
-  bool finished_ = false;
-  grpc::Status status_;
+  internal::CallFinisher finisher_;
 };
 
 // Serves one bidi call with `handler`, a callable taking ServerBidiStream<Req, Resp>&

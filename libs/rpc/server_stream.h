@@ -5,6 +5,7 @@
 
 #include "grpcpp/server_context.h"
 #include "grpcpp/support/server_callback.h"
+#include "libs/rpc/internal/call_finisher.h"
 #include "libs/rpc/internal/handler_task.h"
 #include "libs/rpc/internal/outbox.h"
 #include "libs/rpc/stream_buffers.h"
@@ -51,8 +52,7 @@ class ServerWriteStream final : public grpc::ServerWriteReactor<Resp>, private i
     grpc::Status status = co_await internal::StatusOf(handler(*this));
     {
       std::lock_guard<std::mutex> lock(mu_);
-      status_ = std::move(status);
-      finish_requested_ = true;
+      finisher_.RequestLocked(std::move(status));
     }
     FinishIfReady();  // last use of `this` on the loop
   }
@@ -60,19 +60,16 @@ class ServerWriteStream final : public grpc::ServerWriteReactor<Resp>, private i
   void FinishIfReady() {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (!finish_requested_ || finished_ || !outbox_.IdleLocked()) return;
-      finished_ = true;
+      if (!finisher_.TakeLocked(outbox_.IdleLocked())) return;
     }
-    this->Finish(status_);
+    this->Finish(finisher_.status());
   }
 
   grpc::CallbackServerContext* const ctx_;
   internal::HandlerTask task_;
   std::mutex mu_;
   internal::Outbox<Resp> outbox_;
-  bool finish_requested_ = false;
-  bool finished_ = false;
-  grpc::Status status_;
+  internal::CallFinisher finisher_;
 };
 
 // Serves one server-streaming call with `handler`, a callable taking

@@ -113,6 +113,8 @@ BrokerEngine::BrokerEngine(runtime::EventLoop& loop, store::JobStore& store, Bro
       commit_event_(std::make_unique<runtime::Event>()) {}
 
 BrokerEngine::~BrokerEngine() {
+  if (sweep_timer_ != 0) loop_.CancelTimer(sweep_timer_);
+  if (rate_timer_ != 0) loop_.CancelTimer(rate_timer_);
   for (auto& [id, rec] : jobs_) {
     if (rec.lease_timer != 0) loop_.CancelTimer(rec.lease_timer);
   }
@@ -132,6 +134,7 @@ BrokerEngine::QueueState& BrokerEngine::Queue(const std::string& name) {
 }
 
 runtime::Task<absl::Status> BrokerEngine::Start() {
+  loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
   absl::StatusOr<store::RecoveredState> state = co_await store_.Recover();
   if (!state.ok()) co_return state.status();
   last_sequence_ = committed_sequence_ = state->last_event_sequence;
@@ -157,13 +160,54 @@ runtime::Task<absl::Status> BrokerEngine::Start() {
                 cohort::v1::TRANSITION_REASON_LEASE_EXPIRED, p);
   }
   if (!p.batch.empty()) co_await Persist(std::move(p));
+  for (const auto& [id, rec] : jobs_) {
+    if (IsTerminal(rec.job.state())) NoteEnded(rec.job);
+  }
   for (const auto& [name, q] : queues_) ExportQueueGauges(name);
+  sweep_timer_ = loop_.CallLater(options_.sweep_interval, [this] { Sweep(); });
   co_return absl::OkStatus();
 }
 
 runtime::Task<void> BrokerEngine::Stop() {
   stopping_ = true;
+  if (sweep_timer_ != 0) loop_.CancelTimer(sweep_timer_);
+  if (rate_timer_ != 0) loop_.CancelTimer(rate_timer_);
+  sweep_timer_ = rate_timer_ = 0;
   co_await gate_.Close();
+}
+
+void BrokerEngine::NoteEnded(const Job& job) {
+  absl::Time expire = job.has_expire_time() ? FromProto(job.expire_time()) : absl::Now();
+  expiries_.emplace(expire, job.id());
+}
+
+void BrokerEngine::Sweep() {
+  sweep_timer_ = 0;
+  if (stopping_) return;
+  Pending p;
+  const absl::Time now = Now();
+  while (!expiries_.empty() && expiries_.begin()->first <= now) {
+    std::string id = std::move(expiries_.begin()->second);
+    expiries_.erase(expiries_.begin());
+    auto it = jobs_.find(id);
+    if (it == jobs_.end() || !IsTerminal(it->second.job.state())) continue;
+    const Job& job = it->second.job;
+    if (auto k = idempotency_.find(job.spec().idempotency_key()); k != idempotency_.end() && k->second == id) {
+      idempotency_.erase(k);
+    }
+    p.batch.DeleteJob(job);
+    jobs_.erase(it);
+  }
+  // Events: trim everything committed before the retention window.
+  const absl::Time cutoff = now - absl::FromChrono(options_.event_retention);
+  std::int64_t trim_below = 0;
+  while (!commits_.empty() && commits_.front().first < cutoff) {
+    trim_below = commits_.front().second + 1;
+    commits_.pop_front();
+  }
+  if (trim_below > 0) p.batch.TrimEventsBefore(trim_below);
+  if (!p.batch.empty()) Persist(std::move(p));
+  sweep_timer_ = loop_.CallLater(options_.sweep_interval, [this] { Sweep(); });
 }
 
 // ---- State changes ----------------------------------------------------------------------
@@ -183,6 +227,10 @@ void BrokerEngine::Transition(JobRecord& rec, JobState to, TransitionReason reas
   }
   if (IsTerminal(to) && !IsTerminal(from)) {
     *job.mutable_end_time() = ToProto(now);
+    absl::Duration ttl = job.spec().has_result_ttl() ? FromProto(job.spec().result_ttl())
+                                                     : absl::FromChrono(options_.result_ttl);
+    *job.mutable_expire_time() = ToProto(now + ttl);
+    NoteEnded(job);
     job.clear_executor_id();
     p.ended.push_back(job.id());
     metrics_.Ended(job.spec().queue(), cohort::v1::JobState_Name(to));
@@ -277,9 +325,26 @@ void BrokerEngine::OnLeaseExpired(const std::string& id) {
 
 // ---- Dispatch -------------------------------------------------------------------------
 
+bool BrokerEngine::TakeToken(QueueState& q, runtime::TimePoint now, runtime::TimePoint& next_token) {
+  const double rate = q.limits.max_rate();
+  if (rate <= 0) return true;
+  const double burst = std::max(1.0, rate);
+  q.tokens = std::min(burst, q.tokens + rate * std::chrono::duration<double>(now - q.refilled).count());
+  q.refilled = now;
+  if (q.tokens >= 1) {
+    q.tokens -= 1;
+    return true;
+  }
+  auto wait = std::chrono::duration_cast<runtime::Duration>(std::chrono::duration<double>((1 - q.tokens) / rate));
+  next_token = std::min(next_token, now + wait);
+  return false;
+}
+
 BrokerEngine::JobRecord* BrokerEngine::NextFor(Session& session) {
   if (queues_.empty()) return nullptr;
   const auto& wanted = session.hello.queues();
+  const runtime::TimePoint now = loop_.Now();
+  runtime::TimePoint next_token = runtime::TimePoint::max();
   auto it = queues_.lower_bound(rr_queue_);
   for (std::size_t i = 0; i < queues_.size(); ++i, ++it) {
     if (it == queues_.end()) it = queues_.begin();
@@ -288,6 +353,7 @@ BrokerEngine::JobRecord* BrokerEngine::NextFor(Session& session) {
     if (q.paused || q.ready.empty()) continue;
     if (q.limits.max_concurrency() > 0 && q.running >= q.limits.max_concurrency()) continue;
     if (!wanted.empty() && std::find(wanted.begin(), wanted.end(), name) == wanted.end()) continue;
+    if (!TakeToken(q, now, next_token)) continue;
     if (name != rr_queue_) {
       rr_queue_ = name;
       rr_left_ = std::max(1, q.limits.weight());
@@ -300,6 +366,13 @@ BrokerEngine::JobRecord* BrokerEngine::NextFor(Session& session) {
     }
     std::optional<ReadyQueue::Entry> entry = q.ready.Pop();
     return &jobs_.at(entry->job_id);
+  }
+  if (next_token != runtime::TimePoint::max() && rate_timer_ == 0) {
+    // A rate-limited queue has work: dispatch again when its next token is due.
+    rate_timer_ = loop_.CallAt(next_token, [this] {
+      rate_timer_ = 0;
+      Dispatch();
+    });
   }
   return nullptr;
 }
@@ -365,6 +438,7 @@ runtime::Task<void> BrokerEngine::CommitAndApply(Pending p, runtime::Gate::Holde
   }
   metrics_.Commit(records, absl::ToDoubleSeconds(absl::Now() - start));
   committed_sequence_ = std::max(committed_sequence_, p.sequence);
+  if (p.sequence > 0) commits_.emplace_back(absl::Now(), p.sequence);
   commit_event_->Set();
   commit_event_->Clear();
   for (auto& [token, msg] : p.sends) {
@@ -397,6 +471,7 @@ BrokerEngine::Session* BrokerEngine::SessionOf(std::uint64_t token) {
 
 runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::Submit(std::vector<cohort::v1::JobSpec> specs,
                                                                              bool validate_only) {
+  loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
   if (specs.empty()) co_return absl::InvalidArgumentError("jobs is empty: submit at least one job");
   if (specs.size() > options_.max_submit_batch) {
     co_return absl::InvalidArgumentError(absl::StrCat("jobs has ", specs.size(), " entries: the limit per Submit is ",
@@ -456,12 +531,14 @@ runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::Submit(std
 }
 
 absl::StatusOr<Job> BrokerEngine::GetJob(const std::string& id) const {
+  loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("job \"", id, "\" not found"));
   return it->second.job;
 }
 
 absl::StatusOr<cohort::v1::ListJobsResponse> BrokerEngine::ListJobs(const cohort::v1::ListJobsRequest& request) const {
+  loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
   if (request.page_size() < 0) return absl::InvalidArgumentError("page_size must not be negative");
   if (!request.queue().empty() && !IsValidQueueName(request.queue())) {
     return absl::InvalidArgumentError(absl::StrCat("queue \"", request.queue(), "\" is invalid: use [a-z0-9._-]{1,64}"));
@@ -495,6 +572,7 @@ absl::StatusOr<cohort::v1::ListJobsResponse> BrokerEngine::ListJobs(const cohort
 }
 
 runtime::Task<absl::StatusOr<cohort::v1::CancelJobResponse>> BrokerEngine::CancelJob(std::string id) {
+  loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
   auto it = jobs_.find(id);
   if (it == jobs_.end()) co_return absl::NotFoundError(absl::StrCat("job \"", id, "\" not found"));
   JobRecord& rec = it->second;
@@ -529,6 +607,7 @@ runtime::Task<absl::StatusOr<cohort::v1::CancelJobResponse>> BrokerEngine::Cance
 }
 
 runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::ReleaseJobs(cohort::v1::ReleaseJobsRequest request) {
+  loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
   if (static_cast<std::size_t>(request.releases_size()) > options_.max_submit_batch) {
     co_return absl::InvalidArgumentError(absl::StrCat("releases has ", request.releases_size(),
                                                       " entries: the limit is ", options_.max_submit_batch));
@@ -568,6 +647,7 @@ runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::ReleaseJob
 }
 
 cohort::v1::ListQueuesResponse BrokerEngine::ListQueues() const {
+  loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
   cohort::v1::ListQueuesResponse response;
   const absl::Time now = Now();
   for (const auto& [name, q] : queues_) {
@@ -602,6 +682,7 @@ void BrokerEngine::StageQueueSettings(const std::string& name, Pending& p) {
 }
 
 runtime::Task<absl::Status> BrokerEngine::PauseQueue(std::string queue, bool paused) {
+  loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
   if (!IsValidQueueName(queue)) {
     co_return absl::InvalidArgumentError(absl::StrCat("queue \"", queue, "\" is invalid: use [a-z0-9._-]{1,64}"));
   }
@@ -615,6 +696,7 @@ runtime::Task<absl::Status> BrokerEngine::PauseQueue(std::string queue, bool pau
 
 runtime::Task<absl::StatusOr<cohort::v1::QueueLimits>> BrokerEngine::SetQueueLimits(std::string queue,
                                                                                     cohort::v1::QueueLimits limits) {
+  loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
   if (!IsValidQueueName(queue)) {
     co_return absl::InvalidArgumentError(absl::StrCat("queue \"", queue, "\" is invalid: use [a-z0-9._-]{1,64}"));
   }
@@ -629,7 +711,11 @@ runtime::Task<absl::StatusOr<cohort::v1::QueueLimits>> BrokerEngine::SetQueueLim
   }
   QueueState& q = Queue(queue);
   if (limits.has_max_concurrency()) q.limits.set_max_concurrency(limits.max_concurrency());
-  if (limits.has_max_rate()) q.limits.set_max_rate(limits.max_rate());
+  if (limits.has_max_rate()) {
+    q.limits.set_max_rate(limits.max_rate());
+    q.tokens = std::max(1.0, limits.max_rate());  // a full bucket
+    q.refilled = loop_.Now();
+  }
   if (limits.has_weight()) q.limits.set_weight(std::max(1, limits.weight()));
   Pending p;
   StageQueueSettings(queue, p);
@@ -639,6 +725,7 @@ runtime::Task<absl::StatusOr<cohort::v1::QueueLimits>> BrokerEngine::SetQueueLim
 }
 
 cohort::v1::ListExecutorsResponse BrokerEngine::ListExecutors() const {
+  loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
   cohort::v1::ListExecutorsResponse response;
   std::map<std::string, const Session*> by_id;
   for (const auto& [token, s] : sessions_) by_id[s.hello.executor_id()] = &s;
@@ -657,6 +744,7 @@ cohort::v1::ListExecutorsResponse BrokerEngine::ListExecutors() const {
 }
 
 absl::StatusOr<std::optional<Job>> BrokerEngine::WatchJob(const std::string& id, JobWatcher* watcher) {
+  loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("job \"", id, "\" not found"));
   JobRecord& rec = it->second;
@@ -669,6 +757,7 @@ absl::StatusOr<std::optional<Job>> BrokerEngine::WatchJob(const std::string& id,
 // ---- Executors ----------------------------------------------------------------------------
 
 absl::StatusOr<std::uint64_t> BrokerEngine::Attach(const ExecutorMessage::Hello& hello, ExecutorChannel* channel) {
+  loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
   if (hello.executor_id().empty() || hello.executor_id().size() > 128) {
     return absl::InvalidArgumentError("hello.executor_id must be 1-128 bytes");
   }
@@ -695,6 +784,7 @@ absl::StatusOr<std::uint64_t> BrokerEngine::Attach(const ExecutorMessage::Hello&
 }
 
 absl::Status BrokerEngine::OnExecutorMessage(std::uint64_t token, const ExecutorMessage& message) {
+  loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
   Session* s = SessionOf(token);
   if (s == nullptr) return absl::FailedPreconditionError("the session was replaced by a newer connection");
   switch (message.body_case()) {
@@ -752,6 +842,7 @@ absl::Status BrokerEngine::OnExecutorMessage(std::uint64_t token, const Executor
 }
 
 void BrokerEngine::Detach(std::uint64_t token) {
+  loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
   auto it = sessions_.find(token);
   if (it == sessions_.end()) return;
   Session session = std::move(it->second);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -32,6 +33,12 @@ struct BrokerOptions {
   Duration lease = std::chrono::seconds(30);            // an attempt's lease, renewed by heartbeats
   Duration heartbeat_interval = std::chrono::seconds(5);  // told to executors in Welcome
   int starvation_every = 16;               // see ReadyQueue
+  // Retention: a terminal job is deleted this long after it ended, unless its spec sets
+  // result_ttl; events older than event_retention are trimmed. Checked every
+  // sweep_interval.
+  Duration result_ttl = std::chrono::hours(24 * 7);
+  Duration event_retention = std::chrono::hours(24);
+  Duration sweep_interval = std::chrono::seconds(1);
   std::int32_t max_executor_capacity = 10'000;
 };
 
@@ -127,6 +134,10 @@ class BrokerEngine {
     bool paused = false;
     cohort::v1::QueueLimits limits;  // every field set
     std::int64_t running = 0;
+    // Token bucket for limits.max_rate: refilled at max_rate per second, up to
+    // max(1, max_rate) tokens; one per dispatch.
+    double tokens = 0;
+    runtime::TimePoint refilled{};
   };
   struct Session {
     std::uint64_t token;
@@ -167,6 +178,11 @@ class BrokerEngine {
   runtime::Task<void> CommitAndApply(Pending p, runtime::Gate::Holder holder);
   Session* SessionOf(std::uint64_t token);
   void ExportQueueGauges(const std::string& name);
+  // True if the queue's rate limit allows a dispatch now; otherwise notes when it will.
+  bool TakeToken(QueueState& q, runtime::TimePoint now, runtime::TimePoint& next_token);
+  // Deletes expired jobs and trims old events; re-arms itself.
+  void Sweep();
+  void NoteEnded(const cohort::v1::Job& job);
   void StageQueueSettings(const std::string& name, Pending& p);
 
   runtime::EventLoop& loop_;
@@ -188,6 +204,10 @@ class BrokerEngine {
   std::unique_ptr<runtime::Event> commit_event_;
   runtime::Gate gate_;
   bool stopping_ = false;
+  std::multimap<absl::Time, std::string> expiries_;         // terminal jobs by expire_time
+  std::deque<std::pair<absl::Time, std::int64_t>> commits_;  // (time, last sequence) per commit
+  runtime::TimerId sweep_timer_ = 0;
+  runtime::TimerId rate_timer_ = 0;
 };
 
 }  // namespace cohort::broker

@@ -360,6 +360,49 @@ TEST_F(BrokerEngineTest, PausedQueueIsNotDispatchedUntilResumed) {
   });
 }
 
+TEST_F(BrokerEngineTest, RateLimitedQueueDispatchesNoFasterThanItsRate) {
+  WithEngine([this](BrokerEngine& e) -> Task<void> {
+    cohort::v1::QueueLimits limits;
+    limits.set_max_rate(2);  // jobs per second, bursts of 2
+    EXPECT_TRUE((co_await e.SetQueueLimits("slow", limits)).ok());
+    std::vector<JobSpec> specs(6, Spec("slow"));
+    co_await e.Submit(specs, false);
+    FakeChannel exec;
+    std::uint64_t s = *e.Attach(Hello("x", 10).hello(), &exec);
+    EXPECT_TRUE(e.OnExecutorMessage(s, Credit(10)).ok());
+    co_await Settle();
+    EXPECT_EQ(exec.Assigns().size(), 2u);  // the burst
+    co_await runtime::Sleep(std::chrono::milliseconds(500));
+    co_await Settle();
+    EXPECT_EQ(exec.Assigns().size(), 3u);  // one more token after half a second
+    co_await runtime::Sleep(std::chrono::milliseconds(1500));
+    co_await Settle();
+    EXPECT_EQ(exec.Assigns().size(), 6u);
+    EXPECT_EQ(ElapsedMs(), 2000);
+    cohort::v1::QueueLimits negative;
+    negative.set_max_rate(-1);
+    EXPECT_EQ((co_await e.SetQueueLimits("slow", negative)).status().code(), absl::StatusCode::kInvalidArgument);
+  });
+}
+
+TEST_F(BrokerEngineTest, EndedJobsAreDeletedAfterTheirTtl) {
+  options_.sweep_interval = 1s;
+  WithEngine([this](BrokerEngine& e) -> Task<void> {
+    JobSpec short_lived = Spec("q");
+    short_lived.mutable_result_ttl()->set_seconds(0);
+    JobSpec kept = Spec("q");  // the default ttl: a week
+    auto ids = *co_await e.Submit(Batch(short_lived, kept), false);
+    EXPECT_TRUE((co_await e.CancelJob(ids[0])).ok());
+    EXPECT_TRUE((co_await e.CancelJob(ids[1])).ok());
+    EXPECT_TRUE(e.GetJob(ids[0])->has_expire_time());
+    co_await runtime::Sleep(2s);  // a sweep runs
+    co_await Settle();
+    EXPECT_EQ(e.GetJob(ids[0]).status().code(), absl::StatusCode::kNotFound);
+    EXPECT_EQ((co_await store_.GetJob(ids[0])).status().code(), absl::StatusCode::kNotFound);
+    EXPECT_EQ(e.GetJob(ids[1])->state(), cohort::v1::JOB_STATE_CANCELLED);
+  });
+}
+
 TEST_F(BrokerEngineTest, RestartRecoversEveryJobAndRequeuesRunningAttempts) {
   std::string queued_id;
   std::string running_id;

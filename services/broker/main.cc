@@ -36,6 +36,9 @@ ABSL_FLAG(int, max_wait_ids, 10'000, "most job ids per Gather, Wait or AsComplet
 ABSL_FLAG(int, starvation_every, 16,
           "every Nth dispatch from a queue takes its oldest job whatever its priority (0: strict priority)");
 ABSL_FLAG(int, max_message_bytes, 64 << 20, "largest gRPC message accepted");
+ABSL_FLAG(absl::Duration, result_ttl, absl::Hours(24 * 7),
+          "how long an ended job is kept (a job's spec.result_ttl overrides it)");
+ABSL_FLAG(absl::Duration, event_retention, absl::Hours(24), "how long events are kept for Watch");
 
 namespace cohort::broker {
 namespace {
@@ -71,6 +74,8 @@ int Main(int argc, char** argv) {
     if (value <= 0) Die(absl::StrCat(name, " must be positive"));
   }
   if (absl::GetFlag(FLAGS_starvation_every) < 0) Die("--starvation-every must not be negative");
+  if (absl::GetFlag(FLAGS_result_ttl) < absl::ZeroDuration()) Die("--result-ttl must not be negative");
+  if (absl::GetFlag(FLAGS_event_retention) < absl::ZeroDuration()) Die("--event-retention must not be negative");
 
   runtime::EventLoop loop;
   runtime::Event stop;
@@ -87,6 +92,8 @@ int Main(int argc, char** argv) {
   options.max_submit_batch = absl::GetFlag(FLAGS_max_submit_batch);
   options.spec_limits.max_payload_bytes = absl::GetFlag(FLAGS_max_payload_bytes);
   options.starvation_every = absl::GetFlag(FLAGS_starvation_every);
+  options.result_ttl = absl::ToChronoNanoseconds(absl::GetFlag(FLAGS_result_ttl));
+  options.event_retention = absl::ToChronoNanoseconds(absl::GetFlag(FLAGS_event_retention));
   common::JobIdGenerator ids;
   BrokerEngine engine(loop, *store, metrics, options, [&ids] { return ids.Next(); });
   absl::Status started = runtime::RunUntilComplete(loop, engine.Start());

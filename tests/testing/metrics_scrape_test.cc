@@ -69,7 +69,7 @@ class OneShotHttpServer {
         request.append(buf, static_cast<size_t>(n));
       }
       request_ = request;
-      (void)!write(fd, response.data(), response.size());
+      EXPECT_EQ(write(fd, response.data(), response.size()), static_cast<ssize_t>(response.size()));
       close(fd);
     });
   }
