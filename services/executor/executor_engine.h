@@ -1,0 +1,74 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "libs/runtime/runtime.h"
+#include "protos/cohort/v1/broker.grpc.pb.h"
+#include "services/executor/job_runner.h"
+
+namespace cohort::executor {
+
+// Everything an operator may tune; each field is a flag of cohort-executor.
+struct ExecutorOptions {
+  std::string executor_id;
+  std::map<std::string, std::string> labels;
+  std::vector<std::string> queues;  // empty: every queue
+  int capacity = 4;
+  runtime::Duration reconnect_initial = std::chrono::milliseconds(100);
+  runtime::Duration reconnect_max = std::chrono::seconds(10);
+  runtime::Duration drain_grace = std::chrono::seconds(30);
+};
+
+// An executor's life on its loop: one Connect stream to the broker at a time
+// (reconnecting with exponential backoff), up to `capacity` attempts running as tasks,
+// credits returned as attempts finish, heartbeats that keep their leases, and the
+// broker's Cancel cancelling the attempt's task. Attempts outlive a broken stream:
+// their completions are sent on the next stream (the broker fences them if it has
+// given the job to someone else meanwhile). Loop thread only.
+class ExecutorEngine {
+ public:
+  ExecutorEngine(runtime::EventLoop& loop, cohort::v1::Broker::Stub& stub, ExecutorOptions options,
+                 JobRunner& builtins, JobRunner* exec);
+
+  // Serves until Drain() has finished: returns once every attempt has been reported.
+  runtime::Task<void> Run();
+  // Takes no new work; running attempts get drain_grace to finish, then are cancelled
+  // and reported as failed with code "interrupted".
+  void Drain();
+
+  int running() const { return static_cast<int>(attempts_.size()); }
+  bool connected() const { return connected_; }
+
+ private:
+  struct Attempt {
+    cohort::v1::Job job;
+    int number;
+    runtime::TaskHandle<void> task;
+  };
+
+  runtime::Task<void> Session();
+  // Waits drain_grace for running attempts, then cancels the rest and waits for them.
+  runtime::Task<void> SettleAttempts();
+  runtime::Task<void> RunAttempt(cohort::v1::Job job, int attempt);
+  runtime::Task<Outcome> Execute(const cohort::v1::Job& job, int attempt);
+  void Send(cohort::v1::ExecutorMessage message);
+  cohort::v1::ExecutorMessage Heartbeat() const;
+
+  runtime::EventLoop& loop_;
+  cohort::v1::Broker::Stub& stub_;
+  const ExecutorOptions options_;
+  JobRunner& builtins_;
+  JobRunner* exec_;
+  std::map<std::string, Attempt> attempts_;             // by job id
+  runtime::Queue<cohort::v1::ExecutorMessage> outbox_;  // bounded by capacity in practice
+  runtime::Event idle_;                                 // set when no attempt runs
+  runtime::Event draining_;
+  runtime::Event drained_;
+  runtime::Duration heartbeat_interval_ = std::chrono::seconds(5);
+  bool connected_ = false;
+};
+
+}  // namespace cohort::executor
