@@ -12,10 +12,23 @@ using cohort::v1::BrokerMessage;
 using cohort::v1::ExecutorMessage;
 using runtime::Task;
 
-ExecutorEngine::ExecutorEngine(runtime::EventLoop& loop, cohort::v1::Broker::Stub& stub, ExecutorOptions options,
-                               JobRunner& builtins, JobRunner* exec)
-    : loop_(loop), stub_(stub), options_(std::move(options)), builtins_(builtins), exec_(exec) {
+namespace {
+
+// The low-cardinality outcome label of cohort_executor_attempts_total.
+std::string OutcomeLabel(const Outcome& o) {
+  if (o.ok) return "succeeded";
+  const std::string& code = o.error.code();
+  if (code == "timeout" || code == "cancelled" || code == "interrupted") return code;
+  return "failed";
+}
+
+}  // namespace
+
+ExecutorEngine::ExecutorEngine(runtime::EventLoop& loop, cohort::v1::Broker::Stub& stub, ExecutorMetrics& metrics,
+                               ExecutorOptions options, JobRunner& builtins, JobRunner* exec)
+    : loop_(loop), stub_(stub), metrics_(metrics), options_(std::move(options)), builtins_(builtins), exec_(exec) {
   idle_.Set();
+  metrics_.capacity().Set(options_.capacity);
 }
 
 void ExecutorEngine::Send(ExecutorMessage message) { outbox_.PutNowait(std::move(message)).IgnoreError(); }
@@ -35,6 +48,7 @@ Task<void> ExecutorEngine::Run() {
   while (!draining_.IsSet()) {
     co_await Session();
     if (draining_.IsSet()) break;
+    metrics_.reconnects().Increment();
     // The broker went away: retry with exponential backoff, or stop if draining.
     co_await draining_.WaitUntil(loop_.Now() + backoff);
     backoff = std::min(options_.reconnect_max, backoff * 2);
@@ -72,6 +86,7 @@ Task<void> ExecutorEngine::Session() {
     ok = co_await stream.Write(std::move(credit));
   }
   connected_ = ok;
+  metrics_.connected().Set(ok ? 1 : 0);
 
   // One writer: completions, credits and heartbeats from every task go through outbox_.
   auto writer = [](ExecutorEngine* self, rpc::ClientBidiStream<ExecutorMessage, BrokerMessage>* s) -> Task<void> {
@@ -115,6 +130,7 @@ Task<void> ExecutorEngine::Session() {
       attempt.job = a.job();
       attempt.number = a.attempt();
       attempt.task = runtime::Spawn(RunAttempt(a.job(), a.attempt()));
+      metrics_.running().Set(running());
     } else if (m->has_cancel()) {
       auto it = attempts_.find(m->cancel().job_id());
       if (it != attempts_.end() && it->second.number == m->cancel().attempt()) it->second.task.Cancel();
@@ -123,6 +139,7 @@ Task<void> ExecutorEngine::Session() {
     }
   }
   connected_ = false;
+  metrics_.connected().Set(0);
   for (runtime::TaskHandle<void>* t : {&writing, &beating, &closing}) t->Cancel();
   for (runtime::TaskHandle<void>* t : {&writing, &beating, &closing}) {
     try {
@@ -147,6 +164,7 @@ Task<Outcome> ExecutorEngine::Execute(const cohort::v1::Job& job, int attempt) {
 }
 
 Task<void> ExecutorEngine::RunAttempt(cohort::v1::Job job, int attempt) {
+  const runtime::TimePoint start = loop_.Now();
   Outcome outcome;
   bool cancelled = false;
   bool timed_out = false;
@@ -170,6 +188,7 @@ Task<void> ExecutorEngine::RunAttempt(cohort::v1::Job job, int attempt) {
     outcome = draining_.IsSet() ? Outcome::Failure("interrupted", "the executor stopped the attempt while draining")
                                 : Outcome::Failure("cancelled", "cancelled by the broker");
   }
+  metrics_.Ended(job.spec().kind(), OutcomeLabel(outcome), std::chrono::duration<double>(loop_.Now() - start).count());
   ExecutorMessage done;
   auto* c = done.mutable_complete();
   c->set_job_id(job.id());
@@ -186,6 +205,7 @@ Task<void> ExecutorEngine::RunAttempt(cohort::v1::Job job, int attempt) {
     Send(std::move(credit));
   }
   attempts_.erase(job.id());
+  metrics_.running().Set(running());
   if (attempts_.empty()) idle_.Set();
 }
 

@@ -7,6 +7,7 @@
 
 #include "libs/runtime/runtime.h"
 #include "protos/cohort/v1/broker.grpc.pb.h"
+#include "services/executor/executor_metrics.h"
 #include "services/executor/job_runner.h"
 
 namespace cohort::executor {
@@ -30,8 +31,8 @@ struct ExecutorOptions {
 // given the job to someone else meanwhile). Loop thread only.
 class ExecutorEngine {
  public:
-  ExecutorEngine(runtime::EventLoop& loop, cohort::v1::Broker::Stub& stub, ExecutorOptions options,
-                 JobRunner& builtins, JobRunner* exec);
+  ExecutorEngine(runtime::EventLoop& loop, cohort::v1::Broker::Stub& stub, ExecutorMetrics& metrics,
+                 ExecutorOptions options, JobRunner& builtins, JobRunner* exec);
 
   // Serves until Drain() has finished: returns once every attempt has been reported.
   runtime::Task<void> Run();
@@ -59,6 +60,7 @@ class ExecutorEngine {
 
   runtime::EventLoop& loop_;
   cohort::v1::Broker::Stub& stub_;
+  ExecutorMetrics& metrics_;
   const ExecutorOptions options_;
   JobRunner& builtins_;
   JobRunner* exec_;

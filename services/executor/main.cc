@@ -86,7 +86,8 @@ int Main(int argc, char** argv) {
   auto channel = grpc::CreateChannel(broker.ToString(), grpc::InsecureChannelCredentials());
   auto stub = cohort::v1::Broker::NewStub(channel);
   BuiltinRunner builtins;
-  ExecutorEngine engine(loop, *stub, options, builtins, /*exec=*/nullptr);
+  ExecutorMetrics metrics(metrics_server->registry());
+  ExecutorEngine engine(loop, *stub, metrics, options, builtins, /*exec=*/nullptr);
   engine_ptr = &engine;
   // The gRPC health service, for liveness probes.
   grpc::EnableDefaultHealthCheckService(true);
