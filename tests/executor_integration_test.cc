@@ -1,10 +1,13 @@
 // The real cohort-executor working for the real cohort-broker: built-in kinds, cancel,
 // timeout, capacity and drain on SIGTERM.
+#include <unistd.h>
+
 #include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "tests/broker_fixture.h"
+#include "tests/testing/metrics_scrape.h"
 #include "tests/testing/runfiles.h"
 
 namespace cohort::testing {
@@ -110,13 +113,69 @@ TEST_F(ExecutorTest, CapacityBoundsTheAttemptsRunningAtOnce) {
 TEST_F(ExecutorTest, SigtermDrainsRunningAttemptsThenExitsZero) {
   StartExecutor(1, {"--drain-grace=30s"});
   std::string id = Submit({Kind("builtin.sleep", "500ms")})[0];
-  ASSERT_TRUE(AwaitState(id, cohort::v1::JOB_STATE_RUNNING));
+  // The executor itself must have started the attempt (an Assign still in flight at
+  // SIGTERM is handed back to the queue instead): poll its own gauge, bounded.
+  std::optional<double> running;
+  for (int i = 0; i < 2000 && running != 1; ++i) {
+    auto body = ScrapeMetrics(executor_->metrics_address());
+    if (body.ok()) running = MetricValue(*body, "cohort_executor_running");
+  }
+  ASSERT_EQ(running, 1);
   auto code = executor_->Terminate(absl::Seconds(20));
   ASSERT_TRUE(code.ok()) << code.status();
   EXPECT_EQ(*code, 0);
   cohort::v1::WaitForResponse resp;
-  ASSERT_TRUE(WaitFor(id, &resp).ok());  // it finished during the drain
+  grpc::Status waited = WaitFor(id, &resp);
+  ASSERT_TRUE(waited.ok()) << waited.error_message() << "\n" << Get(id).DebugString();  // finished during the drain
   EXPECT_EQ(resp.result(), "500ms");
+}
+
+cohort::v1::JobSpec Exec(std::vector<std::string> argv, const std::string& payload = "") {
+  cohort::v1::JobSpec s;
+  s.set_queue("default");
+  s.set_kind("exec");
+  s.set_payload(payload);
+  for (auto& a : argv) s.mutable_command()->add_argv(std::move(a));
+  return s;
+}
+
+TEST_F(ExecutorTest, ExecJobReadsThePayloadOnStdinAndItsStdoutIsTheResult) {
+  StartExecutor(1, {"--allow-exec=/bin/cat"});
+  std::string id = Submit({Exec({"/bin/cat"}, "piped through a real process")})[0];
+  cohort::v1::WaitForResponse resp;
+  grpc::Status s = WaitFor(id, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.result(), "piped through a real process");
+}
+
+TEST_F(ExecutorTest, CommandOutsideTheAllowlistNeverStarts) {
+  StartExecutor(1, {"--allow-exec=/bin/cat", "--allow-exec=/bin/echo"});
+  std::string marker = dir_.path() + "/must-not-exist";
+  std::string id = Submit({Exec({"/bin/sh", "-c", "touch " + marker})})[0];
+  ASSERT_TRUE(AwaitState(id, cohort::v1::JOB_STATE_FAILED));
+  cohort::v1::Job job = Get(id);
+  EXPECT_EQ(job.error().code(), "not_allowed");
+  EXPECT_NE(job.error().message().find("/bin/sh"), std::string::npos) << job.error().message();
+  EXPECT_NE(access(marker.c_str(), F_OK), 0);  // nothing ran
+}
+
+TEST_F(ExecutorTest, NonZeroExitIsAFailureWithItsCodeAndStderr) {
+  StartExecutor(1, {"--allow-exec=/bin/sh"});
+  std::string id = Submit({Exec({"/bin/sh", "-c", "echo boom >&2; exit 3"})})[0];
+  ASSERT_TRUE(AwaitState(id, cohort::v1::JOB_STATE_FAILED));
+  cohort::v1::Job job = Get(id);
+  EXPECT_EQ(job.error().code(), "exit_status");
+  EXPECT_NE(job.error().message().find("3"), std::string::npos) << job.error().message();
+  EXPECT_NE(job.error().details().find("boom"), std::string::npos);
+}
+
+TEST_F(ExecutorTest, ExecPastItsTimeoutIsKilledAndFails) {
+  StartExecutor(1, {"--allow-exec=/bin/sh", "--kill-grace=200ms"});
+  cohort::v1::JobSpec slow = Exec({"/bin/sh", "-c", "sleep 600"});
+  slow.mutable_timeout()->set_nanos(200'000'000);
+  std::string id = Submit({slow})[0];
+  ASSERT_TRUE(AwaitState(id, cohort::v1::JOB_STATE_FAILED));
+  EXPECT_EQ(Get(id).error().code(), "timeout");
 }
 
 TEST_F(ExecutorTest, BadFlagsExitNonZeroWithOneLine) {

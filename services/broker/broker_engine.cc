@@ -274,6 +274,23 @@ void BrokerEngine::LoseAttempt(JobRecord& rec, Error error, TransitionReason rea
   }
 }
 
+void BrokerEngine::ReturnUnstarted(JobRecord& rec, Pending& p) {
+  Job& job = rec.job;
+  if (rec.lease_timer != 0) loop_.CancelTimer(rec.lease_timer);
+  rec.lease_timer = 0;
+  --Queue(job.spec().queue()).running;
+  if (job.attempts_size() > 0) job.mutable_attempts()->RemoveLast();
+  job.set_attempt(job.attempt() - 1);  // never started: no completion can carry this number
+  job.clear_executor_id();
+  job.clear_start_time();
+  if (job.cancel_requested()) {
+    *job.mutable_error() = MakeError("cancelled", "cancelled before it started");
+    Transition(rec, cohort::v1::JOB_STATE_CANCELLED, cohort::v1::TRANSITION_REASON_CANCELLED, p);
+  } else {
+    Transition(rec, cohort::v1::JOB_STATE_QUEUED, cohort::v1::TRANSITION_REASON_LEASE_EXPIRED, p);
+  }
+}
+
 void BrokerEngine::FinishAttempt(JobRecord& rec, const ExecutorMessage::Complete& complete, Pending& p) {
   Job& job = rec.job;
   if (rec.lease_timer != 0) loop_.CancelTimer(rec.lease_timer);
@@ -841,7 +858,7 @@ absl::Status BrokerEngine::OnExecutorMessage(std::uint64_t token, const Executor
   return absl::InvalidArgumentError("unknown executor message");
 }
 
-void BrokerEngine::Detach(std::uint64_t token) {
+void BrokerEngine::Detach(std::uint64_t token, bool graceful) {
   loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
   auto it = sessions_.find(token);
   if (it == sessions_.end()) return;
@@ -854,6 +871,10 @@ void BrokerEngine::Detach(std::uint64_t token) {
   Pending p;
   for (const std::string& id : session.running) {
     JobRecord& rec = jobs_.at(id);
+    if (graceful) {
+      ReturnUnstarted(rec, p);
+      continue;
+    }
     LoseAttempt(rec,
                 MakeError("executor_lost", absl::StrCat("executor \"", session.hello.executor_id(),
                                                         "\" disconnected while the attempt ran")),

@@ -119,8 +119,12 @@ class BrokerEngine {
   absl::StatusOr<std::uint64_t> Attach(const cohort::v1::ExecutorMessage::Hello& hello, ExecutorChannel* channel);
   // A message after Hello. INVALID_ARGUMENT ends the stream.
   absl::Status OnExecutorMessage(std::uint64_t session, const cohort::v1::ExecutorMessage& message);
-  // The stream ended: every attempt it held is lost (requeued or failed).
-  void Detach(std::uint64_t session);
+  // The stream ended. If it broke (or was cancelled), every attempt it held is lost
+  // (requeued with attempt + 1, or failed when attempts are spent). If the executor
+  // half-closed it gracefully (a drain), it had reported everything it ran, so what it
+  // still holds are assignments it never started: they go back to their queue without
+  // using up an attempt.
+  void Detach(std::uint64_t session, bool graceful = false);
 
  private:
   struct JobRecord {
@@ -162,6 +166,7 @@ class BrokerEngine {
   void Transition(JobRecord& rec, cohort::v1::JobState to, cohort::v1::TransitionReason reason, Pending& p);
   void Enqueue(JobRecord& rec);
   void LoseAttempt(JobRecord& rec, cohort::v1::Error error, cohort::v1::TransitionReason reason, Pending& p);
+  void ReturnUnstarted(JobRecord& rec, Pending& p);
   void FinishAttempt(JobRecord& rec, const cohort::v1::ExecutorMessage::Complete& complete, Pending& p);
   void ArmLease(JobRecord& rec);
   void OnLeaseExpired(const std::string& id);

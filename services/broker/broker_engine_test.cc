@@ -272,6 +272,28 @@ TEST_F(BrokerEngineTest, DroppedStreamRedeliversItsJobsAndSpentAttemptsFail) {
   });
 }
 
+TEST_F(BrokerEngineTest, GracefullyClosedSessionReturnsUnstartedAssignmentsWithoutUsingAnAttempt) {
+  WithEngine([](BrokerEngine& e) -> Task<void> {
+    std::string id = (*co_await e.Submit(Batch(Spec("q")), false))[0];  // one attempt only
+    FakeChannel draining;
+    std::uint64_t s = *e.Attach(Hello("draining", 1).hello(), &draining);
+    EXPECT_TRUE(e.OnExecutorMessage(s, Credit(1)).ok());
+    co_await Settle();
+    EXPECT_EQ(draining.Assigns().size(), 1u);  // in flight when the executor began to drain
+    e.Detach(s, /*graceful=*/true);
+    co_await Settle();
+    Job job = *e.GetJob(id);
+    EXPECT_EQ(job.state(), cohort::v1::JOB_STATE_QUEUED);
+    EXPECT_EQ(job.attempt(), 0);
+    EXPECT_EQ(job.attempts_size(), 0);
+    FakeChannel next;
+    std::uint64_t n = *e.Attach(Hello("next", 1).hello(), &next);
+    EXPECT_TRUE(e.OnExecutorMessage(n, Credit(1)).ok());
+    co_await Settle();
+    EXPECT_EQ(next.Assigns().at(0).assign().attempt(), 1);
+  });
+}
+
 TEST_F(BrokerEngineTest, CancelledQueuedJobNeverRuns) {
   WithEngine([](BrokerEngine& e) -> Task<void> {
     std::string id = (*co_await e.Submit(Batch(Spec("q")), false))[0];

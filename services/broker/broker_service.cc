@@ -372,7 +372,8 @@ grpc::ServerBidiReactor<ExecutorMessage, BrokerMessage>* BrokerService::Connect(
             break;
           }
         }
-        engine_.Detach(*session);  // its attempts are lost: requeued or failed
+        // A half-close (Read ended, call not cancelled) is a drain; anything else broke.
+        engine_.Detach(*session, /*graceful=*/status.ok() && !stream.context()->IsCancelled());
         writing.Cancel();
         try {
           co_await writing;

@@ -125,6 +125,9 @@ Task<void> ExecutorEngine::Session() {
       const auto& a = m->assign();
       const std::string id = a.job().id();
       if (attempts_.contains(id)) continue;  // a duplicate for an attempt already running
+      // Draining: never start new work. The broker takes back what is still assigned
+      // to us when we half-close, without using up an attempt.
+      if (draining_.IsSet()) continue;
       idle_.Clear();
       Attempt& attempt = attempts_[id];
       attempt.job = a.job();

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -24,7 +25,10 @@
 #include "libs/common/ready_line.h"
 #include "libs/common/signals.h"
 #include "libs/runtime/runtime.h"
+#include "services/executor/allowlist.h"
 #include "services/executor/builtin_runner.h"
+#include "services/executor/exec_runner.h"
+#include "services/executor/process_runner.h"
 #include "services/executor/executor_engine.h"
 
 ABSL_FLAG(std::string, broker, "127.0.0.1:7070", "the broker's gRPC address, HOST:PORT");
@@ -34,6 +38,13 @@ ABSL_FLAG(std::string, executor_id, "", "this executor's id (default: hostname-p
 ABSL_FLAG(std::string, queues, "", "comma-separated queues to serve (default: all)");
 ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9472", "/metrics address, HOST:PORT (port 0 picks a free port)");
 ABSL_FLAG(absl::Duration, drain_grace, absl::Seconds(30), "on SIGTERM, how long running attempts may finish");
+ABSL_FLAG(std::vector<std::string>, allow_exec, {},
+          "commands kind \"exec\" may run: absolute paths or patterns like /usr/bin/* (repeatable or "
+          "comma-separated; default: none, so only built-ins run)");
+ABSL_FLAG(absl::Duration, kill_grace, absl::Seconds(5), "exec: time between SIGTERM and SIGKILL on timeout or cancel");
+ABSL_FLAG(int, max_output_bytes, 1 << 20, "exec: stdout kept as the result; the rest is truncated and said so");
+ABSL_FLAG(int, max_stderr_bytes, 64 << 10, "exec: stderr kept with the error");
+ABSL_FLAG(bool, inherit_env, false, "exec: children start from the executor's environment");
 
 namespace cohort::executor {
 namespace {
@@ -62,6 +73,21 @@ int Main(int argc, char** argv) {
     Die("--capacity must be in 1..10000");
   }
   if (absl::GetFlag(FLAGS_drain_grace) < absl::ZeroDuration()) Die("--drain-grace must not be negative");
+  if (absl::GetFlag(FLAGS_kill_grace) < absl::ZeroDuration()) Die("--kill-grace must not be negative");
+  if (absl::GetFlag(FLAGS_max_output_bytes) < 0 || absl::GetFlag(FLAGS_max_stderr_bytes) < 0) {
+    Die("--max-output-bytes and --max-stderr-bytes must not be negative");
+  }
+  // --allow-exec is repeatable: absl keeps only the last occurrence, so gather them all.
+  std::vector<std::string> allowed;
+  for (int i = 1; i < args.argc(); ++i) {
+    std::string_view arg = args.argv()[i];
+    constexpr std::string_view kFlag = "--allow_exec=";
+    if (arg.substr(0, kFlag.size()) != kFlag) continue;
+    for (absl::string_view p : absl::StrSplit(std::string(arg.substr(kFlag.size())), ',', absl::SkipEmpty())) {
+      allowed.emplace_back(p);
+    }
+  }
+  CommandAllowlist allowlist = OrDie(CommandAllowlist::Create(allowed));
 
   ExecutorOptions options;
   options.capacity = absl::GetFlag(FLAGS_capacity);
@@ -85,9 +111,17 @@ int Main(int argc, char** argv) {
   auto metrics_server = OrDie(common::MetricsServer::Start(metrics_listen));
   auto channel = grpc::CreateChannel(broker.ToString(), grpc::InsecureChannelCredentials());
   auto stub = cohort::v1::Broker::NewStub(channel);
+  // Killed grandchildren of exec jobs are reaped here at once, not by PID 1.
+  if (absl::Status s = BecomeChildSubreaper(); !s.ok()) Die(s.ToString());
   BuiltinRunner builtins;
+  ExecOptions exec_options;
+  exec_options.kill_grace = absl::ToChronoNanoseconds(absl::GetFlag(FLAGS_kill_grace));
+  exec_options.max_stdout_bytes = absl::GetFlag(FLAGS_max_output_bytes);
+  exec_options.max_stderr_bytes = absl::GetFlag(FLAGS_max_stderr_bytes);
+  exec_options.inherit_env = absl::GetFlag(FLAGS_inherit_env);
+  ExecRunner exec(loop, allowlist, exec_options);
   ExecutorMetrics metrics(metrics_server->registry());
-  ExecutorEngine engine(loop, *stub, metrics, options, builtins, /*exec=*/nullptr);
+  ExecutorEngine engine(loop, *stub, metrics, options, builtins, &exec);
   engine_ptr = &engine;
   // The gRPC health service, for liveness probes.
   grpc::EnableDefaultHealthCheckService(true);

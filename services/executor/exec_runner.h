@@ -1,0 +1,36 @@
+#pragma once
+
+#include <cstddef>
+
+#include "libs/runtime/runtime.h"
+#include "services/executor/allowlist.h"
+#include "services/executor/job_runner.h"
+
+namespace cohort::executor {
+
+// Settings of the `exec` kind; each is a flag of cohort-executor.
+struct ExecOptions {
+  runtime::Duration kill_grace = std::chrono::seconds(5);  // SIGTERM -> SIGKILL
+  std::size_t max_stdout_bytes = 1 << 20;
+  std::size_t max_stderr_bytes = 64 << 10;
+  bool inherit_env = false;  // start from the executor's environment
+};
+
+// Runs kind "exec": the job's command (argv, env, cwd) as a child process in its own
+// process group, the payload on stdin, stdout as the result; a non-zero exit, a
+// signal or the timeout is a failure carrying stderr in Error.details. Only commands
+// the allowlist admits are started; anything else fails with code "not_allowed" and
+// nothing runs. The child also gets COHORT_JOB_ID and COHORT_ATTEMPT.
+class ExecRunner final : public JobRunner {
+ public:
+  ExecRunner(runtime::EventLoop& loop, const CommandAllowlist& allowlist, ExecOptions options)
+      : loop_(loop), allowlist_(allowlist), options_(options) {}
+  runtime::Task<Outcome> Run(const cohort::v1::Job& job, int attempt) override;
+
+ private:
+  runtime::EventLoop& loop_;
+  const CommandAllowlist& allowlist_;
+  const ExecOptions options_;
+};
+
+}  // namespace cohort::executor
