@@ -20,7 +20,8 @@ run() {
 
 run //...
 run --config=asan //libs/... //services/...
-run --config=tsan //libs/runtime/... //libs/store/... //libs/common/... //services/broker:broker_engine_test
+run --config=tsan //libs/runtime/... //libs/store/... //libs/common/... //services/broker:broker_engine_test \
+  //services/executor:process_runner_test //services/executor:allowlist_test
 
 passed=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "$log")
 failed=$(grep -cE '^//[^ ]+ +.*(FAILED|TIMEOUT|NO STATUS|INCOMPLETE)' "$log")
