@@ -180,7 +180,8 @@ TEST_F(ExecutorTest, ExecPastItsTimeoutIsKilledAndFails) {
 
 TEST_F(ExecutorTest, BadFlagsExitNonZeroWithOneLine) {
   auto started = ServiceProcess::Start(BinaryPath("services/executor/cohort-executor"), {"--capacity=0"});
-  EXPECT_FALSE(started.ok());
+  EXPECT_EQ(started.status().code(), absl::StatusCode::kUnavailable) << started.status();
+  EXPECT_NE(std::string(started.status().message()).find("exit code 2"), std::string::npos) << started.status();
 }
 
 }  // namespace

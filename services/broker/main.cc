@@ -14,6 +14,7 @@
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 #include "libs/common/address.h"
+#include "libs/common/fatal.h"
 #include "libs/common/flag_names.h"
 #include "libs/common/ids.h"
 #include "libs/common/metrics.h"
@@ -43,15 +44,13 @@ ABSL_FLAG(absl::Duration, event_retention, absl::Hours(24), "how long events are
 namespace cohort::broker {
 namespace {
 
-[[noreturn]] void Die(const std::string& message) {
-  std::fprintf(stderr, "cohort-broker: %s\n", message.c_str());
-  std::exit(2);
-}
+constexpr char kProgram[] = "cohort-broker";
+
+[[noreturn]] void Die(const std::string& reason) { common::Die(kProgram, reason); }
 
 template <typename T>
 T OrDie(absl::StatusOr<T> value) {
-  if (!value.ok()) Die(std::string(value.status().message()));
-  return std::move(*value);
+  return common::OrDie(kProgram, std::move(value));
 }
 
 int Main(int argc, char** argv) {

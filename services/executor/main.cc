@@ -20,6 +20,7 @@
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 #include "libs/common/address.h"
+#include "libs/common/fatal.h"
 #include "libs/common/flag_names.h"
 #include "libs/common/metrics.h"
 #include "libs/common/ready_line.h"
@@ -49,15 +50,13 @@ ABSL_FLAG(bool, inherit_env, false, "exec: children start from the executor's en
 namespace cohort::executor {
 namespace {
 
-[[noreturn]] void Die(const std::string& message) {
-  std::fprintf(stderr, "cohort-executor: %s\n", message.c_str());
-  std::exit(2);
-}
+constexpr char kProgram[] = "cohort-executor";
+
+[[noreturn]] void Die(const std::string& reason) { common::Die(kProgram, reason); }
 
 template <typename T>
 T OrDie(absl::StatusOr<T> value) {
-  if (!value.ok()) Die(std::string(value.status().message()));
-  return std::move(*value);
+  return common::OrDie(kProgram, std::move(value));
 }
 
 int Main(int argc, char** argv) {
