@@ -88,6 +88,19 @@ TEST_F(ExecutorTest, CancellingARunningJobStopsItPromptly) {
   EXPECT_EQ(Get(id).error().code(), "cancelled");
 }
 
+TEST_F(ExecutorTest, CancelArrivingRightBehindItsAssignmentStillEndsTheJob) {
+  StartExecutor(1);
+  for (int i = 0; i < 20; ++i) {  // races the Cancel against the Assign in the executor
+    std::string id = Submit({Kind("builtin.sleep", "1h")})[0];
+    cohort::v1::CancelJobRequest cancel;
+    cancel.set_job_id(id);
+    cohort::v1::CancelJobResponse cancelled;
+    auto ctx = Context();
+    ASSERT_TRUE(stub().CancelJob(ctx.get(), cancel, &cancelled).ok());
+    ASSERT_TRUE(AwaitState(id, cohort::v1::JOB_STATE_CANCELLED)) << "job " << i << " never ended";
+  }
+}
+
 TEST_F(ExecutorTest, AnAttemptPastItsTimeoutFails) {
   StartExecutor(1);
   cohort::v1::JobSpec slow = Kind("builtin.sleep", "1h");

@@ -64,7 +64,7 @@ void ExecutorEngine::Drain() { draining_.Set(); }
 Task<void> ExecutorEngine::SettleAttempts() {
   bool idle = co_await idle_.WaitUntil(loop_.Now() + options_.drain_grace);
   if (idle) co_return;
-  for (auto& [id, a] : attempts_) a.task.Cancel();
+  for (auto& [id, a] : attempts_) a.work.Cancel();
   co_await idle_.Wait();
 }
 
@@ -132,11 +132,12 @@ Task<void> ExecutorEngine::Session() {
       Attempt& attempt = attempts_[id];
       attempt.job = a.job();
       attempt.number = a.attempt();
-      attempt.task = runtime::Spawn(RunAttempt(a.job(), a.attempt()));
+      attempt.work = runtime::Spawn(Work(a.job(), a.attempt()));
+      attempt.report = runtime::Spawn(Report(a.job(), a.attempt(), attempt.work));
       metrics_.running().Set(running());
     } else if (m->has_cancel()) {
       auto it = attempts_.find(m->cancel().job_id());
-      if (it != attempts_.end() && it->second.number == m->cancel().attempt()) it->second.task.Cancel();
+      if (it != attempts_.end() && it->second.number == m->cancel().attempt()) it->second.work.Cancel();
     } else if (m->has_drain()) {
       Drain();
     }
@@ -166,27 +167,34 @@ Task<Outcome> ExecutorEngine::Execute(const cohort::v1::Job& job, int attempt) {
   co_return co_await builtins_.Run(job, attempt);
 }
 
-Task<void> ExecutorEngine::RunAttempt(cohort::v1::Job job, int attempt) {
+Task<Outcome> ExecutorEngine::Work(cohort::v1::Job job, int attempt) {
+  if (!job.spec().has_timeout() || job.spec().kind() == "exec") {  // exec enforces its own, by signals
+    co_return co_await Execute(job, attempt);
+  }
+  const auto& t = job.spec().timeout();
+  auto timeout = std::chrono::seconds(t.seconds()) + std::chrono::nanoseconds(t.nanos());
+  bool timed_out = false;
+  Outcome outcome;
+  try {
+    outcome = co_await runtime::WaitFor(Execute(job, attempt), timeout);
+  } catch (const runtime::TimeoutError&) {
+    timed_out = true;
+  }
+  if (timed_out) co_return Outcome::Failure("timeout", "the attempt ran past its timeout");
+  co_return outcome;
+}
+
+Task<void> ExecutorEngine::Report(cohort::v1::Job job, int attempt, runtime::TaskHandle<Outcome> work) {
   const runtime::TimePoint start = loop_.Now();
   Outcome outcome;
   bool cancelled = false;
-  bool timed_out = false;
   try {
-    if (job.spec().has_timeout() && job.spec().kind() != "exec") {  // exec enforces its own, by signals
-      const auto& t = job.spec().timeout();
-      auto timeout = std::chrono::seconds(t.seconds()) + std::chrono::nanoseconds(t.nanos());
-      outcome = co_await runtime::WaitFor(Execute(job, attempt), timeout);
-    } else {
-      outcome = co_await Execute(job, attempt);
-    }
-  } catch (const runtime::TimeoutError&) {
-    timed_out = true;
+    outcome = co_await work;  // this task is never cancelled itself: it always reports
   } catch (const runtime::CancelledError&) {
     cancelled = true;
   } catch (const std::exception& e) {
     outcome = Outcome::Failure("internal", e.what());
   }
-  if (timed_out) outcome = Outcome::Failure("timeout", "the attempt ran past its timeout");
   if (cancelled) {
     outcome = draining_.IsSet() ? Outcome::Failure("interrupted", "the executor stopped the attempt while draining")
                                 : Outcome::Failure("cancelled", "cancelled by the broker");

@@ -44,16 +44,21 @@ class ExecutorEngine {
   bool connected() const { return connected_; }
 
  private:
+  // An attempt is two tasks, both spawned on Assign: `work` runs the job and is what a
+  // Cancel, a timeout or a drain cancels (even before it has started); `report`
+  // awaits it and always sends the completion.
   struct Attempt {
     cohort::v1::Job job;
     int number;
-    runtime::TaskHandle<void> task;
+    runtime::TaskHandle<Outcome> work;
+    runtime::TaskHandle<void> report;
   };
 
   runtime::Task<void> Session();
   // Waits drain_grace for running attempts, then cancels the rest and waits for them.
   runtime::Task<void> SettleAttempts();
-  runtime::Task<void> RunAttempt(cohort::v1::Job job, int attempt);
+  runtime::Task<Outcome> Work(cohort::v1::Job job, int attempt);
+  runtime::Task<void> Report(cohort::v1::Job job, int attempt, runtime::TaskHandle<Outcome> work);
   runtime::Task<Outcome> Execute(const cohort::v1::Job& job, int attempt);
   void Send(cohort::v1::ExecutorMessage message);
   cohort::v1::ExecutorMessage Heartbeat() const;
