@@ -220,6 +220,7 @@ void BrokerEngine::Transition(JobRecord& rec, JobState to, TransitionReason reas
   job.set_state(to);
   job.set_sequence(++last_sequence_);
   p.sequence = last_sequence_;
+  p.queues.insert(job.spec().queue());
   *job.mutable_update_time() = ToProto(now);
   if (to == cohort::v1::JOB_STATE_QUEUED && from != to) {
     *job.mutable_queue_time() = ToProto(now);
@@ -466,11 +467,13 @@ runtime::Task<void> BrokerEngine::CommitAndApply(Pending p, runtime::Gate::Holde
     if (it == jobs_.end()) continue;
     while (JobWatcher* w = it->second.watchers.PopFront()) w->OnJobEnded(it->second.job);
   }
-  for (const auto& [name, q] : queues_) ExportQueueGauges(name);
+  for (const std::string& name : p.queues) ExportQueueGauges(name);
 }
 
 void BrokerEngine::ExportQueueGauges(const std::string& name) {
-  const QueueState& q = queues_.at(name);
+  auto found = queues_.find(name);
+  if (found == queues_.end()) return;  // no job of it was ever queued (e.g. only PENDING ones)
+  const QueueState& q = found->second;
   double oldest = 0;
   if (const ReadyQueue::Entry* e = q.ready.Oldest()) {
     auto it = jobs_.find(e->job_id);

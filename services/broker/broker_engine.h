@@ -156,8 +156,9 @@ class BrokerEngine {
   struct Pending {
     store::JobBatch batch;
     std::vector<std::pair<std::uint64_t, cohort::v1::BrokerMessage>> sends;  // by session token
-    std::vector<std::string> ended;  // jobs whose watchers to notify
-    std::int64_t sequence = 0;       // last event sequence staged in `batch`
+    std::vector<std::string> ended;           // jobs whose watchers to notify
+    absl::flat_hash_set<std::string> queues;  // queues whose gauges may have changed
+    std::int64_t sequence = 0;                // last event sequence staged in `batch`
   };
 
   absl::Time Now() const;

@@ -163,6 +163,16 @@ TEST_F(BrokerEngineTest, SubmitIsAllOrNothingAndNamesTheBadField) {
   });
 }
 
+TEST_F(BrokerEngineTest, DelayedJobInANewQueueWaitsPending) {
+  WithEngine([](BrokerEngine& e) -> Task<void> {
+    JobSpec later = Spec("never-queued-yet");
+    later.mutable_delay()->set_seconds(60);
+    std::string id = (*co_await e.Submit(Batch(later), false))[0];
+    co_await Settle();  // its commit refreshes the gauges of the queues it touched
+    EXPECT_EQ(e.GetJob(id)->state(), cohort::v1::JOB_STATE_PENDING);
+  });
+}
+
 TEST_F(BrokerEngineTest, IdempotencyKeyReturnsTheExistingJob) {
   WithEngine([](BrokerEngine& e) -> Task<void> {
     JobSpec s = Spec("q");
