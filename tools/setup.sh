@@ -11,6 +11,7 @@ packages=(
   libabsl-dev librocksdb-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-uvloop libasio-dev
+  tzdata python3-grpcio python3-protobuf prometheus nodejs
 )
 
 missing=()
