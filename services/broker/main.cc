@@ -16,15 +16,11 @@
 #include "libs/common/address.h"
 #include "libs/common/fatal.h"
 #include "libs/common/flag_names.h"
-#include "libs/common/ids.h"
 #include "libs/common/metrics.h"
 #include "libs/common/ready_line.h"
 #include "libs/common/signals.h"
 #include "libs/runtime/runtime.h"
-#include "libs/store/rocks_job_store.h"
-#include "services/broker/broker_engine.h"
-#include "services/broker/broker_metrics.h"
-#include "services/broker/broker_service.h"
+#include "services/broker/broker_app.h"
 
 ABSL_FLAG(std::string, listen, "0.0.0.0:7070", "gRPC address, HOST:PORT (port 0 picks a free port)");
 ABSL_FLAG(std::string, data_dir, "cohort-data/broker", "RocksDB directory (created if missing)");
@@ -60,82 +56,51 @@ int Main(int argc, char** argv) {
   common::HostPort listen = OrDie(common::ParseHostPort("--listen", absl::GetFlag(FLAGS_listen)));
   common::HostPort metrics_listen =
       OrDie(common::ParseHostPort("--metrics-listen", absl::GetFlag(FLAGS_metrics_listen)));
-  if (absl::GetFlag(FLAGS_data_dir).empty()) Die("--data-dir must not be empty");
-  if (absl::GetFlag(FLAGS_lease) <= absl::ZeroDuration()) Die("--lease must be positive");
-  if (absl::GetFlag(FLAGS_heartbeat_interval) <= absl::ZeroDuration() ||
-      absl::GetFlag(FLAGS_heartbeat_interval) >= absl::GetFlag(FLAGS_lease)) {
-    Die("--heartbeat-interval must be positive and shorter than --lease");
-  }
-  for (auto [name, value] : {std::pair{"--max-submit-batch", absl::GetFlag(FLAGS_max_submit_batch)},
-                             std::pair{"--max-payload-bytes", absl::GetFlag(FLAGS_max_payload_bytes)},
-                             std::pair{"--max-wait-ids", absl::GetFlag(FLAGS_max_wait_ids)},
-                             std::pair{"--max-message-bytes", absl::GetFlag(FLAGS_max_message_bytes)}}) {
-    if (value <= 0) Die(absl::StrCat(name, " must be positive"));
-  }
-  if (absl::GetFlag(FLAGS_starvation_every) < 0) Die("--starvation-every must not be negative");
-  if (absl::GetFlag(FLAGS_result_ttl) < absl::ZeroDuration()) Die("--result-ttl must not be negative");
-  if (absl::GetFlag(FLAGS_event_retention) < absl::ZeroDuration()) Die("--event-retention must not be negative");
+  BrokerAppOptions options;
+  options.data_dir = absl::GetFlag(FLAGS_data_dir);
+  options.lease = absl::GetFlag(FLAGS_lease);
+  options.heartbeat_interval = absl::GetFlag(FLAGS_heartbeat_interval);
+  options.max_submit_batch = absl::GetFlag(FLAGS_max_submit_batch);
+  options.max_payload_bytes = absl::GetFlag(FLAGS_max_payload_bytes);
+  options.max_wait_ids = absl::GetFlag(FLAGS_max_wait_ids);
+  options.starvation_every = absl::GetFlag(FLAGS_starvation_every);
+  options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  options.result_ttl = absl::GetFlag(FLAGS_result_ttl);
+  options.event_retention = absl::GetFlag(FLAGS_event_retention);
+  if (absl::Status valid = options.Validate(); !valid.ok()) Die(std::string(valid.message()));
 
   runtime::EventLoop loop;
   runtime::Event stop;
   // Before any other thread exists: signals are then blocked in every thread.
   auto signals = OrDie(common::SignalWatcher::Install(loop, [&](int) { stop.Set(); }));
 
-  auto store = OrDie(store::RocksJobStore::Open({.path = absl::GetFlag(FLAGS_data_dir)}));
   auto metrics_server = OrDie(common::MetricsServer::Start(metrics_listen));
-  BrokerMetrics metrics(metrics_server->registry());
+  std::unique_ptr<BrokerApp> app = OrDie(BrokerApp::Open(loop, metrics_server->registry(), options));
 
-  BrokerOptions options;
-  options.lease = absl::ToChronoNanoseconds(absl::GetFlag(FLAGS_lease));
-  options.heartbeat_interval = absl::ToChronoNanoseconds(absl::GetFlag(FLAGS_heartbeat_interval));
-  options.max_submit_batch = absl::GetFlag(FLAGS_max_submit_batch);
-  options.spec_limits.max_payload_bytes = absl::GetFlag(FLAGS_max_payload_bytes);
-  options.starvation_every = absl::GetFlag(FLAGS_starvation_every);
-  options.result_ttl = absl::ToChronoNanoseconds(absl::GetFlag(FLAGS_result_ttl));
-  options.event_retention = absl::ToChronoNanoseconds(absl::GetFlag(FLAGS_event_retention));
-  common::JobIdGenerator ids;
-  BrokerEngine engine(loop, *store, metrics, options, [&ids] { return ids.Next(); });
-  absl::Status started = runtime::RunUntilComplete(loop, engine.Start());
-  if (!started.ok()) Die(absl::StrCat("cannot recover from ", absl::GetFlag(FLAGS_data_dir), ": ", started.ToString()));
-
-  BrokerService service(loop, engine, metrics, WaitLimits{static_cast<std::size_t>(absl::GetFlag(FLAGS_max_wait_ids))});
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(listen.ToString(), grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&service);
-  builder.SetMaxReceiveMessageSize(absl::GetFlag(FLAGS_max_message_bytes));
-  builder.SetMaxSendMessageSize(absl::GetFlag(FLAGS_max_message_bytes));
+  app->AddTo(builder);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) Die(absl::StrCat("cannot serve gRPC on ", listen.ToString()));
   common::HostPort bound = listen;
   bound.port = static_cast<std::uint16_t>(port);
   if (absl::Status s = common::PrintReadyLine(bound, metrics_server->address()); !s.ok()) Die(s.ToString());
 
-  // Loop lag: how late a 1 s timer fires. Detached on purpose: it runs for the life of
-  // the loop, whose teardown cancels it.
-  runtime::Spawn(loop, [](runtime::EventLoop* loop, BrokerMetrics* metrics) -> runtime::Task<void> {
-    constexpr auto kPeriod = std::chrono::seconds(1);
-    while (true) {
-      runtime::TimePoint due = loop->Now() + kPeriod;
-      co_await runtime::Sleep(kPeriod);
-      metrics->loop_lag().Set(std::chrono::duration<double>(loop->Now() - due).count());
-    }
-  }(&loop, &metrics));
-
   // Run until SIGTERM/SIGINT, then stop at once: calls in flight end CANCELLED (what
   // was acknowledged is durable; clients retry, with idempotency keys for Submit), the
   // engine finishes its commits in flight, and the process exits 0. (gRPC's callback
   // server waits out any Shutdown grace even when idle, so none is given.)
   runtime::RunUntilComplete(loop, [](runtime::Event* stop, grpc::Server* server,
-                                     BrokerEngine* engine) -> runtime::Task<void> {
+                                     BrokerApp* app) -> runtime::Task<void> {
     co_await stop->Wait();
     // Shutdown blocks until the cancelled calls' handlers, which run on this loop, have
     // ended: call it from another thread.
     co_await runtime::ToThread([server] { server->Shutdown(std::chrono::system_clock::now()); });
-    co_await engine->Stop();
-  }(&stop, server.get(), &engine));
+    co_await app->Stop();
+  }(&stop, server.get(), app.get()));
   server->Wait();
   return 0;
 }

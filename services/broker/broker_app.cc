@@ -1,0 +1,98 @@
+#include "services/broker/broker_app.h"
+
+#include <chrono>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "libs/common/ids.h"
+#include "libs/store/rocks_job_store.h"
+#include "services/broker/broker_engine.h"
+#include "services/broker/broker_metrics.h"
+#include "services/broker/broker_service.h"
+
+namespace cohort::broker {
+
+absl::Status BrokerAppOptions::Validate() const {
+  if (data_dir.empty()) return absl::InvalidArgumentError("--data-dir must not be empty");
+  if (lease <= absl::ZeroDuration()) return absl::InvalidArgumentError("--lease must be positive");
+  if (heartbeat_interval <= absl::ZeroDuration() || heartbeat_interval >= lease) {
+    return absl::InvalidArgumentError("--heartbeat-interval must be positive and shorter than --lease");
+  }
+  const std::pair<const char*, int> positive[] = {{"--max-submit-batch", max_submit_batch},
+                                                  {"--max-payload-bytes", max_payload_bytes},
+                                                  {"--max-wait-ids", max_wait_ids},
+                                                  {"--max-message-bytes", max_message_bytes}};
+  for (const auto& [name, value] : positive) {
+    if (value <= 0) return absl::InvalidArgumentError(absl::StrCat(name, " must be positive"));
+  }
+  if (starvation_every < 0) return absl::InvalidArgumentError("--starvation-every must not be negative");
+  if (result_ttl < absl::ZeroDuration()) return absl::InvalidArgumentError("--result-ttl must not be negative");
+  if (event_retention < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--event-retention must not be negative");
+  }
+  return absl::OkStatus();
+}
+
+BrokerApp::BrokerApp(runtime::EventLoop& loop, BrokerAppOptions options)
+    : loop_(loop), options_(std::move(options)), ids_(std::make_unique<common::JobIdGenerator>()) {}
+
+BrokerApp::~BrokerApp() = default;
+
+absl::StatusOr<std::unique_ptr<BrokerApp>> BrokerApp::Open(runtime::EventLoop& loop,
+                                                           prometheus::Registry& registry,
+                                                           BrokerAppOptions options) {
+  if (absl::Status valid = options.Validate(); !valid.ok()) return valid;
+  std::unique_ptr<BrokerApp> app(new BrokerApp(loop, std::move(options)));
+  const BrokerAppOptions& o = app->options_;
+
+  absl::StatusOr<std::unique_ptr<store::RocksJobStore>> store = store::RocksJobStore::Open({.path = o.data_dir});
+  if (!store.ok()) return store.status();
+  app->store_ = std::move(*store);
+  app->metrics_ = std::make_unique<BrokerMetrics>(registry);
+
+  BrokerOptions engine_options;
+  engine_options.lease = absl::ToChronoNanoseconds(o.lease);
+  engine_options.heartbeat_interval = absl::ToChronoNanoseconds(o.heartbeat_interval);
+  engine_options.max_submit_batch = static_cast<std::size_t>(o.max_submit_batch);
+  engine_options.spec_limits.max_payload_bytes = static_cast<std::size_t>(o.max_payload_bytes);
+  engine_options.starvation_every = o.starvation_every;
+  engine_options.result_ttl = absl::ToChronoNanoseconds(o.result_ttl);
+  engine_options.event_retention = absl::ToChronoNanoseconds(o.event_retention);
+  common::JobIdGenerator* ids = app->ids_.get();
+  app->engine_ = std::make_unique<BrokerEngine>(loop, *app->store_, *app->metrics_, engine_options,
+                                                [ids] { return ids->Next(); });
+  absl::Status started = runtime::RunUntilComplete(loop, app->engine_->Start());
+  if (!started.ok()) {
+    return absl::Status(started.code(), absl::StrCat("cannot recover from ", o.data_dir, ": ", started.ToString()));
+  }
+  app->service_ = std::make_unique<BrokerService>(
+      loop, *app->engine_, *app->metrics_, WaitLimits{static_cast<std::size_t>(o.max_wait_ids)});
+  app->loop_lag_ = runtime::Spawn(loop, app->MeasureLoopLag());
+  return app;
+}
+
+grpc::Service& BrokerApp::service() { return *service_; }
+
+void BrokerApp::AddTo(grpc::ServerBuilder& builder) {
+  builder.RegisterService(service_.get());
+  builder.SetMaxReceiveMessageSize(options_.max_message_bytes);
+  builder.SetMaxSendMessageSize(options_.max_message_bytes);
+}
+
+runtime::Task<void> BrokerApp::Stop() {
+  stopping_.Set();
+  co_await loop_lag_;
+  co_await engine_->Stop();
+}
+
+runtime::Task<void> BrokerApp::MeasureLoopLag() {
+  constexpr auto kPeriod = std::chrono::seconds(1);
+  while (true) {
+    const runtime::TimePoint due = loop_.Now() + kPeriod;
+    const bool stopping = co_await stopping_.WaitUntil(due);
+    if (stopping) co_return;
+    metrics_->loop_lag().Set(std::chrono::duration<double>(loop_.Now() - due).count());
+  }
+}
+
+}  // namespace cohort::broker
