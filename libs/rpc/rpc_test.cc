@@ -15,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "libs/rpc/bidi_client.h"
 #include "libs/rpc/bidi_server.h"
+#include "libs/rpc/read_client.h"
 #include "libs/rpc/server_stream.h"
 #include "libs/rpc/status.h"
 #include "libs/rpc/unary_client.h"
@@ -308,6 +309,52 @@ TEST_F(RpcTest, PipelinedClientStreamWritesAndReadsFromOneCoroutine) {
   };
   EXPECT_EQ(runtime::RunUntilComplete(client_loop, body(stub_.get(), &client_loop)), kMessages);
   EXPECT_TRUE(counts_.AwaitIdleWithCancelled(0));
+}
+
+TEST_F(RpcTest, ClientReadStreamReadsEveryMessageInOrderThenTheStatus) {
+  EventLoop client_loop;
+  auto body = [](Echo::Stub* stub, EventLoop* loop) -> Task<int> {
+    EchoMessage req;
+    req.set_n(5'000);
+    ClientReadStream<EchoMessage, EchoMessage> stream(*loop, req);
+    stub->async()->Count(stream.context(), &stream.request(), &stream);
+    stream.Start();
+    int received = 0;
+    while (true) {
+      std::optional<EchoMessage> m = co_await stream.Read();
+      if (!m.has_value()) break;
+      if (m->n() != received) received = -1'000'000;
+      ++received;
+    }
+    grpc::Status status = co_await stream.Finish();
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    co_return received;
+  };
+  EXPECT_EQ(runtime::RunUntilComplete(client_loop, body(stub_.get(), &client_loop)), 5'000);
+  EXPECT_TRUE(counts_.AwaitIdleWithCancelled(0));
+}
+
+TEST_F(RpcTest, CancellingAClientReadStreamEndsItAndItsHandler) {
+  EventLoop client_loop;
+  auto body = [](Echo::Stub* stub, EventLoop* loop) -> Task<grpc::StatusCode> {
+    EchoMessage req;
+    req.set_n(1'000'000);
+    req.set_delay_ms(10);
+    ClientReadStream<EchoMessage, EchoMessage> stream(*loop, req);
+    stub->async()->Count(stream.context(), &stream.request(), &stream);
+    stream.Start();
+    std::optional<EchoMessage> first = co_await stream.Read();
+    EXPECT_TRUE(first.has_value());
+    stream.Cancel();
+    while (true) {
+      std::optional<EchoMessage> m = co_await stream.Read();
+      if (!m.has_value()) break;
+    }
+    grpc::Status status = co_await stream.Finish();
+    co_return status.error_code();
+  };
+  EXPECT_EQ(runtime::RunUntilComplete(client_loop, body(stub_.get(), &client_loop)), grpc::StatusCode::CANCELLED);
+  EXPECT_TRUE(counts_.AwaitIdleWithCancelled(1));
 }
 
 TEST(Status, ConvertsOneToOneBetweenAbslAndGrpc) {
