@@ -1,0 +1,162 @@
+#include "services/scheduler/broker_follower.h"
+
+#include <algorithm>
+#include <chrono>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "grpcpp/client_context.h"
+#include "libs/common/proto_time.h"
+#include "libs/rpc/status.h"
+#include "libs/rpc/unary_client.h"
+#include "libs/runtime/event_loop.h"
+#include "libs/runtime/gather.h"
+
+namespace cohort::scheduler {
+namespace {
+
+using namespace std::chrono_literals;
+using cohort::v1::Broker;
+
+constexpr auto kRpcTimeout = 30s;
+constexpr int kListPageSize = 1000;
+constexpr std::size_t kParallelLookups = 32;
+
+bool Terminal(cohort::v1::JobState s) {
+  return s == cohort::v1::JOB_STATE_SUCCEEDED || s == cohort::v1::JOB_STATE_FAILED ||
+         s == cohort::v1::JOB_STATE_CANCELLED;
+}
+
+void SetDeadline(grpc::ClientContext& ctx) { ctx.set_deadline(std::chrono::system_clock::now() + kRpcTimeout); }
+
+}  // namespace
+
+BrokerFollower::BrokerFollower(Broker::Stub& broker, ReleaseTracker& tracker, SchedulerMetrics& metrics,
+                               EndedFn on_ended, SyncedFn on_synced)
+    : broker_(broker),
+      tracker_(tracker),
+      metrics_(metrics),
+      on_ended_(std::move(on_ended)),
+      on_synced_(std::move(on_synced)) {}
+
+void BrokerFollower::Stop() {
+  stopping_ = true;
+  if (stream_ != nullptr) stream_->Cancel();
+  wake_.Set();
+}
+
+runtime::Task<void> BrokerFollower::Run() {
+  auto backoff = 100ms;
+  while (!stopping_) {
+    absl::Status status = co_await Sync();
+    synced_ = false;
+    if (stopping_) break;
+    if (status.ok()) backoff = 100ms;
+    wake_.Clear();
+    co_await wake_.WaitUntil(runtime::EventLoop::Current()->Now() + backoff);
+    backoff = std::min<std::chrono::milliseconds>(backoff * 2, 5s);
+  }
+}
+
+runtime::Task<absl::Status> BrokerFollower::Sync() {
+  tracker_.Reset();
+  metrics_.resyncs().Increment();
+  int64_t sequence = 0;
+  absl::Status listed = co_await List(sequence);
+  if (!listed.ok()) co_return listed;
+  absl::Status resolved = co_await ResolveUnknownParents();
+  if (!resolved.ok()) co_return resolved;
+  UpdateGauges();
+  if (stopping_) co_return absl::CancelledError("stopping");
+
+  cohort::v1::WatchRequest request;
+  request.set_after_sequence(sequence);
+  WatchStream stream(*runtime::EventLoop::Current(), request);
+  broker_.async()->Watch(stream.context(), &stream.request(), &stream);
+  stream_ = &stream;
+  stream.Start();
+  synced_ = true;
+  on_synced_();
+  absl::Status result;
+  while (true) {
+    std::optional<cohort::v1::WatchResponse> batch = co_await stream.Read();
+    if (!batch.has_value()) break;
+    for (const cohort::v1::JobEvent& event : batch->events()) {
+      tracker_.Observe(event.job());
+      if (Terminal(event.job().state())) on_ended_(event.job());
+    }
+    if (!batch->events().empty()) {
+      const absl::Time last = common::FromProto(batch->events().rbegin()->time());
+      metrics_.watch_lag().Set(std::max(0.0, absl::ToDoubleSeconds(absl::Now() - last)));
+    }
+    result = co_await ResolveUnknownParents();
+    UpdateGauges();
+    if (!result.ok()) {
+      stream.Cancel();
+      break;
+    }
+  }
+  stream_ = nullptr;
+  grpc::Status status = co_await stream.Finish();
+  if (!result.ok()) co_return result;
+  co_return status.ok() ? absl::UnavailableError("Watch ended") : rpc::FromGrpc(status);
+}
+
+runtime::Task<absl::Status> BrokerFollower::List(int64_t& sequence) {
+  cohort::v1::ListJobsRequest request;
+  request.add_states(cohort::v1::JOB_STATE_PENDING);
+  request.set_page_size(kListPageSize);
+  bool first = true;
+  while (true) {
+    cohort::v1::ListJobsResponse response;
+    grpc::ClientContext ctx;
+    SetDeadline(ctx);
+    grpc::Status status = co_await rpc::Call(broker_.async(), &Broker::Stub::async::ListJobs, &ctx, request, &response);
+    if (!status.ok()) co_return rpc::FromGrpc(status);
+    if (first) sequence = response.sequence();
+    first = false;
+    for (const cohort::v1::Job& job : response.jobs()) tracker_.Observe(job);
+    if (response.next_page_token().empty()) co_return absl::OkStatus();
+    request.set_page_token(response.next_page_token());
+  }
+}
+
+runtime::Task<absl::Status> BrokerFollower::ResolveUnknownParents() {
+  std::vector<std::string> unknown = tracker_.TakeUnknownParents();
+  for (std::size_t begin = 0; begin < unknown.size(); begin += kParallelLookups) {
+    std::vector<runtime::Task<absl::Status>> lookups;
+    for (std::size_t i = begin; i < std::min(unknown.size(), begin + kParallelLookups); ++i) {
+      lookups.push_back(LookUp(unknown[i]));
+    }
+    std::vector<absl::Status> results = co_await runtime::Gather(std::move(lookups));
+    for (const absl::Status& s : results) {
+      if (!s.ok()) co_return s;
+    }
+  }
+  co_return absl::OkStatus();
+}
+
+runtime::Task<absl::Status> BrokerFollower::LookUp(std::string id) {
+  cohort::v1::GetJobRequest request;
+  request.set_job_id(id);
+  cohort::v1::GetJobResponse response;
+  grpc::ClientContext ctx;
+  SetDeadline(ctx);
+  grpc::Status status = co_await rpc::Call(broker_.async(), &Broker::Stub::async::GetJob, &ctx, request, &response);
+  if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
+    tracker_.ParentGone(id);
+    co_return absl::OkStatus();
+  }
+  if (!status.ok()) co_return rpc::FromGrpc(status);
+  tracker_.Observe(response.job());
+  if (Terminal(response.job().state())) on_ended_(response.job());
+  co_return absl::OkStatus();
+}
+
+void BrokerFollower::UpdateGauges() {
+  metrics_.pending_jobs().Set(static_cast<double>(tracker_.pending_jobs()));
+  metrics_.pending_timers().Set(static_cast<double>(tracker_.pending_timers()));
+}
+
+}  // namespace cohort::scheduler

@@ -1,0 +1,59 @@
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "libs/rpc/read_client.h"
+#include "libs/runtime/event.h"
+#include "libs/runtime/task.h"
+#include "protos/cohort/v1/broker.grpc.pb.h"
+#include "services/scheduler/release_tracker.h"
+#include "services/scheduler/scheduler_metrics.h"
+
+namespace cohort::scheduler {
+
+// Keeps a ReleaseTracker in step with the broker: lists every PENDING job, then Watches
+// the event log from the listing's sequence, so nothing that happens in between is
+// missed; looks up parents whose state the listing did not show. When the stream
+// breaks (broker restart, network) it starts over with a fresh listing after a backoff:
+// the broker is the source of truth and releases are fenced, so a resync is always safe.
+// Loop-only.
+class BrokerFollower {
+ public:
+  // Called for every job that reaches a terminal state (for schedules' overlap policy).
+  using EndedFn = std::function<void(const cohort::v1::Job&)>;
+  // Called after each listing, before Watch starts.
+  using SyncedFn = std::function<void()>;
+
+  BrokerFollower(cohort::v1::Broker::Stub& broker, ReleaseTracker& tracker, SchedulerMetrics& metrics,
+                 EndedFn on_ended, SyncedFn on_synced);
+
+  // Follows until Stop().
+  runtime::Task<void> Run();
+  void Stop();
+
+  // True once a listing has been applied and Watch is running.
+  bool synced() const { return synced_; }
+
+ private:
+  using WatchStream = rpc::ClientReadStream<cohort::v1::WatchRequest, cohort::v1::WatchResponse>;
+
+  runtime::Task<absl::Status> Sync();
+  runtime::Task<absl::Status> List(int64_t& sequence);
+  runtime::Task<absl::Status> ResolveUnknownParents();
+  runtime::Task<absl::Status> LookUp(std::string id);
+  void UpdateGauges();
+
+  cohort::v1::Broker::Stub& broker_;
+  ReleaseTracker& tracker_;
+  SchedulerMetrics& metrics_;
+  EndedFn on_ended_;
+  SyncedFn on_synced_;
+  WatchStream* stream_ = nullptr;
+  runtime::Event wake_;
+  bool stopping_ = false;
+  bool synced_ = false;
+};
+
+}  // namespace cohort::scheduler

@@ -1,0 +1,93 @@
+#include "services/scheduler/releaser.h"
+
+#include <algorithm>
+#include <chrono>
+#include <utility>
+
+#include "grpcpp/client_context.h"
+#include "libs/rpc/unary_client.h"
+#include "libs/runtime/event_loop.h"
+
+namespace cohort::scheduler {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr auto kRpcTimeout = 30s;
+
+std::string ReasonName(cohort::v1::TransitionReason reason) {
+  switch (reason) {
+    case cohort::v1::TRANSITION_REASON_RUN_AT: return "run_at";
+    case cohort::v1::TRANSITION_REASON_BACKOFF: return "backoff";
+    case cohort::v1::TRANSITION_REASON_DEPENDENCIES: return "dependencies";
+    case cohort::v1::TRANSITION_REASON_DEPENDENCY_FAILED: return "dependency_failed";
+    default: return "other";
+  }
+}
+
+}  // namespace
+
+Releaser::Releaser(cohort::v1::Broker::Stub& broker, SchedulerMetrics& metrics, std::size_t max_batch)
+    : broker_(broker), metrics_(metrics), max_batch_(max_batch) {}
+
+void Releaser::Push(Release release) {
+  queue_.push_back(std::move(release));
+  wake_.Set();
+}
+
+void Releaser::Stop() {
+  stopping_ = true;
+  wake_.Set();
+}
+
+runtime::Task<void> Releaser::Run() {
+  auto backoff = 50ms;
+  while (!stopping_) {
+    if (queue_.empty()) {
+      wake_.Clear();
+      co_await wake_.Wait();
+      continue;
+    }
+    const std::size_t n = std::min(queue_.size(), max_batch_);
+    grpc::Status status = co_await Send(n);
+    if (status.ok()) {
+      backoff = 50ms;
+      continue;
+    }
+    if (status.error_code() == grpc::StatusCode::NOT_FOUND && n > 1) {
+      // One release names a job the broker deleted: send them one by one to drop it.
+      for (std::size_t i = 0; i < n && !stopping_; ++i) {
+        grpc::Status one = co_await Send(1);
+        if (!one.ok() && one.error_code() != grpc::StatusCode::NOT_FOUND) break;
+        if (!one.ok()) queue_.pop_front();
+      }
+      continue;
+    }
+    if (status.error_code() == grpc::StatusCode::NOT_FOUND || status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
+      queue_.pop_front();  // a single release the broker refuses for good
+      continue;
+    }
+    wake_.Clear();
+    co_await wake_.WaitUntil(runtime::EventLoop::Current()->Now() + backoff);
+    backoff = std::min<std::chrono::milliseconds>(backoff * 2, 5s);
+  }
+}
+
+runtime::Task<grpc::Status> Releaser::Send(std::size_t n) {
+  cohort::v1::ReleaseJobsRequest request;
+  for (std::size_t i = 0; i < n; ++i) *request.add_releases() = queue_[i];
+  cohort::v1::ReleaseJobsResponse response;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + kRpcTimeout);
+  grpc::Status status =
+      co_await rpc::Call(broker_.async(), &cohort::v1::Broker::Stub::async::ReleaseJobs, &ctx,
+                         request, &response);
+  if (!status.ok()) co_return status;
+  for (std::size_t i = 0; i < n; ++i) {
+    metrics_.Released(ReasonName(queue_.front().reason()));
+    queue_.pop_front();
+  }
+  co_return status;
+}
+
+}  // namespace cohort::scheduler

@@ -1,0 +1,42 @@
+#pragma once
+
+#include <cstddef>
+#include <deque>
+
+#include "libs/runtime/event.h"
+#include "libs/runtime/event_loop.h"
+#include "libs/runtime/task.h"
+#include "protos/cohort/v1/broker.grpc.pb.h"
+#include "services/scheduler/scheduler_metrics.h"
+
+namespace cohort::scheduler {
+
+// Sends the ReleaseTracker's decisions to the broker with ReleaseJobs, in batches of at
+// most `max_batch`, in the order they were made. Transient failures are retried with
+// backoff; a release the broker no longer knows (NOT_FOUND) is dropped alone. Releases
+// are fenced by attempt at the broker, so a duplicate after a restart changes nothing.
+// Holds at most one release per PENDING job the tracker knows. Loop-only.
+class Releaser {
+ public:
+  using Release = cohort::v1::ReleaseJobsRequest::Release;
+
+  Releaser(cohort::v1::Broker::Stub& broker, SchedulerMetrics& metrics, std::size_t max_batch);
+
+  void Push(Release release);
+  // Runs until Stop(); releases still queued then are dropped (a restart re-derives
+  // them from the broker).
+  runtime::Task<void> Run();
+  void Stop();
+
+ private:
+  runtime::Task<grpc::Status> Send(std::size_t n);
+
+  cohort::v1::Broker::Stub& broker_;
+  SchedulerMetrics& metrics_;
+  const std::size_t max_batch_;
+  std::deque<Release> queue_;
+  runtime::Event wake_;
+  bool stopping_ = false;
+};
+
+}  // namespace cohort::scheduler

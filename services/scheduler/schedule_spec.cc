@@ -1,0 +1,88 @@
+#include "services/scheduler/schedule_spec.h"
+
+#include "absl/strings/str_cat.h"
+#include "libs/common/proto_time.h"
+#include "services/scheduler/cron/cron_expression.h"
+
+namespace cohort::scheduler {
+namespace {
+
+bool IdChar(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'; }
+
+}  // namespace
+
+absl::Status ValidateScheduleId(std::string_view id) {
+  bool ok = !id.empty() && id.size() <= 64;
+  for (char c : id) ok = ok && IdChar(c);
+  if (ok) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("schedule_id \"", std::string(id.substr(0, 80)), "\" must match [a-z0-9._-]{1,64}"));
+}
+
+absl::StatusOr<Trigger> TriggerOf(const cohort::v1::ScheduleSpec& spec) {
+  if (spec.has_interval()) return Trigger::Interval(common::FromProto(spec.interval()));
+  absl::StatusOr<CronExpression> expression = CronExpression::Parse(spec.cron().expression());
+  if (!expression.ok()) return expression.status();
+  absl::StatusOr<absl::TimeZone> zone = LoadCronTimeZone(spec.cron().time_zone());
+  if (!zone.ok()) return zone.status();
+  return Trigger::Cron(*std::move(expression), *zone);
+}
+
+absl::StatusOr<Trigger> ValidateScheduleSpec(const cohort::v1::ScheduleSpec& spec, absl::Duration min_interval) {
+  if (!spec.has_job()) return absl::InvalidArgumentError("spec.job (the job template) is required");
+  const cohort::v1::JobSpec& job = spec.job();
+  if (job.has_run_at()) return absl::InvalidArgumentError("spec.job.run_at must be unset: slots set the time");
+  if (job.has_deadline()) return absl::InvalidArgumentError("spec.job.deadline must be unset (use timeout)");
+  if (job.depends_on_size() > 0 || job.depends_on_index_size() > 0) {
+    return absl::InvalidArgumentError("spec.job.depends_on and depends_on_index must be empty");
+  }
+  if (!job.idempotency_key().empty()) {
+    return absl::InvalidArgumentError("spec.job.idempotency_key must be empty: the scheduler sets one per slot");
+  }
+  switch (spec.trigger_case()) {
+    case cohort::v1::ScheduleSpec::kInterval: {
+      const absl::Duration interval = common::FromProto(spec.interval());
+      if (interval < min_interval) {
+        return absl::InvalidArgumentError(absl::StrCat("spec.interval ", absl::FormatDuration(interval),
+                                                       " is under the minimum ", absl::FormatDuration(min_interval)));
+      }
+      break;
+    }
+    case cohort::v1::ScheduleSpec::kCron:
+      break;
+    default:
+      return absl::InvalidArgumentError("spec needs exactly one of interval or cron");
+  }
+  if (!cohort::v1::OverlapPolicy_IsValid(spec.overlap_policy())) {
+    return absl::InvalidArgumentError(absl::StrCat("spec.overlap_policy ", spec.overlap_policy(), " is unknown"));
+  }
+  if (!cohort::v1::CatchUpPolicy_IsValid(spec.catch_up_policy())) {
+    return absl::InvalidArgumentError(absl::StrCat("spec.catch_up_policy ", spec.catch_up_policy(), " is unknown"));
+  }
+  if (spec.catch_up_limit() < 0) return absl::InvalidArgumentError("spec.catch_up_limit must not be negative");
+  if (spec.catch_up_policy() == cohort::v1::CATCH_UP_POLICY_RUN_ALL && spec.catch_up_limit() < 1) {
+    return absl::InvalidArgumentError("spec.catch_up_limit must be at least 1 with CATCH_UP_POLICY_RUN_ALL");
+  }
+  return TriggerOf(spec);
+}
+
+CatchUpPolicy CatchUpPolicyOf(const cohort::v1::ScheduleSpec& spec) {
+  switch (spec.catch_up_policy()) {
+    case cohort::v1::CATCH_UP_POLICY_SKIP_MISSED: return CatchUpPolicy::kSkipMissed;
+    case cohort::v1::CATCH_UP_POLICY_RUN_ALL: return CatchUpPolicy::kRunAll;
+    default: return CatchUpPolicy::kRunOnce;
+  }
+}
+
+cohort::v1::JobSpec JobForSlot(const std::string& schedule_id, const cohort::v1::ScheduleSpec& spec,
+                               std::optional<absl::Time> slot) {
+  cohort::v1::JobSpec job = spec.job();
+  (*job.mutable_labels())[kScheduleLabel] = schedule_id;
+  if (slot.has_value()) {
+    job.set_idempotency_key(absl::StrCat("cohort.schedule/", schedule_id, "/",
+                                         absl::FormatTime(absl::RFC3339_full, *slot, absl::UTCTimeZone())));
+  }
+  return job;
+}
+
+}  // namespace cohort::scheduler

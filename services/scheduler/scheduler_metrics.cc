@@ -1,0 +1,33 @@
+#include "services/scheduler/scheduler_metrics.h"
+
+#include "libs/common/metrics.h"
+
+namespace cohort::scheduler {
+namespace {
+
+using common::Unit;
+
+const prometheus::Histogram::BucketBoundaries& LagBuckets() {
+  static const auto* b = new prometheus::Histogram::BucketBoundaries{0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 300};
+  return *b;
+}
+
+}  // namespace
+
+SchedulerMetrics::SchedulerMetrics(prometheus::Registry& registry)
+    : SchedulerMetrics(common::ServiceMetrics(registry, "scheduler")) {}
+
+SchedulerMetrics::SchedulerMetrics(common::ServiceMetrics m)
+    : releases_(m.AddCounter("releases", "PENDING jobs released to the broker, by reason.")),
+      fires_(m.AddCounter("schedule_fires", "Schedule slots handled: submitted, skipped (overlap) or failed.")),
+      schedule_lag_(m.AddHistogram("schedule_lag", "Fire time minus slot time of submitted slots.", Unit::kSeconds)
+                        .Add({}, LagBuckets())),
+      rpcs_(m.AddCounter("rpcs", "Scheduler RPCs served, by method and status code.")),
+      pending_timers_(m.AddGauge("pending_timers", "Armed release timers (delayed jobs and retry backoffs).").Add({})),
+      pending_jobs_(m.AddGauge("pending_jobs", "PENDING jobs the scheduler is tracking.").Add({})),
+      schedules_(m.AddGauge("schedules", "Schedules stored.").Add({})),
+      watch_lag_(m.AddGauge("watch_lag", "Now minus the time of the last event read from the broker.", Unit::kSeconds)
+                     .Add({})),
+      resyncs_(m.AddCounter("resyncs", "Listings of the broker's PENDING jobs followed by a new Watch.").Add({})) {}
+
+}  // namespace cohort::scheduler

@@ -1,0 +1,55 @@
+#pragma once
+
+#include <string>
+
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+
+namespace cohort::common {
+class ServiceMetrics;
+}  // namespace cohort::common
+
+namespace cohort::scheduler {
+
+// The scheduler's Prometheus metrics (cohort_scheduler_*; labels reason, result,
+// method, code only). Thread-safe like prometheus-cpp: the loop and gRPC threads record.
+class SchedulerMetrics {
+ public:
+  explicit SchedulerMetrics(prometheus::Registry& registry);
+
+  // A PENDING job was released; `reason` is the TransitionReason's short name.
+  void Released(const std::string& reason, double n = 1) { releases_.Add({{"reason", reason}}).Increment(n); }
+  // A schedule slot was handled: result is submitted, skipped or failed.
+  void Fired(const std::string& result) { fires_.Add({{"result", result}}).Increment(); }
+  // Fire time minus slot time of a submitted slot.
+  void FireLag(double seconds) { schedule_lag_.Observe(seconds); }
+  void Rpc(const std::string& method, const std::string& code) {
+    rpcs_.Add({{"method", method}, {"code", code}}).Increment();
+  }
+
+  prometheus::Gauge& pending_timers() { return pending_timers_; }
+  prometheus::Gauge& pending_jobs() { return pending_jobs_; }
+  prometheus::Gauge& schedules() { return schedules_; }
+  // Now minus the time of the last event read from the broker's log.
+  prometheus::Gauge& watch_lag() { return watch_lag_; }
+  // Times the scheduler listed the broker's PENDING jobs and (re)started Watch.
+  prometheus::Counter& resyncs() { return resyncs_; }
+
+ private:
+  explicit SchedulerMetrics(common::ServiceMetrics m);
+
+  prometheus::Family<prometheus::Counter>& releases_;
+  prometheus::Family<prometheus::Counter>& fires_;
+  prometheus::Histogram& schedule_lag_;
+  prometheus::Family<prometheus::Counter>& rpcs_;
+  prometheus::Gauge& pending_timers_;
+  prometheus::Gauge& pending_jobs_;
+  prometheus::Gauge& schedules_;
+  prometheus::Gauge& watch_lag_;
+  prometheus::Counter& resyncs_;
+};
+
+}  // namespace cohort::scheduler

@@ -1,0 +1,108 @@
+#include "services/scheduler/scheduler_service.h"
+
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "libs/rpc/status.h"
+#include "libs/rpc/unary_server.h"
+
+namespace cohort::scheduler {
+namespace {
+
+using runtime::Task;
+
+// Fills `out` from a StatusOr<Schedule> and returns the call's status.
+grpc::Status Reply(const absl::StatusOr<cohort::v1::Schedule>& schedule, cohort::v1::Schedule* out) {
+  if (!schedule.ok()) return rpc::ToGrpc(schedule.status());
+  *out = *schedule;
+  return grpc::Status::OK;
+}
+
+}  // namespace
+
+template <typename Body>
+grpc::ServerUnaryReactor* SchedulerService::Unary(const char* method, Body body) {
+  return rpc::ServeUnary(loop_, [this, method, body = std::move(body)]() mutable -> Task<grpc::Status> {
+    grpc::Status status = co_await body();
+    metrics_.Rpc(method, absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())));
+    co_return status;
+  });
+}
+
+grpc::ServerUnaryReactor* SchedulerService::CreateSchedule(grpc::CallbackServerContext*,
+                                                           const cohort::v1::CreateScheduleRequest* req,
+                                                           cohort::v1::CreateScheduleResponse* resp) {
+  return Unary("CreateSchedule", [this, req, resp]() -> Task<grpc::Status> {
+    absl::StatusOr<cohort::v1::Schedule> s = co_await schedules_.Create(req->schedule_id(), req->spec());
+    co_return Reply(s, resp->mutable_schedule());
+  });
+}
+
+grpc::ServerUnaryReactor* SchedulerService::GetSchedule(grpc::CallbackServerContext*,
+                                                        const cohort::v1::GetScheduleRequest* req,
+                                                        cohort::v1::GetScheduleResponse* resp) {
+  return Unary("GetSchedule", [this, req, resp]() -> Task<grpc::Status> {
+    co_return Reply(schedules_.Get(req->schedule_id()), resp->mutable_schedule());
+  });
+}
+
+grpc::ServerUnaryReactor* SchedulerService::ListSchedules(grpc::CallbackServerContext*,
+                                                          const cohort::v1::ListSchedulesRequest* req,
+                                                          cohort::v1::ListSchedulesResponse* resp) {
+  return Unary("ListSchedules", [this, req, resp]() -> Task<grpc::Status> {
+    absl::StatusOr<cohort::v1::ListSchedulesResponse> page = schedules_.List(req->page_size(), req->page_token());
+    if (!page.ok()) co_return rpc::ToGrpc(page.status());
+    *resp = *std::move(page);
+    co_return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* SchedulerService::UpdateSchedule(grpc::CallbackServerContext*,
+                                                           const cohort::v1::UpdateScheduleRequest* req,
+                                                           cohort::v1::UpdateScheduleResponse* resp) {
+  return Unary("UpdateSchedule", [this, req, resp]() -> Task<grpc::Status> {
+    absl::StatusOr<cohort::v1::Schedule> s = co_await schedules_.Update(req->schedule_id(), req->spec());
+    co_return Reply(s, resp->mutable_schedule());
+  });
+}
+
+grpc::ServerUnaryReactor* SchedulerService::DeleteSchedule(grpc::CallbackServerContext*,
+                                                           const cohort::v1::DeleteScheduleRequest* req,
+                                                           cohort::v1::DeleteScheduleResponse*) {
+  return Unary("DeleteSchedule", [this, req]() -> Task<grpc::Status> {
+    absl::Status s = co_await schedules_.Delete(req->schedule_id());
+    co_return rpc::ToGrpc(s);
+  });
+}
+
+grpc::ServerUnaryReactor* SchedulerService::PauseSchedule(grpc::CallbackServerContext*,
+                                                          const cohort::v1::PauseScheduleRequest* req,
+                                                          cohort::v1::PauseScheduleResponse* resp) {
+  return Unary("PauseSchedule", [this, req, resp]() -> Task<grpc::Status> {
+    absl::StatusOr<cohort::v1::Schedule> s = co_await schedules_.SetPaused(req->schedule_id(), true);
+    co_return Reply(s, resp->mutable_schedule());
+  });
+}
+
+grpc::ServerUnaryReactor* SchedulerService::ResumeSchedule(grpc::CallbackServerContext*,
+                                                           const cohort::v1::ResumeScheduleRequest* req,
+                                                           cohort::v1::ResumeScheduleResponse* resp) {
+  return Unary("ResumeSchedule", [this, req, resp]() -> Task<grpc::Status> {
+    absl::StatusOr<cohort::v1::Schedule> s = co_await schedules_.SetPaused(req->schedule_id(), false);
+    co_return Reply(s, resp->mutable_schedule());
+  });
+}
+
+grpc::ServerUnaryReactor* SchedulerService::TriggerSchedule(grpc::CallbackServerContext*,
+                                                            const cohort::v1::TriggerScheduleRequest* req,
+                                                            cohort::v1::TriggerScheduleResponse* resp) {
+  return Unary("TriggerSchedule", [this, req, resp]() -> Task<grpc::Status> {
+    absl::StatusOr<std::string> id = co_await schedules_.TriggerNow(req->schedule_id());
+    if (!id.ok()) co_return rpc::ToGrpc(id.status());
+    resp->set_job_id(*id);
+    co_return grpc::Status::OK;
+  });
+}
+
+}  // namespace cohort::scheduler
