@@ -49,7 +49,9 @@ void ReleaseTracker::ParentGone(const std::string& id) { OnParentEnded(id, cohor
 std::vector<std::string> ReleaseTracker::TakeUnknownParents() {
   std::vector<std::string> out;
   for (const std::string& id : unknown_) {
-    if (children_.contains(id)) out.push_back(id);
+    // Seen since it was noted (e.g. later in the same Submit batch): known after all.
+    const bool known = pending_.contains(id) || live_.contains(id);
+    if (children_.contains(id) && !known) out.push_back(id);
   }
   unknown_.clear();
   return out;

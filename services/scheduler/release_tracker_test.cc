@@ -130,6 +130,15 @@ TEST_F(ReleaseTrackerTest, ParentsOfUnknownStateAreLookedUp) {
   EXPECT_EQ(released_[0].parent, "old-gone");
 }
 
+TEST_F(ReleaseTrackerTest, AParentSeenLaterInTheSameBatchNeedsNoLookup) {
+  tracker_.Observe(Pending("child", 1, {"parent"}));
+  tracker_.Observe(Pending("parent", 2, {}, absl::Seconds(1)));
+  EXPECT_TRUE(tracker_.TakeUnknownParents().empty());
+  RunFor(2s);
+  tracker_.Observe(MakeJob("parent", cohort::v1::JOB_STATE_SUCCEEDED, 3));
+  EXPECT_EQ(ReleasedIds(), (std::vector<std::string>{"parent", "child"}));
+}
+
 TEST_F(ReleaseTrackerTest, DependenciesAndTimeBothHoldAndTheLastOneNamesTheReason) {
   tracker_.Observe(MakeJob("p", cohort::v1::JOB_STATE_QUEUED, 1));
   tracker_.Observe(Pending("late-parent", 2, {"p"}, absl::Seconds(1)));
