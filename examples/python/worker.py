@@ -144,13 +144,16 @@ class Worker:
         log(f"draining ({reason}): {running} running")
         self._send(credit(-self._capacity))
         with self._lock:
-            idle = lambda: not self._running or self._ended.is_set()
-            if not self._changed.wait_for(idle, timeout=self._drain_grace):
+            if not self._changed.wait_for(self._settled, timeout=self._drain_grace):
                 for attempt in self._running.values():
                     attempt.cancel_code = "interrupted"
                     attempt.cancel.set()
-                self._changed.wait_for(idle)
+                self._changed.wait_for(self._settled)
         self._send(_CLOSE)
+
+    def _settled(self):
+        """Nothing left to report: no attempt runs, or the stream is gone. Under _lock."""
+        return not self._running or self._ended.is_set()
 
     def join(self):
         """Waits for the stream to end, then for the handlers (interrupted)."""

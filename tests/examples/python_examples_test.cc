@@ -168,7 +168,11 @@ TEST_F(PythonExamplesTest, WorkerRunsItsOwnKindAndTheBrokerRecordsItsResults) {
   EXPECT_EQ(outcomes[2].state(), cohort::v1::JOB_STATE_FAILED);
   EXPECT_EQ(outcomes[2].error().code(), "unknown_kind");
   // The worker ran them, not the cluster's own executor.
-  for (const std::string& id : ids) EXPECT_EQ(Get(id).executor_id(), kWorkerId);
+  for (const std::string& id : ids) {
+    const Job job = Get(id);
+    ASSERT_EQ(job.attempts_size(), 1);
+    EXPECT_EQ(job.attempts(0).executor_id(), kWorkerId);
+  }
 
   // It announced itself with the broker's default heartbeat interval, and stops on SIGINT.
   absl::StatusOr<std::string> connected = worker->AwaitLine("connected as ", kTimeout);
