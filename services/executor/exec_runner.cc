@@ -15,7 +15,7 @@ std::string Truncated(std::string data, bool truncated, std::size_t cap) {
 
 }  // namespace
 
-runtime::Task<Outcome> ExecRunner::Run(const cohort::v1::Job& job, int attempt) {
+runtime::Task<Outcome> ExecRunner::Run(const cohort::v1::Job& job, int attempt, ProgressSink& progress) {
   const cohort::v1::Command& command = job.spec().command();
   std::vector<std::string> argv(command.argv().begin(), command.argv().end());
   if (absl::Status allowed = allowlist_.Check(argv); !allowed.ok()) {
@@ -36,9 +36,15 @@ runtime::Task<Outcome> ExecRunner::Run(const cohort::v1::Job& job, int attempt) 
   spec.kill_grace = options_.kill_grace;
   spec.max_stdout_bytes = options_.max_stdout_bytes;
   spec.max_stderr_bytes = options_.max_stderr_bytes;
+  spec.on_progress = [&progress](ProgressLine line) { progress.Report(line.fraction, std::move(line.message)); };
+  spec.on_started = [this](runtime::Duration latency) {
+    metrics_.ChildSpawned(std::chrono::duration<double>(latency).count());
+  };
 
   absl::StatusOr<ProcessResult> r = co_await RunProcess(loop_, std::move(spec));
   if (!r.ok()) co_return Outcome::Failure("spawn_failed", std::string(r.status().message()));
+  metrics_.ChildOutput(r->stdout_bytes, r->stderr_bytes);
+  metrics_.ProgressMalformed(r->malformed_progress_lines);
   if (r->cancelled) throw runtime::CancelledError();  // stopped and reaped: report as cancelled
   std::string stderr_text = Truncated(std::move(r->stderr_data), r->stderr_truncated, options_.max_stderr_bytes);
   if (r->timed_out) co_return Outcome::Failure("timeout", r->Describe(), std::move(stderr_text));

@@ -24,6 +24,23 @@ std::string OutcomeLabel(const Outcome& o) {
 
 }  // namespace
 
+class ExecutorEngine::AttemptProgress final : public ProgressSink {
+ public:
+  AttemptProgress(ExecutorEngine& engine, std::string job_id, int attempt)
+      : engine_(engine), job_id_(std::move(job_id)), attempt_(attempt) {}
+  void Report(double fraction, std::string message) override {
+    cohort::v1::Progress p;
+    p.set_fraction(std::clamp(fraction, 0.0, 1.0));
+    p.set_message(std::move(message));
+    engine_.OnProgress(job_id_, attempt_, std::move(p));
+  }
+
+ private:
+  ExecutorEngine& engine_;
+  const std::string job_id_;
+  const int attempt_;
+};
+
 ExecutorEngine::ExecutorEngine(runtime::EventLoop& loop, cohort::v1::Broker::Stub& stub, ExecutorMetrics& metrics,
                                ExecutorOptions options, JobRunner& builtins, JobRunner* exec)
     : loop_(loop), stub_(stub), metrics_(metrics), options_(std::move(options)), builtins_(builtins), exec_(exec) {
@@ -31,7 +48,48 @@ ExecutorEngine::ExecutorEngine(runtime::EventLoop& loop, cohort::v1::Broker::Stu
   metrics_.capacity().Set(options_.capacity);
 }
 
-void ExecutorEngine::Send(ExecutorMessage message) { outbox_.PutNowait(std::move(message)).IgnoreError(); }
+void ExecutorEngine::Send(ExecutorMessage message) {
+  outbox_.PutNowait(std::move(message)).IgnoreError();  // unbounded: cannot fail
+}
+
+void ExecutorEngine::OnProgress(const std::string& job_id, int attempt, cohort::v1::Progress progress) {
+  auto running = attempts_.find(job_id);
+  if (running == attempts_.end() || running->second.number != attempt) return;
+  auto [it, fresh] = unsent_progress_.try_emplace(job_id);
+  if (fresh) {
+    outbox_.PutNowait(ProgressDue{job_id}).IgnoreError();  // unbounded: cannot fail
+  } else {
+    metrics_.ProgressSuperseded();
+  }
+  it->second = UnsentProgress{attempt, std::move(progress)};
+}
+
+std::optional<ExecutorMessage> ExecutorEngine::TakeMessage(Outgoing item) {
+  if (auto* m = std::get_if<ExecutorMessage>(&item)) return std::move(*m);
+  auto it = unsent_progress_.find(std::get<ProgressDue>(item).job_id);
+  if (it == unsent_progress_.end()) return std::nullopt;  // cannot happen: one entry per ProgressDue
+  ExecutorMessage m;
+  auto* report = m.mutable_progress();
+  report->set_job_id(it->first);
+  report->set_attempt(it->second.attempt);
+  *report->mutable_progress() = std::move(it->second.progress);
+  unsent_progress_.erase(it);
+  return m;
+}
+
+void ExecutorEngine::KeepUnsentProgress(const ExecutorMessage::ProgressReport& report) {
+  // OnProgress keeps it unless the attempt has ended; a newer report replaces it.
+  if (unsent_progress_.contains(report.job_id())) {
+    metrics_.ProgressSuperseded();
+    return;
+  }
+  auto running = attempts_.find(report.job_id());
+  if (running == attempts_.end() || running->second.number != report.attempt()) {
+    metrics_.ProgressSuperseded();
+    return;
+  }
+  OnProgress(report.job_id(), report.attempt(), report.progress());
+}
 
 ExecutorMessage ExecutorEngine::Heartbeat() const {
   ExecutorMessage m;
@@ -46,8 +104,9 @@ ExecutorMessage ExecutorEngine::Heartbeat() const {
 Task<void> ExecutorEngine::Run() {
   runtime::Duration backoff = options_.reconnect_initial;
   while (!draining_.IsSet()) {
-    co_await Session();
+    bool welcomed = co_await Session();
     if (draining_.IsSet()) break;
+    if (welcomed) backoff = options_.reconnect_initial;  // it was a working stream
     metrics_.reconnects().Increment();
     // The broker went away: retry with exponential backoff, or stop if draining.
     co_await draining_.WaitUntil(loop_.Now() + backoff);
@@ -68,7 +127,7 @@ Task<void> ExecutorEngine::SettleAttempts() {
   co_await idle_.Wait();
 }
 
-Task<void> ExecutorEngine::Session() {
+Task<bool> ExecutorEngine::Session() {
   rpc::ClientBidiStream<ExecutorMessage, BrokerMessage> stream(loop_);
   stub_.async()->Connect(stream.context(), &stream);
   stream.Start();
@@ -88,15 +147,23 @@ Task<void> ExecutorEngine::Session() {
   connected_ = ok;
   metrics_.connected().Set(ok ? 1 : 0);
 
-  // One writer: completions, credits and heartbeats from every task go through outbox_.
+  // One writer: completions, credits, heartbeats and progress from every task go
+  // through outbox_.
   auto writer = [](ExecutorEngine* self, rpc::ClientBidiStream<ExecutorMessage, BrokerMessage>* s) -> Task<void> {
     while (true) {
-      ExecutorMessage m = co_await self->outbox_.Get();
-      bool written = co_await s->Write(m);
-      if (!written) {
-        self->outbox_.PutNowait(std::move(m)).IgnoreError();  // keep it for the next stream
-        co_return;
+      Outgoing item = co_await self->outbox_.Get();
+      std::optional<ExecutorMessage> m = self->TakeMessage(std::move(item));
+      if (!m) continue;
+      bool written = co_await s->Write(*m);
+      if (written && m->has_progress()) self->metrics_.ProgressSent();
+      if (written) continue;
+      // Keep it for the next stream.
+      if (m->has_progress()) {
+        self->KeepUnsentProgress(m->progress());
+      } else {
+        self->Send(*std::move(m));
       }
+      co_return;
     }
   };
   auto heartbeats = [](ExecutorEngine* self) -> Task<void> {
@@ -114,20 +181,32 @@ Task<void> ExecutorEngine::Session() {
     s->CloseWrites();  // half-closes once those are written
   };
   runtime::TaskHandle<void> closing = runtime::Spawn(stop_on_drain(this, &stream));
+  // The broker's Drain: it sends no more work on this stream. Once every attempt has
+  // been reported, half-close; the broker then ends the stream and Run reconnects.
+  auto leave = [](ExecutorEngine* self, rpc::ClientBidiStream<ExecutorMessage, BrokerMessage>* s) -> Task<void> {
+    co_await self->idle_.Wait();
+    while (!self->outbox_.Empty()) co_await runtime::Yield();
+    s->CloseWrites();
+  };
+  std::optional<runtime::TaskHandle<void>> leaving;
+  bool welcomed = false;
 
   while (ok) {
     std::optional<BrokerMessage> m = co_await stream.Read();
     if (!m) break;
-    if (m->has_welcome() && m->welcome().has_heartbeat_interval()) {
-      const auto& d = m->welcome().heartbeat_interval();
-      heartbeat_interval_ = std::chrono::seconds(d.seconds()) + std::chrono::nanoseconds(d.nanos());
+    if (m->has_welcome()) {
+      welcomed = true;
+      if (m->welcome().has_heartbeat_interval()) {
+        const auto& d = m->welcome().heartbeat_interval();
+        heartbeat_interval_ = std::chrono::seconds(d.seconds()) + std::chrono::nanoseconds(d.nanos());
+      }
     } else if (m->has_assign()) {
       const auto& a = m->assign();
       const std::string id = a.job().id();
       if (attempts_.contains(id)) continue;  // a duplicate for an attempt already running
       // Draining: never start new work. The broker takes back what is still assigned
       // to us when we half-close, without using up an attempt.
-      if (draining_.IsSet()) continue;
+      if (draining_.IsSet() || leaving) continue;
       idle_.Clear();
       Attempt& attempt = attempts_[id];
       attempt.job = a.job();
@@ -139,13 +218,15 @@ Task<void> ExecutorEngine::Session() {
       auto it = attempts_.find(m->cancel().job_id());
       if (it != attempts_.end() && it->second.number == m->cancel().attempt()) it->second.work.Cancel();
     } else if (m->has_drain()) {
-      Drain();
+      if (!leaving) leaving = runtime::Spawn(leave(this, &stream));
     }
   }
   connected_ = false;
   metrics_.connected().Set(0);
-  for (runtime::TaskHandle<void>* t : {&writing, &beating, &closing}) t->Cancel();
-  for (runtime::TaskHandle<void>* t : {&writing, &beating, &closing}) {
+  std::vector<runtime::TaskHandle<void>*> helpers = {&writing, &beating, &closing};
+  if (leaving) helpers.push_back(&*leaving);
+  for (runtime::TaskHandle<void>* t : helpers) t->Cancel();
+  for (runtime::TaskHandle<void>* t : helpers) {
     try {
       co_await *t;
     } catch (const runtime::CancelledError&) {
@@ -157,26 +238,28 @@ Task<void> ExecutorEngine::Session() {
     std::fprintf(stderr, "cohort-executor: stream to the broker ended (%s), reconnecting\n",
                  status.error_message().c_str());
   }
+  co_return welcomed;
 }
 
-Task<Outcome> ExecutorEngine::Execute(const cohort::v1::Job& job, int attempt) {
+Task<Outcome> ExecutorEngine::Execute(const cohort::v1::Job& job, int attempt, ProgressSink& progress) {
   if (job.spec().kind() == "exec") {
     if (exec_ == nullptr) co_return Outcome::Failure("unknown_kind", "this executor does not run kind \"exec\"");
-    co_return co_await exec_->Run(job, attempt);
+    co_return co_await exec_->Run(job, attempt, progress);
   }
-  co_return co_await builtins_.Run(job, attempt);
+  co_return co_await builtins_.Run(job, attempt, progress);
 }
 
 Task<Outcome> ExecutorEngine::Work(cohort::v1::Job job, int attempt) {
+  AttemptProgress progress(*this, job.id(), attempt);
   if (!job.spec().has_timeout() || job.spec().kind() == "exec") {  // exec enforces its own, by signals
-    co_return co_await Execute(job, attempt);
+    co_return co_await Execute(job, attempt, progress);
   }
   const auto& t = job.spec().timeout();
   auto timeout = std::chrono::seconds(t.seconds()) + std::chrono::nanoseconds(t.nanos());
   bool timed_out = false;
   Outcome outcome;
   try {
-    outcome = co_await runtime::WaitFor(Execute(job, attempt), timeout);
+    outcome = co_await runtime::WaitFor(Execute(job, attempt, progress), timeout);
   } catch (const runtime::TimeoutError&) {
     timed_out = true;
   }

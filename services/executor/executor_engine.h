@@ -2,7 +2,9 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "libs/runtime/runtime.h"
@@ -28,7 +30,13 @@ struct ExecutorOptions {
 // credits returned as attempts finish, heartbeats that keep their leases, and the
 // broker's Cancel cancelling the attempt's task. Attempts outlive a broken stream:
 // their completions are sent on the next stream (the broker fences them if it has
-// given the job to someone else meanwhile). Loop thread only.
+// given the job to someone else meanwhile). A broker's Drain ends the stream once
+// the running attempts are reported, and the engine reconnects.
+//
+// Progress: each attempt's latest report waits in the engine until the stream takes
+// it, so reports made faster than they can be sent replace one another (at most one
+// per job is queued), and a report made before the attempt's completion is sent
+// before it. Loop thread only.
 class ExecutorEngine {
  public:
   ExecutorEngine(runtime::EventLoop& loop, cohort::v1::Broker::Stub& stub, ExecutorMetrics& metrics,
@@ -37,7 +45,7 @@ class ExecutorEngine {
   // Serves until Drain() has finished: returns once every attempt has been reported.
   runtime::Task<void> Run();
   // Takes no new work; running attempts get drain_grace to finish, then are cancelled
-  // and reported as failed with code "interrupted".
+  // and reported as failed with code "interrupted". Idempotent.
   void Drain();
 
   int running() const { return static_cast<int>(attempts_.size()); }
@@ -53,15 +61,34 @@ class ExecutorEngine {
     runtime::TaskHandle<Outcome> work;
     runtime::TaskHandle<void> report;
   };
+  // In the outbox: the job's entry in unsent_progress_, read when it is written.
+  struct ProgressDue {
+    std::string job_id;
+  };
+  // A job's latest progress report, not yet taken by the writer.
+  struct UnsentProgress {
+    int attempt;
+    cohort::v1::Progress progress;
+  };
+  using Outgoing = std::variant<cohort::v1::ExecutorMessage, ProgressDue>;
+  // Forwards an attempt's reports to OnProgress; lives in the attempt's Work frame.
+  class AttemptProgress;
 
-  runtime::Task<void> Session();
+  // One Connect stream, until it ends; true if the broker welcomed it.
+  runtime::Task<bool> Session();
   // Waits drain_grace for running attempts, then cancels the rest and waits for them.
   runtime::Task<void> SettleAttempts();
   runtime::Task<Outcome> Work(cohort::v1::Job job, int attempt);
   runtime::Task<void> Report(cohort::v1::Job job, int attempt, runtime::TaskHandle<Outcome> work);
-  runtime::Task<Outcome> Execute(const cohort::v1::Job& job, int attempt);
+  runtime::Task<Outcome> Execute(const cohort::v1::Job& job, int attempt, ProgressSink& progress);
   void Send(cohort::v1::ExecutorMessage message);
   cohort::v1::ExecutorMessage Heartbeat() const;
+  void OnProgress(const std::string& job_id, int attempt, cohort::v1::Progress progress);
+  // The message to write for `item`; nullopt for progress that is no longer wanted.
+  std::optional<cohort::v1::ExecutorMessage> TakeMessage(Outgoing item);
+  // A progress message that could not be written: kept for the next stream unless a
+  // newer report exists or the attempt has ended.
+  void KeepUnsentProgress(const cohort::v1::ExecutorMessage::ProgressReport& report);
 
   runtime::EventLoop& loop_;
   cohort::v1::Broker::Stub& stub_;
@@ -70,7 +97,12 @@ class ExecutorEngine {
   JobRunner& builtins_;
   JobRunner* exec_;
   std::map<std::string, Attempt> attempts_;             // by job id
-  runtime::Queue<cohort::v1::ExecutorMessage> outbox_;  // bounded by capacity in practice
+  // Bounded in practice: per attempt, one completion, one credit and one ProgressDue,
+  // plus a heartbeat per interval while a stream is up.
+  runtime::Queue<Outgoing> outbox_;
+  // By job id; each entry has exactly one ProgressDue in outbox_. Survives the
+  // attempt's end, so a report made before the completion goes out before it.
+  std::map<std::string, UnsentProgress> unsent_progress_;
   runtime::Event idle_;                                 // set when no attempt runs
   runtime::Event draining_;
   runtime::Event drained_;

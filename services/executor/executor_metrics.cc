@@ -1,12 +1,10 @@
 #include "services/executor/executor_metrics.h"
 
+#include "libs/common/metrics.h"
+
 namespace cohort::executor {
 
-const prometheus::Histogram::BucketBoundaries& ExecutorMetrics::Buckets() {
-  static const auto* b =
-      new prometheus::Histogram::BucketBoundaries{0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600};
-  return *b;
-}
+const prometheus::Histogram::BucketBoundaries& ExecutorMetrics::Buckets() { return common::RunDurationBuckets(); }
 
 ExecutorMetrics::ExecutorMetrics(prometheus::Registry& r)
     : attempts_(prometheus::BuildCounter()
@@ -28,6 +26,25 @@ ExecutorMetrics::ExecutorMetrics(prometheus::Registry& r)
                       .Name("cohort_executor_reconnects_total")
                       .Help("Connect streams that ended and were retried.")
                       .Register(r)
-                      .Add({})) {}
+                      .Add({})),
+      spawn_seconds_(prometheus::BuildHistogram()
+                         .Name("cohort_executor_spawn_seconds")
+                         .Help("exec: time from the spawn request to the child process existing.")
+                         .Register(r)
+                         .Add({}, common::LatencyBuckets())),
+      output_bytes_(prometheus::BuildCounter()
+                        .Name("cohort_executor_output_bytes_total")
+                        .Help("exec: bytes child processes wrote, kept or not, by stream.")
+                        .Register(r)),
+      stdout_bytes_(output_bytes_.Add({{"stream", "stdout"}})),
+      stderr_bytes_(output_bytes_.Add({{"stream", "stderr"}})),
+      progress_reports_(prometheus::BuildCounter()
+                            .Name("cohort_executor_progress_reports_total")
+                            .Help("Progress reports from jobs: sent to the broker, superseded before "
+                                  "they were sent, or malformed.")
+                            .Register(r)),
+      progress_sent_(progress_reports_.Add({{"outcome", "sent"}})),
+      progress_superseded_(progress_reports_.Add({{"outcome", "superseded"}})),
+      progress_malformed_(progress_reports_.Add({{"outcome", "malformed"}})) {}
 
 }  // namespace cohort::executor

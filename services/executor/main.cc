@@ -1,7 +1,6 @@
 // cohort-executor: runs jobs for a Cohort broker. See README.md and design.md ("Executor").
-#include <unistd.h>
-
-#include <cstdio>
+// The executor itself is ExecutorApp; this file is its flags, signals, /metrics and the
+// gRPC health service.
 #include <memory>
 #include <string>
 #include <string_view>
@@ -13,9 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
-#include "grpcpp/create_channel.h"
 #include "grpcpp/health_check_service_interface.h"
-#include "grpcpp/security/credentials.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
@@ -26,15 +23,11 @@
 #include "libs/common/ready_line.h"
 #include "libs/common/signals.h"
 #include "libs/runtime/runtime.h"
-#include "services/executor/allowlist.h"
-#include "services/executor/builtin_runner.h"
-#include "services/executor/exec_runner.h"
-#include "services/executor/process_runner.h"
-#include "services/executor/executor_engine.h"
+#include "services/executor/executor_app.h"
 
 ABSL_FLAG(std::string, broker, "127.0.0.1:7070", "the broker's gRPC address, HOST:PORT");
 ABSL_FLAG(std::string, listen, "0.0.0.0:7072", "gRPC health service address, HOST:PORT (port 0 picks a free port)");
-ABSL_FLAG(int, capacity, 4, "most attempts running at once");
+ABSL_FLAG(int, capacity, 4, "most attempts running at once (1..10000)");
 ABSL_FLAG(std::string, executor_id, "", "this executor's id (default: hostname-pid)");
 ABSL_FLAG(std::string, queues, "", "comma-separated queues to serve (default: all)");
 ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9472", "/metrics address, HOST:PORT (port 0 picks a free port)");
@@ -43,8 +36,8 @@ ABSL_FLAG(std::vector<std::string>, allow_exec, {},
           "commands kind \"exec\" may run: absolute paths or patterns like /usr/bin/* (repeatable or "
           "comma-separated; default: none, so only built-ins run)");
 ABSL_FLAG(absl::Duration, kill_grace, absl::Seconds(5), "exec: time between SIGTERM and SIGKILL on timeout or cancel");
-ABSL_FLAG(int, max_output_bytes, 1 << 20, "exec: stdout kept as the result; the rest is truncated and said so");
-ABSL_FLAG(int, max_stderr_bytes, 64 << 10, "exec: stderr kept with the error");
+ABSL_FLAG(int64_t, max_output_bytes, 1 << 20, "exec: stdout kept as the result; the rest is truncated and said so");
+ABSL_FLAG(int64_t, max_stderr_bytes, 64 << 10, "exec: stderr kept with the error");
 ABSL_FLAG(bool, inherit_env, false, "exec: children start from the executor's environment");
 
 namespace cohort::executor {
@@ -59,69 +52,63 @@ T OrDie(absl::StatusOr<T> value) {
   return common::OrDie(kProgram, std::move(value));
 }
 
+// Every --allow-exec given: absl keeps only the last occurrence of a flag. Accepts
+// --allow_exec=P, --allow_exec P (after DashedArgs) and the single-dash forms.
+std::vector<std::string> AllowExecPatterns(int argc, char** argv) {
+  std::vector<std::string> patterns;
+  auto add = [&patterns](std::string_view list) {
+    for (absl::string_view p : absl::StrSplit(std::string(list), ',', absl::SkipEmpty())) patterns.emplace_back(p);
+  };
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--") break;  // the rest is positional
+    for (std::string_view flag : {"--allow_exec", "-allow_exec"}) {
+      if (arg.substr(0, flag.size()) != flag) continue;
+      std::string_view rest = arg.substr(flag.size());
+      if (rest.empty() && i + 1 < argc) {
+        add(argv[++i]);
+      } else if (!rest.empty() && rest[0] == '=') {
+        add(rest.substr(1));
+      }
+      break;
+    }
+  }
+  return patterns;
+}
+
+ExecutorAppOptions OptionsFromFlags(int argc, char** argv) {
+  ExecutorAppOptions options;
+  options.broker = absl::GetFlag(FLAGS_broker);
+  options.capacity = absl::GetFlag(FLAGS_capacity);
+  options.executor_id = absl::GetFlag(FLAGS_executor_id);
+  for (absl::string_view q : absl::StrSplit(absl::GetFlag(FLAGS_queues), ',', absl::SkipEmpty())) {
+    options.queues.emplace_back(q);
+  }
+  options.allow_exec = AllowExecPatterns(argc, argv);
+  options.drain_grace = absl::GetFlag(FLAGS_drain_grace);
+  options.kill_grace = absl::GetFlag(FLAGS_kill_grace);
+  options.max_output_bytes = absl::GetFlag(FLAGS_max_output_bytes);
+  options.max_stderr_bytes = absl::GetFlag(FLAGS_max_stderr_bytes);
+  options.inherit_env = absl::GetFlag(FLAGS_inherit_env);
+  return options;
+}
+
 int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage("cohort-executor: runs jobs for a Cohort broker");
   common::DashedArgs args(argc, argv);
   absl::ParseCommandLine(args.argc(), args.argv());
-  common::HostPort broker =
-      OrDie(common::ParseHostPort("--broker", absl::GetFlag(FLAGS_broker), common::PortZero::kRejected));
   common::HostPort listen = OrDie(common::ParseHostPort("--listen", absl::GetFlag(FLAGS_listen)));
   common::HostPort metrics_listen =
       OrDie(common::ParseHostPort("--metrics-listen", absl::GetFlag(FLAGS_metrics_listen)));
-  if (absl::GetFlag(FLAGS_capacity) < 1 || absl::GetFlag(FLAGS_capacity) > 10'000) {
-    Die("--capacity must be in 1..10000");
-  }
-  if (absl::GetFlag(FLAGS_drain_grace) < absl::ZeroDuration()) Die("--drain-grace must not be negative");
-  if (absl::GetFlag(FLAGS_kill_grace) < absl::ZeroDuration()) Die("--kill-grace must not be negative");
-  if (absl::GetFlag(FLAGS_max_output_bytes) < 0 || absl::GetFlag(FLAGS_max_stderr_bytes) < 0) {
-    Die("--max-output-bytes and --max-stderr-bytes must not be negative");
-  }
-  // --allow-exec is repeatable: absl keeps only the last occurrence, so gather them all.
-  std::vector<std::string> allowed;
-  for (int i = 1; i < args.argc(); ++i) {
-    std::string_view arg = args.argv()[i];
-    constexpr std::string_view kFlag = "--allow_exec=";
-    if (arg.substr(0, kFlag.size()) != kFlag) continue;
-    for (absl::string_view p : absl::StrSplit(std::string(arg.substr(kFlag.size())), ',', absl::SkipEmpty())) {
-      allowed.emplace_back(p);
-    }
-  }
-  CommandAllowlist allowlist = OrDie(CommandAllowlist::Create(allowed));
-
-  ExecutorOptions options;
-  options.capacity = absl::GetFlag(FLAGS_capacity);
-  options.drain_grace = absl::ToChronoNanoseconds(absl::GetFlag(FLAGS_drain_grace));
-  options.executor_id = absl::GetFlag(FLAGS_executor_id);
-  if (options.executor_id.empty()) {
-    char host[256] = {};
-    gethostname(host, sizeof(host) - 1);
-    options.executor_id = absl::StrCat(host, "-", getpid());
-  }
-  for (absl::string_view q : absl::StrSplit(absl::GetFlag(FLAGS_queues), ',', absl::SkipEmpty())) {
-    options.queues.emplace_back(q);
-  }
+  ExecutorAppOptions options = OptionsFromFlags(args.argc(), args.argv());
+  if (absl::Status s = ExecutorApp::Validate(options); !s.ok()) Die(std::string(s.message()));
 
   runtime::EventLoop loop;
-  ExecutorEngine* engine_ptr = nullptr;
+  runtime::Event stop;
   // Before any other thread exists: signals are then blocked in every thread.
-  auto signals = OrDie(common::SignalWatcher::Install(loop, [&](int) {
-    if (engine_ptr != nullptr) engine_ptr->Drain();
-  }));
+  auto signals = OrDie(common::SignalWatcher::Install(loop, [&stop](int) { stop.Set(); }));
   auto metrics_server = OrDie(common::MetricsServer::Start(metrics_listen));
-  auto channel = grpc::CreateChannel(broker.ToString(), grpc::InsecureChannelCredentials());
-  auto stub = cohort::v1::Broker::NewStub(channel);
-  // Killed grandchildren of exec jobs are reaped here at once, not by PID 1.
-  if (absl::Status s = BecomeChildSubreaper(); !s.ok()) Die(s.ToString());
-  BuiltinRunner builtins;
-  ExecOptions exec_options;
-  exec_options.kill_grace = absl::ToChronoNanoseconds(absl::GetFlag(FLAGS_kill_grace));
-  exec_options.max_stdout_bytes = absl::GetFlag(FLAGS_max_output_bytes);
-  exec_options.max_stderr_bytes = absl::GetFlag(FLAGS_max_stderr_bytes);
-  exec_options.inherit_env = absl::GetFlag(FLAGS_inherit_env);
-  ExecRunner exec(loop, allowlist, exec_options);
-  ExecutorMetrics metrics(metrics_server->registry());
-  ExecutorEngine engine(loop, *stub, metrics, options, builtins, &exec);
-  engine_ptr = &engine;
+  std::unique_ptr<ExecutorApp> app = OrDie(ExecutorApp::Create(loop, metrics_server->registry(), std::move(options)));
   // The gRPC health service, for liveness probes.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
@@ -132,7 +119,7 @@ int Main(int argc, char** argv) {
   common::HostPort bound = listen;
   bound.port = static_cast<std::uint16_t>(port);
   if (absl::Status s = common::PrintReadyLine(bound, metrics_server->address()); !s.ok()) Die(s.ToString());
-  runtime::RunUntilComplete(loop, engine.Run());
+  runtime::RunUntilComplete(loop, app->Run(stop));
   health->Shutdown(std::chrono::system_clock::now());
   return 0;
 }

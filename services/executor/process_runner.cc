@@ -99,24 +99,27 @@ struct Pipe {
   UniqueFd write;
 };
 
-// Moves fd to a number >= 3 (close-on-exec), so the child's dup2 onto 0, 1 and 2
-// cannot clobber another pipe end when the executor runs with a standard fd closed.
-absl::Status AboveStdio(UniqueFd& fd) {
-  if (fd.get() > 2) return absl::OkStatus();
-  int moved = fcntl(fd.get(), F_DUPFD_CLOEXEC, 3);
+// Moves fd to a number >= min_fd (close-on-exec), so the child's dup2 onto 0, 1 and 2
+// (and kProgressFd) cannot clobber another pipe end when the executor runs with a
+// standard fd closed, and a dup2 onto kProgressFd is never a dup2 onto itself (which
+// would leave it close-on-exec).
+absl::Status MoveToAtLeast(UniqueFd& fd, int min_fd) {
+  if (fd.get() >= min_fd) return absl::OkStatus();
+  int moved = fcntl(fd.get(), F_DUPFD_CLOEXEC, min_fd);
   if (moved < 0) return SystemError(errno, "fcntl(F_DUPFD_CLOEXEC)");
   fd.Reset(moved);
   return absl::OkStatus();
 }
 
-// A close-on-exec pipe; the parent's end is made non-blocking, the child's stays
-// blocking (they are separate open file descriptions).
-absl::StatusOr<Pipe> MakePipe(bool parent_reads) {
+// A close-on-exec pipe with both ends at fd numbers >= min_fd; the parent's end is
+// made non-blocking, the child's stays blocking (they are separate open file
+// descriptions).
+absl::StatusOr<Pipe> MakePipe(bool parent_reads, int min_fd = STDERR_FILENO + 1) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return SystemError(errno, "pipe2");
   Pipe pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
-  if (absl::Status s = AboveStdio(pipe.read); !s.ok()) return s;
-  if (absl::Status s = AboveStdio(pipe.write); !s.ok()) return s;
+  if (absl::Status s = MoveToAtLeast(pipe.read, min_fd); !s.ok()) return s;
+  if (absl::Status s = MoveToAtLeast(pipe.write, min_fd); !s.ok()) return s;
   int parent_end = parent_reads ? pipe.read.get() : pipe.write.get();
   if (fcntl(parent_end, F_SETFL, O_NONBLOCK) != 0) return SystemError(errno, "fcntl(O_NONBLOCK)");
   return pipe;
@@ -128,10 +131,13 @@ std::vector<std::string> BuildEnvironment(const ProcessSpec& spec) {
     for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
       std::string_view kv(*entry);
       std::string key(kv.substr(0, kv.find('=')));
-      if (!spec.env.contains(key)) env.emplace_back(kv);
+      if (!spec.env.contains(key) && !(spec.on_progress && key == kProgressFdEnv)) env.emplace_back(kv);
     }
   }
-  for (const auto& [key, value] : spec.env) env.push_back(absl::StrCat(key, "=", value));
+  for (const auto& [key, value] : spec.env) {
+    if (!spec.on_progress || key != kProgressFdEnv) env.push_back(absl::StrCat(key, "=", value));
+  }
+  if (spec.on_progress) env.push_back(absl::StrCat(kProgressFdEnv, "=", kProgressFd));
   return env;
 }
 
@@ -151,6 +157,7 @@ struct SpawnedChild {
   UniqueFd stdin_fd;
   UniqueFd stdout_fd;
   UniqueFd stderr_fd;
+  UniqueFd progress_fd;  // invalid unless the spec asks for progress
   TimePoint spawned_at;
 };
 
@@ -178,14 +185,21 @@ absl::StatusOr<SpawnedChild> SpawnChild(const ProcessSpec& spec, const runtime::
   if (!out.ok()) return out.status();
   absl::StatusOr<Pipe> err = MakePipe(/*parent_reads=*/true);
   if (!err.ok()) return err.status();
+  std::optional<Pipe> progress;
+  if (spec.on_progress) {
+    absl::StatusOr<Pipe> p = MakePipe(/*parent_reads=*/true, kProgressFd + 1);
+    if (!p.ok()) return p.status();
+    progress = *std::move(p);
+  }
 
   SpawnSetup setup;
-  // dup2 clears close-on-exec on 0, 1 and 2; every other fd the child could inherit
-  // (ours are all close-on-exec, a library's might not be) is closed.
+  // dup2 clears close-on-exec on 0, 1, 2 (and kProgressFd); every other fd the child
+  // could inherit (ours are all close-on-exec, a library's might not be) is closed.
   int rc = posix_spawn_file_actions_adddup2(&setup.actions, in->read.get(), STDIN_FILENO);
   if (rc == 0) rc = posix_spawn_file_actions_adddup2(&setup.actions, out->write.get(), STDOUT_FILENO);
   if (rc == 0) rc = posix_spawn_file_actions_adddup2(&setup.actions, err->write.get(), STDERR_FILENO);
-  if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&setup.actions, 3);
+  if (rc == 0 && progress) rc = posix_spawn_file_actions_adddup2(&setup.actions, progress->write.get(), kProgressFd);
+  if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&setup.actions, progress ? kProgressFd + 1 : 3);
   if (rc == 0 && !spec.cwd.empty()) rc = posix_spawn_file_actions_addchdir_np(&setup.actions, spec.cwd.c_str());
   if (rc != 0) return SystemError(rc, "posix_spawn_file_actions");
 
@@ -226,7 +240,8 @@ absl::StatusOr<SpawnedChild> SpawnChild(const ProcessSpec& spec, const runtime::
   child.stdin_fd = std::move(in->write);
   child.stdout_fd = std::move(out->read);
   child.stderr_fd = std::move(err->read);
-  return child;  // the child's pipe ends close here
+  if (progress) child.progress_fd = std::move(progress->read);
+  return child;  // the child's pipe ends (the progress write end too) close here
 }
 
 // write(2) that turns a closed pipe into EPIPE without raising SIGPIPE in the process
@@ -249,32 +264,62 @@ ssize_t WriteWithoutSigpipe(int fd, const char* data, std::size_t size) {
   return n;
 }
 
+// Reads up to `budget` bytes from non-blocking `fd`, passing each chunk to `consume`.
+// Returns true at EOF or on a read error (the stream is finished), false when the pipe
+// is empty or the budget is spent.
+template <typename Consume>
+bool ReadChunks(int fd, std::size_t budget, Consume consume) {
+  static thread_local std::array<char, 64 << 10> scratch;
+  while (budget > 0) {
+    ssize_t n = read(fd, scratch.data(), std::min(scratch.size(), budget));
+    if (n > 0) {
+      std::size_t got = static_cast<std::size_t>(n);
+      consume(std::string_view(scratch.data(), got));
+      budget -= got;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    return !(n < 0 && errno == EAGAIN);
+  }
+  return false;
+}
+
 // One output stream: keeps the first `cap` bytes, reads and discards the rest.
 struct Capture {
   UniqueFd fd;
   std::size_t cap = 0;
   std::string data;
   bool truncated = false;
+  std::uint64_t total = 0;  // bytes read, kept or not
+  bool watched = false;     // registered with the loop
+
+  // See ReadChunks.
+  bool ReadSome(std::size_t budget) {
+    return ReadChunks(fd.get(), budget, [this](std::string_view chunk) {
+      std::size_t keep = std::min(chunk.size(), cap - data.size());
+      data.append(chunk.data(), keep);
+      if (keep < chunk.size()) truncated = true;
+      total += chunk.size();
+    });
+  }
+};
+
+// The progress pipe: lines cut and parsed, the latest well-formed one passed on.
+struct ProgressInput {
+  UniqueFd fd;
+  ProgressLineSplitter splitter;
   bool watched = false;  // registered with the loop
 
-  // Reads up to `budget` bytes. Returns true at EOF or on a read error (the stream is
-  // finished), false when the pipe is empty or the budget is spent.
-  bool ReadSome(std::size_t budget) {
-    static thread_local std::array<char, 64 << 10> scratch;
-    while (budget > 0) {
-      ssize_t n = read(fd.get(), scratch.data(), std::min(scratch.size(), budget));
-      if (n > 0) {
-        std::size_t got = static_cast<std::size_t>(n);
-        std::size_t keep = std::min(got, cap - data.size());
-        data.append(scratch.data(), keep);
-        if (keep < got) truncated = true;
-        budget -= got;
-        continue;
-      }
-      if (n < 0 && errno == EINTR) continue;
-      return !(n < 0 && errno == EAGAIN);
-    }
-    return false;
+  // Reads up to `budget` bytes (see ReadChunks); at the end of the stream, its last
+  // unterminated line counts too. Returns whether the stream is finished, and in
+  // *latest the last well-formed line read, if any.
+  bool ReadSome(std::size_t budget, std::optional<ProgressLine>* latest) {
+    auto keep = [latest](ProgressLine line) { *latest = std::move(line); };
+    bool finished = ReadChunks(fd.get(), budget, [&](std::string_view chunk) {
+      splitter.Feed(absl::string_view(chunk.data(), chunk.size()), keep);
+    });
+    if (finished) splitter.Finish(keep);
+    return finished;
   }
 };
 
@@ -283,17 +328,20 @@ struct Capture {
 // the safety net for a frame destroyed mid-run: it SIGKILLs the group and reaps.
 class Child {
  public:
-  Child(runtime::EventLoop& loop, SpawnedChild spawned, const ProcessSpec& spec)
+  // `spec` outlives the Child; its on_progress is called from loop callbacks.
+  Child(runtime::EventLoop& loop, SpawnedChild spawned, ProcessSpec& spec)
       : loop_(loop),
         pid_(spawned.pid),
         spawned_at_(spawned.spawned_at),
         pidfd_(std::move(spawned.pidfd)),
         stdin_fd_(std::move(spawned.stdin_fd)),
-        stdin_data_(spec.stdin_data) {
+        stdin_data_(spec.stdin_data),
+        on_progress_(spec.on_progress) {
     stdout_.fd = std::move(spawned.stdout_fd);
     stdout_.cap = spec.max_stdout_bytes;
     stderr_.fd = std::move(spawned.stderr_fd);
     stderr_.cap = spec.max_stderr_bytes;
+    progress_.fd = std::move(spawned.progress_fd);
   }
 
   ~Child() {
@@ -306,6 +354,7 @@ class Child {
     CloseStdin();
     Close(stdout_);
     Close(stderr_);
+    CloseProgress();
   }
 
   Child(const Child&) = delete;
@@ -324,6 +373,10 @@ class Child {
         return s;
       }
       capture->watched = true;
+    }
+    if (progress_.fd.valid()) {
+      if (absl::Status s = loop_.AddReader(progress_.fd.get(), [this] { OnProgress(); }); !s.ok()) return s;
+      progress_.watched = true;
     }
     if (WriteStdin()) return absl::OkStatus();
     // The payload does not fit the pipe: wait for room. The loop watches readability
@@ -355,10 +408,16 @@ class Child {
       if (capture->fd.valid()) capture->ReadSome(kFinalDrainBytes);
       Close(*capture);
     }
+    if (progress_.fd.valid()) ReadProgress(kFinalDrainBytes);
+    CloseProgress();
     result.stdout_data = std::move(stdout_.data);
     result.stdout_truncated = stdout_.truncated;
+    result.stdout_bytes = stdout_.total;
     result.stderr_data = std::move(stderr_.data);
     result.stderr_truncated = stderr_.truncated;
+    result.stderr_bytes = stderr_.total;
+    result.progress_lines = progress_.splitter.accepted();
+    result.malformed_progress_lines = progress_.splitter.malformed();
     result.run_duration = exited_at_ - spawned_at_;
     if (wait_error_ != 0) {
       return SystemError(wait_error_, absl::StrCat("waitpid(", pid_, ") (is SIGCHLD ignored, or are children reaped elsewhere?)"));
@@ -391,6 +450,25 @@ class Child {
 
   void OnOutput(Capture& capture) {
     if (capture.ReadSome(kReadBudgetPerWakeup)) Close(capture);
+  }
+
+  void OnProgress() {
+    if (ReadProgress(kReadBudgetPerWakeup)) CloseProgress();
+  }
+
+  // Reads the progress pipe and passes the latest well-formed line on. Returns whether
+  // the stream is finished.
+  bool ReadProgress(std::size_t budget) {
+    std::optional<ProgressLine> latest;
+    bool finished = progress_.ReadSome(budget, &latest);
+    if (latest) on_progress_(*std::move(latest));
+    return finished;
+  }
+
+  void CloseProgress() {
+    if (progress_.watched) loop_.RemoveReader(progress_.fd.get()).IgnoreError();  // registered: cannot fail
+    progress_.watched = false;
+    progress_.fd.Reset();
   }
 
   // Writes as much of the payload as the pipe takes. Returns true when stdin is
@@ -444,6 +522,8 @@ class Child {
 
   Capture stdout_;
   Capture stderr_;
+  ProgressInput progress_;
+  absl::AnyInvocable<void(ProgressLine)>& on_progress_;
 };
 
 // Waits for `exited` (until `deadline`, if any) and returns whether it is set. A
@@ -523,6 +603,7 @@ runtime::Task<absl::StatusOr<ProcessResult>> RunProcess(runtime::EventLoop& loop
 
   ProcessResult result;
   result.spawn_latency = spawned->spawned_at - start;
+  if (spec.on_started) spec.on_started(result.spawn_latency);
   Child child(loop, *std::move(spawned), spec);
   if (absl::Status s = child.Start(); !s.ok()) {
     // It could not be watched or fed: kill it; the destructor reaps it at once.

@@ -2,16 +2,19 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "libs/runtime/clock.h"
 #include "libs/runtime/event_loop.h"
 #include "libs/runtime/task.h"
+#include "services/executor/progress_lines.h"
 
 namespace cohort::executor {
 
@@ -39,6 +42,13 @@ struct ProcessSpec {
   // on a full pipe.
   std::size_t max_stdout_bytes = 1 << 20;
   std::size_t max_stderr_bytes = 64 << 10;
+  // Set: the child gets a progress pipe as fd kProgressFd, named by kProgressFdEnv in
+  // its environment (overriding `env` and the inherited one), and this is called on
+  // the loop with its well-formed lines (see progress_lines.h). When several lines
+  // arrive in one read only the last is passed on. Empty: no progress fd.
+  absl::AnyInvocable<void(ProgressLine)> on_progress{};
+  // Called on the loop once the child exists, with ProcessResult::spawn_latency.
+  absl::AnyInvocable<void(runtime::Duration)> on_started{};
 };
 
 // How a child ended. Exactly one of exit_code and term_signal is set.
@@ -57,6 +67,13 @@ struct ProcessResult {
   bool stdout_truncated = false;
   std::string stderr_data;
   bool stderr_truncated = false;
+  // Everything the child wrote to each stream, kept or not.
+  std::uint64_t stdout_bytes = 0;
+  std::uint64_t stderr_bytes = 0;
+  // Lines written to the progress fd: well-formed ones (passed on or superseded by a
+  // later line of the same read) and malformed ones (ignored).
+  std::int64_t progress_lines = 0;
+  std::int64_t malformed_progress_lines = 0;
   // From RunProcess() being called to the child existing (includes waiting for a
   // thread of the pool).
   runtime::Duration spawn_latency{};
@@ -88,9 +105,13 @@ absl::Status BecomeChildSubreaper();
 //
 // - The child is started off the loop (posix_spawn on runtime::ThreadPool::Default()),
 //   in a new process group of its own (pgid = pid), with an empty signal mask, every
-//   signal at its default disposition and only fds 0, 1 and 2 open (pipes).
-// - stdin is written and stdout/stderr read non-blocking on the loop; the exit is
-//   observed through a pidfd on the loop: no thread per child.
+//   signal at its default disposition and only fds 0, 1 and 2 open (pipes), plus the
+//   progress pipe's write end as fd kProgressFd when `on_progress` is set. The
+//   executor's copy of that write end is closed once the child exists, and no other
+//   child inherits it (every pipe is close-on-exec, and the child closes fds above
+//   its own before exec).
+// - stdin is written and stdout/stderr (and progress) read non-blocking on the loop;
+//   the exit is observed through a pidfd on the loop: no thread per child.
 // - When the timeout passes, or the awaiting task is cancelled, the whole group gets
 //   SIGTERM, and SIGKILL if the child is still alive after `kill_grace`. Cancellation
 //   does not raise: RunProcess stops the child and returns a result with

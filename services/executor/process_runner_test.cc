@@ -1,5 +1,6 @@
 #include "services/executor/process_runner.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -10,6 +11,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -100,7 +102,9 @@ class ReadyFifo {
     EXPECT_TRUE(watching_);
   }
   void Unwatch(runtime::EventLoop& loop) {
-    if (watching_) EXPECT_TRUE(loop.RemoveReader(fd_).ok());
+    if (watching_) {
+      EXPECT_TRUE(loop.RemoveReader(fd_).ok());
+    }
     watching_ = false;
   }
 
@@ -357,6 +361,120 @@ TEST_F(ProcessRunnerTest, ManyConcurrentChildrenAllComplete) {
     ASSERT_TRUE(r.ok()) << r.status();
     EXPECT_EQ(r->stdout_data, absl::StrCat(i, "\n"));
   }
+}
+
+// The fds of this process that are ends of the pipe whose link is `pipe_link`
+// ("pipe:[inode]", as readlink of /proc/PID/fd/N gives).
+int OpenEndsOfPipe(const std::string& pipe_link) {
+  int count = 0;
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return -1;
+  while (dirent* entry = readdir(dir)) {
+    char target[256] = {};
+    std::string path = absl::StrCat("/proc/self/fd/", entry->d_name);
+    ssize_t n = readlink(path.c_str(), target, sizeof target - 1);
+    if (n > 0 && std::string(target, static_cast<std::size_t>(n)) == pipe_link) ++count;
+  }
+  closedir(dir);
+  return count;
+}
+
+int OpenFdCount() {
+  int count = 0;
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return -1;
+  while (readdir(dir) != nullptr) ++count;
+  closedir(dir);
+  return count;
+}
+
+TEST_F(ProcessRunnerTest, ProgressLinesReachTheCallbackAndMalformedOnesAreCounted) {
+  std::vector<ProgressLine> seen;
+  absl::StatusOr<ProcessResult> r =
+      Run({.argv = {"/bin/sh", "-c",
+                    "p=\"$COHORT_PROGRESS_FD\"; echo '0.25 a quarter' >&$p; echo 'not a number' >&$p; echo >&$p; "
+                    "echo '1.5 clamped' >&$p; echo 'nan' >&$p; printf '0.75 three quarters' >&$p"},
+           .on_progress = [&seen](ProgressLine line) { seen.push_back(std::move(line)); }});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->exit_code, 0);
+  EXPECT_EQ(r->progress_lines, 3);
+  EXPECT_EQ(r->malformed_progress_lines, 3);
+  // Lines that arrive together are coalesced: how many are seen depends on timing, but
+  // the last one always is, and nothing is seen twice or out of order.
+  ASSERT_FALSE(seen.empty());
+  EXPECT_LE(seen.size(), 3u);
+  EXPECT_EQ(seen.back(), (ProgressLine{0.75, "three quarters"}));
+  for (const ProgressLine& line : seen) {
+    EXPECT_TRUE(line == (ProgressLine{0.25, "a quarter"}) || line == (ProgressLine{1, "clamped"}) ||
+                line == seen.back())
+        << line.fraction << " " << line.message;
+  }
+}
+
+TEST_F(ProcessRunnerTest, ProgressArrivesWhileTheChildRuns) {
+  runtime::TaskHandle<absl::StatusOr<ProcessResult>> handle;
+  std::vector<ProgressLine> seen;
+  int ends_of_pipe = -1;
+  handle = runtime::Spawn(
+      loop_, RunProcess(loop_, {.argv = {"/bin/sh", "-c",
+                                         "echo \"0.5 $$\" >&\"$COHORT_PROGRESS_FD\"; exec sleep 1000"},
+                                .on_progress = [&](ProgressLine line) {
+                                  seen.push_back(line);
+                                  // The child's fd 3 is the pipe's write end: the executor
+                                  // holds only the read end of it.
+                                  char link[256] = {};
+                                  std::string fd3 = absl::StrCat("/proc/", line.message, "/fd/3");
+                                  ssize_t n = readlink(fd3.c_str(), link, sizeof link - 1);
+                                  if (n > 0) ends_of_pipe = OpenEndsOfPipe(std::string(link, static_cast<std::size_t>(n)));
+                                  handle.Cancel();
+                                }}));
+  absl::StatusOr<ProcessResult> r = Await(handle);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->cancelled);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].fraction, 0.5);
+  EXPECT_EQ(ends_of_pipe, 1);
+}
+
+TEST_F(ProcessRunnerTest, ProgressFdIsNamedInTheEnvironmentEvenWhenNothingIsInherited) {
+  absl::StatusOr<ProcessResult> r =
+      Run({.argv = {"/usr/bin/env"}, .env = {{"COHORT_PROGRESS_FD", "9"}}, .on_progress = [](ProgressLine) {}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->stdout_data, "COHORT_PROGRESS_FD=3\n");
+}
+
+TEST_F(ProcessRunnerTest, WithProgressTheChildHasOnlyStdioAndTheProgressFd) {
+  const int fds_before = OpenFdCount();
+  absl::StatusOr<ProcessResult> r = Run({.argv = {"/bin/ls", "/proc/self/fd"}, .on_progress = [](ProgressLine) {}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  // 0, 1, 2, the progress fd and the directory ls itself is reading.
+  EXPECT_EQ(r->stdout_data, "0\n1\n2\n3\n4\n");
+  EXPECT_EQ(OpenFdCount(), fds_before);  // every pipe end closed again
+}
+
+TEST_F(ProcessRunnerTest, WithoutProgressThereIsNoProgressFd) {
+  absl::StatusOr<ProcessResult> r = Run({.argv = {"/bin/sh", "-c", "echo \"[$COHORT_PROGRESS_FD]\"; echo x >&3"}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->stdout_data, "[]\n");
+  EXPECT_NE(r->stderr_data, "");  // sh: 3: Bad file descriptor
+}
+
+TEST_F(ProcessRunnerTest, OutputBytesCountEverythingTheChildWrote) {
+  absl::StatusOr<ProcessResult> r =
+      Run({.argv = {"/bin/sh", "-c", "head -c 5000 /dev/zero; head -c 300 /dev/zero >&2"}, .max_stdout_bytes = 100});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->stdout_data.size(), 100u);
+  EXPECT_EQ(r->stdout_bytes, 5000u);
+  EXPECT_EQ(r->stderr_bytes, 300u);
+}
+
+TEST_F(ProcessRunnerTest, OnStartedReportsTheSpawnLatency) {
+  std::optional<runtime::Duration> latency;
+  absl::StatusOr<ProcessResult> r =
+      Run({.argv = {"/bin/true"}, .on_started = [&latency](runtime::Duration d) { latency = d; }});
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_TRUE(latency.has_value());
+  EXPECT_EQ(*latency, r->spawn_latency);
 }
 
 TEST(ProcessRunnerTeardownTest, DestroyingTheLoopMidRunKillsAndReapsTheChild) {

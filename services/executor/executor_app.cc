@@ -1,0 +1,150 @@
+#include "services/executor/executor_app.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "libs/common/address.h"
+#include "services/executor/process_runner.h"
+
+namespace cohort::executor {
+namespace {
+
+constexpr int kMaxCapacity = 10'000;
+constexpr std::size_t kMaxExecutorIdBytes = 128;  // the broker's limit
+constexpr std::int64_t kMaxCapturedBytes = std::int64_t{1} << 30;
+
+// [a-z0-9._-]{1,64}, as the broker requires of queue names.
+bool IsValidQueueName(const std::string& queue) {
+  if (queue.empty() || queue.size() > 64) return false;
+  for (char c : queue) {
+    if (!absl::ascii_islower(c) && !absl::ascii_isdigit(c) && c != '.' && c != '_' && c != '-') return false;
+  }
+  return true;
+}
+
+std::string DefaultExecutorId() {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) return absl::StrCat("executor-", getpid());
+  return absl::StrCat(host, "-", getpid());
+}
+
+ExecOptions ExecOptionsOf(const ExecutorAppOptions& options) {
+  ExecOptions exec;
+  exec.kill_grace = absl::ToChronoNanoseconds(options.kill_grace);
+  exec.max_stdout_bytes = static_cast<std::size_t>(options.max_output_bytes);
+  exec.max_stderr_bytes = static_cast<std::size_t>(options.max_stderr_bytes);
+  exec.inherit_env = options.inherit_env;
+  return exec;
+}
+
+// The allowlist of options that passed Validate.
+CommandAllowlist ValidAllowlist(const ExecutorAppOptions& options) {
+  if (absl::Status s = ExecutorApp::Validate(options); !s.ok()) {
+    std::fprintf(stderr, "ExecutorApp: invalid options (call ExecutorApp::Validate first): %s\n",
+                 std::string(s.message()).c_str());
+    std::abort();
+  }
+  return *CommandAllowlist::Create(options.allow_exec);
+}
+
+}  // namespace
+
+absl::Status ExecutorApp::Validate(const ExecutorAppOptions& options) {
+  if (absl::StatusOr<common::HostPort> broker =
+          common::ParseHostPort("--broker", options.broker, common::PortZero::kRejected);
+      !broker.ok()) {
+    return broker.status();
+  }
+  if (options.capacity < 1 || options.capacity > kMaxCapacity) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--capacity ", options.capacity, " is out of range: use 1..", kMaxCapacity));
+  }
+  if (options.executor_id.size() > kMaxExecutorIdBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("--executor-id is ", options.executor_id.size(),
+                                                   " bytes long: use at most ", kMaxExecutorIdBytes));
+  }
+  for (const std::string& queue : options.queues) {
+    if (!IsValidQueueName(queue)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--queues: \"", queue, "\" is invalid: use [a-z0-9._-]{1,64}"));
+    }
+  }
+  if (absl::StatusOr<CommandAllowlist> allow = CommandAllowlist::Create(options.allow_exec); !allow.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--allow-exec: ", allow.status().message()));
+  }
+  if (options.drain_grace < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--drain-grace ", absl::FormatDuration(options.drain_grace), " is negative: use 0 or more"));
+  }
+  if (options.kill_grace < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--kill-grace ", absl::FormatDuration(options.kill_grace), " is negative: use 0 or more"));
+  }
+  for (const auto& [name, value] :
+       {std::pair{"--max-output-bytes", options.max_output_bytes},
+        std::pair{"--max-stderr-bytes", options.max_stderr_bytes}}) {
+    if (value < 0 || value > kMaxCapturedBytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, " ", value, " is out of range: use 0..", kMaxCapturedBytes, " (1 GiB)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<ExecutorApp>> ExecutorApp::Create(runtime::EventLoop& loop,
+                                                                 prometheus::Registry& registry,
+                                                                 ExecutorAppOptions options) {
+  if (absl::Status s = Validate(options); !s.ok()) return s;
+  return std::make_unique<ExecutorApp>(loop, registry, std::move(options));
+}
+
+ExecutorOptions ExecutorApp::EngineOptions(const ExecutorAppOptions& options) {
+  ExecutorOptions engine;
+  engine.executor_id = options.executor_id.empty() ? DefaultExecutorId() : options.executor_id;
+  engine.labels = options.labels;
+  engine.queues = options.queues;
+  engine.capacity = options.capacity;
+  engine.drain_grace = absl::ToChronoNanoseconds(options.drain_grace);
+  return engine;
+}
+
+ExecutorApp::ExecutorApp(runtime::EventLoop& loop, prometheus::Registry& registry, ExecutorAppOptions options)
+    : loop_(loop),
+      engine_options_(EngineOptions(options)),
+      allowlist_(ValidAllowlist(options)),
+      channel_(grpc::CreateChannel(options.broker, grpc::InsecureChannelCredentials())),
+      stub_(cohort::v1::Broker::NewStub(channel_)),
+      metrics_(registry),
+      exec_(loop, allowlist_, ExecOptionsOf(options), metrics_),
+      engine_(std::make_unique<ExecutorEngine>(loop, *stub_, metrics_, engine_options_, builtins_, &exec_)) {}
+
+ExecutorApp::~ExecutorApp() = default;
+
+runtime::Task<void> ExecutorApp::DrainWhenSet(runtime::Event& stop) {
+  co_await stop.Wait();
+  engine_->Drain();
+}
+
+runtime::Task<void> ExecutorApp::Run(runtime::Event& stop) {
+  // Killed grandchildren of exec jobs are then reaped here at once, not by PID 1. The
+  // jobs run without it, so a failure is reported and not fatal.
+  if (absl::Status s = BecomeChildSubreaper(); !s.ok()) {
+    std::fprintf(stderr, "cohort-executor: %s; orphaned grandchildren are left to init\n", s.ToString().c_str());
+  }
+  runtime::TaskHandle<void> drainer = runtime::Spawn(loop_, DrainWhenSet(stop));
+  co_await engine_->Run();  // returns once a drain has finished
+  drainer.Cancel();
+  try {
+    co_await drainer;
+  } catch (const runtime::CancelledError&) {
+  }
+}
+
+}  // namespace cohort::executor

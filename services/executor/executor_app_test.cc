@@ -1,0 +1,84 @@
+#include "services/executor/executor_app.h"
+
+#include <unistd.h>
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "prometheus/registry.h"
+
+namespace cohort::executor {
+namespace {
+
+// The message of Validate(options) after `change`, or "OK".
+template <typename Change>
+std::string Problem(Change change) {
+  ExecutorAppOptions options;
+  change(options);
+  absl::Status s = ExecutorApp::Validate(options);
+  if (s.ok()) return "OK";
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  return std::string(s.message());
+}
+
+TEST(ExecutorAppValidate, AcceptsTheDefaults) { EXPECT_TRUE(ExecutorApp::Validate({}).ok()); }
+
+TEST(ExecutorAppValidate, NamesTheFlagAndWhatIsAllowed) {
+  EXPECT_EQ(Problem([](auto& o) { o.capacity = 0; }), "--capacity 0 is out of range: use 1..10000");
+  EXPECT_EQ(Problem([](auto& o) { o.capacity = 10'001; }), "--capacity 10001 is out of range: use 1..10000");
+  EXPECT_EQ(Problem([](auto& o) { o.queues = {"ok", "Not OK"}; }),
+            "--queues: \"Not OK\" is invalid: use [a-z0-9._-]{1,64}");
+  EXPECT_EQ(Problem([](auto& o) { o.executor_id = std::string(129, 'x'); }),
+            "--executor-id is 129 bytes long: use at most 128");
+  EXPECT_EQ(Problem([](auto& o) { o.drain_grace = absl::Seconds(-1); }), "--drain-grace -1s is negative: use 0 or more");
+  EXPECT_EQ(Problem([](auto& o) { o.kill_grace = absl::Milliseconds(-5); }),
+            "--kill-grace -5ms is negative: use 0 or more");
+  EXPECT_EQ(Problem([](auto& o) { o.max_output_bytes = -1; }),
+            "--max-output-bytes -1 is out of range: use 0..1073741824 (1 GiB)");
+  EXPECT_EQ(Problem([](auto& o) { o.max_stderr_bytes = int64_t{1} << 31; }),
+            "--max-stderr-bytes 2147483648 is out of range: use 0..1073741824 (1 GiB)");
+  EXPECT_NE(Problem([](auto& o) { o.broker = "nowhere"; }).find("--broker"), std::string::npos);
+  EXPECT_NE(Problem([](auto& o) { o.broker = "127.0.0.1:0"; }).find("--broker"), std::string::npos);
+  EXPECT_NE(Problem([](auto& o) { o.allow_exec = {"bin/sh"}; }).find("--allow-exec: "), std::string::npos);
+}
+
+TEST(ExecutorAppTest, CreateRejectsInvalidOptions) {
+  runtime::EventLoop loop;
+  prometheus::Registry registry;
+  ExecutorAppOptions options;
+  options.capacity = -3;
+  auto app = ExecutorApp::Create(loop, registry, options);
+  EXPECT_EQ(app.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ExecutorAppTest, RunReturnsOnceStopIsSetEvenWithoutABroker) {
+  runtime::EventLoop loop;
+  prometheus::Registry registry;
+  ExecutorAppOptions options;
+  options.broker = "127.0.0.1:1";  // nothing listens there
+  options.executor_id = "app-under-test";
+  auto app = ExecutorApp::Create(loop, registry, options);
+  ASSERT_TRUE(app.ok()) << app.status();
+  EXPECT_EQ((*app)->executor_id(), "app-under-test");
+  runtime::Event stop;
+  stop.Set();
+  runtime::RunUntilComplete(loop, (*app)->Run(stop));
+  EXPECT_EQ((*app)->running(), 0);
+  bool capacity_exported = false;
+  for (const auto& family : registry.Collect()) {
+    if (family.name == "cohort_executor_capacity") capacity_exported = family.metric.at(0).gauge.value == 4;
+  }
+  EXPECT_TRUE(capacity_exported);
+}
+
+TEST(ExecutorAppTest, DefaultExecutorIdIsHostnameAndPid) {
+  runtime::EventLoop loop;
+  prometheus::Registry registry;
+  auto app = ExecutorApp::Create(loop, registry, {});
+  ASSERT_TRUE(app.ok()) << app.status();
+  EXPECT_NE((*app)->executor_id().find(absl::StrCat("-", getpid())), std::string::npos) << (*app)->executor_id();
+}
+
+}  // namespace
+}  // namespace cohort::executor

@@ -1,0 +1,214 @@
+// ExecutorEngine against a broker played by the test: a real gRPC server on
+// 127.0.0.1 whose Connect handler runs a script per stream on gRPC's threads, while the
+// engine runs on the test's loop.
+#include "services/executor/executor_engine.h"
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server.h"
+#include "grpcpp/server_builder.h"
+#include "gtest/gtest.h"
+#include "prometheus/registry.h"
+
+namespace cohort::executor {
+namespace {
+
+using cohort::v1::BrokerMessage;
+using cohort::v1::ExecutorMessage;
+using BrokerSide = grpc::ServerReaderWriter<BrokerMessage, ExecutorMessage>;
+
+// Kinds for these tests:
+//   test.chatty  reports progress 1000 times without suspending, then succeeds
+//   test.slow    succeeds after 20 ms
+class TestRunner final : public JobRunner {
+ public:
+  runtime::Task<Outcome> Run(const cohort::v1::Job& job, int attempt, ProgressSink& progress) override {
+    if (job.spec().kind() == "test.chatty") {
+      for (int i = 1; i <= 1000; ++i) progress.Report(i / 1000.0, absl::StrCat("step ", i));
+      co_return Outcome::Success("chatty");
+    }
+    co_await runtime::Sleep(std::chrono::milliseconds(20));
+    co_return Outcome::Success("slow");
+  }
+};
+
+// The broker's side of the protocol: one script per Connect stream, in order.
+class FakeBroker final : public cohort::v1::Broker::Service {
+ public:
+  using Script = std::function<void(BrokerSide&)>;
+  explicit FakeBroker(std::vector<Script> scripts) : scripts_(std::move(scripts)) {}
+
+  grpc::Status Connect(grpc::ServerContext*, BrokerSide* stream) override {
+    Script script;
+    {
+      absl::MutexLock lock(&mu_);
+      if (connects_ < scripts_.size()) script = scripts_[connects_];
+      ++connects_;
+    }
+    if (!script) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no script for this stream");
+    script(*stream);
+    return grpc::Status::OK;
+  }
+
+  std::size_t connects() {
+    absl::MutexLock lock(&mu_);
+    return connects_;
+  }
+
+ private:
+  const std::vector<Script> scripts_;
+  absl::Mutex mu_;
+  std::size_t connects_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+BrokerMessage Welcome() {
+  BrokerMessage m;
+  m.mutable_welcome()->mutable_heartbeat_interval()->set_seconds(3600);  // no heartbeats in the way
+  return m;
+}
+
+BrokerMessage Assign(const std::string& id, const std::string& kind) {
+  BrokerMessage m;
+  m.mutable_assign()->mutable_job()->set_id(id);
+  m.mutable_assign()->mutable_job()->set_attempt(1);
+  m.mutable_assign()->mutable_job()->mutable_spec()->set_kind(kind);
+  m.mutable_assign()->set_attempt(1);
+  m.mutable_assign()->mutable_lease()->set_seconds(30);
+  return m;
+}
+
+// Every message the executor sends on `stream` until it half-closes.
+std::vector<ExecutorMessage> ReadUntilHalfClose(BrokerSide& stream) {
+  std::vector<ExecutorMessage> all;
+  ExecutorMessage m;
+  while (stream.Read(&m)) all.push_back(m);
+  return all;
+}
+
+class ExecutorEngineTest : public ::testing::Test {
+ protected:
+  void Serve(std::vector<FakeBroker::Script> scripts) {
+    broker_ = std::make_unique<FakeBroker>(std::move(scripts));
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(broker_.get());
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(port, 0);
+    stub_ = cohort::v1::Broker::NewStub(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+    options_.executor_id = "engine-under-test";
+    options_.capacity = 2;
+    options_.reconnect_initial = std::chrono::milliseconds(10);
+    engine_ = std::make_unique<ExecutorEngine>(loop_, *stub_, metrics_, options_, runner_, nullptr);
+  }
+
+  // Runs the engine until it has drained; the scripts call DrainFromBroker() to end it.
+  void RunEngine() { runtime::RunUntilComplete(loop_, engine_->Run()); }
+  // From a script's thread.
+  void DrainFromBroker() {
+    loop_.Post([this] { engine_->Drain(); });
+  }
+
+  double Counter(const std::string& name, const std::string& outcome) {
+    for (const auto& family : registry_.Collect()) {
+      if (family.name != name) continue;
+      for (const auto& metric : family.metric) {
+        for (const auto& label : metric.label) {
+          if (label.name == "outcome" && label.value == outcome) return metric.counter.value;
+        }
+      }
+    }
+    return -1;
+  }
+
+  void TearDown() override {
+    if (server_) server_->Shutdown(std::chrono::system_clock::now());
+  }
+
+  runtime::EventLoop loop_;
+  prometheus::Registry registry_;
+  ExecutorMetrics metrics_{registry_};
+  TestRunner runner_;
+  ExecutorOptions options_;
+  std::unique_ptr<FakeBroker> broker_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<cohort::v1::Broker::Stub> stub_;
+  std::unique_ptr<ExecutorEngine> engine_;
+};
+
+TEST_F(ExecutorEngineTest, ProgressReportedFasterThanItCanBeSentIsCoalescedToTheLatest) {
+  std::vector<ExecutorMessage> seen;
+  Serve({[&](BrokerSide& stream) {
+    ExecutorMessage hello;
+    ASSERT_TRUE(stream.Read(&hello));
+    stream.Write(Welcome());
+    stream.Write(Assign("job-1", "test.chatty"));
+    ExecutorMessage m;
+    while (stream.Read(&m)) {
+      seen.push_back(m);
+      if (m.has_complete()) break;
+    }
+    DrainFromBroker();
+    ReadUntilHalfClose(stream);
+  }});
+  RunEngine();
+  std::vector<ExecutorMessage::ProgressReport> progress;
+  for (const ExecutorMessage& m : seen) {
+    if (m.has_progress()) progress.push_back(m.progress());
+  }
+  ASSERT_EQ(progress.size(), 1u);
+  EXPECT_EQ(progress[0].job_id(), "job-1");
+  EXPECT_EQ(progress[0].attempt(), 1);
+  EXPECT_EQ(progress[0].progress().fraction(), 1.0);
+  EXPECT_EQ(progress[0].progress().message(), "step 1000");
+  ASSERT_FALSE(seen.empty());
+  EXPECT_TRUE(seen.back().has_complete());  // the progress went out before the completion
+  EXPECT_EQ(Counter("cohort_executor_progress_reports_total", "sent"), 1);
+  EXPECT_EQ(Counter("cohort_executor_progress_reports_total", "superseded"), 999);
+}
+
+TEST_F(ExecutorEngineTest, BrokerDrainEndsTheStreamAfterTheReportsAndTheExecutorReconnects) {
+  std::vector<ExecutorMessage> first_stream;
+  ExecutorMessage second_hello;
+  Serve({[&](BrokerSide& stream) {
+           ExecutorMessage hello;
+           ASSERT_TRUE(stream.Read(&hello));
+           stream.Write(Welcome());
+           stream.Write(Assign("job-1", "test.slow"));
+           BrokerMessage drain;
+           drain.mutable_drain()->set_reason("broker shutting down");
+           stream.Write(drain);
+           first_stream = ReadUntilHalfClose(stream);  // ends only once the executor half-closes
+         },
+         [&](BrokerSide& stream) {
+           ASSERT_TRUE(stream.Read(&second_hello));
+           stream.Write(Welcome());
+           DrainFromBroker();
+           ReadUntilHalfClose(stream);
+         }});
+  RunEngine();
+  EXPECT_EQ(broker_->connects(), 2u);
+  int completions = 0;
+  for (const ExecutorMessage& m : first_stream) {
+    if (m.has_complete()) {
+      ++completions;
+      EXPECT_EQ(m.complete().job_id(), "job-1");
+      EXPECT_EQ(m.complete().result(), "slow");
+    }
+  }
+  EXPECT_EQ(completions, 1);
+  ASSERT_TRUE(second_hello.has_hello());
+  EXPECT_EQ(second_hello.hello().running_size(), 0);  // nothing was left running
+}
+
+}  // namespace
+}  // namespace cohort::executor
