@@ -1,9 +1,21 @@
-// The real cohort-executor working for the real cohort-broker: built-in kinds, cancel,
-// timeout, capacity and drain on SIGTERM.
+// The real cohort-executor working for the real cohort-broker: built-in kinds, exec
+// child processes, progress, cancel, timeout, leases, capacity, drain on SIGTERM and
+// metrics.
+#include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <fstream>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/strip.h"
 
 #include "gtest/gtest.h"
 #include "tests/broker_fixture.h"
@@ -54,8 +66,39 @@ class ExecutorTest : public BrokerTest {
     return false;
   }
 
+  // One series of the executor's /metrics, or nullopt.
+  std::optional<double> ExecutorMetric(const std::string& series) {
+    auto body = ScrapeMetrics(executor_->metrics_address());
+    if (!body.ok()) return std::nullopt;
+    return MetricValue(*body, series);
+  }
+
   std::unique_ptr<ServiceProcess> executor_;
 };
+
+// Polls `done` every 10 ms until it holds or 20 s have passed; returns whether it held.
+template <typename Pred>
+bool Eventually(Pred done) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > give_up) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+// The pid a script wrote to `path` (once it has written a whole line), or -1.
+pid_t PidIn(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string s = text.str();
+  int pid = -1;
+  if (s.empty() || s.back() != '\n' || !absl::SimpleAtoi(absl::StripAsciiWhitespace(s), &pid)) return -1;
+  return pid;
+}
+
+bool ProcessGone(pid_t pid) { return kill(pid, 0) == -1 && errno == ESRCH; }
 
 TEST_F(ExecutorTest, BuiltinEchoRunsAndItsResultComesBack) {
   StartExecutor(2);
@@ -193,6 +236,165 @@ TEST_F(ExecutorTest, ExecPastItsTimeoutIsKilledAndFails) {
 
 TEST_F(ExecutorTest, BadFlagsExitNonZeroWithOneLine) {
   auto started = ServiceProcess::Start(BinaryPath("services/executor/cohort-executor"), {"--capacity=0"});
+  EXPECT_EQ(started.status().code(), absl::StatusCode::kUnavailable) << started.status();
+  EXPECT_NE(std::string(started.status().message()).find("exit code 2"), std::string::npos) << started.status();
+}
+
+
+TEST_F(ExecutorTest, ExecJobProgressReachesTheBrokerWhileItRuns) {
+  StartExecutor(1, {"--allow-exec=/bin/sh"});
+  const std::string go = dir_.Path("go");
+  // Reports half way, then waits until the test creates `go`.
+  std::string id = Submit({Exec({"/bin/sh", "-c",
+                                 "echo '0.5 half way' >&\"$COHORT_PROGRESS_FD\"; "
+                                 "while [ ! -e \"$1\" ]; do sleep 0.01; done; echo finished",
+                                 "sh", go})})[0];
+  cohort::v1::Job job;
+  ASSERT_TRUE(Eventually([&] {
+    job = Get(id);
+    return job.progress().fraction() == 0.5;
+  })) << job.DebugString();
+  EXPECT_EQ(job.progress().message(), "half way");
+  EXPECT_EQ(job.state(), cohort::v1::JOB_STATE_RUNNING);
+  std::ofstream(go).put('\n');
+  cohort::v1::WaitForResponse resp;
+  grpc::Status s = WaitFor(id, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.result(), "finished\n");
+  EXPECT_EQ(ExecutorMetric("cohort_executor_progress_reports_total{outcome=\"sent\"}"), 1);
+}
+
+TEST_F(ExecutorTest, BuiltinSleepReportsTheFractionSlept) {
+  StartExecutor(1);
+  std::string id = Submit({Kind("builtin.sleep", "4s")})[0];  // reports once a second
+  cohort::v1::Job job;
+  ASSERT_TRUE(Eventually([&] {
+    job = Get(id);
+    return job.progress().fraction() > 0;
+  })) << job.DebugString();
+  EXPECT_EQ(job.progress().fraction(), 0.25);
+  EXPECT_EQ(job.progress().message(), "slept 1s of 4s");
+}
+
+TEST_F(ExecutorTest, MetricsCountSpawnsOutputProgressAndOutcomes) {
+  StartExecutor(3, {"--allow-exec=/bin/sh"});
+  std::string id = Submit({Exec({"/bin/sh", "-c",
+                                 "echo out; echo errr >&2; echo bogus >&\"$COHORT_PROGRESS_FD\"; "
+                                 "echo '0.3 fine' >&\"$COHORT_PROGRESS_FD\""})})[0];
+  cohort::v1::WaitForResponse resp;
+  ASSERT_TRUE(WaitFor(id, &resp).ok());
+  auto body = ScrapeMetrics(executor_->metrics_address());
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_EQ(MetricValue(*body, "cohort_executor_spawn_seconds_count"), 1);
+  EXPECT_GT(MetricValue(*body, "cohort_executor_spawn_seconds_sum"), 0);
+  EXPECT_EQ(MetricValue(*body, "cohort_executor_output_bytes_total{stream=\"stdout\"}"), 4);
+  EXPECT_EQ(MetricValue(*body, "cohort_executor_output_bytes_total{stream=\"stderr\"}"), 5);
+  EXPECT_EQ(MetricValue(*body, "cohort_executor_progress_reports_total{outcome=\"malformed\"}"), 1);
+  EXPECT_EQ(MetricValue(*body, "cohort_executor_attempts_total{kind=\"exec\",outcome=\"succeeded\"}"), 1);
+  EXPECT_EQ(MetricValue(*body, "cohort_executor_run_duration_seconds_count{kind=\"exec\"}"), 1);
+  EXPECT_EQ(MetricValue(*body, "cohort_executor_running"), 0);
+  EXPECT_EQ(MetricValue(*body, "cohort_executor_capacity"), 3);
+  EXPECT_EQ(MetricValue(*body, "cohort_executor_connected"), 1);
+}
+
+TEST_F(ExecutorTest, AJobRunningPastItsLeaseIsNotRedeliveredWhileTheExecutorLives) {
+  StartBroker({"--lease=500ms", "--heartbeat-interval=100ms"});
+  StartExecutor(1);
+  std::string id = Submit({Kind("builtin.sleep", "2s")})[0];  // four leases long
+  cohort::v1::WaitForResponse resp;
+  grpc::Status s = WaitFor(id, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  cohort::v1::Job job = Get(id);
+  EXPECT_EQ(job.attempt(), 1);
+  EXPECT_EQ(job.attempts_size(), 1) << job.DebugString();
+  EXPECT_EQ(Metric("cohort_broker_jobs_redelivered_total{queue=\"default\"}").value_or(0), 0);
+}
+
+TEST_F(ExecutorTest, CapacityTwoNeverRunsAThirdJobAtOnce) {
+  StartExecutor(2, {"--allow-exec=/bin/sh"});
+  const std::string running = dir_.Path("running");
+  ASSERT_EQ(mkdir(running.c_str(), 0700), 0);
+  // Each job marks itself running, counts the marks, and holds its slot a moment: if
+  // three ever overlapped, the last of them to start would count three.
+  const std::string script =
+      "touch \"$1/$COHORT_JOB_ID\"; n=$(ls \"$1\" | wc -l); sleep 0.1; rm \"$1/$COHORT_JOB_ID\"; echo $n";
+  std::vector<cohort::v1::JobSpec> specs(8, Exec({"/bin/sh", "-c", script, "sh", running}));
+  std::vector<std::string> ids = Submit(specs);
+  int most = 0;
+  for (const std::string& id : ids) {
+    cohort::v1::WaitForResponse resp;
+    grpc::Status s = WaitFor(id, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    int n = 0;
+    ASSERT_TRUE(absl::SimpleAtoi(absl::StripAsciiWhitespace(resp.result()), &n)) << resp.result();
+    most = std::max(most, n);
+  }
+  EXPECT_GE(most, 1);
+  EXPECT_LE(most, 2);
+}
+
+TEST_F(ExecutorTest, ExecPastItsTimeoutLeavesNoBackgroundGrandchild) {
+  StartExecutor(1, {"--allow-exec=/bin/sh", "--kill-grace=200ms"});
+  const std::string pid_file = dir_.Path("grandchild");
+  cohort::v1::JobSpec slow = Exec({"/bin/sh", "-c", "sleep 600 & echo $! > \"$1\"; wait", "sh", pid_file});
+  slow.mutable_timeout()->set_nanos(300'000'000);
+  std::string id = Submit({slow})[0];
+  ASSERT_TRUE(AwaitState(id, cohort::v1::JOB_STATE_FAILED));
+  EXPECT_EQ(Get(id).error().code(), "timeout");
+  pid_t grandchild = PidIn(pid_file);
+  ASSERT_GT(grandchild, 0);
+  EXPECT_TRUE(ProcessGone(grandchild));  // killed and reaped before the failure was reported
+}
+
+TEST_F(ExecutorTest, CancellingARunningExecJobKillsItWithinTheGrace) {
+  StartExecutor(1, {"--allow-exec=/bin/sh", "--kill-grace=30s"});
+  const std::string pid_file = dir_.Path("child");
+  std::string id = Submit({Exec({"/bin/sh", "-c", "echo $$ > \"$1\"; exec sleep 600", "sh", pid_file})})[0];
+  ASSERT_TRUE(Eventually([&] { return PidIn(pid_file) > 0; }));
+  const auto start = std::chrono::steady_clock::now();
+  cohort::v1::CancelJobRequest cancel;
+  cancel.set_job_id(id);
+  cohort::v1::CancelJobResponse cancelled;
+  auto ctx = Context();
+  ASSERT_TRUE(stub().CancelJob(ctx.get(), cancel, &cancelled).ok());
+  ASSERT_TRUE(AwaitState(id, cohort::v1::JOB_STATE_CANCELLED));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
+  EXPECT_TRUE(ProcessGone(PidIn(pid_file)));
+}
+
+TEST_F(ExecutorTest, OutputOverTheCapIsTruncatedWithAMarker) {
+  StartExecutor(1, {"--allow-exec=/bin/sh", "--max-output-bytes=10"});
+  std::string id = Submit({Exec({"/bin/sh", "-c", "head -c 1000 /dev/zero | tr '\\0' x"})})[0];
+  cohort::v1::WaitForResponse resp;
+  grpc::Status s = WaitFor(id, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.result(), "xxxxxxxxxx\n[cohort: output truncated at 10 bytes]");
+}
+
+TEST_F(ExecutorTest, ChildKilledByASignalIsAFailureThatNamesIt) {
+  StartExecutor(1, {"--allow-exec=/bin/sh"});
+  std::string id = Submit({Exec({"/bin/sh", "-c", "kill -KILL $$"})})[0];
+  ASSERT_TRUE(AwaitState(id, cohort::v1::JOB_STATE_FAILED));
+  cohort::v1::Job job = Get(id);
+  EXPECT_EQ(job.error().code(), "signal");
+  EXPECT_NE(job.error().message().find("signal 9 (SIGKILL)"), std::string::npos) << job.error().message();
+}
+
+TEST_F(ExecutorTest, SigtermPastTheDrainGraceInterruptsRunningJobsAndExitsZero) {
+  StartExecutor(1, {"--allow-exec=/bin/sh", "--drain-grace=200ms", "--kill-grace=5s"});
+  const std::string pid_file = dir_.Path("child");
+  std::string id = Submit({Exec({"/bin/sh", "-c", "echo $$ > \"$1\"; exec sleep 600", "sh", pid_file})})[0];
+  ASSERT_TRUE(Eventually([&] { return PidIn(pid_file) > 0; }));
+  auto code = executor_->Terminate(absl::Seconds(20));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 0);
+  ASSERT_TRUE(AwaitState(id, cohort::v1::JOB_STATE_FAILED));
+  EXPECT_EQ(Get(id).error().code(), "interrupted");
+  EXPECT_TRUE(ProcessGone(PidIn(pid_file)));
+}
+
+TEST_F(ExecutorTest, BadAllowExecPatternExitsNonZeroNamingTheFlag) {
+  auto started = ServiceProcess::Start(BinaryPath("services/executor/cohort-executor"), {"--allow-exec=bin/sh"});
   EXPECT_EQ(started.status().code(), absl::StatusCode::kUnavailable) << started.status();
   EXPECT_NE(std::string(started.status().message()).find("exit code 2"), std::string::npos) << started.status();
 }

@@ -173,7 +173,9 @@ Task<bool> ExecutorEngine::Session() {
     }
   };
   runtime::TaskHandle<void> writing = runtime::Spawn(writer(this, &stream));
-  runtime::TaskHandle<void> beating = runtime::Spawn(heartbeats(this));
+  // Started by the welcome, which says how often (before it, leases may be shorter
+  // than any default interval).
+  std::optional<runtime::TaskHandle<void>> beating;
   auto stop_on_drain = [](ExecutorEngine* self, rpc::ClientBidiStream<ExecutorMessage, BrokerMessage>* s) -> Task<void> {
     co_await self->draining_.Wait();
     co_await self->SettleAttempts();
@@ -198,8 +200,11 @@ Task<bool> ExecutorEngine::Session() {
       welcomed = true;
       if (m->welcome().has_heartbeat_interval()) {
         const auto& d = m->welcome().heartbeat_interval();
-        heartbeat_interval_ = std::chrono::seconds(d.seconds()) + std::chrono::nanoseconds(d.nanos());
+        // At least 10 ms: a zero interval from a broken broker must not spin the loop.
+        heartbeat_interval_ = std::max<runtime::Duration>(
+            std::chrono::seconds(d.seconds()) + std::chrono::nanoseconds(d.nanos()), std::chrono::milliseconds(10));
       }
+      if (!beating) beating = runtime::Spawn(heartbeats(this));
     } else if (m->has_assign()) {
       const auto& a = m->assign();
       const std::string id = a.job().id();
@@ -223,7 +228,8 @@ Task<bool> ExecutorEngine::Session() {
   }
   connected_ = false;
   metrics_.connected().Set(0);
-  std::vector<runtime::TaskHandle<void>*> helpers = {&writing, &beating, &closing};
+  std::vector<runtime::TaskHandle<void>*> helpers = {&writing, &closing};
+  if (beating) helpers.push_back(&*beating);
   if (leaving) helpers.push_back(&*leaving);
   for (runtime::TaskHandle<void>* t : helpers) t->Cancel();
   for (runtime::TaskHandle<void>* t : helpers) {

@@ -10,9 +10,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <cerrno>
 #include <cstring>
+#include <memory>
+#include <span>
 #include <string_view>
 #include <utility>
 
@@ -264,12 +265,22 @@ ssize_t WriteWithoutSigpipe(int fd, const char* data, std::size_t size) {
   return n;
 }
 
+// The buffer pipes are read into: one per (loop) thread, on the heap. A thread_local
+// array would take its size of static TLS in every thread of the process, and threads
+// started with small stacks (civetweb's, for /metrics) then fail with EINVAL.
+std::span<char> ReadBuffer() {
+  constexpr std::size_t kBytes = 64 << 10;
+  static thread_local std::unique_ptr<char[]> buffer;
+  if (buffer == nullptr) buffer = std::make_unique_for_overwrite<char[]>(kBytes);
+  return {buffer.get(), kBytes};
+}
+
 // Reads up to `budget` bytes from non-blocking `fd`, passing each chunk to `consume`.
 // Returns true at EOF or on a read error (the stream is finished), false when the pipe
 // is empty or the budget is spent.
 template <typename Consume>
 bool ReadChunks(int fd, std::size_t budget, Consume consume) {
-  static thread_local std::array<char, 64 << 10> scratch;
+  std::span<char> scratch = ReadBuffer();
   while (budget > 0) {
     ssize_t n = read(fd, scratch.data(), std::min(scratch.size(), budget));
     if (n > 0) {
