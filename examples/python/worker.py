@@ -100,9 +100,10 @@ class Worker:
     Threads: the session thread reads the broker's messages; grpc's own thread sends
     what the outbox holds; the heartbeat thread queues heartbeats; a pool of `capacity`
     threads runs the handlers. Shared state is guarded by `_lock`. The outbox holds at
-    most 2 x capacity + 3 messages: a completion and a credit per attempt (the broker
+    most 2 x capacity + 4 items: a completion and a credit per attempt (the broker
     assigns no more than the credit it was given), one heartbeat (a new one is not
-    queued while one waits), the drain's credit withdrawal and the close marker.
+    queued while one waits), the drain's credit withdrawal and two close markers (the
+    drain's, and the session's own when the stream ends).
     `wake()` is called when the session needs the main thread: on the broker's Drain,
     and when the stream has ended.
     """
