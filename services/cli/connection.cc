@@ -1,0 +1,77 @@
+#include "services/cli/connection.h"
+
+#include <string>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/support/byte_buffer.h"
+#include "grpcpp/support/channel_arguments.h"
+#include "libs/common/address.h"
+#include "services/cli/output.h"
+
+namespace cohort::cli {
+namespace {
+
+// Results and listings can be large (Gather of 10,000 jobs); the broker's own cap is
+// 64 MiB by default.
+constexpr int kMaxMessageBytes = 64 << 20;
+
+// Calls grpc.health.v1.Health/Check (an empty HealthCheckRequest asks about the whole
+// server) without waiting for the channel to become ready: the first connection
+// failure ends it.
+grpc::Status ProbeHealth(const std::shared_ptr<grpc::Channel>& channel, absl::Duration timeout) {
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  grpc::Slice empty("");
+  grpc::ByteBuffer request(&empty, 1);
+  grpc::ByteBuffer response;
+  grpc::Status status;
+  absl::Notification done;
+  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+                 [&](grpc::Status s) {
+                   status = std::move(s);
+                   done.Notify();
+                 });
+  done.WaitForNotification();
+  return status;
+}
+
+}  // namespace
+
+std::string TransportReason(absl::string_view grpc_message) {
+  absl::string_view reason = grpc_message;
+  if (std::size_t colon = reason.rfind(": "); colon != absl::string_view::npos) reason.remove_prefix(colon + 2);
+  reason = absl::StripAsciiWhitespace(reason);
+  if (reason.empty()) return "unavailable";
+  std::string out(reason);
+  out[0] = absl::ascii_tolower(out[0]);
+  return out;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(absl::string_view service, absl::string_view flag,
+                                                       absl::string_view address, absl::Duration timeout) {
+  absl::StatusOr<common::HostPort> target = common::ParseHostPort(flag, address, common::PortZero::kRejected);
+  if (!target.ok()) return target.status();
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  args.SetMaxSendMessageSize(kMaxMessageBytes);
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateCustomChannel(target->ToString(), grpc::InsecureChannelCredentials(), args);
+  grpc::Status probe = ProbeHealth(channel, timeout);
+  if (probe.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot reach ", service, " at ", address, ": ", TransportReason(probe.error_message())));
+  }
+  if (probe.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("cannot reach ", service, " at ", address, ": no answer within ", FormatAge(timeout)));
+  }
+  return channel;
+}
+
+}  // namespace cohort::cli

@@ -1,0 +1,69 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "grpcpp/client_context.h"
+#include "grpcpp/support/status.h"
+#include "protos/cohort/v1/broker.grpc.pb.h"
+#include "protos/cohort/v1/scheduler.grpc.pb.h"
+#include "services/cli/exit_code.h"
+#include "services/cli/flag_set.h"
+#include "services/cli/output.h"
+
+namespace cohort::cli {
+
+// cohortctl's global flags.
+struct GlobalOptions {
+  // The broker, HOST:PORT: --server, else $COHORT_SERVER, else 127.0.0.1:7070.
+  std::string server;
+  // The scheduler: --scheduler, else $COHORT_SCHEDULER, else the same as the server
+  // (cohort-dev serves both on one port).
+  std::string scheduler;
+  OutputFormat output = OutputFormat::kTable;
+  // Deadline for connecting and for every call that does not wait on jobs.
+  absl::Duration timeout = absl::Seconds(5);
+};
+
+// What every command shares: the global options (and the FlagSet that parses them) and
+// the connections, each opened on first use (Connect: a clear error within --timeout
+// when the server is not there). One per process, used from the main thread.
+class Context {
+ public:
+  // Defaults from the environment (COHORT_SERVER, COHORT_SCHEDULER).
+  Context();
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  FlagSet& global_flags() { return global_flags_; }
+  const GlobalOptions& options() const { return options_; }
+  bool json() const { return options_.output == OutputFormat::kJson; }
+
+  // The connected broker (or scheduler) stub; UNAVAILABLE, DEADLINE_EXCEEDED or
+  // INVALID_ARGUMENT as Connect() says, for FailLocal().
+  absl::StatusOr<cohort::v1::Broker::Stub*> Broker();
+  absl::StatusOr<cohort::v1::Scheduler::Stub*> Scheduler();
+
+  // A call context whose deadline is --timeout from now.
+  std::unique_ptr<grpc::ClientContext> Call() const;
+  // A call context for an RPC that waits on jobs for up to `wait` (the request's own
+  // timeout): its deadline is `wait` plus --timeout, so the server's answer arrives
+  // before the deadline; none when `wait` is infinite.
+  std::unique_ptr<grpc::ClientContext> WaitingCall(absl::Duration wait) const;
+
+  // FailRpc() for a call to the broker or the scheduler.
+  ExitCode FailBroker(const grpc::Status& status) const;
+  ExitCode FailScheduler(const grpc::Status& status) const;
+
+ private:
+  const std::string& scheduler_address() const;
+
+  GlobalOptions options_;
+  FlagSet global_flags_;
+  std::unique_ptr<cohort::v1::Broker::Stub> broker_;
+  std::unique_ptr<cohort::v1::Scheduler::Stub> scheduler_;
+};
+
+}  // namespace cohort::cli

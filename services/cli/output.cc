@@ -1,0 +1,160 @@
+#include "services/cli/output.h"
+
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace cohort::cli {
+
+bool AbslParseFlag(absl::string_view text, OutputFormat* format, std::string* error) {
+  if (text == "table") {
+    *format = OutputFormat::kTable;
+    return true;
+  }
+  if (text == "json") {
+    *format = OutputFormat::kJson;
+    return true;
+  }
+  *error = "use table or json";
+  return false;
+}
+
+std::string AbslUnparseFlag(OutputFormat format) { return format == OutputFormat::kJson ? "json" : "table"; }
+
+void PrintJson(const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.always_print_primitive_fields = true;
+  std::string json;
+  if (!google::protobuf::util::MessageToJsonString(message, &json, options).ok()) {
+    // Only a message with invalid UTF-8 in a string field fails; say so in the object.
+    json = R"({"error":"the response cannot be printed as JSON"})";
+  }
+  json.push_back('\n');
+  PrintRaw(json);
+}
+
+void PrintRaw(absl::string_view text) {
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
+}
+
+namespace {
+
+// Characters, not bytes: UTF-8 continuation bytes do not count.
+std::size_t DisplayWidth(absl::string_view s) {
+  return std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; });
+}
+
+}  // namespace
+
+Table::Table(std::vector<std::string> header) : has_header_(!header.empty()) {
+  if (has_header_) rows_.push_back(std::move(header));
+}
+
+void Table::AddRow(std::vector<std::string> cells) { rows_.push_back(std::move(cells)); }
+
+std::string Table::Render() const {
+  std::vector<std::size_t> widths;
+  for (const auto& row : rows_) {
+    if (widths.size() < row.size()) widths.resize(row.size(), 0);
+    for (std::size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], DisplayWidth(row[c]));
+  }
+  std::string out;
+  for (const auto& row : rows_) {
+    std::string line;
+    for (std::size_t c = 0; c < row.size(); ++c) {
+      line += row[c];
+      if (c + 1 < row.size()) line.append(widths[c] - DisplayWidth(row[c]) + 2, ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    absl::StrAppend(&out, line, "\n");
+  }
+  return out;
+}
+
+void Table::Print() const { PrintRaw(Render()); }
+
+std::string StateName(cohort::v1::JobState state) {
+  std::string name = cohort::v1::JobState_Name(state);
+  constexpr absl::string_view kPrefix = "JOB_STATE_";
+  if (absl::StartsWith(name, kPrefix)) name.erase(0, kPrefix.size());
+  return name.empty() ? absl::StrCat(static_cast<int>(state)) : name;
+}
+
+bool ParseJobState(absl::string_view text, cohort::v1::JobState* state) {
+  std::string upper = absl::AsciiStrToUpper(std::string(text));
+  if (!absl::StartsWith(upper, "JOB_STATE_")) upper = absl::StrCat("JOB_STATE_", upper);
+  return cohort::v1::JobState_Parse(upper, state) && *state != cohort::v1::JOB_STATE_UNSPECIFIED;
+}
+
+std::string FormatAge(absl::Duration d) {
+  if (d < absl::ZeroDuration()) d = absl::ZeroDuration();
+  if (d < absl::Seconds(1)) return absl::StrCat(absl::ToInt64Milliseconds(d), "ms");
+  const int64_t s = absl::ToInt64Seconds(d);
+  if (s < 60) return absl::StrCat(s, "s");
+  if (s < 3600) return absl::StrFormat("%dm%02ds", s / 60, s % 60);
+  if (s < 86400) return absl::StrFormat("%dh%02dm", s / 3600, s % 3600 / 60);
+  return absl::StrFormat("%dd%02dh", s / 86400, s % 86400 / 3600);
+}
+
+absl::Time FromProto(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
+
+absl::Duration FromProto(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+google::protobuf::Duration ToProto(absl::Duration d) {
+  google::protobuf::Duration out;
+  const int64_t seconds = absl::IDivDuration(d, absl::Seconds(1), &d);
+  out.set_seconds(seconds);
+  out.set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(d)));
+  return out;
+}
+
+std::string FormatTime(const google::protobuf::Timestamp& t, bool has) {
+  if (!has) return "-";
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", FromProto(t), absl::UTCTimeZone());
+}
+
+std::string FormatAgo(const google::protobuf::Timestamp& t, bool has, absl::Time now) {
+  if (!has) return "-";
+  return absl::StrCat(FormatAge(now - FromProto(t)), " ago");
+}
+
+std::string Excerpt(absl::string_view bytes, std::size_t max) {
+  std::string out;
+  std::size_t chars = 0;
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(bytes[i]);
+    if ((c & 0xC0) != 0x80 && chars == max) {
+      out += "...";
+      return out;
+    }
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c < 0x20 || c == 0x7F) {
+      out += absl::StrFormat("\\x%02x", c);
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+    if ((c & 0xC0) != 0x80) ++chars;
+  }
+  return out;
+}
+
+std::string OutcomeText(const cohort::v1::JobOutcome& outcome) {
+  if (outcome.has_error()) return Excerpt(absl::StrCat(outcome.error().code(), ": ", outcome.error().message()), 60);
+  absl::string_view result = outcome.result();
+  if (absl::EndsWith(result, "\n")) result.remove_suffix(1);
+  return Excerpt(result);
+}
+
+}  // namespace cohort::cli

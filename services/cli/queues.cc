@@ -1,0 +1,143 @@
+// cohortctl queues: depth, running and oldest age per queue; pause, resume, limits.
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "services/cli/command.h"
+
+namespace cohort::cli {
+namespace {
+
+using cohort::v1::QueueLimits;
+
+std::string LimitText(const QueueLimits& limits) {
+  std::vector<std::string> parts;
+  parts.push_back(absl::StrCat("max-concurrency=", limits.max_concurrency() == 0 ? "unlimited"
+                                                                                  : absl::StrCat(limits.max_concurrency())));
+  parts.push_back(
+      absl::StrCat("max-rate=", limits.max_rate() == 0 ? "unlimited" : absl::StrFormat("%g/s", limits.max_rate())));
+  parts.push_back(absl::StrCat("weight=", limits.weight() == 0 ? 1 : limits.weight()));
+  return absl::StrJoin(parts, " ");
+}
+
+constexpr char kSubcommands[] =
+    "commands:\n"
+    "  cohortctl queues                     list queues: depth, depth by priority, running, oldest age, limits\n"
+    "  cohortctl queues pause QUEUE         stop dispatching from a queue (submits are still accepted)\n"
+    "  cohortctl queues resume QUEUE        dispatch again\n"
+    "  cohortctl queues limits QUEUE        show or set --max-concurrency, --max-rate, --weight\n";
+
+ExitCode ListQueues(Context& ctx, absl::Span<const std::string> args) {
+  FlagSet flags("cohortctl queues [COMMAND] [flags]", "Lists the broker's queues, or changes one.");
+  flags.Inherit(&ctx.global_flags());
+  flags.SetFooter(kSubcommands);
+  ParsedArgs parsed;
+  if (auto done = ParseCommandLine(flags, args, 0, 0, &parsed)) return *done;
+  absl::StatusOr<cohort::v1::Broker::Stub*> broker = ctx.Broker();
+  if (!broker.ok()) return FailLocal(broker.status());
+  cohort::v1::ListQueuesResponse response;
+  auto call = ctx.Call();
+  grpc::Status status = (*broker)->ListQueues(call.get(), cohort::v1::ListQueuesRequest(), &response);
+  if (!status.ok()) return ctx.FailBroker(status);
+  if (ctx.json()) {
+    PrintJson(response);
+    return ExitCode::kOk;
+  }
+  Table table({"QUEUE", "STATE", "DEPTH", "BY PRIORITY", "RUNNING", "OLDEST", "LIMITS"});
+  for (const cohort::v1::QueueInfo& q : response.queues()) {
+    std::vector<std::string> by_priority;
+    for (const auto& d : q.depth_by_priority()) by_priority.push_back(absl::StrCat(d.priority(), ":", d.queued()));
+    table.AddRow({q.name(), q.paused() ? "paused" : "active", absl::StrCat(q.depth()),
+                  by_priority.empty() ? "-" : absl::StrJoin(by_priority, " "), absl::StrCat(q.running()),
+                  q.has_oldest_queued_age() ? FormatAge(FromProto(q.oldest_queued_age())) : "-",
+                  LimitText(q.limits())});
+  }
+  table.Print();
+  return ExitCode::kOk;
+}
+
+// queues pause|resume QUEUE.
+template <bool kPause>
+ExitCode PauseOrResume(Context& ctx, absl::Span<const std::string> args) {
+  FlagSet flags(absl::StrCat("cohortctl queues ", kPause ? "pause" : "resume", " [flags] QUEUE"),
+                kPause ? "Stops dispatch from a queue: queued jobs wait, running jobs carry on, submits are accepted."
+                       : "Resumes dispatch from a paused queue.");
+  flags.Inherit(&ctx.global_flags());
+  ParsedArgs parsed;
+  if (auto done = ParseCommandLine(flags, args, 1, 1, &parsed)) return *done;
+  absl::StatusOr<cohort::v1::Broker::Stub*> broker = ctx.Broker();
+  if (!broker.ok()) return FailLocal(broker.status());
+  const std::string& queue = parsed.positional[0];
+  auto call = ctx.Call();
+  grpc::Status status;
+  if constexpr (kPause) {
+    cohort::v1::PauseQueueRequest request;
+    request.set_queue(queue);
+    cohort::v1::PauseQueueResponse response;
+    status = (*broker)->PauseQueue(call.get(), request, &response);
+    if (status.ok() && ctx.json()) PrintJson(response);
+  } else {
+    cohort::v1::ResumeQueueRequest request;
+    request.set_queue(queue);
+    cohort::v1::ResumeQueueResponse response;
+    status = (*broker)->ResumeQueue(call.get(), request, &response);
+    if (status.ok() && ctx.json()) PrintJson(response);
+  }
+  if (!status.ok()) return ctx.FailBroker(status);
+  if (!ctx.json()) PrintRaw(absl::StrCat("queue ", queue, kPause ? " paused\n" : " resumed\n"));
+  return ExitCode::kOk;
+}
+
+ExitCode Limits(Context& ctx, absl::Span<const std::string> args) {
+  FlagSet flags("cohortctl queues limits [flags] QUEUE",
+                "Sets a queue's dispatch limits (only those given; the others are kept) and prints them all.");
+  flags.Inherit(&ctx.global_flags());
+  int max_concurrency = 0;
+  double max_rate = 0;
+  int weight = 0;
+  flags.Add("max-concurrency", &max_concurrency, "most jobs of the queue running at once (0: unlimited)");
+  flags.Add("max-rate", &max_rate, "most dispatches per second (0: unlimited)");
+  flags.Add("weight", &weight, "share in the round robin across queues (0: the default, 1)");
+  ParsedArgs parsed;
+  if (auto done = ParseCommandLine(flags, args, 1, 1, &parsed)) return *done;
+  absl::StatusOr<cohort::v1::Broker::Stub*> broker = ctx.Broker();
+  if (!broker.ok()) return FailLocal(broker.status());
+  cohort::v1::SetQueueLimitsRequest request;
+  request.set_queue(parsed.positional[0]);
+  QueueLimits* limits = request.mutable_limits();
+  if (flags.IsSet("max-concurrency")) limits->set_max_concurrency(max_concurrency);
+  if (flags.IsSet("max-rate")) limits->set_max_rate(max_rate);
+  if (flags.IsSet("weight")) limits->set_weight(weight);
+  cohort::v1::SetQueueLimitsResponse response;
+  auto call = ctx.Call();
+  grpc::Status status = (*broker)->SetQueueLimits(call.get(), request, &response);
+  if (!status.ok()) return ctx.FailBroker(status);
+  if (ctx.json()) {
+    PrintJson(response);
+  } else {
+    PrintRaw(absl::StrCat("queue ", request.queue(), " ", LimitText(response.limits()), "\n"));
+  }
+  return ExitCode::kOk;
+}
+
+ExitCode Queues(Context& ctx, absl::Span<const std::string> args) {
+  if (!args.empty()) {
+    const std::string& sub = args[0];
+    if (sub == "pause") return PauseOrResume<true>(ctx, args.subspan(1));
+    if (sub == "resume") return PauseOrResume<false>(ctx, args.subspan(1));
+    if (sub == "limits") return Limits(ctx, args.subspan(1));
+    if (sub == "list") return ListQueues(ctx, args.subspan(1));
+    if (!absl::StartsWith(sub, "-")) {
+      return Fail(ExitCode::kUsage, absl::StrCat("unknown queues command \"", sub, "\" (see cohortctl queues --help)"));
+    }
+  }
+  return ListQueues(ctx, args);
+}
+
+}  // namespace
+
+std::vector<Command> QueueCommands() {
+  return {{"queues", "list queues (depth, running, oldest age); queues pause|resume|limits QUEUE", Queues}};
+}
+
+}  // namespace cohort::cli

@@ -1,0 +1,288 @@
+// cohortctl schedules: the scheduler's durable interval and cron schedules
+// (scheduler.proto, service Scheduler, at --scheduler).
+#include <cstdio>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "services/cli/command.h"
+#include "services/cli/job_spec_flags.h"
+
+namespace cohort::cli {
+namespace {
+
+using cohort::v1::Schedule;
+
+std::string EnumSuffix(const std::string& name, absl::string_view prefix) {
+  return absl::StartsWith(name, prefix) ? name.substr(prefix.size()) : name;
+}
+
+std::string TriggerText(const cohort::v1::ScheduleSpec& spec) {
+  if (spec.has_interval()) return absl::StrCat("every ", FormatAge(FromProto(spec.interval())));
+  if (spec.has_cron()) {
+    return absl::StrCat("cron \"", spec.cron().expression(), "\" ",
+                        spec.cron().time_zone().empty() ? "UTC" : spec.cron().time_zone());
+  }
+  return "-";
+}
+
+void PrintSchedule(const Schedule& s) {
+  const cohort::v1::ScheduleSpec& spec = s.spec();
+  Table table;
+  table.AddRow({"id", s.id()});
+  table.AddRow({"state", s.paused() ? "paused" : "active"});
+  table.AddRow({"trigger", TriggerText(spec)});
+  table.AddRow({"overlap", EnumSuffix(cohort::v1::OverlapPolicy_Name(spec.overlap_policy()), "OVERLAP_POLICY_")});
+  std::string catch_up = EnumSuffix(cohort::v1::CatchUpPolicy_Name(spec.catch_up_policy()), "CATCH_UP_POLICY_");
+  if (spec.catch_up_policy() == cohort::v1::CATCH_UP_POLICY_RUN_ALL) {
+    absl::StrAppend(&catch_up, " (at most ", spec.catch_up_limit(), ")");
+  }
+  table.AddRow({"catch-up", catch_up});
+  table.AddRow({"job", absl::StrCat(spec.job().queue(), " ", spec.job().kind(), ", priority ", spec.job().priority())});
+  table.AddRow({"next fire", FormatTime(s.next_fire_time(), s.has_next_fire_time())});
+  table.AddRow({"last fire", FormatTime(s.last_fire_time(), s.has_last_fire_time())});
+  table.AddRow({"last job", s.last_job_id().empty() ? "-" : s.last_job_id()});
+  table.AddRow({"created", FormatTime(s.create_time(), s.has_create_time())});
+  table.AddRow({"updated", FormatTime(s.update_time(), s.has_update_time())});
+  table.Print();
+}
+
+constexpr char kSubcommands[] =
+    "commands:\n"
+    "  cohortctl schedules [list]             list schedules\n"
+    "  cohortctl schedules create ID ...      create one (--every or --cron; see schedules create --help)\n"
+    "  cohortctl schedules get ID             show one\n"
+    "  cohortctl schedules delete ID          delete one (jobs already submitted are untouched)\n"
+    "  cohortctl schedules pause ID           stop it firing (missed slots are skipped)\n"
+    "  cohortctl schedules resume ID          fire again from the next slot\n"
+    "  cohortctl schedules trigger ID         submit its job now and print the job's id\n";
+
+ExitCode Create(Context& ctx, absl::Span<const std::string> args) {
+  FlagSet flags(absl::StrCat("cohortctl schedules create [flags] ID ", JobSpecFlags::kArgs),
+                "Creates a schedule that submits the job described by the flags and arguments on every slot.");
+  flags.Inherit(&ctx.global_flags());
+  absl::Duration every;
+  std::string cron;
+  std::string tz;
+  std::string overlap = "skip";
+  std::string catch_up = "run-once";
+  int catch_up_limit = 0;
+  flags.Add("every", &every, "fire at every multiple of this interval since the Unix epoch, e.g. 15m");
+  flags.Add("cron", &cron, "fire on a 5-field cron expression, e.g. \"0 9 * * MON-FRI\"", "EXPR");
+  flags.Add("tz", &tz, "the cron expression's IANA time zone, e.g. Europe/Paris (default UTC)", "ZONE");
+  flags.Add("overlap", &overlap, "when the last job is still running: skip, allow or buffer-one", "POLICY");
+  flags.Add("catch-up", &catch_up, "slots missed while the scheduler was down: skip-missed, run-once or run-all",
+            "POLICY");
+  flags.Add("catch-up-limit", &catch_up_limit, "with --catch-up=run-all, the most missed slots to run");
+  JobSpecFlags job(flags, JobSpecFlags::Use::kScheduleTemplate);
+  flags.SetFooter(
+      "The job flags are submit's (see cohortctl submit --help), without --depends-on and\n"
+      "--idempotency-key: the scheduler sets a key per slot, so a slot never fires twice.\n"
+      "\n"
+      "examples:\n"
+      "  cohortctl schedules create nightly-report reports exec --cron=\"0 2 * * *\" --tz=Europe/Paris -- /usr/bin/report\n"
+      "  cohortctl schedules create heartbeat default builtin.echo ping --every=1m --overlap=skip\n");
+  ParsedArgs parsed;
+  if (auto done = ParseCommandLine(flags, args, 3, 4, &parsed)) return *done;
+  if (flags.IsSet("every") == flags.IsSet("cron")) {
+    return Fail(ExitCode::kUsage, "give exactly one of --every and --cron");
+  }
+  if (flags.IsSet("tz") && !flags.IsSet("cron")) return Fail(ExitCode::kUsage, "--tz goes with --cron");
+
+  cohort::v1::CreateScheduleRequest request;
+  request.set_schedule_id(parsed.positional[0]);
+  cohort::v1::ScheduleSpec* spec = request.mutable_spec();
+  if (flags.IsSet("every")) {
+    *spec->mutable_interval() = ToProto(every);
+  } else {
+    spec->mutable_cron()->set_expression(cron);
+    spec->mutable_cron()->set_time_zone(tz);
+  }
+  absl::StatusOr<cohort::v1::OverlapPolicy> overlap_policy = ParseChoice<cohort::v1::OverlapPolicy>(
+      "overlap", overlap,
+      {{"skip", cohort::v1::OVERLAP_POLICY_SKIP},
+       {"allow", cohort::v1::OVERLAP_POLICY_ALLOW},
+       {"buffer-one", cohort::v1::OVERLAP_POLICY_BUFFER_ONE}});
+  if (!overlap_policy.ok()) return FailLocal(overlap_policy.status());
+  spec->set_overlap_policy(*overlap_policy);
+  absl::StatusOr<cohort::v1::CatchUpPolicy> catch_up_policy = ParseChoice<cohort::v1::CatchUpPolicy>(
+      "catch-up", catch_up,
+      {{"skip-missed", cohort::v1::CATCH_UP_POLICY_SKIP_MISSED},
+       {"run-once", cohort::v1::CATCH_UP_POLICY_RUN_ONCE},
+       {"run-all", cohort::v1::CATCH_UP_POLICY_RUN_ALL}});
+  if (!catch_up_policy.ok()) return FailLocal(catch_up_policy.status());
+  spec->set_catch_up_policy(*catch_up_policy);
+  spec->set_catch_up_limit(catch_up_limit);
+  absl::StatusOr<cohort::v1::JobSpec> template_spec =
+      job.Build(flags, absl::MakeConstSpan(parsed.positional).subspan(1), parsed.after_dashes);
+  if (!template_spec.ok()) return FailLocal(template_spec.status());
+  *spec->mutable_job() = *std::move(template_spec);
+
+  absl::StatusOr<cohort::v1::Scheduler::Stub*> scheduler = ctx.Scheduler();
+  if (!scheduler.ok()) return FailLocal(scheduler.status());
+  cohort::v1::CreateScheduleResponse response;
+  auto call = ctx.Call();
+  grpc::Status status = (*scheduler)->CreateSchedule(call.get(), request, &response);
+  if (!status.ok()) return ctx.FailScheduler(status);
+  if (ctx.json()) {
+    PrintJson(response);
+  } else {
+    PrintSchedule(response.schedule());
+  }
+  return ExitCode::kOk;
+}
+
+ExitCode ListSchedules(Context& ctx, absl::Span<const std::string> args) {
+  FlagSet flags("cohortctl schedules [list] [flags]", "Lists the scheduler's schedules in id order, a page at a time.");
+  flags.Inherit(&ctx.global_flags());
+  int page_size = 100;
+  std::string page_token;
+  flags.Add("page-size", &page_size, "schedules per page (the scheduler caps it)");
+  flags.Add("page-token", &page_token, "the next page, as the previous page said", "TOKEN");
+  flags.SetFooter(kSubcommands);
+  ParsedArgs parsed;
+  if (auto done = ParseCommandLine(flags, args, 0, 0, &parsed)) return *done;
+  absl::StatusOr<cohort::v1::Scheduler::Stub*> scheduler = ctx.Scheduler();
+  if (!scheduler.ok()) return FailLocal(scheduler.status());
+  cohort::v1::ListSchedulesRequest request;
+  request.set_page_size(page_size);
+  request.set_page_token(page_token);
+  cohort::v1::ListSchedulesResponse response;
+  auto call = ctx.Call();
+  grpc::Status status = (*scheduler)->ListSchedules(call.get(), request, &response);
+  if (!status.ok()) return ctx.FailScheduler(status);
+  if (ctx.json()) {
+    PrintJson(response);
+    return ExitCode::kOk;
+  }
+  Table table({"ID", "STATE", "TRIGGER", "JOB", "NEXT FIRE", "LAST JOB"});
+  for (const Schedule& s : response.schedules()) {
+    table.AddRow({s.id(), s.paused() ? "paused" : "active", TriggerText(s.spec()),
+                  absl::StrCat(s.spec().job().queue(), " ", s.spec().job().kind()),
+                  FormatTime(s.next_fire_time(), s.has_next_fire_time()),
+                  s.last_job_id().empty() ? "-" : s.last_job_id()});
+  }
+  table.Print();
+  if (!response.next_page_token().empty()) {
+    std::fprintf(stderr, "more schedules: repeat with --page-token=%s\n", response.next_page_token().c_str());
+  }
+  return ExitCode::kOk;
+}
+
+// get, delete, pause, resume and trigger: one schedule id, one call.
+enum class Verb { kGet, kDelete, kPause, kResume, kTrigger };
+
+ExitCode OnOne(Context& ctx, Verb verb, absl::string_view name, absl::string_view summary,
+               absl::Span<const std::string> args) {
+  FlagSet flags(absl::StrCat("cohortctl schedules ", name, " [flags] ID"), std::string(summary));
+  flags.Inherit(&ctx.global_flags());
+  ParsedArgs parsed;
+  if (auto done = ParseCommandLine(flags, args, 1, 1, &parsed)) return *done;
+  absl::StatusOr<cohort::v1::Scheduler::Stub*> scheduler = ctx.Scheduler();
+  if (!scheduler.ok()) return FailLocal(scheduler.status());
+  cohort::v1::Scheduler::Stub& stub = **scheduler;
+  const std::string& id = parsed.positional[0];
+  auto call = ctx.Call();
+  grpc::Status status;
+  switch (verb) {
+    case Verb::kGet: {
+      cohort::v1::GetScheduleRequest request;
+      request.set_schedule_id(id);
+      cohort::v1::GetScheduleResponse response;
+      status = stub.GetSchedule(call.get(), request, &response);
+      if (!status.ok()) break;
+      if (ctx.json()) {
+        PrintJson(response);
+      } else {
+        PrintSchedule(response.schedule());
+      }
+      return ExitCode::kOk;
+    }
+    case Verb::kDelete: {
+      cohort::v1::DeleteScheduleRequest request;
+      request.set_schedule_id(id);
+      cohort::v1::DeleteScheduleResponse response;
+      status = stub.DeleteSchedule(call.get(), request, &response);
+      if (!status.ok()) break;
+      if (ctx.json()) {
+        PrintJson(response);
+      } else {
+        PrintRaw(absl::StrCat("schedule ", id, " deleted\n"));
+      }
+      return ExitCode::kOk;
+    }
+    case Verb::kPause: {
+      cohort::v1::PauseScheduleRequest request;
+      request.set_schedule_id(id);
+      cohort::v1::PauseScheduleResponse response;
+      status = stub.PauseSchedule(call.get(), request, &response);
+      if (!status.ok()) break;
+      if (ctx.json()) {
+        PrintJson(response);
+      } else {
+        PrintSchedule(response.schedule());
+      }
+      return ExitCode::kOk;
+    }
+    case Verb::kResume: {
+      cohort::v1::ResumeScheduleRequest request;
+      request.set_schedule_id(id);
+      cohort::v1::ResumeScheduleResponse response;
+      status = stub.ResumeSchedule(call.get(), request, &response);
+      if (!status.ok()) break;
+      if (ctx.json()) {
+        PrintJson(response);
+      } else {
+        PrintSchedule(response.schedule());
+      }
+      return ExitCode::kOk;
+    }
+    case Verb::kTrigger: {
+      cohort::v1::TriggerScheduleRequest request;
+      request.set_schedule_id(id);
+      cohort::v1::TriggerScheduleResponse response;
+      status = stub.TriggerSchedule(call.get(), request, &response);
+      if (!status.ok()) break;
+      if (ctx.json()) {
+        PrintJson(response);
+      } else {
+        PrintRaw(absl::StrCat(response.job_id(), "\n"));
+      }
+      return ExitCode::kOk;
+    }
+  }
+  return ctx.FailScheduler(status);
+}
+
+ExitCode Schedules(Context& ctx, absl::Span<const std::string> args) {
+  if (!args.empty()) {
+    const std::string& sub = args[0];
+    const absl::Span<const std::string> rest = args.subspan(1);
+    if (sub == "create") return Create(ctx, rest);
+    if (sub == "list") return ListSchedules(ctx, rest);
+    if (sub == "get") return OnOne(ctx, Verb::kGet, sub, "Shows one schedule.", rest);
+    if (sub == "delete") {
+      return OnOne(ctx, Verb::kDelete, sub, "Deletes a schedule; jobs it already submitted are untouched.", rest);
+    }
+    if (sub == "pause") {
+      return OnOne(ctx, Verb::kPause, sub, "Stops a schedule firing; slots passing meanwhile are skipped.", rest);
+    }
+    if (sub == "resume") return OnOne(ctx, Verb::kResume, sub, "Resumes a schedule from its next slot.", rest);
+    if (sub == "trigger") {
+      return OnOne(ctx, Verb::kTrigger, sub, "Submits the schedule's job now, outside its slots; prints the job id.",
+                   rest);
+    }
+    if (!absl::StartsWith(sub, "-")) {
+      return Fail(ExitCode::kUsage,
+                  absl::StrCat("unknown schedules command \"", sub, "\" (see cohortctl schedules --help)"));
+    }
+  }
+  return ListSchedules(ctx, args);
+}
+
+}  // namespace
+
+std::vector<Command> ScheduleCommands() {
+  return {{"schedules", "interval and cron schedules: create, list, get, delete, pause, resume, trigger", Schedules}};
+}
+
+}  // namespace cohort::cli
