@@ -15,7 +15,12 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "absl/synchronization/notification.h"
 #include "absl/strings/strip.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/support/byte_buffer.h"
 
 #include "gtest/gtest.h"
 #include "tests/broker_fixture.h"
@@ -397,6 +402,70 @@ TEST_F(ExecutorTest, BadAllowExecPatternExitsNonZeroNamingTheFlag) {
   auto started = ServiceProcess::Start(BinaryPath("services/executor/cohort-executor"), {"--allow-exec=bin/sh"});
   EXPECT_EQ(started.status().code(), absl::StatusCode::kUnavailable) << started.status();
   EXPECT_NE(std::string(started.status().message()).find("exit code 2"), std::string::npos) << started.status();
+}
+
+TEST_F(ExecutorTest, AnnouncesItsIdLabelsQueuesAndCapacityAndServesGrpcHealth) {
+  StartExecutor(3, {"--labels=zone=a,tier=gpu", "--queues=default,reports"});
+  cohort::v1::ListExecutorsResponse executors;
+  ASSERT_TRUE(Eventually([&] {
+    auto ctx = Context();
+    return stub().ListExecutors(ctx.get(), {}, &executors).ok() && executors.executors_size() == 1;
+  }));
+  const cohort::v1::ExecutorInfo& info = executors.executors(0);
+  EXPECT_EQ(info.executor_id(), "exec-under-test");
+  EXPECT_EQ(info.capacity(), 3);
+  EXPECT_EQ(info.labels().at("zone"), "a");
+  EXPECT_EQ(info.labels().at("tier"), "gpu");
+  EXPECT_EQ(std::vector<std::string>(info.queues().begin(), info.queues().end()),
+            (std::vector<std::string>{"default", "reports"}));
+
+  // grpc.health.v1.Health/Check with an empty request: SERVING is field 1 = 1.
+  grpc::GenericStub health(grpc::CreateChannel(executor_->grpc_address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::Slice empty("");
+  grpc::ByteBuffer request(&empty, 1);
+  grpc::ByteBuffer response;
+  grpc::Status status;
+  absl::Notification done;
+  health.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+                   [&](grpc::Status s) {
+                     status = std::move(s);
+                     done.Notify();
+                   });
+  done.WaitForNotification();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(response.Dump(&slices).ok());
+  std::string bytes;
+  for (const grpc::Slice& slice : slices) bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  EXPECT_EQ(bytes, std::string("\x08\x01"));
+}
+
+TEST_F(ExecutorTest, BadLabelsExitNonZero) {
+  auto started = ServiceProcess::Start(BinaryPath("services/executor/cohort-executor"), {"--labels=novalue"});
+  EXPECT_EQ(started.status().code(), absl::StatusCode::kUnavailable) << started.status();
+  EXPECT_NE(std::string(started.status().message()).find("exit code 2"), std::string::npos) << started.status();
+}
+
+TEST_F(ExecutorTest, AJobRunningWhenTheBrokerCrashesEndsOnceTheBrokerIsBack) {
+  StartExecutor(2);
+  cohort::v1::JobSpec spec = Kind("builtin.sleep", "1s");
+  spec.set_max_attempts(2);  // the crash costs the running attempt
+  std::string id = Submit({spec})[0];
+  ASSERT_TRUE(AwaitState(id, cohort::v1::JOB_STATE_RUNNING));
+  const std::string address = broker_->grpc_address();
+  ASSERT_TRUE(broker_->Kill9().ok());
+  // Back on the same address and data: the attempt that was running comes back as
+  // attempt 2; the executor reconnects, its stale attempt 1 is cancelled and fenced,
+  // and attempt 2 runs (on this executor, the only one).
+  StartBroker({"--listen=" + address});
+  cohort::v1::WaitForResponse resp;
+  grpc::Status s = WaitFor(id, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message() << "\n" << Get(id).DebugString();
+  EXPECT_EQ(resp.result(), "1s");
+  EXPECT_EQ(Get(id).attempt(), 2);
+  EXPECT_GE(ExecutorMetric("cohort_executor_reconnects_total").value_or(0), 1);
 }
 
 }  // namespace

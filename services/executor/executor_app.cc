@@ -70,6 +70,9 @@ absl::Status ExecutorApp::Validate(const ExecutorAppOptions& options) {
     return absl::InvalidArgumentError(absl::StrCat("--executor-id is ", options.executor_id.size(),
                                                    " bytes long: use at most ", kMaxExecutorIdBytes));
   }
+  for (const auto& [key, value] : options.labels) {
+    if (key.empty()) return absl::InvalidArgumentError("--labels: a label has an empty key: use KEY=VALUE");
+  }
   for (const std::string& queue : options.queues) {
     if (!IsValidQueueName(queue)) {
       return absl::InvalidArgumentError(

@@ -30,7 +30,7 @@ struct ExecutorAppOptions {
   // Stable across reconnects (leases belong to it), at most 128 bytes; empty:
   // "<hostname>-<pid>".
   std::string executor_id;
-  // Shown by the broker's ListExecutors.
+  // Shown by the broker's ListExecutors; keys are non-empty.
   std::map<std::string, std::string> labels;
   // Queues to take jobs from ([a-z0-9._-]{1,64} each); empty: every queue.
   std::vector<std::string> queues;

@@ -38,6 +38,7 @@ TEST(ExecutorAppValidate, NamesTheFlagAndWhatIsAllowed) {
             "--max-output-bytes -1 is out of range: use 0..1073741824 (1 GiB)");
   EXPECT_EQ(Problem([](auto& o) { o.max_stderr_bytes = int64_t{1} << 31; }),
             "--max-stderr-bytes 2147483648 is out of range: use 0..1073741824 (1 GiB)");
+  EXPECT_EQ(Problem([](auto& o) { o.labels = {{"", "x"}}; }), "--labels: a label has an empty key: use KEY=VALUE");
   EXPECT_NE(Problem([](auto& o) { o.broker = "nowhere"; }).find("--broker"), std::string::npos);
   EXPECT_NE(Problem([](auto& o) { o.broker = "127.0.0.1:0"; }).find("--broker"), std::string::npos);
   EXPECT_NE(Problem([](auto& o) { o.allow_exec = {"bin/sh"}; }).find("--allow-exec: "), std::string::npos);

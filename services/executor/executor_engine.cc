@@ -53,38 +53,35 @@ void ExecutorEngine::Send(ExecutorMessage message) {
 }
 
 void ExecutorEngine::OnProgress(const std::string& job_id, int attempt, cohort::v1::Progress progress) {
-  auto running = attempts_.find(job_id);
-  if (running == attempts_.end() || running->second.number != attempt) return;
-  auto [it, fresh] = unsent_progress_.try_emplace(job_id);
+  AttemptKey key{job_id, attempt};
+  if (!attempts_.contains(key)) return;
+  auto [it, fresh] = unsent_progress_.try_emplace(std::move(key));
   if (fresh) {
-    outbox_.PutNowait(ProgressDue{job_id}).IgnoreError();  // unbounded: cannot fail
+    outbox_.PutNowait(ProgressDue{job_id, attempt}).IgnoreError();  // unbounded: cannot fail
   } else {
     metrics_.ProgressSuperseded();
   }
-  it->second = UnsentProgress{attempt, std::move(progress)};
+  it->second = std::move(progress);
 }
 
 std::optional<ExecutorMessage> ExecutorEngine::TakeMessage(Outgoing item) {
   if (auto* m = std::get_if<ExecutorMessage>(&item)) return std::move(*m);
-  auto it = unsent_progress_.find(std::get<ProgressDue>(item).job_id);
+  ProgressDue& due = std::get<ProgressDue>(item);
+  auto it = unsent_progress_.find(AttemptKey{due.job_id, due.attempt});
   if (it == unsent_progress_.end()) return std::nullopt;  // cannot happen: one entry per ProgressDue
   ExecutorMessage m;
   auto* report = m.mutable_progress();
-  report->set_job_id(it->first);
-  report->set_attempt(it->second.attempt);
-  *report->mutable_progress() = std::move(it->second.progress);
+  report->set_job_id(std::move(due.job_id));
+  report->set_attempt(due.attempt);
+  *report->mutable_progress() = std::move(it->second);
   unsent_progress_.erase(it);
   return m;
 }
 
 void ExecutorEngine::KeepUnsentProgress(const ExecutorMessage::ProgressReport& report) {
   // OnProgress keeps it unless the attempt has ended; a newer report replaces it.
-  if (unsent_progress_.contains(report.job_id())) {
-    metrics_.ProgressSuperseded();
-    return;
-  }
-  auto running = attempts_.find(report.job_id());
-  if (running == attempts_.end() || running->second.number != report.attempt()) {
+  AttemptKey key{report.job_id(), report.attempt()};
+  if (unsent_progress_.contains(key) || !attempts_.contains(key)) {
     metrics_.ProgressSuperseded();
     return;
   }
@@ -93,10 +90,10 @@ void ExecutorEngine::KeepUnsentProgress(const ExecutorMessage::ProgressReport& r
 
 ExecutorMessage ExecutorEngine::Heartbeat() const {
   ExecutorMessage m;
-  for (const auto& [id, a] : attempts_) {
+  for (const auto& [key, a] : attempts_) {
     cohort::v1::AttemptRef* ref = m.mutable_heartbeat()->add_running();
-    ref->set_job_id(id);
-    ref->set_attempt(a.number);
+    ref->set_job_id(key.first);
+    ref->set_attempt(key.second);
   }
   return m;
 }
@@ -123,7 +120,7 @@ void ExecutorEngine::Drain() { draining_.Set(); }
 Task<void> ExecutorEngine::SettleAttempts() {
   bool idle = co_await idle_.WaitUntil(loop_.Now() + options_.drain_grace);
   if (idle) co_return;
-  for (auto& [id, a] : attempts_) a.work.Cancel();
+  for (auto& [key, a] : attempts_) a.work.Cancel();
   co_await idle_.Wait();
 }
 
@@ -208,20 +205,19 @@ Task<bool> ExecutorEngine::Session() {
     } else if (m->has_assign()) {
       const auto& a = m->assign();
       const std::string id = a.job().id();
-      if (attempts_.contains(id)) continue;  // a duplicate for an attempt already running
+      AttemptKey key{id, a.attempt()};
+      if (attempts_.contains(key)) continue;  // a duplicate for an attempt already running
       // Draining: never start new work. The broker takes back what is still assigned
       // to us when we half-close, without using up an attempt.
       if (draining_.IsSet() || leaving) continue;
       idle_.Clear();
-      Attempt& attempt = attempts_[id];
-      attempt.job = a.job();
-      attempt.number = a.attempt();
+      Attempt& attempt = attempts_[key];
       attempt.work = runtime::Spawn(Work(a.job(), a.attempt()));
       attempt.report = runtime::Spawn(Report(a.job(), a.attempt(), attempt.work));
       metrics_.running().Set(running());
     } else if (m->has_cancel()) {
-      auto it = attempts_.find(m->cancel().job_id());
-      if (it != attempts_.end() && it->second.number == m->cancel().attempt()) it->second.work.Cancel();
+      auto it = attempts_.find(AttemptKey{m->cancel().job_id(), m->cancel().attempt()});
+      if (it != attempts_.end()) it->second.work.Cancel();
     } else if (m->has_drain()) {
       if (!leaving) leaving = runtime::Spawn(leave(this, &stream));
     }
@@ -304,7 +300,7 @@ Task<void> ExecutorEngine::Report(cohort::v1::Job job, int attempt, runtime::Tas
     credit.mutable_credit()->set_credits(1);
     Send(std::move(credit));
   }
-  attempts_.erase(job.id());
+  attempts_.erase(AttemptKey{job.id(), attempt});
   metrics_.running().Set(running());
   if (attempts_.empty()) idle_.Set();
 }

@@ -4,6 +4,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -56,19 +57,13 @@ class ExecutorEngine {
   // Cancel, a timeout or a drain cancels (even before it has started); `report`
   // awaits it and always sends the completion.
   struct Attempt {
-    cohort::v1::Job job;
-    int number;
     runtime::TaskHandle<Outcome> work;
     runtime::TaskHandle<void> report;
   };
-  // In the outbox: the job's entry in unsent_progress_, read when it is written.
+  // In the outbox: the attempt's entry in unsent_progress_, read when it is written.
   struct ProgressDue {
     std::string job_id;
-  };
-  // A job's latest progress report, not yet taken by the writer.
-  struct UnsentProgress {
     int attempt;
-    cohort::v1::Progress progress;
   };
   using Outgoing = std::variant<cohort::v1::ExecutorMessage, ProgressDue>;
   // Forwards an attempt's reports to OnProgress; lives in the attempt's Work frame.
@@ -96,13 +91,17 @@ class ExecutorEngine {
   const ExecutorOptions options_;
   JobRunner& builtins_;
   JobRunner* exec_;
-  std::map<std::string, Attempt> attempts_;             // by job id
+  // By (job id, attempt): a redelivered job's new attempt may arrive (after a
+  // reconnect) while its stale one is still being stopped.
+  using AttemptKey = std::pair<std::string, int>;
+  std::map<AttemptKey, Attempt> attempts_;
   // Bounded in practice: per attempt, one completion, one credit and one ProgressDue,
   // plus a heartbeat per interval while a stream is up.
   runtime::Queue<Outgoing> outbox_;
-  // By job id; each entry has exactly one ProgressDue in outbox_. Survives the
-  // attempt's end, so a report made before the completion goes out before it.
-  std::map<std::string, UnsentProgress> unsent_progress_;
+  // An attempt's latest progress report, not yet taken by the writer. Each entry has
+  // exactly one ProgressDue in outbox_. Survives the attempt's end, so a report made
+  // before the completion goes out before it.
+  std::map<AttemptKey, cohort::v1::Progress> unsent_progress_;
   runtime::Event idle_;                                 // set when no attempt runs
   runtime::Event draining_;
   runtime::Event drained_;

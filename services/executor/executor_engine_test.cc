@@ -3,6 +3,7 @@
 // engine runs on the test's loop.
 #include "services/executor/executor_engine.h"
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <string>
@@ -28,12 +29,17 @@ using BrokerSide = grpc::ServerReaderWriter<BrokerMessage, ExecutorMessage>;
 // Kinds for these tests:
 //   test.chatty  reports progress 1000 times without suspending, then succeeds
 //   test.slow    succeeds after 20 ms
+//   test.hang    runs until cancelled
 class TestRunner final : public JobRunner {
  public:
   runtime::Task<Outcome> Run(const cohort::v1::Job& job, int attempt, ProgressSink& progress) override {
     if (job.spec().kind() == "test.chatty") {
       for (int i = 1; i <= 1000; ++i) progress.Report(i / 1000.0, absl::StrCat("step ", i));
       co_return Outcome::Success("chatty");
+    }
+    if (job.spec().kind() == "test.hang") {
+      runtime::Event never;
+      co_await never.Wait();
     }
     co_await runtime::Sleep(std::chrono::milliseconds(20));
     co_return Outcome::Success("slow");
@@ -75,13 +81,21 @@ BrokerMessage Welcome() {
   return m;
 }
 
-BrokerMessage Assign(const std::string& id, const std::string& kind) {
+BrokerMessage Assign(const std::string& id, const std::string& kind, int attempt = 1) {
   BrokerMessage m;
   m.mutable_assign()->mutable_job()->set_id(id);
-  m.mutable_assign()->mutable_job()->set_attempt(1);
+  m.mutable_assign()->mutable_job()->set_attempt(attempt);
   m.mutable_assign()->mutable_job()->mutable_spec()->set_kind(kind);
-  m.mutable_assign()->set_attempt(1);
+  m.mutable_assign()->set_attempt(attempt);
   m.mutable_assign()->mutable_lease()->set_seconds(30);
+  return m;
+}
+
+BrokerMessage Cancel(const std::string& id, int attempt) {
+  BrokerMessage m;
+  m.mutable_cancel()->set_job_id(id);
+  m.mutable_cancel()->set_attempt(attempt);
+  m.mutable_cancel()->set_reason("this attempt is not leased to this executor");
   return m;
 }
 
@@ -208,6 +222,34 @@ TEST_F(ExecutorEngineTest, BrokerDrainEndsTheStreamAfterTheReportsAndTheExecutor
   EXPECT_EQ(completions, 1);
   ASSERT_TRUE(second_hello.has_hello());
   EXPECT_EQ(second_hello.hello().running_size(), 0);  // nothing was left running
+}
+
+TEST_F(ExecutorEngineTest, ANewAttemptOfAJobRunsWhileItsStaleAttemptIsBeingStopped) {
+  std::vector<ExecutorMessage::Complete> completions;
+  Serve({[&](BrokerSide& stream) {
+    ExecutorMessage hello;
+    ASSERT_TRUE(stream.Read(&hello));
+    stream.Write(Welcome());
+    stream.Write(Assign("job-1", "test.hang", 1));
+    // As after a reconnect: the job was redelivered to this executor, and the broker
+    // stops the attempt it no longer leases.
+    stream.Write(Assign("job-1", "test.slow", 2));
+    stream.Write(Cancel("job-1", 1));
+    ExecutorMessage m;
+    while (completions.size() < 2 && stream.Read(&m)) {
+      if (m.has_complete()) completions.push_back(m.complete());
+    }
+    DrainFromBroker();
+    ReadUntilHalfClose(stream);
+  }});
+  RunEngine();
+  ASSERT_EQ(completions.size(), 2u);
+  std::sort(completions.begin(), completions.end(),
+            [](const auto& a, const auto& b) { return a.attempt() < b.attempt(); });
+  EXPECT_EQ(completions[0].attempt(), 1);
+  EXPECT_EQ(completions[0].error().code(), "cancelled");
+  EXPECT_EQ(completions[1].attempt(), 2);
+  EXPECT_EQ(completions[1].result(), "slow");
 }
 
 }  // namespace

@@ -30,6 +30,7 @@ ABSL_FLAG(std::string, listen, "0.0.0.0:7072", "gRPC health service address, HOS
 ABSL_FLAG(int, capacity, 4, "most attempts running at once (1..10000)");
 ABSL_FLAG(std::string, executor_id, "", "this executor's id (default: hostname-pid)");
 ABSL_FLAG(std::string, queues, "", "comma-separated queues to serve (default: all)");
+ABSL_FLAG(std::string, labels, "", "comma-separated KEY=VALUE labels, shown by the broker's ListExecutors");
 ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9472", "/metrics address, HOST:PORT (port 0 picks a free port)");
 ABSL_FLAG(absl::Duration, drain_grace, absl::Seconds(30), "on SIGTERM, how long running attempts may finish");
 ABSL_FLAG(std::vector<std::string>, allow_exec, {},
@@ -83,6 +84,13 @@ ExecutorAppOptions OptionsFromFlags(int argc, char** argv) {
   options.executor_id = absl::GetFlag(FLAGS_executor_id);
   for (absl::string_view q : absl::StrSplit(absl::GetFlag(FLAGS_queues), ',', absl::SkipEmpty())) {
     options.queues.emplace_back(q);
+  }
+  for (absl::string_view label : absl::StrSplit(absl::GetFlag(FLAGS_labels), ',', absl::SkipEmpty())) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(label, absl::MaxSplits('=', 1));
+    if (label.find('=') == absl::string_view::npos) {
+      Die(absl::StrCat("--labels \"", label, "\" is invalid: use KEY=VALUE[,KEY=VALUE...]"));
+    }
+    options.labels[kv.first] = kv.second;
   }
   options.allow_exec = AllowExecPatterns(argc, argv);
   options.drain_grace = absl::GetFlag(FLAGS_drain_grace);
