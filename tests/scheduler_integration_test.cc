@@ -185,15 +185,23 @@ TEST_F(SchedulerTest, ADiamondRunsInAValidOrder) {
   JobSpec d = Kind("builtin.echo", "d");
   d.add_depends_on_index(1);
   d.add_depends_on_index(2);
-  std::vector<std::string> ids = Submit({d, b, c, a});  // order in the batch does not matter
+  // A parent must come earlier in the batch, so a batch cannot hold a cycle.
+  JobSpec forward = Kind("builtin.echo", "forward");
+  forward.add_depends_on_index(1);
+  cohort::v1::SubmitRequest cyclic;
+  *cyclic.add_jobs() = forward;
+  *cyclic.add_jobs() = a;
+  cohort::v1::SubmitResponse refused;
+  auto ctx = Context();
+  EXPECT_EQ(stub().Submit(ctx.get(), cyclic, &refused).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  std::vector<std::string> ids = Submit({a, b, c, d});
   ASSERT_EQ(ids.size(), 4u);
   std::vector<Job> jobs = AwaitAll(ids);
   for (const Job& j : jobs) EXPECT_EQ(j.state(), cohort::v1::JOB_STATE_SUCCEEDED) << j.spec().payload();
-  // ids follow the batch: d, b, c, a.
-  const Job& jd = jobs[0];
+  const Job& ja = jobs[0];
   const Job& jb = jobs[1];
   const Job& jc = jobs[2];
-  const Job& ja = jobs[3];
+  const Job& jd = jobs[3];
   EXPECT_GE(FromProto(jb.start_time()), FromProto(ja.end_time()));
   EXPECT_GE(FromProto(jc.start_time()), FromProto(ja.end_time()));
   EXPECT_GE(FromProto(jd.start_time()), std::max(FromProto(jb.end_time()), FromProto(jc.end_time())));
@@ -375,7 +383,9 @@ TEST_F(SchedulerTest, ASlotFiresOnceEvenWhenTheSchedulerDiesBetweenFiringAndReco
   spec.set_overlap_policy(cohort::v1::OVERLAP_POLICY_ALLOW);
   ASSERT_TRUE(CreateSchedule("crashy", spec).ok());
   // The first fire submits its job, then the scheduler kills itself before recording.
-  EXPECT_TRUE(scheduler_->Wait().ok());
+  absl::StatusOr<int> died = scheduler_->Wait(absl::Seconds(30));
+  ASSERT_EQ(died.status().code(), absl::StatusCode::kAborted) << died.status();
+  EXPECT_NE(died.status().message().find("SIGKILL"), std::string::npos) << died.status();
   std::vector<Job> before = JobsIn("crashy");
   ASSERT_EQ(before.size(), 1u);
   const std::string crashed_key = before[0].spec().idempotency_key();

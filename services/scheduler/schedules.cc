@@ -213,7 +213,8 @@ runtime::Task<absl::Status> Schedules::Delete(std::string id) {
   entries_.erase(it);
   UpdateGauges();
   ScheduleStore* store = &store_;
-  co_return co_await runtime::ToThread(store_thread_, [store, id] { return store->Delete(id); });
+  absl::Status deleted = co_await runtime::ToThread(store_thread_, [store, &id] { return store->Delete(id); });
+  co_return deleted;
 }
 
 runtime::Task<absl::StatusOr<Schedule>> Schedules::SetPaused(std::string id, bool paused) {
@@ -230,7 +231,11 @@ runtime::Task<absl::StatusOr<Schedule>> Schedules::SetPaused(std::string id, boo
   *e.schedule.mutable_update_time() = ToProto(now);
   // Slots that pass while paused are never caught up: the watermark moves to now.
   e.fired_through = std::max(e.fired_through, now);
-  if (!paused) Arm(e, e.trigger.NextAfter(e.fired_through));
+  if (paused) {
+    e.schedule.clear_next_fire_time();
+  } else {
+    Arm(e, e.trigger.NextAfter(e.fired_through));
+  }
   absl::Status persisted = co_await Persist(e);
   if (!persisted.ok()) co_return persisted;
   co_return e.schedule;
@@ -292,9 +297,12 @@ runtime::Task<absl::Status> Schedules::CheckTemplate(const std::string& id, cons
 }
 
 runtime::Task<absl::Status> Schedules::Persist(const Entry& entry) {
-  StoredSchedule stored{entry.schedule, entry.fired_through};
+  // Captures by reference only: the frame outlives the await (GCC 12 mis-destroys
+  // non-trivial captures of a temporary lambda in a co_await expression).
+  const StoredSchedule stored{entry.schedule, entry.fired_through};
   ScheduleStore* store = &store_;
-  co_return co_await runtime::ToThread(store_thread_, [store, stored = std::move(stored)] { return store->Put(stored); });
+  absl::Status written = co_await runtime::ToThread(store_thread_, [store, &stored] { return store->Put(stored); });
+  co_return written;
 }
 
 void Schedules::Arm(Entry& entry, absl::Time next_slot) {
