@@ -2,8 +2,13 @@
 // demo or a test. See README.md ("cohort-dev") and design.md.
 //
 // Each part runs on its own event loop and thread (PartThread) and they talk over real
-// gRPC: one server on --listen serves the Broker and Scheduler services, and the
-// executor and the scheduler reach the broker through in-process channels to it.
+// gRPC: one server serves the Broker and Scheduler services on --listen and on an
+// abstract Unix socket of this process. The scheduler reaches the broker through that
+// socket (its channel must exist before the server starts, when a --listen port of 0
+// is not yet known); the executor dials the bound --listen address, as a separate
+// cohort-executor would.
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -20,6 +25,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "grpcpp/create_channel.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
@@ -34,12 +40,23 @@
 #include "libs/runtime/runtime.h"
 #include "services/broker/broker_app.h"
 #include "services/dev/part_thread.h"
+#include "services/executor/executor_app.h"
+#include "services/scheduler/scheduler_app.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
           "gRPC address of the Broker and Scheduler services, HOST:PORT (port 0 picks a free port)");
 ABSL_FLAG(std::string, data_dir, "cohort-data", "data directory: the broker's store in broker/, the scheduler's in scheduler/");
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9473",
           "/metrics address for all three parts, HOST:PORT (port 0 picks a free port)");
+ABSL_FLAG(int, capacity, 8, "executor: most jobs running at once (1..10000)");
+ABSL_FLAG(std::vector<std::string>, allow_exec,
+          std::vector<std::string>({"/bin/echo", "/usr/bin/echo", "/bin/true", "/usr/bin/true", "/bin/false",
+                                    "/usr/bin/false", "/bin/sleep", "/usr/bin/sleep"}),
+          "executor: programs kind \"exec\" may run, absolute paths or globs like /usr/bin/* (repeatable or "
+          "comma-separated; replaces the default, which allows only echo, true, false and sleep; "
+          "--allow-exec= allows none)");
+ABSL_FLAG(absl::Duration, drain_grace, absl::Seconds(5),
+          "executor: on Ctrl-C/SIGTERM, how long running jobs may finish before they are cancelled");
 // The broker's flags, as cohort-broker has them.
 ABSL_FLAG(absl::Duration, lease, absl::Seconds(30), "broker: lease of an attempt, renewed by heartbeats");
 ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Seconds(5), "broker: heartbeat interval asked of executors");
@@ -78,11 +95,76 @@ broker::BrokerAppOptions BrokerOptionsFromFlags(const std::string& data_dir) {
   return options;
 }
 
+// --allow-exec as given: every occurrence (absl keeps only the last one), each split at
+// commas; the default when the flag is absent; empty for a lone `--allow-exec=`.
+std::vector<std::string> AllowExecPatterns(int argc, char** argv) {
+  std::vector<std::string> patterns;
+  bool given = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    constexpr std::string_view kFlag = "--allow_exec";
+    constexpr std::string_view kFlagEquals = "--allow_exec=";
+    std::string_view value;
+    if (arg.substr(0, kFlagEquals.size()) == kFlagEquals) {
+      value = arg.substr(kFlagEquals.size());
+    } else if (arg == kFlag && i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      continue;
+    }
+    given = true;
+    for (absl::string_view p : absl::StrSplit(absl::string_view(value.data(), value.size()), ',', absl::SkipEmpty())) {
+      patterns.emplace_back(p);
+    }
+  }
+  return given ? patterns : absl::GetFlag(FLAGS_allow_exec);
+}
+
+// The address the executor dials: the bound --listen address, with a wildcard host
+// replaced by loopback.
+std::string DialAddress(common::HostPort bound) {
+  if (bound.host == "0.0.0.0") bound.host = "127.0.0.1";
+  if (bound.host == "::") bound.host = "::1";
+  return bound.ToString();
+}
+
 // The broker's life on its loop: serve until stopped, then stop the engine. The gRPC
 // server has been shut down by then (main does it), so no call is in flight.
 runtime::Task<void> ServeBroker(std::unique_ptr<broker::BrokerApp> app, runtime::Event& stop) {
   co_await stop.Wait();
   co_await app->Stop();
+}
+
+runtime::Task<void> RunScheduler(std::unique_ptr<scheduler::SchedulerApp> app, runtime::Event& stop) {
+  co_await app->Run(stop);
+}
+
+runtime::Task<void> RunExecutor(std::unique_ptr<executor::ExecutorApp> app, runtime::Event& stop) {
+  co_await app->Run(stop);
+}
+
+// Waits up to `timeout` for `executor_id` to be connected to the broker (ListExecutors
+// over `channel`), so that the ready line means jobs run. Start-up only: it checks
+// every few milliseconds, since the broker has no event for a new executor.
+absl::Status AwaitExecutor(const std::shared_ptr<grpc::Channel>& channel, const std::string& executor_id,
+                           absl::Duration timeout) {
+  std::unique_ptr<cohort::v1::Broker::Stub> stub = cohort::v1::Broker::NewStub(channel);
+  const absl::Time deadline = absl::Now() + timeout;
+  absl::Duration pause = absl::Milliseconds(1);
+  while (absl::Now() < deadline) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(deadline));
+    cohort::v1::ListExecutorsResponse response;
+    grpc::Status status = stub->ListExecutors(&ctx, cohort::v1::ListExecutorsRequest(), &response);
+    if (!status.ok()) return absl::UnavailableError(absl::StrCat("ListExecutors: ", status.error_message()));
+    for (const cohort::v1::ExecutorInfo& info : response.executors()) {
+      if (info.executor_id() == executor_id) return absl::OkStatus();
+    }
+    absl::SleepFor(pause);
+    pause = std::min(pause * 2, absl::Milliseconds(50));
+  }
+  return absl::DeadlineExceededError(absl::StrCat("the executor did not connect to the broker within ",
+                                                  absl::FormatDuration(timeout)));
 }
 
 int Main(int argc, char** argv) {
@@ -97,6 +179,22 @@ int Main(int argc, char** argv) {
   if (data_dir.empty()) Die("--data-dir must not be empty");
   broker::BrokerAppOptions broker_options = BrokerOptionsFromFlags(data_dir);
   if (absl::Status valid = broker_options.Validate(); !valid.ok()) Die(std::string(valid.message()));
+  executor::ExecutorAppOptions executor_options;
+  executor_options.capacity = absl::GetFlag(FLAGS_capacity);
+  executor_options.allow_exec = AllowExecPatterns(args.argc(), args.argv());
+  executor_options.drain_grace = absl::GetFlag(FLAGS_drain_grace);
+  executor_options.broker = "127.0.0.1:1";  // the bound address replaces it once the server runs
+  if (absl::Status valid = executor::ExecutorApp::Validate(executor_options); !valid.ok()) {
+    Die(std::string(valid.message()));
+  }
+  // The Unix socket the scheduler reaches the broker through: abstract (no file), and
+  // private to this process by name.
+  const std::string internal_address =
+      absl::StrCat("unix-abstract:cohort-dev-", getpid(), "-", absl::ToUnixNanos(absl::Now()));
+  scheduler::SchedulerAppOptions scheduler_options;
+  scheduler_options.data_dir = (std::filesystem::path(data_dir) / "scheduler").string();
+  scheduler_options.release_batch =
+      std::min<std::size_t>(scheduler_options.release_batch, static_cast<std::size_t>(broker_options.max_submit_batch));
 
   runtime::Event stop;  // outlives the loop, which may run a late stop_all during teardown
   runtime::EventLoop loop;
@@ -104,12 +202,19 @@ int Main(int argc, char** argv) {
   auto signals = OrDie(common::SignalWatcher::Install(loop, [&](int) { stop.Set(); }));
   // A part that ends on its own (it should not) stops the others too.
   auto stop_all = [&loop, &stop] { loop.Post([&stop] { stop.Set(); }); };
+  auto metrics_server = OrDie(common::MetricsServer::Start(metrics_listen));
+  prometheus::Registry& registry = metrics_server->registry();
+  // gRPC starts threads: only now.
+  grpc::ChannelArguments channel_args;
+  channel_args.SetMaxReceiveMessageSize(broker_options.max_message_bytes);
+  channel_args.SetMaxSendMessageSize(broker_options.max_message_bytes);
+  scheduler_options.broker =
+      grpc::CreateCustomChannel(internal_address, grpc::InsecureChannelCredentials(), channel_args);
+  if (absl::Status valid = scheduler_options.Validate(); !valid.ok()) Die(std::string(valid.message()));
 
   std::error_code error;
   std::filesystem::create_directories(data_dir, error);
   if (error) Die(absl::StrCat("cannot create --data-dir ", data_dir, ": ", error.message()));
-  auto metrics_server = OrDie(common::MetricsServer::Start(metrics_listen));
-  prometheus::Registry& registry = metrics_server->registry();
 
   broker::BrokerApp* broker_app = nullptr;
   std::unique_ptr<PartThread> broker = OrDie(PartThread::Start(
@@ -123,28 +228,74 @@ int Main(int argc, char** argv) {
       },
       stop_all));
 
+  scheduler::SchedulerApp* scheduler_app = nullptr;
+  std::unique_ptr<PartThread> scheduler = OrDie(PartThread::Start(
+      "scheduler",
+      [&](runtime::EventLoop& part_loop, runtime::Event& part_stop) -> absl::StatusOr<runtime::Task<void>> {
+        absl::StatusOr<std::unique_ptr<scheduler::SchedulerApp>> app =
+            scheduler::SchedulerApp::Open(part_loop, registry, scheduler_options);
+        if (!app.ok()) return app.status();
+        scheduler_app = app->get();
+        return RunScheduler(std::move(*app), part_stop);
+      },
+      stop_all));
+
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(listen.ToString(), grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(internal_address, grpc::InsecureServerCredentials());
   broker_app->AddTo(builder);
+  builder.RegisterService(&scheduler_app->service());
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) Die(absl::StrCat("cannot serve gRPC on ", listen.ToString()));
   common::HostPort bound = listen;
   bound.port = static_cast<std::uint16_t>(port);
+  broker->Launch();
+  scheduler->Launch();
+
+  executor_options.broker = DialAddress(bound);
+  std::string executor_id;
+  std::unique_ptr<PartThread> executor = OrDie(PartThread::Start(
+      "executor",
+      [&](runtime::EventLoop& part_loop, runtime::Event& part_stop) -> absl::StatusOr<runtime::Task<void>> {
+        absl::StatusOr<std::unique_ptr<executor::ExecutorApp>> app =
+            executor::ExecutorApp::Create(part_loop, registry, executor_options);
+        if (!app.ok()) return app.status();
+        executor_id = (*app)->executor_id();
+        return RunExecutor(std::move(*app), part_stop);
+      },
+      stop_all));
+  executor->Launch();
+  if (absl::Status connected = AwaitExecutor(scheduler_options.broker, executor_id, absl::Seconds(10));
+      !connected.ok()) {
+    Die(std::string(connected.message()));
+  }
 
   if (absl::Status s = common::PrintReadyLine(bound, metrics_server->address()); !s.ok()) Die(s.ToString());
+  const std::string exec = executor_options.allow_exec.empty() ? std::string("none (built-in kinds only)")
+                                                               : absl::StrJoin(executor_options.allow_exec, " ");
   std::fprintf(stderr,
-               "cohort-dev: broker ready on %s (gRPC), metrics at http://%s/metrics, data in %s\n"
+               "cohort-dev: broker, scheduler and executor (capacity %d) ready\n"
+               "cohort-dev:   gRPC     %s (Broker and Scheduler services)\n"
+               "cohort-dev:   metrics  http://%s/metrics\n"
+               "cohort-dev:   data     %s (broker/, scheduler/)\n"
+               "cohort-dev:   exec     %s\n"
                "cohort-dev: Ctrl-C stops it; restarting on the same --data-dir finds every job\n",
-               bound.ToString().c_str(), metrics_server->address().ToString().c_str(), data_dir.c_str());
+               executor_options.capacity, bound.ToString().c_str(), metrics_server->address().ToString().c_str(),
+               data_dir.c_str(), exec.c_str());
 
   runtime::RunUntilComplete(loop, [](runtime::Event* stop) -> runtime::Task<void> { co_await stop->Wait(); }(&stop));
-  std::fprintf(stderr, "cohort-dev: stopping\n");
-  // The broker last: until then the others can still report to it. Shutdown ends the
-  // calls still in flight (CANCELLED) and waits for their handlers, which run on the
-  // broker's loop, so that loop must still be running.
+  std::fprintf(stderr, "cohort-dev: stopping (running jobs get %s)\n",
+               absl::FormatDuration(executor_options.drain_grace).c_str());
+  // The executor first, so its jobs report to a live broker; then the scheduler; the
+  // broker last. Shutdown ends the calls still in flight (CANCELLED) and waits for
+  // their handlers, which run on the broker's loop, so that loop must still be running.
+  executor->RequestStop();
+  executor->Join();
+  scheduler->RequestStop();
+  scheduler->Join();
   server->Shutdown(std::chrono::system_clock::now());
   broker->RequestStop();
   broker->Join();

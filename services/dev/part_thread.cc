@@ -41,13 +41,27 @@ void PartThread::Body(Open open, absl::AnyInvocable<void()> on_end) {
     }
   }
   if (!life.ok()) return;
-  runtime::RunUntilComplete(loop, std::move(*life));
+  bool launched = false;
+  {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(
+        +[](PartThread* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) { return p->launched_ || p->abandoned_; }, this));
+    launched = launched_;
+  }
+  // Unlaunched, the task (and the part it owns) is destroyed with `life`, on this
+  // thread and before the loop.
+  if (launched) runtime::RunUntilComplete(loop, std::move(*life));
   {
     absl::MutexLock lock(&mu_);
     loop_ = nullptr;
     stop_ = nullptr;
   }
-  if (on_end) on_end();
+  if (launched && on_end) on_end();
+}
+
+void PartThread::Launch() {
+  absl::MutexLock lock(&mu_);
+  launched_ = true;
 }
 
 void PartThread::RequestStop() {
@@ -61,6 +75,10 @@ void PartThread::Join() {
 }
 
 PartThread::~PartThread() {
+  {
+    absl::MutexLock lock(&mu_);
+    abandoned_ = !launched_;
+  }
   RequestStop();
   Join();
 }

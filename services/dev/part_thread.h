@@ -34,7 +34,7 @@ namespace cohort::dev {
 class PartThread {
  public:
   // Builds the part from `open` (run on the new thread) and waits for it to return;
-  // the part's task then runs on the thread. `on_end`, if set, is called on the part's
+  // the part's task runs on the thread once Launch() is called. `on_end`, if set, is called on the part's
   // thread once its task has ended, whatever the reason (e.g. to start a shutdown if a
   // part ends early). Returns `open`'s error, prefixed with `name`, after the thread
   // has ended.
@@ -43,11 +43,14 @@ class PartThread {
   static absl::StatusOr<std::unique_ptr<PartThread>> Start(std::string name, Open open,
                                                            absl::AnyInvocable<void()> on_end = nullptr);
 
-  // Requests a stop and joins the thread.
+  // Requests a stop and joins the thread; a part never launched is destroyed without
+  // running.
   ~PartThread();
   PartThread(const PartThread&) = delete;
   PartThread& operator=(const PartThread&) = delete;
 
+  // Starts the part's task (once the parts it talks to are serving).
+  void Launch();
   // Sets the part's stop event on its loop; returns at once. Idempotent; a no-op once
   // the part has ended.
   void RequestStop();
@@ -65,6 +68,8 @@ class PartThread {
   absl::Mutex mu_;
   bool opened_ ABSL_GUARDED_BY(mu_) = false;  // `open` has returned
   absl::Status open_status_ ABSL_GUARDED_BY(mu_);
+  bool launched_ ABSL_GUARDED_BY(mu_) = false;
+  bool abandoned_ ABSL_GUARDED_BY(mu_) = false;  // destroyed before Launch()
   // Set while the part's task runs (or may still be started): where RequestStop posts.
   runtime::EventLoop* loop_ ABSL_GUARDED_BY(mu_) = nullptr;
   runtime::Event* stop_ ABSL_GUARDED_BY(mu_) = nullptr;
