@@ -31,5 +31,13 @@ else
   echo "setup: done"
 fi
 
+# npm, for the Node example and Helm: NodeSource's nodejs carries it, Debian's does not.
+if ! command -v npm >/dev/null; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "setup: installing npm"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends npm >/dev/null
+fi
+
 # Helm, for the chart test: Debian has none (see the script for where it comes from).
 bash "$(dirname "$0")/install_helm.sh"
