@@ -11,10 +11,13 @@
 #include "absl/time/clock.h"
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/timestamp.pb.h"
+#include "libs/common/proto_time.h"
 
 namespace cohort::broker {
 namespace {
 
+using common::FromProto;
+using common::ToProto;
 using cohort::v1::Error;
 using cohort::v1::ExecutorMessage;
 using cohort::v1::Job;
@@ -23,28 +26,7 @@ using cohort::v1::TransitionReason;
 
 constexpr char kQueueMetaPrefix[] = "queue:";
 
-google::protobuf::Timestamp ToProto(absl::Time t) {
-  google::protobuf::Timestamp ts;
-  const int64_t nanos = absl::ToUnixNanos(t);
-  ts.set_seconds(nanos / 1'000'000'000);
-  ts.set_nanos(static_cast<int32_t>(nanos % 1'000'000'000));
-  return ts;
-}
-
-absl::Time FromProto(const google::protobuf::Timestamp& ts) {
-  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
-}
-
-absl::Duration FromProto(const google::protobuf::Duration& d) {
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
-
-google::protobuf::Duration ToProtoDuration(Duration d) {
-  google::protobuf::Duration out;
-  out.set_seconds(std::chrono::duration_cast<std::chrono::seconds>(d).count());
-  out.set_nanos(static_cast<int32_t>((d % std::chrono::seconds(1)).count()));
-  return out;
-}
+google::protobuf::Duration ToProtoDuration(Duration d) { return common::ToProto(absl::FromChrono(d)); }
 
 bool IsTerminal(JobState s) {
   return s == cohort::v1::JOB_STATE_SUCCEEDED || s == cohort::v1::JOB_STATE_FAILED ||
