@@ -90,6 +90,7 @@ void ExecutorEngine::KeepUnsentProgress(const ExecutorMessage::ProgressReport& r
 
 ExecutorMessage ExecutorEngine::Heartbeat() const {
   ExecutorMessage m;
+  m.mutable_heartbeat();  // a heartbeat even with nothing running (else the message has no body)
   for (const auto& [key, a] : attempts_) {
     cohort::v1::AttemptRef* ref = m.mutable_heartbeat()->add_running();
     ref->set_job_id(key.first);

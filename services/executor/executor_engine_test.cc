@@ -252,5 +252,25 @@ TEST_F(ExecutorEngineTest, ANewAttemptOfAJobRunsWhileItsStaleAttemptIsBeingStopp
   EXPECT_EQ(completions[1].result(), "slow");
 }
 
+TEST_F(ExecutorEngineTest, AnIdleExecutorSendsEmptyHeartbeats) {
+  ExecutorMessage heartbeat;
+  Serve({[&](BrokerSide& stream) {
+    ExecutorMessage m;
+    ASSERT_TRUE(stream.Read(&m));
+    BrokerMessage welcome;
+    welcome.mutable_welcome()->mutable_heartbeat_interval()->set_nanos(10'000'000);
+    stream.Write(welcome);
+    while (stream.Read(&m)) {
+      if (m.body_case() != ExecutorMessage::kCredit) break;
+    }
+    heartbeat = m;
+    DrainFromBroker();
+    ReadUntilHalfClose(stream);
+  }});
+  RunEngine();
+  EXPECT_TRUE(heartbeat.has_heartbeat()) << heartbeat.DebugString();
+  EXPECT_EQ(heartbeat.heartbeat().running_size(), 0);
+}
+
 }  // namespace
 }  // namespace cohort::executor
