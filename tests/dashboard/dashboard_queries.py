@@ -17,7 +17,18 @@ RATE_INTERVAL = "5m"
 _BUILTINS = {"__rate_interval": RATE_INTERVAL, "__interval": "5s", "__range": "5m"}
 _VARIABLE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)")
 _SERVICE = re.compile(r"\bcohort_([a-z]+)_\w+")
+_METRIC = re.compile(r"\bcohort_[a-z]+_\w+")
 _LABEL_VALUES = re.compile(r"^label_values\((.+),\s*(\w+)\)$")
+
+
+def metric_names(expr):
+    """The cohort_* metric names that `expr` reads."""
+    return set(_METRIC.findall(expr))
+
+
+def service_of(metric):
+    """"broker" for cohort_broker_*."""
+    return _SERVICE.match(metric).group(1)
 
 
 @dataclass(frozen=True)

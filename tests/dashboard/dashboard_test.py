@@ -6,8 +6,9 @@ Starts the services named by --services (tests/dashboard/services.bzl, the one l
 a Prometheus scraping them every second with the chart's alert rules loaded, drives
 load through them (load.py), then requires every panel query of every service started
 to return at least one series with a value (not NaN), every template variable to have
-values, and every alert rule to be loaded and evaluated without error. Panels reading
-cohort_<service>_* metrics of a service not in the list are listed, not checked.
+values, every metric the dashboard and the rules name to have series, and every alert
+rule to be loaded and evaluated without error. Panels reading cohort_<service>_*
+metrics of a service not in the list are listed, not checked.
 """
 
 import argparse
@@ -19,6 +20,8 @@ import sys
 import tempfile
 import time
 import unittest
+
+import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -160,10 +163,23 @@ class DashboardTest(unittest.TestCase):
 
         self.assertEqual({}, _poll(list(queries), no_values, DATA_TIMEOUT))
 
+    def test_every_metric_the_dashboard_and_rules_name_is_exported(self):
+        exprs = [q.expr for q in dashboard_queries.panel_queries(self.dashboard)]
+        exprs += list(dashboard_queries.variable_queries(self.dashboard).values())
+        with open(cohort_services.runfile(RULES)) as f:
+            exprs += [rule["expr"] for group in yaml.safe_load(f)["groups"] for rule in group["rules"]]
+        named = set().union(*map(dashboard_queries.metric_names, exprs))
+        checked = sorted(m for m in named if dashboard_queries.service_of(m) in self.services)
+        self.assertGreater(len(checked), 20)
+
+        def not_exported(metric):
+            return None if metric in self.prometheus.metric_names() else "no series"
+
+        self.assertEqual({}, _poll(checked, not_exported, DATA_TIMEOUT))
+
     def test_alert_rules_are_loaded_and_healthy(self):
         with open(cohort_services.runfile(RULES)) as f:
-            # Alert names, without a YAML parser: every rule in the file is an alert.
-            names = {line.split(":", 1)[1].strip() for line in f if line.strip().startswith("- alert:")}
+            names = {rule["alert"] for group in yaml.safe_load(f)["groups"] for rule in group["rules"]}
         self.assertGreater(len(names), 10)
 
         def not_evaluated(name):

@@ -114,6 +114,10 @@ class PrometheusServer:
             return [{"metric": {}, "value": data["result"]}]
         raise PrometheusError(f"{expr}: unexpected result type {data['resultType']}")
 
+    def metric_names(self):
+        """Every metric name Prometheus holds series of."""
+        return set(self._get("/api/v1/label/__name__/values"))
+
     def rules(self):
         """Every loaded rule as Prometheus reports it (name, query, health, lastError...)."""
         return [rule for group in self._get("/api/v1/rules")["groups"] for rule in group["rules"]]
