@@ -26,6 +26,7 @@ ABSL_FLAG(std::string, server, "127.0.0.1:7070", "cohort-dev's gRPC address, HOS
 ABSL_FLAG(int, jobs, 5'000, "fan-out jobs (1..10000), spread over priorities 0, 5 and 9");
 ABSL_FLAG(int, batches, 5, "Submit calls the fan-out jobs are sent in");
 ABSL_FLAG(absl::Duration, step_timeout, absl::Seconds(30), "each step fails if it has not ended within this");
+ABSL_FLAG(absl::Duration, connect_timeout, absl::Seconds(5), "how long to try reaching cohort-dev before giving up");
 ABSL_FLAG(bool, progress, true, "draw a live progress bar on stderr when it is a terminal");
 
 namespace cohort::dev {
@@ -52,7 +53,7 @@ int Main(int argc, char** argv) {
   channel_args.SetMaxReceiveMessageSize(64 << 20);
   std::shared_ptr<grpc::Channel> channel =
       grpc::CreateCustomChannel(server.ToString(), grpc::InsecureChannelCredentials(), channel_args);
-  if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(5))) {
+  if (!channel->WaitForConnected(absl::ToChronoTime(absl::Now() + absl::GetFlag(FLAGS_connect_timeout)))) {
     common::Die(kProgram, absl::StrCat("cannot reach cohort-dev at ", server.ToString(), " (is it running?)"));
   }
   std::unique_ptr<cohort::v1::Broker::Stub> stub = cohort::v1::Broker::NewStub(channel);
