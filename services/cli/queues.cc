@@ -43,14 +43,16 @@ ExitCode ListQueues(Context& ctx, absl::Span<const std::string> args) {
     PrintJson(response);
     return ExitCode::kOk;
   }
-  Table table({"QUEUE", "STATE", "DEPTH", "BY PRIORITY", "RUNNING", "OLDEST", "LIMITS"});
+  Table table({"QUEUE", "STATE", "DEPTH", "BY PRIORITY", "RUNNING", "OLDEST", "MAX CONCURRENCY", "MAX RATE", "WEIGHT"});
   for (const cohort::v1::QueueInfo& q : response.queues()) {
     std::vector<std::string> by_priority;
     for (const auto& d : q.depth_by_priority()) by_priority.push_back(absl::StrCat(d.priority(), ":", d.queued()));
     table.AddRow({q.name(), q.paused() ? "paused" : "active", absl::StrCat(q.depth()),
                   by_priority.empty() ? "-" : absl::StrJoin(by_priority, " "), absl::StrCat(q.running()),
                   q.has_oldest_queued_age() ? FormatAge(FromProto(q.oldest_queued_age())) : "-",
-                  LimitText(q.limits())});
+                  q.limits().max_concurrency() == 0 ? "-" : absl::StrCat(q.limits().max_concurrency()),
+                  q.limits().max_rate() == 0 ? "-" : absl::StrFormat("%g/s", q.limits().max_rate()),
+                  absl::StrCat(q.limits().weight() == 0 ? 1 : q.limits().weight())});
   }
   table.Print();
   return ExitCode::kOk;

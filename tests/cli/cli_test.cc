@@ -1,0 +1,657 @@
+// cohortctl end to end: the real binary, run as a child process, against a real
+// cluster (see cluster.h). Every broker command's happy path, --output=json parsed back
+// into the response message, and the exit codes scripts rely on.
+#include <algorithm>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "protos/cohort/v1/broker.pb.h"
+#include "tests/cli/cluster.h"
+#include "tests/cli/run_process.h"
+#include "tests/testing/runfiles.h"
+#include "tests/testing/temp_dir.h"
+
+namespace cohort::testing {
+
+std::ostream& operator<<(std::ostream& os, const ProcessResult& r) {
+  return os << "exit " << r.exit_code << (r.signal != 0 ? absl::StrCat(" (signal ", r.signal, ")") : "")
+            << "\n--- stdout ---\n" << r.stdout_text << "\n--- stderr ---\n" << r.stderr_text;
+}
+
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
+using ::testing::StartsWith;
+using namespace cohort::v1;
+
+// cohortctl's exit codes (cohortctl --help).
+constexpr int kOk = 0;
+constexpr int kJobFailed = 1;
+constexpr int kUsage = 2;
+constexpr int kRejected = 3;
+constexpr int kUnreachable = 4;
+
+template <typename Message>
+Message FromJson(const std::string& text) {
+  Message message;
+  const auto status = google::protobuf::util::JsonStringToMessage(text, &message);
+  EXPECT_TRUE(status.ok()) << status << " parsing: " << text;
+  return message;
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  return absl::StrSplit(absl::StripSuffix(text, "\n"), '\n', absl::SkipEmpty());
+}
+
+std::string Trimmed(const std::string& text) { return std::string(absl::StripAsciiWhitespace(text)); }
+
+class CliTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    absl::StatusOr<std::unique_ptr<Cluster>> started = Cluster::Start();
+    ASSERT_TRUE(started.ok()) << started.status();
+    cluster_ = *std::move(started);
+  }
+  static void TearDownTestSuite() { cluster_.reset(); }
+  void SetUp() override { ASSERT_NE(cluster_, nullptr); }
+
+  static std::string CtlPath() { return BinaryPath("services/cli/cohortctl"); }
+
+  // cohortctl --server=<the cluster> args...
+  static ProcessResult Ctl(std::vector<std::string> args, RunOptions options = {}) {
+    args.insert(args.begin(), "--server=" + cluster_->address());
+    return Run(args, options);
+  }
+  // cohortctl args..., with no --server added.
+  static ProcessResult Run(const std::vector<std::string>& args, RunOptions options = {}) {
+    absl::StatusOr<ProcessResult> result = RunProcess(CtlPath(), args, options);
+    if (!result.ok()) {
+      ADD_FAILURE() << result.status();
+      return {};
+    }
+    return *std::move(result);
+  }
+
+  // A queue of this test's own, so tests sharing the cluster do not see each other.
+  static std::string Queue(absl::string_view suffix = "") {
+    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    name = absl::AsciiStrToLower(name).substr(0, 48);
+    return absl::StrCat("t-", name, suffix);
+  }
+
+  // Submits and returns the new job's id.
+  static std::string Submit(std::vector<std::string> args) {
+    args.insert(args.begin(), "submit");
+    ProcessResult r = Ctl(args);
+    EXPECT_EQ(r.exit_code, kOk) << r;
+    const std::string id = Trimmed(r.stdout_text);
+    EXPECT_THAT(id, MatchesRegex("[0-9a-f]{24}")) << r;
+    return id;
+  }
+
+  // Waits (at most 20 s) for the job to end and returns how it ended.
+  static JobOutcome Outcome(const std::string& id) {
+    ProcessResult r = Ctl({"gather", "--return-exceptions", "--timeout=20s", "--output=json", id});
+    EXPECT_EQ(r.exit_code, kOk) << r;
+    GatherResponse response = FromJson<GatherResponse>(r.stdout_text);
+    return response.outcomes_size() == 1 ? response.outcomes(0) : JobOutcome();
+  }
+
+  static Job Get(const std::string& id) {
+    ProcessResult r = Ctl({"get", "--output=json", id});
+    EXPECT_EQ(r.exit_code, kOk) << r;
+    return FromJson<GetJobResponse>(r.stdout_text).job();
+  }
+
+  // Every job the broker has, counted page by page.
+  static int CountJobs() {
+    int count = 0;
+    std::string token;
+    do {
+      ProcessResult r = Ctl({"ls", "--output=json", "--page-size=500", "--page-token=" + token});
+      EXPECT_EQ(r.exit_code, kOk) << r;
+      ListJobsResponse page = FromJson<ListJobsResponse>(r.stdout_text);
+      count += page.jobs_size();
+      token = page.next_page_token();
+    } while (!token.empty());
+    return count;
+  }
+
+  static void Cancel(const std::string& id) {
+    ProcessResult r = Ctl({"cancel", id});
+    EXPECT_EQ(r.exit_code, kOk) << r;
+  }
+
+  inline static std::unique_ptr<Cluster> cluster_;
+};
+
+// ---- submit ----
+
+TEST_F(CliTest, SubmitPrintsTheIdAndGetShowsTheJob) {
+  const std::string id = Submit({Queue(), "builtin.echo", "hello"});
+  EXPECT_EQ(Outcome(id).state(), JOB_STATE_SUCCEEDED);
+
+  ProcessResult table = Ctl({"get", id});
+  ASSERT_EQ(table.exit_code, kOk) << table;
+  EXPECT_THAT(table.stdout_text, HasSubstr(absl::StrCat("id         ", id, "\n")));
+  EXPECT_THAT(table.stdout_text, HasSubstr("state      SUCCEEDED\n"));
+  EXPECT_THAT(table.stdout_text, HasSubstr("result     5 bytes: \"hello\"\n"));
+  EXPECT_THAT(table.stdout_text, HasSubstr(absl::StrCat("attempt 1  ", Cluster::kExecutorId)));
+
+  ProcessResult json = Ctl({"get", "--output=json", id});
+  ASSERT_EQ(json.exit_code, kOk) << json;
+  Job job = FromJson<GetJobResponse>(json.stdout_text).job();
+  EXPECT_EQ(job.id(), id);
+  EXPECT_EQ(job.spec().queue(), Queue());
+  EXPECT_EQ(job.spec().payload(), "hello");
+  EXPECT_EQ(job.result(), "hello");
+  ASSERT_EQ(job.attempts_size(), 1);
+  EXPECT_EQ(job.attempts(0).executor_id(), Cluster::kExecutorId);
+}
+
+TEST_F(CliTest, SubmitWaitPrintsTheResult) {
+  ProcessResult r = Ctl({"submit", "--wait", Queue(), "builtin.echo", "the result"});
+  EXPECT_EQ(r.exit_code, kOk) << r;
+  EXPECT_EQ(r.stdout_text, "the result\n");
+  EXPECT_EQ(r.stderr_text, "");
+
+  ProcessResult json = Ctl({"submit", "--wait", "--output=json", Queue(), "builtin.echo", "again"});
+  ASSERT_EQ(json.exit_code, kOk) << json;
+  JobOutcome outcome = FromJson<JobOutcome>(json.stdout_text);
+  EXPECT_EQ(outcome.state(), JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(outcome.result(), "again");
+}
+
+TEST_F(CliTest, SubmitWaitOfAFailingJobExitsOneAndSaysWhy) {
+  ProcessResult r = Ctl({"submit", "--wait", Queue(), "builtin.fail", "no such customer"});
+  EXPECT_EQ(r.exit_code, kJobFailed) << r;
+  EXPECT_EQ(r.stdout_text, "");
+  EXPECT_THAT(r.stderr_text, MatchesRegex("cohortctl: job [0-9a-f]{24} FAILED: .*no such customer\n"));
+}
+
+TEST_F(CliTest, SubmitReadsThePayloadFromStdinOrAFile) {
+  RunOptions from_stdin;
+  from_stdin.stdin_data = "payload from stdin\n";
+  ProcessResult r = Ctl({"submit", "--wait", Queue(), "builtin.echo", "-"}, from_stdin);
+  EXPECT_EQ(r.exit_code, kOk) << r;
+  EXPECT_EQ(r.stdout_text, "payload from stdin\n");
+
+  // An exec job gets the payload on its stdin.
+  ProcessResult cat = Ctl({"submit", "--wait", Queue(), "exec", "-", "--", "/bin/cat"}, from_stdin);
+  EXPECT_EQ(cat.exit_code, kOk) << cat;
+  EXPECT_EQ(cat.stdout_text, "payload from stdin\n");
+
+  TempDir dir;
+  const std::string path = dir.Path("payload.txt");
+  FILE* f = fopen(path.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  fputs("payload from a file", f);
+  fclose(f);
+  ProcessResult file = Ctl({"submit", "--wait", Queue(), "builtin.echo", "@" + path});
+  EXPECT_EQ(file.exit_code, kOk) << file;
+  EXPECT_EQ(file.stdout_text, "payload from a file\n");
+
+  ProcessResult missing = Ctl({"submit", Queue(), "builtin.echo", "@" + dir.Path("missing")});
+  EXPECT_EQ(missing.exit_code, kUsage) << missing;
+  EXPECT_THAT(missing.stderr_text, HasSubstr("cannot read @"));
+}
+
+TEST_F(CliTest, SubmitRunsAnExecCommandWithItsEnvironment) {
+  ProcessResult r = Ctl({"submit", "--wait", "--env=GREETING=hi there", Queue(), "exec", "--", "/bin/sh", "-c",
+                         "echo \"$GREETING from $0\"", "sh"});
+  EXPECT_EQ(r.exit_code, kOk) << r;
+  EXPECT_EQ(r.stdout_text, "hi there from sh\n");
+}
+
+TEST_F(CliTest, SubmitSetsTheSpecFromItsFlags) {
+  const std::string id = Submit({"--priority=7", "--delay=1h", "--timeout=30s", "--attempts=3", "--backoff-initial=2s",
+                                 "--backoff-multiplier=2", "--label=team=data", "--label=tier=gold",
+                                 "--idempotency-key=" + Queue(), "--shield", Queue(), "builtin.echo", "x"});
+  Job job = Get(id);
+  EXPECT_EQ(job.state(), JOB_STATE_PENDING);  // held back by --delay
+  EXPECT_EQ(job.spec().priority(), 7);
+  EXPECT_EQ(job.spec().timeout().seconds(), 30);
+  EXPECT_EQ(job.spec().max_attempts(), 3);
+  EXPECT_EQ(job.spec().backoff().initial().seconds(), 2);
+  EXPECT_EQ(job.spec().backoff().multiplier(), 2);
+  EXPECT_EQ(job.spec().labels().at("team"), "data");
+  EXPECT_EQ(job.spec().labels().at("tier"), "gold");
+  EXPECT_TRUE(job.spec().shield());
+
+  // The same idempotency key gives the same job; --output=json is the SubmitResponse.
+  ProcessResult again = Ctl({"submit", "--output=json", "--idempotency-key=" + Queue(), Queue(), "builtin.echo", "y"});
+  ASSERT_EQ(again.exit_code, kOk) << again;
+  EXPECT_THAT(FromJson<SubmitResponse>(again.stdout_text).job_ids(), ElementsAre(id));
+  Cancel(id);
+}
+
+TEST_F(CliTest, DependsOnHoldsTheChildUntilItsParentSucceeds) {
+  ASSERT_EQ(Ctl({"queues", "pause", Queue()}).exit_code, kOk);
+  const std::string parent = Submit({Queue(), "builtin.echo", "parent"});
+  const std::string child = Submit({"--depends-on=" + parent, "--on-dependency-failure=fail", Queue(), "builtin.noop"});
+  Job job = Get(child);
+  EXPECT_EQ(job.state(), JOB_STATE_PENDING);
+  EXPECT_THAT(job.spec().depends_on(), ElementsAre(parent));
+  EXPECT_EQ(job.spec().on_dependency_failure(), DEPENDENCY_FAILURE_POLICY_FAIL);
+  Cancel(parent);
+  Cancel(child);
+}
+
+// ---- get, ls, cancel, watch ----
+
+TEST_F(CliTest, LsFiltersByQueueAndStateAndPages) {
+  std::vector<std::string> ids;
+  for (const char* payload : {"a", "b", "c"}) ids.push_back(Submit({Queue(), "builtin.echo", payload}));
+  for (const std::string& id : ids) EXPECT_EQ(Outcome(id).state(), JOB_STATE_SUCCEEDED);
+
+  ProcessResult table = Ctl({"ls", "--queue", Queue()});
+  ASSERT_EQ(table.exit_code, kOk) << table;
+  std::vector<std::string> lines = Lines(table.stdout_text);
+  ASSERT_EQ(lines.size(), 4u) << table;
+  EXPECT_THAT(lines[0], MatchesRegex("ID +QUEUE +KIND +STATE +PRIORITY +ATTEMPT +AGE"));
+  EXPECT_THAT(lines[1], StartsWith(absl::StrCat(ids[0], "  ", Queue(), "  builtin.echo  SUCCEEDED")));
+
+  ProcessResult succeeded = Ctl({"ls", "--output=json", "--queue=" + Queue(), "--state=succeeded"});
+  ASSERT_EQ(succeeded.exit_code, kOk) << succeeded;
+  ListJobsResponse all = FromJson<ListJobsResponse>(succeeded.stdout_text);
+  ASSERT_EQ(all.jobs_size(), 3);
+  EXPECT_EQ(all.jobs(2).id(), ids[2]);
+  EXPECT_GT(all.sequence(), 0);
+
+  ProcessResult failed = Ctl({"ls", "--output=json", "--queue=" + Queue(), "--state=failed,cancelled"});
+  ASSERT_EQ(failed.exit_code, kOk) << failed;
+  EXPECT_EQ(FromJson<ListJobsResponse>(failed.stdout_text).jobs_size(), 0);
+
+  ProcessResult page1 = Ctl({"ls", "--output=json", "--queue=" + Queue(), "--page-size=2"});
+  ListJobsResponse first = FromJson<ListJobsResponse>(page1.stdout_text);
+  ASSERT_EQ(first.jobs_size(), 2);
+  ASSERT_FALSE(first.next_page_token().empty());
+  ProcessResult page2 =
+      Ctl({"ls", "--output=json", "--queue=" + Queue(), "--page-size=2", "--page-token=" + first.next_page_token()});
+  ListJobsResponse second = FromJson<ListJobsResponse>(page2.stdout_text);
+  ASSERT_EQ(second.jobs_size(), 1);
+  EXPECT_EQ(second.jobs(0).id(), ids[2]);
+  EXPECT_EQ(second.next_page_token(), "");
+
+  // In a table, the hint for the next page goes to stderr, so stdout stays the table.
+  ProcessResult hinted = Ctl({"ls", "--queue=" + Queue(), "--page-size=2"});
+  EXPECT_EQ(Lines(hinted.stdout_text).size(), 3u) << hinted;
+  EXPECT_THAT(hinted.stderr_text, HasSubstr("--page-token="));
+
+  ProcessResult bad = Ctl({"ls", "--state=done"});
+  EXPECT_EQ(bad.exit_code, kUsage) << bad;
+}
+
+TEST_F(CliTest, CancelEndsAQueuedJobAndSaysWhenItHadAlreadyEnded) {
+  ASSERT_EQ(Ctl({"queues", "pause", Queue()}).exit_code, kOk);
+  const std::string id = Submit({Queue(), "builtin.echo", "never runs"});
+  ProcessResult r = Ctl({"cancel", id});
+  EXPECT_EQ(r.exit_code, kOk) << r;
+  EXPECT_EQ(r.stdout_text, absl::StrCat(id, " CANCELLED\n"));
+  EXPECT_EQ(Get(id).state(), JOB_STATE_CANCELLED);
+
+  ProcessResult again = Ctl({"cancel", "--output=json", id});
+  ASSERT_EQ(again.exit_code, kOk) << again;
+  CancelJobResponse response = FromJson<CancelJobResponse>(again.stdout_text);
+  EXPECT_TRUE(response.already_ended());
+  EXPECT_EQ(response.state(), JOB_STATE_CANCELLED);
+}
+
+TEST_F(CliTest, WatchPrintsAQueuesEventsAfterASequence) {
+  ProcessResult listing = Ctl({"ls", "--output=json", "--page-size=1"});
+  const int64_t after = FromJson<ListJobsResponse>(listing.stdout_text).sequence();
+  const std::string id = Submit({Queue(), "builtin.echo", "watched"});
+  ASSERT_EQ(Outcome(id).state(), JOB_STATE_SUCCEEDED);
+
+  ProcessResult json =
+      Ctl({"watch", "--output=json", absl::StrCat("--from=", after), "--queue=" + Queue(), "--limit=3"});
+  ASSERT_EQ(json.exit_code, kOk) << json;
+  std::vector<std::string> lines = Lines(json.stdout_text);
+  ASSERT_EQ(lines.size(), 3u) << json;
+  std::vector<JobState> states;
+  for (const std::string& line : lines) {
+    JobEvent event = FromJson<JobEvent>(line);
+    EXPECT_EQ(event.job_id(), id);
+    EXPECT_GT(event.sequence(), after);
+    states.push_back(event.to_state());
+  }
+  EXPECT_THAT(states, ElementsAre(JOB_STATE_QUEUED, JOB_STATE_RUNNING, JOB_STATE_SUCCEEDED));
+
+  ProcessResult table = Ctl({"watch", absl::StrCat("--from=", after), "--queue=" + Queue(), "--limit=3"});
+  ASSERT_EQ(table.exit_code, kOk) << table;
+  lines = Lines(table.stdout_text);
+  ASSERT_EQ(lines.size(), 4u) << table;
+  EXPECT_THAT(lines[0], MatchesRegex("SEQ +TIME +JOB +TRANSITION +REASON"));
+  EXPECT_THAT(lines[3], HasSubstr("RUNNING -> SUCCEEDED"));
+  EXPECT_THAT(lines[3], HasSubstr("COMPLETED"));
+}
+
+// ---- gather, wait, wait-for, as-completed ----
+
+TEST_F(CliTest, GatherPrintsOutcomesInTheOrderGiven) {
+  const std::string slow = Submit({Queue(), "builtin.sleep", "200ms"});
+  const std::string fast = Submit({Queue(), "builtin.echo", "fast"});
+  ProcessResult table = Ctl({"gather", slow, fast});
+  ASSERT_EQ(table.exit_code, kOk) << table;
+  std::vector<std::string> lines = Lines(table.stdout_text);
+  ASSERT_EQ(lines.size(), 3u) << table;
+  EXPECT_THAT(lines[1], MatchesRegex(slow + " +SUCCEEDED +200ms"));
+  EXPECT_THAT(lines[2], MatchesRegex(fast + " +SUCCEEDED +fast"));
+
+  // Ids may come from stdin too.
+  RunOptions ids;
+  ids.stdin_data = absl::StrCat(slow, "\n", fast, "\n");
+  ProcessResult json = Ctl({"gather", "--output=json", "-"}, ids);
+  ASSERT_EQ(json.exit_code, kOk) << json;
+  GatherResponse response = FromJson<GatherResponse>(json.stdout_text);
+  ASSERT_EQ(response.outcomes_size(), 2);
+  EXPECT_EQ(response.outcomes(0).job_id(), slow);
+  EXPECT_EQ(response.outcomes(1).result(), "fast");
+}
+
+TEST_F(CliTest, GatherRaisesTheFirstFailureUnlessReturningExceptions) {
+  const std::string ok = Submit({Queue(), "builtin.echo", "fine"});
+  const std::string bad = Submit({Queue(), "builtin.fail", "broken"});
+  ProcessResult raised = Ctl({"gather", ok, bad});
+  EXPECT_EQ(raised.exit_code, kJobFailed) << raised;
+  EXPECT_EQ(raised.stdout_text, "");
+  EXPECT_THAT(raised.stderr_text, HasSubstr(bad));
+  EXPECT_THAT(raised.stderr_text, HasSubstr("broken"));
+
+  ProcessResult returned = Ctl({"gather", "--return-exceptions", ok, bad});
+  EXPECT_EQ(returned.exit_code, kOk) << returned;
+  EXPECT_THAT(returned.stdout_text, MatchesRegex(".*" + bad + " +FAILED +[a-z_]+: broken\n"));
+}
+
+TEST_F(CliTest, GatherTimeoutExitsOneAndCancelsNothing) {
+  const std::string sleeper = Submit({Queue(), "builtin.sleep", "1h"});
+  ProcessResult r = Ctl({"gather", "--timeout=100ms", sleeper});
+  EXPECT_EQ(r.exit_code, kJobFailed) << r;
+  EXPECT_THAT(r.stderr_text, HasSubstr("timed out after 100ms"));
+  EXPECT_NE(Get(sleeper).state(), JOB_STATE_CANCELLED);
+  Cancel(sleeper);
+}
+
+TEST_F(CliTest, WaitFirstCompletedReturnsTheDoneAndThePending) {
+  const std::string sleeper = Submit({Queue(), "builtin.sleep", "1h"});
+  const std::string fast = Submit({Queue(), "builtin.echo", "first"});
+  ProcessResult json = Ctl({"wait", "--output=json", "--return-when=first-completed", sleeper, fast});
+  ASSERT_EQ(json.exit_code, kOk) << json;
+  WaitResponse response = FromJson<WaitResponse>(json.stdout_text);
+  ASSERT_EQ(response.done_size(), 1);
+  EXPECT_EQ(response.done(0).job_id(), fast);
+  EXPECT_THAT(response.pending(), ElementsAre(sleeper));
+
+  ProcessResult table = Ctl({"wait", "--return-when=first-completed", sleeper, fast});
+  ASSERT_EQ(table.exit_code, kOk) << table;
+  EXPECT_THAT(table.stdout_text, MatchesRegex("JOB +STATE +RESULT\n" + fast + " +SUCCEEDED +first\n" + sleeper +
+                                              " +\\(not done\\)\n"));
+
+  // All-completed cannot hold before the timeout: exit code 1, and nothing cancelled.
+  ProcessResult timed_out = Ctl({"wait", "--timeout=100ms", sleeper, fast});
+  EXPECT_EQ(timed_out.exit_code, kJobFailed) << timed_out;
+  EXPECT_THAT(timed_out.stderr_text, HasSubstr("wait timed out after 100ms: 1 job(s) not done"));
+  EXPECT_NE(Get(sleeper).state(), JOB_STATE_CANCELLED);
+
+  ProcessResult bad = Ctl({"wait", "--return-when=soon", fast});
+  EXPECT_EQ(bad.exit_code, kUsage) << bad;
+  EXPECT_EQ(bad.stderr_text,
+            "cohortctl: --return-when \"soon\" is invalid: use first-completed, first-exception, all-completed\n");
+  Cancel(sleeper);
+}
+
+TEST_F(CliTest, WaitForPrintsTheResult) {
+  const std::string id = Submit({Queue(), "builtin.echo", "waited for"});
+  ProcessResult r = Ctl({"wait-for", "--timeout=20s", id});
+  EXPECT_EQ(r.exit_code, kOk) << r;
+  EXPECT_EQ(r.stdout_text, "waited for\n");
+
+  ProcessResult json = Ctl({"wait-for", "--output=json", id});
+  ASSERT_EQ(json.exit_code, kOk) << json;
+  EXPECT_EQ(FromJson<WaitForResponse>(json.stdout_text).result(), "waited for");
+}
+
+TEST_F(CliTest, WaitForTimeoutExitsOneAndTheJobIsCancelled) {
+  const std::string sleeper = Submit({Queue(), "builtin.sleep", "1h"});
+  ProcessResult r = Ctl({"wait-for", "--timeout=200ms", sleeper});
+  EXPECT_EQ(r.exit_code, kJobFailed) << r;
+  EXPECT_THAT(r.stderr_text, StartsWith(absl::StrCat("cohortctl: job ", sleeper, " did not end within 200ms: ")));
+  EXPECT_EQ(Outcome(sleeper).state(), JOB_STATE_CANCELLED);
+}
+
+TEST_F(CliTest, WaitForShieldLeavesTheJobRunning) {
+  const std::string sleeper = Submit({Queue(), "builtin.sleep", "1h"});
+  ProcessResult r = Ctl({"wait-for", "--timeout=100ms", "--shield", sleeper});
+  EXPECT_EQ(r.exit_code, kJobFailed) << r;
+  EXPECT_THAT(r.stderr_text, HasSubstr("left running (--shield)"));
+  Job job = Get(sleeper);
+  EXPECT_NE(job.state(), JOB_STATE_CANCELLED);
+  EXPECT_FALSE(job.cancel_requested());
+  Cancel(sleeper);
+}
+
+TEST_F(CliTest, AsCompletedPrintsEachJobOnceAndExitsOneIfAnyFailed) {
+  const std::string a = Submit({Queue(), "builtin.echo", "a"});
+  const std::string b = Submit({Queue(), "builtin.sleep", "100ms"});
+  ProcessResult json = Ctl({"as-completed", "--output=json", b, a, b});
+  ASSERT_EQ(json.exit_code, kOk) << json;
+  std::vector<std::string> ids;
+  for (const std::string& line : Lines(json.stdout_text)) {
+    AsCompletedResponse response = FromJson<AsCompletedResponse>(line);
+    EXPECT_EQ(response.outcome().state(), JOB_STATE_SUCCEEDED);
+    ids.push_back(response.outcome().job_id());
+  }
+  std::sort(ids.begin(), ids.end());
+  EXPECT_THAT(ids, ElementsAre(a, b));
+
+  const std::string bad = Submit({Queue(), "builtin.fail", "nope"});
+  ProcessResult table = Ctl({"as-completed", a, bad});
+  EXPECT_EQ(table.exit_code, kJobFailed) << table;
+  EXPECT_EQ(Lines(table.stdout_text).size(), 3u) << table;
+  EXPECT_THAT(table.stdout_text, MatchesRegex("(.|\n)*" + bad + " +FAILED +[a-z_]+: nope\n(.|\n)*"));
+  EXPECT_EQ(table.stderr_text, "cohortctl: 1 of 2 job(s) ended FAILED or CANCELLED\n");
+}
+
+TEST_F(CliTest, ProgressBarIsDrawnOnlyWhenStdoutIsATerminal) {
+  std::vector<std::string> args = {"gather"};
+  for (int i = 0; i < 3; ++i) args.push_back(Submit({Queue(), "builtin.sleep", "100ms"}));
+  RunOptions terminal;
+  terminal.stdout_is_terminal = true;
+  ProcessResult drawn = Ctl(args, terminal);
+  EXPECT_EQ(drawn.exit_code, kOk) << drawn;
+  EXPECT_THAT(drawn.stderr_text, HasSubstr("] 3/3 done"));
+  EXPECT_THAT(drawn.stdout_text, HasSubstr("SUCCEEDED"));
+
+  ProcessResult piped = Ctl(args);
+  EXPECT_EQ(piped.exit_code, kOk) << piped;
+  EXPECT_EQ(piped.stderr_text, "");
+}
+
+// ---- queues, executors ----
+
+TEST_F(CliTest, QueuesShowDepthAndPauseResumeAndLimitsWork) {
+  ProcessResult paused = Ctl({"queues", "pause", Queue()});
+  ASSERT_EQ(paused.exit_code, kOk) << paused;
+  EXPECT_EQ(paused.stdout_text, absl::StrCat("queue ", Queue(), " paused\n"));
+  const std::string high = Submit({"--priority=5", Queue(), "builtin.echo", "high"});
+  const std::string low = Submit({Queue(), "builtin.echo", "low"});
+
+  ProcessResult json = Ctl({"queues", "--output=json"});
+  ASSERT_EQ(json.exit_code, kOk) << json;
+  ListQueuesResponse queues = FromJson<ListQueuesResponse>(json.stdout_text);
+  auto it = std::find_if(queues.queues().begin(), queues.queues().end(),
+                         [&](const QueueInfo& q) { return q.name() == Queue(); });
+  ASSERT_NE(it, queues.queues().end()) << json;
+  EXPECT_TRUE(it->paused());
+  EXPECT_EQ(it->depth(), 2);
+  ASSERT_EQ(it->depth_by_priority_size(), 2);
+  EXPECT_EQ(it->depth_by_priority(0).priority(), 5);
+  EXPECT_TRUE(it->has_oldest_queued_age());
+
+  ProcessResult table = Ctl({"queues"});
+  ASSERT_EQ(table.exit_code, kOk) << table;
+  EXPECT_THAT(table.stdout_text,
+              MatchesRegex("QUEUE +STATE +DEPTH +BY PRIORITY +RUNNING +OLDEST +MAX CONCURRENCY +MAX RATE +WEIGHT\n"
+                           "(.|\n)*" + Queue() + " +paused +2 +5:1 0:1 +0 +[0-9]+m?s +- +- +1\n(.|\n)*"));
+
+  ProcessResult limits = Ctl({"queues", "limits", "--output=json", "--max-concurrency=1", "--weight=3", Queue()});
+  ASSERT_EQ(limits.exit_code, kOk) << limits;
+  SetQueueLimitsResponse set = FromJson<SetQueueLimitsResponse>(limits.stdout_text);
+  EXPECT_EQ(set.limits().max_concurrency(), 1);
+  EXPECT_EQ(set.limits().weight(), 3);
+  EXPECT_EQ(set.limits().max_rate(), 0);
+
+  ProcessResult resumed = Ctl({"queues", "resume", Queue()});
+  ASSERT_EQ(resumed.exit_code, kOk) << resumed;
+  EXPECT_EQ(Outcome(high).result(), "high");
+  EXPECT_EQ(Outcome(low).result(), "low");
+
+  ProcessResult bad = Ctl({"queues", "pause", "Not A Queue"});
+  EXPECT_EQ(bad.exit_code, kRejected) << bad;
+  EXPECT_THAT(bad.stderr_text, StartsWith("cohortctl: INVALID_ARGUMENT: "));
+}
+
+TEST_F(CliTest, ExecutorsListsTheConnectedExecutor) {
+  ProcessResult table = Ctl({"executors"});
+  ASSERT_EQ(table.exit_code, kOk) << table;
+  std::vector<std::string> lines = Lines(table.stdout_text);
+  ASSERT_EQ(lines.size(), 2u) << table;
+  EXPECT_THAT(lines[0], MatchesRegex("EXECUTOR +CAPACITY +RUNNING +CREDITS +QUEUES +CONNECTED +LAST HEARTBEAT +LABELS"));
+  EXPECT_THAT(lines[1], StartsWith(absl::StrCat(Cluster::kExecutorId, "  8 ")));
+
+  ProcessResult json = Ctl({"executors", "--output=json"});
+  ASSERT_EQ(json.exit_code, kOk) << json;
+  ListExecutorsResponse response = FromJson<ListExecutorsResponse>(json.stdout_text);
+  ASSERT_EQ(response.executors_size(), 1);
+  EXPECT_EQ(response.executors(0).executor_id(), Cluster::kExecutorId);
+  EXPECT_EQ(response.executors(0).capacity(), Cluster::kExecutorCapacity);
+  EXPECT_TRUE(response.executors(0).has_last_heartbeat_time());
+}
+
+// ---- exit codes on bad input ----
+
+TEST_F(CliTest, UnknownJobIdExitsThreeWithNotFound) {
+  const std::string unknown = "0123456789abcdef01234567";
+  for (const char* command : {"get", "cancel", "wait-for", "gather"}) {
+    ProcessResult r = Ctl({command, unknown});
+    EXPECT_EQ(r.exit_code, kRejected) << command << ": " << r;
+    EXPECT_THAT(r.stderr_text, StartsWith("cohortctl: NOT_FOUND: ")) << command;
+    EXPECT_THAT(r.stderr_text, HasSubstr(unknown)) << command;
+    EXPECT_EQ(Lines(r.stderr_text).size(), 1u) << command << ": " << r;
+  }
+}
+
+TEST_F(CliTest, InvalidQueueNameExitsThreeAndWritesNothing) {
+  const int jobs_before = CountJobs();
+  ProcessResult r = Ctl({"submit", "Bad Queue", "builtin.echo", "x"});
+  EXPECT_EQ(r.exit_code, kRejected) << r;
+  EXPECT_EQ(r.stderr_text,
+            "cohortctl: INVALID_ARGUMENT: jobs[0].queue \"Bad Queue\" is invalid: use [a-z0-9._-]{1,64}\n");
+  EXPECT_EQ(r.stdout_text, "");
+  // Nothing was written: no job, no queue.
+  EXPECT_EQ(CountJobs(), jobs_before);
+  ProcessResult queues = Ctl({"queues", "--output=json"});
+  EXPECT_THAT(queues.stdout_text, ::testing::Not(HasSubstr("Bad Queue")));
+}
+
+TEST_F(CliTest, UnknownFlagOrCommandExitsTwoWithOneLine) {
+  ProcessResult flag = Ctl({"submit", "--bogus", Queue(), "builtin.echo"});
+  EXPECT_EQ(flag.exit_code, kUsage) << flag;
+  EXPECT_EQ(flag.stderr_text, "cohortctl: unknown flag --bogus (see --help)\n");
+  EXPECT_EQ(flag.stdout_text, "");
+
+  ProcessResult command = Ctl({"frobnicate"});
+  EXPECT_EQ(command.exit_code, kUsage) << command;
+  EXPECT_EQ(command.stderr_text, "cohortctl: unknown command \"frobnicate\" (see cohortctl --help)\n");
+
+  ProcessResult args = Ctl({"get"});
+  EXPECT_EQ(args.exit_code, kUsage) << args;
+  EXPECT_EQ(args.stderr_text, "cohortctl: expected 1 argument, got 0 (see --help)\n");
+
+  ProcessResult value = Ctl({"submit", "--priority=high", Queue(), "builtin.echo"});
+  EXPECT_EQ(value.exit_code, kUsage) << value;
+  EXPECT_THAT(value.stderr_text, StartsWith("cohortctl: --priority \"high\" is invalid"));
+
+  ProcessResult none = Run({});
+  EXPECT_EQ(none.exit_code, kUsage) << none;
+}
+
+TEST_F(CliTest, UnreachableServerExitsFourQuicklyAndSaysWhy) {
+  ProcessResult r = Run({"--server=127.0.0.1:1", "ls"});
+  EXPECT_EQ(r.exit_code, kUnreachable) << r;
+  EXPECT_EQ(r.stderr_text, "cohortctl: cannot reach broker at 127.0.0.1:1: connection refused\n");
+  EXPECT_LT(r.elapsed, absl::Seconds(3));
+
+  // COHORT_SERVER is the default for --server; the scheduler defaults to the same.
+  RunOptions env;
+  env.env = {"COHORT_SERVER=127.0.0.1:1"};
+  ProcessResult from_env = Run({"schedules", "list"}, env);
+  EXPECT_EQ(from_env.exit_code, kUnreachable) << from_env;
+  EXPECT_EQ(from_env.stderr_text, "cohortctl: cannot reach scheduler at 127.0.0.1:1: connection refused\n");
+
+  ProcessResult malformed = Run({"--server=nowhere", "ls"});
+  EXPECT_EQ(malformed.exit_code, kUsage) << malformed;
+  EXPECT_THAT(malformed.stderr_text, StartsWith("cohortctl: --server \"nowhere\" is invalid"));
+}
+
+// ---- help ----
+
+TEST_F(CliTest, EveryCommandAnswersHelpWithItsFlags) {
+  ProcessResult top = Run({"--help"});
+  EXPECT_EQ(top.exit_code, kOk) << top;
+  EXPECT_THAT(top.stdout_text, HasSubstr("exit codes:"));
+  EXPECT_THAT(top.stdout_text, HasSubstr("--server=HOST:PORT"));
+  const std::vector<std::vector<std::string>> commands = {
+      {"submit"},          {"get"},           {"ls"},
+      {"cancel"},          {"watch"},         {"gather"},
+      {"wait"},            {"wait-for"},      {"as-completed"},
+      {"queues"},          {"queues", "pause"}, {"queues", "resume"},
+      {"queues", "limits"}, {"executors"},    {"schedules"},
+      {"schedules", "create"}, {"schedules", "get"}, {"schedules", "delete"},
+      {"schedules", "pause"}, {"schedules", "resume"}, {"schedules", "trigger"}};
+  for (std::vector<std::string> command : commands) {
+    const std::string name = absl::StrJoin(command, " ");
+    command.push_back("--help");
+    ProcessResult r = Run(command);
+    EXPECT_EQ(r.exit_code, kOk) << name << ": " << r;
+    EXPECT_THAT(r.stdout_text, StartsWith("usage: cohortctl " + name)) << r;
+  }
+  ProcessResult submit = Run({"submit", "--help"});
+  for (const char* flag : {"--priority=N", "--delay=DURATION", "--attempts=N", "--depends-on=JOB_ID",
+                           "--idempotency-key=KEY", "--label=KEY=VALUE", "--env=KEY=VALUE", "--wait"}) {
+    EXPECT_THAT(submit.stdout_text, HasSubstr(flag));
+  }
+  EXPECT_THAT(Run({"wait", "--help"}).stdout_text, HasSubstr("--return-when=WHEN"));
+  EXPECT_THAT(Run({"help", "wait-for"}).stdout_text, HasSubstr("--shield"));
+}
+
+TEST_F(CliTest, ScheduleCreateChecksItsTriggerBeforeCallingAnyone) {
+  ProcessResult neither = Run({"--server=127.0.0.1:1", "schedules", "create", "nightly", "q", "builtin.noop"});
+  EXPECT_EQ(neither.exit_code, kUsage) << neither;
+  EXPECT_EQ(neither.stderr_text, "cohortctl: give exactly one of --every and --cron\n");
+  ProcessResult tz = Run({"--server=127.0.0.1:1", "schedules", "create", "--every=1h", "--tz=Europe/Paris", "nightly",
+                          "q", "builtin.noop"});
+  EXPECT_EQ(tz.exit_code, kUsage) << tz;
+  ProcessResult overlap = Run({"--server=127.0.0.1:1", "schedules", "create", "--every=1h", "--overlap=sometimes",
+                               "nightly", "q", "builtin.noop"});
+  EXPECT_EQ(overlap.exit_code, kUsage) << overlap;
+  EXPECT_THAT(overlap.stderr_text, HasSubstr("use skip, allow, buffer-one"));
+  ProcessResult unknown = Run({"schedules", "frob"});
+  EXPECT_EQ(unknown.exit_code, kUsage) << unknown;
+}
+
+}  // namespace
+}  // namespace cohort::testing

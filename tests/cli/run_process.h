@@ -1,0 +1,44 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace cohort::testing {
+
+// How RunProcess runs a command.
+struct RunOptions {
+  // Written to the child's stdin, which is then closed.
+  std::string stdin_data;
+  // Extra environment entries, "NAME=VALUE", on top of the test's environment (a later
+  // entry for the same name wins).
+  std::vector<std::string> env;
+  // Make the child's stdout a pseudo-terminal (isatty(1) is true), as when a person
+  // runs it; stderr stays a pipe. The terminal turns "\n" into "\r\n".
+  bool stdout_is_terminal = false;
+  // The child is SIGKILLed after this long and the run fails with DEADLINE_EXCEEDED.
+  absl::Duration timeout = absl::Seconds(30);
+};
+
+// What a finished command did.
+struct ProcessResult {
+  // The exit code; -1 if a signal killed it (see `signal`).
+  int exit_code = -1;
+  int signal = 0;
+  std::string stdout_text;
+  std::string stderr_text;
+  // From spawn to exit.
+  absl::Duration elapsed;
+};
+
+// Runs `binary` with `args` (argv[1...]) to completion and captures its stdout, stderr
+// and exit status, with no other process involved (no shell). Both outputs are read as
+// they come, so the child never blocks on a full pipe. Errors: the spawn's errno as a
+// status (NOT_FOUND for a missing binary); DEADLINE_EXCEEDED, with what was captured,
+// when the child outlives `options.timeout` (it is then SIGKILLed and reaped).
+absl::StatusOr<ProcessResult> RunProcess(const std::string& binary, const std::vector<std::string>& args,
+                                         const RunOptions& options = {});
+
+}  // namespace cohort::testing
