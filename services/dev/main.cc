@@ -9,6 +9,7 @@
 // cohort-executor would.
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -200,8 +201,13 @@ int Main(int argc, char** argv) {
   runtime::EventLoop loop;
   // Before any other thread exists: signals are then blocked in every thread.
   auto signals = OrDie(common::SignalWatcher::Install(loop, [&](int) { stop.Set(); }));
-  // A part that ends on its own (it should not) stops the others too.
-  auto stop_all = [&loop, &stop] { loop.Post([&stop] { stop.Set(); }); };
+  // A part that ends on its own (it should not) stops the others too, and the exit
+  // code says so. Parts also end after a stop; that is read only before one.
+  std::atomic<bool> part_ended{false};
+  auto stop_all = [&loop, &stop, &part_ended] {
+    part_ended = true;
+    loop.Post([&stop] { stop.Set(); });
+  };
   auto metrics_server = OrDie(common::MetricsServer::Start(metrics_listen));
   prometheus::Registry& registry = metrics_server->registry();
   // gRPC starts threads: only now.
@@ -287,6 +293,8 @@ int Main(int argc, char** argv) {
                data_dir.c_str(), exec.c_str());
 
   runtime::RunUntilComplete(loop, [](runtime::Event* stop) -> runtime::Task<void> { co_await stop->Wait(); }(&stop));
+  const bool failed = part_ended;
+  if (failed) std::fprintf(stderr, "cohort-dev: a part stopped on its own; stopping the others\n");
   std::fprintf(stderr, "cohort-dev: stopping (running jobs get %s)\n",
                absl::FormatDuration(executor_options.drain_grace).c_str());
   // The executor first, so its jobs report to a live broker; then the scheduler; the
@@ -301,7 +309,7 @@ int Main(int argc, char** argv) {
   broker->Join();
   server->Wait();
   std::fprintf(stderr, "cohort-dev: stopped\n");
-  return 0;
+  return failed ? 1 : 0;
 }
 
 }  // namespace
