@@ -1,9 +1,12 @@
 // cohortctl schedules: the scheduler's durable interval and cron schedules
 // (scheduler.proto, service Scheduler, at --scheduler).
+#include <algorithm>
 #include <cstdio>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "services/cli/command.h"
 #include "services/cli/job_spec_flags.h"
 
@@ -12,8 +15,11 @@ namespace {
 
 using cohort::v1::Schedule;
 
-std::string EnumSuffix(const std::string& name, absl::string_view prefix) {
-  return absl::StartsWith(name, prefix) ? name.substr(prefix.size()) : name;
+// A policy as its flag spells it: OVERLAP_POLICY_BUFFER_ONE is "buffer-one".
+std::string PolicyName(const std::string& enum_name, absl::string_view prefix) {
+  std::string name = absl::AsciiStrToLower(absl::StripPrefix(enum_name, prefix));
+  std::replace(name.begin(), name.end(), '_', '-');
+  return name;
 }
 
 std::string TriggerText(const cohort::v1::ScheduleSpec& spec) {
@@ -31,8 +37,8 @@ void PrintSchedule(const Schedule& s) {
   table.AddRow({"id", s.id()});
   table.AddRow({"state", s.paused() ? "paused" : "active"});
   table.AddRow({"trigger", TriggerText(spec)});
-  table.AddRow({"overlap", EnumSuffix(cohort::v1::OverlapPolicy_Name(spec.overlap_policy()), "OVERLAP_POLICY_")});
-  std::string catch_up = EnumSuffix(cohort::v1::CatchUpPolicy_Name(spec.catch_up_policy()), "CATCH_UP_POLICY_");
+  table.AddRow({"overlap", PolicyName(cohort::v1::OverlapPolicy_Name(spec.overlap_policy()), "OVERLAP_POLICY_")});
+  std::string catch_up = PolicyName(cohort::v1::CatchUpPolicy_Name(spec.catch_up_policy()), "CATCH_UP_POLICY_");
   if (spec.catch_up_policy() == cohort::v1::CATCH_UP_POLICY_RUN_ALL) {
     absl::StrAppend(&catch_up, " (at most ", spec.catch_up_limit(), ")");
   }

@@ -1,7 +1,13 @@
 // cohortctl end to end: the real binary, run as a child process, against a real
 // cluster (see cluster.h). Every broker command's happy path, --output=json parsed back
 // into the response message, and the exit codes scripts rely on.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdint>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -17,6 +23,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "protos/cohort/v1/broker.pb.h"
+#include "protos/cohort/v1/scheduler.pb.h"
 #include "tests/cli/cluster.h"
 #include "tests/cli/run_process.h"
 #include "tests/testing/runfiles.h"
@@ -130,6 +137,21 @@ class CliTest : public ::testing::Test {
     return count;
   }
 
+  // The id of the cluster's one executor.
+  static std::string ExecutorId() {
+    ProcessResult r = Ctl({"executors", "--output=json"});
+    EXPECT_EQ(r.exit_code, kOk) << r;
+    ListExecutorsResponse response = FromJson<ListExecutorsResponse>(r.stdout_text);
+    return response.executors_size() == 1 ? response.executors(0).executor_id() : "";
+  }
+
+  // The event log's last sequence now.
+  static int64_t Sequence() {
+    ProcessResult r = Ctl({"ls", "--output=json", "--page-size=1"});
+    EXPECT_EQ(r.exit_code, kOk) << r;
+    return FromJson<ListJobsResponse>(r.stdout_text).sequence();
+  }
+
   static void Cancel(const std::string& id) {
     ProcessResult r = Ctl({"cancel", id});
     EXPECT_EQ(r.exit_code, kOk) << r;
@@ -149,7 +171,7 @@ TEST_F(CliTest, SubmitPrintsTheIdAndGetShowsTheJob) {
   EXPECT_THAT(table.stdout_text, HasSubstr(absl::StrCat("id         ", id, "\n")));
   EXPECT_THAT(table.stdout_text, HasSubstr("state      SUCCEEDED\n"));
   EXPECT_THAT(table.stdout_text, HasSubstr("result     5 bytes: \"hello\"\n"));
-  EXPECT_THAT(table.stdout_text, HasSubstr(absl::StrCat("attempt 1  ", Cluster::kExecutorId)));
+  EXPECT_THAT(table.stdout_text, HasSubstr(absl::StrCat("attempt 1  ", ExecutorId())));
 
   ProcessResult json = Ctl({"get", "--output=json", id});
   ASSERT_EQ(json.exit_code, kOk) << json;
@@ -159,7 +181,7 @@ TEST_F(CliTest, SubmitPrintsTheIdAndGetShowsTheJob) {
   EXPECT_EQ(job.spec().payload(), "hello");
   EXPECT_EQ(job.result(), "hello");
   ASSERT_EQ(job.attempts_size(), 1);
-  EXPECT_EQ(job.attempts(0).executor_id(), Cluster::kExecutorId);
+  EXPECT_EQ(job.attempts(0).executor_id(), ExecutorId());
 }
 
 TEST_F(CliTest, SubmitWaitPrintsTheResult) {
@@ -241,13 +263,18 @@ TEST_F(CliTest, SubmitSetsTheSpecFromItsFlags) {
 TEST_F(CliTest, DependsOnHoldsTheChildUntilItsParentSucceeds) {
   ASSERT_EQ(Ctl({"queues", "pause", Queue()}).exit_code, kOk);
   const std::string parent = Submit({Queue(), "builtin.echo", "parent"});
-  const std::string child = Submit({"--depends-on=" + parent, "--on-dependency-failure=fail", Queue(), "builtin.noop"});
+  const std::string child =
+      Submit({"--depends-on=" + parent, "--on-dependency-failure=fail", Queue(), "builtin.echo", "child"});
   Job job = Get(child);
   EXPECT_EQ(job.state(), JOB_STATE_PENDING);
   EXPECT_THAT(job.spec().depends_on(), ElementsAre(parent));
   EXPECT_EQ(job.spec().on_dependency_failure(), DEPENDENCY_FAILURE_POLICY_FAIL);
-  Cancel(parent);
-  Cancel(child);
+
+  // The parent runs once the queue resumes; then the scheduler releases the child.
+  ASSERT_EQ(Ctl({"queues", "resume", Queue()}).exit_code, kOk);
+  JobOutcome outcome = Outcome(child);
+  EXPECT_EQ(outcome.state(), JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(outcome.result(), "child");
 }
 
 // ---- get, ls, cancel, watch ----
@@ -311,8 +338,7 @@ TEST_F(CliTest, CancelEndsAQueuedJobAndSaysWhenItHadAlreadyEnded) {
 }
 
 TEST_F(CliTest, WatchPrintsAQueuesEventsAfterASequence) {
-  ProcessResult listing = Ctl({"ls", "--output=json", "--page-size=1"});
-  const int64_t after = FromJson<ListJobsResponse>(listing.stdout_text).sequence();
+  const int64_t after = Sequence();
   const std::string id = Submit({Queue(), "builtin.echo", "watched"});
   ASSERT_EQ(Outcome(id).state(), JOB_STATE_SUCCEEDED);
 
@@ -530,15 +556,102 @@ TEST_F(CliTest, ExecutorsListsTheConnectedExecutor) {
   std::vector<std::string> lines = Lines(table.stdout_text);
   ASSERT_EQ(lines.size(), 2u) << table;
   EXPECT_THAT(lines[0], MatchesRegex("EXECUTOR +CAPACITY +RUNNING +CREDITS +QUEUES +CONNECTED +LAST HEARTBEAT +LABELS"));
-  EXPECT_THAT(lines[1], StartsWith(absl::StrCat(Cluster::kExecutorId, "  8 ")));
+  EXPECT_THAT(lines[1], MatchesRegex(absl::StrCat(ExecutorId(), " +8 +[0-9]+ +[0-9]+ +\\(all\\) .*")));
 
   ProcessResult json = Ctl({"executors", "--output=json"});
   ASSERT_EQ(json.exit_code, kOk) << json;
   ListExecutorsResponse response = FromJson<ListExecutorsResponse>(json.stdout_text);
   ASSERT_EQ(response.executors_size(), 1);
-  EXPECT_EQ(response.executors(0).executor_id(), Cluster::kExecutorId);
   EXPECT_EQ(response.executors(0).capacity(), Cluster::kExecutorCapacity);
   EXPECT_TRUE(response.executors(0).has_last_heartbeat_time());
+}
+
+// ---- schedules ----
+
+TEST_F(CliTest, SchedulesCreateListGetPauseResumeTriggerAndDelete) {
+  ProcessResult created = Ctl({"schedules", "create", "--every=1h", "--overlap=buffer-one", "--label=team=data",
+                               "hourly", Queue(), "builtin.echo", "from a schedule"});
+  ASSERT_EQ(created.exit_code, kOk) << created;
+  EXPECT_THAT(created.stdout_text, HasSubstr("id         hourly\n"));
+  EXPECT_THAT(created.stdout_text, HasSubstr("trigger    every 1h00m\n"));
+  EXPECT_THAT(created.stdout_text, HasSubstr("overlap    buffer-one\n"));
+  EXPECT_THAT(created.stdout_text, HasSubstr("catch-up   run-once\n"));
+
+  ProcessResult list = Ctl({"schedules", "--output=json"});
+  ASSERT_EQ(list.exit_code, kOk) << list;
+  ListSchedulesResponse listed = FromJson<ListSchedulesResponse>(list.stdout_text);
+  ASSERT_EQ(listed.schedules_size(), 1) << list;
+  const Schedule& schedule = listed.schedules(0);
+  EXPECT_EQ(schedule.id(), "hourly");
+  EXPECT_EQ(schedule.spec().interval().seconds(), 3600);
+  EXPECT_EQ(schedule.spec().overlap_policy(), OVERLAP_POLICY_BUFFER_ONE);
+  EXPECT_EQ(schedule.spec().job().queue(), Queue());
+  EXPECT_EQ(schedule.spec().job().payload(), "from a schedule");
+  EXPECT_EQ(schedule.spec().job().labels().at("team"), "data");
+  EXPECT_TRUE(schedule.has_next_fire_time());
+  ProcessResult table = Ctl({"schedules", "list"});
+  EXPECT_THAT(table.stdout_text, MatchesRegex("ID +STATE +TRIGGER +JOB +NEXT FIRE +LAST JOB\n"
+                                              "hourly +active +every 1h00m +" + Queue() + " builtin.echo +.*\n"));
+
+  ProcessResult paused = Ctl({"schedules", "pause", "--output=json", "hourly"});
+  ASSERT_EQ(paused.exit_code, kOk) << paused;
+  EXPECT_TRUE(FromJson<PauseScheduleResponse>(paused.stdout_text).schedule().paused());
+  ProcessResult resumed = Ctl({"schedules", "resume", "--output=json", "hourly"});
+  ASSERT_EQ(resumed.exit_code, kOk) << resumed;
+  EXPECT_FALSE(FromJson<ResumeScheduleResponse>(resumed.stdout_text).schedule().paused());
+
+  // Trigger submits the template now and prints the job's id.
+  ProcessResult triggered = Ctl({"schedules", "trigger", "hourly"});
+  ASSERT_EQ(triggered.exit_code, kOk) << triggered;
+  const std::string job = Trimmed(triggered.stdout_text);
+  EXPECT_EQ(Outcome(job).result(), "from a schedule");
+  ProcessResult got = Ctl({"schedules", "get", "--output=json", "hourly"});
+  ASSERT_EQ(got.exit_code, kOk) << got;
+  EXPECT_EQ(FromJson<GetScheduleResponse>(got.stdout_text).schedule().last_job_id(), job);
+
+  ProcessResult deleted = Ctl({"schedules", "delete", "hourly"});
+  ASSERT_EQ(deleted.exit_code, kOk) << deleted;
+  EXPECT_EQ(deleted.stdout_text, "schedule hourly deleted\n");
+  ProcessResult gone = Ctl({"schedules", "get", "hourly"});
+  EXPECT_EQ(gone.exit_code, kRejected) << gone;
+  EXPECT_EQ(gone.stderr_text, "cohortctl: NOT_FOUND: schedule hourly not found\n");
+}
+
+TEST_F(CliTest, AnIntervalScheduleFiresItsJob) {
+  const int64_t after = Sequence();
+  ProcessResult created = Ctl({"schedules", "create", "--every=1s", "--output=json", "every-second", Queue(),
+                               "builtin.echo", "tick"});
+  ASSERT_EQ(created.exit_code, kOk) << created;
+  // The first fire's job shows up in the event log (watch blocks until it does).
+  ProcessResult fired = Ctl({"watch", "--output=json", absl::StrCat("--from=", after), "--queue=" + Queue(),
+                             "--limit=1"});
+  ASSERT_EQ(fired.exit_code, kOk) << fired;
+  JobEvent event = FromJson<JobEvent>(fired.stdout_text);
+  EXPECT_EQ(event.job().spec().labels().at("cohort.schedule"), "every-second");
+  EXPECT_EQ(Outcome(event.job_id()).result(), "tick");
+  ASSERT_EQ(Ctl({"schedules", "delete", "every-second"}).exit_code, kOk);
+}
+
+TEST_F(CliTest, CronSchedulesKeepTheirTimeZoneAndBadOnesAreRejected) {
+  ProcessResult created = Ctl({"schedules", "create", "--output=json", "--cron=0 9 * * MON-FRI", "--tz=Europe/Paris",
+                               "--catch-up=run-all", "--catch-up-limit=3", "weekdays", Queue(), "builtin.noop"});
+  ASSERT_EQ(created.exit_code, kOk) << created;
+  Schedule schedule = FromJson<CreateScheduleResponse>(created.stdout_text).schedule();
+  EXPECT_EQ(schedule.spec().cron().expression(), "0 9 * * MON-FRI");
+  EXPECT_EQ(schedule.spec().cron().time_zone(), "Europe/Paris");
+  EXPECT_EQ(schedule.spec().catch_up_policy(), CATCH_UP_POLICY_RUN_ALL);
+  EXPECT_EQ(schedule.spec().catch_up_limit(), 3);
+
+  ProcessResult taken = Ctl({"schedules", "create", "--every=1h", "weekdays", Queue(), "builtin.noop"});
+  EXPECT_EQ(taken.exit_code, kRejected) << taken;
+  EXPECT_THAT(taken.stderr_text, StartsWith("cohortctl: ALREADY_EXISTS: "));
+  ProcessResult bad_cron = Ctl({"schedules", "create", "--cron=0 9 * *", "four-fields", Queue(), "builtin.noop"});
+  EXPECT_EQ(bad_cron.exit_code, kRejected) << bad_cron;
+  EXPECT_THAT(bad_cron.stderr_text, StartsWith("cohortctl: INVALID_ARGUMENT: "));
+  ProcessResult bad_zone =
+      Ctl({"schedules", "create", "--cron=0 9 * * *", "--tz=Mars/Olympus", "martian", Queue(), "builtin.noop"});
+  EXPECT_EQ(bad_zone.exit_code, kRejected) << bad_zone;
+  ASSERT_EQ(Ctl({"schedules", "delete", "weekdays"}).exit_code, kOk);
 }
 
 // ---- exit codes on bad input ----
@@ -605,6 +718,27 @@ TEST_F(CliTest, UnreachableServerExitsFourQuicklyAndSaysWhy) {
   ProcessResult malformed = Run({"--server=nowhere", "ls"});
   EXPECT_EQ(malformed.exit_code, kUsage) << malformed;
   EXPECT_THAT(malformed.stderr_text, StartsWith("cohortctl: --server \"nowhere\" is invalid"));
+}
+
+TEST_F(CliTest, ASilentServerExitsFourWithinTheTimeout) {
+  // A listening socket that never answers: the TCP handshake completes, gRPC's does not.
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(fd, 16), 0);
+  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const std::string address = absl::StrCat("127.0.0.1:", ntohs(addr.sin_port));
+  for (const char* command : {"get", "wait-for"}) {
+    ProcessResult r = Run({"--server=" + address, "--timeout=300ms", command, "0123456789abcdef01234567"});
+    EXPECT_EQ(r.exit_code, kUnreachable) << r;
+    EXPECT_EQ(r.stderr_text, absl::StrCat("cohortctl: cannot reach broker at ", address, ": no answer within 300ms\n"));
+    EXPECT_LT(r.elapsed, absl::Seconds(3));
+  }
+  close(fd);
 }
 
 // ---- help ----

@@ -9,31 +9,30 @@
 
 namespace cohort::testing {
 
-// A running Cohort for cohortctl's end-to-end tests: a real cohort-broker and a real
-// cohort-executor (capacity 8, `exec` allowed for /bin/*), on 127.0.0.1 with free
-// ports and a data directory of its own, stopped and removed on destruction.
+// A running Cohort for cohortctl's end-to-end tests: cohort-dev, the all-in-one binary
+// (broker, scheduler and an executor of capacity 8 allowed to `exec` /bin/*), serving
+// the Broker and Scheduler services on one gRPC port of 127.0.0.1, with a data
+// directory of its own; stopped and removed on destruction.
 //
-// The one place that knows how a cluster is made: when cohort-dev (broker, scheduler
-// and executor in one process) lands, Start() switches to it and the tests stay as
-// they are. The test's `data` must list the binaries Start() runs.
+// The one place that knows how a cluster is made: to run the tests against separate
+// services instead, only Start() changes. The test's `data` must list the binaries
+// Start() runs.
 class Cluster {
  public:
-  // Starts the services and returns once each has printed its ready line and the
-  // executor is connected to the broker.
+  // Starts the cluster and returns once it is ready: cohort-dev prints its ready line
+  // after its executor has connected, so a submitted job runs.
   static absl::StatusOr<std::unique_ptr<Cluster>> Start();
 
-  // For cohortctl --server: the broker's gRPC address, HOST:PORT.
-  const std::string& address() const { return broker_->grpc_address(); }
-  // The executor's id, as `cohortctl executors` lists it.
-  static constexpr char kExecutorId[] = "cli-test-executor";
+  // For cohortctl --server (and the scheduler, which defaults to the same): HOST:PORT.
+  const std::string& address() const { return dev_->grpc_address(); }
+
   static constexpr int kExecutorCapacity = 8;
 
  private:
   Cluster() = default;
 
   TempDir dir_{"cohort-cli"};
-  std::unique_ptr<ServiceProcess> broker_;
-  std::unique_ptr<ServiceProcess> executor_;
+  std::unique_ptr<ServiceProcess> dev_;
 };
 
 }  // namespace cohort::testing
