@@ -453,7 +453,9 @@ TEST_F(ExecutorTest, AJobRunningWhenTheBrokerCrashesEndsOnceTheBrokerIsBack) {
   cohort::v1::JobSpec spec = Kind("builtin.sleep", "1s");
   spec.set_max_attempts(2);  // the crash costs the running attempt
   std::string id = Submit({spec})[0];
-  ASSERT_TRUE(AwaitState(id, cohort::v1::JOB_STATE_RUNNING));
+  // Running on the executor, so the assignment is durable (GetJob may show RUNNING
+  // before the commit that an Assign waits for).
+  ASSERT_TRUE(Eventually([&] { return ExecutorMetric("cohort_executor_running") == 1; }));
   const std::string address = broker_->grpc_address();
   ASSERT_TRUE(broker_->Kill9().ok());
   // Back on the same address and data: the attempt that was running comes back as
