@@ -18,29 +18,36 @@ bool Raised(const JobOutcome& outcome) {
   return outcome.state() == cohort::v1::JOB_STATE_FAILED || outcome.state() == cohort::v1::JOB_STATE_CANCELLED;
 }
 
-void AddTimeoutFlag(FlagSet& flags, absl::Duration* timeout) {
-  flags.Add("timeout", timeout, "give up waiting after this long, e.g. 30s (default: wait as long as it takes)");
-}
+// A waiting command's --timeout: the request's timeout when given, else the wait is
+// as long as it takes.
+class WaitTimeout {
+ public:
+  explicit WaitTimeout(FlagSet& flags) : flags_(flags) {
+    flags.Add("timeout", &value_, "give up waiting after this long, e.g. 30s (default: wait as long as it takes)");
+  }
 
-// Sets the request's timeout when --timeout was given.
-template <typename Request>
-void SetTimeout(const FlagSet& flags, absl::Duration timeout, Request* request) {
-  if (flags.IsSet("timeout")) *request->mutable_timeout() = ToProto(timeout);
-}
+  // Sets the request's timeout, if --timeout was given.
+  template <typename Request>
+  void SetOn(Request* request) const {
+    if (flags_.IsSet("timeout")) *request->mutable_timeout() = ToProto(value_);
+  }
+  // How long the call may wait: for Context::WaitingCall.
+  absl::Duration bound() const { return flags_.IsSet("timeout") ? value_ : absl::InfiniteDuration(); }
+  std::string Text() const { return FormatAge(value_); }
 
-absl::Duration WaitBound(const FlagSet& flags, absl::Duration timeout) {
-  return flags.IsSet("timeout") ? timeout : absl::InfiniteDuration();
-}
+ private:
+  const FlagSet& flags_;
+  absl::Duration value_;
+};
 
 ExitCode Gather(Context& ctx, absl::Span<const std::string> args) {
   FlagSet flags("cohortctl gather [flags] JOB_ID... (- reads ids from stdin)",
                 "Waits for every job and prints their outcomes in the order given (asyncio.gather).");
   flags.Inherit(&ctx.global_flags());
   bool return_exceptions = false;
-  absl::Duration timeout;
   flags.Add("return-exceptions", &return_exceptions,
             "list failed and cancelled jobs with the others instead of stopping at the first (exit code 0)");
-  AddTimeoutFlag(flags, &timeout);
+  WaitTimeout timeout(flags);
   flags.SetFooter(
       "Without --return-exceptions the first job to fail ends the command with exit code 1 (the other jobs\n"
       "keep running). A timeout is exit code 1 too, and cancels nothing.\n");
@@ -54,18 +61,18 @@ ExitCode Gather(Context& ctx, absl::Span<const std::string> args) {
   cohort::v1::GatherRequest request;
   for (const std::string& id : *ids) request.add_job_ids(id);
   request.set_return_exceptions(return_exceptions);
-  SetTimeout(flags, timeout, &request);
+  timeout.SetOn(&request);
   cohort::v1::GatherResponse response;
   grpc::Status status;
   {
     CompletionProgress progress(**broker, *ids);
-    auto call = ctx.WaitingCall(WaitBound(flags, timeout));
+    auto call = ctx.WaitingCall(timeout.bound());
     status = (*broker)->Gather(call.get(), request, &response);
   }
   if (status.error_code() == grpc::StatusCode::ABORTED) return Fail(ExitCode::kJobFailed, status.error_message());
   if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
     return Fail(ExitCode::kJobFailed,
-                absl::StrCat("gather timed out after ", FormatAge(timeout), " (nothing was cancelled)"));
+                absl::StrCat("gather timed out after ", timeout.Text(), " (nothing was cancelled)"));
   }
   if (!status.ok()) return ctx.FailBroker(status);
   if (ctx.json()) {
@@ -99,9 +106,8 @@ ExitCode Wait(Context& ctx, absl::Span<const std::string> args) {
                 "Waits until a condition holds and prints the jobs done and still pending (asyncio.wait).");
   flags.Inherit(&ctx.global_flags());
   std::string return_when = "all-completed";
-  absl::Duration timeout;
   flags.Add("return-when", &return_when, "first-completed, first-exception or all-completed", "WHEN");
-  AddTimeoutFlag(flags, &timeout);
+  WaitTimeout timeout(flags);
   flags.SetFooter(
       "Never cancels anything. Exit code 0 when the condition held (whatever the jobs' states), 1 when the\n"
       "timeout passed first.\n");
@@ -121,12 +127,12 @@ ExitCode Wait(Context& ctx, absl::Span<const std::string> args) {
   cohort::v1::WaitRequest request;
   for (const std::string& id : *ids) request.add_job_ids(id);
   request.set_return_when(*when);
-  SetTimeout(flags, timeout, &request);
+  timeout.SetOn(&request);
   cohort::v1::WaitResponse response;
   grpc::Status status;
   {
     CompletionProgress progress(**broker, *ids);
-    auto call = ctx.WaitingCall(WaitBound(flags, timeout));
+    auto call = ctx.WaitingCall(timeout.bound());
     status = (*broker)->Wait(call.get(), request, &response);
   }
   if (!status.ok()) return ctx.FailBroker(status);
@@ -139,7 +145,7 @@ ExitCode Wait(Context& ctx, absl::Span<const std::string> args) {
     table.Print();
   }
   if (Satisfied(response, *when)) return ExitCode::kOk;
-  return Fail(ExitCode::kJobFailed, absl::StrCat("wait timed out after ", FormatAge(timeout), ": ",
+  return Fail(ExitCode::kJobFailed, absl::StrCat("wait timed out after ", timeout.Text(), ": ",
                                                  response.pending_size(), " job(s) not done"));
 }
 
@@ -162,9 +168,8 @@ ExitCode WaitFor(Context& ctx, absl::Span<const std::string> args) {
   FlagSet flags("cohortctl wait-for [flags] JOB_ID",
                 "Waits for one job and prints its result (asyncio.wait_for): on timeout the job is cancelled.");
   flags.Inherit(&ctx.global_flags());
-  absl::Duration timeout;
+  WaitTimeout timeout(flags);
   bool shield = false;
-  AddTimeoutFlag(flags, &timeout);
   flags.Add("shield", &shield, "on timeout, leave the job running (asyncio.shield)");
   flags.SetFooter("Exit code 1 when the job fails or is cancelled, or the timeout passes.\n");
   ParsedArgs parsed;
@@ -175,14 +180,14 @@ ExitCode WaitFor(Context& ctx, absl::Span<const std::string> args) {
   cohort::v1::WaitForRequest request;
   request.set_job_id(parsed.positional[0]);
   request.set_shield(shield);
-  SetTimeout(flags, timeout, &request);
+  timeout.SetOn(&request);
   cohort::v1::WaitForResponse response;
-  auto call = ctx.WaitingCall(WaitBound(flags, timeout));
+  auto call = ctx.WaitingCall(timeout.bound());
   grpc::Status status = (*broker)->WaitFor(call.get(), request, &response);
   if (status.error_code() == grpc::StatusCode::ABORTED) return Fail(ExitCode::kJobFailed, status.error_message());
   if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
     return Fail(ExitCode::kJobFailed,
-                absl::StrCat("job ", request.job_id(), " did not end within ", FormatAge(timeout), ": ",
+                absl::StrCat("job ", request.job_id(), " did not end within ", timeout.Text(), ": ",
                              AfterTimeout(ctx, **broker, request.job_id(), shield)));
   }
   if (!status.ok()) return ctx.FailBroker(status);
@@ -199,8 +204,7 @@ ExitCode AsCompleted(Context& ctx, absl::Span<const std::string> args) {
   FlagSet flags("cohortctl as-completed [flags] JOB_ID... (- reads ids from stdin)",
                 "Prints each job as it ends, earliest first (asyncio.as_completed).");
   flags.Inherit(&ctx.global_flags());
-  absl::Duration timeout;
-  AddTimeoutFlag(flags, &timeout);
+  WaitTimeout timeout(flags);
   flags.SetFooter(
       "With --output=json, each job is one AsCompletedResponse object on its own line.\n"
       "Exit code 1 when a job failed or was cancelled, or the timeout passed.\n");
@@ -213,8 +217,8 @@ ExitCode AsCompleted(Context& ctx, absl::Span<const std::string> args) {
 
   cohort::v1::AsCompletedRequest request;
   for (const std::string& id : *ids) request.add_job_ids(id);
-  SetTimeout(flags, timeout, &request);
-  auto call = ctx.WaitingCall(WaitBound(flags, timeout));
+  timeout.SetOn(&request);
+  auto call = ctx.WaitingCall(timeout.bound());
   std::unique_ptr<grpc::ClientReader<cohort::v1::AsCompletedResponse>> stream =
       (*broker)->AsCompleted(call.get(), request);
   const std::size_t total = DistinctCount(*ids);
@@ -240,7 +244,7 @@ ExitCode AsCompleted(Context& ctx, absl::Span<const std::string> args) {
   bar.Erase();
   if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
     return Fail(ExitCode::kJobFailed,
-                absl::StrCat("as-completed timed out after ", FormatAge(timeout), ": ", done, " of ", total,
+                absl::StrCat("as-completed timed out after ", timeout.Text(), ": ", done, " of ", total,
                              " job(s) ended"));
   }
   if (!status.ok()) return ctx.FailBroker(status);
