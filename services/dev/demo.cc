@@ -242,7 +242,7 @@ absl::Status Demo::WaitFirstCompleted() {
   cohort::v1::WaitRequest request;
   for (const std::string& id : *ids) request.add_job_ids(id);
   request.set_return_when(cohort::v1::RETURN_WHEN_FIRST_COMPLETED);
-  *request.mutable_timeout() = common::ToProto(step_deadline_ - absl::Now());
+  *request.mutable_timeout() = common::ToProto(std::max(step_deadline_ - absl::Now(), absl::ZeroDuration()));
   cohort::v1::WaitResponse response;
   const absl::Time start = absl::Now();
   std::unique_ptr<grpc::ClientContext> ctx = Context();
