@@ -19,8 +19,8 @@ bool AbslParseFlag(absl::string_view text, OutputFormat* format, std::string* er
 std::string AbslUnparseFlag(OutputFormat format);
 
 // Writes `message` to stdout as protobuf JSON (field names in lowerCamelCase, enums by
-// name, every field present), one object on one line, and flushes, so a stream of
-// messages is one parseable object per line.
+// name, scalar, repeated and map fields present even when empty), one object on one
+// line, and flushes, so a stream of messages is one parseable object per line.
 void PrintJson(const google::protobuf::Message& message);
 
 // Writes `text` to stdout as it is and flushes.
