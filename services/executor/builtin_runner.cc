@@ -36,7 +36,7 @@ runtime::Task<Outcome> BuiltinRunner::Run(const cohort::v1::Job& job, int attemp
   const std::string& payload = job.spec().payload();
   if (kind == "builtin.echo") co_return Outcome::Success(payload);
   if (kind == "builtin.noop") co_return Outcome::Success("");
-  if (kind == "builtin.fail") co_return Outcome::Failure("failed", payload.empty() ? "builtin.fail" : payload);
+  if (kind == "builtin.fail") co_return Outcome::Failure("handler", payload.empty() ? "builtin.fail" : payload);
   if (kind == "builtin.sleep") {
     absl::Duration d;
     if (!absl::ParseDuration(payload, &d) || d < absl::ZeroDuration() || d == absl::InfiniteDuration()) {

@@ -51,7 +51,7 @@ TEST_F(BuiltinRunnerTest, EchoReturnsThePayload) {
 TEST_F(BuiltinRunnerTest, FailFailsWithThePayloadAsMessage) {
   Outcome o = RunJob("builtin.fail", "no such customer");
   EXPECT_FALSE(o.ok);
-  EXPECT_EQ(o.error.code(), "failed");
+  EXPECT_EQ(o.error.code(), "handler");
   EXPECT_EQ(o.error.message(), "no such customer");
 }
 
