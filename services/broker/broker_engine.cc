@@ -214,7 +214,6 @@ void BrokerEngine::Transition(JobRecord& rec, JobState to, TransitionReason reas
                                                      : absl::FromChrono(options_.result_ttl);
     *job.mutable_expire_time() = ToProto(now + ttl);
     NoteEnded(job);
-    job.clear_executor_id();
     p.ended.push_back(job.id());
     metrics_.Ended(job.spec().queue(), cohort::v1::JobState_Name(to));
   }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "libs/rpc/bidi_server.h"
 #include "libs/rpc/server_stream.h"
@@ -27,7 +28,7 @@ std::string CodeName(grpc::StatusCode code) {
 // "job X FAILED: code: message", for a wait that ends with a job's failure.
 grpc::Status JobFailure(const cohort::v1::Job& job) {
   return grpc::Status(grpc::StatusCode::ABORTED,
-                      absl::StrCat("job ", job.id(), " ", cohort::v1::JobState_Name(job.state()), ": ",
+                      absl::StrCat("job ", job.id(), " ", absl::StripPrefix(cohort::v1::JobState_Name(job.state()), "JOB_STATE_"), ": ",
                                    job.error().code(), ": ", job.error().message()));
 }
 
