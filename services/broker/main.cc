@@ -13,6 +13,7 @@
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
+#include "libs/common/flag_help.h"
 #include "libs/common/address.h"
 #include "libs/common/fatal.h"
 #include "libs/common/flag_names.h"
@@ -51,6 +52,7 @@ T OrDie(absl::StatusOr<T> value) {
 
 int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage("cohort-broker: durable priority queues, leases and asyncio-style waits over gRPC");
+  common::ShowFlagsDefinedIn("services/broker/");
   common::DashedArgs args(argc, argv);
   absl::ParseCommandLine(args.argc(), args.argv());
   common::HostPort listen = OrDie(common::ParseHostPort("--listen", absl::GetFlag(FLAGS_listen)));

@@ -11,12 +11,11 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "libs/common/flag_help.h"
 #include "libs/common/address.h"
 #include "libs/common/fatal.h"
 #include "libs/common/flag_names.h"
@@ -38,10 +37,7 @@ constexpr char kProgram[] = "cohort-demo";
 
 int Main(int argc, char** argv) {
   // --help lists this binary's flags (absl matches files named after the program).
-  absl::FlagsUsageConfig usage;
-  usage.contains_help_flags = [](absl::string_view file) { return absl::StrContains(file, "services/dev/"); };
-  usage.contains_helpshort_flags = usage.contains_help_flags;
-  absl::SetFlagsUsageConfig(usage);
+  common::ShowFlagsDefinedIn("services/dev/");
   absl::SetProgramUsageMessage("cohort-demo: Cohort's main demo, run against a cohort-dev (see tools/demo.sh)");
   common::DashedArgs args(argc, argv);
   absl::ParseCommandLine(args.argc(), args.argv());

@@ -22,8 +22,6 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -34,6 +32,7 @@
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
+#include "libs/common/flag_help.h"
 #include "libs/common/address.h"
 #include "libs/common/fatal.h"
 #include "libs/common/flag_names.h"
@@ -172,10 +171,7 @@ absl::Status AwaitExecutor(const std::shared_ptr<grpc::Channel>& channel, const 
 
 int Main(int argc, char** argv) {
   // --help lists this binary's flags (absl matches files named after the program).
-  absl::FlagsUsageConfig usage;
-  usage.contains_help_flags = [](absl::string_view file) { return absl::StrContains(file, "services/dev/"); };
-  usage.contains_helpshort_flags = usage.contains_help_flags;
-  absl::SetFlagsUsageConfig(usage);
+  common::ShowFlagsDefinedIn("services/dev/");
   absl::SetProgramUsageMessage(
       "cohort-dev: the Cohort broker, scheduler and an executor in one process, with a local data directory");
   common::DashedArgs args(argc, argv);

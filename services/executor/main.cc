@@ -16,6 +16,7 @@
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
+#include "libs/common/flag_help.h"
 #include "libs/common/address.h"
 #include "libs/common/fatal.h"
 #include "libs/common/flag_names.h"
@@ -103,6 +104,7 @@ ExecutorAppOptions OptionsFromFlags(int argc, char** argv) {
 
 int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage("cohort-executor: runs jobs for a Cohort broker");
+  common::ShowFlagsDefinedIn("services/executor/");
   common::DashedArgs args(argc, argv);
   absl::ParseCommandLine(args.argc(), args.argv());
   common::HostPort listen = OrDie(common::ParseHostPort("--listen", absl::GetFlag(FLAGS_listen)));

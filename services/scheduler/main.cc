@@ -15,6 +15,7 @@
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
+#include "libs/common/flag_help.h"
 #include "libs/common/address.h"
 #include "libs/common/fatal.h"
 #include "libs/common/flag_names.h"
@@ -44,6 +45,7 @@ T OrDie(absl::StatusOr<T> value) {
 
 int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage("cohort-scheduler: releases delayed, retried and dependent jobs; fires schedules");
+  common::ShowFlagsDefinedIn("services/scheduler/");
   common::DashedArgs args(argc, argv);
   absl::ParseCommandLine(args.argc(), args.argv());
   common::HostPort broker =

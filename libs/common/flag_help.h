@@ -1,0 +1,13 @@
+#pragma once
+
+#include <string>
+
+namespace cohort::common {
+
+// Makes --help and --helpshort list the flags defined in files under `directory` (e.g.
+// "services/broker/"). Abseil's default lists only flags of a file named after the
+// program, which a Cohort binary never has, so --help would show none. Call before
+// absl::ParseCommandLine.
+void ShowFlagsDefinedIn(std::string directory);
+
+}  // namespace cohort::common
