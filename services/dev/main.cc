@@ -51,6 +51,8 @@ ABSL_FLAG(std::string, data_dir, "cohort-data", "data directory: the broker's st
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9473",
           "/metrics address for all three parts, HOST:PORT (port 0 picks a free port)");
 ABSL_FLAG(int, capacity, 8, "executor: most jobs running at once (1..10000)");
+ABSL_FLAG(std::vector<std::string>, queues, {},
+          "executor: comma-separated queues it serves (default: all), leaving the others to your own workers");
 ABSL_FLAG(std::vector<std::string>, allow_exec,
           std::vector<std::string>({"/bin/echo", "/usr/bin/echo", "/bin/true", "/usr/bin/true", "/bin/false",
                                     "/usr/bin/false", "/bin/sleep", "/usr/bin/sleep"}),
@@ -185,6 +187,7 @@ int Main(int argc, char** argv) {
   if (absl::Status valid = broker_options.Validate(); !valid.ok()) Die(std::string(valid.message()));
   executor::ExecutorAppOptions executor_options;
   executor_options.capacity = absl::GetFlag(FLAGS_capacity);
+  executor_options.queues = absl::GetFlag(FLAGS_queues);
   executor_options.allow_exec = AllowExecPatterns(args.argc(), args.argv());
   executor_options.drain_grace = absl::GetFlag(FLAGS_drain_grace);
   executor_options.broker = "127.0.0.1:1";  // the bound address replaces it once the server runs

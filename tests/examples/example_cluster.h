@@ -29,8 +29,8 @@ struct ClusterOptions {
 // destroyed.
 class ExampleCluster {
  public:
-  // The broker's gRPC address, HOST:PORT: what the examples' --server/--broker take.
-  const std::string& address() const { return broker_->grpc_address(); }
+  // cohort-dev's gRPC address, HOST:PORT: what the examples' --server/--broker take.
+  const std::string& address() const { return dev_->grpc_address(); }
   // A client of that broker, for the test's own checks.
   cohort::v1::Broker::Stub& stub() { return *stub_; }
 
@@ -39,16 +39,15 @@ class ExampleCluster {
   ExampleCluster() = default;
 
   TempDir dir_{"example-cluster"};
-  std::unique_ptr<ServiceProcess> broker_;
-  std::unique_ptr<ServiceProcess> executor_;  // destroyed before the broker
+  std::unique_ptr<ServiceProcess> dev_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<cohort::v1::Broker::Stub> stub_;
 };
 
 // Starts the cluster and returns once it serves. The one place that knows what the
-// cluster is made of: today a real cohort-broker and a real cohort-executor (capacity 4,
-// serving only kBuiltinQueue); once cohort-dev exists, that one binary. The test's
-// `data` must list the binaries. Errors name the process that did not start.
+// cluster is made of: a real cohort-dev (broker, scheduler, and an executor of capacity 4
+// serving only kBuiltinQueue). The test's `data` must list it. Errors name the process
+// that did not start.
 absl::StatusOr<std::unique_ptr<ExampleCluster>> StartExampleCluster(const ClusterOptions& options = {});
 
 }  // namespace cohort::testing
