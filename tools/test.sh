@@ -2,8 +2,9 @@
 # Installs what Cohort needs (tools/setup.sh), builds everything and runs every test:
 # the whole tree in opt mode, then every library and service under AddressSanitizer,
 # and everything that does not call into gRPC under ThreadSanitizer (Debian's gRPC is
-# not TSan-instrumented, so TSan reports races inside it that are not ours). Ends with "N passed, N failed" (test targets, from Bazel's summary)
-# and exits non-zero if anything failed.
+# not TSan-instrumented, so TSan reports races inside it that are not ours). Ends with
+# "N passed, N failed" (test targets, from Bazel's summary) and exits non-zero if
+# anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh || exit 1
@@ -21,7 +22,9 @@ run() {
 run //...
 run --config=asan //libs/... //services/...
 run --config=tsan //libs/runtime/... //libs/store/... //libs/common/... //services/broker:broker_engine_test \
-  //services/executor:process_runner_test //services/executor:allowlist_test
+  //services/executor:process_runner_test //services/executor:allowlist_test \
+  //services/executor:builtin_runner_test //services/executor:progress_lines_test \
+  //services/scheduler:release_tracker_test //services/scheduler/cron:all
 
 passed=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "$log")
 failed=$(grep -cE '^//[^ ]+ +.*(FAILED|TIMEOUT|NO STATUS|INCOMPLETE)' "$log")
