@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Cohort needs (tools/setup.sh), builds everything and runs every test:
-# the whole tree in opt mode, then every library and service under AddressSanitizer,
+# the whole tree in opt mode, then the tests of every library and service under
+# AddressSanitizer (--build_tests_only: the binaries they do not need are not rebuilt),
 # and everything that does not call into gRPC under ThreadSanitizer (Debian's gRPC is
 # not TSan-instrumented, so TSan reports races inside it that are not ours). Ends with
 # "N passed, N failed" (test targets, from Bazel's summary) and exits non-zero if
@@ -20,7 +21,7 @@ run() {
 }
 
 run //...
-run --config=asan //libs/... //services/...
+run --config=asan --build_tests_only //libs/... //services/...
 run --config=tsan //libs/runtime/... //libs/store/... //libs/common/... //services/broker:broker_engine_test \
   //services/executor:process_runner_test //services/executor:allowlist_test \
   //services/executor:builtin_runner_test //services/executor:progress_lines_test \

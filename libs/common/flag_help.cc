@@ -7,10 +7,13 @@
 
 namespace cohort::common {
 
-void ShowFlagsDefinedIn(std::string directory) {
+void ShowFlagsDefinedIn(std::vector<std::string> paths) {
   absl::FlagsUsageConfig usage;
-  usage.contains_help_flags = [directory = std::move(directory)](absl::string_view file) {
-    return absl::StrContains(file, directory);
+  usage.contains_help_flags = [paths = std::move(paths)](absl::string_view file) {
+    for (const std::string& path : paths) {
+      if (absl::StrContains(file, path)) return true;
+    }
+    return false;
   };
   usage.contains_helpshort_flags = usage.contains_help_flags;
   absl::SetFlagsUsageConfig(usage);

@@ -9,8 +9,8 @@
 #include "grpcpp/support/client_callback.h"
 #include "libs/rpc/stream_buffers.h"
 #include "libs/runtime/internal/check.h"
+#include "libs/rpc/internal/call_end.h"
 #include "libs/rpc/internal/inbox.h"
-#include "libs/rpc/internal/loop_waiter.h"
 #include "libs/rpc/internal/outbox.h"
 #include "libs/runtime/event_loop.h"
 
@@ -36,7 +36,7 @@ class ClientBidiStream final : public grpc::ClientBidiReactor<Req, Resp>,
       : loop_(loop), inbox_(mu_, loop, this, kStreamInbox), outbox_(mu_, loop, this, kStreamOutbox) {}
   // Destroying a stream gRPC still uses would corrupt memory later, far from the
   // mistake: abort at once instead.
-  ~ClientBidiStream() { COHORT_CHECK(done_, "ClientBidiStream destroyed before Finish() returned"); }
+  ~ClientBidiStream() { COHORT_CHECK(end_.done(), "ClientBidiStream destroyed before Finish() returned"); }
 
   grpc::ClientContext* context() { return &ctx_; }
 
@@ -66,7 +66,7 @@ class ClientBidiStream final : public grpc::ClientBidiReactor<Req, Resp>,
 
   // `grpc::Status s = co_await stream.Finish()`: releases the stream and waits for its
   // final status. Read/Write must not be used afterwards.
-  auto Finish() { return FinishAwaiter{this}; }
+  auto Finish() { return end_.Finish(this, mu_, loop_); }
 
   void OnReadDone(bool ok) override { inbox_.OnReadDone(ok); }
   void OnWriteDone(bool ok) override {
@@ -80,32 +80,12 @@ class ClientBidiStream final : public grpc::ClientBidiReactor<Req, Resp>,
   }
   void OnDone(const grpc::Status& status) override {
     std::lock_guard<std::mutex> lock(mu_);
-    status_ = status;
-    done_ = true;
+    end_.DoneLocked(status);
     inbox_.StopLocked();
     outbox_.BreakLocked();
-    finisher_.Wake();
   }
 
  private:
-  struct FinishAwaiter {
-    ClientBidiStream* s;
-    bool await_ready() const noexcept { return false; }
-    bool await_suspend(std::coroutine_handle<> h) {
-      {
-        std::lock_guard<std::mutex> lock(s->mu_);
-        if (s->done_) return false;
-        s->finisher_.Park(h, &s->loop_);
-      }
-      s->RemoveHold();  // may run OnDone at once, which wakes us through the loop
-      return true;
-    }
-    grpc::Status await_resume() {
-      std::lock_guard<std::mutex> lock(s->mu_);
-      return s->status_;
-    }
-  };
-
   void StartReadOp(Resp* buffer) override { this->StartRead(buffer); }
   void StartWriteOp(const Req* message) override { this->StartWrite(message); }
 
@@ -122,9 +102,7 @@ class ClientBidiStream final : public grpc::ClientBidiReactor<Req, Resp>,
   internal::Outbox<Req> outbox_;
   bool close_requested_ = false;
   bool writes_done_ = false;
-  bool done_ = false;
-  grpc::Status status_;
-  internal::LoopWaiter finisher_;
+  internal::CallEnd end_;
 };
 
 }  // namespace cohort::rpc

@@ -6,8 +6,8 @@
 
 #include "grpcpp/client_context.h"
 #include "grpcpp/support/client_callback.h"
+#include "libs/rpc/internal/call_end.h"
 #include "libs/rpc/internal/inbox.h"
-#include "libs/rpc/internal/loop_waiter.h"
 #include "libs/rpc/stream_buffers.h"
 #include "libs/runtime/event_loop.h"
 #include "libs/runtime/internal/check.h"
@@ -30,7 +30,7 @@ class ClientReadStream final : public grpc::ClientReadReactor<Resp>, private int
   ClientReadStream(runtime::EventLoop& loop, Req request)
       : loop_(loop), request_(std::move(request)), inbox_(mu_, loop, this, kStreamInbox) {}
   // Destroying a stream gRPC still uses would corrupt memory later: abort at once.
-  ~ClientReadStream() { COHORT_CHECK(done_, "ClientReadStream destroyed before Finish() returned"); }
+  ~ClientReadStream() { COHORT_CHECK(end_.done(), "ClientReadStream destroyed before Finish() returned"); }
 
   grpc::ClientContext* context() { return &ctx_; }
   const Req& request() const { return request_; }
@@ -49,36 +49,16 @@ class ClientReadStream final : public grpc::ClientReadReactor<Resp>, private int
 
   // `grpc::Status s = co_await stream.Finish()`: releases the stream and waits for its
   // final status. Read must not be used afterwards.
-  auto Finish() { return FinishAwaiter{this}; }
+  auto Finish() { return end_.Finish(this, mu_, loop_); }
 
   void OnReadDone(bool ok) override { inbox_.OnReadDone(ok); }
   void OnDone(const grpc::Status& status) override {
     std::lock_guard<std::mutex> lock(mu_);
-    status_ = status;
-    done_ = true;
+    end_.DoneLocked(status);
     inbox_.StopLocked();
-    finisher_.Wake();
   }
 
  private:
-  struct FinishAwaiter {
-    ClientReadStream* s;
-    bool await_ready() const noexcept { return false; }
-    bool await_suspend(std::coroutine_handle<> h) {
-      {
-        std::lock_guard<std::mutex> lock(s->mu_);
-        if (s->done_) return false;
-        s->finisher_.Park(h, &s->loop_);
-      }
-      s->RemoveHold();  // may run OnDone at once, which wakes us through the loop
-      return true;
-    }
-    grpc::Status await_resume() {
-      std::lock_guard<std::mutex> lock(s->mu_);
-      return s->status_;
-    }
-  };
-
   void StartReadOp(Resp* buffer) override { this->StartRead(buffer); }
 
   runtime::EventLoop& loop_;
@@ -86,9 +66,7 @@ class ClientReadStream final : public grpc::ClientReadReactor<Resp>, private int
   const Req request_;
   std::mutex mu_;
   internal::Inbox<Resp> inbox_;
-  bool done_ = false;
-  grpc::Status status_;
-  internal::LoopWaiter finisher_;
+  internal::CallEnd end_;
 };
 
 }  // namespace cohort::rpc

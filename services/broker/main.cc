@@ -22,21 +22,11 @@
 #include "libs/common/signals.h"
 #include "libs/runtime/runtime.h"
 #include "services/broker/broker_app.h"
+#include "services/broker/broker_flags.h"
 
 ABSL_FLAG(std::string, listen, "0.0.0.0:7070", "gRPC address, HOST:PORT (port 0 picks a free port)");
 ABSL_FLAG(std::string, data_dir, "cohort-data/broker", "RocksDB directory (created if missing)");
 ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9470", "/metrics address, HOST:PORT (port 0 picks a free port)");
-ABSL_FLAG(absl::Duration, lease, absl::Seconds(30), "lease of an attempt, renewed by the executor's heartbeats");
-ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Seconds(5), "heartbeat interval asked of executors");
-ABSL_FLAG(int, max_submit_batch, 10'000, "most jobs per Submit (and releases per ReleaseJobs)");
-ABSL_FLAG(int, max_payload_bytes, 1 << 20, "largest job payload accepted");
-ABSL_FLAG(int, max_wait_ids, 10'000, "most job ids per Gather, Wait or AsCompleted");
-ABSL_FLAG(int, starvation_every, 16,
-          "every Nth dispatch from a queue takes its oldest job whatever its priority (0: strict priority)");
-ABSL_FLAG(int, max_message_bytes, 64 << 20, "largest gRPC message accepted");
-ABSL_FLAG(absl::Duration, result_ttl, absl::Hours(24 * 7),
-          "how long an ended job is kept (a job's spec.result_ttl overrides it)");
-ABSL_FLAG(absl::Duration, event_retention, absl::Hours(24), "how long events are kept for Watch");
 
 namespace cohort::broker {
 namespace {
@@ -52,23 +42,13 @@ T OrDie(absl::StatusOr<T> value) {
 
 int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage("cohort-broker: durable priority queues, leases and asyncio-style waits over gRPC");
-  common::ShowFlagsDefinedIn("services/broker/");
+  common::ShowFlagsDefinedIn({"services/broker/"});
   common::DashedArgs args(argc, argv);
   absl::ParseCommandLine(args.argc(), args.argv());
   common::HostPort listen = OrDie(common::ParseHostPort("--listen", absl::GetFlag(FLAGS_listen)));
   common::HostPort metrics_listen =
       OrDie(common::ParseHostPort("--metrics-listen", absl::GetFlag(FLAGS_metrics_listen)));
-  BrokerAppOptions options;
-  options.data_dir = absl::GetFlag(FLAGS_data_dir);
-  options.lease = absl::GetFlag(FLAGS_lease);
-  options.heartbeat_interval = absl::GetFlag(FLAGS_heartbeat_interval);
-  options.max_submit_batch = absl::GetFlag(FLAGS_max_submit_batch);
-  options.max_payload_bytes = absl::GetFlag(FLAGS_max_payload_bytes);
-  options.max_wait_ids = absl::GetFlag(FLAGS_max_wait_ids);
-  options.starvation_every = absl::GetFlag(FLAGS_starvation_every);
-  options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
-  options.result_ttl = absl::GetFlag(FLAGS_result_ttl);
-  options.event_retention = absl::GetFlag(FLAGS_event_retention);
+  BrokerAppOptions options = BrokerOptionsFromFlags(absl::GetFlag(FLAGS_data_dir));
   if (absl::Status valid = options.Validate(); !valid.ok()) Die(std::string(valid.message()));
 
   runtime::EventLoop loop;

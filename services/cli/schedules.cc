@@ -177,6 +177,24 @@ ExitCode ListSchedules(Context& ctx, absl::Span<const std::string> args) {
 // get, delete, pause, resume and trigger: one schedule id, one call.
 enum class Verb { kGet, kDelete, kPause, kResume, kTrigger };
 
+// Sends Req{schedule_id: id} through `call` and prints the response: protobuf JSON with
+// --output=json, otherwise `human(response)`.
+template <typename Req, typename Resp, typename Call, typename Human>
+ExitCode CallById(Context& ctx, const std::string& id, Call call, Human human) {
+  Req request;
+  request.set_schedule_id(id);
+  Resp response;
+  auto rpc = ctx.Call();
+  grpc::Status status = call(rpc.get(), request, &response);
+  if (!status.ok()) return ctx.FailScheduler(status);
+  if (ctx.json()) {
+    PrintJson(response);
+  } else {
+    human(response);
+  }
+  return ExitCode::kOk;
+}
+
 ExitCode OnOne(Context& ctx, Verb verb, absl::string_view name, absl::string_view summary,
                absl::Span<const std::string> args) {
   FlagSet flags(absl::StrCat("cohortctl schedules ", name, " [flags] ID"), std::string(summary));
@@ -187,76 +205,29 @@ ExitCode OnOne(Context& ctx, Verb verb, absl::string_view name, absl::string_vie
   if (!scheduler.ok()) return FailLocal(scheduler.status());
   cohort::v1::Scheduler::Stub& stub = **scheduler;
   const std::string& id = parsed.positional[0];
-  auto call = ctx.Call();
-  grpc::Status status;
   switch (verb) {
-    case Verb::kGet: {
-      cohort::v1::GetScheduleRequest request;
-      request.set_schedule_id(id);
-      cohort::v1::GetScheduleResponse response;
-      status = stub.GetSchedule(call.get(), request, &response);
-      if (!status.ok()) break;
-      if (ctx.json()) {
-        PrintJson(response);
-      } else {
-        PrintSchedule(response.schedule());
-      }
-      return ExitCode::kOk;
-    }
-    case Verb::kDelete: {
-      cohort::v1::DeleteScheduleRequest request;
-      request.set_schedule_id(id);
-      cohort::v1::DeleteScheduleResponse response;
-      status = stub.DeleteSchedule(call.get(), request, &response);
-      if (!status.ok()) break;
-      if (ctx.json()) {
-        PrintJson(response);
-      } else {
-        PrintRaw(absl::StrCat("schedule ", id, " deleted\n"));
-      }
-      return ExitCode::kOk;
-    }
-    case Verb::kPause: {
-      cohort::v1::PauseScheduleRequest request;
-      request.set_schedule_id(id);
-      cohort::v1::PauseScheduleResponse response;
-      status = stub.PauseSchedule(call.get(), request, &response);
-      if (!status.ok()) break;
-      if (ctx.json()) {
-        PrintJson(response);
-      } else {
-        PrintSchedule(response.schedule());
-      }
-      return ExitCode::kOk;
-    }
-    case Verb::kResume: {
-      cohort::v1::ResumeScheduleRequest request;
-      request.set_schedule_id(id);
-      cohort::v1::ResumeScheduleResponse response;
-      status = stub.ResumeSchedule(call.get(), request, &response);
-      if (!status.ok()) break;
-      if (ctx.json()) {
-        PrintJson(response);
-      } else {
-        PrintSchedule(response.schedule());
-      }
-      return ExitCode::kOk;
-    }
-    case Verb::kTrigger: {
-      cohort::v1::TriggerScheduleRequest request;
-      request.set_schedule_id(id);
-      cohort::v1::TriggerScheduleResponse response;
-      status = stub.TriggerSchedule(call.get(), request, &response);
-      if (!status.ok()) break;
-      if (ctx.json()) {
-        PrintJson(response);
-      } else {
-        PrintRaw(absl::StrCat(response.job_id(), "\n"));
-      }
-      return ExitCode::kOk;
-    }
+    case Verb::kGet:
+      return CallById<cohort::v1::GetScheduleRequest, cohort::v1::GetScheduleResponse>(
+          ctx, id, [&](auto* c, auto& req, auto* resp) { return stub.GetSchedule(c, req, resp); },
+          [](const auto& resp) { PrintSchedule(resp.schedule()); });
+    case Verb::kDelete:
+      return CallById<cohort::v1::DeleteScheduleRequest, cohort::v1::DeleteScheduleResponse>(
+          ctx, id, [&](auto* c, auto& req, auto* resp) { return stub.DeleteSchedule(c, req, resp); },
+          [&id](const auto&) { PrintRaw(absl::StrCat("schedule ", id, " deleted\n")); });
+    case Verb::kPause:
+      return CallById<cohort::v1::PauseScheduleRequest, cohort::v1::PauseScheduleResponse>(
+          ctx, id, [&](auto* c, auto& req, auto* resp) { return stub.PauseSchedule(c, req, resp); },
+          [](const auto& resp) { PrintSchedule(resp.schedule()); });
+    case Verb::kResume:
+      return CallById<cohort::v1::ResumeScheduleRequest, cohort::v1::ResumeScheduleResponse>(
+          ctx, id, [&](auto* c, auto& req, auto* resp) { return stub.ResumeSchedule(c, req, resp); },
+          [](const auto& resp) { PrintSchedule(resp.schedule()); });
+    case Verb::kTrigger:
+      return CallById<cohort::v1::TriggerScheduleRequest, cohort::v1::TriggerScheduleResponse>(
+          ctx, id, [&](auto* c, auto& req, auto* resp) { return stub.TriggerSchedule(c, req, resp); },
+          [](const auto& resp) { PrintRaw(absl::StrCat(resp.job_id(), "\n")); });
   }
-  return ctx.FailScheduler(status);
+  return ExitCode::kUsage;
 }
 
 ExitCode Schedules(Context& ctx, absl::Span<const std::string> args) {

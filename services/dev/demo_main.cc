@@ -37,7 +37,7 @@ constexpr char kProgram[] = "cohort-demo";
 
 int Main(int argc, char** argv) {
   // --help lists this binary's flags (absl matches files named after the program).
-  common::ShowFlagsDefinedIn("services/dev/");
+  common::ShowFlagsDefinedIn({"services/dev/"});
   absl::SetProgramUsageMessage("cohort-demo: Cohort's main demo, run against a cohort-dev (see tools/demo.sh)");
   common::DashedArgs args(argc, argv);
   absl::ParseCommandLine(args.argc(), args.argv());

@@ -41,6 +41,7 @@
 #include "libs/common/signals.h"
 #include "libs/runtime/runtime.h"
 #include "services/broker/broker_app.h"
+#include "services/broker/broker_flags.h"
 #include "services/dev/part_thread.h"
 #include "services/executor/executor_app.h"
 #include "services/scheduler/scheduler_app.h"
@@ -61,16 +62,6 @@ ABSL_FLAG(std::vector<std::string>, allow_exec,
           "--allow-exec= allows none)");
 ABSL_FLAG(absl::Duration, drain_grace, absl::Seconds(5),
           "executor: on Ctrl-C/SIGTERM, how long running jobs may finish before they are cancelled");
-// The broker's flags, as cohort-broker has them.
-ABSL_FLAG(absl::Duration, lease, absl::Seconds(30), "broker: lease of an attempt, renewed by heartbeats");
-ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Seconds(5), "broker: heartbeat interval asked of executors");
-ABSL_FLAG(int, max_submit_batch, 10'000, "broker: most jobs per Submit");
-ABSL_FLAG(int, max_payload_bytes, 1 << 20, "broker: largest job payload accepted");
-ABSL_FLAG(int, max_wait_ids, 10'000, "broker: most job ids per Gather, Wait or AsCompleted");
-ABSL_FLAG(int, starvation_every, 16, "broker: every Nth dispatch from a queue takes its oldest job (0: strict priority)");
-ABSL_FLAG(int, max_message_bytes, 64 << 20, "broker: largest gRPC message accepted");
-ABSL_FLAG(absl::Duration, result_ttl, absl::Hours(24 * 7), "broker: how long an ended job is kept");
-ABSL_FLAG(absl::Duration, event_retention, absl::Hours(24), "broker: how long events are kept for Watch");
 
 namespace cohort::dev {
 namespace {
@@ -84,20 +75,6 @@ T OrDie(absl::StatusOr<T> value) {
   return common::OrDie(kProgram, std::move(value));
 }
 
-broker::BrokerAppOptions BrokerOptionsFromFlags(const std::string& data_dir) {
-  broker::BrokerAppOptions options;
-  options.data_dir = (std::filesystem::path(data_dir) / "broker").string();
-  options.lease = absl::GetFlag(FLAGS_lease);
-  options.heartbeat_interval = absl::GetFlag(FLAGS_heartbeat_interval);
-  options.max_submit_batch = absl::GetFlag(FLAGS_max_submit_batch);
-  options.max_payload_bytes = absl::GetFlag(FLAGS_max_payload_bytes);
-  options.max_wait_ids = absl::GetFlag(FLAGS_max_wait_ids);
-  options.starvation_every = absl::GetFlag(FLAGS_starvation_every);
-  options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
-  options.result_ttl = absl::GetFlag(FLAGS_result_ttl);
-  options.event_retention = absl::GetFlag(FLAGS_event_retention);
-  return options;
-}
 
 // --allow-exec as given: every occurrence (absl keeps only the last one), each split at
 // commas; the default when the flag is absent; empty for a lone `--allow-exec=`.
@@ -173,7 +150,7 @@ absl::Status AwaitExecutor(const std::shared_ptr<grpc::Channel>& channel, const 
 
 int Main(int argc, char** argv) {
   // --help lists this binary's flags (absl matches files named after the program).
-  common::ShowFlagsDefinedIn("services/dev/");
+  common::ShowFlagsDefinedIn({"services/dev/", "services/broker/broker_flags"});
   absl::SetProgramUsageMessage(
       "cohort-dev: the Cohort broker, scheduler and an executor in one process, with a local data directory");
   common::DashedArgs args(argc, argv);
@@ -183,7 +160,8 @@ int Main(int argc, char** argv) {
       OrDie(common::ParseHostPort("--metrics-listen", absl::GetFlag(FLAGS_metrics_listen)));
   const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
   if (data_dir.empty()) Die("--data-dir must not be empty");
-  broker::BrokerAppOptions broker_options = BrokerOptionsFromFlags(data_dir);
+  broker::BrokerAppOptions broker_options =
+      broker::BrokerOptionsFromFlags((std::filesystem::path(data_dir) / "broker").string());
   if (absl::Status valid = broker_options.Validate(); !valid.ok()) Die(std::string(valid.message()));
   executor::ExecutorAppOptions executor_options;
   executor_options.capacity = absl::GetFlag(FLAGS_capacity);

@@ -104,7 +104,7 @@ ExecutorAppOptions OptionsFromFlags(int argc, char** argv) {
 
 int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage("cohort-executor: runs jobs for a Cohort broker");
-  common::ShowFlagsDefinedIn("services/executor/");
+  common::ShowFlagsDefinedIn({"services/executor/"});
   common::DashedArgs args(argc, argv);
   absl::ParseCommandLine(args.argc(), args.argv());
   common::HostPort listen = OrDie(common::ParseHostPort("--listen", absl::GetFlag(FLAGS_listen)));

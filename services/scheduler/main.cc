@@ -45,7 +45,7 @@ T OrDie(absl::StatusOr<T> value) {
 
 int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage("cohort-scheduler: releases delayed, retried and dependent jobs; fires schedules");
-  common::ShowFlagsDefinedIn("services/scheduler/");
+  common::ShowFlagsDefinedIn({"services/scheduler/"});
   common::DashedArgs args(argc, argv);
   absl::ParseCommandLine(args.argc(), args.argv());
   common::HostPort broker =

@@ -1,0 +1,37 @@
+#include "services/broker/broker_flags.h"
+
+#include <utility>
+
+#include "absl/flags/flag.h"
+#include "absl/time/time.h"
+
+ABSL_FLAG(absl::Duration, lease, absl::Seconds(30), "broker: lease of an attempt, renewed by the executor's heartbeats");
+ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Seconds(5), "broker: heartbeat interval asked of executors");
+ABSL_FLAG(int, max_submit_batch, 10'000, "broker: most jobs per Submit (and releases per ReleaseJobs)");
+ABSL_FLAG(int, max_payload_bytes, 1 << 20, "broker: largest job payload accepted");
+ABSL_FLAG(int, max_wait_ids, 10'000, "broker: most job ids per Gather, Wait or AsCompleted");
+ABSL_FLAG(int, starvation_every, 16,
+          "broker: every Nth dispatch from a queue takes its oldest job whatever its priority (0: strict priority)");
+ABSL_FLAG(int, max_message_bytes, 64 << 20, "broker: largest gRPC message accepted");
+ABSL_FLAG(absl::Duration, result_ttl, absl::Hours(24 * 7),
+          "broker: how long an ended job is kept (a job's spec.result_ttl overrides it)");
+ABSL_FLAG(absl::Duration, event_retention, absl::Hours(24), "broker: how long events are kept for Watch");
+
+namespace cohort::broker {
+
+BrokerAppOptions BrokerOptionsFromFlags(std::string data_dir) {
+  BrokerAppOptions options;
+  options.data_dir = std::move(data_dir);
+  options.lease = absl::GetFlag(FLAGS_lease);
+  options.heartbeat_interval = absl::GetFlag(FLAGS_heartbeat_interval);
+  options.max_submit_batch = absl::GetFlag(FLAGS_max_submit_batch);
+  options.max_payload_bytes = absl::GetFlag(FLAGS_max_payload_bytes);
+  options.max_wait_ids = absl::GetFlag(FLAGS_max_wait_ids);
+  options.starvation_every = absl::GetFlag(FLAGS_starvation_every);
+  options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  options.result_ttl = absl::GetFlag(FLAGS_result_ttl);
+  options.event_retention = absl::GetFlag(FLAGS_event_retention);
+  return options;
+}
+
+}  // namespace cohort::broker
