@@ -57,14 +57,34 @@ constexpr char kSubcommands[] =
     "  cohortctl schedules [list]             list schedules\n"
     "  cohortctl schedules create ID ...      create one (--every or --cron; see schedules create --help)\n"
     "  cohortctl schedules get ID             show one\n"
+    "  cohortctl schedules update ID ...      replace its spec (same flags as create)\n"
     "  cohortctl schedules delete ID          delete one (jobs already submitted are untouched)\n"
     "  cohortctl schedules pause ID           stop it firing (missed slots are skipped)\n"
     "  cohortctl schedules resume ID          fire again from the next slot\n"
     "  cohortctl schedules trigger ID         submit its job now and print the job's id\n";
 
-ExitCode Create(Context& ctx, absl::Span<const std::string> args) {
-  FlagSet flags(absl::StrCat("cohortctl schedules create [flags] ID ", JobSpecFlags::kArgs),
-                "Creates a schedule that submits the job described by the flags and arguments on every slot.");
+// Sends `request` with `call` and prints the schedule in its response.
+template <typename Req, typename Resp, typename Call>
+ExitCode SendSpec(Context& ctx, const Req& request, Call call) {
+  Resp response;
+  auto rpc = ctx.Call();
+  grpc::Status status = call(rpc.get(), request, &response);
+  if (!status.ok()) return ctx.FailScheduler(status);
+  if (ctx.json()) {
+    PrintJson(response);
+  } else {
+    PrintSchedule(response.schedule());
+  }
+  return ExitCode::kOk;
+}
+
+// create and update: a whole spec from flags and arguments.
+ExitCode Write(Context& ctx, absl::Span<const std::string> args, bool update) {
+  const char* verb = update ? "update" : "create";
+  FlagSet flags(absl::StrCat("cohortctl schedules ", verb, " [flags] ID ", JobSpecFlags::kArgs),
+                update ? "Replaces a schedule's spec with the one described by the flags and arguments; the next "
+                         "slot is computed from now and slots already fired never fire again."
+                       : "Creates a schedule that submits the job described by the flags and arguments on every slot.");
   flags.Inherit(&ctx.global_flags());
   absl::Duration every;
   std::string cron;
@@ -94,9 +114,8 @@ ExitCode Create(Context& ctx, absl::Span<const std::string> args) {
   }
   if (flags.IsSet("tz") && !flags.IsSet("cron")) return Fail(ExitCode::kUsage, "--tz goes with --cron");
 
-  cohort::v1::CreateScheduleRequest request;
-  request.set_schedule_id(parsed.positional[0]);
-  cohort::v1::ScheduleSpec* spec = request.mutable_spec();
+  cohort::v1::ScheduleSpec spec_storage;
+  cohort::v1::ScheduleSpec* spec = &spec_storage;
   if (flags.IsSet("every")) {
     *spec->mutable_interval() = ToProto(every);
   } else {
@@ -125,16 +144,19 @@ ExitCode Create(Context& ctx, absl::Span<const std::string> args) {
 
   absl::StatusOr<cohort::v1::Scheduler::Stub*> scheduler = ctx.Scheduler();
   if (!scheduler.ok()) return FailLocal(scheduler.status());
-  cohort::v1::CreateScheduleResponse response;
-  auto call = ctx.Call();
-  grpc::Status status = (*scheduler)->CreateSchedule(call.get(), request, &response);
-  if (!status.ok()) return ctx.FailScheduler(status);
-  if (ctx.json()) {
-    PrintJson(response);
-  } else {
-    PrintSchedule(response.schedule());
+  cohort::v1::Scheduler::Stub& stub = **scheduler;
+  if (update) {
+    cohort::v1::UpdateScheduleRequest request;
+    request.set_schedule_id(parsed.positional[0]);
+    *request.mutable_spec() = std::move(spec_storage);
+    return SendSpec<cohort::v1::UpdateScheduleRequest, cohort::v1::UpdateScheduleResponse>(
+        ctx, request, [&](auto* c, auto& req, auto* resp) { return stub.UpdateSchedule(c, req, resp); });
   }
-  return ExitCode::kOk;
+  cohort::v1::CreateScheduleRequest request;
+  request.set_schedule_id(parsed.positional[0]);
+  *request.mutable_spec() = std::move(spec_storage);
+  return SendSpec<cohort::v1::CreateScheduleRequest, cohort::v1::CreateScheduleResponse>(
+      ctx, request, [&](auto* c, auto& req, auto* resp) { return stub.CreateSchedule(c, req, resp); });
 }
 
 ExitCode ListSchedules(Context& ctx, absl::Span<const std::string> args) {
@@ -234,7 +256,8 @@ ExitCode Schedules(Context& ctx, absl::Span<const std::string> args) {
   if (!args.empty()) {
     const std::string& sub = args[0];
     const absl::Span<const std::string> rest = args.subspan(1);
-    if (sub == "create") return Create(ctx, rest);
+    if (sub == "create") return Write(ctx, rest, /*update=*/false);
+    if (sub == "update") return Write(ctx, rest, /*update=*/true);
     if (sub == "list") return ListSchedules(ctx, rest);
     if (sub == "get") return OnOne(ctx, Verb::kGet, sub, "Shows one schedule.", rest);
     if (sub == "delete") {

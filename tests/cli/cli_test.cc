@@ -569,7 +569,7 @@ TEST_F(CliTest, ExecutorsListsTheConnectedExecutor) {
 
 // ---- schedules ----
 
-TEST_F(CliTest, SchedulesCreateListGetPauseResumeTriggerAndDelete) {
+TEST_F(CliTest, SchedulesCreateListGetPauseResumeUpdateTriggerAndDelete) {
   ProcessResult created = Ctl({"schedules", "create", "--every=1h", "--overlap=buffer-one", "--label=team=data",
                                "hourly", Queue(), "builtin.echo", "from a schedule"});
   ASSERT_EQ(created.exit_code, kOk) << created;
@@ -600,6 +600,19 @@ TEST_F(CliTest, SchedulesCreateListGetPauseResumeTriggerAndDelete) {
   ProcessResult resumed = Ctl({"schedules", "resume", "--output=json", "hourly"});
   ASSERT_EQ(resumed.exit_code, kOk) << resumed;
   EXPECT_FALSE(FromJson<ResumeScheduleResponse>(resumed.stdout_text).schedule().paused());
+
+  // Update replaces the whole spec; an unknown id is NOT_FOUND.
+  ProcessResult updated = Ctl({"schedules", "update", "--output=json", "--cron=30 6 * * *", "--tz=Asia/Tokyo",
+                               "hourly", Queue(), "builtin.echo", "from a schedule"});
+  ASSERT_EQ(updated.exit_code, kOk) << updated;
+  const Schedule after_update = FromJson<UpdateScheduleResponse>(updated.stdout_text).schedule();
+  EXPECT_EQ(after_update.spec().cron().expression(), "30 6 * * *");
+  EXPECT_EQ(after_update.spec().cron().time_zone(), "Asia/Tokyo");
+  EXPECT_FALSE(after_update.spec().has_interval());
+  EXPECT_EQ(after_update.spec().overlap_policy(), OVERLAP_POLICY_SKIP);
+  ProcessResult missing = Ctl({"schedules", "update", "--every=1h", "nope", Queue(), "builtin.echo"});
+  EXPECT_EQ(missing.exit_code, kRejected) << missing;
+  EXPECT_EQ(missing.stderr_text, "cohortctl: NOT_FOUND: schedule nope not found\n");
 
   // Trigger submits the template now and prints the job's id.
   ProcessResult triggered = Ctl({"schedules", "trigger", "hourly"});
