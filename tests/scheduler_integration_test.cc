@@ -30,19 +30,24 @@ class SchedulerTest : public BrokerTest {
  protected:
   void SetUp() override {
     BrokerTest::SetUp();
+    StartExecutor();
+    StartScheduler();
+  }
+
+  void StartExecutor() {
     auto executor = ServiceProcess::Start(BinaryPath("services/executor/cohort-executor"),
                                           {"--broker=" + broker_->grpc_address(), "--listen=127.0.0.1:0",
                                            "--metrics-listen=127.0.0.1:0", "--capacity=8"});
     ASSERT_TRUE(executor.ok()) << executor.status();
     executor_ = std::move(*executor);
-    StartScheduler();
   }
 
-  void StartScheduler() {
-    auto started = ServiceProcess::Start(BinaryPath("services/scheduler/cohort-scheduler"),
-                                         {"--broker=" + broker_->grpc_address(), "--listen=127.0.0.1:0",
-                                          "--metrics-listen=127.0.0.1:0", "--data-dir=" + dir_.path() + "/scheduler",
-                                          "--min-interval=100ms"});
+  void StartScheduler(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"--broker=" + broker_->grpc_address(), "--listen=127.0.0.1:0",
+                                     "--metrics-listen=127.0.0.1:0", "--data-dir=" + dir_.path() + "/scheduler",
+                                     "--min-interval=100ms"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto started = ServiceProcess::Start(BinaryPath("services/scheduler/cohort-scheduler"), args);
     ASSERT_TRUE(started.ok()) << started.status();
     scheduler_ = std::move(*started);
     scheduler_stub_ = cohort::v1::Scheduler::NewStub(
@@ -268,6 +273,22 @@ TEST_F(SchedulerTest, ARestartedSchedulerReleasesWhatWasPendingExactlyOnce) {
   Job job = AwaitAll({id})[0];
   EXPECT_EQ(job.state(), cohort::v1::JOB_STATE_SUCCEEDED);
   EXPECT_EQ(job.attempts_size(), 1);
+}
+
+TEST_F(SchedulerTest, ReleasesGetThroughABrokerThatTakesSmallerBatches) {
+  ASSERT_TRUE(scheduler_->Kill9().ok());
+  ASSERT_TRUE(executor_->Kill9().ok());
+  StartBroker({"--max-submit-batch=4"});
+  StartExecutor();
+  StartScheduler({"--release-batch=1000"});
+  JobSpec spec = Kind("builtin.echo", "due together");
+  *spec.mutable_run_at() = ToProto(absl::Now() + absl::Milliseconds(500));
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    std::vector<std::string> batch = Submit({spec, spec, spec, spec});
+    ids.insert(ids.end(), batch.begin(), batch.end());
+  }
+  for (const Job& j : AwaitAll(ids)) EXPECT_EQ(j.state(), cohort::v1::JOB_STATE_SUCCEEDED);
 }
 
 TEST_F(SchedulerTest, AnIntervalScheduleFiresAndAnswersEveryCall) {

@@ -28,7 +28,7 @@ std::string ReasonName(cohort::v1::TransitionReason reason) {
 }  // namespace
 
 Releaser::Releaser(cohort::v1::Broker::Stub& broker, SchedulerMetrics& metrics, std::size_t max_batch)
-    : broker_(broker), metrics_(metrics), max_batch_(max_batch) {}
+    : broker_(broker), metrics_(metrics), max_batch_(max_batch), batch_(max_batch) {}
 
 void Releaser::Push(Release release) {
   queue_.push_back(std::move(release));
@@ -48,23 +48,23 @@ runtime::Task<void> Releaser::Run() {
       co_await wake_.Wait();
       continue;
     }
-    const std::size_t n = std::min(queue_.size(), max_batch_);
+    const std::size_t n = std::min(queue_.size(), batch_);
     grpc::Status status = co_await Send(n);
     if (status.ok()) {
       backoff = 50ms;
+      batch_ = std::min(max_batch_, batch_ * 2);
       continue;
     }
-    if (status.error_code() == grpc::StatusCode::NOT_FOUND && n > 1) {
-      // One release names a job the broker deleted: send them one by one to drop it.
-      for (std::size_t i = 0; i < n && !stopping_; ++i) {
-        grpc::Status one = co_await Send(1);
-        if (!one.ok() && one.error_code() != grpc::StatusCode::NOT_FOUND) break;
-        if (!one.ok()) queue_.pop_front();
+    // The broker refuses a batch as a whole (a job it deleted, a batch over its
+    // --max-submit-batch): halve the batch until the refused release is alone, and
+    // drop only that one.
+    if (status.error_code() == grpc::StatusCode::NOT_FOUND ||
+        status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
+      if (n == 1) {
+        queue_.pop_front();
+      } else {
+        batch_ = n / 2;
       }
-      continue;
-    }
-    if (status.error_code() == grpc::StatusCode::NOT_FOUND || status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
-      queue_.pop_front();  // a single release the broker refuses for good
       continue;
     }
     wake_.Clear();

@@ -13,7 +13,8 @@ namespace cohort::scheduler {
 
 // Sends the ReleaseTracker's decisions to the broker with ReleaseJobs, in batches of at
 // most `max_batch`, in the order they were made. Transient failures are retried with
-// backoff; a release the broker no longer knows (NOT_FOUND) is dropped alone. Releases
+// backoff; a batch the broker refuses as a whole (NOT_FOUND, INVALID_ARGUMENT) is halved
+// until the refused release is alone, and only that one is dropped. Releases
 // are fenced by attempt at the broker, so a duplicate after a restart changes nothing.
 // Holds at most one release per PENDING job the tracker knows. Loop-only.
 class Releaser {
@@ -34,6 +35,8 @@ class Releaser {
   cohort::v1::Broker::Stub& broker_;
   SchedulerMetrics& metrics_;
   const std::size_t max_batch_;
+  // The batch size now: max_batch_, or less after a refusal (doubles back on success).
+  std::size_t batch_;
   std::deque<Release> queue_;
   runtime::Event wake_;
   bool stopping_ = false;
