@@ -23,6 +23,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
@@ -124,30 +125,6 @@ runtime::Task<void> RunExecutor(std::unique_ptr<executor::ExecutorApp> app, runt
   co_await app->Run(stop);
 }
 
-// Waits up to `timeout` for `executor_id` to be connected to the broker (ListExecutors
-// over `channel`), so that the ready line means jobs run. Start-up only: it checks
-// every few milliseconds, since the broker has no event for a new executor.
-absl::Status AwaitExecutor(const std::shared_ptr<grpc::Channel>& channel, const std::string& executor_id,
-                           absl::Duration timeout) {
-  std::unique_ptr<cohort::v1::Broker::Stub> stub = cohort::v1::Broker::NewStub(channel);
-  const absl::Time deadline = absl::Now() + timeout;
-  absl::Duration pause = absl::Milliseconds(1);
-  while (absl::Now() < deadline) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(absl::ToChronoTime(deadline));
-    cohort::v1::ListExecutorsResponse response;
-    grpc::Status status = stub->ListExecutors(&ctx, cohort::v1::ListExecutorsRequest(), &response);
-    if (!status.ok()) return absl::UnavailableError(absl::StrCat("ListExecutors: ", status.error_message()));
-    for (const cohort::v1::ExecutorInfo& info : response.executors()) {
-      if (info.executor_id() == executor_id) return absl::OkStatus();
-    }
-    absl::SleepFor(pause);
-    pause = std::min(pause * 2, absl::Milliseconds(50));
-  }
-  return absl::DeadlineExceededError(absl::StrCat("the executor did not connect to the broker within ",
-                                                  absl::FormatDuration(timeout)));
-}
-
 int Main(int argc, char** argv) {
   // --help lists this binary's flags (absl matches files named after the program).
   common::ShowFlagsDefinedIn({"services/dev/", "services/broker/broker_flags"});
@@ -246,21 +223,24 @@ int Main(int argc, char** argv) {
   scheduler->Launch();
 
   executor_options.broker = DialAddress(bound);
-  std::string executor_id;
+  // The ready line means jobs run: it waits for the broker's welcome of the executor.
+  // Declared before the executor, which may call it again on a reconnect until it ends.
+  absl::Notification welcomed;
+  executor_options.on_welcome = [&welcomed] {
+    if (!welcomed.HasBeenNotified()) welcomed.Notify();  // only ever on the executor's loop
+  };
   std::unique_ptr<PartThread> executor = OrDie(PartThread::Start(
       "executor",
       [&](runtime::EventLoop& part_loop, runtime::Event& part_stop) -> absl::StatusOr<runtime::Task<void>> {
         absl::StatusOr<std::unique_ptr<executor::ExecutorApp>> app =
             executor::ExecutorApp::Create(part_loop, registry, executor_options);
         if (!app.ok()) return app.status();
-        executor_id = (*app)->executor_id();
         return RunExecutor(std::move(*app), part_stop);
       },
       stop_all));
   executor->Launch();
-  if (absl::Status connected = AwaitExecutor(scheduler_options.broker, executor_id, absl::Seconds(10));
-      !connected.ok()) {
-    Die(std::string(connected.message()));
+  if (!welcomed.WaitForNotificationWithTimeout(absl::Seconds(10))) {
+    Die("the executor did not connect to the broker within 10s");
   }
 
   if (absl::Status s = common::PrintReadyLine(bound, metrics_server->address()); !s.ok()) Die(s.ToString());

@@ -115,6 +115,7 @@ ExecutorOptions ExecutorApp::EngineOptions(const ExecutorAppOptions& options) {
   engine.queues = options.queues;
   engine.capacity = options.capacity;
   engine.drain_grace = absl::ToChronoNanoseconds(options.drain_grace);
+  engine.on_welcome = options.on_welcome;
   return engine;
 }
 

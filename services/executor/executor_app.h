@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -46,6 +47,9 @@ struct ExecutorAppOptions {
   std::int64_t max_stderr_bytes = 64 << 10;
   // exec: children start from this process's environment (else only the job's env).
   bool inherit_env = false;
+  // Called on the executor's loop each time the broker welcomes its session, e.g. to
+  // learn that it is connected (may be empty).
+  std::function<void()> on_welcome;
 };
 
 // One executor, wired and ready to run on a loop: the Connect session with the broker

@@ -196,6 +196,7 @@ Task<bool> ExecutorEngine::Session() {
     if (!m) break;
     if (m->has_welcome()) {
       welcomed = true;
+      if (options_.on_welcome) options_.on_welcome();
       if (m->welcome().has_heartbeat_interval()) {
         const auto& d = m->welcome().heartbeat_interval();
         // At least 10 ms: a zero interval from a broken broker must not spin the loop.

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -24,6 +25,8 @@ struct ExecutorOptions {
   runtime::Duration reconnect_initial = std::chrono::milliseconds(100);
   runtime::Duration reconnect_max = std::chrono::seconds(10);
   runtime::Duration drain_grace = std::chrono::seconds(30);
+  // Called on the loop each time the broker welcomes a session (may be empty).
+  std::function<void()> on_welcome;
 };
 
 // An executor's life on its loop: one Connect stream to the broker at a time

@@ -193,6 +193,8 @@ TEST_F(ExecutorEngineTest, ProgressReportedFasterThanItCanBeSentIsCoalescedToThe
 TEST_F(ExecutorEngineTest, BrokerDrainEndsTheStreamAfterTheReportsAndTheExecutorReconnects) {
   std::vector<ExecutorMessage> first_stream;
   ExecutorMessage second_hello;
+  int welcomes = 0;
+  options_.on_welcome = [&welcomes] { ++welcomes; };
   Serve({[&](BrokerSide& stream) {
            ExecutorMessage hello;
            ASSERT_TRUE(stream.Read(&hello));
@@ -211,6 +213,7 @@ TEST_F(ExecutorEngineTest, BrokerDrainEndsTheStreamAfterTheReportsAndTheExecutor
          }});
   RunEngine();
   EXPECT_EQ(broker_->connects(), 2u);
+  EXPECT_EQ(welcomes, 2);  // every session's welcome is told
   int completions = 0;
   for (const ExecutorMessage& m : first_stream) {
     if (m.has_complete()) {
