@@ -17,7 +17,7 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "protos/cohort/v1/broker.grpc.pb.h"
-#include "tests/testing/service_process.h"
+#include "bench/service_launcher.h"
 #include "tests/testing/temp_dir.h"
 
 ABSL_FLAG(std::string, broker, "bazel-bin/services/broker/cohort-broker", "the cohort-broker binary");
@@ -26,20 +26,6 @@ ABSL_FLAG(std::string, executor, "bazel-bin/services/executor/cohort-executor", 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string Resolve(std::string path) {
-  const char* ws = std::getenv("BUILD_WORKSPACE_DIRECTORY");
-  return ws != nullptr && path[0] != '/' ? std::string(ws) + "/" + path : path;
-}
-
-std::unique_ptr<cohort::testing::ServiceProcess> StartOrDie(const std::string& binary, std::vector<std::string> args) {
-  auto p = cohort::testing::ServiceProcess::Start(binary, std::move(args));
-  if (!p.ok()) {
-    std::fprintf(stderr, "cannot start %s: %s\n", binary.c_str(), p.status().ToString().c_str());
-    std::exit(1);
-  }
-  return std::move(*p);
-}
 
 // Submits `total` copies of spec in batches of 256, then waits until all have ended.
 double Throughput(cohort::v1::Broker::Stub& stub, const cohort::v1::JobSpec& spec, int total) {
@@ -68,9 +54,9 @@ double Throughput(cohort::v1::Broker::Stub& stub, const cohort::v1::JobSpec& spe
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   cohort::testing::TempDir dir;
-  auto broker = StartOrDie(Resolve(absl::GetFlag(FLAGS_broker)),
+  auto broker = cohort::bench::StartServiceOrDie(absl::GetFlag(FLAGS_broker),
                            {"--listen=127.0.0.1:0", "--metrics-listen=127.0.0.1:0", "--data-dir=" + dir.path() + "/b"});
-  auto executor = StartOrDie(Resolve(absl::GetFlag(FLAGS_executor)),
+  auto executor = cohort::bench::StartServiceOrDie(absl::GetFlag(FLAGS_executor),
                              {"--broker=" + broker->grpc_address(), "--listen=127.0.0.1:0",
                               "--metrics-listen=127.0.0.1:0", "--capacity=8", "--allow-exec=/bin/true"});
   auto stub = cohort::v1::Broker::NewStub(grpc::CreateChannel(broker->grpc_address(), grpc::InsecureChannelCredentials()));

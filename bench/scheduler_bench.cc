@@ -25,7 +25,7 @@
 #include "grpcpp/security/credentials.h"
 #include "libs/common/proto_time.h"
 #include "protos/cohort/v1/broker.grpc.pb.h"
-#include "tests/testing/service_process.h"
+#include "bench/service_launcher.h"
 #include "tests/testing/temp_dir.h"
 
 ABSL_FLAG(std::string, broker, "bazel-bin/services/broker/cohort-broker", "the cohort-broker binary");
@@ -38,20 +38,6 @@ using cohort::common::FromProto;
 using cohort::v1::Broker;
 using cohort::v1::Job;
 using cohort::v1::JobSpec;
-
-std::string Resolve(std::string path) {
-  const char* ws = std::getenv("BUILD_WORKSPACE_DIRECTORY");
-  return ws != nullptr && path[0] != '/' ? std::string(ws) + "/" + path : path;
-}
-
-std::unique_ptr<cohort::testing::ServiceProcess> StartOrDie(const std::string& binary, std::vector<std::string> args) {
-  auto p = cohort::testing::ServiceProcess::Start(binary, std::move(args));
-  if (!p.ok()) {
-    std::fprintf(stderr, "cannot start %s: %s\n", binary.c_str(), p.status().ToString().c_str());
-    std::exit(1);
-  }
-  return std::move(*p);
-}
 
 void OrDie(const grpc::Status& s, const char* what) {
   if (s.ok()) return;
@@ -186,12 +172,12 @@ void Chord(Broker::Stub& stub) {
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   cohort::testing::TempDir dir;
-  auto broker = StartOrDie(Resolve(absl::GetFlag(FLAGS_broker)),
+  auto broker = cohort::bench::StartServiceOrDie(absl::GetFlag(FLAGS_broker),
                            {"--listen=127.0.0.1:0", "--metrics-listen=127.0.0.1:0", "--data-dir=" + dir.path() + "/b"});
-  auto executor = StartOrDie(Resolve(absl::GetFlag(FLAGS_executor)),
+  auto executor = cohort::bench::StartServiceOrDie(absl::GetFlag(FLAGS_executor),
                              {"--broker=" + broker->grpc_address(), "--listen=127.0.0.1:0",
                               "--metrics-listen=127.0.0.1:0", "--capacity=8", "--queues=chain,chord"});
-  auto scheduler = StartOrDie(Resolve(absl::GetFlag(FLAGS_scheduler)),
+  auto scheduler = cohort::bench::StartServiceOrDie(absl::GetFlag(FLAGS_scheduler),
                               {"--broker=" + broker->grpc_address(), "--listen=127.0.0.1:0",
                                "--metrics-listen=127.0.0.1:0", "--data-dir=" + dir.path() + "/s"});
   auto stub = Broker::NewStub(grpc::CreateChannel(broker->grpc_address(), grpc::InsecureChannelCredentials()));

@@ -82,6 +82,8 @@ class ExecutorTest : public BrokerTest {
 };
 
 // Polls `done` every 10 ms until it holds or 20 s have passed; returns whether it held.
+// Only for state Cohort announces no event for: progress (kept, not logged), the
+// executor list, a gauge.
 template <typename Pred>
 bool Eventually(Pred done) {
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
@@ -104,6 +106,19 @@ pid_t PidIn(const std::string& path) {
 }
 
 bool ProcessGone(pid_t pid) { return kill(pid, 0) == -1 && errno == ESRCH; }
+
+// A FIFO at `path` that a job's script writes its pid into once it runs: Read() blocks
+// until then (the job starting is the event, no polling).
+class PidPipe {
+ public:
+  explicit PidPipe(std::string path) : path_(std::move(path)) { EXPECT_EQ(mkfifo(path_.c_str(), 0600), 0); }
+  const std::string& path() const { return path_; }
+  // The pid the script wrote (opening blocks until the script opens its end).
+  pid_t Read() const { return PidIn(path_); }
+
+ private:
+  std::string path_;
+};
 
 TEST_F(ExecutorTest, BuiltinEchoRunsAndItsResultComesBack) {
   StartExecutor(2);
@@ -353,9 +368,10 @@ TEST_F(ExecutorTest, ExecPastItsTimeoutLeavesNoBackgroundGrandchild) {
 
 TEST_F(ExecutorTest, CancellingARunningExecJobKillsItWithinTheGrace) {
   StartExecutor(1, {"--allow-exec=/bin/sh", "--kill-grace=30s"});
-  const std::string pid_file = dir_.Path("child");
-  std::string id = Submit({Exec({"/bin/sh", "-c", "echo $$ > \"$1\"; exec sleep 600", "sh", pid_file})})[0];
-  ASSERT_TRUE(Eventually([&] { return PidIn(pid_file) > 0; }));
+  const PidPipe pipe(dir_.Path("child"));
+  std::string id = Submit({Exec({"/bin/sh", "-c", "echo $$ > \"$1\"; exec sleep 600", "sh", pipe.path()})})[0];
+  const pid_t child = pipe.Read();
+  ASSERT_GT(child, 0);
   const auto start = std::chrono::steady_clock::now();
   cohort::v1::CancelJobRequest cancel;
   cancel.set_job_id(id);
@@ -364,7 +380,7 @@ TEST_F(ExecutorTest, CancellingARunningExecJobKillsItWithinTheGrace) {
   ASSERT_TRUE(stub().CancelJob(ctx.get(), cancel, &cancelled).ok());
   ASSERT_TRUE(AwaitState(id, cohort::v1::JOB_STATE_CANCELLED));
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
-  EXPECT_TRUE(ProcessGone(PidIn(pid_file)));
+  EXPECT_TRUE(ProcessGone(child));
 }
 
 TEST_F(ExecutorTest, OutputOverTheCapIsTruncatedWithAMarker) {
@@ -387,15 +403,16 @@ TEST_F(ExecutorTest, ChildKilledByASignalIsAFailureThatNamesIt) {
 
 TEST_F(ExecutorTest, SigtermPastTheDrainGraceInterruptsRunningJobsAndExitsZero) {
   StartExecutor(1, {"--allow-exec=/bin/sh", "--drain-grace=200ms", "--kill-grace=5s"});
-  const std::string pid_file = dir_.Path("child");
-  std::string id = Submit({Exec({"/bin/sh", "-c", "echo $$ > \"$1\"; exec sleep 600", "sh", pid_file})})[0];
-  ASSERT_TRUE(Eventually([&] { return PidIn(pid_file) > 0; }));
+  const PidPipe pipe(dir_.Path("child"));
+  std::string id = Submit({Exec({"/bin/sh", "-c", "echo $$ > \"$1\"; exec sleep 600", "sh", pipe.path()})})[0];
+  const pid_t child = pipe.Read();
+  ASSERT_GT(child, 0);
   auto code = executor_->Terminate(absl::Seconds(20));
   ASSERT_TRUE(code.ok()) << code.status();
   EXPECT_EQ(*code, 0);
   ASSERT_TRUE(AwaitState(id, cohort::v1::JOB_STATE_FAILED));
   EXPECT_EQ(Get(id).error().code(), "interrupted");
-  EXPECT_TRUE(ProcessGone(PidIn(pid_file)));
+  EXPECT_TRUE(ProcessGone(child));
 }
 
 TEST_F(ExecutorTest, BadAllowExecPatternExitsNonZeroNamingTheFlag) {
