@@ -1,7 +1,5 @@
 #include "services/scheduler/cron/trigger.h"
 
-#include <cstdint>
-
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
@@ -12,11 +10,14 @@ absl::Time NextIntervalSlotAfter(absl::Time after, absl::Duration interval) {
       after == absl::InfiniteFuture() || after == absl::InfinitePast()) {
     return absl::InfiniteFuture();
   }
-  absl::Duration remainder;
-  std::int64_t slots = absl::IDivDuration(after - absl::UnixEpoch(), interval, &remainder);
-  // IDivDuration truncates toward zero; slots before the epoch need the floor.
-  if (remainder < absl::ZeroDuration()) --slots;
-  return absl::UnixEpoch() + (slots + 1) * interval;
+  // Duration's % is exact at any magnitude (IDivDuration's quotient saturates at int64,
+  // and so would a slot count), and Duration arithmetic saturates to infinity.
+  const absl::Duration since_epoch = after - absl::UnixEpoch();
+  const absl::Duration remainder = since_epoch % interval;  // sign of since_epoch
+  // since_epoch - remainder is the slot at or toward zero from `after`: for a negative
+  // remainder that is the next slot already, otherwise the next one is an interval on.
+  const absl::Duration step = remainder < absl::ZeroDuration() ? absl::ZeroDuration() : interval;
+  return absl::UnixEpoch() + (since_epoch - remainder + step);
 }
 
 Trigger Trigger::Cron(CronExpression expression, absl::TimeZone zone) {

@@ -11,8 +11,10 @@ namespace cohort::scheduler {
 
 // The first multiple of `interval` since the Unix epoch (UTC) strictly after `after`:
 // interval slots do not move when the scheduler restarts. Exact (absl::Duration
-// arithmetic, no rounding), also before the epoch. `interval` must be positive and
-// finite; otherwise, and for an infinite `after`, returns absl::InfiniteFuture().
+// arithmetic, no rounding), also before the epoch, and saturating: a slot beyond
+// absl::Time's range is absl::InfiniteFuture(), never a wrapped earlier time. `interval`
+// must be positive and finite; otherwise, and for an infinite `after`, returns
+// absl::InfiniteFuture().
 absl::Time NextIntervalSlotAfter(absl::Time after, absl::Duration interval);
 
 // When a schedule fires: the proto's ScheduleSpec.trigger, either a cron expression in

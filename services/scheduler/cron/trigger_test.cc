@@ -1,5 +1,8 @@
 #include "services/scheduler/cron/trigger.h"
 
+#include <cstdint>
+#include <limits>
+
 #include "absl/status/status.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
@@ -64,6 +67,26 @@ TEST(Trigger, IntervalTriggerStepsThroughIntervalSlots) {
   ASSERT_TRUE(trigger.ok()) << trigger.status();
   EXPECT_EQ(trigger->NextAfter(Utc(2024, 5, 1, 10, 20)), Utc(2024, 5, 1, 10, 30));
   EXPECT_EQ(trigger->TypicalSpacing(), absl::Minutes(15));
+}
+
+TEST(NextIntervalSlotAfter, SaturatesToInfiniteFutureInsteadOfOverflowing) {
+  // More slots since the epoch than an int64 counts: the quotient saturates, and the
+  // next slot must not wrap to a time at or before `after`.
+  const absl::Time far = absl::UnixEpoch() + absl::Seconds(std::numeric_limits<int64_t>::max() / 2);
+  const absl::Time next = NextIntervalSlotAfter(far, absl::Nanoseconds(1));
+  EXPECT_GT(next, far);
+  const absl::Time last = absl::UnixEpoch() + absl::Seconds(std::numeric_limits<int64_t>::max() - 1);
+  EXPECT_EQ(NextIntervalSlotAfter(last, absl::Hours(24 * 365 * 100)), absl::InfiniteFuture());
+  const absl::Time first = absl::UnixEpoch() - absl::Seconds(std::numeric_limits<int64_t>::max() - 1);
+  EXPECT_GT(NextIntervalSlotAfter(first, absl::Nanoseconds(3)), first);
+}
+
+TEST(Trigger, AHugeIntervalHasItsFirstSlotFarAheadNotInThePast) {
+  absl::StatusOr<Trigger> trigger = Trigger::Interval(absl::Seconds(1'000'000'000'000));
+  ASSERT_TRUE(trigger.ok()) << trigger.status();
+  const absl::Time now = Utc(2024, 5, 1, 10, 20);
+  EXPECT_EQ(trigger->NextAfter(now), absl::UnixEpoch() + absl::Seconds(1'000'000'000'000));
+  EXPECT_EQ(trigger->NextAfter(trigger->NextAfter(now)), absl::UnixEpoch() + absl::Seconds(2'000'000'000'000));
 }
 
 TEST(Trigger, CronTriggerUsesItsTimeZone) {
