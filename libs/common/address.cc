@@ -1,7 +1,13 @@
 #include "libs/common/address.h"
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <string>
 
@@ -138,6 +144,51 @@ absl::StatusOr<HostPort> ParseHostPort(absl::string_view flag_name, absl::string
   }
   result.kind = HostPort::Kind::kHostname;
   return result;
+}
+
+}  // namespace cohort::common
+
+namespace cohort::common {
+
+absl::Status ProbeListen(absl::string_view what, const HostPort& address) {
+  if (address.port == 0) return absl::OkStatus();
+  const std::string prefix = absl::StrCat("cannot serve ", what, " on ", address.ToString(), ": ");
+  addrinfo hints{};
+  hints.ai_family = address.kind == HostPort::Kind::kIPv6   ? AF_INET6
+                    : address.kind == HostPort::Kind::kIPv4 ? AF_INET
+                                                            : AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | (address.kind == HostPort::Kind::kHostname ? 0 : AI_NUMERICHOST);
+  addrinfo* found = nullptr;
+  const std::string port = std::to_string(address.port);
+  if (const int rc = getaddrinfo(address.host.c_str(), port.c_str(), &hints, &found); rc != 0 || !found) {
+    return absl::InvalidArgumentError(absl::StrCat(prefix, "the host does not resolve (", gai_strerror(rc), ")"));
+  }
+  int error = 0;
+  const int fd = socket(found->ai_family, found->ai_socktype | SOCK_CLOEXEC, found->ai_protocol);
+  if (fd < 0) {
+    error = errno;
+  } else {
+    const int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, found->ai_addr, found->ai_addrlen) != 0 || listen(fd, 1) != 0) error = errno;
+    close(fd);
+  }
+  freeaddrinfo(found);
+  switch (error) {
+    case 0:
+      return absl::OkStatus();
+    case EADDRINUSE:
+      return absl::UnavailableError(absl::StrCat(prefix, "the address is already in use"));
+    case EADDRNOTAVAIL:
+      return absl::InvalidArgumentError(absl::StrCat(prefix, "the host is not an address of this machine"));
+    case EACCES:
+      return absl::PermissionDeniedError(absl::StrCat(prefix, "permission denied (ports below 1024 need privileges)"));
+    case EAFNOSUPPORT:
+      return absl::InvalidArgumentError(absl::StrCat(prefix, "this machine has no IPv6; use an IPv4 address"));
+    default:
+      return absl::InternalError(absl::StrCat(prefix, std::strerror(error)));
+  }
 }
 
 }  // namespace cohort::common

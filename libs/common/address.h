@@ -41,3 +41,19 @@ absl::StatusOr<HostPort> ParseHostPort(absl::string_view flag_name, absl::string
                                        PortZero port_zero = PortZero::kAllowed);
 
 }  // namespace cohort::common
+
+namespace cohort::common {
+
+// Whether a server could listen on `address` now: binds and listens a throwaway TCP
+// socket as a server does (SO_REUSEADDR, so TIME_WAIT leftovers do not count, and never
+// SO_REUSEPORT, so a port another process listens on does), then closes it. A hostname
+// is resolved and its first address probed; port 0 always succeeds. Errors name
+// `what` (e.g. "gRPC") and the address and say what to change, on one line:
+//   UNAVAILABLE        cannot serve gRPC on 127.0.0.1:7070: the address is already in use
+//   INVALID_ARGUMENT   ... the host is not an address of this machine
+//   PERMISSION_DENIED  ... permission denied (ports below 1024 need privileges)
+// The answer can be stale by the time the caller binds: use it to explain a failed
+// bind, or to fail early, never as a reservation.
+absl::Status ProbeListen(absl::string_view what, const HostPort& address);
+
+}  // namespace cohort::common

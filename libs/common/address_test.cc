@@ -1,5 +1,10 @@
 #include "libs/common/address.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <string>
 
 #include "gmock/gmock.h"
@@ -125,6 +130,54 @@ TEST(ParseHostPort, EscapesAndTruncatesTheEchoedInput) {
   EXPECT_THAT(parsed.status().message(), HasSubstr("\"\\n\\x01xxx"));
   EXPECT_THAT(parsed.status().message(), HasSubstr("...\" is invalid"));
   EXPECT_LT(parsed.status().message().size(), 200u);
+}
+
+// A socket listening on 127.0.0.1 on a free port, with SO_REUSEPORT set as gRPC sets it
+// by default: the case where a second server could otherwise share the port.
+class ListeningSocket {
+ public:
+  ListeningSocket() {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const int one = 1;
+    setsockopt(fd_, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd_, reinterpret_cast<sockaddr*>(&sin), sizeof sin);
+    listen(fd_, 1);
+    socklen_t length = sizeof sin;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&sin), &length);
+    port_ = ntohs(sin.sin_port);
+  }
+  ~ListeningSocket() { Close(); }
+  void Close() {
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+  }
+  std::uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+};
+
+TEST(ProbeListen, SaysTheAddressIsInUseWhileAnotherSocketListensOnIt) {
+  ListeningSocket taken;
+  ASSERT_GT(taken.port(), 0);
+  const HostPort address{"127.0.0.1", taken.port(), HostPort::Kind::kIPv4};
+  absl::Status probed = ProbeListen("gRPC", address);
+  EXPECT_EQ(probed.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(probed.message(),
+            "cannot serve gRPC on " + address.ToString() + ": the address is already in use");
+  taken.Close();
+  EXPECT_TRUE(ProbeListen("gRPC", address).ok());
+}
+
+TEST(ProbeListen, AcceptsPortZeroAndRejectsAHostThatIsNotOurs) {
+  EXPECT_TRUE(ProbeListen("gRPC", HostPort{"127.0.0.1", 0, HostPort::Kind::kIPv4}).ok());
+  // 192.0.2.0/24 is TEST-NET-1: never an address of this machine.
+  EXPECT_EQ(ProbeListen("gRPC", HostPort{"192.0.2.1", 7070, HostPort::Kind::kIPv4}).code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

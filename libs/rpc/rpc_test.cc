@@ -3,11 +3,13 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "grpcpp/create_channel.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
@@ -16,6 +18,7 @@
 #include "libs/rpc/bidi_client.h"
 #include "libs/rpc/bidi_server.h"
 #include "libs/rpc/read_client.h"
+#include "libs/rpc/server.h"
 #include "libs/rpc/server_stream.h"
 #include "libs/rpc/status.h"
 #include "libs/rpc/unary_client.h"
@@ -137,17 +140,16 @@ class RpcTest : public ::testing::Test {
   void SetUp() override {
     loop_thread_ = std::thread([this] { server_loop_.Run(); });
     grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
     builder.RegisterService(&service_);
-    server_ = builder.BuildAndStart();
-    ASSERT_NE(server_, nullptr);
-    ASSERT_GT(port, 0);
-    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
+    absl::StatusOr<StartedServer> started = StartServer(builder, kAnyPort);
+    ASSERT_TRUE(started.ok()) << started.status();
+    server_ = std::move(started->server);
+    address_ = started->bound;
+    channel_ = grpc::CreateChannel(address_.ToString(), grpc::InsecureChannelCredentials());
     stub_ = Echo::NewStub(channel_);
   }
   void TearDown() override {
-    server_->Shutdown();
+    StopServer(*server_);
     server_loop_.Stop();
     loop_thread_.join();
   }
@@ -156,7 +158,9 @@ class RpcTest : public ::testing::Test {
   std::thread loop_thread_;
   HandlerCounts counts_;
   EchoService service_{server_loop_, counts_};
+  static inline const common::HostPort kAnyPort{"127.0.0.1", 0, common::HostPort::Kind::kIPv4};
   std::unique_ptr<grpc::Server> server_;
+  common::HostPort address_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<Echo::Stub> stub_;
 };
@@ -355,6 +359,67 @@ TEST_F(RpcTest, CancellingAClientReadStreamEndsItAndItsHandler) {
   };
   EXPECT_EQ(runtime::RunUntilComplete(client_loop, body(stub_.get(), &client_loop)), grpc::StatusCode::CANCELLED);
   EXPECT_TRUE(counts_.AwaitIdleWithCancelled(1));
+}
+
+
+TEST_F(RpcTest, ASecondServerOnATakenPortFailsToStartInsteadOfSharingIt) {
+  grpc::ServerBuilder builder;
+  EchoService second_service(server_loop_, counts_);
+  builder.RegisterService(&second_service);
+  absl::StatusOr<StartedServer> second = StartServer(builder, address_);
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(second.status().message(),
+            "cannot serve gRPC on " + address_.ToString() + ": the address is already in use");
+}
+
+TEST_F(RpcTest, TheServerDoesNotLetAnotherSocketShareItsPort) {
+  // What a second server built without StartServer would do: gRPC's default sets
+  // SO_REUSEPORT; with the first server's port not reusable, its bind fails.
+  grpc::ServerBuilder builder;
+  EchoService second_service(server_loop_, counts_);
+  builder.RegisterService(&second_service);
+  int port = 0;
+  builder.AddListeningPort(address_.ToString(), grpc::InsecureServerCredentials(), &port);
+  std::unique_ptr<grpc::Server> second = builder.BuildAndStart();
+  EXPECT_TRUE(second == nullptr || port == 0);
+  if (second != nullptr) second->Shutdown();
+}
+
+// Sends `body` as the raw request of `method` and returns the call's status.
+grpc::Status CallWithRawBody(grpc::Channel* channel, const std::string& method, const std::string& body) {
+  grpc::GenericStub stub(channel->shared_from_this());
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+  grpc::Slice slice(body);
+  grpc::ByteBuffer request(&slice, 1);
+  grpc::ByteBuffer response;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<grpc::Status> status;
+  stub.UnaryCall(&ctx, method, grpc::StubOptions(), &request, &response, [&](grpc::Status s) {
+    std::lock_guard<std::mutex> lock(mu);
+    status = std::move(s);
+    cv.notify_all();
+  });
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return status.has_value(); });
+  return *status;
+}
+
+TEST_F(RpcTest, AnUnparseableRequestGetsInvalidArgumentNamingTheMethod) {
+  // Field 1 (text) as a length-delimited field claiming 100 bytes it does not have.
+  const std::string truncated("\x0a\x64" "abc", 5);
+  for (const char* method : {"/cohort.rpc.testing.Echo/Unary", "/cohort.rpc.testing.Echo/Count"}) {
+    grpc::Status s = CallWithRawBody(channel_.get(), method, truncated);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << method << ": " << s.error_message();
+    EXPECT_EQ(s.error_message(),
+              std::string("the request body is not a valid protobuf message for ") + method);
+  }
+  // A body that parses still reaches the handler.
+  EchoMessage hello;
+  hello.set_text("hello");
+  grpc::Status ok = CallWithRawBody(channel_.get(), "/cohort.rpc.testing.Echo/Unary", hello.SerializeAsString());
+  EXPECT_TRUE(ok.ok()) << ok.error_message();
 }
 
 TEST(Status, ConvertsOneToOneBetweenAbslAndGrpc) {

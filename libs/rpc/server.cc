@@ -1,0 +1,39 @@
+#include "libs/rpc/server.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "grpc/impl/codegen/grpc_types.h"
+#include "grpcpp/security/server_credentials.h"
+#include "libs/rpc/internal/unparseable_request.h"
+
+namespace cohort::rpc {
+
+absl::StatusOr<StartedServer> StartServer(grpc::ServerBuilder& builder, const common::HostPort& listen) {
+  // Fail early, with a clear line, on a port that another process serves: gRPC would
+  // only log its own multi-line error and return null.
+  if (absl::Status probed = common::ProbeListen("gRPC", listen); !probed.ok()) return probed;
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<internal::UnparseableRequestInterceptorFactory>());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  int port = 0;
+  builder.AddListeningPort(listen.ToString(), grpc::InsecureServerCredentials(), &port);
+  StartedServer started{builder.BuildAndStart(), listen};
+  if (started.server == nullptr || port == 0) {
+    // Lost a race for the port since the probe, or something the probe cannot see.
+    if (absl::Status probed = common::ProbeListen("gRPC", listen); !probed.ok()) return probed;
+    return absl::UnavailableError(absl::StrCat("cannot serve gRPC on ", listen.ToString()));
+  }
+  started.bound.port = static_cast<std::uint16_t>(port);
+  return started;
+}
+
+void StopServer(grpc::Server& server) {
+  server.Shutdown(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(kShutdownGrace));
+}
+
+}  // namespace cohort::rpc
