@@ -12,6 +12,7 @@
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "libs/common/proto_time.h"
+#include "libs/common/wire_time.h"
 
 namespace cohort::broker {
 namespace {
@@ -35,19 +36,42 @@ bool IsTerminal(JobState s) {
 
 int32_t MaxAttempts(const cohort::v1::JobSpec& spec) { return std::max(1, spec.max_attempts()); }
 
+// A duration from a stored spec, made safe to add to a time: within
+// [0, kMaxWireDuration]. Submit validates new specs; this also covers specs stored
+// before it did, so a huge value means "far away", never an overflow that fires now.
+absl::Duration Bounded(absl::Duration d) { return std::clamp(d, absl::ZeroDuration(), common::kMaxWireDuration); }
+
 // Delay before retrying after failed attempt n (1-based): initial * multiplier^(n-1),
 // capped, with +-jitter. Defaults: 1 s, x2, at most 5 min, no jitter.
 absl::Duration Backoff(const cohort::v1::JobSpec& spec, int32_t attempt) {
   const auto& b = spec.backoff();
-  absl::Duration initial = b.has_initial() ? FromProto(b.initial()) : absl::Seconds(1);
-  double multiplier = b.multiplier() >= 1 ? b.multiplier() : 2.0;
-  absl::Duration cap = b.has_max() ? FromProto(b.max()) : absl::Minutes(5);
-  absl::Duration d = std::min(cap, initial * std::pow(multiplier, std::max(0, attempt - 1)));
-  if (b.jitter() > 0) {
+  absl::Duration initial = b.has_initial() ? Bounded(FromProto(b.initial())) : absl::Seconds(1);
+  double multiplier = b.multiplier() >= 1 ? b.multiplier() : 2.0;  // false for NaN too
+  absl::Duration cap = b.has_max() ? Bounded(FromProto(b.max())) : absl::Minutes(5);
+  // absl::Duration saturates to infinity instead of overflowing; Bounded() brings it back.
+  absl::Duration d = std::min(cap, Bounded(initial * std::pow(multiplier, std::max(0, attempt - 1))));
+  const double jitter = std::isfinite(b.jitter()) ? std::clamp(b.jitter(), 0.0, 1.0) : 0.0;
+  if (jitter > 0) {
     static absl::BitGen gen;
-    d *= absl::Uniform(gen, 1.0 - b.jitter(), 1.0 + b.jitter());
+    d *= absl::Uniform(gen, 1.0 - jitter, 1.0 + jitter);
   }
-  return d;
+  return Bounded(d);
+}
+
+// Failures that another attempt cannot fix: the job fails at once, whatever its
+// attempts left (job.proto lists them).
+bool IsPermanent(const Error& e) {
+  return e.code() == "not_allowed" || e.code() == "unknown_kind" || e.code() == "spawn_failed";
+}
+
+// A queue's max_rate as the dispatcher may use it: 0 (unlimited) or within
+// [kMinQueueRate, kMaxQueueRate]. SetQueueLimits rejects anything else; this repairs a
+// value stored before it did (a tiny rate once overflowed the next-token time and
+// wedged the broker).
+double UsableRate(double rate) {
+  if (!(rate > 0)) return 0;  // NaN, negative, zero: unlimited
+  if (std::isinf(rate)) return 0;
+  return std::clamp(rate, kMinQueueRate, kMaxQueueRate);
 }
 
 Error MakeError(std::string code, std::string message) {
@@ -99,6 +123,7 @@ BrokerEngine::~BrokerEngine() {
   if (rate_timer_ != 0) loop_.CancelTimer(rate_timer_);
   for (auto& [id, rec] : jobs_) {
     if (rec.lease_timer != 0) loop_.CancelTimer(rec.lease_timer);
+    if (rec.deadline_timer != 0) loop_.CancelTimer(rec.deadline_timer);
   }
 }
 
@@ -127,6 +152,9 @@ runtime::Task<absl::Status> BrokerEngine::Start() {
     QueueState& q = Queue(info.name());
     q.paused = info.paused();
     q.limits = info.limits();
+    q.limits.set_max_rate(UsableRate(q.limits.max_rate()));
+    q.tokens = std::max(1.0, q.limits.max_rate());  // a full bucket, as SetQueueLimits leaves it
+    q.refilled = loop_.Now();
   }
   for (Job& job : state->jobs) {
     std::string id = job.id();
@@ -141,6 +169,7 @@ runtime::Task<absl::Status> BrokerEngine::Start() {
     LoseAttempt(rec, MakeError("lease_expired", "the broker restarted while the attempt ran"),
                 cohort::v1::TRANSITION_REASON_LEASE_EXPIRED, p);
   }
+  for (auto& [id, rec] : jobs_) ArmDeadline(rec, p);
   if (!p.batch.empty()) co_await Persist(std::move(p));
   for (const auto& [id, rec] : jobs_) {
     if (IsTerminal(rec.job.state())) NoteEnded(rec.job);
@@ -210,8 +239,10 @@ void BrokerEngine::Transition(JobRecord& rec, JobState to, TransitionReason reas
   }
   if (IsTerminal(to) && !IsTerminal(from)) {
     *job.mutable_end_time() = ToProto(now);
-    absl::Duration ttl = job.spec().has_result_ttl() ? FromProto(job.spec().result_ttl())
+    absl::Duration ttl = job.spec().has_result_ttl() ? Bounded(FromProto(job.spec().result_ttl()))
                                                      : absl::FromChrono(options_.result_ttl);
+    if (rec.deadline_timer != 0) loop_.CancelTimer(rec.deadline_timer);
+    rec.deadline_timer = 0;
     *job.mutable_expire_time() = ToProto(now + ttl);
     NoteEnded(job);
     p.ended.push_back(job.id());
@@ -289,7 +320,7 @@ void BrokerEngine::FinishAttempt(JobRecord& rec, const ExecutorMessage::Complete
   } else if (job.cancel_requested()) {
     *job.mutable_error() = complete.error();
     Transition(rec, cohort::v1::JOB_STATE_CANCELLED, cohort::v1::TRANSITION_REASON_CANCELLED, p);
-  } else if (job.attempt() < MaxAttempts(job.spec())) {
+  } else if (job.attempt() < MaxAttempts(job.spec()) && !IsPermanent(complete.error())) {
     *job.mutable_error() = complete.error();
     *job.mutable_not_before() = ToProto(now + Backoff(job.spec(), job.attempt()));
     Transition(rec, cohort::v1::JOB_STATE_PENDING, cohort::v1::TRANSITION_REASON_ATTEMPT_FAILED, p);
@@ -301,7 +332,8 @@ void BrokerEngine::FinishAttempt(JobRecord& rec, const ExecutorMessage::Complete
 
 void BrokerEngine::ArmLease(JobRecord& rec) {
   if (rec.lease_timer != 0) loop_.CancelTimer(rec.lease_timer);
-  rec.lease_timer = loop_.CallLater(options_.lease, [this, id = rec.job.id()] { OnLeaseExpired(id); });
+  rec.lease_timer = loop_.CallAt(common::AddSaturated(loop_.Now(), options_.lease),
+                                 [this, id = rec.job.id()] { OnLeaseExpired(id); });
 }
 
 void BrokerEngine::OnLeaseExpired(const std::string& id) {
@@ -311,15 +343,94 @@ void BrokerEngine::OnLeaseExpired(const std::string& id) {
   rec.lease_timer = 0;
   if (rec.job.state() != cohort::v1::JOB_STATE_RUNNING) return;
   std::string executor = rec.job.executor_id();
-  if (auto s = session_by_executor_.find(executor); s != session_by_executor_.end()) {
-    sessions_.at(s->second).running.erase(id);
-  }
+  const std::int32_t attempt = rec.job.attempt();
   Pending p;
+  if (auto s = session_by_executor_.find(executor); s != session_by_executor_.end()) {
+    // Connected but silent (stalled): tell it to stop what is no longer its own.
+    sessions_.at(s->second).running.erase(id);
+    p.sends.emplace_back(s->second, CancelMessage(id, attempt, "lease lost"));
+  }
   LoseAttempt(rec,
-              MakeError("lease_expired", absl::StrCat("executor \"", executor, "\" sent no heartbeat for the lease")),
+              MakeError("lease_expired", absl::StrCat("executor \"", executor,
+                                                      "\" did not renew the lease in time (no heartbeat, or its "
+                                                      "stream broke and it did not reconnect)")),
               cohort::v1::TRANSITION_REASON_LEASE_EXPIRED, p);
   DispatchInto(p);
   Persist(std::move(p));
+}
+
+bool BrokerEngine::LeasedTo(const JobRecord& rec, const std::string& executor_id, std::int32_t attempt) {
+  return rec.job.state() == cohort::v1::JOB_STATE_RUNNING && rec.job.executor_id() == executor_id &&
+         rec.job.attempt() == attempt;
+}
+
+cohort::v1::BrokerMessage BrokerEngine::CancelMessage(const std::string& job_id, std::int32_t attempt,
+                                                      std::string reason) {
+  cohort::v1::BrokerMessage msg;
+  msg.mutable_cancel()->set_job_id(job_id);
+  msg.mutable_cancel()->set_attempt(attempt);
+  msg.mutable_cancel()->set_reason(std::move(reason));
+  return msg;
+}
+
+// ---- Deadlines ----------------------------------------------------------------------------
+
+void BrokerEngine::ArmDeadline(JobRecord& rec, Pending& p) {
+  if (!rec.job.spec().has_deadline() || IsTerminal(rec.job.state())) return;
+  // absl::Time holds any stored Timestamp, and the difference saturates to infinity.
+  const absl::Duration left = FromProto(rec.job.spec().deadline()) - Now();
+  if (left <= absl::ZeroDuration()) {
+    ExceedDeadline(rec, p);
+    return;
+  }
+  // Beyond any wire duration: it never comes, and no timer is armed that a test's
+  // auto-advancing clock could jump to.
+  if (left > common::kMaxWireDuration) return;
+  if (rec.deadline_timer != 0) loop_.CancelTimer(rec.deadline_timer);
+  rec.deadline_timer = loop_.CallAt(common::AddSaturated(loop_.Now(), common::ToChronoSaturated(left)),
+                                    [this, id = rec.job.id()] { OnDeadline(id); });
+}
+
+void BrokerEngine::OnDeadline(const std::string& id) {
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return;
+  JobRecord& rec = it->second;
+  rec.deadline_timer = 0;
+  if (IsTerminal(rec.job.state()) || stopping_) return;
+  // The timer is the check: it was armed for the deadline on the broker's clock.
+  Pending p;
+  ExceedDeadline(rec, p);
+  DispatchInto(p);  // a running attempt's slot is free
+  Persist(std::move(p));
+}
+
+void BrokerEngine::ExceedDeadline(JobRecord& rec, Pending& p) {
+  Job& job = rec.job;
+  switch (job.state()) {
+    case cohort::v1::JOB_STATE_QUEUED:
+      Queue(job.spec().queue()).ready.Remove(job.spec().priority(), job.sequence());
+      break;
+    case cohort::v1::JOB_STATE_RUNNING: {
+      if (rec.lease_timer != 0) loop_.CancelTimer(rec.lease_timer);
+      rec.lease_timer = 0;
+      --Queue(job.spec().queue()).running;
+      if (job.attempts_size() > 0) {
+        cohort::v1::Attempt* a = job.mutable_attempts(job.attempts_size() - 1);
+        *a->mutable_end_time() = ToProto(Now());
+        *a->mutable_error() = MakeError("deadline_exceeded", "the job's deadline passed while the attempt ran");
+      }
+      // A disconnected executor is told when it lists the attempt in Hello or a Heartbeat.
+      if (auto s = session_by_executor_.find(job.executor_id()); s != session_by_executor_.end()) {
+        sessions_.at(s->second).running.erase(job.id());
+        p.sends.emplace_back(s->second, CancelMessage(job.id(), job.attempt(), "deadline exceeded"));
+      }
+      break;
+    }
+    default:  // PENDING (or not yet stored, at Submit): nothing holds it anywhere else
+      break;
+  }
+  *job.mutable_error() = MakeError("deadline_exceeded", "the job's deadline passed before it ended");
+  Transition(rec, cohort::v1::JOB_STATE_FAILED, cohort::v1::TRANSITION_REASON_DEADLINE_EXCEEDED, p);
 }
 
 // ---- Dispatch -------------------------------------------------------------------------
@@ -334,8 +445,10 @@ bool BrokerEngine::TakeToken(QueueState& q, runtime::TimePoint now, runtime::Tim
     q.tokens -= 1;
     return true;
   }
-  auto wait = std::chrono::duration_cast<runtime::Duration>(std::chrono::duration<double>((1 - q.tokens) / rate));
-  next_token = std::min(next_token, now + wait);
+  // Saturating: a next token too far ahead to represent is one that never comes (no
+  // timer is armed for TimePoint::max()), not a wrapped time in the past.
+  const absl::Duration wait = absl::Seconds((1 - q.tokens) / rate);
+  next_token = std::min(next_token, common::AddSaturated(now, common::ToChronoSaturated(wait)));
   return false;
 }
 
@@ -515,7 +628,7 @@ runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::Submit(std
     *job.mutable_create_time() = ToProto(now);
     if (spec.has_run_at() && FromProto(spec.run_at()) > now) *job.mutable_not_before() = spec.run_at();
     if (spec.has_delay() && FromProto(spec.delay()) > absl::ZeroDuration()) {
-      *job.mutable_not_before() = ToProto(now + FromProto(spec.delay()));
+      *job.mutable_not_before() = ToProto(now + Bounded(FromProto(spec.delay())));
     }
     bool waits = job.has_not_before() || spec.depends_on_size() > 0;
     if (!spec.idempotency_key().empty()) idempotency_[spec.idempotency_key()] = id;
@@ -523,6 +636,7 @@ runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::Submit(std
     *job.mutable_spec() = std::move(spec);
     Transition(rec, waits ? cohort::v1::JOB_STATE_PENDING : cohort::v1::JOB_STATE_QUEUED,
                cohort::v1::TRANSITION_REASON_SUBMITTED, p);
+    ArmDeadline(rec, p);  // a deadline already past fails it in this same commit
     ids.push_back(std::move(id));
   }
   if (p.batch.empty()) co_return ids;  // every spec was a known idempotency key
@@ -704,8 +818,10 @@ runtime::Task<absl::StatusOr<cohort::v1::QueueLimits>> BrokerEngine::SetQueueLim
   if (limits.has_max_concurrency() && limits.max_concurrency() < 0) {
     co_return absl::InvalidArgumentError("limits.max_concurrency must not be negative (0: unlimited)");
   }
-  if (limits.has_max_rate() && !(limits.max_rate() >= 0)) {
-    co_return absl::InvalidArgumentError("limits.max_rate must not be negative (0: unlimited)");
+  if (limits.has_max_rate() && limits.max_rate() != 0 &&
+      !(limits.max_rate() >= kMinQueueRate && limits.max_rate() <= kMaxQueueRate)) {  // NaN fails too
+    co_return absl::InvalidArgumentError(absl::StrCat("limits.max_rate must be 0 (unlimited) or between ",
+                                                      kMinQueueRate, " and ", kMaxQueueRate, " jobs per second"));
   }
   if (limits.has_weight() && (limits.weight() < 0 || limits.weight() > 1000)) {
     co_return absl::InvalidArgumentError("limits.weight must be in 0..1000 (0: the default, 1)");
@@ -781,6 +897,18 @@ absl::StatusOr<std::uint64_t> BrokerEngine::Attach(const ExecutorMessage::Hello&
   cohort::v1::BrokerMessage welcome;
   *welcome.mutable_welcome()->mutable_heartbeat_interval() = ToProtoDuration(options_.heartbeat_interval);
   channel->Send(std::move(welcome));
+  // A reconnect: keep what this executor id still leases, stop the rest.
+  for (const cohort::v1::AttemptRef& ref : hello.running()) {
+    auto it = jobs_.find(ref.job_id());
+    if (it == jobs_.end() || !LeasedTo(it->second, hello.executor_id(), ref.attempt())) {
+      channel->Send(CancelMessage(ref.job_id(), ref.attempt(), "lease lost"));
+      continue;
+    }
+    s.running.insert(ref.job_id());
+    ArmLease(it->second);
+    // A cancel requested while it was away could not be told then.
+    if (it->second.job.cancel_requested()) channel->Send(CancelMessage(ref.job_id(), ref.attempt(), "cancelled"));
+  }
   return token;
 }
 
@@ -790,31 +918,36 @@ absl::Status BrokerEngine::OnExecutorMessage(std::uint64_t token, const Executor
   if (s == nullptr) return absl::FailedPreconditionError("the session was replaced by a newer connection");
   switch (message.body_case()) {
     case ExecutorMessage::kCredit: {
-      int64_t room = s->hello.capacity() - static_cast<int64_t>(s->running.size());
+      // Never negative: a reconnect may bind more running attempts than the capacity.
+      int64_t room = std::max<int64_t>(0, s->hello.capacity() - static_cast<int64_t>(s->running.size()));
       s->credits = static_cast<int32_t>(std::clamp<int64_t>(int64_t{s->credits} + message.credit().credits(), 0, room));
       Dispatch();
       return absl::OkStatus();
     }
     case ExecutorMessage::kHeartbeat: {
       s->last_heartbeat = Now();
+      cohort::v1::BrokerMessage extended;
       for (const cohort::v1::AttemptRef& ref : message.heartbeat().running()) {
         auto it = jobs_.find(ref.job_id());
-        if (it != jobs_.end() && s->running.contains(ref.job_id()) && it->second.job.attempt() == ref.attempt()) {
-          ArmLease(it->second);
+        if (it == jobs_.end() || !LeasedTo(it->second, s->hello.executor_id(), ref.attempt())) {
+          // Not leased to it (reassigned, ended or unknown): stop the orphan.
+          s->channel->Send(CancelMessage(ref.job_id(), ref.attempt(), "this attempt is not leased to this executor"));
           continue;
         }
-        cohort::v1::BrokerMessage cancel;  // not leased to it: stop the orphan
-        cancel.mutable_cancel()->set_job_id(ref.job_id());
-        cancel.mutable_cancel()->set_attempt(ref.attempt());
-        cancel.mutable_cancel()->set_reason("this attempt is not leased to this executor");
-        s->channel->Send(std::move(cancel));
+        s->running.insert(ref.job_id());  // also binds an attempt from a broken stream
+        ArmLease(it->second);
+        *extended.mutable_lease_extended()->add_attempts() = ref;
+      }
+      if (extended.has_lease_extended()) {
+        *extended.mutable_lease_extended()->mutable_lease() = ToProtoDuration(options_.lease);
+        s->channel->Send(std::move(extended));
       }
       return absl::OkStatus();
     }
     case ExecutorMessage::kProgress: {
       const auto& pr = message.progress();
       auto it = jobs_.find(pr.job_id());
-      if (it != jobs_.end() && s->running.contains(pr.job_id()) && it->second.job.attempt() == pr.attempt()) {
+      if (it != jobs_.end() && LeasedTo(it->second, s->hello.executor_id(), pr.attempt())) {
         *it->second.job.mutable_progress() = pr.progress();
       }
       return absl::OkStatus();
@@ -822,8 +955,8 @@ absl::Status BrokerEngine::OnExecutorMessage(std::uint64_t token, const Executor
     case ExecutorMessage::kComplete: {
       const auto& c = message.complete();
       auto it = jobs_.find(c.job_id());
-      if (it == jobs_.end() || !s->running.contains(c.job_id()) || it->second.job.attempt() != c.attempt() ||
-          it->second.job.state() != cohort::v1::JOB_STATE_RUNNING) {
+      // Leased to this executor id, on this stream or on one that broke.
+      if (it == jobs_.end() || !LeasedTo(it->second, s->hello.executor_id(), c.attempt())) {
         metrics_.StaleCompletion();  // fenced: an attempt that is no longer current
         return absl::OkStatus();
       }
@@ -852,18 +985,10 @@ void BrokerEngine::Detach(std::uint64_t token, bool graceful) {
     session_by_executor_.erase(s);
   }
   metrics_.executors().Set(static_cast<double>(sessions_.size()));
+  // Broken: the attempts keep their leases (their timers run on) for a reconnect.
+  if (!graceful) return;
   Pending p;
-  for (const std::string& id : session.running) {
-    JobRecord& rec = jobs_.at(id);
-    if (graceful) {
-      ReturnUnstarted(rec, p);
-      continue;
-    }
-    LoseAttempt(rec,
-                MakeError("executor_lost", absl::StrCat("executor \"", session.hello.executor_id(),
-                                                        "\" disconnected while the attempt ran")),
-                cohort::v1::TRANSITION_REASON_LEASE_EXPIRED, p);
-  }
+  for (const std::string& id : session.running) ReturnUnstarted(jobs_.at(id), p);
   DispatchInto(p);
   if (!p.batch.empty()) Persist(std::move(p));
 }

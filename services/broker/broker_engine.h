@@ -25,6 +25,11 @@ namespace cohort::broker {
 
 using runtime::Duration;
 
+// The range of a queue's max_rate (jobs per second) besides 0, which means unlimited.
+// At the minimum a queue dispatches one job in about 11.6 days.
+inline constexpr double kMinQueueRate = 1e-6;
+inline constexpr double kMaxQueueRate = 1e6;
+
 // Everything an operator may tune. Each field is a flag of cohort-broker.
 struct BrokerOptions {
   SpecLimits spec_limits;
@@ -78,7 +83,9 @@ class BrokerEngine {
 
   // Rebuilds the in-memory state from the store. Attempts that were RUNNING when the
   // broker stopped have lost their executor: they are requeued (or failed when their
-  // attempts are spent), as a lost lease.
+  // attempts are spent), as a lost lease. Deadlines are re-armed from the stored specs
+  // (a job already past its deadline fails now), and a queue rate stored out of range
+  // is clamped into it.
   runtime::Task<absl::Status> Start();
   // Stops dispatching and waits for commits in flight.
   runtime::Task<void> Stop();
@@ -86,7 +93,8 @@ class BrokerEngine {
   // ---- Clients ------------------------------------------------------------------------
   // All-or-nothing: every spec is validated before anything is written. Returns one id
   // per spec once they are durable; a spec whose idempotency key is known returns the
-  // existing job's id.
+  // existing job's id. A spec whose deadline has already passed still gets a job, which
+  // is FAILED ("deadline_exceeded") in the same commit and never runs.
   runtime::Task<absl::StatusOr<std::vector<std::string>>> Submit(std::vector<cohort::v1::JobSpec> specs,
                                                                  bool validate_only);
   absl::StatusOr<cohort::v1::Job> GetJob(const std::string& id) const;
@@ -99,6 +107,9 @@ class BrokerEngine {
   cohort::v1::ListQueuesResponse ListQueues() const;
   // Pausing stops dispatch from the queue (running jobs go on); durable.
   runtime::Task<absl::Status> PauseQueue(std::string queue, bool paused);
+  // INVALID_ARGUMENT for a negative max_concurrency, a max_rate that is neither 0 nor
+  // within [kMinQueueRate, kMaxQueueRate] (NaN and infinities included), or a weight
+  // outside 0..1000.
   runtime::Task<absl::StatusOr<cohort::v1::QueueLimits>> SetQueueLimits(std::string queue,
                                                                          cohort::v1::QueueLimits limits);
   cohort::v1::ListExecutorsResponse ListExecutors() const;
@@ -114,22 +125,34 @@ class BrokerEngine {
   store::JobStore& store() { return store_; }
 
   // ---- Executors ----------------------------------------------------------------------
+  // Leases belong to the executor id, not to a stream: an attempt is leased to
+  // (Job.executor_id, Job.attempt) until it ends or its lease timer runs out, and only
+  // a Heartbeat or Hello listing it renews that timer.
+  //
   // A new Connect stream announced itself. Replaces an earlier session with the same
-  // executor id (whose attempts are then lost). Returns a session token.
+  // executor id (as a broken stream: its attempts keep their leases). Each attempt in
+  // hello.running still leased to this executor id is bound to the new session and its
+  // lease renewed (and its Cancel sent again if a cancel was requested meanwhile); the
+  // others get a Cancel. Returns a session token.
   absl::StatusOr<std::uint64_t> Attach(const cohort::v1::ExecutorMessage::Hello& hello, ExecutorChannel* channel);
-  // A message after Hello. INVALID_ARGUMENT ends the stream.
+  // A message after Hello. INVALID_ARGUMENT ends the stream. A Heartbeat is answered
+  // with LeaseExtended for the listed attempts still leased to this executor id and
+  // Cancel for the others. Progress and Complete are accepted for any attempt still
+  // leased to this executor id, whichever of its streams it was assigned on.
   absl::Status OnExecutorMessage(std::uint64_t session, const cohort::v1::ExecutorMessage& message);
-  // The stream ended. If it broke (or was cancelled), every attempt it held is lost
-  // (requeued with attempt + 1, or failed when attempts are spent). If the executor
-  // half-closed it gracefully (a drain), it had reported everything it ran, so what it
-  // still holds are assignments it never started: they go back to their queue without
-  // using up an attempt.
+  // The stream ended. If it broke (or was cancelled), its attempts keep their leases
+  // until their timers run out, so that the executor can reconnect and keep them; then
+  // they are lost ("lease_expired": requeued with attempt + 1, or failed when attempts
+  // are spent). If the executor half-closed it gracefully (a drain), it had reported
+  // everything it ran, so what it still holds are assignments it never started: they go
+  // back to their queue without using up an attempt.
   void Detach(std::uint64_t session, bool graceful = false);
 
  private:
   struct JobRecord {
     cohort::v1::Job job;
     runtime::TimerId lease_timer = 0;
+    runtime::TimerId deadline_timer = 0;  // while not terminal and spec.deadline is set
     runtime::internal::IntrusiveList<JobWatcher> watchers;
   };
   struct QueueState {
@@ -171,6 +194,15 @@ class BrokerEngine {
   void FinishAttempt(JobRecord& rec, const cohort::v1::ExecutorMessage::Complete& complete, Pending& p);
   void ArmLease(JobRecord& rec);
   void OnLeaseExpired(const std::string& id);
+  // True if `rec` is RUNNING as `attempt` leased to `executor_id`.
+  static bool LeasedTo(const JobRecord& rec, const std::string& executor_id, std::int32_t attempt);
+  // Arms the job's deadline timer, or fails it in `p` if its deadline has passed.
+  void ArmDeadline(JobRecord& rec, Pending& p);
+  void OnDeadline(const std::string& id);
+  // Ends a non-terminal job FAILED with "deadline_exceeded" (a running attempt is
+  // ended and its executor told to stop).
+  void ExceedDeadline(JobRecord& rec, Pending& p);
+  static cohort::v1::BrokerMessage CancelMessage(const std::string& job_id, std::int32_t attempt, std::string reason);
   JobRecord* NextFor(Session& session);
   // Leases queued jobs to executors with credit, staging the transitions in `p`, so
   // that a change and the dispatches it enables share one commit (one fsync).

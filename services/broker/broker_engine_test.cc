@@ -2,11 +2,13 @@
 // leases, fencing, cancellation, retries and recovery.
 #include "services/broker/broker_engine.h"
 
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "libs/common/proto_time.h"
 #include "libs/runtime/test_util.h"
 #include "libs/store/mem_job_store.h"
 
@@ -73,14 +75,45 @@ ExecutorMessage Complete(const std::string& id, int attempt, std::string result)
   return m;
 }
 
-ExecutorMessage Fail(const std::string& id, int attempt, std::string message) {
+ExecutorMessage Fail(const std::string& id, int attempt, std::string message, std::string code = "exit_status") {
   ExecutorMessage m;
   m.mutable_complete()->set_job_id(id);
   m.mutable_complete()->set_attempt(attempt);
-  m.mutable_complete()->mutable_error()->set_code("exit_status");
+  m.mutable_complete()->mutable_error()->set_code(std::move(code));
   m.mutable_complete()->mutable_error()->set_message(std::move(message));
   return m;
 }
+
+// A Hello from an executor that reconnects with attempts still running.
+ExecutorMessage HelloRunning(std::string id, int capacity, const std::string& job_id, int attempt) {
+  ExecutorMessage m = Hello(std::move(id), capacity);
+  cohort::v1::AttemptRef* ref = m.mutable_hello()->add_running();
+  ref->set_job_id(job_id);
+  ref->set_attempt(attempt);
+  return m;
+}
+
+ExecutorMessage Heartbeat(const std::vector<std::pair<std::string, int>>& running) {
+  ExecutorMessage m;
+  m.mutable_heartbeat();
+  for (const auto& [id, attempt] : running) {
+    cohort::v1::AttemptRef* ref = m.mutable_heartbeat()->add_running();
+    ref->set_job_id(id);
+    ref->set_attempt(attempt);
+  }
+  return m;
+}
+
+// The Cancels `channel` received, as (job id, attempt).
+std::vector<std::pair<std::string, int>> Cancels(const std::vector<BrokerMessage>& messages) {
+  std::vector<std::pair<std::string, int>> out;
+  for (const auto& m : messages) {
+    if (m.has_cancel()) out.emplace_back(m.cancel().job_id(), m.cancel().attempt());
+  }
+  return out;
+}
+
+google::protobuf::Timestamp WallClockIn(absl::Duration d) { return common::ToProto(absl::Now() + d); }
 
 class BrokerEngineTest : public runtime::testing::ManualLoopTest {
  protected:
@@ -248,20 +281,125 @@ TEST_F(BrokerEngineTest, HeartbeatsKeepALongJobLeased) {
     std::uint64_t s = *e.Attach(Hello("x1", 1).hello(), &exec);
     EXPECT_TRUE(e.OnExecutorMessage(s, Credit(1)).ok());
     co_await Settle();
-    ExecutorMessage beat;
-    auto* ref = beat.mutable_heartbeat()->add_running();
-    ref->set_job_id(id);
-    ref->set_attempt(1);
     for (int i = 0; i < 10; ++i) {  // 50 s of running, 5 s apart, lease 10 s
       co_await runtime::Sleep(5s);
-      EXPECT_TRUE(e.OnExecutorMessage(s, beat).ok());
+      EXPECT_TRUE(e.OnExecutorMessage(s, Heartbeat({{id, 1}})).ok());
     }
     EXPECT_EQ(e.GetJob(id)->state(), cohort::v1::JOB_STATE_RUNNING) << e.GetJob(id)->DebugString();
     EXPECT_EQ(e.GetJob(id)->attempt(), 1);
   });
 }
 
-TEST_F(BrokerEngineTest, DroppedStreamRedeliversItsJobsAndSpentAttemptsFail) {
+TEST_F(BrokerEngineTest, HeartbeatIsAnsweredWithLeaseExtendedForItsAttemptsAndCancelForOthers) {
+  WithEngine([](BrokerEngine& e) -> Task<void> {
+    std::string id = (*co_await e.Submit(Batch(Spec("q")), false))[0];
+    FakeChannel exec;
+    std::uint64_t s = *e.Attach(Hello("x1", 1).hello(), &exec);
+    EXPECT_TRUE(e.OnExecutorMessage(s, Credit(1)).ok());
+    co_await Settle();
+    exec.messages.clear();
+    // Its own attempt, a stale attempt of the same job, and a job it never had.
+    EXPECT_TRUE(e.OnExecutorMessage(s, Heartbeat({{id, 1}, {id, 7}, {"job-nope", 1}})).ok());
+    int extended = 0;
+    for (const BrokerMessage& m : exec.messages) {
+      if (!m.has_lease_extended()) continue;
+      ++extended;
+      EXPECT_EQ(m.lease_extended().attempts_size(), 1);
+      if (m.lease_extended().attempts_size() != 1) continue;
+      EXPECT_EQ(m.lease_extended().attempts(0).job_id(), id);
+      EXPECT_EQ(m.lease_extended().attempts(0).attempt(), 1);
+      EXPECT_EQ(m.lease_extended().lease().seconds(), 10);
+    }
+    EXPECT_EQ(extended, 1);
+    EXPECT_EQ(Cancels(exec.messages), (std::vector<std::pair<std::string, int>>{{id, 7}, {"job-nope", 1}}));
+  });
+}
+
+TEST_F(BrokerEngineTest, BrokenStreamKeepsItsAttemptsLeasedAndAReconnectWithinTheLeaseKeepsThem) {
+  WithEngine([this](BrokerEngine& e) -> Task<void> {
+    JobSpec s = Spec("q");
+    s.set_max_attempts(3);
+    std::string id = (*co_await e.Submit(Batch(s), false))[0];
+    FakeChannel first;
+    std::uint64_t a = *e.Attach(Hello("x", 1).hello(), &first);
+    EXPECT_TRUE(e.OnExecutorMessage(a, Credit(1)).ok());
+    co_await Settle();
+    EXPECT_EQ(first.Assigns().size(), 1u);
+    e.Detach(a);  // the network blips: the stream breaks
+    co_await Settle();
+    EXPECT_EQ(e.GetJob(id)->state(), cohort::v1::JOB_STATE_RUNNING);
+    co_await runtime::Sleep(6s);  // within the 10 s lease
+    FakeChannel second;
+    std::uint64_t b = *e.Attach(HelloRunning("x", 1, id, 1).hello(), &second);
+    EXPECT_TRUE(Cancels(second.messages).empty());
+    EXPECT_EQ(e.ListExecutors().executors(0).running(), 1);
+    // The Hello renewed the lease: 8 s later (14 s after the Assign) it still holds.
+    co_await runtime::Sleep(8s);
+    co_await Settle();
+    Job job = *e.GetJob(id);
+    EXPECT_EQ(job.state(), cohort::v1::JOB_STATE_RUNNING);
+    EXPECT_EQ(job.attempt(), 1);
+    // The completion comes on the new stream and is accepted.
+    EXPECT_TRUE(e.OnExecutorMessage(b, Complete(id, 1, "ran once")).ok());
+    co_await Settle();
+    job = *e.GetJob(id);
+    EXPECT_EQ(job.state(), cohort::v1::JOB_STATE_SUCCEEDED);
+    EXPECT_EQ(job.result(), "ran once");
+    EXPECT_EQ(job.attempt(), 1);
+    EXPECT_EQ(job.attempts_size(), 1);
+    EXPECT_EQ(ElapsedMs(), 14'000);
+  });
+}
+
+TEST_F(BrokerEngineTest, CompletionSentOnANewStreamWithoutAHelloListingIsAcceptedWithinTheLease) {
+  WithEngine([](BrokerEngine& e) -> Task<void> {
+    std::string id = (*co_await e.Submit(Batch(Spec("q")), false))[0];
+    FakeChannel first;
+    std::uint64_t a = *e.Attach(Hello("x", 1).hello(), &first);
+    EXPECT_TRUE(e.OnExecutorMessage(a, Credit(1)).ok());
+    co_await Settle();
+    e.Detach(a);
+    FakeChannel second;  // the attempt finished while disconnected, so Hello lists nothing
+    std::uint64_t b = *e.Attach(Hello("x", 1).hello(), &second);
+    EXPECT_TRUE(e.OnExecutorMessage(b, Complete(id, 1, "done offline")).ok());
+    co_await Settle();
+    EXPECT_EQ(e.GetJob(id)->state(), cohort::v1::JOB_STATE_SUCCEEDED);
+    EXPECT_EQ(e.GetJob(id)->result(), "done offline");
+  });
+}
+
+TEST_F(BrokerEngineTest, ReconnectAfterTheLeaseRanOutGetsCancelAndTheJobIsRedeliveredWithTheNextAttempt) {
+  WithEngine([](BrokerEngine& e) -> Task<void> {
+    JobSpec s = Spec("q");
+    s.set_max_attempts(3);
+    std::string id = (*co_await e.Submit(Batch(s), false))[0];
+    FakeChannel first;
+    std::uint64_t a = *e.Attach(Hello("x", 1).hello(), &first);
+    EXPECT_TRUE(e.OnExecutorMessage(a, Credit(1)).ok());
+    co_await Settle();
+    e.Detach(a);
+    co_await runtime::Sleep(11s);  // past the 10 s lease
+    co_await Settle();
+    Job job = *e.GetJob(id);
+    EXPECT_EQ(job.state(), cohort::v1::JOB_STATE_QUEUED);
+    EXPECT_EQ(job.attempts(0).error().code(), "lease_expired");
+    FakeChannel second;
+    std::uint64_t b = *e.Attach(HelloRunning("x", 1, id, 1).hello(), &second);
+    EXPECT_EQ(Cancels(second.messages), (std::vector<std::pair<std::string, int>>{{id, 1}}));
+    EXPECT_TRUE(e.OnExecutorMessage(b, Credit(1)).ok());
+    co_await Settle();
+    EXPECT_EQ(second.Assigns().size(), 1u);
+    if (second.Assigns().size() != 1u) co_return;
+    EXPECT_EQ(second.Assigns()[0].assign().attempt(), 2);
+    // The old attempt's completion is fenced.
+    EXPECT_TRUE(e.OnExecutorMessage(b, Complete(id, 1, "stale")).ok());
+    co_await Settle();
+    EXPECT_EQ(e.GetJob(id)->state(), cohort::v1::JOB_STATE_RUNNING);
+    EXPECT_EQ(e.GetJob(id)->attempt(), 2);
+  });
+}
+
+TEST_F(BrokerEngineTest, DroppedStreamLosesItsJobsWhenTheirLeasesRunOutAndSpentAttemptsFail) {
   WithEngine([](BrokerEngine& e) -> Task<void> {
     JobSpec twice = Spec("q");
     twice.set_max_attempts(2);
@@ -272,13 +410,135 @@ TEST_F(BrokerEngineTest, DroppedStreamRedeliversItsJobsAndSpentAttemptsFail) {
       EXPECT_TRUE(e.OnExecutorMessage(s, Credit(1)).ok());
       co_await Settle();
       EXPECT_EQ(exec.Assigns().size(), 1u);
+      if (exec.Assigns().size() != 1u) co_return;
+      EXPECT_EQ(exec.Assigns()[0].assign().attempt(), attempt);
       e.Detach(s);
+      co_await Settle();
+      EXPECT_EQ(e.GetJob(id)->state(), cohort::v1::JOB_STATE_RUNNING);  // leased until it runs out
+      co_await runtime::Sleep(11s);
       co_await Settle();
     }
     Job job = *e.GetJob(id);
     EXPECT_EQ(job.state(), cohort::v1::JOB_STATE_FAILED);
-    EXPECT_EQ(job.error().code(), "executor_lost");
+    EXPECT_EQ(job.error().code(), "lease_expired");
     EXPECT_EQ(job.attempts_size(), 2);
+  });
+}
+
+TEST_F(BrokerEngineTest, PermanentFailuresFailTheJobAtOnceWithoutRetrying) {
+  WithEngine([](BrokerEngine& e) -> Task<void> {
+    const std::vector<std::string> codes = {"not_allowed", "unknown_kind", "spawn_failed"};
+    for (const std::string& code : codes) {
+      JobSpec s = Spec("q");
+      s.set_max_attempts(5);
+      std::string id = (*co_await e.Submit(Batch(s), false))[0];
+      FakeChannel exec;
+      std::uint64_t session = *e.Attach(Hello("x-" + code, 1).hello(), &exec);
+      EXPECT_TRUE(e.OnExecutorMessage(session, Credit(1)).ok());
+      co_await Settle();
+      EXPECT_TRUE(e.OnExecutorMessage(session, Fail(id, 1, "no", code)).ok());
+      co_await Settle();
+      Job job = *e.GetJob(id);
+      EXPECT_EQ(job.state(), cohort::v1::JOB_STATE_FAILED) << code;
+      EXPECT_EQ(job.error().code(), code);
+      EXPECT_EQ(job.attempts_size(), 1) << code;
+      EXPECT_EQ(job.attempts(0).error().code(), code);
+      e.Detach(session, /*graceful=*/true);
+    }
+  });
+}
+
+TEST_F(BrokerEngineTest, RunningJobPastItsDeadlineFailsAndItsExecutorIsToldToStop) {
+  WithEngine([this](BrokerEngine& e) -> Task<void> {
+    JobSpec s = Spec("q");
+    s.set_max_attempts(3);
+    *s.mutable_deadline() = WallClockIn(absl::Seconds(30));
+    std::string id = (*co_await e.Submit(Batch(s), false))[0];
+    FakeChannel exec;
+    std::uint64_t session = *e.Attach(Hello("x", 1).hello(), &exec);
+    EXPECT_TRUE(e.OnExecutorMessage(session, Credit(1)).ok());
+    co_await Settle();
+    EXPECT_EQ(exec.Assigns().size(), 1u);
+    for (int i = 0; i < 5; ++i) {  // heartbeats keep the 10 s lease for 29 s
+      co_await runtime::Sleep(5s);
+      EXPECT_TRUE(e.OnExecutorMessage(session, Heartbeat({{id, 1}})).ok());
+    }
+    co_await runtime::Sleep(4s);
+    EXPECT_EQ(e.GetJob(id)->state(), cohort::v1::JOB_STATE_RUNNING);
+    co_await runtime::Sleep(2s);
+    co_await Settle();
+    Job job = *e.GetJob(id);
+    EXPECT_EQ(job.state(), cohort::v1::JOB_STATE_FAILED);
+    EXPECT_EQ(job.error().code(), "deadline_exceeded");
+    EXPECT_EQ(job.attempts(0).error().code(), "deadline_exceeded");
+    EXPECT_EQ(Cancels(exec.messages), (std::vector<std::pair<std::string, int>>{{id, 1}}));
+    EXPECT_EQ(exec.messages.back().cancel().reason(), "deadline exceeded");
+    EXPECT_EQ(ElapsedMs(), 31'000);
+    // The cancelled attempt's report is fenced; nothing is retried.
+    EXPECT_TRUE(e.OnExecutorMessage(session, Fail(id, 1, "killed", "cancelled")).ok());
+    co_await Settle();
+    EXPECT_EQ(e.GetJob(id)->state(), cohort::v1::JOB_STATE_FAILED);
+    EXPECT_EQ(e.GetJob(id)->attempts_size(), 1);
+    EXPECT_EQ(e.ListQueues().queues(0).running(), 0);
+  });
+}
+
+TEST_F(BrokerEngineTest, QueuedAndPendingJobsPastTheirDeadlineFailWithoutRunning) {
+  WithEngine([](BrokerEngine& e) -> Task<void> {
+    JobSpec queued = Spec("q");
+    *queued.mutable_deadline() = WallClockIn(absl::Seconds(30));
+    JobSpec pending = Spec("q");
+    pending.mutable_delay()->set_seconds(60);
+    *pending.mutable_deadline() = WallClockIn(absl::Seconds(30));
+    auto ids = *co_await e.Submit(Batch(queued, pending), false);
+    co_await runtime::Sleep(31s);
+    co_await Settle();
+    for (const std::string& id : ids) {
+      Job job = *e.GetJob(id);
+      EXPECT_EQ(job.state(), cohort::v1::JOB_STATE_FAILED) << id;
+      EXPECT_EQ(job.error().code(), "deadline_exceeded") << id;
+      EXPECT_EQ(job.attempts_size(), 0) << id;
+    }
+    EXPECT_EQ(e.ListQueues().queues(0).depth(), 0);
+    FakeChannel exec;
+    std::uint64_t session = *e.Attach(Hello("x", 2).hello(), &exec);
+    EXPECT_TRUE(e.OnExecutorMessage(session, Credit(2)).ok());
+    co_await Settle();
+    EXPECT_TRUE(exec.Assigns().empty());
+  });
+}
+
+TEST_F(BrokerEngineTest, DeadlineAlreadyPastAtSubmitFailsTheJobDurablyAndAFarOneArmsNothing) {
+  WithEngine([this](BrokerEngine& e) -> Task<void> {
+    JobSpec late = Spec("q");
+    *late.mutable_deadline() = WallClockIn(absl::Seconds(-1));
+    JobSpec far = Spec("q");
+    far.mutable_deadline()->set_seconds(253'402'300'799);  // 9999-12-31: never in practice
+    auto ids = *co_await e.Submit(Batch(late, far), false);
+    absl::StatusOr<Job> stored = co_await store_.GetJob(ids[0]);
+    EXPECT_TRUE(stored.ok()) << stored.status();
+    if (!stored.ok()) co_return;
+    EXPECT_EQ(stored->state(), cohort::v1::JOB_STATE_FAILED);
+    EXPECT_EQ(stored->error().code(), "deadline_exceeded");
+    co_await runtime::Sleep(24h);  // an auto-advancing clock would jump to any timer
+    EXPECT_EQ(e.GetJob(ids[1])->state(), cohort::v1::JOB_STATE_QUEUED);
+  });
+}
+
+TEST_F(BrokerEngineTest, DeadlineIsReArmedFromTheStoredSpecAfterARestart) {
+  std::string id;
+  WithEngine([&](BrokerEngine& e) -> Task<void> {
+    JobSpec s = Spec("q");
+    *s.mutable_deadline() = WallClockIn(absl::Seconds(30));
+    id = (*co_await e.Submit(Batch(s), false))[0];
+  });
+  engine_.reset();  // only the store remains
+  WithEngine([&](BrokerEngine& e) -> Task<void> {
+    EXPECT_EQ(e.GetJob(id)->state(), cohort::v1::JOB_STATE_QUEUED);
+    co_await runtime::Sleep(31s);
+    co_await Settle();
+    EXPECT_EQ(e.GetJob(id)->state(), cohort::v1::JOB_STATE_FAILED);
+    EXPECT_EQ(e.GetJob(id)->error().code(), "deadline_exceeded");
   });
 }
 
@@ -414,6 +674,53 @@ TEST_F(BrokerEngineTest, RateLimitedQueueDispatchesNoFasterThanItsRate) {
     cohort::v1::QueueLimits negative;
     negative.set_max_rate(-1);
     EXPECT_EQ((co_await e.SetQueueLimits("slow", negative)).status().code(), absl::StatusCode::kInvalidArgument);
+  });
+}
+
+TEST_F(BrokerEngineTest, QueueRateOutsideItsRangeIsRejected) {
+  WithEngine([](BrokerEngine& e) -> Task<void> {
+    const std::vector<double> bad = {1e-300, 1e-7, 1e7, std::numeric_limits<double>::infinity(),
+                                     std::numeric_limits<double>::quiet_NaN(), -1.0};
+    for (double rate : bad) {
+      cohort::v1::QueueLimits limits;
+      limits.set_max_rate(rate);
+      EXPECT_EQ((co_await e.SetQueueLimits("q", limits)).status().code(), absl::StatusCode::kInvalidArgument)
+          << rate;
+    }
+    const std::vector<double> good = {0.0, kMinQueueRate, kMaxQueueRate};
+    for (double rate : good) {
+      cohort::v1::QueueLimits limits;
+      limits.set_max_rate(rate);
+      EXPECT_TRUE((co_await e.SetQueueLimits("q", limits)).ok()) << rate;
+    }
+  });
+}
+
+TEST_F(BrokerEngineTest, TinyRateStoredBeforeItWasRejectedIsClampedAndDoesNotWedgeDispatch) {
+  // As a broker before the range check could have stored it.
+  cohort::v1::QueueInfo info;
+  info.set_name("q");
+  info.mutable_limits()->set_max_rate(1e-300);
+  info.mutable_limits()->set_weight(1);
+  store::JobBatch batch;
+  batch.PutMeta("queue:q", info.SerializeAsString());
+  ASSERT_TRUE(Run(store_.Commit(std::move(batch))).ok());
+  WithEngine([this](BrokerEngine& e) -> Task<void> {
+    EXPECT_EQ(e.ListQueues().queues(0).limits().max_rate(), kMinQueueRate);
+    co_await e.Submit(Batch(Spec("q"), Spec("q")), false);
+    FakeChannel exec;
+    std::uint64_t s = *e.Attach(Hello("x", 2).hello(), &exec);
+    EXPECT_TRUE(e.OnExecutorMessage(s, Credit(2)).ok());
+    co_await Settle();
+    EXPECT_EQ(exec.Assigns().size(), 1u);  // the burst of one
+    // The next token is a million seconds away: a timer, not a spin, and other work goes on.
+    co_await runtime::Sleep(24h);
+    EXPECT_EQ(exec.Assigns().size(), 1u);
+    EXPECT_EQ(ElapsedMs(), 24LL * 3600 * 1000);
+    auto other = co_await e.Submit(Batch(Spec("other")), false);
+    co_await Settle();
+    EXPECT_TRUE(other.ok());
+    EXPECT_EQ(exec.Assigns().size(), 2u);
   });
 }
 
