@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "libs/common/wire_time.h"
 #include "libs/rpc/bidi_client.h"
 
 namespace cohort::executor {
@@ -13,6 +14,15 @@ using cohort::v1::ExecutorMessage;
 using runtime::Task;
 
 namespace {
+
+// A Duration from the broker as a timer delay: negative or malformed values count as
+// zero and anything past kMaxWireDuration as kMaxWireDuration, so that `Now() + d`
+// never overflows (a hand conversion of seconds to nanoseconds wrapped around and made
+// a timeout of 2,777,778 h fire at once).
+runtime::Duration TimerDelay(const google::protobuf::Duration& d) {
+  const absl::Duration exact = absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());  // cannot overflow
+  return common::ToChronoSaturated(std::clamp(exact, absl::ZeroDuration(), common::kMaxWireDuration));
+}
 
 // The low-cardinality outcome label of cohort_executor_attempts_total.
 std::string OutcomeLabel(const Outcome& o) {
@@ -198,10 +208,9 @@ Task<bool> ExecutorEngine::Session() {
       welcomed = true;
       if (options_.on_welcome) options_.on_welcome();
       if (m->welcome().has_heartbeat_interval()) {
-        const auto& d = m->welcome().heartbeat_interval();
         // At least 10 ms: a zero interval from a broken broker must not spin the loop.
-        heartbeat_interval_ = std::max<runtime::Duration>(
-            std::chrono::seconds(d.seconds()) + std::chrono::nanoseconds(d.nanos()), std::chrono::milliseconds(10));
+        heartbeat_interval_ =
+            std::max<runtime::Duration>(TimerDelay(m->welcome().heartbeat_interval()), std::chrono::milliseconds(10));
       }
       if (!beating) beating = runtime::Spawn(heartbeats(this));
     } else if (m->has_assign()) {
@@ -258,8 +267,7 @@ Task<Outcome> ExecutorEngine::Work(cohort::v1::Job job, int attempt) {
   if (!job.spec().has_timeout() || job.spec().kind() == "exec") {  // exec enforces its own, by signals
     co_return co_await Execute(job, attempt, progress);
   }
-  const auto& t = job.spec().timeout();
-  auto timeout = std::chrono::seconds(t.seconds()) + std::chrono::nanoseconds(t.nanos());
+  const runtime::Duration timeout = TimerDelay(job.spec().timeout());
   bool timed_out = false;
   Outcome outcome;
   try {

@@ -30,9 +30,15 @@ using BrokerSide = grpc::ServerReaderWriter<BrokerMessage, ExecutorMessage>;
 //   test.chatty  reports progress 1000 times without suspending, then succeeds
 //   test.slow    succeeds after 20 ms
 //   test.hang    runs until cancelled
+//   test.gate    reports progress "started", then succeeds once `gate` is set
 class TestRunner final : public JobRunner {
  public:
   runtime::Task<Outcome> Run(const cohort::v1::Job& job, int attempt, ProgressSink& progress) override {
+    if (job.spec().kind() == "test.gate") {
+      progress.Report(0, "started");
+      co_await gate.Wait();
+      co_return Outcome::Success("gated");
+    }
     if (job.spec().kind() == "test.chatty") {
       for (int i = 1; i <= 1000; ++i) progress.Report(i / 1000.0, absl::StrCat("step ", i));
       co_return Outcome::Success("chatty");
@@ -44,6 +50,7 @@ class TestRunner final : public JobRunner {
     co_await runtime::Sleep(std::chrono::milliseconds(20));
     co_return Outcome::Success("slow");
   }
+  runtime::Event gate;  // loop thread only
 };
 
 // The broker's side of the protocol: one script per Connect stream, in order.
@@ -130,6 +137,9 @@ class ExecutorEngineTest : public ::testing::Test {
   // From a script's thread.
   void DrainFromBroker() {
     loop_.Post([this] { engine_->Drain(); });
+  }
+  void OpenGate() {
+    loop_.Post([this] { runner_.gate.Set(); });
   }
 
   double Counter(const std::string& name, const std::string& outcome) {
@@ -273,6 +283,72 @@ TEST_F(ExecutorEngineTest, AnIdleExecutorSendsEmptyHeartbeats) {
   RunEngine();
   EXPECT_TRUE(heartbeat.has_heartbeat()) << heartbeat.DebugString();
   EXPECT_EQ(heartbeat.heartbeat().running_size(), 0);
+}
+
+TEST_F(ExecutorEngineTest, AHugeTimeoutDoesNotFireAtOnce) {
+  ExecutorMessage::Complete completion;
+  Serve({[&](BrokerSide& stream) {
+    ExecutorMessage m;
+    ASSERT_TRUE(stream.Read(&m));
+    stream.Write(Welcome());
+    BrokerMessage assign = Assign("job-1", "test.slow");
+    // 2,777,778 h: valid, but its nanoseconds overflow an int64 when converted by hand.
+    assign.mutable_assign()->mutable_job()->mutable_spec()->mutable_timeout()->set_seconds(10'000'000'000);
+    stream.Write(assign);
+    while (stream.Read(&m)) {
+      if (m.has_complete()) {
+        completion = m.complete();
+        break;
+      }
+    }
+    DrainFromBroker();
+    ReadUntilHalfClose(stream);
+  }});
+  RunEngine();
+  EXPECT_EQ(completion.job_id(), "job-1");
+  EXPECT_EQ(completion.result(), "slow") << completion.DebugString();
+}
+
+TEST_F(ExecutorEngineTest, AnAttemptRunningWhenTheStreamBreaksIsListedInHelloAndReportedOnTheNextStream) {
+  ExecutorMessage second_hello;
+  std::vector<ExecutorMessage::Complete> first_completions;
+  std::vector<ExecutorMessage::Complete> second_completions;
+  Serve({[&](BrokerSide& stream) {
+           ExecutorMessage m;
+           ASSERT_TRUE(stream.Read(&m));
+           stream.Write(Welcome());
+           stream.Write(Assign("job-1", "test.gate"));
+           while (stream.Read(&m)) {  // until the attempt runs
+             if (m.has_complete()) first_completions.push_back(m.complete());
+             if (m.has_progress()) break;
+           }
+           // Returning ends the stream under the running attempt: the network blipped.
+         },
+         [&](BrokerSide& stream) {
+           ASSERT_TRUE(stream.Read(&second_hello));
+           stream.Write(Welcome());
+           OpenGate();  // the attempt finishes only now, on this stream's watch
+           ExecutorMessage m;
+           while (stream.Read(&m)) {
+             if (m.has_complete()) {
+               second_completions.push_back(m.complete());
+               break;
+             }
+           }
+           DrainFromBroker();
+           ReadUntilHalfClose(stream);
+         }});
+  RunEngine();
+  EXPECT_EQ(broker_->connects(), 2u);
+  EXPECT_TRUE(first_completions.empty());
+  ASSERT_TRUE(second_hello.has_hello());
+  ASSERT_EQ(second_hello.hello().running_size(), 1);
+  EXPECT_EQ(second_hello.hello().running(0).job_id(), "job-1");
+  EXPECT_EQ(second_hello.hello().running(0).attempt(), 1);
+  ASSERT_EQ(second_completions.size(), 1u);
+  EXPECT_EQ(second_completions[0].job_id(), "job-1");
+  EXPECT_EQ(second_completions[0].attempt(), 1);
+  EXPECT_EQ(second_completions[0].result(), "gated");  // kept running, not cancelled
 }
 
 }  // namespace
