@@ -74,7 +74,6 @@ for path in broker/cohort-broker scheduler/cohort-scheduler executor/cohort-exec
 done
 
 # 2. The base.
-epoch=$(git log -1 --format=%ct 2>/dev/null || echo 0)
 mapfile -t packages < <(deploy/runtime_packages.py "$work"/context/*/*)
 recipe_hash=$( { printf '%s\n' "${packages[@]}"; sed -n '/^  # --- base recipe/,/^  # --- end of base recipe/p' "$0"; } | sha256sum | cut -c1-16)
 base="localhost/cohort-base:$recipe_hash"
@@ -82,7 +81,8 @@ if ! podman image exists "$base"; then
   log "making $base from ${#packages[@]} packages: ${packages[*]}"
   # --- base recipe (its text is part of the base's cache key)
   rootfs="$work/rootfs"
-  SOURCE_DATE_EPOCH=$epoch mmdebstrap --quiet --variant=extract --mode=root \
+  # Files dated 1970 (as Bazel's image rules do): the base depends on its packages only.
+  SOURCE_DATE_EPOCH=0 mmdebstrap --quiet --variant=extract --mode=root \
     --include="$(IFS=,; echo "${packages[*]}")" \
     --extract-hook='for deb in "$1"/var/cache/apt/archives/*.deb; do
         dpkg-deb --field "$deb" | sed "/^Package:/a Status: install ok installed"; echo; done > "$1/.status"' \
@@ -104,7 +104,7 @@ if ! podman image exists "$base"; then
   install -d -m 0755 -o 10001 -g 10001 "$rootfs"/var/lib/cohort
   install -d -m 1777 "$rootfs"/tmp
   ldconfig -r "$rootfs"
-  tar --sort=name --mtime="@$epoch" --clamp-mtime --numeric-owner -C "$rootfs" -cf "$work/rootfs.tar" .
+  tar --sort=name --mtime=@0 --numeric-owner -C "$rootfs" -cf "$work/rootfs.tar" .
   # --- end of base recipe
   podman import --quiet --change 'USER 10001:10001' "$work/rootfs.tar" "$base" >/dev/null
 fi
@@ -114,6 +114,7 @@ fi
   echo "FROM $base"
   sed -n '/^# The image.s contents/,$p' deploy/Dockerfile
 } > "$work/Containerfile"
+epoch=$(git log -1 --format=%ct 2>/dev/null || echo 0)
 source_url=$(git config --get remote.origin.url 2>/dev/null || echo unknown)
 podman build --quiet --pull=never -f "$work/Containerfile" \
   --build-arg VERSION="$version" --build-arg REVISION="$revision" --build-arg SOURCE="$source_url" \
