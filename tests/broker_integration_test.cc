@@ -1,4 +1,5 @@
 // The real cohort-broker, driven over gRPC by the test and by test executors.
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -34,21 +35,27 @@ TEST_F(BrokerTest, SubmittedJobIsAssignedCompletedAndVisible) {
   EXPECT_EQ(job.attempts(0).executor_id(), "exec-1");
 }
 
-TEST_F(BrokerTest, DroppedExecutorStreamRedeliversTheJobAndFencesTheOldAttempt) {
+TEST_F(BrokerTest, DroppedExecutorStreamRedeliversTheJobWhenItsLeaseRunsOutAndFencesTheOldAttempt) {
+  StartBroker({"--lease=1s", "--heartbeat-interval=200ms"});
   cohort::v1::JobSpec spec = Spec();
   spec.set_max_attempts(3);
   std::string id = Submit({spec})[0];
   auto first = std::make_unique<TestExecutor>(stub(), "crashy", 1);
   first->Grant(1);
-  ASSERT_EQ(first->NextAssign()->attempt(), 1);
-  first->Drop();  // mid-job
+  auto assigned = first->NextAssign();
+  ASSERT_TRUE(assigned.has_value());
+  ASSERT_EQ(assigned->attempt(), 1);
+  const auto dropped_at = std::chrono::steady_clock::now();
+  first->Drop();  // mid-job, and "crashy" never comes back within the lease
   TestExecutor second(stub(), "steady", 1);
   second.Grant(1);
   auto redelivered = second.NextAssign();
   ASSERT_TRUE(redelivered.has_value());
+  // Not at the drop: the attempt kept its lease for a reconnect that did not come.
+  EXPECT_GE(std::chrono::steady_clock::now() - dropped_at, std::chrono::milliseconds(900));
   EXPECT_EQ(redelivered->job().id(), id);
   EXPECT_EQ(redelivered->attempt(), 2);
-  EXPECT_EQ(redelivered->job().attempts(0).error().code(), "executor_lost");
+  EXPECT_EQ(redelivered->job().attempts(0).error().code(), "lease_expired");
   // A completion for attempt 1 (e.g. from a reconnected "crashy") is rejected.
   TestExecutor late(stub(), "crashy", 1);
   late.Complete(id, 1, "stale");
@@ -174,6 +181,58 @@ TEST_F(BrokerTest, BadFlagsExitNonZeroWithOneLine) {
   // It exited before the ready line, with code 2.
   EXPECT_EQ(started.status().code(), absl::StatusCode::kUnavailable) << started.status();
   EXPECT_NE(std::string(started.status().message()).find("exit code 2"), std::string::npos) << started.status();
+}
+
+google::protobuf::Timestamp WallClockIn(std::chrono::milliseconds d) {
+  const auto t = std::chrono::system_clock::now() + d;
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  google::protobuf::Timestamp ts;
+  ts.set_seconds(ns / 1'000'000'000);
+  ts.set_nanos(static_cast<int32_t>(ns % 1'000'000'000));
+  return ts;
+}
+
+TEST_F(BrokerTest, ARunningJobPastItsDeadlineFailsAndItsExecutorIsToldToStop) {
+  cohort::v1::JobSpec spec = Spec();
+  spec.set_max_attempts(3);
+  *spec.mutable_deadline() = WallClockIn(std::chrono::milliseconds(1500));
+  std::string id = Submit({spec})[0];
+  TestExecutor exec(stub(), "exec-1", 1);
+  exec.Grant(1);
+  auto assign = exec.NextAssign();
+  ASSERT_TRUE(assign.has_value());
+  auto cancel = exec.NextCancel();  // sent once the failure is durable
+  ASSERT_TRUE(cancel.has_value());
+  EXPECT_EQ(cancel->job_id(), id);
+  EXPECT_EQ(cancel->attempt(), 1);
+  EXPECT_EQ(cancel->reason(), "deadline exceeded");
+  cohort::v1::Job job = Get(id);
+  EXPECT_EQ(job.state(), cohort::v1::JOB_STATE_FAILED);
+  EXPECT_EQ(job.error().code(), "deadline_exceeded");
+  EXPECT_EQ(job.attempts_size(), 1);  // not retried
+}
+
+TEST_F(BrokerTest, ADeadlineSurvivesABrokerRestartAndOnePastAtSubmitFailsAtOnce) {
+  cohort::v1::JobSpec waiting = Spec("nobody-serves-this");
+  *waiting.mutable_deadline() = WallClockIn(std::chrono::milliseconds(1500));
+  cohort::v1::JobSpec late = Spec("nobody-serves-this");
+  *late.mutable_deadline() = WallClockIn(std::chrono::milliseconds(-1000));
+  std::vector<std::string> ids = Submit({waiting, late});
+  ASSERT_EQ(ids.size(), 2u);
+  EXPECT_EQ(Get(ids[1]).state(), cohort::v1::JOB_STATE_FAILED);
+  EXPECT_EQ(Get(ids[1]).error().code(), "deadline_exceeded");
+  EXPECT_EQ(Get(ids[0]).state(), cohort::v1::JOB_STATE_QUEUED);
+  StartBroker();  // the deadline timer lived in the old process only
+  cohort::v1::WaitForRequest req;
+  req.set_job_id(ids[0]);
+  cohort::v1::WaitForResponse resp;
+  auto ctx = Context();
+  grpc::Status waited = stub().WaitFor(ctx.get(), req, &resp);
+  EXPECT_EQ(waited.error_code(), grpc::StatusCode::ABORTED) << waited.error_message();  // the job failed
+  cohort::v1::Job job = Get(ids[0]);
+  EXPECT_EQ(job.state(), cohort::v1::JOB_STATE_FAILED);
+  EXPECT_EQ(job.error().code(), "deadline_exceeded");
+  EXPECT_EQ(job.attempts_size(), 0);
 }
 
 }  // namespace

@@ -24,6 +24,7 @@
 
 #include "gtest/gtest.h"
 #include "tests/broker_fixture.h"
+#include "tests/testing/fault_proxy.h"
 #include "tests/testing/metrics_scrape.h"
 #include "tests/testing/runfiles.h"
 
@@ -32,8 +33,10 @@ namespace {
 
 class ExecutorTest : public BrokerTest {
  protected:
-  void StartExecutor(int capacity, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"--broker=" + broker_->grpc_address(), "--listen=127.0.0.1:0",
+  // Connects to the broker, or to `via` (e.g. a FaultProxy in front of it).
+  void StartExecutor(int capacity, std::vector<std::string> extra = {}, std::string via = "") {
+    std::vector<std::string> args = {"--broker=" + (via.empty() ? broker_->grpc_address() : via),
+                                     "--listen=127.0.0.1:0",
                                      "--metrics-listen=127.0.0.1:0", "--executor-id=exec-under-test",
                                      "--capacity=" + std::to_string(capacity)};
     args.insert(args.end(), extra.begin(), extra.end());
@@ -485,6 +488,49 @@ TEST_F(ExecutorTest, AJobRunningWhenTheBrokerCrashesEndsOnceTheBrokerIsBack) {
   EXPECT_EQ(resp.result(), "1s");
   EXPECT_EQ(Get(id).attempt(), 2);
   EXPECT_GE(ExecutorMetric("cohort_executor_reconnects_total").value_or(0), 1);
+}
+
+TEST_F(ExecutorTest, AnExecutorWhoseConnectionIsCutReconnectsKeepsItsAttemptAndTheJobRunsExactlyOnce) {
+  auto proxy = FaultProxy::Start(broker_->grpc_address());
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  StartExecutor(1, {"--allow-exec=/bin/sh"}, (*proxy)->address());
+  const std::string runs = dir_.Path("runs");
+  const std::string go = dir_.Path("go");
+  const PidPipe pipe(dir_.Path("child"));
+  // Counts its own runs, says it runs, then waits until the test creates `go`.
+  cohort::v1::JobSpec spec = Exec({"/bin/sh", "-c",
+                                   "echo run >> \"$1\"; echo $$ > \"$2\"; "
+                                   "while [ ! -e \"$3\" ]; do sleep 0.01; done; echo done",
+                                   "sh", runs, pipe.path(), go});
+  spec.set_max_attempts(3);  // a lost attempt would be run again, not just fail
+  std::string id = Submit({spec})[0];
+  ASSERT_GT(pipe.Read(), 0);  // attempt 1 runs
+  (*proxy)->Cut();            // both ends see the connection reset under the running attempt
+  // The executor reconnects through the proxy and its Hello lists the attempt, which
+  // the broker binds to the new session (ListExecutors counts it as running there).
+  cohort::v1::ListExecutorsResponse executors;
+  ASSERT_TRUE(Eventually([&] {
+    if (ExecutorMetric("cohort_executor_reconnects_total").value_or(0) < 1) return false;
+    auto ctx = Context();
+    return stub().ListExecutors(ctx.get(), {}, &executors).ok() && executors.executors_size() == 1 &&
+           executors.executors(0).running() == 1;
+  })) << executors.DebugString();
+  EXPECT_GE((*proxy)->accepted(), 2);
+  EXPECT_EQ(Get(id).state(), cohort::v1::JOB_STATE_RUNNING);
+  std::ofstream(go).put('\n');
+  cohort::v1::WaitForResponse resp;
+  grpc::Status s = WaitFor(id, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message() << "\n" << Get(id).DebugString();
+  EXPECT_EQ(resp.result(), "done\n");
+  // Exactly once: one attempt on record and one run counted by the job itself.
+  cohort::v1::Job job = Get(id);
+  EXPECT_EQ(job.attempt(), 1);
+  EXPECT_EQ(job.attempts_size(), 1) << job.DebugString();
+  std::ifstream in(runs);
+  std::stringstream counted;
+  counted << in.rdbuf();
+  EXPECT_EQ(counted.str(), "run\n");
+  EXPECT_EQ(Metric("cohort_broker_jobs_redelivered_total{queue=\"default\"}").value_or(0), 0);
 }
 
 }  // namespace
