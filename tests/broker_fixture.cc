@@ -115,6 +115,27 @@ std::optional<double> BrokerTest::Metric(const std::string& series) {
   return MetricValue(*body, series);
 }
 
+bool BrokerTest::AwaitMetric(const std::string& series, double value, std::chrono::seconds bound) {
+  const auto give_up = std::chrono::steady_clock::now() + bound;
+  while (std::chrono::steady_clock::now() < give_up) {
+    if (Metric(series) == value) return true;
+  }
+  return false;
+}
+
+std::optional<cohort::v1::JobOutcome> BrokerTest::AwaitEnd(const std::string& id, std::chrono::seconds bound) {
+  cohort::v1::WaitRequest req;
+  req.add_job_ids(id);
+  req.mutable_timeout()->set_seconds(bound.count());
+  cohort::v1::WaitResponse resp;
+  auto ctx = Context(bound + std::chrono::seconds(10));
+  grpc::Status status = stub_->Wait(ctx.get(), req, &resp);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(resp.done_size(), 1) << "job " << id << " did not end within " << bound.count() << " s";
+  if (resp.done_size() != 1) return std::nullopt;
+  return resp.done(0);
+}
+
 cohort::v1::JobSpec BrokerTest::Spec(const std::string& queue, int priority) {
   cohort::v1::JobSpec s;
   s.set_queue(queue);

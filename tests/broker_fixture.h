@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,13 @@ class BrokerTest : public ::testing::Test {
   cohort::v1::Job Get(const std::string& id);
   // Scrapes one series from the broker's /metrics.
   std::optional<double> Metric(const std::string& series);
+  // Scrapes until `series` equals `value` (true) or `bound` passes (false): the broker
+  // notices some things (a client gone) asynchronously, and its metric is the event.
+  bool AwaitMetric(const std::string& series, double value, std::chrono::seconds bound = std::chrono::seconds(20));
+  // The job once it has ended, waiting on the broker's Wait RPC for at most `bound`;
+  // nullopt (after a test failure) if it has not ended by then.
+  std::optional<cohort::v1::JobOutcome> AwaitEnd(const std::string& id,
+                                                 std::chrono::seconds bound = std::chrono::seconds(20));
 
   static cohort::v1::JobSpec Spec(const std::string& queue = "default", int priority = 0);
   static std::unique_ptr<grpc::ClientContext> Context(std::chrono::milliseconds deadline = std::chrono::seconds(30));

@@ -1,8 +1,12 @@
 // Gather, Wait, WaitFor, AsCompleted and CancelJob against the real broker, one test
 // per row of design.md's semantics table, each built so that a wrong implementation
 // fails (e.g. jobs finish in the reverse of submission order).
+#include <chrono>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -267,6 +271,125 @@ TEST_F(WaitsTest, AClientThatLeavesMidWaitLeavesNoWaiterBehind) {
     if (waiters == 0) break;
   }
   EXPECT_EQ(waiters, 0);
+}
+
+// A WaitFor with no request timeout, run on its own thread until the broker ends it.
+class WaitForCall {
+ public:
+  WaitForCall(cohort::v1::Broker::Stub& stub, cohort::v1::WaitForRequest req)
+      : req_(std::move(req)) {
+    ctx_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    thread_ = std::thread([this, &stub] { status_ = stub.WaitFor(&ctx_, req_, &resp_); });
+  }
+  ~WaitForCall() { Join(); }
+  grpc::ClientContext& context() { return ctx_; }
+  grpc::Status Join() {
+    if (thread_.joinable()) thread_.join();
+    return status_;
+  }
+
+ private:
+  grpc::ClientContext ctx_;
+  cohort::v1::WaitForRequest req_;
+  cohort::v1::WaitForResponse resp_;
+  grpc::Status status_;
+  std::thread thread_;
+};
+
+TEST_F(WaitsTest, ABrokerRestartDuringAWaitForLeavesTheJobToRunAfterwards) {
+  std::string id = Submit({Spec()})[0];
+  cohort::v1::WaitForRequest req;
+  req.set_job_id(id);  // no timeout: only the (distant) gRPC deadline
+  req.set_cancel_on_disconnect(true);  // not even this makes a shutdown cancel the job
+  {
+    WaitForCall call(stub(), req);
+    ASSERT_TRUE(AwaitMetric("cohort_broker_waiters", 1));
+    absl::StatusOr<int> exit = broker_->Terminate();
+    ASSERT_TRUE(exit.ok()) << exit.status();
+    EXPECT_EQ(*exit, 0);
+    EXPECT_NE(call.Join().error_code(), grpc::StatusCode::OK);
+  }
+  StartBroker();
+  cohort::v1::Job job = Get(id);
+  EXPECT_EQ(job.state(), cohort::v1::JOB_STATE_QUEUED) << job.error().message();
+  TestExecutor exec(stub(), "x", 1);
+  exec.Grant(1);
+  std::optional<cohort::v1::BrokerMessage::Assign> assign = exec.NextAssign();
+  ASSERT_TRUE(assign.has_value());
+  EXPECT_EQ(assign->job().id(), id);
+  exec.Complete(id, assign->attempt(), "ran after the restart");
+  std::optional<cohort::v1::JobOutcome> end = AwaitEnd(id);
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(end->state(), cohort::v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(end->result(), "ran after the restart");
+}
+
+TEST_F(WaitsTest, AWaitForCallerThatCancelsCancelsNoJobByDefault) {
+  std::string id = Submit({Spec()})[0];
+  cohort::v1::WaitForRequest req;
+  req.set_job_id(id);
+  WaitForCall call(stub(), req);
+  ASSERT_TRUE(AwaitMetric("cohort_broker_waiters", 1));
+  call.context().TryCancel();  // Ctrl-C, or a killed client
+  EXPECT_EQ(call.Join().error_code(), grpc::StatusCode::CANCELLED);
+  ASSERT_TRUE(AwaitMetric("cohort_broker_waiters", 0));  // the broker has handled the cancel
+  EXPECT_EQ(Get(id).state(), cohort::v1::JOB_STATE_QUEUED);
+}
+
+TEST_F(WaitsTest, AWaitForWithCancelOnDisconnectCancelsItsJobWhenTheCallerCancels) {
+  cohort::v1::JobSpec shielded = Spec();
+  shielded.set_shield(true);
+  std::vector<std::string> ids = Submit({Spec(), shielded});
+  for (const std::string& id : ids) {
+    cohort::v1::WaitForRequest req;
+    req.set_job_id(id);
+    req.set_cancel_on_disconnect(true);
+    WaitForCall call(stub(), req);
+    ASSERT_TRUE(AwaitMetric("cohort_broker_waiters", 1));
+    call.context().TryCancel();
+    EXPECT_EQ(call.Join().error_code(), grpc::StatusCode::CANCELLED);
+    ASSERT_TRUE(AwaitMetric("cohort_broker_waiters", 0));
+  }
+  std::optional<cohort::v1::JobOutcome> end = AwaitEnd(ids[0]);
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(end->state(), cohort::v1::JOB_STATE_CANCELLED);
+  EXPECT_EQ(Get(ids[1]).state(), cohort::v1::JOB_STATE_QUEUED);  // shielded by its spec
+}
+
+TEST_F(WaitsTest, TheGrpcDeadlineOfAWaitForIsItsTimeoutAndCancelsTheJob) {
+  std::string id = Submit({Spec()})[0];
+  cohort::v1::WaitForRequest req;
+  req.set_job_id(id);  // no request timeout
+  cohort::v1::WaitForResponse resp;
+  auto ctx = Context(300ms);
+  EXPECT_EQ(stub().WaitFor(ctx.get(), req, &resp).error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  std::optional<cohort::v1::JobOutcome> end = AwaitEnd(id);
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(end->state(), cohort::v1::JOB_STATE_CANCELLED);
+}
+
+TEST_F(WaitsTest, AWaitTimeoutTooLargeForANanosecondCountIsRefusedNotAnInstantTimeout) {
+  std::string id = Submit({Spec()})[0];
+  cohort::v1::WaitForRequest req;
+  req.set_job_id(id);
+  req.mutable_timeout()->set_seconds(10'000'000'000);  // ~317 years: overflowed to "now"
+  cohort::v1::WaitForResponse resp;
+  auto ctx = Context();
+  grpc::Status status = stub().WaitFor(ctx.get(), req, &resp);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_EQ(Get(id).state(), cohort::v1::JOB_STATE_QUEUED);
+  req.mutable_timeout()->set_seconds(1);
+  req.mutable_timeout()->set_nanos(2'000'000'000);  // not a valid Duration
+  auto ctx2 = Context();
+  EXPECT_EQ(stub().WaitFor(ctx2.get(), req, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  // The longest timeout allowed (100 years) waits instead of returning at once.
+  cohort::v1::WaitRequest wait;
+  wait.add_job_ids(id);
+  wait.mutable_timeout()->set_seconds(std::int64_t{100} * 365 * 86400);
+  cohort::v1::WaitResponse waited;
+  auto ctx3 = Context(300ms);
+  EXPECT_EQ(stub().Wait(ctx3.get(), wait, &waited).error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_EQ(Get(id).state(), cohort::v1::JOB_STATE_QUEUED);
 }
 
 }  // namespace

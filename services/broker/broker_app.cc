@@ -1,6 +1,8 @@
 #include "services/broker/broker_app.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -24,6 +26,16 @@ absl::Status BrokerAppOptions::Validate() const {
                                                   {"--max-message-bytes", max_message_bytes}};
   for (const auto& [name, value] : positive) {
     if (value <= 0) return absl::InvalidArgumentError(absl::StrCat(name, " must be positive"));
+  }
+  if (max_spec_bytes <= 0 || max_spec_bytes < max_payload_bytes) {
+    return absl::InvalidArgumentError("--max-spec-bytes must be positive and at least --max-payload-bytes");
+  }
+  const std::int64_t job_bytes = std::int64_t{max_spec_bytes} + kJobOverheadBytes;
+  if (job_bytes > max_message_bytes || job_bytes > common::kMaxMessageBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--max-spec-bytes=", max_spec_bytes, " leaves no room in a message for a job and its attempts (",
+        kJobOverheadBytes, " bytes): it must be at most --max-message-bytes minus that (",
+        std::min(max_message_bytes, common::kMaxMessageBytes) - kJobOverheadBytes, ")"));
   }
   if (starvation_every < 0) return absl::InvalidArgumentError("--starvation-every must not be negative");
   if (result_ttl < absl::ZeroDuration()) return absl::InvalidArgumentError("--result-ttl must not be negative");
@@ -55,6 +67,7 @@ absl::StatusOr<std::unique_ptr<BrokerApp>> BrokerApp::Open(runtime::EventLoop& l
   engine_options.heartbeat_interval = absl::ToChronoNanoseconds(o.heartbeat_interval);
   engine_options.max_submit_batch = static_cast<std::size_t>(o.max_submit_batch);
   engine_options.spec_limits.max_payload_bytes = static_cast<std::size_t>(o.max_payload_bytes);
+  engine_options.spec_limits.max_spec_bytes = static_cast<std::size_t>(o.max_spec_bytes);
   engine_options.starvation_every = o.starvation_every;
   engine_options.result_ttl = absl::ToChronoNanoseconds(o.result_ttl);
   engine_options.event_retention = absl::ToChronoNanoseconds(o.event_retention);
@@ -78,6 +91,8 @@ void BrokerApp::AddTo(grpc::ServerBuilder& builder) {
   builder.SetMaxReceiveMessageSize(options_.max_message_bytes);
   builder.SetMaxSendMessageSize(options_.max_message_bytes);
 }
+
+void BrokerApp::BeginShutdown() { service_->BeginShutdown(); }
 
 runtime::Task<void> BrokerApp::Stop() {
   stopping_.Set();

@@ -8,6 +8,7 @@
 #include "absl/time/time.h"
 #include "grpcpp/impl/service_type.h"
 #include "grpcpp/server_builder.h"
+#include "libs/common/message_limits.h"
 #include "libs/runtime/runtime.h"
 #include "prometheus/registry.h"
 
@@ -33,15 +34,22 @@ struct BrokerAppOptions {
   absl::Duration heartbeat_interval = absl::Seconds(5);  // asked of executors
   int max_submit_batch = 10'000;     // jobs per Submit (and releases per ReleaseJobs)
   int max_payload_bytes = 1 << 20;   // largest job payload
+  int max_spec_bytes = 2 << 20;      // largest serialized JobSpec, payload included
   int max_wait_ids = 10'000;         // ids per Gather, Wait or AsCompleted
   int starvation_every = 16;         // every Nth dispatch takes a queue's oldest job (0: strict)
-  int max_message_bytes = 64 << 20;  // largest gRPC message, received or sent
+  int max_message_bytes = common::kMaxMessageBytes;  // largest gRPC message, received or sent
   absl::Duration result_ttl = absl::Hours(24 * 7);     // how long an ended job is kept
   absl::Duration event_retention = absl::Hours(24);    // how long events are kept for Watch
 
   // OK, or INVALID_ARGUMENT naming the flag and the rule, e.g.
-  // "--heartbeat-interval must be positive and shorter than --lease".
+  // "--heartbeat-interval must be positive and shorter than --lease". A job of
+  // max_spec_bytes plus kJobOverheadBytes must fit in max_message_bytes and in what an
+  // executor accepts (common::kMaxMessageBytes), so that every hop can carry it.
   absl::Status Validate() const;
+
+  // What a Job carries beyond its spec, at most: 100 attempts with an Error each
+  // (stderr capped at 64 KiB by the executor), progress, the outcome's error.
+  static constexpr int kJobOverheadBytes = 8 << 20;
 };
 
 // The broker as a part that a binary hosts: its RocksDB store, metrics, engine and gRPC
@@ -77,6 +85,10 @@ class BrokerApp {
   grpc::Service& service();
   // Registers service() on `builder` and applies options.max_message_bytes to it.
   void AddTo(grpc::ServerBuilder& builder);
+
+  // Call before shutting the gRPC server down: the calls that shutdown cancels then
+  // cancel no job (a WaitFor in flight leaves its job alone). Any thread.
+  void BeginShutdown();
 
   // Stops dispatching, waits for the commits in flight and stops the loop-lag timer.
   // Call once, after the gRPC server has been shut down. Loop thread only.

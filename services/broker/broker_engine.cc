@@ -12,6 +12,7 @@
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "libs/common/proto_time.h"
+#include "libs/common/quote.h"
 #include "libs/common/wire_time.h"
 
 namespace cohort::broker {
@@ -605,7 +606,7 @@ runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::Submit(std
       if (!jobs_.contains(parent)) missing.push_back(parent);
     }
   }
-  if (!missing.empty()) co_return absl::NotFoundError(absl::StrCat("unknown parent jobs: ", absl::StrJoin(missing, ", ")));
+  if (!missing.empty()) co_return absl::NotFoundError(absl::StrCat("unknown parent jobs: ", common::QuoteListBounded(missing)));
   if (validate_only) co_return std::vector<std::string>{};
 
   Pending p;
@@ -648,7 +649,7 @@ runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::Submit(std
 absl::StatusOr<Job> BrokerEngine::GetJob(const std::string& id) const {
   loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
   auto it = jobs_.find(id);
-  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("job \"", id, "\" not found"));
+  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("job ", common::QuoteBounded(id), " not found"));
   return it->second.job;
 }
 
@@ -656,7 +657,7 @@ absl::StatusOr<cohort::v1::ListJobsResponse> BrokerEngine::ListJobs(const cohort
   loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
   if (request.page_size() < 0) return absl::InvalidArgumentError("page_size must not be negative");
   if (!request.queue().empty() && !IsValidQueueName(request.queue())) {
-    return absl::InvalidArgumentError(absl::StrCat("queue \"", request.queue(), "\" is invalid: use [a-z0-9._-]{1,64}"));
+    return absl::InvalidArgumentError(absl::StrCat("queue ", common::QuoteBounded(request.queue()), " is invalid: use [a-z0-9._-]{1,64}"));
   }
   for (int s : request.states()) {
     if (!cohort::v1::JobState_IsValid(s) || s == cohort::v1::JOB_STATE_UNSPECIFIED) {
@@ -689,7 +690,7 @@ absl::StatusOr<cohort::v1::ListJobsResponse> BrokerEngine::ListJobs(const cohort
 runtime::Task<absl::StatusOr<cohort::v1::CancelJobResponse>> BrokerEngine::CancelJob(std::string id) {
   loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
   auto it = jobs_.find(id);
-  if (it == jobs_.end()) co_return absl::NotFoundError(absl::StrCat("job \"", id, "\" not found"));
+  if (it == jobs_.end()) co_return absl::NotFoundError(absl::StrCat("job ", common::QuoteBounded(id), " not found"));
   JobRecord& rec = it->second;
   Job& job = rec.job;
   cohort::v1::CancelJobResponse response;
@@ -731,7 +732,7 @@ runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::ReleaseJob
     if (r.reason() != cohort::v1::TRANSITION_REASON_RUN_AT && r.reason() != cohort::v1::TRANSITION_REASON_BACKOFF &&
         r.reason() != cohort::v1::TRANSITION_REASON_DEPENDENCIES &&
         r.reason() != cohort::v1::TRANSITION_REASON_DEPENDENCY_FAILED) {
-      co_return absl::InvalidArgumentError(absl::StrCat("release of \"", r.job_id(), "\": reason must be RUN_AT, ",
+      co_return absl::InvalidArgumentError(absl::StrCat("release of ", common::QuoteBounded(r.job_id()), ": reason must be RUN_AT, ",
                                                         "BACKOFF, DEPENDENCIES or DEPENDENCY_FAILED"));
     }
   }
@@ -747,7 +748,7 @@ runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::ReleaseJob
       const auto& parents = job.spec().depends_on();
       if (std::find(parents.begin(), parents.end(), r.parent_job_id()) == parents.end()) continue;
       bool fail = job.spec().on_dependency_failure() == cohort::v1::DEPENDENCY_FAILURE_POLICY_FAIL;
-      *job.mutable_error() = MakeError("dependency_failed", absl::StrCat("parent job \"", r.parent_job_id(), "\" did not succeed"));
+      *job.mutable_error() = MakeError("dependency_failed", absl::StrCat("parent job ", common::QuoteBounded(r.parent_job_id()), " did not succeed"));
       Transition(rec, fail ? cohort::v1::JOB_STATE_FAILED : cohort::v1::JOB_STATE_CANCELLED, r.reason(), p);
     } else {
       job.clear_not_before();
@@ -799,7 +800,7 @@ void BrokerEngine::StageQueueSettings(const std::string& name, Pending& p) {
 runtime::Task<absl::Status> BrokerEngine::PauseQueue(std::string queue, bool paused) {
   loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
   if (!IsValidQueueName(queue)) {
-    co_return absl::InvalidArgumentError(absl::StrCat("queue \"", queue, "\" is invalid: use [a-z0-9._-]{1,64}"));
+    co_return absl::InvalidArgumentError(absl::StrCat("queue ", common::QuoteBounded(queue), " is invalid: use [a-z0-9._-]{1,64}"));
   }
   Queue(queue).paused = paused;
   Pending p;
@@ -813,7 +814,7 @@ runtime::Task<absl::StatusOr<cohort::v1::QueueLimits>> BrokerEngine::SetQueueLim
                                                                                     cohort::v1::QueueLimits limits) {
   loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
   if (!IsValidQueueName(queue)) {
-    co_return absl::InvalidArgumentError(absl::StrCat("queue \"", queue, "\" is invalid: use [a-z0-9._-]{1,64}"));
+    co_return absl::InvalidArgumentError(absl::StrCat("queue ", common::QuoteBounded(queue), " is invalid: use [a-z0-9._-]{1,64}"));
   }
   if (limits.has_max_concurrency() && limits.max_concurrency() < 0) {
     co_return absl::InvalidArgumentError("limits.max_concurrency must not be negative (0: unlimited)");
@@ -863,7 +864,7 @@ cohort::v1::ListExecutorsResponse BrokerEngine::ListExecutors() const {
 absl::StatusOr<std::optional<Job>> BrokerEngine::WatchJob(const std::string& id, JobWatcher* watcher) {
   loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
   auto it = jobs_.find(id);
-  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("job \"", id, "\" not found"));
+  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("job ", common::QuoteBounded(id), " not found"));
   JobRecord& rec = it->second;
   // Ended and durable: answer now. Ended but not yet durable: the commit notifies.
   if (IsTerminal(rec.job.state()) && rec.job.sequence() <= committed_sequence_) return std::optional<Job>(rec.job);
@@ -883,7 +884,7 @@ absl::StatusOr<std::uint64_t> BrokerEngine::Attach(const ExecutorMessage::Hello&
   }
   for (const std::string& q : hello.queues()) {
     if (!IsValidQueueName(q)) {
-      return absl::InvalidArgumentError(absl::StrCat("hello.queues: \"", q, "\" is invalid: use [a-z0-9._-]{1,64}"));
+      return absl::InvalidArgumentError(absl::StrCat("hello.queues: ", common::QuoteBounded(q), " is invalid: use [a-z0-9._-]{1,64}"));
     }
   }
   if (auto old = session_by_executor_.find(hello.executor_id()); old != session_by_executor_.end()) {

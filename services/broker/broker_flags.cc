@@ -4,15 +4,19 @@
 
 #include "absl/flags/flag.h"
 #include "absl/time/time.h"
+#include "libs/common/message_limits.h"
 
 ABSL_FLAG(absl::Duration, lease, absl::Seconds(30), "broker: lease of an attempt, renewed by the executor's heartbeats");
 ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Seconds(5), "broker: heartbeat interval asked of executors");
 ABSL_FLAG(int, max_submit_batch, 10'000, "broker: most jobs per Submit (and releases per ReleaseJobs)");
 ABSL_FLAG(int, max_payload_bytes, 1 << 20, "broker: largest job payload accepted");
+ABSL_FLAG(int, max_spec_bytes, 2 << 20,
+          "broker: largest serialized job spec accepted, payload included; a job must fit in one message on "
+          "every hop, so --max-spec-bytes plus 8 MiB must stay within --max-message-bytes and 64 MiB");
 ABSL_FLAG(int, max_wait_ids, 10'000, "broker: most job ids per Gather, Wait or AsCompleted");
 ABSL_FLAG(int, starvation_every, 16,
           "broker: every Nth dispatch from a queue takes its oldest job whatever its priority (0: strict priority)");
-ABSL_FLAG(int, max_message_bytes, 64 << 20, "broker: largest gRPC message accepted");
+ABSL_FLAG(int, max_message_bytes, cohort::common::kMaxMessageBytes, "broker: largest gRPC message accepted or sent");
 ABSL_FLAG(absl::Duration, result_ttl, absl::Hours(24 * 7),
           "broker: how long an ended job is kept (a job's spec.result_ttl overrides it)");
 ABSL_FLAG(absl::Duration, event_retention, absl::Hours(24), "broker: how long events are kept for Watch");
@@ -26,6 +30,7 @@ BrokerAppOptions BrokerOptionsFromFlags(std::string data_dir) {
   options.heartbeat_interval = absl::GetFlag(FLAGS_heartbeat_interval);
   options.max_submit_batch = absl::GetFlag(FLAGS_max_submit_batch);
   options.max_payload_bytes = absl::GetFlag(FLAGS_max_payload_bytes);
+  options.max_spec_bytes = absl::GetFlag(FLAGS_max_spec_bytes);
   options.max_wait_ids = absl::GetFlag(FLAGS_max_wait_ids);
   options.starvation_every = absl::GetFlag(FLAGS_starvation_every);
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);

@@ -8,6 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "libs/common/quote.h"
+#include "libs/common/wire_time.h"
 #include "libs/rpc/bidi_server.h"
 #include "libs/rpc/server_stream.h"
 #include "libs/rpc/status.h"
@@ -25,11 +27,30 @@ std::string CodeName(grpc::StatusCode code) {
   return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
 }
 
-// "job X FAILED: code: message", for a wait that ends with a job's failure.
+// "job X FAILED: code: message", for a wait that ends with a job's failure. The code
+// and message come from a worker: only a bounded prefix of each is quoted.
 grpc::Status JobFailure(const cohort::v1::Job& job) {
+  constexpr std::size_t kMaxErrorMessage = 512;
+  absl::string_view message = job.error().message();
   return grpc::Status(grpc::StatusCode::ABORTED,
                       absl::StrCat("job ", job.id(), " ", absl::StripPrefix(cohort::v1::JobState_Name(job.state()), "JOB_STATE_"), ": ",
-                                   job.error().code(), ": ", job.error().message()));
+                                   absl::string_view(job.error().code()).substr(0, common::kQuotePrefixBytes), ": ",
+                                   message.substr(0, kMaxErrorMessage), message.size() > kMaxErrorMessage ? "…" : ""));
+}
+
+// When the gRPC deadline of `ctx` falls on the loop's clock; nullopt when there is none.
+std::optional<runtime::TimePoint> GrpcDeadlineOf(const grpc::ServerContextBase& ctx, runtime::TimePoint now) {
+  const auto deadline = ctx.deadline();
+  if (deadline == std::chrono::system_clock::time_point::max()) return std::nullopt;
+  const auto left = std::chrono::duration_cast<runtime::Duration>(deadline - std::chrono::system_clock::now());
+  return common::AddSaturated(now, left);
+}
+
+// The earlier of two optional deadlines.
+std::optional<runtime::TimePoint> Earlier(std::optional<runtime::TimePoint> a, std::optional<runtime::TimePoint> b) {
+  if (!a) return b;
+  if (!b) return a;
+  return std::min(*a, *b);
 }
 
 // An executor's Connect stream as the engine sees it: messages queue on the loop and
@@ -70,11 +91,9 @@ Task<grpc::Status> BrokerService::Measured(const char* method, Task<grpc::Status
 absl::StatusOr<std::optional<runtime::TimePoint>> BrokerService::DeadlineOf(
     const google::protobuf::Duration* timeout) const {
   if (timeout == nullptr) return std::optional<runtime::TimePoint>();
-  if (timeout->seconds() < 0 || timeout->nanos() < 0) {
-    return absl::InvalidArgumentError("timeout must not be negative");
-  }
-  auto d = std::chrono::seconds(timeout->seconds()) + std::chrono::nanoseconds(timeout->nanos());
-  return std::optional<runtime::TimePoint>(loop_.Now() + std::chrono::duration_cast<runtime::Duration>(d));
+  absl::StatusOr<absl::Duration> d = common::DurationFromWire(*timeout, "timeout");
+  if (!d.ok()) return d.status();
+  return std::optional<runtime::TimePoint>(common::AddSaturated(loop_.Now(), common::ToChronoSaturated(*d)));
 }
 
 absl::Status BrokerService::CheckIds(const google::protobuf::RepeatedPtrField<std::string>& ids) const {
@@ -197,8 +216,11 @@ grpc::ServerUnaryReactor* BrokerService::Wait(grpc::CallbackServerContext*, cons
 grpc::ServerUnaryReactor* BrokerService::WaitFor(grpc::CallbackServerContext* ctx, const cohort::v1::WaitForRequest* req,
                                                  cohort::v1::WaitForResponse* resp) {
   return Unary("WaitFor", [this, ctx, req, resp]() -> Task<grpc::Status> {
-    auto deadline = DeadlineOf(req->has_timeout() ? &req->timeout() : nullptr);
-    if (!deadline.ok()) co_return rpc::ToGrpc(deadline.status());
+    auto timeout = DeadlineOf(req->has_timeout() ? &req->timeout() : nullptr);
+    if (!timeout.ok()) co_return rpc::ToGrpc(timeout.status());
+    // The wait ends at the request's timeout or the gRPC deadline, whichever is first:
+    // both are wait_for's timeout.
+    const std::optional<runtime::TimePoint> grpc_deadline = GrpcDeadlineOf(*ctx, loop_.Now());
     JobSetWaiter waiter(engine_, metrics_);
     google::protobuf::RepeatedPtrField<std::string> one;
     one.Add()->assign(req->job_id());
@@ -206,11 +228,20 @@ grpc::ServerUnaryReactor* BrokerService::WaitFor(grpc::CallbackServerContext* ct
     bool ended = true;
     bool cancelled = false;
     try {
-      ended = co_await waiter.WaitForMore(0, *deadline);
+      ended = co_await waiter.WaitForMore(0, Earlier(*timeout, grpc_deadline));
     } catch (const runtime::CancelledError&) {
-      cancelled = true;  // the client left, or the gRPC deadline passed
+      cancelled = true;  // the client left, the gRPC deadline passed, or the server stops
     }
-    if (cancelled && !ctx->IsCancelled()) throw runtime::CancelledError();  // the broker is shutting down
+    if (cancelled) {
+      // A server shutdown never cancels a job. A client that cancels or disconnects
+      // before its deadline cancels the job only if it asked to (cancel_on_disconnect).
+      // The gRPC deadline may be noticed by the client a little before this server's
+      // clock reaches it (the deadline travels as a relative timeout): within
+      // kDeadlineSlack of it, the call counts as timed out.
+      constexpr auto kDeadlineSlack = std::chrono::milliseconds(100);
+      const bool deadline_passed = grpc_deadline && loop_.Now() + kDeadlineSlack >= *grpc_deadline;
+      if (stopping_.load() || !(deadline_passed || req->cancel_on_disconnect())) throw runtime::CancelledError();
+    }
     if (!ended || cancelled) {
       // wait_for: a timeout (request timeout or gRPC deadline) cancels the job, unless
       // the request or the job is shielded.
@@ -220,8 +251,9 @@ grpc::ServerUnaryReactor* BrokerService::WaitFor(grpc::CallbackServerContext* ct
         absl::StatusOr<cohort::v1::CancelJobResponse> r = co_await engine_.CancelJob(req->job_id());
         r.status().IgnoreError();  // best effort: the job may have ended meanwhile
       }
+      if (cancelled) throw runtime::CancelledError();  // the call ends CANCELLED: nobody to reply to
       co_return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                             absl::StrCat("job ", req->job_id(), " did not end in time; ",
+                             absl::StrCat("job ", common::QuoteBounded(req->job_id()), " did not end in time; ",
                                           shielded ? "it is shielded and keeps running" : "it was cancelled"));
     }
     const cohort::v1::Job& job = waiter.ended().front();
@@ -270,21 +302,48 @@ grpc::ServerWriteReactor<cohort::v1::WatchResponse>* BrokerService::Watch(grpc::
         if (req->after_sequence() < 0) {
           co_return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "after_sequence must not be negative");
         }
-        constexpr std::size_t kBatch = 256;
+        if (req->after_sequence() > engine_.committed_sequence()) {
+          co_return grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
+                                 absl::StrCat("after_sequence ", req->after_sequence(),
+                                              " is beyond the end of this broker's event log (last sequence ",
+                                              engine_.committed_sequence(), "): list again, then watch from the "
+                                              "listing's sequence"));
+        }
+        // What one stream holds at a time is bounded: a read of at most kReadEvents
+        // events, of which one message of at most kBatchBytes (or one event, if that is
+        // larger) is kept and written; the rest is read again after the write. Every
+        // event's job fits in a message, as Submit caps the spec (--max-spec-bytes).
+        constexpr std::size_t kReadEvents = 32;
+        constexpr std::size_t kBatchBytes = 256 << 10;
+        // after_sequence 0 means "from the oldest retained": a trimmed start is no gap.
+        bool gap_allowed = req->after_sequence() == 0;
         std::int64_t next = req->after_sequence() + 1;
         while (true) {
           while (engine_.committed_sequence() < next) co_await engine_.commits().Wait();
-          auto events = co_await engine_.store().ReadEvents(next, kBatch);
+          absl::StatusOr<std::vector<cohort::v1::JobEvent>> events =
+              co_await engine_.store().ReadEvents(next, kReadEvents);
           if (!events.ok()) co_return rpc::ToGrpc(events.status());
           if (events->empty()) {
             co_await engine_.commits().Wait();
             continue;
           }
+          if (events->front().sequence() != next && !gap_allowed) {
+            co_return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                   absl::StrCat("events ", next, "..", events->front().sequence() - 1,
+                                                " were deleted by retention: list again, then watch from the "
+                                                "listing's sequence"));
+          }
+          gap_allowed = false;
           cohort::v1::WatchResponse batch;
+          std::size_t bytes = 0;
           for (cohort::v1::JobEvent& e : *events) {
+            const std::size_t size = e.ByteSizeLong();
+            if (batch.events_size() > 0 && bytes + size > kBatchBytes) break;
+            bytes += size;
             next = e.sequence() + 1;
             *batch.add_events() = std::move(e);
           }
+          events->clear();
           bool written = co_await stream.Write(std::move(batch));
           if (!written) co_return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
         }

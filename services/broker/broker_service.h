@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 
@@ -18,8 +19,11 @@ struct WaitLimits {
 
 // The gRPC face of the broker: each call becomes a coroutine on the broker's loop
 // that validates the request, delegates to the engine, and records
-// cohort_broker_rpcs_total{method,code} and its latency. Client cancellation or the
-// gRPC deadline cancels the coroutine (and any wait in it).
+// cohort_broker_rpcs_total{method,code} and its latency. Client cancellation, the gRPC
+// deadline or the server's shutdown cancels the coroutine (and any wait in it); only
+// WaitFor then cancels a job, as broker.proto says (never on shutdown: call
+// BeginShutdown() before shutting the gRPC server down). Status messages quote at most
+// a bounded prefix of anything the caller sent (common::QuoteBounded).
 class BrokerService final : public cohort::v1::Broker::CallbackService {
  public:
   BrokerService(runtime::EventLoop& loop, BrokerEngine& engine, BrokerMetrics& metrics, WaitLimits limits)
@@ -60,6 +64,10 @@ class BrokerService final : public cohort::v1::Broker::CallbackService {
   grpc::ServerBidiReactor<cohort::v1::ExecutorMessage, cohort::v1::BrokerMessage>* Connect(
       grpc::CallbackServerContext* ctx) override;
 
+  // From now on, a call that is cancelled is taken to be cancelled by the server's
+  // shutdown: it cancels no job. Any thread; call it before grpc::Server::Shutdown.
+  void BeginShutdown() { stopping_.store(true); }
+
  private:
   // Serves a unary call with body (a Task<grpc::Status>), recording metrics.
   template <typename Body>
@@ -73,6 +81,7 @@ class BrokerService final : public cohort::v1::Broker::CallbackService {
   BrokerEngine& engine_;
   BrokerMetrics& metrics_;
   const WaitLimits limits_;
+  std::atomic<bool> stopping_{false};
 };
 
 }  // namespace cohort::broker

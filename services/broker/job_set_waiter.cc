@@ -2,7 +2,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
+#include "libs/common/quote.h"
 
 namespace cohort::broker {
 
@@ -17,12 +17,7 @@ absl::Status JobSetWaiter::Watch(const google::protobuf::RepeatedPtrField<std::s
       ids_.push_back(id);
     }
   }
-  if (!missing.empty()) {
-    std::size_t shown = std::min<std::size_t>(missing.size(), 10);
-    return absl::NotFoundError(absl::StrCat(
-        "unknown job ids: ", absl::StrJoin(missing.begin(), missing.begin() + shown, ", "),
-        missing.size() > shown ? absl::StrCat(" and ", missing.size() - shown, " more") : ""));
-  }
+  if (!missing.empty()) return absl::NotFoundError(absl::StrCat("unknown job ids: ", common::QuoteListBounded(missing)));
   for (const std::string& id : ids_) {
     Node& node = nodes_.emplace_back();
     node.owner = this;

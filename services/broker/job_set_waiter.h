@@ -29,7 +29,8 @@ class JobSetWaiter {
   JobSetWaiter(const JobSetWaiter&) = delete;
   JobSetWaiter& operator=(const JobSetWaiter&) = delete;
 
-  // Watches each distinct id. NOT_FOUND naming the unknown ids, and nothing watched.
+  // Watches each distinct id. NOT_FOUND naming the first few unknown ids (a bounded
+  // prefix of each) and counting the rest, and nothing watched.
   absl::Status Watch(const google::protobuf::RepeatedPtrField<std::string>& ids);
 
   std::size_t size() const { return nodes_.size(); }

@@ -78,6 +78,7 @@ int Main(int argc, char** argv) {
   runtime::RunUntilComplete(loop, [](runtime::Event* stop, grpc::Server* server,
                                      BrokerApp* app) -> runtime::Task<void> {
     co_await stop->Wait();
+    app->BeginShutdown();  // the calls that shutdown cancels cancel no job
     // Shutdown blocks until the cancelled calls' handlers, which run on this loop, have
     // ended: call it from another thread.
     co_await runtime::ToThread([server] { server->Shutdown(std::chrono::system_clock::now()); });

@@ -268,6 +268,7 @@ int Main(int argc, char** argv) {
   executor->Join();
   scheduler->RequestStop();
   scheduler->Join();
+  broker_app->BeginShutdown();  // the calls that shutdown cancels cancel no job
   server->Shutdown(std::chrono::system_clock::now());
   broker->RequestStop();
   broker->Join();

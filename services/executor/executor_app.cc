@@ -9,8 +9,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "grpcpp/create_channel.h"
+#include "grpcpp/support/channel_arguments.h"
 #include "grpcpp/security/credentials.h"
 #include "libs/common/address.h"
+#include "libs/common/message_limits.h"
 #include "services/executor/process_runner.h"
 
 namespace cohort::executor {
@@ -52,6 +54,14 @@ CommandAllowlist ValidAllowlist(const ExecutorAppOptions& options) {
     std::abort();
   }
   return *CommandAllowlist::Create(options.allow_exec);
+}
+
+// The channel to the broker accepts any message the broker may send: an Assign
+// carries a whole job, up to the broker's --max-spec-bytes plus its attempts.
+std::shared_ptr<grpc::Channel> BrokerChannel(const std::string& broker) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(common::kMaxMessageBytes);
+  return grpc::CreateCustomChannel(broker, grpc::InsecureChannelCredentials(), args);
 }
 
 }  // namespace
@@ -123,7 +133,7 @@ ExecutorApp::ExecutorApp(runtime::EventLoop& loop, prometheus::Registry& registr
     : loop_(loop),
       engine_options_(EngineOptions(options)),
       allowlist_(ValidAllowlist(options)),
-      channel_(grpc::CreateChannel(options.broker, grpc::InsecureChannelCredentials())),
+      channel_(BrokerChannel(options.broker)),
       stub_(cohort::v1::Broker::NewStub(channel_)),
       metrics_(registry),
       exec_(loop, allowlist_, ExecOptionsOf(options), metrics_),

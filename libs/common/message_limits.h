@@ -1,0 +1,13 @@
+#pragma once
+
+#include <cstddef>
+
+namespace cohort::common {
+
+// The largest gRPC message every Cohort hop carries: cohort-broker's default
+// --max-message-bytes, and what cohort-executor's channel to the broker accepts (an
+// Assign carries the whole job). The broker refuses to start with a --max-spec-bytes
+// whose jobs would not fit in it.
+inline constexpr int kMaxMessageBytes = 64 << 20;
+
+}  // namespace cohort::common
