@@ -14,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "libs/common/proto_time.h"
 #include "protos/cohort/v1/scheduler.grpc.pb.h"
+#include "services/scheduler/schedule_store.h"
 #include "tests/broker_fixture.h"
 #include "tests/testing/metrics_scrape.h"
 #include "tests/testing/runfiles.h"
@@ -391,6 +392,72 @@ TEST_F(SchedulerTest, BadSchedulesAreRejectedWithTheReasonAndChangeNothing) {
   cohort::v1::TriggerScheduleResponse triggered;
   ctx = Context();
   EXPECT_EQ(scheduler_stub_->TriggerSchedule(ctx.get(), trigger, &triggered).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(SchedulerTest, AHugeOrMalformedIntervalIsRefusedAndTheSchedulerStaysResponsive) {
+  cohort::v1::ScheduleSpec huge = Every(absl::Hours(1), "huge");
+  huge.mutable_interval()->set_seconds(1'000'000'000'000);  // 31,700 years
+  grpc::Status s = CreateSchedule("huge", huge);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_NE(s.error_message().find("spec.interval"), std::string::npos) << s.error_message();
+  cohort::v1::ScheduleSpec nanos = Every(absl::Hours(1), "nanos");
+  nanos.mutable_interval()->set_nanos(2'000'000'000);
+  s = CreateSchedule("nanos", nanos);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_NE(s.error_message().find("spec.interval"), std::string::npos) << s.error_message();
+
+  ASSERT_TRUE(CreateSchedule("fine", Every(absl::Hours(1), "fine")).ok());
+  cohort::v1::UpdateScheduleRequest update;
+  update.set_schedule_id("fine");
+  *update.mutable_spec() = huge;
+  cohort::v1::UpdateScheduleResponse updated;
+  auto ctx = Context();
+  s = scheduler_stub_->UpdateSchedule(ctx.get(), update, &updated);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  // Still answering (a wedged loop would time these out), the schedule unchanged.
+  cohort::v1::Schedule got;
+  ASSERT_TRUE(GetSchedule("fine", &got).ok());
+  EXPECT_EQ(FromProto(got.spec().interval()), absl::Hours(1));
+  EXPECT_EQ(GetSchedule("huge", &got).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(SchedulerTest, AScheduleStoredWithAHugeIntervalStaysDisarmedAndDoesNotWedgeTheRestart) {
+  ASSERT_TRUE(scheduler_->Kill9().ok());
+  {
+    // What an older scheduler accepted and stored: an interval of 31,700 years.
+    auto store = scheduler::ScheduleStore::Open(dir_.path() + "/scheduler");
+    ASSERT_TRUE(store.ok()) << store.status();
+    scheduler::StoredSchedule stored;
+    stored.schedule.set_id("ancient");
+    *stored.schedule.mutable_spec() = Every(absl::Hours(1), "ancient");
+    stored.schedule.mutable_spec()->mutable_interval()->set_seconds(1'000'000'000'000);
+    stored.fired_through = absl::Now();
+    ASSERT_TRUE((*store)->Put(stored).ok());
+  }
+  StartScheduler();
+  for (int restart = 0; restart < 2; ++restart) {
+    cohort::v1::Schedule got;
+    ASSERT_TRUE(GetSchedule("ancient", &got).ok()) << "restart " << restart;
+    EXPECT_FALSE(got.has_next_fire_time());
+    EXPECT_EQ(SchedulerMetric("cohort_scheduler_schedules_invalid"), 1);
+    // The loop serves: another schedule is created and fires.
+    const std::string id = absl::StrCat("ticks-", restart);
+    cohort::v1::ScheduleSpec ticks = Every(absl::Milliseconds(200), id);
+    ticks.set_overlap_policy(cohort::v1::OVERLAP_POLICY_ALLOW);
+    ASSERT_TRUE(CreateSchedule(id, ticks).ok());
+    ASSERT_TRUE(AwaitSubmitted(id, 1));
+    ASSERT_TRUE(scheduler_->Kill9().ok());
+    StartScheduler();
+  }
+  // An update with a valid spec arms it again.
+  cohort::v1::UpdateScheduleRequest update;
+  update.set_schedule_id("ancient");
+  *update.mutable_spec() = Every(absl::Hours(1), "ancient");
+  cohort::v1::UpdateScheduleResponse updated;
+  auto ctx = Context();
+  ASSERT_TRUE(scheduler_stub_->UpdateSchedule(ctx.get(), update, &updated).ok());
+  EXPECT_TRUE(updated.schedule().has_next_fire_time());
+  EXPECT_EQ(SchedulerMetric("cohort_scheduler_schedules_invalid"), 0);
 }
 
 TEST_F(SchedulerTest, ASlotFiresOnceEvenWhenTheSchedulerDiesBetweenFiringAndRecording) {

@@ -1,7 +1,7 @@
 #include "services/scheduler/schedule_spec.h"
 
 #include "absl/strings/str_cat.h"
-#include "libs/common/proto_time.h"
+#include "libs/common/wire_time.h"
 #include "services/scheduler/cron/cron_expression.h"
 
 namespace cohort::scheduler {
@@ -20,12 +20,25 @@ absl::Status ValidateScheduleId(std::string_view id) {
 }
 
 absl::StatusOr<Trigger> TriggerOf(const cohort::v1::ScheduleSpec& spec) {
-  if (spec.has_interval()) return Trigger::Interval(common::FromProto(spec.interval()));
-  absl::StatusOr<CronExpression> expression = CronExpression::Parse(spec.cron().expression());
-  if (!expression.ok()) return expression.status();
-  absl::StatusOr<absl::TimeZone> zone = LoadCronTimeZone(spec.cron().time_zone());
-  if (!zone.ok()) return zone.status();
-  return Trigger::Cron(*std::move(expression), *zone);
+  switch (spec.trigger_case()) {
+    case cohort::v1::ScheduleSpec::kInterval: {
+      absl::StatusOr<absl::Duration> interval =
+          common::DurationFromWire(spec.interval(), "spec.interval", kMaxScheduleInterval);
+      if (!interval.ok()) return interval.status();
+      return Trigger::Interval(*interval);
+    }
+    case cohort::v1::ScheduleSpec::kCron: {
+      absl::StatusOr<CronExpression> expression = CronExpression::Parse(spec.cron().expression());
+      if (!expression.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat("spec.cron.expression: ", expression.status().message()));
+      }
+      absl::StatusOr<absl::TimeZone> zone = LoadCronTimeZone(spec.cron().time_zone());
+      if (!zone.ok()) return absl::InvalidArgumentError(absl::StrCat("spec.cron.time_zone: ", zone.status().message()));
+      return Trigger::Cron(*std::move(expression), *zone);
+    }
+    default:
+      return absl::InvalidArgumentError("spec needs exactly one of interval or cron");
+  }
 }
 
 absl::StatusOr<Trigger> ValidateScheduleSpec(const cohort::v1::ScheduleSpec& spec, absl::Duration min_interval) {
@@ -39,19 +52,14 @@ absl::StatusOr<Trigger> ValidateScheduleSpec(const cohort::v1::ScheduleSpec& spe
   if (!job.idempotency_key().empty()) {
     return absl::InvalidArgumentError("spec.job.idempotency_key must be empty: the scheduler sets one per slot");
   }
-  switch (spec.trigger_case()) {
-    case cohort::v1::ScheduleSpec::kInterval: {
-      const absl::Duration interval = common::FromProto(spec.interval());
-      if (interval < min_interval) {
-        return absl::InvalidArgumentError(absl::StrCat("spec.interval ", absl::FormatDuration(interval),
-                                                       " is under the minimum ", absl::FormatDuration(min_interval)));
-      }
-      break;
+  absl::StatusOr<Trigger> trigger = TriggerOf(spec);
+  if (!trigger.ok()) return trigger.status();
+  if (spec.has_interval()) {
+    const absl::Duration interval = trigger->TypicalSpacing();
+    if (interval < min_interval) {
+      return absl::InvalidArgumentError(absl::StrCat("spec.interval ", absl::FormatDuration(interval),
+                                                     " is under the minimum ", absl::FormatDuration(min_interval)));
     }
-    case cohort::v1::ScheduleSpec::kCron:
-      break;
-    default:
-      return absl::InvalidArgumentError("spec needs exactly one of interval or cron");
   }
   if (!cohort::v1::OverlapPolicy_IsValid(spec.overlap_policy())) {
     return absl::InvalidArgumentError(absl::StrCat("spec.overlap_policy ", spec.overlap_policy(), " is unknown"));
@@ -59,11 +67,14 @@ absl::StatusOr<Trigger> ValidateScheduleSpec(const cohort::v1::ScheduleSpec& spe
   if (!cohort::v1::CatchUpPolicy_IsValid(spec.catch_up_policy())) {
     return absl::InvalidArgumentError(absl::StrCat("spec.catch_up_policy ", spec.catch_up_policy(), " is unknown"));
   }
-  if (spec.catch_up_limit() < 0) return absl::InvalidArgumentError("spec.catch_up_limit must not be negative");
+  if (spec.catch_up_limit() < 0 || spec.catch_up_limit() > kMaxCatchUpSlots) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("spec.catch_up_limit ", spec.catch_up_limit(), " is out of range 0-", kMaxCatchUpSlots));
+  }
   if (spec.catch_up_policy() == cohort::v1::CATCH_UP_POLICY_RUN_ALL && spec.catch_up_limit() < 1) {
     return absl::InvalidArgumentError("spec.catch_up_limit must be at least 1 with CATCH_UP_POLICY_RUN_ALL");
   }
-  return TriggerOf(spec);
+  return trigger;
 }
 
 CatchUpPolicy CatchUpPolicyOf(const cohort::v1::ScheduleSpec& spec) {

@@ -26,6 +26,9 @@ SchedulerMetrics::SchedulerMetrics(common::ServiceMetrics m)
       pending_timers_(m.AddGauge("pending_timers", "Armed release timers (delayed jobs and retry backoffs).").Add({})),
       pending_jobs_(m.AddGauge("pending_jobs", "PENDING jobs the scheduler is tracking.").Add({})),
       schedules_(m.AddGauge("schedules", "Schedules stored.").Add({})),
+      schedules_invalid_(m.AddGauge("schedules_invalid",
+                                    "Stored schedules that fail validation: never armed until updated or deleted.")
+                             .Add({})),
       watch_lag_(m.AddGauge("watch_lag", "Now minus the time of the last event read from the broker.", Unit::kSeconds)
                      .Add({})),
       resyncs_(m.AddCounter("resyncs", "Listings of the broker's PENDING jobs followed by a new Watch.").Add({})) {}

@@ -33,6 +33,9 @@ class SchedulerMetrics {
   prometheus::Gauge& pending_timers() { return pending_timers_; }
   prometheus::Gauge& pending_jobs() { return pending_jobs_; }
   prometheus::Gauge& schedules() { return schedules_; }
+  // Stored schedules that fail today's validation (stored by an older version): loaded
+  // but never armed until updated or deleted.
+  prometheus::Gauge& schedules_invalid() { return schedules_invalid_; }
   // Now minus the time of the last event read from the broker's log.
   prometheus::Gauge& watch_lag() { return watch_lag_; }
   // Times the scheduler listed the broker's PENDING jobs and (re)started Watch.
@@ -48,6 +51,7 @@ class SchedulerMetrics {
   prometheus::Gauge& pending_timers_;
   prometheus::Gauge& pending_jobs_;
   prometheus::Gauge& schedules_;
+  prometheus::Gauge& schedules_invalid_;
   prometheus::Gauge& watch_lag_;
   prometheus::Counter& resyncs_;
 };

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "grpcpp/client_context.h"
 #include "libs/common/proto_time.h"
+#include "libs/common/wire_time.h"
 #include "libs/rpc/status.h"
 #include "libs/rpc/unary_client.h"
 #include "libs/runtime/errors.h"
@@ -60,7 +61,9 @@ bool FailpointAfterFireSubmit() {
 
 struct Schedules::Entry {
   Schedule schedule;
-  Trigger trigger;
+  // Unset for a stored schedule that no longer passes validation: it is never armed
+  // until an update gives it a valid spec.
+  std::optional<Trigger> trigger;
   absl::Time fired_through;
   // Bumped by every client change; fires of an older generation are dropped.
   uint64_t generation = 0;
@@ -85,11 +88,18 @@ absl::Status Schedules::Load() {
   if (!loaded.ok()) return loaded.status();
   for (StoredSchedule& stored : *loaded) {
     absl::StatusOr<Trigger> trigger = TriggerOf(stored.schedule.spec());
-    if (!trigger.ok()) {
-      return absl::DataLossError(
-          absl::StrCat("stored schedule ", stored.schedule.id(), " is invalid: ", trigger.status().message()));
+    auto entry = std::make_unique<Entry>();
+    entry->schedule = std::move(stored.schedule);
+    entry->fired_through = stored.fired_through;
+    if (trigger.ok()) {
+      entry->trigger = *trigger;
+    } else {
+      // Stored before a rule existed (an interval of 30,000 years once wedged the loop):
+      // keep it visible, so it can be updated or deleted, but never arm it.
+      std::fprintf(stderr, "cohort-scheduler: stored schedule %s is invalid and stays disarmed: %s\n",
+                   entry->schedule.id().c_str(), std::string(trigger.status().message()).c_str());
+      entry->schedule.clear_next_fire_time();
     }
-    auto entry = std::make_unique<Entry>(Entry{std::move(stored.schedule), *trigger, stored.fired_through});
     entry->generation = next_generation_++;
     entries_[entry->schedule.id()] = std::move(entry);
   }
@@ -101,8 +111,8 @@ void Schedules::Start() {
   const absl::Time now = now_();
   for (auto& [id, entry] : entries_) {
     Entry& e = *entry;
-    if (e.schedule.paused() || e.timer != 0) continue;
-    CatchUpPlan plan = PlanCatchUp(e.trigger, e.fired_through, now, CatchUpPolicyOf(e.schedule.spec()),
+    if (e.schedule.paused() || e.timer != 0 || !e.trigger.has_value()) continue;
+    CatchUpPlan plan = PlanCatchUp(*e.trigger, e.fired_through, now, CatchUpPolicyOf(e.schedule.spec()),
                                    e.schedule.spec().catch_up_limit());
     for (absl::Time slot : plan.fire) Enqueue(e, slot);
     Arm(e, plan.next_slot);
@@ -137,7 +147,9 @@ runtime::Task<absl::StatusOr<Schedule>> Schedules::Create(std::string id, Schedu
   // Re-check after the await: another Create may have taken the id meanwhile.
   if (entries_.contains(id)) co_return absl::AlreadyExistsError(absl::StrCat("schedule ", id, " already exists"));
   const absl::Time now = now_();
-  auto entry = std::make_unique<Entry>(Entry{Schedule(), *trigger, now});
+  auto entry = std::make_unique<Entry>();
+  entry->trigger = *trigger;
+  entry->fired_through = now;
   entry->generation = next_generation_++;
   entry->schedule.set_id(id);
   *entry->schedule.mutable_spec() = std::move(spec);
@@ -145,7 +157,7 @@ runtime::Task<absl::StatusOr<Schedule>> Schedules::Create(std::string id, Schedu
   *entry->schedule.mutable_update_time() = ToProto(now);
   Entry& e = *entry;
   entries_[id] = std::move(entry);
-  Arm(e, e.trigger.NextAfter(now));
+  Arm(e, e.trigger->NextAfter(now));
   absl::Status persisted = co_await Persist(e);
   if (!persisted.ok()) {
     Disarm(e);
@@ -200,7 +212,8 @@ runtime::Task<absl::StatusOr<Schedule>> Schedules::Update(std::string id, Schedu
   e.fired_through = std::max(e.fired_through, now);
   *e.schedule.mutable_spec() = std::move(spec);
   *e.schedule.mutable_update_time() = ToProto(now);
-  if (!e.schedule.paused()) Arm(e, e.trigger.NextAfter(e.fired_through));
+  if (!e.schedule.paused()) Arm(e, e.trigger->NextAfter(e.fired_through));
+  UpdateGauges();
   absl::Status persisted = co_await Persist(e);
   if (!persisted.ok()) co_return persisted;
   co_return e.schedule;
@@ -231,10 +244,10 @@ runtime::Task<absl::StatusOr<Schedule>> Schedules::SetPaused(std::string id, boo
   *e.schedule.mutable_update_time() = ToProto(now);
   // Slots that pass while paused are never caught up: the watermark moves to now.
   e.fired_through = std::max(e.fired_through, now);
-  if (paused) {
+  if (paused || !e.trigger.has_value()) {
     e.schedule.clear_next_fire_time();
   } else {
-    Arm(e, e.trigger.NextAfter(e.fired_through));
+    Arm(e, e.trigger->NextAfter(e.fired_through));
   }
   absl::Status persisted = co_await Persist(e);
   if (!persisted.ok()) co_return persisted;
@@ -314,10 +327,12 @@ void Schedules::Arm(Entry& entry, absl::Time next_slot) {
   }
   *entry.schedule.mutable_next_fire_time() = ToProto(next_slot);
   const absl::Duration wait = std::max(absl::ZeroDuration(), next_slot - now_());
-  entry.timer = loop_.CallLater(absl::ToChronoNanoseconds(wait),
-                                 [this, id = entry.schedule.id(), generation = entry.generation] {
-                                   OnTimer(id, generation);
-                                 });
+  // Saturating: a slot decades away is a timer that does not fire before then, never
+  // one whose deadline wrapped into the past (which re-armed itself forever).
+  const runtime::TimePoint deadline = common::AddSaturated(loop_.Now(), common::ToChronoSaturated(wait));
+  entry.timer = loop_.CallAt(deadline, [this, id = entry.schedule.id(), generation = entry.generation] {
+    OnTimer(id, generation);
+  });
 }
 
 void Schedules::Disarm(Entry& entry) {
@@ -327,14 +342,14 @@ void Schedules::Disarm(Entry& entry) {
 
 void Schedules::OnTimer(const std::string& id, uint64_t generation) {
   Entry* e = Find(id, generation);
-  if (e == nullptr) return;
+  if (e == nullptr || !e->trigger.has_value()) return;
   e->timer = 0;
   const absl::Time slot = e->armed_slot;
   if (now_() < slot) {
     Arm(*e, slot);  // the loop's clock ran ahead of the wall clock: never fire early
     return;
   }
-  Arm(*e, e->trigger.NextAfter(slot));
+  Arm(*e, e->trigger->NextAfter(slot));
   Enqueue(*e, slot);
 }
 
@@ -465,6 +480,11 @@ Schedules::Entry* Schedules::Find(const std::string& id, uint64_t generation) {
   return it->second.get();
 }
 
-void Schedules::UpdateGauges() { metrics_.schedules().Set(static_cast<double>(entries_.size())); }
+void Schedules::UpdateGauges() {
+  metrics_.schedules().Set(static_cast<double>(entries_.size()));
+  const auto invalid = std::count_if(entries_.begin(), entries_.end(),
+                                     [](const auto& kv) { return !kv.second->trigger.has_value(); });
+  metrics_.schedules_invalid().Set(static_cast<double>(invalid));
+}
 
 }  // namespace cohort::scheduler

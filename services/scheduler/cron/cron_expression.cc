@@ -167,8 +167,11 @@ absl::Time FireTime(absl::CivilMinute slot, absl::TimeZone zone) {
 
 // IANA names are ASCII components of letters, digits, '_', '+' and '-' joined by '/'
 // ("America/Argentina/Buenos_Aires", "Etc/GMT+5"); the longest is 32 characters.
+// The longest IANA name is about 30 characters; more of a caller's text is not quoted.
+constexpr std::size_t kMaxQuotedZoneName = 64;
+
 bool LooksLikeZoneName(absl::string_view name) {
-  if (name.empty() || name.size() > 64 || name == "localtime") return false;
+  if (name.empty() || name.size() > kMaxQuotedZoneName || name == "localtime") return false;
   for (absl::string_view part : absl::StrSplit(name, '/')) {
     if (part.empty()) return false;
     for (char c : part) {
@@ -307,7 +310,7 @@ absl::StatusOr<absl::TimeZone> LoadCronTimeZone(std::string_view name) {
   absl::TimeZone zone;
   if (!LooksLikeZoneName(text) || !absl::LoadTimeZone(std::string(text), &zone)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("unknown time zone ", Quote(text),
+        absl::StrCat("unknown time zone ", Quote(text.substr(0, kMaxQuotedZoneName)),
                      ": use an IANA name such as \"Europe/Paris\", or empty for UTC"));
   }
   return zone;
