@@ -1,11 +1,16 @@
 """The Helm chart (charts/cohort), checked with a real Helm (tools/install_helm.sh),
 promtool and the real service binaries:
 
-- `helm lint --strict` and `helm template` of the defaults and of every
-  charts/cohort/ci/*-values.yaml scenario; the rendered objects are what the chart
+- `helm lint --strict` and `helm template` of the defaults, of every
+  charts/cohort/ci/*-values.yaml scenario and of a set of `--set` toggles; the
+  values.schema.json rejects each wrong value type in both; the rendered objects are
+  what the chart
   promises (StatefulSets with volume claims for broker and scheduler, one replica each;
   an executor Deployment whose grace period outlasts its drain; gRPC probes; metrics
-  ports, annotations, ServiceMonitor and PrometheusRule; the dashboard ConfigMap);
+  ports, annotations, metrics Services apart from the client ones, ServiceMonitor and
+  PrometheusRule; the dashboard ConfigMap; label values that stay strings whatever the
+  release is named; no service links; executors spread over nodes; the helm test pod;
+  the NOTES warning without persistence);
 - every rendered container's arguments start the real binary (addresses and data dirs
   overridden to 127.0.0.1:0 and a temp dir), for the services of
   tests/dashboard/services.bzl;
@@ -38,7 +43,35 @@ PROMTOOL = "/usr/bin/promtool"
 SERVICES = []  # from --services
 DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 # values.yaml keys under these are Kubernetes objects, documented by their parent.
-FREE_FORM_KEYS = {"resources", "podSecurityContext", "securityContext", "labels", "seccompProfile", "capabilities"}
+# --set toggles rendered (and linted) on top of the defaults, one tuple per render.
+TOGGLES = [
+    ("broker.service.type=LoadBalancer", "scheduler.service.type=NodePort"),
+    ("executor.topologySpread.enabled=false", "executor.replicas=0"),
+    ("helmTest.enabled=false", "dashboard.enabled=false", "metrics.podAnnotations=false"),
+    ("metrics.serviceMonitor.enabled=true", "metrics.prometheusRule.enabled=true"),
+    ("image.tag=1.10", "image.repository=registry.example/cohort", "image.pullPolicy=Always"),
+    ("broker.probes.liveness.timeoutSeconds=9", "executor.probes.readiness.periodSeconds=3"),
+    ("executor.inheritEnv=true", "executor.allowExec={/opt/jobs/*}", "executor.queues={a,b}"),
+]
+# Each value that values.schema.json must reject, with the path helm names.
+REJECTED = [
+    ("executor.replicas=two", "/executor/replicas"),
+    ("metrics.serviceMonitor.enabled=no", "/metrics/serviceMonitor/enabled"),
+    ("broker.service.port=abc", "/broker/service/port"),
+    ("broker.service.port=70000", "/broker/service/port"),
+    ("broker.persistence.size=ten", "/broker/persistence/size"),
+    ("scheduler.persistence.size=ten", "/scheduler/persistence/size"),
+    ("image.tag=2", "/image/tag"),
+    ("broker.lease=5", "/broker/lease"),
+    ("executor.capacity=0", "/executor/capacity"),
+    ("executor.topologySpread.whenUnsatisfiable=Sometimes", "/executor/topologySpread/whenUnsatisfiable"),
+    ("scheduler.replicas=3", "/scheduler"),
+    ("brokr.lease=5s", "brokr"),
+]
+FREE_FORM_KEYS = {
+    "resources", "podSecurityContext", "securityContext", "labels", "seccompProfile", "capabilities",
+    "startup", "readiness", "liveness",  # Kubernetes probe fields
+}
 
 
 def _run(argv, **kwargs):
@@ -58,6 +91,7 @@ class ChartTest(unittest.TestCase):
         shutil.copytree(cohort_services.runfile("charts/cohort"), cls.chart)
         cls.scenarios = [None] + sorted(glob.glob(os.path.join(cls.chart, "ci", "*-values.yaml")))
         cls.rendered = {s: cls.render(s) for s in cls.scenarios}
+        cls.toggled = {sets: cls.render(sets=sets) for sets in TOGGLES}
 
     @classmethod
     def tearDownClass(cls):
@@ -98,12 +132,55 @@ class ChartTest(unittest.TestCase):
 
     # --- helm ------------------------------------------------------------------
 
-    def test_lint_passes_for_defaults_and_every_scenario(self):
+    def test_lint_passes_for_defaults_every_scenario_and_every_toggle(self):
         self.assertGreaterEqual(len(self.scenarios), 4)
-        for values in self.scenarios:
-            argv = [HELM, "lint", "--strict", self.chart] + (["-f", values] if values else [])
+        runs = [(["-f", values] if values else []) for values in self.scenarios]
+        runs += [[a for s in sets for a in ("--set", s)] for sets in TOGGLES]
+        for extra in runs:
+            argv = [HELM, "lint", "--strict", self.chart, *extra]
             result = _run(argv)
             self.assertEqual(0, result.returncode, f"{' '.join(argv)}\n{result.stdout}{result.stderr}")
+
+    def test_schema_rejects_each_wrong_value_in_lint_and_template(self):
+        for setting, path in REJECTED:
+            with self.subTest(setting=setting):
+                template = self.helm_template(sets=[setting])
+                self.assertNotEqual(0, template.returncode, setting)
+                self.assertIn("don't meet the specifications of the schema", template.stderr)
+                self.assertIn(path, template.stderr)
+                lint = _run([HELM, "lint", self.chart, "--set", setting])
+                self.assertNotEqual(0, lint.returncode, setting)
+                self.assertIn(path, lint.stdout + lint.stderr)
+
+    def test_a_numeric_tag_in_a_values_file_is_rejected_and_a_quoted_one_renders(self):
+        values = os.path.join(self.tmp, "tag-values.yaml")
+        with open(values, "w") as f:
+            f.write("image:\n  tag: 1.10\n")
+        result = self.helm_template(values)
+        self.assertNotEqual(0, result.returncode)
+        self.assertIn("/image/tag", result.stderr)
+        with open(values, "w") as f:
+            f.write('image:\n  tag: "1.10"\n')
+        for o in self.render(values):
+            for c in o.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []):
+                self.assertEqual("cohort:1.10", c["image"])
+
+    def test_toggles_render_what_they_say(self):
+        for sets, objects in self.toggled.items():
+            with self.subTest(sets=sets):
+                self.find(objects, "StatefulSet", "-broker")
+                self.find(objects, "Deployment", "-executor")
+        images = {c["image"] for o in self.toggled[TOGGLES[4]] if o["kind"] in ("StatefulSet", "Deployment")
+                  for c in o["spec"]["template"]["spec"]["containers"]}
+        self.assertEqual({"registry.example/cohort:1.10"}, images)  # --set's 1.10 is a string
+        executor = self.find(self.toggled[TOGGLES[1]], "Deployment", "-executor")
+        self.assertEqual(0, executor["spec"]["replicas"])
+        self.assertNotIn("topologySpreadConstraints", executor["spec"]["template"]["spec"])
+        self.assertEqual([], [o for o in self.toggled[TOGGLES[2]] if o["kind"] in ("Pod", "ConfigMap")])
+        broker = self.container(self.find(self.toggled[TOGGLES[5]], "StatefulSet", "-broker"))
+        self.assertEqual(9, broker["livenessProbe"]["timeoutSeconds"])
+        executor = self.container(self.find(self.toggled[TOGGLES[5]], "Deployment", "-executor"))
+        self.assertEqual(3, executor["readinessProbe"]["periodSeconds"])
 
     def test_renders_the_components_of_every_scenario(self):
         for values, objects in self.rendered.items():
@@ -116,7 +193,10 @@ class ChartTest(unittest.TestCase):
                     ("Service", "-broker-headless"),
                     ("Service", "-scheduler"),
                     ("Service", "-scheduler-headless"),
+                    ("Service", "-broker-metrics"),
+                    ("Service", "-scheduler-metrics"),
                     ("Service", "-executor-metrics"),
+                    ("Pod", "-test"),
                 ]:
                     self.find(objects, kind, suffix)
 
@@ -144,9 +224,8 @@ class ChartTest(unittest.TestCase):
                         self.assertRegex(claims[0]["spec"]["resources"]["requests"]["storage"], r"^\d+[GM]i$")
                     if name == "scheduler":
                         self.assertTrue(flags["broker"].endswith("-broker:7070"), flags)
-        # No values knob makes a second scheduler.
-        objects = self.render(sets=["scheduler.replicas=3"])
-        self.assertEqual(1, self.find(objects, "StatefulSet", "-scheduler")["spec"]["replicas"])
+        # No values knob makes a second scheduler: the schema refuses one
+        # (test_schema_rejects_each_wrong_value_in_lint_and_template).
 
     def test_executor_grace_period_outlasts_its_drain(self):
         for values, objects in self.rendered.items():
@@ -183,12 +262,13 @@ class ChartTest(unittest.TestCase):
                     self.assertEqual(f"0.0.0.0:{port}", self.flags(c)["listen"])
                     for probe in ("readinessProbe", "livenessProbe"):
                         self.assertEqual({"port": port}, c[probe]["grpc"], probe)
+                        self.assertEqual(5, c[probe]["timeoutSeconds"], probe)  # values' probes
 
     def test_metrics_ports_annotations_and_services_agree(self):
         for values, objects in self.rendered.items():
             for kind, suffix, port, service in [
-                ("StatefulSet", "-broker", 9470, "-broker"),
-                ("StatefulSet", "-scheduler", 9471, "-scheduler"),
+                ("StatefulSet", "-broker", 9470, "-broker-metrics"),
+                ("StatefulSet", "-scheduler", 9471, "-scheduler-metrics"),
                 ("Deployment", "-executor", 9472, "-executor-metrics"),
             ]:
                 with self.subTest(values=values, workload=suffix):
@@ -204,7 +284,8 @@ class ChartTest(unittest.TestCase):
                         self.assertEqual(str(port), annotations["prometheus.io/port"])
                         self.assertEqual("/metrics", annotations["prometheus.io/path"])
                     svc = self.find(objects, "Service", service)
-                    self.assertIn({"name": "metrics", "port": port, "targetPort": "metrics"}, svc["spec"]["ports"])
+                    self.assertEqual([{"name": "metrics", "port": port, "targetPort": "metrics"}], svc["spec"]["ports"])
+                    self.assertEqual("None", svc["spec"]["clusterIP"])  # in-cluster only
                     selector = svc["spec"]["selector"]
                     pod_labels = workload["spec"]["template"]["metadata"]["labels"]
                     self.assertEqual(selector, {k: pod_labels[k] for k in selector})
@@ -244,6 +325,83 @@ class ChartTest(unittest.TestCase):
         folder = self.find(self.rendered[self.scenario("monitoring")], "ConfigMap", "-dashboard")
         self.assertEqual("Cohort", folder["metadata"]["annotations"]["grafana_folder"])
         self.assertEqual([], [o for o in self.rendered[self.scenario("ephemeral")] if o["kind"] == "ConfigMap"])
+
+    def test_client_services_never_publish_metrics(self):
+        objects = self.toggled[TOGGLES[0]]
+        for name, kind in [("-broker", "LoadBalancer"), ("-scheduler", "NodePort")]:
+            svc = self.find(objects, "Service", name)
+            self.assertEqual(kind, svc["spec"]["type"])
+            self.assertEqual(["grpc"], [p["name"] for p in svc["spec"]["ports"]])
+
+    def test_label_values_stay_strings_whatever_the_release_is_named(self):
+        for release in ("true", "on", "123", "null"):
+            result = _run([HELM, "template", release, self.chart, "--namespace", "007",
+                           "--set", "metrics.serviceMonitor.enabled=true"])
+            self.assertEqual(0, result.returncode, result.stderr)
+            objects = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+            for o in objects:
+                maps = [o["metadata"].get("labels", {})]
+                spec = o.get("spec", {})
+                maps += [spec.get("selector", {}).get("matchLabels", {}) if o["kind"] != "Service" else spec.get("selector", {})]
+                maps.append(spec.get("template", {}).get("metadata", {}).get("labels", {}))
+                for c in spec.get("template", {}).get("spec", {}).get("topologySpreadConstraints", []):
+                    maps.append(c["labelSelector"]["matchLabels"])
+                with self.subTest(release=release, object=o["metadata"]["name"]):
+                    for labels in maps:
+                        self.assertEqual({}, {k: v for k, v in labels.items() if not isinstance(v, str)})
+                    if "app.kubernetes.io/instance" in maps[0]:
+                        self.assertEqual(release, maps[0]["app.kubernetes.io/instance"])
+            monitor = self.find(objects, "ServiceMonitor", "")
+            self.assertEqual(["007"], monitor["spec"]["namespaceSelector"]["matchNames"])
+
+    def test_pods_get_no_service_links_and_volumes_change_owner_only_on_mismatch(self):
+        for values, objects in self.rendered.items():
+            for o in objects:
+                pod = o["spec"] if o["kind"] == "Pod" else o.get("spec", {}).get("template", {}).get("spec")
+                if pod is None:
+                    continue
+                with self.subTest(values=values, object=o["metadata"]["name"]):
+                    self.assertIs(False, pod["enableServiceLinks"])
+                    self.assertEqual("OnRootMismatch", pod["securityContext"]["fsGroupChangePolicy"])
+
+    def test_executors_spread_over_nodes(self):
+        for values, objects in self.rendered.items():
+            with self.subTest(values=values):
+                deployment = self.find(objects, "Deployment", "-executor")
+                pod = deployment["spec"]["template"]["spec"]
+                [constraint] = pod["topologySpreadConstraints"]
+                self.assertEqual("kubernetes.io/hostname", constraint["topologyKey"])
+                self.assertEqual("ScheduleAnyway", constraint["whenUnsatisfiable"])
+                self.assertEqual(deployment["spec"]["selector"]["matchLabels"], constraint["labelSelector"]["matchLabels"])
+
+    def test_helm_test_pod_checks_health_then_runs_an_echo_job(self):
+        objects = self.rendered[None]
+        pod = self.find(objects, "Pod", "-test")
+        self.assertEqual("test", pod["metadata"]["annotations"]["helm.sh/hook"])
+        self.assertEqual("Never", pod["spec"]["restartPolicy"])
+        [health] = pod["spec"]["initContainers"]
+        [echo] = pod["spec"]["containers"]
+        for c in (health, echo):
+            self.assertEqual(["/usr/local/bin/cohortctl"], c["command"])
+            self.assertIn("--server=rel-cohort-broker:7070", c["args"])
+            self.assertTrue(c["securityContext"]["readOnlyRootFilesystem"])
+        self.assertEqual("queues", health["args"][-1])
+        self.assertEqual(["submit", "--wait", "default", "builtin.echo"], echo["args"][2:6])
+
+    def test_notes_warn_when_persistence_is_off(self):
+        def notes(*sets):
+            argv = [HELM, "install", "rel", self.chart, "--dry-run", "--namespace", "jobs"]
+            for s in sets:
+                argv += ["--set", s]
+            result = _run(argv)
+            self.assertEqual(0, result.returncode, result.stderr)
+            return result.stdout.split("NOTES:", 1)[1]
+        self.assertNotIn("WARNING", notes())
+        off = notes("broker.persistence.enabled=false")
+        self.assertIn("WARNING: persistence is off for the broker", off)
+        self.assertNotIn("scheduler (every", off)
+        both = notes("broker.persistence.enabled=false", "scheduler.persistence.enabled=false")
+        self.assertIn("broker (every job and result is lost when its pod restarts) and the scheduler", both)
 
     def test_names_are_valid_and_cut_to_fit(self):
         for values, objects in self.rendered.items():

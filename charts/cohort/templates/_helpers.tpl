@@ -32,21 +32,22 @@ controller-revision-hash label (52 characters at most).
 
 {{/*
 Labels that select one component's pods. Call with (dict "ctx" $ "component" "broker").
+Every value is quoted: a release named "true", "on" or "123" must stay a string label.
 */}}
 {{- define "cohort.selectorLabels" -}}
-app.kubernetes.io/name: {{ include "cohort.name" .ctx }}
-app.kubernetes.io/instance: {{ .ctx.Release.Name }}
-app.kubernetes.io/component: {{ .component }}
+app.kubernetes.io/name: {{ include "cohort.name" .ctx | quote }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name | quote }}
+app.kubernetes.io/component: {{ .component | quote }}
 {{- end }}
 
 {{/*
 Every label of one component's resources. Call with (dict "ctx" $ "component" "broker").
 */}}
 {{- define "cohort.labels" -}}
-helm.sh/chart: {{ include "cohort.chart" .ctx }}
+helm.sh/chart: {{ include "cohort.chart" .ctx | quote }}
 {{ include "cohort.selectorLabels" . }}
 app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
-app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
+app.kubernetes.io/managed-by: {{ .ctx.Release.Service | quote }}
 app.kubernetes.io/part-of: cohort
 {{- end }}
 
@@ -57,14 +58,27 @@ the alert rules expect. Call with (dict "ctx" $ "component" "broker").
 */}}
 {{- define "cohort.metricsServiceLabels" -}}
 cohort/metrics: "true"
-cohort/metrics-job: cohort-{{ .component }}
+cohort/metrics-job: {{ printf "cohort-%s" .component | quote }}
 {{- end }}
 
 {{/*
-The container image.
+The container image. values.schema.json requires a string tag; toString still guards
+a number that reaches here some other way (cohort:1.1, never cohort:%!s(float64=1.1)).
 */}}
 {{- define "cohort.image" -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag | toString) }}
+{{- end }}
+
+{{/*
+A gRPC probe on a port with the timings of values (startup, readiness or liveness).
+Call with (dict "port" 7070 "timings" $b.probes.readiness).
+*/}}
+{{- define "cohort.grpcProbe" -}}
+grpc:
+  port: {{ int .port }}
+{{- with .timings }}
+{{ toYaml . }}
+{{- end }}
 {{- end }}
 
 {{/*
