@@ -882,6 +882,11 @@ absl::StatusOr<std::uint64_t> BrokerEngine::Attach(const ExecutorMessage::Hello&
   if (hello.capacity() < 1 || hello.capacity() > options_.max_executor_capacity) {
     return absl::InvalidArgumentError(absl::StrCat("hello.capacity must be in 1..", options_.max_executor_capacity));
   }
+  // Each listed attempt may cost a Cancel on the channel: keep that bounded too.
+  if (hello.running_size() > options_.max_executor_capacity) {
+    return absl::InvalidArgumentError(absl::StrCat("hello.running lists ", hello.running_size(),
+                                                   " attempts: the limit is ", options_.max_executor_capacity));
+  }
   for (const std::string& q : hello.queues()) {
     if (!IsValidQueueName(q)) {
       return absl::InvalidArgumentError(absl::StrCat("hello.queues: ", common::QuoteBounded(q), " is invalid: use [a-z0-9._-]{1,64}"));
@@ -926,6 +931,10 @@ absl::Status BrokerEngine::OnExecutorMessage(std::uint64_t token, const Executor
       return absl::OkStatus();
     }
     case ExecutorMessage::kHeartbeat: {
+      if (message.heartbeat().running_size() > options_.max_executor_capacity) {
+        return absl::InvalidArgumentError(absl::StrCat("heartbeat.running lists ", message.heartbeat().running_size(),
+                                                       " attempts: the limit is ", options_.max_executor_capacity));
+      }
       s->last_heartbeat = Now();
       cohort::v1::BrokerMessage extended;
       for (const cohort::v1::AttemptRef& ref : message.heartbeat().running()) {

@@ -315,6 +315,24 @@ TEST_F(BrokerEngineTest, HeartbeatIsAnsweredWithLeaseExtendedForItsAttemptsAndCa
   });
 }
 
+TEST_F(BrokerEngineTest, HelloOrHeartbeatListingMoreAttemptsThanAnyCapacityIsRejected) {
+  options_.max_executor_capacity = 4;
+  WithEngine([](BrokerEngine& e) -> Task<void> {
+    ExecutorMessage hello = Hello("x", 1);
+    ExecutorMessage beat = Heartbeat({});
+    for (int i = 0; i < 5; ++i) {
+      *hello.mutable_hello()->add_running() = HelloRunning("x", 1, absl::StrCat("job-", i), 1).hello().running(0);
+      *beat.mutable_heartbeat()->add_running() = hello.hello().running(i);
+    }
+    FakeChannel exec;
+    EXPECT_EQ(e.Attach(hello.hello(), &exec).status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_TRUE(exec.messages.empty());
+    std::uint64_t s = *e.Attach(Hello("x", 1).hello(), &exec);
+    EXPECT_EQ(e.OnExecutorMessage(s, beat).code(), absl::StatusCode::kInvalidArgument);
+    co_return;
+  });
+}
+
 TEST_F(BrokerEngineTest, BrokenStreamKeepsItsAttemptsLeasedAndAReconnectWithinTheLeaseKeepsThem) {
   WithEngine([this](BrokerEngine& e) -> Task<void> {
     JobSpec s = Spec("q");
