@@ -3,6 +3,8 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "libs/common/wire_time.h"
+#include "services/executor/env_denylist.h"
 #include "services/executor/process_runner.h"
 
 namespace cohort::executor {
@@ -24,14 +26,21 @@ runtime::Task<Outcome> ExecRunner::Run(const cohort::v1::Job& job, int attempt, 
   ProcessSpec spec;
   spec.argv = std::move(argv);
   for (const auto& [k, v] : command.env()) spec.env[k] = v;
+  if (absl::Status allowed = CheckJobEnv(spec.env); !allowed.ok()) {
+    co_return Outcome::Failure("not_allowed", std::string(allowed.message()));
+  }
   spec.env["COHORT_JOB_ID"] = job.id();
   spec.env["COHORT_ATTEMPT"] = std::to_string(attempt);
   spec.inherit_env = options_.inherit_env;
   spec.cwd = command.cwd();
   spec.stdin_data = job.spec().payload();
   if (job.spec().has_timeout()) {
-    const auto& t = job.spec().timeout();
-    spec.timeout = std::chrono::seconds(t.seconds()) + std::chrono::nanoseconds(t.nanos());
+    // The broker range-checks it at Submit; an older broker may not have: any
+    // well-formed length is taken, saturating, and a malformed one starts nothing.
+    absl::StatusOr<absl::Duration> timeout =
+        common::DurationFromWire(job.spec().timeout(), "spec.timeout", absl::InfiniteDuration());
+    if (!timeout.ok()) co_return Outcome::Failure("spawn_failed", std::string(timeout.status().message()));
+    spec.timeout = common::ToChronoSaturated(*timeout);
   }
   spec.kill_grace = options_.kill_grace;
   spec.max_stdout_bytes = options_.max_stdout_bytes;

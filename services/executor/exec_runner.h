@@ -20,8 +20,9 @@ struct ExecOptions {
 // Runs kind "exec": the job's command (argv, env, cwd) as a child process in its own
 // process group, the payload on stdin, stdout as the result; a non-zero exit, a
 // signal or the timeout is a failure carrying stderr in Error.details. Only commands
-// the allowlist admits are started; anything else fails with code "not_allowed" and
-// nothing runs. The child also gets COHORT_JOB_ID, COHORT_ATTEMPT and the progress fd
+// the allowlist admits are started, and only with an environment that sets none of the
+// loader and glibc variables of env_denylist.h (LD_PRELOAD, ...); anything else fails
+// with code "not_allowed" and nothing runs. The child also gets COHORT_JOB_ID, COHORT_ATTEMPT and the progress fd
 // (COHORT_PROGRESS_FD, see progress_lines.h), whose lines go to the ProgressSink.
 // Records spawn latency, output bytes and malformed progress lines in `metrics`.
 // `allowlist` and `metrics` outlive the runner.

@@ -20,6 +20,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "libs/common/wire_time.h"
 #include "libs/runtime/errors.h"
 #include "libs/runtime/event.h"
 #include "libs/runtime/sleep.h"
@@ -624,7 +625,7 @@ runtime::Task<absl::StatusOr<ProcessResult>> RunProcess(runtime::EventLoop& loop
   try {
     bool exited = true;
     if (spec.timeout) {
-      exited = co_await child.exited().WaitUntil(child.spawned_at() + *spec.timeout);
+      exited = co_await child.exited().WaitUntil(common::AddSaturated(child.spawned_at(), *spec.timeout));
     } else {
       co_await child.exited().Wait();
     }
