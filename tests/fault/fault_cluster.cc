@@ -175,8 +175,12 @@ void CheckInvariants(cohort::v1::Broker::Stub& stub, const std::vector<std::stri
   EXPECT_EQ(unfinished, 0) << "jobs never ended, of " << ids.size();
   EXPECT_EQ(twice, 0) << "jobs with an attempt that ran twice, of " << ids.size();
   EXPECT_EQ(never_ran, 0) << "jobs that succeeded with an attempt that never ran, of " << ids.size();
-  if (expect.exactly_once) EXPECT_EQ(repeated, 0) << "jobs run more than once, of " << ids.size();
-  if (expect.all_succeed) EXPECT_EQ(failed, 0) << "jobs that did not succeed, of " << ids.size();
+  if (expect.exactly_once) {
+    EXPECT_EQ(repeated, 0) << "jobs run more than once, of " << ids.size();
+  }
+  if (expect.all_succeed) {
+    EXPECT_EQ(failed, 0) << "jobs that did not succeed, of " << ids.size();
+  }
 }
 
 }  // namespace cohort::testing
