@@ -106,7 +106,7 @@ class DockerfileTest(unittest.TestCase):
         self.assertEqual(sorted(BINARIES.values()), sorted(sources))
         templates = os.path.dirname(cohort_services.runfile("charts/cohort/templates/_helpers.tpl"))
         commands = set()
-        for template in glob.glob(os.path.join(templates, "*")):
+        for template in glob.glob(os.path.join(templates, "**", "*.yaml"), recursive=True):
             with open(template) as f:
                 commands |= set(re.findall(r'command: \["([^"]+)"\]', f.read()))
         self.assertTrue(commands)
