@@ -13,6 +13,7 @@ packages=(
   python3-uvloop libasio-dev
   tzdata python3-grpcio python3-protobuf prometheus nodejs
   python3-yaml
+  podman runc mmdebstrap uidmap fuse-overlayfs
 )
 
 missing=()
