@@ -79,10 +79,19 @@ class ClientBidiStream final : public grpc::ClientBidiReactor<Req, Resp>,
     if (now) this->StartWritesDone();
   }
   void OnDone(const grpc::Status& status) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    end_.DoneLocked(status);
-    inbox_.StopLocked();
-    outbox_.BreakLocked();
+    internal::Wakeup finisher;
+    internal::Wakeup reader;
+    internal::Wakeup writer;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      finisher = end_.DoneLocked(status);
+      reader = inbox_.StopLocked();
+      writer = outbox_.BreakLocked();
+    }
+    // Once `finisher` runs, the owner may destroy this stream: only locals from here.
+    reader.Post();
+    writer.Post();
+    finisher.Post();
   }
 
  private:

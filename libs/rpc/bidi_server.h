@@ -57,11 +57,15 @@ class ServerBidiStream final : public grpc::ServerBidiReactor<Req, Resp>,
     FinishIfReady();
   }
   void OnCancel() override {
+    internal::Wakeup reader;
+    internal::Wakeup writer;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      inbox_.StopLocked();
-      outbox_.BreakLocked();
+      reader = inbox_.StopLocked();
+      writer = outbox_.BreakLocked();
     }
+    reader.Post();
+    writer.Post();
     task_.Cancel();
   }
   void OnDone() override { delete this; }
@@ -73,11 +77,13 @@ class ServerBidiStream final : public grpc::ServerBidiReactor<Req, Resp>,
   template <typename Handler>
   runtime::Task<void> Run(Handler handler) {
     grpc::Status status = co_await internal::StatusOf(handler(*this));
+    internal::Wakeup reader;  // none: the handler, the only reader, has returned
     {
       std::lock_guard<std::mutex> lock(mu_);
       finisher_.RequestLocked(std::move(status));
-      inbox_.StopLocked();
+      reader = inbox_.StopLocked();
     }
+    reader.Post();
     FinishIfReady();  // last use of `this` on the loop
   }
 

@@ -53,9 +53,16 @@ class ClientReadStream final : public grpc::ClientReadReactor<Resp>, private int
 
   void OnReadDone(bool ok) override { inbox_.OnReadDone(ok); }
   void OnDone(const grpc::Status& status) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    end_.DoneLocked(status);
-    inbox_.StopLocked();
+    internal::Wakeup finisher;
+    internal::Wakeup reader;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      finisher = end_.DoneLocked(status);
+      reader = inbox_.StopLocked();
+    }
+    // Once `finisher` runs, the owner may destroy this stream: only locals from here.
+    reader.Post();
+    finisher.Post();
   }
 
  private:

@@ -1,4 +1,5 @@
 // The gRPC <-> runtime bridge against a real gRPC server on 127.0.0.1.
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -17,6 +18,7 @@
 #include "gtest/gtest.h"
 #include "libs/rpc/bidi_client.h"
 #include "libs/rpc/bidi_server.h"
+#include "libs/rpc/internal/inbox.h"
 #include "libs/rpc/read_client.h"
 #include "libs/rpc/server.h"
 #include "libs/rpc/server_stream.h"
@@ -45,6 +47,11 @@ class HandlerCounts {
       --active_;
       cancelled_ += cancelled ? 1 : 0;
     });
+  }
+  // Waits up to 10 s for `n` handlers to be running.
+  bool AwaitActive(int n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, 10s, [&] { return active_ == n; });
   }
   // Waits up to 10 s for `active == 0 && cancelled == n`.
   bool AwaitIdleWithCancelled(int n) {
@@ -420,6 +427,127 @@ TEST_F(RpcTest, AnUnparseableRequestGetsInvalidArgumentNamingTheMethod) {
   hello.set_text("hello");
   grpc::Status ok = CallWithRawBody(channel_.get(), "/cohort.rpc.testing.Echo/Unary", hello.SerializeAsString());
   EXPECT_TRUE(ok.ok()) << ok.error_message();
+}
+
+TEST_F(RpcTest, AManualClockDoesNotJumpAheadWhileAUnaryCallIsInFlight) {
+  // A call in flight is the loop's external work: with nothing else ready, an
+  // auto-advancing manual clock waits for it instead of jumping to the next timer
+  // (which here would time the call out at once).
+  runtime::ManualClock clock(/*auto_advance=*/true);
+  EventLoop client_loop(&clock);
+  std::string text = runtime::RunUntilComplete(client_loop, [](Echo::Stub* stub) -> Task<std::string> {
+    auto call = [](Echo::Stub* stub) -> Task<std::string> {
+      grpc::ClientContext ctx;
+      EchoMessage req;
+      req.set_text("in time");
+      req.set_delay_ms(100);
+      EchoMessage resp;
+      grpc::Status s = co_await Call(stub->async(), &Echo::Stub::async::Unary, &ctx, req, &resp);
+      EXPECT_TRUE(s.ok()) << s.error_message();
+      co_return resp.text();
+    };
+    co_return co_await runtime::WaitFor(call(stub), std::chrono::seconds(1));
+  }(stub_.get()));
+  EXPECT_EQ(text, "in time");
+}
+
+TEST_F(RpcTest, DestroyingTheLoopWaitsForAUnaryCallInFlightAndUnwindsItsTask) {
+  // Without the call counted as external work, the loop's teardown destroyed the
+  // task's frame at once, and gRPC's callback later wrote into it and posted to a
+  // destroyed loop.
+  auto unwound = std::make_shared<std::atomic<bool>>(false);
+  {
+    EventLoop client_loop;
+    runtime::TaskHandle<void> call = runtime::Spawn(
+        client_loop, [](Echo::Stub* stub, std::shared_ptr<std::atomic<bool>> unwound) -> Task<void> {
+          grpc::ClientContext ctx;
+          EchoMessage req;
+          req.set_delay_ms(3'600'000);
+          EchoMessage resp;
+          try {
+            co_await Call(stub->async(), &Echo::Stub::async::Unary, &ctx, req, &resp);
+          } catch (const runtime::CancelledError&) {
+            *unwound = true;  // resumed by gRPC's completion, not abandoned
+            throw;
+          }
+        }(stub_.get(), unwound));
+    client_loop.RunUntilIdle();  // the call is in flight
+    ASSERT_TRUE(counts_.AwaitActive(1));
+    ASSERT_FALSE(call.Done());
+  }
+  EXPECT_TRUE(*unwound);
+  EXPECT_TRUE(counts_.AwaitIdleWithCancelled(1));
+}
+
+// A ReadStarter that only counts the reads it was asked to start (any thread).
+class CountingReadStarter final : public internal::ReadStarter<EchoMessage> {
+ public:
+  void StartReadOp(EchoMessage*) override { started_.fetch_add(1); }
+  int started() const { return started_.load(); }
+
+ private:
+  std::atomic<int> started_{0};
+};
+
+TEST(Inbox, DeliversToAParkedReaderWhileTheLoopsPostRingIsFullAndTheLoopWantsTheMutex) {
+  // The interleaving that deadlocked when the wake-up was posted under the stream's
+  // mutex: the loop's post ring is full, a gRPC thread delivers a message to the
+  // parked reader (its Post waits for room), and the loop thread, the only one that
+  // makes room, waits for the stream's mutex.
+  struct State {
+    EventLoop loop;
+    std::mutex mu;
+    CountingReadStarter starter;
+    internal::Inbox<EchoMessage> inbox{mu, loop, &starter, kStreamInbox};
+    std::atomic<bool> received{false};
+    std::thread delivering;
+    std::mutex done_mu;
+    std::condition_variable done_cv;
+    bool done = false;
+  };
+  auto* state = new State;  // leaked if the test deadlocks: stuck threads still use it
+  state->inbox.Begin();
+  runtime::TaskHandle<void> reader =
+      runtime::Spawn(state->loop, [](State* state) -> Task<void> {
+        std::optional<EchoMessage> msg = co_await state->inbox.Read();
+        state->received = msg.has_value();
+      }(state));
+  state->loop.RunUntilIdle();  // the reader is parked: nothing to read yet
+  ASSERT_FALSE(reader.Done());
+  state->loop.CallSoon([state] {
+    // Fill the ring while this thread, the only one that drains it, is busy here.
+    std::thread([state] {
+      for (std::size_t i = 0; i < EventLoop::kPostCapacity; ++i) state->loop.Post([] {});
+    }).join();
+    const int reads = state->starter.started();
+    state->delivering = std::thread([state] { state->inbox.OnReadDone(true); });
+    // Until the delivering thread holds the mutex, or has released it again (it then
+    // starts the next read before posting the wake-up).
+    while (state->starter.started() == reads && state->mu.try_lock()) {
+      state->mu.unlock();
+      std::this_thread::yield();
+    }
+    std::lock_guard<std::mutex> lock(state->mu);  // as the loop's stream code does
+  });
+  std::thread runner([state] {
+    state->loop.RunUntil([state] { return state->received.load(); });
+    std::lock_guard<std::mutex> lock(state->done_mu);
+    state->done = true;
+    state->done_cv.notify_all();
+  });
+  std::unique_lock<std::mutex> lock(state->done_mu);
+  if (!state->done_cv.wait_for(lock, 20s, [state] { return state->done; })) {
+    ADD_FAILURE() << "deadlock: the loop waits for the stream's mutex, held by a thread waiting for the loop";
+    lock.release();
+    runner.detach();
+    state->delivering.detach();
+    return;
+  }
+  lock.unlock();
+  runner.join();
+  state->delivering.join();
+  EXPECT_TRUE(state->received);
+  delete state;
 }
 
 TEST(Status, ConvertsOneToOneBetweenAbslAndGrpc) {

@@ -36,10 +36,12 @@ class ServerWriteStream final : public grpc::ServerWriteReactor<Resp>, private i
     FinishIfReady();
   }
   void OnCancel() override {
+    internal::Wakeup writer;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      outbox_.BreakLocked();
+      writer = outbox_.BreakLocked();
     }
+    writer.Post();
     task_.Cancel();
   }
   void OnDone() override { delete this; }

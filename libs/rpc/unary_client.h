@@ -33,12 +33,16 @@ class UnaryAwaiter final : public runtime::internal::SuspendPoint {
       ctx_->TryCancel();
     }
     task_->SuspendAt(this);
+    // The call comes back through Post: until it has, the loop must neither end nor,
+    // in its teardown, destroy this frame (gRPC's callback writes status_ into it).
+    loop->AddExternalWork();
     (async_->*method_)(ctx_, req_, resp_, [this, loop, h](grpc::Status s) {
       status_ = std::move(s);
       loop->Post(std::coroutine_handle<>(h));  // Post's ring publishes status_
     });
   }
   grpc::Status await_resume() {
+    task_->loop()->ReleaseExternalWork();
     task_->Resuming();
     if (cancelled_) {
       task_->CancelDelivered();
@@ -72,6 +76,8 @@ class UnaryAwaiter final : public runtime::internal::SuspendPoint {
 // task on its own loop with the call's status (the response is filled on OK).
 // `ctx`, `req` and `resp` must stay valid until the await returns. Cancelling the
 // awaiting task cancels the call and raises CancelledError once gRPC is done with it.
+// The call counts as the loop's external work while in flight: destroying the loop
+// cancels it and waits for gRPC to complete it, and a manual clock does not jump ahead.
 //
 //   grpc::ClientContext ctx;
 //   Resp resp;

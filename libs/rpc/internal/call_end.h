@@ -15,11 +15,12 @@ namespace cohort::rpc::internal {
 // mutex and wakes it through its loop. So the reactor outlives every gRPC callback.
 class CallEnd {
  public:
-  // From OnDone, with the stream's mutex held.
-  void DoneLocked(const grpc::Status& status) {
+  // From OnDone, with the stream's mutex held; the caller posts the returned wake-up
+  // once it has released the mutex.
+  [[nodiscard]] Wakeup DoneLocked(const grpc::Status& status) {
     status_ = status;
     done_ = true;
-    waiter_.Wake();
+    return waiter_.TakeLocked();
   }
   bool done() const { return done_; }
 

@@ -41,6 +41,7 @@ class Inbox {
   // open; an !ok read ends the inbox.
   void OnReadDone(bool ok) {
     bool start = false;
+    Wakeup wake;
     {
       std::lock_guard<std::mutex> lock(mu_);
       in_flight_ = false;
@@ -50,15 +51,17 @@ class Inbox {
       } else {
         stopped_ = true;
       }
-      reader_.Wake();
+      wake = reader_.TakeLocked();
     }
     if (start) starter_->StartReadOp(&buffer_);
+    wake.Post();
   }
 
-  // No more reads (finish, cancellation); wakes a waiting reader. Mutex held.
-  void StopLocked() {
+  // No more reads (finish, cancellation). Mutex held; the caller posts the returned
+  // wake-up of a waiting reader once it has released the mutex.
+  [[nodiscard]] Wakeup StopLocked() {
     stopped_ = true;
-    reader_.Wake();
+    return reader_.TakeLocked();
   }
 
   // `co_await inbox.Read()`: the next message, or nullopt once the stream ended and

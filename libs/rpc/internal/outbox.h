@@ -34,26 +34,28 @@ class Outbox {
   // dropped, writers see false).
   void OnWriteDone(bool ok) {
     bool start = false;
+    Wakeup wake;
     {
       std::lock_guard<std::mutex> lock(mu_);
       in_flight_ = false;
       if (!ok) {
-        BreakLocked();
+        MarkBrokenLocked();
       } else if (!queued_.empty()) {
         current_ = std::move(queued_.front());
         queued_.pop_front();
         start = in_flight_ = true;
       }
-      writer_.Wake();
+      wake = writer_.TakeLocked();
     }
     if (start) starter_->StartWriteOp(&current_);
+    wake.Post();
   }
 
-  // The peer is gone: drop what is queued and fail writers. Mutex held.
-  void BreakLocked() {
-    broken_ = true;
-    queued_.clear();
-    writer_.Wake();
+  // The peer is gone: drop what is queued and fail writers. Mutex held; the caller
+  // posts the returned wake-up of a waiting writer once it has released the mutex.
+  [[nodiscard]] Wakeup BreakLocked() {
+    MarkBrokenLocked();
+    return writer_.TakeLocked();
   }
 
   // True when nothing is queued or being written (or the stream is broken). Mutex held.
@@ -89,6 +91,11 @@ class Outbox {
       return true;
     }
   };
+
+  void MarkBrokenLocked() {
+    broken_ = true;
+    queued_.clear();
+  }
 
   std::mutex& mu_;
   runtime::EventLoop& loop_;
