@@ -20,6 +20,7 @@
 #include "libs/common/metrics.h"
 #include "libs/common/ready_line.h"
 #include "libs/common/signals.h"
+#include "libs/rpc/server.h"
 #include "libs/runtime/runtime.h"
 #include "services/broker/broker_app.h"
 #include "services/broker/broker_flags.h"
@@ -62,26 +63,21 @@ int Main(int argc, char** argv) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort(listen.ToString(), grpc::InsecureServerCredentials(), &port);
   app->AddTo(builder);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) Die(absl::StrCat("cannot serve gRPC on ", listen.ToString()));
-  common::HostPort bound = listen;
-  bound.port = static_cast<std::uint16_t>(port);
-  if (absl::Status s = common::PrintReadyLine(bound, metrics_server->address()); !s.ok()) Die(s.ToString());
+  rpc::StartedServer started = OrDie(rpc::StartServer(builder, listen));
+  std::unique_ptr<grpc::Server> server = std::move(started.server);
+  if (absl::Status s = common::PrintReadyLine(started.bound, metrics_server->address()); !s.ok()) Die(s.ToString());
 
   // Run until SIGTERM/SIGINT, then stop at once: calls in flight end CANCELLED (what
   // was acknowledged is durable; clients retry, with idempotency keys for Submit), the
-  // engine finishes its commits in flight, and the process exits 0. (gRPC's callback
-  // server waits out any Shutdown grace even when idle, so none is given.)
+  // engine finishes its commits in flight, and the process exits 0.
   runtime::RunUntilComplete(loop, [](runtime::Event* stop, grpc::Server* server,
                                      BrokerApp* app) -> runtime::Task<void> {
     co_await stop->Wait();
     app->BeginShutdown();  // the calls that shutdown cancels cancel no job
     // Shutdown blocks until the cancelled calls' handlers, which run on this loop, have
     // ended: call it from another thread.
-    co_await runtime::ToThread([server] { server->Shutdown(std::chrono::system_clock::now()); });
+    co_await runtime::ToThread([server] { rpc::StopServer(*server); });
     co_await app->Stop();
   }(&stop, server.get(), app.get()));
   server->Wait();

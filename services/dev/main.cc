@@ -40,6 +40,7 @@
 #include "libs/common/metrics.h"
 #include "libs/common/ready_line.h"
 #include "libs/common/signals.h"
+#include "libs/rpc/server.h"
 #include "libs/runtime/runtime.h"
 #include "services/broker/broker_app.h"
 #include "services/broker/broker_flags.h"
@@ -210,15 +211,12 @@ int Main(int argc, char** argv) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort(listen.ToString(), grpc::InsecureServerCredentials(), &port);
   builder.AddListeningPort(internal_address, grpc::InsecureServerCredentials());
   broker_app->AddTo(builder);
   builder.RegisterService(&scheduler_app->service());
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) Die(absl::StrCat("cannot serve gRPC on ", listen.ToString()));
-  common::HostPort bound = listen;
-  bound.port = static_cast<std::uint16_t>(port);
+  rpc::StartedServer started = OrDie(rpc::StartServer(builder, listen));
+  std::unique_ptr<grpc::Server> server = std::move(started.server);
+  const common::HostPort bound = started.bound;
   broker->Launch();
   scheduler->Launch();
 
@@ -269,7 +267,7 @@ int Main(int argc, char** argv) {
   scheduler->RequestStop();
   scheduler->Join();
   broker_app->BeginShutdown();  // the calls that shutdown cancels cancel no job
-  server->Shutdown(std::chrono::system_clock::now());
+  rpc::StopServer(*server);
   broker->RequestStop();
   broker->Join();
   server->Wait();

@@ -23,6 +23,7 @@
 #include "libs/common/metrics.h"
 #include "libs/common/ready_line.h"
 #include "libs/common/signals.h"
+#include "libs/rpc/server.h"
 #include "libs/runtime/runtime.h"
 #include "services/executor/executor_app.h"
 
@@ -122,15 +123,10 @@ int Main(int argc, char** argv) {
   // The gRPC health service, for liveness probes.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort(listen.ToString(), grpc::InsecureServerCredentials(), &port);
-  std::unique_ptr<grpc::Server> health = builder.BuildAndStart();
-  if (health == nullptr || port == 0) Die(absl::StrCat("cannot serve gRPC on ", listen.ToString()));
-  common::HostPort bound = listen;
-  bound.port = static_cast<std::uint16_t>(port);
-  if (absl::Status s = common::PrintReadyLine(bound, metrics_server->address()); !s.ok()) Die(s.ToString());
+  rpc::StartedServer health = OrDie(rpc::StartServer(builder, listen));
+  if (absl::Status s = common::PrintReadyLine(health.bound, metrics_server->address()); !s.ok()) Die(s.ToString());
   runtime::RunUntilComplete(loop, app->Run(stop));
-  health->Shutdown(std::chrono::system_clock::now());
+  rpc::StopServer(*health.server);
   return 0;
 }
 

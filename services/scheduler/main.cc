@@ -22,6 +22,7 @@
 #include "libs/common/metrics.h"
 #include "libs/common/ready_line.h"
 #include "libs/common/signals.h"
+#include "libs/rpc/server.h"
 #include "libs/runtime/runtime.h"
 #include "services/scheduler/scheduler_app.h"
 
@@ -72,14 +73,10 @@ int Main(int argc, char** argv) {
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort(listen.ToString(), grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&app->service());
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) common::Die(kProgram, absl::StrCat("cannot serve gRPC on ", listen.ToString()));
-  common::HostPort bound = listen;
-  bound.port = static_cast<std::uint16_t>(port);
-  if (absl::Status s = common::PrintReadyLine(bound, metrics_server->address()); !s.ok()) {
+  rpc::StartedServer started = OrDie(rpc::StartServer(builder, listen));
+  std::unique_ptr<grpc::Server> server = std::move(started.server);
+  if (absl::Status s = common::PrintReadyLine(started.bound, metrics_server->address()); !s.ok()) {
     common::Die(kProgram, s.ToString());
   }
 
@@ -88,7 +85,7 @@ int Main(int argc, char** argv) {
   runtime::RunUntilComplete(loop, [](SchedulerApp* app, runtime::Event* stop, grpc::Server* server) -> runtime::Task<void> {
     co_await app->Run(*stop);
     // Shutdown blocks until handlers running on this loop end: call it from another thread.
-    co_await runtime::ToThread([server] { server->Shutdown(std::chrono::system_clock::now()); });
+    co_await runtime::ToThread([server] { rpc::StopServer(*server); });
   }(app.get(), &stop, server.get()));
   server->Wait();
   return 0;
