@@ -9,6 +9,7 @@
 
 #include "gtest/gtest.h"
 #include "libs/common/proto_time.h"
+#include "libs/common/wire_time.h"
 #include "libs/runtime/test_util.h"
 #include "libs/store/mem_job_store.h"
 
@@ -757,6 +758,45 @@ TEST_F(BrokerEngineTest, EndedJobsAreDeletedAfterTheirTtl) {
     EXPECT_EQ(e.GetJob(ids[0]).status().code(), absl::StatusCode::kNotFound);
     EXPECT_EQ((co_await store_.GetJob(ids[0])).status().code(), absl::StatusCode::kNotFound);
     EXPECT_EQ(e.GetJob(ids[1])->state(), cohort::v1::JOB_STATE_CANCELLED);
+  });
+}
+
+TEST_F(BrokerEngineTest, HugeDurationsInAStoredSpecGiveFarButValidTimesNeverAnOverflow) {
+  // As Submit stored specs before it range-checked them: duration.proto's largest values.
+  Job job;
+  job.set_id("job-old");
+  job.set_state(cohort::v1::JOB_STATE_QUEUED);
+  job.set_sequence(1);
+  *job.mutable_spec() = Spec("q");
+  job.mutable_spec()->set_max_attempts(2);
+  job.mutable_spec()->mutable_result_ttl()->set_seconds(315'576'000'000);  // 10,000 years
+  job.mutable_spec()->mutable_backoff()->mutable_initial()->set_seconds(315'576'000'000);
+  job.mutable_spec()->mutable_backoff()->mutable_max()->set_seconds(315'576'000'000);
+  job.mutable_spec()->mutable_backoff()->set_jitter(7);
+  *job.mutable_queue_time() = common::ToProto(absl::Now());
+  store::JobBatch batch;
+  batch.PutJob(job, nullptr);
+  ASSERT_TRUE(Run(store_.Commit(std::move(batch))).ok());
+  WithEngine([](BrokerEngine& e) -> Task<void> {
+    constexpr std::int64_t kYear9999 = 253'402'300'799;  // timestamp.proto's last second
+    const absl::Time now = absl::Now();
+    FakeChannel exec;
+    std::uint64_t s = *e.Attach(Hello("x", 1).hello(), &exec);
+    EXPECT_TRUE(e.OnExecutorMessage(s, Credit(1)).ok());
+    co_await Settle();
+    EXPECT_TRUE(e.OnExecutorMessage(s, Fail("job-old", 1, "boom")).ok());
+    co_await Settle();
+    Job retried = *e.GetJob("job-old");
+    EXPECT_EQ(retried.state(), cohort::v1::JOB_STATE_PENDING);
+    // The backoff is capped at the 100-year wire maximum, jitter (clamped to 1) included.
+    EXPECT_LE(common::FromProto(retried.not_before()), now + common::kMaxWireDuration + absl::Hours(1));
+    EXPECT_GE(common::FromProto(retried.not_before()), now);
+    EXPECT_LE(retried.not_before().seconds(), kYear9999);
+    EXPECT_TRUE((co_await e.CancelJob("job-old")).ok());
+    Job ended = *e.GetJob("job-old");
+    EXPECT_EQ(ended.state(), cohort::v1::JOB_STATE_CANCELLED);
+    EXPECT_LE(ended.expire_time().seconds(), kYear9999);
+    EXPECT_GT(common::FromProto(ended.expire_time()), now + absl::Hours(24 * 365 * 99));
   });
 }
 
