@@ -4,6 +4,7 @@
 
 #include "absl/time/time.h"
 #include "libs/common/proto_time.h"
+#include "libs/common/wire_time.h"
 
 namespace cohort::scheduler {
 namespace {
@@ -111,7 +112,11 @@ void ReleaseTracker::Arm(const std::string& id, Pending& p) {
     p.time_reached = true;
     return;
   }
-  p.timer = loop_.CallLater(absl::ToChronoNanoseconds(*p.not_before - now), [this, id] { OnTimer(id); });
+  // Saturating: a run_at centuries ahead is a timer that never fires early, never one
+  // whose deadline wrapped into the past (which re-armed itself in a tight loop).
+  const runtime::TimePoint deadline =
+      common::AddSaturated(loop_.Now(), common::ToChronoSaturated(*p.not_before - now));
+  p.timer = loop_.CallAt(deadline, [this, id] { OnTimer(id); });
   ++timers_;
 }
 

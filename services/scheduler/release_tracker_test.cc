@@ -76,6 +76,19 @@ TEST_F(ReleaseTrackerTest, ADelayedJobIsReleasedAtItsTimeAndNotBefore) {
   EXPECT_EQ(tracker_.pending_jobs(), 0u);
 }
 
+TEST_F(ReleaseTrackerTest, AJobDueInTheYear9999WaitsInsteadOfFiringAtOnce) {
+  // 8,000 years: more nanoseconds than a steady-clock time point holds. The loop's clock
+  // is past zero, as a real steady clock is, so an unsaturated sum would wrap.
+  RunFor(1s);
+  Job job = Pending("far", 1);
+  job.mutable_not_before()->set_seconds(253'402'300'799);  // 9999-12-31T23:59:59Z
+  tracker_.Observe(job);
+  EXPECT_EQ(tracker_.pending_timers(), 1u);
+  RunFor(10s);
+  EXPECT_TRUE(released_.empty());
+  EXPECT_EQ(tracker_.pending_timers(), 1u);
+}
+
 TEST_F(ReleaseTrackerTest, ARetryIsReleasedAfterItsBackoffWithItsAttempt) {
   tracker_.Observe(MakeJob("a", cohort::v1::JOB_STATE_RUNNING, 3, 1));
   tracker_.Observe(Pending("a", 4, {"parent-that-ran"}, absl::Seconds(2), /*attempt=*/1));
