@@ -314,7 +314,7 @@ grpc::ServerWriteReactor<cohort::v1::WatchResponse>* BrokerService::Watch(grpc::
         // larger) is kept and written; the rest is read again after the write. Every
         // event's job fits in a message, as Submit caps the spec (--max-spec-bytes).
         constexpr std::size_t kReadEvents = 32;
-        constexpr std::size_t kBatchBytes = 256 << 10;
+        constexpr std::size_t kBatchBytes = 64 << 10;
         // after_sequence 0 means "from the oldest retained": a trimmed start is no gap.
         bool gap_allowed = req->after_sequence() == 0;
         std::int64_t next = req->after_sequence() + 1;
