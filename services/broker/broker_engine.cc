@@ -569,12 +569,13 @@ void BrokerEngine::ExportQueueGauges(const std::string& name) {
   auto found = queues_.find(name);
   if (found == queues_.end()) return;  // no job of it was ever queued (e.g. only PENDING ones)
   const QueueState& q = found->second;
-  double oldest = 0;
+  // A time, not an age: an age set here would freeze while the queue does not change.
+  std::optional<absl::Time> oldest_queued;
   if (const ReadyQueue::Entry* e = q.ready.Oldest()) {
     auto it = jobs_.find(e->job_id);
-    if (it != jobs_.end()) oldest = absl::ToDoubleSeconds(Now() - FromProto(it->second.job.queue_time()));
+    if (it != jobs_.end()) oldest_queued = FromProto(it->second.job.queue_time());
   }
-  metrics_.QueueGauges(name, static_cast<double>(q.ready.size()), static_cast<double>(q.running), oldest);
+  metrics_.QueueGauges(name, static_cast<double>(q.ready.size()), static_cast<double>(q.running), oldest_queued);
 }
 
 BrokerEngine::Session* BrokerEngine::SessionOf(std::uint64_t token) {

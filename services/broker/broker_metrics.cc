@@ -50,8 +50,8 @@ BrokerMetrics::BrokerMetrics(prometheus::Registry& r)
                                                  "Time from assigned to completed, per attempt.")),
       depth_(Build<prometheus::Gauge>(r, "cohort_broker_queue_depth", "QUEUED jobs.")),
       running_(Build<prometheus::Gauge>(r, "cohort_broker_queue_running", "RUNNING jobs.")),
-      oldest_age_(Build<prometheus::Gauge>(r, "cohort_broker_queue_oldest_age_seconds",
-                                           "Age of the oldest QUEUED job when last changed.")),
+      oldest_queued_(Build<prometheus::Gauge>(r, "cohort_broker_queue_oldest_queued_timestamp_seconds",
+                                              "Unix time the oldest QUEUED job was queued; 0 when none is.")),
       commit_records_(Build<prometheus::Histogram>(r, "cohort_broker_commit_batch_records",
                                                    "Records per group-committed batch.")
                           .Add({}, prometheus::Histogram::BucketBoundaries{1, 4, 16, 64, 256, 1024, 4096})),

@@ -1,7 +1,9 @@
 #pragma once
 
+#include <optional>
 #include <string>
 
+#include "absl/time/time.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
@@ -32,10 +34,14 @@ class BrokerMetrics {
   // An attempt was lost (lease expired, stream dropped, broker restart) and requeued.
   void Redelivered(const std::string& queue) { redelivered_.Add({{"queue", queue}}).Increment(); }
   void StaleCompletion() { stale_completions_.Increment(); }
-  void QueueGauges(const std::string& queue, double depth, double running, double oldest_age_seconds) {
+  // `oldest_queued` is when the oldest QUEUED job was queued (unset: none is queued).
+  // Exported as a Unix time, so its age, time() - value, keeps growing in Prometheus
+  // while the queue does not change.
+  void QueueGauges(const std::string& queue, double depth, double running, std::optional<absl::Time> oldest_queued) {
     depth_.Add({{"queue", queue}}).Set(depth);
     running_.Add({{"queue", queue}}).Set(running);
-    oldest_age_.Add({{"queue", queue}}).Set(oldest_age_seconds);
+    oldest_queued_.Add({{"queue", queue}})
+        .Set(oldest_queued.has_value() ? absl::ToDoubleSeconds(*oldest_queued - absl::UnixEpoch()) : 0);
   }
   void Commit(double records, double seconds) {
     commit_records_.Observe(records);
@@ -62,7 +68,7 @@ class BrokerMetrics {
   prometheus::Family<prometheus::Histogram>& run_duration_;
   prometheus::Family<prometheus::Gauge>& depth_;
   prometheus::Family<prometheus::Gauge>& running_;
-  prometheus::Family<prometheus::Gauge>& oldest_age_;
+  prometheus::Family<prometheus::Gauge>& oldest_queued_;
   prometheus::Histogram& commit_records_;
   prometheus::Histogram& commit_seconds_;
   prometheus::Family<prometheus::Counter>& rpcs_;

@@ -12,6 +12,7 @@
 #include "libs/rpc/unary_client.h"
 #include "libs/runtime/event_loop.h"
 #include "libs/runtime/gather.h"
+#include "libs/runtime/task_group.h"
 
 namespace cohort::scheduler {
 namespace {
@@ -38,7 +39,9 @@ BrokerFollower::BrokerFollower(Broker::Stub& broker, ReleaseTracker& tracker, Sc
       tracker_(tracker),
       metrics_(metrics),
       on_ended_(std::move(on_ended)),
-      on_synced_(std::move(on_synced)) {}
+      on_synced_(std::move(on_synced)) {
+  MarkSynced(absl::Now());
+}
 
 void BrokerFollower::Stop() {
   stopping_ = true;
@@ -63,10 +66,13 @@ runtime::Task<absl::Status> BrokerFollower::Sync() {
   tracker_.Reset();
   metrics_.resyncs().Increment();
   int64_t sequence = 0;
+  const absl::Time listed_at = absl::Now();
   absl::Status listed = co_await List(sequence);
   if (!listed.ok()) co_return listed;
   absl::Status resolved = co_await ResolveUnknownParents();
   if (!resolved.ok()) co_return resolved;
+  applied_sequence_ = sequence;
+  MarkSynced(listed_at);
   UpdateGauges();
   if (stopping_) co_return absl::CancelledError("stopping");
 
@@ -78,6 +84,10 @@ runtime::Task<absl::Status> BrokerFollower::Sync() {
   stream.Start();
   synced_ = true;
   on_synced_();
+  watching_ = true;
+  probe_wake_.Clear();
+  runtime::TaskGroup probes;
+  probes.Spawn(ProbeWhileWatching());
   absl::Status result;
   while (true) {
     std::optional<cohort::v1::WatchResponse> batch = co_await stream.Read();
@@ -85,11 +95,9 @@ runtime::Task<absl::Status> BrokerFollower::Sync() {
     for (const cohort::v1::JobEvent& event : batch->events()) {
       tracker_.Observe(event.job());
       if (Terminal(event.job().state())) on_ended_(event.job());
+      applied_sequence_ = std::max(applied_sequence_, event.sequence());
     }
-    if (!batch->events().empty()) {
-      const absl::Time last = common::FromProto(batch->events().rbegin()->time());
-      metrics_.watch_lag().Set(std::max(0.0, absl::ToDoubleSeconds(absl::Now() - last)));
-    }
+    if (!batch->events().empty()) MarkSynced(common::FromProto(batch->events().rbegin()->time()));
     result = co_await ResolveUnknownParents();
     UpdateGauges();
     if (!result.ok()) {
@@ -98,6 +106,9 @@ runtime::Task<absl::Status> BrokerFollower::Sync() {
     }
   }
   stream_ = nullptr;
+  watching_ = false;
+  probe_wake_.Set();
+  co_await probes.Join();
   grpc::Status status = co_await stream.Finish();
   if (!result.ok()) co_return result;
   co_return status.ok() ? absl::UnavailableError("Watch ended") : rpc::FromGrpc(status);
@@ -152,6 +163,28 @@ runtime::Task<absl::Status> BrokerFollower::LookUp(std::string id) {
   tracker_.Observe(response.job());
   if (Terminal(response.job().state())) on_ended_(response.job());
   co_return absl::OkStatus();
+}
+
+runtime::Task<void> BrokerFollower::ProbeWhileWatching() {
+  while (watching_) {
+    co_await probe_wake_.WaitUntil(runtime::EventLoop::Current()->Now() + kSyncProbeInterval);
+    if (!watching_) break;
+    const absl::Time sent = absl::Now();
+    cohort::v1::ListJobsRequest request;
+    request.set_page_size(1);  // only the log's last sequence is wanted
+    cohort::v1::ListJobsResponse response;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + kSyncProbeInterval);
+    grpc::Status status = co_await rpc::Call(broker_.async(), &Broker::Stub::async::ListJobs, &ctx, request, &response);
+    // Events up to response.sequence() may still be on their way: caught up only if
+    // none is missing.
+    if (status.ok() && applied_sequence_ >= response.sequence()) MarkSynced(sent);
+  }
+}
+
+void BrokerFollower::MarkSynced(absl::Time as_of) {
+  synced_at_ = std::max(synced_at_, as_of);
+  metrics_.broker_synced().Set(absl::ToDoubleSeconds(synced_at_ - absl::UnixEpoch()));
 }
 
 void BrokerFollower::UpdateGauges() {

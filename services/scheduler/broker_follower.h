@@ -1,9 +1,12 @@
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "libs/rpc/read_client.h"
 #include "libs/runtime/event.h"
 #include "libs/runtime/task.h"
@@ -13,12 +16,22 @@
 
 namespace cohort::scheduler {
 
+// How often a quiet Watch is checked against the broker's last sequence: the
+// resolution of cohort_scheduler_broker_synced_timestamp_seconds while nothing happens.
+inline constexpr std::chrono::seconds kSyncProbeInterval{5};
+
 // Keeps a ReleaseTracker in step with the broker: lists every PENDING job, then Watches
 // the event log from the listing's sequence, so nothing that happens in between is
 // missed; looks up parents whose state the listing did not show. When the stream
 // breaks (broker restart, network) it starts over with a fresh listing after a backoff:
 // the broker is the source of truth and releases are fenced, so a resync is always safe.
-// Loop-only.
+//
+// It exports how current it is as cohort_scheduler_broker_synced_timestamp_seconds: the
+// Unix time as of which every event of the broker's log had been applied (a listing's
+// start, the time of the last event of a Watch batch, or, while Watch is quiet, the
+// moment of a probe that found nothing unapplied: every kSyncProbeInterval it asks the
+// broker for its log's last sequence). It starts at construction and stands still
+// while the broker cannot be reached, so time() minus it grows. Loop-only.
 class BrokerFollower {
  public:
   // Called for every job that reaches a terminal state (for schedules' overlap policy).
@@ -43,6 +56,9 @@ class BrokerFollower {
   runtime::Task<absl::Status> List(int64_t& sequence);
   runtime::Task<absl::Status> ResolveUnknownParents();
   runtime::Task<absl::Status> LookUp(std::string id);
+  // Probes every kSyncProbeInterval until watching_ is cleared (and probe_wake_ set).
+  runtime::Task<void> ProbeWhileWatching();
+  void MarkSynced(absl::Time as_of);
   void UpdateGauges();
 
   cohort::v1::Broker::Stub& broker_;
@@ -54,6 +70,11 @@ class BrokerFollower {
   runtime::Event wake_;
   bool stopping_ = false;
   bool synced_ = false;
+  // The sequence of the last event applied (or of the listing).
+  int64_t applied_sequence_ = 0;
+  absl::Time synced_at_;
+  bool watching_ = false;
+  runtime::Event probe_wake_;
 };
 
 }  // namespace cohort::scheduler

@@ -29,8 +29,11 @@ SchedulerMetrics::SchedulerMetrics(common::ServiceMetrics m)
       schedules_invalid_(m.AddGauge("schedules_invalid",
                                     "Stored schedules that fail validation: never armed until updated or deleted.")
                              .Add({})),
-      watch_lag_(m.AddGauge("watch_lag", "Now minus the time of the last event read from the broker.", Unit::kSeconds)
-                     .Add({})),
+      broker_synced_(m.AddGauge("broker_synced_timestamp",
+                                 "Unix time as of which every event of the broker's log was applied; stands still "
+                                 "while the broker is unreachable.",
+                                 Unit::kSeconds)
+                         .Add({})),
       resyncs_(m.AddCounter("resyncs", "Listings of the broker's PENDING jobs followed by a new Watch.").Add({})) {}
 
 }  // namespace cohort::scheduler

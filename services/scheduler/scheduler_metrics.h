@@ -36,8 +36,8 @@ class SchedulerMetrics {
   // Stored schedules that fail today's validation (stored by an older version): loaded
   // but never armed until updated or deleted.
   prometheus::Gauge& schedules_invalid() { return schedules_invalid_; }
-  // Now minus the time of the last event read from the broker's log.
-  prometheus::Gauge& watch_lag() { return watch_lag_; }
+  // Unix time as of which every event of the broker's log was applied (BrokerFollower).
+  prometheus::Gauge& broker_synced() { return broker_synced_; }
   // Times the scheduler listed the broker's PENDING jobs and (re)started Watch.
   prometheus::Counter& resyncs() { return resyncs_; }
 
@@ -52,7 +52,7 @@ class SchedulerMetrics {
   prometheus::Gauge& pending_jobs_;
   prometheus::Gauge& schedules_;
   prometheus::Gauge& schedules_invalid_;
-  prometheus::Gauge& watch_lag_;
+  prometheus::Gauge& broker_synced_;
   prometheus::Counter& resyncs_;
 };
 
