@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <mutex>
 #include <utility>
 
@@ -16,7 +17,8 @@ namespace cohort::rpc {
 
 // A server-streaming call (one request, a stream of responses) served by a coroutine
 // on a loop, with the same pipelined, bounded outbox as ServerBidiStream: Write()
-// waits only while kStreamOutbox messages are queued, and returns false once the
+// waits only while `outbox` messages (default kStreamOutbox) are queued behind the one
+// being written or kStreamOutboxBytes are buffered, and returns false once the
 // client has gone away (which also cancels the handler). The call ends with the
 // handler's status after every queued message is written.
 template <typename Resp>
@@ -26,8 +28,9 @@ class ServerWriteStream final : public grpc::ServerWriteReactor<Resp>, private i
   grpc::CallbackServerContext* context() const { return ctx_; }
 
   template <typename Handler>
-  ServerWriteStream(runtime::EventLoop& loop, grpc::CallbackServerContext* ctx, Handler handler)
-      : ctx_(ctx), task_(loop), outbox_(mu_, loop, this, kStreamOutbox) {
+  ServerWriteStream(runtime::EventLoop& loop, grpc::CallbackServerContext* ctx, Handler handler,
+                    std::size_t outbox = kStreamOutbox)
+      : ctx_(ctx), task_(loop), outbox_(mu_, loop, this, outbox, kStreamOutboxBytes) {
     task_.Start([this, handler = std::move(handler)]() mutable { return Run(std::move(handler)); });
   }
 
@@ -75,11 +78,15 @@ class ServerWriteStream final : public grpc::ServerWriteReactor<Resp>, private i
 };
 
 // Serves one server-streaming call with `handler`, a callable taking
-// ServerWriteStream<Resp>& and returning Task<grpc::Status>, run on `loop`.
+// ServerWriteStream<Resp>& and returning Task<grpc::Status>, run on `loop`. `outbox`
+// (at least 1) bounds the messages queued behind the one being written: a stream
+// whose client reads slowly or not at all holds at most outbox + 2 messages (queued,
+// in flight, and the one its handler is writing), and no more than
+// kStreamOutboxBytes plus two messages.
 template <typename Resp, typename Handler>
 grpc::ServerWriteReactor<Resp>* ServeStream(runtime::EventLoop& loop, grpc::CallbackServerContext* ctx,
-                                            Handler handler) {
-  return new ServerWriteStream<Resp>(loop, ctx, std::move(handler));
+                                            Handler handler, std::size_t outbox = kStreamOutbox) {
+  return new ServerWriteStream<Resp>(loop, ctx, std::move(handler), outbox);
 }
 
 }  // namespace cohort::rpc

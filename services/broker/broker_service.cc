@@ -295,6 +295,9 @@ grpc::ServerWriteReactor<cohort::v1::AsCompletedResponse>* BrokerService::AsComp
       });
 }
 
+// Messages a Watch stream queues behind the one being written (see Watch).
+constexpr std::size_t kWatchOutbox = 1;
+
 grpc::ServerWriteReactor<cohort::v1::WatchResponse>* BrokerService::Watch(grpc::CallbackServerContext* ctx,
                                                                           const cohort::v1::WatchRequest* req) {
   return rpc::ServeStream<cohort::v1::WatchResponse>(
@@ -311,8 +314,11 @@ grpc::ServerWriteReactor<cohort::v1::WatchResponse>* BrokerService::Watch(grpc::
         }
         // What one stream holds at a time is bounded: a read of at most kReadEvents
         // events, of which one message of at most kBatchBytes (or one event, if that is
-        // larger) is kept and written; the rest is read again after the write. Every
-        // event's job fits in a message, as Submit caps the spec (--max-spec-bytes).
+        // larger) is kept and written; the rest is read again after the write. Write()
+        // waits while kWatchOutbox messages are queued behind the one being written, so
+        // a client that stops reading stops the reads too: the stream then holds at
+        // most kWatchOutbox + 2 messages. Every event's job fits in a message, as Submit
+        // caps the spec (--max-spec-bytes).
         constexpr std::size_t kReadEvents = 32;
         constexpr std::size_t kBatchBytes = 64 << 10;
         // after_sequence 0 means "from the oldest retained": a trimmed start is no gap.
@@ -347,7 +353,8 @@ grpc::ServerWriteReactor<cohort::v1::WatchResponse>* BrokerService::Watch(grpc::
           bool written = co_await stream.Write(std::move(batch));
           if (!written) co_return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
         }
-      });
+      },
+      kWatchOutbox);
 }
 
 grpc::ServerUnaryReactor* BrokerService::ListQueues(grpc::CallbackServerContext*, const cohort::v1::ListQueuesRequest*,
