@@ -116,6 +116,29 @@ class ReadyFifo {
   absl::AnyInvocable<void()> on_line_;
 };
 
+// Sets an environment variable for one scope and restores what was there (or its
+// absence) on exit, so no test leaks environment into the next one.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    setenv(name, value, 1);
+  }
+  ~ScopedEnv() {
+    if (old_) {
+      setenv(name_, old_->c_str(), 1);
+    } else {
+      unsetenv(name_);
+    }
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
 class ProcessRunnerTest : public ::testing::Test {
  protected:
   // Runs the loop until `handle` is done, or fails the test after kBound.
@@ -305,15 +328,15 @@ TEST_F(ProcessRunnerTest, StderrOverTheCapIsTruncated) {
 }
 
 TEST_F(ProcessRunnerTest, EnvironmentIsNotInherited) {
-  setenv("COHORT_PROCESS_RUNNER_TEST", "secret", 1);
+  ScopedEnv secret("COHORT_PROCESS_RUNNER_TEST", "secret");
   absl::StatusOr<ProcessResult> r = Run({.argv = {"/usr/bin/env"}, .env = {{"A", "1"}, {"B", "two words"}}});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->stdout_data, "A=1\nB=two words\n");
 }
 
 TEST_F(ProcessRunnerTest, InheritedEnvironmentIsOverriddenBySpecEnv) {
-  setenv("COHORT_PROCESS_RUNNER_TEST", "secret", 1);
-  setenv("COHORT_PROCESS_RUNNER_OVERRIDE", "old", 1);
+  ScopedEnv secret("COHORT_PROCESS_RUNNER_TEST", "secret");
+  ScopedEnv old("COHORT_PROCESS_RUNNER_OVERRIDE", "old");
   absl::StatusOr<ProcessResult> r =
       Run({.argv = {"/usr/bin/env"}, .env = {{"COHORT_PROCESS_RUNNER_OVERRIDE", "new"}}, .inherit_env = true});
   ASSERT_TRUE(r.ok()) << r.status();

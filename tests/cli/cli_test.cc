@@ -74,6 +74,14 @@ class CliTest : public ::testing::Test {
   }
   static void TearDownTestSuite() { cluster_.reset(); }
   void SetUp() override { ASSERT_NE(cluster_, nullptr); }
+  // Whatever this test left unfinished in its queue (a failed assertion skips its own
+  // cancels) is cancelled, so no test's jobs hold the shared executor's capacity.
+  void TearDown() override {
+    if (cluster_ == nullptr) return;
+    ProcessResult r = Ctl({"ls", "--output=json", "--page-size=500", "--queue=" + Queue(), "--state=pending,queued,running"});
+    if (r.exit_code != kOk) return;
+    for (const Job& job : FromJson<ListJobsResponse>(r.stdout_text).jobs()) Ctl({"cancel", job.id()});
+  }
 
   static std::string CtlPath() { return BinaryPath("services/cli/cohortctl"); }
 
@@ -123,15 +131,19 @@ class CliTest : public ::testing::Test {
     return FromJson<GetJobResponse>(r.stdout_text).job();
   }
 
-  // Every job the broker has, counted page by page.
-  static int CountJobs() {
+  // The jobs, of any queue, that carry the label key=value (ListJobs has no payloads).
+  static int CountJobsLabelled(const std::string& key, const std::string& value) {
     int count = 0;
     std::string token;
     do {
       ProcessResult r = Ctl({"ls", "--output=json", "--page-size=500", "--page-token=" + token});
       EXPECT_EQ(r.exit_code, kOk) << r;
+      if (r.exit_code != kOk) return -1;
       ListJobsResponse page = FromJson<ListJobsResponse>(r.stdout_text);
-      count += page.jobs_size();
+      for (const Job& job : page.jobs()) {
+        auto it = job.spec().labels().find(key);
+        if (it != job.spec().labels().end() && it->second == value) ++count;
+      }
       token = page.next_page_token();
     } while (!token.empty());
     return count;
@@ -570,10 +582,11 @@ TEST_F(CliTest, ExecutorsListsTheConnectedExecutor) {
 // ---- schedules ----
 
 TEST_F(CliTest, SchedulesCreateListGetPauseResumeUpdateTriggerAndDelete) {
+  const std::string hourly = Queue("-hourly");  // a schedule id of this test's own
   ProcessResult created = Ctl({"schedules", "create", "--every=1h", "--overlap=buffer-one", "--label=team=data",
-                               "hourly", Queue(), "builtin.echo", "from a schedule"});
+                               hourly, Queue(), "builtin.echo", "from a schedule"});
   ASSERT_EQ(created.exit_code, kOk) << created;
-  EXPECT_THAT(created.stdout_text, HasSubstr("id         hourly\n"));
+  EXPECT_THAT(created.stdout_text, HasSubstr("id         " + hourly + "\n"));
   EXPECT_THAT(created.stdout_text, HasSubstr("trigger    every 1h00m\n"));
   EXPECT_THAT(created.stdout_text, HasSubstr("overlap    buffer-one\n"));
   EXPECT_THAT(created.stdout_text, HasSubstr("catch-up   run-once\n"));
@@ -581,9 +594,10 @@ TEST_F(CliTest, SchedulesCreateListGetPauseResumeUpdateTriggerAndDelete) {
   ProcessResult list = Ctl({"schedules", "--output=json"});
   ASSERT_EQ(list.exit_code, kOk) << list;
   ListSchedulesResponse listed = FromJson<ListSchedulesResponse>(list.stdout_text);
-  ASSERT_EQ(listed.schedules_size(), 1) << list;
-  const Schedule& schedule = listed.schedules(0);
-  EXPECT_EQ(schedule.id(), "hourly");
+  auto found = std::find_if(listed.schedules().begin(), listed.schedules().end(),
+                            [&](const Schedule& s) { return s.id() == hourly; });
+  ASSERT_NE(found, listed.schedules().end()) << list;
+  const Schedule& schedule = *found;
   EXPECT_EQ(schedule.spec().interval().seconds(), 3600);
   EXPECT_EQ(schedule.spec().overlap_policy(), OVERLAP_POLICY_BUFFER_ONE);
   EXPECT_EQ(schedule.spec().job().queue(), Queue());
@@ -591,49 +605,49 @@ TEST_F(CliTest, SchedulesCreateListGetPauseResumeUpdateTriggerAndDelete) {
   EXPECT_EQ(schedule.spec().job().labels().at("team"), "data");
   EXPECT_TRUE(schedule.has_next_fire_time());
   ProcessResult table = Ctl({"schedules", "list"});
-  EXPECT_THAT(table.stdout_text, MatchesRegex("ID +STATE +TRIGGER +JOB +NEXT FIRE +LAST JOB\n"
-                                              "hourly +active +every 1h00m +" + Queue() + " builtin.echo +.*\n"));
+  EXPECT_THAT(table.stdout_text, MatchesRegex("ID +STATE +TRIGGER +JOB +NEXT FIRE +LAST JOB\n(.|\n)*" + hourly +
+                                              " +active +every 1h00m +" + Queue() + " builtin.echo +.*\n(.|\n)*"));
 
-  ProcessResult paused = Ctl({"schedules", "pause", "--output=json", "hourly"});
+  ProcessResult paused = Ctl({"schedules", "pause", "--output=json", hourly});
   ASSERT_EQ(paused.exit_code, kOk) << paused;
   EXPECT_TRUE(FromJson<PauseScheduleResponse>(paused.stdout_text).schedule().paused());
-  ProcessResult resumed = Ctl({"schedules", "resume", "--output=json", "hourly"});
+  ProcessResult resumed = Ctl({"schedules", "resume", "--output=json", hourly});
   ASSERT_EQ(resumed.exit_code, kOk) << resumed;
   EXPECT_FALSE(FromJson<ResumeScheduleResponse>(resumed.stdout_text).schedule().paused());
 
   // Update replaces the whole spec; an unknown id is NOT_FOUND.
   ProcessResult updated = Ctl({"schedules", "update", "--output=json", "--cron=30 6 * * *", "--tz=Asia/Tokyo",
-                               "hourly", Queue(), "builtin.echo", "from a schedule"});
+                               hourly, Queue(), "builtin.echo", "from a schedule"});
   ASSERT_EQ(updated.exit_code, kOk) << updated;
   const Schedule after_update = FromJson<UpdateScheduleResponse>(updated.stdout_text).schedule();
   EXPECT_EQ(after_update.spec().cron().expression(), "30 6 * * *");
   EXPECT_EQ(after_update.spec().cron().time_zone(), "Asia/Tokyo");
   EXPECT_FALSE(after_update.spec().has_interval());
   EXPECT_EQ(after_update.spec().overlap_policy(), OVERLAP_POLICY_SKIP);
-  ProcessResult missing = Ctl({"schedules", "update", "--every=1h", "nope", Queue(), "builtin.echo"});
+  ProcessResult missing = Ctl({"schedules", "update", "--every=1h", Queue("-nope"), Queue(), "builtin.echo"});
   EXPECT_EQ(missing.exit_code, kRejected) << missing;
-  EXPECT_EQ(missing.stderr_text, "cohortctl: NOT_FOUND: schedule nope not found\n");
+  EXPECT_EQ(missing.stderr_text, "cohortctl: NOT_FOUND: schedule " + Queue("-nope") + " not found\n");
 
   // Trigger submits the template now and prints the job's id.
-  ProcessResult triggered = Ctl({"schedules", "trigger", "hourly"});
+  ProcessResult triggered = Ctl({"schedules", "trigger", hourly});
   ASSERT_EQ(triggered.exit_code, kOk) << triggered;
   const std::string job = Trimmed(triggered.stdout_text);
   EXPECT_EQ(Outcome(job).result(), "from a schedule");
-  ProcessResult got = Ctl({"schedules", "get", "--output=json", "hourly"});
+  ProcessResult got = Ctl({"schedules", "get", "--output=json", hourly});
   ASSERT_EQ(got.exit_code, kOk) << got;
   EXPECT_EQ(FromJson<GetScheduleResponse>(got.stdout_text).schedule().last_job_id(), job);
 
-  ProcessResult deleted = Ctl({"schedules", "delete", "hourly"});
+  ProcessResult deleted = Ctl({"schedules", "delete", hourly});
   ASSERT_EQ(deleted.exit_code, kOk) << deleted;
-  EXPECT_EQ(deleted.stdout_text, "schedule hourly deleted\n");
-  ProcessResult gone = Ctl({"schedules", "get", "hourly"});
+  EXPECT_EQ(deleted.stdout_text, "schedule " + hourly + " deleted\n");
+  ProcessResult gone = Ctl({"schedules", "get", hourly});
   EXPECT_EQ(gone.exit_code, kRejected) << gone;
-  EXPECT_EQ(gone.stderr_text, "cohortctl: NOT_FOUND: schedule hourly not found\n");
+  EXPECT_EQ(gone.stderr_text, "cohortctl: NOT_FOUND: schedule " + hourly + " not found\n");
 }
 
 TEST_F(CliTest, AnIntervalScheduleFiresItsJob) {
   const int64_t after = Sequence();
-  ProcessResult created = Ctl({"schedules", "create", "--every=1s", "--output=json", "every-second", Queue(),
+  ProcessResult created = Ctl({"schedules", "create", "--every=1s", "--output=json", Queue("-tick"), Queue(),
                                "builtin.echo", "tick"});
   ASSERT_EQ(created.exit_code, kOk) << created;
   // The first fire's job shows up in the event log (watch blocks until it does).
@@ -641,14 +655,14 @@ TEST_F(CliTest, AnIntervalScheduleFiresItsJob) {
                              "--limit=1"});
   ASSERT_EQ(fired.exit_code, kOk) << fired;
   JobEvent event = FromJson<JobEvent>(fired.stdout_text);
-  EXPECT_EQ(event.job().spec().labels().at("cohort.schedule"), "every-second");
+  EXPECT_EQ(event.job().spec().labels().at("cohort.schedule"), Queue("-tick"));
   EXPECT_EQ(Outcome(event.job_id()).result(), "tick");
-  ASSERT_EQ(Ctl({"schedules", "delete", "every-second"}).exit_code, kOk);
+  ASSERT_EQ(Ctl({"schedules", "delete", Queue("-tick")}).exit_code, kOk);
 }
 
 TEST_F(CliTest, CronSchedulesKeepTheirTimeZoneAndBadOnesAreRejected) {
   ProcessResult created = Ctl({"schedules", "create", "--output=json", "--cron=0 9 * * MON-FRI", "--tz=Europe/Paris",
-                               "--catch-up=run-all", "--catch-up-limit=3", "weekdays", Queue(), "builtin.noop"});
+                               "--catch-up=run-all", "--catch-up-limit=3", Queue("-weekdays"), Queue(), "builtin.noop"});
   ASSERT_EQ(created.exit_code, kOk) << created;
   Schedule schedule = FromJson<CreateScheduleResponse>(created.stdout_text).schedule();
   EXPECT_EQ(schedule.spec().cron().expression(), "0 9 * * MON-FRI");
@@ -656,16 +670,16 @@ TEST_F(CliTest, CronSchedulesKeepTheirTimeZoneAndBadOnesAreRejected) {
   EXPECT_EQ(schedule.spec().catch_up_policy(), CATCH_UP_POLICY_RUN_ALL);
   EXPECT_EQ(schedule.spec().catch_up_limit(), 3);
 
-  ProcessResult taken = Ctl({"schedules", "create", "--every=1h", "weekdays", Queue(), "builtin.noop"});
+  ProcessResult taken = Ctl({"schedules", "create", "--every=1h", Queue("-weekdays"), Queue(), "builtin.noop"});
   EXPECT_EQ(taken.exit_code, kRejected) << taken;
   EXPECT_THAT(taken.stderr_text, StartsWith("cohortctl: ALREADY_EXISTS: "));
-  ProcessResult bad_cron = Ctl({"schedules", "create", "--cron=0 9 * *", "four-fields", Queue(), "builtin.noop"});
+  ProcessResult bad_cron = Ctl({"schedules", "create", "--cron=0 9 * *", Queue("-four-fields"), Queue(), "builtin.noop"});
   EXPECT_EQ(bad_cron.exit_code, kRejected) << bad_cron;
   EXPECT_THAT(bad_cron.stderr_text, StartsWith("cohortctl: INVALID_ARGUMENT: "));
   ProcessResult bad_zone =
-      Ctl({"schedules", "create", "--cron=0 9 * * *", "--tz=Mars/Olympus", "martian", Queue(), "builtin.noop"});
+      Ctl({"schedules", "create", "--cron=0 9 * * *", "--tz=Mars/Olympus", Queue("-martian"), Queue(), "builtin.noop"});
   EXPECT_EQ(bad_zone.exit_code, kRejected) << bad_zone;
-  ASSERT_EQ(Ctl({"schedules", "delete", "weekdays"}).exit_code, kOk);
+  ASSERT_EQ(Ctl({"schedules", "delete", Queue("-weekdays")}).exit_code, kOk);
 }
 
 // ---- exit codes on bad input ----
@@ -682,16 +696,21 @@ TEST_F(CliTest, UnknownJobIdExitsThreeWithNotFound) {
 }
 
 TEST_F(CliTest, InvalidQueueNameExitsThreeAndWritesNothing) {
-  const int jobs_before = CountJobs();
-  ProcessResult r = Ctl({"submit", "Bad Queue", "builtin.echo", "x"});
+  // The refused job carries a label of this test's own: had anything been written, a
+  // job with it would be listed, whatever the other tests do meanwhile.
+  const std::string marker = "--label=cli-test=" + Queue();
+  ProcessResult r = Ctl({"submit", marker, "Bad Queue", "builtin.echo", "x"});
   EXPECT_EQ(r.exit_code, kRejected) << r;
   EXPECT_EQ(r.stderr_text,
             "cohortctl: INVALID_ARGUMENT: jobs[0].queue \"Bad Queue\" is invalid: use [a-z0-9._-]{1,64}\n");
   EXPECT_EQ(r.stdout_text, "");
   // Nothing was written: no job, no queue.
-  EXPECT_EQ(CountJobs(), jobs_before);
+  EXPECT_EQ(CountJobsLabelled("cli-test", Queue()), 0);
   ProcessResult queues = Ctl({"queues", "--output=json"});
   EXPECT_THAT(queues.stdout_text, ::testing::Not(HasSubstr("Bad Queue")));
+  // The same submit to a good queue is listed: the check above can see a written job.
+  Submit({marker, Queue(), "builtin.echo", "x"});
+  EXPECT_EQ(CountJobsLabelled("cli-test", Queue()), 1);
 }
 
 TEST_F(CliTest, UnknownFlagOrCommandExitsTwoWithOneLine) {

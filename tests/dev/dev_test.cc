@@ -1,5 +1,6 @@
 // cohort-dev end to end: the real binary on port 0 with a temp data directory, driven
 // over gRPC like any client.
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -12,6 +13,7 @@
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "protos/cohort/v1/broker.grpc.pb.h"
+#include "tests/cli/run_process.h"
 #include "tests/testing/metrics_scrape.h"
 #include "tests/testing/runfiles.h"
 #include "tests/testing/service_process.h"
@@ -163,17 +165,29 @@ TEST_F(CohortDevTest, SigtermExitsZeroAndARestartFindsEveryJob) {
   EXPECT_EQ(job.job().spec().payload(), "held");
 }
 
-TEST(CohortDevFlags, BadFlagsExitTwoWithOneLine) {
+TEST(CohortDevFlags, BadFlagsExitTwoWithOneLineNamingTheFlag) {
   TempDir dir("cohort-dev-flags");
-  for (const std::vector<std::string>& args :
-       {std::vector<std::string>{"--listen=nope"}, std::vector<std::string>{"--capacity=0"},
-        std::vector<std::string>{"--allow-exec=relative/path"},
-        std::vector<std::string>{"--heartbeat-interval=1m", "--lease=30s"}}) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string flag;  // the flag the one line must name
+  };
+  const std::vector<Case> cases = {
+      {{"--listen=nope"}, "--listen"},
+      {{"--capacity=0"}, "--capacity"},
+      {{"--allow-exec=relative/path"}, "--allow-exec"},
+      {{"--heartbeat-interval=1m", "--lease=30s"}, "--heartbeat-interval"},
+  };
+  for (const Case& c : cases) {
     std::vector<std::string> all = {"--metrics-listen=127.0.0.1:0", "--data-dir=" + dir.Path("data")};
-    all.insert(all.end(), args.begin(), args.end());
-    absl::StatusOr<std::unique_ptr<ServiceProcess>> dev = ServiceProcess::Start(BinaryPath("services/dev/cohort-dev"), all);
-    ASSERT_EQ(dev.status().code(), absl::StatusCode::kUnavailable) << args[0] << ": " << dev.status();
-    EXPECT_TRUE(absl::StrContains(dev.status().message(), "exit code 2")) << dev.status();
+    all.insert(all.end(), c.args.begin(), c.args.end());
+    absl::StatusOr<ProcessResult> run = RunProcess(BinaryPath("services/dev/cohort-dev"), all);
+    ASSERT_TRUE(run.ok()) << c.flag << ": " << run.status();
+    EXPECT_EQ(run->exit_code, 2) << c.flag << ": " << run->stderr_text;
+    EXPECT_EQ(run->stdout_text, "") << c.flag;
+    // One line, "cohort-dev: <the flag> ...", and nothing else.
+    EXPECT_TRUE(absl::StartsWith(run->stderr_text, "cohort-dev: " + c.flag)) << run->stderr_text;
+    EXPECT_TRUE(absl::EndsWith(run->stderr_text, "\n")) << run->stderr_text;
+    EXPECT_EQ(std::count(run->stderr_text.begin(), run->stderr_text.end(), '\n'), 1) << run->stderr_text;
   }
 }
 
