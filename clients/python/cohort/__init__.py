@@ -1,0 +1,26 @@
+"""Cohort's Python SDK: remote jobs as asyncio awaitables, and workers.
+
+    import cohort
+
+    async with cohort.connect("127.0.0.1:7070") as client:
+        jobs = [await client.submit("images", "images.resize", p) for p in payloads]
+        results = await cohort.gather(*jobs)
+
+Clients: connect/Client, spec, Job, gather, wait, wait_for, shield, as_completed,
+FIRST_COMPLETED/FIRST_EXCEPTION/ALL_COMPLETED. Workers: Worker, TaskContext, TaskError.
+Errors: CohortError, JobError (JobFailed, JobCancelled), and the built-in TimeoutError.
+A synchronous client for scripts is in cohort.sync; raw messages in cohort.pb.
+"""
+
+from cohort.client import Client, connect, spec
+from cohort.errors import CohortError, JobCancelled, JobError, JobFailed
+from cohort.jobs import Job, Progress, Shielded
+from cohort.waits import (ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, as_completed, gather, shield, state_name,
+                          wait, wait_for)
+from cohort.worker import TaskContext, TaskError, Worker, WorkerError
+
+__all__ = [
+    "ALL_COMPLETED", "Client", "CohortError", "FIRST_COMPLETED", "FIRST_EXCEPTION", "Job", "JobCancelled", "JobError",
+    "JobFailed", "Progress", "Shielded", "TaskContext", "TaskError", "Worker", "WorkerError", "as_completed",
+    "connect", "gather", "shield", "spec", "state_name", "wait", "wait_for",
+]
