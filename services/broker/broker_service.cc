@@ -333,6 +333,8 @@ grpc::ServerWriteReactor<cohort::v1::WatchResponse>* BrokerService::Watch(grpc::
             co_await engine_.commits().Wait();
             continue;
           }
+          // Sequences are consecutive (every transition writes one event), so a first
+          // event past `next` means retention deleted the ones between.
           if (events->front().sequence() != next && !gap_allowed) {
             co_return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                                    absl::StrCat("events ", next, "..", events->front().sequence() - 1,

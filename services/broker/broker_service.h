@@ -73,7 +73,9 @@ class BrokerService final : public cohort::v1::Broker::CallbackService {
   template <typename Body>
   grpc::ServerUnaryReactor* Unary(const char* method, Body body);
   runtime::Task<grpc::Status> Measured(const char* method, runtime::Task<grpc::Status> body);
-  // The wait deadline of a request: its timeout (if set) on the loop's clock.
+  // The wait deadline of a request: its timeout (if set) on the loop's clock, saturated.
+  // INVALID_ARGUMENT for a malformed or negative timeout, or one over 100 years
+  // (common::DurationFromWire).
   absl::StatusOr<std::optional<runtime::TimePoint>> DeadlineOf(const google::protobuf::Duration* timeout) const;
   absl::Status CheckIds(const google::protobuf::RepeatedPtrField<std::string>& ids) const;
 
