@@ -33,7 +33,7 @@ class ClientBidiStream final : public grpc::ClientBidiReactor<Req, Resp>,
                                private internal::WriteStarter<Req> {
  public:
   explicit ClientBidiStream(runtime::EventLoop& loop)
-      : loop_(loop), inbox_(mu_, loop, this, kStreamInbox), outbox_(mu_, loop, this, kStreamOutbox) {}
+      : loop_(loop), inbox_(mu_, loop, this, kStreamInbox), outbox_(mu_, loop, this, kStreamOutbox, kStreamOutboxBytes) {}
   // Destroying a stream gRPC still uses would corrupt memory later, far from the
   // mistake: abort at once instead.
   ~ClientBidiStream() { COHORT_CHECK(end_.done(), "ClientBidiStream destroyed before Finish() returned"); }

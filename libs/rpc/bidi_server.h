@@ -46,7 +46,7 @@ class ServerBidiStream final : public grpc::ServerBidiReactor<Req, Resp>,
       : ctx_(ctx),
         task_(loop),
         inbox_(mu_, loop, this, kStreamInbox),
-        outbox_(mu_, loop, this, kStreamOutbox) {
+        outbox_(mu_, loop, this, kStreamOutbox, kStreamOutboxBytes) {
     inbox_.Begin();
     task_.Start([this, handler = std::move(handler)]() mutable { return Run(std::move(handler)); });
   }

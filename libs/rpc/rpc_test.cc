@@ -19,6 +19,7 @@
 #include "libs/rpc/bidi_client.h"
 #include "libs/rpc/bidi_server.h"
 #include "libs/rpc/internal/inbox.h"
+#include "libs/rpc/internal/outbox.h"
 #include "libs/rpc/read_client.h"
 #include "libs/rpc/server.h"
 #include "libs/rpc/server_stream.h"
@@ -548,6 +549,77 @@ TEST(Inbox, DeliversToAParkedReaderWhileTheLoopsPostRingIsFullAndTheLoopWantsThe
   state->delivering.join();
   EXPECT_TRUE(state->received);
   delete state;
+}
+
+// A WriteStarter whose writes complete only when the test calls OnWriteDone: a client
+// that does not read.
+class HeldWriteStarter final : public internal::WriteStarter<EchoMessage> {
+ public:
+  void StartWriteOp(const EchoMessage*) override { started_.fetch_add(1); }
+  int started() const { return started_.load(); }
+
+ private:
+  std::atomic<int> started_{0};
+};
+
+TEST(Outbox, WriteWaitsOnceTheBufferedBytesReachTheBoundAndFailsAtOnceWhenThePeerLeaves) {
+  EventLoop loop;
+  std::mutex mu;
+  HeldWriteStarter starter;
+  internal::Outbox<EchoMessage> outbox(mu, loop, &starter, kStreamOutbox, kStreamOutboxBytes);
+  EchoMessage big;
+  big.set_text(std::string(kStreamOutboxBytes * 3 / 10, 'x'));  // 30% of the bound
+  int written = 0;
+  bool last = true;
+  runtime::TaskHandle<void> writer = runtime::Spawn(
+      loop, [](internal::Outbox<EchoMessage>* outbox, EchoMessage big, int* written, bool* last) -> Task<void> {
+        while ((*last = co_await outbox->Write(big))) ++*written;
+      }(&outbox, big, &written, &last));
+  loop.RunUntilIdle();
+  // One being written and three queued (1.2 times the bound): the fifth write waits,
+  // far below the 64-message count bound.
+  EXPECT_EQ(written, 4);
+  EXPECT_EQ(starter.started(), 1);
+  EXPECT_FALSE(writer.Done());
+
+  outbox.OnWriteDone(true);  // the client took one: room for one more
+  loop.RunUntilIdle();
+  EXPECT_EQ(written, 5);
+  EXPECT_EQ(starter.started(), 2);
+
+  internal::Wakeup wake;  // the client leaves (OnCancel): the waiting write fails now
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    wake = outbox.BreakLocked();
+  }
+  wake.Post();
+  loop.RunUntilIdle();
+  EXPECT_TRUE(writer.Done());
+  EXPECT_FALSE(last);
+  EXPECT_EQ(written, 5);
+}
+
+TEST(Outbox, AMessageLargerThanTheByteBoundStillGoesAlone) {
+  EventLoop loop;
+  std::mutex mu;
+  HeldWriteStarter starter;
+  internal::Outbox<EchoMessage> outbox(mu, loop, &starter, kStreamOutbox, kStreamOutboxBytes);
+  EchoMessage huge;
+  huge.set_text(std::string(kStreamOutboxBytes * 2, 'x'));
+  int written = 0;
+  runtime::TaskHandle<void> writer = runtime::Spawn(
+      loop, [](internal::Outbox<EchoMessage>* outbox, EchoMessage huge, int* written) -> Task<void> {
+        for (int i = 0; i < 2; ++i) {
+          if (co_await outbox->Write(huge)) ++*written;
+        }
+      }(&outbox, huge, &written));
+  loop.RunUntilIdle();
+  EXPECT_EQ(written, 1);  // being written; the second waits for it
+  outbox.OnWriteDone(true);
+  loop.RunUntilIdle();
+  EXPECT_EQ(written, 2);
+  EXPECT_TRUE(writer.Done());
+  outbox.OnWriteDone(true);
 }
 
 TEST(Status, ConvertsOneToOneBetweenAbslAndGrpc) {
