@@ -1,7 +1,7 @@
 // The progress protocol of exec children (progress_lines.h): the input as one line for
 // ParseProgressLine, and as a byte stream fed to ProgressLineSplitter in chunks whose
 // sizes the input picks. Every report must have a fraction in [0, 1] and a message no
-// longer than a line; the splitter must count every line as accepted or malformed.
+// longer than a line; the splitter's accepted() must count exactly the lines it reported.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <cstddef>

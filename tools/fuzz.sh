@@ -25,7 +25,7 @@ output_base=${COHORT_FUZZ_OUTPUT_BASE:-$HOME/.cache/cohort-fuzz-bazel}
 artifacts=${COHORT_FUZZ_ARTIFACTS:-/tmp/cohort-fuzz-artifacts}
 mkdir -p "$artifacts"
 
-bazel_fuzz() { bazel --output_base="$output_base" "$1" --config=ci --config=fuzz --symlink_prefix=/ "${@:2}"; }
+bazel_fuzz() { bazel --output_base="$output_base" --max_idle_secs=300 "$1" --config=ci --config=fuzz --symlink_prefix=/ "${@:2}"; }
 
 labels=()
 for t in "${targets[@]}"; do labels+=("//fuzz:$t"); done
