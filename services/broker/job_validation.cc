@@ -83,9 +83,8 @@ absl::Status CheckBackoff(const cohort::v1::JobSpec& spec, int index) {
   if (absl::Status s = CheckDuration(b.has_initial(), b.initial(), index, "backoff.initial"); !s.ok()) return s;
   if (absl::Status s = CheckDuration(b.has_max(), b.max(), index, "backoff.max"); !s.ok()) return s;
   // Written so that NaN fails: every comparison with NaN is false.
-  constexpr double kMaxMultiplier = 1000;
-  if (!(b.multiplier() == 0 || (b.multiplier() >= 1 && b.multiplier() <= kMaxMultiplier))) {
-    return Invalid(index, "backoff.multiplier", absl::StrCat("must be in 1..", kMaxMultiplier, " (0: the default)"));
+  if (!(b.multiplier() == 0 || (b.multiplier() >= 1 && std::isfinite(b.multiplier())))) {
+    return Invalid(index, "backoff.multiplier", "must be 0 (the default) or a finite number >= 1");
   }
   if (!(b.jitter() >= 0 && b.jitter() <= 1)) return Invalid(index, "backoff.jitter", "must be in 0..1");
   return absl::OkStatus();
