@@ -2,9 +2,12 @@
 
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <system_error>
 #include <utility>
 
@@ -75,6 +78,64 @@ absl::Status InstallNodeModules(const std::string& dir, absl::Duration timeout) 
         absl::StrCat("npm ci exited ", *exit, "; stdout:\n", (*npm)->out(), "stderr:\n", (*npm)->err()));
   }
   return absl::OkStatus();
+}
+
+namespace {
+
+// FNV-1a 64 of the file's bytes, in hex: stable across runs, builds and machines.
+absl::StatusOr<std::string> FileKey(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::stringstream bytes;
+  bytes << in.rdbuf();
+  std::uint64_t hash = 14695981039346656037ull;
+  for (unsigned char c : bytes.str()) {
+    hash ^= c;
+    hash *= 1099511628211ull;
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(hash));
+  return std::string(hex);
+}
+
+std::filesystem::path NodeModulesCacheRoot() {
+  if (const char* root = std::getenv("COHORT_NODE_MODULES_CACHE"); root != nullptr && *root != '\0') return root;
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg != '\0') {
+    return std::filesystem::path(xdg) / "cohort" / "node-modules";
+  }
+  const char* home = std::getenv("HOME");
+  return std::filesystem::path(home != nullptr && *home != '\0' ? home : "/nonexistent") / ".cache" / "cohort" /
+         "node-modules";
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> CachedNodeModules(const std::string& work_dir, absl::Duration timeout) {
+  absl::StatusOr<std::string> key = FileKey(RunfilePath("examples/node/package-lock.json"));
+  if (!key.ok()) return key.status();
+  const std::filesystem::path entry = NodeModulesCacheRoot() / *key;
+  std::error_code error;
+  // The marker is written last, inside the entry before its rename: present means complete.
+  if (std::filesystem::exists(entry / ".complete", error)) return (entry / "node_modules").string();
+
+  if (absl::Status installed = InstallNodeModules(work_dir, timeout); !installed.ok()) return installed;
+  const std::filesystem::path built = std::filesystem::path(work_dir) / "node_modules";
+  // Publish: copy beside the entry, mark complete, rename into place. Best effort: a
+  // read-only cache root (Bazel's sandbox) only means the next run installs again.
+  const std::filesystem::path staging = NodeModulesCacheRoot() / absl::StrCat(".", *key, ".", getpid());
+  std::filesystem::create_directories(staging, error);
+  if (!error) {
+    std::filesystem::copy(built, staging / "node_modules", std::filesystem::copy_options::recursive, error);
+  }
+  if (!error) std::ofstream(staging / ".complete") << "npm ci of package-lock.json " << *key << "\n";
+  if (!error) std::filesystem::rename(staging, entry, error);  // a racing run may have won: fine
+  if (error) {
+    std::fprintf(stderr, "CachedNodeModules: not cached at %s (%s); using %s\n", entry.c_str(),
+                 error.message().c_str(), built.c_str());
+    std::error_code ignored;  // leftovers of a failed publish; the entry itself is untouched
+    std::filesystem::remove_all(staging, ignored);
+  }
+  return built.string();
 }
 
 absl::StatusOr<std::unique_ptr<ChildProgram>> StartNodeClient(const std::string& node_modules_dir,

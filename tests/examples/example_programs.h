@@ -36,8 +36,18 @@ std::vector<std::string> ExpectedClientLines(int count);
 // registry, with an npm cache inside `dir`). Errors carry npm's output.
 absl::Status InstallNodeModules(const std::string& dir, absl::Duration timeout);
 
+// The Node example's node_modules for this lockfile, installed at most once per
+// lockfile: a directory keyed by a hash of package-lock.json under the cache root
+// ($COHORT_NODE_MODULES_CACHE, else ${XDG_CACHE_HOME:-$HOME/.cache}/cohort/node-modules)
+// is used as is when a complete one exists; otherwise InstallNodeModules runs in
+// `work_dir` and its result is published to the cache (atomically, by rename) if the
+// cache root is writable, and used from `work_dir` if not (e.g. in Bazel's sandbox
+// without --sandbox_writable_path). Returns the node_modules directory to use; errors as
+// InstallNodeModules'.
+absl::StatusOr<std::string> CachedNodeModules(const std::string& work_dir, absl::Duration timeout);
+
 // Starts `/usr/bin/node examples/node/client.js <args>`, its modules taken from
-// `node_modules_dir` (filled by InstallNodeModules) and the protos from the runfiles.
+// `node_modules_dir` (see CachedNodeModules) and the protos from the runfiles.
 absl::StatusOr<std::unique_ptr<ChildProgram>> StartNodeClient(const std::string& node_modules_dir,
                                                               std::vector<std::string> args);
 

@@ -1,6 +1,7 @@
 // examples/node/client.js against a real cluster, its dependencies installed by `npm ci`
-// from the committed lockfile as on a fresh clone: it prints what the Python client
-// prints (gather in order, wait with FIRST_COMPLETED).
+// from the committed lockfile as on a fresh clone (once per lockfile: see
+// CachedNodeModules): it prints what the Python client prints (gather in order, wait
+// with FIRST_COMPLETED).
 #include <algorithm>
 #include <cstdlib>
 #include <memory>
@@ -21,18 +22,20 @@ constexpr absl::Duration kTimeout = absl::Seconds(60);
 
 class NodeClientTest : public ::testing::Test {
  protected:
-  // One `npm ci` for the whole suite, into the test's temp dir.
+  // At most one `npm ci` for the whole suite (none when the lockfile's modules are cached).
   static void SetUpTestSuite() {
     const char* tmp = std::getenv("TEST_TMPDIR");
-    node_dir_ = std::string(tmp != nullptr ? tmp : "/tmp") + "/node-example";
-    installed_ = InstallNodeModules(node_dir_, absl::Minutes(3));
+    absl::StatusOr<std::string> modules =
+        CachedNodeModules(std::string(tmp != nullptr ? tmp : "/tmp") + "/node-example", absl::Minutes(3));
+    installed_ = modules.status();
+    if (modules.ok()) node_modules_ = *modules;
   }
 
   void SetUp() override { ASSERT_TRUE(installed_.ok()) << installed_; }
 
   // Runs client.js with `args` to its end.
   std::unique_ptr<ChildProgram> RunNodeClient(std::vector<std::string> args) {
-    absl::StatusOr<std::unique_ptr<ChildProgram>> client = StartNodeClient(node_dir_ + "/node_modules", args);
+    absl::StatusOr<std::unique_ptr<ChildProgram>> client = StartNodeClient(node_modules_, args);
     EXPECT_TRUE(client.ok()) << client.status();
     if (!client.ok()) return nullptr;
     absl::StatusOr<int> exit = (*client)->Wait(kTimeout);
@@ -41,7 +44,7 @@ class NodeClientTest : public ::testing::Test {
     return std::move(*client);
   }
 
-  static inline std::string node_dir_;
+  static inline std::string node_modules_;
   static inline absl::Status installed_;
   int exit_code_ = -1;
 };
