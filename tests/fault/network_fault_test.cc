@@ -106,6 +106,26 @@ TEST_F(NetworkFaultTest, ExecutorStoppedBySigstopForLessThanTheLeaseCostsNoAttem
   CheckInvariants(*stub_, ids, log_, {.exactly_once = true});
 }
 
+// Past the lease, the broker takes the attempts back even though the stream never
+// broke; when the link heals, the executor's completions of the old attempts are
+// fenced off and the next attempts decide.
+TEST_F(NetworkFaultTest, ExecutorLinkStalledPastTheLeaseRunsTheNextAttemptAndFencesTheOld) {
+  auto executor = StartExecutor("stalled-long", 4);
+  std::vector<std::string> ids = SubmitRunning(4, absl::Milliseconds(500));
+  proxy_->Stall();
+  Hold(kLease + absl::Seconds(1));
+  proxy_->Heal();
+  CheckInvariants(*stub_, ids, log_, {});
+  for (const std::string& id : ids) {
+    cohort::v1::GetJobRequest req;
+    req.set_job_id(id);
+    cohort::v1::GetJobResponse resp;
+    auto ctx = Deadline(std::chrono::seconds(10));
+    ASSERT_TRUE(stub_->GetJob(ctx.get(), req, &resp).ok());
+    EXPECT_GE(resp.job().attempt(), 2) << "the lease ran out during the stall: " << resp.job().ShortDebugString();
+  }
+}
+
 TEST_F(NetworkFaultTest, ExecutorOnASlowLinkRunsEveryJobOnce) {
   proxy_->SetDelay(absl::Milliseconds(100));
   auto executor = StartExecutor("slow-link", 4);
