@@ -122,6 +122,10 @@ class PrometheusServer:
         """Every loaded rule as Prometheus reports it (name, query, health, lastError...)."""
         return [rule for group in self._get("/api/v1/rules")["groups"] for rule in group["rules"]]
 
+    def alerts(self):
+        """Every active alert (pending or firing): {"labels": ..., "state": ..., "value": ...}."""
+        return self._get("/api/v1/alerts")["alerts"]
+
     def stop(self):
         """Stops Prometheus (SIGTERM, then SIGKILL after 10 s)."""
         if self._proc is None:
