@@ -14,6 +14,7 @@ packages=(
   tzdata python3-grpcio python3-protobuf prometheus nodejs
   python3-yaml
   podman runc mmdebstrap uidmap fuse-overlayfs
+  python3-pytest python3-pytest-asyncio mypy python3-setuptools python3-wheel
 )
 
 missing=()
