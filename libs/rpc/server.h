@@ -27,7 +27,8 @@ struct StartedServer {
 //  - A request body that does not parse as the method's request gets
 //    INVALID_ARGUMENT with a short message naming the method (gRPC's callback API
 //    would answer UNIMPLEMENTED with no message).
-// Other failures to bind are explained the same way (see common::ProbeListen).
+// Other failures to bind are explained the same way (see common::ProbeListen). The
+// builder's interceptor creators are set here (callers set none).
 absl::StatusOr<StartedServer> StartServer(grpc::ServerBuilder& builder, const common::HostPort& listen);
 
 // How long a stopping server lets calls in flight finish before it cancels them.
