@@ -126,6 +126,17 @@ TEST_F(NetworkFaultTest, ExecutorLinkStalledPastTheLeaseRunsTheNextAttemptAndFen
   }
 }
 
+// The broker itself paused (a stop-the-world stall of the process): the heartbeats wait
+// in its socket, and a pause shorter than the lease costs no attempt.
+TEST_F(NetworkFaultTest, BrokerStoppedBySigstopForLessThanTheLeaseCostsNoAttempt) {
+  auto executor = StartExecutor("broker-paused", 8);
+  std::vector<std::string> ids = SubmitRunning(8, absl::Seconds(2));
+  ASSERT_EQ(kill(broker_->pid(), SIGSTOP), 0);
+  Hold(kLease / 2);
+  ASSERT_EQ(kill(broker_->pid(), SIGCONT), 0);
+  CheckInvariants(*stub_, ids, log_, {.exactly_once = true});
+}
+
 TEST_F(NetworkFaultTest, ExecutorOnASlowLinkRunsEveryJobOnce) {
   proxy_->SetDelay(absl::Milliseconds(100));
   auto executor = StartExecutor("slow-link", 4);
