@@ -25,8 +25,9 @@ void UnparseableRequestInterceptor::Intercept(grpc::experimental::InterceptorBat
 
 grpc::experimental::Interceptor* UnparseableRequestInterceptorFactory::CreateServerInterceptor(
     ServerRpcInfo* info) {
-  // Streams from the client have no single request to check: a message that does not
-  // parse there fails that read, which the handler sees.
+  // Streams from the client have no single request to check: there gRPC ends the read
+  // of a message that does not parse as if the client had half-closed, and only the
+  // handler can answer (Connect: no hello).
   if (info->type() != ServerRpcInfo::Type::UNARY && info->type() != ServerRpcInfo::Type::SERVER_STREAMING) {
     return nullptr;
   }
