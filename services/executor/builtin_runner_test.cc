@@ -55,6 +55,16 @@ TEST_F(BuiltinRunnerTest, FailFailsWithThePayloadAsMessage) {
   EXPECT_EQ(o.error.message(), "no such customer");
 }
 
+TEST_F(BuiltinRunnerTest, SleepRefusesMoreThanAHundredYearsInsteadOfReturningAtOnce) {
+  // 342 years: more nanoseconds than a time point holds; it once wrapped and returned.
+  Outcome o = RunJob("builtin.sleep", "3000000h");
+  EXPECT_FALSE(o.ok);
+  EXPECT_EQ(o.error.code(), "bad_payload");
+  o = RunJob("builtin.sleep", std::string(100'000, '9'));
+  EXPECT_EQ(o.error.code(), "bad_payload");
+  EXPECT_LT(o.error.message().size(), 256u);
+}
+
 TEST_F(BuiltinRunnerTest, SleepReportsTheFractionSleptOnceASecond) {
   Outcome o = RunJob("builtin.sleep", "4s");
   EXPECT_TRUE(o.ok);

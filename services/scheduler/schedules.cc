@@ -28,7 +28,6 @@ using namespace std::chrono_literals;
 using cohort::v1::Broker;
 using cohort::v1::Schedule;
 using cohort::v1::ScheduleSpec;
-using common::FromProto;
 using common::ToProto;
 
 constexpr auto kRpcTimeout = 10s;
