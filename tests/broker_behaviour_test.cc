@@ -4,11 +4,13 @@
 // the configurable limits and DAG validation, and the Connect protocol's edges (a
 // result after a cancel request, a non-Hello first message, a second stream for the
 // same executor id, negative credit grants). docs/contract.md lists what each proves.
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -125,6 +127,21 @@ class BrokerBehaviourTest : public BrokerTest {
       if (!stub().ListExecutors(ctx.get(), {}, &resp).ok()) return false;
       for (const auto& e : resp.executors()) {
         if (e.executor_id() == executor && e.credits() == credits) return true;
+      }
+      std::this_thread::sleep_for(20ms);  // polling a condition with a bound
+    }
+    return false;
+  }
+  // Polls ListExecutors until `executor` is no longer listed, for at most 10 s.
+  bool AwaitGone(const std::string& executor) {
+    const auto give_up = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < give_up) {
+      cohort::v1::ListExecutorsResponse resp;
+      auto ctx = Context();
+      if (!stub().ListExecutors(ctx.get(), {}, &resp).ok()) return false;
+      if (std::none_of(resp.executors().begin(), resp.executors().end(),
+                       [&](const auto& e) { return e.executor_id() == executor; })) {
+        return true;
       }
       std::this_thread::sleep_for(20ms);  // polling a condition with a bound
     }
@@ -502,6 +519,268 @@ TEST_F(BrokerBehaviourTest, ANegativeCreditGrantWithdrawsUnusedCreditButNeverBel
   ASSERT_EQ(executors.executors_size(), 1);
   EXPECT_EQ(executors.executors(0).credits(), 0);
   EXPECT_EQ(executors.executors(0).running(), 1);
+}
+
+// ---- RPCs with a promise no other test checked ----
+
+TEST_F(BrokerBehaviourTest, SubmitValidateOnlyChecksEverySpecAndWritesNothing) {
+  cohort::v1::SubmitRequest req;
+  *req.add_jobs() = Spec("validate");
+  req.set_validate_only(true);
+  cohort::v1::SubmitResponse resp;
+  auto ctx = Context();
+  grpc::Status ok = stub().Submit(ctx.get(), req, &resp);
+  ASSERT_TRUE(ok.ok()) << ok.error_message();
+  EXPECT_EQ(resp.job_ids_size(), 0);
+  req.add_jobs()->set_queue("Not A Queue");
+  auto ctx2 = Context();
+  grpc::Status bad = stub().Submit(ctx2.get(), req, &resp);
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(bad.error_message().find("jobs[1].queue"), std::string::npos) << bad.error_message();
+  EXPECT_EQ(CountJobs(), 0);
+}
+
+TEST_F(BrokerBehaviourTest, ARunAtInThePastQueuesTheJobAtOnce) {
+  cohort::v1::JobSpec spec = Spec("past");
+  spec.mutable_run_at()->set_seconds(1);  // 1970
+  const std::string id = Submit({spec})[0];
+  cohort::v1::Job job = Get(id);
+  EXPECT_EQ(job.state(), cohort::v1::JOB_STATE_QUEUED);
+  EXPECT_FALSE(job.has_not_before());
+}
+
+TEST_F(BrokerBehaviourTest, ListJobsPagesWithTheSameFiltersAndRefusesATokenWithOthers) {
+  Submit({Spec("pages"), Spec("pages"), Spec("pages"), Spec("other")});
+  cohort::v1::ListJobsRequest req;
+  req.set_queue("pages");
+  req.set_page_size(2);
+  cohort::v1::ListJobsResponse first;
+  auto ctx = Context();
+  ASSERT_TRUE(stub().ListJobs(ctx.get(), req, &first).ok());
+  ASSERT_EQ(first.jobs_size(), 2);
+  ASSERT_FALSE(first.next_page_token().empty());
+  // The token with other filters: INVALID_ARGUMENT, not a page of something else.
+  cohort::v1::ListJobsRequest other;
+  other.set_queue("other");
+  other.set_page_token(first.next_page_token());
+  cohort::v1::ListJobsResponse ignored;
+  auto ctx2 = Context();
+  EXPECT_EQ(stub().ListJobs(ctx2.get(), other, &ignored).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  // A page size over the maximum is capped, not refused.
+  cohort::v1::ListJobsRequest huge;
+  huge.set_page_size(1'000'000'000);
+  cohort::v1::ListJobsResponse all;
+  auto ctx3 = Context();
+  ASSERT_TRUE(stub().ListJobs(ctx3.get(), huge, &all).ok());
+  EXPECT_EQ(all.jobs_size(), 4);
+}
+
+TEST_F(BrokerBehaviourTest, QueuesAreListedInNameOrderAndPauseCreatesOneIdempotently) {
+  Submit({Spec("zeta"), Spec("alpha")});
+  cohort::v1::PauseQueueRequest pause;
+  pause.set_queue("middle");  // no job yet
+  for (int i = 0; i < 2; ++i) {
+    cohort::v1::PauseQueueResponse paused;
+    auto ctx = Context();
+    ASSERT_TRUE(stub().PauseQueue(ctx.get(), pause, &paused).ok());
+  }
+  cohort::v1::ListQueuesResponse resp;
+  auto ctx = Context();
+  ASSERT_TRUE(stub().ListQueues(ctx.get(), {}, &resp).ok());
+  std::vector<std::string> names;
+  for (const auto& q : resp.queues()) names.push_back(q.name());
+  EXPECT_EQ(names, (std::vector<std::string>{"alpha", "middle", "zeta"}));
+  EXPECT_TRUE(QueueNamed("middle").paused());
+  EXPECT_FALSE(QueueNamed("middle").has_oldest_queued_age());  // unset when empty
+}
+
+TEST_F(BrokerBehaviourTest, SetQueueLimitsKeepsTheLimitsNotSetAndRefusesNegativeOnes) {
+  SetLimits("limits", 4, 7);
+  cohort::v1::SetQueueLimitsRequest req;
+  req.set_queue("limits");
+  req.mutable_limits()->set_max_rate(2.5);
+  cohort::v1::SetQueueLimitsResponse resp;
+  auto ctx = Context();
+  ASSERT_TRUE(stub().SetQueueLimits(ctx.get(), req, &resp).ok());
+  EXPECT_EQ(resp.limits().max_concurrency(), 4);
+  EXPECT_EQ(resp.limits().weight(), 7);
+  EXPECT_EQ(resp.limits().max_rate(), 2.5);
+  for (int field = 0; field < 3; ++field) {
+    cohort::v1::SetQueueLimitsRequest bad;
+    bad.set_queue("limits");
+    if (field == 0) bad.mutable_limits()->set_max_concurrency(-1);
+    if (field == 1) bad.mutable_limits()->set_weight(-1);
+    if (field == 2) bad.mutable_limits()->set_max_rate(-1);
+    auto c = Context();
+    EXPECT_EQ(stub().SetQueueLimits(c.get(), bad, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT) << field;
+  }
+  const cohort::v1::QueueInfo q = QueueNamed("limits");
+  EXPECT_EQ(q.limits().max_concurrency(), 4);
+  EXPECT_EQ(q.limits().weight(), 7);
+  EXPECT_EQ(q.limits().max_rate(), 2.5);
+}
+
+TEST_F(BrokerBehaviourTest, CancelJobCancelsAShieldedJob) {
+  cohort::v1::JobSpec shielded = Spec("shield");
+  shielded.set_shield(true);
+  const std::string id = Submit({shielded})[0];
+  cohort::v1::CancelJobResponse resp;
+  Cancel(id, &resp);
+  EXPECT_EQ(resp.state(), cohort::v1::JOB_STATE_CANCELLED);
+  std::optional<cohort::v1::JobOutcome> outcome = AwaitEnd(id);
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(outcome->state(), cohort::v1::JOB_STATE_CANCELLED);
+  EXPECT_EQ(outcome->error().code(), "cancelled");
+}
+
+TEST_F(BrokerBehaviourTest, WaitFirstExceptionDoesNotCountACancelledJobAsAnException) {
+  const std::vector<std::string> ids = Submit({Spec("fx"), Spec("fx"), Spec("fx")});
+  cohort::v1::CancelJobResponse cancelled;
+  Cancel(ids[0], &cancelled);
+  ASSERT_EQ(cancelled.state(), cohort::v1::JOB_STATE_CANCELLED);
+  TestExecutor exec(stub(), "fx", 2);
+  exec.Grant(2);
+  ASSERT_EQ(NextJob(exec), ids[1]);
+  ASSERT_EQ(NextJob(exec), ids[2]);
+  cohort::v1::WaitRequest req;
+  for (const auto& id : ids) req.add_job_ids(id);
+  req.set_return_when(cohort::v1::RETURN_WHEN_FIRST_EXCEPTION);
+  cohort::v1::WaitResponse resp;
+  grpc::Status status;
+  std::thread waiter([&] {
+    auto ctx = Context();
+    status = stub().Wait(ctx.get(), req, &resp);
+  });
+  // The Wait is parked (a CANCELLED job is no exception), then a success, then a failure.
+  const bool parked = AwaitMetric("cohort_broker_waiters", 1);
+  exec.Complete(ids[1], 1, "fine");
+  exec.Fail(ids[2], 1, "broken");
+  waiter.join();
+  ASSERT_TRUE(parked) << "the Wait returned before any job failed";
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(resp.done_size(), 3);
+  EXPECT_EQ(resp.pending_size(), 0);
+}
+
+TEST_F(BrokerBehaviourTest, ReleaseJobsIsValidatedAsAWholeAndFenced) {
+  cohort::v1::JobSpec later = Spec("release");
+  later.mutable_delay()->set_seconds(3600);
+  const std::string id = Submit({later})[0];
+  auto release = [&](const std::vector<std::tuple<std::string, int, cohort::v1::TransitionReason>>& rs,
+                     cohort::v1::ReleaseJobsResponse* resp) {
+    cohort::v1::ReleaseJobsRequest req;
+    for (const auto& [job, attempt, reason] : rs) {
+      auto* r = req.add_releases();
+      r->set_job_id(job);
+      r->set_attempt(attempt);
+      r->set_reason(reason);
+    }
+    auto ctx = Context();
+    return stub().ReleaseJobs(ctx.get(), req, resp);
+  };
+  cohort::v1::ReleaseJobsResponse resp;
+  // A reason that is not a release, or an unknown id, refuses the whole batch.
+  EXPECT_EQ(release({{id, 0, cohort::v1::TRANSITION_REASON_RUN_AT}, {id, 0, cohort::v1::TRANSITION_REASON_SUBMITTED}},
+                    &resp)
+                .error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  grpc::Status unknown = release(
+      {{id, 0, cohort::v1::TRANSITION_REASON_RUN_AT}, {"0123456789abcdef01234567", 0, cohort::v1::TRANSITION_REASON_RUN_AT}},
+      &resp);
+  EXPECT_EQ(unknown.error_code(), grpc::StatusCode::NOT_FOUND) << unknown.error_message();
+  EXPECT_EQ(Get(id).state(), cohort::v1::JOB_STATE_PENDING);
+  // A stale attempt is skipped without error; the right one applies, once.
+  ASSERT_TRUE(release({{id, 3, cohort::v1::TRANSITION_REASON_RUN_AT}}, &resp).ok());
+  EXPECT_EQ(resp.changed_job_ids_size(), 0);
+  ASSERT_TRUE(release({{id, 0, cohort::v1::TRANSITION_REASON_RUN_AT}}, &resp).ok());
+  EXPECT_EQ(resp.changed_job_ids_size(), 1);
+  ASSERT_TRUE(release({{id, 0, cohort::v1::TRANSITION_REASON_RUN_AT}}, &resp).ok());
+  EXPECT_EQ(resp.changed_job_ids_size(), 0);
+  EXPECT_EQ(Get(id).state(), cohort::v1::JOB_STATE_QUEUED);
+}
+
+TEST_F(BrokerBehaviourTest, AnInvalidHelloEndsTheStreamWithInvalidArgument) {
+  struct Case {
+    const char* name;
+    ExecutorMessage hello;
+  };
+  std::vector<Case> cases = {{"empty id", Hello("", 1)}, {"capacity 0", Hello("x", 0)}, {"bad queue", Hello("x", 1)}};
+  cases[2].hello.mutable_hello()->add_queues("Not A Queue");
+  for (const Case& c : cases) {
+    std::unique_ptr<RawStream> raw = OpenStream();
+    ASSERT_TRUE(raw->stream->Write(c.hello));
+    grpc::Status status = Ended(*raw);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.name << ": " << status.error_message();
+  }
+}
+
+TEST_F(BrokerBehaviourTest, CreditAboveCapacityIsDroppedAndHelloQueuesFilterAssigns) {
+  {
+    TestExecutor exec(stub(), "greedy", 2);
+    exec.Grant(10);
+    ASSERT_TRUE(AwaitCredits("greedy", 2)) << "credit above the capacity was kept";
+  }  // gone before any job exists
+  // A worker that serves only queue "mine" never gets another queue's job.
+  ExecutorMessage hello = Hello("mine-only", 1);
+  hello.mutable_hello()->add_queues("mine");
+  std::unique_ptr<RawStream> raw = OpenStream(30s);
+  ASSERT_TRUE(raw->stream->Write(hello));
+  ASSERT_TRUE(raw->stream->Write(Credit(1)));
+  ASSERT_TRUE(AwaitCredits("mine-only", 1));
+  ASSERT_TRUE(AwaitGone("greedy")) << "the closed executor is still attached";
+  const std::vector<std::string> ids = Submit({Spec("theirs"), Spec("mine")});
+  BrokerMessage m;
+  std::optional<BrokerMessage::Assign> assign;
+  while (!assign && raw->stream->Read(&m)) {
+    if (m.has_assign()) assign = m.assign();
+  }
+  ASSERT_TRUE(assign.has_value());
+  EXPECT_EQ(assign->job().id(), ids[1]);
+  raw->ctx.TryCancel();
+}
+
+TEST_F(BrokerBehaviourTest, AStaleOrSecondCompleteIsIgnoredCountedAndTheStreamStaysOpen) {
+  const std::vector<std::string> ids = Submit({Spec("stale"), Spec("stale")});
+  TestExecutor exec(stub(), "twice", 1);
+  exec.Grant(1);
+  ASSERT_EQ(NextJob(exec), ids[0]);
+  exec.Complete(ids[0], 1, "first");
+  exec.Complete(ids[0], 1, "second");   // a second Complete
+  exec.Complete(ids[0], 9, "stale");    // another attempt
+  ASSERT_TRUE(AwaitMetric("cohort_broker_stale_completions_total", 2)) << "the ignored completions were not counted";
+  std::optional<cohort::v1::JobOutcome> outcome = AwaitEnd(ids[0]);
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(outcome->result(), "first");
+  // Still connected: the next credit gets the next job.
+  exec.Grant(1);
+  EXPECT_EQ(NextJob(exec), ids[1]);
+}
+
+TEST_F(BrokerBehaviourTest, ProgressIsClampedToZeroToOne) {
+  const std::string id = Submit({Spec("progress")})[0];
+  std::unique_ptr<RawStream> raw = OpenStream(30s);
+  ASSERT_TRUE(raw->stream->Write(Hello("progress", 1)));
+  ASSERT_TRUE(raw->stream->Write(Credit(1)));
+  BrokerMessage m;
+  while (!m.has_assign() && raw->stream->Read(&m)) {
+  }
+  ASSERT_TRUE(m.has_assign());
+  for (double fraction : {7.0, -3.0}) {
+    ExecutorMessage progress;
+    progress.mutable_progress()->set_job_id(id);
+    progress.mutable_progress()->set_attempt(1);
+    progress.mutable_progress()->mutable_progress()->set_fraction(fraction);
+    ASSERT_TRUE(raw->stream->Write(progress));
+    const double want = fraction > 1 ? 1.0 : 0.0;
+    const auto give_up = std::chrono::steady_clock::now() + 10s;
+    double seen = Get(id).progress().fraction();
+    while (seen != want && seen != fraction && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(20ms);  // polling a condition with a bound
+      seen = Get(id).progress().fraction();
+    }
+    EXPECT_EQ(seen, want) << "reported " << fraction;
+  }
+  raw->ctx.TryCancel();
 }
 
 }  // namespace
