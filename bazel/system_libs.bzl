@@ -29,6 +29,8 @@ _LIBS = {
         "absl_time",
     ], []),
     "benchmark": (["benchmark"], []),
+    # Debian's libcivetweb-dev ships no .pc file (the console's HTTP server).
+    "civetweb": ([], ["-lcivetweb"]),
     "grpc": (["grpc++", "protobuf"], ["-lgrpc++_reflection"]),
     "gtest": (["gmock", "gtest"], ["-lpthread"]),
     "gtest_main": (["gmock", "gtest_main", "gtest"], ["-lpthread"]),
@@ -61,8 +63,8 @@ def _system_libs_impl(ctx):
         "",
     ]
     for name, (modules, extra) in sorted(_LIBS.items()):
-        libs = _dedupe_keep_last(_pkg_config(ctx, "--libs", modules) + extra)
-        cflags = _pkg_config(ctx, "--cflags", modules)
+        libs = _dedupe_keep_last((_pkg_config(ctx, "--libs", modules) if modules else []) + extra)
+        cflags = _pkg_config(ctx, "--cflags", modules) if modules else []
         defines = [f[2:] for f in cflags if f.startswith("-D")]
         copts = [f for f in cflags if not f.startswith("-D")]
         lines.append("cc_library(")

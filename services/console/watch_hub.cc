@@ -1,0 +1,158 @@
+#include "services/console/watch_hub.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "libs/rpc/read_client.h"
+#include "libs/rpc/status.h"
+#include "libs/rpc/unary_client.h"
+#include "services/console/json.h"
+
+namespace cohort::console {
+namespace {
+
+using cohort::v1::Broker;
+using WatchStream = rpc::ClientReadStream<cohort::v1::WatchRequest, cohort::v1::WatchResponse>;
+
+constexpr char kResetData[] = "{}";
+
+}  // namespace
+
+std::string SseFrame(absl::string_view event, absl::string_view data) {
+  return absl::StrCat("event: ", event, "\ndata: ", data, "\n\n");
+}
+
+void EventSubscriber::Push(std::string frame) {
+  absl::MutexLock lock(&mu_);
+  if (closed_) return;
+  if (bytes_ + frame.size() > max_bytes_) {
+    frames_.clear();
+    frame = SseFrame("reset", kResetData);
+    bytes_ = 0;
+  }
+  bytes_ += frame.size();
+  frames_.push_back(std::move(frame));
+}
+
+void EventSubscriber::Close() {
+  absl::MutexLock lock(&mu_);
+  closed_ = true;
+}
+
+EventSubscriber::Wake EventSubscriber::Take(absl::Duration timeout, std::vector<std::string>& out) {
+  absl::MutexLock lock(&mu_);
+  auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return closed_ || !frames_.empty(); };
+  mu_.AwaitWithTimeout(absl::Condition(&ready), timeout);
+  if (!frames_.empty()) {
+    for (std::string& frame : frames_) out.push_back(std::move(frame));
+    frames_.clear();
+    bytes_ = 0;
+    return Wake::kFrames;
+  }
+  return closed_ ? Wake::kClosed : Wake::kTimeout;
+}
+
+std::shared_ptr<EventSubscriber> WatchHub::Subscribe(std::string job_id) {
+  auto subscriber = std::make_shared<EventSubscriber>(std::move(job_id), kSubscriberBytes);
+  subscriber->Push(SseFrame("reset", kResetData));
+  absl::MutexLock lock(&mu_);
+  if (closed_) return nullptr;
+  subscribers_.push_back(subscriber);
+  return subscriber;
+}
+
+void WatchHub::Unsubscribe(const std::shared_ptr<EventSubscriber>& subscriber) {
+  absl::MutexLock lock(&mu_);
+  subscribers_.erase(std::remove(subscribers_.begin(), subscribers_.end(), subscriber), subscribers_.end());
+}
+
+void WatchHub::PublishToAll(const std::string& frame) {
+  absl::MutexLock lock(&mu_);
+  for (const std::shared_ptr<EventSubscriber>& s : subscribers_) s->Push(frame);
+}
+
+void WatchHub::Publish(const cohort::v1::WatchResponse& batch) {
+  metrics_.watch_events().Increment(static_cast<double>(batch.events_size()));
+  // Each event's JSON is made once, whatever the number of subscribers.
+  std::vector<std::pair<const std::string*, std::string>> events;
+  events.reserve(batch.events_size());
+  for (const cohort::v1::JobEvent& event : batch.events()) events.emplace_back(&event.job_id(), ProtoJson(event));
+  std::string all;
+  absl::MutexLock lock(&mu_);
+  for (const std::shared_ptr<EventSubscriber>& s : subscribers_) {
+    if (s->job_id().empty()) {
+      if (all.empty()) {
+        all = "{\"events\":[";
+        for (std::size_t i = 0; i < events.size(); ++i) absl::StrAppend(&all, i ? "," : "", events[i].second);
+        all = SseFrame("jobs", absl::StrCat(all, "]}"));
+      }
+      s->Push(all);
+      continue;
+    }
+    std::string mine;
+    for (const auto& [id, json] : events) {
+      if (*id == s->job_id()) absl::StrAppend(&mine, mine.empty() ? "" : ",", json);
+    }
+    if (!mine.empty()) s->Push(SseFrame("jobs", absl::StrCat("{\"events\":[", mine, "]}")));
+  }
+}
+
+runtime::Task<absl::Status> WatchHub::FollowOnce() {
+  // The listing's sequence is where the log stands now: pages reload on `reset`, so
+  // only what happens after it is news.
+  cohort::v1::ListJobsRequest list;
+  list.set_page_size(1);
+  cohort::v1::ListJobsResponse listed;
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    grpc::Status s = co_await rpc::Call(broker_.async(), &Broker::Stub::async::ListJobs, &ctx, list, &listed);
+    if (!s.ok()) co_return rpc::FromGrpc(s);
+  }
+  cohort::v1::WatchRequest request;
+  request.set_after_sequence(listed.sequence());
+  WatchStream stream(*runtime::EventLoop::Current(), request);
+  broker_.async()->Watch(stream.context(), &stream.request(), &stream);
+  stream.Start();
+  watch_ctx_ = stream.context();
+  if (stopping_) stream.Cancel();  // stop came during the listing
+  metrics_.watch_connects().Increment();
+  PublishToAll(SseFrame("reset", kResetData));
+  while (std::optional<cohort::v1::WatchResponse> batch = co_await stream.Read()) Publish(*batch);
+  watch_ctx_ = nullptr;
+  grpc::Status status = co_await stream.Finish();
+  co_return status.ok() ? absl::UnavailableError("Watch ended") : rpc::FromGrpc(status);
+}
+
+runtime::Task<void> WatchHub::Run(runtime::Event& stop) {
+  runtime::TaskGroup group;
+  // Stop cancels the Watch in flight (its Read then ends) and cuts a backoff short.
+  group.Spawn([](WatchHub* self, runtime::Event* stop) -> runtime::Task<void> {
+    co_await stop->Wait();
+    self->stopping_ = true;
+    if (self->watch_ctx_ != nullptr) self->watch_ctx_->TryCancel();
+    self->wake_.Set();
+  }(this, &stop));
+  std::chrono::milliseconds backoff(200);
+  while (!stopping_) {
+    const runtime::TimePoint started = runtime::EventLoop::Current()->Now();
+    absl::Status ended = co_await FollowOnce();
+    if (stopping_) break;
+    // A stream that lived a while was healthy: start the backoff afresh.
+    if (runtime::EventLoop::Current()->Now() - started > std::chrono::seconds(10)) backoff = std::chrono::milliseconds(200);
+    std::fprintf(stderr, "cohort-console: broker Watch: %s; retrying in %lld ms\n",
+                 std::string(ended.message().substr(0, 200)).c_str(), static_cast<long long>(backoff.count()));
+    co_await wake_.WaitUntil(runtime::EventLoop::Current()->Now() + backoff);
+    backoff = std::min<std::chrono::milliseconds>(backoff * 2, std::chrono::seconds(5));
+  }
+  co_await group.Join();
+  absl::MutexLock lock(&mu_);
+  closed_ = true;
+  for (const std::shared_ptr<EventSubscriber>& s : subscribers_) s->Close();
+  subscribers_.clear();
+}
+
+}  // namespace cohort::console
