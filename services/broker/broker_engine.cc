@@ -14,6 +14,7 @@
 #include "libs/common/proto_time.h"
 #include "libs/common/quote.h"
 #include "libs/common/wire_time.h"
+#include "services/broker/job_states.h"
 
 namespace cohort::broker {
 namespace {
@@ -29,11 +30,6 @@ using cohort::v1::TransitionReason;
 constexpr char kQueueMetaPrefix[] = "queue:";
 
 google::protobuf::Duration ToProtoDuration(Duration d) { return common::ToProto(absl::FromChrono(d)); }
-
-bool IsTerminal(JobState s) {
-  return s == cohort::v1::JOB_STATE_SUCCEEDED || s == cohort::v1::JOB_STATE_FAILED ||
-         s == cohort::v1::JOB_STATE_CANCELLED;
-}
 
 int32_t MaxAttempts(const cohort::v1::JobSpec& spec) { return std::max(1, spec.max_attempts()); }
 
@@ -657,8 +653,8 @@ absl::StatusOr<Job> BrokerEngine::GetJob(const std::string& id) const {
 absl::StatusOr<cohort::v1::ListJobsResponse> BrokerEngine::ListJobs(const cohort::v1::ListJobsRequest& request) const {
   loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
   if (request.page_size() < 0) return absl::InvalidArgumentError("page_size must not be negative");
-  if (!request.queue().empty() && !IsValidQueueName(request.queue())) {
-    return absl::InvalidArgumentError(absl::StrCat("queue ", common::QuoteBounded(request.queue()), " is invalid: use [a-z0-9._-]{1,64}"));
+  if (!request.queue().empty()) {
+    if (absl::Status s = CheckQueueName(request.queue(), "queue "); !s.ok()) return s;
   }
   for (int s : request.states()) {
     if (!cohort::v1::JobState_IsValid(s) || s == cohort::v1::JOB_STATE_UNSPECIFIED) {
@@ -781,9 +777,7 @@ cohort::v1::ListQueuesResponse BrokerEngine::ListQueues() const {
     }
     if (const ReadyQueue::Entry* e = q.ready.Oldest()) {
       absl::Duration age = now - FromProto(jobs_.at(e->job_id).job.queue_time());
-      info->mutable_oldest_queued_age()->set_seconds(absl::ToInt64Seconds(age));
-      info->mutable_oldest_queued_age()->set_nanos(
-          static_cast<int32_t>(absl::ToInt64Nanoseconds(age - absl::Seconds(absl::ToInt64Seconds(age)))));
+      *info->mutable_oldest_queued_age() = ToProto(age);
     }
   }
   return response;
@@ -800,9 +794,7 @@ void BrokerEngine::StageQueueSettings(const std::string& name, Pending& p) {
 
 runtime::Task<absl::Status> BrokerEngine::PauseQueue(std::string queue, bool paused) {
   loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
-  if (!IsValidQueueName(queue)) {
-    co_return absl::InvalidArgumentError(absl::StrCat("queue ", common::QuoteBounded(queue), " is invalid: use [a-z0-9._-]{1,64}"));
-  }
+  if (absl::Status s = CheckQueueName(queue, "queue "); !s.ok()) co_return s;
   Queue(queue).paused = paused;
   Pending p;
   StageQueueSettings(queue, p);
@@ -814,9 +806,7 @@ runtime::Task<absl::Status> BrokerEngine::PauseQueue(std::string queue, bool pau
 runtime::Task<absl::StatusOr<cohort::v1::QueueLimits>> BrokerEngine::SetQueueLimits(std::string queue,
                                                                                     cohort::v1::QueueLimits limits) {
   loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
-  if (!IsValidQueueName(queue)) {
-    co_return absl::InvalidArgumentError(absl::StrCat("queue ", common::QuoteBounded(queue), " is invalid: use [a-z0-9._-]{1,64}"));
-  }
+  if (absl::Status s = CheckQueueName(queue, "queue "); !s.ok()) co_return s;
   if (limits.has_max_concurrency() && limits.max_concurrency() < 0) {
     co_return absl::InvalidArgumentError("limits.max_concurrency must not be negative (0: unlimited)");
   }
@@ -889,9 +879,7 @@ absl::StatusOr<std::uint64_t> BrokerEngine::Attach(const ExecutorMessage::Hello&
                                                    " attempts: the limit is ", options_.max_executor_capacity));
   }
   for (const std::string& q : hello.queues()) {
-    if (!IsValidQueueName(q)) {
-      return absl::InvalidArgumentError(absl::StrCat("hello.queues: ", common::QuoteBounded(q), " is invalid: use [a-z0-9._-]{1,64}"));
-    }
+    if (absl::Status s = CheckQueueName(q, "hello.queues: "); !s.ok()) return s;
   }
   if (auto old = session_by_executor_.find(hello.executor_id()); old != session_by_executor_.end()) {
     Detach(old->second);

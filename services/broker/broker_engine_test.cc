@@ -12,6 +12,7 @@
 #include "libs/common/wire_time.h"
 #include "libs/runtime/test_util.h"
 #include "libs/store/mem_job_store.h"
+#include "services/broker/engine_test_util.h"
 
 namespace cohort::broker {
 namespace {
@@ -22,68 +23,13 @@ using cohort::v1::ExecutorMessage;
 using cohort::v1::Job;
 using cohort::v1::JobSpec;
 using runtime::Task;
-
-// Records what the broker sends to one executor.
-class FakeChannel final : public ExecutorChannel {
- public:
-  void Send(BrokerMessage m) override { messages.push_back(std::move(m)); }
-  std::vector<BrokerMessage> Assigns() const {
-    std::vector<BrokerMessage> out;
-    for (const auto& m : messages) {
-      if (m.has_assign()) out.push_back(m);
-    }
-    return out;
-  }
-  std::vector<BrokerMessage> messages;
-};
-
-JobSpec Spec(std::string queue, int priority = 0, std::string payload = "p") {
-  JobSpec s;
-  s.set_queue(std::move(queue));
-  s.set_kind("builtin.echo");
-  s.set_priority(priority);
-  s.set_payload(std::move(payload));
-  return s;
-}
-
-// A Submit argument built without an initializer_list: GCC 12 cannot keep one alive
-// across the co_await it appears in.
-template <typename... Specs>
-std::vector<JobSpec> Batch(Specs... specs) {
-  std::vector<JobSpec> v;
-  (v.push_back(std::move(specs)), ...);
-  return v;
-}
-
-ExecutorMessage Hello(std::string id, int capacity) {
-  ExecutorMessage m;
-  m.mutable_hello()->set_executor_id(std::move(id));
-  m.mutable_hello()->set_capacity(capacity);
-  return m;
-}
-
-ExecutorMessage Credit(int n) {
-  ExecutorMessage m;
-  m.mutable_credit()->set_credits(n);
-  return m;
-}
-
-ExecutorMessage Complete(const std::string& id, int attempt, std::string result) {
-  ExecutorMessage m;
-  m.mutable_complete()->set_job_id(id);
-  m.mutable_complete()->set_attempt(attempt);
-  m.mutable_complete()->set_result(std::move(result));
-  return m;
-}
-
-ExecutorMessage Fail(const std::string& id, int attempt, std::string message, std::string code = "exit_status") {
-  ExecutorMessage m;
-  m.mutable_complete()->set_job_id(id);
-  m.mutable_complete()->set_attempt(attempt);
-  m.mutable_complete()->mutable_error()->set_code(std::move(code));
-  m.mutable_complete()->mutable_error()->set_message(std::move(message));
-  return m;
-}
+using testing::Batch;
+using testing::Complete;
+using testing::Credit;
+using testing::Fail;
+using testing::FakeChannel;
+using testing::Hello;
+using testing::Spec;
 
 // A Hello from an executor that reconnects with attempts still running.
 ExecutorMessage HelloRunning(std::string id, int capacity, const std::string& job_id, int attempt) {
@@ -116,37 +62,7 @@ std::vector<std::pair<std::string, int>> Cancels(const std::vector<BrokerMessage
 
 google::protobuf::Timestamp WallClockIn(absl::Duration d) { return common::ToProto(absl::Now() + d); }
 
-class BrokerEngineTest : public runtime::testing::ManualLoopTest {
- protected:
-  BrokerEngineTest() { options_.lease = 10s; }
-
-  std::unique_ptr<BrokerEngine> NewEngine() {
-    return std::make_unique<BrokerEngine>(loop_, store_, metrics_, options_,
-                                          [this] { return absl::StrCat("job-", 1000 + next_id_++); });
-  }
-  // Runs body with a started engine.
-  template <typename Body>
-  void WithEngine(Body body) {
-    engine_ = NewEngine();
-    Run([](BrokerEngine* e, Body* b) -> Task<void> {
-      absl::Status started = co_await e->Start();
-      EXPECT_TRUE(started.ok()) << started;
-      co_await (*b)(*e);
-      co_await e->Stop();
-    }(engine_.get(), &body));
-  }
-  // Lets commits finish and their messages go out.
-  static Task<void> Settle() {
-    for (int i = 0; i < 10; ++i) co_await runtime::Yield();
-  }
-
-  BrokerOptions options_;
-  store::MemJobStore store_;
-  prometheus::Registry registry_;
-  BrokerMetrics metrics_{registry_};
-  std::unique_ptr<BrokerEngine> engine_;
-  int next_id_ = 0;
-};
+using BrokerEngineTest = testing::EngineTest;
 
 TEST_F(BrokerEngineTest, SubmittedJobIsAssignedToAnExecutorWithCreditAndCompletes) {
   WithEngine([](BrokerEngine& e) -> Task<void> {

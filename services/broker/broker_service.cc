@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "libs/common/quote.h"
 #include "libs/common/wire_time.h"
@@ -14,7 +13,7 @@
 #include "libs/rpc/server_stream.h"
 #include "libs/rpc/status.h"
 #include "libs/rpc/unary_server.h"
-#include "services/broker/job_set_waiter.h"
+#include "services/broker/job_waits.h"
 
 namespace cohort::broker {
 namespace {
@@ -27,17 +26,6 @@ std::string CodeName(grpc::StatusCode code) {
   return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
 }
 
-// "job X FAILED: code: message", for a wait that ends with a job's failure. The code
-// and message come from a worker: only a bounded prefix of each is quoted.
-grpc::Status JobFailure(const cohort::v1::Job& job) {
-  constexpr std::size_t kMaxErrorMessage = 512;
-  absl::string_view message = job.error().message();
-  return grpc::Status(grpc::StatusCode::ABORTED,
-                      absl::StrCat("job ", job.id(), " ", absl::StripPrefix(cohort::v1::JobState_Name(job.state()), "JOB_STATE_"), ": ",
-                                   absl::string_view(job.error().code()).substr(0, common::kQuotePrefixBytes), ": ",
-                                   message.substr(0, kMaxErrorMessage), message.size() > kMaxErrorMessage ? "…" : ""));
-}
-
 // When the gRPC deadline of `ctx` falls on the loop's clock; nullopt when there is none.
 std::optional<runtime::TimePoint> GrpcDeadlineOf(const grpc::ServerContextBase& ctx, runtime::TimePoint now) {
   const auto deadline = ctx.deadline();
@@ -46,11 +34,25 @@ std::optional<runtime::TimePoint> GrpcDeadlineOf(const grpc::ServerContextBase& 
   return common::AddSaturated(now, left);
 }
 
-// The earlier of two optional deadlines.
-std::optional<runtime::TimePoint> Earlier(std::optional<runtime::TimePoint> a, std::optional<runtime::TimePoint> b) {
-  if (!a) return b;
-  if (!b) return a;
-  return std::min(*a, *b);
+// The ids of a request, for the waits.
+std::vector<std::string> IdsOf(const google::protobuf::RepeatedPtrField<std::string>& ids) {
+  return std::vector<std::string>(ids.begin(), ids.end());
+}
+
+// Wait's return_when; INVALID_ARGUMENT for a value outside the enum.
+absl::StatusOr<runtime::ReturnWhen> ReturnWhenOf(int value) {
+  switch (value) {
+    case cohort::v1::RETURN_WHEN_FIRST_COMPLETED:
+      return runtime::ReturnWhen::kFirstCompleted;
+    case cohort::v1::RETURN_WHEN_FIRST_EXCEPTION:
+      return runtime::ReturnWhen::kFirstException;
+    case cohort::v1::RETURN_WHEN_UNSPECIFIED:  // asyncio's default
+    case cohort::v1::RETURN_WHEN_ALL_COMPLETED:
+      return runtime::ReturnWhen::kAllCompleted;
+    default:
+      return absl::InvalidArgumentError(absl::StrCat(
+          "return_when ", value, " is unknown: use FIRST_COMPLETED, FIRST_EXCEPTION or ALL_COMPLETED"));
+  }
 }
 
 // An executor's Connect stream as the engine sees it: messages queue on the loop and
@@ -152,24 +154,10 @@ grpc::ServerUnaryReactor* BrokerService::Gather(grpc::CallbackServerContext*, co
     if (absl::Status s = CheckIds(req->job_ids()); !s.ok()) co_return rpc::ToGrpc(s);
     auto deadline = DeadlineOf(req->has_timeout() ? &req->timeout() : nullptr);
     if (!deadline.ok()) co_return rpc::ToGrpc(deadline.status());
-    JobSetWaiter waiter(engine_, metrics_);
-    if (absl::Status s = waiter.Watch(req->job_ids()); !s.ok()) co_return rpc::ToGrpc(s);
-    std::size_t seen = 0;
-    while (true) {
-      if (!req->return_exceptions()) {
-        for (; seen < waiter.ended().size(); ++seen) {
-          if (Failed(waiter.ended()[seen])) co_return JobFailure(waiter.ended()[seen]);
-        }
-      }
-      if (waiter.all_ended()) break;
-      bool more = co_await waiter.WaitForMore(waiter.ended().size(), *deadline);
-      if (!more) {
-        co_return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                               absl::StrCat("timeout: ", waiter.ended().size(), " of ", waiter.size(),
-                                            " jobs ended (nothing was cancelled)"));
-      }
-    }
-    for (const std::string& id : req->job_ids()) *resp->add_outcomes() = OutcomeOf(*waiter.job(id));
+    absl::StatusOr<std::vector<cohort::v1::JobOutcome>> outcomes =
+        co_await waits_.Gather(IdsOf(req->job_ids()), req->return_exceptions(), *deadline);
+    if (!outcomes.ok()) co_return rpc::ToGrpc(outcomes.status());
+    for (cohort::v1::JobOutcome& o : *outcomes) *resp->add_outcomes() = std::move(o);
     co_return grpc::Status::OK;
   });
 }
@@ -178,37 +166,14 @@ grpc::ServerUnaryReactor* BrokerService::Wait(grpc::CallbackServerContext*, cons
                                               cohort::v1::WaitResponse* resp) {
   return Unary("Wait", [this, req, resp]() -> Task<grpc::Status> {
     if (absl::Status s = CheckIds(req->job_ids()); !s.ok()) co_return rpc::ToGrpc(s);
-    if (!cohort::v1::ReturnWhen_IsValid(req->return_when())) {
-      co_return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                             absl::StrCat("return_when ", req->return_when(),
-                                          " is unknown: use FIRST_COMPLETED, FIRST_EXCEPTION or ALL_COMPLETED"));
-    }
+    absl::StatusOr<runtime::ReturnWhen> when = ReturnWhenOf(req->return_when());
+    if (!when.ok()) co_return rpc::ToGrpc(when.status());
     auto deadline = DeadlineOf(req->has_timeout() ? &req->timeout() : nullptr);
     if (!deadline.ok()) co_return rpc::ToGrpc(deadline.status());
-    JobSetWaiter waiter(engine_, metrics_);
-    if (absl::Status s = waiter.Watch(req->job_ids()); !s.ok()) co_return rpc::ToGrpc(s);
-    auto satisfied = [&] {
-      if (waiter.all_ended()) return true;
-      switch (req->return_when()) {
-        case cohort::v1::RETURN_WHEN_FIRST_COMPLETED:
-          return !waiter.ended().empty();
-        case cohort::v1::RETURN_WHEN_FIRST_EXCEPTION:
-          for (const cohort::v1::Job& j : waiter.ended()) {
-            if (j.state() == cohort::v1::JOB_STATE_FAILED) return true;  // CANCELLED does not count
-          }
-          return false;
-        default:
-          return false;
-      }
-    };
-    while (!satisfied()) {
-      bool more = co_await waiter.WaitForMore(waiter.ended().size(), *deadline);
-      if (!more) break;  // a timeout is not an error: report what is done
-    }
-    for (const cohort::v1::Job& j : waiter.ended()) *resp->add_done() = OutcomeOf(j);
-    for (const std::string& id : waiter.ids()) {
-      if (!waiter.has_ended(id)) resp->add_pending(id);
-    }
+    absl::StatusOr<JobWaits::WaitResult> result = co_await waits_.Wait(IdsOf(req->job_ids()), *when, *deadline);
+    if (!result.ok()) co_return rpc::ToGrpc(result.status());
+    for (cohort::v1::JobOutcome& o : result->done) *resp->add_done() = std::move(o);
+    for (std::string& id : result->pending) resp->add_pending(std::move(id));
     co_return grpc::Status::OK;
   });
 }
@@ -218,47 +183,15 @@ grpc::ServerUnaryReactor* BrokerService::WaitFor(grpc::CallbackServerContext* ct
   return Unary("WaitFor", [this, ctx, req, resp]() -> Task<grpc::Status> {
     auto timeout = DeadlineOf(req->has_timeout() ? &req->timeout() : nullptr);
     if (!timeout.ok()) co_return rpc::ToGrpc(timeout.status());
-    // The wait ends at the request's timeout or the gRPC deadline, whichever is first:
-    // both are wait_for's timeout.
-    const std::optional<runtime::TimePoint> grpc_deadline = GrpcDeadlineOf(*ctx, loop_.Now());
-    JobSetWaiter waiter(engine_, metrics_);
-    google::protobuf::RepeatedPtrField<std::string> one;
-    one.Add()->assign(req->job_id());
-    if (absl::Status s = waiter.Watch(one); !s.ok()) co_return rpc::ToGrpc(s);
-    bool ended = true;
-    bool cancelled = false;
-    try {
-      ended = co_await waiter.WaitForMore(0, Earlier(*timeout, grpc_deadline));
-    } catch (const runtime::CancelledError&) {
-      cancelled = true;  // the client left, the gRPC deadline passed, or the server stops
-    }
-    if (cancelled) {
-      // A server shutdown never cancels a job. A client that cancels or disconnects
-      // before its deadline cancels the job only if it asked to (cancel_on_disconnect).
-      // The gRPC deadline may be noticed by the client a little before this server's
-      // clock reaches it (the deadline travels as a relative timeout): within
-      // kDeadlineSlack of it, the call counts as timed out.
-      constexpr auto kDeadlineSlack = std::chrono::milliseconds(100);
-      const bool deadline_passed = grpc_deadline && loop_.Now() + kDeadlineSlack >= *grpc_deadline;
-      if (stopping_.load() || !(deadline_passed || req->cancel_on_disconnect())) throw runtime::CancelledError();
-    }
-    if (!ended || cancelled) {
-      // wait_for: a timeout (request timeout or gRPC deadline) cancels the job, unless
-      // the request or the job is shielded.
-      absl::StatusOr<cohort::v1::Job> job = engine_.GetJob(req->job_id());
-      bool shielded = req->shield() || (job.ok() && job->spec().shield());
-      if (!shielded) {
-        absl::StatusOr<cohort::v1::CancelJobResponse> r = co_await engine_.CancelJob(req->job_id());
-        r.status().IgnoreError();  // best effort: the job may have ended meanwhile
-      }
-      if (cancelled) throw runtime::CancelledError();  // the call ends CANCELLED: nobody to reply to
-      co_return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                             absl::StrCat("job ", common::QuoteBounded(req->job_id()), " did not end in time; ",
-                                          shielded ? "it is shielded and keeps running" : "it was cancelled"));
-    }
-    const cohort::v1::Job& job = waiter.ended().front();
-    if (Failed(job)) co_return JobFailure(job);
-    resp->set_result(job.result());
+    JobWaits::WaitForRequest request{.job_id = req->job_id(),
+                                     .timeout = *timeout,
+                                     .call_deadline = GrpcDeadlineOf(*ctx, loop_.Now()),
+                                     .shield = req->shield(),
+                                     .cancel_on_disconnect = req->cancel_on_disconnect(),
+                                     .server_stopping = [this] { return stopping_.load(); }};
+    absl::StatusOr<std::string> result = co_await waits_.WaitFor(std::move(request));
+    if (!result.ok()) co_return rpc::ToGrpc(result.status());
+    resp->set_result(std::move(*result));
     co_return grpc::Status::OK;
   });
 }
@@ -273,24 +206,17 @@ grpc::ServerWriteReactor<cohort::v1::AsCompletedResponse>* BrokerService::AsComp
           if (absl::Status s = self->CheckIds(req->job_ids()); !s.ok()) co_return rpc::ToGrpc(s);
           auto deadline = self->DeadlineOf(req->has_timeout() ? &req->timeout() : nullptr);
           if (!deadline.ok()) co_return rpc::ToGrpc(deadline.status());
-          JobSetWaiter waiter(self->engine_, self->metrics_);
-          if (absl::Status s = waiter.Watch(req->job_ids()); !s.ok()) co_return rpc::ToGrpc(s);
-          std::size_t sent = 0;
-          while (sent < waiter.size()) {
-            for (; sent < waiter.ended().size(); ++sent) {
-              cohort::v1::AsCompletedResponse msg;
-              *msg.mutable_outcome() = OutcomeOf(waiter.ended()[sent]);
-              bool written = co_await stream->Write(std::move(msg));
-              if (!written) co_return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
-            }
-            if (sent == waiter.size()) break;
-            bool more = co_await waiter.WaitForMore(sent, *deadline);
-            if (!more) {
-              co_return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                                     absl::StrCat("timeout: ", sent, " of ", waiter.size(), " jobs ended"));
-            }
+          AsCompletedJobs jobs(self->engine_, self->metrics_);
+          if (absl::Status s = jobs.Start(IdsOf(req->job_ids()), *deadline); !s.ok()) co_return rpc::ToGrpc(s);
+          while (true) {
+            absl::StatusOr<std::optional<cohort::v1::JobOutcome>> next = co_await jobs.Next();
+            if (!next.ok()) co_return rpc::ToGrpc(next.status());
+            if (!next->has_value()) co_return grpc::Status::OK;
+            cohort::v1::AsCompletedResponse msg;
+            *msg.mutable_outcome() = std::move(**next);
+            const bool written = co_await stream->Write(std::move(msg));
+            if (!written) co_return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
           }
-          co_return grpc::Status::OK;
         }(this, req, &stream));
       });
 }
@@ -424,6 +350,8 @@ grpc::ServerBidiReactor<ExecutorMessage, BrokerMessage>* BrokerService::Connect(
         SessionChannel channel;
         absl::StatusOr<std::uint64_t> session = engine_.Attach(first->hello(), &channel);
         if (!session.ok()) co_return rpc::ToGrpc(session.status());
+        // The writer moves the engine's messages into the stream; it belongs to
+        // `helpers`, which cancels and joins it once the reads end.
         auto writer = [](SessionChannel* ch, rpc::ServerBidiStream<ExecutorMessage, BrokerMessage>* s) -> Task<void> {
           while (true) {
             BrokerMessage m = co_await ch->queue().Get();
@@ -431,7 +359,8 @@ grpc::ServerBidiReactor<ExecutorMessage, BrokerMessage>* BrokerService::Connect(
             if (!written) co_return;
           }
         };
-        runtime::TaskHandle<void> writing = runtime::Spawn(writer(&channel, &stream));
+        runtime::TaskGroup helpers;
+        runtime::TaskHandle<void> writing = helpers.Spawn(writer(&channel, &stream));
         grpc::Status status = grpc::Status::OK;
         // Read() is not a cancellation point, but a client that goes away ends it.
         while (std::optional<ExecutorMessage> m = co_await stream.Read()) {
@@ -444,10 +373,7 @@ grpc::ServerBidiReactor<ExecutorMessage, BrokerMessage>* BrokerService::Connect(
         // A half-close (Read ended, call not cancelled) is a drain; anything else broke.
         engine_.Detach(*session, /*graceful=*/status.ok() && !stream.context()->IsCancelled());
         writing.Cancel();
-        try {
-          co_await writing;
-        } catch (const runtime::CancelledError&) {
-        }
+        co_await helpers.Join();  // a cancelled writer is no failure: Join raises nothing
         co_return status;
       });
 }

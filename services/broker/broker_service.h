@@ -9,6 +9,7 @@
 #include "protos/cohort/v1/broker.grpc.pb.h"
 #include "services/broker/broker_engine.h"
 #include "services/broker/broker_metrics.h"
+#include "services/broker/job_waits.h"
 
 namespace cohort::broker {
 
@@ -18,8 +19,8 @@ struct WaitLimits {
 };
 
 // The gRPC face of the broker: each call becomes a coroutine on the broker's loop
-// that validates the request, delegates to the engine, and records
-// cohort_broker_rpcs_total{method,code} and its latency. Client cancellation, the gRPC
+// that validates the request, calls the engine (the waits: JobWaits), replies, and
+// records cohort_broker_rpcs_total{method,code} and its latency. Client cancellation, the gRPC
 // deadline or the server's shutdown cancels the coroutine (and any wait in it); only
 // WaitFor then cancels a job, as broker.proto says (never on shutdown: call
 // BeginShutdown() before shutting the gRPC server down). Status messages quote at most
@@ -27,7 +28,7 @@ struct WaitLimits {
 class BrokerService final : public cohort::v1::Broker::CallbackService {
  public:
   BrokerService(runtime::EventLoop& loop, BrokerEngine& engine, BrokerMetrics& metrics, WaitLimits limits)
-      : loop_(loop), engine_(engine), metrics_(metrics), limits_(limits) {}
+      : loop_(loop), engine_(engine), metrics_(metrics), waits_(engine, metrics), limits_(limits) {}
 
   grpc::ServerUnaryReactor* Submit(grpc::CallbackServerContext* ctx, const cohort::v1::SubmitRequest* req,
                                    cohort::v1::SubmitResponse* resp) override;
@@ -82,6 +83,7 @@ class BrokerService final : public cohort::v1::Broker::CallbackService {
   runtime::EventLoop& loop_;
   BrokerEngine& engine_;
   BrokerMetrics& metrics_;
+  JobWaits waits_;
   const WaitLimits limits_;
   std::atomic<bool> stopping_{false};
 };

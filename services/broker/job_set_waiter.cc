@@ -6,7 +6,7 @@
 
 namespace cohort::broker {
 
-absl::Status JobSetWaiter::Watch(const google::protobuf::RepeatedPtrField<std::string>& ids) {
+absl::Status JobSetWaiter::Watch(const std::vector<std::string>& ids) {
   absl::flat_hash_set<std::string> seen;
   std::vector<std::string> missing;
   for (const std::string& id : ids) {
@@ -48,22 +48,6 @@ runtime::Task<bool> JobSetWaiter::WaitForMore(std::size_t seen, std::optional<ru
     if (!set) co_return ended_.size() > seen;
   }
   co_return true;
-}
-
-cohort::v1::JobOutcome OutcomeOf(const cohort::v1::Job& job) {
-  cohort::v1::JobOutcome outcome;
-  outcome.set_job_id(job.id());
-  outcome.set_state(job.state());
-  if (job.state() == cohort::v1::JOB_STATE_SUCCEEDED) {
-    outcome.set_result(job.result());
-  } else {
-    *outcome.mutable_error() = job.error();
-  }
-  return outcome;
-}
-
-bool Failed(const cohort::v1::Job& job) {
-  return job.state() == cohort::v1::JOB_STATE_FAILED || job.state() == cohort::v1::JOB_STATE_CANCELLED;
 }
 
 }  // namespace cohort::broker

@@ -15,7 +15,7 @@
 
 namespace cohort::broker {
 
-// Watches a set of jobs for one Gather/Wait/WaitFor/AsCompleted call, on the broker's
+// Watches a set of jobs for one wait of JobWaits (job_waits.h), on the broker's
 // loop: event-driven (the engine notifies it once a job's terminal state is durable),
 // no polling and no thread. Records the jobs in the order they ended (jobs already
 // ended come first, in request order). Counts itself in cohort_broker_waiters while
@@ -31,7 +31,7 @@ class JobSetWaiter {
 
   // Watches each distinct id. NOT_FOUND naming the first few unknown ids (a bounded
   // prefix of each) and counting the rest, and nothing watched.
-  absl::Status Watch(const google::protobuf::RepeatedPtrField<std::string>& ids);
+  absl::Status Watch(const std::vector<std::string>& ids);
 
   std::size_t size() const { return nodes_.size(); }
   bool all_ended() const { return ended_.size() == nodes_.size(); }
@@ -61,11 +61,5 @@ class JobSetWaiter {
   absl::flat_hash_map<std::string, std::size_t> ended_index_;  // id -> position in ended_
   runtime::Event changed_;
 };
-
-// The outcome of an ended job as the wait RPCs return it.
-cohort::v1::JobOutcome OutcomeOf(const cohort::v1::Job& job);
-
-// True for a job that ended FAILED or CANCELLED (asyncio: raised an exception).
-bool Failed(const cohort::v1::Job& job);
 
 }  // namespace cohort::broker

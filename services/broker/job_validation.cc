@@ -12,6 +12,9 @@
 namespace cohort::broker {
 namespace {
 
+// The rule a queue or kind name must follow, as messages state it.
+constexpr absl::string_view kNameRule = " is invalid: use [a-z0-9._-]{1,64}";
+
 constexpr absl::string_view kBuiltinKinds[] = {"builtin.echo", "builtin.sleep", "builtin.fail", "builtin.noop"};
 
 bool IsNameChar(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'; }
@@ -94,18 +97,21 @@ absl::Status CheckBackoff(const cohort::v1::JobSpec& spec, int index) {
 
 bool IsValidQueueName(absl::string_view queue) { return IsName(queue, 64); }
 
+absl::Status CheckQueueName(absl::string_view queue, absl::string_view what) {
+  if (IsValidQueueName(queue)) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(what, common::QuoteBounded(queue), kNameRule));
+}
+
 absl::Status ValidateSpec(const cohort::v1::JobSpec& spec, int index, const SpecLimits& limits) {
   // First, so that no other rule walks an oversized spec's fields.
   if (const std::size_t bytes = spec.ByteSizeLong(); bytes > limits.max_spec_bytes) {
     return absl::InvalidArgumentError(absl::StrCat("jobs[", index, "] is ", bytes,
                                                    " bytes serialized: the limit is ", limits.max_spec_bytes));
   }
-  if (!IsValidQueueName(spec.queue())) {
-    return Invalid(index, "queue", absl::StrCat(common::QuoteBounded(spec.queue()), " is invalid: use [a-z0-9._-]{1,64}"));
-  }
+  if (absl::Status s = CheckQueueName(spec.queue(), Field(index, "queue ")); !s.ok()) return s;
   const std::string& kind = spec.kind();
   if (!IsName(kind, 64)) {
-    return Invalid(index, "kind", absl::StrCat(common::QuoteBounded(kind), " is invalid: use [a-z0-9._-]{1,64}"));
+    return Invalid(index, "kind", absl::StrCat(common::QuoteBounded(kind), kNameRule));
   }
   if (absl::StartsWith(kind, "builtin.")) {
     bool known = false;

@@ -29,6 +29,11 @@ struct SpecLimits {
 // True for a queue name Cohort accepts: [a-z0-9._-]{1,64}.
 bool IsValidQueueName(absl::string_view queue);
 
+// OK for a valid queue name; otherwise INVALID_ARGUMENT
+// "<what><quoted queue> is invalid: use [a-z0-9._-]{1,64}", quoting a bounded prefix of
+// the name. `what` names the field with its separator, e.g. "queue " or "hello.queues: ".
+absl::Status CheckQueueName(absl::string_view queue, absl::string_view what);
+
 // Checks one spec on its own (dependencies on existing jobs are the caller's to
 // check): names, sizes, every Duration and Timestamp (well formed, not negative, at
 // most common::kMaxWireDuration; times within timestamp.proto's range), finite backoff
