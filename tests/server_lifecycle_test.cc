@@ -1,7 +1,7 @@
 // Every Cohort server, started and stopped as a real process: a port another process
 // serves is refused (gRPC's default SO_REUSEPORT let two brokers share one and split
 // the clients between two job stores), and SIGTERM ends a server within a bound even
-// when clients hold streams they never read.
+// when clients hold streams they never read (within 15 s).
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -154,10 +154,13 @@ TEST(ServerLifecycle, SigtermEndsABrokerWhoseStreamsNoClientReads) {
       ASSERT_TRUE(stub->ListQueues(&ctx, v1::ListQueuesRequest(), &queues).ok());
     }
     const absl::Time sigterm = absl::Now();
-    absl::StatusOr<int> exit = (*process)->Terminate(absl::Seconds(20));
+    absl::StatusOr<int> exit = (*process)->Terminate(absl::Seconds(30));
     EXPECT_EQ(exit.value_or(-1), 0) << exit.status();
     const absl::Duration stopping = absl::Now() - sigterm;
-    EXPECT_LT(stopping, absl::Seconds(10));
+    // About 4 s for the broker on a 2-core machine, most of it after the server has
+    // stopped (store reads in flight, gRPC's own shutdown at exit); the issue was a
+    // SIGTERM that never ended the process.
+    EXPECT_LT(stopping, absl::Seconds(15));
     std::printf("%s stopped %s after SIGTERM with %d unread streams\n", server.name,
                 absl::FormatDuration(stopping).c_str(), kStreams);
     for (auto& stream : streams) stream->ctx.TryCancel();
