@@ -228,6 +228,15 @@ TEST_F(SchedulerPoliciesTest, SlotsThatPassWhilePausedAreSkippedNotCaughtUp) {
   AwaitSlots("pausing", "pausing", [](const std::vector<Fired>& f) { return !f.empty(); });
   SetPaused("pausing", true);
   const absl::Time paused = absl::Now();
+  {
+    cohort::v1::GetScheduleRequest req;
+    req.set_schedule_id("pausing");
+    cohort::v1::GetScheduleResponse resp;
+    auto ctx = Context();
+    ASSERT_TRUE(scheduler_stub_->GetSchedule(ctx.get(), req, &resp).ok());
+    EXPECT_TRUE(resp.schedule().paused());
+    EXPECT_FALSE(resp.schedule().has_next_fire_time()) << "next_fire_time is set while paused";
+  }
   // Five slots pass while paused: the passing of time is what this test is about.
   absl::SleepFor(absl::Seconds(1));
   const absl::Time resumed = absl::Now();
