@@ -17,6 +17,9 @@ absl::StatusOr<StartedServer> StartServer(grpc::ServerBuilder& builder, const co
   // only log its own multi-line error and return null.
   if (absl::Status probed = common::ProbeListen("gRPC", listen); !probed.ok()) return probed;
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // Synchronous services (reflection) poll in slices of this; gRPC's default of 10 s
+  // could hold a stopping process that long.
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::CQ_TIMEOUT_MSEC, 200);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(std::make_unique<internal::UnparseableRequestInterceptorFactory>());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
