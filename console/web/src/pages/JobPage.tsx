@@ -1,0 +1,169 @@
+// One job: state, spec, payload and result (text as text, binary as hex, truncated
+// with a download), attempts with their executors and errors, live progress, and a
+// timeline of its transitions (recorded times, plus events as they arrive).
+import { useState } from 'preact/hooks';
+import { api, isTerminal, stateName, type JobDetail, type JobEvent, type Preview } from '../api';
+import { time } from '../format';
+import { useLive } from '../live';
+import { ActionButton, ErrorNote, Heading, StateBadge, useReadOnly } from '../ui';
+
+function Bytes({ label, preview, href }: { label: string; preview: Preview; href: string }) {
+  return (
+    <div class="bytes">
+      <h3>{label}</h3>
+      <p class="note">
+        {preview.size} bytes, shown as {preview.encoding}
+        {preview.truncated && ' (truncated)'} — <a href={href} download>download</a>
+      </p>
+      <pre tabIndex={0} aria-label={label}>{preview.data || '(empty)'}</pre>
+    </div>
+  );
+}
+
+export function JobPage({ id }: { id: string }) {
+  const readOnly = useReadOnly();
+  const [detail, setDetail] = useState<JobDetail | null>(null);
+  const [progress, setProgress] = useState<{ fraction?: number; message?: string } | null>(null);
+  const [events, setEvents] = useState<JobEvent[]>([]);
+  const [error, setError] = useState('');
+  const load = async () => {
+    try {
+      const d = await api.job(id);
+      setDetail(d);
+      setProgress(d.job.progress ?? null);
+      setError('');
+    } catch (e) {
+      setError((e as Error).message);
+    }
+  };
+  useLive(
+    {
+      onReset: load,
+      onJobs: (evs) => {
+        setEvents((current) => [...current, ...evs].slice(-100));
+        void load();
+      },
+      onProgress: setProgress,
+    },
+    id,
+  );
+  const job = detail?.job;
+  const fraction = Math.max(0, Math.min(1, progress?.fraction ?? 0));
+  return (
+    <section>
+      <Heading>
+        Job <span class="mono">{id}</span>
+      </Heading>
+      <ErrorNote error={error} />
+      {!job ? (
+        !error && <p>Loading…</p>
+      ) : (
+        <>
+          <p class="summary">
+            <StateBadge state={job.state} /> in queue <a href={`#/jobs?queue=${job.spec?.queue}`}>{job.spec?.queue}</a>,
+            kind <code>{job.spec?.kind}</code>, attempt {job.attempt ?? 0}
+            {job.spec?.maxAttempts ? ` of ${job.spec.maxAttempts}` : ''}
+            {job.cancelRequested && ', cancel requested'}
+          </p>
+          <div class="actions">
+            {!isTerminal(job.state) && (
+              <ActionButton label="Cancel job" danger run={() => api.cancel(id)} onDone={load} />
+            )}
+            {!readOnly && (
+              <>
+                <button type="button" disabled aria-describedby="ops-note">Retry</button>
+                <button type="button" disabled aria-describedby="ops-note">Delete</button>
+                <span id="ops-note" class="note">Retry and delete need the operations API (issue 15).</span>
+              </>
+            )}
+          </div>
+          {job.state === 'JOB_STATE_RUNNING' && (
+            <div class="progress">
+              <label for="job-progress">Progress</label>
+              <progress id="job-progress" max={1} value={fraction} aria-valuetext={`${Math.round(fraction * 100)}%`} />
+              <span data-testid="progress-text">
+                {Math.round(fraction * 100)}%{progress?.message ? ` — ${progress.message}` : ''}
+              </span>
+            </div>
+          )}
+          {job.error && (
+            <div class="job-error" role="region" aria-label="Error">
+              <h2>Error</h2>
+              <p>
+                <code>{job.error.code}</code>: <span data-testid="job-error">{job.error.message}</span>
+              </p>
+            </div>
+          )}
+          <h2>Spec</h2>
+          <dl class="grid">
+            <dt>Priority</dt><dd>{job.spec?.priority ?? 0}</dd>
+            <dt>Timeout</dt><dd>{job.spec?.timeout ?? 'none'}</dd>
+            <dt>Labels</dt>
+            <dd>{Object.entries(job.spec?.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(', ') || 'none'}</dd>
+            <dt>Depends on</dt>
+            <dd>
+              {(job.spec?.dependsOn ?? []).length === 0
+                ? 'nothing'
+                : job.spec!.dependsOn!.map((d) => (<a key={d} class="mono" href={`#/jobs/${d}`}>{d} </a>))}
+            </dd>
+            {job.spec?.command?.argv && (<><dt>Command</dt><dd><code>{job.spec.command.argv.join(' ')}</code></dd></>)}
+            <dt>Executor</dt><dd>{job.executorId || '—'}</dd>
+          </dl>
+          {detail && <Bytes label="Payload" preview={detail.payload} href={`/api/jobs/${id}/payload`} />}
+          {detail?.result && <Bytes label="Result" preview={detail.result} href={`/api/jobs/${id}/result`} />}
+          <h2>Attempts</h2>
+          {(job.attempts ?? []).length === 0 ? (
+            <p>Not started yet.</p>
+          ) : (
+            <div class="table-wrap">
+              <table>
+                <thead>
+                  <tr>
+                    <th scope="col">#</th>
+                    <th scope="col">Executor</th>
+                    <th scope="col">Started</th>
+                    <th scope="col">Ended</th>
+                    <th scope="col">Error</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {job.attempts!.map((a) => (
+                    <tr key={a.number}>
+                      <th scope="row">{a.number}</th>
+                      <td>{a.executorId}</td>
+                      <td>{time(a.startTime)}</td>
+                      <td>{a.endTime ? time(a.endTime) : 'running'}</td>
+                      <td>{a.error ? `${a.error.code}: ${a.error.message ?? ''}` : ''}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )}
+          <h2>Timeline</h2>
+          <ol class="timeline">
+            <li>Created {time(job.createTime)}</li>
+            {job.notBefore && <li>Not before {time(job.notBefore)}</li>}
+            {job.queueTime && <li>Queued {time(job.queueTime)}</li>}
+            {job.startTime && <li>Started {time(job.startTime)}</li>}
+            {job.endTime && <li>Ended {stateName(job.state)} {time(job.endTime)}</li>}
+            {job.expireTime && <li>Deleted after {time(job.expireTime)}</li>}
+          </ol>
+          {events.length > 0 && (
+            <>
+              <h3>Events seen on this page</h3>
+              <ol class="timeline" aria-live="polite">
+                {events.map((e) => (
+                  <li key={e.sequence}>
+                    #{e.sequence} {time(e.time)}: {stateName(e.fromState)} → {stateName(e.toState)} (
+                    {(e.reason ?? '').replace('TRANSITION_REASON_', '').toLowerCase()})
+                  </li>
+                ))}
+              </ol>
+            </>
+          )}
+        </>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,152 @@
+// Overview: every queue (depth by priority, running, oldest queued age, paused,
+// limits) with its actions, and the executors connected. Reloaded when events arrive
+// (at most once a second), never on a timer.
+import { useState } from 'preact/hooks';
+import { api, type ExecutorInfo, type QueueInfo, type QueueLimits } from '../api';
+import { age, durationSeconds, since } from '../format';
+import { useLive, useThrottled } from '../live';
+import { ActionButton, ErrorNote, Heading, useReadOnly } from '../ui';
+
+function LimitsForm({ queue, onDone }: { queue: QueueInfo; onDone: () => void }) {
+  const l = queue.limits ?? {};
+  const [concurrency, setConcurrency] = useState(String(l.maxConcurrency ?? 0));
+  const [rate, setRate] = useState(String(l.maxRate ?? 0));
+  const [weight, setWeight] = useState(String(l.weight ?? 1));
+  const [message, setMessage] = useState('');
+  const [error, setError] = useState('');
+  const id = `limits-${queue.name}`;
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setError('');
+    setMessage('');
+    const limits: QueueLimits = {
+      maxConcurrency: Number(concurrency),
+      maxRate: Number(rate),
+      weight: Number(weight),
+    };
+    try {
+      await api.setLimits(queue.name, limits);
+      setMessage('Saved.');
+      onDone();
+    } catch (err) {
+      setError((err as Error).message);
+    }
+  };
+  return (
+    <details>
+      <summary>Limits</summary>
+      <form class="limits" onSubmit={submit} aria-label={`Limits of queue ${queue.name}`}>
+        <label for={`${id}-c`}>Max concurrency (0: unlimited)</label>
+        <input id={`${id}-c`} type="number" min="0" step="1" value={concurrency}
+          onInput={(e) => setConcurrency(e.currentTarget.value)} />
+        <label for={`${id}-r`}>Max rate per second (0: unlimited)</label>
+        <input id={`${id}-r`} type="number" min="0" step="any" value={rate}
+          onInput={(e) => setRate(e.currentTarget.value)} />
+        <label for={`${id}-w`}>Weight</label>
+        <input id={`${id}-w`} type="number" min="0" step="1" value={weight}
+          onInput={(e) => setWeight(e.currentTarget.value)} />
+        <button type="submit">Save limits</button>
+        {message && <span role="status">{message}</span>}
+        {error && <span role="alert" class="error">{error}</span>}
+      </form>
+    </details>
+  );
+}
+
+function limitsText(l: QueueLimits | undefined): string {
+  const parts = [];
+  if (l?.maxConcurrency) parts.push(`≤ ${l.maxConcurrency} running`);
+  if (l?.maxRate) parts.push(`≤ ${l.maxRate}/s`);
+  if ((l?.weight ?? 1) !== 1) parts.push(`weight ${l?.weight}`);
+  return parts.length ? parts.join(', ') : 'none';
+}
+
+export function Overview() {
+  const readOnly = useReadOnly();
+  const [queues, setQueues] = useState<QueueInfo[] | null>(null);
+  const [executors, setExecutors] = useState<ExecutorInfo[]>([]);
+  const [error, setError] = useState('');
+  const load = async () => {
+    try {
+      const [q, e] = await Promise.all([api.queues(), api.executors()]);
+      setQueues(q.queues ?? []);
+      setExecutors(e.executors ?? []);
+      setError('');
+    } catch (e) {
+      setError((e as Error).message);
+    }
+  };
+  const reload = useThrottled(load, 1000);
+  useLive({ onReset: load, onJobs: reload });
+  const capacity = executors.reduce((n, e) => n + (e.capacity ?? 0), 0);
+  const running = executors.reduce((n, e) => n + (e.running ?? 0), 0);
+  return (
+    <section>
+      <Heading>Overview</Heading>
+      <ErrorNote error={error} />
+      <p class="summary">
+        {executors.length} executor{executors.length === 1 ? '' : 's'} connected, {running} of {capacity} slots busy.{' '}
+        <a href="#/executors">Executors</a>
+      </p>
+      <h2 id="queues-heading">Queues</h2>
+      {queues === null ? (
+        <p>Loading…</p>
+      ) : queues.length === 0 ? (
+        <p>No queues yet: a queue appears with its first job.</p>
+      ) : (
+        <div class="table-wrap">
+          <table aria-labelledby="queues-heading">
+            <thead>
+              <tr>
+                <th scope="col">Queue</th>
+                <th scope="col">Queued</th>
+                <th scope="col">By priority</th>
+                <th scope="col">Running</th>
+                <th scope="col">Oldest queued</th>
+                <th scope="col">Status</th>
+                <th scope="col">Limits</th>
+                {!readOnly && <th scope="col">Actions</th>}
+              </tr>
+            </thead>
+            <tbody>
+              {queues.map((q) => (
+                <tr key={q.name} data-queue={q.name}>
+                  <th scope="row">
+                    <a href={`#/jobs?queue=${encodeURIComponent(q.name)}`}>{q.name}</a>
+                  </th>
+                  <td class="num" data-col="depth">{q.depth ?? '0'}</td>
+                  <td>
+                    {(q.depthByPriority ?? []).map((p) => `${p.priority ?? 0}: ${p.queued ?? 0}`).join(', ') || '—'}
+                  </td>
+                  <td class="num" data-col="running">{q.running ?? '0'}</td>
+                  <td>{q.oldestQueuedAge ? age(durationSeconds(q.oldestQueuedAge)) : '—'}</td>
+                  <td data-col="status">{q.paused ? <span class="badge paused">paused</span> : 'active'}</td>
+                  <td>{limitsText(q.limits)}</td>
+                  {!readOnly && (
+                    <td class="actions">
+                      {q.paused ? (
+                        <ActionButton label={`Resume ${q.name}`} run={() => api.resumeQueue(q.name)} onDone={load} />
+                      ) : (
+                        <ActionButton label={`Pause ${q.name}`} run={() => api.pauseQueue(q.name)} onDone={load} />
+                      )}
+                      <LimitsForm queue={q} onDone={load} />
+                    </td>
+                  )}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      <h2>Executors</h2>
+      <ul class="plain">
+        {executors.map((e) => (
+          <li key={e.executorId}>
+            <strong>{e.executorId}</strong>: {e.running ?? 0}/{e.capacity ?? 0} running, heartbeat{' '}
+            {since(e.lastHeartbeatTime)}
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
