@@ -1,7 +1,8 @@
 // CreateSchedule's validation as the scheduler runs it: the bytes of a ScheduleSpec,
 // ValidateScheduleSpec (schedule_spec.h), and for a spec it accepts, the Trigger's next
 // slots from a few starting points (the epoch, now, the far future) and the job a slot
-// submits. Every slot must be strictly later than the one before.
+// submits. Every slot must be strictly later than the one before, and an accepted
+// interval must be a valid Duration.
 #include <cstddef>
 #include <cstdint>
 
@@ -14,6 +15,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!spec.ParseFromArray(data, static_cast<int>(size))) return 0;
   auto trigger = cohort::scheduler::ValidateScheduleSpec(spec, absl::Seconds(1));
   if (!trigger.ok()) return 0;
+  // An accepted interval is a valid google.protobuf.Duration (|nanos| < 1e9).
+  if (spec.has_interval() && (spec.interval().nanos() <= -1'000'000'000 || spec.interval().nanos() >= 1'000'000'000)) {
+    __builtin_trap();
+  }
   const absl::Time starts[] = {absl::UnixEpoch(), absl::FromUnixSeconds(1'800'000'000),
                                absl::FromUnixSeconds(253'402'300'799)};  // 9999-12-31
   for (absl::Time t : starts) {
