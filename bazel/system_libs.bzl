@@ -37,6 +37,8 @@ _LIBS = {
     "prometheus": (["prometheus-cpp-pull", "prometheus-cpp-core"], []),
     "protobuf": (["protobuf"], []),
     "rocksdb": (["rocksdb"], []),
+    # Debian's libspdlog-dev (with libfmt-dev): the writer under //libs/common:log.
+    "spdlog": (["spdlog"], []),
 }
 
 def _pkg_config(ctx, flag, modules):
