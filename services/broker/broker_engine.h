@@ -18,17 +18,15 @@
 #include "protos/cohort/v1/executor.pb.h"
 #include "protos/cohort/v1/job.pb.h"
 #include "services/broker/broker_metrics.h"
+#include "services/broker/dispatcher.h"
+#include "services/broker/event_log.h"
+#include "services/broker/executor_sessions.h"
 #include "services/broker/job_validation.h"
-#include "services/broker/ready_queue.h"
+#include "services/broker/retention.h"
 
 namespace cohort::broker {
 
 using runtime::Duration;
-
-// The range of a queue's max_rate (jobs per second) besides 0, which means unlimited.
-// At the minimum a queue dispatches one job in about 11.6 days.
-inline constexpr double kMinQueueRate = 1e-6;
-inline constexpr double kMaxQueueRate = 1e6;
 
 // Everything an operator may tune. Each field is a flag of cohort-broker.
 struct BrokerOptions {
@@ -47,15 +45,6 @@ struct BrokerOptions {
   std::int32_t max_executor_capacity = 10'000;
 };
 
-// What the broker sends to one connected executor. Send() never blocks: the broker
-// sends at most one Assign per credit, and the credits are bounded by the executor's
-// capacity, so a channel's buffer is bounded too.
-class ExecutorChannel {
- public:
-  virtual ~ExecutorChannel() = default;
-  virtual void Send(cohort::v1::BrokerMessage message) = 0;
-};
-
 // Notified once when a job reaches a terminal state (after that state is durable).
 // Owned by the watcher; unlinks itself when destroyed.
 class JobWatcher : public runtime::internal::ListNode {
@@ -66,13 +55,23 @@ class JobWatcher : public runtime::internal::ListNode {
   ~JobWatcher() = default;
 };
 
-// The broker's logic: jobs, priority queues, executors and leases, on one event loop.
+// The broker's logic on one event loop: the job table, and the one way a job changes.
 //
-// Every state change is applied in memory at once (so later operations see it),
-// written in one JobBatch and group-committed; replies, assignments and watcher
-// notifications that depend on it are sent only after that commit is durable. A
-// failed commit stops the process: the broker is crash-only, and a restart recovers
-// exactly what was acknowledged.
+// Every state change goes through Transition, which applies it in memory at once (so
+// later operations see it) and stages it (job + indexes + event) in one JobBatch with
+// what depends on it (the outbox: sends, watcher wake-ups, gauges); Persist
+// group-commits the batch, and only once it is durable are those sent. A failed
+// commit stops the process: the broker is crash-only, and a restart recovers exactly
+// what was acknowledged.
+//
+// The state is split by owner: the engine keeps the jobs (with their lease and
+// deadline timers and watchers) and the idempotency keys; Dispatcher the queues and
+// whose turn it is; ExecutorSessions the connected streams and their credits;
+// Retention the expiry and trim bookkeeping; EventLog the sequence numbers and the
+// readers of committed events. Its code is in three files: broker_engine.cc (start,
+// stop, Transition, the commit outbox, the sweep), broker_engine_clients.cc (client
+// and scheduler calls) and broker_engine_executors.cc (sessions, dispatch, leases,
+// attempt outcomes, deadlines).
 //
 // Loop thread only; every method must be called from a task on `loop`.
 class BrokerEngine {
@@ -107,9 +106,7 @@ class BrokerEngine {
   cohort::v1::ListQueuesResponse ListQueues() const;
   // Pausing stops dispatch from the queue (running jobs go on); durable.
   runtime::Task<absl::Status> PauseQueue(std::string queue, bool paused);
-  // INVALID_ARGUMENT for a negative max_concurrency, a max_rate that is neither 0 nor
-  // within [kMinQueueRate, kMaxQueueRate] (NaN and infinities included), or a weight
-  // outside 0..1000.
+  // Dispatcher::CheckLimits's INVALID_ARGUMENT, or the queue's limits once durable.
   runtime::Task<absl::StatusOr<cohort::v1::QueueLimits>> SetQueueLimits(std::string queue,
                                                                          cohort::v1::QueueLimits limits);
   cohort::v1::ListExecutorsResponse ListExecutors() const;
@@ -119,10 +116,9 @@ class BrokerEngine {
   absl::StatusOr<std::optional<cohort::v1::Job>> WatchJob(const std::string& id, JobWatcher* watcher);
   // True if `id` is a known job.
   bool HasJob(const std::string& id) const { return jobs_.contains(id); }
-  // The last durable event sequence, and an event set after each commit (Watch).
-  std::int64_t committed_sequence() const { return committed_sequence_; }
-  runtime::Event& commits() { return *commit_event_; }
-  store::JobStore& store() { return store_; }
+  // The event log: its last durable sequence, and readers of committed events (Watch).
+  EventLog& events() { return events_; }
+  std::int64_t committed_sequence() const { return events_.committed(); }
 
   // ---- Executors ----------------------------------------------------------------------
   // Leases belong to the executor id, not to a stream: an attempt is leased to
@@ -155,27 +151,7 @@ class BrokerEngine {
     runtime::TimerId deadline_timer = 0;  // while not terminal and spec.deadline is set
     runtime::internal::IntrusiveList<JobWatcher> watchers;
   };
-  struct QueueState {
-    explicit QueueState(int starvation_every) : ready(starvation_every) {}
-    ReadyQueue ready;
-    bool paused = false;
-    cohort::v1::QueueLimits limits;  // every field set
-    std::int64_t running = 0;
-    // Token bucket for limits.max_rate: refilled at max_rate per second, up to
-    // max(1, max_rate) tokens; one per dispatch.
-    double tokens = 0;
-    runtime::TimePoint refilled{};
-  };
-  struct Session {
-    std::uint64_t token;
-    cohort::v1::ExecutorMessage::Hello hello;
-    ExecutorChannel* channel;
-    std::int32_t credits = 0;
-    absl::flat_hash_set<std::string> running;
-    absl::Time connect_time;
-    absl::Time last_heartbeat;
-  };
-  // A batch being built, with what to do once it is durable.
+  // A batch being built, with what to do once it is durable: the commit outbox.
   struct Pending {
     store::JobBatch batch;
     std::vector<std::pair<std::uint64_t, cohort::v1::BrokerMessage>> sends;  // by session token
@@ -184,14 +160,28 @@ class BrokerEngine {
     std::int64_t sequence = 0;                // last event sequence staged in `batch`
   };
 
+  // ---- broker_engine.cc: the choke-point ----
   absl::Time Now() const;
-  QueueState& Queue(const std::string& name);
   // Applies a transition in memory and stages it (job + indexes + event) in `p`.
   void Transition(JobRecord& rec, cohort::v1::JobState to, cohort::v1::TransitionReason reason, Pending& p);
   void Enqueue(JobRecord& rec);
+  // Starts committing `p` now (so commits reach the store in staging order), then
+  // sends and notifies what depends on it. Fatal if the commit fails. The returned
+  // handle may be awaited or dropped; Stop() waits for it either way.
+  runtime::TaskHandle<void> Persist(Pending p);
+  runtime::Task<void> CommitAndApply(Pending p, runtime::Gate::Holder holder);
+  void ExportQueueGauges(const std::string& name);
+  // Deletes expired jobs and trims old events; re-arms itself.
+  void Sweep();
+  void NoteEnded(const cohort::v1::Job& job);
+  void StageQueueSettings(const std::string& name, Pending& p);
+
+  // ---- broker_engine_executors.cc: attempts, leases, deadlines, dispatch ----
   void LoseAttempt(JobRecord& rec, cohort::v1::Error error, cohort::v1::TransitionReason reason, Pending& p);
   void ReturnUnstarted(JobRecord& rec, Pending& p);
   void FinishAttempt(JobRecord& rec, const cohort::v1::ExecutorMessage::Complete& complete, Pending& p);
+  // Cancels the job's lease timer and counts its attempt out of its queue's running.
+  void EndLease(JobRecord& rec);
   void ArmLease(JobRecord& rec);
   void OnLeaseExpired(const std::string& id);
   // True if `rec` is RUNNING as `attempt` leased to `executor_id`.
@@ -202,26 +192,11 @@ class BrokerEngine {
   // Ends a non-terminal job FAILED with "deadline_exceeded" (a running attempt is
   // ended and its executor told to stop).
   void ExceedDeadline(JobRecord& rec, Pending& p);
-  static cohort::v1::BrokerMessage CancelMessage(const std::string& job_id, std::int32_t attempt, std::string reason);
-  JobRecord* NextFor(Session& session);
   // Leases queued jobs to executors with credit, staging the transitions in `p`, so
   // that a change and the dispatches it enables share one commit (one fsync).
   void DispatchInto(Pending& p);
   // Dispatches in a batch of its own.
   void Dispatch();
-  // Starts committing `p` now (so commits reach the store in staging order), then
-  // sends and notifies what depends on it. Fatal if the commit fails. The returned
-  // handle may be awaited or dropped; Stop() waits for it either way.
-  runtime::TaskHandle<void> Persist(Pending p);
-  runtime::Task<void> CommitAndApply(Pending p, runtime::Gate::Holder holder);
-  Session* SessionOf(std::uint64_t token);
-  void ExportQueueGauges(const std::string& name);
-  // True if the queue's rate limit allows a dispatch now; otherwise notes when it will.
-  bool TakeToken(QueueState& q, runtime::TimePoint now, runtime::TimePoint& next_token);
-  // Deletes expired jobs and trims old events; re-arms itself.
-  void Sweep();
-  void NoteEnded(const cohort::v1::Job& job);
-  void StageQueueSettings(const std::string& name, Pending& p);
 
   runtime::EventLoop& loop_;
   store::JobStore& store_;
@@ -231,21 +206,13 @@ class BrokerEngine {
 
   std::map<std::string, JobRecord> jobs_;  // by id: k-sortable, so submission order
   absl::flat_hash_map<std::string, std::string> idempotency_;  // key -> job id
-  std::map<std::string, QueueState> queues_;
-  std::map<std::uint64_t, Session> sessions_;
-  absl::flat_hash_map<std::string, std::uint64_t> session_by_executor_;
-  std::uint64_t next_session_ = 1;
-  std::string rr_queue_;  // weighted round robin: the queue whose turn it is
-  int rr_left_ = 0;
-  std::int64_t last_sequence_ = 0;       // assigned
-  std::int64_t committed_sequence_ = 0;  // durable
-  std::unique_ptr<runtime::Event> commit_event_;
+  EventLog events_;
+  Dispatcher dispatcher_;
+  ExecutorSessions sessions_;
+  Retention retention_;
   runtime::Gate gate_;
   bool stopping_ = false;
-  std::multimap<absl::Time, std::string> expiries_;         // terminal jobs by expire_time
-  std::deque<std::pair<absl::Time, std::int64_t>> commits_;  // (time, last sequence) per commit
   runtime::TimerId sweep_timer_ = 0;
-  runtime::TimerId rate_timer_ = 0;
 };
 
 }  // namespace cohort::broker

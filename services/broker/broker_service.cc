@@ -221,64 +221,23 @@ grpc::ServerWriteReactor<cohort::v1::AsCompletedResponse>* BrokerService::AsComp
       });
 }
 
-// Messages a Watch stream queues behind the one being written (see Watch).
+// Messages a Watch stream queues behind the one being written: Write() waits while
+// this many are queued, so a client that stops reading stops the reads too, and the
+// stream holds at most kWatchOutbox + 2 messages (EventLog::Cursor bounds each one;
+// every event's job fits in a message, as Submit caps the spec).
 constexpr std::size_t kWatchOutbox = 1;
 
 grpc::ServerWriteReactor<cohort::v1::WatchResponse>* BrokerService::Watch(grpc::CallbackServerContext* ctx,
                                                                           const cohort::v1::WatchRequest* req) {
   return rpc::ServeStream<cohort::v1::WatchResponse>(
-      loop_, ctx, [this, req](rpc::ServerWriteStream<cohort::v1::WatchResponse>& stream) -> Task<grpc::Status> {
-        if (req->after_sequence() < 0) {
-          co_return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "after_sequence must not be negative");
-        }
-        if (req->after_sequence() > engine_.committed_sequence()) {
-          co_return grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
-                                 absl::StrCat("after_sequence ", req->after_sequence(),
-                                              " is beyond the end of this broker's event log (last sequence ",
-                                              engine_.committed_sequence(), "): list again, then watch from the "
-                                              "listing's sequence"));
-        }
-        // What one stream holds at a time is bounded: a read of at most kReadEvents
-        // events, of which one message of at most kBatchBytes (or one event, if that is
-        // larger) is kept and written; the rest is read again after the write. Write()
-        // waits while kWatchOutbox messages are queued behind the one being written, so
-        // a client that stops reading stops the reads too: the stream then holds at
-        // most kWatchOutbox + 2 messages. Every event's job fits in a message, as Submit
-        // caps the spec (--max-spec-bytes).
-        constexpr std::size_t kReadEvents = 32;
-        constexpr std::size_t kBatchBytes = 64 << 10;
-        // after_sequence 0 means "from the oldest retained": a trimmed start is no gap.
-        bool gap_allowed = req->after_sequence() == 0;
-        std::int64_t next = req->after_sequence() + 1;
+      loop_, ctx,
+      [this, req](rpc::ServerWriteStream<cohort::v1::WatchResponse>& stream) -> Task<grpc::Status> {
+        if (absl::Status s = engine_.events().CheckStart(req->after_sequence()); !s.ok()) co_return rpc::ToGrpc(s);
+        EventLog::Cursor cursor(engine_.events(), req->after_sequence());
         while (true) {
-          while (engine_.committed_sequence() < next) co_await engine_.commits().Wait();
-          absl::StatusOr<std::vector<cohort::v1::JobEvent>> events =
-              co_await engine_.store().ReadEvents(next, kReadEvents);
-          if (!events.ok()) co_return rpc::ToGrpc(events.status());
-          if (events->empty()) {
-            co_await engine_.commits().Wait();
-            continue;
-          }
-          // Sequences are consecutive (every transition writes one event), so a first
-          // event past `next` means retention deleted the ones between.
-          if (events->front().sequence() != next && !gap_allowed) {
-            co_return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                                   absl::StrCat("events ", next, "..", events->front().sequence() - 1,
-                                                " were deleted by retention: list again, then watch from the "
-                                                "listing's sequence"));
-          }
-          gap_allowed = false;
-          cohort::v1::WatchResponse batch;
-          std::size_t bytes = 0;
-          for (cohort::v1::JobEvent& e : *events) {
-            const std::size_t size = e.ByteSizeLong();
-            if (batch.events_size() > 0 && bytes + size > kBatchBytes) break;
-            bytes += size;
-            next = e.sequence() + 1;
-            *batch.add_events() = std::move(e);
-          }
-          events->clear();
-          bool written = co_await stream.Write(std::move(batch));
+          absl::StatusOr<cohort::v1::WatchResponse> batch = co_await cursor.Next();
+          if (!batch.ok()) co_return rpc::ToGrpc(batch.status());
+          const bool written = co_await stream.Write(std::move(*batch));
           if (!written) co_return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
         }
       },

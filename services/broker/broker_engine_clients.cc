@@ -1,0 +1,259 @@
+// BrokerEngine: the calls of clients and of the scheduler (submit, read, cancel,
+// release, queue administration). Each validates, changes jobs through Transition and
+// answers once the change is durable. See broker_engine.h.
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "libs/common/proto_time.h"
+#include "libs/common/quote.h"
+#include "services/broker/broker_engine.h"
+#include "services/broker/job_policy.h"
+#include "services/broker/job_states.h"
+
+namespace cohort::broker {
+
+using common::FromProto;
+using common::ToProto;
+using cohort::v1::Job;
+
+runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::Submit(std::vector<cohort::v1::JobSpec> specs,
+                                                                             bool validate_only) {
+  loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
+  if (specs.empty()) co_return absl::InvalidArgumentError("jobs is empty: submit at least one job");
+  if (specs.size() > options_.max_submit_batch) {
+    co_return absl::InvalidArgumentError(absl::StrCat("jobs has ", specs.size(), " entries: the limit per Submit is ",
+                                                      options_.max_submit_batch));
+  }
+  std::vector<std::string> missing;
+  for (int i = 0; i < static_cast<int>(specs.size()); ++i) {
+    const cohort::v1::JobSpec& spec = specs[i];
+    if (absl::Status s = ValidateSpec(spec, i, options_.spec_limits); !s.ok()) co_return s;
+    for (int parent : spec.depends_on_index()) {
+      if (parent < 0 || parent >= i) {
+        co_return absl::InvalidArgumentError(absl::StrCat("jobs[", i, "].depends_on_index ", parent,
+                                                          " must name an earlier job of this request (0..", i - 1, ")"));
+      }
+    }
+    for (const std::string& parent : spec.depends_on()) {
+      if (!jobs_.contains(parent)) missing.push_back(parent);
+    }
+  }
+  if (!missing.empty()) co_return absl::NotFoundError(absl::StrCat("unknown parent jobs: ", common::QuoteListBounded(missing)));
+  if (validate_only) co_return std::vector<std::string>{};
+
+  Pending p;
+  std::vector<std::string> ids;
+  ids.reserve(specs.size());
+  const absl::Time now = Now();
+  for (cohort::v1::JobSpec& spec : specs) {
+    if (!spec.idempotency_key().empty()) {
+      if (auto it = idempotency_.find(spec.idempotency_key()); it != idempotency_.end()) {
+        ids.push_back(it->second);
+        continue;
+      }
+    }
+    std::string id = new_job_id_();
+    for (int parent : spec.depends_on_index()) spec.add_depends_on(ids[parent]);
+    spec.clear_depends_on_index();
+    JobRecord& rec = jobs_[id];
+    Job& job = rec.job;
+    job.set_id(id);
+    *job.mutable_create_time() = ToProto(now);
+    if (spec.has_run_at() && FromProto(spec.run_at()) > now) *job.mutable_not_before() = spec.run_at();
+    if (spec.has_delay() && FromProto(spec.delay()) > absl::ZeroDuration()) {
+      *job.mutable_not_before() = ToProto(now + Bounded(FromProto(spec.delay())));
+    }
+    bool waits = job.has_not_before() || spec.depends_on_size() > 0;
+    if (!spec.idempotency_key().empty()) idempotency_[spec.idempotency_key()] = id;
+    metrics_.Submitted(spec.queue());
+    *job.mutable_spec() = std::move(spec);
+    Transition(rec, waits ? cohort::v1::JOB_STATE_PENDING : cohort::v1::JOB_STATE_QUEUED,
+               cohort::v1::TRANSITION_REASON_SUBMITTED, p);
+    ArmDeadline(rec, p);  // a deadline already past fails it in this same commit
+    ids.push_back(std::move(id));
+  }
+  if (p.batch.empty()) co_return ids;  // every spec was a known idempotency key
+  DispatchInto(p);  // the assignments share the commit, and are sent after it
+  co_await Persist(std::move(p));
+  co_return ids;
+}
+
+absl::StatusOr<Job> BrokerEngine::GetJob(const std::string& id) const {
+  loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("job ", common::QuoteBounded(id), " not found"));
+  return it->second.job;
+}
+
+absl::StatusOr<cohort::v1::ListJobsResponse> BrokerEngine::ListJobs(const cohort::v1::ListJobsRequest& request) const {
+  loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
+  if (request.page_size() < 0) return absl::InvalidArgumentError("page_size must not be negative");
+  if (!request.queue().empty()) {
+    if (absl::Status s = CheckQueueName(request.queue(), "queue "); !s.ok()) return s;
+  }
+  for (int s : request.states()) {
+    if (!cohort::v1::JobState_IsValid(s) || s == cohort::v1::JOB_STATE_UNSPECIFIED) {
+      return absl::InvalidArgumentError(absl::StrCat("states contains ", s, ", which is not a job state"));
+    }
+  }
+  std::size_t page = request.page_size() == 0 ? 100 : std::min<std::size_t>(request.page_size(), options_.max_list_page);
+  cohort::v1::ListJobsResponse response;
+  response.set_sequence(events_.committed());
+  auto it = request.page_token().empty() ? jobs_.begin() : jobs_.upper_bound(request.page_token());
+  for (; it != jobs_.end(); ++it) {
+    const Job& job = it->second.job;
+    if (!request.queue().empty() && job.spec().queue() != request.queue()) continue;
+    if (!request.states().empty() &&
+        std::find(request.states().begin(), request.states().end(), job.state()) == request.states().end()) {
+      continue;
+    }
+    if (static_cast<std::size_t>(response.jobs_size()) == page) {
+      response.set_next_page_token(response.jobs(response.jobs_size() - 1).id());
+      break;
+    }
+    Job* out = response.add_jobs();
+    *out = job;
+    out->mutable_spec()->clear_payload();
+    out->clear_result();
+  }
+  return response;
+}
+
+runtime::Task<absl::StatusOr<cohort::v1::CancelJobResponse>> BrokerEngine::CancelJob(std::string id) {
+  loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) co_return absl::NotFoundError(absl::StrCat("job ", common::QuoteBounded(id), " not found"));
+  JobRecord& rec = it->second;
+  Job& job = rec.job;
+  cohort::v1::CancelJobResponse response;
+  if (IsTerminal(job.state())) {
+    response.set_state(job.state());
+    response.set_already_ended(true);
+    co_return response;
+  }
+  Pending p;
+  if (job.state() == cohort::v1::JOB_STATE_RUNNING) {
+    if (!job.cancel_requested()) {
+      job.set_cancel_requested(true);
+      Transition(rec, cohort::v1::JOB_STATE_RUNNING, cohort::v1::TRANSITION_REASON_CANCEL_REQUESTED, p);
+      if (ExecutorSession* s = sessions_.FindExecutor(job.executor_id())) {
+        p.sends.emplace_back(s->token, ExecutorSessions::CancelMessage(id, job.attempt(), "cancelled by a client"));
+      }
+    }
+  } else {
+    if (job.state() == cohort::v1::JOB_STATE_QUEUED) {
+      dispatcher_.Queue(job.spec().queue()).ready.Remove(job.spec().priority(), job.sequence());
+    }
+    *job.mutable_error() = MakeError("cancelled", "cancelled by a client");
+    Transition(rec, cohort::v1::JOB_STATE_CANCELLED, cohort::v1::TRANSITION_REASON_CANCELLED, p);
+  }
+  response.set_state(job.state());
+  if (!p.batch.empty()) co_await Persist(std::move(p));
+  co_return response;
+}
+
+runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::ReleaseJobs(cohort::v1::ReleaseJobsRequest request) {
+  loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
+  if (static_cast<std::size_t>(request.releases_size()) > options_.max_submit_batch) {
+    co_return absl::InvalidArgumentError(absl::StrCat("releases has ", request.releases_size(),
+                                                      " entries: the limit is ", options_.max_submit_batch));
+  }
+  for (const auto& r : request.releases()) {
+    if (r.reason() != cohort::v1::TRANSITION_REASON_RUN_AT && r.reason() != cohort::v1::TRANSITION_REASON_BACKOFF &&
+        r.reason() != cohort::v1::TRANSITION_REASON_DEPENDENCIES &&
+        r.reason() != cohort::v1::TRANSITION_REASON_DEPENDENCY_FAILED) {
+      co_return absl::InvalidArgumentError(absl::StrCat("release of ", common::QuoteBounded(r.job_id()), ": reason must be RUN_AT, ",
+                                                        "BACKOFF, DEPENDENCIES or DEPENDENCY_FAILED"));
+    }
+  }
+  Pending p;
+  std::vector<std::string> changed;
+  for (const auto& r : request.releases()) {
+    auto it = jobs_.find(r.job_id());
+    if (it == jobs_.end()) continue;
+    JobRecord& rec = it->second;
+    Job& job = rec.job;
+    if (job.state() != cohort::v1::JOB_STATE_PENDING || job.attempt() != r.attempt()) continue;  // fenced
+    if (r.reason() == cohort::v1::TRANSITION_REASON_DEPENDENCY_FAILED) {
+      const auto& parents = job.spec().depends_on();
+      if (std::find(parents.begin(), parents.end(), r.parent_job_id()) == parents.end()) continue;
+      bool fail = job.spec().on_dependency_failure() == cohort::v1::DEPENDENCY_FAILURE_POLICY_FAIL;
+      *job.mutable_error() = MakeError("dependency_failed", absl::StrCat("parent job ", common::QuoteBounded(r.parent_job_id()), " did not succeed"));
+      Transition(rec, fail ? cohort::v1::JOB_STATE_FAILED : cohort::v1::JOB_STATE_CANCELLED, r.reason(), p);
+    } else {
+      job.clear_not_before();
+      Transition(rec, cohort::v1::JOB_STATE_QUEUED, r.reason(), p);
+    }
+    changed.push_back(job.id());
+  }
+  if (p.batch.empty()) co_return changed;
+  DispatchInto(p);
+  co_await Persist(std::move(p));
+  co_return changed;
+}
+
+cohort::v1::ListQueuesResponse BrokerEngine::ListQueues() const {
+  loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
+  cohort::v1::ListQueuesResponse response;
+  const absl::Time now = Now();
+  for (const auto& [name, q] : dispatcher_.queues()) {
+    cohort::v1::QueueInfo* info = response.add_queues();
+    info->set_name(name);
+    info->set_paused(q.paused);
+    *info->mutable_limits() = q.limits;
+    info->set_depth(static_cast<int64_t>(q.ready.size()));
+    info->set_running(q.running);
+    for (const auto& [priority, n] : q.ready.DepthByPriority()) {
+      auto* d = info->add_depth_by_priority();
+      d->set_priority(priority);
+      d->set_queued(n);
+    }
+    if (const ReadyQueue::Entry* e = q.ready.Oldest()) {
+      absl::Duration age = now - FromProto(jobs_.at(e->job_id).job.queue_time());
+      *info->mutable_oldest_queued_age() = ToProto(age);
+    }
+  }
+  return response;
+}
+
+runtime::Task<absl::Status> BrokerEngine::PauseQueue(std::string queue, bool paused) {
+  loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
+  if (absl::Status s = CheckQueueName(queue, "queue "); !s.ok()) co_return s;
+  dispatcher_.Queue(queue).paused = paused;
+  Pending p;
+  StageQueueSettings(queue, p);
+  co_await Persist(std::move(p));
+  if (!paused) Dispatch();
+  co_return absl::OkStatus();
+}
+
+runtime::Task<absl::StatusOr<cohort::v1::QueueLimits>> BrokerEngine::SetQueueLimits(std::string queue,
+                                                                                    cohort::v1::QueueLimits limits) {
+  loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
+  if (absl::Status s = CheckQueueName(queue, "queue "); !s.ok()) co_return s;
+  if (absl::Status s = Dispatcher::CheckLimits(limits); !s.ok()) co_return s;
+  const cohort::v1::QueueLimits applied = dispatcher_.SetLimits(queue, limits);
+  Pending p;
+  StageQueueSettings(queue, p);
+  co_await Persist(std::move(p));
+  Dispatch();
+  co_return applied;
+}
+
+cohort::v1::ListExecutorsResponse BrokerEngine::ListExecutors() const {
+  loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
+  return sessions_.List();
+}
+
+absl::StatusOr<std::optional<Job>> BrokerEngine::WatchJob(const std::string& id, JobWatcher* watcher) {
+  loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("job ", common::QuoteBounded(id), " not found"));
+  JobRecord& rec = it->second;
+  // Ended and durable: answer now. Ended but not yet durable: the commit notifies.
+  if (IsTerminal(rec.job.state()) && rec.job.sequence() <= events_.committed()) return std::optional<Job>(rec.job);
+  rec.watchers.PushBack(watcher);
+  return std::optional<Job>();
+}
+
+}  // namespace cohort::broker

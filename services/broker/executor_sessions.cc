@@ -1,0 +1,88 @@
+#include "services/broker/executor_sessions.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "libs/common/proto_time.h"
+#include "services/broker/job_validation.h"
+
+namespace cohort::broker {
+
+absl::Status ExecutorSessions::CheckHello(const cohort::v1::ExecutorMessage::Hello& hello, std::int32_t max_capacity) {
+  if (hello.executor_id().empty() || hello.executor_id().size() > 128) {
+    return absl::InvalidArgumentError("hello.executor_id must be 1-128 bytes");
+  }
+  if (hello.capacity() < 1 || hello.capacity() > max_capacity) {
+    return absl::InvalidArgumentError(absl::StrCat("hello.capacity must be in 1..", max_capacity));
+  }
+  if (hello.running_size() > max_capacity) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("hello.running lists ", hello.running_size(), " attempts: the limit is ", max_capacity));
+  }
+  for (const std::string& q : hello.queues()) {
+    if (absl::Status s = CheckQueueName(q, "hello.queues: "); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+ExecutorSession& ExecutorSessions::Add(const cohort::v1::ExecutorMessage::Hello& hello, ExecutorChannel* channel,
+                                       absl::Time now) {
+  const std::uint64_t token = next_token_++;
+  ExecutorSession& s = sessions_[token];
+  s.token = token;
+  s.hello = hello;
+  s.channel = channel;
+  s.connect_time = s.last_heartbeat = now;
+  by_executor_[hello.executor_id()] = token;
+  return s;
+}
+
+std::optional<ExecutorSession> ExecutorSessions::Remove(std::uint64_t token) {
+  auto it = sessions_.find(token);
+  if (it == sessions_.end()) return std::nullopt;
+  ExecutorSession session = std::move(it->second);
+  sessions_.erase(it);
+  if (auto e = by_executor_.find(session.hello.executor_id()); e != by_executor_.end() && e->second == token) {
+    by_executor_.erase(e);
+  }
+  return session;
+}
+
+ExecutorSession* ExecutorSessions::Find(std::uint64_t token) {
+  auto it = sessions_.find(token);
+  return it == sessions_.end() ? nullptr : &it->second;
+}
+
+ExecutorSession* ExecutorSessions::FindExecutor(const std::string& executor_id) {
+  auto it = by_executor_.find(executor_id);
+  return it == by_executor_.end() ? nullptr : Find(it->second);
+}
+
+cohort::v1::ListExecutorsResponse ExecutorSessions::List() const {
+  cohort::v1::ListExecutorsResponse response;
+  std::map<std::string, const ExecutorSession*> by_id;
+  for (const auto& [token, s] : sessions_) by_id[s.hello.executor_id()] = &s;
+  for (const auto& [id, s] : by_id) {
+    cohort::v1::ExecutorInfo* info = response.add_executors();
+    info->set_executor_id(id);
+    *info->mutable_labels() = s->hello.labels();
+    *info->mutable_queues() = s->hello.queues();
+    info->set_capacity(s->hello.capacity());
+    info->set_running(static_cast<int32_t>(s->running.size()));
+    info->set_credits(s->credits);
+    *info->mutable_connect_time() = common::ToProto(s->connect_time);
+    *info->mutable_last_heartbeat_time() = common::ToProto(s->last_heartbeat);
+  }
+  return response;
+}
+
+cohort::v1::BrokerMessage ExecutorSessions::CancelMessage(const std::string& job_id, std::int32_t attempt,
+                                                          std::string reason) {
+  cohort::v1::BrokerMessage msg;
+  msg.mutable_cancel()->set_job_id(job_id);
+  msg.mutable_cancel()->set_attempt(attempt);
+  msg.mutable_cancel()->set_reason(std::move(reason));
+  return msg;
+}
+
+}  // namespace cohort::broker

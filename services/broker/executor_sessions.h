@@ -1,0 +1,71 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "protos/cohort/v1/broker.pb.h"
+#include "protos/cohort/v1/executor.pb.h"
+
+namespace cohort::broker {
+
+// What the broker sends to one connected executor. Send() never blocks: the broker
+// sends at most one Assign per credit, and the credits are bounded by the executor's
+// capacity, so a channel's buffer is bounded too.
+class ExecutorChannel {
+ public:
+  virtual ~ExecutorChannel() = default;
+  virtual void Send(cohort::v1::BrokerMessage message) = 0;
+};
+
+// One connected Connect stream.
+struct ExecutorSession {
+  std::uint64_t token = 0;
+  cohort::v1::ExecutorMessage::Hello hello;
+  ExecutorChannel* channel = nullptr;
+  std::int32_t credits = 0;
+  absl::flat_hash_set<std::string> running;  // job ids leased through this stream
+  absl::Time connect_time;
+  absl::Time last_heartbeat;
+};
+
+// The executors connected now: one session per executor id (a newer stream replaces
+// an older one), each with its credits and the attempts bound to it. Leases are not
+// kept here: they belong to the executor id and outlive a session (the engine keeps
+// them on the job). Loop thread only.
+class ExecutorSessions {
+ public:
+  // INVALID_ARGUMENT unless the executor id is 1-128 bytes, the capacity within
+  // 1..max_capacity, hello.running lists at most max_capacity attempts (each may cost
+  // a Cancel), and every queue name is valid.
+  static absl::Status CheckHello(const cohort::v1::ExecutorMessage::Hello& hello, std::int32_t max_capacity);
+
+  // Adds a session for `hello`; the executor id must have none (Remove it first).
+  ExecutorSession& Add(const cohort::v1::ExecutorMessage::Hello& hello, ExecutorChannel* channel, absl::Time now);
+  // Removes the session; nullopt if there is none by that token.
+  std::optional<ExecutorSession> Remove(std::uint64_t token);
+
+  ExecutorSession* Find(std::uint64_t token);
+  // The current session of an executor id, or null.
+  ExecutorSession* FindExecutor(const std::string& executor_id);
+  std::map<std::uint64_t, ExecutorSession>& all() { return sessions_; }
+  std::size_t size() const { return sessions_.size(); }
+
+  // ListExecutors' answer, by executor id.
+  cohort::v1::ListExecutorsResponse List() const;
+
+  // A Cancel for one attempt.
+  static cohort::v1::BrokerMessage CancelMessage(const std::string& job_id, std::int32_t attempt, std::string reason);
+
+ private:
+  std::map<std::uint64_t, ExecutorSession> sessions_;  // by token: connection order
+  absl::flat_hash_map<std::string, std::uint64_t> by_executor_;
+  std::uint64_t next_token_ = 1;
+};
+
+}  // namespace cohort::broker

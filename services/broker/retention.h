@@ -1,0 +1,41 @@
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/time/time.h"
+
+namespace cohort::broker {
+
+// What the broker's retention sweep needs to know, on the wall clock: when each ended
+// job expires (its result_ttl after it ended), and when each commit's events were
+// written (so events older than the retention window can be trimmed). It only keeps
+// the bookkeeping; the engine's sweep deletes through the commit outbox. Loop thread
+// only.
+class Retention {
+ public:
+  explicit Retention(absl::Duration event_retention) : event_retention_(event_retention) {}
+
+  // Job `id` ended and may be deleted from `expire` on.
+  void NoteEnded(absl::Time expire, std::string id) { expiries_.emplace(expire, std::move(id)); }
+  // A commit whose last event is `last_sequence` became durable at `at`.
+  void NoteCommit(absl::Time at, std::int64_t last_sequence) { commits_.emplace_back(at, last_sequence); }
+
+  // The jobs whose expiry is at or before `now`, forgotten here. A job deleted or
+  // changed meanwhile may be among them: the caller checks.
+  std::vector<std::string> TakeExpired(absl::Time now);
+  // The first event sequence to keep, given `now`: every event committed before the
+  // retention window may go. 0 when there is nothing (new) to trim.
+  std::int64_t TrimBefore(absl::Time now);
+
+ private:
+  const absl::Duration event_retention_;
+  std::multimap<absl::Time, std::string> expiries_;          // ended jobs by expire time
+  std::deque<std::pair<absl::Time, std::int64_t>> commits_;  // (time, last sequence) per commit
+};
+
+}  // namespace cohort::broker
