@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "grpcpp/client_context.h"
 #include "libs/common/proto_time.h"
+#include "libs/common/quote.h"
 #include "libs/common/wire_time.h"
 #include "libs/rpc/status.h"
 #include "libs/rpc/unary_client.h"
@@ -137,14 +138,14 @@ runtime::Task<absl::StatusOr<Schedule>> Schedules::Create(std::string id, Schedu
   if (absl::Status s = ValidateScheduleId(id); !s.ok()) co_return s;
   absl::StatusOr<Trigger> trigger = ValidateScheduleSpec(spec, limits_.min_interval);
   if (!trigger.ok()) co_return trigger.status();
-  if (entries_.contains(id)) co_return absl::AlreadyExistsError(absl::StrCat("schedule ", id, " already exists"));
+  if (entries_.contains(id)) co_return absl::AlreadyExistsError(absl::StrCat("schedule ", common::QuoteBounded(id), " already exists"));
   if (entries_.size() >= limits_.max_schedules) {
     co_return absl::ResourceExhaustedError(absl::StrCat("at most ", limits_.max_schedules, " schedules"));
   }
   absl::Status template_ok = co_await CheckTemplate(id, spec);
   if (!template_ok.ok()) co_return template_ok;
   // Re-check after the await: another Create may have taken the id meanwhile.
-  if (entries_.contains(id)) co_return absl::AlreadyExistsError(absl::StrCat("schedule ", id, " already exists"));
+  if (entries_.contains(id)) co_return absl::AlreadyExistsError(absl::StrCat("schedule ", common::QuoteBounded(id), " already exists"));
   const absl::Time now = now_();
   auto entry = std::make_unique<Entry>();
   entry->trigger = *trigger;
@@ -169,7 +170,7 @@ runtime::Task<absl::StatusOr<Schedule>> Schedules::Create(std::string id, Schedu
 
 absl::StatusOr<Schedule> Schedules::Get(const std::string& id) const {
   auto it = entries_.find(id);
-  if (it == entries_.end()) return absl::NotFoundError(absl::StrCat("schedule ", id, " not found"));
+  if (it == entries_.end()) return absl::NotFoundError(absl::StrCat("schedule ", common::QuoteBounded(id), " not found"));
   return it->second->schedule;
 }
 
@@ -194,13 +195,13 @@ absl::StatusOr<cohort::v1::ListSchedulesResponse> Schedules::List(int page_size,
 }
 
 runtime::Task<absl::StatusOr<Schedule>> Schedules::Update(std::string id, ScheduleSpec spec) {
-  if (!entries_.contains(id)) co_return absl::NotFoundError(absl::StrCat("schedule ", id, " not found"));
+  if (!entries_.contains(id)) co_return absl::NotFoundError(absl::StrCat("schedule ", common::QuoteBounded(id), " not found"));
   absl::StatusOr<Trigger> trigger = ValidateScheduleSpec(spec, limits_.min_interval);
   if (!trigger.ok()) co_return trigger.status();
   absl::Status template_ok = co_await CheckTemplate(id, spec);
   if (!template_ok.ok()) co_return template_ok;
   auto it = entries_.find(id);
-  if (it == entries_.end()) co_return absl::NotFoundError(absl::StrCat("schedule ", id, " not found"));
+  if (it == entries_.end()) co_return absl::NotFoundError(absl::StrCat("schedule ", common::QuoteBounded(id), " not found"));
   Entry& e = *it->second;
   const absl::Time now = now_();
   Disarm(e);
@@ -220,7 +221,7 @@ runtime::Task<absl::StatusOr<Schedule>> Schedules::Update(std::string id, Schedu
 
 runtime::Task<absl::Status> Schedules::Delete(std::string id) {
   auto it = entries_.find(id);
-  if (it == entries_.end()) co_return absl::NotFoundError(absl::StrCat("schedule ", id, " not found"));
+  if (it == entries_.end()) co_return absl::NotFoundError(absl::StrCat("schedule ", common::QuoteBounded(id), " not found"));
   Disarm(*it->second);
   entries_.erase(it);
   UpdateGauges();
@@ -231,7 +232,7 @@ runtime::Task<absl::Status> Schedules::Delete(std::string id) {
 
 runtime::Task<absl::StatusOr<Schedule>> Schedules::SetPaused(std::string id, bool paused) {
   auto it = entries_.find(id);
-  if (it == entries_.end()) co_return absl::NotFoundError(absl::StrCat("schedule ", id, " not found"));
+  if (it == entries_.end()) co_return absl::NotFoundError(absl::StrCat("schedule ", common::QuoteBounded(id), " not found"));
   Entry& e = *it->second;
   if (e.schedule.paused() == paused) co_return e.schedule;
   const absl::Time now = now_();
@@ -255,7 +256,7 @@ runtime::Task<absl::StatusOr<Schedule>> Schedules::SetPaused(std::string id, boo
 
 runtime::Task<absl::StatusOr<std::string>> Schedules::TriggerNow(std::string id) {
   auto it = entries_.find(id);
-  if (it == entries_.end()) co_return absl::NotFoundError(absl::StrCat("schedule ", id, " not found"));
+  if (it == entries_.end()) co_return absl::NotFoundError(absl::StrCat("schedule ", common::QuoteBounded(id), " not found"));
   absl::StatusOr<std::string> job_id = co_await Submit(JobForSlot(id, it->second->schedule.spec(), std::nullopt));
   if (!job_id.ok()) co_return job_id.status();
   it = entries_.find(id);
