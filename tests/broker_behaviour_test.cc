@@ -783,5 +783,91 @@ TEST_F(BrokerBehaviourTest, ProgressIsClampedToZeroToOne) {
   raw->ctx.TryCancel();
 }
 
+TEST_F(BrokerBehaviourTest, ACancelRequestedWhileTheExecutorWasAwayIsSentAgainOnItsReconnect) {
+  const std::string id = Submit({Spec("away")})[0];
+  std::unique_ptr<RawStream> first = OpenStream(30s);
+  ASSERT_TRUE(first->stream->Write(Hello("away", 1)));
+  ASSERT_TRUE(first->stream->Write(Credit(1)));
+  BrokerMessage m;
+  while (!m.has_assign() && first->stream->Read(&m)) {
+  }
+  ASSERT_TRUE(m.has_assign());
+  first->ctx.TryCancel();  // the stream breaks; the attempt keeps its lease (30 s)
+  first->stream->Finish().error_code();
+  ASSERT_TRUE(AwaitGone("away"));
+  cohort::v1::CancelJobResponse cancelled;
+  Cancel(id, &cancelled);
+  EXPECT_EQ(cancelled.state(), cohort::v1::JOB_STATE_RUNNING);
+
+  ExecutorMessage hello = Hello("away", 1);
+  auto* running = hello.mutable_hello()->add_running();
+  running->set_job_id(id);
+  running->set_attempt(1);
+  std::unique_ptr<RawStream> second = OpenStream(30s);
+  ASSERT_TRUE(second->stream->Write(hello));
+  std::optional<BrokerMessage::Cancel> cancel;
+  while (!cancel && second->stream->Read(&m)) {
+    if (m.has_cancel()) cancel = m.cancel();
+  }
+  ASSERT_TRUE(cancel.has_value()) << "no Cancel for the attempt whose cancel was requested while away";
+  EXPECT_EQ(cancel->job_id(), id);
+  EXPECT_EQ(cancel->attempt(), 1);
+  // The executor confirms: the job ends CANCELLED, same attempt.
+  ExecutorMessage done;
+  done.mutable_complete()->set_job_id(id);
+  done.mutable_complete()->set_attempt(1);
+  done.mutable_complete()->mutable_error()->set_code("cancelled");
+  ASSERT_TRUE(second->stream->Write(done));
+  std::optional<cohort::v1::JobOutcome> outcome = AwaitEnd(id);
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(outcome->state(), cohort::v1::JOB_STATE_CANCELLED);
+  EXPECT_EQ(Get(id).attempts_size(), 1);
+  second->ctx.TryCancel();
+}
+
+TEST_F(BrokerBehaviourTest, ProgressForAStaleAttemptIsIgnored) {
+  const std::string id = Submit({Spec("progress")})[0];
+  std::unique_ptr<RawStream> raw = OpenStream(30s);
+  ASSERT_TRUE(raw->stream->Write(Hello("progress", 1)));
+  ASSERT_TRUE(raw->stream->Write(Credit(1)));
+  BrokerMessage m;
+  while (!m.has_assign() && raw->stream->Read(&m)) {
+  }
+  ASSERT_TRUE(m.has_assign());
+  auto progress = [&](int attempt, double fraction) {
+    ExecutorMessage p;
+    p.mutable_progress()->set_job_id(id);
+    p.mutable_progress()->set_attempt(attempt);
+    p.mutable_progress()->mutable_progress()->set_fraction(fraction);
+    return p;
+  };
+  ASSERT_TRUE(raw->stream->Write(progress(1, 0.25)));
+  ASSERT_TRUE(raw->stream->Write(progress(9, 0.5)));  // not the current attempt
+  // A stale Complete behind them is counted once the broker has read all three.
+  ExecutorMessage stale;
+  stale.mutable_complete()->set_job_id(id);
+  stale.mutable_complete()->set_attempt(9);
+  stale.mutable_complete()->set_result("stale");
+  ASSERT_TRUE(raw->stream->Write(stale));
+  ASSERT_TRUE(AwaitMetric("cohort_broker_stale_completions_total", 1));
+  EXPECT_EQ(Get(id).progress().fraction(), 0.25);
+  raw->ctx.TryCancel();
+}
+
+TEST_F(BrokerBehaviourTest, ABrokerShuttingDownSendsDrainOnEveryExecutorStream) {
+  std::unique_ptr<RawStream> raw = OpenStream(30s);
+  ASSERT_TRUE(raw->stream->Write(Hello("drained", 1)));
+  ASSERT_TRUE(AwaitCredits("drained", 0));
+  std::thread stopper([&] { EXPECT_TRUE(broker_->Terminate().ok()); });
+  bool drained = false;
+  BrokerMessage m;
+  while (raw->stream->Read(&m)) {
+    if (m.has_drain()) drained = true;
+  }
+  raw->stream->Finish().error_code();
+  stopper.join();
+  EXPECT_TRUE(drained) << "the stream ended without a Drain";
+}
+
 }  // namespace
 }  // namespace cohort::testing

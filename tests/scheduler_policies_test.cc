@@ -320,5 +320,22 @@ TEST_F(SchedulerPoliciesTest, UpdateScheduleNeverFiresASlotAgain) {
   for (std::size_t i = 1; i < fired.size(); ++i) EXPECT_LT(fired[i - 1].slot, fired[i].slot);
 }
 
+TEST_F(SchedulerPoliciesTest, CreateScheduleIsUnavailableWhenTheBrokerCannotBeReached) {
+  ASSERT_TRUE(broker_->Kill9().ok());
+  cohort::v1::CreateScheduleRequest req;
+  req.set_schedule_id("orphan");
+  *req.mutable_spec() = Every(absl::Hours(1), "orphan", cohort::v1::OVERLAP_POLICY_SKIP);
+  cohort::v1::CreateScheduleResponse resp;
+  auto ctx = Context(std::chrono::seconds(60));
+  grpc::Status status = scheduler_stub_->CreateSchedule(ctx.get(), req, &resp);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  // Nothing was stored.
+  cohort::v1::GetScheduleRequest get;
+  get.set_schedule_id("orphan");
+  cohort::v1::GetScheduleResponse got;
+  auto ctx2 = Context();
+  EXPECT_EQ(scheduler_stub_->GetSchedule(ctx2.get(), get, &got).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
 }  // namespace
 }  // namespace cohort::testing
