@@ -96,7 +96,21 @@ std::vector<std::string> BrokerTest::Submit(const std::vector<cohort::v1::JobSpe
   auto ctx = Context();
   grpc::Status status = stub_->Submit(ctx.get(), req, &resp);
   EXPECT_TRUE(status.ok()) << status.error_message();
-  return std::vector<std::string>(resp.job_ids().begin(), resp.job_ids().end());
+  EXPECT_EQ(static_cast<std::size_t>(resp.job_ids_size()), status.ok() ? specs.size() : 0u);
+  // One entry per spec whatever happened, so `Submit({...})[0]` after a failure is an
+  // empty id that later calls reject by name, not an out-of-range read.
+  std::vector<std::string> ids(resp.job_ids().begin(), resp.job_ids().end());
+  ids.resize(specs.size());
+  return ids;
+}
+
+cohort::v1::BrokerMessage::Assign TestExecutor::RequireAssign() {
+  std::optional<cohort::v1::BrokerMessage::Assign> assign = NextAssign();
+  if (!assign.has_value()) {
+    ADD_FAILURE() << "the Connect stream ended before an Assign";
+    return {};
+  }
+  return *std::move(assign);
 }
 
 cohort::v1::Job BrokerTest::Get(const std::string& id) {

@@ -25,6 +25,9 @@ class TestExecutor {
   void Grant(int credits);
   // The next Assign (skipping welcome/lease messages), or nullopt if the stream ends.
   std::optional<cohort::v1::BrokerMessage::Assign> NextAssign();
+  // The next Assign; if the stream ends first, a test failure and an empty Assign (so a
+  // caller reading ->job().id() gets "" instead of dereferencing an empty optional).
+  cohort::v1::BrokerMessage::Assign RequireAssign();
   // The next Cancel, or nullopt if the stream ends.
   std::optional<cohort::v1::BrokerMessage::Cancel> NextCancel();
   void Complete(const std::string& job_id, int attempt, const std::string& result);
@@ -48,7 +51,7 @@ class BrokerTest : public ::testing::Test {
   void StartBroker(std::vector<std::string> extra_args = {});
   cohort::v1::Broker::Stub& stub() { return *stub_; }
 
-  // Submits specs; fails the test on error.
+  // Submits specs; fails the test on error. Always one id per spec ("" after a failure).
   std::vector<std::string> Submit(const std::vector<cohort::v1::JobSpec>& specs);
   cohort::v1::Job Get(const std::string& id);
   // Scrapes one series from the broker's /metrics.
