@@ -13,8 +13,8 @@
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "protos/cohort/v1/broker.grpc.pb.h"
-#include "tests/cli/run_process.h"
 #include "tests/testing/metrics_scrape.h"
+#include "tests/testing/run_to_exit.h"
 #include "tests/testing/runfiles.h"
 #include "tests/testing/service_process.h"
 #include "tests/testing/temp_dir.h"
@@ -180,7 +180,7 @@ TEST(CohortDevFlags, BadFlagsExitTwoWithOneLineNamingTheFlag) {
   for (const Case& c : cases) {
     std::vector<std::string> all = {"--metrics-listen=127.0.0.1:0", "--data-dir=" + dir.Path("data")};
     all.insert(all.end(), c.args.begin(), c.args.end());
-    absl::StatusOr<ProcessResult> run = RunProcess(BinaryPath("services/dev/cohort-dev"), all);
+    absl::StatusOr<Exited> run = RunToExit(BinaryPath("services/dev/cohort-dev"), all);
     ASSERT_TRUE(run.ok()) << c.flag << ": " << run.status();
     EXPECT_EQ(run->exit_code, 2) << c.flag << ": " << run->stderr_text;
     EXPECT_EQ(run->stdout_text, "") << c.flag;
