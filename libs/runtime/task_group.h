@@ -60,6 +60,14 @@ class TaskGroup {
     if (cancelled) throw CancelledError();
   }
 
+  // Cancels every child still running, then Join()s: for helpers whose owner decides
+  // when they end (a session's writer and heartbeats). Children that were cancelled do
+  // not count as failures; a child that had failed before still raises its error.
+  Task<void> CancelAndJoin() {
+    tracker_.CancelPending();
+    co_await Join();
+  }
+
  private:
   void OnChildDone(std::size_t i) {
     internal::TaskState* child = tracker_.task(i);

@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include <cstdio>
 #include <cstdlib>
 
 #include "absl/strings/ascii.h"
@@ -12,11 +11,14 @@
 #include "grpcpp/support/channel_arguments.h"
 #include "grpcpp/security/credentials.h"
 #include "libs/common/address.h"
+#include "libs/common/log.h"
 #include "libs/common/message_limits.h"
 #include "services/executor/process_runner.h"
 
 namespace cohort::executor {
 namespace {
+
+const log::Logger kLog("executor");
 
 constexpr int kMaxCapacity = 10'000;
 constexpr std::size_t kMaxExecutorIdBytes = 128;  // the broker's limit
@@ -49,8 +51,7 @@ ExecOptions ExecOptionsOf(const ExecutorAppOptions& options) {
 // The allowlist of options that passed Validate.
 CommandAllowlist ValidAllowlist(const ExecutorAppOptions& options) {
   if (absl::Status s = ExecutorApp::Validate(options); !s.ok()) {
-    std::fprintf(stderr, "ExecutorApp: invalid options (call ExecutorApp::Validate first): %s\n",
-                 std::string(s.message()).c_str());
+    kLog.Error("invalid options (call ExecutorApp::Validate first)", {{"error", std::string(s.message())}});
     std::abort();
   }
   return *CommandAllowlist::Create(options.allow_exec);
@@ -130,7 +131,7 @@ ExecutorOptions ExecutorApp::EngineOptions(const ExecutorAppOptions& options) {
 }
 
 ExecutorApp::ExecutorApp(runtime::EventLoop& loop, prometheus::Registry& registry, ExecutorAppOptions options)
-    : loop_(loop),
+    : broker_(options.broker),
       engine_options_(EngineOptions(options)),
       allowlist_(ValidAllowlist(options)),
       channel_(BrokerChannel(options.broker)),
@@ -150,15 +151,16 @@ runtime::Task<void> ExecutorApp::Run(runtime::Event& stop) {
   // Killed grandchildren of exec jobs are then reaped here at once, not by PID 1. The
   // jobs run without it, so a failure is reported and not fatal.
   if (absl::Status s = BecomeChildSubreaper(); !s.ok()) {
-    std::fprintf(stderr, "cohort-executor: %s; orphaned grandchildren are left to init\n", s.ToString().c_str());
+    kLog.Warn("orphaned grandchildren are left to init", {{"error", s.ToString()}});
   }
-  runtime::TaskHandle<void> drainer = runtime::Spawn(loop_, DrainWhenSet(stop));
+  kLog.Info("executor starting", {{"executor_id", engine_options_.executor_id},
+                                  {"broker", broker_},
+                                  {"capacity", engine_options_.capacity}});
+  runtime::TaskGroup helpers;
+  helpers.Spawn(DrainWhenSet(stop));
   co_await engine_->Run();  // returns once a drain has finished
-  drainer.Cancel();
-  try {
-    co_await drainer;
-  } catch (const runtime::CancelledError&) {
-  }
+  co_await helpers.CancelAndJoin();
+  kLog.Info("executor drained", {{"executor_id", engine_options_.executor_id}});
 }
 
 }  // namespace cohort::executor

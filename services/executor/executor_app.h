@@ -22,7 +22,9 @@
 namespace cohort::executor {
 
 // What an executor is told; each field is a flag of cohort-executor (README.md,
-// "Running an executor"). ExecutorApp::Validate says what is allowed.
+// "Running an executor"), whose default is the one declared here (main.cc reads it
+// from a default-constructed ExecutorAppOptions). ExecutorApp::Validate says what is
+// allowed.
 struct ExecutorAppOptions {
   // The broker's gRPC address, HOST:PORT (port 1..65535).
   std::string broker = "127.0.0.1:7070";
@@ -105,7 +107,7 @@ class ExecutorApp {
   static ExecutorOptions EngineOptions(const ExecutorAppOptions& options);
   runtime::Task<void> DrainWhenSet(runtime::Event& stop);
 
-  runtime::EventLoop& loop_;
+  const std::string broker_;
   const ExecutorOptions engine_options_;
   const CommandAllowlist allowlist_;
   std::shared_ptr<grpc::Channel> channel_;

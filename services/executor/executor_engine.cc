@@ -1,11 +1,11 @@
 #include "services/executor/executor_engine.h"
 
 #include <algorithm>
-#include <cstdio>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "libs/common/log.h"
 #include "libs/common/wire_time.h"
-#include "libs/rpc/bidi_client.h"
 
 namespace cohort::executor {
 
@@ -14,6 +14,8 @@ using cohort::v1::ExecutorMessage;
 using runtime::Task;
 
 namespace {
+
+const log::Logger kLog("executor");
 
 // A Duration from the broker as a timer delay: negative or malformed values count as
 // zero and anything past kMaxWireDuration as kMaxWireDuration, so that `Now() + d`
@@ -136,9 +138,29 @@ Task<void> ExecutorEngine::SettleAttempts() {
 }
 
 Task<bool> ExecutorEngine::Session() {
-  rpc::ClientBidiStream<ExecutorMessage, BrokerMessage> stream(loop_);
+  Stream stream(loop_);
   stub_.async()->Connect(stream.context(), &stream);
   stream.Start();
+  const bool ok = co_await Greet(stream);
+  connected_ = ok;
+  metrics_.connected().Set(ok ? 1 : 0);
+  bool welcomed = false;
+  if (ok) {
+    runtime::TaskGroup helpers;
+    helpers.Spawn(WriteOutbox(stream));
+    helpers.Spawn(CloseWhenDrained(stream));
+    welcomed = co_await ServeBroker(stream, helpers);
+    co_await helpers.CancelAndJoin();
+  }
+  connected_ = false;
+  metrics_.connected().Set(0);
+  stream.Cancel();
+  grpc::Status status = co_await stream.Finish();
+  LogSessionEnd(welcomed, status);
+  co_return welcomed;
+}
+
+Task<bool> ExecutorEngine::Greet(Stream& stream) {
   ExecutorMessage hello;
   auto* h = hello.mutable_hello();
   h->set_executor_id(options_.executor_id);
@@ -152,106 +174,120 @@ Task<bool> ExecutorEngine::Session() {
     credit.mutable_credit()->set_credits(options_.capacity - running());
     ok = co_await stream.Write(std::move(credit));
   }
-  connected_ = ok;
-  metrics_.connected().Set(ok ? 1 : 0);
+  co_return ok;
+}
 
-  // One writer: completions, credits, heartbeats and progress from every task go
-  // through outbox_.
-  auto writer = [](ExecutorEngine* self, rpc::ClientBidiStream<ExecutorMessage, BrokerMessage>* s) -> Task<void> {
-    while (true) {
-      Outgoing item = co_await self->outbox_.Get();
-      std::optional<ExecutorMessage> m = self->TakeMessage(std::move(item));
-      if (!m) continue;
-      bool written = co_await s->Write(*m);
-      if (written && m->has_progress()) self->metrics_.ProgressSent();
-      if (written) continue;
-      // Keep it for the next stream.
-      if (m->has_progress()) {
-        self->KeepUnsentProgress(m->progress());
-      } else {
-        self->Send(*std::move(m));
-      }
-      co_return;
-    }
-  };
-  auto heartbeats = [](ExecutorEngine* self) -> Task<void> {
-    while (true) {
-      co_await runtime::Sleep(self->heartbeat_interval_);
-      self->Send(self->Heartbeat());
-    }
-  };
-  runtime::TaskHandle<void> writing = runtime::Spawn(writer(this, &stream));
-  // Started by the welcome, which says how often (before it, leases may be shorter
-  // than any default interval).
-  std::optional<runtime::TaskHandle<void>> beating;
-  auto stop_on_drain = [](ExecutorEngine* self, rpc::ClientBidiStream<ExecutorMessage, BrokerMessage>* s) -> Task<void> {
-    co_await self->draining_.Wait();
-    co_await self->SettleAttempts();
-    while (!self->outbox_.Empty()) co_await runtime::Yield();  // the writer takes the rest
-    s->CloseWrites();  // half-closes once those are written
-  };
-  runtime::TaskHandle<void> closing = runtime::Spawn(stop_on_drain(this, &stream));
-  // The broker's Drain: it sends no more work on this stream. Once every attempt has
-  // been reported, half-close; the broker then ends the stream and Run reconnects.
-  auto leave = [](ExecutorEngine* self, rpc::ClientBidiStream<ExecutorMessage, BrokerMessage>* s) -> Task<void> {
-    co_await self->idle_.Wait();
-    while (!self->outbox_.Empty()) co_await runtime::Yield();
-    s->CloseWrites();
-  };
-  std::optional<runtime::TaskHandle<void>> leaving;
+Task<bool> ExecutorEngine::ServeBroker(Stream& stream, runtime::TaskGroup& helpers) {
   bool welcomed = false;
-
-  while (ok) {
+  bool leaving = false;
+  while (true) {
     std::optional<BrokerMessage> m = co_await stream.Read();
     if (!m) break;
     if (m->has_welcome()) {
+      OnWelcome(m->welcome(), /*first=*/!welcomed, helpers);
       welcomed = true;
-      if (options_.on_welcome) options_.on_welcome();
-      if (m->welcome().has_heartbeat_interval()) {
-        // At least 10 ms: a zero interval from a broken broker must not spin the loop.
-        heartbeat_interval_ =
-            std::max<runtime::Duration>(TimerDelay(m->welcome().heartbeat_interval()), std::chrono::milliseconds(10));
-      }
-      if (!beating) beating = runtime::Spawn(heartbeats(this));
     } else if (m->has_assign()) {
-      const auto& a = m->assign();
-      const std::string id = a.job().id();
-      AttemptKey key{id, a.attempt()};
-      if (attempts_.contains(key)) continue;  // a duplicate for an attempt already running
-      // Draining: never start new work. The broker takes back what is still assigned
-      // to us when we half-close, without using up an attempt.
-      if (draining_.IsSet() || leaving) continue;
-      idle_.Clear();
-      Attempt& attempt = attempts_[key];
-      attempt.work = runtime::Spawn(Work(a.job(), a.attempt()));
-      attempt.report = runtime::Spawn(Report(a.job(), a.attempt(), attempt.work));
-      metrics_.running().Set(running());
+      OnAssign(m->assign(), leaving);
     } else if (m->has_cancel()) {
       auto it = attempts_.find(AttemptKey{m->cancel().job_id(), m->cancel().attempt()});
       if (it != attempts_.end()) it->second.work.Cancel();
     } else if (m->has_drain()) {
-      if (!leaving) leaving = runtime::Spawn(leave(this, &stream));
+      if (!leaving) helpers.Spawn(LeaveWhenIdle(stream));
+      leaving = true;
     }
-  }
-  connected_ = false;
-  metrics_.connected().Set(0);
-  std::vector<runtime::TaskHandle<void>*> helpers = {&writing, &closing};
-  if (beating) helpers.push_back(&*beating);
-  if (leaving) helpers.push_back(&*leaving);
-  for (runtime::TaskHandle<void>* t : helpers) t->Cancel();
-  for (runtime::TaskHandle<void>* t : helpers) {
-    try {
-      co_await *t;
-    } catch (const runtime::CancelledError&) {
-    }
-  }
-  stream.Cancel();
-  grpc::Status status = co_await stream.Finish();
-  if (!draining_.IsSet()) {
-    std::fprintf(stderr, "cohort-executor: stream to the broker ended (%s), reconnecting\n",
-                 status.error_message().c_str());
   }
   co_return welcomed;
+}
+
+void ExecutorEngine::OnWelcome(const BrokerMessage::Welcome& welcome, bool first, runtime::TaskGroup& helpers) {
+  if (options_.on_welcome) options_.on_welcome();
+  if (welcome.has_heartbeat_interval()) {
+    // At least 10 ms: a zero interval from a broken broker must not spin the loop.
+    heartbeat_interval_ =
+        std::max<runtime::Duration>(TimerDelay(welcome.heartbeat_interval()), std::chrono::milliseconds(10));
+  }
+  if (!first) return;
+  // Heartbeats start with the first welcome, which says how often (before it, leases
+  // may be shorter than any default interval).
+  helpers.Spawn(SendHeartbeats());
+  if (!ever_welcomed_) {
+    kLog.Info("connected to the broker", {{"executor_id", options_.executor_id}, {"capacity", options_.capacity}});
+  } else {
+    const runtime::Duration down = lost_at_ ? loop_.Now() - *lost_at_ : runtime::Duration::zero();
+    kLog.Info("reconnected to the broker", {{"executor_id", options_.executor_id},
+                                            {"running", running()},
+                                            {"after", absl::FromChrono(down)}});
+  }
+  ever_welcomed_ = true;
+  lost_at_.reset();
+}
+
+void ExecutorEngine::OnAssign(const BrokerMessage::Assign& a, bool leaving) {
+  AttemptKey key{a.job().id(), a.attempt()};
+  if (attempts_.contains(key)) return;  // a duplicate for an attempt already running
+  // Draining: never start new work. The broker takes back what is still assigned to
+  // us when we half-close, without using up an attempt.
+  if (draining_.IsSet() || leaving) return;
+  idle_.Clear();
+  Attempt& attempt = attempts_[key];
+  attempt.work = runtime::Spawn(Work(a.job(), a.attempt()));
+  attempt.report = runtime::Spawn(Report(a.job(), a.attempt(), attempt.work));
+  metrics_.running().Set(running());
+}
+
+Task<void> ExecutorEngine::WriteOutbox(Stream& stream) {
+  while (true) {
+    Outgoing item = co_await outbox_.Get();
+    std::optional<ExecutorMessage> m = TakeMessage(std::move(item));
+    if (!m) continue;
+    const bool written = co_await stream.Write(*m);
+    if (written && m->has_progress()) metrics_.ProgressSent();
+    if (written) continue;
+    // Keep it for the next stream.
+    if (m->has_progress()) {
+      KeepUnsentProgress(m->progress());
+    } else {
+      Send(*std::move(m));
+    }
+    co_return;
+  }
+}
+
+Task<void> ExecutorEngine::SendHeartbeats() {
+  while (true) {
+    co_await runtime::Sleep(heartbeat_interval_);
+    Send(Heartbeat());
+  }
+}
+
+Task<void> ExecutorEngine::CloseWhenDrained(Stream& stream) {
+  co_await draining_.Wait();
+  co_await SettleAttempts();
+  while (!outbox_.Empty()) co_await runtime::Yield();  // the writer takes the rest
+  stream.CloseWrites();  // half-closes once those are written
+}
+
+Task<void> ExecutorEngine::LeaveWhenIdle(Stream& stream) {
+  co_await idle_.Wait();
+  while (!outbox_.Empty()) co_await runtime::Yield();
+  stream.CloseWrites();
+}
+
+void ExecutorEngine::LogSessionEnd(bool welcomed, const grpc::Status& status) {
+  if (draining_.IsSet()) return;
+  const std::string& reason = status.error_message();  // the log bounds its length
+  if (welcomed) {
+    lost_at_ = loop_.Now();
+    kLog.Warn("lost the broker, reconnecting", {{"executor_id", options_.executor_id},
+                                                {"grpc_code", absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code()))},
+                                                {"error", reason},
+                                                {"running", running()}});
+  } else {
+    if (!lost_at_) lost_at_ = loop_.Now();
+    kLog.Warn("broker unreachable, retrying", {{"executor_id", options_.executor_id},
+                                               {"grpc_code", absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code()))},
+                                               {"error", reason}});
+  }
 }
 
 Task<Outcome> ExecutorEngine::Execute(const cohort::v1::Job& job, int attempt, ProgressSink& progress) {
@@ -295,6 +331,14 @@ Task<void> ExecutorEngine::Report(cohort::v1::Job job, int attempt, runtime::Tas
                                 : Outcome::Failure("cancelled", "cancelled by the broker");
   }
   metrics_.Ended(job.spec().kind(), OutcomeLabel(outcome), std::chrono::duration<double>(loop_.Now() - start).count());
+  if (!outcome.ok) {
+    // The code only: an error's message may quote the job's output.
+    kLog.Info("attempt failed", {{"executor_id", options_.executor_id},
+                                 {"job_id", job.id()},
+                                 {"attempt", attempt},
+                                 {"kind", job.spec().kind()},
+                                 {"code", outcome.error.code()}});
+  }
   ExecutorMessage done;
   auto* c = done.mutable_complete();
   c->set_job_id(job.id());

@@ -9,6 +9,7 @@
 #include <variant>
 #include <vector>
 
+#include "libs/rpc/bidi_client.h"
 #include "libs/runtime/runtime.h"
 #include "protos/cohort/v1/broker.grpc.pb.h"
 #include "services/executor/executor_metrics.h"
@@ -58,7 +59,11 @@ class ExecutorEngine {
  private:
   // An attempt is two tasks, both spawned on Assign: `work` runs the job and is what a
   // Cancel, a timeout or a drain cancels (even before it has started); `report`
-  // awaits it and always sends the completion.
+  // awaits it and always sends the completion, then removes the attempt from
+  // attempts_. Owned by attempts_, not by a TaskGroup: they outlive the session that
+  // started them, a TaskGroup keeps every child it ever spawned until it is destroyed
+  // (one per attempt for the process's life), and one attempt's failure must not
+  // cancel the others. Run() joins them all: SettleAttempts waits for idle_.
   struct Attempt {
     runtime::TaskHandle<Outcome> work;
     runtime::TaskHandle<void> report;
@@ -72,8 +77,33 @@ class ExecutorEngine {
   // Forwards an attempt's reports to OnProgress; lives in the attempt's Work frame.
   class AttemptProgress;
 
-  // One Connect stream, until it ends; true if the broker welcomed it.
+  using Stream = rpc::ClientBidiStream<cohort::v1::ExecutorMessage, cohort::v1::BrokerMessage>;
+
+  // One Connect stream, until it ends; true if the broker welcomed it. Its helpers
+  // (WriteOutbox, CloseWhenDrained, then SendHeartbeats and LeaveWhenIdle as the broker
+  // asks) live in one TaskGroup, cancelled and joined before the stream is finished.
   runtime::Task<bool> Session();
+  // Hello (listing the attempts still running) and the first credit; false if the
+  // stream broke.
+  runtime::Task<bool> Greet(Stream& stream);
+  // Reads the broker's messages until the stream ends; true if it welcomed us.
+  runtime::Task<bool> ServeBroker(Stream& stream, runtime::TaskGroup& helpers);
+  // Every welcome calls on_welcome and sets the heartbeat interval; the first of a
+  // stream also starts its heartbeats.
+  void OnWelcome(const cohort::v1::BrokerMessage::Welcome& welcome, bool first, runtime::TaskGroup& helpers);
+  void OnAssign(const cohort::v1::BrokerMessage::Assign& assign, bool leaving);
+  // The one writer of a stream: completions, credits, heartbeats and progress from
+  // every task go through outbox_. Ends when a write fails, keeping that message.
+  runtime::Task<void> WriteOutbox(Stream& stream);
+  runtime::Task<void> SendHeartbeats();
+  // The executor's own drain: settles the attempts, lets the writer send their
+  // completions, then half-closes.
+  runtime::Task<void> CloseWhenDrained(Stream& stream);
+  // The broker's Drain: it sends no more work on this stream. Once every attempt has
+  // been reported, half-close; the broker then ends the stream and Run reconnects.
+  runtime::Task<void> LeaveWhenIdle(Stream& stream);
+  // Logs how a session ended (lost, unreachable) unless draining.
+  void LogSessionEnd(bool welcomed, const grpc::Status& status);
   // Waits drain_grace for running attempts, then cancels the rest and waits for them.
   runtime::Task<void> SettleAttempts();
   runtime::Task<Outcome> Work(cohort::v1::Job job, int attempt);
@@ -110,6 +140,9 @@ class ExecutorEngine {
   runtime::Event drained_;
   runtime::Duration heartbeat_interval_ = std::chrono::seconds(5);
   bool connected_ = false;
+  // For the log: whether a session was ever welcomed, and when the last one was lost.
+  bool ever_welcomed_ = false;
+  std::optional<runtime::TimePoint> lost_at_;
 };
 
 }  // namespace cohort::executor

@@ -20,6 +20,7 @@
 #include "libs/common/address.h"
 #include "libs/common/fatal.h"
 #include "libs/common/flag_names.h"
+#include "libs/common/log_flags.h"
 #include "libs/common/metrics.h"
 #include "libs/common/ready_line.h"
 #include "libs/common/signals.h"
@@ -27,21 +28,26 @@
 #include "libs/runtime/runtime.h"
 #include "services/executor/executor_app.h"
 
-ABSL_FLAG(std::string, broker, "127.0.0.1:7070", "the broker's gRPC address, HOST:PORT");
+// Each tunable's default is the one ExecutorAppOptions declares; the flag's help is its doc.
+namespace {
+const cohort::executor::ExecutorAppOptions kDefaults;
+}  // namespace
+
+ABSL_FLAG(std::string, broker, kDefaults.broker, "the broker's gRPC address, HOST:PORT");
 ABSL_FLAG(std::string, listen, "0.0.0.0:7072", "gRPC health service address, HOST:PORT (port 0 picks a free port)");
-ABSL_FLAG(int, capacity, 4, "most attempts running at once (1..10000)");
+ABSL_FLAG(int, capacity, kDefaults.capacity, "most attempts running at once (1..10000)");
 ABSL_FLAG(std::string, executor_id, "", "this executor's id (default: hostname-pid)");
 ABSL_FLAG(std::string, queues, "", "comma-separated queues to serve (default: all)");
 ABSL_FLAG(std::string, labels, "", "comma-separated KEY=VALUE labels, shown by the broker's ListExecutors");
 ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9472", "/metrics address, HOST:PORT (port 0 picks a free port)");
-ABSL_FLAG(absl::Duration, drain_grace, absl::Seconds(30), "on SIGTERM, how long running attempts may finish");
+ABSL_FLAG(absl::Duration, drain_grace, kDefaults.drain_grace, "on SIGTERM, how long running attempts may finish");
 ABSL_FLAG(std::vector<std::string>, allow_exec, {},
           "commands kind \"exec\" may run: absolute paths or patterns like /usr/bin/* (repeatable or "
           "comma-separated; default: none, so only built-ins run)");
-ABSL_FLAG(absl::Duration, kill_grace, absl::Seconds(5), "exec: time between SIGTERM and SIGKILL on timeout or cancel");
-ABSL_FLAG(int64_t, max_output_bytes, 1 << 20, "exec: stdout kept as the result; the rest is truncated and said so");
-ABSL_FLAG(int64_t, max_stderr_bytes, 64 << 10, "exec: stderr kept with the error");
-ABSL_FLAG(bool, inherit_env, false, "exec: children start from the executor's environment");
+ABSL_FLAG(absl::Duration, kill_grace, kDefaults.kill_grace, "exec: time between SIGTERM and SIGKILL on timeout or cancel");
+ABSL_FLAG(int64_t, max_output_bytes, kDefaults.max_output_bytes, "exec: stdout kept as the result; the rest is truncated and said so");
+ABSL_FLAG(int64_t, max_stderr_bytes, kDefaults.max_stderr_bytes, "exec: stderr kept with the error");
+ABSL_FLAG(bool, inherit_env, kDefaults.inherit_env, "exec: children start from the executor's environment");
 
 namespace cohort::executor {
 namespace {
@@ -105,9 +111,10 @@ ExecutorAppOptions OptionsFromFlags(int argc, char** argv) {
 
 int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage("cohort-executor: runs jobs for a Cohort broker");
-  common::ShowFlagsDefinedIn({"services/executor/"});
+  common::ShowFlagsDefinedIn({"services/executor/", log::kLogFlagsFile});
   common::DashedArgs args(argc, argv);
   absl::ParseCommandLine(args.argc(), args.argv());
+  if (absl::Status s = log::ConfigureFromFlags(); !s.ok()) Die(std::string(s.message()));
   common::HostPort listen = OrDie(common::ParseHostPort("--listen", absl::GetFlag(FLAGS_listen)));
   common::HostPort metrics_listen =
       OrDie(common::ParseHostPort("--metrics-listen", absl::GetFlag(FLAGS_metrics_listen)));
