@@ -16,6 +16,11 @@ mkdir -p "$web"
   cp -L "$root/console/web/$f" "$web/$f"
 done
 cd "$web"
+# Bazel's sandbox keeps the real home read-only: npm's cache and logs, and anything the
+# browser writes, go under the test's own temp dir.
+export HOME="${TEST_TMPDIR}/home"
+export npm_config_cache="${TEST_TMPDIR}/npm-cache"
+mkdir -p "$HOME"
 npm ci --no-audit --no-fund --loglevel=error >"${TEST_TMPDIR}/npm-ci.log" 2>&1 || { cat "${TEST_TMPDIR}/npm-ci.log" >&2; exit 1; }
 npm run --silent build >"${TEST_TMPDIR}/build.log" 2>&1 || { cat "${TEST_TMPDIR}/build.log" >&2; exit 1; }
 
