@@ -15,6 +15,7 @@ packages=(
   python3-yaml
   podman runc mmdebstrap uidmap fuse-overlayfs
   python3-pytest python3-pytest-asyncio mypy python3-setuptools python3-wheel
+  clang-14 libclang-rt-14-dev
 )
 
 missing=()

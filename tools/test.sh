@@ -27,6 +27,12 @@ run --config=tsan //libs/runtime/... //libs/store/... //libs/common/... //servic
   //services/executor:builtin_runner_test //services/executor:progress_lines_test \
   //services/scheduler:release_tracker_test //services/scheduler/cron:all
 
+# libFuzzer over every request decoder and validator, under ASan/UBSan (clang, its own
+# output base): a bounded run per target; `bash tools/fuzz.sh 600` for a longer one.
+echo "== tools/fuzz.sh 10"
+bash tools/fuzz.sh 10 2>&1 | tee -a "$log" | grep -E '^(== |[a-z_]+_fuzz: |fuzz: |crashing input: )'
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+
 passed=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "$log")
 failed=$(grep -cE '^//[^ ]+ +.*(FAILED|TIMEOUT|NO STATUS|INCOMPLETE)' "$log")
 # A failure before any test ran (analysis, build) still counts.
