@@ -195,6 +195,25 @@ test('a running job\'s progress moves on its page without a reload', async () =>
   ctl('cancel', id);
 });
 
+test('a schedule is triggered, paused and resumed from the schedules page', async () => {
+  ctl('schedules', 'create', '--every=24h', 'ui-nightly', 'ui-sched', 'builtin.echo', 'report');
+  const page = await newPage();
+  await page.goto(`${consoleUrl}/#/schedules`);
+  await page.getByRole('button', { name: 'Trigger ui-nightly' }).click();
+  const made = page.getByRole('status').getByRole('link');
+  await made.waitFor({ timeout: BOUND });
+  const jobId = (await made.textContent()).trim();
+  assert.equal(ctlJson('get', jobId).job.spec.queue, 'ui-sched');
+  await page.getByRole('button', { name: 'Pause ui-nightly' }).click();
+  await page.getByRole('button', { name: 'Resume ui-nightly' }).waitFor({ timeout: BOUND });
+  assert.equal(ctlJson('schedules', 'get', 'ui-nightly').schedule.paused, true);
+  await shot(page, 'schedules');
+  await page.getByRole('button', { name: 'Resume ui-nightly' }).click();
+  await page.getByRole('button', { name: 'Pause ui-nightly' }).waitFor({ timeout: BOUND });
+  assert.notEqual(ctlJson('schedules', 'get', 'ui-nightly').schedule.paused, true);
+  await page.context().close();
+});
+
 test('the API answers bad input with a bounded 4xx and counts requests in /metrics', async () => {
   const cases = [
     ['GET', '/api/nope', 404],

@@ -2,7 +2,7 @@
 // policies; pause, resume and trigger.
 import { useEffect, useState } from 'preact/hooks';
 import { api, type Schedule } from '../api';
-import { time } from '../format';
+import { age, durationSeconds, time } from '../format';
 import { ActionButton, ErrorNote, Heading, useReadOnly } from '../ui';
 
 const policy = (p: string | undefined, prefix: string) => (p ?? 'unspecified').replace(prefix, '').toLowerCase();
@@ -60,13 +60,13 @@ export function Schedules() {
                   <td>
                     {s.spec?.cron
                       ? `cron ${s.spec.cron.expression ?? ''} (${s.spec.cron.timeZone || 'UTC'})`
-                      : `every ${s.spec?.interval ?? '?'}`}
+                      : `every ${age(durationSeconds(s.spec?.interval))}`}
                   </td>
                   <td>{s.spec?.job?.queue} / {s.spec?.job?.kind}</td>
                   <td>{s.paused ? '—' : time(s.nextFireTime)}</td>
                   <td>
-                    {time(s.lastFireTime)}
-                    {s.lastJobId && (<> — <a href={`#/jobs/${s.lastJobId}`}>last job</a></>)}
+                    {s.lastFireTime ? time(s.lastFireTime) : s.lastJobId ? '' : '—'}
+                    {s.lastJobId && (<> <a href={`#/jobs/${s.lastJobId}`}>last job</a></>)}
                   </td>
                   <td>
                     {policy(s.spec?.overlapPolicy, 'OVERLAP_POLICY_')} / {policy(s.spec?.catchUpPolicy, 'CATCH_UP_POLICY_')}
