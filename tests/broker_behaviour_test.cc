@@ -869,5 +869,56 @@ TEST_F(BrokerBehaviourTest, ABrokerShuttingDownSendsDrainOnEveryExecutorStream) 
   EXPECT_TRUE(drained) << "the stream ended without a Drain";
 }
 
+TEST_F(BrokerBehaviourTest, WaitFirstExceptionReturnsAtTheFirstFailureWhileOthersRun) {
+  const std::vector<std::string> ids = Submit({Spec("fx"), Spec("fx")});
+  TestExecutor exec(stub(), "fx", 2);
+  exec.Grant(2);
+  ASSERT_EQ(NextJob(exec), ids[0]);
+  ASSERT_EQ(NextJob(exec), ids[1]);
+  cohort::v1::WaitRequest req;
+  for (const auto& id : ids) req.add_job_ids(id);
+  req.set_return_when(cohort::v1::RETURN_WHEN_FIRST_EXCEPTION);
+  req.mutable_timeout()->set_seconds(60);  // far beyond the bound below
+  cohort::v1::WaitResponse resp;
+  grpc::Status status;
+  const auto start = std::chrono::steady_clock::now();
+  std::thread waiter([&] {
+    auto ctx = Context(90s);
+    status = stub().Wait(ctx.get(), req, &resp);
+  });
+  const bool parked = AwaitMetric("cohort_broker_waiters", 1);
+  exec.Fail(ids[1], 1, "broken");
+  waiter.join();
+  ASSERT_TRUE(parked);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  // Returned at the failure, not at the 60 s timeout (an ALL_COMPLETED would wait).
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 30s);
+  ASSERT_EQ(resp.done_size(), 1);
+  EXPECT_EQ(resp.done(0).job_id(), ids[1]);
+  EXPECT_EQ(resp.done(0).state(), cohort::v1::JOB_STATE_FAILED);
+  EXPECT_EQ(std::vector<std::string>(resp.pending().begin(), resp.pending().end()), std::vector<std::string>{ids[0]});
+}
+
+TEST_F(BrokerBehaviourTest, GatherRaisesTheFailureThatEndedEarliestWhenSeveralHave) {
+  const std::vector<std::string> ids = Submit({Spec("gx"), Spec("gx"), Spec("gx")});
+  TestExecutor exec(stub(), "gx", 3);
+  exec.Grant(3);
+  for (int i = 0; i < 3; ++i) ASSERT_FALSE(NextJob(exec).empty());
+  exec.Fail(ids[2], 1, "first to fail");
+  ASSERT_TRUE(AwaitEnd(ids[2]).has_value());
+  exec.Fail(ids[1], 1, "second to fail");
+  ASSERT_TRUE(AwaitEnd(ids[1]).has_value());
+  cohort::v1::GatherRequest req;
+  for (const auto& id : ids) req.add_job_ids(id);
+  cohort::v1::GatherResponse resp;
+  auto ctx = Context();
+  grpc::Status status = stub().Gather(ctx.get(), req, &resp);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::ABORTED);
+  // Not the first failed job in request order (ids[1]): the earliest to end.
+  EXPECT_NE(status.error_message().find(ids[2]), std::string::npos) << status.error_message();
+  EXPECT_EQ(status.error_message().find(ids[1]), std::string::npos) << status.error_message();
+  EXPECT_NE(status.error_message().find("first to fail"), std::string::npos) << status.error_message();
+}
+
 }  // namespace
 }  // namespace cohort::testing
