@@ -93,6 +93,12 @@ test('the overview shows the queues the test created, on a laptop and a phone', 
   await beta.waitFor({ timeout: BOUND });
   assert.equal(await beta.locator('[data-col="depth"]').textContent(), '1');
   assert.match(await beta.locator('[data-col="status"]').textContent(), /paused/);
+  // Live: a job that fails while the page is open is counted without a reload, and the
+  // queue's new depth follows.
+  ctl('submit', 'ui-beta', 'builtin.echo', 'second');
+  ctl('submit', 'ui-count', 'builtin.fail', 'counted');
+  await page.getByTestId('last-minute').filter({ hasText: '1 failed' }).waitFor({ timeout: BOUND });
+  await beta.locator('[data-col="depth"]', { hasText: '2' }).waitFor({ timeout: BOUND });
   await shot(page, 'overview');
 
   const phone = await newPage(390, 844);

@@ -2,7 +2,7 @@
 // limits) with its actions, and the executors connected. Reloaded when events arrive
 // (at most once a second), never on a timer.
 import { useState } from 'preact/hooks';
-import { api, type ExecutorInfo, type QueueInfo, type QueueLimits } from '../api';
+import { api, type ExecutorInfo, type JobEvent, type QueueInfo, type QueueLimits } from '../api';
 import { age, durationSeconds, since } from '../format';
 import { useLive, useThrottled } from '../live';
 import { ActionButton, ErrorNote, Heading, useReadOnly } from '../ui';
@@ -77,7 +77,19 @@ export function Overview() {
     }
   };
   const reload = useThrottled(load, 1000);
-  useLive({ onReset: load, onJobs: reload });
+  // Jobs that ended in the last minute, from the live events (since the page opened).
+  const [ended, setEnded] = useState<{ at: number; failed: boolean }[]>([]);
+  const onJobs = (events: JobEvent[]) => {
+    reload();
+    const now = Date.now();
+    const fresh = events
+      .filter((e) => e.toState === 'JOB_STATE_SUCCEEDED' || e.toState === 'JOB_STATE_FAILED')
+      .map((e) => ({ at: now, failed: e.toState === 'JOB_STATE_FAILED' }));
+    setEnded((current) => [...current.filter((x) => now - x.at < 60_000), ...fresh].slice(-20_000));
+  };
+  useLive({ onReset: load, onJobs });
+  const lastMinute = ended.filter((x) => Date.now() - x.at < 60_000);
+  const failedLastMinute = lastMinute.filter((x) => x.failed).length;
   const capacity = executors.reduce((n, e) => n + (e.capacity ?? 0), 0);
   const running = executors.reduce((n, e) => n + (e.running ?? 0), 0);
   return (
@@ -87,6 +99,10 @@ export function Overview() {
       <p class="summary">
         {executors.length} executor{executors.length === 1 ? '' : 's'} connected, {running} of {capacity} slots busy.{' '}
         <a href="#/executors">Executors</a>
+      </p>
+      <p class="summary" data-testid="last-minute">
+        Last minute (seen live on this page): {lastMinute.length - failedLastMinute} succeeded,{' '}
+        <span class={failedLastMinute ? 'error' : undefined}>{failedLastMinute} failed</span>.
       </p>
       <h2 id="queues-heading">Queues</h2>
       {queues === null ? (
