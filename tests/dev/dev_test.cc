@@ -53,7 +53,10 @@ class CohortDevTest : public ::testing::Test {
     cohort::v1::SubmitResponse response;
     grpc::Status status = stub_->Submit(Context().get(), request, &response);
     EXPECT_TRUE(status.ok()) << status.error_message();
-    return {response.job_ids().begin(), response.job_ids().end()};
+    // One entry per spec even after a failure (see BrokerTest::Submit).
+    std::vector<std::string> ids(response.job_ids().begin(), response.job_ids().end());
+    ids.resize(specs.size());
+    return ids;
   }
 
   cohort::v1::GatherResponse Gather(const std::vector<std::string>& ids) {

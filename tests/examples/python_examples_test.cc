@@ -72,7 +72,11 @@ class PythonExamplesTest : public ::testing::Test {
     cohort::v1::SubmitResponse resp;
     grpc::Status status = cluster_->stub().Submit(Context().get(), req, &resp);
     EXPECT_TRUE(status.ok()) << status.error_message();
-    return {resp.job_ids().begin(), resp.job_ids().end()};
+    // One entry per spec even after a failure: `Submit(...)[0]` is then "", which later
+    // calls reject by name, instead of an out-of-range read.
+    std::vector<std::string> ids(resp.job_ids().begin(), resp.job_ids().end());
+    ids.resize(specs.size());
+    return ids;
   }
 
   Job Get(const std::string& id) {
