@@ -11,7 +11,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -37,6 +36,8 @@
 #include "libs/common/address.h"
 #include "libs/common/fatal.h"
 #include "libs/common/flag_names.h"
+#include "libs/common/log.h"
+#include "libs/common/log_flags.h"
 #include "libs/common/metrics.h"
 #include "libs/common/ready_line.h"
 #include "libs/common/signals.h"
@@ -69,6 +70,7 @@ namespace cohort::dev {
 namespace {
 
 constexpr char kProgram[] = "cohort-dev";
+const log::Logger kLog("dev");
 
 [[noreturn]] void Die(const std::string& reason) { common::Die(kProgram, reason); }
 
@@ -128,11 +130,12 @@ runtime::Task<void> RunExecutor(std::unique_ptr<executor::ExecutorApp> app, runt
 
 int Main(int argc, char** argv) {
   // --help lists this binary's flags (absl matches files named after the program).
-  common::ShowFlagsDefinedIn({"services/dev/", "services/broker/broker_flags"});
+  common::ShowFlagsDefinedIn({"services/dev/", "services/broker/broker_flags", log::kLogFlagsFile});
   absl::SetProgramUsageMessage(
       "cohort-dev: the Cohort broker, scheduler and an executor in one process, with a local data directory");
   common::DashedArgs args(argc, argv);
   absl::ParseCommandLine(args.argc(), args.argv());
+  if (absl::Status s = log::ConfigureFromFlags(); !s.ok()) Die(std::string(s.message()));
   common::HostPort listen = OrDie(common::ParseHostPort("--listen", absl::GetFlag(FLAGS_listen)));
   common::HostPort metrics_listen =
       OrDie(common::ParseHostPort("--metrics-listen", absl::GetFlag(FLAGS_metrics_listen)));
@@ -178,7 +181,9 @@ int Main(int argc, char** argv) {
   channel_args.SetMaxSendMessageSize(broker_options.max_message_bytes);
   scheduler_options.broker =
       grpc::CreateCustomChannel(internal_address, grpc::InsecureChannelCredentials(), channel_args);
-  if (absl::Status valid = scheduler_options.Validate(); !valid.ok()) Die(std::string(valid.message()));
+  if (absl::Status valid = scheduler::SchedulerApp::Validate(scheduler_options); !valid.ok()) {
+    Die(std::string(valid.message()));
+  }
 
   std::error_code error;
   std::filesystem::create_directories(data_dir, error);
@@ -201,7 +206,7 @@ int Main(int argc, char** argv) {
       "scheduler",
       [&](runtime::EventLoop& part_loop, runtime::Event& part_stop) -> absl::StatusOr<runtime::Task<void>> {
         absl::StatusOr<std::unique_ptr<scheduler::SchedulerApp>> app =
-            scheduler::SchedulerApp::Open(part_loop, registry, scheduler_options);
+            scheduler::SchedulerApp::Create(part_loop, registry, scheduler_options);
         if (!app.ok()) return app.status();
         scheduler_app = app->get();
         return RunScheduler(std::move(*app), part_stop);
@@ -244,21 +249,17 @@ int Main(int argc, char** argv) {
   if (absl::Status s = common::PrintReadyLine(bound, metrics_server->address()); !s.ok()) Die(s.ToString());
   const std::string exec = executor_options.allow_exec.empty() ? std::string("none (built-in kinds only)")
                                                                : absl::StrJoin(executor_options.allow_exec, " ");
-  std::fprintf(stderr,
-               "cohort-dev: broker, scheduler and executor (capacity %d) ready\n"
-               "cohort-dev:   gRPC     %s (Broker and Scheduler services)\n"
-               "cohort-dev:   metrics  http://%s/metrics\n"
-               "cohort-dev:   data     %s (broker/, scheduler/)\n"
-               "cohort-dev:   exec     %s\n"
-               "cohort-dev: Ctrl-C stops it; restarting on the same --data-dir finds every job\n",
-               executor_options.capacity, bound.ToString().c_str(), metrics_server->address().ToString().c_str(),
-               data_dir.c_str(), exec.c_str());
+  kLog.Info("broker, scheduler and executor ready; Ctrl-C stops it, restarting on the same --data-dir finds every job",
+            {{"grpc", bound.ToString()},
+             {"metrics", absl::StrCat("http://", metrics_server->address().ToString(), "/metrics")},
+             {"data_dir", data_dir},
+             {"capacity", executor_options.capacity},
+             {"exec", exec}});
 
   runtime::RunUntilComplete(loop, [](runtime::Event* stop) -> runtime::Task<void> { co_await stop->Wait(); }(&stop));
   const bool failed = part_ended;
-  if (failed) std::fprintf(stderr, "cohort-dev: a part stopped on its own; stopping the others\n");
-  std::fprintf(stderr, "cohort-dev: stopping (running jobs get %s)\n",
-               absl::FormatDuration(executor_options.drain_grace).c_str());
+  if (failed) kLog.Error("a part stopped on its own; stopping the others");
+  kLog.Info("stopping", {{"drain_grace", executor_options.drain_grace}});
   // The executor first, so its jobs report to a live broker; then the scheduler; the
   // broker last. Shutdown ends the calls still in flight (CANCELLED) and waits for
   // their handlers, which run on the broker's loop, so that loop must still be running.
@@ -271,7 +272,7 @@ int Main(int argc, char** argv) {
   broker->RequestStop();
   broker->Join();
   server->Wait();
-  std::fprintf(stderr, "cohort-dev: stopped\n");
+  kLog.Info("stopped");
   return failed ? 1 : 0;
 }
 

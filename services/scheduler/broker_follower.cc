@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/client_context.h"
+#include "libs/common/log.h"
 #include "libs/common/proto_time.h"
 #include "libs/rpc/status.h"
 #include "libs/rpc/unary_client.h"
@@ -19,6 +20,8 @@ namespace {
 
 using namespace std::chrono_literals;
 using cohort::v1::Broker;
+
+const log::Logger kLog("scheduler");
 
 constexpr auto kRpcTimeout = 30s;
 constexpr int kListPageSize = 1000;
@@ -53,9 +56,11 @@ runtime::Task<void> BrokerFollower::Run() {
   auto backoff = 100ms;
   while (!stopping_) {
     absl::Status status = co_await Sync();
+    const bool was_following = synced_;
     synced_ = false;
     if (stopping_) break;
     if (status.ok()) backoff = 100ms;
+    LogLost(was_following, status, backoff);
     wake_.Clear();
     co_await wake_.WaitUntil(runtime::EventLoop::Current()->Now() + backoff);
     backoff = std::min<std::chrono::milliseconds>(backoff * 2, 5s);
@@ -83,6 +88,7 @@ runtime::Task<absl::Status> BrokerFollower::Sync() {
   stream_ = &stream;
   stream.Start();
   synced_ = true;
+  LogFollowing();
   on_synced_();
   watching_ = true;
   probe_wake_.Clear();
@@ -179,6 +185,30 @@ runtime::Task<void> BrokerFollower::ProbeWhileWatching() {
     // Events up to response.sequence() may still be on their way: caught up only if
     // none is missing.
     if (status.ok() && applied_sequence_ >= response.sequence()) MarkSynced(sent);
+  }
+}
+
+void BrokerFollower::LogFollowing() {
+  if (!unreachable_since_.has_value()) {
+    kLog.Info("following the broker",
+              {{"pending_jobs", tracker_.pending_jobs()}, {"after_sequence", applied_sequence_}});
+  } else {
+    kLog.Info("reconnected to the broker", {{"pending_jobs", tracker_.pending_jobs()},
+                                            {"after_sequence", applied_sequence_},
+                                            {"after", absl::Now() - *unreachable_since_}});
+  }
+  unreachable_since_.reset();
+}
+
+void BrokerFollower::LogLost(bool was_following, const absl::Status& status, std::chrono::milliseconds retry_in) {
+  if (!unreachable_since_.has_value()) unreachable_since_ = absl::Now();
+  const std::string error(status.message());  // the log bounds its length
+  if (was_following) {
+    kLog.Warn("lost the broker's event log, resyncing",
+              {{"code", absl::StatusCodeToString(status.code())}, {"error", error}, {"retry_in", absl::FromChrono(retry_in)}});
+  } else {
+    kLog.Warn("broker unreachable, retrying",
+              {{"code", absl::StatusCodeToString(status.code())}, {"error", error}, {"retry_in", absl::FromChrono(retry_in)}});
   }
 }
 

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -59,6 +60,9 @@ class BrokerFollower {
   // Probes every kSyncProbeInterval until watching_ is cleared (and probe_wake_ set).
   runtime::Task<void> ProbeWhileWatching();
   void MarkSynced(absl::Time as_of);
+  // The operator's view: following (again), or lost / unreachable and retrying.
+  void LogFollowing();
+  void LogLost(bool was_following, const absl::Status& status, std::chrono::milliseconds retry_in);
   void UpdateGauges();
 
   cohort::v1::Broker::Stub& broker_;
@@ -75,6 +79,8 @@ class BrokerFollower {
   absl::Time synced_at_;
   bool watching_ = false;
   runtime::Event probe_wake_;
+  // Since when the broker could not be followed (for "reconnected ... after").
+  std::optional<absl::Time> unreachable_since_;
 };
 
 }  // namespace cohort::scheduler

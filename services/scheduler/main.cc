@@ -19,6 +19,7 @@
 #include "libs/common/address.h"
 #include "libs/common/fatal.h"
 #include "libs/common/flag_names.h"
+#include "libs/common/log_flags.h"
 #include "libs/common/metrics.h"
 #include "libs/common/ready_line.h"
 #include "libs/common/signals.h"
@@ -30,9 +31,14 @@ ABSL_FLAG(std::string, broker, "127.0.0.1:7070", "the broker's gRPC address, HOS
 ABSL_FLAG(std::string, listen, "0.0.0.0:7071", "gRPC address, HOST:PORT (port 0 picks a free port)");
 ABSL_FLAG(std::string, data_dir, "cohort-data/scheduler", "RocksDB directory for schedules (created if missing)");
 ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9471", "/metrics address, HOST:PORT (port 0 picks a free port)");
-ABSL_FLAG(absl::Duration, min_interval, absl::Seconds(1), "shortest interval a schedule may have");
-ABSL_FLAG(int, max_schedules, 10'000, "most schedules stored");
-ABSL_FLAG(int, release_batch, 1'000, "most releases per ReleaseJobs call");
+// Each tunable's default is the one SchedulerAppOptions declares; the flag's help is its doc.
+namespace {
+const cohort::scheduler::SchedulerAppOptions kDefaults;
+}  // namespace
+
+ABSL_FLAG(absl::Duration, min_interval, kDefaults.limits.min_interval, "shortest interval a schedule may have");
+ABSL_FLAG(int, max_schedules, static_cast<int>(kDefaults.limits.max_schedules), "most schedules stored");
+ABSL_FLAG(int, release_batch, static_cast<int>(kDefaults.release_batch), "most releases per ReleaseJobs call");
 
 namespace cohort::scheduler {
 namespace {
@@ -46,9 +52,10 @@ T OrDie(absl::StatusOr<T> value) {
 
 int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage("cohort-scheduler: releases delayed, retried and dependent jobs; fires schedules");
-  common::ShowFlagsDefinedIn({"services/scheduler/"});
+  common::ShowFlagsDefinedIn({"services/scheduler/", log::kLogFlagsFile});
   common::DashedArgs args(argc, argv);
   absl::ParseCommandLine(args.argc(), args.argv());
+  if (absl::Status s = log::ConfigureFromFlags(); !s.ok()) common::Die(kProgram, std::string(s.message()));
   common::HostPort broker =
       OrDie(common::ParseHostPort("--broker", absl::GetFlag(FLAGS_broker), common::PortZero::kRejected));
   common::HostPort listen = OrDie(common::ParseHostPort("--listen", absl::GetFlag(FLAGS_listen)));
@@ -69,7 +76,7 @@ int Main(int argc, char** argv) {
   options.limits.min_interval = absl::GetFlag(FLAGS_min_interval);
   options.limits.max_schedules = static_cast<std::size_t>(absl::GetFlag(FLAGS_max_schedules));
   options.release_batch = static_cast<std::size_t>(absl::GetFlag(FLAGS_release_batch));
-  std::unique_ptr<SchedulerApp> app = OrDie(SchedulerApp::Open(loop, metrics_server->registry(), std::move(options)));
+  std::unique_ptr<SchedulerApp> app = OrDie(SchedulerApp::Create(loop, metrics_server->registry(), std::move(options)));
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;

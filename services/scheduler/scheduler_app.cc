@@ -3,7 +3,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "libs/runtime/task_handle.h"
+#include "libs/common/log.h"
+#include "libs/runtime/task_group.h"
 #include "protos/cohort/v1/broker.grpc.pb.h"
 #include "services/scheduler/broker_follower.h"
 #include "services/scheduler/release_tracker.h"
@@ -14,12 +15,16 @@
 
 namespace cohort::scheduler {
 
-absl::Status SchedulerAppOptions::Validate() const {
-  if (data_dir.empty()) return absl::InvalidArgumentError("--data-dir must not be empty");
-  if (broker == nullptr) return absl::InvalidArgumentError("a broker channel is required");
-  if (limits.min_interval <= absl::ZeroDuration()) return absl::InvalidArgumentError("--min-interval must be positive");
-  if (limits.max_schedules < 1) return absl::InvalidArgumentError("--max-schedules must be positive");
-  if (release_batch < 1) return absl::InvalidArgumentError("--release-batch must be positive");
+namespace {
+const log::Logger kLog("scheduler");
+}  // namespace
+
+absl::Status SchedulerApp::Validate(const SchedulerAppOptions& options) {
+  if (options.data_dir.empty()) return absl::InvalidArgumentError("--data-dir must not be empty");
+  if (options.broker == nullptr) return absl::InvalidArgumentError("a broker channel is required");
+  if (options.limits.min_interval <= absl::ZeroDuration()) return absl::InvalidArgumentError("--min-interval must be positive");
+  if (options.limits.max_schedules < 1) return absl::InvalidArgumentError("--max-schedules must be positive");
+  if (options.release_batch < 1) return absl::InvalidArgumentError("--release-batch must be positive");
   return absl::OkStatus();
 }
 
@@ -52,10 +57,10 @@ struct SchedulerApp::Parts {
   SchedulerService service;
 };
 
-absl::StatusOr<std::unique_ptr<SchedulerApp>> SchedulerApp::Open(runtime::EventLoop& loop,
-                                                                  prometheus::Registry& registry,
-                                                                  SchedulerAppOptions options) {
-  if (absl::Status s = options.Validate(); !s.ok()) return s;
+absl::StatusOr<std::unique_ptr<SchedulerApp>> SchedulerApp::Create(runtime::EventLoop& loop,
+                                                                    prometheus::Registry& registry,
+                                                                    SchedulerAppOptions options) {
+  if (absl::Status s = Validate(options); !s.ok()) return s;
   absl::StatusOr<std::unique_ptr<ScheduleStore>> store = ScheduleStore::Open(options.data_dir);
   if (!store.ok()) return store.status();
   auto parts = std::make_unique<Parts>(loop, registry, std::move(options), *std::move(store));
@@ -72,14 +77,17 @@ grpc::Service& SchedulerApp::service() { return parts_->service; }
 runtime::Task<void> SchedulerApp::Run(runtime::Event& stop) {
   Parts& p = *parts_;
   p.schedules.Start();
-  runtime::TaskHandle<void> releaser = runtime::Spawn(p.releaser.Run());
-  runtime::TaskHandle<void> follower = runtime::Spawn(p.follower.Run());
+  kLog.Info("scheduler starting", {{"schedules", p.schedules.size()}});
+  runtime::TaskGroup parts;
+  parts.Spawn(p.releaser.Run());
+  parts.Spawn(p.follower.Run());
   co_await stop.Wait();
   co_await p.schedules.Stop();
+  // Both end on their own once stopped: a plain Join, so an error in either is raised.
   p.follower.Stop();
   p.releaser.Stop();
-  co_await follower;
-  co_await releaser;
+  co_await parts.Join();
+  kLog.Info("scheduler stopped");
 }
 
 }  // namespace cohort::scheduler

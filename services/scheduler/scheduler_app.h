@@ -16,7 +16,10 @@
 
 namespace cohort::scheduler {
 
-// What a scheduler needs: its store, its broker and its limits.
+// What a scheduler needs: its store, its broker and its limits. The tunables are flags
+// of cohort-scheduler whose defaults are the ones declared here (main.cc reads them
+// from a default-constructed SchedulerAppOptions). SchedulerApp::Validate says what is
+// allowed.
 struct SchedulerAppOptions {
   // RocksDB directory for schedules (created if missing).
   std::string data_dir;
@@ -25,26 +28,37 @@ struct SchedulerAppOptions {
   ScheduleLimits limits;
   // Most releases per ReleaseJobs call (at most the broker's --max-submit-batch).
   std::size_t release_batch = 1'000;
-
-  // INVALID_ARGUMENT naming the option when one is unusable.
-  absl::Status Validate() const;
 };
 
 // A whole scheduler on a loop the caller owns: the schedule store, the Scheduler gRPC
 // service, and the controller that follows the broker and releases PENDING jobs. Used
-// by cohort-scheduler and by cohort-dev. The caller registers service() on its gRPC
-// server and runs Run() on the loop.
+// by cohort-scheduler and by cohort-dev, with the lifecycle every app has
+// (ExecutorApp's too): Validate → Create → Run(stop).
+//
+//   absl::StatusOr<std::unique_ptr<SchedulerApp>> app = SchedulerApp::Create(loop, registry, options);
+//   builder.RegisterService(&(*app)->service());   // before the server starts
+//   runtime::Event stop;                             // set it to stop (e.g. on SIGTERM)
+//   runtime::RunUntilComplete(loop, (*app)->Run(stop));
+//
+// Lifetime: `loop` and `registry` outlive the app; the app is used and destroyed on
+// the loop's thread, after Run() has returned (or before it started).
 class SchedulerApp {
  public:
-  // Opens the store and loads the schedules (blocking). Metrics go to `registry`.
-  static absl::StatusOr<std::unique_ptr<SchedulerApp>> Open(runtime::EventLoop& loop, prometheus::Registry& registry,
-                                                            SchedulerAppOptions options);
+  // OK, or INVALID_ARGUMENT naming the option (by its flag) when one is unusable.
+  static absl::Status Validate(const SchedulerAppOptions& options);
+
+  // Validate(), then opens the store and loads the schedules (blocking). Metrics go
+  // to `registry`.
+  static absl::StatusOr<std::unique_ptr<SchedulerApp>> Create(runtime::EventLoop& loop, prometheus::Registry& registry,
+                                                              SchedulerAppOptions options);
   ~SchedulerApp();
 
   grpc::Service& service();
 
   // Arms the schedules, then follows the broker and releases jobs until `stop` is set;
-  // then stops firing and following and returns. Call once, on the loop.
+  // then stops firing and following and returns once every task it started has ended
+  // (the follower and the releaser run in a TaskGroup joined here). Call once, on the
+  // loop.
   runtime::Task<void> Run(runtime::Event& stop);
 
  private:

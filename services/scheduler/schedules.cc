@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <cstdlib>
 #include <utility>
 #include <vector>
@@ -12,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "grpcpp/client_context.h"
+#include "libs/common/log.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/quote.h"
 #include "libs/common/wire_time.h"
@@ -30,6 +30,8 @@ using cohort::v1::Broker;
 using cohort::v1::Schedule;
 using cohort::v1::ScheduleSpec;
 using common::ToProto;
+
+const log::Logger kLog("scheduler");
 
 constexpr auto kRpcTimeout = 10s;
 constexpr char kPageTokenPrefix[] = "after:";
@@ -56,6 +58,8 @@ bool FailpointAfterFireSubmit() {
   }();
   return on;
 }
+
+std::string SlotText(absl::Time slot) { return absl::FormatTime(absl::RFC3339_full, slot, absl::UTCTimeZone()); }
 
 }  // namespace
 
@@ -96,8 +100,8 @@ absl::Status Schedules::Load() {
     } else {
       // Stored before a rule existed (an interval of 30,000 years once wedged the loop):
       // keep it visible, so it can be updated or deleted, but never arm it.
-      std::fprintf(stderr, "cohort-scheduler: stored schedule %s is invalid and stays disarmed: %s\n",
-                   entry->schedule.id().c_str(), std::string(trigger.status().message()).c_str());
+      kLog.Warn("stored schedule is invalid and stays disarmed",
+                {{"schedule_id", entry->schedule.id()}, {"error", std::string(trigger.status().message())}});
       entry->schedule.clear_next_fire_time();
     }
     entry->generation = next_generation_++;
@@ -132,6 +136,7 @@ runtime::Task<void> Schedules::Stop() {
       // Expected: it was cancelled above.
     }
   }
+  co_await rechecks_.CancelAndJoin();
 }
 
 runtime::Task<absl::StatusOr<Schedule>> Schedules::Create(std::string id, ScheduleSpec spec) {
@@ -282,15 +287,14 @@ void Schedules::OnJobEnded(const std::string& job_id) {
 }
 
 void Schedules::OnResynced() {
+  if (stopping_) return;
   // Events may have been missed while not following: look again at each buffered job.
-  std::vector<std::string> jobs;
-  for (const auto& [job, schedule] : buffered_behind_) jobs.push_back(job);
-  for (const std::string& job : jobs) {
-    runtime::Spawn(loop_, [](Schedules* self, std::string job) -> runtime::Task<void> {
-      std::optional<bool> ended = co_await self->HasEnded(job);
-      if (ended.value_or(false)) self->OnJobEnded(job);
-    }(this, job));
-  }
+  for (const auto& [job, schedule] : buffered_behind_) rechecks_.Spawn(RecheckBuffered(job));
+}
+
+runtime::Task<void> Schedules::RecheckBuffered(std::string job_id) {
+  std::optional<bool> ended = co_await HasEnded(job_id);
+  if (ended.value_or(false)) OnJobEnded(job_id);
 }
 
 runtime::Task<absl::Status> Schedules::CheckTemplate(const std::string& id, const ScheduleSpec& spec) {
@@ -401,6 +405,8 @@ runtime::Task<void> Schedules::FireSlot(std::string id, uint64_t generation, abs
         co_return;
       }
       metrics_.Fired("skipped");
+      kLog.Info("schedule slot skipped: its previous job is running",
+                {{"schedule_id", id}, {"slot", SlotText(slot)}, {"job_id", last_job}});
       e->fired_through = std::max(e->fired_through, slot);
       co_await PersistOrLog(*e);
       co_return;
@@ -419,9 +425,9 @@ runtime::Task<void> Schedules::FireSlot(std::string id, uint64_t generation, abs
   e = Find(id, generation);
   if (e == nullptr) co_return;
   if (!job_id.ok()) {
-    std::fprintf(stderr, "cohort-scheduler: schedule %s: slot %s not submitted: %s\n", id.c_str(),
-                 absl::FormatTime(absl::RFC3339_full, slot, absl::UTCTimeZone()).c_str(),
-                 std::string(job_id.status().message()).c_str());
+    kLog.Warn("schedule slot not submitted", {{"schedule_id", id},
+                                              {"slot", SlotText(slot)},
+                                              {"error", std::string(job_id.status().message())}});
     metrics_.Fired("failed");
     e->fired_through = std::max(e->fired_through, slot);
     co_await PersistOrLog(*e);
@@ -429,6 +435,7 @@ runtime::Task<void> Schedules::FireSlot(std::string id, uint64_t generation, abs
   }
   if (FailpointAfterFireSubmit()) ::raise(SIGKILL);
   metrics_.Fired("submitted");
+  kLog.Info("schedule fired", {{"schedule_id", id}, {"slot", SlotText(slot)}, {"job_id", *job_id}});
   metrics_.FireLag(std::max(0.0, absl::ToDoubleSeconds(now_() - slot)));
   *e->schedule.mutable_last_fire_time() = ToProto(slot);
   e->schedule.set_last_job_id(*job_id);
@@ -441,8 +448,7 @@ runtime::Task<void> Schedules::PersistOrLog(const Entry& entry) {
   absl::Status persisted = co_await Persist(entry);
   if (!persisted.ok()) {
     // The slot stays unrecorded: a restart re-fires it with the same idempotency key.
-    std::fprintf(stderr, "cohort-scheduler: schedule %s: recording a fire failed: %s\n", id.c_str(),
-                 std::string(persisted.message()).c_str());
+    kLog.Error("recording a fire failed", {{"schedule_id", id}, {"error", std::string(persisted.message())}});
   }
 }
 

@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "libs/runtime/event_loop.h"
 #include "libs/runtime/task.h"
+#include "libs/runtime/task_group.h"
 #include "libs/runtime/task_handle.h"
 #include "libs/runtime/thread_pool.h"
 #include "protos/cohort/v1/broker.grpc.pb.h"
@@ -51,6 +52,8 @@ class Schedules {
   Schedules(const Schedules&) = delete;
   Schedules& operator=(const Schedules&) = delete;
 
+  // Schedules stored.
+  std::size_t size() const { return entries_.size(); }
   // Loads every stored schedule (blocking; before the loop serves calls).
   absl::Status Load();
   // Plans the catch-up of the loaded schedules and arms their timers. On the loop.
@@ -70,7 +73,8 @@ class Schedules {
   // A job reached a terminal state (from the broker's event log): a slot buffered
   // behind it (OVERLAP_POLICY_BUFFER_ONE) fires now.
   void OnJobEnded(const std::string& job_id);
-  // The broker's log is followed again after a gap: buffered slots re-check their job.
+  // The broker's log is followed again after a gap: buffered slots re-check their job
+  // (each check a task in a TaskGroup that Stop() cancels and joins).
   void OnResynced();
 
  private:
@@ -79,6 +83,8 @@ class Schedules {
   runtime::Task<absl::Status> CheckTemplate(const std::string& id, const cohort::v1::ScheduleSpec& spec);
   runtime::Task<absl::Status> Persist(const Entry& entry);
   runtime::Task<void> PersistOrLog(const Entry& entry);
+  // OnResynced's check of one job a slot is buffered behind.
+  runtime::Task<void> RecheckBuffered(std::string job_id);
   void Arm(Entry& entry, absl::Time next_slot);
   void Disarm(Entry& entry);
   void OnTimer(const std::string& id, uint64_t generation);
@@ -104,8 +110,13 @@ class Schedules {
   // job id -> schedule id, for slots buffered behind that job.
   absl::flat_hash_map<std::string, std::string> buffered_behind_;
   uint64_t next_generation_ = 1;
-  // The fire loop of each schedule that has slots to fire (at most one per schedule).
+  // The fire loop of each schedule that has slots to fire (at most one per schedule),
+  // cancelled and joined by Stop(). A map of handles, not a TaskGroup: it is also the
+  // "already firing" check, and a TaskGroup would keep every fire loop of the process's
+  // life until it is destroyed.
   absl::flat_hash_map<std::string, runtime::TaskHandle<void>> firing_;
+  // OnResynced's checks (few: one per buffered slot per resync), joined by Stop().
+  runtime::TaskGroup rechecks_;
   bool stopping_ = false;
 };
 
