@@ -626,7 +626,7 @@ TEST_F(CliTest, SchedulesCreateListGetPauseResumeUpdateTriggerAndDelete) {
   EXPECT_EQ(after_update.spec().overlap_policy(), OVERLAP_POLICY_SKIP);
   ProcessResult missing = Ctl({"schedules", "update", "--every=1h", Queue("-nope"), Queue(), "builtin.echo"});
   EXPECT_EQ(missing.exit_code, kRejected) << missing;
-  EXPECT_EQ(missing.stderr_text, "cohortctl: NOT_FOUND: schedule " + Queue("-nope") + " not found\n");
+  EXPECT_EQ(missing.stderr_text, "cohortctl: NOT_FOUND: schedule \"" + Queue("-nope") + "\" not found\n");
 
   // Trigger submits the template now and prints the job's id.
   ProcessResult triggered = Ctl({"schedules", "trigger", hourly});
@@ -642,7 +642,7 @@ TEST_F(CliTest, SchedulesCreateListGetPauseResumeUpdateTriggerAndDelete) {
   EXPECT_EQ(deleted.stdout_text, "schedule " + hourly + " deleted\n");
   ProcessResult gone = Ctl({"schedules", "get", hourly});
   EXPECT_EQ(gone.exit_code, kRejected) << gone;
-  EXPECT_EQ(gone.stderr_text, "cohortctl: NOT_FOUND: schedule " + hourly + " not found\n");
+  EXPECT_EQ(gone.stderr_text, "cohortctl: NOT_FOUND: schedule \"" + hourly + "\" not found\n");
 }
 
 TEST_F(CliTest, AnIntervalScheduleFiresItsJob) {
