@@ -289,7 +289,9 @@ void Schedules::OnJobEnded(const std::string& job_id) {
 void Schedules::OnResynced() {
   if (stopping_) return;
   // Events may have been missed while not following: look again at each buffered job.
-  for (const auto& [job, schedule] : buffered_behind_) rechecks_.Spawn(RecheckBuffered(job));
+  std::vector<std::string> jobs;
+  for (const auto& [job, schedule] : buffered_behind_) jobs.push_back(job);
+  for (std::string& job : jobs) rechecks_.Spawn(RecheckBuffered(std::move(job)));
 }
 
 runtime::Task<void> Schedules::RecheckBuffered(std::string job_id) {
