@@ -7,7 +7,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "libs/common/quote.h"
 #include "libs/common/wire_time.h"
 #include "libs/rpc/bidi_server.h"
 #include "libs/rpc/server_stream.h"
