@@ -31,6 +31,8 @@ _LIBS = {
     "benchmark": (["benchmark"], []),
     # Debian's libcivetweb-dev ships no .pc file (the console's HTTP server).
     "civetweb": ([], ["-lcivetweb"]),
+    # OpenSSL's libcrypto (SHA-256 and random bytes for //libs/auth's tokens).
+    "crypto": (["libcrypto"], []),
     "grpc": (["grpc++", "protobuf"], ["-lgrpc++_reflection"]),
     "gtest": (["gmock", "gtest"], ["-lpthread"]),
     "gtest_main": (["gmock", "gtest_main", "gtest"], ["-lpthread"]),

@@ -12,7 +12,8 @@
 
 namespace cohort::rpc {
 
-absl::StatusOr<StartedServer> StartServer(grpc::ServerBuilder& builder, const common::HostPort& listen) {
+absl::StatusOr<StartedServer> StartServer(grpc::ServerBuilder& builder, const common::HostPort& listen,
+                                          std::shared_ptr<grpc::ServerCredentials> credentials) {
   // Fail early, with a clear line, on a port that another process serves: gRPC would
   // only log its own multi-line error and return null.
   if (absl::Status probed = common::ProbeListen("gRPC", listen); !probed.ok()) return probed;
@@ -24,7 +25,8 @@ absl::StatusOr<StartedServer> StartServer(grpc::ServerBuilder& builder, const co
   interceptors.push_back(std::make_unique<internal::UnparseableRequestInterceptorFactory>());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   int port = 0;
-  builder.AddListeningPort(listen.ToString(), grpc::InsecureServerCredentials(), &port);
+  if (credentials == nullptr) credentials = grpc::InsecureServerCredentials();
+  builder.AddListeningPort(listen.ToString(), std::move(credentials), &port);
   StartedServer started{builder.BuildAndStart(), listen};
   if (started.server == nullptr || port == 0) {
     // Lost a race for the port since the probe, or something the probe cannot see.

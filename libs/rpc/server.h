@@ -4,6 +4,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 #include "libs/common/address.h"
@@ -27,9 +28,14 @@ struct StartedServer {
 //  - A request body that does not parse as the method's request gets
 //    INVALID_ARGUMENT with a short message naming the method (gRPC's callback API
 //    would answer UNIMPLEMENTED with no message).
+//  - It listens with `credentials`: TLS and the authorizer that checks every call's
+//    credential and scopes before its handler runs (libs/auth's MakeServerCredentials
+//    builds them from the security flags); null means plaintext with no authorization,
+//    for tests and loopback development.
 // Other failures to bind are explained the same way (see common::ProbeListen). The
 // builder's interceptor creators are set here (callers set none).
-absl::StatusOr<StartedServer> StartServer(grpc::ServerBuilder& builder, const common::HostPort& listen);
+absl::StatusOr<StartedServer> StartServer(grpc::ServerBuilder& builder, const common::HostPort& listen,
+                                          std::shared_ptr<grpc::ServerCredentials> credentials = nullptr);
 
 // How long a stopping server lets calls in flight finish before it cancels them.
 // Zero: a service's state is durable before it replies, so clients retry safely, and

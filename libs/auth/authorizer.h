@@ -1,0 +1,45 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "grpcpp/security/auth_metadata_processor.h"
+#include "libs/auth/token_store.h"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/registry.h"
+
+namespace cohort::auth {
+
+// The gRPC server's gatekeeper, run by gRPC on every call before the handler exists
+// (an AuthMetadataProcessor on the server credentials; it sees the call's `:path`).
+//
+// For each call it finds the method in the scope table (scope_table.h) and the caller:
+// a bearer token (`authorization: Bearer <token>`) looked up by hash in the token store,
+// else the verified mTLS client certificate's common name (`cn:` entries). Then:
+//   - health checks pass with no credential (probes carry none);
+//   - no credential, or an unknown token: UNAUTHENTICATED;
+//   - a method outside the table, or a scope the principal lacks: PERMISSION_DENIED
+//     naming the method and the missing scope.
+// A refused call never reaches its handler, so it changes nothing. Refusals are counted
+// in cohort_<service>_auth_denied_total{method, reason} (method is "other" outside the
+// table; reason unauthenticated | unknown_token | missing_scope | unknown_method).
+// An admitted call carries the principal in its AuthContext (principal.h) and the
+// token is removed from the metadata handlers see. No message ever quotes a token.
+// Thread-safe; runs inline on gRPC's threads (non-blocking: a hash and a map lookup).
+class Authorizer final : public grpc::AuthMetadataProcessor {
+ public:
+  Authorizer(std::shared_ptr<TokenStore> tokens, prometheus::Registry& registry, const std::string& service);
+
+  bool IsBlocking() const override { return false; }
+  grpc::Status Process(const InputMetadata& auth_metadata, grpc::AuthContext* context,
+                       OutputMetadata* consumed_auth_metadata, OutputMetadata* response_metadata) override;
+
+ private:
+  grpc::Status Deny(absl::string_view method, const char* reason, grpc::StatusCode code, std::string message);
+
+  std::shared_ptr<TokenStore> tokens_;
+  prometheus::Family<prometheus::Counter>& denied_;
+};
+
+}  // namespace cohort::auth

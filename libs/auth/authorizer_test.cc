@@ -1,0 +1,213 @@
+// The authorizer on a real gRPC server (plaintext on 127.0.0.1; TLS is covered by
+// tests/security): a generic service answers any method, so every row of the scope
+// table can be called without the Broker behind it.
+#include "libs/auth/authorizer.h"
+
+#include <fstream>
+#include <string>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+#include "grpcpp/generic/async_generic_service.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/support/server_callback.h"
+#include "libs/auth/channel_credentials.h"
+#include "libs/auth/principal.h"
+#include "libs/auth/scope_table.h"
+#include "libs/auth/server_security.h"
+#include "libs/auth/token_store.h"
+#include "libs/rpc/server.h"
+
+namespace cohort::auth {
+namespace {
+
+// Answers every call OK after one request message, remembering who called.
+class RecordingService final : public grpc::CallbackGenericService {
+ public:
+  grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* context) override {
+    {
+      absl::MutexLock lock(&mu_);
+      ++calls_;
+      last_principal_ = CallerPrincipal(context->auth_context().get());
+      last_may_be_worker_a1_ = MayActAsExecutor(context->auth_context().get(), "worker-a-1");
+    }
+    class Reactor final : public grpc::ServerGenericBidiReactor {
+     public:
+      Reactor() { Finish(grpc::Status::OK); }
+      void OnDone() override { delete this; }
+    };
+    return new Reactor();
+  }
+  int calls() {
+    absl::MutexLock lock(&mu_);
+    return calls_;
+  }
+  std::string last_principal() {
+    absl::MutexLock lock(&mu_);
+    return last_principal_;
+  }
+  bool last_may_be_worker_a1() {
+    absl::MutexLock lock(&mu_);
+    return last_may_be_worker_a1_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  int calls_ = 0;
+  std::string last_principal_;
+  bool last_may_be_worker_a1_ = false;
+};
+
+const common::HostPort kLoopback{"127.0.0.1", 0};
+
+class AuthorizerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    tokens_path_ = std::string(std::getenv("TEST_TMPDIR")) + "/tokens";
+    Principal submitter{"ci-bot", ScopesOf({Scope::kSubmit, Scope::kRead}), "", {}};
+    Principal worker{"worker-a", ScopesOf({Scope::kExecute}), "worker-a-*", {}};
+    Principal everything{"root", ParseScopes("*").value(), "", {}};
+    std::ofstream(tokens_path_) << "# test tokens\n"
+                                << TokenFileLine("submit-token", submitter) << "\n"
+                                << TokenFileLine("worker-token", worker) << "\n"
+                                << TokenFileLine("root-token", everything) << "\n";
+    std::ofstream more(tokens_path_, std::ios::app);
+    for (int i = 0; i < kScopeCount; ++i) {
+      ScopeSet held;
+      held.set();
+      held.reset(i);
+      std::string name(ScopeName(static_cast<Scope>(i)));
+      more << TokenFileLine("all-but " + name, Principal{"all-but-" + name, held, "", {}}) << "\n";
+    }
+    for (const MethodRule& rule : AllMethodRules()) {
+      if (rule.required.none()) continue;
+      more << TokenFileLine("exact " + std::string(rule.path), Principal{"exact", rule.required, "", {}}) << "\n";
+    }
+    more.close();
+    ServerSecurityOptions options;
+    options.tokens_file = tokens_path_;
+    auto credentials = MakeServerCredentials(options, kLoopback, registry_, "test");
+    ASSERT_TRUE(credentials.ok()) << credentials.status();
+    grpc::ServerBuilder builder;
+    builder.RegisterCallbackGenericService(&service_);
+    auto started = rpc::StartServer(builder, kLoopback, *credentials);
+    ASSERT_TRUE(started.ok()) << started.status();
+    server_ = std::move(started->server);
+    address_ = started->bound.ToString();
+  }
+  void TearDown() override {
+    if (server_ != nullptr) rpc::StopServer(*server_);
+  }
+
+  grpc::Status Call(const std::string& method, const std::string& token) {
+    ClientSecurityOptions options;
+    options.token = token;
+    auto channel = MakeChannel(address_, options);
+    EXPECT_TRUE(channel.ok()) << channel.status();
+    grpc::GenericStub stub(*channel);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    grpc::Slice empty("");
+    grpc::ByteBuffer request(&empty, 1), response;
+    grpc::Status status;
+    absl::Notification done;
+    stub.UnaryCall(&context, method, grpc::StubOptions(), &request, &response, [&](grpc::Status s) {
+      status = std::move(s);
+      done.Notify();
+    });
+    done.WaitForNotification();
+    return status;
+  }
+
+  double Denied(const std::string& method, const std::string& reason) {
+    for (const auto& family : registry_.Collect()) {
+      if (family.name != "cohort_test_auth_denied_total") continue;
+      for (const auto& metric : family.metric) {
+        std::map<std::string, std::string> labels;
+        for (const auto& l : metric.label) labels[l.name] = l.value;
+        if (labels["method"] == method && labels["reason"] == reason) return metric.counter.value;
+      }
+    }
+    return 0;
+  }
+
+  std::string tokens_path_;
+  prometheus::Registry registry_;
+  RecordingService service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string address_;
+};
+
+TEST_F(AuthorizerTest, AdmitsAScopedTokenAndNamesItsPrincipalToTheHandler) {
+  grpc::Status s = Call("/cohort.v1.Broker/Submit", "submit-token");
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::OK) << s.error_message();
+  EXPECT_EQ(service_.calls(), 1);
+  EXPECT_EQ(service_.last_principal(), "ci-bot");
+}
+
+TEST_F(AuthorizerTest, RefusesAMissingScopeBeforeTheHandlerAndNamesTheScope) {
+  grpc::Status s = Call("/cohort.v1.Broker/ReleaseJobs", "submit-token");
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(s.error_message().find("lacks scope release"), std::string::npos) << s.error_message();
+  EXPECT_EQ(s.error_message().find("submit-token"), std::string::npos);
+  EXPECT_EQ(service_.calls(), 0);
+  EXPECT_EQ(Denied("/cohort.v1.Broker/ReleaseJobs", "missing_scope"), 1);
+}
+
+TEST_F(AuthorizerTest, RefusesACallWithoutAToken) {
+  grpc::Status s = Call("/cohort.v1.Broker/GetJob", "");
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_NE(s.error_message().find("needs scope read"), std::string::npos) << s.error_message();
+  EXPECT_EQ(service_.calls(), 0);
+  EXPECT_EQ(Denied("/cohort.v1.Broker/GetJob", "unauthenticated"), 1);
+}
+
+TEST_F(AuthorizerTest, RefusesAnUnknownTokenWithoutQuotingIt) {
+  grpc::Status s = Call("/cohort.v1.Broker/GetJob", "cohort_not-a-real-token");
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(s.error_message().find("not-a-real-token"), std::string::npos) << s.error_message();
+  EXPECT_EQ(Denied("/cohort.v1.Broker/GetJob", "unknown_token"), 1);
+}
+
+TEST_F(AuthorizerTest, RefusesAMethodOutsideTheScopeTableEvenForEveryScope) {
+  grpc::Status s = Call("/cohort.v1.Broker/Undocumented", "root-token");
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(Denied("other", "unknown_method"), 1);
+}
+
+TEST_F(AuthorizerTest, LetsHealthChecksThroughWithoutACredential) {
+  EXPECT_EQ(Call("/grpc.health.v1.Health/Check", "").error_code(), grpc::StatusCode::OK);
+}
+
+TEST_F(AuthorizerTest, EachCallOnOneChannelIsJudgedByItsOwnToken) {
+  // Properties added for one call must not leak into the next call on the connection.
+  EXPECT_EQ(Call("/cohort.v1.Broker/Connect", "worker-token").error_code(), grpc::StatusCode::OK);
+  EXPECT_EQ(service_.last_principal(), "worker-a");
+  EXPECT_TRUE(service_.last_may_be_worker_a1());
+  EXPECT_EQ(Call("/cohort.v1.Broker/Connect", "root-token").error_code(), grpc::StatusCode::OK);
+  EXPECT_EQ(service_.last_principal(), "root");
+  EXPECT_FALSE(service_.last_may_be_worker_a1());  // root has no executor pattern
+}
+
+TEST_F(AuthorizerTest, EveryRowOfTheScopeTableAdmitsExactlyItsScopes) {
+  int rows = 0;
+  for (const MethodRule& rule : AllMethodRules()) {
+    if (rule.required.none()) continue;
+    std::string path(rule.path);
+    ++rows;
+    EXPECT_EQ(Call(path, "exact " + path).error_code(), grpc::StatusCode::OK) << path;
+    for (int i = 0; i < kScopeCount; ++i) {
+      if (!rule.required.test(i)) continue;
+      grpc::Status s = Call(path, std::string("all-but ") + std::string(ScopeName(static_cast<Scope>(i))));
+      EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << path;
+      EXPECT_NE(s.error_message().find(std::string("lacks scope ") + std::string(ScopeName(static_cast<Scope>(i)))),
+                std::string::npos)
+          << s.error_message();
+    }
+  }
+  EXPECT_EQ(rows, 26);  // 16 Broker + 8 Scheduler + 2 reflection
+}
+
+}  // namespace
+}  // namespace cohort::auth

@@ -1,0 +1,116 @@
+#include "libs/auth/channel_credentials.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/security/tls_certificate_provider.h"
+#include "grpcpp/security/tls_credentials_options.h"
+#include "grpcpp/support/client_interceptor.h"
+#include "libs/auth/server_security.h"
+
+namespace cohort::auth {
+namespace {
+
+constexpr unsigned int kReloadSeconds = 10;
+
+// Adds the bearer token to every call's initial metadata.
+class BearerTokenInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  explicit BearerTokenInterceptor(const std::string* header) : header_(header) {}
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(grpc::experimental::InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
+      methods->GetSendInitialMetadata()->emplace("authorization", *header_);
+    }
+    methods->Proceed();
+  }
+
+ private:
+  const std::string* header_;
+};
+
+class BearerTokenInterceptorFactory final : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  explicit BearerTokenInterceptorFactory(std::string token) : header_(absl::StrCat("Bearer ", token)) {}
+  grpc::experimental::Interceptor* CreateClientInterceptor(grpc::experimental::ClientRpcInfo*) override {
+    return new BearerTokenInterceptor(&header_);
+  }
+
+ private:
+  const std::string header_;  // lives as long as the channel, which owns this factory
+};
+
+void FillOne(std::string& field, const char* variable) {
+  if (!field.empty()) return;
+  if (const char* value = std::getenv(variable); value != nullptr) field = value;
+}
+
+}  // namespace
+
+void FillFromEnvironment(ClientSecurityOptions& options) {
+  FillOne(options.tls_ca, "COHORT_TLS_CA");
+  FillOne(options.tls_cert, "COHORT_TLS_CERT");
+  FillOne(options.tls_key, "COHORT_TLS_KEY");
+  FillOne(options.tls_server_name, "COHORT_TLS_SERVER_NAME");
+  FillOne(options.token, "COHORT_TOKEN");
+  if (options.token.empty()) {
+    if (const char* path = std::getenv("COHORT_TOKEN_FILE"); path != nullptr && *path != '\0') {
+      if (absl::StatusOr<std::string> token = ReadTokenFile(path); token.ok()) options.token = *std::move(token);
+    }
+  }
+}
+
+absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("token file ", path, " cannot be read"));
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string token(absl::StripAsciiWhitespace(text.str()));
+  if (token.empty()) return absl::InvalidArgumentError(absl::StrCat("token file ", path, " is empty"));
+  return token;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& target,
+                                                            const ClientSecurityOptions& options,
+                                                            grpc::ChannelArguments args) {
+  if (options.tls_cert.empty() != options.tls_key.empty()) {
+    return absl::InvalidArgumentError("a client certificate needs its key: give both --tls-cert and --tls-key");
+  }
+  if (!options.tls() && !options.tls_cert.empty()) {
+    return absl::InvalidArgumentError("a client certificate needs --tls-ca (the CA that signed the server)");
+  }
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  if (options.tls()) {
+    if (absl::Status s = CheckReadable("--tls-ca", options.tls_ca); !s.ok()) return s;
+    std::shared_ptr<grpc::experimental::FileWatcherCertificateProvider> provider;
+    if (!options.tls_cert.empty()) {
+      if (absl::Status s = CheckReadable("--tls-cert", options.tls_cert); !s.ok()) return s;
+      if (absl::Status s = CheckReadable("--tls-key", options.tls_key); !s.ok()) return s;
+      provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+          options.tls_key, options.tls_cert, options.tls_ca, kReloadSeconds);
+    } else {
+      provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(options.tls_ca, kReloadSeconds);
+    }
+    grpc::experimental::TlsChannelCredentialsOptions tls;
+    tls.set_certificate_provider(provider);
+    tls.watch_root_certs();
+    if (!options.tls_cert.empty()) tls.watch_identity_key_cert_pairs();
+    credentials = grpc::experimental::TlsCredentials(tls);
+    if (!options.tls_server_name.empty()) args.SetSslTargetNameOverride(options.tls_server_name);
+  } else {
+    credentials = grpc::InsecureChannelCredentials();
+  }
+  if (options.token.empty()) return grpc::CreateCustomChannel(target, credentials, args);
+  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<BearerTokenInterceptorFactory>(options.token));
+  return grpc::experimental::CreateCustomChannelWithInterceptors(target, credentials, args, std::move(interceptors));
+}
+
+}  // namespace cohort::auth

@@ -1,0 +1,44 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "grpcpp/channel.h"
+#include "grpcpp/support/channel_arguments.h"
+
+namespace cohort::auth {
+
+// How a client reaches a Cohort server: every channel in the tree (executor and
+// scheduler to the broker, cohortctl, cohort-demo, cohort-console, the examples) is
+// made by MakeChannel from one of these.
+struct ClientSecurityOptions {
+  std::string tls_ca;           // PEM CA bundle that signed the server's certificate; turns TLS on
+  std::string tls_cert;         // PEM client certificate chain (mTLS), with tls_key
+  std::string tls_key;
+  std::string tls_server_name;  // name to verify in the server's certificate if not the target host
+  std::string token;            // bearer token sent on every call (never logged)
+
+  bool tls() const { return !tls_ca.empty(); }
+};
+
+// Fills the fields left empty from the environment: COHORT_TLS_CA, COHORT_TLS_CERT,
+// COHORT_TLS_KEY, COHORT_TLS_SERVER_NAME, COHORT_TOKEN, or COHORT_TOKEN_FILE (a file
+// holding the token, e.g. a mounted Secret). Flags given explicitly win.
+void FillFromEnvironment(ClientSecurityOptions& options);
+
+// Reads a token from `path` (surrounding whitespace dropped). NOT_FOUND naming the path,
+// INVALID_ARGUMENT if it is empty; the token itself is never quoted.
+absl::StatusOr<std::string> ReadTokenFile(const std::string& path);
+
+// A channel to `target` (HOST:PORT) with `args`: TLS when tls_ca is set (CA and client
+// certificate files watched and re-read every 10 s, so rotated Secrets take effect on
+// new connections), plaintext otherwise; with a token, every call carries
+// `authorization: Bearer <token>`. Unreadable files and a cert without its key are
+// INVALID_ARGUMENT/NOT_FOUND naming the file; connection problems show up on calls.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& target,
+                                                            const ClientSecurityOptions& options,
+                                                            grpc::ChannelArguments args = {});
+
+}  // namespace cohort::auth
