@@ -77,22 +77,31 @@ absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
   return token;
 }
 
+absl::Status CheckClientSecurity(const ClientSecurityOptions& options) {
+  if (options.tls_cert.empty() != options.tls_key.empty()) {
+    return absl::InvalidArgumentError("a client certificate needs its key: give both a TLS cert and key");
+  }
+  if (!options.tls() && !options.tls_cert.empty()) {
+    return absl::InvalidArgumentError("a client certificate needs a TLS CA (the CA that signed the server)");
+  }
+  if (options.tls()) {
+    if (absl::Status s = CheckReadable("TLS CA", options.tls_ca); !s.ok()) return s;
+  }
+  if (!options.tls_cert.empty()) {
+    if (absl::Status s = CheckReadable("TLS cert", options.tls_cert); !s.ok()) return s;
+    if (absl::Status s = CheckReadable("TLS key", options.tls_key); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& target,
                                                             const ClientSecurityOptions& options,
                                                             grpc::ChannelArguments args) {
-  if (options.tls_cert.empty() != options.tls_key.empty()) {
-    return absl::InvalidArgumentError("a client certificate needs its key: give both --tls-cert and --tls-key");
-  }
-  if (!options.tls() && !options.tls_cert.empty()) {
-    return absl::InvalidArgumentError("a client certificate needs --tls-ca (the CA that signed the server)");
-  }
+  if (absl::Status s = CheckClientSecurity(options); !s.ok()) return s;
   std::shared_ptr<grpc::ChannelCredentials> credentials;
   if (options.tls()) {
-    if (absl::Status s = CheckReadable("--tls-ca", options.tls_ca); !s.ok()) return s;
     std::shared_ptr<grpc::experimental::FileWatcherCertificateProvider> provider;
     if (!options.tls_cert.empty()) {
-      if (absl::Status s = CheckReadable("--tls-cert", options.tls_cert); !s.ok()) return s;
-      if (absl::Status s = CheckReadable("--tls-key", options.tls_key); !s.ok()) return s;
       provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
           options.tls_key, options.tls_cert, options.tls_ca, kReloadSeconds);
     } else {

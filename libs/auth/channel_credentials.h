@@ -32,6 +32,10 @@ void FillFromEnvironment(ClientSecurityOptions& options);
 // INVALID_ARGUMENT if it is empty; the token itself is never quoted.
 absl::StatusOr<std::string> ReadTokenFile(const std::string& path);
 
+// The checks MakeChannel makes before it builds anything: a certificate comes with its
+// key and a CA, and every named file is readable (errors name the file).
+absl::Status CheckClientSecurity(const ClientSecurityOptions& options);
+
 // A channel to `target` (HOST:PORT) with `args`: TLS when tls_ca is set (CA and client
 // certificate files watched and re-read every 10 s, so rotated Secrets take effect on
 // new connections), plaintext otherwise; with a token, every call carries

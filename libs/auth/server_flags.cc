@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include <cstdio>
+
 #include "absl/flags/flag.h"
 #include "absl/time/time.h"
 
@@ -26,6 +28,18 @@ ServerSecurityOptions ServerSecurityFromFlags() {
   options.tokens_file = absl::GetFlag(FLAGS_auth_tokens);
   options.insecure = absl::GetFlag(FLAGS_insecure);
   return options;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentialsFromFlags(
+    const char* program, absl::string_view flag, const common::HostPort& listen, prometheus::Registry& registry,
+    const std::string& service) {
+  ServerSecurityOptions options = ServerSecurityFromFlags();
+  if (absl::Status s = CheckServerSecurity(options, flag, listen); !s.ok()) return s;
+  if (!options.tls() && !IsLoopback(listen)) {
+    std::fprintf(stderr, "%s: serving plaintext gRPC on %s (--insecure): anyone who reaches it can read and "
+                 "forge calls\n", program, listen.ToString().c_str());
+  }
+  return MakeServerCredentials(options, listen, registry, service);
 }
 
 }  // namespace cohort::auth

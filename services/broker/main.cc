@@ -13,6 +13,7 @@
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
+#include "libs/auth/server_flags.h"
 #include "libs/common/flag_help.h"
 #include "libs/common/address.h"
 #include "libs/common/fatal.h"
@@ -25,9 +26,10 @@
 #include "services/broker/broker_app.h"
 #include "services/broker/broker_flags.h"
 
-ABSL_FLAG(std::string, listen, "0.0.0.0:7070", "gRPC address, HOST:PORT (port 0 picks a free port)");
+ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
+          "gRPC address, HOST:PORT (port 0 picks a free port; off loopback needs TLS or --insecure)");
 ABSL_FLAG(std::string, data_dir, "cohort-data/broker", "RocksDB directory (created if missing)");
-ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9470", "/metrics address, HOST:PORT (port 0 picks a free port)");
+ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9470", "/metrics address, HOST:PORT (port 0 picks a free port)");
 
 namespace cohort::broker {
 namespace {
@@ -43,7 +45,7 @@ T OrDie(absl::StatusOr<T> value) {
 
 int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage("cohort-broker: durable priority queues, leases and asyncio-style waits over gRPC");
-  common::ShowFlagsDefinedIn({"services/broker/"});
+  common::ShowFlagsDefinedIn({"services/broker/", "libs/auth/server_flags"});
   common::DashedArgs args(argc, argv);
   absl::ParseCommandLine(args.argc(), args.argv());
   common::HostPort listen = OrDie(common::ParseHostPort("--listen", absl::GetFlag(FLAGS_listen)));
@@ -58,13 +60,15 @@ int Main(int argc, char** argv) {
   auto signals = OrDie(common::SignalWatcher::Install(loop, [&](int) { stop.Set(); }));
 
   auto metrics_server = OrDie(common::MetricsServer::Start(metrics_listen));
+  auto credentials =
+      OrDie(auth::ServerCredentialsFromFlags(kProgram, "--listen", listen, metrics_server->registry(), "broker"));
   std::unique_ptr<BrokerApp> app = OrDie(BrokerApp::Open(loop, metrics_server->registry(), options));
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   app->AddTo(builder);
-  rpc::StartedServer started = OrDie(rpc::StartServer(builder, listen));
+  rpc::StartedServer started = OrDie(rpc::StartServer(builder, listen, std::move(credentials)));
   std::unique_ptr<grpc::Server> server = std::move(started.server);
   if (absl::Status s = common::PrintReadyLine(started.bound, metrics_server->address()); !s.ok()) Die(s.ToString());
 

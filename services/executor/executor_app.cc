@@ -59,10 +59,11 @@ CommandAllowlist ValidAllowlist(const ExecutorAppOptions& options) {
 
 // The channel to the broker accepts any message the broker may send: an Assign
 // carries a whole job, up to the broker's --max-spec-bytes plus its attempts.
-std::shared_ptr<grpc::Channel> BrokerChannel(const std::string& broker) {
+// Validate has checked the security options, so the channel can be made.
+std::shared_ptr<grpc::Channel> BrokerChannel(const ExecutorAppOptions& options) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(common::kMaxMessageBytes);
-  return grpc::CreateCustomChannel(broker, grpc::InsecureChannelCredentials(), args);
+  return *auth::MakeChannel(options.broker, options.broker_security, args);
 }
 
 }  // namespace
@@ -73,6 +74,7 @@ absl::Status ExecutorApp::Validate(const ExecutorAppOptions& options) {
       !broker.ok()) {
     return broker.status();
   }
+  if (absl::Status s = auth::CheckClientSecurity(options.broker_security); !s.ok()) return s;
   if (options.capacity < 1 || options.capacity > kMaxCapacity) {
     return absl::InvalidArgumentError(
         absl::StrCat("--capacity ", options.capacity, " is out of range: use 1..", kMaxCapacity));
@@ -134,7 +136,7 @@ ExecutorApp::ExecutorApp(runtime::EventLoop& loop, prometheus::Registry& registr
     : broker_(options.broker),
       engine_options_(EngineOptions(options)),
       allowlist_(ValidAllowlist(options)),
-      channel_(BrokerChannel(options.broker)),
+      channel_(BrokerChannel(options)),
       stub_(cohort::v1::Broker::NewStub(channel_)),
       metrics_(registry),
       exec_(loop, allowlist_, ExecOptionsOf(options), metrics_),

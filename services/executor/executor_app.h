@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "libs/auth/channel_credentials.h"
 #include "libs/runtime/runtime.h"
 #include "prometheus/registry.h"
 #include "protos/cohort/v1/broker.grpc.pb.h"
@@ -28,6 +29,8 @@ namespace cohort::executor {
 struct ExecutorAppOptions {
   // The broker's gRPC address, HOST:PORT (port 1..65535).
   std::string broker = "127.0.0.1:7070";
+  // TLS and the bearer token for the broker (files checked by Validate).
+  auth::ClientSecurityOptions broker_security;
   // Most attempts running at once, 1..10000.
   int capacity = 4;
   // Stable across reconnects (leases belong to it), at most 128 bytes; empty:

@@ -16,6 +16,8 @@
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
+#include "libs/auth/broker_client_flags.h"
+#include "libs/auth/server_flags.h"
 #include "libs/common/flag_help.h"
 #include "libs/common/address.h"
 #include "libs/common/fatal.h"
@@ -34,12 +36,13 @@ const cohort::executor::ExecutorAppOptions kDefaults;
 }  // namespace
 
 ABSL_FLAG(std::string, broker, kDefaults.broker, "the broker's gRPC address, HOST:PORT");
-ABSL_FLAG(std::string, listen, "0.0.0.0:7072", "gRPC health service address, HOST:PORT (port 0 picks a free port)");
+ABSL_FLAG(std::string, listen, "127.0.0.1:7072",
+          "gRPC health service address, HOST:PORT (port 0 picks a free port; off loopback needs TLS or --insecure)");
 ABSL_FLAG(int, capacity, kDefaults.capacity, "most attempts running at once (1..10000)");
 ABSL_FLAG(std::string, executor_id, "", "this executor's id (default: hostname-pid)");
 ABSL_FLAG(std::string, queues, "", "comma-separated queues to serve (default: all)");
 ABSL_FLAG(std::string, labels, "", "comma-separated KEY=VALUE labels, shown by the broker's ListExecutors");
-ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9472", "/metrics address, HOST:PORT (port 0 picks a free port)");
+ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9472", "/metrics address, HOST:PORT (port 0 picks a free port)");
 ABSL_FLAG(absl::Duration, drain_grace, kDefaults.drain_grace, "on SIGTERM, how long running attempts may finish");
 ABSL_FLAG(std::vector<std::string>, allow_exec, {},
           "commands kind \"exec\" may run: absolute paths or patterns like /usr/bin/* (repeatable or "
@@ -111,7 +114,8 @@ ExecutorAppOptions OptionsFromFlags(int argc, char** argv) {
 
 int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage("cohort-executor: runs jobs for a Cohort broker");
-  common::ShowFlagsDefinedIn({"services/executor/", log::kLogFlagsFile});
+  common::ShowFlagsDefinedIn(
+      {"services/executor/", "libs/auth/server_flags", "libs/auth/broker_client_flags", log::kLogFlagsFile});
   common::DashedArgs args(argc, argv);
   absl::ParseCommandLine(args.argc(), args.argv());
   if (absl::Status s = log::ConfigureFromFlags(); !s.ok()) Die(std::string(s.message()));
@@ -119,6 +123,7 @@ int Main(int argc, char** argv) {
   common::HostPort metrics_listen =
       OrDie(common::ParseHostPort("--metrics-listen", absl::GetFlag(FLAGS_metrics_listen)));
   ExecutorAppOptions options = OptionsFromFlags(args.argc(), args.argv());
+  options.broker_security = OrDie(auth::BrokerClientSecurityFromFlags());
   if (absl::Status s = ExecutorApp::Validate(options); !s.ok()) Die(std::string(s.message()));
 
   runtime::EventLoop loop;
@@ -126,11 +131,13 @@ int Main(int argc, char** argv) {
   // Before any other thread exists: signals are then blocked in every thread.
   auto signals = OrDie(common::SignalWatcher::Install(loop, [&stop](int) { stop.Set(); }));
   auto metrics_server = OrDie(common::MetricsServer::Start(metrics_listen));
+  auto credentials =
+      OrDie(auth::ServerCredentialsFromFlags(kProgram, "--listen", listen, metrics_server->registry(), "executor"));
   std::unique_ptr<ExecutorApp> app = OrDie(ExecutorApp::Create(loop, metrics_server->registry(), std::move(options)));
   // The gRPC health service, for liveness probes.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
-  rpc::StartedServer health = OrDie(rpc::StartServer(builder, listen));
+  rpc::StartedServer health = OrDie(rpc::StartServer(builder, listen, std::move(credentials)));
   if (absl::Status s = common::PrintReadyLine(health.bound, metrics_server->address()); !s.ok()) Die(s.ToString());
   runtime::RunUntilComplete(loop, app->Run(stop));
   rpc::StopServer(*health.server);

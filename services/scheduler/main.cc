@@ -15,6 +15,9 @@
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
+#include "libs/auth/broker_client_flags.h"
+#include "libs/auth/channel_credentials.h"
+#include "libs/auth/server_flags.h"
 #include "libs/common/flag_help.h"
 #include "libs/common/address.h"
 #include "libs/common/fatal.h"
@@ -28,9 +31,10 @@
 #include "services/scheduler/scheduler_app.h"
 
 ABSL_FLAG(std::string, broker, "127.0.0.1:7070", "the broker's gRPC address, HOST:PORT");
-ABSL_FLAG(std::string, listen, "0.0.0.0:7071", "gRPC address, HOST:PORT (port 0 picks a free port)");
+ABSL_FLAG(std::string, listen, "127.0.0.1:7071",
+          "gRPC address, HOST:PORT (port 0 picks a free port; off loopback needs TLS or --insecure)");
 ABSL_FLAG(std::string, data_dir, "cohort-data/scheduler", "RocksDB directory for schedules (created if missing)");
-ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9471", "/metrics address, HOST:PORT (port 0 picks a free port)");
+ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9471", "/metrics address, HOST:PORT (port 0 picks a free port)");
 // Each tunable's default is the one SchedulerAppOptions declares; the flag's help is its doc.
 namespace {
 const cohort::scheduler::SchedulerAppOptions kDefaults;
@@ -52,7 +56,8 @@ T OrDie(absl::StatusOr<T> value) {
 
 int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage("cohort-scheduler: releases delayed, retried and dependent jobs; fires schedules");
-  common::ShowFlagsDefinedIn({"services/scheduler/", log::kLogFlagsFile});
+  common::ShowFlagsDefinedIn(
+      {"services/scheduler/", "libs/auth/server_flags", "libs/auth/broker_client_flags", log::kLogFlagsFile});
   common::DashedArgs args(argc, argv);
   absl::ParseCommandLine(args.argc(), args.argv());
   if (absl::Status s = log::ConfigureFromFlags(); !s.ok()) common::Die(kProgram, std::string(s.message()));
@@ -69,10 +74,13 @@ int Main(int argc, char** argv) {
   // Before any other thread exists: signals are then blocked in every thread.
   auto signals = OrDie(common::SignalWatcher::Install(loop, [&](int) { stop.Set(); }));
   auto metrics_server = OrDie(common::MetricsServer::Start(metrics_listen));
+  auto credentials =
+      OrDie(auth::ServerCredentialsFromFlags(kProgram, "--listen", listen, metrics_server->registry(), "scheduler"));
+  auth::ClientSecurityOptions broker_security = OrDie(auth::BrokerClientSecurityFromFlags());
 
   SchedulerAppOptions options;
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
-  options.broker = grpc::CreateChannel(broker.ToString(), grpc::InsecureChannelCredentials());
+  options.broker = OrDie(auth::MakeChannel(broker.ToString(), broker_security));
   options.limits.min_interval = absl::GetFlag(FLAGS_min_interval);
   options.limits.max_schedules = static_cast<std::size_t>(absl::GetFlag(FLAGS_max_schedules));
   options.release_batch = static_cast<std::size_t>(absl::GetFlag(FLAGS_release_batch));
@@ -81,7 +89,7 @@ int Main(int argc, char** argv) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   builder.RegisterService(&app->service());
-  rpc::StartedServer started = OrDie(rpc::StartServer(builder, listen));
+  rpc::StartedServer started = OrDie(rpc::StartServer(builder, listen, std::move(credentials)));
   std::unique_ptr<grpc::Server> server = std::move(started.server);
   if (absl::Status s = common::PrintReadyLine(started.bound, metrics_server->address()); !s.ok()) {
     common::Die(kProgram, s.ToString());
