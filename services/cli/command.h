@@ -28,6 +28,7 @@ std::vector<Command> WaitCommands();      // gather, wait, wait-for, as-complete
 std::vector<Command> QueueCommands();     // queues [pause|resume|limits]
 std::vector<Command> ScheduleCommands();  // schedules create|list|get|delete|pause|resume|trigger
 std::vector<Command> ExecutorCommands();  // executors
+std::vector<Command> TokenCommands();     // token create
 
 // Parses a command's arguments with `flags` (which should inherit ctx.global_flags()).
 // Returns an exit code when the command is done already: --help printed its help on

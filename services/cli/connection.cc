@@ -54,14 +54,16 @@ std::string TransportReason(absl::string_view grpc_message) {
 }
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(absl::string_view service, absl::string_view flag,
-                                                       absl::string_view address, absl::Duration timeout) {
+                                                       absl::string_view address, absl::Duration timeout,
+                                                       const auth::ClientSecurityOptions& security) {
   absl::StatusOr<common::HostPort> target = common::ParseHostPort(flag, address, common::PortZero::kRejected);
   if (!target.ok()) return target.status();
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxMessageBytes);
   args.SetMaxSendMessageSize(kMaxMessageBytes);
-  std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateCustomChannel(target->ToString(), grpc::InsecureChannelCredentials(), args);
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> made = auth::MakeChannel(target->ToString(), security, args);
+  if (!made.ok()) return made.status();
+  std::shared_ptr<grpc::Channel> channel = *std::move(made);
   grpc::Status probe = ProbeHealth(channel, timeout);
   if (probe.error_code() == grpc::StatusCode::UNAVAILABLE) {
     return absl::UnavailableError(

@@ -6,12 +6,13 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "grpcpp/channel.h"
+#include "libs/auth/channel_credentials.h"
 
 namespace cohort::cli {
 
 // Opens a channel to the Cohort `service` ("broker", "scheduler") at `address`
 // (HOST:PORT, given by `flag`) and checks that something answers there within
-// `timeout`, with a fail-fast gRPC health check: a refused connection or an unknown
+// `timeout` over `security` (TLS, bearer token), with a fail-fast gRPC health check: a refused connection or an unknown
 // host fails at once, a silent address when the timeout runs out. Any answer counts,
 // even an error (a server without the health service is still there).
 //
@@ -20,7 +21,8 @@ namespace cohort::cli {
 //   UNAVAILABLE        `cannot reach broker at 127.0.0.1:1: connection refused`
 //   DEADLINE_EXCEEDED  `cannot reach broker at 10.0.0.1:7070: no answer within 5s`
 absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(absl::string_view service, absl::string_view flag,
-                                                       absl::string_view address, absl::Duration timeout);
+                                                       absl::string_view address, absl::Duration timeout,
+                                                       const auth::ClientSecurityOptions& security = {});
 
 // The gist of a gRPC transport error, for people: the last clause of the message,
 // lower-cased ("... Failed to connect to remote host: Connection refused" becomes

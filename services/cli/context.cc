@@ -26,6 +26,31 @@ Context::Context()
   global_flags_.Add("timeout", &options_.timeout,
                     "deadline to connect, and for each call that does not wait on jobs (put it before the "
                     "command name if the command has a --timeout of its own)");
+  auth::FillFromEnvironment(options_.security);
+  global_flags_.Add("tls-ca", &options_.security.tls_ca,
+                    "CA bundle that signed the servers' certificates; turns TLS on (env COHORT_TLS_CA)", "FILE");
+  global_flags_.Add("tls-cert", &options_.security.tls_cert,
+                    "client certificate for mutual TLS (env COHORT_TLS_CERT)", "FILE");
+  global_flags_.Add("tls-key", &options_.security.tls_key, "key of --tls-cert (env COHORT_TLS_KEY)", "FILE");
+  global_flags_.Add("tls-server-name", &options_.security.tls_server_name,
+                    "name to expect in the server's certificate if not the host (env COHORT_TLS_SERVER_NAME)",
+                    "NAME");
+  global_flags_.Add("token", &options_.security.token,
+                    "bearer token (env COHORT_TOKEN; prefer the environment or --token-file: flags show in ps)",
+                    "TOKEN");
+  global_flags_.Add("token-file", &options_.token_file,
+                    "file holding the bearer token (env COHORT_TOKEN_FILE)", "FILE");
+}
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> Context::Open(absl::string_view service, absl::string_view flag,
+                                                             const std::string& address) {
+  auth::ClientSecurityOptions security = options_.security;
+  if (!options_.token_file.empty()) {
+    absl::StatusOr<std::string> token = auth::ReadTokenFile(options_.token_file);
+    if (!token.ok()) return token.status();
+    security.token = *std::move(token);
+  }
+  return Connect(service, flag, address, options_.timeout, security);
 }
 
 const std::string& Context::scheduler_address() const {
@@ -35,7 +60,7 @@ const std::string& Context::scheduler_address() const {
 absl::StatusOr<cohort::v1::Broker::Stub*> Context::Broker() {
   if (broker_ == nullptr) {
     absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
-        Connect("broker", "--server", options_.server, options_.timeout);
+        Open("broker", "--server", options_.server);
     if (!channel.ok()) return channel.status();
     broker_ = cohort::v1::Broker::NewStub(*channel);
   }
@@ -45,8 +70,7 @@ absl::StatusOr<cohort::v1::Broker::Stub*> Context::Broker() {
 absl::StatusOr<cohort::v1::Scheduler::Stub*> Context::Scheduler() {
   if (scheduler_ == nullptr) {
     absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
-        Connect("scheduler", options_.scheduler.empty() ? "--server" : "--scheduler", scheduler_address(),
-                options_.timeout);
+        Open("scheduler", options_.scheduler.empty() ? "--server" : "--scheduler", scheduler_address());
     if (!channel.ok()) return channel.status();
     scheduler_ = cohort::v1::Scheduler::NewStub(*channel);
   }

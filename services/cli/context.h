@@ -7,6 +7,7 @@
 #include "absl/time/time.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/support/status.h"
+#include "libs/auth/channel_credentials.h"
 #include "protos/cohort/v1/broker.grpc.pb.h"
 #include "protos/cohort/v1/scheduler.grpc.pb.h"
 #include "services/cli/exit_code.h"
@@ -25,6 +26,10 @@ struct GlobalOptions {
   OutputFormat output = OutputFormat::kTable;
   // Deadline for connecting and for every call that does not wait on jobs.
   absl::Duration timeout = absl::Seconds(5);
+  // TLS and the bearer token, for both services: --tls-ca, --tls-cert, --tls-key,
+  // --tls-server-name, --token, else $COHORT_TLS_CA, ... (auth::FillFromEnvironment).
+  auth::ClientSecurityOptions security;
+  std::string token_file;  // --token-file: read when a connection opens
 };
 
 // What every command shares: the global options (and the FlagSet that parses them) and
@@ -32,7 +37,8 @@ struct GlobalOptions {
 // when the server is not there). One per process, used from the main thread.
 class Context {
  public:
-  // Defaults from the environment (COHORT_SERVER, COHORT_SCHEDULER).
+  // Defaults from the environment (COHORT_SERVER, COHORT_SCHEDULER, COHORT_TLS_*,
+  // COHORT_TOKEN, COHORT_TOKEN_FILE).
   Context();
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
@@ -59,6 +65,9 @@ class Context {
 
  private:
   const std::string& scheduler_address() const;
+  // Connect() with the security options (and --token-file read now).
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> Open(absl::string_view service, absl::string_view flag,
+                                                      const std::string& address);
 
   GlobalOptions options_;
   FlagSet global_flags_;

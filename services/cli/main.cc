@@ -21,7 +21,7 @@ constexpr char kExitCodes[] =
 
 std::vector<Command> AllCommands() {
   std::vector<Command> all;
-  for (auto group : {SubmitCommands, JobCommands, WaitCommands, QueueCommands, ScheduleCommands, ExecutorCommands}) {
+  for (auto group : {SubmitCommands, JobCommands, WaitCommands, QueueCommands, ScheduleCommands, ExecutorCommands, TokenCommands}) {
     for (Command& c : group()) all.push_back(c);
   }
   return all;
