@@ -920,5 +920,64 @@ TEST_F(BrokerBehaviourTest, GatherRaisesTheFailureThatEndedEarliestWhenSeveralHa
   EXPECT_NE(status.error_message().find("first to fail"), std::string::npos) << status.error_message();
 }
 
+TEST_F(BrokerBehaviourTest, TheBrokersResultTtlAppliesToAJobWithoutItsOwn) {
+  StartBroker({"--result-ttl=1s"});
+  const std::string id = Submit({Spec("ttl")})[0];
+  TestExecutor exec(stub(), "ttl", 1);
+  exec.Grant(1);
+  ASSERT_EQ(NextJob(exec), id);
+  exec.Complete(id, 1, "short-lived");
+  ASSERT_TRUE(AwaitEnd(id).has_value());
+  cohort::v1::Job job;
+  ASSERT_TRUE(TryGet(id, &job).ok());
+  EXPECT_EQ(job.expire_time().seconds() - job.end_time().seconds(), 1);
+  const auto give_up = std::chrono::steady_clock::now() + 20s;
+  grpc::Status status;
+  while ((status = TryGet(id)).ok() && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(50ms);  // polling a condition with a bound
+  }
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(BrokerBehaviourTest, ListJobsAndWatchEventsCarryNeitherPayloadNorResult) {
+  const std::string id = Submit({Spec("lean")})[0];
+  TestExecutor exec(stub(), "lean", 1);
+  exec.Grant(1);
+  ASSERT_EQ(NextJob(exec), id);
+  exec.Complete(id, 1, "the result");
+  ASSERT_TRUE(AwaitEnd(id).has_value());
+  cohort::v1::Job full = Get(id);
+  ASSERT_EQ(full.spec().payload(), "payload");
+  ASSERT_EQ(full.result(), "the result");
+
+  cohort::v1::ListJobsRequest list;
+  list.set_queue("lean");
+  cohort::v1::ListJobsResponse listed;
+  auto ctx = Context();
+  ASSERT_TRUE(stub().ListJobs(ctx.get(), list, &listed).ok());
+  ASSERT_EQ(listed.jobs_size(), 1);
+  EXPECT_EQ(listed.jobs(0).spec().payload(), "");
+  EXPECT_FALSE(listed.jobs(0).has_result());
+  EXPECT_EQ(listed.jobs(0).state(), cohort::v1::JOB_STATE_SUCCEEDED);
+
+  cohort::v1::WatchRequest watch;
+  auto wctx = Context(10s);
+  auto reader = stub().Watch(wctx.get(), watch);
+  int seen = 0;
+  cohort::v1::WatchResponse batch;
+  while (seen < 3 && reader->Read(&batch)) {
+    for (const auto& e : batch.events()) {
+      if (e.job_id() != id) continue;
+      ++seen;
+      EXPECT_EQ(e.job().spec().payload(), "") << "event " << e.sequence();
+      EXPECT_FALSE(e.job().has_result()) << "event " << e.sequence();
+      EXPECT_EQ(e.job().state(), e.to_state());
+    }
+  }
+  EXPECT_EQ(seen, 3);  // SUBMITTED (QUEUED), ASSIGNED, COMPLETED
+  wctx->TryCancel();
+  reader->Finish().error_code();
+}
+
 }  // namespace
 }  // namespace cohort::testing
