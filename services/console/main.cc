@@ -22,6 +22,7 @@
 #include "libs/common/fatal.h"
 #include "libs/common/flag_help.h"
 #include "libs/common/flag_names.h"
+#include "libs/common/log_flags.h"
 #include "libs/common/metrics.h"
 #include "libs/common/signals.h"
 #include "libs/runtime/runtime.h"
@@ -62,9 +63,10 @@ std::shared_ptr<grpc::Channel> Channel(const common::HostPort& address) {
 
 int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage("cohort-console: the web console for Cohort's queues, jobs, executors and schedules");
-  common::ShowFlagsDefinedIn({"services/console/"});
+  common::ShowFlagsDefinedIn({"services/console/", log::kLogFlagsFile});
   common::DashedArgs args(argc, argv);
   absl::ParseCommandLine(args.argc(), args.argv());
+  if (absl::Status s = log::ConfigureFromFlags(); !s.ok()) common::Die(kProgram, std::string(s.message()));
   const common::HostPort broker =
       OrDie(common::ParseHostPort("--broker", absl::GetFlag(FLAGS_broker), common::PortZero::kRejected));
   std::optional<common::HostPort> scheduler;

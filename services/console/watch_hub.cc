@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "libs/common/log.h"
 #include "libs/rpc/read_client.h"
 #include "libs/rpc/status.h"
 #include "libs/rpc/unary_client.h"
@@ -18,6 +18,7 @@ using cohort::v1::Broker;
 using WatchStream = rpc::ClientReadStream<cohort::v1::WatchRequest, cohort::v1::WatchResponse>;
 
 constexpr char kResetData[] = "{}";
+const log::Logger kLog("console");
 
 }  // namespace
 
@@ -120,6 +121,7 @@ runtime::Task<absl::Status> WatchHub::FollowOnce() {
   watch_ctx_ = stream.context();
   if (stopping_) stream.Cancel();  // stop came during the listing
   metrics_.watch_connects().Increment();
+  kLog.Info("following the broker's events", {{"after_sequence", listed.sequence()}});
   PublishToAll(SseFrame("reset", kResetData));
   while (std::optional<cohort::v1::WatchResponse> batch = co_await stream.Read()) Publish(*batch);
   watch_ctx_ = nullptr;
@@ -143,8 +145,8 @@ runtime::Task<void> WatchHub::Run(runtime::Event& stop) {
     if (stopping_) break;
     // A stream that lived a while was healthy: start the backoff afresh.
     if (runtime::EventLoop::Current()->Now() - started > std::chrono::seconds(10)) backoff = std::chrono::milliseconds(200);
-    std::fprintf(stderr, "cohort-console: broker Watch: %s; retrying in %lld ms\n",
-                 std::string(ended.message().substr(0, 200)).c_str(), static_cast<long long>(backoff.count()));
+    kLog.Warn("broker watch ended; retrying",
+              {{"error", std::string(ended.message().substr(0, 200))}, {"retry_ms", static_cast<std::int64_t>(backoff.count())}});
     co_await wake_.WaitUntil(runtime::EventLoop::Current()->Now() + backoff);
     backoff = std::min<std::chrono::milliseconds>(backoff * 2, std::chrono::seconds(5));
   }
