@@ -16,7 +16,7 @@ packages=(
   podman runc mmdebstrap uidmap fuse-overlayfs
   python3-pytest python3-pytest-asyncio mypy python3-setuptools python3-wheel
   clang-14 libclang-rt-14-dev
-  libspdlog-dev
+  libspdlog-dev libcivetweb-dev chromium
 )
 
 missing=()

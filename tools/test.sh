@@ -20,7 +20,10 @@ run() {
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 }
 
-run //...
+# The cross-process gtests run shuffled (each must stand alone); the rest as they are.
+gtests=$(bazel query --config=ci 'kind(cc_test, //tests/...)' 2>/dev/null)
+run -- //... $(printf ' -%s' $gtests)
+run --test_arg=--gtest_shuffle $gtests
 run --config=asan --build_tests_only //libs/... //services/...
 run --config=tsan //libs/runtime/... //libs/store/... //libs/common/... //services/broker:broker_engine_test \
   //services/executor:process_runner_test //services/executor:allowlist_test \
