@@ -95,6 +95,9 @@ class JobStore {
       std::int64_t from_sequence, std::size_t max_count) = 0;
 
   virtual JobStoreStats stats() const = 0;
+  // The caps Commit enforces on one batch; a writer that must never be refused splits
+  // its changes to stay within them.
+  virtual BatchLimits limits() const = 0;
 };
 
 }  // namespace cohort::store

@@ -33,6 +33,7 @@ class MemJobStore final : public JobStore {
   runtime::Task<absl::StatusOr<std::vector<cohort::v1::JobEvent>>> ReadEvents(
       std::int64_t from_sequence, std::size_t max_count) override;
   JobStoreStats stats() const override;
+  BatchLimits limits() const override { return limits_; }
 
  private:
   struct StagedCommit;

@@ -73,6 +73,7 @@ class RocksJobStore final : public JobStore {
   runtime::Task<absl::StatusOr<std::vector<cohort::v1::JobEvent>>> ReadEvents(
       std::int64_t from_sequence, std::size_t max_count) override;
   JobStoreStats stats() const override;
+  BatchLimits limits() const override { return options_.limits; }
 
  private:
   struct PendingCommit;

@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "libs/common/proto_time.h"
+#include "services/broker/batch_budget.h"
 #include "services/broker/job_policy.h"
 #include "services/broker/job_states.h"
 
@@ -127,17 +129,36 @@ void BrokerEngine::Sweep() {
     if (auto k = idempotency_.find(job.spec().idempotency_key()); k != idempotency_.end() && k->second == id) {
       idempotency_.erase(k);
     }
+    MakeRoom(p, job.id().size() + kTransitionOverheadBytes, kTransitionRecords);
     p.batch.DeleteJob(job);
     jobs_.erase(it);
   }
-  if (const std::int64_t trim_below = retention_.TrimBefore(now); trim_below > 0) p.batch.TrimEventsBefore(trim_below);
+  if (const std::int64_t trim_below = retention_.TrimBefore(now); trim_below > 0) {
+    MakeRoom(p, 0, 1);
+    p.batch.TrimEventsBefore(trim_below);
+  }
   if (!p.batch.empty()) Persist(std::move(p));
   sweep_timer_ = loop_.CallLater(options_.sweep_interval, [this] { Sweep(); });
 }
 
 // ---- State changes ----------------------------------------------------------------------
 
+void BrokerEngine::MakeRoom(Pending& p, std::size_t bytes, std::size_t records) {
+  const store::BatchLimits limits = store_.limits();
+  if (p.batch.empty() ||
+      (p.batch.bytes() + bytes <= limits.max_bytes && p.batch.records() + records <= limits.max_records)) {
+    return;
+  }
+  Pending full;
+  full.batch = std::exchange(p.batch, store::JobBatch());
+  full.ended = std::exchange(p.ended, {});
+  full.queues = std::exchange(p.queues, {});
+  full.sequence = std::exchange(p.sequence, 0);
+  Persist(std::move(full));
+}
+
 void BrokerEngine::Transition(JobRecord& rec, JobState to, TransitionReason reason, Pending& p) {
+  MakeRoom(p, TransitionBytes(rec.job), kTransitionRecords);
   Job& job = rec.job;
   const JobState from = job.state();
   Job previous = IndexKeysOf(job);

@@ -160,12 +160,20 @@ class BrokerEngine {
 
   // ---- broker_engine.cc: the choke-point ----
   absl::Time Now() const;
-  // Applies a transition in memory and stages it (job + indexes + event) in `p`.
+  // Applies a transition in memory and stages it (job + indexes + event) in `p`,
+  // after MakeRoom for it.
   void Transition(JobRecord& rec, cohort::v1::JobState to, cohort::v1::TransitionReason reason, Pending& p);
   void Enqueue(JobRecord& rec);
   // Starts committing `p` now (so commits reach the store in staging order), then
   // sends and notifies what depends on it. Fatal if the commit fails. The returned
   // handle may be awaited or dropped; Stop() waits for it either way.
+  // If staging `bytes` more in `records` more records could take `p`'s batch over the
+  // store's BatchLimits, persists what `p` holds now (its batch, ended jobs and queue
+  // gauges) and leaves `p` an empty batch. `p`'s sends stay for the later commit, which
+  // is durable only after this one. So no sequence of calls stages a batch the store
+  // refuses; Submit, which must be one commit, is refused beforehand when it could not
+  // fit (see batch_budget.h).
+  void MakeRoom(Pending& p, std::size_t bytes, std::size_t records);
   runtime::TaskHandle<void> Persist(Pending p);
   runtime::Task<void> CommitAndApply(Pending p, runtime::Gate::Holder holder);
   void ExportQueueGauges(const std::string& name);

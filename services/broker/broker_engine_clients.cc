@@ -9,6 +9,7 @@
 #include "services/broker/broker_engine.h"
 #include "services/broker/job_policy.h"
 #include "services/broker/job_states.h"
+#include "services/broker/batch_budget.h"
 
 namespace cohort::broker {
 
@@ -90,6 +91,21 @@ absl::StatusOr<cohort::v1::ListJobsResponse> BrokerEngine::ListJobs(const cohort
   if (request.page_size() < 0) return absl::InvalidArgumentError("page_size must not be negative");
   if (!request.queue().empty()) {
     if (absl::Status s = CheckQueueName(request.queue(), "queue "); !s.ok()) return s;
+  // All or nothing means one commit, and a commit the store refuses stops the broker.
+  const store::BatchLimits limits = store_.limits();
+  std::size_t bytes = 0;
+  std::size_t records = 0;
+  for (const cohort::v1::JobSpec& spec : specs) {
+    bytes += SubmitBytes(spec);
+    records += SubmitTransitions(spec) * kTransitionRecords;
+  }
+  if (bytes > limits.max_bytes || records > limits.max_records) {
+    co_return absl::InvalidArgumentError(absl::StrCat(
+        "the ", specs.size(), " jobs of this Submit need up to ", bytes, " bytes in ", records,
+        " records of one commit, over the broker's limit of ", limits.max_bytes, " bytes and ", limits.max_records,
+        " records per Submit (about twice the specs' size, four times for specs with a deadline): submit them "
+        "in several calls"));
+  }
   }
   for (int s : request.states()) {
     if (!cohort::v1::JobState_IsValid(s) || s == cohort::v1::JOB_STATE_UNSPECIFIED) {

@@ -86,7 +86,7 @@ inline cohort::v1::ExecutorMessage Fail(const std::string& id, int attempt, std:
 // engine, stopped afterwards. Job ids are "job-1000", "job-1001", ...
 class EngineTest : public runtime::testing::ManualLoopTest {
  protected:
-  EngineTest() { options_.lease = std::chrono::seconds(10); }
+  explicit EngineTest(store::BatchLimits limits = {}) : store_(limits) { options_.lease = std::chrono::seconds(10); }
 
   std::unique_ptr<BrokerEngine> NewEngine() {
     return std::make_unique<BrokerEngine>(loop_, store_, metrics_, options_,
