@@ -239,6 +239,11 @@ runtime::Task<absl::Status> BrokerEngine::PauseQueue(std::string queue, bool pau
   Pending p;
   StageQueueSettings(queue, p);
   co_await Persist(std::move(p));
+  std::vector<std::string> unknown;
+  for (const auto& r : request.releases()) {
+    if (!jobs_.contains(r.job_id())) unknown.push_back(r.job_id());
+  }
+  if (!unknown.empty()) co_return absl::NotFoundError(absl::StrCat("unknown jobs: ", common::QuoteListBounded(unknown)));
   if (!paused) Dispatch();
   co_return absl::OkStatus();
 }

@@ -301,9 +301,13 @@ grpc::ServerBidiReactor<ExecutorMessage, BrokerMessage>* BrokerService::Connect(
   return rpc::ServeBidi<ExecutorMessage, BrokerMessage>(
       loop_, ctx, [this](rpc::ServerBidiStream<ExecutorMessage, BrokerMessage>& stream) -> Task<grpc::Status> {
         std::optional<ExecutorMessage> first = co_await stream.Read();
-        if (!first) co_return grpc::Status(grpc::StatusCode::CANCELLED, "stream ended before hello");
+        // gRPC reports a first message that does not parse as the end of the stream.
+        if (!first) {
+          co_return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 "no hello: the stream ended or its first message did not parse");
+        }
         if (!first->has_hello()) {
-          co_return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the first message must be hello");
+          co_return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "the first message must be hello");
         }
         SessionChannel channel;
         absl::StatusOr<std::uint64_t> session = engine_.Attach(first->hello(), &channel);
