@@ -40,6 +40,16 @@ class ServerBidiStream final : public grpc::ServerBidiReactor<Req, Resp>,
   // full; false if the client has gone away (msg is dropped).
   auto Write(Resp msg) { return outbox_.Write(std::move(msg)); }
   grpc::CallbackServerContext* context() const { return ctx_; }
+  // For a handler that ends the call itself while its client is idle: a Read() waiting
+  // now gives what was already received, or nullopt. Loop thread (the handler's).
+  void EndReads() {
+    internal::Wakeup reader;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      reader = inbox_.StopLocked();
+    }
+    reader.Post();
+  }
 
   template <typename Handler>
   ServerBidiStream(runtime::EventLoop& loop, grpc::CallbackServerContext* ctx, Handler handler)

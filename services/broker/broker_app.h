@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -44,7 +45,8 @@ struct BrokerAppOptions {
   // OK, or INVALID_ARGUMENT naming the flag and the rule, e.g.
   // "--heartbeat-interval must be positive and shorter than --lease". A job of
   // max_spec_bytes plus kJobOverheadBytes must fit in max_message_bytes and in what an
-  // executor accepts (common::kMaxMessageBytes), so that every hop can carry it.
+  // executor accepts (common::kMaxMessageBytes), so that every hop can carry it, and
+  // its Submit must fit in one commit (MaxSpecBytesFor the store's batch limit).
   absl::Status Validate() const;
 
   // What a Job carries beyond its spec, at most: 100 attempts with an Error each
@@ -89,6 +91,11 @@ class BrokerApp {
   // Call before shutting the gRPC server down: the calls that shutdown cancels then
   // cancel no job (a WaitFor in flight leaves its job alone). Any thread.
   void BeginShutdown();
+  // After BeginShutdown, before shutting the server down: sends Drain on every
+  // executor stream and waits until the executors have closed them, at most
+  // kExecutorDrainWait (long enough for the Drain to be written). Loop thread only.
+  static constexpr std::chrono::seconds kExecutorDrainWait{1};
+  runtime::Task<void> DrainExecutors();
 
   // Stops dispatching, waits for the commits in flight and stops the loop-lag timer.
   // Call once, after the gRPC server has been shut down. Loop thread only.

@@ -124,9 +124,9 @@ class BrokerEngine {
   // a Heartbeat or Hello listing it renews that timer.
   //
   // A new Connect stream announced itself. Replaces an earlier session with the same
-  // executor id (as a broken stream: its attempts keep their leases). Each attempt in
-  // hello.running still leased to this executor id is bound to the new session and its
-  // lease renewed (and its Cancel sent again if a cancel was requested meanwhile); the
+  // executor id: that stream is ended with ABORTED and its attempts keep their leases,
+  // as after a broken stream. Each attempt in hello.running still leased to this
+  // executor id is bound to the new session and its lease renewed (and its Cancel sent again if a cancel was requested meanwhile); the
   // others get a Cancel. Returns a session token.
   absl::StatusOr<std::uint64_t> Attach(const cohort::v1::ExecutorMessage::Hello& hello, ExecutorChannel* channel);
   // A message after Hello. INVALID_ARGUMENT ends the stream. A Heartbeat is answered
@@ -141,6 +141,9 @@ class BrokerEngine {
   // everything it ran, so what it still holds are assignments it never started: they go
   // back to their queue without using up an attempt.
   void Detach(std::uint64_t session, bool graceful = false);
+  // The broker is shutting down: sends Drain on every connected stream now, and no
+  // Assign is staged afterwards (on any stream). Idempotent.
+  void DrainExecutors();
 
  private:
   struct JobRecord {
@@ -164,9 +167,6 @@ class BrokerEngine {
   // after MakeRoom for it.
   void Transition(JobRecord& rec, cohort::v1::JobState to, cohort::v1::TransitionReason reason, Pending& p);
   void Enqueue(JobRecord& rec);
-  // Starts committing `p` now (so commits reach the store in staging order), then
-  // sends and notifies what depends on it. Fatal if the commit fails. The returned
-  // handle may be awaited or dropped; Stop() waits for it either way.
   // If staging `bytes` more in `records` more records could take `p`'s batch over the
   // store's BatchLimits, persists what `p` holds now (its batch, ended jobs and queue
   // gauges) and leaves `p` an empty batch. `p`'s sends stay for the later commit, which
@@ -174,6 +174,9 @@ class BrokerEngine {
   // refuses; Submit, which must be one commit, is refused beforehand when it could not
   // fit (see batch_budget.h).
   void MakeRoom(Pending& p, std::size_t bytes, std::size_t records);
+  // Starts committing `p` now (so commits reach the store in staging order), then
+  // sends and notifies what depends on it. Fatal if the commit fails. The returned
+  // handle may be awaited or dropped; Stop() waits for it either way.
   runtime::TaskHandle<void> Persist(Pending p);
   runtime::Task<void> CommitAndApply(Pending p, runtime::Gate::Holder holder);
   void ExportQueueGauges(const std::string& name);
@@ -218,6 +221,7 @@ class BrokerEngine {
   Retention retention_;
   runtime::Gate gate_;
   bool stopping_ = false;
+  bool draining_ = false;  // DrainExecutors was called: nothing more is dispatched
   runtime::TimerId sweep_timer_ = 0;
 };
 

@@ -3,19 +3,53 @@
 // answers once the change is durable. See broker_engine.h.
 #include <algorithm>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/quote.h"
+#include "services/broker/batch_budget.h"
 #include "services/broker/broker_engine.h"
 #include "services/broker/job_policy.h"
 #include "services/broker/job_states.h"
-#include "services/broker/batch_budget.h"
 
 namespace cohort::broker {
 
 using common::FromProto;
 using common::ToProto;
 using cohort::v1::Job;
+
+namespace {
+
+// A ListJobs page token carries the filters it was issued for and the last job id of
+// its page: a ListJobsRequest with page_token set to that id, serialized, web-safe
+// base64. The next page must repeat the filters.
+std::string PageToken(const cohort::v1::ListJobsRequest& request, const std::string& last_id) {
+  cohort::v1::ListJobsRequest token;
+  token.set_queue(request.queue());
+  *token.mutable_states() = request.states();
+  token.set_page_token(last_id);
+  return absl::WebSafeBase64Escape(token.SerializeAsString());
+}
+
+// The last job id of the previous page; INVALID_ARGUMENT for a token this broker did
+// not issue or one issued for other filters.
+absl::StatusOr<std::string> PageTokenAfter(const cohort::v1::ListJobsRequest& request) {
+  std::string bytes;
+  cohort::v1::ListJobsRequest token;
+  if (!absl::WebSafeBase64Unescape(request.page_token(), &bytes) || !token.ParseFromString(bytes) ||
+      token.page_token().empty()) {
+    return absl::InvalidArgumentError("page_token was not issued by this broker: use a next_page_token as returned");
+  }
+  if (token.queue() != request.queue() ||
+      !std::equal(token.states().begin(), token.states().end(), request.states().begin(), request.states().end())) {
+    return absl::InvalidArgumentError("page_token was issued for other filters: repeat the queue and states of its first page");
+  }
+  return token.page_token();
+}
+
+}  // namespace
 
 runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::Submit(std::vector<cohort::v1::JobSpec> specs,
                                                                              bool validate_only) {
@@ -26,20 +60,52 @@ runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::Submit(std
                                                       options_.max_submit_batch));
   }
   std::vector<std::string> missing;
+  absl::flat_hash_map<std::string, int> keys;  // idempotency key -> first index using it
   for (int i = 0; i < static_cast<int>(specs.size()); ++i) {
     const cohort::v1::JobSpec& spec = specs[i];
     if (absl::Status s = ValidateSpec(spec, i, options_.spec_limits); !s.ok()) co_return s;
+    if (!spec.idempotency_key().empty()) {
+      if (auto [it, fresh] = keys.emplace(spec.idempotency_key(), i); !fresh) {
+        co_return absl::InvalidArgumentError(absl::StrCat("jobs[", i, "].idempotency_key repeats jobs[", it->second,
+                                                          "]'s: a key may appear once per request"));
+      }
+    }
+    absl::flat_hash_set<int> indexes;
     for (int parent : spec.depends_on_index()) {
       if (parent < 0 || parent >= i) {
         co_return absl::InvalidArgumentError(absl::StrCat("jobs[", i, "].depends_on_index ", parent,
                                                           " must name an earlier job of this request (0..", i - 1, ")"));
       }
+      if (!indexes.insert(parent).second) {
+        co_return absl::InvalidArgumentError(
+            absl::StrCat("jobs[", i, "].depends_on_index names ", parent, " twice: list each parent once"));
+      }
     }
+    absl::flat_hash_set<std::string> parents;
     for (const std::string& parent : spec.depends_on()) {
+      if (!parents.insert(parent).second) {
+        co_return absl::InvalidArgumentError(absl::StrCat("jobs[", i, "].depends_on names ",
+                                                          common::QuoteBounded(parent), " twice: list each parent once"));
+      }
       if (!jobs_.contains(parent)) missing.push_back(parent);
     }
   }
   if (!missing.empty()) co_return absl::NotFoundError(absl::StrCat("unknown parent jobs: ", common::QuoteListBounded(missing)));
+  // All or nothing means one commit, and a commit the store refuses stops the broker.
+  const store::BatchLimits limits = store_.limits();
+  std::size_t bytes = 0;
+  std::size_t records = 0;
+  for (const cohort::v1::JobSpec& spec : specs) {
+    bytes += SubmitBytes(spec);
+    records += SubmitTransitions(spec) * kTransitionRecords;
+  }
+  if (bytes > limits.max_bytes || records > limits.max_records) {
+    co_return absl::InvalidArgumentError(absl::StrCat(
+        "the ", specs.size(), " jobs of this Submit need up to ", bytes, " bytes in ", records,
+        " records of one commit, over the broker's limit of ", limits.max_bytes, " bytes and ", limits.max_records,
+        " records per Submit (about twice the specs' size, four times for specs with a deadline): submit them "
+        "in several calls"));
+  }
   if (validate_only) co_return std::vector<std::string>{};
 
   Pending p;
@@ -91,21 +157,6 @@ absl::StatusOr<cohort::v1::ListJobsResponse> BrokerEngine::ListJobs(const cohort
   if (request.page_size() < 0) return absl::InvalidArgumentError("page_size must not be negative");
   if (!request.queue().empty()) {
     if (absl::Status s = CheckQueueName(request.queue(), "queue "); !s.ok()) return s;
-  // All or nothing means one commit, and a commit the store refuses stops the broker.
-  const store::BatchLimits limits = store_.limits();
-  std::size_t bytes = 0;
-  std::size_t records = 0;
-  for (const cohort::v1::JobSpec& spec : specs) {
-    bytes += SubmitBytes(spec);
-    records += SubmitTransitions(spec) * kTransitionRecords;
-  }
-  if (bytes > limits.max_bytes || records > limits.max_records) {
-    co_return absl::InvalidArgumentError(absl::StrCat(
-        "the ", specs.size(), " jobs of this Submit need up to ", bytes, " bytes in ", records,
-        " records of one commit, over the broker's limit of ", limits.max_bytes, " bytes and ", limits.max_records,
-        " records per Submit (about twice the specs' size, four times for specs with a deadline): submit them "
-        "in several calls"));
-  }
   }
   for (int s : request.states()) {
     if (!cohort::v1::JobState_IsValid(s) || s == cohort::v1::JOB_STATE_UNSPECIFIED) {
@@ -113,9 +164,15 @@ absl::StatusOr<cohort::v1::ListJobsResponse> BrokerEngine::ListJobs(const cohort
     }
   }
   std::size_t page = request.page_size() == 0 ? 100 : std::min<std::size_t>(request.page_size(), options_.max_list_page);
+  std::string after;  // the last job id of the previous page
+  if (!request.page_token().empty()) {
+    absl::StatusOr<std::string> last = PageTokenAfter(request);
+    if (!last.ok()) return last.status();
+    after = *std::move(last);
+  }
   cohort::v1::ListJobsResponse response;
   response.set_sequence(events_.committed());
-  auto it = request.page_token().empty() ? jobs_.begin() : jobs_.upper_bound(request.page_token());
+  auto it = after.empty() ? jobs_.begin() : jobs_.upper_bound(after);
   for (; it != jobs_.end(); ++it) {
     const Job& job = it->second.job;
     if (!request.queue().empty() && job.spec().queue() != request.queue()) continue;
@@ -124,7 +181,7 @@ absl::StatusOr<cohort::v1::ListJobsResponse> BrokerEngine::ListJobs(const cohort
       continue;
     }
     if (static_cast<std::size_t>(response.jobs_size()) == page) {
-      response.set_next_page_token(response.jobs(response.jobs_size() - 1).id());
+      response.set_next_page_token(PageToken(request, response.jobs(response.jobs_size() - 1).id()));
       break;
     }
     Job* out = response.add_jobs();
@@ -182,6 +239,11 @@ runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::ReleaseJob
                                                         "BACKOFF, DEPENDENCIES or DEPENDENCY_FAILED"));
     }
   }
+  std::vector<std::string> unknown;
+  for (const auto& r : request.releases()) {
+    if (!jobs_.contains(r.job_id())) unknown.push_back(r.job_id());
+  }
+  if (!unknown.empty()) co_return absl::NotFoundError(absl::StrCat("unknown jobs: ", common::QuoteListBounded(unknown)));
   Pending p;
   std::vector<std::string> changed;
   for (const auto& r : request.releases()) {
@@ -239,11 +301,6 @@ runtime::Task<absl::Status> BrokerEngine::PauseQueue(std::string queue, bool pau
   Pending p;
   StageQueueSettings(queue, p);
   co_await Persist(std::move(p));
-  std::vector<std::string> unknown;
-  for (const auto& r : request.releases()) {
-    if (!jobs_.contains(r.job_id())) unknown.push_back(r.job_id());
-  }
-  if (!unknown.empty()) co_return absl::NotFoundError(absl::StrCat("unknown jobs: ", common::QuoteListBounded(unknown)));
   if (!paused) Dispatch();
   co_return absl::OkStatus();
 }

@@ -20,17 +20,31 @@ using cohort::v1::ExecutorMessage;
 using cohort::v1::Job;
 using cohort::v1::TransitionReason;
 
+namespace {
+
+cohort::v1::BrokerMessage DrainMessage() {
+  cohort::v1::BrokerMessage drain;
+  drain.mutable_drain()->set_reason("the broker is shutting down");
+  return drain;
+}
+
+}  // namespace
+
 // ---- Sessions ----------------------------------------------------------------------------
 
 absl::StatusOr<std::uint64_t> BrokerEngine::Attach(const ExecutorMessage::Hello& hello, ExecutorChannel* channel) {
   loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
   if (absl::Status s = ExecutorSessions::CheckHello(hello, options_.max_executor_capacity); !s.ok()) return s;
-  if (ExecutorSession* old = sessions_.FindExecutor(hello.executor_id())) Detach(old->token);
+  if (ExecutorSession* old = sessions_.FindExecutor(hello.executor_id())) {
+    old->channel->End(absl::AbortedError("replaced by a newer Connect stream with the same executor_id"));
+    Detach(old->token);
+  }
   ExecutorSession& s = sessions_.Add(hello, channel, Now());
   metrics_.executors().Set(static_cast<double>(sessions_.size()));
   cohort::v1::BrokerMessage welcome;
   *welcome.mutable_welcome()->mutable_heartbeat_interval() = ToProto(absl::FromChrono(options_.heartbeat_interval));
   channel->Send(std::move(welcome));
+  if (draining_) channel->Send(DrainMessage());  // connected during the shutdown
   // A reconnect: keep what this executor id still leases, stop the rest.
   for (const cohort::v1::AttemptRef& ref : hello.running()) {
     auto it = jobs_.find(ref.job_id());
@@ -86,7 +100,11 @@ absl::Status BrokerEngine::OnExecutorMessage(std::uint64_t token, const Executor
       const auto& pr = message.progress();
       auto it = jobs_.find(pr.job_id());
       if (it != jobs_.end() && LeasedTo(it->second, s->hello.executor_id(), pr.attempt())) {
-        *it->second.job.mutable_progress() = pr.progress();
+        cohort::v1::Progress& progress = *it->second.job.mutable_progress();
+        progress = pr.progress();
+        // Clamped to [0, 1] (job.proto); NaN reads as no progress.
+        const double f = progress.fraction();
+        progress.set_fraction(f >= 0 ? std::min(f, 1.0) : 0.0);
       }
       return absl::OkStatus();
     }
@@ -124,6 +142,13 @@ void BrokerEngine::Detach(std::uint64_t token, bool graceful) {
   for (const std::string& id : session->running) ReturnUnstarted(jobs_.at(id), p);
   DispatchInto(p);
   if (!p.batch.empty()) Persist(std::move(p));
+}
+
+void BrokerEngine::DrainExecutors() {
+  loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
+  if (draining_) return;
+  draining_ = true;
+  for (auto& [token, session] : sessions_.all()) session.channel->Send(DrainMessage());
 }
 
 // ---- Attempts and leases -------------------------------------------------------------
@@ -295,7 +320,7 @@ void BrokerEngine::Dispatch() {
 }
 
 void BrokerEngine::DispatchInto(Pending& p) {
-  if (stopping_) return;
+  if (stopping_ || draining_) return;
   const absl::Time now = Now();
   for (auto& [token, session] : sessions_.all()) {
     while (session.credits > 0) {

@@ -743,5 +743,149 @@ TEST_F(BrokerEngineTest, RestartRecoversEveryJobAndRequeuesRunningAttempts) {
   });
 }
 
+// ---- Promises of the protos (issue 19) ----
+
+TEST_F(BrokerEngineTest, WeightedRoundRobinGivesEachQueueItsWeightOnEveryRound) {
+  WithEngine([](BrokerEngine& e) -> Task<void> {
+    cohort::v1::QueueLimits three;
+    three.set_weight(3);
+    EXPECT_TRUE((co_await e.SetQueueLimits("a", three)).ok());
+    std::vector<JobSpec> specs(12, Spec("a"));
+    for (int i = 0; i < 12; ++i) specs.push_back(Spec("b"));
+    std::vector<std::string> ids = *co_await e.Submit(specs, false);
+    FakeChannel exec;
+    std::uint64_t s = *e.Attach(Hello("x", 12).hello(), &exec);
+    EXPECT_TRUE(e.OnExecutorMessage(s, Credit(12)).ok());
+    co_await Settle();
+    std::string queues;
+    for (const auto& a : exec.Assigns()) queues += a.assign().job().spec().queue();
+    EXPECT_EQ(queues, "aaabaaabaaab");
+  });
+}
+
+TEST_F(BrokerEngineTest, AKeyOrAParentRepeatedWithinOneSubmitIsInvalidArgumentAndWritesNothing) {
+  WithEngine([](BrokerEngine& e) -> Task<void> {
+    JobSpec keyed = Spec("q");
+    keyed.set_idempotency_key("twice");
+    auto twice = co_await e.Submit(Batch(Spec("q"), keyed, keyed), false);
+    EXPECT_EQ(twice.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(twice.status().message().find("jobs[2].idempotency_key"), std::string::npos) << twice.status();
+    JobSpec index_twice = Spec("q");
+    index_twice.add_depends_on_index(0);
+    index_twice.add_depends_on_index(0);
+    auto r2 = co_await e.Submit(Batch(Spec("q"), index_twice), false);
+    EXPECT_EQ(r2.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(r2.status().message().find("jobs[1].depends_on_index"), std::string::npos) << r2.status();
+    cohort::v1::ListJobsRequest all;
+    EXPECT_EQ(e.ListJobs(all)->jobs_size(), 0);
+    const std::string parent = (*co_await e.Submit(Batch(Spec("q")), false))[0];
+    JobSpec id_twice = Spec("q");
+    id_twice.add_depends_on(parent);
+    id_twice.add_depends_on(parent);
+    auto r3 = co_await e.Submit(Batch(id_twice), false);
+    EXPECT_EQ(r3.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(r3.status().message().find("jobs[0].depends_on"), std::string::npos) << r3.status();
+    EXPECT_EQ(e.ListJobs(all)->jobs_size(), 1);
+    // The refused batch took no key.
+    auto once = co_await e.Submit(Batch(keyed), false);
+    EXPECT_TRUE(once.ok());
+    EXPECT_EQ(e.ListJobs(all)->jobs_size(), 2);
+  });
+}
+
+TEST_F(BrokerEngineTest, ListJobsPageTokenKeepsItsFiltersAndRefusesOthers) {
+  WithEngine([](BrokerEngine& e) -> Task<void> {
+    std::vector<std::string> ids = *co_await e.Submit(Batch(Spec("p"), Spec("o"), Spec("p"), Spec("p")), false);
+    cohort::v1::ListJobsRequest req;
+    req.set_queue("p");
+    req.set_page_size(2);
+    cohort::v1::ListJobsResponse first = *e.ListJobs(req);
+    EXPECT_EQ(first.jobs_size(), 2);
+    if (first.jobs_size() == 2) EXPECT_EQ(first.jobs(1).id(), ids[2]);
+    EXPECT_FALSE(first.next_page_token().empty());
+    req.set_page_token(first.next_page_token());
+    cohort::v1::ListJobsResponse second = *e.ListJobs(req);
+    EXPECT_EQ(second.jobs_size(), 1);
+    if (second.jobs_size() == 1) EXPECT_EQ(second.jobs(0).id(), ids[3]);
+    EXPECT_EQ(second.next_page_token(), "");
+    cohort::v1::ListJobsRequest other = req;
+    other.set_queue("o");
+    EXPECT_EQ(e.ListJobs(other).status().code(), absl::StatusCode::kInvalidArgument);
+    other = req;
+    other.add_states(cohort::v1::JOB_STATE_QUEUED);
+    EXPECT_EQ(e.ListJobs(other).status().code(), absl::StatusCode::kInvalidArgument);
+    other = req;
+    other.set_page_token(ids[0]);  // a bare job id is not a token this broker issued
+    EXPECT_EQ(e.ListJobs(other).status().code(), absl::StatusCode::kInvalidArgument);
+    co_return;
+  });
+}
+
+TEST_F(BrokerEngineTest, ProgressIsClampedToZeroToOne) {
+  WithEngine([](BrokerEngine& e) -> Task<void> {
+    std::string id = (*co_await e.Submit(Batch(Spec("q")), false))[0];
+    FakeChannel exec;
+    std::uint64_t s = *e.Attach(Hello("x", 1).hello(), &exec);
+    EXPECT_TRUE(e.OnExecutorMessage(s, Credit(1)).ok());
+    co_await Settle();
+    for (double fraction : {7.0, -3.0, 0.5, std::numeric_limits<double>::quiet_NaN()}) {
+      ExecutorMessage m;
+      m.mutable_progress()->set_job_id(id);
+      m.mutable_progress()->set_attempt(1);
+      m.mutable_progress()->mutable_progress()->set_fraction(fraction);
+      EXPECT_TRUE(e.OnExecutorMessage(s, m).ok());
+      const double want = fraction > 1 ? 1.0 : fraction >= 0 ? fraction : 0.0;
+      EXPECT_EQ(e.GetJob(id)->progress().fraction(), want) << "reported " << fraction;
+    }
+  });
+}
+
+TEST_F(BrokerEngineTest, ASecondStreamWithTheSameExecutorIdEndsTheFirstWithAbortedAndKeepsItsLease) {
+  WithEngine([](BrokerEngine& e) -> Task<void> {
+    std::string id = (*co_await e.Submit(Batch(Spec("q")), false))[0];
+    FakeChannel first;
+    std::uint64_t a = *e.Attach(Hello("x", 1).hello(), &first);
+    EXPECT_TRUE(e.OnExecutorMessage(a, Credit(1)).ok());
+    co_await Settle();
+    EXPECT_EQ(first.Assigns().size(), 1u);
+    FakeChannel second;
+    std::uint64_t b = *e.Attach(Hello("x", 1).hello(), &second);
+    EXPECT_TRUE(first.ended.has_value());
+    if (first.ended) EXPECT_EQ(first.ended->code(), absl::StatusCode::kAborted) << *first.ended;
+    EXPECT_FALSE(second.ended.has_value());
+    EXPECT_EQ(e.ListExecutors().executors_size(), 1);
+    EXPECT_TRUE(e.OnExecutorMessage(b, Complete(id, 1, "from the second")).ok());
+    co_await Settle();
+    Job job = *e.GetJob(id);
+    EXPECT_EQ(job.state(), cohort::v1::JOB_STATE_SUCCEEDED);
+    EXPECT_EQ(job.attempts_size(), 1);
+  });
+}
+
+TEST_F(BrokerEngineTest, DrainIsSentOnEveryStreamAndNoAssignFollows) {
+  WithEngine([](BrokerEngine& e) -> Task<void> {
+    FakeChannel x;
+    FakeChannel y;
+    std::uint64_t sx = *e.Attach(Hello("x", 2).hello(), &x);
+    std::uint64_t sy = *e.Attach(Hello("y", 2).hello(), &y);
+    e.DrainExecutors();
+    for (const FakeChannel* c : {&x, &y}) {
+      EXPECT_TRUE(!c->messages.empty() && c->messages.back().has_drain());
+    }
+    // Work and credit after the drain: nothing is assigned, and a late stream is told too.
+    std::vector<std::string> ids = *co_await e.Submit(Batch(Spec("q")), false);
+    EXPECT_TRUE(e.OnExecutorMessage(sx, Credit(2)).ok());
+    EXPECT_TRUE(e.OnExecutorMessage(sy, Credit(2)).ok());
+    FakeChannel late;
+    EXPECT_TRUE(e.Attach(Hello("z", 1).hello(), &late).ok());
+    co_await Settle();
+    EXPECT_TRUE(x.Assigns().empty());
+    EXPECT_TRUE(y.Assigns().empty());
+    EXPECT_EQ(late.messages.size(), 2u);
+    EXPECT_TRUE(late.messages.size() == 2 && late.messages[1].has_drain());
+    EXPECT_EQ(e.GetJob(ids[0])->state(), cohort::v1::JOB_STATE_QUEUED);
+  });
+}
+
 }  // namespace
 }  // namespace cohort::broker

@@ -59,11 +59,20 @@ absl::StatusOr<runtime::ReturnWhen> ReturnWhenOf(int value) {
 // sends: one Assign per credit (credits <= capacity) plus cancels for leased jobs.
 class SessionChannel final : public ExecutorChannel {
  public:
+  explicit SessionChannel(rpc::ServerBidiStream<ExecutorMessage, BrokerMessage>& stream) : stream_(stream) {}
   void Send(BrokerMessage message) override { queue_.PutNowait(std::move(message)).IgnoreError(); }
+  void End(absl::Status status) override {
+    ended_ = std::move(status);
+    stream_.EndReads();  // the handler sees it at its next read
+  }
   runtime::Queue<BrokerMessage>& queue() { return queue_; }
+  // The status the engine ended the stream with, if it did.
+  const std::optional<absl::Status>& ended() const { return ended_; }
 
  private:
+  rpc::ServerBidiStream<ExecutorMessage, BrokerMessage>& stream_;
   runtime::Queue<BrokerMessage> queue_;  // unbounded: bounded by credits, see above
+  std::optional<absl::Status> ended_;
 };
 
 }  // namespace
@@ -309,9 +318,11 @@ grpc::ServerBidiReactor<ExecutorMessage, BrokerMessage>* BrokerService::Connect(
         if (!first->has_hello()) {
           co_return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "the first message must be hello");
         }
-        SessionChannel channel;
+        SessionChannel channel(stream);
         absl::StatusOr<std::uint64_t> session = engine_.Attach(first->hello(), &channel);
         if (!session.ok()) co_return rpc::ToGrpc(session.status());
+        ++executor_streams_;
+        executors_gone_.Clear();
         // The writer moves the engine's messages into the stream; it belongs to
         // `helpers`, which cancels and joins it once the reads end.
         auto writer = [](SessionChannel* ch, rpc::ServerBidiStream<ExecutorMessage, BrokerMessage>* s) -> Task<void> {
@@ -324,20 +335,30 @@ grpc::ServerBidiReactor<ExecutorMessage, BrokerMessage>* BrokerService::Connect(
         runtime::TaskGroup helpers;
         runtime::TaskHandle<void> writing = helpers.Spawn(writer(&channel, &stream));
         grpc::Status status = grpc::Status::OK;
-        // Read() is not a cancellation point, but a client that goes away ends it.
-        while (std::optional<ExecutorMessage> m = co_await stream.Read()) {
+        // Read() is not a cancellation point, but a client that goes away ends it, and
+        // so does the engine ending the stream (channel.End: a newer stream replaced it).
+        while (!channel.ended()) {
+          std::optional<ExecutorMessage> m = co_await stream.Read();
+          if (!m || channel.ended()) break;
           absl::Status s = engine_.OnExecutorMessage(*session, *m);
           if (!s.ok()) {
             status = rpc::ToGrpc(s);
             break;
           }
         }
+        if (channel.ended()) status = rpc::ToGrpc(*channel.ended());
         // A half-close (Read ended, call not cancelled) is a drain; anything else broke.
         engine_.Detach(*session, /*graceful=*/status.ok() && !stream.context()->IsCancelled());
+        if (--executor_streams_ == 0) executors_gone_.Set();
         writing.Cancel();
         co_await helpers.Join();  // a cancelled writer is no failure: Join raises nothing
         co_return status;
       });
+}
+
+runtime::Task<void> BrokerService::DrainExecutors(runtime::Duration grace) {
+  engine_.DrainExecutors();
+  if (executor_streams_ > 0) co_await executors_gone_.WaitUntil(common::AddSaturated(loop_.Now(), grace));
 }
 
 }  // namespace cohort::broker

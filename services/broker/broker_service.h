@@ -68,6 +68,11 @@ class BrokerService final : public cohort::v1::Broker::CallbackService {
   // From now on, a call that is cancelled is taken to be cancelled by the server's
   // shutdown: it cancels no job. Any thread; call it before grpc::Server::Shutdown.
   void BeginShutdown() { stopping_.store(true); }
+  // Sends Drain on every executor stream (and on any that connects later: no Assign
+  // follows) and waits until every stream has closed or `grace` has passed, so that
+  // the Drain is written before the server's shutdown cancels the streams. Loop
+  // thread; after BeginShutdown, before grpc::Server::Shutdown.
+  runtime::Task<void> DrainExecutors(runtime::Duration grace);
 
  private:
   // Serves a unary call with body (a Task<grpc::Status>), recording metrics.
@@ -86,6 +91,8 @@ class BrokerService final : public cohort::v1::Broker::CallbackService {
   JobWaits waits_;
   const WaitLimits limits_;
   std::atomic<bool> stopping_{false};
+  int executor_streams_ = 0;       // Connect streams attached to the engine now (loop thread)
+  runtime::Event executors_gone_;  // set whenever executor_streams_ drops to 0
 };
 
 }  // namespace cohort::broker

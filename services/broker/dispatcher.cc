@@ -126,15 +126,16 @@ std::optional<ReadyQueue::Entry> Dispatcher::Next(const google::protobuf::Repeat
     if (q.limits.max_concurrency() > 0 && q.running >= q.limits.max_concurrency()) continue;
     if (!wanted.empty() && std::find(wanted.begin(), wanted.end(), name) == wanted.end()) continue;
     if (!TakeToken(q, now, next_token)) continue;
-    if (name != rr_queue_) {
+    // A queue starts a turn of `weight` dispatches when it takes one with no turn
+    // left (rr_left_ 0: the turn just passed to it, or it is another queue's turn).
+    if (name != rr_queue_ || rr_left_ <= 0) {
       rr_queue_ = name;
       rr_left_ = std::max(1, q.limits.weight());
     }
-    if (--rr_left_ <= 0) {
+    if (--rr_left_ <= 0) {  // its turn is over: the next queue's starts fresh
       auto next = std::next(it);
       rr_queue_ = next == queues_.end() ? queues_.begin()->first : next->first;
       rr_left_ = 0;
-      if (rr_queue_ == name) rr_left_ = std::max(1, q.limits.weight());
     }
     return q.ready.Pop();
   }

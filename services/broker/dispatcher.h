@@ -85,7 +85,7 @@ class Dispatcher {
   std::function<void()> on_token_due_;
   std::map<std::string, QueueState> queues_;
   std::string rr_queue_;  // weighted round robin: the queue whose turn it is
-  int rr_left_ = 0;
+  int rr_left_ = 0;        // dispatches left in its turn; 0: its turn starts afresh
   runtime::TimerId rate_timer_ = 0;
 };
 

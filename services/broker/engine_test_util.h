@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -23,6 +24,7 @@ namespace cohort::broker::testing {
 class FakeChannel final : public ExecutorChannel {
  public:
   void Send(cohort::v1::BrokerMessage m) override { messages.push_back(std::move(m)); }
+  void End(absl::Status status) override { ended = std::move(status); }
   std::vector<cohort::v1::BrokerMessage> Assigns() const {
     std::vector<cohort::v1::BrokerMessage> out;
     for (const auto& m : messages) {
@@ -31,6 +33,7 @@ class FakeChannel final : public ExecutorChannel {
     return out;
   }
   std::vector<cohort::v1::BrokerMessage> messages;
+  std::optional<absl::Status> ended;  // how the engine ended the stream, if it did
 };
 
 inline cohort::v1::JobSpec Spec(std::string queue, int priority = 0, std::string payload = "p") {

@@ -21,6 +21,9 @@ class ExecutorChannel {
  public:
   virtual ~ExecutorChannel() = default;
   virtual void Send(cohort::v1::BrokerMessage message) = 0;
+  // Ends the stream with `status` after the messages sent before it; the engine sends
+  // nothing on it afterwards and has dropped its session.
+  virtual void End(absl::Status status) = 0;
 };
 
 // One connected Connect stream.

@@ -1,5 +1,8 @@
 #include "services/broker/job_set_waiter.h"
 
+#include <algorithm>
+#include <utility>
+
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "libs/common/quote.h"
@@ -18,13 +21,20 @@ absl::Status JobSetWaiter::Watch(const std::vector<std::string>& ids) {
     }
   }
   if (!missing.empty()) return absl::NotFoundError(absl::StrCat("unknown job ids: ", common::QuoteListBounded(missing)));
+  std::vector<cohort::v1::Job> already;
   for (const std::string& id : ids_) {
     Node& node = nodes_.emplace_back();
     node.owner = this;
     absl::StatusOr<std::optional<cohort::v1::Job>> ended = engine_.WatchJob(id, &node);
     if (!ended.ok()) return ended.status();
-    if (ended->has_value()) Record(**ended);
+    if (ended->has_value()) already.push_back(**std::move(ended));
   }
+  // The order they ended in: by end time, ties in request order.
+  std::stable_sort(already.begin(), already.end(), [](const cohort::v1::Job& a, const cohort::v1::Job& b) {
+    return std::pair(a.end_time().seconds(), a.end_time().nanos()) <
+           std::pair(b.end_time().seconds(), b.end_time().nanos());
+  });
+  for (const cohort::v1::Job& job : already) Record(job);
   return absl::OkStatus();
 }
 

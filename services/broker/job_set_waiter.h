@@ -18,7 +18,7 @@ namespace cohort::broker {
 // Watches a set of jobs for one wait of JobWaits (job_waits.h), on the broker's
 // loop: event-driven (the engine notifies it once a job's terminal state is durable),
 // no polling and no thread. Records the jobs in the order they ended (jobs already
-// ended come first, in request order). Counts itself in cohort_broker_waiters while
+// ended come first, by end time, ties in request order). Counts itself in cohort_broker_waiters while
 // it lives, so a call whose client went away leaves nothing behind.
 class JobSetWaiter {
  public:

@@ -100,6 +100,24 @@ TEST_F(JobWaitsTest, GatherWithoutReturnExceptionsFailsAtTheFirstFailureAndLeave
   });
 }
 
+TEST_F(JobWaitsTest, GatherWithoutReturnExceptionsRaisesTheEarliestFailureWhenSeveralHaveEnded) {
+  WithEngine([this](BrokerEngine& e) -> Task<void> {
+    FakeChannel exec;
+    std::uint64_t s = 0;
+    std::vector<std::string> ids = co_await SubmitRunning(e, 3, exec, s);
+    // The last in request order fails first, the second one a second later.
+    EXPECT_TRUE(e.OnExecutorMessage(s, Fail(ids[2], 1, "first to fail")).ok());
+    co_await Settle();
+    co_await runtime::Sleep(1s);
+    EXPECT_TRUE(e.OnExecutorMessage(s, Fail(ids[1], 1, "second to fail")).ok());
+    co_await Settle();
+    JobWaits waits(e, metrics_);
+    absl::StatusOr<std::vector<JobOutcome>> outcomes = co_await waits.Gather(ids, false, std::nullopt);
+    EXPECT_EQ(outcomes.status().code(), absl::StatusCode::kAborted);
+    EXPECT_EQ(outcomes.status().message(), absl::StrCat("job ", ids[2], " FAILED: exit_status: first to fail"));
+  });
+}
+
 TEST_F(JobWaitsTest, GatherCountsACancelledJobAsAFailure) {
   WithEngine([this](BrokerEngine& e) -> Task<void> {
     std::vector<std::string> ids = *co_await e.Submit(Batch(Spec("q"), Spec("q")), false);

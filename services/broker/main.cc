@@ -79,6 +79,7 @@ int Main(int argc, char** argv) {
                                      BrokerApp* app) -> runtime::Task<void> {
     co_await stop->Wait();
     app->BeginShutdown();  // the calls that shutdown cancels cancel no job
+    co_await app->DrainExecutors();  // executors are told, before their streams are cut
     // Shutdown blocks until the cancelled calls' handlers, which run on this loop, have
     // ended: call it from another thread.
     co_await runtime::ToThread([server] { rpc::StopServer(*server); });
