@@ -1,0 +1,197 @@
+// TLS and mutual TLS between real binaries, with certificates made by openssl in the
+// test: what a client without the right trust or identity gets, and a certificate
+// rotated under a running broker (new connections see it, an executor's stream opened
+// before keeps running).
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "absl/time/clock.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
+#include "libs/auth/channel_credentials.h"
+#include "protos/cohort/v1/broker.grpc.pb.h"
+#include "tests/security/certs.h"
+#include "tests/testing/runfiles.h"
+#include "tests/testing/service_process.h"
+#include "tests/testing/temp_dir.h"
+
+namespace cohort::testing {
+namespace {
+
+using cohort::v1::Broker;
+
+grpc::Status ListQueues(const std::shared_ptr<grpc::Channel>& channel) {
+  auto stub = Broker::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  cohort::v1::ListQueuesResponse response;
+  return stub->ListQueues(&ctx, cohort::v1::ListQueuesRequest(), &response);
+}
+
+auth::ClientSecurityOptions Trusting(const std::string& ca, const std::string& cert = "", const std::string& key = "") {
+  auth::ClientSecurityOptions options;
+  options.tls_ca = ca;
+  options.tls_cert = cert;
+  options.tls_key = key;
+  return options;
+}
+
+std::shared_ptr<grpc::Channel> Channel(const std::string& address, const auth::ClientSecurityOptions& options) {
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = auth::MakeChannel(address, options);
+  EXPECT_TRUE(channel.ok()) << channel.status();
+  return channel.ok() ? *channel : nullptr;
+}
+
+class TlsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto ca = TestCa::Create(dir_.path(), "ca");
+    ASSERT_TRUE(ca.ok()) << ca.status();
+    ca_ = std::make_unique<TestCa>(*std::move(ca));
+    auto other = TestCa::Create(dir_.path(), "other-ca");
+    ASSERT_TRUE(other.ok()) << other.status();
+    other_ca_ = std::make_unique<TestCa>(*std::move(other));
+    auto server = ca_->Issue("broker", "broker");
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *server;
+    auto client = ca_->Issue("client", "client");
+    ASSERT_TRUE(client.ok()) << client.status();
+    client_ = *client;
+  }
+
+  void StartBroker(std::vector<std::string> extra) {
+    std::vector<std::string> args = {"--listen=127.0.0.1:0", "--metrics-listen=127.0.0.1:0",
+                                     "--data-dir=" + dir_.path() + "/broker"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto started = ServiceProcess::Start(BinaryPath("services/broker/cohort-broker"), args);
+    ASSERT_TRUE(started.ok()) << started.status();
+    broker_ = std::move(*started);
+  }
+
+  TempDir dir_;
+  std::unique_ptr<TestCa> ca_, other_ca_;
+  CertFiles server_, client_;
+  std::unique_ptr<ServiceProcess> broker_;
+};
+
+TEST_F(TlsTest, APlaintextClientCannotTalkToATlsBroker) {
+  StartBroker({"--tls-cert=" + server_.cert, "--tls-key=" + server_.key});
+  auto plaintext = grpc::CreateChannel(broker_->grpc_address(), grpc::InsecureChannelCredentials());
+  EXPECT_EQ(ListQueues(plaintext).error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(ListQueues(Channel(broker_->grpc_address(), Trusting(ca_->cert()))).error_code(), grpc::StatusCode::OK);
+}
+
+TEST_F(TlsTest, AClientTrustingAnotherCaRefusesTheBroker) {
+  StartBroker({"--tls-cert=" + server_.cert, "--tls-key=" + server_.key});
+  EXPECT_EQ(ListQueues(Channel(broker_->grpc_address(), Trusting(other_ca_->cert()))).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(TlsTest, AnMtlsBrokerRefusesAClientWithoutACertificate) {
+  StartBroker({"--tls-cert=" + server_.cert, "--tls-key=" + server_.key, "--tls-client-ca=" + ca_->cert()});
+  EXPECT_EQ(ListQueues(Channel(broker_->grpc_address(), Trusting(ca_->cert()))).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(ListQueues(Channel(broker_->grpc_address(),
+                               Trusting(ca_->cert(), client_.cert, client_.key)))
+                .error_code(),
+            grpc::StatusCode::OK);
+}
+
+TEST_F(TlsTest, AnMtlsBrokerRefusesACertificateFromAnotherCa) {
+  StartBroker({"--tls-cert=" + server_.cert, "--tls-key=" + server_.key, "--tls-client-ca=" + ca_->cert()});
+  auto stranger = other_ca_->Issue("stranger", "stranger");
+  ASSERT_TRUE(stranger.ok()) << stranger.status();
+  EXPECT_EQ(ListQueues(Channel(broker_->grpc_address(),
+                               Trusting(ca_->cert(), stranger->cert, stranger->key)))
+                .error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+}
+
+// Kubernetes rotates a Secret by pointing a symlink at a new directory; the broker
+// serves the new certificate to new connections without a restart, and the executor's
+// stream, opened before, keeps running jobs.
+TEST_F(TlsTest, ARotatedCertificateReachesNewConnectionsWhileAnOpenExecutorStreamKeepsRunning) {
+  namespace fs = std::filesystem;
+  const fs::path secret = fs::path(dir_.path()) / "secret";
+  fs::create_directories(secret / "v1");
+  fs::copy_file(server_.cert, secret / "v1" / "tls.crt");
+  fs::copy_file(server_.key, secret / "v1" / "tls.key");
+  fs::create_directory_symlink("v1", secret / "current");
+  StartBroker({"--tls-cert=" + (secret / "current" / "tls.crt").string(),
+               "--tls-key=" + (secret / "current" / "tls.key").string(), "--tls-reload-interval=1s"});
+  auto executor = ServiceProcess::Start(
+      BinaryPath("services/executor/cohort-executor"),
+      {"--broker=" + broker_->grpc_address(), "--broker-tls-ca=" + ca_->cert(), "--listen=127.0.0.1:0",
+       "--metrics-listen=127.0.0.1:0", "--capacity=1", "--executor-id=exec-before-rotation"});
+  ASSERT_TRUE(executor.ok()) << executor.status();
+
+  auto old_trust = Channel(broker_->grpc_address(), Trusting(ca_->cert()));
+  auto stub = Broker::NewStub(old_trust);
+  cohort::v1::ListExecutorsResponse before;
+  for (absl::Time end = absl::Now() + absl::Seconds(30); before.executors_size() == 0 && absl::Now() < end;) {
+    grpc::ClientContext ctx;
+    before.Clear();
+    ASSERT_TRUE(stub->ListExecutors(&ctx, {}, &before).ok());
+    if (before.executors_size() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));  // polling the broker
+  }
+  ASSERT_EQ(before.executors_size(), 1);
+
+  // Rotate to a certificate from another CA, so that who sees which one is visible.
+  auto rotated = other_ca_->Issue("broker", "broker-rotated");
+  ASSERT_TRUE(rotated.ok()) << rotated.status();
+  fs::create_directories(secret / "v2");
+  fs::copy_file(rotated->cert, secret / "v2" / "tls.crt");
+  fs::copy_file(rotated->key, secret / "v2" / "tls.key");
+  fs::create_directory_symlink("v2", secret / "current.new");
+  fs::rename(secret / "current.new", secret / "current");
+
+  // New connections get the new certificate: a client trusting only the new CA gets in.
+  grpc::Status with_new_trust;
+  for (absl::Time end = absl::Now() + absl::Seconds(30); absl::Now() < end;) {
+    with_new_trust = ListQueues(Channel(broker_->grpc_address(), Trusting(other_ca_->cert())));
+    if (with_new_trust.ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the broker re-reads files every 1 s
+  }
+  ASSERT_TRUE(with_new_trust.ok()) << with_new_trust.error_message();
+  EXPECT_EQ(ListQueues(Channel(broker_->grpc_address(), Trusting(ca_->cert()))).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+
+  // The executor trusts only the old CA, so it can only be running this job over the
+  // stream it opened before the rotation.
+  auto new_stub = Broker::NewStub(Channel(broker_->grpc_address(), Trusting(other_ca_->cert())));
+  cohort::v1::SubmitRequest submit;
+  submit.add_jobs()->set_kind("builtin.echo");
+  submit.mutable_jobs(0)->set_queue("default");
+  submit.mutable_jobs(0)->set_payload("after rotation");
+  cohort::v1::SubmitResponse submitted;
+  {
+    grpc::ClientContext ctx;
+    grpc::Status s = new_stub->Submit(&ctx, submit, &submitted);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  cohort::v1::WaitForRequest wait;
+  wait.set_job_id(submitted.job_ids(0));
+  wait.mutable_timeout()->set_seconds(30);
+  cohort::v1::WaitForResponse waited;
+  {
+    grpc::ClientContext ctx;
+    grpc::Status s = new_stub->WaitFor(&ctx, wait, &waited);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  EXPECT_EQ(waited.result(), "after rotation");
+  cohort::v1::ListExecutorsResponse after;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(new_stub->ListExecutors(&ctx, {}, &after).ok());
+  }
+  ASSERT_EQ(after.executors_size(), 1);
+  EXPECT_EQ(after.executors(0).connect_time().seconds(), before.executors(0).connect_time().seconds());
+  EXPECT_EQ(after.executors(0).connect_time().nanos(), before.executors(0).connect_time().nanos());
+}
+
+}  // namespace
+}  // namespace cohort::testing
