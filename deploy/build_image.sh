@@ -2,34 +2,41 @@
 # Builds the Cohort image, cohort:<version>-g<revision>, without Docker and without
 # pulling anything but Debian packages, and writes it as an OCI archive:
 #
-#   1. the five binaries, with `bazel build --config=ci` (or taken from --binaries);
+#   1. the six binaries, with `bazel build --config=ci` (or taken from --binaries), and
+#      the console's front end: `npm ci && npm run build` in a copy of console/web (its
+#      lockfile; needs the npm registry), or taken from --assets;
 #   2. a base holding only the Debian packages that deploy/runtime_packages.py derives
 #      from the binaries' shared libraries: `mmdebstrap --variant=extract` (no dpkg, no
 #      apt, no shell), minus documentation, locales and gconv; /var/lib/dpkg/status
 #      lists the packages (for image scanners), /etc/passwd the user cohort (10001).
 #      Cached as localhost/cohort-base:<hash of the package list and this recipe>;
 #   3. `podman build` of deploy/Dockerfile's "image's contents" part on that base
-#      (the OCI labels source, revision, version; USER 10001:10001);
+#      (the OCI labels source, revision, version; USER 10001:10001; the front end from
+#      the build context console-web, at /usr/share/cohort/console);
 #   4. `podman save --format oci-archive`.
 #
 # The tag is reproducible: <appVersion of charts/cohort/Chart.yaml>-g<12 hex digits of
 # HEAD>, with "-dirty" when tracked files differ from HEAD. Prints the tag on stdout
 # (everything else goes to stderr).
 #
-# Usage: deploy/build_image.sh [--binaries=DIR] [--tag=TAG] [--revision=REV]
+# Usage: deploy/build_image.sh [--binaries=DIR] [--assets=DIR] [--tag=TAG] [--revision=REV]
 #                              [--output=FILE.oci.tar | --no-output] [--if-missing]
-#   --binaries=DIR  DIR/{broker,scheduler,executor,dev}/cohort-* and DIR/cli/cohortctl
-#                   as built (bazel-bin/services, or a test's runfiles); skips Bazel.
+#   --binaries=DIR  DIR/{broker,scheduler,executor,dev,console}/cohort-* and
+#                   DIR/cli/cohortctl as built (bazel-bin/services, or a test's
+#                   runfiles); skips Bazel.
+#   --assets=DIR    the console's built front end (DIR/index.html); skips npm.
 #   --output        default: dist/cohort-<tag>.oci.tar
 #   --if-missing    do nothing when cohort:<tag> exists already (tests build once).
-# Needs: podman, runc, mmdebstrap, uidmap (podman's runtime: runc with cgroupfs).
+# Needs: podman, runc, mmdebstrap, uidmap (podman's runtime: runc with cgroupfs), and
+# node/npm unless --assets is given.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-binaries="" tag="" revision="" output="" save=1 if_missing=0
+binaries="" assets="" tag="" revision="" output="" save=1 if_missing=0
 for arg in "$@"; do
   case "$arg" in
     --binaries=*) binaries="${arg#*=}" ;;
+    --assets=*) assets="${arg#*=}" ;;
     --tag=*) tag="${arg#*=}" ;;
     --revision=*) revision="${arg#*=}" ;;
     --output=*) output="${arg#*=}" ;;
@@ -57,24 +64,46 @@ if [ "$if_missing" = 1 ] && podman image exists "$image"; then
   exit 0
 fi
 
-# 1. The binaries.
+# 1. The binaries and the console's front end.
 if [ -z "$binaries" ]; then
   targets=(//services/broker:cohort-broker //services/scheduler:cohort-scheduler
-    //services/executor:cohort-executor //services/dev:cohort-dev //services/cli:cohortctl)
+    //services/executor:cohort-executor //services/dev:cohort-dev //services/cli:cohortctl
+    //services/console:cohort-console)
   bazel build --config=ci "${targets[@]}" >&2
   binaries="$(bazel info --config=ci bazel-bin 2>/dev/null)/services"
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/context"
-for path in broker/cohort-broker scheduler/cohort-scheduler executor/cohort-executor dev/cohort-dev cli/cohortctl; do
+for path in broker/cohort-broker scheduler/cohort-scheduler executor/cohort-executor dev/cohort-dev cli/cohortctl \
+    console/cohort-console; do
   mkdir -p "$work/context/$(dirname "$path")"
   cp -L "$binaries/$path" "$work/context/$path"
   chmod 0755 "$work/context/$path"
 done
 
+if [ -z "$assets" ]; then
+  # A copy of the sources only (no node_modules or dist; symlinks resolved), built
+  # from the lockfile.
+  mkdir -p "$work/web"
+  (cd console/web && find . \( -path ./node_modules -o -path ./dist -o -path ./docs \) -prune -o \( -type f -o -type l \) -print) |
+    while read -r f; do
+      mkdir -p "$work/web/$(dirname "$f")"
+      cp -L "console/web/$f" "$work/web/$f"
+    done
+  log "building the console's front end (npm ci, npm run build)"
+  (cd "$work/web" && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build) >&2
+  assets="$work/web/dist"
+fi
+if [ ! -f "$assets/index.html" ]; then
+  echo "build_image.sh: the console's front end $assets has no index.html" >&2
+  exit 1
+fi
+
 # 2. The base.
-mapfile -t packages < <(deploy/runtime_packages.py "$work"/context/*/*)
+# (Not a process substitution: its failure would go unseen and leave no packages.)
+package_list=$(deploy/runtime_packages.py "$work"/context/*/*)
+mapfile -t packages <<<"$package_list"
 recipe_hash=$( { printf '%s\n' "${packages[@]}"; sed -n '/^  # --- base recipe/,/^  # --- end of base recipe/p' "$0"; } | sha256sum | cut -c1-16)
 base="localhost/cohort-base:$recipe_hash"
 if ! podman image exists "$base"; then
@@ -116,7 +145,7 @@ fi
 } > "$work/Containerfile"
 epoch=$(git log -1 --format=%ct 2>/dev/null || echo 0)
 source_url=$(git config --get remote.origin.url 2>/dev/null || echo unknown)
-podman build --quiet --pull=never -f "$work/Containerfile" \
+podman build --quiet --pull=never -f "$work/Containerfile" --build-context console-web="$assets" \
   --build-arg VERSION="$version" --build-arg REVISION="$revision" --build-arg SOURCE="$source_url" \
   --timestamp "$epoch" \
   -t "$image" "$work/context" >/dev/null

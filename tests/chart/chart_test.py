@@ -10,7 +10,8 @@ promtool and the real service binaries:
   ports, annotations, metrics Services apart from the client ones, ServiceMonitor and
   PrometheusRule; the dashboard ConfigMap; label values that stay strings whatever the
   release is named; no service links; executors spread over nodes; the helm test pod;
-  the NOTES warning without persistence);
+  the NOTES warning without persistence; the console only behind console.enabled, with
+  its own metrics Service and an optional Ingress);
 - every rendered container's arguments start the real binary (addresses and data dirs
   overridden to 127.0.0.1:0 and a temp dir), for the services of
   tests/dashboard/services.bzl;
@@ -52,7 +53,10 @@ TOGGLES = [
     ("image.tag=1.10", "image.repository=registry.example/cohort", "image.pullPolicy=Always"),
     ("broker.probes.liveness.timeoutSeconds=9", "executor.probes.readiness.periodSeconds=3"),
     ("executor.inheritEnv=true", "executor.allowExec={/opt/jobs/*}", "executor.queues={a,b}"),
+    ("console.enabled=true", "console.readOnly=true", "console.ingress.enabled=true",
+     "console.ingress.host=cohort.example.com", "console.service.type=LoadBalancer"),
 ]
+CONSOLE = TOGGLES[-1]
 # Each value that values.schema.json must reject, with the path helm names.
 REJECTED = [
     ("executor.replicas=two", "/executor/replicas"),
@@ -67,6 +71,9 @@ REJECTED = [
     ("executor.topologySpread.whenUnsatisfiable=Sometimes", "/executor/topologySpread/whenUnsatisfiable"),
     ("scheduler.replicas=3", "/scheduler"),
     ("brokr.lease=5s", "brokr"),
+    ("console.enabled=yes", "/console/enabled"),
+    ("console.httpPort=70000", "/console/httpPort"),
+    ("console.httpThreads=2", "/console/httpThreads"),
 ]
 FREE_FORM_KEYS = {
     "resources", "podSecurityContext", "securityContext", "labels", "seccompProfile", "capabilities",
@@ -181,6 +188,43 @@ class ChartTest(unittest.TestCase):
         self.assertEqual(9, broker["livenessProbe"]["timeoutSeconds"])
         executor = self.container(self.find(self.toggled[TOGGLES[5]], "Deployment", "-executor"))
         self.assertEqual(3, executor["readinessProbe"]["periodSeconds"])
+
+    def test_console_renders_only_when_enabled_with_its_services_and_ingress(self):
+        for values, objects in self.rendered.items():
+            self.assertEqual([], [o["metadata"]["name"] for o in objects if "-console" in o["metadata"]["name"]], values)
+        objects = self.toggled[CONSOLE]
+        deployment = self.find(objects, "Deployment", "-console")
+        pod = deployment["spec"]["template"]["spec"]
+        c = self.container(deployment)
+        self.assertEqual(["/usr/local/bin/cohort-console"], c["command"])
+        flags = self.flags(c)
+        self.assertEqual("rel-cohort-broker:7070", flags["broker"])
+        self.assertEqual("rel-cohort-scheduler:7071", flags["scheduler"])
+        self.assertEqual("/usr/share/cohort/console", flags["assets-dir"])
+        self.assertIn("read-only", flags)
+        ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+        self.assertEqual({"http": 7080, "metrics": 9474}, ports)
+        self.assertEqual("0.0.0.0:7080", flags["listen"])
+        self.assertEqual("0.0.0.0:9474", flags["metrics-listen"])
+        self.assertEqual({"path": "/api/config", "port": "http"}, c["readinessProbe"]["httpGet"])
+        self.assertTrue(c["securityContext"]["readOnlyRootFilesystem"])
+        self.assertIs(False, pod["enableServiceLinks"])
+        self.assertEqual("9474", deployment["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"])
+        service = self.find(objects, "Service", "-console")
+        self.assertEqual("LoadBalancer", service["spec"]["type"])
+        self.assertEqual(["http"], [p["name"] for p in service["spec"]["ports"]])  # never /metrics
+        metrics = self.find(objects, "Service", "-console-metrics")
+        self.assertEqual("None", metrics["spec"]["clusterIP"])
+        self.assertEqual([{"name": "metrics", "port": 9474, "targetPort": "metrics"}], metrics["spec"]["ports"])
+        pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+        for svc in (service, metrics):
+            self.assertEqual(svc["spec"]["selector"], {k: pod_labels[k] for k in svc["spec"]["selector"]})
+        ingress = self.find(objects, "Ingress", "-console")
+        [rule] = ingress["spec"]["rules"]
+        self.assertEqual("cohort.example.com", rule["host"])
+        backend = rule["http"]["paths"][0]["backend"]["service"]
+        self.assertEqual({"name": "rel-cohort-console", "port": {"name": "http"}}, backend)
+        self.assertEqual([], [o for o in self.toggled[TOGGLES[0]] if o["kind"] == "Ingress"])
 
     def test_renders_the_components_of_every_scenario(self):
         for values, objects in self.rendered.items():
@@ -336,7 +380,7 @@ class ChartTest(unittest.TestCase):
     def test_label_values_stay_strings_whatever_the_release_is_named(self):
         for release in ("true", "on", "123", "null"):
             result = _run([HELM, "template", release, self.chart, "--namespace", "007",
-                           "--set", "metrics.serviceMonitor.enabled=true"])
+                           "--set", "metrics.serviceMonitor.enabled=true", "--set", "console.enabled=true"])
             self.assertEqual(0, result.returncode, result.stderr)
             objects = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
             for o in objects:

@@ -2,21 +2,25 @@
 build and run with podman as Kubernetes runs the chart's pods:
 
 - static: deploy/Dockerfile installs exactly the packages deploy/runtime_packages.py
-  derives from the binaries, copies the five binaries to where the chart runs them, and
-  its user is the chart's;
-- the image: OCI labels (source, revision, version), user 10001, the five binaries, and
-  no shell, compiler or package manager;
+  derives from the binaries (a difference names each package to add or remove), copies
+  the six binaries to where the chart runs them and the console's front end to the
+  chart's console.assetsDir, and its user is the chart's;
+- the image: OCI labels (source, revision, version), user 10001, the six binaries, the
+  console's built front end, and no shell, compiler or package manager;
 - every component started with the arguments `helm template` renders (addresses
   overridden to 127.0.0.1:0: the containers share the host's network), as the chart's
   uid/gid, with a read-only root filesystem, every capability dropped, no privilege
   escalation, and a writable mount only where the chart mounts a volume (a podman volume
-  for a PersistentVolumeClaim, a tmpfs for an emptyDir). The broker, scheduler and
-  executor answer gRPC health from the host; echo and exec jobs submitted with the host's
+  for a PersistentVolumeClaim, a tmpfs for an emptyDir), console.enabled on. The broker,
+  scheduler and executor answer gRPC health from the host; the console serves its page,
+  its API over the containerised broker, and /metrics to the host; echo and exec jobs submitted with the host's
   cohortctl run in the containerised executor; SIGTERM to each container ends it with
   status 0 within the chart's terminationGracePeriodSeconds;
 - the broker's data directory survives a new container on the same volume.
 
-The image is built once per set of inputs (binaries, Dockerfile, build script), tagged
+The image is built once per set of inputs (binaries, front-end sources, Dockerfile, build
+script; the front end from console/web's lockfile, so the first build needs the npm
+registry), tagged
 localhost/cohort:test-<hash of them>, and reused by later runs. Skips (with the reason)
 only where podman cannot run a container on this machine.
 """
@@ -28,11 +32,14 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
+import urllib.request
 
 import grpc
 import yaml
@@ -55,7 +62,12 @@ BINARIES = {
     "cohort-executor": "executor/cohort-executor",
     "cohort-dev": "dev/cohort-dev",
     "cohortctl": "cli/cohortctl",
+    "cohort-console": "console/cohort-console",
 }
+# The named build context (deploy/Dockerfile's COPY --from) of the console's front end.
+ASSETS_CONTEXT = "console-web"
+# The console's front end as in the runfiles (console/web's sources and lockfile).
+WEB_SOURCES = "console/web"
 # In debian:bookworm-slim already, so the Dockerfile may or may not name them.
 SLIM_PACKAGES = {"libc6", "libgcc-s1", "libstdc++6"}
 POD_NAME = "rel-cohort-executor-0"
@@ -97,10 +109,21 @@ class DockerfileTest(unittest.TestCase):
                     for m in [re.search(r"apt-get install ([^&]+)", rest)] if m]
         listed = {p for install in installs for p in install.split() if not p.startswith("-")}
         derived = set(runtime_packages.runtime_packages([_binary(name) for name in BINARIES]))
-        self.assertEqual(derived - SLIM_PACKAGES, listed - SLIM_PACKAGES)
+        missing = sorted((derived - listed) - SLIM_PACKAGES)
+        unneeded = sorted((listed - derived) - SLIM_PACKAGES)
+        problems = []
+        if missing:
+            problems.append(f"add {', '.join(missing)} to deploy/Dockerfile's apt-get install (the binaries link "
+                            "their libraries; deploy/runtime_packages.py BINARY... prints the whole list)")
+        if unneeded:
+            problems.append(f"remove {', '.join(unneeded)} from deploy/Dockerfile's apt-get install (no binary "
+                            "needs it)")
+        if problems:
+            self.fail("; ".join(problems))
 
     def test_binaries_are_copied_where_the_chart_runs_them(self):
-        copies = [rest.split() for kind, rest in self.instructions if kind == "COPY"]
+        copies = [rest.split() for kind, rest in self.instructions
+                  if kind == "COPY" and not rest.startswith("--from=")]
         self.assertEqual(1, len(copies))
         *sources, destination = copies[0]
         self.assertEqual(sorted(BINARIES.values()), sorted(sources))
@@ -111,6 +134,14 @@ class DockerfileTest(unittest.TestCase):
                 commands |= set(re.findall(r'command: \["([^"]+)"\]', f.read()))
         self.assertTrue(commands)
         self.assertLessEqual(commands, {destination + name for name in BINARIES})
+
+    def test_the_consoles_front_end_is_copied_where_the_chart_points_it(self):
+        copies = [rest.split() for kind, rest in self.instructions if kind == "COPY" and rest.startswith("--from=")]
+        with open(cohort_services.runfile("charts/cohort/values.yaml")) as f:
+            assets_dir = yaml.safe_load(f)["console"]["assetsDir"]
+        self.assertEqual([[f"--from={ASSETS_CONTEXT}", ".", assets_dir.rstrip("/") + "/"]], copies)
+        with open(cohort_services.runfile("deploy/build_image.sh")) as f:
+            self.assertIn(f"--build-context {ASSETS_CONTEXT}=", f.read())
 
     def test_the_user_is_the_one_the_chart_runs_as(self):
         users = [rest.strip() for kind, rest in self.instructions if kind == "USER"]
@@ -144,6 +175,61 @@ class Container:
         return status, time.monotonic() - start
 
 
+class HttpContainer:
+    """The console's container, run in the foreground like Container; ready once it has
+    printed `listening http=HOST:PORT metrics=HOST:PORT`."""
+
+    _READY = re.compile(r"^listening http=(\S+) metrics=(\S+)$")
+
+    def __init__(self, test, name, argv_tail, ready_timeout=60.0):
+        self.name = f"cohort-image-test-{os.getpid()}-{name}"
+        test.containers.append(self.name)
+        self.http_address = self.metrics_address = None
+        self._lines = []
+        self._ready = threading.Event()
+        self._proc = subprocess.Popen(
+            [test.podman, *PODMAN_FLAGS, "run", "--rm", "--name", self.name, "--network=host", *ULIMITS,
+             *test.security_flags, "--read-only-tmpfs=false", *argv_tail],
+            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, start_new_session=True)
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+        if not self._ready.wait(ready_timeout) or self.http_address is None:
+            self.terminate(5)
+            raise AssertionError(f"{self.name} printed no ready line within {ready_timeout} s; stdout: {self._lines}")
+
+    def _drain(self):
+        for line in self._proc.stdout:
+            self._lines.append(line.rstrip("\n"))
+            match = self._READY.match(self._lines[-1])
+            if match and self.http_address is None:
+                self.http_address, self.metrics_address = match.groups()
+                self._ready.set()
+        self._ready.set()
+
+    def terminate(self, grace):
+        """SIGTERM, as Container.terminate: (exit status, seconds until it ended)."""
+        start = time.monotonic()
+        if self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGTERM)
+            try:
+                self._proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._proc.pid, signal.SIGKILL)
+                self._proc.wait()
+        self._reader.join()
+        self._proc.stdout.close()
+        return self._proc.returncode, time.monotonic() - start
+
+
+def http_get(url):
+    """(status, content type, body) of a GET from the host."""
+    try:
+        with urllib.request.urlopen(url, timeout=20) as response:
+            return response.status, response.headers.get("Content-Type", ""), response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get("Content-Type", ""), error.read().decode()
+
+
 class ImageTest(unittest.TestCase):
     maxDiff = None
 
@@ -165,7 +251,7 @@ class ImageTest(unittest.TestCase):
             raise unittest.SkipTest(f"podman cannot run a container on this machine: {probe.stderr.strip()[:300]}")
         cls.chart = os.path.join(cls.tmp, "cohort")
         shutil.copytree(cohort_services.runfile("charts/cohort"), cls.chart)
-        cls.rendered = cls.render(["executor.allowExec[0]=/usr/local/bin/cohortctl"])
+        cls.rendered = cls.render(["executor.allowExec[0]=/usr/local/bin/cohortctl", "console.enabled=true"])
         cls.security_flags = cls.security_flags_of(cls.rendered)
 
     @classmethod
@@ -181,10 +267,13 @@ class ImageTest(unittest.TestCase):
         """deploy/build_image.sh on this build's binaries, unless an image of the same
         inputs exists. Returns the image's name."""
         inputs = hashlib.sha256()
+        web = cohort_services.runfile(WEB_SOURCES)
+        sources = sorted(os.path.relpath(os.path.join(d, f), cohort_services.runfile(""))
+                         for d, _, files in os.walk(web, followlinks=True) for f in files)
         for path in [*(f"services/{p}" for p in sorted(BINARIES.values())), "deploy/Dockerfile",
-                     "deploy/build_image.sh", "deploy/runtime_packages.py", "charts/cohort/Chart.yaml"]:
+                     "deploy/build_image.sh", "deploy/runtime_packages.py", "charts/cohort/Chart.yaml", *sources]:
             with open(cohort_services.runfile(path), "rb") as f:
-                inputs.update(hashlib.sha256(f.read()).digest())
+                inputs.update(path.encode() + b"\0" + hashlib.sha256(f.read()).digest())
         tag = "test-" + inputs.hexdigest()[:16]
         start = time.monotonic()
         result = _run(["bash", cohort_services.runfile("deploy/build_image.sh"),
@@ -216,7 +305,8 @@ class ImageTest(unittest.TestCase):
         """podman flags for the chart's pod and container securityContext, which must be
         the same for every component (asserted)."""
         contexts = set()
-        for kind, suffix in [("StatefulSet", "-broker"), ("StatefulSet", "-scheduler"), ("Deployment", "-executor")]:
+        for kind, suffix in [("StatefulSet", "-broker"), ("StatefulSet", "-scheduler"), ("Deployment", "-executor"),
+                             ("Deployment", "-console")]:
             pod = cls.workload(objects, kind, suffix)["spec"]["template"]["spec"]
             contexts.add(json.dumps([pod["securityContext"], pod["containers"][0]["securityContext"]], sort_keys=True))
         assert len(contexts) == 1, contexts
@@ -295,6 +385,9 @@ class ImageTest(unittest.TestCase):
         listing = subprocess.run(["tar", "-t"], input=export.stdout, capture_output=True, check=True)
         files = {"/" + f.decode().lstrip("./").rstrip("/") for f in listing.stdout.splitlines()}
         self.assertLessEqual({f"/usr/local/bin/{name}" for name in BINARIES}, files)
+        assets_dir = self.container_args(self.workload(self.rendered, "Deployment", "-console"))["assets-dir"]
+        self.assertIn(f"{assets_dir}/index.html", files)
+        self.assertTrue(any(f.startswith(f"{assets_dir}/assets/") and f.endswith(".js") for f in files), assets_dir)
         for absent in ("/bin/sh", "/usr/bin/sh", "/bin/bash", "/usr/bin/dpkg", "/usr/bin/apt-get", "/usr/bin/gcc",
                        "/usr/bin/cc", "/usr/bin/perl"):
             self.assertNotIn(absent, files)
@@ -336,6 +429,58 @@ class ImageTest(unittest.TestCase):
             self.assertEqual(0, run.returncode, run.stderr)
             self.assertIn("usage: cohortctl", run.stdout)
         finally:
+            self.stop_all(started)
+
+    @staticmethod
+    def container_args(workload):
+        args = workload["spec"]["template"]["spec"]["containers"][0]["args"]
+        return dict(a[2:].split("=", 1) if "=" in a else (a[2:], "") for a in args)
+
+    def test_console_serves_its_page_api_and_metrics_from_the_image(self):
+        local = ["--listen=127.0.0.1:0", "--metrics-listen=127.0.0.1:0"]
+        started = [self.start("StatefulSet", "-broker", local)]
+        broker = started[0]
+        console = None
+        try:
+            started.append(self.start("StatefulSet", "-scheduler", local + [f"--broker={broker.grpc_address}"]))
+            workload = self.workload(self.rendered, "Deployment", "-console")
+            pod = workload["spec"]["template"]["spec"]
+            container = pod["containers"][0]
+            volumes = {v["name"]: v for v in pod.get("volumes", [])}
+            mounts = []
+            for mount in container.get("volumeMounts", []):
+                self.assertIn("emptyDir", volumes[mount["name"]], mount)  # stateless
+                mounts += ["--tmpfs", mount["mountPath"]]
+            args = container["args"] + local + [f"--broker={broker.grpc_address}",
+                                                f"--scheduler={started[1].grpc_address}"]
+            console = HttpContainer(self, "console", [*mounts, "--entrypoint", container["command"][0],
+                                                      self.image, *args])
+            submitted = self.cohortctl(broker, "submit", "parked", "builtin.echo", "seen by the console")
+            self.assertEqual(0, submitted.returncode, submitted.stderr)
+
+            status, content_type, page = http_get(f"http://{console.http_address}/")
+            self.assertEqual(200, status)
+            self.assertIn("text/html", content_type)
+            script = re.search(r'src="(/assets/[^"]+\.js)"', page)
+            self.assertIsNotNone(script, page[:500])
+            status, content_type, _ = http_get(f"http://{console.http_address}{script.group(1)}")
+            self.assertEqual((200, True), (status, "javascript" in content_type), content_type)
+            # The API reads the containerised broker: the parked queue is listed.
+            status, _, queues = http_get(f"http://{console.http_address}/api/queues")
+            self.assertEqual(200, status, queues[:500])
+            self.assertIn('"parked"', queues)
+            status, _, metrics = http_get(f"http://{console.metrics_address}/metrics")
+            self.assertEqual(200, status)
+            self.assertIn("cohort_console_http_requests_total", metrics)
+
+            grace = pod["terminationGracePeriodSeconds"] if "terminationGracePeriodSeconds" in pod else 30
+            exit_status, seconds = console.terminate(grace)
+            console = None
+            self.assertEqual(0, exit_status, "cohort-console exit status")
+            self.assertLess(seconds, grace)
+        finally:
+            if console is not None:
+                console.terminate(5)
             self.stop_all(started)
 
     def test_broker_data_survives_a_new_container_on_the_same_volume(self):
