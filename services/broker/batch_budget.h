@@ -34,4 +34,10 @@ inline std::size_t SubmitBytes(const cohort::v1::JobSpec& spec) {
   return SubmitTransitions(spec) * (2 * (spec.ByteSizeLong() + kNewJobOverheadBytes) + kTransitionOverheadBytes);
 }
 
+// The largest spec whose Submit alone (with a deadline) fits in a batch of
+// `batch_max_bytes`: the broker refuses to start with a --max-spec-bytes above it.
+inline constexpr std::size_t MaxSpecBytesFor(std::size_t batch_max_bytes) {
+  return (batch_max_bytes / 2 - kTransitionOverheadBytes) / 2 - kNewJobOverheadBytes;
+}
+
 }  // namespace cohort::broker

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "libs/common/ids.h"
 #include "libs/store/rocks_job_store.h"
+#include "services/broker/batch_budget.h"
 #include "services/broker/broker_engine.h"
 #include "services/broker/broker_metrics.h"
 #include "services/broker/broker_service.h"
@@ -36,6 +37,12 @@ absl::Status BrokerAppOptions::Validate() const {
         "--max-spec-bytes=", max_spec_bytes, " leaves no room in a message for a job and its attempts (",
         kJobOverheadBytes, " bytes): it must be at most --max-message-bytes minus that (",
         std::min(max_message_bytes, common::kMaxMessageBytes) - kJobOverheadBytes, ")"));
+  }
+  if (const std::size_t most = MaxSpecBytesFor(store::BatchLimits{}.max_bytes);
+      static_cast<std::size_t>(max_spec_bytes) > most) {
+    return absl::InvalidArgumentError(absl::StrCat("--max-spec-bytes=", max_spec_bytes,
+                                                   " is over what one commit of the store holds for a job: at most ",
+                                                   most));
   }
   if (starvation_every < 0) return absl::InvalidArgumentError("--starvation-every must not be negative");
   if (result_ttl < absl::ZeroDuration()) return absl::InvalidArgumentError("--result-ttl must not be negative");

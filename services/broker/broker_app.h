@@ -45,7 +45,8 @@ struct BrokerAppOptions {
   // OK, or INVALID_ARGUMENT naming the flag and the rule, e.g.
   // "--heartbeat-interval must be positive and shorter than --lease". A job of
   // max_spec_bytes plus kJobOverheadBytes must fit in max_message_bytes and in what an
-  // executor accepts (common::kMaxMessageBytes), so that every hop can carry it.
+  // executor accepts (common::kMaxMessageBytes), so that every hop can carry it, and
+  // its Submit must fit in one commit (MaxSpecBytesFor the store's batch limit).
   absl::Status Validate() const;
 
   // What a Job carries beyond its spec, at most: 100 attempts with an Error each
