@@ -127,8 +127,12 @@ class BrokerEngine {
   // executor id: that stream is ended with ABORTED and its attempts keep their leases,
   // as after a broken stream. Each attempt in hello.running still leased to this
   // executor id is bound to the new session and its lease renewed (and its Cancel sent again if a cancel was requested meanwhile); the
-  // others get a Cancel. Returns a session token.
-  absl::StatusOr<std::uint64_t> Attach(const cohort::v1::ExecutorMessage::Hello& hello, ExecutorChannel* channel);
+  // others get a Cancel. Returns a session token. `principal` is who the stream's
+  // credential speaks for ("" without authorization): while a session for the id is
+  // connected under another principal, the new stream is refused (PERMISSION_DENIED),
+  // not a takeover.
+  absl::StatusOr<std::uint64_t> Attach(const cohort::v1::ExecutorMessage::Hello& hello, ExecutorChannel* channel,
+                                       const std::string& principal = "");
   // A message after Hello. INVALID_ARGUMENT ends the stream. A Heartbeat is answered
   // with LeaseExtended for the listed attempts still leased to this executor id and
   // Cancel for the others. Progress and Complete are accepted for any attempt still

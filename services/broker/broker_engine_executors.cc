@@ -32,14 +32,20 @@ cohort::v1::BrokerMessage DrainMessage() {
 
 // ---- Sessions ----------------------------------------------------------------------------
 
-absl::StatusOr<std::uint64_t> BrokerEngine::Attach(const ExecutorMessage::Hello& hello, ExecutorChannel* channel) {
+absl::StatusOr<std::uint64_t> BrokerEngine::Attach(const ExecutorMessage::Hello& hello, ExecutorChannel* channel,
+                                                   const std::string& principal) {
   loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
   if (absl::Status s = ExecutorSessions::CheckHello(hello, options_.max_executor_capacity); !s.ok()) return s;
   if (ExecutorSession* old = sessions_.FindExecutor(hello.executor_id())) {
+    if (old->principal != principal) {
+      return absl::PermissionDeniedError(
+          "this executor_id is connected under another principal: a second stream is refused, not a takeover");
+    }
     old->channel->End(absl::AbortedError("replaced by a newer Connect stream with the same executor_id"));
     Detach(old->token);
   }
   ExecutorSession& s = sessions_.Add(hello, channel, Now());
+  s.principal = principal;
   metrics_.executors().Set(static_cast<double>(sessions_.size()));
   cohort::v1::BrokerMessage welcome;
   *welcome.mutable_welcome()->mutable_heartbeat_interval() = ToProto(absl::FromChrono(options_.heartbeat_interval));

@@ -7,6 +7,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "libs/auth/principal.h"
+#include "libs/common/quote.h"
 #include "libs/common/wire_time.h"
 #include "libs/rpc/bidi_server.h"
 #include "libs/rpc/server_stream.h"
@@ -308,7 +310,7 @@ grpc::ServerUnaryReactor* BrokerService::ReleaseJobs(grpc::CallbackServerContext
 
 grpc::ServerBidiReactor<ExecutorMessage, BrokerMessage>* BrokerService::Connect(grpc::CallbackServerContext* ctx) {
   return rpc::ServeBidi<ExecutorMessage, BrokerMessage>(
-      loop_, ctx, [this](rpc::ServerBidiStream<ExecutorMessage, BrokerMessage>& stream) -> Task<grpc::Status> {
+      loop_, ctx, [this, ctx](rpc::ServerBidiStream<ExecutorMessage, BrokerMessage>& stream) -> Task<grpc::Status> {
         std::optional<ExecutorMessage> first = co_await stream.Read();
         // gRPC reports a first message that does not parse as the end of the stream.
         if (!first) {
@@ -318,8 +320,16 @@ grpc::ServerBidiReactor<ExecutorMessage, BrokerMessage>* BrokerService::Connect(
         if (!first->has_hello()) {
           co_return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "the first message must be hello");
         }
+        // The authorizer admitted the credential for `execute`; the id must be one it may use.
+        if (!auth::MayActAsExecutor(ctx->auth_context().get(), first->hello().executor_id())) {
+          co_return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                                 "this credential may not connect as executor_id " +
+                                     common::QuoteBounded(first->hello().executor_id()) +
+                                     " (it does not match the principal's executor pattern)");
+        }
         SessionChannel channel(stream);
-        absl::StatusOr<std::uint64_t> session = engine_.Attach(first->hello(), &channel);
+        absl::StatusOr<std::uint64_t> session =
+            engine_.Attach(first->hello(), &channel, auth::CallerPrincipal(ctx->auth_context().get()));
         if (!session.ok()) co_return rpc::ToGrpc(session.status());
         ++executor_streams_;
         executors_gone_.Clear();

@@ -35,6 +35,7 @@ struct ExecutorSession {
   absl::flat_hash_set<std::string> running;  // job ids leased through this stream
   absl::Time connect_time;
   absl::Time last_heartbeat;
+  std::string principal;  // who the stream's credential speaks for ("" without authorization)
 };
 
 // The executors connected now: one session per executor id (a newer stream replaces
