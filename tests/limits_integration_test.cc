@@ -68,6 +68,29 @@ TEST_F(LimitsTest, ASpecJustUnderTheSizeLimitRunsEndToEndOnARealExecutor) {
   EXPECT_EQ(Get(id).attempt(), 1);  // one attempt: the Assign reached the executor whole
 }
 
+TEST_F(LimitsTest, ASubmitTooLargeForOneCommitIsRefusedWithTheLimitAndTheBrokerKeepsServing) {
+  // 20 specs of 1.5 MB: each valid, together over the store's 32 MiB batch (this
+  // stopped the broker: "commit failed, stopping").
+  cohort::v1::SubmitRequest req;
+  for (int i = 0; i < 20; ++i) *req.add_jobs() = ShSpecOfSize(1'500'000);
+  cohort::v1::SubmitResponse resp;
+  auto ctx = Context();
+  grpc::Status status = stub().Submit(ctx.get(), req, &resp);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("33554432"), std::string::npos) << status.error_message();
+  EXPECT_LT(status.error_message().size(), 1024u);
+  // Still serving, and a Submit of five of them is one commit and durable.
+  std::vector<cohort::v1::JobSpec> five(5, ShSpecOfSize(1'500'000));
+  std::vector<std::string> ids = Submit(five);
+  ASSERT_EQ(ids.size(), 5u);
+  for (const std::string& id : ids) EXPECT_EQ(Get(id).state(), cohort::v1::JOB_STATE_QUEUED);
+  cohort::v1::ListJobsRequest list;
+  cohort::v1::ListJobsResponse listed;
+  auto list_ctx = Context();
+  ASSERT_TRUE(stub().ListJobs(list_ctx.get(), list, &listed).ok());
+  EXPECT_EQ(listed.jobs_size(), 5);  // nothing of the refused Submit was written
+}
+
 TEST_F(LimitsTest, TheBrokerRefusesToStartWithASpecLimitNoMessageCanCarry) {
   auto started = ServiceProcess::Start(BinaryPath("services/broker/cohort-broker"),
                                        {"--listen=127.0.0.1:0", "--metrics-listen=127.0.0.1:0",
