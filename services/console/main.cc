@@ -18,6 +18,7 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
+#include "libs/auth/channel_credentials.h"
 #include "libs/common/address.h"
 #include "libs/common/fatal.h"
 #include "libs/common/flag_help.h"
@@ -55,10 +56,13 @@ T OrDie(absl::StatusOr<T> value) {
   return common::OrDie(kProgram, std::move(value));
 }
 
+// TLS and the bearer token come from the environment (COHORT_TLS_CA, COHORT_TOKEN_FILE, ...).
 std::shared_ptr<grpc::Channel> Channel(const common::HostPort& address) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxMessageBytes);
-  return grpc::CreateCustomChannel(address.ToString(), grpc::InsecureChannelCredentials(), args);
+  auth::ClientSecurityOptions security;
+  auth::FillFromEnvironment(security);
+  return OrDie(auth::MakeChannel(address.ToString(), security, args));
 }
 
 int Main(int argc, char** argv) {

@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "libs/auth/channel_credentials.h"
 #include "libs/common/flag_help.h"
 #include "libs/common/address.h"
 #include "libs/common/fatal.h"
@@ -54,8 +55,10 @@ int Main(int argc, char** argv) {
 
   grpc::ChannelArguments channel_args;
   channel_args.SetMaxReceiveMessageSize(64 << 20);
+  auth::ClientSecurityOptions security;  // COHORT_TLS_CA, COHORT_TOKEN, ... from the environment
+  auth::FillFromEnvironment(security);
   std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateCustomChannel(server.ToString(), grpc::InsecureChannelCredentials(), channel_args);
+      common::OrDie(kProgram, auth::MakeChannel(server.ToString(), security, channel_args));
   if (!channel->WaitForConnected(absl::ToChronoTime(absl::Now() + absl::GetFlag(FLAGS_connect_timeout)))) {
     common::Die(kProgram, absl::StrCat("cannot reach cohort-dev at ", server.ToString(), " (is it running?)"));
   }

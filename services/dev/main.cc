@@ -32,6 +32,7 @@
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
+#include "libs/auth/server_flags.h"
 #include "libs/common/flag_help.h"
 #include "libs/common/address.h"
 #include "libs/common/fatal.h"
@@ -130,7 +131,8 @@ runtime::Task<void> RunExecutor(std::unique_ptr<executor::ExecutorApp> app, runt
 
 int Main(int argc, char** argv) {
   // --help lists this binary's flags (absl matches files named after the program).
-  common::ShowFlagsDefinedIn({"services/dev/", "services/broker/broker_flags", log::kLogFlagsFile});
+  common::ShowFlagsDefinedIn(
+      {"services/dev/", "services/broker/broker_flags", "libs/auth/server_flags", log::kLogFlagsFile});
   absl::SetProgramUsageMessage(
       "cohort-dev: the Cohort broker, scheduler and an executor in one process, with a local data directory");
   common::DashedArgs args(argc, argv);
@@ -219,7 +221,10 @@ int Main(int argc, char** argv) {
   builder.AddListeningPort(internal_address, grpc::InsecureServerCredentials());
   broker_app->AddTo(builder);
   builder.RegisterService(&scheduler_app->service());
-  rpc::StartedServer started = OrDie(rpc::StartServer(builder, listen));
+  // The public port gets the security flags (loopback by default); the internal one is
+  // this process talking to itself.
+  rpc::StartedServer started = OrDie(rpc::StartServer(
+      builder, listen, OrDie(auth::ServerCredentialsFromFlags(kProgram, "--listen", listen, registry, "dev"))));
   std::unique_ptr<grpc::Server> server = std::move(started.server);
   const common::HostPort bound = started.bound;
   broker->Launch();
