@@ -88,11 +88,13 @@ class JobStore {
   // The stored job, or NOT_FOUND.
   virtual runtime::Task<absl::StatusOr<cohort::v1::Job>> GetJob(std::string id) = 0;
 
-  // Up to max_count events with sequence >= from_sequence, in sequence order. Fewer
-  // (possibly none) when the log ends; events below the first one returned may have
-  // been trimmed.
+  // Up to max_count events with sequence >= from_sequence, in sequence order, whose
+  // stored sizes add up to at most max_bytes (the first event is returned whatever its
+  // size): what a read holds is bounded by bytes as well as by count. Fewer (possibly
+  // none) when the log ends; events below the first one returned may have been
+  // trimmed.
   virtual runtime::Task<absl::StatusOr<std::vector<cohort::v1::JobEvent>>> ReadEvents(
-      std::int64_t from_sequence, std::size_t max_count) = 0;
+      std::int64_t from_sequence, std::size_t max_count, std::size_t max_bytes) = 0;
 
   virtual JobStoreStats stats() const = 0;
   // The caps Commit enforces on one batch; a writer that must never be refused splits

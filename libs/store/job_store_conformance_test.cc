@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,6 +32,7 @@ using ::testing::IsEmpty;
 enum class Kind { kRocks, kMem };
 
 constexpr BatchLimits kLimits{.max_bytes = 1 << 20, .max_records = 1000};
+constexpr std::size_t kAnyBytes = std::numeric_limits<std::size_t>::max();
 
 Job MakeJob(std::string id, std::string queue, int priority, JobState state, std::int64_t sequence) {
   Job job;
@@ -243,19 +245,36 @@ TEST_P(JobStoreConformanceTest, ReadEventsReturnsAtMostCountEventsFromTheSequenc
   for (int seq = 1; seq <= 10; ++seq) batch.AppendEvent(MakeEvent(seq, absl::StrCat("j", seq)));
   MustCommit(std::move(batch));
 
-  absl::StatusOr<std::vector<JobEvent>> events = Run(store_->ReadEvents(4, 3));
+  absl::StatusOr<std::vector<JobEvent>> events = Run(store_->ReadEvents(4, 3, kAnyBytes));
   ASSERT_TRUE(events.ok()) << events.status();
   EXPECT_THAT(Sequences(*events), ElementsAre(4, 5, 6));
   EXPECT_EQ((*events)[0].job_id(), "j4");
 
-  events = Run(store_->ReadEvents(9, 100));
+  events = Run(store_->ReadEvents(9, 100, kAnyBytes));
   ASSERT_TRUE(events.ok()) << events.status();
   EXPECT_THAT(Sequences(*events), ElementsAre(9, 10));
 
-  events = Run(store_->ReadEvents(11, 100));
+  events = Run(store_->ReadEvents(11, 100, kAnyBytes));
   ASSERT_TRUE(events.ok()) << events.status();
   EXPECT_THAT(*events, IsEmpty());
   EXPECT_EQ(Recover().last_event_sequence, 10);
+}
+
+TEST_P(JobStoreConformanceTest, ReadEventsStopsAtItsByteBudgetButAlwaysReturnsTheFirstEvent) {
+  JobBatch batch;
+  for (int seq = 1; seq <= 10; ++seq) {
+    JobEvent event = MakeEvent(seq, "j");
+    event.mutable_job()->mutable_spec()->set_payload(std::string(10'000, 'p'));  // ~10 KB stored
+    batch.AppendEvent(event);
+  }
+  MustCommit(std::move(batch));
+
+  absl::StatusOr<std::vector<JobEvent>> events = Run(store_->ReadEvents(1, 100, 25'000));
+  ASSERT_TRUE(events.ok()) << events.status();
+  EXPECT_THAT(Sequences(*events), ElementsAre(1, 2));
+  events = Run(store_->ReadEvents(3, 100, 1));  // smaller than any event: still one
+  ASSERT_TRUE(events.ok()) << events.status();
+  EXPECT_THAT(Sequences(*events), ElementsAre(3));
 }
 
 TEST_P(JobStoreConformanceTest, TrimEventsBeforeDeletesOlderEventsButKeepsTheNewest) {
@@ -266,14 +285,14 @@ TEST_P(JobStoreConformanceTest, TrimEventsBeforeDeletesOlderEventsButKeepsTheNew
   JobBatch trim;
   trim.TrimEventsBefore(3);
   MustCommit(std::move(trim));
-  absl::StatusOr<std::vector<JobEvent>> events = Run(store_->ReadEvents(0, 100));
+  absl::StatusOr<std::vector<JobEvent>> events = Run(store_->ReadEvents(0, 100, kAnyBytes));
   ASSERT_TRUE(events.ok()) << events.status();
   EXPECT_THAT(Sequences(*events), ElementsAre(3, 4, 5));
 
   JobBatch trim_all;
   trim_all.TrimEventsBefore(1000);
   MustCommit(std::move(trim_all));
-  events = Run(store_->ReadEvents(0, 100));
+  events = Run(store_->ReadEvents(0, 100, kAnyBytes));
   ASSERT_TRUE(events.ok()) << events.status();
   EXPECT_THAT(Sequences(*events), ElementsAre(5));
   EXPECT_EQ(Recover().last_event_sequence, 5);

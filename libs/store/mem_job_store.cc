@@ -122,11 +122,15 @@ Task<absl::StatusOr<Job>> MemJobStore::GetJob(std::string id) {
 }
 
 Task<absl::StatusOr<std::vector<JobEvent>>> MemJobStore::ReadEvents(std::int64_t from_sequence,
-                                                                    std::size_t max_count) {
+                                                                    std::size_t max_count,
+                                                                    std::size_t max_bytes) {
   std::vector<JobEvent> events;
+  std::size_t bytes = 0;
   const FamilyMap& log = family(Family::kEvents);
   for (auto it = log.lower_bound(internal::EventKey(from_sequence)); it != log.end() && events.size() < max_count;
        ++it) {
+    bytes += it->second.size();
+    if (!events.empty() && bytes > max_bytes) break;
     absl::StatusOr<JobEvent> event = internal::ParseEvent(it->first, it->second);
     if (!event.ok()) co_return event.status();
     events.push_back(*std::move(event));

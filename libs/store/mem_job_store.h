@@ -31,7 +31,7 @@ class MemJobStore final : public JobStore {
   runtime::Task<absl::Status> Commit(JobBatch batch) override;
   runtime::Task<absl::StatusOr<cohort::v1::Job>> GetJob(std::string id) override;
   runtime::Task<absl::StatusOr<std::vector<cohort::v1::JobEvent>>> ReadEvents(
-      std::int64_t from_sequence, std::size_t max_count) override;
+      std::int64_t from_sequence, std::size_t max_count, std::size_t max_bytes) override;
   JobStoreStats stats() const override;
   BatchLimits limits() const override { return limits_; }
 

@@ -296,15 +296,19 @@ Task<absl::StatusOr<Job>> RocksJobStore::GetJob(std::string id) {
 }
 
 Task<absl::StatusOr<std::vector<JobEvent>>> RocksJobStore::ReadEvents(std::int64_t from_sequence,
-                                                                      std::size_t max_count) {
+                                                                      std::size_t max_count,
+                                                                      std::size_t max_bytes) {
   co_return co_await runtime::ToThread(
-      read_pool(), [this, from_sequence, max_count]() -> absl::StatusOr<std::vector<JobEvent>> {
+      read_pool(), [this, from_sequence, max_count, max_bytes]() -> absl::StatusOr<std::vector<JobEvent>> {
         std::vector<JobEvent> events;
+        std::size_t bytes = 0;
         rocksdb::ReadOptions read_options;
         rocksdb::Slice upper(internal::AfterAllKeys());
         read_options.iterate_upper_bound = &upper;
         std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, handle(Family::kEvents)));
         for (it->Seek(internal::EventKey(from_sequence)); it->Valid() && events.size() < max_count; it->Next()) {
+          bytes += it->value().size();
+          if (!events.empty() && bytes > max_bytes) break;
           absl::StatusOr<JobEvent> event = internal::ParseEvent(View(it->key()), View(it->value()));
           if (!event.ok()) return event.status();
           events.push_back(*std::move(event));

@@ -27,7 +27,7 @@ absl::Status EventLog::CheckStart(std::int64_t after_sequence) const {
 runtime::Task<absl::StatusOr<cohort::v1::WatchResponse>> EventLog::Cursor::Next() {
   while (true) {
     while (log_.committed_ < next_) co_await log_.commits_->Wait();
-    absl::StatusOr<std::vector<cohort::v1::JobEvent>> events = co_await log_.store_.ReadEvents(next_, kReadEvents);
+    absl::StatusOr<std::vector<cohort::v1::JobEvent>> events = co_await log_.store_.ReadEvents(next_, kReadEvents, kBatchBytes);
     if (!events.ok()) co_return events.status();
     if (events->empty()) {
       co_await log_.commits_->Wait();

@@ -35,9 +35,8 @@ class EventLog {
   absl::Status CheckStart(std::int64_t after_sequence) const;
 
   // Reads committed events after a sequence, batch by batch, waiting for commits.
-  // What it holds at a time is bounded: one read of at most kReadEvents events, of
-  // which one batch of at most kBatchBytes (or a single larger event) is returned; the
-  // rest is read again next time.
+  // What it holds at a time is bounded: one read of at most kReadEvents events and
+  // kBatchBytes of them (or a single larger event), returned as one batch.
   class Cursor {
    public:
     static constexpr std::size_t kReadEvents = 32;
