@@ -24,6 +24,7 @@ and the PromQL and metric names against data (//tests/dashboard:dashboard_test).
 
 import argparse
 import glob
+import hashlib
 import json
 import os
 import re
@@ -304,9 +305,68 @@ class ChartTest(unittest.TestCase):
                     c = self.container(self.find(objects, kind, suffix))
                     port = {p["name"]: p["containerPort"] for p in c["ports"]}[port_name]
                     self.assertEqual(f"0.0.0.0:{port}", self.flags(c)["listen"])
+                    # kubelet's gRPC probe has no TLS: with TLS on, the port is probed by TCP.
+                    tls = "--tls-cert=/etc/cohort/tls/tls.crt" in c["args"]
                     for probe in ("readinessProbe", "livenessProbe"):
-                        self.assertEqual({"port": port}, c[probe]["grpc"], probe)
+                        self.assertEqual({"port": port}, c[probe]["tcpSocket" if tls else "grpc"], probe)
                         self.assertEqual(5, c[probe]["timeoutSeconds"], probe)  # values' probes
+
+    def test_servers_use_tls_or_say_insecure_and_clients_follow(self):
+        workloads = [("StatefulSet", "-broker"), ("StatefulSet", "-scheduler"), ("Deployment", "-executor")]
+        for values, objects in self.rendered.items():
+            text = ""
+            if values:
+                with open(values, encoding="utf-8") as f:
+                    text = f.read()
+            tls, mtls, auth = "tls:\n  enabled: true" in text, "requireClientCert: true" in text, "auth:\n  enabled: true" in text
+            for kind, suffix in workloads:
+                with self.subTest(values=values, workload=suffix):
+                    w = self.find(objects, kind, suffix)
+                    pod = w["spec"]["template"]["spec"]
+                    self.assertFalse(pod["automountServiceAccountToken"])
+                    account = self.find(objects, "ServiceAccount", "")
+                    self.assertEqual(pod["serviceAccountName"], account["metadata"]["name"])
+                    f = self.flags(self.container(w))
+                    self.assertEqual("insecure" in f, not tls)
+                    self.assertEqual(f.get("tls-cert"), "/etc/cohort/tls/tls.crt" if tls else None)
+                    self.assertEqual(f.get("tls-client-ca"), "/etc/cohort/tls/ca.crt" if mtls else None)
+                    self.assertEqual(f.get("auth-tokens"), "/etc/cohort/auth/tokens" if auth else None)
+                    if suffix != "-broker":
+                        self.assertEqual(f.get("broker-tls-ca"), "/etc/cohort/tls/ca.crt" if tls else None)
+                        self.assertEqual(f.get("broker-tls-cert"), "/etc/cohort/tls/tls.crt" if mtls else None)
+                        self.assertEqual("broker-token-file" in f, auth)
+                    volumes = {v["name"] for v in pod["volumes"]}
+                    self.assertEqual("tls" in volumes, tls)
+                    self.assertEqual("auth" in volumes, auth)
+            accounts = [o for o in objects if o["kind"] == "ServiceAccount"]
+            self.assertEqual(len(accounts), 1)
+            self.assertFalse(accounts[0]["automountServiceAccountToken"])
+
+    def test_tokens_without_tls_fail_to_render(self):
+        result = self.helm_template(sets=("auth.enabled=true", "auth.existingSecret=cohort-auth"))
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("auth.enabled needs tls.enabled", result.stderr)
+
+    def test_network_policies_let_only_the_release_and_labelled_clients_reach_the_broker(self):
+        objects = self.rendered[os.path.join(self.chart, "ci", "tls-values.yaml")]
+        broker = self.find(objects, "NetworkPolicy", "-broker")
+        grpc_rule, metrics_rule = broker["spec"]["ingress"]
+        self.assertEqual([p["port"] for p in grpc_rule["ports"]], [7070])
+        components = [f["podSelector"]["matchLabels"].get("app.kubernetes.io/component") for f in grpc_rule["from"]]
+        self.assertEqual(components, ["executor", "scheduler", "test", None])
+        self.assertEqual(grpc_rule["from"][3]["podSelector"]["matchLabels"], {"cohort-client": "true"})
+        self.assertEqual([p["port"] for p in metrics_rule["ports"]], [9470])
+        self.assertIn("namespaceSelector", metrics_rule["from"][0])
+        pdb = self.find(objects, "PodDisruptionBudget", "-executor")
+        self.assertEqual(pdb["spec"]["maxUnavailable"], 1)
+
+    def test_cert_manager_certificate_names_the_services_the_clients_dial(self):
+        objects = self.rendered[os.path.join(self.chart, "ci", "mtls-tokens-values.yaml")]
+        cert = self.find(objects, "Certificate", "-tls")
+        self.assertIn("rel-cohort-broker", cert["spec"]["dnsNames"])
+        self.assertIn("rel-cohort-scheduler", cert["spec"]["dnsNames"])
+        self.assertEqual(cert["spec"]["secretName"], "rel-cohort-tls")
+        self.assertEqual(sorted(cert["spec"]["usages"]), ["client auth", "server auth"])
 
     def test_metrics_ports_annotations_and_services_agree(self):
         for values, objects in self.rendered.items():
@@ -459,7 +519,38 @@ class ChartTest(unittest.TestCase):
 
     # --- the chart's arguments against the real binaries ---------------------------
 
+    def security_files(self):
+        """What the chart mounts at /etc/cohort/ (tls/, auth/), made here: a CA and one
+        certificate for 127.0.0.1 by openssl, and a token file for the chart's clients."""
+        root = tempfile.mkdtemp(dir=self.tmp) + "/"
+        tls, auth = os.path.join(root, "tls"), os.path.join(root, "auth")
+        os.makedirs(tls)
+        os.makedirs(auth)
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        ca_key = os.path.join(root, "ca.key")
+        for argv in (
+            ["req", "-x509", *ec, "-keyout", ca_key, "-out", f"{tls}/ca.crt", "-days", "1", "-subj", "/CN=ca"],
+            ["req", *ec, "-keyout", f"{tls}/tls.key", "-out", f"{root}/tls.csr", "-subj", "/CN=cohort"],
+        ):
+            subprocess.run(["openssl", *argv], check=True, capture_output=True)
+        with open(f"{root}/ext", "w", encoding="utf-8") as f:
+            f.write("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n")
+        subprocess.run(["openssl", "x509", "-req", "-in", f"{root}/tls.csr", "-CA", f"{tls}/ca.crt", "-CAkey", ca_key,
+                        "-CAcreateserial", "-out", f"{tls}/tls.crt", "-days", "1", "-extfile", f"{root}/ext"],
+                       check=True, capture_output=True)
+        lines = []
+        for name, scopes, executor in (("scheduler", "read,submit,release", ""), ("executor", "execute", "rel-cohort-executor-*")):
+            token = f"{name}-test-token"
+            with open(f"{auth}/{name}-token", "w", encoding="utf-8") as f:
+                f.write(token + "\n")
+            digest = hashlib.sha256(token.encode()).hexdigest()
+            lines.append(f"sha256:{digest} principal={name} scopes={scopes}" + (f" executor={executor}" if executor else ""))
+        with open(f"{auth}/tokens", "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+        return root
+
     def test_every_rendered_command_line_starts_the_real_binary(self):
+        secrets = self.security_files()
         for values, objects in self.rendered.items():
             containers = {
                 "broker": self.container(self.find(objects, "StatefulSet", "-broker")),
@@ -475,7 +566,10 @@ class ChartTest(unittest.TestCase):
                         c = containers[name]
                         binary = os.path.basename(c["command"][0])
                         self.assertEqual(f"cohort-{name}", binary)
-                        args = [a.replace("$(POD_NAME)", "rel-cohort-executor-0") for a in c["args"]]
+                        args = [
+                            a.replace("$(POD_NAME)", "rel-cohort-executor-0").replace("/etc/cohort/", secrets)
+                            for a in c["args"]
+                        ]
                         # Later flags win: the addresses and directories of this machine.
                         args += ["--listen=127.0.0.1:0", "--metrics-listen=127.0.0.1:0"]
                         if "--data-dir" in " ".join(args):

@@ -71,11 +71,17 @@ a number that reaches here some other way (cohort:1.1, never cohort:%!s(float64=
 
 {{/*
 A gRPC probe on a port with the timings of values (startup, readiness or liveness).
-Call with (dict "port" 7070 "timings" $b.probes.readiness).
+Call with (dict "port" 7070 "timings" $b.probes.readiness "tls" .Values.tls.enabled).
 */}}
 {{- define "cohort.grpcProbe" -}}
+{{- if .tls -}}
+# kubelet's gRPC probe speaks no TLS: with TLS on, the port is probed by TCP.
+tcpSocket:
+  port: {{ int .port }}
+{{- else -}}
 grpc:
   port: {{ int .port }}
+{{- end }}
 {{- with .timings }}
 {{ toYaml . }}
 {{- end }}
@@ -114,4 +120,115 @@ persistence values.
     resources:
       requests:
         storage: {{ .size | quote }}
+{{- end }}
+
+{{/*
+Trust on the wire (README "Security"). The Secret holding tls.crt, tls.key and ca.crt:
+tls.existingSecret, or the one cert-manager writes for the chart's Certificate.
+*/}}
+{{- define "cohort.tlsSecretName" -}}
+{{- if .Values.tls.existingSecret }}{{ .Values.tls.existingSecret }}{{ else }}{{ include "cohort.fullname" . }}-tls{{ end }}
+{{- end }}
+
+{{/*
+The ServiceAccount every Cohort pod runs as.
+*/}}
+{{- define "cohort.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}{{ default (include "cohort.fullname" .) .Values.serviceAccount.name }}{{ else }}{{ default "default" .Values.serviceAccount.name }}{{ end }}
+{{- end }}
+
+{{/*
+A server's security flags: TLS (mTLS with tls.requireClientCert) or an explicit
+--insecure, since the pods listen on 0.0.0.0; the token file with auth on.
+*/}}
+{{- define "cohort.serverSecurityArgs" -}}
+{{- if .Values.auth.enabled }}
+{{- if not .Values.tls.enabled }}
+{{- fail "auth.enabled needs tls.enabled: bearer tokens must not cross the network in plaintext" }}
+{{- end }}
+{{- end }}
+{{- if .Values.tls.enabled }}
+- --tls-cert=/etc/cohort/tls/tls.crt
+- --tls-key=/etc/cohort/tls/tls.key
+- --tls-reload-interval={{ .Values.tls.reloadInterval }}
+{{- if .Values.tls.requireClientCert }}
+- --tls-client-ca=/etc/cohort/tls/ca.crt
+{{- end }}
+{{- else }}
+- --insecure
+{{- end }}
+{{- if .Values.auth.enabled }}
+- --auth-tokens=/etc/cohort/auth/tokens
+{{- end }}
+{{- end }}
+
+{{/*
+Flags of a service that calls the broker. Call with (dict "ctx" $ "token" "scheduler-token").
+*/}}
+{{- define "cohort.brokerClientArgs" -}}
+{{- if .ctx.Values.tls.enabled }}
+- --broker-tls-ca=/etc/cohort/tls/ca.crt
+{{- if .ctx.Values.tls.requireClientCert }}
+- --broker-tls-cert=/etc/cohort/tls/tls.crt
+- --broker-tls-key=/etc/cohort/tls/tls.key
+{{- end }}
+{{- end }}
+{{- if .ctx.Values.auth.enabled }}
+- --broker-token-file=/etc/cohort/auth/{{ .token }}
+{{- end }}
+{{- end }}
+
+{{/*
+volumeMounts and volumes of the TLS and token Secrets (nothing when both are off).
+Secret volumes are updated in place by the kubelet; the services re-read them.
+*/}}
+{{- define "cohort.securityVolumeMounts" -}}
+{{- if .Values.tls.enabled }}
+- name: tls
+  mountPath: /etc/cohort/tls
+  readOnly: true
+{{- end }}
+{{- if .Values.auth.enabled }}
+- name: auth
+  mountPath: /etc/cohort/auth
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{- define "cohort.securityVolumes" -}}
+{{- if .Values.tls.enabled }}
+- name: tls
+  secret:
+    secretName: {{ include "cohort.tlsSecretName" . }}
+{{- end }}
+{{- if .Values.auth.enabled }}
+- name: auth
+  secret:
+    secretName: {{ required "auth.existingSecret is required with auth.enabled" .Values.auth.existingSecret }}
+{{- end }}
+{{- end }}
+
+{{/*
+cohortctl's environment and mounts in the helm test pod (COHORT_TLS_*, COHORT_TOKEN_FILE).
+*/}}
+{{- define "cohort.testClientEnv" -}}
+{{- if or .Values.tls.enabled .Values.auth.enabled }}
+env:
+  {{- if .Values.tls.enabled }}
+  - name: COHORT_TLS_CA
+    value: /etc/cohort/tls/ca.crt
+  {{- if .Values.tls.requireClientCert }}
+  - name: COHORT_TLS_CERT
+    value: /etc/cohort/tls/tls.crt
+  - name: COHORT_TLS_KEY
+    value: /etc/cohort/tls/tls.key
+  {{- end }}
+  {{- end }}
+  {{- if .Values.auth.enabled }}
+  - name: COHORT_TOKEN_FILE
+    value: /etc/cohort/auth/client-token
+  {{- end }}
+volumeMounts:
+  {{- include "cohort.securityVolumeMounts" . | trim | nindent 2 }}
+{{- end }}
 {{- end }}
