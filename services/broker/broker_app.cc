@@ -12,6 +12,7 @@
 #include "services/broker/broker_engine.h"
 #include "services/broker/broker_metrics.h"
 #include "services/broker/broker_service.h"
+#include "services/broker/disk_guard.h"
 
 namespace cohort::broker {
 
@@ -45,6 +46,7 @@ absl::Status BrokerAppOptions::Validate() const {
                                                    most));
   }
   if (starvation_every < 0) return absl::InvalidArgumentError("--starvation-every must not be negative");
+  if (min_free_disk < 0) return absl::InvalidArgumentError("--min-free-disk must not be negative (0 disables it)");
   if (result_ttl < absl::ZeroDuration()) return absl::InvalidArgumentError("--result-ttl must not be negative");
   if (event_retention < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--event-retention must not be negative");
@@ -81,6 +83,9 @@ absl::StatusOr<std::unique_ptr<BrokerApp>> BrokerApp::Open(runtime::EventLoop& l
   common::JobIdGenerator* ids = app->ids_.get();
   app->engine_ = std::make_unique<BrokerEngine>(loop, *app->store_, *app->metrics_, engine_options,
                                                 [ids] { return ids->Next(); });
+  app->disk_guard_ = std::make_unique<DiskGuard>(o.data_dir, static_cast<std::uint64_t>(o.min_free_disk),
+                                                 [store = app->store_.get()] { return store->stats().bytes; }, registry);
+  app->engine_->SetWriteAdmission([guard = app->disk_guard_.get()] { return guard->AdmitWrite(); });
   absl::Status started = runtime::RunUntilComplete(loop, app->engine_->Start());
   if (!started.ok()) {
     return absl::Status(started.code(), absl::StrCat("cannot recover from ", o.data_dir, ": ", started.ToString()));

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -26,6 +27,7 @@ namespace cohort::broker {
 class BrokerEngine;
 class BrokerMetrics;
 class BrokerService;
+class DiskGuard;
 
 // Everything cohort-broker's flags set, apart from its addresses. The defaults are the
 // flags' defaults.
@@ -41,6 +43,8 @@ struct BrokerAppOptions {
   int max_message_bytes = common::kMaxMessageBytes;  // largest gRPC message, received or sent
   absl::Duration result_ttl = absl::Hours(24 * 7);     // how long an ended job is kept
   absl::Duration event_retention = absl::Hours(24);    // how long events are kept for Watch
+  // Below this many free bytes on the data dir, new work is refused (DiskGuard); 0: off.
+  std::int64_t min_free_disk = std::int64_t{64} << 20;
 
   // OK, or INVALID_ARGUMENT naming the flag and the rule, e.g.
   // "--heartbeat-interval must be positive and shorter than --lease". A job of
@@ -113,6 +117,7 @@ class BrokerApp {
   std::unique_ptr<common::JobIdGenerator> ids_;
   std::unique_ptr<store::RocksJobStore> store_;
   std::unique_ptr<BrokerMetrics> metrics_;
+  std::unique_ptr<DiskGuard> disk_guard_;  // outlives the engine, which asks it
   std::unique_ptr<BrokerEngine> engine_;
   std::unique_ptr<BrokerService> service_;
   runtime::Event stopping_;

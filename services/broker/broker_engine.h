@@ -87,6 +87,11 @@ class BrokerEngine {
   // Stops dispatching and waits for commits in flight.
   runtime::Task<void> Stop();
 
+  // Asked before a client's write (Submit, CancelJob, ReleaseJobs, queue settings) is
+  // staged: a non-OK status (DiskGuard's RESOURCE_EXHAUSTED) is returned as it is and
+  // nothing is written. Transitions of work already accepted are never asked.
+  void SetWriteAdmission(std::function<absl::Status()> admit) { admit_write_ = std::move(admit); }
+
   // ---- Clients ------------------------------------------------------------------------
   // All-or-nothing: every spec is validated before anything is written. Returns one id
   // per spec once they are durable; a spec whose idempotency key is known returns the
@@ -227,6 +232,7 @@ class BrokerEngine {
   bool stopping_ = false;
   bool draining_ = false;  // DrainExecutors was called: nothing more is dispatched
   runtime::TimerId sweep_timer_ = 0;
+  std::function<absl::Status()> admit_write_ = [] { return absl::OkStatus(); };
 };
 
 }  // namespace cohort::broker

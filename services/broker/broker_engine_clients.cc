@@ -107,6 +107,7 @@ runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::Submit(std
         "in several calls"));
   }
   if (validate_only) co_return std::vector<std::string>{};
+  if (absl::Status admitted = admit_write_(); !admitted.ok()) co_return admitted;
 
   Pending p;
   std::vector<std::string> ids;
@@ -204,6 +205,7 @@ runtime::Task<absl::StatusOr<cohort::v1::CancelJobResponse>> BrokerEngine::Cance
     response.set_already_ended(true);
     co_return response;
   }
+  if (absl::Status admitted = admit_write_(); !admitted.ok()) co_return admitted;
   Pending p;
   if (job.state() == cohort::v1::JOB_STATE_RUNNING) {
     if (!job.cancel_requested()) {
@@ -244,6 +246,7 @@ runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::ReleaseJob
     if (!jobs_.contains(r.job_id())) unknown.push_back(r.job_id());
   }
   if (!unknown.empty()) co_return absl::NotFoundError(absl::StrCat("unknown jobs: ", common::QuoteListBounded(unknown)));
+  if (absl::Status admitted = admit_write_(); !admitted.ok()) co_return admitted;
   Pending p;
   std::vector<std::string> changed;
   for (const auto& r : request.releases()) {
@@ -297,6 +300,7 @@ cohort::v1::ListQueuesResponse BrokerEngine::ListQueues() const {
 runtime::Task<absl::Status> BrokerEngine::PauseQueue(std::string queue, bool paused) {
   loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
   if (absl::Status s = CheckQueueName(queue, "queue "); !s.ok()) co_return s;
+  if (absl::Status admitted = admit_write_(); !admitted.ok()) co_return admitted;
   dispatcher_.Queue(queue).paused = paused;
   Pending p;
   StageQueueSettings(queue, p);
@@ -310,6 +314,7 @@ runtime::Task<absl::StatusOr<cohort::v1::QueueLimits>> BrokerEngine::SetQueueLim
   loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
   if (absl::Status s = CheckQueueName(queue, "queue "); !s.ok()) co_return s;
   if (absl::Status s = Dispatcher::CheckLimits(limits); !s.ok()) co_return s;
+  if (absl::Status admitted = admit_write_(); !admitted.ok()) co_return admitted;
   const cohort::v1::QueueLimits applied = dispatcher_.SetLimits(queue, limits);
   Pending p;
   StageQueueSettings(queue, p);

@@ -20,6 +20,9 @@ ABSL_FLAG(int, max_message_bytes, cohort::common::kMaxMessageBytes, "broker: lar
 ABSL_FLAG(absl::Duration, result_ttl, absl::Hours(24 * 7),
           "broker: how long an ended job is kept (a job's spec.result_ttl overrides it)");
 ABSL_FLAG(absl::Duration, event_retention, absl::Hours(24), "broker: how long events are kept for Watch");
+ABSL_FLAG(std::int64_t, min_free_disk, cohort::broker::BrokerAppOptions{}.min_free_disk,
+          "broker: below this many free bytes on the data dir's filesystem, Submit, CancelJob, ReleaseJobs and queue "
+          "settings are refused with RESOURCE_EXHAUSTED, keeping the rest for work already accepted (0: off)");
 
 namespace cohort::broker {
 
@@ -36,6 +39,7 @@ BrokerAppOptions BrokerOptionsFromFlags(std::string data_dir) {
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.result_ttl = absl::GetFlag(FLAGS_result_ttl);
   options.event_retention = absl::GetFlag(FLAGS_event_retention);
+  options.min_free_disk = absl::GetFlag(FLAGS_min_free_disk);
   return options;
 }
 

@@ -8,8 +8,10 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -26,6 +28,8 @@ namespace {
 
 constexpr char kSize[] = "size=16m";
 constexpr size_t kBallastBytes = 9 << 20;  // leaves the broker a few MiB
+constexpr std::uint64_t kMinFreeDisk = 2 << 20;  // the broker's --min-free-disk here
+constexpr std::uint64_t kFreeAtRestart = 1536 << 10;  // below it
 
 cohort::v1::JobSpec BigJob() {
   cohort::v1::JobSpec big;
@@ -63,11 +67,28 @@ class DiskFullTest : public ::testing::Test {
   }
 
   std::string Ballast() const { return mount_point_ + "/ballast"; }
+
+  // Writes a second ballast file until the filesystem has at most `free` bytes free.
+  void TopUpUntilFree(std::uint64_t free) {
+    const int fd = open((mount_point_ + "/top-up").c_str(), O_CREAT | O_WRONLY | O_APPEND | O_CLOEXEC, 0600);
+    ASSERT_GE(fd, 0);
+    const std::string block(64 << 10, 't');
+    while (true) {
+      struct statvfs fs {};
+      ASSERT_EQ(statvfs(mount_point_.c_str(), &fs), 0);
+      if (static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize <= free) break;
+      ASSERT_EQ(write(fd, block.data(), block.size()), static_cast<ssize_t>(block.size()));
+    }
+    close(fd);
+  }
   std::string DataDir() const { return mount_point_ + "/broker"; }
 
+  // --min-free-disk scaled to this small filesystem (its default is 64 MiB): a few
+  // MiB stay free for what work already accepted and a restart need.
   absl::StatusOr<std::unique_ptr<ServiceProcess>> StartBroker() {
-    return ServiceProcess::Start(BinaryPath("services/broker/cohort-broker"), BrokerArgs(DataDir()),
-                                 absl::Seconds(20));
+    std::vector<std::string> args = BrokerArgs(DataDir());
+    args.push_back("--min-free-disk=" + std::to_string(kMinFreeDisk));
+    return ServiceProcess::Start(BinaryPath("services/broker/cohort-broker"), args, absl::Seconds(20));
   }
 
   TempDir dir_{"disk-full"};
@@ -143,13 +164,11 @@ TEST_F(DiskFullTest, AFullDiskRefusesSubmitsLosesNothingAcknowledgedAndTheBroker
 }
 
 // Not a crash loop: a broker (re)started while its disk is full comes up, serves what
-// it has, and refuses writes with RESOURCE_EXHAUSTED or UNAVAILABLE.
-// Disabled: it fails today. The broker aborts on its first failed commit (crash-only,
-// BrokerEngine::CommitAndApply), and every restart on the full disk aborts inside
-// RocksDB before the ready line, so an orchestrator restarts it forever and even
-// reads are down until an operator frees space. Enable it with the fix (see the fault
-// suite's report: a free-space guard that refuses writes before RocksDB sees ENOSPC).
-TEST_F(DiskFullTest, DISABLED_ABrokerRestartedOnAFullDiskServesReadsAndRefusesWrites) {
+// it has, and refuses writes with RESOURCE_EXHAUSTED or UNAVAILABLE. Before the
+// free-space guard (--min-free-disk, DiskGuard) the broker aborted on its first failed
+// commit and every restart on the full disk aborted inside RocksDB before the ready
+// line: a crash loop with even reads down.
+TEST_F(DiskFullTest, ABrokerRestartedOnAFullDiskServesReadsAndRefusesWrites) {
   auto started = StartBroker();
   ASSERT_TRUE(started.ok()) << started.status();
   broker_ = std::move(*started);
@@ -159,11 +178,16 @@ TEST_F(DiskFullTest, DISABLED_ABrokerRestartedOnAFullDiskServesReadsAndRefusesWr
   ASSERT_FALSE(refusal.ok());
 
   broker_.reset();
+  // Whatever the stopped broker's files gave back, the disk is below the broker's
+  // --min-free-disk when it starts (with the few hundred KiB it needs to open).
+  TopUpUntilFree(kFreeAtRestart);
   started = StartBroker();
   ASSERT_TRUE(started.ok()) << "restarted on a full disk, the broker does not come up: " << started.status();
   broker_ = std::move(*started);
   stub = BrokerStub(broker_->grpc_address());
   ExpectAllFound(*stub, acknowledged);
+  // Opening gives space back (RocksDB's preallocated MANIFEST and old WAL): take it.
+  TopUpUntilFree(kFreeAtRestart);
   cohort::v1::SubmitRequest req;
   *req.add_jobs() = BigJob();
   cohort::v1::SubmitResponse resp;

@@ -1,0 +1,48 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "prometheus/counter.h"
+#include "prometheus/gauge.h"
+#include "prometheus/registry.h"
+
+namespace cohort::broker {
+
+// The broker's free-space guard (--min-free-disk): new work is refused with
+// RESOURCE_EXHAUSTED while the data dir's filesystem has less than `min_free` bytes
+// available, so that the space left is kept for the transitions of work already
+// accepted (dispatch, completion, leases) and a full disk never fails a commit, which
+// would stop the broker. The free space is read with statvfs at most every
+// kRefreshInterval; in between, the bytes the store wrote since (`written`, e.g. its
+// JobStoreStats::bytes) are taken off it, so a burst of writes cannot outrun it. Exports cohort_broker_disk_free_bytes and
+// cohort_broker_writes_refused_total. `min_free` 0 admits everything. Thread-compatible
+// (the broker's loop only).
+class DiskGuard {
+ public:
+  static constexpr absl::Duration kRefreshInterval = absl::Milliseconds(100);
+
+  DiskGuard(std::string dir, std::uint64_t min_free, std::function<std::uint64_t()> written,
+            prometheus::Registry& registry);
+
+  // OK, or RESOURCE_EXHAUSTED "data dir has N bytes free, below --min-free-disk=M".
+  absl::Status AdmitWrite();
+
+ private:
+  // Bytes available to the broker on the data dir's filesystem, refreshed if stale.
+  std::uint64_t Free();
+
+  const std::string dir_;
+  const std::uint64_t min_free_;
+  const std::function<std::uint64_t()> written_;
+  absl::Time read_at_ = absl::InfinitePast();
+  std::uint64_t free_ = 0;          // at read_at_
+  std::uint64_t written_at_read_ = 0;
+  prometheus::Gauge& free_gauge_;
+  prometheus::Counter& refused_;
+};
+
+}  // namespace cohort::broker
