@@ -121,6 +121,7 @@ runtime::Task<void> BrokerApp::MeasureLoopLag() {
     const bool stopping = co_await stopping_.WaitUntil(due);
     if (stopping) co_return;
     metrics_->loop_lag().Set(std::chrono::duration<double>(loop_.Now() - due).count());
+    disk_guard_->Refresh();  // the free-space gauge moves without writes too
   }
 }
 

@@ -16,7 +16,8 @@ namespace cohort::broker {
 // RESOURCE_EXHAUSTED while the data dir's filesystem has less than `min_free` bytes
 // available, so that the space left is kept for the transitions of work already
 // accepted (dispatch, completion, leases) and a full disk never fails a commit, which
-// would stop the broker. The free space is read with statvfs at most every
+// would stop the broker. The free space is read with statvfs (at each write and
+// Refresh, which the broker calls every second) at most every
 // kRefreshInterval; in between, the bytes the store wrote since (`written`, e.g. its
 // JobStoreStats::bytes) are taken off it, so a burst of writes cannot outrun it. Exports cohort_broker_disk_free_bytes and
 // cohort_broker_writes_refused_total. `min_free` 0 admits everything. Thread-compatible
@@ -30,6 +31,8 @@ class DiskGuard {
 
   // OK, or RESOURCE_EXHAUSTED "data dir has N bytes free, below --min-free-disk=M".
   absl::Status AdmitWrite();
+  // Re-reads the free space (and its gauge) if the last read is stale.
+  void Refresh() { Free(); }
 
  private:
   // Bytes available to the broker on the data dir's filesystem, refreshed if stale.
