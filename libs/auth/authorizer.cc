@@ -87,6 +87,7 @@ grpc::Status Authorizer::Process(const InputMetadata& auth_metadata, grpc::AuthC
     if (!principal->executor_pattern.empty()) {
       context->AddProperty(kExecutorPatternProperty, principal->executor_pattern);
     }
+    for (const std::string& pattern : principal->queue_patterns) context->AddProperty(kQueuePatternProperty, pattern);
   }
   return grpc::Status::OK;
 }

@@ -24,7 +24,8 @@ namespace cohort::auth {
 // A refused call never reaches its handler, so it changes nothing. Refusals are counted
 // in cohort_<service>_auth_denied_total{method, reason} (method is "other" outside the
 // table; reason unauthenticated | unknown_token | missing_scope | unknown_method).
-// An admitted call carries the principal in its AuthContext (principal.h) and the
+// An admitted call carries the principal, its executor pattern and its queue patterns
+// in its AuthContext (principal.h: handlers check Hello ids and Submit queues) and the
 // token is removed from the metadata handlers see. No message ever quotes a token.
 // Thread-safe; runs inline on gRPC's threads (non-blocking: a hash and a map lookup).
 class Authorizer final : public grpc::AuthMetadataProcessor {

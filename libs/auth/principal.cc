@@ -22,6 +22,16 @@ bool MayActAsExecutor(const grpc::AuthContext* context, absl::string_view execut
   return !pattern.empty() && GlobMatches(pattern, executor_id);
 }
 
+bool MayUseQueue(const grpc::AuthContext* context, absl::string_view queue) {
+  if (context == nullptr) return true;
+  std::vector<grpc::string_ref> patterns = context->FindPropertyValues(kQueuePatternProperty);
+  if (patterns.empty()) return true;
+  for (const grpc::string_ref& p : patterns) {
+    if (GlobMatches(absl::string_view(p.data(), p.size()), queue)) return true;
+  }
+  return false;
+}
+
 bool GlobMatches(absl::string_view pattern, absl::string_view text) {
   return fnmatch(std::string(pattern).c_str(), std::string(text).c_str(), 0) == 0;
 }

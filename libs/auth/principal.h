@@ -20,6 +20,7 @@ struct Principal {
 // Properties the authorizer adds to an authorized call's grpc::AuthContext.
 inline constexpr char kPrincipalProperty[] = "cohort_principal";
 inline constexpr char kExecutorPatternProperty[] = "cohort_executor_pattern";
+inline constexpr char kQueuePatternProperty[] = "cohort_queue_pattern";  // one per pattern
 
 // The principal the authorizer attached to this call, or "" when the server runs
 // without authorization (no token store): then every caller may do everything.
@@ -29,6 +30,10 @@ std::string CallerPrincipal(const grpc::AuthContext* context);
 // without authorization, otherwise only if the id matches the principal's executor
 // pattern (shell glob, fnmatch(3) without flags; an empty pattern matches nothing).
 bool MayActAsExecutor(const grpc::AuthContext* context, absl::string_view executor_id);
+
+// Whether the caller may submit to `queue`: always without authorization or when the
+// principal has no queue patterns, otherwise only if one of them matches (glob).
+bool MayUseQueue(const grpc::AuthContext* context, absl::string_view queue);
 
 // fnmatch(3) glob match, no flags: `*`, `?` and `[...]`.
 bool GlobMatches(absl::string_view pattern, absl::string_view text);

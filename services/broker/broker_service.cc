@@ -117,9 +117,18 @@ absl::Status BrokerService::CheckIds(const google::protobuf::RepeatedPtrField<st
   return absl::OkStatus();
 }
 
-grpc::ServerUnaryReactor* BrokerService::Submit(grpc::CallbackServerContext*, const cohort::v1::SubmitRequest* req,
+grpc::ServerUnaryReactor* BrokerService::Submit(grpc::CallbackServerContext* ctx, const cohort::v1::SubmitRequest* req,
                                                 cohort::v1::SubmitResponse* resp) {
-  return Unary("Submit", [this, req, resp]() -> Task<grpc::Status> {
+  return Unary("Submit", [this, ctx, req, resp]() -> Task<grpc::Status> {
+    // The authorizer admitted `submit`; the credential may be limited to some queues.
+    const std::shared_ptr<const grpc::AuthContext> auth = ctx->auth_context();
+    for (int i = 0; i < req->jobs_size(); ++i) {
+      if (!auth::MayUseQueue(auth.get(), req->jobs(i).queue())) {
+        co_return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                               absl::StrCat("jobs[", i, "].queue ", common::QuoteBounded(req->jobs(i).queue()),
+                                            " is not among the queues this credential may submit to"));
+      }
+    }
     std::vector<cohort::v1::JobSpec> specs(req->jobs().begin(), req->jobs().end());
     absl::StatusOr<std::vector<std::string>> ids = co_await engine_.Submit(std::move(specs), req->validate_only());
     if (!ids.ok()) co_return rpc::ToGrpc(ids.status());

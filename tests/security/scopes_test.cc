@@ -88,6 +88,9 @@ class ScopesTest : public ::testing::Test {
       }
       grant(absl::StrCat("all-but ", scope), absl::StrCat("all-but-", scope), others);
     }
+    tokens << auth::TokenFileLine("reports-only",
+                                  Principal{"reports-bot", *auth::ParseScopes("submit,read"), "", {"reports.*"}})
+           << "\n";
     tokens.close();
     std::ofstream(dir_.path() + "/scheduler.token") << "scheduler\n";
 
@@ -289,6 +292,27 @@ TEST_F(ScopesTest, ReleaseJobsWithoutTheReleaseScopeIsRefusedAndCounted) {
   // The same request with the scope releases the job: the refusal was the only obstacle.
   EXPECT_EQ(Call("/cohort.v1.Broker/ReleaseJobs", "exact release").error_code(), grpc::StatusCode::OK);
   EXPECT_EQ(Job().state(), cohort::v1::JOB_STATE_QUEUED);
+}
+
+TEST_F(ScopesTest, ACredentialLimitedToQueuePatternsSubmitsOnlyThere) {
+  auto stub = cohort::v1::Broker::NewStub(Channel(broker_->grpc_address(), "reports-only"));
+  auto submit = [&](const std::vector<std::string>& queues) {
+    cohort::v1::SubmitRequest r;
+    for (const std::string& q : queues) {
+      auto* job = r.add_jobs();
+      job->set_kind("builtin.noop");
+      job->set_queue(q);
+    }
+    cohort::v1::SubmitResponse response;
+    grpc::ClientContext ctx;
+    return stub->Submit(&ctx, r, &response);
+  };
+  const std::string before = State();
+  grpc::Status refused = submit({"reports.daily", "default"});  // one job outside refuses the whole request
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(refused.error_message().find("jobs[1].queue \"default\""), std::string::npos) << refused.error_message();
+  EXPECT_EQ(State(), before);
+  EXPECT_EQ(submit({"reports.daily", "reports.weekly"}).error_code(), grpc::StatusCode::OK);
 }
 
 TEST_F(ScopesTest, AnUnknownTokenIsUnauthenticatedAndNeverQuoted) {
