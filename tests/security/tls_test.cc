@@ -15,6 +15,7 @@
 #include "libs/auth/channel_credentials.h"
 #include "protos/cohort/v1/broker.grpc.pb.h"
 #include "tests/security/certs.h"
+#include "tests/testing/run_to_exit.h"
 #include "tests/testing/runfiles.h"
 #include "tests/testing/service_process.h"
 #include "tests/testing/temp_dir.h"
@@ -109,6 +110,21 @@ TEST_F(TlsTest, AnMtlsBrokerRefusesACertificateFromAnotherCa) {
                                Trusting(ca_->cert(), stranger->cert, stranger->key)))
                 .error_code(),
             grpc::StatusCode::UNAVAILABLE);
+}
+
+// TLS 1.2 is the minimum (gRPC's default for these credentials): openssl's client,
+// told to speak TLS 1.1 and allowed its old ciphers, gets no session.
+TEST_F(TlsTest, TheBrokerRefusesTlsOlderThanOnePointTwo) {
+  StartBroker({"--tls-cert=" + server_.cert, "--tls-key=" + server_.key});
+  auto handshake = [&](const std::string& version) {
+    absl::StatusOr<Exited> run =
+        RunToExit("/usr/bin/openssl", {"s_client", "-connect", broker_->grpc_address(), version, "-cipher",
+                                       "DEFAULT:@SECLEVEL=0", "-alpn", "h2", "-CAfile", ca_->cert()});
+    EXPECT_TRUE(run.ok()) << run.status();
+    return run.ok() ? run->stdout_text : "";
+  };
+  EXPECT_NE(handshake("-tls1_2").find("New, TLSv1.2"), std::string::npos);
+  EXPECT_NE(handshake("-tls1_1").find("New, (NONE), Cipher is (NONE)"), std::string::npos);
 }
 
 // Kubernetes rotates a Secret by pointing a symlink at a new directory; the broker
