@@ -97,8 +97,9 @@ class BrokerEngine {
   // per spec once they are durable; a spec whose idempotency key is known returns the
   // existing job's id. A spec whose deadline has already passed still gets a job, which
   // is FAILED ("deadline_exceeded") in the same commit and never runs.
+  // `principal` (who submitted, "" without authorization) is recorded as submitted_by.
   runtime::Task<absl::StatusOr<std::vector<std::string>>> Submit(std::vector<cohort::v1::JobSpec> specs,
-                                                                 bool validate_only);
+                                                                 bool validate_only, std::string principal = "");
   absl::StatusOr<cohort::v1::Job> GetJob(const std::string& id) const;
   absl::StatusOr<cohort::v1::ListJobsResponse> ListJobs(const cohort::v1::ListJobsRequest& request) const;
   runtime::Task<absl::StatusOr<cohort::v1::CancelJobResponse>> CancelJob(std::string id);

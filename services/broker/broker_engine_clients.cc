@@ -52,7 +52,7 @@ absl::StatusOr<std::string> PageTokenAfter(const cohort::v1::ListJobsRequest& re
 }  // namespace
 
 runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::Submit(std::vector<cohort::v1::JobSpec> specs,
-                                                                             bool validate_only) {
+                                                                             bool validate_only, std::string principal) {
   loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
   if (specs.empty()) co_return absl::InvalidArgumentError("jobs is empty: submit at least one job");
   if (specs.size() > options_.max_submit_batch) {
@@ -126,6 +126,7 @@ runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::Submit(std
     JobRecord& rec = jobs_[id];
     Job& job = rec.job;
     job.set_id(id);
+    job.set_submitted_by(principal);
     *job.mutable_create_time() = ToProto(now);
     if (spec.has_run_at() && FromProto(spec.run_at()) > now) *job.mutable_not_before() = spec.run_at();
     if (spec.has_delay() && FromProto(spec.delay()) > absl::ZeroDuration()) {

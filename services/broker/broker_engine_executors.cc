@@ -123,6 +123,9 @@ absl::Status BrokerEngine::OnExecutorMessage(std::uint64_t token, const Executor
         return absl::OkStatus();
       }
       s->running.erase(c.job_id());
+      if (Job& job = it->second.job; job.attempts_size() > 0) {
+        job.mutable_attempts(job.attempts_size() - 1)->set_executor_principal(s->principal);
+      }
       Pending p;
       FinishAttempt(it->second, c, p);
       DispatchInto(p);
@@ -344,6 +347,7 @@ void BrokerEngine::DispatchInto(Pending& p) {
       cohort::v1::Attempt* attempt = job.add_attempts();
       attempt->set_number(job.attempt());
       attempt->set_executor_id(session.hello.executor_id());
+      attempt->set_executor_principal(session.principal);
       *attempt->mutable_start_time() = ToProto(now);
       metrics_.Dispatched(job.spec().queue(), absl::ToDoubleSeconds(now - FromProto(job.queue_time())));
       Transition(*rec, cohort::v1::JOB_STATE_RUNNING, cohort::v1::TRANSITION_REASON_ASSIGNED, p);

@@ -130,7 +130,8 @@ grpc::ServerUnaryReactor* BrokerService::Submit(grpc::CallbackServerContext* ctx
       }
     }
     std::vector<cohort::v1::JobSpec> specs(req->jobs().begin(), req->jobs().end());
-    absl::StatusOr<std::vector<std::string>> ids = co_await engine_.Submit(std::move(specs), req->validate_only());
+    absl::StatusOr<std::vector<std::string>> ids =
+        co_await engine_.Submit(std::move(specs), req->validate_only(), auth::CallerPrincipal(auth.get()));
     if (!ids.ok()) co_return rpc::ToGrpc(ids.status());
     for (std::string& id : *ids) resp->add_job_ids(std::move(id));
     co_return grpc::Status::OK;

@@ -106,6 +106,18 @@ class ExecutorIdentityTest : public ::testing::Test {
     grpc::Status s = client_->WaitFor(&ctx, wait, &waited);
     ASSERT_TRUE(s.ok()) << s.error_message();
     EXPECT_EQ(waited.result(), "for the real worker-a");
+    // The job names who submitted it and the executor principal that ran it.
+    cohort::v1::GetJobRequest get;
+    get.set_job_id(submitted.job_ids(0));
+    cohort::v1::GetJobResponse job;
+    {
+      grpc::ClientContext get_ctx;
+      ASSERT_TRUE(client_->GetJob(&get_ctx, get, &job).ok());
+    }
+    EXPECT_EQ(job.job().submitted_by(), "client");
+    ASSERT_EQ(job.job().attempts_size(), 1);
+    EXPECT_EQ(job.job().attempts(0).executor_principal(), "worker-a");
+    EXPECT_EQ(job.job().attempts(0).executor_id(), "worker-a");
     cohort::v1::ListExecutorsResponse now = ListExecutors();
     ASSERT_EQ(now.executors_size(), 1);
     EXPECT_EQ(now.executors(0).executor_id(), "worker-a");
