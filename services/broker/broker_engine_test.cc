@@ -887,5 +887,31 @@ TEST_F(BrokerEngineTest, DrainIsSentOnEveryStreamAndNoAssignFollows) {
   });
 }
 
+TEST_F(BrokerEngineTest, AnotherPrincipalCannotTakeOverAConnectedExecutorIdButTheSameOneReplacesItsStream) {
+  WithEngine([](BrokerEngine& e) -> Task<void> {
+    std::string id = (*co_await e.Submit(Batch(Spec("q")), false, "ci"))[0];
+    EXPECT_EQ(e.GetJob(id)->submitted_by(), "ci");
+    FakeChannel real;
+    std::uint64_t session = *e.Attach(Hello("x1", 1).hello(), &real, "worker-a");
+    EXPECT_TRUE(e.OnExecutorMessage(session, Credit(1)).ok());
+    co_await Settle();
+    EXPECT_EQ(real.Assigns().size(), 1u);
+    FakeChannel impostor;
+    absl::StatusOr<std::uint64_t> refused = e.Attach(Hello("x1", 1).hello(), &impostor, "fleet");
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kPermissionDenied);
+    EXPECT_FALSE(real.ended.has_value());  // the real stream is untouched
+    EXPECT_TRUE(e.OnExecutorMessage(session, Complete(id, 1, "done")).ok());
+    co_await Settle();
+    Job job = *e.GetJob(id);
+    EXPECT_EQ(job.result(), "done");
+    EXPECT_EQ(job.attempts_size(), 1);
+    if (job.attempts_size() == 1) EXPECT_EQ(job.attempts(0).executor_principal(), "worker-a");
+    // The same principal reconnecting replaces its own stream, as before.
+    FakeChannel again;
+    EXPECT_TRUE(e.Attach(Hello("x1", 1).hello(), &again, "worker-a").ok());
+    EXPECT_EQ(real.ended.value_or(absl::OkStatus()).code(), absl::StatusCode::kAborted);
+  });
+}
+
 }  // namespace
 }  // namespace cohort::broker
