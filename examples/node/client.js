@@ -15,6 +15,7 @@
 //   npm ci && node client.js --server=127.0.0.1:7070
 'use strict';
 
+const fs = require('node:fs');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
 const grpc = require('@grpc/grpc-js');
@@ -70,9 +71,22 @@ function loadBroker(protoRoot) {
 const STATUS_NAMES = Object.fromEntries(Object.entries(grpc.status).map(([name, code]) => [code, name]));
 
 // stub.<method>(request) with a deadline of `timeout` seconds, as a promise.
+// The bearer token from COHORT_TOKEN, sent on every call (as cohortctl does).
+const metadata = new grpc.Metadata();
+if (process.env.COHORT_TOKEN) metadata.set('authorization', `Bearer ${process.env.COHORT_TOKEN}`);
+
+// TLS when COHORT_TLS_CA is set (COHORT_TLS_CERT and COHORT_TLS_KEY add a client
+// certificate for mutual TLS), plaintext otherwise.
+function credentials() {
+  const ca = process.env.COHORT_TLS_CA;
+  if (!ca) return grpc.credentials.createInsecure();
+  const read = (name) => (process.env[name] ? fs.readFileSync(process.env[name]) : null);
+  return grpc.credentials.createSsl(fs.readFileSync(ca), read('COHORT_TLS_KEY'), read('COHORT_TLS_CERT'));
+}
+
 function call(stub, method, request, timeout) {
   return new Promise((resolve, reject) => {
-    stub[method](request, { deadline: Date.now() + timeout * 1000 }, (err, response) => {
+    stub[method](request, metadata, { deadline: Date.now() + timeout * 1000 }, (err, response) => {
       if (err) reject(new ClientError(`${method} failed: ${STATUS_NAMES[err.code]}: ${err.details}`));
       else resolve(response);
     });
@@ -110,7 +124,7 @@ async function run(stub, { queue, count, timeout }) {
 async function main() {
   const flags = parseFlags();
   const Broker = loadBroker(flags.protos);
-  const stub = new Broker(flags.server, grpc.credentials.createInsecure());
+  const stub = new Broker(flags.server, credentials());
   try {
     await run(stub, flags);
   } catch (e) {
