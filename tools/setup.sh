@@ -17,6 +17,7 @@ packages=(
   python3-pytest python3-pytest-asyncio mypy python3-setuptools python3-wheel
   clang-14 libclang-rt-14-dev
   libspdlog-dev libcivetweb-dev chromium
+  openssl libssl-dev
 )
 
 missing=()

@@ -21,7 +21,11 @@ run() {
 }
 
 # The cross-process gtests run shuffled (each must stand alone); the rest as they are.
-gtests=$(bazel query --config=ci 'kind(cc_test, //tests/...)' 2>/dev/null)
+gtests=$(bazel query 'kind(cc_test, //tests/...)' 2>/dev/null)
+if [ -z "$gtests" ]; then
+  echo "test.sh: bazel query found no cc_test under //tests"
+  status=1
+fi
 run -- //... $(printf ' -%s' $gtests)
 run --test_arg=--gtest_shuffle $gtests
 run --config=asan --build_tests_only //libs/... //services/...
