@@ -20,6 +20,7 @@ namespace {
 class NullChannel final : public cohort::broker::ExecutorChannel {
  public:
   void Send(cohort::v1::BrokerMessage) override {}
+  void End(absl::Status) override {}
 };
 
 }  // namespace

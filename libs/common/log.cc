@@ -93,15 +93,15 @@ class State {
   bool Enabled(Level level) const { return static_cast<int>(level) >= level_.load(std::memory_order_relaxed); }
 
   void Write(std::string_view component, Level level, std::string_view message, std::span<const Field> fields,
-             const std::source_location& site) {
+             const CallSite& site) {
     absl::MutexLock lock(&mu_);
     const absl::Time now = options_.now();
-    auto [it, fresh] = sites_.try_emplace(SiteKey{site.file_name(), site.line()}, options_.rate_window);
+    auto [it, fresh] = sites_.try_emplace(SiteKey{site.file, site.line}, options_.rate_window);
     const RateLimiter::Verdict verdict = it->second.Admit(now);
     if (!verdict.write) return;
     const std::string body = RenderBody(options_.format, message, fields, verdict.suppressed);
     spdlog::logger& logger = LoggerFor(component);
-    logger.log(absl::ToChronoTime(now), spdlog::source_loc{site.file_name(), static_cast<int>(site.line()), site.function_name()},
+    logger.log(absl::ToChronoTime(now), spdlog::source_loc{site.file, static_cast<int>(site.line), site.function},
                ToSpdlog(level), spdlog::string_view_t(body.data(), body.size()));
   }
 
@@ -151,7 +151,7 @@ absl::StatusOr<Format> ParseFormat(std::string_view flag, std::string_view text)
 bool Logger::Enabled(Level level) { return GlobalState().Enabled(level); }
 
 void Logger::Log(Level level, std::string_view message, std::initializer_list<Field> fields,
-                 std::source_location site) const {
+                 CallSite site) const {
   State& state = GlobalState();
   if (!state.Enabled(level)) return;
   state.Write(component_, level, message, std::span<const Field>(fields.begin(), fields.size()), site);

@@ -3,7 +3,6 @@
 #include <functional>
 #include <initializer_list>
 #include <ostream>
-#include <source_location>
 #include <string_view>
 
 #include "absl/status/statusor.h"
@@ -60,6 +59,20 @@ absl::StatusOr<Level> ParseLevel(std::string_view flag, std::string_view text);
 // "text" | "json"; INVALID_ARGUMENT naming `flag` otherwise.
 absl::StatusOr<Format> ParseFormat(std::string_view flag, std::string_view text);
 
+// Where a log call was made (what std::source_location gives, which clang 14 — the fuzz
+// build's compiler — cannot compile from libstdc++ 12). Here() in a default argument
+// names the caller's file, line and function, with gcc and clang alike.
+struct CallSite {
+  const char* file;
+  unsigned line;
+  const char* function;
+
+  static constexpr CallSite Here(const char* file = __builtin_FILE(), unsigned line = __builtin_LINE(),
+                                 const char* function = __builtin_FUNCTION()) {
+    return {file, line, function};
+  }
+};
+
 // A component's handle on the log: cheap, constant, safe to declare at namespace scope
 // (it holds only the component's name, which must be a literal or outlive it).
 class Logger {
@@ -67,24 +80,24 @@ class Logger {
   explicit constexpr Logger(std::string_view component) : component_(component) {}
 
   void Debug(std::string_view message, std::initializer_list<Field> fields = {},
-             std::source_location site = std::source_location::current()) const {
+             CallSite site = CallSite::Here()) const {
     Log(Level::kDebug, message, fields, site);
   }
   void Info(std::string_view message, std::initializer_list<Field> fields = {},
-            std::source_location site = std::source_location::current()) const {
+            CallSite site = CallSite::Here()) const {
     Log(Level::kInfo, message, fields, site);
   }
   void Warn(std::string_view message, std::initializer_list<Field> fields = {},
-            std::source_location site = std::source_location::current()) const {
+            CallSite site = CallSite::Here()) const {
     Log(Level::kWarn, message, fields, site);
   }
   void Error(std::string_view message, std::initializer_list<Field> fields = {},
-             std::source_location site = std::source_location::current()) const {
+             CallSite site = CallSite::Here()) const {
     Log(Level::kError, message, fields, site);
   }
 
   void Log(Level level, std::string_view message, std::initializer_list<Field> fields,
-           std::source_location site) const;
+           CallSite site) const;
   // False when lines of `level` are dropped: skip building costly fields.
   static bool Enabled(Level level);
 
