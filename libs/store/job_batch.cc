@@ -68,6 +68,16 @@ void JobBatch::PutMeta(absl::string_view key, absl::string_view value) {
   Add(Family::kMeta, false, std::string(key), std::string(value));
 }
 
+void JobBatch::PutBulkOperation(const cohort::v1::BulkOperation& op) {
+  if (absl::Status s = internal::CheckPrintableKey("bulk operation id", op.id()); !s.ok()) return Fail(std::move(s));
+  Add(Family::kBulkOperations, false, op.id(), op.SerializeAsString());
+}
+
+void JobBatch::DeleteBulkOperation(absl::string_view id) {
+  if (absl::Status s = internal::CheckPrintableKey("bulk operation id", id); !s.ok()) return Fail(std::move(s));
+  Add(Family::kBulkOperations, true, std::string(id), "");
+}
+
 void JobBatch::TrimEventsBefore(std::int64_t sequence) {
   trim_events_before_ = std::max(trim_events_before_.value_or(sequence), sequence);
 }

@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "protos/cohort/v1/broker.pb.h"
 #include "protos/cohort/v1/job.pb.h"
 
 namespace cohort::store {
@@ -22,7 +23,7 @@ struct BatchLimits {
 };
 
 // The column families of the store (RocksDB) and of its fakes.
-enum class Family { kJobs, kReady, kPending, kEvents, kMeta };
+enum class Family { kJobs, kReady, kPending, kEvents, kMeta, kBulkOperations };
 
 // One atomic unit of change for JobStore::Commit: typically one state transition
 // (the job, its index entries and its event), or several for a Submit of many jobs.
@@ -61,6 +62,12 @@ class JobBatch {
   void AppendEvent(const cohort::v1::JobEvent& event);
   // Sets a meta value (e.g. the scheduler's cursor); key is 1-256 printable ASCII bytes.
   void PutMeta(absl::string_view key, absl::string_view value);
+  // Stores a bulk operation's record under op.id() (1-256 printable ASCII bytes),
+  // replacing the one stored before: the broker writes it with each batch it applies,
+  // so that the record and the jobs it counts change in one commit.
+  void PutBulkOperation(const cohort::v1::BulkOperation& op);
+  // Deletes the record of bulk operation `id` (the broker keeps only the latest ones).
+  void DeleteBulkOperation(absl::string_view id);
   // Deletes every event with a sequence below `sequence` (retention), except that the
   // newest event is always kept so that the sequence survives restarts.
   void TrimEventsBefore(std::int64_t sequence);

@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "libs/runtime/task.h"
 #include "libs/store/job_batch.h"
+#include "protos/cohort/v1/broker.pb.h"
 #include "protos/cohort/v1/job.pb.h"
 
 namespace cohort::store {
@@ -43,6 +44,8 @@ struct RecoveredState {
   std::vector<PendingEntry> pending;  // by not_before, then id
   std::int64_t last_event_sequence = 0;  // 0 if no event was ever stored
   std::map<std::string, std::string> meta;
+  // Every stored bulk operation record (JobBatch::PutBulkOperation), by id.
+  std::vector<cohort::v1::BulkOperation> bulk_operations;
 };
 
 // Cumulative counters of a store's commit path, for metrics (commit batch size, sync
@@ -56,8 +59,8 @@ struct JobStoreStats {
   absl::Duration sync_time;    // total time spent in synced writes
 };
 
-// The broker's durable store of jobs, their ready and pending indexes, the event log and
-// meta values (design.md, "Storage").
+// The broker's durable store of jobs, their ready and pending indexes, the event log,
+// meta values and the records of bulk operations (design.md, "Storage").
 //
 // Threading: every method is called from a task on an event loop and its Task resumes
 // on that caller's loop. Implementations say whether several loops may share a store.

@@ -348,12 +348,68 @@ TEST_P(JobStoreConformanceTest, RecoverReturnsMetaValuesAndTheLastEventSequence)
   EXPECT_EQ(state.last_event_sequence, 7);
 }
 
+cohort::v1::BulkOperation MakeBulkOperation(std::string id, std::string cursor, std::int64_t changed) {
+  cohort::v1::BulkOperation op;
+  op.set_id(std::move(id));
+  op.set_action(cohort::v1::BULK_ACTION_RETRY);
+  op.set_state(cohort::v1::BulkOperation::STATE_RUNNING);
+  op.set_cursor_job_id(std::move(cursor));
+  op.set_changed(changed);
+  return op;
+}
+
+std::vector<std::string> BulkIds(const RecoveredState& state) {
+  std::vector<std::string> ids;
+  for (const cohort::v1::BulkOperation& op : state.bulk_operations) ids.push_back(op.id());
+  return ids;
+}
+
+TEST_P(JobStoreConformanceTest, RecoverReturnsTheLatestRecordOfEachBulkOperationInIdOrder) {
+  JobBatch first;
+  first.PutBulkOperation(MakeBulkOperation("bulk-2", "", 0));
+  first.PutBulkOperation(MakeBulkOperation("bulk-1", "", 0));
+  MustCommit(std::move(first));
+  JobBatch progress;  // a batch's jobs and the operation's progress, in one commit
+  progress.PutJob(Queued("j1"), nullptr);
+  progress.PutBulkOperation(MakeBulkOperation("bulk-2", "j1", 1));
+  MustCommit(std::move(progress));
+
+  RecoveredState state = Recover();
+  EXPECT_THAT(BulkIds(state), ElementsAre("bulk-1", "bulk-2"));
+  ASSERT_EQ(state.bulk_operations.size(), 2u);
+  EXPECT_EQ(state.bulk_operations[1].cursor_job_id(), "j1");
+  EXPECT_EQ(state.bulk_operations[1].changed(), 1);
+  EXPECT_EQ(state.jobs.size(), 1u);
+}
+
+TEST_P(JobStoreConformanceTest, DeleteBulkOperationRemovesItsRecord) {
+  JobBatch batch;
+  batch.PutBulkOperation(MakeBulkOperation("bulk-1", "", 0));
+  batch.PutBulkOperation(MakeBulkOperation("bulk-2", "", 0));
+  MustCommit(std::move(batch));
+  JobBatch trim;
+  trim.DeleteBulkOperation("bulk-1");
+  MustCommit(std::move(trim));
+  EXPECT_THAT(BulkIds(Recover()), ElementsAre("bulk-2"));
+}
+
+TEST_P(JobStoreConformanceTest, ABulkOperationWithAnUnprintableIdIsInvalidArgumentAndWritesNothing) {
+  JobBatch batch;
+  batch.PutJob(Queued("j1"), nullptr);
+  batch.PutBulkOperation(MakeBulkOperation(std::string("bad\x01id"), "", 0));
+  EXPECT_EQ(Commit(std::move(batch)).code(), absl::StatusCode::kInvalidArgument);
+  RecoveredState state = Recover();
+  EXPECT_THAT(state.jobs, IsEmpty());
+  EXPECT_THAT(state.bulk_operations, IsEmpty());
+}
+
 TEST_P(JobStoreConformanceTest, AnEmptyStoreRecoversNothing) {
   RecoveredState state = Recover();
   EXPECT_THAT(state.jobs, IsEmpty());
   EXPECT_THAT(state.ready, IsEmpty());
   EXPECT_THAT(state.pending, IsEmpty());
   EXPECT_THAT(state.meta, IsEmpty());
+  EXPECT_THAT(state.bulk_operations, IsEmpty());
   EXPECT_EQ(state.last_event_sequence, 0);
 }
 
@@ -367,6 +423,7 @@ TEST_P(JobStoreConformanceTest, ReopeningTheSameDirectoryRecoversAnIdenticalView
   batch.PutJob(running, nullptr);
   for (int seq = 1; seq <= 4; ++seq) batch.AppendEvent(MakeEvent(seq, "x"));
   batch.PutMeta("k", "v");
+  batch.PutBulkOperation(MakeBulkOperation("bulk-1", "q1", 1));
   MustCommit(std::move(batch));
   RecoveredState before = Recover();
 
@@ -381,6 +438,8 @@ TEST_P(JobStoreConformanceTest, ReopeningTheSameDirectoryRecoversAnIdenticalView
   EXPECT_EQ(after.ready, before.ready);
   EXPECT_EQ(after.pending, before.pending);
   EXPECT_EQ(after.meta, before.meta);
+  ASSERT_EQ(after.bulk_operations.size(), 1u);
+  EXPECT_EQ(after.bulk_operations[0].SerializeAsString(), before.bulk_operations[0].SerializeAsString());
   EXPECT_EQ(after.last_event_sequence, 4);
   EXPECT_EQ(ReadyIds(after), (std::vector<std::string>{"q1", "q2"}));
 }

@@ -103,7 +103,7 @@ JobStoreStats MemJobStore::stats() const {
 
 Task<absl::StatusOr<RecoveredState>> MemJobStore::Recover() {
   internal::RecoveryBuilder builder;
-  for (Family f : {Family::kJobs, Family::kReady, Family::kPending, Family::kMeta}) {
+  for (Family f : {Family::kJobs, Family::kReady, Family::kPending, Family::kMeta, Family::kBulkOperations}) {
     for (const auto& [key, value] : family(f)) {
       if (absl::Status s = builder.Add(f, key, value); !s.ok()) co_return s;
     }

@@ -46,7 +46,7 @@ class MemJobStore final : public JobStore {
   FamilyMap& family(Family f) { return families_[static_cast<int>(f)]; }
 
   const BatchLimits limits_;
-  std::array<FamilyMap, 5> families_;
+  std::array<FamilyMap, 6> families_;  // by Family
   std::int64_t last_event_sequence_ = 0;
   runtime::EventLoop* loop_ = nullptr;  // of the first Commit
   std::vector<StagedCommit*> staged_;

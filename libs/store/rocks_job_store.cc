@@ -21,7 +21,7 @@ using runtime::Task;
 namespace {
 
 // Column family names, in Family order.
-constexpr const char* kFamilyNames[] = {"jobs", "ready", "pending", "events", "meta"};
+constexpr const char* kFamilyNames[] = {"jobs", "ready", "pending", "events", "meta", "bulk_operations"};
 
 rocksdb::ColumnFamilyOptions FamilyOptions(Family family) {
   rocksdb::ColumnFamilyOptions options;
@@ -260,7 +260,7 @@ absl::StatusOr<RecoveredState> RocksJobStore::RecoverNow() const {
   const rocksdb::Snapshot* snapshot = db_->GetSnapshot();
   internal::RecoveryBuilder builder;
   absl::Status status;
-  for (Family family : {Family::kJobs, Family::kReady, Family::kPending, Family::kMeta}) {
+  for (Family family : {Family::kJobs, Family::kReady, Family::kPending, Family::kMeta, Family::kBulkOperations}) {
     status = ScanFamily(family, snapshot, [&](absl::string_view key, absl::string_view value) {
       return builder.Add(family, key, value);
     });

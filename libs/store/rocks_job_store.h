@@ -46,7 +46,8 @@ struct RocksJobStoreOptions {
 };
 
 // The JobStore on RocksDB, one column family per part (jobs, ready, pending, events,
-// meta) in `path`.
+// meta, bulk_operations) in `path`. A database written before a family existed opens
+// with that family created empty.
 //
 // Group commit: one writer thread owns every write and has at most one synced
 // (WAL-fsync'ed) write in flight. Batches committed meanwhile queue up and are merged
@@ -78,7 +79,7 @@ class RocksJobStore final : public JobStore {
  private:
   struct PendingCommit;
   class CommitAwaiter;
-  static constexpr int kFamilies = 5;
+  static constexpr int kFamilies = 6;
 
   RocksJobStore(RocksJobStoreOptions options, std::unique_ptr<rocksdb::DB> db,
                 std::vector<rocksdb::ColumnFamilyHandle*> handles, std::int64_t last_event_sequence);

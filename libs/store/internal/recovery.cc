@@ -27,6 +27,15 @@ absl::StatusOr<cohort::v1::JobEvent> ParseEvent(absl::string_view key, absl::str
   return event;
 }
 
+absl::StatusOr<cohort::v1::BulkOperation> ParseBulkOperation(absl::string_view key, absl::string_view value) {
+  cohort::v1::BulkOperation op;
+  if (!op.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+    return absl::DataLossError(absl::StrFormat("stored bulk operation \"%s\" does not parse: the store is corrupt",
+                                               absl::CHexEscape(key)));
+  }
+  return op;
+}
+
 absl::Status RecoveryBuilder::Add(Family family, absl::string_view key, absl::string_view value) {
   switch (family) {
     case Family::kJobs: {
@@ -52,6 +61,12 @@ absl::Status RecoveryBuilder::Add(Family family, absl::string_view key, absl::st
       return absl::OkStatus();
     case Family::kEvents:
       return SetLastEventKey(key);
+    case Family::kBulkOperations: {
+      absl::StatusOr<cohort::v1::BulkOperation> op = ParseBulkOperation(key, value);
+      if (!op.ok()) return op.status();
+      state_.bulk_operations.push_back(*std::move(op));
+      return absl::OkStatus();
+    }
   }
   return absl::InternalError("unknown column family");
 }

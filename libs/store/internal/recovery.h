@@ -14,8 +14,10 @@ namespace cohort::store::internal {
 // Stored values back into messages; a value that does not parse is DATA_LOSS.
 absl::StatusOr<cohort::v1::Job> ParseJob(absl::string_view key, absl::string_view value);
 absl::StatusOr<cohort::v1::JobEvent> ParseEvent(absl::string_view key, absl::string_view value);
+absl::StatusOr<cohort::v1::BulkOperation> ParseBulkOperation(absl::string_view key, absl::string_view value);
 
-// Builds a RecoveredState from a scan of the jobs, ready, pending and meta families
+// Builds a RecoveredState from a scan of the jobs, ready, pending, meta and bulk
+// operation families
 // in key order, so that every store decodes (and orders) its contents the same way.
 class RecoveryBuilder {
  public:
