@@ -12,7 +12,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-uvloop libasio-dev
   tzdata python3-grpcio python3-protobuf prometheus nodejs
-  python3-yaml
+  python3-yaml python3-kubernetes
   podman runc mmdebstrap uidmap fuse-overlayfs
   python3-pytest python3-pytest-asyncio mypy python3-setuptools python3-wheel
   clang-14 libclang-rt-14-dev

@@ -18,8 +18,12 @@ promtool and the real service binaries:
 - the alert rules pass `promtool check rules` and the unit tests of alerts_test.yaml;
 - the dashboard's structure (datasource variable, ids, grid, queries).
 
-Not checked here: the objects against a Kubernetes API server's schema (no cluster),
-and the PromQL and metric names against data (//tests/dashboard:dashboard_test).
+- every rendered object, in every scenario and toggle, strictly against the Kubernetes
+  API's schema (k8s_schema.py: unknown fields, types, required fields), and the
+  executor autoscaling (HorizontalPodAutoscaler or KEDA ScaledObject) on queue depth.
+
+Not checked here: admission by a live API server (no cluster), and the PromQL and
+metric names against data (//tests/dashboard:dashboard_test).
 """
 
 import argparse
@@ -37,8 +41,10 @@ import unittest
 import yaml
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "dashboard"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import cohort_services  # noqa: E402
+import k8s_schema  # noqa: E402
 
 HELM = "/usr/local/bin/helm"
 PROMTOOL = "/usr/bin/promtool"
@@ -54,6 +60,7 @@ TOGGLES = [
     ("image.tag=1.10", "image.repository=registry.example/cohort", "image.pullPolicy=Always"),
     ("broker.probes.liveness.timeoutSeconds=9", "executor.probes.readiness.periodSeconds=3"),
     ("executor.inheritEnv=true", "executor.allowExec={/opt/jobs/*}", "executor.queues={a,b}"),
+    ("executor.autoscaling.mode=hpa", "executor.queues={a,b}", "broker.minFreeDisk=0"),
     ("console.enabled=true", "console.readOnly=true", "console.ingress.enabled=true",
      "console.ingress.host=cohort.example.com", "console.service.type=LoadBalancer"),
 ]
@@ -73,6 +80,9 @@ REJECTED = [
     ("scheduler.replicas=3", "/scheduler"),
     ("brokr.lease=5s", "brokr"),
     ("console.enabled=yes", "/console/enabled"),
+    ("executor.autoscaling.mode=vpa", "/executor/autoscaling/mode"),
+    ("executor.autoscaling.maxReplicas=0", "/executor/autoscaling/maxReplicas"),
+    ("broker.minFreeDisk=-1", "/broker/minFreeDisk"),
     ("console.httpPort=70000", "/console/httpPort"),
     ("console.httpThreads=2", "/console/httpThreads"),
 ]
@@ -293,6 +303,62 @@ class ChartTest(unittest.TestCase):
         self.assertIn("--inherit-env", c["args"])
         self.assertIn("--capacity=16", c["args"])
         self.assertIn("--max-output-bytes=1048576", c["args"])  # an integer, not 1.048576e+06
+
+    def test_every_rendered_object_is_valid_against_the_kubernetes_api_schema(self):
+        renders = list(self.rendered.items()) + list(self.toggled.items())
+        for where, objects in renders:
+            for obj in objects:
+                with self.subTest(where=where, kind=obj.get("kind"), name=obj["metadata"]["name"]):
+                    k8s_schema.validate(obj)
+
+    def test_the_schema_check_refuses_unknown_fields_wrong_types_and_missing_fields(self):
+        workload = self.find(self.rendered[None], "Deployment", "-executor")
+        broken = [
+            ("unknown field 'replica'", lambda w: w["spec"].update(replica=2)),
+            ("expected an integer", lambda w: w["spec"].update(replicas="2")),
+            ("unknown field 'imagePullPolicy'", lambda w: w["spec"]["template"]["spec"].update(imagePullPolicy="Always")),
+            ("must not be `None`", lambda w: self.container(w).pop("name")),
+            ("unknown field 'portt'", lambda w: self.container(w)["readinessProbe"]["grpc"].update(portt=1)),
+            ("expected a string", lambda w: w["metadata"]["labels"].update(version=1.1)),
+        ]
+        for message, damage in broken:
+            with self.subTest(message=message):
+                copy = json.loads(json.dumps(workload))
+                damage(copy)
+                with self.assertRaisesRegex(k8s_schema.SchemaError, re.escape(message)):
+                    k8s_schema.validate(copy)
+        monitor = {"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
+                   "metadata": {"name": "m"}, "spec": {"endpoints": [{"port": "metrics", "intervall": "5s"}]}}
+        with self.assertRaisesRegex(k8s_schema.SchemaError, "unknown field 'intervall'"):
+            k8s_schema.validate(monitor)
+
+    def test_executor_autoscaling_targets_the_deployment_on_the_release_queue_depth(self):
+        hpa = self.find(self.rendered[self.scenario("autoscaling-hpa")], "HorizontalPodAutoscaler", "-executor")
+        self.assertEqual("rel-cohort-executor", hpa["spec"]["scaleTargetRef"]["name"])
+        self.assertEqual((2, 20), (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]))
+        metric = hpa["spec"]["metrics"][0]["external"]
+        self.assertEqual("cohort_broker_queue_depth", metric["metric"]["name"])
+        self.assertEqual({"namespace": "jobs", "service": "rel-cohort-broker-metrics"},
+                         metric["metric"]["selector"]["matchLabels"])
+        self.assertEqual(["default", "images"], metric["metric"]["selector"]["matchExpressions"][0]["values"])
+        self.assertEqual("200", metric["target"]["averageValue"])
+        deployment = self.find(self.rendered[self.scenario("autoscaling-hpa")], "Deployment", "-executor")
+        self.assertNotIn("replicas", deployment["spec"], "a fixed replica count would fight the autoscaler")
+
+        keda = self.find(self.rendered[self.scenario("autoscaling-keda")], "ScaledObject", "-executor")
+        self.assertEqual(0, keda["spec"]["minReplicaCount"])
+        query = keda["spec"]["triggers"][0]["metadata"]["query"]
+        self.assertEqual('sum(cohort_broker_queue_depth{namespace="jobs",service="rel-cohort-broker-metrics"})', query)
+        for objects in self.rendered.values():
+            if not any(o["kind"] in ("HorizontalPodAutoscaler", "ScaledObject") for o in objects):
+                self.assertIn("replicas", self.find(objects, "Deployment", "-executor")["spec"])
+        refused = self.helm_template(sets=["executor.autoscaling.mode=hpa", "executor.autoscaling.minReplicas=0"])
+        self.assertNotEqual(0, refused.returncode)
+        self.assertIn("cannot scale to zero", refused.stderr)
+
+    def test_broker_min_free_disk_follows_the_values(self):
+        for objects, expected in [(self.rendered[None], "67108864"), (self.toggled[TOGGLES[-2]], "0")]:
+            self.assertEqual(expected, self.flags(self.container(self.find(objects, "StatefulSet", "-broker")))["min-free-disk"])
 
     def test_probes_are_grpc_health_checks_on_the_grpc_port(self):
         for values, objects in self.rendered.items():
