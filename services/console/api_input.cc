@@ -6,6 +6,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "google/protobuf/util/time_util.h"
 #include "google/protobuf/util/json_util.h"
 #include "libs/common/ids.h"
 #include "libs/common/quote.h"
@@ -17,11 +19,103 @@ constexpr std::int32_t kMaxConcurrency = 1'000'000;
 constexpr double kMaxRate = 1e9;
 constexpr std::int32_t kMaxWeight = 1'000;
 
+constexpr std::size_t kMaxSelectorBytes = 1024;
+constexpr std::size_t kMaxFieldBytes = 128;
+
 bool IsNameChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
 }
 
+absl::Status CheckBounded(absl::string_view what, absl::string_view value, std::size_t max) {
+  if (value.size() <= max) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(what, " ", common::QuoteBounded(value), " is invalid: at most ", max, " bytes"));
+}
+
+// An RFC 3339 time ("2026-12-06T18:00:00Z") into `out`.
+absl::Status ParseTimeParam(absl::string_view key, absl::string_view text, google::protobuf::Timestamp* out) {
+  absl::Time time;
+  std::string error;
+  if (!absl::ParseTime(absl::RFC3339_full, std::string(text), &time, &error) || time < absl::UnixEpoch() ||
+      time > absl::FromUnixSeconds(253402300799)) {
+    return absl::InvalidArgumentError(absl::StrCat(key, " ", common::QuoteBounded(text),
+                                                   " is invalid: use an RFC 3339 time such as 2026-12-06T18:00:00Z"));
+  }
+  *out = google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(time));
+  return absl::OkStatus();
+}
+
+absl::Status CheckFilter(const cohort::v1::JobFilter& filter) {
+  if (!filter.queue().empty()) {
+    if (absl::Status s = CheckName("queue", filter.queue()); !s.ok()) return s;
+  }
+  if (absl::Status s = CheckBounded("kind", filter.kind(), kMaxFieldBytes); !s.ok()) return s;
+  if (absl::Status s = CheckBounded("labels", filter.label_selector(), kMaxSelectorBytes); !s.ok()) return s;
+  if (absl::Status s = CheckBounded("error_code", filter.error_code(), kMaxFieldBytes); !s.ok()) return s;
+  if (filter.states_size() > 8) return absl::InvalidArgumentError("state lists at most 8 states");
+  for (int state : filter.states()) {
+    if (state == cohort::v1::JOB_STATE_UNSPECIFIED || !cohort::v1::JobState_IsValid(state)) {
+      return absl::InvalidArgumentError(absl::StrCat("state ", state, " is invalid: use a JobState name"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::Status CheckBulkId(absl::string_view id) {
+  bool ok = !id.empty() && id.size() <= 128;
+  for (char c : id) ok = ok && (absl::ascii_isalnum(c) || c == '.' || c == '_' || c == ':' || c == '-');
+  if (ok) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("bulk operation id ", common::QuoteBounded(id), " is invalid: use [A-Za-z0-9._:-]{1,128}"));
+}
+
+absl::StatusOr<cohort::v1::JobFilter> ParseJobFilter(const absl::flat_hash_map<std::string, std::string>& query) {
+  cohort::v1::JobFilter filter;
+  auto get = [&](absl::string_view key) -> std::string {
+    auto it = query.find(key);
+    return it == query.end() ? "" : std::string(absl::StripAsciiWhitespace(it->second));
+  };
+  absl::StatusOr<std::vector<cohort::v1::JobState>> states = ParseStates(get("state"));
+  if (!states.ok()) return states.status();
+  for (cohort::v1::JobState state : *states) filter.add_states(state);
+  filter.set_queue(get("queue"));
+  filter.set_kind(get("kind"));
+  filter.set_label_selector(get("labels"));
+  filter.set_error_code(get("error_code"));
+  const std::pair<const char*, google::protobuf::Timestamp* (cohort::v1::JobFilter::*)()> times[] = {
+      {"created_after", &cohort::v1::JobFilter::mutable_created_after},
+      {"created_before", &cohort::v1::JobFilter::mutable_created_before},
+      {"finished_after", &cohort::v1::JobFilter::mutable_finished_after},
+      {"finished_before", &cohort::v1::JobFilter::mutable_finished_before},
+  };
+  for (const auto& [key, field] : times) {
+    if (const std::string text = get(key); !text.empty()) {
+      if (absl::Status s = ParseTimeParam(key, text, (filter.*field)()); !s.ok()) return s;
+    }
+  }
+  if (absl::Status s = CheckFilter(filter); !s.ok()) return s;
+  return filter;
+}
+
+absl::StatusOr<cohort::v1::StartBulkOperationRequest> ParseBulkRequest(absl::string_view body) {
+  cohort::v1::StartBulkOperationRequest request;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  if (!google::protobuf::util::JsonStringToMessage(std::string(body), &request, options).ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "bulk body ", common::QuoteBounded(body),
+        " is invalid: send a JSON object with action (BULK_ACTION_CANCEL, _RETRY or _DELETE), filter, dryRun, "
+        "matchAll"));
+  }
+  if (request.action() == cohort::v1::BULK_ACTION_UNSPECIFIED || !cohort::v1::BulkAction_IsValid(request.action())) {
+    return absl::InvalidArgumentError("bulk action is missing: use BULK_ACTION_CANCEL, _RETRY or _DELETE");
+  }
+  if (absl::Status s = CheckFilter(request.filter()); !s.ok()) return s;
+  if (absl::Status s = CheckBounded("requestId", request.request_id(), kMaxFieldBytes); !s.ok()) return s;
+  return request;
+}
 
 absl::Status CheckName(absl::string_view what, absl::string_view name) {
   bool ok = !name.empty() && name.size() <= 64;

@@ -23,6 +23,22 @@ absl::Status CheckName(absl::string_view what, absl::string_view name);
 // A job id as the broker makes them (common::ValidateJobId).
 absl::Status CheckJobId(absl::string_view id);
 
+// A bulk operation id as the broker makes them: [A-Za-z0-9._:-]{1,128}.
+absl::Status CheckBulkId(absl::string_view id);
+
+// A job filter from the query of GET /api/jobs: state (as ParseStates), queue, kind,
+// labels (a label selector, at most 1 KiB), created_after, created_before,
+// finished_after, finished_before (RFC 3339) and error_code; absent or empty keys
+// leave that part of the filter empty. The broker checks the rest (the selector's
+// grammar, for one) and names the field.
+absl::StatusOr<cohort::v1::JobFilter> ParseJobFilter(const absl::flat_hash_map<std::string, std::string>& query);
+
+// The body of POST /api/bulk: StartBulkOperationRequest in protobuf's JSON mapping,
+// {"action": "BULK_ACTION_CANCEL", "filter": {...}, "dryRun": true, "matchAll": false,
+// "requestId": "..."}. The action must be set, the filter's strings bounded as in
+// ParseJobFilter and the request id at most 128 bytes; unknown keys are refused.
+absl::StatusOr<cohort::v1::StartBulkOperationRequest> ParseBulkRequest(absl::string_view body);
+
 // A comma-separated list of state names, case-insensitive, with or without the
 // "JOB_STATE_" prefix ("failed,queued"); empty means any state.
 absl::StatusOr<std::vector<cohort::v1::JobState>> ParseStates(absl::string_view text);

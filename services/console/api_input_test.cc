@@ -25,6 +25,14 @@ TEST(MatchRoute, MatchesEveryRouteWithItsTemplateName) {
   EXPECT_EQ(pause->name, "queues/{name}/pause");
   EXPECT_EQ(pause->target, "mail.send");
   EXPECT_EQ(MatchRoute("POST", "/api/schedules/nightly/trigger")->kind, RouteKind::kScheduleAction);
+  EXPECT_EQ(MatchRoute("GET", "/api/whoami")->kind, RouteKind::kWhoami);
+  EXPECT_EQ(MatchRoute("POST", std::string("/api/jobs/") + kJobId + "/retry")->kind, RouteKind::kRetryJob);
+  EXPECT_EQ(MatchRoute("POST", std::string("/api/jobs/") + kJobId + "/delete")->kind, RouteKind::kDeleteJob);
+  absl::StatusOr<Route> bulk = MatchRoute("POST", "/api/bulk");
+  ASSERT_TRUE(bulk.ok()) << bulk.status();
+  EXPECT_TRUE(bulk->mutates);
+  EXPECT_EQ(MatchRoute("GET", "/api/bulk/op-17")->kind, RouteKind::kBulk);
+  EXPECT_EQ(MatchRoute("GET", "/api/bulk/bad id").status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST(MatchRoute, AnswersNotFoundForUnknownPathsAndMalformedIds) {
@@ -73,6 +81,56 @@ TEST(ParseLimits, RejectsNegativeHugeUnknownEmptyAndMalformedBodies) {
   for (const char* body : {R"({"maxConcurrency": -1})", R"({"maxRate": 1e300})", R"({"weight": 5000})",
                            R"({"maxRate": "NaN"})", R"({"colour": 1})", "{}", "not json", "[1]"}) {
     EXPECT_EQ(ParseLimits(body).status().code(), absl::StatusCode::kInvalidArgument) << body;
+  }
+}
+
+TEST(ParseJobFilter, ReadsEveryFilterOfTheOperationsApi) {
+  absl::flat_hash_map<std::string, std::string> query = {
+      {"state", "failed"},          {"queue", "mail"},
+      {"kind", "builtin.echo"},     {"labels", "team=web,tier!=db"},
+      {"error_code", "TIMEOUT"},    {"created_after", "2026-12-06T18:00:00Z"},
+      {"finished_before", "2026-12-06T19:00:00.5+01:00"}};
+  absl::StatusOr<cohort::v1::JobFilter> filter = ParseJobFilter(query);
+  ASSERT_TRUE(filter.ok()) << filter.status();
+  EXPECT_EQ(filter->states_size(), 1);
+  EXPECT_EQ(filter->queue(), "mail");
+  EXPECT_EQ(filter->kind(), "builtin.echo");
+  EXPECT_EQ(filter->label_selector(), "team=web,tier!=db");
+  EXPECT_EQ(filter->error_code(), "TIMEOUT");
+  EXPECT_EQ(filter->created_after().seconds(), 1796580000);
+  EXPECT_EQ(filter->finished_before().seconds(), 1796580000);
+  EXPECT_EQ(filter->finished_before().nanos(), 500'000'000);
+  EXPECT_FALSE(filter->has_created_before());
+}
+
+TEST(ParseJobFilter, RejectsBadTimesNamesAndOverlongSelectors) {
+  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+           {"created_after", "yesterday"},
+           {"finished_after", "1969-01-01T00:00:00Z"},
+           {"queue", "Not A Queue"},
+           {"labels", std::string(2000, 'a')},
+           {"error_code", std::string(200, 'E')},
+           {"state", "done"}}) {
+    absl::StatusOr<cohort::v1::JobFilter> filter = ParseJobFilter({{key, value}});
+    EXPECT_EQ(filter.status().code(), absl::StatusCode::kInvalidArgument) << key;
+    EXPECT_LT(filter.status().message().size(), 300u) << key;
+  }
+}
+
+TEST(ParseBulkRequest, TakesTheProtoJsonOfStartBulkOperation) {
+  absl::StatusOr<cohort::v1::StartBulkOperationRequest> req = ParseBulkRequest(
+      R"({"action": "BULK_ACTION_CANCEL", "filter": {"labelSelector": "batch=7"}, "dryRun": true})");
+  ASSERT_TRUE(req.ok()) << req.status();
+  EXPECT_EQ(req->action(), cohort::v1::BULK_ACTION_CANCEL);
+  EXPECT_EQ(req->filter().label_selector(), "batch=7");
+  EXPECT_TRUE(req->dry_run());
+}
+
+TEST(ParseBulkRequest, RejectsAMissingOrUnknownActionAndUnknownKeys) {
+  for (const char* body : {R"({"filter": {}})", R"({"action": 9})", R"({"action": "BULK_ACTION_EXPLODE"})",
+                           R"({"action": "BULK_ACTION_DELETE", "everything": true})",
+                           R"({"action": "BULK_ACTION_DELETE", "filter": {"states": [0]}})", "nope"}) {
+    EXPECT_EQ(ParseBulkRequest(body).status().code(), absl::StatusCode::kInvalidArgument) << body;
   }
 }
 

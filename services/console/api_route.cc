@@ -36,6 +36,8 @@ absl::StatusOr<Route> MatchRoute(absl::string_view method, absl::string_view pat
 
   if (parts.size() == 1) {
     if (parts[0] == "config") return Make(method, RouteKind::kConfig, "config", false);
+    if (parts[0] == "whoami") return Make(method, RouteKind::kWhoami, "whoami", false);
+    if (parts[0] == "bulk") return Make(method, RouteKind::kStartBulk, "bulk", true, "", "bulk");
     if (parts[0] == "queues") return Make(method, RouteKind::kQueues, "queues", false);
     if (parts[0] == "executors") return Make(method, RouteKind::kExecutors, "executors", false);
     if (parts[0] == "jobs") return Make(method, RouteKind::kJobs, "jobs", false);
@@ -52,6 +54,8 @@ absl::StatusOr<Route> MatchRoute(absl::string_view method, absl::string_view pat
                   std::string(parts[2]));
     }
     if (parts[2] == "cancel") return Make(method, RouteKind::kCancelJob, "jobs/{id}/cancel", true, id, "cancel");
+    if (parts[2] == "retry") return Make(method, RouteKind::kRetryJob, "jobs/{id}/retry", true, id, "retry");
+    if (parts[2] == "delete") return Make(method, RouteKind::kDeleteJob, "jobs/{id}/delete", true, id, "delete");
     return not_found();
   }
   if (parts[0] == "queues" && parts.size() == 3) {
@@ -63,6 +67,10 @@ absl::StatusOr<Route> MatchRoute(absl::string_view method, absl::string_view pat
     }
     if (parts[2] == "limits") return Make(method, RouteKind::kQueueLimits, "queues/{name}/limits", true, name, "limits");
     return not_found();
+  }
+  if (parts[0] == "bulk" && parts.size() == 2) {
+    if (absl::Status s = CheckBulkId(parts[1]); !s.ok()) return absl::NotFoundError(s.message());
+    return Make(method, RouteKind::kBulk, "bulk/{id}", false, std::string(parts[1]));
   }
   if (parts[0] == "schedules" && parts.size() == 3) {
     if (absl::Status s = CheckName("schedule", parts[1]); !s.ok()) return absl::NotFoundError(s.message());

@@ -10,12 +10,17 @@ namespace cohort::console {
 // What an API path asks for, matched without touching the loop or the broker.
 enum class RouteKind {
   kConfig,         // GET  /api/config
+  kWhoami,         // GET  /api/whoami   (what the caller's credential may do)
   kQueues,         // GET  /api/queues
   kExecutors,      // GET  /api/executors
   kJobs,           // GET  /api/jobs?queue=&state=&limit=&before=
   kJob,            // GET  /api/jobs/{id}
   kJobBytes,       // GET  /api/jobs/{id}/payload | /result   (download)
   kCancelJob,      // POST /api/jobs/{id}/cancel
+  kRetryJob,       // POST /api/jobs/{id}/retry
+  kDeleteJob,      // POST /api/jobs/{id}/delete
+  kStartBulk,      // POST /api/bulk        (StartBulkOperation; dryRun counts only)
+  kBulk,           // GET  /api/bulk/{id}
   kQueueAction,    // POST /api/queues/{name}/pause | /resume
   kQueueLimits,    // POST /api/queues/{name}/limits
   kSchedules,      // GET  /api/schedules

@@ -1,10 +1,11 @@
 #include "services/console/console_api.h"
 
 #include <chrono>
-#include <deque>
+#include <vector>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "libs/rpc/unary_client.h"
 #include "services/console/api_input.h"
 #include "services/console/json.h"
@@ -15,7 +16,8 @@ namespace {
 using cohort::v1::Broker;
 using cohort::v1::Scheduler;
 
-constexpr int kListPage = 1000;
+// The broker's page tokens are short; anything longer is not one of them.
+constexpr std::size_t kMaxCursorBytes = 512;
 constexpr int kMaxSchedules = 1000;
 
 HttpReply FromGrpc(const grpc::Status& status) {
@@ -57,134 +59,231 @@ int HttpStatusOf(grpc::StatusCode code) {
   }
 }
 
-void ConsoleApi::SetDeadline(grpc::ClientContext& ctx) const {
+void ConsoleApi::Prepare(grpc::ClientContext& ctx, const std::string& token) const {
   ctx.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(options_.call_timeout));
+  if (!token.empty()) ctx.AddMetadata("authorization", absl::StrCat("Bearer ", token));
+}
+
+std::string WhoamiJson(const Permissions& may, bool signed_in, bool read_only) {
+  const auto flag = [](bool b) { return b ? "true" : "false"; };
+  std::vector<std::string> scopes;
+  if (may.read) scopes.push_back("\"read\"");
+  if (may.cancel) scopes.push_back("\"cancel\"");
+  if (may.queues || may.schedules) scopes.push_back("\"admin\"");
+  const bool act = !read_only;
+  return absl::StrCat("{\"signedIn\":", flag(signed_in), ",\"readOnly\":", flag(read_only), ",\"scopes\":[",
+                      absl::StrJoin(scopes, ","), "],\"may\":{\"read\":", flag(may.read),
+                      ",\"cancel\":", flag(act && may.cancel), ",\"retry\":", flag(act && may.retry),
+                      ",\"delete\":", flag(act && may.remove), ",\"bulk\":", flag(act && may.bulk),
+                      ",\"queues\":", flag(act && may.queues), ",\"schedules\":", flag(act && may.schedules), "}}");
 }
 
 runtime::Task<HttpReply> ConsoleApi::Handle(Route route, HttpRequest request) {
   if (route.mutates && options_.read_only) {
     co_return ErrorReply(403, "the console is read-only (--read-only): no action is allowed");
   }
+  const std::string& token = request.token;
   switch (route.kind) {
     case RouteKind::kConfig:
       co_return Json(absl::StrCat("{\"readOnly\":", options_.read_only ? "true" : "false",
+                                  ",\"tls\":", options_.tls ? "true" : "false",
                                   ",\"broker\":", JsonString(options_.broker_address),
                                   ",\"scheduler\":", JsonString(options_.scheduler_address), "}"));
+    case RouteKind::kWhoami:
+      co_return co_await Whoami(token);
     case RouteKind::kQueues:
-      co_return co_await Queues();
+      co_return co_await Queues(token);
     case RouteKind::kExecutors:
-      co_return co_await Executors();
+      co_return co_await Executors(token);
     case RouteKind::kJobs:
       co_return co_await Jobs(request);
     case RouteKind::kJob:
-      co_return co_await Job(route.target);
+      co_return co_await Job(route.target, token);
     case RouteKind::kJobBytes:
-      co_return co_await JobBytes(route.target, route.action);
+      co_return co_await JobBytes(route.target, route.action, token);
     case RouteKind::kCancelJob:
-      co_return co_await CancelJob(route.target);
+    case RouteKind::kRetryJob:
+    case RouteKind::kDeleteJob:
+      co_return co_await JobAction(route.target, route.action, token);
+    case RouteKind::kStartBulk:
+      co_return co_await StartBulk(request);
+    case RouteKind::kBulk:
+      co_return co_await Bulk(route.target, token);
     case RouteKind::kQueueAction:
-      co_return co_await QueueAction(route.target, route.action);
+      co_return co_await QueueAction(route.target, route.action, token);
     case RouteKind::kQueueLimits:
-      co_return co_await QueueLimits(route.target, request.body);
+      co_return co_await QueueLimits(route.target, request);
     case RouteKind::kSchedules:
-      co_return co_await Schedules();
+      co_return co_await Schedules(token);
     case RouteKind::kScheduleAction:
-      co_return co_await ScheduleAction(route.target, route.action);
+      co_return co_await ScheduleAction(route.target, route.action, token);
     case RouteKind::kEvents:
       break;  // served by the HTTP layer as a stream
   }
   co_return ErrorReply(404, "no such API");
 }
 
-runtime::Task<HttpReply> ConsoleApi::Queues() {
+namespace {
+
+// An id no job has (ids start with their creation time), well formed.
+constexpr char kNoSuchJob[] = "000000000000000000000000";
+
+// Whether a probe's status means the authorizer let the call through to its handler.
+bool Allowed(const grpc::Status& s) {
+  switch (s.error_code()) {
+    case grpc::StatusCode::PERMISSION_DENIED:
+    case grpc::StatusCode::UNAUTHENTICATED:
+    case grpc::StatusCode::UNIMPLEMENTED:
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return false;
+    default:
+      return true;
+  }
+}
+
+}  // namespace
+
+runtime::Task<absl::StatusOr<Permissions>> ConsoleApi::Probe(std::string token) {
+  Permissions may;
+  {
+    cohort::v1::GetJobRequest req;
+    req.set_job_id(kNoSuchJob);
+    cohort::v1::GetJobResponse resp;
+    grpc::ClientContext ctx;
+    Prepare(ctx, token);
+    grpc::Status s = co_await rpc::Call(broker_.async(), &Broker::Stub::async::GetJob, &ctx, req, &resp);
+    if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED) co_return absl::UnauthenticatedError(s.error_message());
+    if (s.error_code() == grpc::StatusCode::UNAVAILABLE || s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+      co_return absl::UnavailableError(absl::StrCat("the broker is unreachable: ", s.error_message()));
+    }
+    may.read = Allowed(s);
+  }
+  {
+    cohort::v1::CancelJobRequest req;
+    req.set_job_id(kNoSuchJob);
+    cohort::v1::CancelJobResponse resp;
+    grpc::ClientContext ctx;
+    Prepare(ctx, token);
+    may.cancel = Allowed(co_await rpc::Call(broker_.async(), &Broker::Stub::async::CancelJob, &ctx, req, &resp));
+  }
+  {
+    cohort::v1::RetryJobRequest req;
+    req.set_job_id(kNoSuchJob);
+    cohort::v1::RetryJobResponse resp;
+    grpc::ClientContext ctx;
+    Prepare(ctx, token);
+    may.retry = Allowed(co_await rpc::Call(broker_.async(), &Broker::Stub::async::RetryJob, &ctx, req, &resp));
+  }
+  {
+    cohort::v1::DeleteJobRequest req;
+    req.set_job_id(kNoSuchJob);
+    cohort::v1::DeleteJobResponse resp;
+    grpc::ClientContext ctx;
+    Prepare(ctx, token);
+    may.remove = Allowed(co_await rpc::Call(broker_.async(), &Broker::Stub::async::DeleteJob, &ctx, req, &resp));
+  }
+  {
+    cohort::v1::StartBulkOperationRequest req;  // no action: INVALID_ARGUMENT once authorized
+    req.set_dry_run(true);
+    cohort::v1::StartBulkOperationResponse resp;
+    grpc::ClientContext ctx;
+    Prepare(ctx, token);
+    may.bulk =
+        Allowed(co_await rpc::Call(broker_.async(), &Broker::Stub::async::StartBulkOperation, &ctx, req, &resp));
+  }
+  {
+    cohort::v1::PauseQueueRequest req;  // no queue name: INVALID_ARGUMENT once authorized
+    cohort::v1::PauseQueueResponse resp;
+    grpc::ClientContext ctx;
+    Prepare(ctx, token);
+    may.queues = Allowed(co_await rpc::Call(broker_.async(), &Broker::Stub::async::PauseQueue, &ctx, req, &resp));
+  }
+  if (scheduler_ != nullptr) {
+    cohort::v1::PauseScheduleRequest req;  // no schedule id: INVALID_ARGUMENT once authorized
+    cohort::v1::PauseScheduleResponse resp;
+    grpc::ClientContext ctx;
+    Prepare(ctx, token);
+    may.schedules =
+        Allowed(co_await rpc::Call(scheduler_->async(), &Scheduler::Stub::async::PauseSchedule, &ctx, req, &resp));
+  }
+  co_return may;
+}
+
+runtime::Task<HttpReply> ConsoleApi::CheckRead(std::string token) {
+  cohort::v1::GetJobRequest req;
+  req.set_job_id(kNoSuchJob);
+  cohort::v1::GetJobResponse resp;
+  grpc::ClientContext ctx;
+  Prepare(ctx, token);
+  grpc::Status s = co_await rpc::Call(broker_.async(), &Broker::Stub::async::GetJob, &ctx, req, &resp);
+  if (!Allowed(s)) co_return FromGrpc(s);
+  co_return Json("{}");
+}
+
+runtime::Task<HttpReply> ConsoleApi::Whoami(const std::string& token) {
+  absl::StatusOr<Permissions> may = co_await Probe(token);
+  if (!may.ok()) {
+    co_return ErrorReply(may.status().code() == absl::StatusCode::kUnauthenticated ? 401 : 503,
+                         may.status().message());
+  }
+  co_return Json(WhoamiJson(*may, !token.empty(), options_.read_only));
+}
+
+runtime::Task<HttpReply> ConsoleApi::Queues(const std::string& token) {
   cohort::v1::ListQueuesRequest req;
   cohort::v1::ListQueuesResponse resp;
   grpc::ClientContext ctx;
-  SetDeadline(ctx);
+  Prepare(ctx, token);
   grpc::Status s = co_await rpc::Call(broker_.async(), &Broker::Stub::async::ListQueues, &ctx, req, &resp);
   if (!s.ok()) co_return FromGrpc(s);
   co_return Json(ProtoJson(resp));
 }
 
-runtime::Task<HttpReply> ConsoleApi::Executors() {
+runtime::Task<HttpReply> ConsoleApi::Executors(const std::string& token) {
   cohort::v1::ListExecutorsRequest req;
   cohort::v1::ListExecutorsResponse resp;
   grpc::ClientContext ctx;
-  SetDeadline(ctx);
+  Prepare(ctx, token);
   grpc::Status s = co_await rpc::Call(broker_.async(), &Broker::Stub::async::ListExecutors, &ctx, req, &resp);
   if (!s.ok()) co_return FromGrpc(s);
   co_return Json(ProtoJson(resp));
 }
 
 runtime::Task<HttpReply> ConsoleApi::Jobs(const HttpRequest& request) {
-  cohort::v1::ListJobsRequest list;
-  if (auto it = request.query.find("queue"); it != request.query.end() && !it->second.empty()) {
-    if (absl::Status s = CheckName("queue", it->second); !s.ok()) co_return ErrorReply(400, s.message());
-    list.set_queue(it->second);
-  }
-  if (auto it = request.query.find("state"); it != request.query.end()) {
-    absl::StatusOr<std::vector<cohort::v1::JobState>> states = ParseStates(it->second);
-    if (!states.ok()) co_return ErrorReply(400, states.status().message());
-    for (cohort::v1::JobState state : *states) list.add_states(state);
-  }
+  absl::StatusOr<cohort::v1::JobFilter> filter = ParseJobFilter(request.query);
+  if (!filter.ok()) co_return ErrorReply(400, filter.status().message());
   absl::StatusOr<std::int64_t> limit = ParseIntParam(request.query, "limit", 1, 200, 50);
   if (!limit.ok()) co_return ErrorReply(400, limit.status().message());
-  std::string before;
-  if (auto it = request.query.find("before"); it != request.query.end() && !it->second.empty()) {
-    if (absl::Status s = CheckJobId(it->second); !s.ok()) co_return ErrorReply(400, s.message());
-    before = it->second;
-  }
-
-  list.set_page_size(kListPage);
-  std::deque<cohort::v1::Job> newest;  // the last `limit` matches before `before`, oldest first
-  bool more = false;                   // matches older than the ones kept
-  int scanned = 0;
-  std::int64_t sequence = -1;
-  bool complete = true;
-  while (true) {
-    cohort::v1::ListJobsResponse page;
-    grpc::ClientContext ctx;
-    SetDeadline(ctx);
-    grpc::Status s = co_await rpc::Call(broker_.async(), &Broker::Stub::async::ListJobs, &ctx, list, &page);
-    if (!s.ok()) co_return FromGrpc(s);
-    if (sequence < 0) sequence = page.sequence();
-    bool past_before = false;
-    for (cohort::v1::Job& job : *page.mutable_jobs()) {
-      if (!before.empty() && job.id() >= before) {
-        past_before = true;
-        break;
-      }
-      newest.push_back(std::move(job));
-      if (newest.size() > static_cast<std::size_t>(*limit)) {
-        newest.pop_front();
-        more = true;
-      }
+  cohort::v1::ListJobsRequest list;
+  *list.mutable_filter() = *std::move(filter);
+  list.set_newest_first(true);
+  list.set_page_size(static_cast<std::int32_t>(*limit));
+  if (auto it = request.query.find("cursor"); it != request.query.end() && !it->second.empty()) {
+    if (it->second.size() > kMaxCursorBytes) {
+      co_return ErrorReply(400, absl::StrCat("cursor is invalid: at most ", kMaxCursorBytes, " bytes"));
     }
-    scanned += page.jobs_size();
-    if (past_before || page.next_page_token().empty()) break;
-    if (scanned >= options_.max_scan) {
-      complete = false;
-      break;
-    }
-    list.set_page_token(page.next_page_token());
+    list.set_page_token(it->second);
   }
+  cohort::v1::ListJobsResponse page;
+  grpc::ClientContext ctx;
+  Prepare(ctx, request.token);
+  grpc::Status s = co_await rpc::Call(broker_.async(), &Broker::Stub::async::ListJobs, &ctx, list, &page);
+  if (!s.ok()) co_return FromGrpc(s);
   std::string body = "{\"jobs\":[";
-  for (auto it = newest.rbegin(); it != newest.rend(); ++it) {
-    absl::StrAppend(&body, it == newest.rbegin() ? "" : ",", ProtoJson(*it));
-  }
-  absl::StrAppend(&body, "],\"sequence\":", sequence, ",\"scanned\":", scanned,
-                  ",\"complete\":", complete ? "true" : "false");
-  if (more && !newest.empty()) absl::StrAppend(&body, ",\"nextBefore\":", JsonString(newest.front().id()));
+  for (int i = 0; i < page.jobs_size(); ++i) absl::StrAppend(&body, i == 0 ? "" : ",", ProtoJson(page.jobs(i)));
+  absl::StrAppend(&body, "],\"sequence\":", page.sequence());
+  if (!page.next_page_token().empty()) absl::StrAppend(&body, ",\"nextCursor\":", JsonString(page.next_page_token()));
   body += "}";
   co_return Json(std::move(body));
 }
 
-runtime::Task<HttpReply> ConsoleApi::Job(const std::string& id) {
+runtime::Task<HttpReply> ConsoleApi::Job(const std::string& id, const std::string& token) {
   cohort::v1::GetJobRequest req;
   req.set_job_id(id);
   cohort::v1::GetJobResponse resp;
   grpc::ClientContext ctx;
-  SetDeadline(ctx);
+  Prepare(ctx, token);
   grpc::Status s = co_await rpc::Call(broker_.async(), &Broker::Stub::async::GetJob, &ctx, req, &resp);
   if (!s.ok()) co_return FromGrpc(s);
   cohort::v1::Job& job = *resp.mutable_job();
@@ -195,12 +294,12 @@ runtime::Task<HttpReply> ConsoleApi::Job(const std::string& id) {
   co_return Json(absl::StrCat("{\"job\":", ProtoJson(job), ",\"payload\":", payload, ",\"result\":", result, "}"));
 }
 
-runtime::Task<HttpReply> ConsoleApi::Progress(std::string id) {
+runtime::Task<HttpReply> ConsoleApi::Progress(std::string id, std::string token) {
   cohort::v1::GetJobRequest req;
   req.set_job_id(id);
   cohort::v1::GetJobResponse resp;
   grpc::ClientContext ctx;
-  SetDeadline(ctx);
+  Prepare(ctx, token);
   grpc::Status s = co_await rpc::Call(broker_.async(), &Broker::Stub::async::GetJob, &ctx, req, &resp);
   if (!s.ok()) co_return FromGrpc(s);
   HttpReply reply;
@@ -212,12 +311,13 @@ runtime::Task<HttpReply> ConsoleApi::Progress(std::string id) {
   co_return reply;
 }
 
-runtime::Task<HttpReply> ConsoleApi::JobBytes(const std::string& id, const std::string& which) {
+runtime::Task<HttpReply> ConsoleApi::JobBytes(const std::string& id, const std::string& which,
+                                              const std::string& token) {
   cohort::v1::GetJobRequest req;
   req.set_job_id(id);
   cohort::v1::GetJobResponse resp;
   grpc::ClientContext ctx;
-  SetDeadline(ctx);
+  Prepare(ctx, token);
   grpc::Status s = co_await rpc::Call(broker_.async(), &Broker::Stub::async::GetJob, &ctx, req, &resp);
   if (!s.ok()) co_return FromGrpc(s);
   if (which == "result" && !resp.job().has_result()) co_return ErrorReply(404, "the job has no result");
@@ -228,20 +328,57 @@ runtime::Task<HttpReply> ConsoleApi::JobBytes(const std::string& id, const std::
   co_return reply;
 }
 
-runtime::Task<HttpReply> ConsoleApi::CancelJob(const std::string& id) {
-  cohort::v1::CancelJobRequest req;
-  req.set_job_id(id);
-  cohort::v1::CancelJobResponse resp;
+runtime::Task<HttpReply> ConsoleApi::JobAction(const std::string& id, const std::string& action,
+                                               const std::string& token) {
   grpc::ClientContext ctx;
-  SetDeadline(ctx);
-  grpc::Status s = co_await rpc::Call(broker_.async(), &Broker::Stub::async::CancelJob, &ctx, req, &resp);
+  Prepare(ctx, token);
+  if (action == "cancel") {
+    cohort::v1::CancelJobRequest req;
+    req.set_job_id(id);
+    cohort::v1::CancelJobResponse resp;
+    grpc::Status s = co_await rpc::Call(broker_.async(), &Broker::Stub::async::CancelJob, &ctx, req, &resp);
+    co_return s.ok() ? Json(ProtoJson(resp)) : FromGrpc(s);
+  }
+  if (action == "retry") {
+    cohort::v1::RetryJobRequest req;
+    req.set_job_id(id);
+    cohort::v1::RetryJobResponse resp;
+    grpc::Status s = co_await rpc::Call(broker_.async(), &Broker::Stub::async::RetryJob, &ctx, req, &resp);
+    co_return s.ok() ? Json(ProtoJson(resp)) : FromGrpc(s);
+  }
+  cohort::v1::DeleteJobRequest req;
+  req.set_job_id(id);
+  cohort::v1::DeleteJobResponse resp;
+  grpc::Status s = co_await rpc::Call(broker_.async(), &Broker::Stub::async::DeleteJob, &ctx, req, &resp);
+  co_return s.ok() ? Json(ProtoJson(resp)) : FromGrpc(s);
+}
+
+runtime::Task<HttpReply> ConsoleApi::StartBulk(const HttpRequest& request) {
+  absl::StatusOr<cohort::v1::StartBulkOperationRequest> req = ParseBulkRequest(request.body);
+  if (!req.ok()) co_return ErrorReply(400, req.status().message());
+  cohort::v1::StartBulkOperationResponse resp;
+  grpc::ClientContext ctx;
+  Prepare(ctx, request.token);
+  grpc::Status s = co_await rpc::Call(broker_.async(), &Broker::Stub::async::StartBulkOperation, &ctx, *req, &resp);
   if (!s.ok()) co_return FromGrpc(s);
   co_return Json(ProtoJson(resp));
 }
 
-runtime::Task<HttpReply> ConsoleApi::QueueAction(const std::string& queue, const std::string& action) {
+runtime::Task<HttpReply> ConsoleApi::Bulk(const std::string& id, const std::string& token) {
+  cohort::v1::GetBulkOperationRequest req;
+  req.set_id(id);
+  cohort::v1::GetBulkOperationResponse resp;
   grpc::ClientContext ctx;
-  SetDeadline(ctx);
+  Prepare(ctx, token);
+  grpc::Status s = co_await rpc::Call(broker_.async(), &Broker::Stub::async::GetBulkOperation, &ctx, req, &resp);
+  if (!s.ok()) co_return FromGrpc(s);
+  co_return Json(ProtoJson(resp));
+}
+
+runtime::Task<HttpReply> ConsoleApi::QueueAction(const std::string& queue, const std::string& action,
+                                                 const std::string& token) {
+  grpc::ClientContext ctx;
+  Prepare(ctx, token);
   grpc::Status s;
   if (action == "pause") {
     cohort::v1::PauseQueueRequest req;
@@ -258,21 +395,21 @@ runtime::Task<HttpReply> ConsoleApi::QueueAction(const std::string& queue, const
   co_return Json("{}");
 }
 
-runtime::Task<HttpReply> ConsoleApi::QueueLimits(const std::string& queue, const std::string& body) {
-  absl::StatusOr<cohort::v1::QueueLimits> limits = ParseLimits(body);
+runtime::Task<HttpReply> ConsoleApi::QueueLimits(const std::string& queue, const HttpRequest& request) {
+  absl::StatusOr<cohort::v1::QueueLimits> limits = ParseLimits(request.body);
   if (!limits.ok()) co_return ErrorReply(400, limits.status().message());
   cohort::v1::SetQueueLimitsRequest req;
   req.set_queue(queue);
   *req.mutable_limits() = *limits;
   cohort::v1::SetQueueLimitsResponse resp;
   grpc::ClientContext ctx;
-  SetDeadline(ctx);
+  Prepare(ctx, request.token);
   grpc::Status s = co_await rpc::Call(broker_.async(), &Broker::Stub::async::SetQueueLimits, &ctx, req, &resp);
   if (!s.ok()) co_return FromGrpc(s);
   co_return Json(ProtoJson(resp));
 }
 
-runtime::Task<HttpReply> ConsoleApi::Schedules() {
+runtime::Task<HttpReply> ConsoleApi::Schedules(const std::string& token) {
   if (scheduler_ == nullptr) co_return ErrorReply(503, "no scheduler: start cohort-console with --scheduler");
   cohort::v1::ListSchedulesRequest req;
   req.set_page_size(100);
@@ -281,7 +418,7 @@ runtime::Task<HttpReply> ConsoleApi::Schedules() {
   while (count < kMaxSchedules) {
     cohort::v1::ListSchedulesResponse resp;
     grpc::ClientContext ctx;
-    SetDeadline(ctx);
+    Prepare(ctx, token);
     grpc::Status s = co_await rpc::Call(scheduler_->async(), &Scheduler::Stub::async::ListSchedules, &ctx, req, &resp);
     if (!s.ok()) co_return FromGrpc(s);
     for (const cohort::v1::Schedule& schedule : resp.schedules()) {
@@ -293,10 +430,11 @@ runtime::Task<HttpReply> ConsoleApi::Schedules() {
   co_return Json(absl::StrCat(body, "]}"));
 }
 
-runtime::Task<HttpReply> ConsoleApi::ScheduleAction(const std::string& id, const std::string& action) {
+runtime::Task<HttpReply> ConsoleApi::ScheduleAction(const std::string& id, const std::string& action,
+                                                    const std::string& token) {
   if (scheduler_ == nullptr) co_return ErrorReply(503, "no scheduler: start cohort-console with --scheduler");
   grpc::ClientContext ctx;
-  SetDeadline(ctx);
+  Prepare(ctx, token);
   grpc::Status s;
   std::string body = "{}";
   if (action == "pause") {

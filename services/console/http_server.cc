@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "absl/strings/strip.h"
 #include "civetweb.h"
 #include "libs/common/quote.h"
 #include "services/console/api_input.h"
@@ -70,6 +71,26 @@ bool HasHeader(const mg_request_info* info, const char* name) {
   return false;
 }
 
+// The bearer token of the Authorization header: empty without one; INVALID_ARGUMENT
+// (never quoting it) for another scheme, an empty, overlong or non-printable token.
+absl::StatusOr<std::string> BearerToken(const mg_request_info* info) {
+  for (int i = 0; i < info->num_headers; ++i) {
+    if (strcasecmp(info->http_headers[i].name, "Authorization") != 0) continue;
+    absl::string_view value = info->http_headers[i].value;
+    if (!absl::ConsumePrefix(&value, "Bearer ") && !absl::ConsumePrefix(&value, "bearer ")) {
+      return absl::InvalidArgumentError("the Authorization header must be \"Bearer <token>\"");
+    }
+    bool printable = !value.empty() && value.size() <= kMaxTokenBytes;
+    for (char c : value) printable = printable && c > ' ' && c < 0x7f;
+    if (!printable) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the bearer token is invalid: 1..", kMaxTokenBytes, " printable ASCII characters"));
+    }
+    return std::string(value);
+  }
+  return std::string();
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions options, LoopBridge& bridge,
@@ -81,7 +102,12 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions 
     return absl::InvalidArgumentError(absl::StrCat("cannot serve the console on ", o.listen.ToString(),
                                                    ": the HTTP server (civetweb) was built without IPv6"));
   }
-  const std::string ports = o.listen.ToString();
+  const bool tls = !o.tls_cert.empty();
+  if (tls != !o.tls_key.empty()) {
+    return absl::InvalidArgumentError("HTTPS needs both --tls-cert and --tls-key");
+  }
+  // With TLS, civetweb serves plain HTTP on a loopback port behind the TLS front.
+  const std::string ports = tls ? std::string("127.0.0.1:0") : o.listen.ToString();
   const std::string threads = absl::StrCat(o.threads);
   std::vector<const char*> config = {
       "listening_ports", ports.c_str(),
@@ -114,9 +140,24 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions 
     server->Stop();
     return absl::InternalError(absl::StrCat("cannot serve the console on ", ports, ": civetweb reports ", n, " ports"));
   }
-  server->address_ = o.listen;
-  server->address_.port = static_cast<std::uint16_t>(bound[0].port);
+  common::HostPort http = tls ? common::HostPort{} : o.listen;
+  if (tls) {
+    http.host = "127.0.0.1";
+    http.kind = common::HostPort::Kind::kIPv4;
+  }
+  http.port = static_cast<std::uint16_t>(bound[0].port);
+  server->address_ = http;
   mg_set_request_handler(server->ctx_, "/api", &HttpServer::HandleApi, server.get());
+  if (tls) {
+    absl::StatusOr<std::unique_ptr<TlsFront>> front =
+        TlsFront::Start(o.listen, o.tls_cert, o.tls_key, http, o.threads);
+    if (!front.ok()) {
+      server->Stop();
+      return front.status();
+    }
+    server->front_ = *std::move(front);
+    server->address_ = server->front_->address();
+  }
   return server;
 }
 
@@ -124,6 +165,7 @@ HttpServer::~HttpServer() { Stop(); }
 
 void HttpServer::Stop() {
   stopping_ = true;
+  if (front_ != nullptr) front_->Stop();
   if (ctx_ != nullptr) mg_stop(ctx_);
   ctx_ = nullptr;
 }
@@ -153,7 +195,11 @@ int HttpServer::ServeApi(mg_connection* conn) {
     }
   }
 
+  absl::StatusOr<std::string> token = BearerToken(info);
+  if (!token.ok()) return answer(ErrorReply(400, token.status().message()));
+
   HttpRequest request;
+  request.token = *std::move(token);
   request.method = info->request_method;
   request.path = raw_path;
   const char* query = info->query_string != nullptr ? info->query_string : "";
@@ -183,8 +229,12 @@ int HttpServer::ServeApi(mg_connection* conn) {
       if (absl::Status s = CheckJobId(it->second); !s.ok()) return answer(ErrorReply(400, s.message()));
       job_id = it->second;
     }
+    HttpReply may_read = bridge_.Run([this, token = request.token]() -> runtime::Task<HttpReply> {
+      return api_.CheckRead(token);
+    });
+    if (may_read.status != 200) return answer(may_read);
     metrics_.Request(route_name, 200, absl::Now() - started);
-    return ServeEvents(conn, job_id);
+    return ServeEvents(conn, job_id, request.token);
   }
   Route matched = *std::move(route);
   return answer(bridge_.Run([this, matched, request = std::move(request)]() mutable {
@@ -192,7 +242,7 @@ int HttpServer::ServeApi(mg_connection* conn) {
   }));
 }
 
-int HttpServer::ServeEvents(mg_connection* conn, const std::string& job_id) {
+int HttpServer::ServeEvents(mg_connection* conn, const std::string& job_id, const std::string& token) {
   std::shared_ptr<EventSubscriber> subscriber = hub_.Subscribe(job_id);
   if (subscriber == nullptr) {
     Send(conn, ErrorReply(503, "the console is shutting down"));
@@ -219,7 +269,7 @@ int HttpServer::ServeEvents(mg_connection* conn, const std::string& job_id) {
       open = open && mg_write(conn, frame.data(), frame.size()) > 0;
     }
     if (read_progress && open) {
-      HttpReply progress = bridge_.Run([this, job_id] { return api_.Progress(job_id); });
+      HttpReply progress = bridge_.Run([this, job_id, token] { return api_.Progress(job_id, token); });
       if (progress.status != 200) {
         read_progress = false;
       } else if (progress.body != last_progress) {

@@ -15,7 +15,14 @@ struct HttpRequest {
   std::string path;    // decoded, starting with "/api/"
   absl::flat_hash_map<std::string, std::string> query;  // decoded; a repeated key keeps the last
   std::string body;
+  // The browser's bearer token (the `Authorization: Bearer` header, checked to be at
+  // most kMaxTokenBytes of printable ASCII); empty when it sent none. Forwarded on
+  // every call the request makes; never logged or echoed.
+  std::string token;
 };
+
+// Longest bearer token the API accepts (cohortctl's tokens are 40-odd bytes).
+inline constexpr std::size_t kMaxTokenBytes = 512;
 
 // The API's answer: a status, a content type and a body. Error bodies are JSON
 // {"error": "..."} whose message is bounded (see ErrorReply).

@@ -1,6 +1,10 @@
 // cohort-console: the web console. Serves the front end (--assets-dir) and a JSON +
-// Server-Sent-Events API over the broker's and scheduler's gRPC APIs. See README.md
-// ("The web console").
+// Server-Sent-Events API over the broker's and scheduler's gRPC APIs, over HTTPS with
+// --tls-cert/--tls-key. See README.md ("The web console").
+//
+// Credentials: the console's own (--broker-token-file or a client certificate, else
+// COHORT_TOKEN/COHORT_TOKEN_FILE) is used only for the one Watch all pages share;
+// every other call carries the signed-in browser's token instead (ConsoleApi).
 //
 // Threads: the event loop (this thread) owns the gRPC clients, the API and the one
 // Watch stream; civetweb's worker threads serve HTTP and hand API work to the loop
@@ -12,26 +16,23 @@
 #include <string>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
+#include "libs/auth/broker_client_flags.h"
 #include "libs/auth/channel_credentials.h"
 #include "libs/common/address.h"
 #include "libs/common/fatal.h"
 #include "libs/common/flag_help.h"
+#include "libs/common/flag_parse.h"
 #include "libs/common/flag_names.h"
 #include "libs/common/log_flags.h"
 #include "libs/common/metrics.h"
 #include "libs/common/signals.h"
 #include "libs/runtime/runtime.h"
-#include "services/console/console_api.h"
-#include "services/console/console_metrics.h"
-#include "services/console/http_server.h"
-#include "services/console/loop_bridge.h"
-#include "services/console/watch_hub.h"
+#include "services/console/console_app.h"
 
 ABSL_FLAG(std::string, broker, "127.0.0.1:7070", "the broker's gRPC address, HOST:PORT");
 ABSL_FLAG(std::string, scheduler, "127.0.0.1:7071",
@@ -42,6 +43,8 @@ ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9474", "/metrics address, HOST:P
 ABSL_FLAG(std::string, assets_dir, "",
           "directory of the built front end (console/web: npm ci && npm run build, then its dist/); empty: API only");
 ABSL_FLAG(bool, read_only, false, "show everything, change nothing: every action is hidden and refused (403)");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain: serve the console over HTTPS (with --tls-key)");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls-cert");
 ABSL_FLAG(int, http_threads, 32, "HTTP worker threads: requests and open live pages served at once (4..1024)");
 
 namespace cohort::console {
@@ -56,20 +59,19 @@ T OrDie(absl::StatusOr<T> value) {
   return common::OrDie(kProgram, std::move(value));
 }
 
-// TLS and the bearer token come from the environment (COHORT_TLS_CA, COHORT_TOKEN_FILE, ...).
-std::shared_ptr<grpc::Channel> Channel(const common::HostPort& address) {
+// A channel with `security` (TLS from the --broker-tls-* flags or the environment;
+// the token, if any, on every call).
+std::shared_ptr<grpc::Channel> Channel(const common::HostPort& address, const auth::ClientSecurityOptions& security) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxMessageBytes);
-  auth::ClientSecurityOptions security;
-  auth::FillFromEnvironment(security);
   return OrDie(auth::MakeChannel(address.ToString(), security, args));
 }
 
 int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage("cohort-console: the web console for Cohort's queues, jobs, executors and schedules");
-  common::ShowFlagsDefinedIn({"services/console/", log::kLogFlagsFile});
+  common::ShowFlagsDefinedIn({"services/console/", "libs/auth/broker_client_flags", log::kLogFlagsFile});
   common::DashedArgs args(argc, argv);
-  absl::ParseCommandLine(args.argc(), args.argv());
+  common::ParseFlagsOrExit(kProgram, args.argc(), args.argv());
   if (absl::Status s = log::ConfigureFromFlags(); !s.ok()) common::Die(kProgram, std::string(s.message()));
   const common::HostPort broker =
       OrDie(common::ParseHostPort("--broker", absl::GetFlag(FLAGS_broker), common::PortZero::kRejected));
@@ -87,47 +89,42 @@ int Main(int argc, char** argv) {
     common::Die(kProgram, absl::StrCat("--assets-dir \"", assets.substr(0, 200), "\" has no index.html"));
   }
 
+  auth::ClientSecurityOptions security = OrDie(auth::BrokerClientSecurityFromFlags());
+  auth::FillFromEnvironment(security);
+  const std::string tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  const std::string tls_key = absl::GetFlag(FLAGS_tls_key);
+  if (tls_cert.empty() != tls_key.empty()) common::Die(kProgram, "HTTPS needs both --tls-cert and --tls-key");
+
   runtime::EventLoop loop;
   runtime::Event stop;
   // Before any other thread exists: signals are then blocked in every thread.
   auto signals = OrDie(common::SignalWatcher::Install(loop, [&](int) { stop.Set(); }));
   auto metrics_server = OrDie(common::MetricsServer::Start(metrics_listen));
-  ConsoleMetrics metrics(metrics_server->registry());
 
-  std::unique_ptr<cohort::v1::Broker::Stub> broker_stub = cohort::v1::Broker::NewStub(Channel(broker));
-  std::unique_ptr<cohort::v1::Scheduler::Stub> scheduler_stub;
-  if (scheduler) scheduler_stub = cohort::v1::Scheduler::NewStub(Channel(*scheduler));
+  ConsoleAppOptions options;
+  auth::ClientSecurityOptions for_callers = security;
+  for_callers.token.clear();
+  options.broker = Channel(broker, security);
+  options.broker_for_callers = security.token.empty() ? options.broker : Channel(broker, for_callers);
+  if (scheduler) options.scheduler_for_callers = Channel(*scheduler, for_callers);
+  options.api.read_only = absl::GetFlag(FLAGS_read_only);
+  options.api.broker_address = broker.ToString();
+  options.api.scheduler_address = scheduler ? scheduler->ToString() : "";
+  options.http.listen = listen;
+  options.http.threads = threads;
+  options.http.assets_dir = assets;
+  options.http.tls_cert = tls_cert;
+  options.http.tls_key = tls_key;
+  std::unique_ptr<ConsoleApp> app = OrDie(ConsoleApp::Start(loop, metrics_server->registry(), std::move(options)));
 
-  ConsoleApiOptions api_options;
-  api_options.read_only = absl::GetFlag(FLAGS_read_only);
-  api_options.broker_address = broker.ToString();
-  api_options.scheduler_address = scheduler ? scheduler->ToString() : "";
-  ConsoleApi api(*broker_stub, scheduler_stub.get(), api_options);
-  WatchHub hub(*broker_stub, metrics);
-  LoopBridge bridge(loop);
-
-  HttpServerOptions http_options;
-  http_options.listen = listen;
-  http_options.threads = threads;
-  http_options.assets_dir = assets;
-  http_options.read_only = api_options.read_only;
-  std::unique_ptr<HttpServer> http = OrDie(HttpServer::Start(http_options, bridge, api, hub, metrics));
-
-  std::printf("listening http=%s metrics=%s\n", http->address().ToString().c_str(),
+  std::printf("listening http=%s metrics=%s\n", app->address().ToString().c_str(),
               metrics_server->address().ToString().c_str());
   std::fflush(stdout);
 
-  // Until SIGTERM/SIGINT: end the live streams, stop HTTP (its threads may still be
-  // waiting on this loop, so from another thread), then wait for API work in flight.
-  runtime::RunUntilComplete(loop, [](WatchHub* hub, HttpServer* http, LoopBridge* bridge,
-                                     runtime::Event* stop) -> runtime::Task<void> {
-    co_await hub->Run(*stop);
-    co_await runtime::ToThread([http] { http->Stop(); });
-    co_await bridge->Close();
-  }(&hub, http.get(), &bridge, &stop));
+  // Until SIGTERM/SIGINT.
+  runtime::RunUntilComplete(loop, app->Run(stop));
   return 0;
 }
-
 }  // namespace
 }  // namespace cohort::console
 

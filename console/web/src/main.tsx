@@ -1,9 +1,10 @@
 // The Cohort console: a hash-routed single page (#/, #/jobs, #/jobs/ID, #/executors,
-// #/schedules) over cohort-console's API.
+// #/schedules, #/sign-in) over cohort-console's API, acting with the signed-in token.
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { api, type Config } from './api';
-import { ConfigContext } from './ui';
+import { api, session, UNAUTHORIZED_EVENT, type Config, type Whoami } from './api';
+import { SessionContext } from './ui';
+import { SignIn } from './pages/SignIn';
 import { Overview } from './pages/Overview';
 import { Jobs } from './pages/Jobs';
 import { JobPage } from './pages/JobPage';
@@ -47,6 +48,9 @@ function Page({ location }: { location: Location }) {
 function App() {
   const [location, setLocation] = useState(readLocation);
   const [config, setConfig] = useState<Config | null>(null);
+  const [whoami, setWhoami] = useState<Whoami | null>(null);
+  // Why the sign-in form is shown ('' when it is not forced).
+  const [needSignIn, setNeedSignIn] = useState('');
   const [configError, setConfigError] = useState('');
   useEffect(() => {
     const onHash = () => {
@@ -57,11 +61,39 @@ function App() {
     window.addEventListener('hashchange', onHash);
     return () => window.removeEventListener('hashchange', onHash);
   }, []);
+  const loadSession = async () => {
+    try {
+      const [c, w] = await Promise.all([api.config(), api.whoami()]);
+      setConfig(c);
+      setWhoami(w);
+      setNeedSignIn('');
+      setConfigError('');
+    } catch (e) {
+      const err = e as Error & { status?: number };
+      if (err.status === 401) {
+        setNeedSignIn(session.token() ? `The broker refused this token: ${err.message}` : 'The broker needs a token.');
+      } else {
+        setConfigError(err.message);
+      }
+    }
+  };
   useEffect(() => {
-    api.config().then(setConfig, (e: Error) => setConfigError(e.message));
+    void loadSession();
+    const onUnauthorized = () =>
+      setNeedSignIn(session.token() ? 'The broker no longer accepts this token.' : 'The broker needs a token.');
+    window.addEventListener(UNAUTHORIZED_EVENT, onUnauthorized);
+    return () => window.removeEventListener(UNAUTHORIZED_EVENT, onUnauthorized);
   }, []);
+  const signOut = () => {
+    session.signOut();
+    setWhoami(null);
+    window.location.hash = '#/sign-in';
+    void loadSession();
+  };
+  const showSignIn = needSignIn !== '' || location.path === '/sign-in';
+  const ready = config && whoami;
   return (
-    <ConfigContext.Provider value={config}>
+    <SessionContext.Provider value={ready ? { config, whoami } : null}>
       <a class="skip" href="#main" onClick={(e) => { e.preventDefault(); document.getElementById('main')?.focus(); }}>
         Skip to content
       </a>
@@ -83,6 +115,16 @@ function App() {
             Read-only
           </span>
         )}
+        <span class="who" data-testid="who">
+          {whoami?.signedIn ? (
+            <>
+              Signed in{whoami.scopes.length ? ` (${whoami.scopes.join(', ')})` : ' (no scopes)'}{' '}
+              <button type="button" onClick={signOut}>Sign out</button>
+            </>
+          ) : (
+            <a href="#/sign-in">Sign in</a>
+          )}
+        </span>
       </header>
       <main id="main" tabIndex={-1}>
         {configError && (
@@ -90,9 +132,17 @@ function App() {
             Cannot reach the console's API: {configError}
           </p>
         )}
-        {config && <Page location={location} />}
+        {showSignIn ? (
+          <SignIn reason={needSignIn} tls={config?.tls ?? window.location.protocol === 'https:'}
+            onSignedIn={async () => {
+              await loadSession();
+              window.location.hash = '#/';
+            }} />
+        ) : (
+          ready && <Page location={location} />
+        )}
       </main>
-    </ConfigContext.Provider>
+    </SessionContext.Provider>
   );
 }
 

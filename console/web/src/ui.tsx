@@ -1,12 +1,18 @@
-// Small shared pieces: the config context, an action button that reports its outcome,
-// state badges, and the page heading.
+// Small shared pieces: the session context (config and what the signed-in credential
+// may do), an action button that reports its outcome, state badges, and the page
+// heading.
 import { createContext, type ComponentChildren } from 'preact';
 import { useContext, useState } from 'preact/hooks';
-import { stateName, type Config } from './api';
+import { stateName, type Config, type May, type Whoami } from './api';
 
-export const ConfigContext = createContext<Config | null>(null);
+export interface Session { config: Config; whoami: Whoami }
+export const SessionContext = createContext<Session | null>(null);
 
-export const useReadOnly = (): boolean => useContext(ConfigContext)?.readOnly ?? true;
+/**
+ * Whether the signed-in credential may do `action`, as the broker answered (false in
+ * read-only mode). The page hides what is not allowed; the broker decides anyway.
+ */
+export const useMay = (action: keyof May): boolean => useContext(SessionContext)?.whoami.may[action] ?? false;
 
 export function Heading({ children }: { children: ComponentChildren }) {
   return <h1 tabIndex={-1}>{children}</h1>;
@@ -18,20 +24,22 @@ export function StateBadge({ state }: { state?: string }) {
 }
 
 /**
- * A button for one action. Hidden in read-only mode (the server refuses the action
- * too). While the action runs the button is disabled; its error is announced.
+ * A button for one action. Absent when the credential may not do `may` (or the console
+ * is read-only): the server refuses the action too. While the action runs the button
+ * is disabled; its error is announced.
  */
 export function ActionButton(props: {
+  may: keyof May;
   label: string;
   run: () => Promise<unknown>;
   onDone?: () => void;
   describedBy?: string;
   danger?: boolean;
 }) {
-  const readOnly = useReadOnly();
+  const allowed = useMay(props.may);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState('');
-  if (readOnly) return null;
+  if (!allowed) return null;
   const click = async () => {
     setBusy(true);
     setError('');

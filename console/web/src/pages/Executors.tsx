@@ -1,4 +1,4 @@
-// Executors: id, labels, queues, capacity, running attempts, credits, connected since,
+// Executors: id, labels, queues, kinds, capacity, running attempts, credits, connected since,
 // last heartbeat. The broker records no event when an executor comes or goes, so the
 // list reloads with job events and on demand.
 import { useState } from 'preact/hooks';
@@ -37,6 +37,7 @@ export function Executors() {
                 <th scope="col">Executor</th>
                 <th scope="col">Labels</th>
                 <th scope="col">Queues</th>
+                <th scope="col">Kinds</th>
                 <th scope="col">Running / capacity</th>
                 <th scope="col">Credits</th>
                 <th scope="col">Connected</th>
@@ -49,6 +50,7 @@ export function Executors() {
                   <th scope="row">{e.executorId}</th>
                   <td>{Object.entries(e.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(', ') || '—'}</td>
                   <td>{(e.queues ?? []).join(', ') || 'all'}</td>
+                  <td data-col="kinds">{(e.kinds ?? []).join(', ') || 'all'}</td>
                   <td class="num">{e.running ?? 0} / {e.capacity ?? 0}</td>
                   <td class="num">{e.credits ?? 0}</td>
                   <td>{time(e.connectTime)}</td>

@@ -2,18 +2,37 @@
 // with a download), attempts with their executors and errors, live progress, and a
 // timeline of its transitions (recorded times, plus events as they arrive).
 import { useState } from 'preact/hooks';
-import { api, isTerminal, stateName, type JobDetail, type JobEvent, type Preview } from '../api';
+import { api, authHeaders, isTerminal, stateName, type JobDetail, type JobEvent, type Preview } from '../api';
 import { time } from '../format';
 import { useLive } from '../live';
-import { ActionButton, ErrorNote, Heading, StateBadge, useReadOnly } from '../ui';
+import { ActionButton, ErrorNote, Heading, StateBadge } from '../ui';
+
+// A download through fetch, so that it carries the signed-in token (a plain link
+// cannot send the Authorization header).
+async function download(href: string, name: string) {
+  const response = await fetch(href, { headers: authHeaders() });
+  if (!response.ok) throw new Error(`download failed: HTTP ${response.status}`);
+  const url = URL.createObjectURL(await response.blob());
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  a.click();
+  window.setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
 
 function Bytes({ label, preview, href }: { label: string; preview: Preview; href: string }) {
+  const [error, setError] = useState('');
+  const name = href.split('/').slice(-2).join('.');
   return (
     <div class="bytes">
       <h3>{label}</h3>
       <p class="note">
         {preview.size} bytes, shown as {preview.encoding}
-        {preview.truncated && ' (truncated)'} — <a href={href} download>download</a>
+        {preview.truncated && ' (truncated)'} —{' '}
+        <a href={href} onClick={(e) => { e.preventDefault(); download(href, name).catch((err: Error) => setError(err.message)); }}>
+          download
+        </a>
+        {error && <span role="alert" class="error"> {error}</span>}
       </p>
       <pre tabIndex={0} aria-label={label}>{preview.data || '(empty)'}</pre>
     </div>
@@ -21,7 +40,6 @@ function Bytes({ label, preview, href }: { label: string; preview: Preview; href
 }
 
 export function JobPage({ id }: { id: string }) {
-  const readOnly = useReadOnly();
   const [detail, setDetail] = useState<JobDetail | null>(null);
   const [progress, setProgress] = useState<{ fraction?: number; message?: string } | null>(null);
   const [events, setEvents] = useState<JobEvent[]>([]);
@@ -67,14 +85,18 @@ export function JobPage({ id }: { id: string }) {
           </p>
           <div class="actions">
             {!isTerminal(job.state) && (
-              <ActionButton label="Cancel job" danger run={() => api.cancel(id)} onDone={load} />
+              <ActionButton may="cancel" label="Cancel job" danger run={() => api.cancel(id)} onDone={load} />
             )}
-            {!readOnly && (
-              <>
-                <button type="button" disabled aria-describedby="ops-note">Retry</button>
-                <button type="button" disabled aria-describedby="ops-note">Delete</button>
-                <span id="ops-note" class="note">Retry and delete need the operations API (issue 15).</span>
-              </>
+            {(job.state === 'JOB_STATE_FAILED' || job.state === 'JOB_STATE_CANCELLED') && (
+              <ActionButton may="retry" label="Retry job" run={() => api.retry(id)} onDone={load} />
+            )}
+            {job.state !== 'JOB_STATE_RUNNING' && (
+              <ActionButton may="delete" label="Delete job" danger
+                run={async () => {
+                  if (!window.confirm(`Delete job ${id} and its record for good?`)) throw new Error('not deleted');
+                  await api.remove(id);
+                }}
+                onDone={() => { window.location.hash = `#/jobs?queue=${encodeURIComponent(job.spec?.queue ?? '')}`; }} />
             )}
           </div>
           {job.state === 'JOB_STATE_RUNNING' && (

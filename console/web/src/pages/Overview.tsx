@@ -5,7 +5,7 @@ import { useState } from 'preact/hooks';
 import { api, type ExecutorInfo, type JobEvent, type QueueInfo, type QueueLimits } from '../api';
 import { age, durationSeconds, since } from '../format';
 import { useLive, useThrottled } from '../live';
-import { ActionButton, ErrorNote, Heading, useReadOnly } from '../ui';
+import { ActionButton, ErrorNote, Heading, useMay } from '../ui';
 
 function LimitsForm({ queue, onDone }: { queue: QueueInfo; onDone: () => void }) {
   const l = queue.limits ?? {};
@@ -62,7 +62,7 @@ function limitsText(l: QueueLimits | undefined): string {
 }
 
 export function Overview() {
-  const readOnly = useReadOnly();
+  const mayAct = useMay('queues');
   const [queues, setQueues] = useState<QueueInfo[] | null>(null);
   const [executors, setExecutors] = useState<ExecutorInfo[]>([]);
   const [error, setError] = useState('');
@@ -121,7 +121,8 @@ export function Overview() {
                 <th scope="col">Oldest queued</th>
                 <th scope="col">Status</th>
                 <th scope="col">Limits</th>
-                {!readOnly && <th scope="col">Actions</th>}
+                <th scope="col">Unserved kinds</th>
+                {mayAct && <th scope="col">Actions</th>}
               </tr>
             </thead>
             <tbody>
@@ -138,12 +139,21 @@ export function Overview() {
                   <td>{q.oldestQueuedAge ? age(durationSeconds(q.oldestQueuedAge)) : '—'}</td>
                   <td data-col="status">{q.paused ? <span class="badge paused">paused</span> : 'active'}</td>
                   <td>{limitsText(q.limits)}</td>
-                  {!readOnly && (
+                  <td data-col="unserved">
+                    {(q.unservedKinds ?? []).length ? (
+                      <span class="error" title="queued jobs of these kinds wait for an executor that runs them">
+                        {q.unservedKinds!.join(', ')} ({q.unserved ?? 0} waiting)
+                      </span>
+                    ) : (
+                      '—'
+                    )}
+                  </td>
+                  {mayAct && (
                     <td class="actions">
                       {q.paused ? (
-                        <ActionButton label={`Resume ${q.name}`} run={() => api.resumeQueue(q.name)} onDone={load} />
+                        <ActionButton may="queues" label={`Resume ${q.name}`} run={() => api.resumeQueue(q.name)} onDone={load} />
                       ) : (
-                        <ActionButton label={`Pause ${q.name}`} run={() => api.pauseQueue(q.name)} onDone={load} />
+                        <ActionButton may="queues" label={`Pause ${q.name}`} run={() => api.pauseQueue(q.name)} onDone={load} />
                       )}
                       <LimitsForm queue={q} onDone={load} />
                     </td>

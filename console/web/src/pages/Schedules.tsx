@@ -3,12 +3,12 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, type Schedule } from '../api';
 import { age, durationSeconds, time } from '../format';
-import { ActionButton, ErrorNote, Heading, useReadOnly } from '../ui';
+import { ActionButton, ErrorNote, Heading, useMay } from '../ui';
 
 const policy = (p: string | undefined, prefix: string) => (p ?? 'unspecified').replace(prefix, '').toLowerCase();
 
 export function Schedules() {
-  const readOnly = useReadOnly();
+  const mayAct = useMay('schedules');
   const [schedules, setSchedules] = useState<Schedule[] | null>(null);
   const [error, setError] = useState('');
   const [triggered, setTriggered] = useState<{ id: string; jobId: string } | null>(null);
@@ -50,7 +50,7 @@ export function Schedules() {
                 <th scope="col">Last fire</th>
                 <th scope="col">Overlap / catch-up</th>
                 <th scope="col">Status</th>
-                {!readOnly && <th scope="col">Actions</th>}
+                {mayAct && <th scope="col">Actions</th>}
               </tr>
             </thead>
             <tbody>
@@ -72,14 +72,14 @@ export function Schedules() {
                     {policy(s.spec?.overlapPolicy, 'OVERLAP_POLICY_')} / {policy(s.spec?.catchUpPolicy, 'CATCH_UP_POLICY_')}
                   </td>
                   <td>{s.paused ? <span class="badge paused">paused</span> : 'active'}</td>
-                  {!readOnly && (
+                  {mayAct && (
                     <td class="actions">
                       {s.paused ? (
-                        <ActionButton label={`Resume ${s.id}`} run={() => api.scheduleAction(s.id, 'resume')} onDone={load} />
+                        <ActionButton may="schedules" label={`Resume ${s.id}`} run={() => api.scheduleAction(s.id, 'resume')} onDone={load} />
                       ) : (
-                        <ActionButton label={`Pause ${s.id}`} run={() => api.scheduleAction(s.id, 'pause')} onDone={load} />
+                        <ActionButton may="schedules" label={`Pause ${s.id}`} run={() => api.scheduleAction(s.id, 'pause')} onDone={load} />
                       )}
-                      <ActionButton label={`Trigger ${s.id}`}
+                      <ActionButton may="schedules" label={`Trigger ${s.id}`}
                         run={async () => {
                           const r = await api.scheduleAction(s.id, 'trigger');
                           setTriggered({ id: s.id, jobId: r.jobId ?? '' });
