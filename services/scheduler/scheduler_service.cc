@@ -4,6 +4,9 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "libs/auth/principal.h"
+#include "libs/common/quote.h"
 #include "libs/rpc/status.h"
 #include "libs/rpc/unary_server.h"
 
@@ -19,7 +22,23 @@ grpc::Status Reply(const absl::StatusOr<cohort::v1::Schedule>& schedule, cohort:
   return grpc::Status::OK;
 }
 
+// PERMISSION_DENIED unless the caller's credential may use `queue`. A schedule's jobs
+// are submitted by the scheduler with its own credential, so a caller limited to some
+// queues must not reach the others through a schedule.
+grpc::Status CheckQueue(const grpc::CallbackServerContext* ctx, const std::string& queue, absl::string_view what) {
+  if (auth::MayUseQueue(ctx->auth_context().get(), queue)) return grpc::Status::OK;
+  return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                      absl::StrCat(what, common::QuoteBounded(queue),
+                                   " is not among the queues this credential may submit to"));
+}
+
 }  // namespace
+
+grpc::Status SchedulerService::CheckScheduleQueue(const grpc::CallbackServerContext* ctx, const std::string& id) {
+  absl::StatusOr<cohort::v1::Schedule> existing = schedules_.Get(id);
+  if (!existing.ok()) return grpc::Status::OK;  // the call itself reports NOT_FOUND
+  return CheckQueue(ctx, existing->spec().job().queue(), "the schedule's queue ");
+}
 
 template <typename Body>
 grpc::ServerUnaryReactor* SchedulerService::Unary(const char* method, Body body) {
@@ -30,10 +49,13 @@ grpc::ServerUnaryReactor* SchedulerService::Unary(const char* method, Body body)
   });
 }
 
-grpc::ServerUnaryReactor* SchedulerService::CreateSchedule(grpc::CallbackServerContext*,
+grpc::ServerUnaryReactor* SchedulerService::CreateSchedule(grpc::CallbackServerContext* ctx,
                                                            const cohort::v1::CreateScheduleRequest* req,
                                                            cohort::v1::CreateScheduleResponse* resp) {
-  return Unary("CreateSchedule", [this, req, resp]() -> Task<grpc::Status> {
+  return Unary("CreateSchedule", [this, ctx, req, resp]() -> Task<grpc::Status> {
+    if (grpc::Status denied = CheckQueue(ctx, req->spec().job().queue(), "spec.job.queue "); !denied.ok()) {
+      co_return denied;
+    }
     absl::StatusOr<cohort::v1::Schedule> s = co_await schedules_.Create(req->schedule_id(), req->spec());
     co_return Reply(s, resp->mutable_schedule());
   });
@@ -58,46 +80,54 @@ grpc::ServerUnaryReactor* SchedulerService::ListSchedules(grpc::CallbackServerCo
   });
 }
 
-grpc::ServerUnaryReactor* SchedulerService::UpdateSchedule(grpc::CallbackServerContext*,
+grpc::ServerUnaryReactor* SchedulerService::UpdateSchedule(grpc::CallbackServerContext* ctx,
                                                            const cohort::v1::UpdateScheduleRequest* req,
                                                            cohort::v1::UpdateScheduleResponse* resp) {
-  return Unary("UpdateSchedule", [this, req, resp]() -> Task<grpc::Status> {
+  return Unary("UpdateSchedule", [this, ctx, req, resp]() -> Task<grpc::Status> {
+    if (grpc::Status denied = CheckScheduleQueue(ctx, req->schedule_id()); !denied.ok()) co_return denied;
+    if (grpc::Status denied = CheckQueue(ctx, req->spec().job().queue(), "spec.job.queue "); !denied.ok()) {
+      co_return denied;
+    }
     absl::StatusOr<cohort::v1::Schedule> s = co_await schedules_.Update(req->schedule_id(), req->spec());
     co_return Reply(s, resp->mutable_schedule());
   });
 }
 
-grpc::ServerUnaryReactor* SchedulerService::DeleteSchedule(grpc::CallbackServerContext*,
+grpc::ServerUnaryReactor* SchedulerService::DeleteSchedule(grpc::CallbackServerContext* ctx,
                                                            const cohort::v1::DeleteScheduleRequest* req,
                                                            cohort::v1::DeleteScheduleResponse*) {
-  return Unary("DeleteSchedule", [this, req]() -> Task<grpc::Status> {
+  return Unary("DeleteSchedule", [this, ctx, req]() -> Task<grpc::Status> {
+    if (grpc::Status denied = CheckScheduleQueue(ctx, req->schedule_id()); !denied.ok()) co_return denied;
     absl::Status s = co_await schedules_.Delete(req->schedule_id());
     co_return rpc::ToGrpc(s);
   });
 }
 
-grpc::ServerUnaryReactor* SchedulerService::PauseSchedule(grpc::CallbackServerContext*,
+grpc::ServerUnaryReactor* SchedulerService::PauseSchedule(grpc::CallbackServerContext* ctx,
                                                           const cohort::v1::PauseScheduleRequest* req,
                                                           cohort::v1::PauseScheduleResponse* resp) {
-  return Unary("PauseSchedule", [this, req, resp]() -> Task<grpc::Status> {
+  return Unary("PauseSchedule", [this, ctx, req, resp]() -> Task<grpc::Status> {
+    if (grpc::Status denied = CheckScheduleQueue(ctx, req->schedule_id()); !denied.ok()) co_return denied;
     absl::StatusOr<cohort::v1::Schedule> s = co_await schedules_.SetPaused(req->schedule_id(), true);
     co_return Reply(s, resp->mutable_schedule());
   });
 }
 
-grpc::ServerUnaryReactor* SchedulerService::ResumeSchedule(grpc::CallbackServerContext*,
+grpc::ServerUnaryReactor* SchedulerService::ResumeSchedule(grpc::CallbackServerContext* ctx,
                                                            const cohort::v1::ResumeScheduleRequest* req,
                                                            cohort::v1::ResumeScheduleResponse* resp) {
-  return Unary("ResumeSchedule", [this, req, resp]() -> Task<grpc::Status> {
+  return Unary("ResumeSchedule", [this, ctx, req, resp]() -> Task<grpc::Status> {
+    if (grpc::Status denied = CheckScheduleQueue(ctx, req->schedule_id()); !denied.ok()) co_return denied;
     absl::StatusOr<cohort::v1::Schedule> s = co_await schedules_.SetPaused(req->schedule_id(), false);
     co_return Reply(s, resp->mutable_schedule());
   });
 }
 
-grpc::ServerUnaryReactor* SchedulerService::TriggerSchedule(grpc::CallbackServerContext*,
+grpc::ServerUnaryReactor* SchedulerService::TriggerSchedule(grpc::CallbackServerContext* ctx,
                                                             const cohort::v1::TriggerScheduleRequest* req,
                                                             cohort::v1::TriggerScheduleResponse* resp) {
-  return Unary("TriggerSchedule", [this, req, resp]() -> Task<grpc::Status> {
+  return Unary("TriggerSchedule", [this, ctx, req, resp]() -> Task<grpc::Status> {
+    if (grpc::Status denied = CheckScheduleQueue(ctx, req->schedule_id()); !denied.ok()) co_return denied;
     absl::StatusOr<std::string> id = co_await schedules_.TriggerNow(req->schedule_id());
     if (!id.ok()) co_return rpc::ToGrpc(id.status());
     resp->set_job_id(*id);

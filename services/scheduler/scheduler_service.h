@@ -35,6 +35,9 @@ class SchedulerService final : public cohort::v1::Scheduler::CallbackService {
  private:
   template <typename Body>
   grpc::ServerUnaryReactor* Unary(const char* method, Body body);
+  // PERMISSION_DENIED when schedule `id` exists and its queue is outside the caller's
+  // queue patterns; OK otherwise (an unknown id is the call's own NOT_FOUND).
+  grpc::Status CheckScheduleQueue(const grpc::CallbackServerContext* ctx, const std::string& id);
 
   runtime::EventLoop& loop_;
   Schedules& schedules_;

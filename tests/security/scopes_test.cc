@@ -35,12 +35,19 @@ const std::map<std::string, std::set<std::string>>& ExpectedScopes() {
       {"/cohort.v1.Broker/GetJob", {"read"}},
       {"/cohort.v1.Broker/ListJobs", {"read"}},
       {"/cohort.v1.Broker/CancelJob", {"cancel"}},
+      {"/cohort.v1.Broker/RetryJob", {"admin"}},
+      {"/cohort.v1.Broker/DeleteJob", {"admin"}},
+      {"/cohort.v1.Broker/StartBulkOperation", {"admin"}},
+      {"/cohort.v1.Broker/GetBulkOperation", {"read"}},
+      {"/cohort.v1.Broker/ListBulkOperations", {"read"}},
       {"/cohort.v1.Broker/Gather", {"read"}},
       {"/cohort.v1.Broker/Wait", {"read"}},
       {"/cohort.v1.Broker/WaitFor", {"read", "cancel"}},
       {"/cohort.v1.Broker/AsCompleted", {"read"}},
       {"/cohort.v1.Broker/Watch", {"read"}},
       {"/cohort.v1.Broker/ListQueues", {"read"}},
+      {"/cohort.v1.Broker/CreateQueue", {"admin"}},
+      {"/cohort.v1.Broker/DeleteQueue", {"admin"}},
       {"/cohort.v1.Broker/PauseQueue", {"admin"}},
       {"/cohort.v1.Broker/ResumeQueue", {"admin"}},
       {"/cohort.v1.Broker/SetQueueLimits", {"admin"}},
@@ -90,6 +97,9 @@ class ScopesTest : public ::testing::Test {
     }
     tokens << auth::TokenFileLine("reports-only",
                                   Principal{"reports-bot", *auth::ParseScopes("submit,read"), "", {"reports.*"}})
+           << "\n";
+    tokens << auth::TokenFileLine("reports-admin",
+                                  Principal{"reports-admin", *auth::ParseScopes("admin,read"), "", {"reports.*"}})
            << "\n";
     tokens.close();
     std::ofstream(dir_.path() + "/scheduler.token") << "scheduler\n";
@@ -313,6 +323,64 @@ TEST_F(ScopesTest, ACredentialLimitedToQueuePatternsSubmitsOnlyThere) {
   EXPECT_NE(refused.error_message().find("jobs[1].queue \"default\""), std::string::npos) << refused.error_message();
   EXPECT_EQ(State(), before);
   EXPECT_EQ(submit({"reports.daily", "reports.weekly"}).error_code(), grpc::StatusCode::OK);
+}
+
+TEST_F(ScopesTest, ACredentialLimitedToQueuePatternsReachesNoOtherQueueThroughSchedules) {
+  auto stub = cohort::v1::Scheduler::NewStub(Channel(scheduler_->grpc_address(), "reports-admin"));
+  auto create = [&](const std::string& id, const std::string& queue) {
+    cohort::v1::CreateScheduleRequest r;
+    r.set_schedule_id(id);
+    r.mutable_spec()->mutable_job()->set_kind("builtin.noop");
+    r.mutable_spec()->mutable_job()->set_queue(queue);
+    r.mutable_spec()->mutable_interval()->set_seconds(3600);
+    cohort::v1::CreateScheduleResponse response;
+    grpc::ClientContext ctx;
+    return stub->CreateSchedule(&ctx, r, &response);
+  };
+  const std::string before = State();
+  grpc::Status refused = create("sneaky", "default");
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(refused.error_message().find("spec.job.queue \"default\""), std::string::npos) << refused.error_message();
+
+  // "hourly" (made in SetUp) submits to "default": none of its calls may touch it.
+  cohort::v1::Schedule schedule;
+  auto expect_denied = [&](const char* what, grpc::Status s) {
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << what << ": " << s.error_message();
+  };
+  {
+    cohort::v1::TriggerScheduleRequest r;
+    r.set_schedule_id("hourly");
+    cohort::v1::TriggerScheduleResponse response;
+    grpc::ClientContext ctx;
+    expect_denied("trigger", stub->TriggerSchedule(&ctx, r, &response));
+  }
+  {
+    cohort::v1::PauseScheduleRequest r;
+    r.set_schedule_id("hourly");
+    cohort::v1::PauseScheduleResponse response;
+    grpc::ClientContext ctx;
+    expect_denied("pause", stub->PauseSchedule(&ctx, r, &response));
+  }
+  {
+    cohort::v1::DeleteScheduleRequest r;
+    r.set_schedule_id("hourly");
+    cohort::v1::DeleteScheduleResponse response;
+    grpc::ClientContext ctx;
+    expect_denied("delete", stub->DeleteSchedule(&ctx, r, &response));
+  }
+  {  // Moving it into an allowed queue is no way in either.
+    cohort::v1::UpdateScheduleRequest r;
+    r.set_schedule_id("hourly");
+    r.mutable_spec()->mutable_job()->set_kind("builtin.noop");
+    r.mutable_spec()->mutable_job()->set_queue("reports.hourly");
+    r.mutable_spec()->mutable_interval()->set_seconds(3600);
+    cohort::v1::UpdateScheduleResponse response;
+    grpc::ClientContext ctx;
+    expect_denied("update", stub->UpdateSchedule(&ctx, r, &response));
+  }
+  EXPECT_EQ(State(), before);
+  grpc::Status allowed = create("reports", "reports.daily");
+  EXPECT_TRUE(allowed.ok()) << allowed.error_message();
 }
 
 TEST_F(ScopesTest, AnUnknownTokenIsUnauthenticatedAndNeverQuoted) {
