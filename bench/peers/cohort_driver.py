@@ -38,17 +38,25 @@ class Cohort:
     def gather(self, ids: list[str]) -> None:
         for i in range(0, len(ids), MAX_WAIT_IDS):
             outcomes = self.stub.Gather(broker_pb2.GatherRequest(job_ids=ids[i:i + MAX_WAIT_IDS])).outcomes
-            bad = [o for o in outcomes if o.state != job_pb2.SUCCEEDED]
+            bad = [o for o in outcomes if o.state != job_pb2.JOB_STATE_SUCCEEDED]
             if bad:
                 raise SystemExit(f"cohort_driver: job {bad[0].job_id} ended {bad[0].state}")
 
     def gate(self, queue: str) -> None:
-        """Creates `queue` paused (CreateQueue; PauseQueue on a broker without it)."""
+        """Creates `queue` paused. On a broker without CreateQueue, PauseQueue, after a
+        first job has created the queue if pausing does not."""
         try:
             self.stub.CreateQueue(broker_pb2.CreateQueueRequest(queue=queue, paused=True))
+            return
         except grpc.RpcError as e:
             if e.code() != grpc.StatusCode.UNIMPLEMENTED:
                 raise
+        try:
+            self.stub.PauseQueue(broker_pb2.PauseQueueRequest(queue=queue))
+        except grpc.RpcError as e:
+            if e.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+            self.gather(self.submit(queue, 1))
             self.stub.PauseQueue(broker_pb2.PauseQueueRequest(queue=queue))
 
     def release(self, queue: str) -> None:
@@ -107,6 +115,11 @@ class Cohort:
 def main() -> None:
     cohort = Cohort(os.environ["COHORT_BROKER"])
     grpc.channel_ready_future(cohort.channel).result(timeout=30)
+    deadline = time.monotonic() + 30
+    while not cohort.stub.ListExecutors(broker_pb2.ListExecutorsRequest()).executors:
+        if time.monotonic() > deadline:
+            raise SystemExit("cohort_driver: no executor connected within 30 s")
+        time.sleep(0.01)
     ops = {"gated": cohort.gated, "live": cohort.live, "single": cohort.single,
            "roundtrip": cohort.roundtrip, "gather": cohort.gather_batch}
     print(json.dumps({"ready": True}), flush=True)

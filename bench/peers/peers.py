@@ -176,7 +176,7 @@ class Cohort(System):
     def __init__(self, args: argparse.Namespace, capacity: int | None) -> None:
         self.args = args
         self.capacity = capacity
-        self.label = f"Cohort c{capacity or args.default_capacity}"
+        self.label = f"Cohort c{capacity or args.default_capacity or '(default)'}"
 
     def start(self, d: Path) -> tuple[Proc, Proc, Driver]:
         broker = Proc("cohort-broker", [
@@ -294,7 +294,7 @@ def main() -> None:
     ap.add_argument("--round-trips", type=int, default=1_000, help="sequential round trips")
     ap.add_argument("--gather-jobs", type=int, default=1_000, help="jobs per submit + gather")
     ap.add_argument("--capacities", default="default,64", help="cohort-executor capacities, comma-separated")
-    ap.add_argument("--default-capacity", type=int, default=8, help="the executor's default, for the label")
+    ap.add_argument("--default-capacity", type=int, default=0, help="the executor's default, for the label")
     ap.add_argument("--bullmq-concurrency", type=int, default=64)
     ap.add_argument("--sidekiq-concurrency", type=int, default=10, help="Sidekiq 6's default is 10")
     ap.add_argument("--systems", default="cohort,bullmq,sidekiq")

@@ -8,7 +8,7 @@
 # they are), installs clients/python's generated stubs into a temp dir (Debian's
 # python3-grpcio), BullMQ with `npm ci` from bench/peers/bullmq's lockfile; needs
 # Debian's redis-server and ruby-sidekiq. Everything runs on 127.0.0.1 in one temp dir,
-# removed at the end; every process is stopped by its PID, also on Ctrl-C.
+# removed at the end (kept, with the logs, on failure); every process is stopped by its PID, also on Ctrl-C.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -30,8 +30,9 @@ done
 work="$(mktemp -d "${TMPDIR:-/tmp}/cohort-peers.XXXXXX")"
 child=""
 cleanup() {
+  local status=$?
   if [ -n "$child" ]; then kill -TERM "$child" 2>/dev/null || true; wait "$child" 2>/dev/null || true; fi
-  rm -rf "$work"
+  if [ "$status" = 0 ]; then rm -rf "$work"; else echo "run.sh: logs kept in $work" >&2; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -53,11 +54,13 @@ PIP_NO_INDEX=1 PIP_DISABLE_PIP_VERSION_CHECK=1 /usr/bin/python3 -m pip install -
   | { grep -v "as the 'root' user" || true; } >&2
 (cd "$here/bullmq" && npm ci --silent --no-audit --no-fund >&2)
 
+# The executor's default capacity, as its --help states it, names its column.
+default_capacity="$("$work/bin/cohort-executor" --help 2>&1 | sed -n 's/.*--capacity.*(default \([0-9]*\)).*/\1/p' | head -1)"
 commit="$(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- services libs protos || echo '+uncommitted changes')"
 versions="Cohort $commit; $(redis-server --version | cut -d' ' -f1-3); BullMQ $(node -p 'require("'"$here"'/bullmq/node_modules/bullmq/package.json").version'); Sidekiq $(ruby -e 'require "sidekiq"; print Sidekiq::VERSION'); grpcio $(/usr/bin/python3 -c 'import grpc; print(grpc.__version__)'); $(nproc) cores"
 
 /usr/bin/python3 "$here/peers.py" --broker "$work/bin/cohort-broker" --executor "$work/bin/cohort-executor" \
-  --python-site "$work/site" --work "$work" --versions "$versions" "${args[@]}" &
+  --python-site "$work/site" --work "$work" --default-capacity "${default_capacity:-0}" --versions "$versions" "${args[@]}" &
 child=$!
 status=0
 wait "$child" || status=$?
