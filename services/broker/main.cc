@@ -4,7 +4,6 @@
 #include <string>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -15,6 +14,7 @@
 #include "grpcpp/server_builder.h"
 #include "libs/auth/server_flags.h"
 #include "libs/common/flag_help.h"
+#include "libs/common/flag_parse.h"
 #include "libs/common/address.h"
 #include "libs/common/fatal.h"
 #include "libs/common/flag_names.h"
@@ -47,7 +47,7 @@ int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage("cohort-broker: durable priority queues, leases and asyncio-style waits over gRPC");
   common::ShowFlagsDefinedIn({"services/broker/", "libs/auth/server_flags"});
   common::DashedArgs args(argc, argv);
-  absl::ParseCommandLine(args.argc(), args.argv());
+  common::ParseFlagsOrExit(kProgram, args.argc(), args.argv());
   common::HostPort listen = OrDie(common::ParseHostPort("--listen", absl::GetFlag(FLAGS_listen)));
   common::HostPort metrics_listen =
       OrDie(common::ParseHostPort("--metrics-listen", absl::GetFlag(FLAGS_metrics_listen)));

@@ -2,31 +2,58 @@
 
 #include <cstdlib>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "services/cli/client_config.h"
 #include "services/cli/connection.h"
 
 namespace cohort::cli {
 namespace {
 
-std::string FromEnv(const char* name, std::string fallback) {
+// The value of one setting: $COHORT_<KEY>, else the file's `key`, else `fallback`.
+std::string FromEnvOrFile(const ClientConfig& file, const char* key, std::string fallback) {
+  const std::string env_name = absl::AsciiStrToUpper(absl::StrCat("COHORT_", key));
+  if (const char* value = std::getenv(env_name.c_str()); value != nullptr && *value != '\0') return value;
+  return file.Get(key).value_or(std::move(fallback));
+}
+
+bool EnvSet(const char* name) {
   const char* value = std::getenv(name);
-  return value != nullptr && *value != '\0' ? std::string(value) : fallback;
+  return value != nullptr && *value != '\0';
 }
 
 }  // namespace
 
 Context::Context()
     : global_flags_("cohortctl [global flags] COMMAND [flags] [args]", "Cohort's command-line client.") {
-  options_.server = FromEnv("COHORT_SERVER", "127.0.0.1:7070");
-  options_.scheduler = FromEnv("COHORT_SCHEDULER", "");
-  global_flags_.Add("server", &options_.server, "the broker (env COHORT_SERVER)", "HOST:PORT");
+  absl::StatusOr<ClientConfig> loaded = LoadClientConfig();
+  ClientConfig file;
+  if (loaded.ok()) {
+    file = *std::move(loaded);
+  } else {
+    config_status_ = loaded.status();
+  }
+  options_.server = FromEnvOrFile(file, "server", "127.0.0.1:7070");
+  options_.scheduler = FromEnvOrFile(file, "scheduler", "");
+  options_.security.tls_ca = FromEnvOrFile(file, "tls_ca", "");
+  options_.security.tls_cert = FromEnvOrFile(file, "tls_cert", "");
+  options_.security.tls_key = FromEnvOrFile(file, "tls_key", "");
+  options_.security.tls_server_name = FromEnvOrFile(file, "tls_server_name", "");
+  if (EnvSet("COHORT_TOKEN") || EnvSet("COHORT_TOKEN_FILE")) {
+    options_.security.token = EnvSet("COHORT_TOKEN") ? std::getenv("COHORT_TOKEN") : "";
+    options_.token_file = options_.security.token.empty() ? std::getenv("COHORT_TOKEN_FILE") : "";
+  } else {
+    options_.security.token = file.Get("token").value_or("");
+    options_.token_file = options_.security.token.empty() ? file.Get("token_file").value_or("") : "";
+  }
+  global_flags_.Add("server", &options_.server, "the broker (env COHORT_SERVER, config server)", "HOST:PORT");
   global_flags_.Add("scheduler", &options_.scheduler,
-                    "the scheduler (env COHORT_SCHEDULER; default: the same as --server)", "HOST:PORT");
+                    "the scheduler (env COHORT_SCHEDULER, config scheduler; default: the same as --server)", "HOST:PORT");
   global_flags_.Add("output", &options_.output, "table (for people) or json (protobuf JSON, for scripts)",
                     "FORMAT");
   global_flags_.Add("timeout", &options_.timeout,
-                    "deadline to connect, and for each call that does not wait on jobs (put it before the "
-                    "command name if the command has a --timeout of its own)");
-  auth::FillFromEnvironment(options_.security);
+                    "deadline to connect, for each call, and for waits that have no timeout of their own (put it "
+                    "before the command name if the command has a --timeout of its own)");
   global_flags_.Add("tls-ca", &options_.security.tls_ca,
                     "CA bundle that signed the servers' certificates; turns TLS on (env COHORT_TLS_CA)", "FILE");
   global_flags_.Add("tls-cert", &options_.security.tls_cert,
@@ -36,7 +63,8 @@ Context::Context()
                     "name to expect in the server's certificate if not the host (env COHORT_TLS_SERVER_NAME)",
                     "NAME");
   global_flags_.Add("token", &options_.security.token,
-                    "bearer token (env COHORT_TOKEN; prefer the environment or --token-file: flags show in ps)",
+                    "bearer token (env COHORT_TOKEN; prefer the environment, the config file or --token-file: flags "
+                    "show in ps)",
                     "TOKEN");
   global_flags_.Add("token-file", &options_.token_file,
                     "file holding the bearer token (env COHORT_TOKEN_FILE)", "FILE");
@@ -45,8 +73,15 @@ Context::Context()
 absl::StatusOr<std::shared_ptr<grpc::Channel>> Context::Open(absl::string_view service, absl::string_view flag,
                                                              const std::string& address) {
   auth::ClientSecurityOptions security = options_.security;
-  if (!options_.token_file.empty()) {
-    absl::StatusOr<std::string> token = auth::ReadTokenFile(options_.token_file);
+  std::string token_file = options_.token_file;
+  // A token or token file given as a flag replaces the pair from the environment or file.
+  if (global_flags_.IsSet("token")) {
+    token_file.clear();
+  } else if (global_flags_.IsSet("token-file")) {
+    security.token.clear();
+  }
+  if (security.token.empty() && !token_file.empty()) {
+    absl::StatusOr<std::string> token = auth::ReadTokenFile(token_file);
     if (!token.ok()) return token.status();
     security.token = *std::move(token);
   }

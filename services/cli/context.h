@@ -16,20 +16,24 @@
 
 namespace cohort::cli {
 
-// cohortctl's global flags.
+// cohortctl's global flags. Each connection setting comes from its flag, else its
+// environment variable, else the config file (client_config.h), else its default.
 struct GlobalOptions {
-  // The broker, HOST:PORT: --server, else $COHORT_SERVER, else 127.0.0.1:7070.
+  // The broker, HOST:PORT: --server, $COHORT_SERVER, `server`, 127.0.0.1:7070.
   std::string server;
-  // The scheduler: --scheduler, else $COHORT_SCHEDULER, else the same as the server
-  // (cohort-dev serves both on one port).
+  // The scheduler: --scheduler, $COHORT_SCHEDULER, `scheduler`, else the same as the
+  // server (cohort-dev serves both on one port).
   std::string scheduler;
   OutputFormat output = OutputFormat::kTable;
   // Deadline for connecting and for every call that does not wait on jobs.
   absl::Duration timeout = absl::Seconds(5);
   // TLS and the bearer token, for both services: --tls-ca, --tls-cert, --tls-key,
-  // --tls-server-name, --token, else $COHORT_TLS_CA, ... (auth::FillFromEnvironment).
+  // --tls-server-name, --token, else $COHORT_TLS_CA, ..., else tls_ca, ... in the file.
   auth::ClientSecurityOptions security;
-  std::string token_file;  // --token-file: read when a connection opens
+  // Read when a connection opens, if `security.token` is empty. The token and its file
+  // come as a pair from the first source (flags, environment, file) that gives either;
+  // one source giving both means the token.
+  std::string token_file;
 };
 
 // What every command shares: the global options (and the FlagSet that parses them) and
@@ -37,13 +41,16 @@ struct GlobalOptions {
 // when the server is not there). One per process, used from the main thread.
 class Context {
  public:
-  // Defaults from the environment (COHORT_SERVER, COHORT_SCHEDULER, COHORT_TLS_*,
-  // COHORT_TOKEN, COHORT_TOKEN_FILE).
+  // Defines the global flags; their defaults come from the environment (COHORT_SERVER,
+  // COHORT_SCHEDULER, COHORT_TLS_*, COHORT_TOKEN, COHORT_TOKEN_FILE) and the config file.
   Context();
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
 
   FlagSet& global_flags() { return global_flags_; }
+  // The config file could not be read or parsed: "<file>:<line>: <reason>" (checked by
+  // main before a command runs, so --help and --version work regardless).
+  const absl::Status& config_status() const { return config_status_; }
   const GlobalOptions& options() const { return options_; }
   bool json() const { return options_.output == OutputFormat::kJson; }
 
@@ -70,6 +77,7 @@ class Context {
                                                       const std::string& address);
 
   GlobalOptions options_;
+  absl::Status config_status_;
   FlagSet global_flags_;
   std::unique_ptr<cohort::v1::Broker::Stub> broker_;
   std::unique_ptr<cohort::v1::Scheduler::Stub> scheduler_;

@@ -81,7 +81,8 @@ absl::StatusOr<ParsedArgs> FlagSet::Parse(absl::Span<const std::string> args, Mo
     }
     Flag* flag = Find(name);
     if (flag == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name, " (see --help)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown flag --", name.substr(0, common::kQuotePrefixBytes), " (see --help)"));
     }
     if (!has_value) {
       if (flag->is_bool) {
@@ -94,7 +95,8 @@ absl::StatusOr<ParsedArgs> FlagSet::Parse(absl::Span<const std::string> args, Mo
     }
     std::string error;
     if (!flag->parse(value, &error)) {
-      return absl::InvalidArgumentError(absl::StrCat("--", name, " \"", value, "\" is invalid: ", error));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", name, " ", common::QuoteBounded(value), " is invalid: ", error));
     }
     flag->set = true;
   }

@@ -15,6 +15,8 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "libs/common/flag_value_reason.h"
+#include "libs/common/quote.h"
 
 namespace cohort::cli {
 
@@ -61,7 +63,9 @@ class FlagSet {
   void Add(absl::string_view name, T* value, absl::string_view help, absl::string_view placeholder = {}) {
     AddParser(name, help, placeholder.empty() ? DefaultPlaceholder<T>() : placeholder, absl::UnparseFlag<T>(*value),
               std::is_same_v<T, bool>, [value](absl::string_view text, std::string* error) {
-                return absl::ParseFlag<T>(text, value, error);
+                if (absl::ParseFlag<T>(text, value, error)) return true;
+                if (error->empty()) *error = common::ExpectedValue<T>();
+                return false;
               });
   }
 
@@ -76,7 +80,9 @@ class FlagSet {
   void SetFooter(std::string footer) { footer_ = std::move(footer); }
 
   // Parses `args` (without the program and command names). INVALID_ARGUMENT with a
-  // one-line reason for an unknown flag, a missing value or a malformed one.
+  // one-line reason for an unknown flag, a missing value or a malformed one: the flag,
+  // the value (QuoteBounded) and why, e.g. `--priority "abc" is invalid: use a whole
+  // number from -2147483648 to 2147483647`.
   absl::StatusOr<ParsedArgs> Parse(absl::Span<const std::string> args, Mode mode = Mode::kInterspersed);
 
   // True if --name was given on the command line (here or in the parent).
@@ -138,7 +144,7 @@ absl::StatusOr<E> ParseChoice(absl::string_view flag, absl::string_view value,
     names.push_back(name);
   }
   return absl::InvalidArgumentError(
-      absl::StrCat("--", flag, " \"", value, "\" is invalid: use ", absl::StrJoin(names, ", ")));
+      absl::StrCat("--", flag, " ", common::QuoteBounded(value), " is invalid: use ", absl::StrJoin(names, ", ")));
 }
 
 }  // namespace cohort::cli

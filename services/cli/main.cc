@@ -5,6 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "libs/common/version_line.h"
+#include "services/cli/client_config.h"
 #include "services/cli/command.h"
 
 namespace cohort::cli {
@@ -39,15 +41,24 @@ int Main(int argc, char** argv) {
   const std::vector<Command> commands = AllCommands();
   Context ctx;
   FlagSet& global = ctx.global_flags();
-  global.SetFooter(absl::StrCat(CommandList(commands), "\n", kExitCodes));
+  bool version = false;
+  global.Add("version", &version, "print cohortctl's version and exit");
+  global.SetFooter(absl::StrCat(CommandList(commands), "\n", kExitCodes, "\nconfig file: ", FindClientConfig().path,
+                                " ($COHORT_CONFIG overrides), lines `key = value`; see docs/config.md.\n"
+                                "Each setting: its flag, else its environment variable, else the file.\n"));
 
   absl::StatusOr<ParsedArgs> parsed = global.Parse(args, FlagSet::Mode::kStopAtPositional);
   if (!parsed.ok()) return static_cast<int>(FailLocal(parsed.status()));
   std::size_t next = parsed->consumed;
+  if (version) {
+    PrintRaw(absl::StrCat(common::VersionLine("cohortctl"), "\n"));
+    return 0;
+  }
   if (parsed->help || (next < args.size() && args[next] == "help" && next + 1 == args.size())) {
     PrintRaw(global.Help());
     return 0;
   }
+  if (!ctx.config_status().ok()) return static_cast<int>(Fail(ExitCode::kUsage, ctx.config_status().message()));
   if (next == args.size()) {
     return static_cast<int>(Fail(ExitCode::kUsage, "no command given (see cohortctl --help)"));
   }

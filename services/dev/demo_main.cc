@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -17,6 +16,7 @@
 #include "grpcpp/security/credentials.h"
 #include "libs/auth/channel_credentials.h"
 #include "libs/common/flag_help.h"
+#include "libs/common/flag_parse.h"
 #include "libs/common/address.h"
 #include "libs/common/fatal.h"
 #include "libs/common/flag_names.h"
@@ -41,7 +41,7 @@ int Main(int argc, char** argv) {
   common::ShowFlagsDefinedIn({"services/dev/"});
   absl::SetProgramUsageMessage("cohort-demo: Cohort's main demo, run against a cohort-dev (see tools/demo.sh)");
   common::DashedArgs args(argc, argv);
-  absl::ParseCommandLine(args.argc(), args.argv());
+  common::ParseFlagsOrExit(kProgram, args.argc(), args.argv());
   const common::HostPort server = common::OrDie(
       kProgram, common::ParseHostPort("--server", absl::GetFlag(FLAGS_server), common::PortZero::kRejected));
   DemoOptions options;

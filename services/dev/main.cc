@@ -19,7 +19,6 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
@@ -34,6 +33,7 @@
 #include "grpcpp/server_builder.h"
 #include "libs/auth/server_flags.h"
 #include "libs/common/flag_help.h"
+#include "libs/common/flag_parse.h"
 #include "libs/common/address.h"
 #include "libs/common/fatal.h"
 #include "libs/common/flag_names.h"
@@ -136,7 +136,7 @@ int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "cohort-dev: the Cohort broker, scheduler and an executor in one process, with a local data directory");
   common::DashedArgs args(argc, argv);
-  absl::ParseCommandLine(args.argc(), args.argv());
+  common::ParseFlagsOrExit(kProgram, args.argc(), args.argv());
   if (absl::Status s = log::ConfigureFromFlags(); !s.ok()) Die(std::string(s.message()));
   common::HostPort listen = OrDie(common::ParseHostPort("--listen", absl::GetFlag(FLAGS_listen)));
   common::HostPort metrics_listen =

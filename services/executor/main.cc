@@ -7,7 +7,6 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -19,6 +18,7 @@
 #include "libs/auth/broker_client_flags.h"
 #include "libs/auth/server_flags.h"
 #include "libs/common/flag_help.h"
+#include "libs/common/flag_parse.h"
 #include "libs/common/address.h"
 #include "libs/common/fatal.h"
 #include "libs/common/flag_names.h"
@@ -117,7 +117,7 @@ int Main(int argc, char** argv) {
   common::ShowFlagsDefinedIn(
       {"services/executor/", "libs/auth/server_flags", "libs/auth/broker_client_flags", log::kLogFlagsFile});
   common::DashedArgs args(argc, argv);
-  absl::ParseCommandLine(args.argc(), args.argv());
+  common::ParseFlagsOrExit(kProgram, args.argc(), args.argv());
   if (absl::Status s = log::ConfigureFromFlags(); !s.ok()) Die(std::string(s.message()));
   common::HostPort listen = OrDie(common::ParseHostPort("--listen", absl::GetFlag(FLAGS_listen)));
   common::HostPort metrics_listen =

@@ -5,7 +5,6 @@
 #include <string>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -19,6 +18,7 @@
 #include "libs/auth/channel_credentials.h"
 #include "libs/auth/server_flags.h"
 #include "libs/common/flag_help.h"
+#include "libs/common/flag_parse.h"
 #include "libs/common/address.h"
 #include "libs/common/fatal.h"
 #include "libs/common/flag_names.h"
@@ -59,7 +59,7 @@ int Main(int argc, char** argv) {
   common::ShowFlagsDefinedIn(
       {"services/scheduler/", "libs/auth/server_flags", "libs/auth/broker_client_flags", log::kLogFlagsFile});
   common::DashedArgs args(argc, argv);
-  absl::ParseCommandLine(args.argc(), args.argv());
+  common::ParseFlagsOrExit(kProgram, args.argc(), args.argv());
   if (absl::Status s = log::ConfigureFromFlags(); !s.ok()) common::Die(kProgram, std::string(s.message()));
   common::HostPort broker =
       OrDie(common::ParseHostPort("--broker", absl::GetFlag(FLAGS_broker), common::PortZero::kRejected));
