@@ -8,7 +8,7 @@
 #include "grpcpp/client_context.h"
 #include "grpcpp/support/client_callback.h"
 #include "libs/rpc/stream_buffers.h"
-#include "libs/runtime/internal/check.h"
+#include "libs/runtime/check.h"
 #include "libs/rpc/internal/call_end.h"
 #include "libs/rpc/internal/inbox.h"
 #include "libs/rpc/internal/outbox.h"

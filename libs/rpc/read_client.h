@@ -10,7 +10,7 @@
 #include "libs/rpc/internal/inbox.h"
 #include "libs/rpc/stream_buffers.h"
 #include "libs/runtime/event_loop.h"
-#include "libs/runtime/internal/check.h"
+#include "libs/runtime/check.h"
 
 namespace cohort::rpc {
 

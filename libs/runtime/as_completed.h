@@ -5,7 +5,7 @@
 
 #include "libs/runtime/clock.h"
 #include "libs/runtime/errors.h"
-#include "libs/runtime/internal/check.h"
+#include "libs/runtime/check.h"
 #include "libs/runtime/internal/completion_tracker.h"
 #include "libs/runtime/task.h"
 #include "libs/runtime/task_handle.h"

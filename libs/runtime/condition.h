@@ -3,7 +3,7 @@
 #include <coroutine>
 #include <exception>
 
-#include "libs/runtime/internal/check.h"
+#include "libs/runtime/check.h"
 #include "libs/runtime/internal/waiter.h"
 #include "libs/runtime/lock.h"
 #include "libs/runtime/task.h"
@@ -51,7 +51,7 @@ class Condition {
 
   Lock own_lock_;
   Lock* lock_;
-  internal::IntrusiveList<internal::Waiter> waiters_;
+  IntrusiveList<internal::Waiter> waiters_;
 };
 
 inline Task<void> Condition::Wait() {

@@ -41,7 +41,7 @@ class Event {
   };
 
   bool set_ = false;
-  internal::IntrusiveList<internal::Waiter> waiters_;
+  IntrusiveList<internal::Waiter> waiters_;
 };
 
 inline void Event::Set() {

@@ -11,7 +11,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "libs/runtime/clock.h"
-#include "libs/runtime/internal/intrusive_list.h"
+#include "libs/runtime/intrusive_list.h"
 #include "libs/runtime/internal/mpsc_ring.h"
 #include "libs/runtime/internal/timer_heap.h"
 
@@ -20,6 +20,9 @@ namespace cohort::runtime {
 namespace internal {
 class TaskState;
 }  // namespace internal
+
+template <typename T>
+class ExternalCompletion;
 
 // Identifies a callback armed with CallAt/CallLater, for CancelTimer. Never 0, so 0
 // can mean "no timer".
@@ -76,11 +79,6 @@ class EventLoop {
   absl::Status AddReader(int fd, absl::AnyInvocable<void()> on_readable);
   absl::Status RemoveReader(int fd);
 
-  // Work outside the loop that will come back through Post (ToThread). While any is in
-  // flight, a manual clock with auto-advance does not jump to the next timer.
-  void AddExternalWork() { ++external_work_; }
-  void ReleaseExternalWork() { --external_work_; }
-
   // ---- Any thread ------------------------------------------------------------------
   // Runs fn on the loop thread soon; posts from one thread run in the order posted.
   // Small callables (a coroutine handle, a lambda with two pointers) are stored
@@ -90,7 +88,11 @@ class EventLoop {
   void Post(absl::AnyInvocable<void()> fn);
   static constexpr std::size_t kPostCapacity = 8192;
   void Post(std::coroutine_handle<> h) {
-    Post([h] { h.resume(); });
+    if (InLoopThread()) {
+      Schedule(h);
+    } else {
+      Post([h] { h.resume(); });
+    }
   }
   // Makes Run() return after the current iteration.
   void Stop();
@@ -123,6 +125,14 @@ class EventLoop {
     void* arg;
   };
   class CallbackTimer;
+  template <typename T>
+  friend class ExternalCompletion;
+
+  // Work outside the loop that will come back through Post; counted by
+  // ExternalCompletion only (see external_completion.h). While any is in flight the
+  // teardown waits for it, and a manual clock with auto-advance does not jump ahead.
+  void AddExternalWork() { ++external_work_; }
+  void ReleaseExternalWork() { --external_work_; }
 
   static void ResumeHandle(void* address) { std::coroutine_handle<>::from_address(address).resume(); }
   void BindToCurrentThread();
@@ -152,7 +162,7 @@ class EventLoop {
   absl::flat_hash_map<int, std::shared_ptr<absl::AnyInvocable<void()>>> readers_;
   std::uint32_t iterations_ = 0;
   int external_work_ = 0;
-  internal::IntrusiveList<internal::TaskState> tasks_;
+  IntrusiveList<internal::TaskState> tasks_;
 
   // Cross-thread posts: see Post() and Poll() for the wake-up protocol. The flags the
   // other threads read sit on their own cache lines.

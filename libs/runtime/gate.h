@@ -4,7 +4,7 @@
 #include <utility>
 
 #include "libs/runtime/event.h"
-#include "libs/runtime/internal/check.h"
+#include "libs/runtime/check.h"
 #include "libs/runtime/task.h"
 
 namespace cohort::runtime {

@@ -2,7 +2,7 @@
 
 #include <cstddef>
 
-namespace cohort::runtime::internal {
+namespace cohort::runtime {
 
 // A node of an IntrusiveList. A node is in at most one list; it unlinks itself when
 // destroyed, so an owner may drop a node without knowing whether it is still linked.
@@ -87,4 +87,4 @@ class IntrusiveList {
   ListNode head_;
 };
 
-}  // namespace cohort::runtime::internal
+}  // namespace cohort::runtime

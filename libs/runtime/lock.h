@@ -3,7 +3,7 @@
 #include <coroutine>
 #include <utility>
 
-#include "libs/runtime/internal/check.h"
+#include "libs/runtime/check.h"
 #include "libs/runtime/internal/waiter.h"
 
 namespace cohort::runtime {
@@ -72,7 +72,7 @@ class Lock {
   };
 
   bool locked_ = false;
-  internal::IntrusiveList<internal::Waiter> waiters_;
+  IntrusiveList<internal::Waiter> waiters_;
 };
 
 inline LockGuard::~LockGuard() {

@@ -198,9 +198,9 @@ class BasicQueue {
   const std::size_t maxsize_;
   Storage storage_;
   std::size_t unfinished_ = 0;
-  internal::IntrusiveList<internal::Waiter> getters_;
-  internal::IntrusiveList<internal::Waiter> putters_;
-  internal::IntrusiveList<internal::Waiter> joiners_;
+  IntrusiveList<internal::Waiter> getters_;
+  IntrusiveList<internal::Waiter> putters_;
+  IntrusiveList<internal::Waiter> joiners_;
 };
 
 // First in, first out.

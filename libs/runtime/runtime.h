@@ -7,6 +7,7 @@
 #include "libs/runtime/errors.h"          // IWYU pragma: export
 #include "libs/runtime/event.h"           // IWYU pragma: export
 #include "libs/runtime/event_loop.h"      // IWYU pragma: export
+#include "libs/runtime/external_completion.h"  // IWYU pragma: export
 #include "libs/runtime/gate.h"            // IWYU pragma: export
 #include "libs/runtime/gather.h"          // IWYU pragma: export
 #include "libs/runtime/lock.h"            // IWYU pragma: export

@@ -4,7 +4,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "libs/runtime/internal/check.h"
+#include "libs/runtime/check.h"
 #include "libs/runtime/internal/waiter.h"
 
 namespace cohort::runtime {
@@ -52,7 +52,7 @@ class Semaphore {
   };
 
   int value_;
-  internal::IntrusiveList<internal::Waiter> waiters_;
+  IntrusiveList<internal::Waiter> waiters_;
 };
 
 // asyncio.BoundedSemaphore: a Semaphore whose Release() fails when it would raise the

@@ -7,7 +7,7 @@
 #include <variant>
 
 #include "libs/runtime/event_loop.h"
-#include "libs/runtime/internal/intrusive_list.h"
+#include "libs/runtime/intrusive_list.h"
 
 namespace cohort::runtime {
 

@@ -7,7 +7,7 @@
 
 #include "libs/runtime/errors.h"
 #include "libs/runtime/event_loop.h"
-#include "libs/runtime/internal/check.h"
+#include "libs/runtime/check.h"
 #include "libs/runtime/task.h"
 
 namespace cohort::runtime {

@@ -1,7 +1,7 @@
 #include <cstdio>
 
 #include "libs/runtime/errors.h"
-#include "libs/runtime/internal/check.h"
+#include "libs/runtime/check.h"
 #include "libs/runtime/task.h"
 
 namespace cohort::runtime::internal {

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "libs/runtime/internal/check.h"
+#include "libs/runtime/check.h"
 
 namespace cohort::runtime {
 

@@ -13,6 +13,7 @@
 
 #include "absl/functional/any_invocable.h"
 #include "libs/runtime/event_loop.h"
+#include "libs/runtime/external_completion.h"
 #include "libs/runtime/task.h"
 
 namespace cohort::runtime {
@@ -45,43 +46,31 @@ class ThreadPool {
 
 namespace internal {
 
+// What ToThread's function produced: its value or its exception.
 template <typename R>
-class ToThreadAwaiter {
- public:
-  ToThreadAwaiter(ThreadPool* pool, absl::AnyInvocable<R()> fn) : pool_(pool), fn_(std::move(fn)) {}
+using ToThreadOutcome =
+    std::variant<std::conditional_t<std::is_void_v<R>, std::monostate, R>, std::exception_ptr>;
 
-  bool await_ready() const noexcept { return false; }
-  template <TaskPromise P>
-  void await_suspend(std::coroutine_handle<P> h) {
-    loop_ = h.promise().task->loop();
-    loop_->AddExternalWork();
-    pool_->Submit([this, h] {
-      try {
-        if constexpr (std::is_void_v<R>) {
-          fn_();
-          outcome_.template emplace<1>();
-        } else {
-          outcome_.template emplace<1>(fn_());
-        }
-      } catch (...) {
-        outcome_.template emplace<2>(std::current_exception());
-      }
-      loop_->Post(std::coroutine_handle<>(h));  // the ring's release/acquire publishes outcome_
-    });
-  }
-  R await_resume() {
-    loop_->ReleaseExternalWork();
-    if (outcome_.index() == 2) std::rethrow_exception(std::get<2>(outcome_));
-    if constexpr (!std::is_void_v<R>) return std::move(std::get<1>(outcome_));
-  }
-
- private:
-  using Value = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
-  ThreadPool* pool_;
-  absl::AnyInvocable<R()> fn_;
-  EventLoop* loop_ = nullptr;
-  std::variant<std::monostate, Value, std::exception_ptr> outcome_;
-};
+template <typename R>
+Task<R> ToThreadTask(ThreadPool* pool, absl::AnyInvocable<R()> fn) {
+  ToThreadOutcome<R> outcome = co_await ExternalCompletion<ToThreadOutcome<R>>(
+      [pool, &fn](Completer<ToThreadOutcome<R>> done) {
+        pool->Submit([&fn, done] {
+          try {
+            if constexpr (std::is_void_v<R>) {
+              fn();
+              done(ToThreadOutcome<R>(std::in_place_index<0>));
+            } else {
+              done(ToThreadOutcome<R>(std::in_place_index<0>, fn()));
+            }
+          } catch (...) {
+            done(ToThreadOutcome<R>(std::in_place_index<1>, std::current_exception()));
+          }
+        });
+      });
+  if (outcome.index() == 1) std::rethrow_exception(std::get<1>(outcome));
+  if constexpr (!std::is_void_v<R>) co_return std::move(std::get<0>(outcome));
+}
 
 }  // namespace internal
 
@@ -94,7 +83,7 @@ class ToThreadAwaiter {
 template <typename Fn>
 auto ToThread(ThreadPool& pool, Fn fn) {
   using R = std::invoke_result_t<Fn&>;
-  return internal::ToThreadAwaiter<R>(&pool, absl::AnyInvocable<R()>(std::move(fn)));
+  return internal::ToThreadTask<R>(&pool, absl::AnyInvocable<R()>(std::move(fn)));
 }
 
 template <typename Fn>

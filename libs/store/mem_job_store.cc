@@ -5,7 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_format.h"
-#include "libs/runtime/internal/check.h"
+#include "libs/runtime/check.h"
 #include "libs/store/internal/keys.h"
 #include "libs/store/internal/recovery.h"
 
@@ -25,9 +25,8 @@ class MemJobStore::CommitAwaiter {
   CommitAwaiter(MemJobStore* store, const JobBatch* batch) : store_(store), commit_{batch, {}} {}
 
   bool await_ready() const noexcept { return false; }
-  template <runtime::internal::TaskPromise P>
-  void await_suspend(std::coroutine_handle<P> h) {
-    runtime::EventLoop* loop = h.promise().task->loop();
+  void await_suspend(std::coroutine_handle<> h) {
+    runtime::EventLoop* loop = runtime::EventLoop::Current();
     COHORT_CHECK(store_->loop_ == nullptr || store_->loop_ == loop, "MemJobStore used from two event loops");
     store_->loop_ = loop;
     commit_.handle = h;

@@ -1,12 +1,11 @@
 #include "libs/store/rocks_job_store.h"
 
 #include <algorithm>
-#include <coroutine>
 #include <optional>
 #include <utility>
 
 #include "absl/strings/str_format.h"
-#include "libs/runtime/event_loop.h"
+#include "libs/runtime/external_completion.h"
 #include "libs/store/internal/keys.h"
 #include "libs/store/internal/recovery.h"
 #include "libs/store/internal/rocks_status.h"
@@ -42,32 +41,7 @@ absl::string_view View(const rocksdb::Slice& slice) { return absl::string_view(s
 // A Commit waiting for the writer; lives in the awaiting coroutine's frame.
 struct RocksJobStore::PendingCommit {
   const JobBatch* batch;
-  runtime::EventLoop* loop;
-  std::coroutine_handle<> handle;
-  absl::Status status;
-};
-
-class RocksJobStore::CommitAwaiter {
- public:
-  CommitAwaiter(RocksJobStore* store, const JobBatch* batch) : store_(store) { commit_.batch = batch; }
-
-  bool await_ready() const noexcept { return false; }
-  template <runtime::internal::TaskPromise P>
-  void await_suspend(std::coroutine_handle<P> h) {
-    commit_.loop = h.promise().task->loop();
-    commit_.handle = h;
-    // Keeps a manual clock from jumping ahead while the write is in flight.
-    commit_.loop->AddExternalWork();
-    store_->Enqueue(&commit_);
-  }
-  absl::Status await_resume() {
-    commit_.loop->ReleaseExternalWork();
-    return std::move(commit_.status);
-  }
-
- private:
-  RocksJobStore* const store_;
-  PendingCommit commit_;
+  runtime::Completer<absl::Status> done;
 };
 
 absl::StatusOr<std::unique_ptr<RocksJobStore>> RocksJobStore::Open(RocksJobStoreOptions options) {
@@ -141,7 +115,11 @@ runtime::ThreadPool& RocksJobStore::read_pool() const {
 Task<absl::Status> RocksJobStore::Commit(JobBatch batch) {
   if (absl::Status s = batch.CheckCommittable(options_.limits); !s.ok()) co_return s;
   if (batch.empty()) co_return absl::OkStatus();
-  co_return co_await CommitAwaiter(this, &batch);
+  std::optional<PendingCommit> commit;
+  co_return co_await runtime::ExternalCompletion<absl::Status>([&](runtime::Completer<absl::Status> done) {
+    commit.emplace(PendingCommit{&batch, done});
+    Enqueue(&*commit);
+  });
 }
 
 void RocksJobStore::Enqueue(PendingCommit* commit) {
@@ -219,13 +197,8 @@ void RocksJobStore::WriteGroup(const std::vector<PendingCommit*>& group) {
   sync_nanos_.fetch_add(absl::ToInt64Nanoseconds(latency), std::memory_order_relaxed);
   if (options_.on_sync) options_.on_sync(SyncReport{group.size(), records, bytes, latency, status.ok()});
 
-  for (PendingCommit* commit : group) {
-    // The commit lives in the caller's frame, which may be gone as soon as it resumes.
-    runtime::EventLoop* loop = commit->loop;
-    std::coroutine_handle<> handle = commit->handle;
-    commit->status = status;
-    loop->Post(handle);
-  }
+  // Each commit lives in its caller's frame, which may be gone as soon as it resumes.
+  for (PendingCommit* commit : group) commit->done(status);
 }
 
 JobStoreStats RocksJobStore::stats() const {

@@ -78,7 +78,6 @@ class RocksJobStore final : public JobStore {
 
  private:
   struct PendingCommit;
-  class CommitAwaiter;
   static constexpr int kFamilies = 6;
 
   RocksJobStore(RocksJobStoreOptions options, std::unique_ptr<rocksdb::DB> db,

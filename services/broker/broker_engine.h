@@ -45,7 +45,7 @@ struct BrokerOptions {
 
 // Notified once when a job reaches a terminal state (after that state is durable).
 // Owned by the watcher; unlinks itself when destroyed.
-class JobWatcher : public runtime::internal::ListNode {
+class JobWatcher : public runtime::ListNode {
  public:
   virtual void OnJobEnded(const cohort::v1::Job& job) = 0;
 
@@ -160,7 +160,7 @@ class BrokerEngine {
     cohort::v1::Job job;
     runtime::TimerId lease_timer = 0;
     runtime::TimerId deadline_timer = 0;  // while not terminal and spec.deadline is set
-    runtime::internal::IntrusiveList<JobWatcher> watchers;
+    runtime::IntrusiveList<JobWatcher> watchers;
   };
   // A batch being built, with what to do once it is durable: the commit outbox.
   struct Pending {

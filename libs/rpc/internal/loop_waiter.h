@@ -4,7 +4,7 @@
 #include <utility>
 
 #include "libs/runtime/event_loop.h"
-#include "libs/runtime/internal/check.h"
+#include "libs/runtime/check.h"
 
 namespace cohort::rpc::internal {
 

@@ -5,7 +5,7 @@
 
 #include "libs/runtime/clock.h"
 #include "libs/runtime/errors.h"
-#include "libs/runtime/internal/intrusive_list.h"
+#include "libs/runtime/intrusive_list.h"
 #include "libs/runtime/internal/timer_heap.h"
 #include "libs/runtime/task.h"
 
