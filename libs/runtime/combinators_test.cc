@@ -1,5 +1,6 @@
 // Gather, Wait, WaitFor, Shield, AsCompleted and TaskGroup, each against asyncio's
 // documented behaviour. Timings are on a manual clock, so they are exact.
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -394,6 +395,43 @@ TEST_F(CombinatorsTest, CancelledJoinStillRaisesAChildFailureFirst) {
     co_await Sleep(1ms);
     j.Cancel();
     EXPECT_THROW(co_await j, std::runtime_error);
+  }());
+}
+
+TEST_F(CombinatorsTest, TaskGroupReleasesEachChildAsItFinishes) {
+  Run([]() -> Task<void> {
+    TaskGroup group;
+    auto quick = [](int* done) -> Task<void> {
+      co_await Yield();
+      ++*done;
+    };
+    int done = 0;
+    std::size_t most_running = 0;
+    for (int i = 0; i < 100'000; ++i) {
+      group.Spawn(quick(&done));
+      if (i % 100 == 99) co_await Sleep(1ms);  // lets the last hundred finish
+      most_running = std::max(most_running, group.running());
+    }
+    co_await group.Join();
+    EXPECT_EQ(done, 100'000);
+    EXPECT_LE(most_running, 100u);  // not 100,000: finished children are freed
+    EXPECT_EQ(group.running(), 0u);
+  }());
+}
+
+TEST_F(CombinatorsTest, TaskGroupJoinWaitsForChildrenSpawnedWhileItWaits) {
+  Run([this]() -> Task<void> {
+    TaskGroup group;
+    std::vector<int> finished;
+    auto spawner = [](TaskGroup* g, std::vector<int>* finished) -> Task<void> {
+      co_await Sleep(5ms);
+      g->Spawn(After(20ms, 2, finished));
+      finished->push_back(1);
+    };
+    group.Spawn(spawner(&group, &finished));
+    co_await group.Join();
+    EXPECT_EQ(finished, (std::vector<int>{1, 2}));
+    EXPECT_EQ(ElapsedMs(), 25);
   }());
 }
 
