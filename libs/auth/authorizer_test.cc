@@ -206,7 +206,7 @@ TEST_F(AuthorizerTest, EveryRowOfTheScopeTableAdmitsExactlyItsScopes) {
           << s.error_message();
     }
   }
-  EXPECT_EQ(rows, 26);  // 16 Broker + 8 Scheduler + 2 reflection
+  EXPECT_EQ(rows, 31);  // 21 Broker + 8 Scheduler + 2 reflection
 }
 
 }  // namespace

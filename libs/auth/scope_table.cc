@@ -13,6 +13,12 @@ const std::vector<MethodRule>& Rules() {
       {"/cohort.v1.Broker/GetJob", ScopesOf({S::kRead})},
       {"/cohort.v1.Broker/ListJobs", ScopesOf({S::kRead})},
       {"/cohort.v1.Broker/CancelJob", ScopesOf({S::kCancel})},
+      // Operators' writes to jobs that exist.
+      {"/cohort.v1.Broker/RetryJob", ScopesOf({S::kAdmin})},
+      {"/cohort.v1.Broker/DeleteJob", ScopesOf({S::kAdmin})},
+      {"/cohort.v1.Broker/StartBulkOperation", ScopesOf({S::kAdmin})},
+      {"/cohort.v1.Broker/GetBulkOperation", ScopesOf({S::kRead})},
+      {"/cohort.v1.Broker/ListBulkOperations", ScopesOf({S::kRead})},
       {"/cohort.v1.Broker/Gather", ScopesOf({S::kRead})},
       {"/cohort.v1.Broker/Wait", ScopesOf({S::kRead})},
       // WaitFor cancels its job when the wait times out (unless shielded).

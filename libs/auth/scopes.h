@@ -16,7 +16,7 @@ enum class Scope : std::uint8_t {
   kSubmit = 0,  // Submit (and its idempotent resubmits)
   kRead,        // GetJob, ListJobs, Watch, the waits, ListQueues, ListExecutors, schedules read
   kCancel,      // CancelJob (and WaitFor, which cancels its job on timeout)
-  kAdmin,       // queue pause/resume/limits, schedules written, paused, triggered
+  kAdmin,       // queue pause/resume/limits, retry/delete/bulk operations on jobs, schedules written
   kExecute,     // Connect, bound to the principal's executor-id pattern
   kRelease,     // ReleaseJobs: the scheduler only
 };

@@ -82,6 +82,7 @@ runtime::Task<absl::Status> BrokerEngine::Start() {
     std::string id = job.id();
     if (!job.spec().idempotency_key().empty()) idempotency_[job.spec().idempotency_key()] = id;
     if (job.state() == cohort::v1::JOB_STATE_RUNNING) ++dispatcher_.Queue(job.spec().queue()).running;
+    dependents_.Add(job);
     jobs_[id].job = std::move(job);
   }
   for (const store::ReadyEntry& e : state->ready) {
@@ -124,11 +125,12 @@ void BrokerEngine::Sweep() {
   const absl::Time now = Now();
   for (const std::string& id : retention_.TakeExpired(now)) {
     auto it = jobs_.find(id);
-    if (it == jobs_.end() || !IsTerminal(it->second.job.state())) continue;
-    const Job& job = it->second.job;
-    if (auto k = idempotency_.find(job.spec().idempotency_key()); k != idempotency_.end() && k->second == id) {
-      idempotency_.erase(k);
+    // Retried since it ended (and perhaps ended again, later): not this expiry's.
+    if (it == jobs_.end() || !IsTerminal(it->second.job.state()) || FromProto(it->second.job.expire_time()) > now) {
+      continue;
     }
+    const Job& job = it->second.job;
+    Forget(job);
     MakeRoom(p, job.id().size() + kTransitionOverheadBytes, kTransitionRecords);
     p.batch.DeleteJob(job);
     jobs_.erase(it);
@@ -154,6 +156,7 @@ void BrokerEngine::MakeRoom(Pending& p, std::size_t bytes, std::size_t records) 
   full.ended = std::exchange(p.ended, {});
   full.queues = std::exchange(p.queues, {});
   full.sequence = std::exchange(p.sequence, 0);
+  full.removed = std::exchange(p.removed, {});
   Persist(std::move(full));
 }
 
@@ -164,6 +167,7 @@ void BrokerEngine::Transition(JobRecord& rec, JobState to, TransitionReason reas
   Job previous = IndexKeysOf(job);
   const absl::Time now = Now();
   const std::int64_t sequence = events_.Assign();
+  if (from == cohort::v1::JOB_STATE_UNSPECIFIED) dependents_.Add(job);
   job.set_state(to);
   job.set_sequence(sequence);
   p.sequence = sequence;
@@ -198,6 +202,41 @@ void BrokerEngine::Transition(JobRecord& rec, JobState to, TransitionReason reas
 
 void BrokerEngine::Enqueue(JobRecord& rec) {
   dispatcher_.Queue(rec.job.spec().queue()).ready.Push({rec.job.spec().priority(), rec.job.sequence(), rec.job.id()});
+}
+
+void BrokerEngine::Remove(std::map<std::string, JobRecord>::iterator it, Pending& p) {
+  JobRecord& rec = it->second;
+  Job& job = rec.job;
+  MakeRoom(p, TransitionBytes(job), kTransitionRecords);
+  const absl::Time now = Now();
+  const std::int64_t sequence = events_.Assign();
+  p.sequence = sequence;
+  p.queues.insert(job.spec().queue());
+  if (job.state() == cohort::v1::JOB_STATE_QUEUED) {
+    dispatcher_.Queue(job.spec().queue()).ready.Remove(job.spec().priority(), job.sequence());
+  }
+  if (rec.deadline_timer != 0) loop_.CancelTimer(rec.deadline_timer);
+  rec.deadline_timer = 0;
+  p.batch.DeleteJob(job);  // the in-memory job is its stored version (with this batch)
+  cohort::v1::JobEvent event;
+  event.set_sequence(sequence);
+  *event.mutable_time() = ToProto(now);
+  event.set_job_id(job.id());
+  event.set_from_state(job.state());
+  event.set_to_state(cohort::v1::JOB_STATE_UNSPECIFIED);
+  event.set_reason(cohort::v1::TRANSITION_REASON_DELETED);
+  *event.mutable_job() = Summary(job);
+  event.mutable_job()->set_sequence(sequence);
+  p.batch.AppendEvent(event);
+  Forget(job);
+  p.removed.push_back(jobs_.extract(it));
+}
+
+void BrokerEngine::Forget(const Job& job) {
+  if (auto k = idempotency_.find(job.spec().idempotency_key()); k != idempotency_.end() && k->second == job.id()) {
+    idempotency_.erase(k);
+  }
+  dependents_.Remove(job);
 }
 
 void BrokerEngine::StageQueueSettings(const std::string& name, Pending& p) {
@@ -238,6 +277,15 @@ runtime::Task<void> BrokerEngine::CommitAndApply(Pending p, runtime::Gate::Holde
     auto it = jobs_.find(id);
     if (it == jobs_.end()) continue;
     while (JobWatcher* w = it->second.watchers.PopFront()) w->OnJobEnded(it->second.job);
+  }
+  for (auto& node : p.removed) {
+    // A deleted job never ends; to its waiters it ends as a cancelled task does.
+    Job gone = std::move(node.mapped().job);
+    if (!IsTerminal(gone.state())) {
+      gone.set_state(cohort::v1::JOB_STATE_CANCELLED);
+      *gone.mutable_error() = MakeError("deleted", "the job was deleted before it ended");
+    }
+    while (JobWatcher* w = node.mapped().watchers.PopFront()) w->OnJobEnded(gone);
   }
   for (const std::string& name : p.queues) ExportQueueGauges(name);
 }

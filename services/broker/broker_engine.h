@@ -16,6 +16,7 @@
 #include "protos/cohort/v1/executor.pb.h"
 #include "protos/cohort/v1/job.pb.h"
 #include "services/broker/broker_metrics.h"
+#include "services/broker/dependents.h"
 #include "services/broker/dispatcher.h"
 #include "services/broker/event_log.h"
 #include "services/broker/executor_sessions.h"
@@ -66,10 +67,11 @@ class JobWatcher : public runtime::ListNode {
 // deadline timers and watchers) and the idempotency keys; Dispatcher the queues and
 // whose turn it is; ExecutorSessions the connected streams and their credits;
 // Retention the expiry and trim bookkeeping; EventLog the sequence numbers and the
-// readers of committed events. Its code is in three files: broker_engine.cc (start,
-// stop, Transition, the commit outbox, the sweep), broker_engine_clients.cc (client
-// and scheduler calls) and broker_engine_executors.cc (sessions, dispatch, leases,
-// attempt outcomes, deadlines).
+// readers of committed events. Its code is in four files: broker_engine.cc (start,
+// stop, Transition and Remove, the commit outbox, the sweep), broker_engine_clients.cc
+// (client and scheduler calls), job_operations.cc (retry, delete and the bulk batches
+// of operators) and broker_engine_executors.cc (sessions, dispatch, leases, attempt
+// outcomes, deadlines).
 //
 // Loop thread only; every method must be called from a task on `loop`.
 class BrokerEngine {
@@ -106,6 +108,16 @@ class BrokerEngine {
   // The scheduler's call: PENDING -> QUEUED (or failed/cancelled for a failed parent),
   // fenced by attempt; releases that no longer apply are skipped.
   runtime::Task<absl::StatusOr<std::vector<std::string>>> ReleaseJobs(cohort::v1::ReleaseJobsRequest request);
+
+  // ---- Operators (job_operations.cc) -------------------------------------------------
+  // RetryJob and DeleteJob as broker.proto says. Retry: FAILED_PRECONDITION for a
+  // SUCCEEDED job, one whose deadline has passed, or one that never ran and whose
+  // parent is gone; a job already running again (or another attempt than
+  // `expected_attempt` > 0) is left alone (retried=false). Delete: FAILED_PRECONDITION
+  // for a RUNNING job or one that unfinished jobs depend on; its waiters see it end
+  // CANCELLED with Error.code "deleted". Both answer once durable.
+  runtime::Task<absl::StatusOr<cohort::v1::RetryJobResponse>> RetryJob(std::string id, std::int32_t expected_attempt);
+  runtime::Task<absl::StatusOr<cohort::v1::DeleteJobResponse>> DeleteJob(std::string id);
 
   cohort::v1::ListQueuesResponse ListQueues() const;
   // Pausing stops dispatch from the queue (running jobs go on); durable.
@@ -169,6 +181,8 @@ class BrokerEngine {
     std::vector<std::string> ended;           // jobs whose watchers to notify
     absl::flat_hash_set<std::string> queues;  // queues whose gauges may have changed
     std::int64_t sequence = 0;                // last event sequence staged in `batch`
+    // Jobs deleted in `batch`, out of jobs_: their watchers are told once it is durable.
+    std::vector<std::map<std::string, JobRecord>::node_type> removed;
   };
 
   // ---- broker_engine.cc: the choke-point ----
@@ -177,6 +191,13 @@ class BrokerEngine {
   // after MakeRoom for it.
   void Transition(JobRecord& rec, cohort::v1::JobState to, cohort::v1::TransitionReason reason, Pending& p);
   void Enqueue(JobRecord& rec);
+  // Deletes a job that is not RUNNING for good: stages its deletion and a DELETED event
+  // (to_state UNSPECIFIED, the job as it was) in `p`, takes it out of its queue and
+  // jobs_, and tells its watchers once `p` is durable (as CANCELLED, "deleted").
+  void Remove(std::map<std::string, JobRecord>::iterator it, Pending& p);
+  // Drops what the engine keeps of a job beyond its record: its idempotency key and
+  // its place in dependents_ (deletion and expiry).
+  void Forget(const cohort::v1::Job& job);
   // If staging `bytes` more in `records` more records could take `p`'s batch over the
   // store's BatchLimits, persists what `p` holds now (its batch, ended jobs and queue
   // gauges) and leaves `p` an empty batch. `p`'s sends stay for the later commit, which
@@ -194,6 +215,16 @@ class BrokerEngine {
   void Sweep();
   void NoteEnded(const cohort::v1::Job& job);
   void StageQueueSettings(const std::string& name, Pending& p);
+
+  // ---- job_operations.cc: one job's operator actions, staged in `p` ----
+  // FAILED or CANCELLED -> QUEUED or PENDING with a new attempt budget: true. false
+  // when it has not ended (nothing staged); FAILED_PRECONDITION as RetryJob says.
+  absl::StatusOr<bool> RetryInto(JobRecord& rec, Pending& p);
+  // OK if DeleteJob may delete it; FAILED_PRECONDITION as DeleteJob says.
+  absl::Status CheckDeletable(const JobRecord& rec) const;
+  // As CancelJob on a job that has not ended: CANCELLED now, or a cancel requested of
+  // its running attempt (the executor is told once `p` is durable).
+  void CancelInto(JobRecord& rec, Pending& p);
 
   // ---- broker_engine_executors.cc: attempts, leases, deadlines, dispatch ----
   void LoseAttempt(JobRecord& rec, cohort::v1::Error error, cohort::v1::TransitionReason reason, Pending& p);
@@ -225,6 +256,7 @@ class BrokerEngine {
 
   std::map<std::string, JobRecord> jobs_;  // by id: k-sortable, so submission order
   absl::flat_hash_map<std::string, std::string> idempotency_;  // key -> job id
+  Dependents dependents_;
   EventLog events_;
   Dispatcher dispatcher_;
   ExecutorSessions sessions_;

@@ -208,21 +208,7 @@ runtime::Task<absl::StatusOr<cohort::v1::CancelJobResponse>> BrokerEngine::Cance
   }
   if (absl::Status admitted = admit_write_(); !admitted.ok()) co_return admitted;
   Pending p;
-  if (job.state() == cohort::v1::JOB_STATE_RUNNING) {
-    if (!job.cancel_requested()) {
-      job.set_cancel_requested(true);
-      Transition(rec, cohort::v1::JOB_STATE_RUNNING, cohort::v1::TRANSITION_REASON_CANCEL_REQUESTED, p);
-      if (ExecutorSession* s = sessions_.FindExecutor(job.executor_id())) {
-        p.sends.emplace_back(s->token, ExecutorSessions::CancelMessage(id, job.attempt(), "cancelled by a client"));
-      }
-    }
-  } else {
-    if (job.state() == cohort::v1::JOB_STATE_QUEUED) {
-      dispatcher_.Queue(job.spec().queue()).ready.Remove(job.spec().priority(), job.sequence());
-    }
-    *job.mutable_error() = MakeError("cancelled", "cancelled by a client");
-    Transition(rec, cohort::v1::JOB_STATE_CANCELLED, cohort::v1::TRANSITION_REASON_CANCELLED, p);
-  }
+  CancelInto(rec, p);
   response.set_state(job.state());
   if (!p.batch.empty()) co_await Persist(std::move(p));
   co_return response;

@@ -173,7 +173,7 @@ void BrokerEngine::LoseAttempt(JobRecord& rec, Error error, TransitionReason rea
   if (job.cancel_requested()) {
     *job.mutable_error() = MakeError("cancelled", "cancelled while its executor was lost");
     Transition(rec, cohort::v1::JOB_STATE_CANCELLED, cohort::v1::TRANSITION_REASON_CANCELLED, p);
-  } else if (job.attempt() < MaxAttempts(job.spec())) {
+  } else if (HasAttemptsLeft(job)) {
     metrics_.Redelivered(job.spec().queue());
     job.clear_executor_id();
     Transition(rec, cohort::v1::JOB_STATE_QUEUED, reason, p);
@@ -212,9 +212,9 @@ void BrokerEngine::FinishAttempt(JobRecord& rec, const ExecutorMessage::Complete
   } else if (job.cancel_requested()) {
     *job.mutable_error() = complete.error();
     Transition(rec, cohort::v1::JOB_STATE_CANCELLED, cohort::v1::TRANSITION_REASON_CANCELLED, p);
-  } else if (job.attempt() < MaxAttempts(job.spec()) && !IsPermanent(complete.error())) {
+  } else if (HasAttemptsLeft(job) && !IsPermanent(complete.error())) {
     *job.mutable_error() = complete.error();
-    *job.mutable_not_before() = ToProto(now + Backoff(job.spec(), job.attempt()));
+    *job.mutable_not_before() = ToProto(now + Backoff(job.spec(), AttemptsUsed(job)));
     Transition(rec, cohort::v1::JOB_STATE_PENDING, cohort::v1::TRANSITION_REASON_ATTEMPT_FAILED, p);
   } else {
     *job.mutable_error() = complete.error();

@@ -38,6 +38,10 @@ class BrokerService final : public cohort::v1::Broker::CallbackService {
                                      cohort::v1::ListJobsResponse* resp) override;
   grpc::ServerUnaryReactor* CancelJob(grpc::CallbackServerContext* ctx, const cohort::v1::CancelJobRequest* req,
                                       cohort::v1::CancelJobResponse* resp) override;
+  grpc::ServerUnaryReactor* RetryJob(grpc::CallbackServerContext* ctx, const cohort::v1::RetryJobRequest* req,
+                                     cohort::v1::RetryJobResponse* resp) override;
+  grpc::ServerUnaryReactor* DeleteJob(grpc::CallbackServerContext* ctx, const cohort::v1::DeleteJobRequest* req,
+                                      cohort::v1::DeleteJobResponse* resp) override;
   grpc::ServerUnaryReactor* Gather(grpc::CallbackServerContext* ctx, const cohort::v1::GatherRequest* req,
                                    cohort::v1::GatherResponse* resp) override;
   grpc::ServerUnaryReactor* Wait(grpc::CallbackServerContext* ctx, const cohort::v1::WaitRequest* req,

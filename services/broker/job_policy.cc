@@ -14,6 +14,10 @@ using common::FromProto;
 
 std::int32_t MaxAttempts(const cohort::v1::JobSpec& spec) { return std::max(1, spec.max_attempts()); }
 
+std::int32_t AttemptsUsed(const cohort::v1::Job& job) { return std::max(0, job.attempt() - job.attempt_base()); }
+
+bool HasAttemptsLeft(const cohort::v1::Job& job) { return AttemptsUsed(job) < MaxAttempts(job.spec()); }
+
 absl::Duration Bounded(absl::Duration d) { return std::clamp(d, absl::ZeroDuration(), common::kMaxWireDuration); }
 
 absl::Duration Backoff(const cohort::v1::JobSpec& spec, std::int32_t attempt) {
