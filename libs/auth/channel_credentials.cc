@@ -1,7 +1,10 @@
 #include "libs/auth/channel_credentials.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <utility>
 #include <vector>
@@ -9,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "grpc/impl/codegen/grpc_types.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/security/tls_certificate_provider.h"
@@ -98,6 +102,13 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& ta
                                                             const ClientSecurityOptions& options,
                                                             grpc::ChannelArguments args) {
   if (absl::Status s = CheckClientSecurity(options); !s.ok()) return s;
+  const int keepalive_ms = static_cast<int>(
+      std::clamp<int64_t>(absl::ToInt64Milliseconds(options.keepalive), 1, std::numeric_limits<int>::max()));
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, keepalive_ms);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, std::min(keepalive_ms, 10'000));
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  // Keep pinging however long a stream stays quiet (gRPC stops after 2 by default).
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   std::shared_ptr<grpc::ChannelCredentials> credentials;
   if (options.tls()) {
     std::shared_ptr<grpc::experimental::FileWatcherCertificateProvider> provider;

@@ -5,6 +5,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/support/channel_arguments.h"
 
@@ -19,6 +20,13 @@ struct ClientSecurityOptions {
   std::string tls_key;
   std::string tls_server_name;  // name to verify in the server's certificate if not the target host
   std::string token;            // bearer token sent on every call (never logged)
+  // Not security but the channel's liveness: an HTTP/2 ping after this long without
+  // traffic, even with no call open; a connection whose ping goes unanswered for
+  // min(keepalive, 10 s) is dropped and redialled. Without it a long-lived stream (an
+  // executor's Connect, a Watch) on a half-open TCP connection, left by a node that
+  // died or a NAT that forgot the flow, would wait for the kernel's retransmission
+  // timeout (about 15 minutes). Servers accept pings this often (rpc::StartServer).
+  absl::Duration keepalive = absl::Seconds(20);
 
   bool tls() const { return !tls_ca.empty(); }
 };
@@ -36,7 +44,7 @@ absl::StatusOr<std::string> ReadTokenFile(const std::string& path);
 // key and a CA, and every named file is readable (errors name the file).
 absl::Status CheckClientSecurity(const ClientSecurityOptions& options);
 
-// A channel to `target` (HOST:PORT) with `args`: TLS when tls_ca is set (CA and client
+// A channel to `target` (HOST:PORT) with `args` and options.keepalive: TLS when tls_ca is set (CA and client
 // certificate files watched and re-read every 10 s, so rotated Secrets take effect on
 // new connections), plaintext otherwise; with a token, every call carries
 // `authorization: Bearer <token>`. Unreadable files and a cert without its key are

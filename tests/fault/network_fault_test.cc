@@ -201,6 +201,26 @@ TEST_F(NetworkFaultTest, ExecutorLinkThatLosesBytesRecoversAndEveryJobEnds) {
   CheckInvariants(*stub_, ids, log_, {}, absl::Seconds(30));
 }
 
+// A connection left half-open (the broker's node died, or a NAT forgot the flow: no
+// FIN, no RST, just silence) while new connections work: the executor's keepalive
+// pings go unanswered, it redials, and jobs submitted after the fault run, each
+// attempt once, within seconds rather than after TCP's retransmission timeout.
+TEST_F(NetworkFaultTest, ExecutorOnAHalfOpenConnectionNoticesByKeepaliveAndRedials) {
+  std::vector<std::string> args = ExecutorArgs(proxy_->address(), "half-open", 4);
+  args.push_back("--broker-keepalive=1s");
+  auto started = ServiceProcess::Start(BinaryPath("services/executor/cohort-executor"), args);
+  ASSERT_TRUE(started.ok()) << started.status();
+  std::vector<std::string> ids = SubmitRunning(2, absl::Milliseconds(100));
+  CheckInvariants(*stub_, ids, log_, {.exactly_once = true});
+  proxy_->Blackhole();
+  std::vector<cohort::v1::JobSpec> more(4, log_.Job(absl::Milliseconds(100)));
+  std::vector<std::string> later = SubmitAll(*stub_, more);
+  // Far below the ~15 minutes TCP would take, and below the broker's own server-side
+  // keepalive (40 s): only the executor's pings can have noticed.
+  CheckInvariants(*stub_, later, log_, {.exactly_once = true}, absl::Seconds(20));
+  EXPECT_GE(proxy_->accepted(), 2) << "the executor never redialled";
+}
+
 // --- scheduler <-> broker ---
 
 TEST_F(NetworkFaultTest, SchedulerLinkCutThenPartitionedStillReleasesEveryDelayedJobOnce) {

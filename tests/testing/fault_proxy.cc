@@ -57,6 +57,7 @@ struct FaultProxy::Connection {
   };
   Side side[2];
   bool dead = false;  // an error: reset both sides
+  bool lost = false;  // Blackhole(): frozen for good, sockets left open
 };
 
 absl::StatusOr<std::unique_ptr<FaultProxy>> FaultProxy::Start(const std::string& target) {
@@ -136,6 +137,9 @@ void FaultProxy::Partition() {
 void FaultProxy::Stall() {
   Apply([](Command& c) { c.mode = Mode::kStall; });
 }
+void FaultProxy::Blackhole() {
+  Apply([](Command& c) { c.blackhole = true; });
+}
 void FaultProxy::Drop() {
   Apply([](Command& c) { c.mode = Mode::kDrop; });
 }
@@ -177,6 +181,10 @@ void FaultProxy::Run() {
         const bool cut = command_.cut || (command_.mode == Mode::kPartition && command.mode != Mode::kPartition);
         command = command_;
         command_.cut = false;
+        command_.blackhole = false;
+        if (command.blackhole) {
+          for (Connection& c : connections) c.lost = true;
+        }
         seen = requested_;
         if (cut) {
           for (Connection& c : connections) reset(c);
@@ -206,6 +214,11 @@ void FaultProxy::Run() {
         Connection::Side& s = c.side[i];
         const Connection::Side& other = c.side[1 - i];
         short events = 0;
+        if (c.lost) {
+          fds.push_back({-1, 0, 0});
+          owners.emplace_back(&c, i);
+          continue;
+        }
         if (!frozen && !s.read_eof && (command.mode == Mode::kDrop || other.out_bytes < kMaxBuffered)) {
           events |= POLLIN;
         }

@@ -29,6 +29,10 @@ namespace cohort::testing {
 //   Drop()       reads and discards every byte in both directions until Heal(): the
 //                streams stay open but lose data (a peer sees garbage or silence).
 //   SetDelay(d)  forwards each chunk `d` after it was read (order kept): a slow link.
+//   Blackhole()  freezes every connection open now for good (nothing forwarded, the
+//                sockets left open: the half-open flows a dead node or a NAT that
+//                forgot them leaves behind), while new connections are forwarded as
+//                usual; Heal() does not revive them.
 // Heal() returns to forwarding (a stalled connection then delivers what waited).
 //
 // Thread-safe. The destructor stops the I/O thread and closes every socket.
@@ -48,6 +52,7 @@ class FaultProxy {
   void Partition();
   void Stall();
   void Drop();
+  void Blackhole();
   void Heal();
   void SetDelay(absl::Duration delay);
 
@@ -62,7 +67,8 @@ class FaultProxy {
   struct Command {
     Mode mode = Mode::kForward;
     absl::Duration delay;
-    bool cut = false;  // reset every open connection once (cleared when applied)
+    bool cut = false;        // reset every open connection once (cleared when applied)
+    bool blackhole = false;  // freeze every open connection for good (cleared when applied)
   };
   struct Connection;
 

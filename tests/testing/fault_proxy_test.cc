@@ -167,6 +167,24 @@ TEST(FaultProxy, StallHoldsBytesWithSocketsOpenUntilHealed) {
   close(p.server);
 }
 
+TEST(FaultProxy, BlackholeFreezesOpenConnectionsForGoodWhileNewOnesWork) {
+  Target target;
+  Pair p = Open(target);
+  p.proxy->Blackhole();
+  Send(p.client, "lost");
+  EXPECT_EQ(Receive(p.server, 4, kSilence), "");
+  EXPECT_EQ(p.proxy->open_connections(), 1) << "the frozen connection must stay open";
+
+  const int client = Connect(p.proxy->address());
+  const int server = target.Accept();
+  Send(client, "fresh");
+  EXPECT_EQ(Receive(server, 5), "fresh");
+  p.proxy->Heal();  // revives nothing
+  EXPECT_EQ(Receive(p.server, 4, kSilence), "");
+  EXPECT_EQ(p.proxy->open_connections(), 2);
+  for (int fd : {client, server, p.client, p.server}) close(fd);
+}
+
 TEST(FaultProxy, DropLosesBytesSentDuringIt) {
   Target target;
   Pair p = Open(target);
