@@ -264,7 +264,7 @@ ROWS = [
     ("single", "one-by-one enqueue", "{:,.0f} /s", True),
     ("rt_p50", "round trip p50 (submit, wait for result)", "{:.2f} ms", False),
     ("rt_p99", "round trip p99", "{:.2f} ms", False),
-    ("gather", "submit + gather {g}", "{:.0f} ms", False),
+    ("gather", "submit + gather {g}", "{:,.0f} ms", False),
     ("rss", "peak RSS, server + worker", "{:.0f} MB", False),
     ("cpu_us", "CPU per job, server + worker", "{:.0f} µs", False),
 ]
@@ -319,6 +319,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, on_term)
 
     results: dict[str, list[dict]] = {s.label: [] for s in systems}
+    load_before = Path("/proc/loadavg").read_text().split()[0]
     root = Path(args.work)
     try:
         for run in range(1, args.runs + 1):
@@ -344,8 +345,10 @@ def main() -> None:
     else:
         for label, m in medians.items():
             print(label, {k: round(v, 3) for k, v in m.items()})
+    print(f"\nLoad average (1 min) at the start {load_before}, at the end "
+          f"{Path('/proc/loadavg').read_text().split()[0]}, on {os.cpu_count()} cores.")
     if args.versions:
-        print("\n" + args.versions)
+        print(args.versions)
 
 
 if __name__ == "__main__":

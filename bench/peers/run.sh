@@ -57,7 +57,7 @@ PIP_NO_INDEX=1 PIP_DISABLE_PIP_VERSION_CHECK=1 /usr/bin/python3 -m pip install -
 # The executor's default capacity, as its --help states it, names its column.
 default_capacity="$("$work/bin/cohort-executor" --help 2>&1 | sed -n 's/.*--capacity.*(default \([0-9]*\)).*/\1/p' | head -1)"
 commit="$(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- services libs protos || echo '+uncommitted changes')"
-versions="Cohort $commit; $(redis-server --version | cut -d' ' -f1-3); BullMQ $(node -p 'require("'"$here"'/bullmq/node_modules/bullmq/package.json").version'); Sidekiq $(ruby -e 'require "sidekiq"; print Sidekiq::VERSION'); grpcio $(/usr/bin/python3 -c 'import grpc; print(grpc.__version__)'); $(nproc) cores"
+versions="bench/peers/run.sh $*: Cohort $commit; $(redis-server --version | cut -d' ' -f1-3); BullMQ $(node -p 'require("'"$here"'/bullmq/node_modules/bullmq/package.json").version'); Sidekiq $(ruby -e 'require "sidekiq"; print Sidekiq::VERSION'); grpcio $(/usr/bin/python3 -c 'import grpc; print(grpc.__version__)'); $(nproc) cores"
 
 /usr/bin/python3 "$here/peers.py" --broker "$work/bin/cohort-broker" --executor "$work/bin/cohort-executor" \
   --python-site "$work/site" --work "$work" --default-capacity "${default_capacity:-0}" --versions "$versions" "${args[@]}" &
