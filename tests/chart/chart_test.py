@@ -582,6 +582,14 @@ class ChartTest(unittest.TestCase):
                     self.assertLessEqual(len(name), 52 if o["kind"] == "StatefulSet" else 63, name)
         long_names = [o["metadata"]["name"] for o in self.rendered[self.scenario("long-name")]]
         self.assertIn("a-release-name-that-is-much-longer-than-scheduler-headless", long_names)
+        # A release named with digits first: every name still starts with a letter, as
+        # Services (DNS-1035) require.
+        numeric = _run([HELM, "template", "123", self.chart, "--namespace", "jobs"])
+        self.assertEqual(0, numeric.returncode, numeric.stderr)
+        names = [d["metadata"]["name"] for d in yaml.safe_load_all(numeric.stdout) if d]
+        self.assertIn("c123-cohort-broker", names)
+        for name in names:
+            self.assertRegex(name, DNS_LABEL)
 
     # --- the chart's arguments against the real binaries ---------------------------
 

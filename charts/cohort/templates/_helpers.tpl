@@ -8,19 +8,26 @@ The chart's name, cut to 63 characters (a DNS label).
 {{/*
 The prefix of every resource name. Cut to 40 characters, not 63: the longest derived
 name is "<prefix>-scheduler-headless" and a StatefulSet's name must leave room for the
-controller-revision-hash label (52 characters at most).
+controller-revision-hash label (52 characters at most). Helm allows a release name that
+starts with a digit ("123"), but a Service name must start with a letter (DNS-1035):
+such a prefix gets a "c" in front.
 */}}
 {{- define "cohort.fullname" -}}
+{{- $full := "" }}
 {{- if .Values.fullnameOverride }}
-{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" }}
+{{- $full = .Values.fullnameOverride }}
 {{- else }}
 {{- $name := default .Chart.Name .Values.nameOverride }}
 {{- if contains $name .Release.Name }}
-{{- .Release.Name | trunc 40 | trimSuffix "-" }}
+{{- $full = .Release.Name }}
 {{- else }}
-{{- printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" }}
+{{- $full = printf "%s-%s" .Release.Name $name }}
 {{- end }}
 {{- end }}
+{{- if regexMatch "^[0-9]" $full }}
+{{- $full = printf "c%s" $full }}
+{{- end }}
+{{- $full | trunc 40 | trimSuffix "-" }}
 {{- end }}
 
 {{/*
