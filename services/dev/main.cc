@@ -1,18 +1,23 @@
-// cohort-dev: the broker, the scheduler and an executor in one process, for a laptop, a
-// demo or a test. See README.md ("cohort-dev") and design.md.
+// cohort-dev: the broker, the scheduler, an executor and the web console in one process,
+// for a laptop, a demo or a test. See README.md ("cohort-dev") and design.md.
 //
 // Each part runs on its own event loop and thread (PartThread) and they talk over real
 // gRPC: one server serves the Broker and Scheduler services on --listen and on an
 // abstract Unix socket of this process. The scheduler reaches the broker through that
 // socket (its channel must exist before the server starts, when a --listen port of 0
 // is not yet known); the executor dials the bound --listen address, as a separate
-// cohort-executor would.
+// cohort-executor would, with TLS and the token from the environment (COHORT_TLS_CA,
+// COHORT_TOKEN_FILE, ...: under --auth-tokens it needs a token with scope execute). The console (--console-listen) follows the broker's events
+// through the socket and makes every call for a browser on the --listen address with
+// the browser's token, so the broker authorizes the signed-in principal.
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -31,6 +36,7 @@
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
+#include "libs/auth/channel_credentials.h"
 #include "libs/auth/server_flags.h"
 #include "libs/common/flag_help.h"
 #include "libs/common/flag_parse.h"
@@ -46,6 +52,7 @@
 #include "libs/runtime/runtime.h"
 #include "services/broker/broker_app.h"
 #include "services/broker/broker_flags.h"
+#include "services/console/console_app.h"
 #include "services/dev/part_thread.h"
 #include "services/executor/executor_app.h"
 #include "services/scheduler/scheduler_app.h"
@@ -64,6 +71,12 @@ ABSL_FLAG(std::vector<std::string>, allow_exec,
           "executor: programs kind \"exec\" may run, absolute paths or globs like /usr/bin/* (repeatable or "
           "comma-separated; replaces the default, which allows only echo, true, false and sleep; "
           "--allow-exec= allows none)");
+ABSL_FLAG(std::string, console_listen, "127.0.0.1:7080",
+          "the web console's HTTP address, HOST:PORT (port 0 picks a free port; HTTPS with --tls-cert/--tls-key; "
+          "empty: no console)");
+ABSL_FLAG(std::string, console_assets_dir, "",
+          "the console's built front end (console/web: npm ci && npm run build, then its dist/); empty: "
+          "/usr/share/cohort/console when it exists, else the console's API only");
 ABSL_FLAG(absl::Duration, drain_grace, absl::Seconds(5),
           "executor: on Ctrl-C/SIGTERM, how long running jobs may finish before they are cancelled");
 
@@ -125,6 +138,60 @@ runtime::Task<void> RunScheduler(std::unique_ptr<scheduler::SchedulerApp> app, r
   co_await app->Run(stop);
 }
 
+// The console's front end: the flag, else the image's copy when there is one.
+std::string ConsoleAssets() {
+  std::string assets = absl::GetFlag(FLAGS_console_assets_dir);
+  if (assets.empty() && std::filesystem::exists("/usr/share/cohort/console/index.html")) {
+    assets = "/usr/share/cohort/console";
+  }
+  if (!assets.empty() && !std::filesystem::exists(std::filesystem::path(assets) / "index.html")) {
+    Die(absl::StrCat("--console-assets-dir \"", assets.substr(0, 200), "\" has no index.html"));
+  }
+  return assets;
+}
+
+// How the executor and the console dial the public port: TLS when it serves TLS (the
+// CA from COHORT_TLS_CA, else --tls-cert itself, which is right for a self-signed
+// certificate; a client certificate from COHORT_TLS_CERT/KEY), and the token from
+// COHORT_TOKEN or COHORT_TOKEN_FILE.
+auth::ClientSecurityOptions ClientSecurity(const auth::ServerSecurityOptions& server) {
+  auth::ClientSecurityOptions security;
+  auth::FillFromEnvironment(security);
+  if (!server.tls()) {
+    security.tls_ca.clear();
+    security.tls_cert.clear();
+    security.tls_key.clear();
+  } else if (security.tls_ca.empty()) {
+    security.tls_ca = server.tls_cert;
+  }
+  return security;
+}
+
+// The console's options: the Watch through the process's own socket, calls for
+// browsers on the public address (`bound`) as ClientSecurity says but without a token
+// of their own (each carries its browser's).
+console::ConsoleAppOptions ConsoleOptions(const common::HostPort& listen, const std::string& internal_address,
+                                          const common::HostPort& bound, const auth::ServerSecurityOptions& server,
+                                          const grpc::ChannelArguments& args) {
+  console::ConsoleAppOptions options;
+  options.broker = grpc::CreateCustomChannel(internal_address, grpc::InsecureChannelCredentials(), args);
+  auth::ClientSecurityOptions security = ClientSecurity(server);
+  security.token.clear();
+  options.broker_for_callers = OrDie(auth::MakeChannel(DialAddress(bound), security, args));
+  options.scheduler_for_callers = options.broker_for_callers;
+  options.api.broker_address = bound.ToString();
+  options.api.scheduler_address = bound.ToString();
+  options.http.listen = listen;
+  options.http.assets_dir = ConsoleAssets();
+  options.http.tls_cert = server.tls_cert;
+  options.http.tls_key = server.tls_key;
+  return options;
+}
+
+runtime::Task<void> RunConsole(std::unique_ptr<console::ConsoleApp> app, runtime::Event& stop) {
+  co_await app->Run(stop);
+}
+
 runtime::Task<void> RunExecutor(std::unique_ptr<executor::ExecutorApp> app, runtime::Event& stop) {
   co_await app->Run(stop);
 }
@@ -134,13 +201,19 @@ int Main(int argc, char** argv) {
   common::ShowFlagsDefinedIn(
       {"services/dev/", "services/broker/broker_flags", "libs/auth/server_flags", log::kLogFlagsFile});
   absl::SetProgramUsageMessage(
-      "cohort-dev: the Cohort broker, scheduler and an executor in one process, with a local data directory");
+      "cohort-dev: the Cohort broker, scheduler, an executor and the web console in one process, with a local data "
+      "directory");
   common::DashedArgs args(argc, argv);
   common::ParseFlagsOrExit(kProgram, args.argc(), args.argv());
   if (absl::Status s = log::ConfigureFromFlags(); !s.ok()) Die(std::string(s.message()));
   common::HostPort listen = OrDie(common::ParseHostPort("--listen", absl::GetFlag(FLAGS_listen)));
   common::HostPort metrics_listen =
       OrDie(common::ParseHostPort("--metrics-listen", absl::GetFlag(FLAGS_metrics_listen)));
+  std::optional<common::HostPort> console_listen;
+  if (!absl::GetFlag(FLAGS_console_listen).empty()) {
+    console_listen = OrDie(common::ParseHostPort("--console-listen", absl::GetFlag(FLAGS_console_listen)));
+  }
+  const auth::ServerSecurityOptions server_security = auth::ServerSecurityFromFlags();
   const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
   if (data_dir.empty()) Die("--data-dir must not be empty");
   broker::BrokerAppOptions broker_options =
@@ -231,6 +304,7 @@ int Main(int argc, char** argv) {
   scheduler->Launch();
 
   executor_options.broker = DialAddress(bound);
+  executor_options.broker_security = ClientSecurity(server_security);
   // The ready line means jobs run: it waits for the broker's welcome of the executor.
   // Declared before the executor, which may call it again on a reconnect until it ends.
   absl::Notification welcomed;
@@ -251,11 +325,37 @@ int Main(int argc, char** argv) {
     Die("the executor did not connect to the broker within 10s");
   }
 
-  if (absl::Status s = common::PrintReadyLine(bound, metrics_server->address()); !s.ok()) Die(s.ToString());
+  std::unique_ptr<PartThread> console_part;
+  common::HostPort console_bound;
+  if (console_listen) {
+    console_part = OrDie(PartThread::Start(
+        "console",
+        [&](runtime::EventLoop& part_loop, runtime::Event& part_stop) -> absl::StatusOr<runtime::Task<void>> {
+          absl::StatusOr<std::unique_ptr<console::ConsoleApp>> app = console::ConsoleApp::Start(
+              part_loop, registry,
+              ConsoleOptions(*console_listen, internal_address, bound, server_security, channel_args));
+          if (!app.ok()) return app.status();
+          console_bound = (*app)->address();
+          return RunConsole(std::move(*app), part_stop);
+        },
+        stop_all));
+    console_part->Launch();
+  }
+
+  // The ready line, with the console's address when there is one.
+  std::string ready = common::ReadyLine(bound, metrics_server->address());
+  if (console_part != nullptr) absl::StrAppend(&ready, " console=", console_bound.ToString());
+  if (std::printf("%s\n", ready.c_str()) < 0 || std::fflush(stdout) != 0) Die("cannot print the ready line");
   const std::string exec = executor_options.allow_exec.empty() ? std::string("none (built-in kinds only)")
                                                                : absl::StrJoin(executor_options.allow_exec, " ");
-  kLog.Info("broker, scheduler and executor ready; Ctrl-C stops it, restarting on the same --data-dir finds every job",
+  const std::string console_url =
+      console_part == nullptr
+          ? std::string("off")
+          : absl::StrCat(server_security.tls() ? "https://" : "http://", console_bound.ToString(), "/");
+  kLog.Info("broker, scheduler, executor and console ready; Ctrl-C stops it, restarting on the same --data-dir finds "
+            "every job",
             {{"grpc", bound.ToString()},
+             {"console", console_url},
              {"metrics", absl::StrCat("http://", metrics_server->address().ToString(), "/metrics")},
              {"data_dir", data_dir},
              {"capacity", executor_options.capacity},
@@ -265,9 +365,13 @@ int Main(int argc, char** argv) {
   const bool failed = part_ended;
   if (failed) kLog.Error("a part stopped on its own; stopping the others");
   kLog.Info("stopping", {{"drain_grace", executor_options.drain_grace}});
-  // The executor first, so its jobs report to a live broker; then the scheduler; the
-  // broker last. Shutdown ends the calls still in flight (CANCELLED) and waits for
+  // The console first (its pages' calls end), then the executor, so its jobs report to
+  // a live broker; then the scheduler; the broker last. Shutdown ends the calls still in flight (CANCELLED) and waits for
   // their handlers, which run on the broker's loop, so that loop must still be running.
+  if (console_part != nullptr) {
+    console_part->RequestStop();
+    console_part->Join();
+  }
   executor->RequestStop();
   executor->Join();
   scheduler->RequestStop();
