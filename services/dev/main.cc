@@ -73,7 +73,8 @@ ABSL_FLAG(std::vector<std::string>, allow_exec,
           "--allow-exec= allows none)");
 ABSL_FLAG(std::string, console_listen, "127.0.0.1:7080",
           "the web console's HTTP address, HOST:PORT (port 0 picks a free port; HTTPS with --tls-cert/--tls-key; "
-          "empty: no console)");
+          "empty: no console; not given while --listen's port is 0: no console, so that scripts reading the ready "
+          "line see the two addresses they expect)");
 ABSL_FLAG(std::string, console_assets_dir, "",
           "the console's built front end (console/web: npm ci && npm run build, then its dist/); empty: "
           "/usr/share/cohort/console when it exists, else the console's API only");
@@ -117,6 +118,19 @@ std::vector<std::string> AllowExecPatterns(int argc, char** argv) {
     }
   }
   return given ? patterns : absl::GetFlag(FLAGS_allow_exec);
+}
+
+// Whether `flag` ("--name", underscores: the arguments after DashedArgs) is among the
+// arguments, as --name=value or --name value.
+bool FlagGiven(int argc, char** argv, std::string_view flag) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--") break;
+    if (arg == flag || (arg.substr(0, flag.size()) == flag && arg.size() > flag.size() && arg[flag.size()] == '=')) {
+      return true;
+    }
+  }
+  return false;
 }
 
 // The address the executor dials: the bound --listen address, with a wildcard host
@@ -210,7 +224,8 @@ int Main(int argc, char** argv) {
   common::HostPort metrics_listen =
       OrDie(common::ParseHostPort("--metrics-listen", absl::GetFlag(FLAGS_metrics_listen)));
   std::optional<common::HostPort> console_listen;
-  if (!absl::GetFlag(FLAGS_console_listen).empty()) {
+  const bool console_given = FlagGiven(args.argc(), args.argv(), "--console_listen");
+  if (!absl::GetFlag(FLAGS_console_listen).empty() && (console_given || listen.port != 0)) {
     console_listen = OrDie(common::ParseHostPort("--console-listen", absl::GetFlag(FLAGS_console_listen)));
   }
   const auth::ServerSecurityOptions server_security = auth::ServerSecurityFromFlags();
