@@ -18,6 +18,8 @@ packages=(
   clang-14 libclang-rt-14-dev
   libspdlog-dev libcivetweb-dev chromium
   openssl libssl-dev
+  # Benchmarks only (bench/peers, bench/replication): the peers and the consensus spike.
+  redis-server ruby-sidekiq etcd-server etcd-client python3-etcd3 libraft-dev libuv1-dev
 )
 
 missing=()
