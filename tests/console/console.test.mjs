@@ -1,7 +1,8 @@
 // The web console in a real browser: Debian's chromium driven by playwright-core
-// (no browser download), against a real cohort-dev and two cohort-console processes
-// (one read-only) on 127.0.0.1 with free ports. Run by console_browser_test.sh, which
-// builds the front end from its lockfile first. Screenshots go to
+// (no browser download), against a real cohort-dev with --auth-tokens whose own
+// console (--console-listen) the browser signs in to, and a cohort-console --read-only
+// beside it, on 127.0.0.1 with free ports. Run by console_browser_test.sh, which builds
+// the front end from its lockfile first. Screenshots of every page go to
 // $TEST_UNDECLARED_OUTPUTS_DIR.
 //
 // Environment: COHORT_DEV, COHORT_CONSOLE, COHORTCTL (binaries), ASSETS_DIR (the built
@@ -10,7 +11,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
@@ -20,18 +21,20 @@ const { chromium } = require('playwright-core');
 const WORK = mkdtempSync(join(process.env.WORK_DIR, 'console-'));
 const SHOTS = process.env.TEST_UNDECLARED_OUTPUTS_DIR || WORK;
 const BOUND = 20_000; // generous bound for anything the page should show
+const TOKENS = join(WORK, 'tokens');
 
 const children = [];
 let grpc; // cohort-dev's gRPC address
-let consoleUrl;
-let readOnlyUrl;
+let consoleUrl; // cohort-dev's console
+let readOnlyUrl; // cohort-console --read-only
 let metricsUrl;
 let browser;
+const token = {}; // principal -> bearer token
 
 /** Starts a service and resolves with the fields of its ready line ("listening k=v ..."). */
-function startService(binary, args) {
+function startService(binary, args, env = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
     children.push(child);
     const timer = setTimeout(() => reject(new Error(`${binary}: no ready line in 30 s`)), 30_000);
     child.on('exit', (code) => reject(new Error(`${binary} exited ${code} before its ready line`)));
@@ -44,29 +47,54 @@ function startService(binary, args) {
   });
 }
 
+/** A token made by `cohortctl token create`, its hash added to TOKENS. */
+function makeToken(principal, scopes, extra = []) {
+  const out = execFileSync(process.env.COHORTCTL,
+    ['token', 'create', `--principal=${principal}`, `--scopes=${scopes}`, `--tokens-file=${TOKENS}`, ...extra],
+    { encoding: 'utf8' });
+  token[principal] = out.trim().split('\n').pop().trim();
+  writeFileSync(join(WORK, `${principal}.token`), token[principal]);
+}
+
 function ctl(...args) {
-  return execFileSync(process.env.COHORTCTL, [`--server=${grpc}`, ...args], { encoding: 'utf8' }).trim();
+  return execFileSync(process.env.COHORTCTL, [`--server=${grpc}`, ...args], {
+    encoding: 'utf8', env: { ...process.env, COHORT_TOKEN: token.admin },
+  }).trim();
 }
 const ctlJson = (...args) => JSON.parse(ctl('--output=json', ...args));
 const queueInfo = (name) => ctlJson('queues').queues.find((q) => q.name === name);
+/** Makes `name` exist and pauses it: a first Submit creates a queue, and a job an hour off never runs here. */
+function pausedQueue(name) {
+  if (!queueInfo(name)) ctl('submit', '--delay=1h', name, 'builtin.echo', 'makes the queue');
+  ctl('queues', 'pause', name);
+}
 
-async function newPage(width = 1280, height = 900) {
+/** A browser page signed in as `principal` (the token in the tab's sessionStorage), or not at all. */
+async function newPage({ width = 1280, height = 900, as = 'admin' } = {}) {
   const context = await browser.newContext({ viewport: { width, height } });
+  if (as) {
+    await context.addInitScript((t) => window.sessionStorage.setItem('cohort.console.token', t), token[as]);
+  }
   return context.newPage();
 }
 const shot = (page, name) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 
 before(async () => {
+  makeToken('admin', '*');
+  makeToken('viewer', 'read');
+  makeToken('worker', 'execute', ['--executor=*']);
   const dev = await startService(process.env.COHORT_DEV, [
     '--listen=127.0.0.1:0', '--metrics-listen=127.0.0.1:0', `--data-dir=${join(WORK, 'data')}`, '--capacity=4',
-  ]);
+    `--auth-tokens=${TOKENS}`, '--console-listen=127.0.0.1:0', `--console-assets-dir=${process.env.ASSETS_DIR}`,
+    '--allow-exec=/usr/bin/test,/bin/sleep',
+  ], { COHORT_TOKEN_FILE: join(WORK, 'worker.token') });
   grpc = dev.grpc;
-  const common = [`--broker=${grpc}`, `--scheduler=${grpc}`, '--listen=127.0.0.1:0', '--metrics-listen=127.0.0.1:0',
-    `--assets-dir=${process.env.ASSETS_DIR}`];
-  const normal = await startService(process.env.COHORT_CONSOLE, common);
-  const readOnly = await startService(process.env.COHORT_CONSOLE, [...common, '--read-only']);
-  consoleUrl = `http://${normal.http}`;
-  metricsUrl = `http://${normal.metrics}/metrics`;
+  consoleUrl = `http://${dev.console}`;
+  metricsUrl = `http://${dev.metrics}/metrics`;
+  const readOnly = await startService(process.env.COHORT_CONSOLE, [
+    `--broker=${grpc}`, `--scheduler=${grpc}`, '--listen=127.0.0.1:0', '--metrics-listen=127.0.0.1:0',
+    `--assets-dir=${process.env.ASSETS_DIR}`, '--read-only', `--broker-token-file=${join(WORK, 'viewer.token')}`,
+  ]);
   readOnlyUrl = `http://${readOnly.http}`;
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
@@ -82,9 +110,30 @@ after(async () => {
   for (const child of children.reverse()) child.kill('SIGTERM');
 });
 
+test('signing in: a wrong token is refused, a right one shows its scopes, signing out asks again', async () => {
+  const page = await newPage({ as: null });
+  await page.goto(`${consoleUrl}/#/`);
+  const field = page.getByLabel('Access token');
+  await field.waitFor({ timeout: BOUND });
+  await shot(page, 'sign-in');
+  await field.fill('cohort_not-a-token');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('alert').filter({ hasText: 'not known' }).waitFor({ timeout: BOUND });
+  await field.fill(token.viewer);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByTestId('who').filter({ hasText: 'Signed in (read)' }).waitFor({ timeout: BOUND });
+  await page.locator('main h1', { hasText: 'Overview' }).waitFor({ timeout: BOUND });
+  // The token lives in this tab's sessionStorage only: no cookie carries it.
+  assert.deepEqual(await page.context().cookies(), []);
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByLabel('Access token').waitFor({ timeout: BOUND });
+  assert.equal(await page.evaluate(() => window.sessionStorage.length), 0);
+  await page.context().close();
+});
+
 test('the overview shows the queues the test created, on a laptop and a phone', async () => {
   ctl('submit', 'ui-alpha', 'builtin.echo', 'hi');
-  ctl('queues', 'pause', 'ui-beta');
+  pausedQueue('ui-beta');
   ctl('submit', 'ui-beta', 'builtin.echo', 'waits');
   const page = await newPage();
   await page.goto(`${consoleUrl}/#/`);
@@ -101,7 +150,7 @@ test('the overview shows the queues the test created, on a laptop and a phone', 
   await beta.locator('[data-col="depth"]', { hasText: '2' }).waitFor({ timeout: BOUND });
   await shot(page, 'overview');
 
-  const phone = await newPage(390, 844);
+  const phone = await newPage({ width: 390, height: 844 });
   await phone.goto(`${consoleUrl}/#/`);
   await phone.locator('tr[data-queue="ui-alpha"]').waitFor({ timeout: BOUND });
   // Usable at a phone's width: the page itself never scrolls sideways (tables do, inside their frame).
@@ -112,30 +161,39 @@ test('the overview shows the queues the test created, on a laptop and a phone', 
   await phone.context().close();
 });
 
-test('a failed job is found by a filter and its error read', async () => {
-  const id = ctl('submit', 'ui-alpha', 'builtin.fail', 'disk full on /data');
-  ctl('submit', 'ui-alpha', 'builtin.echo', 'fine');
+test('a failed job is found by a filter, its error read, retried, and seen to succeed', async () => {
+  // Fails until the flag file exists: /usr/bin/test -e FLAG exits 1, then 0.
+  const flag = join(WORK, 'retry-flag');
+  const id = ctl('submit', '--label=run=retry-1', 'ui-alpha', 'exec', '--', '/usr/bin/test', '-e', flag);
+  ctl('submit', '--label=run=retry-1', 'ui-alpha', 'builtin.echo', 'fine');
+  ctl('submit', '--label=run=other', 'ui-alpha', 'builtin.fail', 'not this one');
   const page = await newPage();
   await page.goto(`${consoleUrl}/#/jobs`);
-  await page.getByLabel('Queue').fill('ui-alpha');
   await page.getByLabel('State').selectOption('failed');
+  await page.getByLabel('Kind').fill('exec');
+  await page.getByLabel('Labels').fill('run=retry-1');
   await page.getByRole('button', { name: 'Filter' }).click();
-  await page.locator('caption', { hasText: 'in queue ui-alpha, failed' }).waitFor({ timeout: BOUND });
+  await page.locator('caption', { hasText: 'labels run=retry-1' }).waitFor({ timeout: BOUND });
   // The failure may land just after the listing: the live stream brings it in.
   const row = page.locator(`tr[data-job="${id}"]`);
   await row.waitFor({ timeout: BOUND });
-  assert.equal(await page.locator('tr[data-job]').count(), 1, 'only the failed job matches');
+  assert.equal(await page.locator('tr[data-job]').count(), 1, 'only the failed exec job matches');
   await shot(page, 'jobs-filtered');
   await row.getByRole('link').click();
   const error = page.getByTestId('job-error');
   await error.waitFor({ timeout: BOUND });
-  assert.equal(await error.textContent(), 'disk full on /data');
+  assert.match(await error.textContent(), /exited with code 1/);
   await shot(page, 'job-failed');
+  writeFileSync(flag, '');
+  await page.getByRole('button', { name: 'Retry job' }).click();
+  await page.locator('.summary .state-succeeded').waitFor({ timeout: BOUND });
+  assert.equal(ctlJson('get', id).job.state, 'JOB_STATE_SUCCEEDED');
+  await shot(page, 'job-retried');
   await page.context().close();
 });
 
 test('cancelling a queued job from its page ends it CANCELLED', async () => {
-  ctl('queues', 'pause', 'ui-held');
+  pausedQueue('ui-held');
   const id = ctl('submit', 'ui-held', 'builtin.echo', 'never runs');
   const page = await newPage();
   await page.goto(`${consoleUrl}/#/jobs/${id}`);
@@ -161,25 +219,62 @@ test('a queue is paused and resumed from the overview', async () => {
   await page.context().close();
 });
 
-test('in read-only mode no action can be pressed, and the server refuses one sent anyway', async () => {
-  const id = ctl('submit', 'ui-held', 'builtin.echo', 'stays queued');
-  const page = await newPage();
-  for (const path of ['#/', `#/jobs/${id}`, '#/schedules', '#/jobs']) {
-    await page.goto(`${readOnlyUrl}/${path}`);
+/** Asserts that no action can be pressed on any page of `url` (navigation and sign-out aside). */
+async function assertNoAction(page, url, jobId) {
+  for (const path of ['#/', `#/jobs/${jobId}`, '#/schedules', '#/jobs', '#/executors']) {
+    await page.goto(`${url}/${path}`);
     await page.locator('main h1').waitFor({ timeout: BOUND });
-    await page.locator('.badge.readonly').waitFor({ timeout: BOUND });
-    const actions = page.locator('button:not([disabled])', { hasNotText: /^(Reload|Filter|Older jobs)$/ });
+    await page.getByTestId('who').filter({ hasText: 'Signed in' }).waitFor({ timeout: BOUND });
+    await page.locator('main table, main p').first().waitFor({ timeout: BOUND });
+    const actions = page.locator('button:not([disabled])', { hasNotText: /^(Reload|Filter|Older jobs|Newest jobs|Sign out)$/ });
     assert.equal(await actions.count(), 0, `an action is pressable on ${path}`);
   }
-  await page.goto(`${readOnlyUrl}/#/`);
-  await page.locator('tr[data-queue="ui-held"]').waitFor({ timeout: BOUND });
-  await shot(page, 'overview-read-only');
-  const status = await page.evaluate(async (jobId) => {
-    const r = await fetch(`/api/jobs/${jobId}/cancel`, { method: 'POST', headers: { 'X-Cohort-Console': '1' } });
+}
+
+/** POSTs an action from the page, as a script could, and returns the status. */
+const postFromPage = (page, path) =>
+  page.evaluate(async (p) => {
+    const t = window.sessionStorage.getItem('cohort.console.token');
+    const r = await fetch(p, { method: 'POST', headers: { 'X-Cohort-Console': '1', Authorization: `Bearer ${t}` } });
     return r.status;
-  }, id);
-  assert.equal(status, 403);
+  }, path);
+
+test('a read-only token cannot press any action, and the broker refuses one sent anyway', async () => {
+  pausedQueue('ui-held');
+  const id = ctl('submit', 'ui-held', 'builtin.echo', 'stays queued');
+  const page = await newPage({ as: 'viewer' });
+  await assertNoAction(page, consoleUrl, id);
+  await page.goto(`${consoleUrl}/#/`);
+  await page.locator('tr[data-queue="ui-held"]').waitFor({ timeout: BOUND });
+  await shot(page, 'overview-read-token');
+  assert.equal(await postFromPage(page, `/api/jobs/${id}/cancel`), 403);
+  assert.equal(await postFromPage(page, '/api/queues/ui-held/resume'), 403);
+  assert.equal(await postFromPage(page, `/api/jobs/${id}/retry`), 403);
   assert.equal(ctlJson('get', id).job.state, 'JOB_STATE_QUEUED');
+  assert.equal(queueInfo('ui-held').paused, true);
+  await page.context().close();
+});
+
+test('in read-only mode even an admin token can press nothing, and the console refuses an action', async () => {
+  const id = ctl('submit', 'ui-held', 'builtin.echo', 'stays queued too');
+  const page = await newPage({ as: 'admin' });
+  await assertNoAction(page, readOnlyUrl, id);
+  await page.locator('.badge.readonly').waitFor({ timeout: BOUND });
+  await shot(page, 'executors-read-only');
+  assert.equal(await postFromPage(page, `/api/jobs/${id}/cancel`), 403);
+  assert.equal(ctlJson('get', id).job.state, 'JOB_STATE_QUEUED');
+  await page.context().close();
+});
+
+test('the executors page shows the executor with its kinds', async () => {
+  const page = await newPage();
+  await page.goto(`${consoleUrl}/#/executors`);
+  const row = page.locator('tbody tr').first();
+  await row.waitFor({ timeout: BOUND });
+  const executor = ctlJson('executors').executors[0];
+  assert.equal(await row.locator('th').textContent(), executor.executorId);
+  assert.equal(await row.locator('[data-col="kinds"]').textContent(), (executor.kinds ?? []).join(', ') || 'all');
+  await shot(page, 'executors');
   await page.context().close();
 });
 
@@ -221,6 +316,7 @@ test('a schedule is triggered, paused and resumed from the schedules page', asyn
 });
 
 test('the API answers bad input with a bounded 4xx and counts requests in /metrics', async () => {
+  const auth = { Authorization: `Bearer ${token.admin}` };
   const cases = [
     ['GET', '/api/nope', 404],
     ['GET', '/api/jobs/not-a-job-id', 404],
@@ -231,18 +327,25 @@ test('the API answers bad input with a bounded 4xx and counts requests in /metri
     ['POST', '/api/queues/ui-alpha/pause', 403], // no X-Cohort-Console header
   ];
   for (const [method, path, want] of cases) {
-    const r = await fetch(consoleUrl + path, { method });
+    const r = await fetch(consoleUrl + path, { method, headers: auth });
     const body = await r.text();
     assert.equal(r.status, want, `${method} ${path.slice(0, 60)}: ${body.slice(0, 200)}`);
     assert.ok(body.length < 1024, `${method} ${path.slice(0, 60)}: a ${body.length}-byte answer`);
     assert.ok(typeof JSON.parse(body).error === 'string');
   }
+  for (const [headers, want] of [[{}, 401], [{ Authorization: 'Basic eDp5' }, 400],
+    [{ Authorization: `Bearer ${'x'.repeat(600)}` }, 400], [{ Authorization: 'Bearer cohort_unknown' }, 401]]) {
+    const r = await fetch(`${consoleUrl}/api/queues`, { headers });
+    const body = await r.text();
+    assert.equal(r.status, want, `${JSON.stringify(headers).slice(0, 60)}: ${body.slice(0, 200)}`);
+    assert.ok(!body.includes(token.admin) && body.length < 1024);
+  }
   const limits = await fetch(`${consoleUrl}/api/queues/ui-alpha/limits`, {
-    method: 'POST', headers: { 'X-Cohort-Console': '1' }, body: JSON.stringify({ maxConcurrency: -1 }),
+    method: 'POST', headers: { 'X-Cohort-Console': '1', ...auth }, body: JSON.stringify({ maxConcurrency: -1 }),
   });
   assert.equal(limits.status, 400);
   const huge = await fetch(`${consoleUrl}/api/queues/ui-alpha/limits`, {
-    method: 'POST', headers: { 'X-Cohort-Console': '1' }, body: 'x'.repeat(100_000),
+    method: 'POST', headers: { 'X-Cohort-Console': '1', ...auth }, body: 'x'.repeat(100_000),
   });
   assert.equal(huge.status, 413);
   assert.equal(queueInfo('ui-alpha').limits.maxConcurrency, 0, 'bad input changed nothing');
