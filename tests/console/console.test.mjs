@@ -219,6 +219,26 @@ test('a queue is paused and resumed from the overview', async () => {
   await page.context().close();
 });
 
+test('a bulk cancel on a label shows the dry-run count, asks, and cancels exactly those jobs', async () => {
+  pausedQueue('ui-bulk');
+  const batch = [1, 2, 3].map((i) => ctl('submit', '--label=batch=b7', 'ui-bulk', 'builtin.echo', `in batch ${i}`));
+  const other = ctl('submit', '--label=batch=b8', 'ui-bulk', 'builtin.echo', 'another batch');
+  const page = await newPage();
+  await page.goto(`${consoleUrl}/#/jobs?labels=${encodeURIComponent('batch=b7')}`);
+  await page.locator('tr[data-job]').nth(2).waitFor({ timeout: BOUND });
+  await page.getByRole('button', { name: 'Cancel all…' }).click();
+  const dialog = page.getByRole('dialog');
+  await dialog.waitFor({ timeout: BOUND });
+  assert.match(await dialog.getByTestId('bulk-count').textContent(), /^3 jobs match labels batch=b7 now/);
+  await shot(page, 'bulk-confirm');
+  await dialog.getByRole('button', { name: 'Cancel 3 jobs' }).click();
+  await page.getByTestId('bulk-status').filter({ hasText: 'Done: 3 changed' }).waitFor({ timeout: BOUND });
+  for (const id of batch) assert.equal(ctlJson('get', id).job.state, 'JOB_STATE_CANCELLED');
+  assert.equal(ctlJson('get', other).job.state, 'JOB_STATE_QUEUED');
+  await shot(page, 'bulk-done');
+  await page.context().close();
+});
+
 /** Asserts that no action can be pressed on any page of `url` (navigation and sign-out aside). */
 async function assertNoAction(page, url, jobId) {
   for (const path of ['#/', `#/jobs/${jobId}`, '#/schedules', '#/jobs', '#/executors']) {
