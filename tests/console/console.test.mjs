@@ -293,8 +293,21 @@ test('the executors page shows the executor with its kinds', async () => {
   await row.waitFor({ timeout: BOUND });
   const executor = ctlJson('executors').executors[0];
   assert.equal(await row.locator('th').textContent(), executor.executorId);
-  assert.equal(await row.locator('[data-col="kinds"]').textContent(), (executor.kinds ?? []).join(', ') || 'all');
+  const kinds = await row.locator('[data-col="kinds"]').textContent();
+  assert.equal(kinds, (executor.kinds ?? []).join(', ') || 'all');
+  assert.match(kinds, /builtin\.echo/, 'cohort-dev\'s executor announces the kinds it runs');
   await shot(page, 'executors');
+  await page.context().close();
+});
+
+test('a queue shows the kinds no connected executor runs', async () => {
+  ctl('submit', 'ui-unserved', 'nobody.runs-this', 'waits for its executor');
+  const page = await newPage();
+  await page.goto(`${consoleUrl}/#/`);
+  const cell = page.locator('tr[data-queue="ui-unserved"] [data-col="unserved"]');
+  await cell.filter({ hasText: 'nobody.runs-this (1 waiting)' }).waitFor({ timeout: BOUND });
+  assert.deepEqual(queueInfo('ui-unserved').unservedKinds, ['nobody.runs-this']);
+  await shot(page, 'overview-unserved');
   await page.context().close();
 });
 
