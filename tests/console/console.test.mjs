@@ -386,3 +386,24 @@ test('the API answers bad input with a bounded 4xx and counts requests in /metri
   assert.match(metrics, /cohort_console_http_requests_total\{code="400",route="jobs"\} [1-9]/);
   assert.match(metrics, /cohort_console_watch_connects_total [1-9]/);
 });
+
+test('with --tls-cert and --tls-key cohort-dev serves its console over HTTPS only', async () => {
+  const cert = join(WORK, 'tls.crt');
+  const key = join(WORK, 'tls.key');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+    '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  const dev = await startService(process.env.COHORT_DEV, [
+    '--listen=127.0.0.1:0', '--metrics-listen=127.0.0.1:0', `--data-dir=${join(WORK, 'tls-data')}`,
+    `--auth-tokens=${TOKENS}`, `--tls-cert=${cert}`, `--tls-key=${key}`, '--console-listen=127.0.0.1:0',
+    `--console-assets-dir=${process.env.ASSETS_DIR}`,
+  ], { COHORT_TOKEN_FILE: join(WORK, 'worker.token') });
+  const context = await browser.newContext({ ignoreHTTPSErrors: true });
+  await context.addInitScript((t) => window.sessionStorage.setItem('cohort.console.token', t), token.admin);
+  const page = await context.newPage();
+  await page.goto(`https://${dev.console}/#/executors`);
+  await page.getByTestId('who').filter({ hasText: 'Signed in (read, cancel, admin)' }).waitFor({ timeout: BOUND });
+  await page.locator('tbody tr').first().waitFor({ timeout: BOUND });
+  await shot(page, 'executors-https');
+  await context.close();
+  await assert.rejects(fetch(`http://${dev.console}/api/config`), 'plain HTTP is not served');
+});
