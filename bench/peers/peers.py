@@ -265,8 +265,8 @@ ROWS = [
     ("rt_p50", "round trip p50 (submit, wait for result)", "{:.2f} ms", False),
     ("rt_p99", "round trip p99", "{:.2f} ms", False),
     ("gather", "submit + gather {g}", "{:,.0f} ms", False),
-    ("rss", "peak RSS, server + worker", "{:.0f} MB", False),
-    ("cpu_us", "CPU per job, server + worker", "{:.0f} µs", False),
+    ("rss", "peak RSS, server + worker, after all of the above", "{:.0f} MB", False),
+    ("cpu_us", "CPU per job, server + worker, over the live run", "{:.0f} µs", False),
 ]
 
 
