@@ -55,7 +55,14 @@ class BrokerBehaviourTest : public BrokerTest {
     return resp.jobs_size();
   }
 
+  // Creates the queue (if new) and sets its limits.
   void SetLimits(const std::string& queue, std::optional<int> max_concurrency, std::optional<int> weight) {
+    cohort::v1::CreateQueueRequest create;
+    create.set_queue(queue);
+    cohort::v1::CreateQueueResponse created;
+    auto create_ctx = Context();
+    grpc::Status create_status = stub().CreateQueue(create_ctx.get(), create, &created);
+    ASSERT_TRUE(create_status.ok()) << create_status.error_message();
     cohort::v1::SetQueueLimitsRequest req;
     req.set_queue(queue);
     if (max_concurrency) req.mutable_limits()->set_max_concurrency(*max_concurrency);
@@ -575,14 +582,21 @@ TEST_F(BrokerBehaviourTest, ListJobsPagesWithTheSameFiltersAndRefusesATokenWithO
   EXPECT_EQ(all.jobs_size(), 4);
 }
 
-TEST_F(BrokerBehaviourTest, QueuesAreListedInNameOrderAndPauseCreatesOneIdempotently) {
+TEST_F(BrokerBehaviourTest, QueuesAreListedInNameOrderAndCreateQueueMakesOneIdempotently) {
   Submit({Spec("zeta"), Spec("alpha")});
   cohort::v1::PauseQueueRequest pause;
-  pause.set_queue("middle");  // no job yet
+  pause.set_queue("middle");  // no job, not created: pausing it creates nothing
+  cohort::v1::PauseQueueResponse paused;
+  auto pause_ctx = Context();
+  EXPECT_EQ(stub().PauseQueue(pause_ctx.get(), pause, &paused).error_code(), grpc::StatusCode::NOT_FOUND);
+  cohort::v1::CreateQueueRequest create;
+  create.set_queue("middle");
+  create.set_paused(true);
   for (int i = 0; i < 2; ++i) {
-    cohort::v1::PauseQueueResponse paused;
+    cohort::v1::CreateQueueResponse created;
     auto ctx = Context();
-    ASSERT_TRUE(stub().PauseQueue(ctx.get(), pause, &paused).ok());
+    ASSERT_TRUE(stub().CreateQueue(ctx.get(), create, &created).ok());
+    EXPECT_EQ(created.already_existed(), i == 1);
   }
   cohort::v1::ListQueuesResponse resp;
   auto ctx = Context();

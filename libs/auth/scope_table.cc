@@ -26,6 +26,8 @@ const std::vector<MethodRule>& Rules() {
       {"/cohort.v1.Broker/AsCompleted", ScopesOf({S::kRead})},
       {"/cohort.v1.Broker/Watch", ScopesOf({S::kRead})},
       {"/cohort.v1.Broker/ListQueues", ScopesOf({S::kRead})},
+      {"/cohort.v1.Broker/CreateQueue", ScopesOf({S::kAdmin})},
+      {"/cohort.v1.Broker/DeleteQueue", ScopesOf({S::kAdmin})},
       {"/cohort.v1.Broker/PauseQueue", ScopesOf({S::kAdmin})},
       {"/cohort.v1.Broker/ResumeQueue", ScopesOf({S::kAdmin})},
       {"/cohort.v1.Broker/SetQueueLimits", ScopesOf({S::kAdmin})},

@@ -68,6 +68,11 @@ void JobBatch::PutMeta(absl::string_view key, absl::string_view value) {
   Add(Family::kMeta, false, std::string(key), std::string(value));
 }
 
+void JobBatch::DeleteMeta(absl::string_view key) {
+  if (absl::Status s = internal::CheckPrintableKey("meta key", key); !s.ok()) return Fail(std::move(s));
+  Add(Family::kMeta, true, std::string(key), "");
+}
+
 void JobBatch::PutBulkOperation(const cohort::v1::BulkOperation& op) {
   if (absl::Status s = internal::CheckPrintableKey("bulk operation id", op.id()); !s.ok()) return Fail(std::move(s));
   Add(Family::kBulkOperations, false, op.id(), op.SerializeAsString());

@@ -62,6 +62,8 @@ class JobBatch {
   void AppendEvent(const cohort::v1::JobEvent& event);
   // Sets a meta value (e.g. the scheduler's cursor); key is 1-256 printable ASCII bytes.
   void PutMeta(absl::string_view key, absl::string_view value);
+  // Deletes a meta value (e.g. a deleted queue's settings).
+  void DeleteMeta(absl::string_view key);
   // Stores a bulk operation's record under op.id() (1-256 printable ASCII bytes),
   // replacing the one stored before: the broker writes it with each batch it applies,
   // so that the record and the jobs it counts change in one commit.

@@ -46,6 +46,8 @@ absl::Status BrokerAppOptions::Validate() const {
                                                    most));
   }
   if (starvation_every < 0) return absl::InvalidArgumentError("--starvation-every must not be negative");
+  if (max_queues <= 0) return absl::InvalidArgumentError("--max-queues must be positive");
+  if (metric_label_limit < 0) return absl::InvalidArgumentError("--metric-label-limit must not be negative");
   if (min_free_disk < 0) return absl::InvalidArgumentError("--min-free-disk must not be negative (0 disables it)");
   if (result_ttl < absl::ZeroDuration()) return absl::InvalidArgumentError("--result-ttl must not be negative");
   if (event_retention < absl::ZeroDuration()) {
@@ -69,7 +71,7 @@ absl::StatusOr<std::unique_ptr<BrokerApp>> BrokerApp::Open(runtime::EventLoop& l
   absl::StatusOr<std::unique_ptr<store::RocksJobStore>> store = store::RocksJobStore::Open({.path = o.data_dir});
   if (!store.ok()) return store.status();
   app->store_ = std::move(*store);
-  app->metrics_ = std::make_unique<BrokerMetrics>(registry);
+  app->metrics_ = std::make_unique<BrokerMetrics>(registry, static_cast<std::size_t>(o.metric_label_limit));
 
   BrokerOptions engine_options;
   engine_options.lease = absl::ToChronoNanoseconds(o.lease);
@@ -80,6 +82,7 @@ absl::StatusOr<std::unique_ptr<BrokerApp>> BrokerApp::Open(runtime::EventLoop& l
   engine_options.starvation_every = o.starvation_every;
   engine_options.result_ttl = absl::ToChronoNanoseconds(o.result_ttl);
   engine_options.event_retention = absl::ToChronoNanoseconds(o.event_retention);
+  engine_options.max_queues = static_cast<std::size_t>(o.max_queues);
   common::JobIdGenerator* ids = app->ids_.get();
   app->engine_ = std::make_unique<BrokerEngine>(loop, *app->store_, *app->metrics_, engine_options,
                                                 [ids] { return ids->Next(); });

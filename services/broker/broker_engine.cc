@@ -78,17 +78,26 @@ runtime::Task<absl::Status> BrokerEngine::Start() {
   if (!state.ok()) co_return state.status();
   events_.Recovered(state->last_event_sequence);
   if (absl::Status s = dispatcher_.Recover(state->meta); !s.ok()) co_return s;
+  absl::flat_hash_set<std::string> recorded;  // queues with a settings record
+  for (const auto& [name, q] : dispatcher_.queues()) recorded.insert(name);
   for (Job& job : state->jobs) {
     std::string id = job.id();
     if (!job.spec().idempotency_key().empty()) idempotency_[job.spec().idempotency_key()] = id;
     if (job.state() == cohort::v1::JOB_STATE_RUNNING) ++dispatcher_.Queue(job.spec().queue()).running;
     dependents_.Add(job);
+    index_.Add(job);
     jobs_[id].job = std::move(job);
   }
   for (const store::ReadyEntry& e : state->ready) {
     dispatcher_.Queue(e.queue).ready.Push({e.priority, e.sequence, e.job_id});
   }
   Pending p;
+  // A queue exists while it has jobs; one from before queues were recorded gets its
+  // record now, so that it outlives its jobs as a created queue does.
+  for (const auto& [id, rec] : jobs_) dispatcher_.Queue(rec.job.spec().queue());
+  for (const auto& [name, q] : dispatcher_.queues()) {
+    if (!recorded.contains(name)) StageQueueSettings(name, p);
+  }
   for (auto& [id, rec] : jobs_) {
     if (rec.job.state() != cohort::v1::JOB_STATE_RUNNING) continue;
     LoseAttempt(rec, MakeError("lease_expired", "the broker restarted while the attempt ran"),
@@ -169,6 +178,11 @@ void BrokerEngine::Transition(JobRecord& rec, JobState to, TransitionReason reas
   const std::int64_t sequence = events_.Assign();
   if (from == cohort::v1::JOB_STATE_UNSPECIFIED) dependents_.Add(job);
   job.set_state(to);
+  if (from == cohort::v1::JOB_STATE_UNSPECIFIED) {
+    index_.Add(job);
+  } else {
+    index_.Move(job, from);
+  }
   job.set_sequence(sequence);
   p.sequence = sequence;
   p.queues.insert(job.spec().queue());
@@ -237,6 +251,7 @@ void BrokerEngine::Forget(const Job& job) {
     idempotency_.erase(k);
   }
   dependents_.Remove(job);
+  index_.Remove(job);
 }
 
 void BrokerEngine::StageQueueSettings(const std::string& name, Pending& p) {

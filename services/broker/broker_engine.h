@@ -20,6 +20,7 @@
 #include "services/broker/dispatcher.h"
 #include "services/broker/event_log.h"
 #include "services/broker/executor_sessions.h"
+#include "services/broker/job_index.h"
 #include "services/broker/job_validation.h"
 #include "services/broker/retention.h"
 
@@ -42,6 +43,9 @@ struct BrokerOptions {
   Duration event_retention = std::chrono::hours(24);
   Duration sweep_interval = std::chrono::seconds(1);
   std::int32_t max_executor_capacity = 10'000;
+  // Queues held at most: a CreateQueue or Submit that would create one more is
+  // RESOURCE_EXHAUSTED.
+  std::size_t max_queues = 1'000;
 };
 
 // Notified once when a job reaches a terminal state (after that state is durable).
@@ -119,10 +123,23 @@ class BrokerEngine {
   runtime::Task<absl::StatusOr<cohort::v1::RetryJobResponse>> RetryJob(std::string id, std::int32_t expected_attempt);
   runtime::Task<absl::StatusOr<cohort::v1::DeleteJobResponse>> DeleteJob(std::string id);
 
+  // ---- Queues: a queue exists from CreateQueue or the first Submit to it until
+  // DeleteQueue; at most options.max_queues of them (see broker.proto) ----
   cohort::v1::ListQueuesResponse ListQueues() const;
-  // Pausing stops dispatch from the queue (running jobs go on); durable.
+  // Creates the queue (paused, with `limits`) once durable; an existing queue is left
+  // as it is (already_existed). INVALID_ARGUMENT for a malformed name or limits,
+  // RESOURCE_EXHAUSTED at max_queues.
+  runtime::Task<absl::StatusOr<cohort::v1::CreateQueueResponse>> CreateQueue(cohort::v1::CreateQueueRequest request);
+  // Deletes the queue and its settings once durable. FAILED_PRECONDITION, with nothing
+  // deleted, if it holds jobs and !delete_jobs, or with delete_jobs if one of them is
+  // RUNNING or a parent of an unfinished job of another queue; otherwise its jobs are
+  // deleted first (DELETED events, as DeleteJob). NOT_FOUND for an unknown queue.
+  runtime::Task<absl::StatusOr<cohort::v1::DeleteQueueResponse>> DeleteQueue(std::string queue, bool delete_jobs);
+  // Pausing stops dispatch from the queue (running jobs go on); durable. NOT_FOUND
+  // for an unknown queue (nothing is created).
   runtime::Task<absl::Status> PauseQueue(std::string queue, bool paused);
-  // Dispatcher::CheckLimits's INVALID_ARGUMENT, or the queue's limits once durable.
+  // Dispatcher::CheckLimits's INVALID_ARGUMENT, NOT_FOUND for an unknown queue, or the
+  // queue's limits once durable.
   runtime::Task<absl::StatusOr<cohort::v1::QueueLimits>> SetQueueLimits(std::string queue,
                                                                          cohort::v1::QueueLimits limits);
   cohort::v1::ListExecutorsResponse ListExecutors() const;
@@ -215,6 +232,11 @@ class BrokerEngine {
   void Sweep();
   void NoteEnded(const cohort::v1::Job& job);
   void StageQueueSettings(const std::string& name, Pending& p);
+  // RESOURCE_EXHAUSTED if creating the queues `fresh` (none of which exists) would
+  // take the broker over options_.max_queues.
+  absl::Status CheckQueueRoom(const absl::flat_hash_set<std::string>& fresh) const;
+  // NOT_FOUND naming the queue unless it exists.
+  absl::Status CheckQueueExists(const std::string& name) const;
 
   // ---- job_operations.cc: one job's operator actions, staged in `p` ----
   // FAILED or CANCELLED -> QUEUED or PENDING with a new attempt budget: true. false
@@ -256,6 +278,7 @@ class BrokerEngine {
 
   std::map<std::string, JobRecord> jobs_;  // by id: k-sortable, so submission order
   absl::flat_hash_map<std::string, std::string> idempotency_;  // key -> job id
+  JobIndex index_;  // jobs_ by state, queue and kind, for ListJobs and bulk operations
   Dependents dependents_;
   EventLog events_;
   Dispatcher dispatcher_;

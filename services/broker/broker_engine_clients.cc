@@ -7,10 +7,14 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/quote.h"
 #include "services/broker/batch_budget.h"
 #include "services/broker/broker_engine.h"
+#include "services/broker/job_filter.h"
+#include "services/broker/job_index.h"
 #include "services/broker/job_policy.h"
 #include "services/broker/job_states.h"
 
@@ -22,32 +26,95 @@ using cohort::v1::Job;
 
 namespace {
 
-// A ListJobs page token carries the filters it was issued for and the last job id of
-// its page: a ListJobsRequest with page_token set to that id, serialized, web-safe
-// base64. The next page must repeat the filters.
-std::string PageToken(const cohort::v1::ListJobsRequest& request, const std::string& last_id) {
-  cohort::v1::ListJobsRequest token;
-  token.set_queue(request.queue());
-  *token.mutable_states() = request.states();
-  token.set_page_token(last_id);
-  return absl::WebSafeBase64Escape(token.SerializeAsString());
+// A ListJobs page token: the position (the last job id of the page) and a
+// fingerprint of the listing it belongs to (filters and order), web-safe base64 of
+// "<fingerprint hex>:<last id>". The fingerprint is FNV-1a over the request's
+// serialized filter fields, stable across restarts of the same build.
+constexpr std::size_t kMaxTokenIdBytes = 64;
+
+std::string ListingFingerprint(const cohort::v1::ListJobsRequest& request) {
+  cohort::v1::ListJobsRequest listing = request;
+  listing.clear_page_size();
+  listing.clear_page_token();
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream out(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&out);
+    coded.SetSerializationDeterministic(true);
+    listing.SerializeToCodedStream(&coded);
+  }
+  std::uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return absl::StrCat(absl::Hex(h, absl::kZeroPad16));
+}
+
+std::string PageToken(const std::string& fingerprint, const std::string& last_id) {
+  return absl::WebSafeBase64Escape(absl::StrCat(fingerprint, ":", last_id));
 }
 
 // The last job id of the previous page; INVALID_ARGUMENT for a token this broker did
-// not issue or one issued for other filters.
-absl::StatusOr<std::string> PageTokenAfter(const cohort::v1::ListJobsRequest& request) {
+// not issue or one issued for another listing.
+absl::StatusOr<std::string> PageTokenAfter(const std::string& token, const std::string& fingerprint) {
   std::string bytes;
-  cohort::v1::ListJobsRequest token;
-  if (!absl::WebSafeBase64Unescape(request.page_token(), &bytes) || !token.ParseFromString(bytes) ||
-      token.page_token().empty()) {
+  if (token.size() > 4 * kMaxTokenIdBytes || !absl::WebSafeBase64Unescape(token, &bytes) ||
+      bytes.size() <= fingerprint.size() + 1 || bytes[fingerprint.size()] != ':') {
     return absl::InvalidArgumentError("page_token was not issued by this broker: use a next_page_token as returned");
   }
-  if (token.queue() != request.queue() ||
-      !std::equal(token.states().begin(), token.states().end(), request.states().begin(), request.states().end())) {
-    return absl::InvalidArgumentError("page_token was issued for other filters: repeat the queue and states of its first page");
+  if (absl::string_view(bytes).substr(0, fingerprint.size()) != fingerprint) {
+    return absl::InvalidArgumentError(
+        "page_token was issued for other filters or another order: repeat the queue, states, filter and "
+        "newest_first of its first page");
   }
-  return token.page_token();
+  std::string last = bytes.substr(fingerprint.size() + 1);
+  if (last.size() > kMaxTokenIdBytes) {
+    return absl::InvalidArgumentError("page_token was not issued by this broker: use a next_page_token as returned");
+  }
+  return last;
 }
+
+// Walks the ids of several disjoint ordered sets as one, in id order (descending when
+// `newest_first`), strictly after `after` (empty: from the start).
+class IdWalk {
+ public:
+  IdWalk(const std::vector<const JobIndex::IdSet*>& sets, bool newest_first, const std::string& after)
+      : newest_first_(newest_first) {
+    for (const JobIndex::IdSet* set : sets) {
+      if (set == nullptr) continue;
+      Cursor c{set, after.empty() ? (newest_first ? set->end() : set->begin())
+                                  : (newest_first ? set->lower_bound(after) : set->upper_bound(after))};
+      cursors_.push_back(c);
+    }
+  }
+
+  // The next id, or null at the end.
+  const std::string* Next() {
+    Cursor* best = nullptr;
+    for (Cursor& c : cursors_) {
+      const std::string* id = Peek(c);
+      if (id == nullptr) continue;
+      if (best == nullptr || (newest_first_ ? *id > *Peek(*best) : *id < *Peek(*best))) best = &c;
+    }
+    if (best == nullptr) return nullptr;
+    if (newest_first_) return &*--best->it;
+    return &*best->it++;
+  }
+
+ private:
+  struct Cursor {
+    const JobIndex::IdSet* set;
+    JobIndex::IdSet::const_iterator it;  // newest first: one past the next id
+  };
+  const std::string* Peek(const Cursor& c) const {
+    if (newest_first_) return c.it == c.set->begin() ? nullptr : &*std::prev(c.it);
+    return c.it == c.set->end() ? nullptr : &*c.it;
+  }
+
+  bool newest_first_;
+  std::vector<Cursor> cursors_;
+};
 
 }  // namespace
 
@@ -107,6 +174,11 @@ runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::Submit(std
         "in several calls"));
   }
   if (validate_only) co_return std::vector<std::string>{};
+  absl::flat_hash_set<std::string> fresh_queues;
+  for (const cohort::v1::JobSpec& spec : specs) {
+    if (dispatcher_.Find(spec.queue()) == nullptr) fresh_queues.insert(spec.queue());
+  }
+  if (absl::Status s = CheckQueueRoom(fresh_queues); !s.ok()) co_return s;
   if (absl::Status admitted = admit_write_(); !admitted.ok()) co_return admitted;
 
   Pending p;
@@ -119,6 +191,10 @@ runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::Submit(std
         ids.push_back(it->second);
         continue;
       }
+    }
+    if (dispatcher_.Find(spec.queue()) == nullptr) {  // the first Submit to it creates it
+      dispatcher_.Queue(spec.queue());
+      StageQueueSettings(spec.queue(), p);
     }
     std::string id = new_job_id_();
     for (int parent : spec.depends_on_index()) spec.add_depends_on(ids[parent]);
@@ -160,36 +236,78 @@ absl::StatusOr<cohort::v1::ListJobsResponse> BrokerEngine::ListJobs(const cohort
   if (!request.queue().empty()) {
     if (absl::Status s = CheckQueueName(request.queue(), "queue "); !s.ok()) return s;
   }
+  std::vector<cohort::v1::JobState> states;
   for (int s : request.states()) {
     if (!cohort::v1::JobState_IsValid(s) || s == cohort::v1::JOB_STATE_UNSPECIFIED) {
       return absl::InvalidArgumentError(absl::StrCat("states contains ", s, ", which is not a job state"));
     }
+    states.push_back(static_cast<cohort::v1::JobState>(s));
   }
-  std::size_t page = request.page_size() == 0 ? 100 : std::min<std::size_t>(request.page_size(), options_.max_list_page);
+  absl::StatusOr<JobMatcher> matcher = JobMatcher::Compile(request.filter(), "filter");
+  if (!matcher.ok()) return matcher.status();
+  matcher->RestrictQueue(request.queue());
+  matcher->RestrictStates(states);
+  const std::size_t page =
+      request.page_size() == 0 ? 100 : std::min<std::size_t>(request.page_size(), options_.max_list_page);
+  const std::string fingerprint = ListingFingerprint(request);
   std::string after;  // the last job id of the previous page
   if (!request.page_token().empty()) {
-    absl::StatusOr<std::string> last = PageTokenAfter(request);
+    absl::StatusOr<std::string> last = PageTokenAfter(request.page_token(), fingerprint);
     if (!last.ok()) return last.status();
     after = *std::move(last);
   }
   cohort::v1::ListJobsResponse response;
   response.set_sequence(events_.committed());
-  auto it = after.empty() ? jobs_.begin() : jobs_.upper_bound(after);
-  for (; it != jobs_.end(); ++it) {
-    const Job& job = it->second.job;
-    if (!request.queue().empty() && job.spec().queue() != request.queue()) continue;
-    if (!request.states().empty() &&
-        std::find(request.states().begin(), request.states().end(), job.state()) == request.states().end()) {
-      continue;
+  if (matcher->matches_nothing()) return response;
+
+  // Candidates: the smallest index that the filter pins, else every job.
+  std::vector<const JobIndex::IdSet*> candidates;
+  std::size_t smallest = jobs_.size();
+  bool indexed = false;
+  auto consider = [&](std::vector<const JobIndex::IdSet*> sets) {
+    std::size_t n = 0;
+    for (const JobIndex::IdSet* set : sets) n += set == nullptr ? 0 : set->size();
+    if (!indexed || n < smallest) {
+      candidates = std::move(sets);
+      smallest = n;
+      indexed = true;
     }
+  };
+  if (!matcher->states().empty()) {
+    std::vector<const JobIndex::IdSet*> sets;
+    for (cohort::v1::JobState state : matcher->states()) sets.push_back(index_.ByState(state));
+    consider(std::move(sets));
+  }
+  if (!matcher->queue().empty()) consider({index_.ByQueue(matcher->queue())});
+  if (!matcher->kind().empty()) consider({index_.ByKind(matcher->kind())});
+
+  auto take = [&](const Job& job) {
+    if (!matcher->Matches(job)) return true;
     if (static_cast<std::size_t>(response.jobs_size()) == page) {
-      response.set_next_page_token(PageToken(request, response.jobs(response.jobs_size() - 1).id()));
-      break;
+      response.set_next_page_token(PageToken(fingerprint, response.jobs(response.jobs_size() - 1).id()));
+      return false;
     }
     Job* out = response.add_jobs();
     *out = job;
     out->mutable_spec()->clear_payload();
     out->clear_result();
+    return true;
+  };
+  if (indexed) {
+    IdWalk walk(candidates, request.newest_first(), after);
+    while (const std::string* id = walk.Next()) {
+      auto it = jobs_.find(*id);
+      if (it != jobs_.end() && !take(it->second.job)) break;
+    }
+  } else if (request.newest_first()) {
+    auto it = after.empty() ? jobs_.rbegin() : std::make_reverse_iterator(jobs_.lower_bound(after));
+    for (; it != jobs_.rend(); ++it) {
+      if (!take(it->second.job)) break;
+    }
+  } else {
+    for (auto it = after.empty() ? jobs_.begin() : jobs_.upper_bound(after); it != jobs_.end(); ++it) {
+      if (!take(it->second.job)) break;
+    }
   }
   return response;
 }
@@ -284,9 +402,86 @@ cohort::v1::ListQueuesResponse BrokerEngine::ListQueues() const {
   return response;
 }
 
+absl::Status BrokerEngine::CheckQueueExists(const std::string& name) const {
+  if (dispatcher_.Find(name) != nullptr) return absl::OkStatus();
+  return absl::NotFoundError(absl::StrCat("queue ", common::QuoteBounded(name),
+                                          " does not exist: CreateQueue creates it, as does the first Submit to it"));
+}
+
+absl::Status BrokerEngine::CheckQueueRoom(const absl::flat_hash_set<std::string>& fresh) const {
+  if (fresh.empty() || dispatcher_.queues().size() + fresh.size() <= options_.max_queues) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "creating queue ", common::QuoteListBounded(fresh), " would exceed the broker's --max-queues of ",
+      options_.max_queues, " (", dispatcher_.queues().size(), " exist): delete unused queues (DeleteQueue) first"));
+}
+
+runtime::Task<absl::StatusOr<cohort::v1::CreateQueueResponse>> BrokerEngine::CreateQueue(
+    cohort::v1::CreateQueueRequest request) {
+  loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
+  const std::string& name = request.queue();
+  if (absl::Status s = CheckQueueName(name, "queue "); !s.ok()) co_return s;
+  if (absl::Status s = Dispatcher::CheckLimits(request.limits()); !s.ok()) co_return s;
+  cohort::v1::CreateQueueResponse response;
+  if (dispatcher_.Find(name) != nullptr) {
+    response.set_already_existed(true);
+    co_return response;
+  }
+  if (absl::Status s = CheckQueueRoom({name}); !s.ok()) co_return s;
+  if (absl::Status admitted = admit_write_(); !admitted.ok()) co_return admitted;
+  dispatcher_.Queue(name).paused = request.paused();
+  dispatcher_.SetLimits(name, request.limits());
+  Pending p;
+  StageQueueSettings(name, p);
+  p.queues.insert(name);  // its gauges, at zero
+  co_await Persist(std::move(p));
+  co_return response;
+}
+
+runtime::Task<absl::StatusOr<cohort::v1::DeleteQueueResponse>> BrokerEngine::DeleteQueue(std::string queue,
+                                                                                         bool delete_jobs) {
+  loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
+  if (absl::Status s = CheckQueueName(queue, "queue "); !s.ok()) co_return s;
+  if (absl::Status s = CheckQueueExists(queue); !s.ok()) co_return s;
+  // Copied: Remove takes each job out of the index as it goes.
+  std::vector<std::string> ids;
+  if (const JobIndex::IdSet* held = index_.ByQueue(queue)) ids.assign(held->begin(), held->end());
+  if (!ids.empty() && !delete_jobs) {
+    co_return absl::FailedPreconditionError(absl::StrCat("queue ", common::QuoteBounded(queue), " holds ", ids.size(),
+                                                         " jobs: delete them first, or set delete_jobs"));
+  }
+  // All or nothing: every job is checked before any is deleted.
+  for (const std::string& id : ids) {
+    const Job& job = jobs_.at(id).job;
+    if (job.state() == cohort::v1::JOB_STATE_RUNNING) {
+      co_return absl::FailedPreconditionError(absl::StrCat("queue ", common::QuoteBounded(queue), "'s job ", id,
+                                                           " is RUNNING: cancel it and wait for it to end first"));
+    }
+    if (const auto* children = dependents_.Of(id)) {
+      for (const std::string& child : *children) {
+        auto it = jobs_.find(child);
+        if (it == jobs_.end() || IsTerminal(it->second.job.state()) || it->second.job.spec().queue() == queue) continue;
+        co_return absl::FailedPreconditionError(absl::StrCat(
+            "queue ", common::QuoteBounded(queue), "'s job ", id, " has an unfinished dependent in queue ",
+            common::QuoteBounded(it->second.job.spec().queue()), ": job ", child, " is ",
+            cohort::v1::JobState_Name(it->second.job.state()), "; delete or cancel it first"));
+      }
+    }
+  }
+  Pending p;
+  for (const std::string& id : ids) Remove(jobs_.find(id), p);
+  p.batch.DeleteMeta(dispatcher_.SettingsRecord(queue).first);
+  dispatcher_.Erase(queue);
+  co_await Persist(std::move(p));
+  metrics_.QueueDeleted(queue);
+  cohort::v1::DeleteQueueResponse response;
+  response.set_deleted_jobs(static_cast<std::int64_t>(ids.size()));
+  co_return response;
+}
+
 runtime::Task<absl::Status> BrokerEngine::PauseQueue(std::string queue, bool paused) {
   loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
   if (absl::Status s = CheckQueueName(queue, "queue "); !s.ok()) co_return s;
+  if (absl::Status s = CheckQueueExists(queue); !s.ok()) co_return s;
   if (absl::Status admitted = admit_write_(); !admitted.ok()) co_return admitted;
   dispatcher_.Queue(queue).paused = paused;
   Pending p;
@@ -301,6 +496,7 @@ runtime::Task<absl::StatusOr<cohort::v1::QueueLimits>> BrokerEngine::SetQueueLim
   loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
   if (absl::Status s = CheckQueueName(queue, "queue "); !s.ok()) co_return s;
   if (absl::Status s = Dispatcher::CheckLimits(limits); !s.ok()) co_return s;
+  if (absl::Status s = CheckQueueExists(queue); !s.ok()) co_return s;
   if (absl::Status admitted = admit_write_(); !admitted.ok()) co_return admitted;
   const cohort::v1::QueueLimits applied = dispatcher_.SetLimits(queue, limits);
   Pending p;

@@ -572,8 +572,8 @@ TEST_F(BrokerEngineTest, FailedAttemptWaitsForItsBackoffAndReleaseIsFenced) {
 
 TEST_F(BrokerEngineTest, PausedQueueIsNotDispatchedUntilResumed) {
   WithEngine([](BrokerEngine& e) -> Task<void> {
-    EXPECT_TRUE((co_await e.PauseQueue("q", true)).ok());
     co_await e.Submit(Batch(Spec("q")), false);
+    EXPECT_TRUE((co_await e.PauseQueue("q", true)).ok());
     FakeChannel exec;
     std::uint64_t s = *e.Attach(Hello("x", 1).hello(), &exec);
     EXPECT_TRUE(e.OnExecutorMessage(s, Credit(1)).ok());
@@ -591,7 +591,10 @@ TEST_F(BrokerEngineTest, RateLimitedQueueDispatchesNoFasterThanItsRate) {
   WithEngine([this](BrokerEngine& e) -> Task<void> {
     cohort::v1::QueueLimits limits;
     limits.set_max_rate(2);  // jobs per second, bursts of 2
-    EXPECT_TRUE((co_await e.SetQueueLimits("slow", limits)).ok());
+    cohort::v1::CreateQueueRequest create;
+    create.set_queue("slow");
+    *create.mutable_limits() = limits;
+    EXPECT_TRUE((co_await e.CreateQueue(create)).ok());
     std::vector<JobSpec> specs(6, Spec("slow"));
     co_await e.Submit(specs, false);
     FakeChannel exec;
@@ -614,6 +617,9 @@ TEST_F(BrokerEngineTest, RateLimitedQueueDispatchesNoFasterThanItsRate) {
 
 TEST_F(BrokerEngineTest, QueueRateOutsideItsRangeIsRejected) {
   WithEngine([](BrokerEngine& e) -> Task<void> {
+    cohort::v1::CreateQueueRequest create;
+    create.set_queue("q");
+    EXPECT_TRUE((co_await e.CreateQueue(create)).ok());
     const std::vector<double> bad = {1e-300, 1e-7, 1e7, std::numeric_limits<double>::infinity(),
                                      std::numeric_limits<double>::quiet_NaN(), -1.0};
     for (double rate : bad) {
@@ -749,6 +755,9 @@ TEST_F(BrokerEngineTest, WeightedRoundRobinGivesEachQueueItsWeightOnEveryRound) 
   WithEngine([](BrokerEngine& e) -> Task<void> {
     cohort::v1::QueueLimits three;
     three.set_weight(3);
+    cohort::v1::CreateQueueRequest create;
+    create.set_queue("a");
+    EXPECT_TRUE((co_await e.CreateQueue(create)).ok());
     EXPECT_TRUE((co_await e.SetQueueLimits("a", three)).ok());
     std::vector<JobSpec> specs(12, Spec("a"));
     for (int i = 0; i < 12; ++i) specs.push_back(Spec("b"));

@@ -23,6 +23,12 @@ ABSL_FLAG(absl::Duration, event_retention, absl::Hours(24), "broker: how long ev
 ABSL_FLAG(std::int64_t, min_free_disk, cohort::broker::BrokerAppOptions{}.min_free_disk,
           "broker: below this many free bytes on the data dir's filesystem, Submit, CancelJob, ReleaseJobs and queue "
           "settings are refused with RESOURCE_EXHAUSTED, keeping the rest for work already accepted (0: off)");
+ABSL_FLAG(int, max_queues, cohort::broker::BrokerAppOptions{}.max_queues,
+          "broker: most queues the broker holds; a CreateQueue or Submit that would create one more is "
+          "RESOURCE_EXHAUSTED (DeleteQueue frees one)");
+ABSL_FLAG(int, metric_label_limit, cohort::broker::BrokerAppOptions{}.metric_label_limit,
+          "broker: queues whose metrics carry their own name as the queue label (the first seen); the others share "
+          "the label \"_other\"");
 
 namespace cohort::broker {
 
@@ -40,6 +46,8 @@ BrokerAppOptions BrokerOptionsFromFlags(std::string data_dir) {
   options.result_ttl = absl::GetFlag(FLAGS_result_ttl);
   options.event_retention = absl::GetFlag(FLAGS_event_retention);
   options.min_free_disk = absl::GetFlag(FLAGS_min_free_disk);
+  options.max_queues = absl::GetFlag(FLAGS_max_queues);
+  options.metric_label_limit = absl::GetFlag(FLAGS_metric_label_limit);
   return options;
 }
 

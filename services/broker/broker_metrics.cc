@@ -35,8 +35,9 @@ const prometheus::Histogram::BucketBoundaries& BrokerMetrics::RunBuckets() {
   return *b;
 }
 
-BrokerMetrics::BrokerMetrics(prometheus::Registry& r)
-    : submitted_(Build<prometheus::Counter>(r, "cohort_broker_jobs_submitted_total", "Jobs accepted by Submit.")),
+BrokerMetrics::BrokerMetrics(prometheus::Registry& r, std::size_t queue_label_limit)
+    : queue_labels_(queue_label_limit),
+      submitted_(Build<prometheus::Counter>(r, "cohort_broker_jobs_submitted_total", "Jobs accepted by Submit.")),
       dispatched_(Build<prometheus::Counter>(r, "cohort_broker_jobs_dispatched_total", "Attempts assigned to executors.")),
       ended_(Build<prometheus::Counter>(r, "cohort_broker_jobs_ended_total", "Jobs that reached a terminal state, by state.")),
       redelivered_(Build<prometheus::Counter>(r, "cohort_broker_jobs_redelivered_total",
@@ -44,6 +45,10 @@ BrokerMetrics::BrokerMetrics(prometheus::Registry& r)
       stale_completions_(Build<prometheus::Counter>(r, "cohort_broker_stale_completions_total",
                                                     "Completions rejected because their attempt was no longer current.")
                              .Add({})),
+      bulk_operations_(Build<prometheus::Counter>(r, "cohort_broker_bulk_operations_total",
+                                                  "Bulk operations started (dry runs excluded), by action.")),
+      bulk_jobs_(Build<prometheus::Counter>(r, "cohort_broker_bulk_jobs_total",
+                                            "Jobs handled by bulk operations, by action and outcome (changed, skipped).")),
       dispatch_latency_(Build<prometheus::Histogram>(r, "cohort_broker_dispatch_latency_seconds",
                                                      "Time from QUEUED to assigned.")),
       run_duration_(Build<prometheus::Histogram>(r, "cohort_broker_run_duration_seconds",
@@ -52,6 +57,8 @@ BrokerMetrics::BrokerMetrics(prometheus::Registry& r)
       running_(Build<prometheus::Gauge>(r, "cohort_broker_queue_running", "RUNNING jobs.")),
       oldest_queued_(Build<prometheus::Gauge>(r, "cohort_broker_queue_oldest_queued_timestamp_seconds",
                                               "Unix time the oldest QUEUED job was queued; 0 when none is.")),
+      unserved_(Build<prometheus::Gauge>(r, "cohort_broker_unserved_jobs",
+                                         "QUEUED jobs whose kind no connected executor of their queue runs.")),
       commit_records_(Build<prometheus::Histogram>(r, "cohort_broker_commit_batch_records",
                                                    "Records per group-committed batch.")
                           .Add({}, prometheus::Histogram::BucketBoundaries{1, 4, 16, 64, 256, 1024, 4096})),
@@ -66,5 +73,76 @@ BrokerMetrics::BrokerMetrics(prometheus::Registry& r)
       loop_lag_(Build<prometheus::Gauge>(r, "cohort_broker_loop_lag_seconds",
                                          "How late the broker loop ran its last lag probe.")
                     .Add({})) {}
+
+void BrokerMetrics::QueueGauges(const std::string& queue, double depth, double running,
+                                std::optional<absl::Time> oldest_queued) {
+  QueueValues v;
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto it = values_.find(queue); it != values_.end()) v = it->second;
+  }
+  v.depth = depth;
+  v.running = running;
+  v.oldest_queued = oldest_queued;
+  Export(queue, v);
+}
+
+void BrokerMetrics::Unserved(const std::string& queue, double jobs) {
+  QueueValues v;
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto it = values_.find(queue); it != values_.end()) v = it->second;
+  }
+  v.unserved = jobs;
+  Export(queue, v);
+}
+
+void BrokerMetrics::Export(const std::string& queue, const QueueValues& v) {
+  const std::string label = Label(queue);
+  absl::MutexLock lock(&mu_);
+  values_[queue] = v;
+  if (label == common::LabelCap::kOtherLabel) {
+    ExportOther();
+  } else {
+    SetGauges(label, v);
+  }
+}
+
+void BrokerMetrics::ExportOther() {
+  // The "_other" series stand for every queue beyond the cap. O(queues) per change of
+  // one of them, bounded by --max-queues.
+  QueueValues sum;
+  for (const auto& [name, value] : values_) {
+    if (!queue_labels_.IsOther(name)) continue;
+    sum.depth += value.depth;
+    sum.running += value.running;
+    sum.unserved += value.unserved;
+    if (value.oldest_queued && (!sum.oldest_queued || *value.oldest_queued < *sum.oldest_queued)) {
+      sum.oldest_queued = value.oldest_queued;
+    }
+  }
+  SetGauges(std::string(common::LabelCap::kOtherLabel), sum);
+}
+
+void BrokerMetrics::SetGauges(const std::string& label, const QueueValues& v) {
+  depth_.Add({{"queue", label}}).Set(v.depth);
+  running_.Add({{"queue", label}}).Set(v.running);
+  oldest_queued_.Add({{"queue", label}})
+      .Set(v.oldest_queued.has_value() ? absl::ToDoubleSeconds(*v.oldest_queued - absl::UnixEpoch()) : 0);
+  unserved_.Add({{"queue", label}}).Set(v.unserved);
+}
+
+void BrokerMetrics::QueueDeleted(const std::string& queue) {
+  const std::string label = Label(queue);
+  absl::MutexLock lock(&mu_);
+  values_.erase(queue);
+  if (label == common::LabelCap::kOtherLabel) {
+    ExportOther();
+    return;
+  }
+  for (auto* family : {&depth_, &running_, &oldest_queued_, &unserved_}) {
+    family->Remove(&family->Add({{"queue", label}}));
+  }
+}
 
 }  // namespace cohort::broker

@@ -292,6 +292,28 @@ grpc::ServerUnaryReactor* BrokerService::ListQueues(grpc::CallbackServerContext*
   });
 }
 
+grpc::ServerUnaryReactor* BrokerService::CreateQueue(grpc::CallbackServerContext*,
+                                                     const cohort::v1::CreateQueueRequest* req,
+                                                     cohort::v1::CreateQueueResponse* resp) {
+  return Unary("CreateQueue", [this, req, resp]() -> Task<grpc::Status> {
+    absl::StatusOr<cohort::v1::CreateQueueResponse> r = co_await engine_.CreateQueue(*req);
+    if (!r.ok()) co_return rpc::ToGrpc(r.status());
+    *resp = std::move(*r);
+    co_return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* BrokerService::DeleteQueue(grpc::CallbackServerContext*,
+                                                     const cohort::v1::DeleteQueueRequest* req,
+                                                     cohort::v1::DeleteQueueResponse* resp) {
+  return Unary("DeleteQueue", [this, req, resp]() -> Task<grpc::Status> {
+    absl::StatusOr<cohort::v1::DeleteQueueResponse> r = co_await engine_.DeleteQueue(req->queue(), req->delete_jobs());
+    if (!r.ok()) co_return rpc::ToGrpc(r.status());
+    *resp = std::move(*r);
+    co_return grpc::Status::OK;
+  });
+}
+
 grpc::ServerUnaryReactor* BrokerService::PauseQueue(grpc::CallbackServerContext*, const cohort::v1::PauseQueueRequest* req,
                                                     cohort::v1::PauseQueueResponse*) {
   return Unary("PauseQueue", [this, req]() -> Task<grpc::Status> {

@@ -54,6 +54,10 @@ class BrokerService final : public cohort::v1::Broker::CallbackService {
                                                              const cohort::v1::WatchRequest* req) override;
   grpc::ServerUnaryReactor* ListQueues(grpc::CallbackServerContext* ctx, const cohort::v1::ListQueuesRequest* req,
                                        cohort::v1::ListQueuesResponse* resp) override;
+  grpc::ServerUnaryReactor* CreateQueue(grpc::CallbackServerContext* ctx, const cohort::v1::CreateQueueRequest* req,
+                                        cohort::v1::CreateQueueResponse* resp) override;
+  grpc::ServerUnaryReactor* DeleteQueue(grpc::CallbackServerContext* ctx, const cohort::v1::DeleteQueueRequest* req,
+                                        cohort::v1::DeleteQueueResponse* resp) override;
   grpc::ServerUnaryReactor* PauseQueue(grpc::CallbackServerContext* ctx, const cohort::v1::PauseQueueRequest* req,
                                        cohort::v1::PauseQueueResponse* resp) override;
   grpc::ServerUnaryReactor* ResumeQueue(grpc::CallbackServerContext* ctx, const cohort::v1::ResumeQueueRequest* req,

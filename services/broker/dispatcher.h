@@ -54,6 +54,8 @@ class Dispatcher {
   QueueState& Queue(const std::string& name);
   const QueueState* Find(const std::string& name) const;
   const std::map<std::string, QueueState>& queues() const { return queues_; }
+  // Forgets the queue (DeleteQueue); the engine has taken its jobs out first.
+  void Erase(const std::string& name) { queues_.erase(name); }
 
   // Pops the next ready job for an executor serving `wanted` (empty: every queue),
   // taking a token from its queue; nullopt if none may go now.
