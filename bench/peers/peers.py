@@ -62,10 +62,11 @@ class Proc:
                  stdin: bool = False, cwd: Path | None = None) -> None:
         self.name = name
         self.log = log
-        self.popen = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=open(log, "ab"), env={**os.environ, **(env or {})}, cwd=cwd, text=True,
-            bufsize=1, preexec_fn=_die_with_parent)
+        with open(log, "ab") as stderr:
+            self.popen = subprocess.Popen(
+                cmd, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=stderr, env={**os.environ, **(env or {})}, cwd=cwd, text=True,
+                bufsize=1, preexec_fn=_die_with_parent)
         Proc.everything.append(self)
         self.pid = self.popen.pid
 
