@@ -24,31 +24,12 @@ constexpr std::uint32_t kIoPollInterval = 32;
 
 }  // namespace
 
-class EventLoop::CallbackTimer final : public internal::TimerNode {
- public:
-  CallbackTimer(EventLoop* loop, std::uint32_t slot) : loop_(loop), slot_(slot) {}
-
-  TimerId id() const { return (static_cast<TimerId>(generation_) << 32) | slot_; }
-  std::uint32_t slot() const { return slot_; }
-  std::uint32_t generation() const { return generation_; }
-
-  void Arm(absl::AnyInvocable<void()> fn) { fn_ = std::move(fn); }
-  void Release() {
-    fn_ = nullptr;
-    ++generation_;
-  }
-
-  void OnTimer() override {
-    absl::AnyInvocable<void()> fn = std::move(fn_);
-    loop_->ReleaseSlot(this);  // before running: fn may arm a timer into this slot
-    fn();
-  }
-
- private:
-  EventLoop* const loop_;
-  const std::uint32_t slot_;
-  std::uint32_t generation_ = 1;  // so that no TimerId is 0
-  absl::AnyInvocable<void()> fn_;
+// A CallAt callback. Its TimerId is (generation << 32 | slot); the heap holds the id
+// as a cookie, and cancelling only bumps the generation, so the stale entry is skipped
+// when it falls due (or swept), and a stale id never cancels the slot's next timer.
+struct EventLoop::CallbackSlot {
+  absl::AnyInvocable<void()> fn;
+  std::uint32_t generation = 1;  // < 2^31, never 0: an id is a non-zero 63-bit cookie
 };
 
 EventLoop::EventLoop(Clock* clock) : clock_(clock), owner_(std::this_thread::get_id()) {
@@ -77,7 +58,7 @@ EventLoop::~EventLoop() {
   // Whatever still waits (e.g. on a timer) is abandoned newest first: children before
   // the parents whose frames they may use.
   while (internal::TaskState* task = tasks_.PopBack()) task->Abandon();
-  callback_slots_.clear();
+  slot_chunks_.clear();
   Unbind();
   current_loop = previous;
   // A thread may still be inside Post() for an item the loop already ran.
@@ -106,30 +87,72 @@ void EventLoop::CallSoon(absl::AnyInvocable<void()> fn) {
 
 TimerId EventLoop::CallAt(TimePoint when, absl::AnyInvocable<void()> fn) {
   if (free_slots_.empty()) {
-    auto slot = static_cast<std::uint32_t>(callback_slots_.size());
-    callback_slots_.push_back(std::make_unique<CallbackTimer>(this, slot));
-    free_slots_.push_back(slot);
+    // A chunk of slots at a time: one allocation per kSlotChunk timers.
+    auto first = static_cast<std::uint32_t>(slot_chunks_.size() * kSlotChunk);
+    slot_chunks_.push_back(std::make_unique<CallbackSlot[]>(kSlotChunk));
+    for (std::uint32_t i = kSlotChunk; i-- > 0;) free_slots_.push_back(first + i);
   }
-  CallbackTimer* timer = callback_slots_[free_slots_.back()].get();
+  std::uint32_t slot = free_slots_.back();
   free_slots_.pop_back();
-  timer->Arm(std::move(fn));
-  timers_.Push(timer, when);
-  return timer->id();
+  CallbackSlot& s = Slot(slot);
+  s.fn = std::move(fn);
+  TimerId id = (static_cast<TimerId>(s.generation) << 32) | slot;
+  timers_.PushCookie(id, when);
+  return id;
+}
+
+EventLoop::CallbackSlot* EventLoop::LiveSlot(TimerId id) const {
+  auto slot = static_cast<std::uint32_t>(id & 0xffffffffu);
+  if (slot >= slot_chunks_.size() * kSlotChunk) return nullptr;
+  CallbackSlot& s = Slot(slot);
+  if (s.generation != static_cast<std::uint32_t>(id >> 32) || s.fn == nullptr) return nullptr;
+  return &s;
 }
 
 bool EventLoop::CancelTimer(TimerId id) {
-  auto slot = static_cast<std::uint32_t>(id & 0xffffffffu);
-  if (slot >= callback_slots_.size()) return false;
-  CallbackTimer* timer = callback_slots_[slot].get();
-  if (timer->generation() != static_cast<std::uint32_t>(id >> 32) || !timer->armed()) return false;
-  timers_.Remove(timer);
-  ReleaseSlot(timer);
+  CallbackSlot* s = LiveSlot(id);
+  if (s == nullptr) return false;
+  s->fn = nullptr;
+  ReleaseSlot(id);
+  // Its heap entry stays until it falls due or a sweep, once cancelled entries are
+  // the majority, removes them all: O(1) amortized per cancel, bounded memory.
+  if (++cancelled_timers_ >= kSweepMin && cancelled_timers_ * 2 > timers_.size()) {
+    timers_.RemoveCookiesIf([this](std::uint64_t cookie) { return LiveSlot(cookie) == nullptr; });
+    cancelled_timers_ = 0;
+  }
   return true;
 }
 
-void EventLoop::ReleaseSlot(CallbackTimer* timer) {
-  timer->Release();
-  free_slots_.push_back(timer->slot());
+void EventLoop::FireCallback(TimerId id) {
+  CallbackSlot* s = LiveSlot(id);
+  if (s == nullptr) {
+    --cancelled_timers_;
+    return;
+  }
+  absl::AnyInvocable<void()> fn = std::move(s->fn);
+  s->fn = nullptr;
+  ReleaseSlot(id);  // before running: fn may arm a timer into this slot
+  fn();
+}
+
+void EventLoop::DropCancelledTop() {
+  while (!timers_.empty()) {
+    internal::DueTimer top = timers_.top();
+    if (top.node != nullptr || LiveSlot(top.cookie) != nullptr) return;
+    timers_.PopTop();
+    --cancelled_timers_;
+  }
+}
+
+EventLoop::CallbackSlot& EventLoop::Slot(std::uint32_t slot) const {
+  return slot_chunks_[slot / kSlotChunk][slot % kSlotChunk];
+}
+
+void EventLoop::ReleaseSlot(TimerId id) {
+  auto slot = static_cast<std::uint32_t>(id & 0xffffffffu);
+  CallbackSlot& s = Slot(slot);
+  s.generation = s.generation % 0x7fffffffu + 1;
+  free_slots_.push_back(slot);
 }
 
 absl::Status EventLoop::AddReader(int fd, absl::AnyInvocable<void()> on_readable) {
@@ -211,8 +234,8 @@ void EventLoop::RunUntilIdle() {
   BindToCurrentThread();
   do {
     RunOnce(/*may_block=*/false);
-  } while (!ready_.empty() || !posted_.Empty() ||
-           (!timers_.empty() && timers_.top()->deadline() <= Now()));
+    DropCancelledTop();
+  } while (!ready_.empty() || !posted_.Empty() || (!timers_.empty() && timers_.next_deadline() <= Now()));
   Unbind();
 }
 
@@ -220,20 +243,27 @@ void EventLoop::RunOnce(bool may_block) {
   ++iterations_;
   std::int64_t timeout_ns = 0;
   bool poll = !readers_.empty() && (iterations_ % kIoPollInterval == 0);
-  if (ready_.empty() && may_block) {
+  // Posts already waiting are work: no need to ask the kernel. While posts keep
+  // arriving, wait a little for the next one before sleeping, so a steady stream from
+  // another thread costs no eventfd write and no epoll_wait per batch.
+  bool idle = ready_.empty() && posted_.Empty();
+  if (idle && may_block && posts_flowing_) idle = !SpinForPost();
+  if (idle && may_block) {
     poll = true;
     timeout_ns = -1;
-    if (internal::TimerNode* next = timers_.top()) {
+    DropCancelledTop();
+    if (!timers_.empty()) {
+      TimePoint next = timers_.next_deadline();
       if (clock_->IsManual()) {
         if (clock_->AutoAdvance() && external_work_ == 0) {
-          clock_->AdvanceTo(next->deadline());
+          clock_->AdvanceTo(next);
           timeout_ns = 0;
         }
       } else {
-        timeout_ns = std::max<std::int64_t>(0, (next->deadline() - Now()).count());
+        timeout_ns = std::max<std::int64_t>(0, (next - Now()).count());
       }
     }
-  } else if (ready_.empty() && !readers_.empty()) {
+  } else if (idle && !readers_.empty()) {
     poll = true;
   }
   if (poll) Poll(timeout_ns);
@@ -283,15 +313,34 @@ void EventLoop::Poll(std::int64_t timeout_ns) {
 
 void EventLoop::DrainPosted() {
   // At most one ring's worth per iteration, so endless posting cannot starve the rest.
-  for (std::size_t i = 0; i < kPostCapacity; ++i) {
-    if (!posted_.TryPop([](absl::AnyInvocable<void()>& fn) { fn(); })) break;
+  std::size_t i = 0;
+  while (i < kPostCapacity && posted_.TryPop([](absl::AnyInvocable<void()>& fn) { fn(); })) ++i;
+  posts_flowing_ = i > 0;
+}
+
+bool EventLoop::SpinForPost() {
+  // About 20 microseconds: far less than a sleep and wake-up through the kernel.
+  for (int i = 0; i < kPostSpins; ++i) {
+    if (!posted_.Empty()) return true;
+    if (stop_requested_.load(std::memory_order_relaxed)) return false;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
   }
+  posts_flowing_ = false;  // the stream has paused: sleep from now on
+  return false;
 }
 
 void EventLoop::FireDueTimers() {
   if (timers_.empty()) return;
   TimePoint now = Now();
-  while (internal::TimerNode* node = timers_.PopDue(now)) node->OnTimer();
+  while (internal::DueTimer due = timers_.PopDue(now)) {
+    if (due.node != nullptr) {
+      due.node->OnTimer();
+    } else {
+      FireCallback(due.cookie);
+    }
+  }
 }
 
 }  // namespace cohort::runtime

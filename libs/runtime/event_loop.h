@@ -117,14 +117,15 @@ class EventLoop {
   // Tasks not yet finished, for the loop's teardown (internal).
   void RegisterTask(internal::TaskState* task);
 
-  std::size_t pending_timers() const { return timers_.size(); }
+  // Armed timers (CallAt and awaiters' deadlines), not counting cancelled ones.
+  std::size_t pending_timers() const { return timers_.size() - cancelled_timers_; }
 
  private:
   struct Runnable {
     void (*fn)(void*);
     void* arg;
   };
-  class CallbackTimer;
+  struct CallbackSlot;
   template <typename T>
   friend class ExternalCompletion;
 
@@ -141,9 +142,17 @@ class EventLoop {
   // Polls fds; timeout_ns < 0 blocks until woken, 0 never blocks.
   void Poll(std::int64_t timeout_ns);
   void DrainPosted();
+  // Waits briefly, without a syscall, for a post; true if one arrived.
+  bool SpinForPost();
   void FireDueTimers();
   void Wake();
-  void ReleaseSlot(CallbackTimer* timer);
+  CallbackSlot& Slot(std::uint32_t slot) const;
+  // The slot of a timer still armed, or null.
+  CallbackSlot* LiveSlot(TimerId id) const;
+  void ReleaseSlot(TimerId id);
+  void FireCallback(TimerId id);
+  // Pops cancelled CallAt entries off the top, so the next deadline is a real one.
+  void DropCancelledTop();
 
   Clock* const clock_;
   std::atomic<std::thread::id> owner_;  // read by posting threads
@@ -154,13 +163,19 @@ class EventLoop {
   std::vector<Runnable> ready_;
   std::vector<Runnable> running_;
   internal::TimerHeap timers_;
-  // CallAt timers, pooled: a TimerId is (generation << 32 | slot), so a stale id never
-  // cancels the slot's next timer.
-  std::vector<std::unique_ptr<CallbackTimer>> callback_slots_;
+  // CallAt callbacks, pooled: a TimerId is (generation << 32 | slot), so a stale id
+  // never cancels the slot's next timer.
+  static constexpr std::uint32_t kSlotChunk = 256;
+  std::vector<std::unique_ptr<CallbackSlot[]>> slot_chunks_;
+  // Cancelled CallAt entries still in timers_; swept once they are the majority.
+  std::size_t cancelled_timers_ = 0;
+  static constexpr std::size_t kSweepMin = 1024;
   std::vector<std::uint32_t> free_slots_;
   // Shared so that a callback may remove its own reader while it runs.
   absl::flat_hash_map<int, std::shared_ptr<absl::AnyInvocable<void()>>> readers_;
   std::uint32_t iterations_ = 0;
+  bool posts_flowing_ = false;  // the last iteration ran posts
+  static constexpr int kPostSpins = 512;
   int external_work_ = 0;
   IntrusiveList<internal::TaskState> tasks_;
 
@@ -168,7 +183,9 @@ class EventLoop {
   // other threads read sit on their own cache lines.
   internal::MpscRing<absl::AnyInvocable<void()>> posted_{kPostCapacity};
   alignas(64) std::atomic<bool> sleeping_{false};
-  std::atomic<int> posters_{0};  // Post() calls in progress: the destructor waits for them
+  // Post() calls in progress: the destructor waits for them. Apart from the flags the
+  // loop writes, so that posting does not pull a line the loop keeps writing.
+  alignas(64) std::atomic<int> posters_{0};
   alignas(64) std::atomic<bool> wake_pending_{false};
   std::atomic<bool> stop_requested_{false};
 };

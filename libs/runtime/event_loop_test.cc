@@ -3,8 +3,10 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -65,6 +67,73 @@ TEST(EventLoop, CancelledTimerNeverFires) {
   loop.RunUntilIdle();
   EXPECT_FALSE(fired);
   EXPECT_EQ(loop.pending_timers(), 0u);
+}
+
+TEST(EventLoop, ABurstOfDueTimersFiresInDeadlineThenArmingOrderWithCancelsAndNewArrivals) {
+  // Enough timers that most fall due at once, which the heap serves as a sorted run.
+  ManualClock clock;
+  EventLoop loop(&clock);
+  constexpr int kTimers = 20'000;
+  std::vector<std::pair<long long, int>> fired;  // (deadline in us, arming index)
+  std::vector<TimerId> ids(kTimers);
+  for (int i = 0; i < kTimers; ++i) {
+    long long us = (i * 7919) % 1000;  // many equal deadlines: arming order breaks ties
+    ids[i] = loop.CallAt(TimePoint(std::chrono::microseconds(us)), [&fired, &loop, &ids, us, i] {
+      fired.emplace_back(us, i);
+      // While the burst fires: cancel a later timer, arm one due now and one later.
+      if (i % 1000 == 0 && i + 1 < kTimers) loop.CancelTimer(ids[i + 1]);
+      if (i == 5) {
+        loop.CallAt(TimePoint(std::chrono::microseconds(0)), [&fired] { fired.emplace_back(0, -1); });
+        loop.CallAt(TimePoint(std::chrono::microseconds(2000)), [&fired] { fired.emplace_back(2000, -2); });
+      }
+    });
+  }
+  for (int i = 1; i < kTimers; i += 997) EXPECT_TRUE(loop.CancelTimer(ids[i]));
+  clock.Advance(std::chrono::microseconds(1500));
+  loop.RunUntilIdle();
+  // The one armed at 0 us while the burst fired (already past) runs next, before the
+  // rest of the burst; apart from it, deadline order.
+  auto armed_late = std::find(fired.begin(), fired.end(), std::make_pair(0LL, -1));
+  ASSERT_NE(armed_late, fired.end());
+  ASSERT_NE(armed_late, fired.begin());
+  EXPECT_EQ(*(armed_late - 1), std::make_pair((5LL * 7919) % 1000, 5));
+  fired.erase(armed_late);
+  for (std::size_t k = 1; k < fired.size(); ++k) {
+    ASSERT_LE(fired[k - 1].first, fired[k].first) << "at " << k;
+    if (fired[k - 1].first == fired[k].first) {
+      ASSERT_LT(fired[k - 1].second, fired[k].second) << "at " << k;
+    }
+  }
+  fired.emplace_back(0, -1);  // counted below
+  int cancelled = 0;
+  for (int i = 0; i < kTimers; ++i) {
+    bool was_cancelled = (i % 997 == 1) || (i % 1000 == 1);
+    cancelled += was_cancelled;
+  }
+  // Every timer due by 1.5 ms fired once, except the cancelled ones; the one armed at
+  // 0 us during the burst fired too (after those due before it had run).
+  EXPECT_EQ(fired.size(), static_cast<std::size_t>(kTimers - cancelled + 1));
+  EXPECT_EQ(loop.pending_timers(), 1u);  // the one at 2 ms
+  fired.clear();
+  clock.Advance(std::chrono::microseconds(1000));
+  loop.RunUntilIdle();
+  EXPECT_EQ(fired, (std::vector<std::pair<long long, int>>{{2000, -2}}));
+  EXPECT_EQ(loop.pending_timers(), 0u);
+}
+
+TEST(EventLoop, CancelledTimersAreSweptAndDoNotMoveAnAutoAdvancingClock) {
+  ManualClock clock(/*auto_advance=*/true);
+  EventLoop loop(&clock);
+  for (int i = 0; i < 100'000; ++i) {
+    TimerId id = loop.CallLater(std::chrono::hours(1), [] { ADD_FAILURE() << "a cancelled timer fired"; });
+    EXPECT_TRUE(loop.CancelTimer(id));
+    EXPECT_FALSE(loop.CancelTimer(id));  // a stale id cancels nothing
+  }
+  EXPECT_EQ(loop.pending_timers(), 0u);
+  bool fired = false;
+  loop.CallLater(std::chrono::seconds(1), [&] { fired = true; });
+  loop.RunUntil([&] { return fired; });
+  EXPECT_EQ(clock.Now(), TimePoint(std::chrono::seconds(1)));  // not an hour
 }
 
 TEST(EventLoop, RealClockTimerWaitsAtLeastItsDelay) {

@@ -58,7 +58,7 @@ class TaskGroup {
     bool cancelled = false;
     while (running_count_ > 0 && !cancelled) {
       try {
-        co_await AllDone{this};
+        co_await AllDone(this);
       } catch (const CancelledError&) {
         cancelled = true;
       }
@@ -68,7 +68,7 @@ class TaskGroup {
       // The unwinding half of cancel-then-wait: ignore further cancellations.
       while (running_count_ > 0) {
         try {
-          co_await AllDone{this};
+          co_await AllDone(this);
         } catch (const CancelledError&) {
         }
       }
@@ -101,6 +101,7 @@ class TaskGroup {
 
   // Waits until no child is running; cancellable.
   struct AllDone {
+    explicit AllDone(TaskGroup* g) : group(g) {}
     TaskGroup* group;
     internal::Waiter waiter;
     bool await_ready() const noexcept { return group->running_count_ == 0; }
