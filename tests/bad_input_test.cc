@@ -108,6 +108,7 @@ std::vector<Row> BrokerRows() {
   {
     v1::ListJobsRequest r;
     r.set_queue(kHuge);
+    r.mutable_filter()->set_label_selector(kHuge);
     r.set_page_token(kHuge);
     rows.push_back({b + "ListJobs", Bytes(r), invalid});
   }
@@ -115,6 +116,28 @@ std::vector<Row> BrokerRows() {
     v1::CancelJobRequest r;
     r.set_job_id(kHuge);
     rows.push_back({b + "CancelJob", Bytes(r), invalid_or_unknown});
+  }
+  {
+    v1::RetryJobRequest r;
+    r.set_job_id(kHuge);
+    rows.push_back({b + "RetryJob", Bytes(r), invalid_or_unknown});
+  }
+  {
+    v1::DeleteJobRequest r;
+    r.set_job_id(kHuge);
+    rows.push_back({b + "DeleteJob", Bytes(r), invalid_or_unknown});
+  }
+  {
+    v1::StartBulkOperationRequest r;
+    r.set_action(v1::BULK_ACTION_DELETE);
+    r.mutable_filter()->set_label_selector(kHuge);
+    r.set_request_id(kHuge);
+    rows.push_back({b + "StartBulkOperation", Bytes(r), invalid});
+  }
+  {
+    v1::GetBulkOperationRequest r;
+    r.set_id(kHuge);
+    rows.push_back({b + "GetBulkOperation", Bytes(r), invalid_or_unknown});
   }
   {
     v1::GatherRequest r;
@@ -147,6 +170,17 @@ std::vector<Row> BrokerRows() {
     unknown.set_job_id(kHuge);
     rows.push_back({b + "ListQueues", Bytes(unknown), {StatusCode::OK}});
     rows.push_back({b + "ListExecutors", Bytes(unknown), {StatusCode::OK}});
+    rows.push_back({b + "ListBulkOperations", Bytes(unknown), {StatusCode::OK}});
+  }
+  {
+    v1::CreateQueueRequest r;
+    r.set_queue(kHuge);
+    rows.push_back({b + "CreateQueue", Bytes(r), invalid});
+  }
+  {
+    v1::DeleteQueueRequest r;
+    r.set_queue(kHuge);
+    rows.push_back({b + "DeleteQueue", Bytes(r), invalid});
   }
   {
     v1::PauseQueueRequest r;
