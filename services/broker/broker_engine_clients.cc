@@ -32,6 +32,10 @@ namespace {
 // serialized filter fields, stable across restarts of the same build.
 constexpr std::size_t kMaxTokenIdBytes = 64;
 
+// At most what a queue's settings record stages: "queue:" and a 64-byte name as its
+// key, a QueueInfo with its name and limits as its value.
+constexpr std::size_t kQueueRecordBytes = 512;
+
 std::string ListingFingerprint(const cohort::v1::ListJobsRequest& request) {
   cohort::v1::ListJobsRequest listing = request;
   listing.clear_page_size();
@@ -160,8 +164,12 @@ runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::Submit(std
   if (!missing.empty()) co_return absl::NotFoundError(absl::StrCat("unknown parent jobs: ", common::QuoteListBounded(missing)));
   // All or nothing means one commit, and a commit the store refuses stops the broker.
   const store::BatchLimits limits = store_.limits();
-  std::size_t bytes = 0;
-  std::size_t records = 0;
+  absl::flat_hash_set<std::string> fresh_queues;  // created by this Submit, in its commit
+  for (const cohort::v1::JobSpec& spec : specs) {
+    if (dispatcher_.Find(spec.queue()) == nullptr) fresh_queues.insert(spec.queue());
+  }
+  std::size_t bytes = fresh_queues.size() * kQueueRecordBytes;
+  std::size_t records = fresh_queues.size();
   for (const cohort::v1::JobSpec& spec : specs) {
     bytes += SubmitBytes(spec);
     records += SubmitTransitions(spec) * kTransitionRecords;
@@ -174,10 +182,6 @@ runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::Submit(std
         "in several calls"));
   }
   if (validate_only) co_return std::vector<std::string>{};
-  absl::flat_hash_set<std::string> fresh_queues;
-  for (const cohort::v1::JobSpec& spec : specs) {
-    if (dispatcher_.Find(spec.queue()) == nullptr) fresh_queues.insert(spec.queue());
-  }
   if (absl::Status s = CheckQueueRoom(fresh_queues); !s.ok()) co_return s;
   if (absl::Status admitted = admit_write_(); !admitted.ok()) co_return admitted;
 
