@@ -10,4 +10,8 @@ namespace cohort::common {
 // whose jobs would not fit in it.
 inline constexpr int kMaxMessageBytes = 64 << 20;
 
+// The most kinds one executor may declare in Hello.kinds: the broker refuses a longer
+// list with INVALID_ARGUMENT, and cohort-executor never sends one.
+inline constexpr int kMaxExecutorKinds = 256;
+
 }  // namespace cohort::common

@@ -25,6 +25,7 @@ absl::Status BrokerAppOptions::Validate() const {
   const std::pair<const char*, int> positive[] = {{"--max-submit-batch", max_submit_batch},
                                                   {"--max-payload-bytes", max_payload_bytes},
                                                   {"--max-wait-ids", max_wait_ids},
+                                                  {"--bulk-operations-kept", bulk_operations_kept},
                                                   {"--max-message-bytes", max_message_bytes}};
   for (const auto& [name, value] : positive) {
     if (value <= 0) return absl::InvalidArgumentError(absl::StrCat(name, " must be positive"));
@@ -82,6 +83,7 @@ absl::StatusOr<std::unique_ptr<BrokerApp>> BrokerApp::Open(runtime::EventLoop& l
   engine_options.starvation_every = o.starvation_every;
   engine_options.result_ttl = absl::ToChronoNanoseconds(o.result_ttl);
   engine_options.event_retention = absl::ToChronoNanoseconds(o.event_retention);
+  engine_options.bulk.kept = static_cast<std::size_t>(o.bulk_operations_kept);
   engine_options.max_queues = static_cast<std::size_t>(o.max_queues);
   common::JobIdGenerator* ids = app->ids_.get();
   app->engine_ = std::make_unique<BrokerEngine>(loop, *app->store_, *app->metrics_, engine_options,

@@ -45,6 +45,7 @@ struct BrokerAppOptions {
   absl::Duration event_retention = absl::Hours(24);    // how long events are kept for Watch
   // Below this many free bytes on the data dir, new work is refused (DiskGuard); 0: off.
   std::int64_t min_free_disk = std::int64_t{64} << 20;
+  int bulk_operations_kept = 100;  // bulk operation records kept (the oldest finished go)
   int max_queues = 1'000;          // queues the broker holds at most (CreateQueue, Submit)
   int metric_label_limit = 100;    // queue names with their own metric label; the rest "_other"
 

@@ -89,7 +89,9 @@ runtime::Task<absl::Status> BrokerEngine::Start() {
     jobs_[id].job = std::move(job);
   }
   for (const store::ReadyEntry& e : state->ready) {
-    dispatcher_.Queue(e.queue).ready.Push({e.priority, e.sequence, e.job_id});
+    auto job = jobs_.find(e.job_id);
+    dispatcher_.Queue(e.queue).ready.Push(
+        {e.priority, e.sequence, e.job_id, job == jobs_.end() ? std::string() : job->second.job.spec().kind()});
   }
   Pending p;
   // A queue exists while it has jobs; one from before queues were recorded gets its
@@ -108,7 +110,7 @@ runtime::Task<absl::Status> BrokerEngine::Start() {
   for (const auto& [id, rec] : jobs_) {
     if (IsTerminal(rec.job.state())) NoteEnded(rec.job);
   }
-  for (const auto& [name, q] : dispatcher_.queues()) ExportQueueGauges(name);
+  ExportAllQueueGauges();
   sweep_timer_ = loop_.CallLater(options_.sweep_interval, [this] { Sweep(); });
   co_return absl::OkStatus();
 }
@@ -215,7 +217,8 @@ void BrokerEngine::Transition(JobRecord& rec, JobState to, TransitionReason reas
 }
 
 void BrokerEngine::Enqueue(JobRecord& rec) {
-  dispatcher_.Queue(rec.job.spec().queue()).ready.Push({rec.job.spec().priority(), rec.job.sequence(), rec.job.id()});
+  const cohort::v1::JobSpec& spec = rec.job.spec();
+  dispatcher_.Queue(spec.queue()).ready.Push({spec.priority(), rec.job.sequence(), rec.job.id(), spec.kind()});
 }
 
 void BrokerEngine::Remove(std::map<std::string, JobRecord>::iterator it, Pending& p) {
@@ -315,6 +318,26 @@ void BrokerEngine::ExportQueueGauges(const std::string& name) {
     if (it != jobs_.end()) oldest_queued = FromProto(it->second.job.queue_time());
   }
   metrics_.QueueGauges(name, static_cast<double>(q->ready.size()), static_cast<double>(q->running), oldest_queued);
+  metrics_.Unserved(name, static_cast<double>(UnservedIn(name, *q)));
+}
+
+void BrokerEngine::ExportAllQueueGauges() {
+  for (const auto& [name, q] : dispatcher_.queues()) ExportQueueGauges(name);
+}
+
+std::int64_t BrokerEngine::UnservedIn(const std::string& name, const QueueState& q) const {
+  const QueueServing& serving = sessions_.ServingOf(name);
+  if (serving.every_kind) return 0;
+  std::int64_t unserved = 0;
+  for (const auto& [kind, n] : q.ready.DepthByKind()) {
+    if (!serving.Serves(kind)) unserved += n;
+  }
+  return unserved;
+}
+
+bool BrokerEngine::Unserved(const Job& job) const {
+  loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
+  return job.state() == cohort::v1::JOB_STATE_QUEUED && !sessions_.ServingOf(job.spec().queue()).Serves(job.spec().kind());
 }
 
 }  // namespace cohort::broker

@@ -143,6 +143,9 @@ class BrokerEngine {
   runtime::Task<absl::StatusOr<cohort::v1::QueueLimits>> SetQueueLimits(std::string queue,
                                                                          cohort::v1::QueueLimits limits);
   cohort::v1::ListExecutorsResponse ListExecutors() const;
+  // True if `job` is QUEUED and no connected executor takes both its queue and its
+  // kind (GetJobResponse.unserved): nothing runs it until one connects.
+  bool Unserved(const cohort::v1::Job& job) const;
 
   // Registers `watcher` for job `id`. Returns the job if it has already ended (the
   // watcher is then not registered), nullopt if it is registered, NOT_FOUND if unknown.
@@ -228,6 +231,10 @@ class BrokerEngine {
   runtime::TaskHandle<void> Persist(Pending p);
   runtime::Task<void> CommitAndApply(Pending p, runtime::Gate::Holder holder);
   void ExportQueueGauges(const std::string& name);
+  // QUEUED jobs of `q` whose kind no connected executor of the queue runs.
+  std::int64_t UnservedIn(const std::string& name, const QueueState& q) const;
+  // After an executor came or went: what it serves changed for every queue.
+  void ExportAllQueueGauges();
   // Deletes expired jobs and trims old events; re-arms itself.
   void Sweep();
   void NoteEnded(const cohort::v1::Job& job);

@@ -402,6 +402,13 @@ cohort::v1::ListQueuesResponse BrokerEngine::ListQueues() const {
       absl::Duration age = now - FromProto(jobs_.at(e->job_id).job.queue_time());
       *info->mutable_oldest_queued_age() = ToProto(age);
     }
+    const QueueServing& serving = sessions_.ServingOf(name);
+    info->set_executors(serving.executors);
+    for (const auto& [kind, n] : q.ready.DepthByKind()) {
+      if (serving.Serves(kind)) continue;
+      info->add_unserved_kinds(kind);
+      info->set_unserved(info->unserved() + n);
+    }
   }
   return response;
 }

@@ -30,6 +30,10 @@ ABSL_FLAG(int, metric_label_limit, cohort::broker::BrokerAppOptions{}.metric_lab
           "broker: queues whose metrics carry their own name as the queue label (the first seen); the others share "
           "the label \"_other\"");
 
+ABSL_FLAG(int, bulk_operations_kept, cohort::broker::BrokerAppOptions{}.bulk_operations_kept,
+          "broker: records of bulk operations kept for GetBulkOperation/ListBulkOperations (the oldest finished "
+          "ones go beyond it)");
+
 namespace cohort::broker {
 
 BrokerAppOptions BrokerOptionsFromFlags(std::string data_dir) {
@@ -46,6 +50,7 @@ BrokerAppOptions BrokerOptionsFromFlags(std::string data_dir) {
   options.result_ttl = absl::GetFlag(FLAGS_result_ttl);
   options.event_retention = absl::GetFlag(FLAGS_event_retention);
   options.min_free_disk = absl::GetFlag(FLAGS_min_free_disk);
+  options.bulk_operations_kept = absl::GetFlag(FLAGS_bulk_operations_kept);
   options.max_queues = absl::GetFlag(FLAGS_max_queues);
   options.metric_label_limit = absl::GetFlag(FLAGS_metric_label_limit);
   return options;

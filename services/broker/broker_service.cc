@@ -168,6 +168,38 @@ grpc::ServerUnaryReactor* BrokerService::CancelJob(grpc::CallbackServerContext*,
   });
 }
 
+grpc::ServerUnaryReactor* BrokerService::StartBulkOperation(grpc::CallbackServerContext* ctx,
+                                                            const cohort::v1::StartBulkOperationRequest* req,
+                                                            cohort::v1::StartBulkOperationResponse* resp) {
+  return Unary("StartBulkOperation", [this, ctx, req, resp]() -> Task<grpc::Status> {
+    absl::StatusOr<cohort::v1::BulkOperation> op = co_await engine_.bulk_operations().Start(
+        *req, auth::CallerPrincipal(ctx->auth_context().get()));
+    if (!op.ok()) co_return rpc::ToGrpc(op.status());
+    *resp->mutable_operation() = std::move(*op);
+    co_return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* BrokerService::GetBulkOperation(grpc::CallbackServerContext*,
+                                                          const cohort::v1::GetBulkOperationRequest* req,
+                                                          cohort::v1::GetBulkOperationResponse* resp) {
+  return Unary("GetBulkOperation", [this, req, resp]() -> Task<grpc::Status> {
+    absl::StatusOr<cohort::v1::BulkOperation> op = engine_.bulk_operations().Get(req->id());
+    if (!op.ok()) co_return rpc::ToGrpc(op.status());
+    *resp->mutable_operation() = std::move(*op);
+    co_return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* BrokerService::ListBulkOperations(grpc::CallbackServerContext*,
+                                                            const cohort::v1::ListBulkOperationsRequest*,
+                                                            cohort::v1::ListBulkOperationsResponse* resp) {
+  return Unary("ListBulkOperations", [this, resp]() -> Task<grpc::Status> {
+    *resp = engine_.bulk_operations().List();
+    co_return grpc::Status::OK;
+  });
+}
+
 grpc::ServerUnaryReactor* BrokerService::Gather(grpc::CallbackServerContext*, const cohort::v1::GatherRequest* req,
 grpc::ServerUnaryReactor* BrokerService::RetryJob(grpc::CallbackServerContext*, const cohort::v1::RetryJobRequest* req,
                                                   cohort::v1::RetryJobResponse* resp) {

@@ -42,6 +42,15 @@ class BrokerService final : public cohort::v1::Broker::CallbackService {
                                      cohort::v1::RetryJobResponse* resp) override;
   grpc::ServerUnaryReactor* DeleteJob(grpc::CallbackServerContext* ctx, const cohort::v1::DeleteJobRequest* req,
                                       cohort::v1::DeleteJobResponse* resp) override;
+  grpc::ServerUnaryReactor* StartBulkOperation(grpc::CallbackServerContext* ctx,
+                                               const cohort::v1::StartBulkOperationRequest* req,
+                                               cohort::v1::StartBulkOperationResponse* resp) override;
+  grpc::ServerUnaryReactor* GetBulkOperation(grpc::CallbackServerContext* ctx,
+                                             const cohort::v1::GetBulkOperationRequest* req,
+                                             cohort::v1::GetBulkOperationResponse* resp) override;
+  grpc::ServerUnaryReactor* ListBulkOperations(grpc::CallbackServerContext* ctx,
+                                               const cohort::v1::ListBulkOperationsRequest* req,
+                                               cohort::v1::ListBulkOperationsResponse* resp) override;
   grpc::ServerUnaryReactor* Gather(grpc::CallbackServerContext* ctx, const cohort::v1::GatherRequest* req,
                                    cohort::v1::GatherResponse* resp) override;
   grpc::ServerUnaryReactor* Wait(grpc::CallbackServerContext* ctx, const cohort::v1::WaitRequest* req,

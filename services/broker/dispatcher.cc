@@ -113,7 +113,8 @@ bool Dispatcher::TakeToken(QueueState& q, runtime::TimePoint now, runtime::TimeP
   return false;
 }
 
-std::optional<ReadyQueue::Entry> Dispatcher::Next(const google::protobuf::RepeatedPtrField<std::string>& wanted) {
+std::optional<ReadyQueue::Entry> Dispatcher::Next(const google::protobuf::RepeatedPtrField<std::string>& wanted,
+                                                  const KindSet& kinds) {
   if (queues_.empty()) return std::nullopt;
   const runtime::TimePoint now = loop_.Now();
   runtime::TimePoint next_token = runtime::TimePoint::max();
@@ -122,7 +123,7 @@ std::optional<ReadyQueue::Entry> Dispatcher::Next(const google::protobuf::Repeat
     if (it == queues_.end()) it = queues_.begin();
     const std::string& name = it->first;
     QueueState& q = it->second;
-    if (q.paused || q.ready.empty()) continue;
+    if (q.paused || !q.ready.HasFor(kinds)) continue;
     if (q.limits.max_concurrency() > 0 && q.running >= q.limits.max_concurrency()) continue;
     if (!wanted.empty() && std::find(wanted.begin(), wanted.end(), name) == wanted.end()) continue;
     if (!TakeToken(q, now, next_token)) continue;
@@ -137,7 +138,7 @@ std::optional<ReadyQueue::Entry> Dispatcher::Next(const google::protobuf::Repeat
       rr_queue_ = next == queues_.end() ? queues_.begin()->first : next->first;
       rr_left_ = 0;
     }
-    return q.ready.Pop();
+    return q.ready.Pop(kinds);
   }
   if (next_token != runtime::TimePoint::max() && rate_timer_ == 0) {
     // A rate-limited queue has work: dispatch again when its next token is due.

@@ -39,7 +39,8 @@ struct QueueState {
 //
 // Order: queues in weighted round robin (a queue keeps its turn for `weight`
 // dispatches), skipping paused ones, those at max_concurrency and those out of
-// tokens; within a queue ReadyQueue's order (priority, FIFO, starvation bound). When
+// tokens, and those with no job of the executor's kinds; within a queue ReadyQueue's
+// order (priority, FIFO, starvation bound) among the jobs of those kinds. When
 // only rate-limited queues hold work, a timer on the loop's clock calls
 // `on_token_due` once the next token is due. Loop thread only.
 class Dispatcher {
@@ -57,9 +58,12 @@ class Dispatcher {
   // Forgets the queue (DeleteQueue); the engine has taken its jobs out first.
   void Erase(const std::string& name) { queues_.erase(name); }
 
-  // Pops the next ready job for an executor serving `wanted` (empty: every queue),
-  // taking a token from its queue; nullopt if none may go now.
-  std::optional<ReadyQueue::Entry> Next(const google::protobuf::RepeatedPtrField<std::string>& wanted);
+  // Pops the next ready job for an executor serving the queues `wanted` (empty: every
+  // queue) and the kinds `kinds` (empty: every kind), taking a token from its queue;
+  // nullopt if none may go now. A queue with no job of those kinds is passed over
+  // without taking its token or its turn.
+  std::optional<ReadyQueue::Entry> Next(const google::protobuf::RepeatedPtrField<std::string>& wanted,
+                                        const KindSet& kinds);
 
   // INVALID_ARGUMENT for a negative max_concurrency, a max_rate that is neither 0 nor
   // within [kMinQueueRate, kMaxQueueRate] (NaN and infinities included), or a weight

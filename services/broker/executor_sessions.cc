@@ -1,8 +1,10 @@
 #include "services/broker/executor_sessions.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "libs/common/message_limits.h"
 #include "libs/common/proto_time.h"
 #include "services/broker/job_validation.h"
 
@@ -22,6 +24,13 @@ absl::Status ExecutorSessions::CheckHello(const cohort::v1::ExecutorMessage::Hel
   for (const std::string& q : hello.queues()) {
     if (absl::Status s = CheckQueueName(q, "hello.queues: "); !s.ok()) return s;
   }
+  if (hello.kinds_size() > common::kMaxExecutorKinds) {
+    return absl::InvalidArgumentError(absl::StrCat("hello.kinds lists ", hello.kinds_size(),
+                                                   " kinds: the limit is ", common::kMaxExecutorKinds));
+  }
+  for (const std::string& kind : hello.kinds()) {
+    if (absl::Status s = CheckKindName(kind, "hello.kinds: "); !s.ok()) return s;
+  }
   return absl::OkStatus();
 }
 
@@ -31,9 +40,11 @@ ExecutorSession& ExecutorSessions::Add(const cohort::v1::ExecutorMessage::Hello&
   ExecutorSession& s = sessions_[token];
   s.token = token;
   s.hello = hello;
+  s.kinds = KindSet(hello.kinds().begin(), hello.kinds().end());
   s.channel = channel;
   s.connect_time = s.last_heartbeat = now;
   by_executor_[hello.executor_id()] = token;
+  serving_.clear();
   return s;
 }
 
@@ -42,6 +53,7 @@ std::optional<ExecutorSession> ExecutorSessions::Remove(std::uint64_t token) {
   if (it == sessions_.end()) return std::nullopt;
   ExecutorSession session = std::move(it->second);
   sessions_.erase(it);
+  serving_.clear();
   if (auto e = by_executor_.find(session.hello.executor_id()); e != by_executor_.end() && e->second == token) {
     by_executor_.erase(e);
   }
@@ -67,6 +79,7 @@ cohort::v1::ListExecutorsResponse ExecutorSessions::List() const {
     info->set_executor_id(id);
     *info->mutable_labels() = s->hello.labels();
     *info->mutable_queues() = s->hello.queues();
+    *info->mutable_kinds() = s->hello.kinds();
     info->set_capacity(s->hello.capacity());
     info->set_running(static_cast<int32_t>(s->running.size()));
     info->set_credits(s->credits);
@@ -74,6 +87,21 @@ cohort::v1::ListExecutorsResponse ExecutorSessions::List() const {
     *info->mutable_last_heartbeat_time() = common::ToProto(s->last_heartbeat);
   }
   return response;
+}
+
+const QueueServing& ExecutorSessions::ServingOf(const std::string& queue) const {
+  auto [it, fresh] = serving_.try_emplace(queue);
+  if (!fresh) return it->second;
+  QueueServing& serving = it->second;
+  for (const auto& [token, s] : sessions_) {
+    const auto& queues = s.hello.queues();
+    if (!queues.empty() && std::find(queues.begin(), queues.end(), queue) == queues.end()) continue;
+    ++serving.executors;
+    if (s.kinds.empty()) serving.every_kind = true;
+    if (!serving.every_kind) serving.kinds.insert(s.kinds.begin(), s.kinds.end());
+  }
+  if (serving.every_kind) serving.kinds.clear();
+  return serving;
 }
 
 cohort::v1::BrokerMessage ExecutorSessions::CancelMessage(const std::string& job_id, std::int32_t attempt,

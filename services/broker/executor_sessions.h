@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "protos/cohort/v1/broker.pb.h"
 #include "protos/cohort/v1/executor.pb.h"
+#include "services/broker/ready_queue.h"
 
 namespace cohort::broker {
 
@@ -30,12 +31,22 @@ class ExecutorChannel {
 struct ExecutorSession {
   std::uint64_t token = 0;
   cohort::v1::ExecutorMessage::Hello hello;
+  KindSet kinds;  // hello.kinds; empty: every kind
   ExecutorChannel* channel = nullptr;
   std::int32_t credits = 0;
   absl::flat_hash_set<std::string> running;  // job ids leased through this stream
   absl::Time connect_time;
   absl::Time last_heartbeat;
   std::string principal;  // who the stream's credential speaks for ("" without authorization)
+};
+
+// Who serves one queue: the connected executors that take jobs from it, and the
+// kinds they run together.
+struct QueueServing {
+  std::int32_t executors = 0;
+  bool every_kind = false;  // one of them declared no kinds
+  KindSet kinds;            // the kinds they declared (when not every_kind)
+  bool Serves(const std::string& kind) const { return every_kind || kinds.contains(kind); }
 };
 
 // The executors connected now: one session per executor id (a newer stream replaces
@@ -46,7 +57,8 @@ class ExecutorSessions {
  public:
   // INVALID_ARGUMENT unless the executor id is 1-128 bytes, the capacity within
   // 1..max_capacity, hello.running lists at most max_capacity attempts (each may cost
-  // a Cancel), and every queue name is valid.
+  // a Cancel), every queue name is valid, and hello.kinds lists at most
+  // common::kMaxExecutorKinds kinds, each a valid JobSpec.kind.
   static absl::Status CheckHello(const cohort::v1::ExecutorMessage::Hello& hello, std::int32_t max_capacity);
 
   // Adds a session for `hello`; the executor id must have none (Remove it first).
@@ -63,6 +75,10 @@ class ExecutorSessions {
   // ListExecutors' answer, by executor id.
   cohort::v1::ListExecutorsResponse List() const;
 
+  // Who serves `queue` now. Computed in O(sessions + their kinds) once per queue after
+  // a session comes or goes, then cached, so that asking per commit costs a lookup.
+  const QueueServing& ServingOf(const std::string& queue) const;
+
   // A Cancel for one attempt.
   static cohort::v1::BrokerMessage CancelMessage(const std::string& job_id, std::int32_t attempt, std::string reason);
 
@@ -70,6 +86,7 @@ class ExecutorSessions {
   std::map<std::uint64_t, ExecutorSession> sessions_;  // by token: connection order
   absl::flat_hash_map<std::string, std::uint64_t> by_executor_;
   std::uint64_t next_token_ = 1;
+  mutable absl::flat_hash_map<std::string, QueueServing> serving_;  // cleared by Add and Remove
 };
 
 }  // namespace cohort::broker

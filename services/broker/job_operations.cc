@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/quote.h"
+#include "services/broker/batch_budget.h"
 #include "services/broker/broker_engine.h"
 #include "services/broker/job_policy.h"
 #include "services/broker/job_states.h"
@@ -29,6 +30,10 @@ Job Slim(const Job& job) {
 absl::Status NotFound(const std::string& id) {
   return absl::NotFoundError(absl::StrCat("job ", common::QuoteBounded(id), " not found"));
 }
+
+// Room kept in a bulk batch for the operation's record (its filter is at most a few
+// KiB) and the index entries around it.
+constexpr std::size_t kBulkRecordBytes = 64 << 10;
 
 }  // namespace
 
@@ -97,22 +102,24 @@ absl::Status BrokerEngine::CheckDeletable(const JobRecord& rec) const {
   return absl::OkStatus();
 }
 
-void BrokerEngine::CancelInto(JobRecord& rec, Pending& p) {
+bool BrokerEngine::CancelInto(JobRecord& rec, Pending& p) {
   Job& job = rec.job;
+  if (IsTerminal(job.state())) return false;
   if (job.state() == cohort::v1::JOB_STATE_RUNNING) {
-    if (job.cancel_requested()) return;
+    if (job.cancel_requested()) return false;
     job.set_cancel_requested(true);
     Transition(rec, cohort::v1::JOB_STATE_RUNNING, cohort::v1::TRANSITION_REASON_CANCEL_REQUESTED, p);
     if (ExecutorSession* s = sessions_.FindExecutor(job.executor_id())) {
       p.sends.emplace_back(s->token, ExecutorSessions::CancelMessage(job.id(), job.attempt(), "cancelled by a client"));
     }
-    return;
+    return true;
   }
   if (job.state() == cohort::v1::JOB_STATE_QUEUED) {
     dispatcher_.Queue(job.spec().queue()).ready.Remove(job.spec().priority(), job.sequence());
   }
   *job.mutable_error() = MakeError("cancelled", "cancelled by a client");
   Transition(rec, cohort::v1::JOB_STATE_CANCELLED, cohort::v1::TRANSITION_REASON_CANCELLED, p);
+  return true;
 }
 
 runtime::Task<absl::StatusOr<cohort::v1::RetryJobResponse>> BrokerEngine::RetryJob(std::string id,
@@ -155,6 +162,90 @@ runtime::Task<absl::StatusOr<cohort::v1::DeleteJobResponse>> BrokerEngine::Delet
   Remove(it, p);
   co_await Persist(std::move(p));
   co_return response;
+}
+
+// ---- Bulk operations ------------------------------------------------------------------
+
+bool BrokerEngine::ApplyBulkAction(cohort::v1::BulkAction action, std::map<std::string, JobRecord>::iterator it,
+                                   Pending& p) {
+  switch (action) {
+    case cohort::v1::BULK_ACTION_CANCEL:
+      return CancelInto(it->second, p);
+    case cohort::v1::BULK_ACTION_RETRY: {
+      absl::StatusOr<bool> retried = RetryInto(it->second, p);
+      return retried.ok() && *retried;  // a refusal is what a bulk operation counts as skipped
+    }
+    case cohort::v1::BULK_ACTION_DELETE:
+      if (!CheckDeletable(it->second).ok()) return false;
+      Remove(it, p);
+      return true;
+    default:  // BulkOperations validated the action
+      return false;
+  }
+}
+
+BulkStep BrokerEngine::CountMatching(const JobMatcher& matcher, const std::string& after,
+                                     std::size_t max_examined) const {
+  loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
+  BulkStep step;
+  step.cursor = after;
+  auto it = after.empty() ? jobs_.begin() : jobs_.upper_bound(after);
+  for (std::size_t examined = 0; it != jobs_.end() && examined < max_examined; ++it, ++examined) {
+    step.cursor = it->first;
+    if (matcher.Matches(it->second.job)) ++step.matched;
+  }
+  step.done = it == jobs_.end();
+  return step;
+}
+
+runtime::Task<BulkStep> BrokerEngine::ApplyBulkStep(cohort::v1::BulkAction action, const JobMatcher& matcher,
+                                                    std::string after, std::string last,
+                                                    std::function<cohort::v1::BulkOperation(const BulkStep&)> record) {
+  loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
+  const store::BatchLimits limits = store_.limits();
+  BulkStep step;
+  step.cursor = after;
+  Pending p;
+  std::size_t examined = 0;
+  auto it = after.empty() ? jobs_.begin() : jobs_.upper_bound(after);
+  while (true) {
+    if (it == jobs_.end() || it->first > last) {
+      step.done = true;
+      break;
+    }
+    if (examined == options_.bulk.scan_jobs || static_cast<std::size_t>(step.matched) == options_.bulk.batch_jobs) break;
+    // The batch and the record must be one commit: stop before MakeRoom would split it.
+    if (!p.batch.empty() && (p.batch.bytes() + TransitionBytes(it->second.job) + kBulkRecordBytes > limits.max_bytes ||
+                             p.batch.records() + kTransitionRecords + 1 > limits.max_records)) {
+      break;
+    }
+    auto next = std::next(it);
+    ++examined;
+    step.cursor = it->first;
+    if (matcher.Matches(it->second.job)) {
+      ++step.matched;
+      if (ApplyBulkAction(action, it, p)) {
+        ++step.changed;
+      } else {
+        ++step.skipped;
+      }
+    }
+    it = next;
+  }
+  if (step.matched == 0 && !step.done) co_return step;  // nothing handled needs to be durable
+  p.batch.PutBulkOperation(record(step));
+  if (action == cohort::v1::BULK_ACTION_RETRY) DispatchInto(p);  // after the record: never split from it
+  co_await Persist(std::move(p));
+  co_return step;
+}
+
+runtime::Task<void> BrokerEngine::PersistBulkRecords(std::vector<cohort::v1::BulkOperation> put,
+                                                     std::vector<std::string> erase) {
+  loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
+  Pending p;
+  for (const cohort::v1::BulkOperation& op : put) p.batch.PutBulkOperation(op);
+  for (const std::string& id : erase) p.batch.DeleteBulkOperation(id);
+  if (!p.batch.empty()) co_await Persist(std::move(p));
 }
 
 }  // namespace cohort::broker

@@ -102,6 +102,19 @@ absl::Status CheckQueueName(absl::string_view queue, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(what, common::QuoteBounded(queue), kNameRule));
 }
 
+absl::Status CheckKindName(absl::string_view kind, absl::string_view what) {
+  if (!IsName(kind, 64)) return absl::InvalidArgumentError(absl::StrCat(what, common::QuoteBounded(kind), kNameRule));
+  if (absl::StartsWith(kind, "builtin.")) {
+    bool known = false;
+    for (absl::string_view k : kBuiltinKinds) known = known || k == kind;
+    if (!known) {
+      return absl::InvalidArgumentError(absl::StrCat(what, common::QuoteBounded(kind), " is not a built-in: use one of ",
+                                                     absl::StrJoin(kBuiltinKinds, ", ")));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateSpec(const cohort::v1::JobSpec& spec, int index, const SpecLimits& limits) {
   // First, so that no other rule walks an oversized spec's fields.
   if (const std::size_t bytes = spec.ByteSizeLong(); bytes > limits.max_spec_bytes) {
@@ -109,18 +122,7 @@ absl::Status ValidateSpec(const cohort::v1::JobSpec& spec, int index, const Spec
                                                    " bytes serialized: the limit is ", limits.max_spec_bytes));
   }
   if (absl::Status s = CheckQueueName(spec.queue(), Field(index, "queue ")); !s.ok()) return s;
-  const std::string& kind = spec.kind();
-  if (!IsName(kind, 64)) {
-    return Invalid(index, "kind", absl::StrCat(common::QuoteBounded(kind), kNameRule));
-  }
-  if (absl::StartsWith(kind, "builtin.")) {
-    bool known = false;
-    for (absl::string_view k : kBuiltinKinds) known = known || k == kind;
-    if (!known) {
-      return Invalid(index, "kind", absl::StrCat(common::QuoteBounded(kind), " is not a built-in: use one of ",
-                                                 absl::StrJoin(kBuiltinKinds, ", ")));
-    }
-  }
+  if (absl::Status s = CheckKindName(spec.kind(), Field(index, "kind ")); !s.ok()) return s;
   if (absl::Status s = CheckCommand(spec, index, limits); !s.ok()) return s;
   if (spec.payload().size() > limits.max_payload_bytes) {
     return Invalid(index, "payload", absl::StrCat("is ", spec.payload().size(), " bytes: the limit is ",

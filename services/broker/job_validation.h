@@ -34,6 +34,11 @@ bool IsValidQueueName(absl::string_view queue);
 // the name. `what` names the field with its separator, e.g. "queue " or "hello.queues: ".
 absl::Status CheckQueueName(absl::string_view queue, absl::string_view what);
 
+// OK for a valid JobSpec.kind: [a-z0-9._-]{1,64}, and one of the built-ins if it starts
+// with "builtin."; otherwise INVALID_ARGUMENT "<what><quoted kind> <the rule>", quoting a
+// bounded prefix. `what` as for CheckQueueName, e.g. "hello.kinds: ".
+absl::Status CheckKindName(absl::string_view kind, absl::string_view what);
+
 // Checks one spec on its own (dependencies on existing jobs are the caller's to
 // check): names, sizes, every Duration and Timestamp (well formed, not negative, at
 // most common::kMaxWireDuration; times within timestamp.proto's range), finite backoff

@@ -33,6 +33,11 @@ runtime::Task<void> SleepReportingProgress(absl::Duration total, ProgressSink& p
 
 }  // namespace
 
+const std::vector<std::string>& BuiltinRunner::Kinds() {
+  static const auto* kinds = new std::vector<std::string>{"builtin.echo", "builtin.noop", "builtin.sleep", "builtin.fail"};
+  return *kinds;
+}
+
 absl::Duration SleepProgressInterval(absl::Duration total) { return std::max(absl::Seconds(1), total / 100); }
 
 runtime::Task<Outcome> BuiltinRunner::Run(const cohort::v1::Job& job, int attempt, ProgressSink& progress) {

@@ -1,5 +1,8 @@
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include "absl/time/time.h"
 #include "services/executor/job_runner.h"
 
@@ -14,6 +17,9 @@ namespace cohort::executor {
 // Any other kind fails with code "unknown_kind". Run on a task of a running loop.
 class BuiltinRunner final : public JobRunner {
  public:
+  // The kinds above, which the executor declares in Hello.kinds.
+  static const std::vector<std::string>& Kinds();
+
   runtime::Task<Outcome> Run(const cohort::v1::Job& job, int attempt, ProgressSink& progress) override;
 };
 

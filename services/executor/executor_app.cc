@@ -66,6 +66,15 @@ std::shared_ptr<grpc::Channel> BrokerChannel(const ExecutorAppOptions& options) 
   return *auth::MakeChannel(options.broker, options.broker_security, args);
 }
 
+// What the executor runs: the built-ins, and "exec" when the allowlist admits some
+// program (with an empty one every exec job would fail "not_allowed", so it is left to
+// an executor that can run it).
+std::vector<std::string> DeclaredKinds(const ExecutorAppOptions& options) {
+  std::vector<std::string> kinds = BuiltinRunner::Kinds();
+  if (!options.allow_exec.empty()) kinds.push_back("exec");
+  return kinds;
+}
+
 }  // namespace
 
 absl::Status ExecutorApp::Validate(const ExecutorAppOptions& options) {
@@ -126,6 +135,7 @@ ExecutorOptions ExecutorApp::EngineOptions(const ExecutorAppOptions& options) {
   engine.executor_id = options.executor_id.empty() ? DefaultExecutorId() : options.executor_id;
   engine.labels = options.labels;
   engine.queues = options.queues;
+  engine.kinds = DeclaredKinds(options);
   engine.capacity = options.capacity;
   engine.drain_grace = absl::ToChronoNanoseconds(options.drain_grace);
   engine.on_welcome = options.on_welcome;

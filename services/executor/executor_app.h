@@ -41,7 +41,8 @@ struct ExecutorAppOptions {
   // Queues to take jobs from ([a-z0-9._-]{1,64} each); empty: every queue.
   std::vector<std::string> queues;
   // Programs kind "exec" may run: absolute paths or globs (see allowlist.h). Empty:
-  // only the built-in kinds run.
+  // only the built-in kinds run. The executor declares its kinds to the broker
+  // (Hello.kinds): the built-ins, and "exec" only when this is not empty.
   std::vector<std::string> allow_exec;
   // After stop: how long running attempts may finish before they are cancelled.
   absl::Duration drain_grace = absl::Seconds(30);

@@ -167,6 +167,7 @@ Task<bool> ExecutorEngine::Greet(Stream& stream) {
   h->set_capacity(options_.capacity);
   for (const auto& [k, v] : options_.labels) (*h->mutable_labels())[k] = v;
   for (const std::string& q : options_.queues) h->add_queues(q);
+  for (const std::string& k : options_.kinds) h->add_kinds(k);
   *h->mutable_running() = Heartbeat().heartbeat().running();
   bool ok = co_await stream.Write(std::move(hello));
   if (ok && !draining_.IsSet()) {

@@ -22,6 +22,9 @@ struct ExecutorOptions {
   std::string executor_id;
   std::map<std::string, std::string> labels;
   std::vector<std::string> queues;  // empty: every queue
+  // Announced in Hello.kinds: the broker assigns only jobs of these kinds. Empty: every
+  // kind (the broker then also sends kinds this executor fails as "unknown_kind").
+  std::vector<std::string> kinds;
   int capacity = 4;
   runtime::Duration reconnect_initial = std::chrono::milliseconds(100);
   runtime::Duration reconnect_max = std::chrono::seconds(10);

@@ -99,8 +99,7 @@ runtime::Task<absl::Status> BrokerFollower::Sync() {
     std::optional<cohort::v1::WatchResponse> batch = co_await stream.Read();
     if (!batch.has_value()) break;
     for (const cohort::v1::JobEvent& event : batch->events()) {
-      tracker_.Observe(event.job());
-      if (Terminal(event.job().state())) on_ended_(event.job());
+      if (tracker_.OnEvent(event)) on_ended_(event.job());
       applied_sequence_ = std::max(applied_sequence_, event.sequence());
     }
     if (!batch->events().empty()) MarkSynced(common::FromProto(batch->events().rbegin()->time()));

@@ -35,7 +35,8 @@ inline constexpr std::chrono::seconds kSyncProbeInterval{5};
 // while the broker cannot be reached, so time() minus it grows. Loop-only.
 class BrokerFollower {
  public:
-  // Called for every job that reaches a terminal state (for schedules' overlap policy).
+  // Called for every job that reaches a terminal state or is deleted (for schedules'
+  // overlap policy).
   using EndedFn = std::function<void(const cohort::v1::Job&)>;
   // Called after each listing, before Watch starts.
   using SyncedFn = std::function<void()>;

@@ -45,7 +45,22 @@ void ReleaseTracker::Observe(const Job& job) {
   }
 }
 
+bool ReleaseTracker::OnEvent(const cohort::v1::JobEvent& event) {
+  if (event.reason() == cohort::v1::TRANSITION_REASON_DELETED) {
+    Deleted(event.job_id());
+    return true;
+  }
+  Observe(event.job());
+  return Terminal(event.job().state());
+}
+
 void ReleaseTracker::ParentGone(const std::string& id) { OnParentEnded(id, cohort::v1::JOB_STATE_FAILED); }
+
+void ReleaseTracker::Deleted(const std::string& id) {
+  Untrack(id);
+  live_.erase(id);
+  ParentGone(id);
+}
 
 std::vector<std::string> ReleaseTracker::TakeUnknownParents() {
   std::vector<std::string> out;

@@ -21,6 +21,8 @@ namespace cohort::scheduler {
 // (a listing, then the event log). A job is released once per (job, attempt): when its
 // not_before has passed (a timer on the loop, never a scan) and every parent has
 // SUCCEEDED, or at once with DEPENDENCY_FAILED when a parent FAILED or was CANCELLED.
+// An operator's RetryJob (a RETRIED event: the job back in PENDING or QUEUED) makes a
+// job tracked again like a new one; a DeleteJob (a DELETED event) forgets it.
 // Everything runs on the loop. Memory is bounded by the broker's non-terminal jobs.
 class ReleaseTracker {
  public:
@@ -36,8 +38,16 @@ class ReleaseTracker {
   // A job as it is now (from a listing, an event, or a lookup). Older news than what
   // is already known (by Job.sequence) is ignored.
   void Observe(const cohort::v1::Job& job);
+  // An event of the broker's log: a DELETED one is Deleted(job_id), any other
+  // Observe(event.job()). True when the job has ended for good or is gone (what a
+  // schedule's overlap policy waits for).
+  bool OnEvent(const cohort::v1::JobEvent& event);
   // A parent that no longer exists (deleted by retention): its dependents fail.
   void ParentGone(const std::string& id);
+  // A job was deleted (DeleteJob, a bulk delete): forgotten, timer disarmed, never
+  // released; dependents still waiting on it fail as for a parent gone (the broker
+  // refuses to delete a parent of unfinished jobs, so none should be).
+  void Deleted(const std::string& id);
   // Parents whose state is unknown (created before the listing and not PENDING): the
   // caller looks them up and passes the answers to Observe or ParentGone.
   std::vector<std::string> TakeUnknownParents();

@@ -186,6 +186,49 @@ TEST_F(ReleaseTrackerTest, AJobThatLeavesPendingOtherwiseIsNotReleased) {
   EXPECT_TRUE(released_.empty());
 }
 
+cohort::v1::JobEvent Event(const Job& job, cohort::v1::TransitionReason reason) {
+  cohort::v1::JobEvent event;
+  event.set_sequence(job.sequence());
+  event.set_job_id(job.id());
+  event.set_reason(reason);
+  *event.mutable_job() = job;
+  return event;
+}
+
+TEST_F(ReleaseTrackerTest, ARetriedJobIsTrackedAgainAndReleasedAtItsRunAt) {
+  EXPECT_TRUE(tracker_.OnEvent(Event(MakeJob("a", cohort::v1::JOB_STATE_CANCELLED, 3), cohort::v1::TRANSITION_REASON_CANCELLED)));
+  // RetryJob of a job cancelled before its run_at: PENDING again, same attempt.
+  EXPECT_FALSE(tracker_.OnEvent(Event(Pending("a", 5, {}, absl::Seconds(5)), cohort::v1::TRANSITION_REASON_RETRIED)));
+  EXPECT_EQ(tracker_.pending_jobs(), 1u);
+  RunFor(10s);
+  ASSERT_EQ(released_.size(), 1u);
+  EXPECT_EQ(released_[0].id, "a");
+  EXPECT_EQ(released_[0].attempt, 0);
+  EXPECT_EQ(released_[0].reason, cohort::v1::TRANSITION_REASON_RUN_AT);
+}
+
+TEST_F(ReleaseTrackerTest, ARetriedChildWaitsForItsRetriedParentToSucceed) {
+  tracker_.OnEvent(Event(MakeJob("p", cohort::v1::JOB_STATE_FAILED, 3, 1), cohort::v1::TRANSITION_REASON_ATTEMPT_FAILED));
+  tracker_.OnEvent(Event(MakeJob("p", cohort::v1::JOB_STATE_QUEUED, 7, 1), cohort::v1::TRANSITION_REASON_RETRIED));
+  tracker_.OnEvent(Event(Pending("c", 8, {"p"}), cohort::v1::TRANSITION_REASON_RETRIED));
+  EXPECT_TRUE(tracker_.TakeUnknownParents().empty());  // the parent is known to be live
+  EXPECT_TRUE(released_.empty());
+  EXPECT_TRUE(tracker_.OnEvent(Event(MakeJob("p", cohort::v1::JOB_STATE_SUCCEEDED, 9, 2), cohort::v1::TRANSITION_REASON_COMPLETED)));
+  ASSERT_EQ(released_.size(), 1u);
+  EXPECT_EQ(released_[0].id, "c");
+  EXPECT_EQ(released_[0].reason, cohort::v1::TRANSITION_REASON_DEPENDENCIES);
+}
+
+TEST_F(ReleaseTrackerTest, ADeletedPendingJobIsForgottenAndNeverReleased) {
+  tracker_.Observe(Pending("a", 1, {}, absl::Seconds(5)));
+  // The DELETED event carries the job as it was (PENDING): it must not be tracked again.
+  EXPECT_TRUE(tracker_.OnEvent(Event(Pending("a", 2, {}, absl::Seconds(5)), cohort::v1::TRANSITION_REASON_DELETED)));
+  EXPECT_EQ(tracker_.pending_jobs(), 0u);
+  EXPECT_EQ(tracker_.pending_timers(), 0u);
+  RunFor(10s);
+  EXPECT_TRUE(released_.empty());
+}
+
 TEST_F(ReleaseTrackerTest, ResetForgetsEverythingAndDisarmsTimers) {
   tracker_.Observe(Pending("a", 1, {}, absl::Seconds(5)));
   tracker_.Observe(Pending("b", 2, {"x"}));
