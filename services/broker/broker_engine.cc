@@ -60,7 +60,9 @@ BrokerEngine::BrokerEngine(runtime::EventLoop& loop, store::JobStore& store, Bro
       new_job_id_(std::move(new_job_id)),
       events_(store),
       dispatcher_(loop, options_.starvation_every, [this] { Dispatch(); }),
-      retention_(absl::FromChrono(options_.event_retention)) {}
+      retention_(absl::FromChrono(options_.event_retention)),
+      bulk_(std::make_unique<BulkOperations>(*this, metrics_, options_.bulk,
+                                             [this] { return absl::StrCat("bulk-", new_job_id_()); })) {}
 
 BrokerEngine::~BrokerEngine() {
   if (sweep_timer_ != 0) loop_.CancelTimer(sweep_timer_);
@@ -110,12 +112,14 @@ runtime::Task<absl::Status> BrokerEngine::Start() {
   for (const auto& [id, rec] : jobs_) {
     if (IsTerminal(rec.job.state())) NoteEnded(rec.job);
   }
+  co_await bulk_->Recover(std::move(state->bulk_operations));  // resumes unfinished ones
   ExportAllQueueGauges();
   sweep_timer_ = loop_.CallLater(options_.sweep_interval, [this] { Sweep(); });
   co_return absl::OkStatus();
 }
 
 runtime::Task<void> BrokerEngine::Stop() {
+  co_await bulk_->Stop();
   stopping_ = true;
   if (sweep_timer_ != 0) loop_.CancelTimer(sweep_timer_);
   sweep_timer_ = 0;

@@ -16,6 +16,7 @@
 #include "protos/cohort/v1/executor.pb.h"
 #include "protos/cohort/v1/job.pb.h"
 #include "services/broker/broker_metrics.h"
+#include "services/broker/bulk_operations.h"
 #include "services/broker/dependents.h"
 #include "services/broker/dispatcher.h"
 #include "services/broker/event_log.h"
@@ -43,6 +44,7 @@ struct BrokerOptions {
   Duration event_retention = std::chrono::hours(24);
   Duration sweep_interval = std::chrono::seconds(1);
   std::int32_t max_executor_capacity = 10'000;
+  BulkOptions bulk;  // bulk operations: records kept, batch sizes
   // Queues held at most: a CreateQueue or Submit that would create one more is
   // RESOURCE_EXHAUSTED.
   std::size_t max_queues = 1'000;
@@ -122,6 +124,26 @@ class BrokerEngine {
   // CANCELLED with Error.code "deleted". Both answer once durable.
   runtime::Task<absl::StatusOr<cohort::v1::RetryJobResponse>> RetryJob(std::string id, std::int32_t expected_attempt);
   runtime::Task<absl::StatusOr<cohort::v1::DeleteJobResponse>> DeleteJob(std::string id);
+
+  // ---- Bulk operations: BulkOperations drives them through the calls below ----------
+  BulkOperations& bulk_operations() { return *bulk_; }
+  // What SetWriteAdmission's function says now.
+  absl::Status AdmitWrite() const { return admit_write_(); }
+  // The largest job id now; "" when there is no job.
+  std::string LastJobId() const { return jobs_.empty() ? std::string() : jobs_.rbegin()->first; }
+  // Counts the jobs `matcher` accepts among those with ids after `after`, looking at
+  // most at `max_examined` of them. Changes nothing.
+  BulkStep CountMatching(const JobMatcher& matcher, const std::string& after, std::size_t max_examined) const;
+  // One batch of a bulk operation: looks at the jobs with ids in (after, last] in id
+  // order and applies `action` (as CancelJob, RetryJob, DeleteJob would) to those
+  // `matcher` accepts, until options.bulk.batch_jobs matched, options.bulk.scan_jobs
+  // looked at, or the store's batch limits are near. If any matched (or the scope is
+  // exhausted), stages `record(step)` with those changes and returns once that one
+  // commit is durable; otherwise stages nothing.
+  runtime::Task<BulkStep> ApplyBulkStep(cohort::v1::BulkAction action, const JobMatcher& matcher, std::string after,
+                                        std::string last, std::function<cohort::v1::BulkOperation(const BulkStep&)> record);
+  // Stores the bulk records of `put` and deletes those of `erase`, in one commit.
+  runtime::Task<void> PersistBulkRecords(std::vector<cohort::v1::BulkOperation> put, std::vector<std::string> erase);
 
   // ---- Queues: a queue exists from CreateQueue or the first Submit to it until
   // DeleteQueue; at most options.max_queues of them (see broker.proto) ----
@@ -246,14 +268,18 @@ class BrokerEngine {
   absl::Status CheckQueueExists(const std::string& name) const;
 
   // ---- job_operations.cc: one job's operator actions, staged in `p` ----
+  // One job of a bulk operation: true if `action` changed it (staged in `p`), false if
+  // its rule refused it. `it` may be erased (a delete).
+  bool ApplyBulkAction(cohort::v1::BulkAction action, std::map<std::string, JobRecord>::iterator it, Pending& p);
   // FAILED or CANCELLED -> QUEUED or PENDING with a new attempt budget: true. false
   // when it has not ended (nothing staged); FAILED_PRECONDITION as RetryJob says.
   absl::StatusOr<bool> RetryInto(JobRecord& rec, Pending& p);
   // OK if DeleteJob may delete it; FAILED_PRECONDITION as DeleteJob says.
   absl::Status CheckDeletable(const JobRecord& rec) const;
   // As CancelJob on a job that has not ended: CANCELLED now, or a cancel requested of
-  // its running attempt (the executor is told once `p` is durable).
-  void CancelInto(JobRecord& rec, Pending& p);
+  // its running attempt (the executor is told once `p` is durable). False if nothing
+  // was left to do (a cancel already requested).
+  bool CancelInto(JobRecord& rec, Pending& p);
 
   // ---- broker_engine_executors.cc: attempts, leases, deadlines, dispatch ----
   void LoseAttempt(JobRecord& rec, cohort::v1::Error error, cohort::v1::TransitionReason reason, Pending& p);
@@ -296,6 +322,8 @@ class BrokerEngine {
   bool draining_ = false;  // DrainExecutors was called: nothing more is dispatched
   runtime::TimerId sweep_timer_ = 0;
   std::function<absl::Status()> admit_write_ = [] { return absl::OkStatus(); };
+  // Last: constructed after, and destroyed before, everything it calls into.
+  std::unique_ptr<BulkOperations> bulk_;
 };
 
 }  // namespace cohort::broker
