@@ -168,6 +168,26 @@ grpc::ServerUnaryReactor* BrokerService::CancelJob(grpc::CallbackServerContext*,
   });
 }
 
+grpc::ServerUnaryReactor* BrokerService::RetryJob(grpc::CallbackServerContext*, const cohort::v1::RetryJobRequest* req,
+                                                  cohort::v1::RetryJobResponse* resp) {
+  return Unary("RetryJob", [this, req, resp]() -> Task<grpc::Status> {
+    absl::StatusOr<cohort::v1::RetryJobResponse> r = co_await engine_.RetryJob(req->job_id(), req->expected_attempt());
+    if (!r.ok()) co_return rpc::ToGrpc(r.status());
+    *resp = std::move(*r);
+    co_return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* BrokerService::DeleteJob(grpc::CallbackServerContext*, const cohort::v1::DeleteJobRequest* req,
+                                                   cohort::v1::DeleteJobResponse* resp) {
+  return Unary("DeleteJob", [this, req, resp]() -> Task<grpc::Status> {
+    absl::StatusOr<cohort::v1::DeleteJobResponse> r = co_await engine_.DeleteJob(req->job_id());
+    if (!r.ok()) co_return rpc::ToGrpc(r.status());
+    *resp = std::move(*r);
+    co_return grpc::Status::OK;
+  });
+}
+
 grpc::ServerUnaryReactor* BrokerService::StartBulkOperation(grpc::CallbackServerContext* ctx,
                                                             const cohort::v1::StartBulkOperationRequest* req,
                                                             cohort::v1::StartBulkOperationResponse* resp) {
@@ -201,26 +221,6 @@ grpc::ServerUnaryReactor* BrokerService::ListBulkOperations(grpc::CallbackServer
 }
 
 grpc::ServerUnaryReactor* BrokerService::Gather(grpc::CallbackServerContext*, const cohort::v1::GatherRequest* req,
-grpc::ServerUnaryReactor* BrokerService::RetryJob(grpc::CallbackServerContext*, const cohort::v1::RetryJobRequest* req,
-                                                  cohort::v1::RetryJobResponse* resp) {
-  return Unary("RetryJob", [this, req, resp]() -> Task<grpc::Status> {
-    absl::StatusOr<cohort::v1::RetryJobResponse> r = co_await engine_.RetryJob(req->job_id(), req->expected_attempt());
-    if (!r.ok()) co_return rpc::ToGrpc(r.status());
-    *resp = std::move(*r);
-    co_return grpc::Status::OK;
-  });
-}
-
-grpc::ServerUnaryReactor* BrokerService::DeleteJob(grpc::CallbackServerContext*, const cohort::v1::DeleteJobRequest* req,
-                                                   cohort::v1::DeleteJobResponse* resp) {
-  return Unary("DeleteJob", [this, req, resp]() -> Task<grpc::Status> {
-    absl::StatusOr<cohort::v1::DeleteJobResponse> r = co_await engine_.DeleteJob(req->job_id());
-    if (!r.ok()) co_return rpc::ToGrpc(r.status());
-    *resp = std::move(*r);
-    co_return grpc::Status::OK;
-  });
-}
-
                                                 cohort::v1::GatherResponse* resp) {
   return Unary("Gather", [this, req, resp]() -> Task<grpc::Status> {
     if (absl::Status s = CheckIds(req->job_ids()); !s.ok()) co_return rpc::ToGrpc(s);
