@@ -47,6 +47,7 @@ absl::StatusOr<std::uint64_t> BrokerEngine::Attach(const ExecutorMessage::Hello&
   ExecutorSession& s = sessions_.Add(hello, channel, Now());
   s.principal = principal;
   metrics_.executors().Set(static_cast<double>(sessions_.size()));
+  ExportAllQueueGauges();
   cohort::v1::BrokerMessage welcome;
   *welcome.mutable_welcome()->mutable_heartbeat_interval() = ToProto(absl::FromChrono(options_.heartbeat_interval));
   channel->Send(std::move(welcome));
@@ -145,6 +146,7 @@ void BrokerEngine::Detach(std::uint64_t token, bool graceful) {
   std::optional<ExecutorSession> session = sessions_.Remove(token);
   if (!session) return;
   metrics_.executors().Set(static_cast<double>(sessions_.size()));
+  ExportAllQueueGauges();
   // Broken: the attempts keep their leases (their timers run on) for a reconnect.
   if (!graceful) return;
   Pending p;
@@ -333,7 +335,7 @@ void BrokerEngine::DispatchInto(Pending& p) {
   const absl::Time now = Now();
   for (auto& [token, session] : sessions_.all()) {
     while (session.credits > 0) {
-      std::optional<ReadyQueue::Entry> next = dispatcher_.Next(session.hello.queues());
+      std::optional<ReadyQueue::Entry> next = dispatcher_.Next(session.hello.queues(), session.kinds);
       if (!next) break;
       JobRecord* rec = &jobs_.at(next->job_id);
       Job& job = rec->job;

@@ -143,6 +143,7 @@ grpc::ServerUnaryReactor* BrokerService::GetJob(grpc::CallbackServerContext*, co
   return Unary("GetJob", [this, req, resp]() -> Task<grpc::Status> {
     absl::StatusOr<cohort::v1::Job> job = engine_.GetJob(req->job_id());
     if (!job.ok()) co_return rpc::ToGrpc(job.status());
+    resp->set_unserved(engine_.Unserved(*job));
     *resp->mutable_job() = std::move(*job);
     co_return grpc::Status::OK;
   });
