@@ -246,7 +246,8 @@ TEST_F(JobOperationsTest, ADeletedJobStaysDeletedAfterARestart) {
   engine_.reset();
   WithEngine([&](BrokerEngine& e) -> Task<void> {
     EXPECT_EQ(e.GetJob(id).status().code(), absl::StatusCode::kNotFound);
-    for (const cohort::v1::QueueInfo& q : e.ListQueues().queues()) EXPECT_EQ(q.depth(), 0) << q.name();
+    const cohort::v1::ListQueuesResponse queues = e.ListQueues();
+    for (const cohort::v1::QueueInfo& q : queues.queues()) EXPECT_EQ(q.depth(), 0) << q.name();
     co_return;
   });
 }
