@@ -251,6 +251,9 @@ TEST_F(JobListingTest, TheIndexesFollowEveryStateChangeDeletionAndRestart) {
     ListJobsRequest in_q;
     in_q.set_queue("q");
     EXPECT_EQ(ListAll(e, in_q), Pick(ids, {0, 2, 3}));
+    ListJobsRequest cancelled;  // served from the CANCELLED set, which the cancel moved it into
+    cancelled.add_states(cohort::v1::JOB_STATE_CANCELLED);
+    EXPECT_EQ(ListAll(e, cancelled), Pick(ids, {0}));
   });
   engine_.reset();
   WithEngine([&](BrokerEngine& e) -> Task<void> {
