@@ -2,7 +2,6 @@
 
 #include <atomic>
 #include <future>
-#include <memory>
 #include <string>
 #include <thread>
 
@@ -117,15 +116,14 @@ TEST(ExternalCompletion, WithoutAHookCancellationIsRaisedAtTheNextSuspension) {
 TEST(ExternalCompletion, LoopTeardownCancelsThroughTheHookAndWaitsForTheCompletion) {
   Worker worker;
   std::promise<void> hook_called;
-  auto frame_alive = std::make_shared<std::atomic<bool>>(false);
+  std::atomic<bool> frame_alive{false};
   {
     EventLoop loop;
-    auto waiter = [](Worker* worker, std::promise<void>* hook_called,
-                     std::shared_ptr<std::atomic<bool>> alive) -> Task<void> {
+    auto waiter = [](Worker* worker, std::promise<void>* hook_called, std::atomic<bool>* alive) -> Task<void> {
       struct Alive {
         std::atomic<bool>* flag;
         ~Alive() { *flag = false; }
-      } guard{alive.get()};
+      } guard{alive};
       *alive = true;
       std::string text = co_await ExternalCompletion<std::string>(
           [worker, hook_called, alive](Completer<std::string> done) {
@@ -137,10 +135,10 @@ TEST(ExternalCompletion, LoopTeardownCancelsThroughTheHookAndWaitsForTheCompleti
           },
           [hook_called] { hook_called->set_value(); });
     };
-    TaskHandle<void> handle = Spawn(loop, waiter(&worker, &hook_called, frame_alive));
-    loop.RunUntil([&] { return frame_alive->load(); });
+    TaskHandle<void> handle = Spawn(loop, waiter(&worker, &hook_called, &frame_alive));
+    loop.RunUntil([&] { return frame_alive.load(); });
   }  // cancels the task, whose hook lets the worker complete; then the frame unwinds
-  EXPECT_FALSE(*frame_alive);
+  EXPECT_FALSE(frame_alive);
 }
 
 }  // namespace
