@@ -21,8 +21,9 @@ ABSL_FLAG(absl::Duration, result_ttl, absl::Hours(24 * 7),
           "broker: how long an ended job is kept (a job's spec.result_ttl overrides it)");
 ABSL_FLAG(absl::Duration, event_retention, absl::Hours(24), "broker: how long events are kept for Watch");
 ABSL_FLAG(std::int64_t, min_free_disk, cohort::broker::BrokerAppOptions{}.min_free_disk,
-          "broker: below this many free bytes on the data dir's filesystem, Submit, CancelJob, ReleaseJobs and queue "
-          "settings are refused with RESOURCE_EXHAUSTED, keeping the rest for work already accepted (0: off)");
+          "broker: below this many free bytes on the data dir's filesystem, Submit, CancelJob, ReleaseJobs, RetryJob, "
+          "bulk operations (but dry runs) and queue settings are refused with RESOURCE_EXHAUSTED, keeping the rest for "
+          "work already accepted (0: off)");
 ABSL_FLAG(int, max_queues, cohort::broker::BrokerAppOptions{}.max_queues,
           "broker: most queues the broker holds; a CreateQueue or Submit that would create one more is "
           "RESOURCE_EXHAUSTED (DeleteQueue frees one)");

@@ -130,17 +130,18 @@ runtime::Task<absl::StatusOr<BulkOperation>> BulkOperations::Start(cohort::v1::S
     trimmed.push_back(it->first);
     --count;
   }
-  // Stored before it is answered or run, with the trimming in the same commit.
-  std::vector<BulkOperation> put(1, op);
-  co_await engine_.PersistBulkRecords(std::move(put), trimmed);
   for (const std::string& id : trimmed) {
-    if (auto it = records_.find(id); it != records_.end()) {
-      by_request_id_.erase(it->second.request_id());
-      records_.erase(it);
-    }
+    auto it = records_.find(id);
+    by_request_id_.erase(it->second.request_id());
+    records_.erase(it);
   }
+  // Known before the commit below, so that a concurrent Start with the same request_id
+  // finds it instead of starting a second operation.
   records_[op.id()] = op;
   if (!op.request_id().empty()) by_request_id_[op.request_id()] = op.id();
+  // Stored before it is answered or run, with the trimming in the same commit.
+  std::vector<BulkOperation> put(1, op);
+  co_await engine_.PersistBulkRecords(std::move(put), std::move(trimmed));
   metrics_.BulkStarted(ActionLabel(action));
   if (op.state() == BulkOperation::STATE_RUNNING) runners_.Spawn(Run(op.id()));
   co_return op;
