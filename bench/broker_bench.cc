@@ -4,11 +4,13 @@
 //    with one executor client;
 //  - round trip: 1,000 sequential Submit + WaitFor of one job, p50/p99;
 //  - fan-out: Submit 1,000 jobs and Gather them;
-//  - dispatch latency (submit sent -> Assign received) at a steady 1,000 jobs/s.
+//  - dispatch latency (submit sent -> Assign received) at a steady 1,000 jobs/s;
+//  - slots: end to end with 8 slots that each ask for their next job as they finish,
+//    by a CreditGrant after the Complete or by Complete.credit, interleaved rounds.
 // The executor is a synchronous gRPC client that completes each Assign at once.
 //
 //   bazel build -c opt //services/broker:cohort-broker //bench:broker_bench
-//   bazel-bin/bench/broker_bench [--broker=bazel-bin/services/broker/cohort-broker]
+//   bazel-bin/bench/broker_bench [--broker=bazel-bin/services/broker/cohort-broker] [--slots_only]
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -31,6 +33,7 @@
 #include "tests/testing/temp_dir.h"
 
 ABSL_FLAG(std::string, broker, "bazel-bin/services/broker/cohort-broker", "the cohort-broker binary");
+ABSL_FLAG(bool, slots_only, false, "measure only the slots figure");
 
 namespace {
 
@@ -68,13 +71,20 @@ std::vector<std::string> Submit(Broker::Stub& stub, const std::string& queue, in
   return {resp.job_ids().begin(), resp.job_ids().end()};
 }
 
-// Completes every Assign at once, keeping about `window` credits outstanding (it
-// returns credit in batches of kCreditBatch, as a real executor would).
+// How an EchoExecutor returns credit.
+enum class Credit {
+  kBatched,     // a CreditGrant per kCreditBatch completions
+  kPerJob,      // a CreditGrant{1} after each Complete (cohort-executor before Complete.credit)
+  kOnComplete,  // Complete.credit = 1 (cohort-executor with a broker that takes it)
+};
+
+// Completes every Assign at once, keeping about `window` credits outstanding.
 class EchoExecutor {
  public:
   EchoExecutor(Broker::Stub& stub, const std::string& queue, int window,
-               std::function<void(const cohort::v1::BrokerMessage::Assign&)> on_assign = {})
-      : on_assign_(std::move(on_assign)), window_(window) {
+               std::function<void(const cohort::v1::BrokerMessage::Assign&)> on_assign = {},
+               Credit credit = Credit::kBatched)
+      : on_assign_(std::move(on_assign)), window_(window), credit_(credit) {
     stream_ = stub.Connect(&ctx_);
     cohort::v1::ExecutorMessage hello;
     hello.mutable_hello()->set_executor_id("bench-" + queue);
@@ -106,9 +116,11 @@ class EchoExecutor {
       c->set_job_id(m.assign().job().id());
       c->set_attempt(m.assign().attempt());
       c->set_result("ok");
+      c->set_credit(credit_ == Credit::kOnComplete ? 1 : 0);
       if (!stream_->Write(done)) return;
       ++completed_;
-      if (++owed == kCreditBatch || window_ < kCreditBatch) {
+      if (credit_ == Credit::kOnComplete) continue;
+      if (++owed == kCreditBatch || window_ < kCreditBatch || credit_ == Credit::kPerJob) {
         credit.mutable_credit()->set_credits(owed);
         if (!stream_->Write(credit)) return;
         owed = 0;
@@ -119,6 +131,7 @@ class EchoExecutor {
   std::unique_ptr<grpc::ClientReaderWriter<cohort::v1::ExecutorMessage, cohort::v1::BrokerMessage>> stream_;
   std::function<void(const cohort::v1::BrokerMessage::Assign&)> on_assign_;
   const int window_;
+  const Credit credit_;
   std::atomic<long> completed_{0};
   std::thread thread_;
 };
@@ -217,6 +230,35 @@ void DispatchLatency(Broker::Stub& stub) {
               latency.size(), Percentile(latency, 0.5), Percentile(latency, 0.99));
 }
 
+// 20,000 jobs queued first, then drained by 8 slots that each ask for the next job as
+// they finish (a real executor at its default capacity is latency-bound like this).
+double SlotsDrain(Broker::Stub& stub, Credit credit, int round) {
+  constexpr int kJobs = 20'000;
+  constexpr int kBatch = 250;
+  const std::string queue = "slots-" + std::to_string(round);
+  std::vector<std::string> last;
+  for (int i = 0; i < kJobs / kBatch; ++i) last = Submit(stub, queue, kBatch);
+  auto start = Clock::now();
+  EchoExecutor exec(stub, queue, 8, {}, credit);
+  cohort::v1::WaitRequest req;
+  for (const auto& id : last) req.add_job_ids(id);
+  cohort::v1::WaitResponse resp;
+  grpc::ClientContext ctx;
+  stub.Wait(&ctx, req, &resp);  // FIFO: the last batch ends last
+  return kJobs / std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+void Slots(Broker::Stub& stub) {
+  std::vector<double> grant, on_complete;
+  for (int round = 0; round < 3; ++round) {
+    grant.push_back(SlotsDrain(stub, Credit::kPerJob, 2 * round));
+    on_complete.push_back(SlotsDrain(stub, Credit::kOnComplete, 2 * round + 1));
+  }
+  std::printf("slots_drain slots=8 jobs=20000 grant_jobs_per_s=%.0f complete_credit_jobs_per_s=%.0f ratio=%.2f "
+              "(medians of 3 interleaved rounds)\n",
+              Percentile(grant, 0.5), Percentile(on_complete, 0.5), Percentile(on_complete, 0.5) / Percentile(grant, 0.5));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -235,11 +277,14 @@ int main(int argc, char** argv) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
   auto stub = Broker::NewStub(grpc::CreateCustomChannel((*broker)->grpc_address(), grpc::InsecureChannelCredentials(), args));
-  DurableSubmit(*stub, 16);
-  DurableSubmit(*stub, 256);
-  EndToEnd(*stub);
-  RoundTrip(*stub);
-  FanOut(*stub);
-  DispatchLatency(*stub);
+  if (!absl::GetFlag(FLAGS_slots_only)) {
+    DurableSubmit(*stub, 16);
+    DurableSubmit(*stub, 256);
+    EndToEnd(*stub);
+    RoundTrip(*stub);
+    FanOut(*stub);
+    DispatchLatency(*stub);
+  }
+  Slots(*stub);
   return 0;
 }

@@ -50,6 +50,7 @@ absl::StatusOr<std::uint64_t> BrokerEngine::Attach(const ExecutorMessage::Hello&
   ExportAllQueueGauges();
   cohort::v1::BrokerMessage welcome;
   *welcome.mutable_welcome()->mutable_heartbeat_interval() = ToProto(absl::FromChrono(options_.heartbeat_interval));
+  welcome.mutable_welcome()->set_complete_carries_credit(true);
   channel->Send(std::move(welcome));
   if (draining_) channel->Send(DrainMessage());  // connected during the shutdown
   // A reconnect: keep what this executor id still leases, stop the rest.
@@ -73,9 +74,7 @@ absl::Status BrokerEngine::OnExecutorMessage(std::uint64_t token, const Executor
   if (s == nullptr) return absl::FailedPreconditionError("the session was replaced by a newer connection");
   switch (message.body_case()) {
     case ExecutorMessage::kCredit: {
-      // Never negative: a reconnect may bind more running attempts than the capacity.
-      int64_t room = std::max<int64_t>(0, s->hello.capacity() - static_cast<int64_t>(s->running.size()));
-      s->credits = static_cast<int32_t>(std::clamp<int64_t>(int64_t{s->credits} + message.credit().credits(), 0, room));
+      s->Grant(message.credit().credits());
       Dispatch();
       return absl::OkStatus();
     }
@@ -121,15 +120,20 @@ absl::Status BrokerEngine::OnExecutorMessage(std::uint64_t token, const Executor
       // Leased to this executor id, on this stream or on one that broke.
       if (it == jobs_.end() || !LeasedTo(it->second, s->hello.executor_id(), c.attempt())) {
         metrics_.StaleCompletion();  // fenced: an attempt that is no longer current
+        if (c.credit() != 0) {       // the slot it held is free all the same
+          s->Grant(c.credit());
+          Dispatch();
+        }
         return absl::OkStatus();
       }
       s->running.erase(c.job_id());
       if (Job& job = it->second.job; job.attempts_size() > 0) {
         job.mutable_attempts(job.attempts_size() - 1)->set_executor_principal(s->principal);
       }
+      s->Grant(c.credit());  // after the erase: the finished attempt's slot counts as free
       Pending p;
       FinishAttempt(it->second, c, p);
-      DispatchInto(p);
+      DispatchInto(p);  // the next Assigns share the completion's commit
       Persist(std::move(p));
       return absl::OkStatus();
     }

@@ -34,6 +34,11 @@ absl::Status ExecutorSessions::CheckHello(const cohort::v1::ExecutorMessage::Hel
   return absl::OkStatus();
 }
 
+void ExecutorSession::Grant(std::int64_t grant) {
+  const std::int64_t room = std::max<std::int64_t>(0, hello.capacity() - static_cast<std::int64_t>(running.size()));
+  credits = static_cast<std::int32_t>(std::clamp<std::int64_t>(std::int64_t{credits} + grant, 0, room));
+}
+
 ExecutorSession& ExecutorSessions::Add(const cohort::v1::ExecutorMessage::Hello& hello, ExecutorChannel* channel,
                                        absl::Time now) {
   const std::uint64_t token = next_token_++;

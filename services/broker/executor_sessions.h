@@ -38,6 +38,11 @@ struct ExecutorSession {
   absl::Time connect_time;
   absl::Time last_heartbeat;
   std::string principal;  // who the stream's credential speaks for ("" without authorization)
+
+  // A CreditGrant (or Complete.credit) of `credits`: unused credit stays within
+  // 0..capacity minus running attempts (never negative: a reconnect may bind more
+  // running attempts than the capacity).
+  void Grant(std::int64_t credits);
 };
 
 // Who serves one queue: the connected executors that take jobs from it, and the

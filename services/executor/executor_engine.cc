@@ -138,6 +138,7 @@ Task<void> ExecutorEngine::SettleAttempts() {
 }
 
 Task<bool> ExecutorEngine::Session() {
+  complete_carries_credit_ = false;  // until this stream's broker says otherwise
   Stream stream(loop_);
   stub_.async()->Connect(stream.context(), &stream);
   stream.Start();
@@ -202,6 +203,7 @@ Task<bool> ExecutorEngine::ServeBroker(Stream& stream, runtime::TaskGroup& helpe
 
 void ExecutorEngine::OnWelcome(const BrokerMessage::Welcome& welcome, bool first, runtime::TaskGroup& helpers) {
   if (options_.on_welcome) options_.on_welcome();
+  complete_carries_credit_ = welcome.complete_carries_credit();
   if (welcome.has_heartbeat_interval()) {
     // At least 10 ms: a zero interval from a broken broker must not spin the loop.
     heartbeat_interval_ =
@@ -349,11 +351,18 @@ Task<void> ExecutorEngine::Report(cohort::v1::Job job, int attempt, runtime::Tas
   } else {
     *c->mutable_error() = std::move(outcome.error);
   }
-  Send(std::move(done));
-  if (!draining_.IsSet()) {
-    ExecutorMessage credit;
-    credit.mutable_credit()->set_credits(1);
-    Send(std::move(credit));
+  // The slot asks for its next job: on the Complete itself when the broker takes it
+  // there (its next Assign then shares the completion's commit), else in a grant.
+  if (!draining_.IsSet() && complete_carries_credit_) {
+    c->set_credit(1);
+    Send(std::move(done));
+  } else {
+    Send(std::move(done));
+    if (!draining_.IsSet()) {
+      ExecutorMessage credit;
+      credit.mutable_credit()->set_credits(1);
+      Send(std::move(credit));
+    }
   }
   attempts_.erase(AttemptKey{job.id(), attempt});
   metrics_.running().Set(running());

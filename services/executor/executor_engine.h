@@ -142,6 +142,9 @@ class ExecutorEngine {
   runtime::Event draining_;
   runtime::Event drained_;
   runtime::Duration heartbeat_interval_ = std::chrono::seconds(5);
+  // The current stream's broker said welcome.complete_carries_credit: a finished
+  // attempt's credit rides on its Complete instead of a CreditGrant of its own.
+  bool complete_carries_credit_ = false;
   bool connected_ = false;
   // For the log: whether a session was ever welcomed, and when the last one was lost.
   bool ever_welcomed_ = false;

@@ -200,6 +200,61 @@ TEST_F(ExecutorEngineTest, ProgressReportedFasterThanItCanBeSentIsCoalescedToThe
   EXPECT_EQ(Counter("cohort_executor_progress_reports_total", "superseded"), 999);
 }
 
+TEST_F(ExecutorEngineTest, HelloDeclaresTheKindsAndACompletionCarriesItsCreditWhenTheBrokerTakesIt) {
+  options_.kinds = {"test.slow", "test.gate"};
+  ExecutorMessage hello;
+  std::vector<ExecutorMessage> after;
+  Serve({[&](BrokerSide& stream) {
+    ASSERT_TRUE(stream.Read(&hello));
+    BrokerMessage welcome = Welcome();
+    welcome.mutable_welcome()->set_complete_carries_credit(true);
+    stream.Write(welcome);
+    stream.Write(Assign("job-1", "test.slow"));
+    ExecutorMessage m;
+    while (stream.Read(&m)) {
+      if (m.has_heartbeat() || m.has_progress()) continue;
+      if (m.has_credit() && after.empty()) continue;  // the first grant, before any work
+      after.push_back(m);
+      if (m.has_complete()) break;
+    }
+    // Anything else it sends before half-closing (a separate grant would be here).
+    DrainFromBroker();
+    for (const ExecutorMessage& rest : ReadUntilHalfClose(stream)) {
+      if (!rest.has_heartbeat()) after.push_back(rest);
+    }
+  }});
+  RunEngine();
+  EXPECT_EQ(std::vector<std::string>(hello.hello().kinds().begin(), hello.hello().kinds().end()),
+            (std::vector<std::string>{"test.slow", "test.gate"}));
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_TRUE(after[0].has_complete());
+  EXPECT_EQ(after[0].complete().credit(), 1);
+}
+
+TEST_F(ExecutorEngineTest, AgainstABrokerThatDoesNotTakeCompleteCreditACreditGrantFollows) {
+  std::vector<ExecutorMessage> after;
+  Serve({[&](BrokerSide& stream) {
+    ExecutorMessage hello;
+    ASSERT_TRUE(stream.Read(&hello));
+    stream.Write(Welcome());
+    stream.Write(Assign("job-1", "test.slow"));
+    ExecutorMessage m;
+    bool completed = false;
+    while (stream.Read(&m)) {
+      if (m.has_complete()) completed = true;
+      if (!completed || m.has_heartbeat() || m.has_progress()) continue;
+      after.push_back(m);
+      if (m.has_credit()) break;
+    }
+    DrainFromBroker();
+    ReadUntilHalfClose(stream);
+  }});
+  RunEngine();
+  ASSERT_EQ(after.size(), 2u);
+  EXPECT_EQ(after[0].complete().credit(), 0);
+  EXPECT_EQ(after[1].credit().credits(), 1);
+}
+
 TEST_F(ExecutorEngineTest, BrokerDrainEndsTheStreamAfterTheReportsAndTheExecutorReconnects) {
   std::vector<ExecutorMessage> first_stream;
   ExecutorMessage second_hello;
