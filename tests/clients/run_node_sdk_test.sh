@@ -12,5 +12,7 @@ cd "$work/src/clients/node"
 HOME="$work" npm ci --no-audit --no-fund --loglevel=error
 test -f dist/index.d.ts
 ln -s "$work/src/clients/node" "$work/path/@cohort/client"
-COHORT_DEV="$runfiles/services/dev/cohort-dev" NODE_PATH="$work/path" \
-  exec node --test "$runfiles/tests/clients/node/"
+# No config file of the user's: the tests name their own.
+mkdir -p "$work/xdg"
+COHORT_DEV="$runfiles/services/dev/cohort-dev" COHORT_BROKER="$runfiles/services/broker/cohort-broker" \
+  XDG_CONFIG_HOME="$work/xdg" NODE_PATH="$work/path" exec node --test "$runfiles/tests/clients/node/"

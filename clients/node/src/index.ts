@@ -7,8 +7,10 @@
 import * as grpc from '@grpc/grpc-js';
 import { CohortError, JobError, TimeoutError } from './errors';
 import { CallOptions, serverStream, unary } from './rpc';
+import { channelParts, ConfigError, configPath, DEFAULT_SERVER, resolveSettings, Settings } from './config';
 import {
-  BrokerClient, ExecutorInfo, JobOutcome, QueueInfo, QueueLimits, ReturnWhen,
+  BrokerClient, BulkAction, BulkOperation, BulkOperation_State, ExecutorInfo, JobFilter, JobOutcome, QueueInfo,
+  QueueLimits, ReturnWhen,
 } from './gen/protos/cohort/v1/broker';
 import { Duration } from './gen/google/protobuf/duration';
 import {
@@ -19,9 +21,12 @@ import {
 } from './gen/protos/cohort/v1/scheduler';
 
 export { CohortError, JobError, TimeoutError };
-export { JobSpec, JobState, JobEvent, JobMessage, QueueInfo, ExecutorInfo, Schedule };
 
-const DEFAULT_TARGET = '127.0.0.1:7070';
+/** A gRPC status code's name (14 -> "UNAVAILABLE"). */
+export function statusName(code: grpc.status): string { return grpc.status[code] ?? String(code); }
+export { JobSpec, JobState, JobEvent, JobMessage, QueueInfo, ExecutorInfo, Schedule, BulkOperation, BulkOperation_State };
+export { ConfigError, configPath, resolveSettings, Settings };
+export { AttemptStopped, Handler, TaskContext, TaskError, TaskResult, Worker, WorkerError, WorkerOptions } from './worker';
 // Slack added to a wait's own timeout for its gRPC deadline, so the broker's fires first.
 const DEADLINE_SLACK_MS = 30_000;
 const MAX_MS = 100 * 365.25 * 24 * 3600 * 1000;
@@ -183,11 +188,15 @@ export async function waitFor(job: Job, timeoutMs: number | undefined,
   return job.settled();
 }
 
-/** Promise.all-shaped (Gather): results in the given order; rejects at the first job to fail. */
-export function gather(jobs: readonly Job[]): Promise<Buffer[]>;
-/** Promise.allSettled-shaped (Gather with return_exceptions). */
-export function gather(jobs: readonly Job[], options: { settled: true }): Promise<PromiseSettledResult<Buffer>[]>;
-export async function gather(jobs: readonly Job[], options: { settled?: boolean } = {}):
+/**
+ * Promise.all-shaped (Gather): results in the given order; rejects at the first job to
+ * fail (the others keep running). Aborting `signal` rejects with its reason and cancels
+ * nothing.
+ */
+export function gather(jobs: readonly Job[], options?: { settled?: false; signal?: AbortSignal }): Promise<Buffer[]>;
+/** Promise.allSettled-shaped (Gather with return_exceptions): every outcome in its slot. */
+export function gather(jobs: readonly Job[], options: { settled: true; signal?: AbortSignal }): Promise<PromiseSettledResult<Buffer>[]>;
+export async function gather(jobs: readonly Job[], options: { settled?: boolean; signal?: AbortSignal } = {}):
   Promise<Buffer[] | PromiseSettledResult<Buffer>[]> {
   if (jobs.length === 0) return [];
   const client = oneClient(jobs);
@@ -195,7 +204,7 @@ export async function gather(jobs: readonly Job[], options: { settled?: boolean 
   let response;
   try {
     response = await unary(client.broker, client.broker.gather, 'Gather',
-      { jobIds: jobs.map((j) => j.id), returnExceptions: settled, timeout: undefined }, {});
+      { jobIds: jobs.map((j) => j.id), returnExceptions: settled, timeout: undefined }, { signal: options.signal });
   } catch (e) {
     if (e instanceof CohortError && e.code === grpc.status.ABORTED) throw await errorFromAborted(client, e);
     throw e;
@@ -258,10 +267,44 @@ export async function* asCompleted(jobs: readonly Job[], options: { timeoutMs?: 
   }
 }
 
+/** Which jobs a listing or bulk operation covers (JobFilter in broker.proto); all given fields must hold. */
+export interface Filter {
+  states?: JobState[];
+  queue?: string;
+  kind?: string;
+  /** Kubernetes-style: `k=v`, `k!=v`, `k in (a,b)`, `k notin (a,b)`, `k`, `!k`, comma-separated. */
+  labelSelector?: string;
+  createdAfter?: Date;
+  createdBefore?: Date;
+  finishedAfter?: Date;
+  finishedBefore?: Date;
+  errorCode?: string;
+}
+
+function timestampOf(d: Date | undefined): { seconds: number; nanos: number } | undefined {
+  if (d === undefined) return undefined;
+  const ms = d.getTime();
+  if (!Number.isFinite(ms)) throw new RangeError('an invalid Date in a filter');
+  const seconds = Math.floor(ms / 1000);
+  return { seconds, nanos: (ms - seconds * 1000) * 1e6 };
+}
+
+function jobFilter(f: Filter): JobFilter {
+  return {
+    states: f.states ?? [], queue: f.queue ?? '', kind: f.kind ?? '', labelSelector: f.labelSelector ?? '',
+    createdAfter: timestampOf(f.createdAfter), createdBefore: timestampOf(f.createdBefore),
+    finishedAfter: timestampOf(f.finishedAfter), finishedBefore: timestampOf(f.finishedBefore),
+    errorCode: f.errorCode ?? '',
+  };
+}
+
 export interface ConnectOptions {
-  /** The scheduler; default $COHORT_SCHEDULER, else the broker's address (cohort-dev serves both). */
+  /** The scheduler; default $COHORT_SCHEDULER, the config file's, else the broker's address (cohort-dev serves both). */
   schedulerTarget?: string;
-  /** gRPC channel credentials (TLS); default plaintext. Cohort has no token scheme yet. */
+  /** TLS and token settings (and server, scheduler); each field given wins over the
+   * environment, which wins over the config file (see config.ts, as cohortctl). */
+  settings?: Settings;
+  /** gRPC channel credentials, instead of the TLS the settings give. */
   credentials?: grpc.ChannelCredentials;
   /** Bound on every call that is not a wait. */
   rpcTimeoutMs?: number;
@@ -297,11 +340,17 @@ export class Client {
   readonly target: string;
   private readonly rpcTimeoutMs: number;
 
+  /** Throws ConfigError for a malformed config file or an unreadable file it names. */
   constructor(target?: string, options: ConnectOptions = {}) {
-    this.target = target ?? process.env.COHORT_SERVER ?? DEFAULT_TARGET;
-    const credentials = options.credentials ?? grpc.credentials.createInsecure();
-    this.broker = new BrokerClient(this.target, credentials);
-    this.scheduler = new SchedulerClient(options.schedulerTarget ?? process.env.COHORT_SCHEDULER ?? this.target, credentials);
+    const settings = resolveSettings({
+      ...options.settings, server: target ?? options.settings?.server,
+      scheduler: options.schedulerTarget ?? options.settings?.scheduler,
+    });
+    this.target = settings.server ?? DEFAULT_SERVER;
+    const parts = channelParts(settings);
+    const credentials = options.credentials ?? parts.credentials;
+    this.broker = new BrokerClient(this.target, credentials, parts.options);
+    this.scheduler = new SchedulerClient(settings.scheduler ?? this.target, credentials, parts.options);
     this.rpcTimeoutMs = options.rpcTimeoutMs ?? 30_000;
   }
 
@@ -328,14 +377,62 @@ export class Client {
     return (await unary(this.broker, this.broker.getJob, 'GetJob', { jobId: id }, this.rpcOptions())).job!;
   }
 
-  async* listJobs(filter: { queue?: string; states?: JobState[] } = {}): AsyncGenerator<JobMessage> {
+  /**
+   * Every job that matches `filter` (without payload and result), oldest first or
+   * newestFirst, page by page (ListJobs; a job appears at most once).
+   */
+  async* listJobs(filter: Filter = {}, options: { newestFirst?: boolean; pageSize?: number } = {}): AsyncGenerator<JobMessage> {
     let pageToken = '';
     do {
-      const page = await unary(this.broker, this.broker.listJobs, 'ListJobs',
-        { queue: filter.queue ?? '', states: filter.states ?? [], pageSize: 0, pageToken }, this.rpcOptions());
+      const page = await unary(this.broker, this.broker.listJobs, 'ListJobs', {
+        queue: '', states: [], filter: jobFilter(filter), newestFirst: options.newestFirst ?? false,
+        pageSize: options.pageSize ?? 0, pageToken,
+      }, this.rpcOptions());
       yield* page.jobs;
       pageToken = page.nextPageToken;
     } while (pageToken !== '');
+  }
+
+  // ---- operations (RetryJob, DeleteJob, bulk operations) ----
+
+  /**
+   * RetryJob: runs a FAILED or CANCELLED job again (same id, a new attempt budget).
+   * `retried` is false when it was already queued or running again, or when
+   * expectedAttempt no longer matches. CohortError FAILED_PRECONDITION for a SUCCEEDED job.
+   */
+  async retryJob(id: string, options: { expectedAttempt?: number } = {}): Promise<{ retried: boolean; job: JobMessage }> {
+    const r = await unary(this.broker, this.broker.retryJob, 'RetryJob',
+      { jobId: id, expectedAttempt: options.expectedAttempt ?? 0 }, this.rpcOptions());
+    return { retried: r.retried, job: r.job! };
+  }
+
+  /** DeleteJob: removes a job that is not RUNNING for good; resolves with the state it had. */
+  async deleteJob(id: string): Promise<JobState> {
+    return (await unary(this.broker, this.broker.deleteJob, 'DeleteJob', { jobId: id }, this.rpcOptions())).state;
+  }
+
+  /**
+   * StartBulkOperation: cancels, retries or deletes every job matching `filter`, in the
+   * background; resolves with the durable record (poll getBulkOperation). dryRun only
+   * counts (operation.matched); an empty filter needs matchAll. requestId makes it idempotent.
+   */
+  async startBulkOperation(action: 'cancel' | 'retry' | 'delete', filter: Filter,
+    options: { dryRun?: boolean; matchAll?: boolean; requestId?: string } = {}): Promise<BulkOperation> {
+    const r = await unary(this.broker, this.broker.startBulkOperation, 'StartBulkOperation', {
+      action: { cancel: BulkAction.BULK_ACTION_CANCEL, retry: BulkAction.BULK_ACTION_RETRY, delete: BulkAction.BULK_ACTION_DELETE }[action],
+      filter: jobFilter(filter), dryRun: options.dryRun ?? false, matchAll: options.matchAll ?? false,
+      requestId: options.requestId ?? '',
+    }, this.rpcOptions());
+    return r.operation!;
+  }
+
+  async getBulkOperation(id: string): Promise<BulkOperation> {
+    return (await unary(this.broker, this.broker.getBulkOperation, 'GetBulkOperation', { id }, this.rpcOptions())).operation!;
+  }
+
+  /** The operations the broker keeps, newest first. */
+  async listBulkOperations(): Promise<BulkOperation[]> {
+    return (await unary(this.broker, this.broker.listBulkOperations, 'ListBulkOperations', {}, this.rpcOptions())).operations;
   }
 
   /** The event log (Watch) after afterSequence, then live, until `signal` aborts or you stop iterating. */
@@ -345,6 +442,20 @@ export class Client {
 
   async listQueues(): Promise<QueueInfo[]> {
     return (await unary(this.broker, this.broker.listQueues, 'ListQueues', {}, this.rpcOptions())).queues;
+  }
+
+  /** CreateQueue; resolves false when the queue already existed (it is left unchanged). */
+  async createQueue(queue: string, options: { paused?: boolean; limits?: QueueLimits } = {}): Promise<boolean> {
+    const r = await unary(this.broker, this.broker.createQueue, 'CreateQueue',
+      { queue, paused: options.paused ?? false, limits: options.limits }, this.rpcOptions());
+    return !r.alreadyExisted;
+  }
+
+  /** DeleteQueue; with deleteJobs its jobs go too (none may be RUNNING). Resolves with how many jobs were deleted. */
+  async deleteQueue(queue: string, options: { deleteJobs?: boolean } = {}): Promise<number> {
+    const r = await unary(this.broker, this.broker.deleteQueue, 'DeleteQueue',
+      { queue, deleteJobs: options.deleteJobs ?? false }, this.rpcOptions());
+    return r.deletedJobs;
   }
 
   async pauseQueue(queue: string): Promise<void> {

@@ -112,6 +112,8 @@ test('watch streams a job\'s transitions', async () => {
 
 test('queues, executors and schedules', async () => {
   const queue = freshQueue();
+  assert.equal(await client.createQueue(queue), true);
+  assert.equal(await client.createQueue(queue), false);
   await client.pauseQueue(queue);
   const limits = await client.setQueueLimits(queue, { maxConcurrency: 3 });
   assert.equal(limits.maxConcurrency, 3);
