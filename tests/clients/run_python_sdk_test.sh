@@ -21,13 +21,16 @@ tests="$runfiles/tests/clients/python"
 case "$mode" in
   pytest)
     cd "$tests"
-    COHORT_DEV="$runfiles/services/dev/cohort-dev" PYTHONPATH="$work/site:$tests" \
+    mkdir -p "$work/xdg"  # no config file of the user's: the tests name their own
+    COHORT_DEV="$runfiles/services/dev/cohort-dev" COHORT_BROKER="$runfiles/services/broker/cohort-broker" \
+      XDG_CONFIG_HOME="$work/xdg" PYTHONPATH="$work/site:$tests" \
       exec /usr/bin/python3 -m pytest -q -c "$tests/pytest.ini" "$tests" ;;
   mypy)
     cd "$work/site"
     MYPYPATH="$work/site" exec /usr/bin/python3 -m mypy --cache-dir="$work/mypy-cache" \
       --config-file "$work/src/clients/python/pyproject.toml" cohort "$tests/test_client.py" \
-      "$tests/test_worker.py" "$tests/worker_app.py" ;;
+      "$tests/test_worker.py" "$tests/worker_app.py" "$tests/test_config.py" "$tests/test_kinds.py" \
+      "$tests/test_operations.py" ;;
   *)
     echo "usage: $0 pytest|mypy" >&2
     exit 2 ;;

@@ -8,18 +8,18 @@ when it lives elsewhere), and every Cohort API as an async method.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
-import os
 from typing import AsyncIterator, Iterable, Literal, Mapping, Sequence
 
 import grpc
 
-from cohort import _time
+from cohort import _time, config
 from cohort._proto import broker_pb2, executor_pb2, job_pb2, scheduler_pb2
 from cohort._rpc import ServerStream, Unary
 from cohort.jobs import Job
 
-DEFAULT_TARGET = "127.0.0.1:7070"
+DEFAULT_TARGET = config.DEFAULT_SERVER
 
 Overlap = Literal["skip", "allow", "buffer_one"]
 CatchUp = Literal["skip_missed", "run_once", "run_all"]
@@ -29,6 +29,9 @@ _CATCH_UP = {"skip_missed": scheduler_pb2.CATCH_UP_POLICY_SKIP_MISSED,
              "run_once": scheduler_pb2.CATCH_UP_POLICY_RUN_ONCE, "run_all": scheduler_pb2.CATCH_UP_POLICY_RUN_ALL}
 _ON_DEPENDENCY_FAILURE = {"cancel": job_pb2.DEPENDENCY_FAILURE_POLICY_CANCEL,
                           "fail": job_pb2.DEPENDENCY_FAILURE_POLICY_FAIL}
+BulkAction = Literal["cancel", "retry", "delete"]
+_BULK_ACTION = {"cancel": broker_pb2.BULK_ACTION_CANCEL, "retry": broker_pb2.BULK_ACTION_RETRY,
+                "delete": broker_pb2.BULK_ACTION_DELETE}
 
 
 def spec(queue: str, kind: str, payload: bytes | str = b"", *, priority: int = 0,
@@ -68,36 +71,50 @@ def spec(queue: str, kind: str, payload: bytes | str = b"", *, priority: int = 0
     return result
 
 
-def _channel(target: str, credentials: grpc.ChannelCredentials | None,
-             options: Sequence[tuple[str, object]]) -> grpc.aio.Channel:
-    if credentials is None:
-        return grpc.aio.insecure_channel(target, options=list(options))
-    return grpc.aio.secure_channel(target, credentials, options=list(options))
+def job_filter(*, states: Iterable[job_pb2.JobState] = (), queue: str = "", kind: str = "", labels: str = "",
+               created_after: datetime.datetime | None = None, created_before: datetime.datetime | None = None,
+               finished_after: datetime.datetime | None = None, finished_before: datetime.datetime | None = None,
+               error_code: str = "") -> broker_pb2.JobFilter:
+    """A JobFilter for list_jobs and start_bulk_operation (broker.proto): every argument
+    given must hold. labels is a Kubernetes-style selector over JobSpec.labels
+    ("team=a,tier in (x,y),!debug"); the time bounds are half-open [after, before) and
+    aware datetimes."""
+    result = broker_pb2.JobFilter(states=list(states), queue=queue, kind=kind, label_selector=labels,
+                                  error_code=error_code)
+    for name, value in [("created_after", created_after), ("created_before", created_before),
+                        ("finished_after", finished_after), ("finished_before", finished_before)]:
+        if value is not None:
+            getattr(result, name).CopyFrom(_time.timestamp(value, name))
+    return result
 
 
 class Client:
     """A connection to Cohort, for the event loop it was created on.
 
-    target is the broker (default $COHORT_SERVER, else 127.0.0.1:7070, as cohortctl);
-    scheduler_target the scheduler (default $COHORT_SCHEDULER, else the broker's
-    address, which is where cohort-dev serves it). credentials are gRPC channel
-    credentials (e.g. grpc.ssl_channel_credentials()); None is plaintext. Cohort has no
-    token scheme yet: per-call tokens will come through these credentials
-    (grpc.composite_channel_credentials) when it does.
+    target is the broker, scheduler_target the scheduler (default: the broker's address,
+    which is where cohort-dev serves it). settings carries TLS and the bearer token
+    (cohort.config.Settings). Whatever is not given comes from the environment and the
+    config file, as for cohortctl (cohort.config: COHORT_SERVER, COHORT_TLS_CA, ...,
+    then $COHORT_CONFIG or ~/.config/cohort/config); 127.0.0.1:7070 plaintext without
+    any. credentials (gRPC channel credentials) replace the TLS the settings give.
+    ConfigError for a malformed config file or an unreadable file it names.
 
     rpc_timeout bounds every call that is not a wait (waits are bounded only by their
     own timeout). Use as `async with`, or call close().
     """
 
     def __init__(self, target: str | None = None, *, scheduler_target: str | None = None,
-                 credentials: grpc.ChannelCredentials | None = None,
+                 settings: config.Settings | None = None, credentials: grpc.ChannelCredentials | None = None,
                  options: Sequence[tuple[str, object]] = (), rpc_timeout: float = 30.0) -> None:
-        self.target = target or os.environ.get("COHORT_SERVER") or DEFAULT_TARGET
-        self.scheduler_target = scheduler_target or os.environ.get("COHORT_SCHEDULER") or self.target
+        given = settings or config.Settings()
+        resolved = config.resolve(dataclasses.replace(given, server=target or given.server,
+                                                      scheduler=scheduler_target or given.scheduler))
+        self.target = resolved.server or DEFAULT_TARGET
+        self.scheduler_target = resolved.scheduler or self.target
         self.rpc_timeout = rpc_timeout
-        self._channel = _channel(self.target, credentials, options)
+        self._channel = config.open_channel(self.target, resolved, credentials, options)
         self._scheduler_channel = (self._channel if self.scheduler_target == self.target
-                                   else _channel(self.scheduler_target, credentials, options))
+                                   else config.open_channel(self.scheduler_target, resolved, credentials, options))
         self._broker = _BrokerMethods(self._channel)
         self._scheduler = _SchedulerMethods(self._scheduler_channel)
 
@@ -135,10 +152,14 @@ class Client:
         result_ttl."""
         return (await self._broker.GetJob(broker_pb2.GetJobRequest(job_id=job_id), self.rpc_timeout)).job
 
-    async def list_jobs(self, *, queue: str = "", states: Iterable[job_pb2.JobState] = (),
+    async def list_jobs(self, filter: broker_pb2.JobFilter | None = None, *, queue: str = "",
+                        states: Iterable[job_pb2.JobState] = (), newest_first: bool = False,
                         page_size: int = 0) -> AsyncIterator[job_pb2.Job]:
-        """Every job (without payload and result) in submission order, page by page."""
-        request = broker_pb2.ListJobsRequest(queue=queue, states=list(states), page_size=page_size)
+        """Every job matching filter (job_filter()) and queue/states (without payload and
+        result), oldest first or newest_first, page by page (ListJobs: a job appears at
+        most once). CohortError INVALID_ARGUMENT for a malformed filter."""
+        request = broker_pb2.ListJobsRequest(queue=queue, states=list(states), filter=filter,
+                                             newest_first=newest_first, page_size=page_size)
         while True:
             page = await self._broker.ListJobs(request, self.rpc_timeout)
             for job in page.jobs:
@@ -146,6 +167,41 @@ class Client:
             if not page.next_page_token:
                 return
             request.page_token = page.next_page_token
+
+    # ---- operations ----
+
+    async def retry_job(self, job_id: str, *, expected_attempt: int = 0) -> broker_pb2.RetryJobResponse:
+        """RetryJob: runs a FAILED or CANCELLED job again (same id, a new budget of
+        attempts). .retried is False when the job was already queued or running again,
+        or when expected_attempt (if > 0) no longer equals Job.attempt; .job is the job
+        after the call. CohortError FAILED_PRECONDITION for a SUCCEEDED job."""
+        request = broker_pb2.RetryJobRequest(job_id=job_id, expected_attempt=expected_attempt)
+        return await self._broker.RetryJob(request, self.rpc_timeout)
+
+    async def delete_job(self, job_id: str) -> job_pb2.JobState:
+        """DeleteJob: removes a job that is not RUNNING for good; returns the state it
+        had. CohortError FAILED_PRECONDITION for a RUNNING job or one others depend on,
+        NOT_FOUND for an unknown or already deleted id."""
+        return (await self._broker.DeleteJob(broker_pb2.DeleteJobRequest(job_id=job_id), self.rpc_timeout)).state
+
+    async def start_bulk_operation(self, action: BulkAction, filter: broker_pb2.JobFilter, *, dry_run: bool = False,
+                                   match_all: bool = False, request_id: str = "") -> broker_pb2.BulkOperation:
+        """StartBulkOperation: cancels, retries or deletes every job matching filter
+        (job_filter()), applied by the broker in the background; returns its durable
+        record (follow it with get_bulk_operation). dry_run only counts (.matched). An
+        empty filter needs match_all=True; request_id makes the call idempotent."""
+        request = broker_pb2.StartBulkOperationRequest(action=_BULK_ACTION[action], filter=filter, dry_run=dry_run,
+                                                       match_all=match_all, request_id=request_id)
+        return (await self._broker.StartBulkOperation(request, self.rpc_timeout)).operation
+
+    async def get_bulk_operation(self, operation_id: str) -> broker_pb2.BulkOperation:
+        request = broker_pb2.GetBulkOperationRequest(id=operation_id)
+        return (await self._broker.GetBulkOperation(request, self.rpc_timeout)).operation
+
+    async def list_bulk_operations(self) -> list[broker_pb2.BulkOperation]:
+        """The operations the broker keeps, newest first."""
+        request = broker_pb2.ListBulkOperationsRequest()
+        return list((await self._broker.ListBulkOperations(request, self.rpc_timeout)).operations)
 
     async def watch(self, after_sequence: int = 0) -> AsyncIterator[job_pb2.JobEvent]:
         """The event log (Watch): every durable event after after_sequence, then live,
@@ -163,6 +219,21 @@ class Client:
         """Every known queue with its depth, running count and limits, by name."""
         return list((await self._broker.ListQueues(broker_pb2.ListQueuesRequest(), self.rpc_timeout)).queues)
 
+    async def create_queue(self, queue: str, *, paused: bool = False, max_concurrency: int | None = None,
+                           max_rate: float | None = None, weight: int | None = None) -> bool:
+        """CreateQueue, optionally paused and with limits; False when the queue already
+        existed (it is left as it was)."""
+        request = broker_pb2.CreateQueueRequest(queue=queue, paused=paused,
+                                                limits=_limits(max_concurrency, max_rate, weight))
+        return not (await self._broker.CreateQueue(request, self.rpc_timeout)).already_existed
+
+    async def delete_queue(self, queue: str, *, delete_jobs: bool = False) -> int:
+        """DeleteQueue; with delete_jobs its jobs go too (none may be RUNNING). Returns how
+        many jobs were deleted. CohortError FAILED_PRECONDITION for a queue holding jobs
+        without delete_jobs, NOT_FOUND for an unknown queue."""
+        request = broker_pb2.DeleteQueueRequest(queue=queue, delete_jobs=delete_jobs)
+        return int((await self._broker.DeleteQueue(request, self.rpc_timeout)).deleted_jobs)
+
     async def pause_queue(self, queue: str) -> None:
         """Stops dispatch from the queue (idempotent; running jobs carry on)."""
         await self._broker.PauseQueue(broker_pb2.PauseQueueRequest(queue=queue), self.rpc_timeout)
@@ -174,14 +245,7 @@ class Client:
                                max_rate: float | None = None, weight: int | None = None) -> broker_pb2.QueueLimits:
         """Changes the limits given (None keeps a limit; 0 means unlimited/default);
         returns the queue's limits after the change."""
-        limits = broker_pb2.QueueLimits()
-        if max_concurrency is not None:
-            limits.max_concurrency = max_concurrency
-        if max_rate is not None:
-            limits.max_rate = max_rate
-        if weight is not None:
-            limits.weight = weight
-        request = broker_pb2.SetQueueLimitsRequest(queue=queue, limits=limits)
+        request = broker_pb2.SetQueueLimitsRequest(queue=queue, limits=_limits(max_concurrency, max_rate, weight))
         return (await self._broker.SetQueueLimits(request, self.rpc_timeout)).limits
 
     async def list_executors(self) -> list[broker_pb2.ExecutorInfo]:
@@ -243,6 +307,17 @@ class Client:
         return Job(self, (await self._scheduler.TriggerSchedule(request, self.rpc_timeout)).job_id)
 
 
+def _limits(max_concurrency: int | None, max_rate: float | None, weight: int | None) -> broker_pb2.QueueLimits:
+    limits = broker_pb2.QueueLimits()
+    if max_concurrency is not None:
+        limits.max_concurrency = max_concurrency
+    if max_rate is not None:
+        limits.max_rate = max_rate
+    if weight is not None:
+        limits.weight = weight
+    return limits
+
+
 def _schedule_spec(job: job_pb2.JobSpec, every: _time.Seconds | None, cron: str | None, time_zone: str,
                    overlap: Overlap, catch_up: CatchUp, catch_up_limit: int) -> scheduler_pb2.ScheduleSpec:
     if (every is None) == (cron is None):
@@ -259,12 +334,12 @@ def _schedule_spec(job: job_pb2.JobSpec, every: _time.Seconds | None, cron: str 
 
 
 def connect(target: str | None = None, *, scheduler_target: str | None = None,
-            credentials: grpc.ChannelCredentials | None = None, options: Sequence[tuple[str, object]] = (),
-            rpc_timeout: float = 30.0) -> Client:
+            settings: config.Settings | None = None, credentials: grpc.ChannelCredentials | None = None,
+            options: Sequence[tuple[str, object]] = (), rpc_timeout: float = 30.0) -> Client:
     """A Client (see its docstring); use as `async with cohort.connect(...) as client`.
     Connecting is lazy: the first call that cannot reach the broker fails UNAVAILABLE."""
-    return Client(target, scheduler_target=scheduler_target, credentials=credentials, options=options,
-                  rpc_timeout=rpc_timeout)
+    return Client(target, scheduler_target=scheduler_target, settings=settings, credentials=credentials,
+                  options=options, rpc_timeout=rpc_timeout)
 
 
 class _BrokerMethods:
@@ -299,6 +374,22 @@ class _BrokerMethods:
             "ResumeQueue", broker_pb2.ResumeQueueResponse)
         self.SetQueueLimits: Unary[broker_pb2.SetQueueLimitsRequest, broker_pb2.SetQueueLimitsResponse] = unary(
             "SetQueueLimits", broker_pb2.SetQueueLimitsResponse)
+        self.RetryJob: Unary[broker_pb2.RetryJobRequest, broker_pb2.RetryJobResponse] = unary(
+            "RetryJob", broker_pb2.RetryJobResponse)
+        self.DeleteJob: Unary[broker_pb2.DeleteJobRequest, broker_pb2.DeleteJobResponse] = unary(
+            "DeleteJob", broker_pb2.DeleteJobResponse)
+        self.StartBulkOperation: Unary[broker_pb2.StartBulkOperationRequest,
+                                       broker_pb2.StartBulkOperationResponse] = unary(
+            "StartBulkOperation", broker_pb2.StartBulkOperationResponse)
+        self.GetBulkOperation: Unary[broker_pb2.GetBulkOperationRequest, broker_pb2.GetBulkOperationResponse] = unary(
+            "GetBulkOperation", broker_pb2.GetBulkOperationResponse)
+        self.ListBulkOperations: Unary[broker_pb2.ListBulkOperationsRequest,
+                                       broker_pb2.ListBulkOperationsResponse] = unary(
+            "ListBulkOperations", broker_pb2.ListBulkOperationsResponse)
+        self.CreateQueue: Unary[broker_pb2.CreateQueueRequest, broker_pb2.CreateQueueResponse] = unary(
+            "CreateQueue", broker_pb2.CreateQueueResponse)
+        self.DeleteQueue: Unary[broker_pb2.DeleteQueueRequest, broker_pb2.DeleteQueueResponse] = unary(
+            "DeleteQueue", broker_pb2.DeleteQueueResponse)
         self.ListExecutors: Unary[broker_pb2.ListExecutorsRequest, broker_pb2.ListExecutorsResponse] = unary(
             "ListExecutors", broker_pb2.ListExecutorsResponse)
         # The worker's stream (executor.proto); used by cohort.Worker.

@@ -4,6 +4,7 @@ are left to the workers the tests start). $COHORT_DEV names the binary."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import re
@@ -11,7 +12,7 @@ import signal
 import subprocess
 import tempfile
 import threading
-from typing import AsyncIterator, Iterator
+from typing import AsyncIterator, Iterator, Mapping, Sequence
 
 import pytest
 
@@ -22,16 +23,37 @@ _READY = re.compile(r"^listening grpc=(\S+) metrics=(\S+)$")
 _queue_numbers = itertools.count()
 
 
-class CohortDev:
-    """One cohort-dev process; stdout drained by a thread for its whole life."""
+def dev_binary() -> str:
+    return os.environ.get("COHORT_DEV", "bazel-bin/services/dev/cohort-dev")
 
-    def __init__(self, binary: str, data_dir: str) -> None:
+
+def broker_binary() -> str:
+    return os.environ.get("COHORT_BROKER", "bazel-bin/services/broker/cohort-broker")
+
+
+@functools.cache
+def isolation_flags(binary: str) -> tuple[str, ...]:
+    """Flags that keep a cohort-dev to itself: no web console on a fixed port, where a
+    cohort-dev has one."""
+    help_text = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=30)
+    return ("--console-listen=",) if "--console-listen" in help_text.stdout + help_text.stderr else ()
+
+
+class CohortDev:
+    """One cohort-dev process (or, with broker=True, a cohort-broker alone: no executor,
+    no scheduler); stdout drained by a thread for its whole life. `extra` are more flags
+    (e.g. TLS and --auth-tokens), `env` more environment."""
+
+    def __init__(self, binary: str, data_dir: str, extra: Sequence[str] = (),
+                 env: Mapping[str, str] | None = None, broker: bool = False) -> None:
         self.address = ""
         self._ready = threading.Event()
+        own = [] if broker else [*isolation_flags(binary), "--capacity=4", f"--queues={BUILTIN}"]
         self._proc = subprocess.Popen(
-            [binary, "--listen=127.0.0.1:0", "--metrics-listen=127.0.0.1:0", f"--data-dir={data_dir}",
-             "--capacity=4", f"--queues={BUILTIN}", "--lease=4s", "--heartbeat-interval=250ms"],
-            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, start_new_session=True)
+            [binary, *own, "--listen=127.0.0.1:0", "--metrics-listen=127.0.0.1:0", f"--data-dir={data_dir}",
+             "--lease=4s", "--heartbeat-interval=250ms", *extra],
+            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, start_new_session=True,
+            env={**os.environ, **(env or {})})
         threading.Thread(target=self._drain, daemon=True).start()
         if not self._ready.wait(30) or not self.address:
             self.stop()
@@ -62,9 +84,8 @@ class CohortDev:
 
 @pytest.fixture(scope="session")
 def dev() -> Iterator[CohortDev]:
-    binary = os.environ.get("COHORT_DEV", "bazel-bin/services/dev/cohort-dev")
     with tempfile.TemporaryDirectory(dir=os.environ.get("TEST_TMPDIR")) as tmp:
-        server = CohortDev(binary, tmp)
+        server = CohortDev(dev_binary(), tmp)
         yield server
         server.stop()
 

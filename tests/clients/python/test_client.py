@@ -126,6 +126,7 @@ async def test_watch_streams_the_jobs_transitions_in_order(client: cohort.Client
 
 
 async def test_queues_pause_resume_and_limits(client: cohort.Client, queue: str) -> None:
+    assert await client.create_queue(queue) is True
     await client.pause_queue(queue)
     limits = await client.set_queue_limits(queue, max_concurrency=3, max_rate=10.5)
     assert (limits.max_concurrency, limits.max_rate) == (3, 10.5)

@@ -110,17 +110,17 @@ async def served(dev: CohortDev, client: cohort.Client, queue: str) -> AsyncIter
 async def test_worker_runs_async_and_thread_tasks_and_reports_their_errors(
         client: cohort.Client, queue: str, served: tuple[cohort.Worker, Probe]) -> None:
     jobs = await client.submit_many([cohort.spec(queue, k, p) for k, p in [
-        ("py.upper", "hello"), ("py.sync", "x"), ("py.fail", "bad"), ("py.crash", "k"), ("py.nope", "")]])
+        ("py.upper", "hello"), ("py.sync", "x"), ("py.fail", "bad"), ("py.crash", "k")]])
     results = await cohort.gather(*jobs, return_exceptions=True)
     assert results[:2] == [b"HELLO", b"py.sync 1 x"]
     codes = [(r.code, r.message) if isinstance(r, cohort.JobError) else None for r in results[2:]]
-    assert codes[0] == ("bad_input", "bad")
-    assert codes[1] == ("handler", "KeyError: 'k'")
-    assert codes[2] is not None and codes[2][0] == "unknown_kind"
+    assert codes == [("bad_input", "bad"), ("handler", "KeyError: 'k'")]
     for job in jobs:
         assert (await job.info()).attempts[0].executor_id == f"test-{queue}"
     executors = {e.executor_id: e for e in await client.list_executors()}
-    assert executors[f"test-{queue}"].labels["kinds"] == "py.blocking,py.crash,py.fail,py.gate,py.sync,py.upper"
+    assert list(executors[f"test-{queue}"].kinds) == ["py.blocking", "py.crash", "py.fail", "py.gate", "py.sync",
+                                                       "py.upper"]
+    assert executors[f"test-{queue}"].labels["language"] == "python"
 
 
 async def test_cancel_reaches_a_running_async_task_as_cancelled_error(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import inspect
 import logging
 import os
@@ -18,7 +19,8 @@ from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence, Union,
 
 import grpc
 
-from cohort.client import DEFAULT_TARGET, _BrokerMethods, _channel
+from cohort import config
+from cohort.client import DEFAULT_TARGET, _BrokerMethods
 from cohort._proto import executor_pb2, job_pb2
 from cohort.worker.context import TaskContext, TaskError
 
@@ -97,27 +99,35 @@ class Worker:
       cancelled. JobSpec.timeout is enforced the same way (Error.code "timeout").
     - Heartbeats at the broker's interval keep the leases. When the stream breaks, the
       worker reconnects with exponential backoff (reconnect_backoff: first and
-      largest delay, jittered) and lists its running attempts in Hello: the broker keeps
-      those it still leases to executor_id (same attempt), so they run exactly once;
-      completions made while away are sent on the next stream.
+      largest delay, jittered) and lists its running attempts in Hello.running: the
+      broker keeps those it still leases to executor_id (same attempt), so they run
+      exactly once, and cancels the others (e.g. after its own restart, which loses
+      running attempts); completions made while away are sent on the next stream.
     - stop() (SIGTERM/SIGINT under main()) drains: no new work, running attempts get
       drain_grace seconds to finish, then are interrupted (Error.code "interrupted"),
       everything is reported and the stream half-closed (unstarted assignments go back
       to the queue without using an attempt). The broker's own Drain does the same,
       then the worker reconnects.
-    - Kinds are declared to the broker in Hello's labels ("kinds"); a job of any other
-      kind fails with "unknown_kind" (permanent).
+    - Kinds are declared to the broker (Hello.kinds: the kinds registered before
+      run()): it assigns this worker only jobs of those kinds. A job of another kind
+      that reaches it anyway fails with "unknown_kind" (permanent).
+
+    target and settings (TLS, token) default as cohort.connect's: the environment, then
+    the config file (cohort.config).
     """
 
     def __init__(self, target: str | None = None, *, queues: Sequence[str] = (), concurrency: int = 16,
                  executor_id: str | None = None, labels: Mapping[str, str] | None = None,
-                 credentials: grpc.ChannelCredentials | None = None, drain_grace: float = 30.0,
+                 settings: config.Settings | None = None, credentials: grpc.ChannelCredentials | None = None,
+                 drain_grace: float = 30.0,
                  reconnect_backoff: tuple[float, float] = (0.1, 5.0)) -> None:
         if not 1 <= concurrency <= 10_000:
             raise ValueError(f"concurrency must be in 1..10000, got {concurrency}")
         if drain_grace < 0:
             raise ValueError("drain_grace must not be negative")
-        self.target = target or os.environ.get("COHORT_SERVER") or DEFAULT_TARGET
+        given = settings or config.Settings()
+        self._settings = config.resolve(dataclasses.replace(given, server=target or given.server))
+        self.target = self._settings.server or DEFAULT_TARGET
         self.queues = list(queues)
         self.concurrency = concurrency
         self.executor_id = executor_id or f"python-{socket.gethostname()}-{os.getpid()}"
@@ -126,7 +136,7 @@ class Worker:
         self._credentials = credentials
         self._backoff = reconnect_backoff
         self._tasks: dict[str, _Task] = {}
-        self._running: dict[str, _Attempt] = {}
+        self._running: dict[tuple[str, int], _Attempt] = {}  # by (job id, attempt)
         self._unconfirmed: list[tuple[float, Any]] = []
         self._lease = _DEFAULT_LEASE
         self._session: _Session | None = None
@@ -187,7 +197,7 @@ class Worker:
         self._idle = asyncio.Event()
         self._idle.set()
         self._pool = concurrent.futures.ThreadPoolExecutor(self.concurrency, thread_name_prefix="cohort-task")
-        channel = _channel(self.target, self._credentials, [])
+        channel = config.open_channel(self.target, self._settings, self._credentials)
         broker = _BrokerMethods(channel)
         delay = self._backoff[0]
         stop_deadline: float | None = None
@@ -222,6 +232,9 @@ class Worker:
             await channel.close()
             self._pool.shutdown(wait=False, cancel_futures=True)
 
+    def _running_refs(self) -> list[Any]:
+        return [executor_pb2.AttemptRef(job_id=job_id, attempt=number) for job_id, number in self._running]
+
     def _unconfirmed_live(self) -> bool:
         cutoff = time.monotonic() - self._lease
         self._unconfirmed = [(t, m) for t, m in self._unconfirmed if t >= cutoff]
@@ -238,10 +251,8 @@ class Worker:
         try:
             await call.write(ExecutorMessage(hello=ExecutorMessage.Hello(
                 executor_id=self.executor_id, queues=self.queues, capacity=self.concurrency,
-                labels={"language": "python", "kinds": ",".join(self.kinds), **self._labels},
-                running=[executor_pb2.AttemptRef(job_id=job_id, attempt=a.number)
-                         for job_id, a in self._running.items()])))
-            first = await call.read()
+                labels={"language": "python", **self._labels}, running=self._running_refs(), kinds=self.kinds)))
+            first = await _read(call)
             if first is grpc.aio.EOF or first.WhichOneof("body") != "welcome":
                 return False, "the broker ended the stream before its welcome"
             interval = first.welcome.heartbeat_interval.ToTimedelta().total_seconds() or 5.0
@@ -258,7 +269,7 @@ class Worker:
                     session.outbox.put_nowait(message)
             helpers.append(asyncio.create_task(self._drain_on_stop(session)))
             while True:
-                message = await call.read()
+                message = await _read(call)
                 if message is grpc.aio.EOF:
                     if session.half_closed:
                         self._unconfirmed.clear()  # the broker read everything before it ended
@@ -280,8 +291,7 @@ class Worker:
                 return
             if message is _HEARTBEAT:
                 session.heartbeat_queued = False
-                message = ExecutorMessage(heartbeat=ExecutorMessage.Heartbeat(running=[
-                    executor_pb2.AttemptRef(job_id=job_id, attempt=a.number) for job_id, a in self._running.items()]))
+                message = ExecutorMessage(heartbeat=ExecutorMessage.Heartbeat(running=self._running_refs()))
             await call.write(message)
 
     async def _beat(self, session: _Session, interval: float) -> None:
@@ -318,8 +328,8 @@ class Worker:
         if body == "assign":
             self._on_assign(session, message.assign)
         elif body == "cancel":
-            attempt = self._running.get(message.cancel.job_id)
-            if attempt is not None and attempt.number == message.cancel.attempt:
+            attempt = self._running.get((message.cancel.job_id, message.cancel.attempt))
+            if attempt is not None:
                 attempt.stop("cancelled")
         elif body == "lease_extended":
             if message.lease_extended.HasField("lease"):
@@ -335,20 +345,21 @@ class Worker:
         if assign.HasField("lease"):
             self._lease = max(self._lease, assign.lease.ToTimedelta().total_seconds())
         # While draining, an assignment is left alone: the broker takes it back when the
-        # stream is half-closed. A duplicate of a running attempt is ignored.
-        if session.draining or job.id in self._running:
+        # stream is half-closed. A duplicate of a running attempt is ignored; a later
+        # attempt of a job whose earlier one still unwinds (the broker lost it) runs.
+        key = (job.id, assign.attempt)
+        if session.draining or key in self._running:
             return
         loop = asyncio.get_running_loop()
-        job_id, number = job.id, assign.attempt
+        job_id, number = key
 
         def report(fraction: float, text: str) -> None:
-            current = self._running.get(job_id)
-            if self._session is not None and current is not None and current.number == number:
+            if self._session is not None and key in self._running:
                 self._session.outbox.put_nowait(ExecutorMessage(progress=ExecutorMessage.ProgressReport(
                     job_id=job_id, attempt=number, progress=job_pb2.Progress(fraction=fraction, message=text))))
 
         attempt = _Attempt(TaskContext(job, number, loop, report), number)
-        self._running[job_id] = attempt
+        self._running[key] = attempt
         self._idle.clear()
         log.info("started %s attempt %d kind %s", job_id, number, job.spec.kind)
         attempt.task = asyncio.create_task(self._execute(attempt))
@@ -406,7 +417,7 @@ class Worker:
         assert self._idle is not None
         outcome = "ok" if complete.HasField("result") else f"{complete.error.code}: {complete.error.message}"
         log.info("completed %s attempt %d: %s", complete.job_id, attempt.number, outcome)
-        del self._running[complete.job_id]
+        del self._running[(complete.job_id, attempt.number)]
         if not self._running:
             self._idle.set()
         message = ExecutorMessage(complete=complete)
@@ -416,6 +427,15 @@ class Worker:
             session.outbox.put_nowait(message)
             if not session.draining:
                 session.outbox.put_nowait(_credit(1))
+
+
+async def _read(call: Any) -> Any:
+    """The stream's next message, or grpc.aio.EOF at its end. (A call through
+    interceptors, as with a token, ends its reads with StopAsyncIteration instead.)"""
+    try:
+        return await call.read()
+    except StopAsyncIteration:
+        return grpc.aio.EOF
 
 
 def _credit(n: int) -> Any:
