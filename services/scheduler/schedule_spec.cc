@@ -1,6 +1,7 @@
 #include "services/scheduler/schedule_spec.h"
 
 #include "absl/strings/str_cat.h"
+#include "libs/common/quote.h"
 #include "libs/common/wire_time.h"
 #include "services/scheduler/cron/cron_expression.h"
 
@@ -54,6 +55,14 @@ absl::StatusOr<Trigger> ValidateScheduleSpec(const cohort::v1::ScheduleSpec& spe
   }
   absl::StatusOr<Trigger> trigger = TriggerOf(spec);
   if (!trigger.ok()) return trigger.status();
+  // A cron that names no real date ("0 2 30 2 *") parses, as in Vixie cron, but would
+  // sit in the store never firing: refuse it. NextAfter searches a whole 400-year
+  // Gregorian cycle, so a slot that exists at all is found.
+  if (spec.has_cron() && trigger->NextAfter(absl::Now()) == absl::InfiniteFuture()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "spec.cron.expression ", common::QuoteBounded(spec.cron().expression()),
+        " never fires: no date matches its day-of-month, month and day-of-week fields (e.g. February 30)"));
+  }
   if (spec.has_interval()) {
     const absl::Duration interval = trigger->TypicalSpacing();
     if (interval < min_interval) {

@@ -85,6 +85,19 @@ TEST(ValidateScheduleSpec, NamesTheCronFieldAtFaultAndQuotesABoundedPrefix) {
   EXPECT_LT(s.message().size(), 256u);
 }
 
+TEST(ValidateScheduleSpec, RejectsACronThatCanNeverFire) {
+  cohort::v1::ScheduleSpec spec = Every(60);
+  for (const char* never : {"0 2 30 2 *", "0 0 31 4,6,9,11 *", "0 0 30,31 2 *"}) {
+    spec.mutable_cron()->set_expression(never);
+    absl::Status s = Validate(spec);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << never;
+    EXPECT_THAT(s.message(), HasSubstr(absl::StrCat("spec.cron.expression \"", never, "\" never fires")));
+  }
+  // Rare but real: the 29th of February.
+  spec.mutable_cron()->set_expression("0 0 29 2 *");
+  EXPECT_TRUE(Validate(spec).ok());
+}
+
 TEST(TriggerOf, RefusesAStoredIntervalNoLongerValid) {
   // A spec stored before the interval was range-checked: loading must not arm it.
   EXPECT_EQ(TriggerOf(Every(1'000'000'000'000)).status().code(), absl::StatusCode::kInvalidArgument);
