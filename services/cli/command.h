@@ -19,6 +19,8 @@ struct Command {
   // Runs the command with the arguments after its name; prints its own output and
   // errors and returns the process's exit code.
   ExitCode (*run)(Context& ctx, absl::Span<const std::string> args);
+  // Its subcommands, space-separated ("pause resume limits list"), for completion.
+  const char* subcommands = "";
 };
 
 // The command groups, one file each.
@@ -29,6 +31,11 @@ std::vector<Command> QueueCommands();     // queues [pause|resume|limits]
 std::vector<Command> ScheduleCommands();  // schedules create|list|get|delete|pause|resume|trigger
 std::vector<Command> ExecutorCommands();  // executors
 std::vector<Command> TokenCommands();     // token create
+std::vector<Command> OperationCommands(); // retry, delete, bulk
+
+// `cohortctl completion bash|zsh`: prints a completion script for `commands` (their
+// names and subcommands) and the global flags of `global`.
+Command CompletionCommand(const std::vector<Command>& commands, const FlagSet& global);
 
 // Parses a command's arguments with `flags` (which should inherit ctx.global_flags()).
 // Returns an exit code when the command is done already: --help printed its help on

@@ -129,6 +129,14 @@ ExitCode Context::FailBroker(const grpc::Status& status) const {
 }
 
 ExitCode Context::FailScheduler(const grpc::Status& status) const {
+  if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+    return Fail(ExitCode::kRejected,
+                absl::StrCat("UNIMPLEMENTED: ", scheduler_address(),
+                             " does not serve schedules (a broker alone does not; cohort-dev does): point cohortctl "
+                             "at the cohort-scheduler with --scheduler=HOST:PORT, COHORT_SCHEDULER or "
+                             "`scheduler = HOST:PORT` in ",
+                             FindClientConfig().path.empty() ? "the config file" : FindClientConfig().path));
+  }
   return FailRpc(status, "scheduler", scheduler_address());
 }
 

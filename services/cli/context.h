@@ -59,6 +59,12 @@ class Context {
   absl::StatusOr<cohort::v1::Broker::Stub*> Broker();
   absl::StatusOr<cohort::v1::Scheduler::Stub*> Scheduler();
 
+  // How long a wait with no timeout of its own may last: the global --timeout when it
+  // was given (before the command name), else forever.
+  absl::Duration DefaultWait() const {
+    return global_flags_.IsSet("timeout") ? options_.timeout : absl::InfiniteDuration();
+  }
+
   // A call context whose deadline is --timeout from now.
   std::unique_ptr<grpc::ClientContext> Call() const;
   // A call context for an RPC that waits on jobs for up to `wait` (the request's own

@@ -104,6 +104,18 @@ absl::StatusOr<ParsedArgs> FlagSet::Parse(absl::Span<const std::string> args, Mo
   return parsed;
 }
 
+std::vector<std::string> FlagSet::Names() const {
+  std::vector<std::string> names;
+  for (const Flag& f : flags_) names.push_back(absl::StrCat("--", f.name));
+  if (parent_ != nullptr) {
+    for (std::string& name : parent_->Names()) {
+      if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(std::move(name));
+    }
+  }
+  names.push_back("--help");
+  return names;
+}
+
 std::string FlagSet::Spelling(const Flag& flag) {
   return flag.is_bool ? absl::StrCat("--", flag.name) : absl::StrCat("--", flag.name, "=", flag.placeholder);
 }

@@ -88,6 +88,10 @@ class FlagSet {
   // True if --name was given on the command line (here or in the parent).
   bool IsSet(absl::string_view name) const;
 
+  // Every flag's spelling, "--name", this set's then the inherited ones (for shell
+  // completion).
+  std::vector<std::string> Names() const;
+
   // Usage, summary, this set's flags, the inherited ones and the footer.
   std::string Help() const;
 

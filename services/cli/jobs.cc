@@ -8,6 +8,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "services/cli/command.h"
+#include "services/cli/job_filter_flags.h"
+#include "services/cli/reconnect.h"
 
 namespace cohort::cli {
 namespace {
@@ -90,33 +92,23 @@ ExitCode Get(Context& ctx, absl::Span<const std::string> args) {
 }
 
 ExitCode List(Context& ctx, absl::Span<const std::string> args) {
-  FlagSet flags("cohortctl ls [flags]", "Lists jobs in submission order, one page at a time.");
+  FlagSet flags("cohortctl ls [flags]", "Lists jobs in submission order (--newest: newest first), one page at a time.");
   flags.Inherit(&ctx.global_flags());
-  std::string queue;
-  std::vector<std::string> states;
+  JobFilterFlags filter_flags(flags);
+  bool newest = false;
   int page_size = 100;
   std::string page_token;
-  flags.Add("queue", &queue, "only jobs of this queue", "QUEUE");
-  flags.AddList("state", &states,
-                "only jobs in this state: pending, queued, running, succeeded, failed, cancelled (or a comma list)",
-                "STATE");
+  flags.Add("newest", &newest, "newest first (the latest jobs on the first page)");
   flags.Add("page-size", &page_size, "jobs per page (the broker caps it)");
   flags.Add("page-token", &page_token, "the next page, as the previous page said (same filters)", "TOKEN");
   ParsedArgs parsed;
   if (auto done = ParseCommandLine(flags, args, 0, 0, &parsed)) return *done;
+  if (page_size < 0) return Fail(ExitCode::kUsage, "--page-size must not be negative");
+  absl::StatusOr<cohort::v1::JobFilter> filter = filter_flags.Build(flags);
+  if (!filter.ok()) return FailLocal(filter.status());
   cohort::v1::ListJobsRequest request;
-  request.set_queue(queue);
-  for (const std::string& item : states) {
-    for (absl::string_view name : absl::StrSplit(item, ',', absl::SkipEmpty())) {
-      cohort::v1::JobState state;
-      if (!ParseJobState(std::string(name), &state)) {
-        return Fail(ExitCode::kUsage,
-                    absl::StrCat("--state \"", name,
-                                 "\" is invalid: use pending, queued, running, succeeded, failed or cancelled"));
-      }
-      request.add_states(state);
-    }
-  }
+  *request.mutable_filter() = *std::move(filter);
+  request.set_newest_first(newest);
   request.set_page_size(page_size);
   request.set_page_token(page_token);
 
@@ -131,11 +123,13 @@ ExitCode List(Context& ctx, absl::Span<const std::string> args) {
     return ExitCode::kOk;
   }
   const absl::Time now = absl::Now();
-  Table table({"ID", "QUEUE", "KIND", "STATE", "PRIORITY", "ATTEMPT", "AGE"});
+  Table table({"ID", "QUEUE", "KIND", "STATE", "PRIORITY", "ATTEMPT", "AGE", "ERROR"});
   for (const Job& job : response.jobs()) {
+    const std::string error =
+        job.has_error() ? Excerpt(absl::StrCat(job.error().code(), ": ", job.error().message()), 60) : "";
     table.AddRow({job.id(), job.spec().queue(), job.spec().kind(), StateName(job.state()),
                   absl::StrCat(job.spec().priority()), absl::StrCat(job.attempt()),
-                  FormatAge(now - FromProto(job.create_time()))});
+                  FormatAge(now - FromProto(job.create_time())), error});
   }
   table.Print();
   if (!response.next_page_token().empty()) {
@@ -202,37 +196,45 @@ ExitCode Watch(Context& ctx, absl::Span<const std::string> args) {
     grpc::Status status = CurrentSequence(ctx, **broker, &from);
     if (!status.ok()) return ctx.FailBroker(status);
   }
-  cohort::v1::WatchRequest request;
-  request.set_after_sequence(from);
-  auto call = ctx.WaitingCall(absl::InfiniteDuration());
-  std::unique_ptr<grpc::ClientReader<cohort::v1::WatchResponse>> stream = (*broker)->Watch(call.get(), request);
   constexpr char kRow[] = "%-8s  %-12s  %-24s  %-22s  %s\n";
   if (!ctx.json()) PrintRaw(absl::StrFormat(kRow, "SEQ", "TIME", "JOB", "TRANSITION", "REASON"));
   int64_t shown = 0;
-  cohort::v1::WatchResponse batch;
-  while (stream->Read(&batch)) {
-    for (const cohort::v1::JobEvent& event : batch.events()) {
-      if (!queue.empty() && event.job().spec().queue() != queue) continue;
-      if (ctx.json()) {
-        PrintJson(event);
-      } else {
-        const std::string transition =
-            event.from_state() == cohort::v1::JOB_STATE_UNSPECIFIED
-                ? StateName(event.to_state())
-                : absl::StrCat(StateName(event.from_state()), " -> ", StateName(event.to_state()));
-        PrintRaw(absl::StrFormat(kRow, absl::StrCat(event.sequence()),
-                                 absl::FormatTime("%H:%M:%E3S", FromProto(event.time()), absl::UTCTimeZone()),
-                                 event.job_id(), transition, ReasonName(event.reason())));
-      }
-      if (limit > 0 && ++shown == limit) {
-        call->TryCancel();
-        stream->Finish().ok();  // CANCELLED by the line above: the limit was reached.
-        return ExitCode::kOk;
+  Reconnect reconnect("watch");
+  // One Watch call after another: a broker that restarts or goes away for a while ends
+  // the stream UNAVAILABLE, and the next call resumes after the last event shown.
+  while (true) {
+    cohort::v1::WatchRequest request;
+    request.set_after_sequence(from);
+    auto call = ctx.WaitingCall(absl::InfiniteDuration());
+    std::unique_ptr<grpc::ClientReader<cohort::v1::WatchResponse>> stream = (*broker)->Watch(call.get(), request);
+    cohort::v1::WatchResponse batch;
+    while (stream->Read(&batch)) {
+      reconnect.Connected();
+      for (const cohort::v1::JobEvent& event : batch.events()) {
+        from = event.sequence();
+        if (!queue.empty() && event.job().spec().queue() != queue) continue;
+        if (ctx.json()) {
+          PrintJson(event);
+        } else {
+          const std::string transition =
+              event.from_state() == cohort::v1::JOB_STATE_UNSPECIFIED
+                  ? StateName(event.to_state())
+                  : absl::StrCat(StateName(event.from_state()), " -> ", StateName(event.to_state()));
+          PrintRaw(absl::StrFormat(kRow, absl::StrCat(event.sequence()),
+                                   absl::FormatTime("%H:%M:%E3S", FromProto(event.time()), absl::UTCTimeZone()),
+                                   event.job_id(), transition, ReasonName(event.reason())));
+        }
+        if (limit > 0 && ++shown == limit) {
+          call->TryCancel();
+          stream->Finish().ok();  // CANCELLED by the line above: the limit was reached.
+          return ExitCode::kOk;
+        }
       }
     }
+    grpc::Status end = stream->Finish();
+    if (!Reconnect::Retryable(end)) return end.ok() ? ExitCode::kOk : ctx.FailBroker(end);
+    reconnect.Wait(end, ctx.options().server, absl::StrCat("resuming after event ", from));
   }
-  grpc::Status end = stream->Finish();
-  return end.ok() ? ExitCode::kOk : ctx.FailBroker(end);
 }
 
 }  // namespace
@@ -240,7 +242,8 @@ ExitCode Watch(Context& ctx, absl::Span<const std::string> args) {
 std::vector<Command> JobCommands() {
   return {
       {"get", "show one job", Get},
-      {"ls", "list jobs (filters: --queue, --state; paging)", List},
+      {"ls", "list jobs (--newest; filters: --state, --queue, --kind, --label, --since, --until, --error-code)",
+       List},
       {"cancel", "cancel a job", Cancel},
       {"watch", "follow the event log live (--from a sequence)", Watch},
   };

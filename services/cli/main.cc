@@ -23,7 +23,8 @@ constexpr char kExitCodes[] =
 
 std::vector<Command> AllCommands() {
   std::vector<Command> all;
-  for (auto group : {SubmitCommands, JobCommands, WaitCommands, QueueCommands, ScheduleCommands, ExecutorCommands, TokenCommands}) {
+  for (auto group : {SubmitCommands, JobCommands, OperationCommands, WaitCommands, QueueCommands, ScheduleCommands,
+                     ExecutorCommands, TokenCommands}) {
     for (Command& c : group()) all.push_back(c);
   }
   return all;
@@ -38,11 +39,12 @@ std::string CommandList(const std::vector<Command>& commands) {
 
 int Main(int argc, char** argv) {
   const std::vector<std::string> args(argv + 1, argv + argc);
-  const std::vector<Command> commands = AllCommands();
+  std::vector<Command> commands = AllCommands();
   Context ctx;
   FlagSet& global = ctx.global_flags();
   bool version = false;
   global.Add("version", &version, "print cohortctl's version and exit");
+  commands.push_back(CompletionCommand(commands, global));
   global.SetFooter(absl::StrCat(CommandList(commands), "\n", kExitCodes, "\nconfig file: ", FindClientConfig().path,
                                 " ($COHORT_CONFIG overrides), lines `key = value`; see docs/config.md.\n"
                                 "Each setting: its flag, else its environment variable, else the file.\n"));

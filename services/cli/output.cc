@@ -1,11 +1,14 @@
 #include "services/cli/output.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace cohort::cli {
@@ -25,12 +28,97 @@ bool AbslParseFlag(absl::string_view text, OutputFormat* format, std::string* er
 
 std::string AbslUnparseFlag(OutputFormat format) { return format == OutputFormat::kJson ? "json" : "table"; }
 
+namespace {
+
+// Each bytes field of `message` in its JSON object `json`: valid UTF-8 becomes the
+// text itself, with "<field>Encoding": "text"; anything else stays base64, with
+// "<field>Encoding": "base64". Recurses into messages, except well-known types, which
+// JSON prints as scalars.
+void TextForBytes(const google::protobuf::Message& message, google::protobuf::Struct& json) {
+  const google::protobuf::Reflection& reflection = *message.GetReflection();
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  reflection.ListFields(message, &fields);
+  for (const google::protobuf::FieldDescriptor* field : fields) {
+    auto it = json.mutable_fields()->find(field->json_name());
+    if (it == json.mutable_fields()->end()) continue;
+    if (field->type() == google::protobuf::FieldDescriptor::TYPE_BYTES && !field->is_repeated()) {
+      const std::string bytes = reflection.GetString(message, field);
+      const bool text = IsUtf8(bytes);
+      if (text) it->second.set_string_value(bytes);
+      (*json.mutable_fields())[field->json_name() + "Encoding"].set_string_value(text ? "text" : "base64");
+      continue;
+    }
+    if (field->type() != google::protobuf::FieldDescriptor::TYPE_MESSAGE || field->is_map() ||
+        absl::StartsWith(field->message_type()->full_name(), "google.protobuf.")) {
+      continue;
+    }
+    if (field->is_repeated()) {
+      if (!it->second.has_list_value()) continue;
+      auto* items = it->second.mutable_list_value()->mutable_values();
+      for (int i = 0; i < reflection.FieldSize(message, field) && i < items->size(); ++i) {
+        if ((*items)[i].has_struct_value()) {
+          TextForBytes(reflection.GetRepeatedMessage(message, field, i), *(*items)[i].mutable_struct_value());
+        }
+      }
+    } else if (it->second.has_struct_value()) {
+      TextForBytes(reflection.GetMessage(message, field), *it->second.mutable_struct_value());
+    }
+  }
+}
+
+}  // namespace
+
+bool IsUtf8(absl::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    std::size_t n = 0;
+    uint32_t code = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      n = 1;
+      code = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2;
+      code = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3;
+      code = c & 0x07;
+    } else {
+      return false;
+    }
+    for (std::size_t k = 1; k <= n; ++k) {
+      if (i + k >= s.size()) return false;
+      const unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      code = (code << 6) | (cc & 0x3F);
+    }
+    // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
+    if ((n == 1 && code < 0x80) || (n == 2 && code < 0x800) || (n == 3 && code < 0x10000) || code > 0x10FFFF ||
+        (code >= 0xD800 && code <= 0xDFFF)) {
+      return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
 void PrintJson(const google::protobuf::Message& message) {
   google::protobuf::util::JsonPrintOptions options;
   options.always_print_primitive_fields = true;
   std::string json;
-  if (!google::protobuf::util::MessageToJsonString(message, &json, options).ok()) {
+  google::protobuf::Struct object;
+  if (!google::protobuf::util::MessageToJsonString(message, &json, options).ok() ||
+      !google::protobuf::util::JsonStringToMessage(json, &object).ok()) {
     // Only a message with invalid UTF-8 in a string field fails; say so in the object.
+    PrintRaw("{\"error\":\"the response cannot be printed as JSON\"}\n");
+    return;
+  }
+  TextForBytes(message, object);
+  json.clear();
+  if (!google::protobuf::util::MessageToJsonString(object, &json).ok()) {
     json = R"({"error":"the response cannot be printed as JSON"})";
   }
   json.push_back('\n');

@@ -20,8 +20,15 @@ std::string AbslUnparseFlag(OutputFormat format);
 
 // Writes `message` to stdout as protobuf JSON (field names in lowerCamelCase, enums by
 // name, scalar, repeated and map fields present even when empty), one object on one
-// line, and flushes, so a stream of messages is one parseable object per line.
+// line, and flushes, so a stream of messages is one parseable object per line. A
+// bytes field (a result, a payload) that is valid UTF-8 is printed as that text, with
+// "<field>Encoding": "text" beside it; other bytes stay base64, with
+// "<field>Encoding": "base64".
 void PrintJson(const google::protobuf::Message& message);
+
+// Whether `s` is well-formed UTF-8 (no overlong forms, surrogates or values past
+// U+10FFFF).
+bool IsUtf8(absl::string_view s);
 
 // Writes `text` to stdout as it is and flushes.
 void PrintRaw(absl::string_view text);

@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 
 #include "absl/container/flat_hash_set.h"
@@ -13,6 +15,21 @@ namespace {
 
 constexpr std::size_t kBarWidth = 30;
 
+// Whether a bar's line is on the terminal now, for the signal handler.
+std::atomic<bool> line_open{false};
+
+// SIGINT/SIGTERM while a bar is drawn: end its line, so the shell's prompt starts on a
+// line of its own, then die of the signal as before (async-signal-safe: write, signal,
+// raise only).
+extern "C" void EndLineAndDie(int sig) {
+  if (line_open.load()) {
+    ssize_t written = write(STDERR_FILENO, "\n", 1);
+    (void)written;  // nothing to do if stderr is gone: the process is dying anyway
+  }
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
+}
+
 }  // namespace
 
 std::size_t DistinctCount(const std::vector<std::string>& job_ids) {
@@ -21,10 +38,21 @@ std::size_t DistinctCount(const std::vector<std::string>& job_ids) {
 
 ProgressBar::ProgressBar(std::size_t total) : enabled_(isatty(STDOUT_FILENO) == 1 && total > 0), total_(total) {
   absl::MutexLock lock(&mu_);
-  if (enabled_) Draw();
+  if (!enabled_) return;
+  struct sigaction action = {};
+  action.sa_handler = EndLineAndDie;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, &previous_int_);
+  sigaction(SIGTERM, &action, &previous_term_);
+  Draw();
 }
 
-ProgressBar::~ProgressBar() { Erase(); }
+ProgressBar::~ProgressBar() {
+  Erase();
+  if (!enabled_) return;
+  sigaction(SIGINT, &previous_int_, nullptr);
+  sigaction(SIGTERM, &previous_term_, nullptr);
+}
 
 void ProgressBar::Advance(std::size_t n) {
   absl::MutexLock lock(&mu_);
@@ -38,6 +66,7 @@ void ProgressBar::Erase() {
   std::fputs("\r\x1b[K", stderr);
   std::fflush(stderr);
   drawn_ = false;
+  line_open.store(false);
 }
 
 void ProgressBar::Draw() {
@@ -48,6 +77,7 @@ void ProgressBar::Draw() {
   std::fputs(line.c_str(), stderr);
   std::fflush(stderr);
   drawn_ = true;
+  line_open.store(true);
 }
 
 CompletionProgress::CompletionProgress(cohort::v1::Broker::Stub& stub, const std::vector<std::string>& job_ids)

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <signal.h>
+
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -16,7 +18,9 @@ namespace cohort::cli {
 // A one-line progress bar on stderr, "[########------------] 12/30 done", for commands
 // that wait on many jobs. Drawn only when stdout is a terminal, so a person sees it and
 // a script that captures stdout gets nothing extra on stderr. The line is redrawn in
-// place and erased by Erase() or the destructor. Thread-safe.
+// place and erased by Erase() or the destructor. While it is enabled, SIGINT and SIGTERM
+// (Ctrl-C) end the line before the process dies of them, so the shell prompt does not
+// land on the bar. Thread-safe; one bar at a time.
 class ProgressBar {
  public:
   explicit ProgressBar(std::size_t total);
@@ -37,6 +41,8 @@ class ProgressBar {
 
   const bool enabled_;
   const std::size_t total_;
+  struct sigaction previous_int_ = {};
+  struct sigaction previous_term_ = {};
   absl::Mutex mu_;
   std::size_t done_ ABSL_GUARDED_BY(mu_) = 0;
   bool drawn_ ABSL_GUARDED_BY(mu_) = false;

@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "services/cli/command.h"
 #include "services/cli/job_spec_flags.h"
@@ -44,6 +45,12 @@ void PrintSchedule(const Schedule& s) {
   }
   table.AddRow({"catch-up", catch_up});
   table.AddRow({"job", absl::StrCat(spec.job().queue(), " ", spec.job().kind(), ", priority ", spec.job().priority())});
+  if (spec.job().has_command()) {
+    table.AddRow({"command", Excerpt(absl::StrJoin(spec.job().command().argv(), " "), 200)});
+  }
+  if (!spec.job().payload().empty()) {
+    table.AddRow({"payload", absl::StrCat(spec.job().payload().size(), " bytes: \"", Excerpt(spec.job().payload(), 60), "\"")});
+  }
   table.AddRow({"next fire", FormatTime(s.next_fire_time(), s.has_next_fire_time())});
   table.AddRow({"last fire", FormatTime(s.last_fire_time(), s.has_last_fire_time())});
   table.AddRow({"last job", s.last_job_id().empty() ? "-" : s.last_job_id()});
@@ -282,7 +289,8 @@ ExitCode Schedules(Context& ctx, absl::Span<const std::string> args) {
 }  // namespace
 
 std::vector<Command> ScheduleCommands() {
-  return {{"schedules", "interval and cron schedules: create, list, get, delete, pause, resume, trigger", Schedules}};
+  return {{"schedules", "interval and cron schedules: create, list, get, delete, pause, resume, trigger", Schedules,
+           "list create get update delete pause resume trigger"}};
 }
 
 }  // namespace cohort::cli

@@ -62,7 +62,8 @@ std::vector<Command> TokenCommands() {
                                                            "[--tokens-file FILE]"));
              }
              return TokenCreate(ctx, args.subspan(1));
-           }}};
+           },
+           "create"}};
 }
 
 }  // namespace cohort::cli

@@ -2,12 +2,15 @@
 // serves them (see broker.proto). Waiting happens on the broker; these commands block
 // in one call each, with a progress bar fed by an AsCompleted stream when a person
 // watches.
+#include <algorithm>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "services/cli/command.h"
 #include "services/cli/input.h"
 #include "services/cli/progress.h"
+#include "services/cli/reconnect.h"
 
 namespace cohort::cli {
 namespace {
@@ -18,24 +21,27 @@ bool Raised(const JobOutcome& outcome) {
   return outcome.state() == cohort::v1::JOB_STATE_FAILED || outcome.state() == cohort::v1::JOB_STATE_CANCELLED;
 }
 
-// A waiting command's --timeout: the request's timeout when given, else the wait is
-// as long as it takes.
+// A waiting command's --timeout: the request's timeout when given, else the global
+// --timeout when that was given (Context::DefaultWait), else as long as it takes.
 class WaitTimeout {
  public:
-  explicit WaitTimeout(FlagSet& flags) : flags_(flags) {
-    flags.Add("timeout", &value_, "give up waiting after this long, e.g. 30s (default: wait as long as it takes)");
+  WaitTimeout(Context& ctx, FlagSet& flags) : ctx_(ctx), flags_(flags) {
+    flags.Add("timeout", &value_,
+              "give up waiting after this long, e.g. 30s (default: the global --timeout if given before the "
+              "command, else wait as long as it takes)");
   }
 
-  // Sets the request's timeout, if --timeout was given.
+  // Sets the request's timeout, if there is one.
   template <typename Request>
   void SetOn(Request* request) const {
-    if (flags_.IsSet("timeout")) *request->mutable_timeout() = ToProto(value_);
+    if (bound() != absl::InfiniteDuration()) *request->mutable_timeout() = ToProto(bound());
   }
   // How long the call may wait: for Context::WaitingCall.
-  absl::Duration bound() const { return flags_.IsSet("timeout") ? value_ : absl::InfiniteDuration(); }
-  std::string Text() const { return FormatAge(value_); }
+  absl::Duration bound() const { return flags_.IsSet("timeout") ? value_ : ctx_.DefaultWait(); }
+  std::string Text() const { return FormatAge(bound()); }
 
  private:
+  const Context& ctx_;
   const FlagSet& flags_;
   absl::Duration value_;
 };
@@ -47,7 +53,7 @@ ExitCode Gather(Context& ctx, absl::Span<const std::string> args) {
   bool return_exceptions = false;
   flags.Add("return-exceptions", &return_exceptions,
             "list failed and cancelled jobs with the others instead of stopping at the first (exit code 0)");
-  WaitTimeout timeout(flags);
+  WaitTimeout timeout(ctx, flags);
   flags.SetFooter(
       "Without --return-exceptions the first job to fail ends the command with exit code 1 (the other jobs\n"
       "keep running). A timeout is exit code 1 too, and cancels nothing.\n");
@@ -107,7 +113,7 @@ ExitCode Wait(Context& ctx, absl::Span<const std::string> args) {
   flags.Inherit(&ctx.global_flags());
   std::string return_when = "all-completed";
   flags.Add("return-when", &return_when, "first-completed, first-exception or all-completed", "WHEN");
-  WaitTimeout timeout(flags);
+  WaitTimeout timeout(ctx, flags);
   flags.SetFooter(
       "Never cancels anything. Exit code 0 when the condition held (whatever the jobs' states), 1 when the\n"
       "timeout passed first.\n");
@@ -168,7 +174,7 @@ ExitCode WaitFor(Context& ctx, absl::Span<const std::string> args) {
   FlagSet flags("cohortctl wait-for [flags] JOB_ID",
                 "Waits for one job and prints its result (asyncio.wait_for): on timeout the job is cancelled.");
   flags.Inherit(&ctx.global_flags());
-  WaitTimeout timeout(flags);
+  WaitTimeout timeout(ctx, flags);
   bool shield = false;
   flags.Add("shield", &shield, "on timeout, leave the job running (asyncio.shield)");
   flags.SetFooter("Exit code 1 when the job fails or is cancelled, or the timeout passes.\n");
@@ -180,10 +186,21 @@ ExitCode WaitFor(Context& ctx, absl::Span<const std::string> args) {
   cohort::v1::WaitForRequest request;
   request.set_job_id(parsed.positional[0]);
   request.set_shield(shield);
-  timeout.SetOn(&request);
   cohort::v1::WaitForResponse response;
-  auto call = ctx.WaitingCall(timeout.bound());
-  grpc::Status status = (*broker)->WaitFor(call.get(), request, &response);
+  // A broker restart ends the call UNAVAILABLE and never cancels the job: wait again,
+  // for what is left of the timeout.
+  const absl::Time end = timeout.bound() == absl::InfiniteDuration() ? absl::InfiniteFuture()
+                                                                      : absl::Now() + timeout.bound();
+  Reconnect reconnect("wait-for");
+  grpc::Status status;
+  while (true) {
+    const absl::Duration left = std::max(end - absl::Now(), absl::Milliseconds(1));
+    if (end != absl::InfiniteFuture()) *request.mutable_timeout() = ToProto(left);
+    auto call = ctx.WaitingCall(end == absl::InfiniteFuture() ? absl::InfiniteDuration() : left);
+    status = (*broker)->WaitFor(call.get(), request, &response);
+    if (!Reconnect::Retryable(status) || absl::Now() >= end) break;
+    reconnect.Wait(status, ctx.options().server, absl::StrCat("still waiting for ", request.job_id()));
+  }
   if (status.error_code() == grpc::StatusCode::ABORTED) return Fail(ExitCode::kJobFailed, status.error_message());
   if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
     return Fail(ExitCode::kJobFailed,
@@ -204,7 +221,7 @@ ExitCode AsCompleted(Context& ctx, absl::Span<const std::string> args) {
   FlagSet flags("cohortctl as-completed [flags] JOB_ID... (- reads ids from stdin)",
                 "Prints each job as it ends, earliest first (asyncio.as_completed).");
   flags.Inherit(&ctx.global_flags());
-  WaitTimeout timeout(flags);
+  WaitTimeout timeout(ctx, flags);
   flags.SetFooter(
       "With --output=json, each job is one AsCompletedResponse object on its own line.\n"
       "Exit code 1 when a job failed or was cancelled, or the timeout passed.\n");

@@ -7,26 +7,33 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <cstdint>
 #include <memory>
 #include <ostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "protos/cohort/v1/broker.pb.h"
 #include "protos/cohort/v1/scheduler.pb.h"
 #include "tests/cli/cluster.h"
 #include "tests/cli/run_process.h"
+#include "tests/testing/metrics_scrape.h"
 #include "tests/testing/runfiles.h"
+#include "tests/testing/service_process.h"
 #include "tests/testing/temp_dir.h"
 
 namespace cohort::testing {
@@ -51,10 +58,40 @@ constexpr int kUsage = 2;
 constexpr int kRejected = 3;
 constexpr int kUnreachable = 4;
 
+// Undoes cohortctl's text for bytes fields (output.h): "<field>Encoding": "text" means
+// the field holds the bytes as text, which protobuf JSON wants in base64.
+void BytesAsBase64(google::protobuf::Value& value) {
+  if (value.has_list_value()) {
+    for (google::protobuf::Value& item : *value.mutable_list_value()->mutable_values()) BytesAsBase64(item);
+    return;
+  }
+  if (!value.has_struct_value()) return;
+  auto& fields = *value.mutable_struct_value()->mutable_fields();
+  std::vector<std::string> encodings;
+  for (auto& [key, field] : fields) {
+    if (absl::EndsWith(key, "Encoding") && fields.contains(key.substr(0, key.size() - 8))) {
+      encodings.push_back(key);
+    } else {
+      BytesAsBase64(field);
+    }
+  }
+  for (const std::string& key : encodings) {
+    google::protobuf::Value& bytes = fields[key.substr(0, key.size() - 8)];
+    if (fields[key].string_value() == "text") bytes.set_string_value(absl::Base64Escape(bytes.string_value()));
+    fields.erase(key);
+  }
+}
+
 template <typename Message>
 Message FromJson(const std::string& text) {
+  google::protobuf::Value value;
+  auto status = google::protobuf::util::JsonStringToMessage(text, &value);
+  EXPECT_TRUE(status.ok()) << status << " parsing: " << text;
+  BytesAsBase64(value);
+  std::string json;
+  EXPECT_TRUE(google::protobuf::util::MessageToJsonString(value, &json).ok());
   Message message;
-  const auto status = google::protobuf::util::JsonStringToMessage(text, &message);
+  status = google::protobuf::util::JsonStringToMessage(json, &message);
   EXPECT_TRUE(status.ok()) << status << " parsing: " << text;
   return message;
 }
@@ -64,6 +101,17 @@ std::vector<std::string> Lines(const std::string& text) {
 }
 
 std::string Trimmed(const std::string& text) { return std::string(absl::StripAsciiWhitespace(text)); }
+
+// Writes `text` to `path`, creating its directory.
+absl::Status WriteFile(const std::string& path, const std::string& text) {
+  std::error_code error;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), error);
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out) return absl::InternalError(absl::StrCat("cannot write ", path));
+  return absl::OkStatus();
+}
 
 class CliTest : public ::testing::Test {
  protected:
@@ -80,7 +128,8 @@ class CliTest : public ::testing::Test {
     if (cluster_ == nullptr) return;
     ProcessResult r = Ctl({"ls", "--output=json", "--page-size=500", "--queue=" + Queue(), "--state=pending,queued,running"});
     if (r.exit_code != kOk) return;
-    for (const Job& job : FromJson<ListJobsResponse>(r.stdout_text).jobs()) Ctl({"cancel", job.id()});
+    const ListJobsResponse left = FromJson<ListJobsResponse>(r.stdout_text);
+    for (const Job& job : left.jobs()) Ctl({"cancel", job.id()});
   }
 
   static std::string CtlPath() { return BinaryPath("services/cli/cohortctl"); }
@@ -273,7 +322,7 @@ TEST_F(CliTest, SubmitSetsTheSpecFromItsFlags) {
 }
 
 TEST_F(CliTest, DependsOnHoldsTheChildUntilItsParentSucceeds) {
-  ASSERT_EQ(Ctl({"queues", "pause", Queue()}).exit_code, kOk);
+  ASSERT_EQ(Ctl({"queues", "create", "--paused", Queue()}).exit_code, kOk);
   const std::string parent = Submit({Queue(), "builtin.echo", "parent"});
   const std::string child =
       Submit({"--depends-on=" + parent, "--on-dependency-failure=fail", Queue(), "builtin.echo", "child"});
@@ -300,7 +349,7 @@ TEST_F(CliTest, LsFiltersByQueueAndStateAndPages) {
   ASSERT_EQ(table.exit_code, kOk) << table;
   std::vector<std::string> lines = Lines(table.stdout_text);
   ASSERT_EQ(lines.size(), 4u) << table;
-  EXPECT_THAT(lines[0], MatchesRegex("ID +QUEUE +KIND +STATE +PRIORITY +ATTEMPT +AGE"));
+  EXPECT_THAT(lines[0], MatchesRegex("ID +QUEUE +KIND +STATE +PRIORITY +ATTEMPT +AGE +ERROR"));
   EXPECT_THAT(lines[1], StartsWith(absl::StrCat(ids[0], "  ", Queue(), "  builtin.echo  SUCCEEDED")));
 
   ProcessResult succeeded = Ctl({"ls", "--output=json", "--queue=" + Queue(), "--state=succeeded"});
@@ -335,7 +384,7 @@ TEST_F(CliTest, LsFiltersByQueueAndStateAndPages) {
 }
 
 TEST_F(CliTest, CancelEndsAQueuedJobAndSaysWhenItHadAlreadyEnded) {
-  ASSERT_EQ(Ctl({"queues", "pause", Queue()}).exit_code, kOk);
+  ASSERT_EQ(Ctl({"queues", "create", "--paused", Queue()}).exit_code, kOk);
   const std::string id = Submit({Queue(), "builtin.echo", "never runs"});
   ProcessResult r = Ctl({"cancel", id});
   EXPECT_EQ(r.exit_code, kOk) << r;
@@ -522,6 +571,9 @@ TEST_F(CliTest, ProgressBarIsDrawnOnlyWhenStdoutIsATerminal) {
 // ---- queues, executors ----
 
 TEST_F(CliTest, QueuesShowDepthAndPauseResumeAndLimitsWork) {
+  ProcessResult created = Ctl({"queues", "create", Queue()});
+  ASSERT_EQ(created.exit_code, kOk) << created;
+  EXPECT_EQ(created.stdout_text, absl::StrCat("queue ", Queue(), " created\n"));
   ProcessResult paused = Ctl({"queues", "pause", Queue()});
   ASSERT_EQ(paused.exit_code, kOk) << paused;
   EXPECT_EQ(paused.stdout_text, absl::StrCat("queue ", Queue(), " paused\n"));
@@ -543,8 +595,8 @@ TEST_F(CliTest, QueuesShowDepthAndPauseResumeAndLimitsWork) {
   ProcessResult table = Ctl({"queues"});
   ASSERT_EQ(table.exit_code, kOk) << table;
   EXPECT_THAT(table.stdout_text,
-              MatchesRegex("QUEUE +STATE +DEPTH +BY PRIORITY +RUNNING +OLDEST +MAX CONCURRENCY +MAX RATE +WEIGHT\n"
-                           "(.|\n)*" + Queue() + " +paused +2 +5:1 0:1 +0 +[0-9]+m?s +- +- +1\n(.|\n)*"));
+              MatchesRegex("QUEUE +STATE +DEPTH +BY PRIORITY +RUNNING +OLDEST +MAX CONCURRENCY +MAX RATE +WEIGHT +EXECUTORS +UNSERVED\n"
+                           "(.|\n)*" + Queue() + " +paused +2 +5:1 0:1 +0 +[0-9]+m?s +- +- +1 +[0-9]+ +-\n(.|\n)*"));
 
   ProcessResult limits = Ctl({"queues", "limits", "--output=json", "--max-concurrency=1", "--weight=3", Queue()});
   ASSERT_EQ(limits.exit_code, kOk) << limits;
@@ -818,6 +870,173 @@ TEST_F(CliTest, ScheduleCreateChecksItsTriggerBeforeCallingAnyone) {
   EXPECT_THAT(overlap.stderr_text, HasSubstr("use skip, allow, buffer-one"));
   ProcessResult unknown = Run({"schedules", "frob"});
   EXPECT_EQ(unknown.exit_code, kUsage) << unknown;
+}
+
+// ---- bounded waits, JSON text, schedules, completion, config ----
+
+TEST_F(CliTest, SubmitWaitTimeoutExitsOneAndSaysTheJobIsStillGoing) {
+  ProcessResult r = Ctl({"submit", "--wait", "--wait-timeout=300ms", Queue(), "builtin.sleep", "20s"});
+  EXPECT_EQ(r.exit_code, kJobFailed) << r;
+  EXPECT_THAT(r.stderr_text, HasSubstr("did not end within 300ms: it is still "));
+  EXPECT_THAT(r.stderr_text, HasSubstr("(nothing was cancelled)"));
+  EXPECT_EQ(Lines(r.stderr_text).size(), 1u) << r;
+  // Not cancelled: it is still there, queued or running.
+  ProcessResult ls = Ctl({"ls", "--output=json", "--queue=" + Queue()});
+  ListJobsResponse jobs = FromJson<ListJobsResponse>(ls.stdout_text);
+  ASSERT_EQ(jobs.jobs_size(), 1);
+  EXPECT_THAT(JobState_Name(jobs.jobs(0).state()), ::testing::AnyOf("JOB_STATE_QUEUED", "JOB_STATE_RUNNING"));
+
+  ProcessResult lone = Ctl({"submit", "--wait-timeout=1s", Queue(), "builtin.noop"});
+  EXPECT_EQ(lone.exit_code, kUsage) << lone;
+  EXPECT_EQ(lone.stderr_text, "cohortctl: --wait-timeout needs --wait\n");
+}
+
+TEST_F(CliTest, TheGlobalTimeoutBoundsWaitsWithoutTheirOwn) {
+  const std::string id = Submit({Queue(), "builtin.sleep", "20s"});
+  ProcessResult submit = Ctl({"--timeout=300ms", "submit", "--wait", Queue(), "builtin.sleep", "20s"});
+  EXPECT_EQ(submit.exit_code, kJobFailed) << submit;
+  EXPECT_THAT(submit.stderr_text, HasSubstr("did not end within 300ms"));
+  ProcessResult gather = Ctl({"--timeout=300ms", "gather", id});
+  EXPECT_EQ(gather.exit_code, kJobFailed) << gather;
+  EXPECT_THAT(gather.stderr_text, HasSubstr("gather timed out after 300ms"));
+  EXPECT_LT(gather.elapsed, absl::Seconds(10));
+}
+
+TEST_F(CliTest, JsonShowsTextResultsAsTextAndOtherBytesAsBase64) {
+  ProcessResult text = Ctl({"--output=json", "submit", "--wait", Queue(), "builtin.echo", "héllo wörld"});
+  EXPECT_EQ(text.exit_code, kOk) << text;
+  EXPECT_THAT(text.stdout_text, HasSubstr("\"result\":\"héllo wörld\""));
+  EXPECT_THAT(text.stdout_text, HasSubstr("\"resultEncoding\":\"text\""));
+  ProcessResult binary = Ctl({"--output=json", "submit", "--wait", Queue(), "builtin.echo", "\xff\xfe"});
+  EXPECT_EQ(binary.exit_code, kOk) << binary;
+  EXPECT_THAT(binary.stdout_text, HasSubstr("\"result\":\"//4=\""));
+  EXPECT_THAT(binary.stdout_text, HasSubstr("\"resultEncoding\":\"base64\""));
+  // The payload inside a job, too.
+  const std::string id = Submit({Queue(), "builtin.echo", "plain"});
+  ProcessResult get = Ctl({"--output=json", "get", id});
+  EXPECT_THAT(get.stdout_text, HasSubstr("\"payload\":\"plain\""));
+  EXPECT_THAT(get.stdout_text, HasSubstr("\"payloadEncoding\":\"text\""));
+}
+
+TEST_F(CliTest, SchedulesAgainstAServerWithoutThemSayWhereToPointCohortctl) {
+  TempDir dir("cli-broker");
+  absl::StatusOr<std::unique_ptr<ServiceProcess>> broker = ServiceProcess::Start(
+      BinaryPath("services/broker/cohort-broker"),
+      {"--listen=127.0.0.1:0", "--metrics-listen=127.0.0.1:0", "--data-dir=" + dir.Path("data")});
+  ASSERT_TRUE(broker.ok()) << broker.status();
+  ProcessResult r = Run({"--server=" + (*broker)->grpc_address(), "schedules", "list"});
+  EXPECT_EQ(r.exit_code, kRejected) << r;
+  EXPECT_THAT(r.stderr_text, HasSubstr("does not serve schedules"));
+  EXPECT_THAT(r.stderr_text, HasSubstr("--scheduler=HOST:PORT, COHORT_SCHEDULER"));
+  EXPECT_EQ(Lines(r.stderr_text).size(), 1u) << r;
+}
+
+TEST_F(CliTest, ACronThatCanNeverFireIsRejected) {
+  ProcessResult r = Ctl({"schedules", "create", "--cron=0 2 30 2 *", Queue(), Queue(), "builtin.noop"});
+  EXPECT_EQ(r.exit_code, kRejected) << r;
+  EXPECT_EQ(r.stderr_text,
+            "cohortctl: INVALID_ARGUMENT: spec.cron.expression \"0 2 30 2 *\" never fires: no date matches its "
+            "day-of-month, month and day-of-week fields (e.g. February 30)\n");
+  EXPECT_EQ(Ctl({"schedules", "get", Queue()}).exit_code, kRejected);
+}
+
+TEST_F(CliTest, SchedulesGetShowsTheCommand) {
+  ProcessResult created =
+      Ctl({"schedules", "create", "--every=1h", Queue(), Queue(), "exec", "--", "/bin/echo", "nightly", "report"});
+  ASSERT_EQ(created.exit_code, kOk) << created;
+  ProcessResult get = Ctl({"schedules", "get", Queue()});
+  EXPECT_EQ(get.exit_code, kOk) << get;
+  EXPECT_THAT(get.stdout_text, HasSubstr("command    /bin/echo nightly report"));
+  EXPECT_EQ(Ctl({"schedules", "delete", Queue()}).exit_code, kOk);
+}
+
+TEST_F(CliTest, QueueLimitsRefuseNegativeValuesAndSayZeroIsUnlimited) {
+  ProcessResult negative = Ctl({"queues", "limits", "--max-concurrency=-1", Queue()});
+  EXPECT_EQ(negative.exit_code, kUsage) << negative;
+  EXPECT_EQ(negative.stderr_text,
+            "cohortctl: --max-concurrency -1 is invalid: use 0 (unlimited) or a positive number\n");
+  EXPECT_THAT(Run({"queues", "limits", "--help"}).stdout_text, HasSubstr("0 means unlimited, not stopped"));
+}
+
+TEST_F(CliTest, BashCompletionLoadsAndCompletesCommandsSubcommandsAndFlags) {
+  ProcessResult script = Run({"completion", "bash"});
+  ASSERT_EQ(script.exit_code, kOk) << script;
+  TempDir dir("cli-completion");
+  const std::string path = dir.Path("cohortctl.bash");
+  ASSERT_TRUE(WriteFile(path, script.stdout_text).ok());
+  auto complete = [&](const std::string& words, int cword) {
+    absl::StatusOr<ProcessResult> r = RunProcess(
+        "/bin/bash", {"-c", absl::StrCat("source ", path, "; COMP_WORDS=(", words, "); COMP_CWORD=", cword,
+                                         "; _cohortctl; echo \"${COMPREPLY[*]}\"")});
+    EXPECT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->exit_code, 0) << *r;
+    return Trimmed(r->stdout_text);
+  };
+  EXPECT_EQ(complete("cohortctl sch", 1), "schedules");
+  EXPECT_EQ(complete("cohortctl w", 1), "watch wait wait-for");  // in the command table's order
+  EXPECT_EQ(complete("cohortctl --output=json queues p", 3), "pause");
+  EXPECT_EQ(complete("cohortctl schedules tr", 2), "trigger");
+  EXPECT_EQ(complete("cohortctl --tls-s", 1), "--tls-server-name");
+  EXPECT_EQ(complete("cohortctl completion z", 2), "zsh");
+
+  ProcessResult zsh = Run({"completion", "zsh"});
+  EXPECT_EQ(zsh.exit_code, kOk) << zsh;
+  EXPECT_THAT(zsh.stdout_text, StartsWith("#compdef cohortctl\n"));
+  ProcessResult fish = Run({"completion", "fish"});
+  EXPECT_EQ(fish.exit_code, kUsage) << fish;
+  EXPECT_EQ(fish.stderr_text, "cohortctl: completion for fish is not available: use bash or zsh\n");
+}
+
+TEST_F(CliTest, ConfigFileGivesTheServerAndEnvAndFlagsWin) {
+  TempDir dir("cli-config");
+  const std::string config = dir.Path("config");
+  ASSERT_TRUE(WriteFile(config, absl::StrCat("# test cluster\nserver = ", cluster_->address(), "\n")).ok());
+  RunOptions with_file;
+  with_file.env = {"COHORT_CONFIG=" + config, "COHORT_SERVER="};
+  EXPECT_EQ(Run({"ls", "--page-size=1"}, with_file).exit_code, kOk);
+  // A flag beats the file...
+  ProcessResult flag = Run({"--server=127.0.0.1:1", "ls"}, with_file);
+  EXPECT_EQ(flag.exit_code, kUnreachable) << flag;
+  EXPECT_THAT(flag.stderr_text, HasSubstr("127.0.0.1:1"));
+  // ...and so does the environment.
+  RunOptions env_too = with_file;
+  env_too.env.push_back("COHORT_SERVER=127.0.0.1:1");
+  EXPECT_EQ(Run({"ls"}, env_too).exit_code, kUnreachable);
+  // The XDG location is read when COHORT_CONFIG is not set.
+  ASSERT_TRUE(WriteFile(dir.Path("xdg/cohort/config"), absl::StrCat("server = ", cluster_->address(), "\n")).ok());
+  RunOptions xdg;
+  xdg.env = {"COHORT_CONFIG=", "COHORT_SERVER=", "XDG_CONFIG_HOME=" + dir.Path("xdg")};
+  EXPECT_EQ(Run({"ls", "--page-size=1"}, xdg).exit_code, kOk);
+
+  ASSERT_TRUE(WriteFile(config, "server = 127.0.0.1:7070\n\nsevrer = x\n").ok());
+  ProcessResult bad = Run({"ls"}, with_file);
+  EXPECT_EQ(bad.exit_code, kUsage) << bad;
+  EXPECT_THAT(bad.stderr_text, StartsWith(absl::StrCat("cohortctl: ", config, ":3: unknown key \"sevrer\"")));
+  EXPECT_EQ(Run({"--version"}, with_file).exit_code, kOk);
+  RunOptions missing;
+  missing.env = {"COHORT_CONFIG=" + dir.Path("nope")};
+  ProcessResult gone = Run({"ls"}, missing);
+  EXPECT_EQ(gone.exit_code, kUsage) << gone;
+  EXPECT_THAT(gone.stderr_text, HasSubstr("nope cannot be read"));
+}
+
+// ---- following the broker across a restart ----
+
+TEST_F(CliTest, WaitForResumesAfterABrokerRestart) {
+  const std::string soon = Submit({"--delay=2s", Queue(), "builtin.echo", "after the restart"});
+  ProcessResult wait_for;
+  std::thread waiter([&] { wait_for = Ctl({"wait-for", "--timeout=60s", soon}); });
+  // The restart must come while the call is waiting: the broker counts it.
+  const absl::Time give_up = absl::Now() + absl::Seconds(20);
+  while (absl::Now() < give_up) {
+    absl::StatusOr<std::string> body = ScrapeMetrics(cluster_->metrics_address());
+    if (body.ok() && MetricValue(*body, "cohort_broker_waiters").value_or(0) >= 1) break;
+  }
+  ASSERT_TRUE(cluster_->Restart().ok());
+  waiter.join();
+  EXPECT_EQ(wait_for.exit_code, kOk) << wait_for;
+  EXPECT_EQ(wait_for.stdout_text, "after the restart\n");
+  EXPECT_THAT(wait_for.stderr_text, HasSubstr("lost the broker at " + cluster_->address()));
 }
 
 }  // namespace

@@ -24,15 +24,26 @@ class Cluster {
   static absl::StatusOr<std::unique_ptr<Cluster>> Start();
 
   // For cohortctl --server (and the scheduler, which defaults to the same): HOST:PORT.
-  const std::string& address() const { return dev_->grpc_address(); }
+  // The same across Restart.
+  const std::string& address() const { return address_; }
+  // Its /metrics, HOST:PORT (changes at Restart).
+  const std::string& metrics_address() const { return dev_->metrics_address(); }
+
+  // Kills cohort-dev with SIGKILL and starts it again on the same address and data
+  // directory, returning once it is ready again (a broker restart, as a client sees it).
+  absl::Status Restart();
 
   static constexpr int kExecutorCapacity = 8;
 
  private:
   Cluster() = default;
 
+  static absl::StatusOr<std::unique_ptr<ServiceProcess>> StartDev(const std::string& listen,
+                                                                  const std::string& data_dir);
+
   TempDir dir_{"cohort-cli"};
   std::unique_ptr<ServiceProcess> dev_;
+  std::string address_;
 };
 
 }  // namespace cohort::testing

@@ -1,0 +1,88 @@
+#include "services/cli/job_filter_flags.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "libs/common/quote.h"
+#include "services/cli/output.h"
+
+namespace cohort::cli {
+namespace {
+
+constexpr const char* kFilterFlags[] = {"state", "queue", "kind", "label", "since", "until", "error-code"};
+
+google::protobuf::Timestamp ToTimestamp(absl::Time t) {
+  google::protobuf::Timestamp proto;
+  const int64_t seconds = absl::ToUnixSeconds(t);
+  proto.set_seconds(seconds);
+  proto.set_nanos(static_cast<int32_t>((t - absl::FromUnixSeconds(seconds)) / absl::Nanoseconds(1)));
+  return proto;
+}
+
+}  // namespace
+
+JobFilterFlags::JobFilterFlags(FlagSet& flags) {
+  flags.AddList("state", &states_,
+                "only jobs in this state: pending, queued, running, succeeded, failed, cancelled (or a comma list)",
+                "STATE");
+  flags.Add("queue", &queue_, "only jobs of this queue", "QUEUE");
+  flags.Add("kind", &kind_, "only jobs of this kind", "KIND");
+  flags.Add("label", &label_, "label selector: k=v, k!=v, k in (a,b), k notin (a,b), k, !k (comma: and)",
+            "SELECTOR");
+  flags.Add("since", &since_, "only jobs created at or after this: RFC 3339 or a duration ago (1h)", "TIME");
+  flags.Add("until", &until_, "only jobs created before this: RFC 3339 or a duration ago (10m)", "TIME");
+  flags.Add("error-code", &error_code_, "only failed or cancelled jobs with this error code", "CODE");
+}
+
+bool JobFilterFlags::AnyGiven(const FlagSet& flags) {
+  for (const char* name : kFilterFlags) {
+    if (flags.IsSet(name)) return true;
+  }
+  return false;
+}
+
+absl::StatusOr<absl::Time> ParseTimeOrAgo(absl::string_view flag, absl::string_view text, absl::Time now) {
+  absl::Duration ago;
+  if (absl::ParseDuration(text, &ago) && ago >= absl::ZeroDuration() && ago != absl::InfiniteDuration()) {
+    return now - ago;
+  }
+  absl::Time t;
+  std::string error;
+  if (absl::ParseTime(absl::RFC3339_full, text, &t, &error)) return t;
+  return absl::InvalidArgumentError(absl::StrCat("--", flag, " ", common::QuoteBounded(text),
+                                                 " is invalid: use RFC 3339 (2026-12-06T10:00:00Z) or a duration "
+                                                 "ago such as 30m or 2h"));
+}
+
+absl::StatusOr<cohort::v1::JobFilter> JobFilterFlags::Build(const FlagSet& flags) const {
+  cohort::v1::JobFilter filter;
+  for (const std::string& item : states_) {
+    for (absl::string_view name : absl::StrSplit(item, ',', absl::SkipEmpty())) {
+      cohort::v1::JobState state;
+      if (!ParseJobState(name, &state)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--state ", common::QuoteBounded(name),
+                         " is invalid: use pending, queued, running, succeeded, failed or cancelled"));
+      }
+      filter.add_states(state);
+    }
+  }
+  filter.set_queue(queue_);
+  filter.set_kind(kind_);
+  filter.set_label_selector(label_);
+  filter.set_error_code(error_code_);
+  const absl::Time now = absl::Now();
+  if (flags.IsSet("since")) {
+    absl::StatusOr<absl::Time> t = ParseTimeOrAgo("since", since_, now);
+    if (!t.ok()) return t.status();
+    *filter.mutable_created_after() = ToTimestamp(*t);
+  }
+  if (flags.IsSet("until")) {
+    absl::StatusOr<absl::Time> t = ParseTimeOrAgo("until", until_, now);
+    if (!t.ok()) return t.status();
+    *filter.mutable_created_before() = ToTimestamp(*t);
+  }
+  return filter;
+}
+
+}  // namespace cohort::cli
