@@ -77,19 +77,35 @@ export function Overview() {
     }
   };
   const reload = useThrottled(load, 1000);
-  // Jobs that ended in the last minute, from the live events (since the page opened).
-  const [ended, setEnded] = useState<{ at: number; failed: boolean }[]>([]);
+  // Jobs that ended in the last minute, from the live events (since the page opened),
+  // counted per second: at most 60 buckets, whatever the rate.
+  const [ended, setEnded] = useState<{ second: number; succeeded: number; failed: number }[]>([]);
   const onJobs = (events: JobEvent[]) => {
     reload();
-    const now = Date.now();
-    const fresh = events
-      .filter((e) => e.toState === 'JOB_STATE_SUCCEEDED' || e.toState === 'JOB_STATE_FAILED')
-      .map((e) => ({ at: now, failed: e.toState === 'JOB_STATE_FAILED' }));
-    setEnded((current) => [...current.filter((x) => now - x.at < 60_000), ...fresh].slice(-20_000));
+    let succeeded = 0;
+    let failed = 0;
+    for (const e of events) {
+      if (e.toState === 'JOB_STATE_SUCCEEDED') succeeded++;
+      if (e.toState === 'JOB_STATE_FAILED') failed++;
+    }
+    if (succeeded + failed === 0) return;
+    const second = Math.floor(Date.now() / 1000);
+    setEnded((current) => {
+      const kept = current.filter((b) => second - b.second < 60);
+      const last = kept[kept.length - 1];
+      if (last?.second === second) {
+        kept[kept.length - 1] = { second, succeeded: last.succeeded + succeeded, failed: last.failed + failed };
+      } else {
+        kept.push({ second, succeeded, failed });
+      }
+      return kept;
+    });
   };
   useLive({ onReset: load, onJobs });
-  const lastMinute = ended.filter((x) => Date.now() - x.at < 60_000);
-  const failedLastMinute = lastMinute.filter((x) => x.failed).length;
+  const now = Math.floor(Date.now() / 1000);
+  const lastMinute = ended.filter((b) => now - b.second < 60);
+  const failedLastMinute = lastMinute.reduce((n, b) => n + b.failed, 0);
+  const succeededLastMinute = lastMinute.reduce((n, b) => n + b.succeeded, 0);
   const capacity = executors.reduce((n, e) => n + (e.capacity ?? 0), 0);
   const running = executors.reduce((n, e) => n + (e.running ?? 0), 0);
   return (
@@ -101,7 +117,7 @@ export function Overview() {
         <a href="#/executors">Executors</a>
       </p>
       <p class="summary" data-testid="last-minute">
-        Last minute (seen live on this page): {lastMinute.length - failedLastMinute} succeeded,{' '}
+        Last minute (seen live on this page): {succeededLastMinute} succeeded,{' '}
         <span class={failedLastMinute ? 'error' : undefined}>{failedLastMinute} failed</span>.
       </p>
       <h2 id="queues-heading">Queues</h2>
