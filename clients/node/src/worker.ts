@@ -395,7 +395,8 @@ export class Worker {
   private async execute(key: string, attempt: Attempt): Promise<void> {
     const { ctx, controller } = attempt;
     const spec = ctx.job.spec;
-    const complete: ExecutorMessage_Complete = { jobId: ctx.jobId, attempt: ctx.attempt, outcome: undefined };
+    // The freed slot is granted back by a CreditGrant after the Complete (any broker), not Complete.credit.
+    const complete: ExecutorMessage_Complete = { jobId: ctx.jobId, attempt: ctx.attempt, outcome: undefined, credit: 0 };
     const limitMs = spec?.timeout !== undefined ? msOf(spec.timeout) : undefined;
     const timer = limitMs === undefined ? undefined
       : setTimeout(() => stop(attempt, 'timeout', `ran past its timeout of ${limitMs / 1000}s`), limitMs);
