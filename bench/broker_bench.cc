@@ -83,8 +83,8 @@ class EchoExecutor {
  public:
   EchoExecutor(Broker::Stub& stub, const std::string& queue, int window,
                std::function<void(const cohort::v1::BrokerMessage::Assign&)> on_assign = {},
-               Credit credit = Credit::kBatched)
-      : on_assign_(std::move(on_assign)), window_(window), credit_(credit) {
+               Credit credit_mode = Credit::kBatched)
+      : on_assign_(std::move(on_assign)), window_(window), credit_(credit_mode) {
     stream_ = stub.Connect(&ctx_);
     cohort::v1::ExecutorMessage hello;
     hello.mutable_hello()->set_executor_id("bench-" + queue);
