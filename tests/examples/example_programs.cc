@@ -2,13 +2,9 @@
 
 #include <unistd.h>
 
-#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
-#include <system_error>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -40,11 +36,46 @@ std::string RunfilePath(std::string_view workspace_relative) {
   return path;
 }
 
+namespace {
+
+// Runs `/bin/sh tests/examples/<script> <dest>` to its end.
+absl::Status RunInstaller(std::string_view script, const std::string& dest, absl::Duration timeout) {
+  absl::StatusOr<std::unique_ptr<ChildProgram>> installer =
+      ChildProgram::Start({"/bin/sh", RunfilePath("tests/examples/" + std::string(script)), dest});
+  if (!installer.ok()) return installer.status();
+  absl::StatusOr<int> exit = (*installer)->Wait(timeout);
+  if (!exit.ok()) return exit.status();
+  if (*exit != 0) {
+    return absl::UnavailableError(absl::StrCat(std::string(script), " exited ", *exit, "; stdout:\n", (*installer)->out(),
+                                               "stderr:\n", (*installer)->err()));
+  }
+  return absl::OkStatus();
+}
+
+std::string TestTmpDir() {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  return tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
+}
+
+// The Python SDK's site directory, installed on first use.
+absl::StatusOr<std::string> PythonSdkSite() {
+  static const absl::StatusOr<std::string>* const site = [] {
+    const std::string dest = absl::StrCat(TestTmpDir(), "/python-sdk-", getpid());
+    absl::Status installed = RunInstaller("install_python_sdk.sh", dest, absl::Minutes(3));
+    return new absl::StatusOr<std::string>(installed.ok() ? absl::StatusOr<std::string>(dest + "/site")
+                                                          : absl::StatusOr<std::string>(installed));
+  }();
+  return *site;
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<ChildProgram>> StartPython(std::string_view script, std::vector<std::string> args) {
+  absl::StatusOr<std::string> site = PythonSdkSite();
+  if (!site.ok()) return site.status();
   std::vector<std::string> argv = {"/usr/bin/python3", RunfilePath("examples/python/" + std::string(script))};
   argv.insert(argv.end(), args.begin(), args.end());
-  return ChildProgram::Start(std::move(argv), {{"PYTHONPATH", RunfilePath("examples/python/stubs")},
-                                               {"PYTHONDONTWRITEBYTECODE", "1"}});
+  return ChildProgram::Start(std::move(argv), {{"PYTHONPATH", *site}, {"PYTHONDONTWRITEBYTECODE", "1"}});
 }
 
 std::vector<std::string> ExpectedClientLines(int count) {
@@ -55,95 +86,16 @@ std::vector<std::string> ExpectedClientLines(int count) {
   return lines;
 }
 
-absl::Status InstallNodeModules(const std::string& dir, absl::Duration timeout) {
-  std::error_code error;
-  std::filesystem::create_directories(dir, error);
-  for (const char* file : {"package.json", "package-lock.json"}) {
-    if (!error) {
-      std::filesystem::copy_file(RunfilePath(absl::StrCat("examples/node/", file)),
-                                 std::filesystem::path(dir) / file,
-                                 std::filesystem::copy_options::overwrite_existing, error);
-    }
-  }
-  if (error) return absl::InternalError(absl::StrCat("cannot prepare ", dir, ": ", error.message()));
-  // npm is a Node script: run it with the node we test with, whatever PATH says.
-  absl::StatusOr<std::unique_ptr<ChildProgram>> npm = ChildProgram::Start(
-      {"/usr/bin/node", "/usr/bin/npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--omit=dev"},
-      {{"npm_config_cache", dir + "/.npm-cache"}, {"npm_config_update_notifier", "false"}}, dir);
-  if (!npm.ok()) return npm.status();
-  absl::StatusOr<int> exit = (*npm)->Wait(timeout);
-  if (!exit.ok()) return exit.status();
-  if (*exit != 0) {
-    return absl::UnavailableError(
-        absl::StrCat("npm ci exited ", *exit, "; stdout:\n", (*npm)->out(), "stderr:\n", (*npm)->err()));
-  }
-  return absl::OkStatus();
+absl::StatusOr<std::string> InstallNodeSdk(const std::string& dir, absl::Duration timeout) {
+  if (absl::Status s = RunInstaller("install_node_sdk.sh", dir, timeout); !s.ok()) return s;
+  return dir + "/path";
 }
 
-namespace {
-
-// FNV-1a 64 of the file's bytes, in hex: stable across runs, builds and machines.
-absl::StatusOr<std::string> FileKey(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::stringstream bytes;
-  bytes << in.rdbuf();
-  std::uint64_t hash = 14695981039346656037ull;
-  for (unsigned char c : bytes.str()) {
-    hash ^= c;
-    hash *= 1099511628211ull;
-  }
-  char hex[17];
-  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(hash));
-  return std::string(hex);
-}
-
-std::filesystem::path NodeModulesCacheRoot() {
-  if (const char* root = std::getenv("COHORT_NODE_MODULES_CACHE"); root != nullptr && *root != '\0') return root;
-  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg != '\0') {
-    return std::filesystem::path(xdg) / "cohort" / "node-modules";
-  }
-  const char* home = std::getenv("HOME");
-  return std::filesystem::path(home != nullptr && *home != '\0' ? home : "/nonexistent") / ".cache" / "cohort" /
-         "node-modules";
-}
-
-}  // namespace
-
-absl::StatusOr<std::string> CachedNodeModules(const std::string& work_dir, absl::Duration timeout) {
-  absl::StatusOr<std::string> key = FileKey(RunfilePath("examples/node/package-lock.json"));
-  if (!key.ok()) return key.status();
-  const std::filesystem::path entry = NodeModulesCacheRoot() / *key;
-  std::error_code error;
-  // The marker is written last, inside the entry before its rename: present means complete.
-  if (std::filesystem::exists(entry / ".complete", error)) return (entry / "node_modules").string();
-
-  if (absl::Status installed = InstallNodeModules(work_dir, timeout); !installed.ok()) return installed;
-  const std::filesystem::path built = std::filesystem::path(work_dir) / "node_modules";
-  // Publish: copy beside the entry, mark complete, rename into place. Best effort: a
-  // read-only cache root (Bazel's sandbox) only means the next run installs again.
-  const std::filesystem::path staging = NodeModulesCacheRoot() / absl::StrCat(".", *key, ".", getpid());
-  std::filesystem::create_directories(staging, error);
-  if (!error) {
-    std::filesystem::copy(built, staging / "node_modules", std::filesystem::copy_options::recursive, error);
-  }
-  if (!error) std::ofstream(staging / ".complete") << "npm ci of package-lock.json " << *key << "\n";
-  if (!error) std::filesystem::rename(staging, entry, error);  // a racing run may have won: fine
-  if (error) {
-    std::fprintf(stderr, "CachedNodeModules: not cached at %s (%s); using %s\n", entry.c_str(),
-                 error.message().c_str(), built.c_str());
-    std::error_code ignored;  // leftovers of a failed publish; the entry itself is untouched
-    std::filesystem::remove_all(staging, ignored);
-  }
-  return built.string();
-}
-
-absl::StatusOr<std::unique_ptr<ChildProgram>> StartNodeClient(const std::string& node_modules_dir,
-                                                              std::vector<std::string> args) {
-  std::vector<std::string> argv = {"/usr/bin/node", RunfilePath("examples/node/client.js"),
-                                   "--protos=" + RunfilesRoot()};
+absl::StatusOr<std::unique_ptr<ChildProgram>> StartNode(const std::string& node_path, std::string_view script,
+                                                        std::vector<std::string> args) {
+  std::vector<std::string> argv = {"/usr/bin/node", RunfilePath("examples/node/" + std::string(script))};
   argv.insert(argv.end(), args.begin(), args.end());
-  return ChildProgram::Start(std::move(argv), {{"NODE_PATH", node_modules_dir}});
+  return ChildProgram::Start(std::move(argv), {{"NODE_PATH", node_path}});
 }
 
 }  // namespace cohort::testing
