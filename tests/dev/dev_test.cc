@@ -139,10 +139,11 @@ TEST_F(CohortDevTest, SigtermExitsZeroAndARestartFindsEveryJob) {
   const std::vector<std::string> ids = Submit({Echo("kept"), Exec({"/bin/echo", "kept too"})});
   Gather(ids);
   // Queued behind nothing but never run: a paused queue keeps it QUEUED across the restart.
-  cohort::v1::PauseQueueRequest pause;
-  pause.set_queue("held");
-  cohort::v1::PauseQueueResponse paused;
-  ASSERT_TRUE(stub_->PauseQueue(Context().get(), pause, &paused).ok());
+  cohort::v1::CreateQueueRequest create;  // a queue that starts paused
+  create.set_queue("held");
+  create.set_paused(true);
+  cohort::v1::CreateQueueResponse created;
+  ASSERT_TRUE(stub_->CreateQueue(Context().get(), create, &created).ok());
   JobSpec held = Echo("held");
   held.set_queue("held");
   const std::vector<std::string> held_ids = Submit({held});
