@@ -1039,5 +1039,148 @@ TEST_F(CliTest, WaitForResumesAfterABrokerRestart) {
   EXPECT_THAT(wait_for.stderr_text, HasSubstr("lost the broker at " + cluster_->address()));
 }
 
+// ---- operating jobs: retry, delete, bulk, purge, filters, queues ----
+
+TEST_F(CliTest, RetryRunsAFailedJobAgainKeepingItsFirstAttempt) {
+  const std::string id = Submit({Queue(), "builtin.fail", "boom"});
+  ASSERT_EQ(Outcome(id).state(), JOB_STATE_FAILED);
+  ProcessResult retried = Ctl({"retry", id});
+  EXPECT_EQ(retried.exit_code, kOk) << retried;
+  EXPECT_THAT(retried.stdout_text, StartsWith(id + " retried: "));
+  EXPECT_EQ(Outcome(id).state(), JOB_STATE_FAILED);  // builtin.fail fails every time
+  EXPECT_EQ(Get(id).attempts_size(), 2);
+
+  const std::string ok = Submit({Queue(), "builtin.echo", "fine"});
+  ASSERT_EQ(Outcome(ok).state(), JOB_STATE_SUCCEEDED);
+  ProcessResult succeeded = Ctl({"retry", ok});
+  EXPECT_EQ(succeeded.exit_code, kRejected) << succeeded;
+  EXPECT_THAT(succeeded.stderr_text, StartsWith("cohortctl: FAILED_PRECONDITION: "));
+  ProcessResult unknown = Ctl({"retry", "0123456789abcdef01234567"});
+  EXPECT_EQ(unknown.exit_code, kRejected) << unknown;
+  EXPECT_THAT(unknown.stderr_text, StartsWith("cohortctl: NOT_FOUND: "));
+  EXPECT_EQ(Ctl({"retry", "--expected-attempt=-1", id}).exit_code, kUsage);
+}
+
+TEST_F(CliTest, DeleteRemovesAJobForGood) {
+  const std::string id = Submit({Queue(), "builtin.echo", "bye"});
+  ASSERT_EQ(Outcome(id).state(), JOB_STATE_SUCCEEDED);
+  ProcessResult deleted = Ctl({"delete", id});
+  EXPECT_EQ(deleted.exit_code, kOk) << deleted;
+  EXPECT_EQ(deleted.stdout_text, id + " deleted (it was SUCCEEDED)\n");
+  EXPECT_EQ(Ctl({"get", id}).exit_code, kRejected);
+  ProcessResult again = Ctl({"delete", id});
+  EXPECT_EQ(again.exit_code, kRejected) << again;
+  EXPECT_THAT(again.stderr_text, StartsWith("cohortctl: NOT_FOUND: "));
+}
+
+TEST_F(CliTest, BulkRetryByLabelCountsFirstAndNeedsYesWithoutATerminal) {
+  const std::string selector = "--label=batch=" + Queue();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(Submit({"--label=batch=" + Queue(), Queue(), "builtin.fail", "x"}));
+  for (const std::string& id : ids) ASSERT_EQ(Outcome(id).state(), JOB_STATE_FAILED);
+
+  ProcessResult dry = Ctl({"bulk", "retry", selector, "--dry-run"});
+  EXPECT_EQ(dry.exit_code, kOk) << dry;
+  EXPECT_EQ(dry.stdout_text, "5 job(s) match: retry would apply to them (dry run: nothing changed)\n");
+  ProcessResult unconfirmed = Ctl({"bulk", "retry", selector});
+  EXPECT_EQ(unconfirmed.exit_code, kUsage) << unconfirmed;
+  EXPECT_THAT(unconfirmed.stderr_text, HasSubstr("add --yes"));
+
+  ProcessResult done = Ctl({"bulk", "retry", selector, "--state=failed", "--yes"});
+  EXPECT_EQ(done.exit_code, kOk) << done;
+  EXPECT_THAT(done.stdout_text, HasSubstr("retry done: 5 matched, 5 changed, 0 skipped"));
+  for (const std::string& id : ids) EXPECT_EQ(Outcome(id).state(), JOB_STATE_FAILED);
+  EXPECT_EQ(Get(ids[0]).attempts_size(), 2);
+
+  const std::string op_id = Lines(done.stdout_text)[0].substr(0, Lines(done.stdout_text)[0].find(' '));
+  ProcessResult status = Ctl({"bulk", "status", op_id});
+  EXPECT_EQ(status.exit_code, kOk) << status;
+  EXPECT_THAT(status.stdout_text, HasSubstr("5 changed"));
+  ProcessResult list = Ctl({"bulk", "ls"});
+  EXPECT_EQ(list.exit_code, kOk) << list;
+  EXPECT_THAT(list.stdout_text, HasSubstr(op_id));
+  EXPECT_EQ(Ctl({"bulk", "status", "nosuchoperation"}).exit_code, kRejected);
+}
+
+TEST_F(CliTest, PurgeDeletesWhatItsDryRunCounted) {
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(Outcome(Submit({Queue(), "builtin.echo", "x"})).state(), JOB_STATE_SUCCEEDED);
+  ProcessResult dry = Ctl({"purge", "--queue=" + Queue(), "--dry-run"});
+  EXPECT_EQ(dry.exit_code, kOk) << dry;
+  EXPECT_THAT(dry.stdout_text, StartsWith("3 job(s) match"));
+  ProcessResult purged = Ctl({"purge", "--queue=" + Queue(), "--yes", "--output=json"});
+  EXPECT_EQ(purged.exit_code, kOk) << purged;
+  BulkOperation op = FromJson<BulkOperation>(purged.stdout_text);
+  EXPECT_EQ(op.changed(), 3);
+  EXPECT_EQ(op.state(), BulkOperation::STATE_DONE);
+  ProcessResult left = Ctl({"ls", "--output=json", "--queue=" + Queue()});
+  EXPECT_EQ(FromJson<ListJobsResponse>(left.stdout_text).jobs_size(), 0);
+
+  ProcessResult everything = Ctl({"purge", "--yes"});
+  EXPECT_EQ(everything.exit_code, kUsage) << everything;
+  EXPECT_THAT(everything.stderr_text, HasSubstr("no filter flag given"));
+  ProcessResult unknown = Ctl({"bulk", "frob"});
+  EXPECT_EQ(unknown.exit_code, kUsage) << unknown;
+}
+
+TEST_F(CliTest, LsListsNewestFirstFiltersAndShowsErrors) {
+  const std::string failed = Submit({"--label=tier=gold", Queue(), "builtin.fail", "kaput"});
+  ASSERT_EQ(Outcome(failed).state(), JOB_STATE_FAILED);
+  const std::string ok = Submit({Queue(), "builtin.echo", "fine"});
+  ASSERT_EQ(Outcome(ok).state(), JOB_STATE_SUCCEEDED);
+  auto ids = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"ls", "--output=json", "--queue=" + Queue()});
+    ProcessResult r = Ctl(args);
+    EXPECT_EQ(r.exit_code, kOk) << r;
+    std::vector<std::string> out;
+    const ListJobsResponse page = FromJson<ListJobsResponse>(r.stdout_text);
+    for (const Job& job : page.jobs()) out.push_back(job.id());
+    return out;
+  };
+  EXPECT_THAT(ids({}), ElementsAre(failed, ok));
+  EXPECT_THAT(ids({"--newest"}), ElementsAre(ok, failed));
+  EXPECT_THAT(ids({"--kind=builtin.fail"}), ElementsAre(failed));
+  EXPECT_THAT(ids({"--label=tier=gold"}), ElementsAre(failed));
+  EXPECT_THAT(ids({"--label=!tier"}), ElementsAre(ok));
+  EXPECT_THAT(ids({"--since=1h"}), ElementsAre(failed, ok));
+  EXPECT_THAT(ids({"--until=1h"}), ElementsAre());
+  ProcessResult table = Ctl({"ls", "--queue=" + Queue(), "--state=failed"});
+  ASSERT_EQ(table.exit_code, kOk) << table;
+  EXPECT_THAT(Lines(table.stdout_text)[1], HasSubstr("kaput"));
+
+  ProcessResult since = Ctl({"ls", "--since=yesterday-ish"});
+  EXPECT_EQ(since.exit_code, kUsage) << since;
+  EXPECT_THAT(since.stderr_text, HasSubstr("--since \"yesterday-ish\" is invalid: use RFC 3339"));
+  ProcessResult selector = Ctl({"ls", "--label=a in (b"});
+  EXPECT_EQ(selector.exit_code, kRejected) << selector;
+  EXPECT_THAT(selector.stderr_text, StartsWith("cohortctl: INVALID_ARGUMENT: "));
+}
+
+TEST_F(CliTest, QueuesCreateAndDeleteWithAndWithoutJobs) {
+  ProcessResult created = Ctl({"queues", "create", "--paused", "--max-concurrency=2", Queue()});
+  EXPECT_EQ(created.exit_code, kOk) << created;
+  EXPECT_EQ(created.stdout_text, "queue " + Queue() + " created\n");
+  EXPECT_EQ(Ctl({"queues", "create", Queue()}).stdout_text, "queue " + Queue() + " already existed (left unchanged)\n");
+  Submit({Queue(), "builtin.echo", "waits"});
+  ProcessResult busy = Ctl({"queues", "delete", Queue()});
+  EXPECT_EQ(busy.exit_code, kRejected) << busy;
+  EXPECT_THAT(busy.stderr_text, HasSubstr("(--with-jobs deletes them too)"));
+  ProcessResult deleted = Ctl({"queues", "delete", "--with-jobs", Queue()});
+  EXPECT_EQ(deleted.exit_code, kOk) << deleted;
+  EXPECT_EQ(deleted.stdout_text, "queue " + Queue() + " deleted, with 1 job(s)\n");
+  ProcessResult gone = Ctl({"queues", "delete", Queue()});
+  EXPECT_EQ(gone.exit_code, kRejected) << gone;
+  EXPECT_THAT(gone.stderr_text, StartsWith("cohortctl: NOT_FOUND: "));
+  EXPECT_EQ(Ctl({"queues", "create", "Bad Name"}).exit_code, kRejected);
+}
+
+TEST_F(CliTest, SubmitWarnsWhenNoConnectedExecutorRunsTheKind) {
+  ProcessResult r = Ctl({"submit", Queue(), "python.upper", "x"});
+  EXPECT_EQ(r.exit_code, kOk) << r;
+  EXPECT_THAT(r.stderr_text, HasSubstr("warning: no connected executor runs kind \"python.upper\" from queue"));
+  ProcessResult served = Ctl({"submit", Queue(), "builtin.noop"});
+  EXPECT_EQ(served.exit_code, kOk) << served;
+  EXPECT_EQ(served.stderr_text, "");
+}
+
 }  // namespace
 }  // namespace cohort::testing
