@@ -23,7 +23,7 @@ std::string MissingScopes(const ScopeSet& required, const ScopeSet& held) {
 Authorizer::Authorizer(std::shared_ptr<TokenStore> tokens, prometheus::Registry& registry, const std::string& service)
     : tokens_(std::move(tokens)),
       denied_(common::ServiceMetrics(registry, service)
-                  .AddCounter("auth_denied", "Calls refused before their handler ran, by method and reason.")) {}
+                  .AddCounter("auth_denied", "Calls refused for their credential, by method and reason.")) {}
 
 grpc::Status Authorizer::Deny(absl::string_view method, const char* reason, grpc::StatusCode code,
                               std::string message) {

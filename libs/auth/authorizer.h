@@ -24,6 +24,9 @@ namespace cohort::auth {
 // A refused call never reaches its handler, so it changes nothing. Refusals are counted
 // in cohort_<service>_auth_denied_total{method, reason} (method is "other" outside the
 // table; reason unauthenticated | unknown_token | missing_scope | unknown_method).
+// Handlers count the refusals only a request can decide in the same family
+// (queue_not_allowed: a queue outside the credential's patterns; executor_not_allowed:
+// an executor id it may not use, or one connected under another principal).
 // An admitted call carries the principal, its executor pattern and its queue patterns
 // in its AuthContext (principal.h: handlers check Hello ids and Submit queues) and the
 // token is removed from the metadata handlers see. No message ever quotes a token.

@@ -45,6 +45,8 @@ BrokerMetrics::BrokerMetrics(prometheus::Registry& r, std::size_t queue_label_li
       stale_completions_(Build<prometheus::Counter>(r, "cohort_broker_stale_completions_total",
                                                     "Completions rejected because their attempt was no longer current.")
                              .Add({})),
+      auth_denied_(Build<prometheus::Counter>(r, "cohort_broker_auth_denied_total",
+                                              "Calls refused for their credential, by method and reason.")),
       bulk_operations_(Build<prometheus::Counter>(r, "cohort_broker_bulk_operations_total",
                                                   "Bulk operations started (dry runs excluded), by action.")),
       bulk_jobs_(Build<prometheus::Counter>(r, "cohort_broker_bulk_jobs_total",

@@ -45,6 +45,12 @@ class BrokerMetrics {
   // An attempt was lost (lease expired, stream dropped, broker restart) and requeued.
   void Redelivered(const std::string& queue) { redelivered_.Add({{"queue", Label(queue)}}).Increment(); }
   void StaleCompletion() { stale_completions_.Increment(); }
+  // A call the handler refused for its credential (the authorizer counts the others in
+  // the same family): `method` a full method path, `reason` queue_not_allowed or
+  // executor_not_allowed.
+  void AuthDenied(const std::string& method, const std::string& reason) {
+    auth_denied_.Add({{"method", method}, {"reason", reason}}).Increment();
+  }
   // A bulk operation started (not a dry run); `action` is cancel, retry or delete.
   void BulkStarted(const std::string& action) { bulk_operations_.Add({{"action", action}}).Increment(); }
   // Jobs a bulk operation handled; `outcome` is changed or skipped.
@@ -98,6 +104,7 @@ class BrokerMetrics {
   prometheus::Family<prometheus::Counter>& ended_;
   prometheus::Family<prometheus::Counter>& redelivered_;
   prometheus::Counter& stale_completions_;
+  prometheus::Family<prometheus::Counter>& auth_denied_;
   prometheus::Family<prometheus::Counter>& bulk_operations_;
   prometheus::Family<prometheus::Counter>& bulk_jobs_;
   prometheus::Family<prometheus::Histogram>& dispatch_latency_;

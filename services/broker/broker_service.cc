@@ -124,6 +124,7 @@ grpc::ServerUnaryReactor* BrokerService::Submit(grpc::CallbackServerContext* ctx
     const std::shared_ptr<const grpc::AuthContext> auth = ctx->auth_context();
     for (int i = 0; i < req->jobs_size(); ++i) {
       if (!auth::MayUseQueue(auth.get(), req->jobs(i).queue())) {
+        metrics_.AuthDenied("/cohort.v1.Broker/Submit", "queue_not_allowed");
         co_return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
                                absl::StrCat("jobs[", i, "].queue ", common::QuoteBounded(req->jobs(i).queue()),
                                             " is not among the queues this credential may submit to"));
@@ -407,6 +408,7 @@ grpc::ServerBidiReactor<ExecutorMessage, BrokerMessage>* BrokerService::Connect(
         }
         // The authorizer admitted the credential for `execute`; the id must be one it may use.
         if (!auth::MayActAsExecutor(ctx->auth_context().get(), first->hello().executor_id())) {
+          metrics_.AuthDenied("/cohort.v1.Broker/Connect", "executor_not_allowed");
           co_return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
                                  "this credential may not connect as executor_id " +
                                      common::QuoteBounded(first->hello().executor_id()) +
@@ -415,7 +417,12 @@ grpc::ServerBidiReactor<ExecutorMessage, BrokerMessage>* BrokerService::Connect(
         SessionChannel channel(stream);
         absl::StatusOr<std::uint64_t> session =
             engine_.Attach(first->hello(), &channel, auth::CallerPrincipal(ctx->auth_context().get()));
-        if (!session.ok()) co_return rpc::ToGrpc(session.status());
+        if (!session.ok()) {
+          if (absl::IsPermissionDenied(session.status())) {
+            metrics_.AuthDenied("/cohort.v1.Broker/Connect", "executor_not_allowed");
+          }
+          co_return rpc::ToGrpc(session.status());
+        }
         ++executor_streams_;
         executors_gone_.Clear();
         // The writer moves the engine's messages into the stream; it belongs to

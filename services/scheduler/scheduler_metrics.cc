@@ -23,6 +23,7 @@ SchedulerMetrics::SchedulerMetrics(common::ServiceMetrics m)
       schedule_lag_(m.AddHistogram("schedule_lag", "Fire time minus slot time of submitted slots.", Unit::kSeconds)
                         .Add({}, LagBuckets())),
       rpcs_(m.AddCounter("rpcs", "Scheduler RPCs served, by method and status code.")),
+      auth_denied_(m.AddCounter("auth_denied", "Calls refused for their credential, by method and reason.")),
       pending_timers_(m.AddGauge("pending_timers", "Armed release timers (delayed jobs and retry backoffs).").Add({})),
       pending_jobs_(m.AddGauge("pending_jobs", "PENDING jobs the scheduler is tracking.").Add({})),
       schedules_(m.AddGauge("schedules", "Schedules stored.").Add({})),

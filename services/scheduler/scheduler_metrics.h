@@ -29,6 +29,11 @@ class SchedulerMetrics {
   void Rpc(const std::string& method, const std::string& code) {
     rpcs_.Add({{"method", method}, {"code", code}}).Increment();
   }
+  // A call the handler refused for its credential (the authorizer counts the others in
+  // the same family): `method` a full method path, `reason` queue_not_allowed.
+  void AuthDenied(const std::string& method, const std::string& reason) {
+    auth_denied_.Add({{"method", method}, {"reason", reason}}).Increment();
+  }
 
   prometheus::Gauge& pending_timers() { return pending_timers_; }
   prometheus::Gauge& pending_jobs() { return pending_jobs_; }
@@ -48,6 +53,7 @@ class SchedulerMetrics {
   prometheus::Family<prometheus::Counter>& fires_;
   prometheus::Histogram& schedule_lag_;
   prometheus::Family<prometheus::Counter>& rpcs_;
+  prometheus::Family<prometheus::Counter>& auth_denied_;
   prometheus::Gauge& pending_timers_;
   prometheus::Gauge& pending_jobs_;
   prometheus::Gauge& schedules_;

@@ -22,22 +22,22 @@ grpc::Status Reply(const absl::StatusOr<cohort::v1::Schedule>& schedule, cohort:
   return grpc::Status::OK;
 }
 
-// PERMISSION_DENIED unless the caller's credential may use `queue`. A schedule's jobs
-// are submitted by the scheduler with its own credential, so a caller limited to some
-// queues must not reach the others through a schedule.
-grpc::Status CheckQueue(const grpc::CallbackServerContext* ctx, const std::string& queue, absl::string_view what) {
+}  // namespace
+
+grpc::Status SchedulerService::CheckQueue(const grpc::CallbackServerContext* ctx, const char* method,
+                                          const std::string& queue, absl::string_view what) {
   if (auth::MayUseQueue(ctx->auth_context().get(), queue)) return grpc::Status::OK;
+  metrics_.AuthDenied(absl::StrCat("/cohort.v1.Scheduler/", method), "queue_not_allowed");
   return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
                       absl::StrCat(what, common::QuoteBounded(queue),
                                    " is not among the queues this credential may submit to"));
 }
 
-}  // namespace
-
-grpc::Status SchedulerService::CheckScheduleQueue(const grpc::CallbackServerContext* ctx, const std::string& id) {
+grpc::Status SchedulerService::CheckScheduleQueue(const grpc::CallbackServerContext* ctx, const char* method,
+                                                  const std::string& id) {
   absl::StatusOr<cohort::v1::Schedule> existing = schedules_.Get(id);
   if (!existing.ok()) return grpc::Status::OK;  // the call itself reports NOT_FOUND
-  return CheckQueue(ctx, existing->spec().job().queue(), "the schedule's queue ");
+  return CheckQueue(ctx, method, existing->spec().job().queue(), "the schedule's queue ");
 }
 
 template <typename Body>
@@ -53,9 +53,8 @@ grpc::ServerUnaryReactor* SchedulerService::CreateSchedule(grpc::CallbackServerC
                                                            const cohort::v1::CreateScheduleRequest* req,
                                                            cohort::v1::CreateScheduleResponse* resp) {
   return Unary("CreateSchedule", [this, ctx, req, resp]() -> Task<grpc::Status> {
-    if (grpc::Status denied = CheckQueue(ctx, req->spec().job().queue(), "spec.job.queue "); !denied.ok()) {
-      co_return denied;
-    }
+    grpc::Status denied = CheckQueue(ctx, "CreateSchedule", req->spec().job().queue(), "spec.job.queue ");
+    if (!denied.ok()) co_return denied;
     absl::StatusOr<cohort::v1::Schedule> s = co_await schedules_.Create(req->schedule_id(), req->spec());
     co_return Reply(s, resp->mutable_schedule());
   });
@@ -84,10 +83,9 @@ grpc::ServerUnaryReactor* SchedulerService::UpdateSchedule(grpc::CallbackServerC
                                                            const cohort::v1::UpdateScheduleRequest* req,
                                                            cohort::v1::UpdateScheduleResponse* resp) {
   return Unary("UpdateSchedule", [this, ctx, req, resp]() -> Task<grpc::Status> {
-    if (grpc::Status denied = CheckScheduleQueue(ctx, req->schedule_id()); !denied.ok()) co_return denied;
-    if (grpc::Status denied = CheckQueue(ctx, req->spec().job().queue(), "spec.job.queue "); !denied.ok()) {
-      co_return denied;
-    }
+    if (grpc::Status denied = CheckScheduleQueue(ctx, "UpdateSchedule", req->schedule_id()); !denied.ok()) co_return denied;
+    grpc::Status denied = CheckQueue(ctx, "UpdateSchedule", req->spec().job().queue(), "spec.job.queue ");
+    if (!denied.ok()) co_return denied;
     absl::StatusOr<cohort::v1::Schedule> s = co_await schedules_.Update(req->schedule_id(), req->spec());
     co_return Reply(s, resp->mutable_schedule());
   });
@@ -97,7 +95,7 @@ grpc::ServerUnaryReactor* SchedulerService::DeleteSchedule(grpc::CallbackServerC
                                                            const cohort::v1::DeleteScheduleRequest* req,
                                                            cohort::v1::DeleteScheduleResponse*) {
   return Unary("DeleteSchedule", [this, ctx, req]() -> Task<grpc::Status> {
-    if (grpc::Status denied = CheckScheduleQueue(ctx, req->schedule_id()); !denied.ok()) co_return denied;
+    if (grpc::Status denied = CheckScheduleQueue(ctx, "DeleteSchedule", req->schedule_id()); !denied.ok()) co_return denied;
     absl::Status s = co_await schedules_.Delete(req->schedule_id());
     co_return rpc::ToGrpc(s);
   });
@@ -107,7 +105,7 @@ grpc::ServerUnaryReactor* SchedulerService::PauseSchedule(grpc::CallbackServerCo
                                                           const cohort::v1::PauseScheduleRequest* req,
                                                           cohort::v1::PauseScheduleResponse* resp) {
   return Unary("PauseSchedule", [this, ctx, req, resp]() -> Task<grpc::Status> {
-    if (grpc::Status denied = CheckScheduleQueue(ctx, req->schedule_id()); !denied.ok()) co_return denied;
+    if (grpc::Status denied = CheckScheduleQueue(ctx, "PauseSchedule", req->schedule_id()); !denied.ok()) co_return denied;
     absl::StatusOr<cohort::v1::Schedule> s = co_await schedules_.SetPaused(req->schedule_id(), true);
     co_return Reply(s, resp->mutable_schedule());
   });
@@ -117,7 +115,7 @@ grpc::ServerUnaryReactor* SchedulerService::ResumeSchedule(grpc::CallbackServerC
                                                            const cohort::v1::ResumeScheduleRequest* req,
                                                            cohort::v1::ResumeScheduleResponse* resp) {
   return Unary("ResumeSchedule", [this, ctx, req, resp]() -> Task<grpc::Status> {
-    if (grpc::Status denied = CheckScheduleQueue(ctx, req->schedule_id()); !denied.ok()) co_return denied;
+    if (grpc::Status denied = CheckScheduleQueue(ctx, "ResumeSchedule", req->schedule_id()); !denied.ok()) co_return denied;
     absl::StatusOr<cohort::v1::Schedule> s = co_await schedules_.SetPaused(req->schedule_id(), false);
     co_return Reply(s, resp->mutable_schedule());
   });
@@ -127,7 +125,7 @@ grpc::ServerUnaryReactor* SchedulerService::TriggerSchedule(grpc::CallbackServer
                                                             const cohort::v1::TriggerScheduleRequest* req,
                                                             cohort::v1::TriggerScheduleResponse* resp) {
   return Unary("TriggerSchedule", [this, ctx, req, resp]() -> Task<grpc::Status> {
-    if (grpc::Status denied = CheckScheduleQueue(ctx, req->schedule_id()); !denied.ok()) co_return denied;
+    if (grpc::Status denied = CheckScheduleQueue(ctx, "TriggerSchedule", req->schedule_id()); !denied.ok()) co_return denied;
     absl::StatusOr<std::string> id = co_await schedules_.TriggerNow(req->schedule_id());
     if (!id.ok()) co_return rpc::ToGrpc(id.status());
     resp->set_job_id(*id);

@@ -1,5 +1,8 @@
 #pragma once
 
+#include <string>
+
+#include "absl/strings/string_view.h"
 #include "libs/runtime/event_loop.h"
 #include "libs/runtime/task.h"
 #include "protos/cohort/v1/scheduler.grpc.pb.h"
@@ -35,9 +38,15 @@ class SchedulerService final : public cohort::v1::Scheduler::CallbackService {
  private:
   template <typename Body>
   grpc::ServerUnaryReactor* Unary(const char* method, Body body);
-  // PERMISSION_DENIED when schedule `id` exists and its queue is outside the caller's
-  // queue patterns; OK otherwise (an unknown id is the call's own NOT_FOUND).
-  grpc::Status CheckScheduleQueue(const grpc::CallbackServerContext* ctx, const std::string& id);
+  // PERMISSION_DENIED unless the caller's credential may use `queue` (counted as
+  // auth_denied{method, reason="queue_not_allowed"}). A schedule's jobs are submitted
+  // by the scheduler with its own credential, so a caller limited to some queues must
+  // not reach the others through a schedule.
+  grpc::Status CheckQueue(const grpc::CallbackServerContext* ctx, const char* method, const std::string& queue,
+                          absl::string_view what);
+  // CheckQueue for the queue of schedule `id` when it exists; OK otherwise (an unknown
+  // id is the call's own NOT_FOUND).
+  grpc::Status CheckScheduleQueue(const grpc::CallbackServerContext* ctx, const char* method, const std::string& id);
 
   runtime::EventLoop& loop_;
   Schedules& schedules_;

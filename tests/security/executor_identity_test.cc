@@ -9,6 +9,7 @@
 #include "libs/auth/channel_credentials.h"
 #include "libs/auth/token_store.h"
 #include "protos/cohort/v1/broker.grpc.pb.h"
+#include "tests/testing/metrics_scrape.h"
 #include "tests/testing/runfiles.h"
 #include "tests/testing/service_process.h"
 #include "tests/testing/temp_dir.h"
@@ -143,6 +144,11 @@ TEST_F(ExecutorIdentityTest, AnotherPrincipalCannotTakeOverAConnectedExecutorId)
   EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_NE(s.error_message().find("another principal"), std::string::npos) << s.error_message();
   ExpectTheRealExecutorStillRunsJobs();
+  absl::StatusOr<std::string> metrics = ScrapeMetrics(broker_->metrics_address());
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_EQ(MetricValue(*metrics, "cohort_broker_auth_denied_total{method=\"/cohort.v1.Broker/Connect\","
+                                  "reason=\"executor_not_allowed\"}"),
+            1);
 }
 
 TEST_F(ExecutorIdentityTest, ACredentialWithoutExecuteCannotConnectAtAll) {

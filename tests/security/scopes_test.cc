@@ -322,6 +322,11 @@ TEST_F(ScopesTest, ACredentialLimitedToQueuePatternsSubmitsOnlyThere) {
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_NE(refused.error_message().find("jobs[1].queue \"default\""), std::string::npos) << refused.error_message();
   EXPECT_EQ(State(), before);
+  absl::StatusOr<std::string> metrics = ScrapeMetrics(broker_->metrics_address());
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_EQ(MetricValue(*metrics, "cohort_broker_auth_denied_total{method=\"/cohort.v1.Broker/Submit\","
+                                  "reason=\"queue_not_allowed\"}"),
+            1);
   EXPECT_EQ(submit({"reports.daily", "reports.weekly"}).error_code(), grpc::StatusCode::OK);
 }
 
@@ -379,6 +384,14 @@ TEST_F(ScopesTest, ACredentialLimitedToQueuePatternsReachesNoOtherQueueThroughSc
     expect_denied("update", stub->UpdateSchedule(&ctx, r, &response));
   }
   EXPECT_EQ(State(), before);
+  absl::StatusOr<std::string> metrics = ScrapeMetrics(scheduler_->metrics_address());
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  for (const char* method : {"CreateSchedule", "TriggerSchedule", "PauseSchedule", "DeleteSchedule", "UpdateSchedule"}) {
+    EXPECT_EQ(MetricValue(*metrics, absl::StrCat("cohort_scheduler_auth_denied_total{method=\"/cohort.v1.Scheduler/",
+                                                 method, "\",reason=\"queue_not_allowed\"}")),
+              1)
+        << method;
+  }
   grpc::Status allowed = create("reports", "reports.daily");
   EXPECT_TRUE(allowed.ok()) << allowed.error_message();
 }
