@@ -64,6 +64,17 @@ void ConsoleApi::Prepare(grpc::ClientContext& ctx, const std::string& token) con
   if (!token.empty()) ctx.AddMetadata("authorization", absl::StrCat("Bearer ", token));
 }
 
+template <typename Response, typename AsyncStub, typename Request>
+runtime::Task<grpc::Status> ConsoleApi::Probe(AsyncStub* stub,
+                                              void (AsyncStub::*method)(grpc::ClientContext*, const Request*,
+                                                                        Response*, std::function<void(grpc::Status)>),
+                                              Request req, std::string token) const {
+  Response resp;
+  grpc::ClientContext ctx;
+  Prepare(ctx, token);
+  co_return co_await rpc::Call(stub, method, &ctx, req, &resp);
+}
+
 std::string WhoamiJson(const Permissions& may, bool signed_in, bool read_only) {
   const auto flag = [](bool b) { return b ? "true" : "false"; };
   std::vector<std::string> scopes;
@@ -159,53 +170,28 @@ runtime::Task<absl::StatusOr<Permissions>> ConsoleApi::Probe(std::string token) 
     }
     may.read = Allowed(s);
   }
-  {
-    cohort::v1::CancelJobRequest req;
-    req.set_job_id(kNoSuchJob);
-    cohort::v1::CancelJobResponse resp;
-    grpc::ClientContext ctx;
-    Prepare(ctx, token);
-    may.cancel = Allowed(co_await rpc::Call(broker_.async(), &Broker::Stub::async::CancelJob, &ctx, req, &resp));
-  }
-  {
-    cohort::v1::RetryJobRequest req;
-    req.set_job_id(kNoSuchJob);
-    cohort::v1::RetryJobResponse resp;
-    grpc::ClientContext ctx;
-    Prepare(ctx, token);
-    may.retry = Allowed(co_await rpc::Call(broker_.async(), &Broker::Stub::async::RetryJob, &ctx, req, &resp));
-  }
-  {
-    cohort::v1::DeleteJobRequest req;
-    req.set_job_id(kNoSuchJob);
-    cohort::v1::DeleteJobResponse resp;
-    grpc::ClientContext ctx;
-    Prepare(ctx, token);
-    may.remove = Allowed(co_await rpc::Call(broker_.async(), &Broker::Stub::async::DeleteJob, &ctx, req, &resp));
-  }
-  {
-    cohort::v1::StartBulkOperationRequest req;  // no action: INVALID_ARGUMENT once authorized
-    req.set_dry_run(true);
-    cohort::v1::StartBulkOperationResponse resp;
-    grpc::ClientContext ctx;
-    Prepare(ctx, token);
-    may.bulk =
-        Allowed(co_await rpc::Call(broker_.async(), &Broker::Stub::async::StartBulkOperation, &ctx, req, &resp));
-  }
-  {
-    cohort::v1::PauseQueueRequest req;  // no queue name: INVALID_ARGUMENT once authorized
-    cohort::v1::PauseQueueResponse resp;
-    grpc::ClientContext ctx;
-    Prepare(ctx, token);
-    may.queues = Allowed(co_await rpc::Call(broker_.async(), &Broker::Stub::async::PauseQueue, &ctx, req, &resp));
-  }
+  cohort::v1::CancelJobRequest cancel;
+  cancel.set_job_id(kNoSuchJob);
+  may.cancel = Allowed(co_await Probe<cohort::v1::CancelJobResponse>(broker_.async(), &Broker::Stub::async::CancelJob,
+                                                                      cancel, token));
+  cohort::v1::RetryJobRequest retry;
+  retry.set_job_id(kNoSuchJob);
+  may.retry = Allowed(
+      co_await Probe<cohort::v1::RetryJobResponse>(broker_.async(), &Broker::Stub::async::RetryJob, retry, token));
+  cohort::v1::DeleteJobRequest remove;
+  remove.set_job_id(kNoSuchJob);
+  may.remove = Allowed(
+      co_await Probe<cohort::v1::DeleteJobResponse>(broker_.async(), &Broker::Stub::async::DeleteJob, remove, token));
+  cohort::v1::StartBulkOperationRequest bulk;  // no action: INVALID_ARGUMENT once authorized
+  bulk.set_dry_run(true);
+  may.bulk = Allowed(co_await Probe<cohort::v1::StartBulkOperationResponse>(
+      broker_.async(), &Broker::Stub::async::StartBulkOperation, bulk, token));
+  // No queue name, no schedule id: INVALID_ARGUMENT once authorized.
+  may.queues = Allowed(co_await Probe<cohort::v1::PauseQueueResponse>(
+      broker_.async(), &Broker::Stub::async::PauseQueue, cohort::v1::PauseQueueRequest(), token));
   if (scheduler_ != nullptr) {
-    cohort::v1::PauseScheduleRequest req;  // no schedule id: INVALID_ARGUMENT once authorized
-    cohort::v1::PauseScheduleResponse resp;
-    grpc::ClientContext ctx;
-    Prepare(ctx, token);
-    may.schedules =
-        Allowed(co_await rpc::Call(scheduler_->async(), &Scheduler::Stub::async::PauseSchedule, &ctx, req, &resp));
+    may.schedules = Allowed(co_await Probe<cohort::v1::PauseScheduleResponse>(
+        scheduler_->async(), &Scheduler::Stub::async::PauseSchedule, cohort::v1::PauseScheduleRequest(), token));
   }
   co_return may;
 }

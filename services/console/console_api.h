@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "libs/runtime/runtime.h"
@@ -97,6 +98,12 @@ class ConsoleApi {
 
   // The deadline and the caller's token on one call.
   void Prepare(grpc::ClientContext& ctx, const std::string& token) const;
+  // One whoami probe: `req` sent with the caller's token; the call's status.
+  template <typename Response, typename AsyncStub, typename Request>
+  runtime::Task<grpc::Status> Probe(AsyncStub* stub,
+                                    void (AsyncStub::*method)(grpc::ClientContext*, const Request*, Response*,
+                                                              std::function<void(grpc::Status)>),
+                                    Request req, std::string token) const;
 
   cohort::v1::Broker::Stub& broker_;
   cohort::v1::Scheduler::Stub* scheduler_;
