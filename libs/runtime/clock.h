@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 
 namespace cohort::runtime {
