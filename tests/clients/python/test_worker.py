@@ -1,6 +1,6 @@
 """cohort.Worker against a real cohort-dev: results and errors, cancel reaching a running
-Python task, timeouts, progress, concurrency, reconnect across a cut connection keeping
-its running job, and drain on SIGTERM through `python -m cohort.worker`."""
+Python task, timeouts, progress, concurrency, reconnect across a cut or a wedged
+connection keeping its running job, and drain on SIGTERM through `python -m cohort.worker`."""
 
 from __future__ import annotations
 
@@ -205,6 +205,36 @@ async def test_worker_reconnects_across_a_cut_connection_and_keeps_its_running_j
         assert await cohort.wait_for(job, BOUND) == b"released"
         info = await job.info()
         assert info.attempt == 1 and len(info.attempts) == 1
+        assert list(probe.started) == [job.id] and probe.cancelled == []
+    finally:
+        worker.stop("test over")
+        await asyncio.wait_for(running, BOUND)
+        await proxy.close()
+
+
+async def test_worker_redials_a_wedged_stream_and_its_running_job_completes_once(
+        dev: CohortDev, client: cohort.Client, queue: str) -> None:
+    # The connection stays open but carries nothing (a lost or desynchronised link): no
+    # transport error comes, only the broker's heartbeat answers stop. The worker must
+    # give up on the stream after 3 intervals (250 ms each here), redial on a new
+    # connection, list its running attempt in the Hello and report it there.
+    proxy = FaultProxy(dev.address)
+    await proxy.start()
+    probe = Probe()
+    worker = make_worker(proxy.address, queue, probe, concurrency=2, reconnect_backoff=(0.05, 0.2))
+    running = asyncio.create_task(worker.run())
+    try:
+        job = await client.submit(queue, "py.gate")
+        await probe.wait_started(job.id)
+        assert worker.sessions == 1
+        assert proxy.stall() == 1
+        await until(lambda: worker.sessions >= 2, "the worker's welcome on a new connection")
+        assert proxy.accepted == 2  # the redial did not reuse the wedged connection
+        probe.release.set()
+        assert await cohort.wait_for(job, BOUND) == b"released"
+        info = await job.info()
+        assert info.attempt == 1 and len(info.attempts) == 1
+        assert info.attempts[0].executor_id == f"test-{queue}"
         assert list(probe.started) == [job.id] and probe.cancelled == []
     finally:
         worker.stop("test over")

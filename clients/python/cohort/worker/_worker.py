@@ -39,6 +39,15 @@ _CLOSE = object()
 # A Complete written to a stream is not acknowledged (executor.proto): it is sent again on
 # the next stream while its lease may last (the broker ignores a second one).
 _DEFAULT_LEASE = 30.0
+# The broker answers every Heartbeat (executor.proto, LeaseExtended): a stream that has
+# brought nothing for this many heartbeat intervals is wedged and is redialled.
+SILENT_INTERVALS = 3
+# The heartbeat interval assumed until a Welcome states one; it bounds the wait for that
+# Welcome (SILENT_INTERVALS of it).
+_DEFAULT_HEARTBEAT = 5.0
+# Every stream gets a connection of its own (not one from gRPC's process-wide pool), so
+# that redialling after a wedged stream does not reuse the wedged connection.
+_OWN_CONNECTION = (("grpc.use_local_subchannel_pool", 1),)
 
 
 class WorkerError(Exception):
@@ -74,6 +83,8 @@ class _Session:
     draining: bool = False
     heartbeat_queued: bool = False
     half_closed: bool = False
+    heard: float = 0.0  # loop time of the broker's latest message
+    watchdog: asyncio.Timeout | None = None
 
 
 class Worker:
@@ -97,9 +108,14 @@ class Worker:
       an async task at its current await; a plain function cannot be interrupted: its
       ctx.cancelled is set, the worker waits for it to return and reports the attempt
       cancelled. JobSpec.timeout is enforced the same way (Error.code "timeout").
-    - Heartbeats at the broker's interval keep the leases. When the stream breaks, the
-      worker reconnects with exponential backoff (reconnect_backoff: first and
-      largest delay, jittered) and lists its running attempts in Hello.running: the
+    - Heartbeats at the broker's interval keep the leases. The broker answers each one,
+      so a stream that brings nothing for SILENT_INTERVALS (3) heartbeat intervals is
+      taken as wedged (its connection alive, its bytes lost): it is cancelled, its
+      connection closed, and the worker redials on a new connection as when the stream
+      breaks (a Welcome not received within 3 intervals, the last known or 5 s, counts
+      the same). When the stream breaks, the worker reconnects with exponential backoff
+      (reconnect_backoff: first and largest delay, jittered; a wedged stream does not
+      reset it) and lists its running attempts in Hello.running: the
       broker keeps those it still leases to executor_id (same attempt), so they run
       exactly once, and cancels the others (e.g. after its own restart, which loses
       running attempts); completions made while away are sent on the next stream.
@@ -139,6 +155,7 @@ class Worker:
         self._running: dict[tuple[str, int], _Attempt] = {}  # by (job id, attempt)
         self._unconfirmed: list[tuple[float, Any]] = []
         self._lease = _DEFAULT_LEASE
+        self._interval = _DEFAULT_HEARTBEAT  # the latest Welcome's heartbeat interval
         self._session: _Session | None = None
         self._stop_reason: str | None = None
         self._stopping: asyncio.Event | None = None
@@ -197,8 +214,6 @@ class Worker:
         self._idle = asyncio.Event()
         self._idle.set()
         self._pool = concurrent.futures.ThreadPoolExecutor(self.concurrency, thread_name_prefix="cohort-task")
-        channel = config.open_channel(self.target, self._settings, self._credentials)
-        broker = _BrokerMethods(channel)
         delay = self._backoff[0]
         stop_deadline: float | None = None
         try:
@@ -208,15 +223,18 @@ class Worker:
                         stop_deadline = time.monotonic() + self.drain_grace + 10.0
                     if not self._running and not self._unconfirmed_live() or time.monotonic() > stop_deadline:
                         break
+                channel = config.open_channel(self.target, self._settings, self._credentials, _OWN_CONNECTION)
                 try:
-                    welcomed, reason = await self._session_once(broker)
+                    healthy, reason = await self._session_once(_BrokerMethods(channel))
                 except grpc.aio.AioRpcError as e:
-                    welcomed, reason = False, f"{e.code().name}: {e.details()}"
+                    healthy, reason = False, f"{e.code().name}: {e.details()}"
                     if e.code() in _FATAL:
                         raise WorkerError(f"stream to the broker failed: {reason}") from None
+                finally:
+                    await channel.close()
                 if self._stopping.is_set() and not self._running:
                     break
-                if welcomed:
+                if healthy:
                     delay = self._backoff[0]
                 pause = delay * random.uniform(0.8, 1.2)
                 log.info("reconnecting in %.1fs: %s", pause, reason)
@@ -229,7 +247,6 @@ class Worker:
         finally:
             for attempt in list(self._running.values()):
                 attempt.stop("interrupted")
-            await channel.close()
             self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _running_refs(self) -> list[Any]:
@@ -243,19 +260,26 @@ class Worker:
     # ---- one stream ----
 
     async def _session_once(self, broker: _BrokerMethods) -> tuple[bool, str]:
-        """One Connect stream, to its end. Returns (welcomed, why it ended)."""
+        """One Connect stream, to its end. Returns (healthy: welcomed and not wedged, why
+        it ended); a healthy stream resets the reconnect backoff."""
         assert self._stopping is not None
         call = broker.Connect()
         session = _Session(draining=self._stopping.is_set())
         helpers: list[asyncio.Task[Any]] = []
         try:
-            await call.write(ExecutorMessage(hello=ExecutorMessage.Hello(
-                executor_id=self.executor_id, queues=self.queues, capacity=self.concurrency,
-                labels={"language": "python", **self._labels}, running=self._running_refs(), kinds=self.kinds)))
-            first = await _read(call)
+            try:
+                async with asyncio.timeout(SILENT_INTERVALS * self._interval):
+                    await call.write(ExecutorMessage(hello=ExecutorMessage.Hello(
+                        executor_id=self.executor_id, queues=self.queues, capacity=self.concurrency,
+                        labels={"language": "python", **self._labels}, running=self._running_refs(),
+                        kinds=self.kinds)))
+                    first = await _read(call)
+            except TimeoutError:
+                return False, f"no welcome from the broker within {SILENT_INTERVALS * self._interval:g}s"
             if first is grpc.aio.EOF or first.WhichOneof("body") != "welcome":
                 return False, "the broker ended the stream before its welcome"
-            interval = first.welcome.heartbeat_interval.ToTimedelta().total_seconds() or 5.0
+            interval = first.welcome.heartbeat_interval.ToTimedelta().total_seconds() or _DEFAULT_HEARTBEAT
+            self._interval = interval
             self.sessions += 1
             log.info("connected as %s: queues=%s kinds=%s capacity=%d heartbeat=%gs", self.executor_id,
                      ",".join(self.queues), ",".join(self.kinds), self.concurrency, interval)
@@ -268,13 +292,22 @@ class Worker:
                 for _, message in self._unconfirmed:
                     session.outbox.put_nowait(message)
             helpers.append(asyncio.create_task(self._drain_on_stop(session)))
-            while True:
-                message = await _read(call)
-                if message is grpc.aio.EOF:
-                    if session.half_closed:
-                        self._unconfirmed.clear()  # the broker read everything before it ended
-                    return True, "the broker ended the stream"
-                self._on_message(session, message)
+            loop = asyncio.get_running_loop()
+            session.heard = loop.time()
+            try:
+                async with asyncio.timeout(None) as session.watchdog:
+                    while True:
+                        message = await _read(call)
+                        session.heard = loop.time()
+                        if message is grpc.aio.EOF:
+                            if session.half_closed:
+                                self._unconfirmed.clear()  # the broker read everything before it ended
+                            return True, "the broker ended the stream"
+                        self._on_message(session, message)
+            except TimeoutError:
+                log.warning("heard nothing from the broker for %gs: the stream is wedged",
+                            SILENT_INTERVALS * interval)
+                return False, f"heard nothing from the broker for {SILENT_INTERVALS * interval:g}s"
         finally:
             self._session = None
             for helper in helpers:
@@ -295,8 +328,14 @@ class Worker:
             await call.write(message)
 
     async def _beat(self, session: _Session, interval: float) -> None:
+        """Queues a heartbeat every interval and keeps the watchdog's deadline at
+        SILENT_INTERVALS intervals after the broker's latest message (it fires at once
+        if that is already past). Moving the deadline here rather than per message keeps
+        the read loop free of timer work."""
         while True:
             await asyncio.sleep(interval)
+            if session.watchdog is not None:
+                session.watchdog.reschedule(session.heard + SILENT_INTERVALS * interval)
             if not session.heartbeat_queued:
                 session.heartbeat_queued = True
                 session.outbox.put_nowait(_HEARTBEAT)
