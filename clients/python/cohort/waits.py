@@ -85,7 +85,16 @@ async def gather(*jobs: Job, return_exceptions: bool = False) -> list[bytes] | l
         return results
     _one_client(jobs)
     response = await _gather(jobs, return_exceptions)
-    await asyncio.gather(*(settle_outcome(job, outcome) for job, outcome in zip(jobs, response.outcomes)))
+    # A result settles in place; only an error needs an RPC (GetJob, for its attempts),
+    # so only errors cost a task each.
+    failed = []
+    for job, outcome in zip(jobs, response.outcomes):
+        if outcome.state == job_pb2.JOB_STATE_SUCCEEDED:
+            job._settle(outcome.result, None)
+        else:
+            failed.append(settle_outcome(job, outcome))
+    if failed:
+        await asyncio.gather(*failed)
     for job in jobs:
         results.append(job._error if job._error is not None else job._outcome())
     return results
