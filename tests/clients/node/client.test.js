@@ -3,37 +3,22 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn } = require('node:child_process');
-const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
-const readline = require('node:readline');
 const cohort = require('@cohort/client');
+const { BUILTIN, CohortDev } = require('./harness');
 
-const BUILTIN = 'builtin';
 let dev;
 let client;
 let queueNumber = 0;
 const freshQueue = () => `node-q${queueNumber++}-${process.pid}`;
 
 test.before(async () => {
-  const dir = fs.mkdtempSync(path.join(process.env.TEST_TMPDIR || os.tmpdir(), 'cohort-dev-'));
-  dev = spawn(process.env.COHORT_DEV || 'bazel-bin/services/dev/cohort-dev', [
-    '--listen=127.0.0.1:0', '--metrics-listen=127.0.0.1:0', `--data-dir=${dir}`, '--capacity=4', `--queues=${BUILTIN}`,
-  ], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const address = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('cohort-dev printed no ready line in 30 s')), 30_000);
-    readline.createInterface({ input: dev.stdout }).on('line', (line) => {
-      const match = /^listening grpc=(\S+) metrics=/.exec(line);
-      if (match) { clearTimeout(timer); resolve(match[1]); }
-    });
-  });
-  client = cohort.connect(address);
+  dev = await CohortDev.start();
+  client = cohort.connect(dev.address);
 });
 
-test.after(() => {
+test.after(async () => {
   client?.close();
-  dev?.kill('SIGKILL');
+  await dev?.kill();
 });
 
 test('submit returns a handle whose result is the job result', async () => {
@@ -65,8 +50,9 @@ test('wait FIRST_COMPLETED returns done and pending and cancels nothing', async 
   assert.deepEqual(pending.map((j) => j.id), [long.id]);
   assert.notEqual((await long.info()).state, cohort.JobState.JOB_STATE_CANCELLED);
   assert.equal(await long.cancel(), true);
-  assert.equal(await long.cancel(), false);
+  // A RUNNING job ends when its executor reports the cancel: only then has it "already ended".
   await assert.rejects(long.result(), (e) => e instanceof cohort.JobError && e.state === 'CANCELLED');
+  assert.equal(await long.cancel(), false);
 });
 
 test('waitFor times out and the broker cancels the job; shielded it keeps running', async () => {
@@ -83,8 +69,12 @@ test('waitFor with an AbortSignal rejects with its reason and cancels the job on
   for (const [job, flag] of [[kept, false], [cancelled, true]]) {
     const controller = new AbortController();
     const waiting = cohort.waitFor(job, undefined, { signal: controller.signal, cancelOnDisconnect: flag });
-    setTimeout(() => controller.abort(), 200);
+    // Abort only once the broker holds the wait: a call cancelled before the broker has
+    // read it is one the broker never saw, and cancels nothing whatever it asked.
+    await dev.untilMetric('cohort_broker_waiters', (n) => n >= 1);
+    controller.abort();
     await assert.rejects(waiting, (e) => e.name === 'AbortError');
+    await dev.untilMetric('cohort_broker_waiters', (n) => n === 0);
   }
   await assert.rejects(cohort.waitFor(cancelled, 30_000), (e) => e instanceof cohort.JobError && e.state === 'CANCELLED');
   assert.notEqual((await kept.info()).state, cohort.JobState.JOB_STATE_CANCELLED);
@@ -94,8 +84,14 @@ test('waitFor with an AbortSignal rejects with its reason and cancels the job on
 test('asCompleted yields jobs as they end, earliest first', async () => {
   const jobs = await client.submitMany(['900ms', '10ms', '400ms'].map((d) => cohort.spec(BUILTIN, 'builtin.sleep', d)));
   const order = [];
-  for await (const job of cohort.asCompleted(jobs, { timeoutMs: 30_000 })) order.push((await job.result()).toString());
-  assert.deepEqual(order, ['10ms', '400ms', '900ms']);
+  for await (const job of cohort.asCompleted(jobs, { timeoutMs: 30_000 })) order.push(job);
+  assert.deepEqual(order.map((j) => j.id).sort(), jobs.map((j) => j.id).sort());
+  // Earliest first in the broker's own order of ends (its event log: a job's end is its
+  // last event), not in wall-clock guesses a loaded machine can upset.
+  const ends = [];
+  for (const job of order) ends.push((await job.info()).sequence);
+  assert.deepEqual(ends, [...ends].sort((a, b) => a - b));
+  assert.notDeepEqual(order.map((j) => j.id), jobs.map((j) => j.id));
 });
 
 test('watch streams a job\'s transitions', async () => {

@@ -57,8 +57,8 @@ class CohortDev {
     });
     this.ready = within(new Promise((resolve, reject) => {
       readline.createInterface({ input: this.proc.stdout }).on('line', (line) => {
-        const match = /^listening grpc=(\S+) metrics=/.exec(line);
-        if (match) resolve(match[1]);
+        const match = /^listening grpc=(\S+) metrics=(\S+)/.exec(line);
+        if (match) resolve({ grpc: match[1], metrics: match[2] });
       });
       this.exited.then(({ code }) => reject(new Error(`cohort-dev exited (${code}) before its ready line`)));
     }), 'the ready line of cohort-dev');
@@ -67,8 +67,26 @@ class CohortDev {
   /** `env` is added to its environment; `broker` starts cohort-broker ($COHORT_BROKER) alone instead. */
   static async start({ dataDir = tempDir('cohort-dev-'), listen = '127.0.0.1:0', extra = [], env = {}, broker = false } = {}) {
     const dev = new CohortDev(dataDir, listen, extra, env, broker);
-    dev.address = await dev.ready;
+    ({ grpc: dev.address, metrics: dev.metricsAddress } = await dev.ready);
     return dev;
+  }
+
+  /** The value of an unlabelled metric on its /metrics page (NaN when absent). */
+  async metric(name) {
+    const text = await (await fetch(`http://${this.metricsAddress}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+    return line === undefined ? NaN : Number(line.slice(name.length + 1));
+  }
+
+  /** Resolves once `predicate(value of metric name)` holds, read again at most every 20 ms, within BOUND_MS. */
+  async untilMetric(name, predicate) {
+    const deadline = Date.now() + BOUND_MS;
+    for (;;) {
+      const value = await this.metric(name);
+      if (predicate(value)) return value;
+      if (Date.now() > deadline) throw new Error(`timed out waiting on ${name} (last ${value})`);
+      await new Promise((resolve) => { setTimeout(resolve, 20); });
+    }
   }
 
   async kill(signal = 'SIGKILL') {
