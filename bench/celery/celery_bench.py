@@ -5,7 +5,8 @@ Systems, each started afresh for every run in its own temp dir on free 127.0.0.1
   SDK, cohort_worker.py) at concurrency 16, driven by cohort_driver.py (the SDK's
   asyncio client).
 - Celery (Debian's python3-celery) with Debian's redis-server as broker and result
-  backend (appendonly yes, appendfsync always: durable like Cohort's WAL), one worker
+  backend (appendonly yes, appendfsync always: durable like Cohort's WAL; --redis-fsync
+  everysec for Redis's usual setting, which may lose the last second), one worker
   per pool at concurrency 16: prefork, threads and gevent; driven by celery_driver.py
   (delay()/group() and AsyncResult.get()).
 
@@ -22,6 +23,7 @@ PID, also on Ctrl-C, SIGTERM or error (bench/peers/peers.py's Proc).
 import argparse
 import os
 import signal
+import socket
 import statistics
 import sys
 import tempfile
@@ -74,6 +76,11 @@ class Celery(System):
 
     def start(self, d: Path) -> tuple[list[Proc], Driver]:
         redis, port = start_redis(d)
+        if self.args.redis_fsync != "always":
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.sendall(f"CONFIG SET appendfsync {self.args.redis_fsync}\r\n".encode())
+                if not s.recv(16).startswith(b"+OK"):
+                    raise SystemExit("redis-server refused CONFIG SET appendfsync")
         env = {"REDIS_URL": f"redis://127.0.0.1:{port}", "PYTHONPATH": str(HERE)}
         # The flags that Celery's docs suggest for throughput, and no line per task.
         worker = Proc(f"celery {self.pool}", [
@@ -140,8 +147,8 @@ def compare(args: argparse.Namespace, root: Path) -> None:
             print(f"run {run}/{args.runs} {s.label}: " + ", ".join(f"{k}={v:.4g}" for k, v in figures.items())
                   + f" ({time.monotonic() - t0:.0f} s)", file=sys.stderr, flush=True)
     medians = {label: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for label, rs in results.items()}
-    print(f"\nNo-op tasks, medians of {args.runs} interleaved run(s); ratio > 1: Cohort ahead "
-          f"(rates: Cohort / Celery; times: Celery / Cohort).\n")
+    print(f"\nNo-op tasks, medians of {args.runs} interleaved run(s); Redis appendfsync {args.redis_fsync}; "
+          f"ratio > 1: Cohort ahead (rates: Cohort / Celery; times: Celery / Cohort).\n")
     print(table(cohort, celeries, medians, args))
     print(f"\nLoad average (1 min) at the start {load_before}, at the end "
           f"{Path('/proc/loadavg').read_text().split()[0]}, on {os.cpu_count()} cores.")
@@ -166,13 +173,15 @@ def overhead(args: argparse.Namespace, root: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mode", choices=["compare", "overhead"], default="compare")
-    ap.add_argument("--jobs", type=int, default=10_000, help="N of the throughput workload")
+    ap.add_argument("--jobs", type=int, default=5_000, help="N of the throughput workload")
     ap.add_argument("--runs", type=int, default=3, help="interleaved runs; the table shows medians")
     ap.add_argument("--round-trips", type=int, default=500, help="sequential round trips")
     ap.add_argument("--gather-jobs", type=int, default=1_000, help="jobs per submit + gather")
     ap.add_argument("--fanout", type=int, default=100, help="jobs per fan-out")
     ap.add_argument("--concurrency", type=int, default=16, help="every worker's concurrency")
     ap.add_argument("--pools", default="prefork,threads,gevent", help="Celery pools, comma-separated")
+    ap.add_argument("--redis-fsync", choices=["always", "everysec"], default="always",
+                    help="Redis's appendfsync: always is as durable as Cohort's WAL")
     ap.add_argument("--calls", type=int, default=2_000, help="overhead mode: calls per measurement")
     ap.add_argument("--broker", required=True)
     ap.add_argument("--python-site", required=True, help="where clients/python is installed")

@@ -3,7 +3,7 @@
 # 16) against Celery's prefork, threads and gevent pools on Redis, same no-op workloads,
 # interleaved runs, one table with the ratios (celery_bench.py says what is measured).
 #
-#   bash bench/celery/run.sh [--runs 3] [--jobs 10000] [--no-build] [celery_bench.py flags...]
+#   bash bench/celery/run.sh [--runs 3] [--jobs 5000] [--redis-fsync always] [--no-build] [celery_bench.py flags...]
 #   bash bench/celery/run.sh --mode overhead [--calls 2000]   # the SDK's own µs per call
 #
 # Builds cohort-broker (--config=ci; --no-build takes bazel-bin's as it is), installs

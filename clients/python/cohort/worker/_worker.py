@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import dataclasses
 import inspect
@@ -83,6 +84,7 @@ class _Session:
     draining: bool = False
     heartbeat_queued: bool = False
     half_closed: bool = False
+    carries_credit: bool = False  # Welcome.complete_carries_credit: a Complete asks for the next job
     heard: float = 0.0  # loop time of the broker's latest message
     watchdog: asyncio.Timeout | None = None
 
@@ -153,7 +155,9 @@ class Worker:
         self._backoff = reconnect_backoff
         self._tasks: dict[str, _Task] = {}
         self._running: dict[tuple[str, int], _Attempt] = {}  # by (job id, attempt)
-        self._unconfirmed: list[tuple[float, Any]] = []
+        # Completions sent but not known to be read, oldest first, kept while their lease
+        # may last (at most the lease's worth of completions).
+        self._unconfirmed: collections.deque[tuple[float, Any]] = collections.deque()
         self._lease = _DEFAULT_LEASE
         self._interval = _DEFAULT_HEARTBEAT  # the latest Welcome's heartbeat interval
         self._session: _Session | None = None
@@ -254,7 +258,8 @@ class Worker:
 
     def _unconfirmed_live(self) -> bool:
         cutoff = time.monotonic() - self._lease
-        self._unconfirmed = [(t, m) for t, m in self._unconfirmed if t >= cutoff]
+        while self._unconfirmed and self._unconfirmed[0][0] < cutoff:
+            self._unconfirmed.popleft()
         return bool(self._unconfirmed)
 
     # ---- one stream ----
@@ -280,6 +285,7 @@ class Worker:
                 return False, "the broker ended the stream before its welcome"
             interval = first.welcome.heartbeat_interval.ToTimedelta().total_seconds() or _DEFAULT_HEARTBEAT
             self._interval = interval
+            session.carries_credit = first.welcome.complete_carries_credit
             self.sessions += 1
             log.info("connected as %s: queues=%s kinds=%s capacity=%d heartbeat=%gs", self.executor_id,
                      ",".join(self.queues), ",".join(self.kinds), self.concurrency, interval)
@@ -290,6 +296,9 @@ class Worker:
                 session.outbox.put_nowait(_credit(self.concurrency - len(self._running)))
             if self._unconfirmed_live():
                 for _, message in self._unconfirmed:
+                    # Its credit was for the stream it was first sent on; this one's
+                    # credit was granted above.
+                    message.complete.credit = 0
                     session.outbox.put_nowait(message)
             helpers.append(asyncio.create_task(self._drain_on_stop(session)))
             loop = asyncio.get_running_loop()
@@ -459,12 +468,16 @@ class Worker:
         del self._running[(complete.job_id, attempt.number)]
         if not self._running:
             self._idle.set()
+        session = self._session
+        asks = session is not None and not session.draining
+        if asks and session is not None and session.carries_credit:
+            complete.credit = 1  # the slot's next job, staged in the same commit as this completion
         message = ExecutorMessage(complete=complete)
         self._unconfirmed.append((time.monotonic(), message))
-        session = self._session
+        self._unconfirmed_live()
         if session is not None:
             session.outbox.put_nowait(message)
-            if not session.draining:
+            if asks and not session.carries_credit:
                 session.outbox.put_nowait(_credit(1))
 
 
