@@ -94,6 +94,10 @@ const FATAL = new Set([grpc.status.INVALID_ARGUMENT, grpc.status.FAILED_PRECONDI
 // A Complete is not acknowledged (executor.proto): it is sent again on the next stream
 // while its lease may last (the broker ignores a second one).
 const DEFAULT_LEASE_MS = 30_000;
+// Until a Welcome says otherwise (executor.proto's default).
+const DEFAULT_HEARTBEAT_MS = 5_000;
+// A broker silent for this many heartbeat intervals is taken for a wedged stream (executor.proto, LeaseExtended).
+const WATCHDOG_INTERVALS = 3;
 const STOP_MESSAGES = { cancelled: 'cancelled by the broker', interrupted: 'stopped by the worker' } as const;
 
 const msOf = (d: Duration | undefined): number => (d === undefined ? 0 : d.seconds * 1000 + d.nanos / 1e6);
@@ -138,6 +142,11 @@ function stop(attempt: Attempt, code: AttemptStopped['code'], message: string): 
  *   worker reconnects with exponential backoff and lists its running attempts in
  *   Hello.running: the broker keeps those it still leases to executorId (same attempt,
  *   run once) and cancels the others; completions made while away are sent again.
+ * - Watchdog: the broker answers every Heartbeat, so a stream on which nothing has been
+ *   heard for 3 heartbeat intervals (before the Welcome: 3 of the last interval known,
+ *   5 s at first) is taken for wedged (a connection that stays open but carries no
+ *   bytes): the worker cancels it and redials on a new connection, as after a break.
+ *   Time this process itself spent stalled (a blocked event loop) does not count.
  * - stop() (SIGTERM/SIGINT under main()) drains: no new work, running attempts get
  *   drainGraceMs to finish, then are aborted (code "interrupted"), everything is
  *   reported and the stream half-closed (assignments not started go back to the queue
@@ -160,6 +169,7 @@ export class Worker {
   private readonly channel: ChannelParts;
   private unconfirmed: { at: number; message: ExecutorMessage }[] = [];
   private leaseMs = DEFAULT_LEASE_MS;
+  private heartbeatMs = DEFAULT_HEARTBEAT_MS;
   private session: Session | undefined;
   private stopReason: string | undefined;
   private wakeStop: () => void = () => {};
@@ -228,7 +238,6 @@ export class Worker {
     if (this.started) throw new Error('a Worker runs once');
     this.started = true;
     this.stopped = new Promise((resolve) => { this.wakeStop = resolve; });
-    const client = new BrokerClient(this.target, this.channel.credentials, this.channel.options);
     let delay = this.backoff[0];
     let stopDeadline: number | undefined;
     try {
@@ -237,7 +246,17 @@ export class Worker {
           stopDeadline ??= Date.now() + this.drainGraceMs + 10_000;
           if ((this.running.size === 0 && !this.unconfirmedLive()) || Date.now() > stopDeadline) break;
         }
-        const { welcomed, reason } = await this.serveOnce(client);
+        // A connection of its own per stream (no subchannel shared with the process's
+        // other clients), so that redialling after the watchdog never reuses a wedged one.
+        const client = new BrokerClient(this.target, this.channel.credentials,
+          { ...this.channel.options, 'grpc.use_local_subchannel_pool': 1 });
+        let outcome;
+        try {
+          outcome = await this.serveOnce(client);
+        } finally {
+          client.close();
+        }
+        const { welcomed, reason } = outcome;
         if (this.stopReason !== undefined && this.running.size === 0) break;
         if (welcomed) delay = this.backoff[0];
         const pause = delay * (0.8 + 0.4 * Math.random());
@@ -250,7 +269,6 @@ export class Worker {
       this.log('stopped');
     } finally {
       for (const attempt of this.running.values()) stop(attempt, 'interrupted', STOP_MESSAGES.interrupted);
-      client.close();
     }
   }
 
@@ -274,16 +292,33 @@ export class Worker {
         stream, draining: this.stopReason !== undefined, drainStarted: false, halfClosed: false, ended: false,
       };
       let welcomed = false;
-      let heartbeat: NodeJS.Timeout | undefined;
       let status: grpc.StatusObject | undefined;
       let readEnded = false;
+      let wedged: string | undefined;
+      // One timer sends the heartbeats (once welcomed) and runs the watchdog.
+      let lastHeard = Date.now();
+      let lastTick = lastHeard;
+      const tick = () => {
+        const now = Date.now();
+        // A tick this late means this process was stalled, not the broker: restart the count.
+        if (now - lastTick > 2 * this.heartbeatMs) lastHeard = now;
+        lastTick = now;
+        if (now - lastHeard >= WATCHDOG_INTERVALS * this.heartbeatMs) {
+          wedged = `heard nothing from the broker for ${((now - lastHeard) / 1000).toFixed(1)}s`;
+          this.log(`${wedged}: closing the stream`);
+          stream.cancel();
+        } else if (welcomed) {
+          this.send(session, { body: { $case: 'heartbeat', value: { running: this.runningRefs() } } });
+        }
+      };
+      let timer = setInterval(tick, this.heartbeatMs);
       const finish = () => {
         if (status === undefined || !readEnded || session.ended) return;
         session.ended = true;
-        clearInterval(heartbeat);
+        clearInterval(timer);
         if (this.session === session) this.session = undefined;
-        const reason = status.code === grpc.status.OK ? 'the broker ended the stream'
-          : `${grpc.status[status.code]}: ${status.details}`;
+        const reason = wedged ?? (status.code === grpc.status.OK ? 'the broker ended the stream'
+          : `${grpc.status[status.code]}: ${status.details}`);
         if (status.code === grpc.status.OK && session.halfClosed) this.unconfirmed = []; // the broker read them all
         if (!welcomed && FATAL.has(status.code)) reject(new WorkerError(`stream to the broker failed: ${reason}`));
         else resolve({ welcomed, reason: welcomed || status.code !== grpc.status.OK ? reason : 'no welcome' });
@@ -292,6 +327,7 @@ export class Worker {
       stream.on('status', (s: grpc.StatusObject) => { status = s; finish(); });
       stream.on('end', () => { readEnded = true; finish(); });
       stream.on('data', (message: BrokerMessage) => {
+        lastHeard = Date.now();
         if (welcomed) {
           this.onMessage(session, message);
           return;
@@ -303,10 +339,14 @@ export class Worker {
         welcomed = true;
         this.sessions += 1;
         this.session = session;
-        const interval = msOf(message.body.value.heartbeatInterval) || 5_000;
+        // From the wire: kept within 10 ms..10 min, so that neither timer spins nor sleeps for ever.
+        const interval = Math.min(600_000, Math.max(10, msOf(message.body.value.heartbeatInterval) || DEFAULT_HEARTBEAT_MS));
         this.log(`connected as ${this.executorId}: queues=${this.queues.join(',')} kinds=${this.kinds.join(',')} ` +
           `capacity=${this.concurrency} heartbeat=${interval / 1000}s`);
-        heartbeat = setInterval(() => this.send(session, { body: { $case: 'heartbeat', value: { running: this.runningRefs() } } }), interval);
+        this.heartbeatMs = interval;
+        clearInterval(timer);
+        lastTick = Date.now();
+        timer = setInterval(tick, interval);
         if (!session.draining) this.send(session, credit(this.concurrency - this.running.size));
         if (this.unconfirmedLive()) for (const u of this.unconfirmed) this.send(session, u.message);
         if (this.stopReason !== undefined) void this.drain(session, this.stopReason);

@@ -95,20 +95,36 @@ class CohortDev {
   }
 }
 
-/** A TCP proxy on 127.0.0.1 that can reset every connection through it at once. */
+/**
+ * A TCP proxy on 127.0.0.1 that can reset every connection through it at once, or wedge
+ * them (open, but every byte dropped) while new connections go through.
+ */
 class FaultProxy {
   constructor(target) {
     const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
     this.sockets = new Set();
+    this.pipes = new Set();
+    this.connections = 0;
     this.server = net.createServer((client) => {
+      this.connections += 1;
       const upstream = net.connect(port, host);
       for (const [a, b] of [[client, upstream], [upstream, client]]) {
         this.sockets.add(a);
+        this.pipes.add([a, b]);
         a.on('error', () => b.destroy());
         a.on('close', () => { this.sockets.delete(a); b.destroy(); });
         a.pipe(b);
       }
     });
+  }
+
+  /** Drops every byte of the connections open now, in both directions, keeping them open. */
+  wedge() {
+    for (const [a, b] of this.pipes) {
+      a.unpipe(b);
+      a.on('data', () => {});
+    }
+    this.pipes.clear();
   }
 
   async start() {

@@ -65,6 +65,35 @@ class Probe {
   }
 }
 
+/** A worker's log lines, awaited in order: next(re) resolves with the first line after
+ * the previous match that matches `re`. */
+class Lines {
+  constructor() {
+    this.lines = [];
+    this.seen = 0;
+    this.changed = deferred();
+    this.add = (line) => {
+      this.lines.push(line);
+      const changed = this.changed;
+      this.changed = deferred();
+      changed.resolve();
+    };
+  }
+
+  /** Matches only lines added from now on. */
+  skip() { this.seen = this.lines.length; }
+
+  async next(re) {
+    for (;;) {
+      while (this.seen < this.lines.length) {
+        const line = this.lines[this.seen++];
+        if (re.test(line)) return line;
+      }
+      await within(this.changed.promise, `a log line matching ${re}; got:\n${this.lines.join('\n')}`);
+    }
+  }
+}
+
 function makeWorker(server, queue, probe, options = {}) {
   const worker = new cohort.Worker({
     settings: { server }, queues: [queue], executorId: `test-${queue}`, concurrency: 2, log: () => {}, ...options,
@@ -181,6 +210,37 @@ test('a worker reconnects across a cut connection and keeps its running attempt'
   const info = await job.info();
   assert.equal(info.attempt, 1);
   assert.equal(info.attempts.length, 1);
+  assert.deepEqual(probe.aborted, []);
+});
+
+test('a worker redials a wedged stream after 3 silent heartbeat intervals and its job ends once', async (t) => {
+  // The connection stays open but carries nothing, so only the worker's watchdog (the
+  // broker answers every heartbeat) can tell; it must redial on a new connection and
+  // keep its running attempt.
+  const proxy = new FaultProxy(dev.address);
+  await proxy.start();
+  t.after(() => proxy.close());
+  const log = new Lines();
+  const { queue, probe, worker } = await served(t, { server: proxy.address, reconnectBackoffMs: [50, 200], log: log.add });
+  const job = await client.submit(queue, 'node.gate', '', { maxAttempts: 1 });
+  await probe.started(job.id);
+  await log.next(/^connected as /);
+  const welcomed = worker.sessions;
+  const dialled = proxy.connections;
+  log.skip();
+  proxy.wedge();
+  await log.next(/^heard nothing from the broker for \d+\.\ds: closing the stream$/);
+  await log.next(/^connected as /);
+  assert.ok(worker.sessions > welcomed);
+  assert.ok(proxy.connections > dialled);
+  const second = await client.submit(queue, 'node.upper', 'after');
+  assert.equal((await cohort.waitFor(second, 30_000)).toString(), 'AFTER');
+  probe.released.resolve();
+  assert.equal((await cohort.waitFor(job, 30_000)).toString(), 'released');
+  const info = await job.info();
+  assert.equal(info.attempt, 1);
+  assert.deepEqual(info.attempts.map((a) => [a.number, a.error?.code ?? '']), [[1, '']]);
+  assert.equal(probe.starts.size, 1);
   assert.deepEqual(probe.aborted, []);
 });
 
