@@ -153,10 +153,11 @@ function stop(attempt: Attempt, code: AttemptStopped['code'], message: string): 
  *   without using an attempt). The broker's own Drain does the same, then it reconnects.
  */
 export class Worker {
-  readonly target: string;
-  readonly queues: string[];
-  readonly concurrency: number;
-  readonly executorId: string;
+  /** The broker's address; these four are fixed once run() starts (see configure()). */
+  target: string;
+  queues: string[];
+  concurrency: number;
+  executorId: string;
   /** Streams that got a Welcome (for tests and metrics). */
   sessions = 0;
 
@@ -178,10 +179,7 @@ export class Worker {
   private started = false;
 
   constructor(options: WorkerOptions = {}) {
-    const concurrency = options.concurrency ?? 16;
-    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 10_000) {
-      throw new RangeError(`concurrency must be an integer in 1..10000, got ${concurrency}`);
-    }
+    const concurrency = checkedConcurrency(options.concurrency ?? 16);
     const grace = options.drainGraceMs ?? 30_000;
     if (!(grace >= 0)) throw new RangeError('drainGraceMs must not be negative');
     const settings = resolveSettings(options.settings);
@@ -194,6 +192,19 @@ export class Worker {
     this.drainGraceMs = grace;
     this.backoff = options.reconnectBackoffMs ?? [100, 5_000];
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
+  }
+
+  /**
+   * Overrides where and how the worker serves, before run(): each field given wins over
+   * the options and settings it was made with (cohort-worker's flags). Returns the worker.
+   */
+  configure(o: { server?: string; queues?: string[]; concurrency?: number; executorId?: string }): this {
+    if (this.started) throw new Error('configure a worker before run()');
+    if (o.concurrency !== undefined) this.concurrency = checkedConcurrency(o.concurrency);
+    if (o.server !== undefined) this.target = o.server;
+    if (o.queues !== undefined) this.queues = [...o.queues];
+    if (o.executorId !== undefined) this.executorId = o.executorId;
+    return this;
   }
 
   /** Registers `handler` as the runner of `kind` (before run()). Returns the worker. */
@@ -469,6 +480,13 @@ export class Worker {
       if (!session.draining) this.send(session, credit(1));
     }
   }
+}
+
+function checkedConcurrency(concurrency: number): number {
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 10_000) {
+    throw new RangeError(`concurrency must be an integer in 1..10000, got ${concurrency}`);
+  }
+  return concurrency;
 }
 
 function credit(credits: number): ExecutorMessage {
