@@ -22,6 +22,8 @@ import {
 
 export { CohortError, JobError, TimeoutError };
 
+/** gRPC status codes, to compare with CohortError.code (Status.NOT_FOUND) without depending on @grpc/grpc-js. */
+export { status as Status } from '@grpc/grpc-js';
 /** A gRPC status code's name (14 -> "UNAVAILABLE"). */
 export function statusName(code: grpc.status): string { return grpc.status[code] ?? String(code); }
 export { JobSpec, JobState, JobEvent, JobMessage, QueueInfo, ExecutorInfo, Schedule, BulkOperation, BulkOperation_State };
