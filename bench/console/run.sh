@@ -1,22 +1,24 @@
 #!/usr/bin/env bash
 # The web console's benchmark (not in CI): time to first render of the overview and the
 # jobs list with 100k jobs stored (cold: a fresh browser context; warm: the same page
-# navigated again), and cohort-console's CPU while jobs flow with 10 open pages.
+# navigated again), and, while console_load keeps 5,000 jobs/s flowing with 10 open
+# pages, the CPU of cohort-console, the same renders again and how long a new job takes
+# to show in a filtered jobs list (see console_bench.mjs).
 #
-#   bench/console/run.sh [--jobs=100000] [--pages=10] [--seconds=20]
+#   bench/console/run.sh [--jobs=100000] [--pages=10] [--seconds=20] [--rate=5000]
 #
 # NO_BUILD=1 takes the binaries already in bazel-bin instead of building them.
 #
-# Builds cohort-dev, cohort-demo and cohort-console, builds the front end from
+# Builds cohort-dev, cohort-console and console_load, builds the front end from
 # console/web's lockfile (npm ci: needs the npm registry) into a temp dir, starts
 # cohort-dev and a cohort-console on 127.0.0.1 with free ports, fills the store with
-# cohort-demo runs, and drives Debian's chromium with playwright-core. Every process it
+# console_load, and drives Debian's chromium with playwright-core. Every process it
 # starts is stopped by PID at exit.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 if [ "${NO_BUILD:-}" != 1 ]; then
-  bazel build --config=ci //services/dev:cohort-dev //services/dev:cohort-demo //services/console:cohort-console >&2
+  bazel build --config=ci //services/dev:cohort-dev //services/console:cohort-console //bench/console:console_load >&2
 fi
 work="$(mktemp -d)"
 pids=()
@@ -33,7 +35,7 @@ mkdir -p "$work/web"
 
 # Binaries copied out of bazel-bin, so that another build cannot swap them mid-run.
 mkdir -p "$work/bin"
-cp bazel-bin/services/dev/cohort-dev bazel-bin/services/dev/cohort-demo bazel-bin/services/console/cohort-console \
+cp bazel-bin/services/dev/cohort-dev bazel-bin/services/console/cohort-console bazel-bin/bench/console/console_load \
   "$work/bin/"
 
 # Starts "$@" (stdout to $work/NAME.out) and waits for its ready line.
@@ -54,7 +56,7 @@ grpc="$(field dev grpc)"
 start console "$work/bin/cohort-console" --broker="$grpc" --scheduler="$grpc" --listen=127.0.0.1:0 \
   --metrics-listen=127.0.0.1:0 --assets-dir="$work/web/dist" --http-threads=64
 export CONSOLE_URL="http://$(field console http)"
-export CONSOLE_PID="${pids[1]}"
+export DEV_PID="${pids[0]}" CONSOLE_PID="${pids[1]}"
 export DEV_METRICS_URL="http://$(field dev metrics)/metrics"
-export DEMO="$work/bin/cohort-demo" GRPC="$grpc" WEB_DIR="$work/web"
+export LOAD="$work/bin/console_load" GRPC="$grpc" WEB_DIR="$work/web"
 node bench/console/console_bench.mjs "$@"

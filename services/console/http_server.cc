@@ -150,7 +150,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions 
   mg_set_request_handler(server->ctx_, "/api", &HttpServer::HandleApi, server.get());
   if (tls) {
     absl::StatusOr<std::unique_ptr<TlsFront>> front =
-        TlsFront::Start(o.listen, o.tls_cert, o.tls_key, http, o.threads);
+        TlsFront::Start(o.listen, o.tls_cert, o.tls_key, http, o.threads, o.tls_reload_interval);
     if (!front.ok()) {
       server->Stop();
       return front.status();
@@ -229,12 +229,20 @@ int HttpServer::ServeApi(mg_connection* conn) {
       if (absl::Status s = CheckJobId(it->second); !s.ok()) return answer(ErrorReply(400, s.message()));
       job_id = it->second;
     }
+    StreamView view = StreamView::kAllEvents;
+    if (auto it = request.query.find("view"); it != request.query.end() && !it->second.empty()) {
+      if (it->second != "counts" && it->second != "events") {
+        return answer(ErrorReply(400, "view must be \"events\" or \"counts\""));
+      }
+      if (it->second == "counts" && !job_id.empty()) return answer(ErrorReply(400, "view=counts goes without job"));
+      if (it->second == "counts") view = StreamView::kCounts;
+    }
     HttpReply may_read = bridge_.Run([this, token = request.token]() -> runtime::Task<HttpReply> {
       return api_.CheckRead(token);
     });
     if (may_read.status != 200) return answer(may_read);
     metrics_.Request(route_name, 200, absl::Now() - started);
-    return ServeEvents(conn, job_id, request.token);
+    return ServeEvents(conn, job_id, view, request.token);
   }
   Route matched = *std::move(route);
   return answer(bridge_.Run([this, matched, request = std::move(request)]() mutable {
@@ -242,8 +250,9 @@ int HttpServer::ServeApi(mg_connection* conn) {
   }));
 }
 
-int HttpServer::ServeEvents(mg_connection* conn, const std::string& job_id, const std::string& token) {
-  std::shared_ptr<EventSubscriber> subscriber = hub_.Subscribe(job_id);
+int HttpServer::ServeEvents(mg_connection* conn, const std::string& job_id, StreamView view,
+                            const std::string& token) {
+  std::shared_ptr<EventSubscriber> subscriber = hub_.Subscribe(job_id, view);
   if (subscriber == nullptr) {
     Send(conn, ErrorReply(503, "the console is shutting down"));
     return 503;

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "libs/common/address.h"
 #include "services/console/console_api.h"
 #include "services/console/console_metrics.h"
@@ -26,9 +27,11 @@ struct HttpServerOptions {
   std::string assets_dir;
   bool read_only = false;
   // HTTPS when both are set (see TlsFront): a PEM certificate chain and its private
-  // key, read once at start (restart the console to rotate them).
+  // key, re-read every `tls_reload_interval` and served to new connections when they
+  // changed (see TlsCertificates).
   std::string tls_cert;
   std::string tls_key;
+  absl::Duration tls_reload_interval = absl::Seconds(10);
 };
 
 // The console's HTTP server (civetweb, from Debian): static assets, the JSON API
@@ -42,9 +45,11 @@ struct HttpServerOptions {
 // call the request makes (see ConsoleApi). Answers are JSON with Cache-Control:
 // no-store; errors are {"error": "..."} with a bounded message.
 //
-// /api/events[?job=ID] is a Server-Sent-Events stream from the WatchHub (`reset` and
-// `jobs` frames, a comment every 15 s to keep proxies from closing it); with ?job=ID it
-// carries that job's events only, plus `progress` frames while it runs (read every
+// /api/events[?job=ID|?view=counts] is a Server-Sent-Events stream from the WatchHub
+// (`reset` and `jobs` frames, a comment every 15 s to keep proxies from closing it);
+// with ?view=counts it carries `counts` frames instead of events (see StreamView: what
+// the overview, executors and jobs-list pages need at thousands of jobs a second); with
+// ?job=ID it carries that job's events only, plus `progress` frames while it runs (read every
 // 0.5 s with the caller's token: the broker has no event for progress). The hub's
 // Watch uses the console's own credential, so a stream is opened only for a token the
 // broker lets read (401/403 otherwise, checked when the stream opens).
@@ -71,7 +76,7 @@ class HttpServer {
 
   static int HandleApi(mg_connection* conn, void* self);
   int ServeApi(mg_connection* conn);
-  int ServeEvents(mg_connection* conn, const std::string& job_id, const std::string& token);
+  int ServeEvents(mg_connection* conn, const std::string& job_id, StreamView view, const std::string& token);
 
   const HttpServerOptions options_;
   LoopBridge& bridge_;

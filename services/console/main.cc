@@ -18,6 +18,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
@@ -45,6 +46,9 @@ ABSL_FLAG(std::string, assets_dir, "",
 ABSL_FLAG(bool, read_only, false, "show everything, change nothing: every action is hidden and refused (403)");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain: serve the console over HTTPS (with --tls-key)");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls-cert");
+ABSL_FLAG(absl::Duration, tls_reload_interval, absl::Seconds(10),
+          "how often --tls-cert and --tls-key are re-read: a rotated pair reaches new connections, open ones go on "
+          "(at least 1s)");
 ABSL_FLAG(int, http_threads, 32, "HTTP worker threads: requests and open live pages served at once (4..1024)");
 
 namespace cohort::console {
@@ -94,6 +98,10 @@ int Main(int argc, char** argv) {
   const std::string tls_cert = absl::GetFlag(FLAGS_tls_cert);
   const std::string tls_key = absl::GetFlag(FLAGS_tls_key);
   if (tls_cert.empty() != tls_key.empty()) common::Die(kProgram, "HTTPS needs both --tls-cert and --tls-key");
+  if (absl::GetFlag(FLAGS_tls_reload_interval) < absl::Seconds(1) ||
+      absl::GetFlag(FLAGS_tls_reload_interval) > absl::Hours(24)) {
+    common::Die(kProgram, "--tls-reload-interval must be in 1s..24h");
+  }
 
   runtime::EventLoop loop;
   runtime::Event stop;
@@ -115,6 +123,7 @@ int Main(int argc, char** argv) {
   options.http.assets_dir = assets;
   options.http.tls_cert = tls_cert;
   options.http.tls_key = tls_key;
+  options.http.tls_reload_interval = absl::GetFlag(FLAGS_tls_reload_interval);
   std::unique_ptr<ConsoleApp> app = OrDie(ConsoleApp::Start(loop, metrics_server->registry(), std::move(options)));
 
   std::printf("listening http=%s metrics=%s\n", app->address().ToString().c_str(),

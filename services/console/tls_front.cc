@@ -12,14 +12,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "libs/common/quote.h"
 #include "openssl/err.h"
 #include "openssl/ssl.h"
 
 namespace cohort::console {
 
 struct TlsFront::Shared {
-  SSL_CTX* ctx = nullptr;
   int wake[2] = {-1, -1};  // a pipe Stop() writes to: readable from then on, it ends every poll()
   absl::Mutex mu;
   int open ABSL_GUARDED_BY(mu) = 0;  // relay threads running
@@ -27,21 +25,12 @@ struct TlsFront::Shared {
   ~Shared() {
     if (wake[0] >= 0) close(wake[0]);
     if (wake[1] >= 0) close(wake[1]);
-    SSL_CTX_free(ctx);
   }
 };
 
 namespace {
 
 constexpr int kHandshakeTimeoutSeconds = 10;
-
-std::string SslError() {
-  const unsigned long code = ERR_get_error();
-  if (code == 0) return "no detail from OpenSSL";
-  char text[256];
-  ERR_error_string_n(code, text, sizeof text);
-  return text;
-}
 
 sockaddr_in SocketAddress(const common::HostPort& address) {
   sockaddr_in sa{};
@@ -63,11 +52,12 @@ bool WriteAll(int fd, const char* data, std::size_t n) {
 }
 
 // One connection: the TLS handshake, then bytes both ways until either side closes or
-// the front stops.
+// the front stops. Takes over the reference to `ctx` (the SSL object keeps its own).
 void RelayConnection(SSL_CTX* ctx, int client, const common::HostPort& backend, int wake) {
   timeval timeout{kHandshakeTimeoutSeconds, 0};
   setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   SSL* ssl = SSL_new(ctx);
+  SSL_CTX_free(ctx);
   int plain = -1;
   if (ssl != nullptr && SSL_set_fd(ssl, client) == 1 && SSL_accept(ssl) == 1) {
     timeval none{0, 0};
@@ -108,25 +98,14 @@ void RelayConnection(SSL_CTX* ctx, int client, const common::HostPort& backend, 
 
 absl::StatusOr<std::unique_ptr<TlsFront>> TlsFront::Start(const common::HostPort& listen, const std::string& cert,
                                                          const std::string& key, const common::HostPort& backend,
-                                                         int max_connections) {
+                                                         int max_connections, absl::Duration reload_interval) {
   in_addr probe{};
   if (inet_pton(AF_INET, listen.host.c_str(), &probe) != 1) {
     return absl::InvalidArgumentError(absl::StrCat("cannot serve the console over HTTPS on ", listen.ToString(),
                                                    ": give an IPv4 address (such as 0.0.0.0 or 127.0.0.1)"));
   }
-  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
-  if (ctx == nullptr) return absl::InternalError(absl::StrCat("cannot make a TLS context: ", SslError()));
-  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-  if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1) {
-    SSL_CTX_free(ctx);
-    return absl::InvalidArgumentError(
-        absl::StrCat("--tls-cert ", common::QuoteBounded(cert), " is not a readable PEM certificate chain: ", SslError()));
-  }
-  if (SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
-    SSL_CTX_free(ctx);
-    return absl::InvalidArgumentError(absl::StrCat("--tls-key ", common::QuoteBounded(key),
-                                                   " is not a readable PEM key of --tls-cert: ", SslError()));
-  }
+  absl::StatusOr<std::unique_ptr<TlsCertificates>> certificates = TlsCertificates::Load(cert, key, reload_interval);
+  if (!certificates.ok()) return certificates.status();
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   const int on = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
@@ -135,27 +114,25 @@ absl::StatusOr<std::unique_ptr<TlsFront>> TlsFront::Start(const common::HostPort
   if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || ::listen(fd, 128) != 0 ||
       getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0) {
     if (fd >= 0) close(fd);
-    SSL_CTX_free(ctx);
     return absl::UnavailableError(absl::StrCat("cannot serve the console on ", listen.ToString(),
                                                ": the address is in use or not an address of this machine"));
   }
   common::HostPort bound = listen;
   bound.port = ntohs(sa.sin_port);
-  std::unique_ptr<TlsFront> front(new TlsFront(ctx, fd, bound, backend, max_connections));
+  std::unique_ptr<TlsFront> front(new TlsFront(*std::move(certificates), fd, bound, backend, max_connections));
   if (pipe2(front->shared_->wake, O_CLOEXEC) != 0) return absl::InternalError("cannot make a pipe");
   front->acceptor_ = std::thread([f = front.get()] { f->AcceptLoop(); });
   return front;
 }
 
-TlsFront::TlsFront(SSL_CTX* ctx, int listen_fd, common::HostPort address, common::HostPort backend,
-                   int max_connections)
+TlsFront::TlsFront(std::unique_ptr<TlsCertificates> certificates, int listen_fd, common::HostPort address,
+                   common::HostPort backend, int max_connections)
     : listen_fd_(listen_fd),
       address_(std::move(address)),
       backend_(std::move(backend)),
       max_connections_(max_connections),
-      shared_(std::make_shared<Shared>()) {
-  shared_->ctx = ctx;
-}
+      certificates_(std::move(certificates)),
+      shared_(std::make_shared<Shared>()) {}
 
 TlsFront::~TlsFront() { Stop(); }
 
@@ -176,8 +153,8 @@ void TlsFront::AcceptLoop() {
       ++shared_->open;
     }
     // Detached: Stop() waits for `open` to fall to zero, and the thread holds `shared`.
-    std::thread([shared = shared_, client, backend = backend_] {
-      RelayConnection(shared->ctx, client, backend, shared->wake[0]);
+    std::thread([shared = shared_, ctx = certificates_->ForNewConnection(), client, backend = backend_] {
+      RelayConnection(ctx, client, backend, shared->wake[0]);
       absl::MutexLock lock(&shared->mu);
       --shared->open;
     }).detach();

@@ -5,9 +5,9 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "libs/common/address.h"
-
-typedef struct ssl_ctx_st SSL_CTX;
+#include "services/console/tls_certificates.h"
 
 namespace cohort::console {
 
@@ -20,13 +20,16 @@ namespace cohort::console {
 //
 // One thread accepts; each connection gets a thread of its own, at most
 // `max_connections` at once (more are closed at once, as a full civetweb would make
-// them wait). The certificate and key are read at Start (restart to rotate them).
-// Stop() closes the listener and every connection and joins the threads; idempotent.
+// them wait). The certificate and key are read at Start and re-read when they change
+// (see TlsCertificates): a rotated pair reaches new connections within
+// `reload_interval` while established ones go on. Stop() closes the listener and every
+// connection and joins the threads; idempotent.
 class TlsFront {
  public:
   static absl::StatusOr<std::unique_ptr<TlsFront>> Start(const common::HostPort& listen, const std::string& cert,
                                                          const std::string& key, const common::HostPort& backend,
-                                                         int max_connections);
+                                                         int max_connections,
+                                                         absl::Duration reload_interval = absl::Seconds(10));
   ~TlsFront();
   TlsFront(const TlsFront&) = delete;
   TlsFront& operator=(const TlsFront&) = delete;
@@ -37,7 +40,8 @@ class TlsFront {
   void Stop();
 
  private:
-  TlsFront(SSL_CTX* ctx, int listen_fd, common::HostPort address, common::HostPort backend, int max_connections);
+  TlsFront(std::unique_ptr<TlsCertificates> certificates, int listen_fd, common::HostPort address,
+           common::HostPort backend, int max_connections);
   // What relay threads share with the front; each holds a reference, so it outlives
   // them even after the front is gone.
   struct Shared;
@@ -48,6 +52,7 @@ class TlsFront {
   const common::HostPort address_;
   const common::HostPort backend_;
   const int max_connections_;
+  const std::unique_ptr<TlsCertificates> certificates_;  // the acceptor's
   std::shared_ptr<Shared> shared_;
   std::thread acceptor_;
   bool stopped_ = false;

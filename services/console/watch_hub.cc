@@ -26,6 +26,20 @@ std::string SseFrame(absl::string_view event, absl::string_view data) {
   return absl::StrCat("event: ", event, "\ndata: ", data, "\n\n");
 }
 
+std::string CountsFrame(const cohort::v1::WatchResponse& batch) {
+  std::int64_t succeeded = 0, failed = 0, cancelled = 0;
+  for (const cohort::v1::JobEvent& event : batch.events()) {
+    switch (event.to_state()) {
+      case cohort::v1::JOB_STATE_SUCCEEDED: ++succeeded; break;
+      case cohort::v1::JOB_STATE_FAILED: ++failed; break;
+      case cohort::v1::JOB_STATE_CANCELLED: ++cancelled; break;
+      default: break;
+    }
+  }
+  return SseFrame("counts", absl::StrCat("{\"events\":", batch.events_size(), ",\"succeeded\":", succeeded,
+                                         ",\"failed\":", failed, ",\"cancelled\":", cancelled, "}"));
+}
+
 void EventSubscriber::Push(std::string frame) {
   absl::MutexLock lock(&mu_);
   if (closed_) return;
@@ -56,8 +70,8 @@ EventSubscriber::Wake EventSubscriber::Take(absl::Duration timeout, std::vector<
   return closed_ ? Wake::kClosed : Wake::kTimeout;
 }
 
-std::shared_ptr<EventSubscriber> WatchHub::Subscribe(std::string job_id) {
-  auto subscriber = std::make_shared<EventSubscriber>(std::move(job_id), kSubscriberBytes);
+std::shared_ptr<EventSubscriber> WatchHub::Subscribe(std::string job_id, StreamView view) {
+  auto subscriber = std::make_shared<EventSubscriber>(std::move(job_id), kSubscriberBytes, view);
   subscriber->Push(SseFrame("reset", kResetData));
   absl::MutexLock lock(&mu_);
   if (closed_) return nullptr;
@@ -77,14 +91,24 @@ void WatchHub::PublishToAll(const std::string& frame) {
 
 void WatchHub::Publish(const cohort::v1::WatchResponse& batch) {
   metrics_.watch_events().Increment(static_cast<double>(batch.events_size()));
-  // Each event's JSON is made once, whatever the number of subscribers.
-  std::vector<std::pair<const std::string*, std::string>> events;
-  events.reserve(batch.events_size());
-  for (const cohort::v1::JobEvent& event : batch.events()) events.emplace_back(&event.job_id(), ProtoJson(event));
-  std::string all;
   absl::MutexLock lock(&mu_);
+  // Each JSON is made once, and only when a subscriber wants it.
+  std::string counts;
+  std::vector<std::pair<const std::string*, std::string>> events;
+  bool made_events = false;
+  std::string all;
   for (const std::shared_ptr<EventSubscriber>& s : subscribers_) {
-    if (s->job_id().empty()) {
+    if (s->view() == StreamView::kCounts) {
+      if (counts.empty()) counts = CountsFrame(batch);
+      s->Push(counts);
+      continue;
+    }
+    if (!made_events) {
+      made_events = true;
+      events.reserve(batch.events_size());
+      for (const cohort::v1::JobEvent& event : batch.events()) events.emplace_back(&event.job_id(), ProtoJson(event));
+    }
+    if (s->view() == StreamView::kAllEvents) {
       if (all.empty()) {
         all = "{\"events\":[";
         for (std::size_t i = 0; i < events.size(); ++i) absl::StrAppend(&all, i ? "," : "", events[i].second);

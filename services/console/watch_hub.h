@@ -16,6 +16,12 @@
 
 namespace cohort::console {
 
+// What a live stream carries: every event of every job (`jobs` frames with each event
+// and its job), one job's events only, or per batch only how many events there were
+// and how many jobs ended in each state (`counts` frames: tens of bytes per batch,
+// whatever the number of jobs in it, for pages that only count and reload).
+enum class StreamView { kAllEvents, kOneJob, kCounts };
+
 // One browser's live stream: Server-Sent-Events frames that the hub queues on the loop
 // and the HTTP thread serving the stream takes and writes. Thread-safe.
 //
@@ -24,10 +30,14 @@ namespace cohort::console {
 // (nothing in the console relies on seeing every event).
 class EventSubscriber {
  public:
-  // `job_id` empty: every event; otherwise only that job's.
-  EventSubscriber(std::string job_id, std::size_t max_bytes) : job_id_(std::move(job_id)), max_bytes_(max_bytes) {}
+  // `job_id` empty: every event (or counts, with `view` kCounts); otherwise only that job's.
+  EventSubscriber(std::string job_id, std::size_t max_bytes, StreamView view = StreamView::kAllEvents)
+      : job_id_(std::move(job_id)),
+        max_bytes_(max_bytes),
+        view_(job_id_.empty() ? view : StreamView::kOneJob) {}
 
   const std::string& job_id() const { return job_id_; }
+  StreamView view() const { return view_; }
 
   // Hub side: queues one frame and wakes the reader.
   void Push(std::string frame);
@@ -41,6 +51,7 @@ class EventSubscriber {
  private:
   const std::string job_id_;
   const std::size_t max_bytes_;
+  const StreamView view_;
   absl::Mutex mu_;
   std::deque<std::string> frames_ ABSL_GUARDED_BY(mu_);
   std::size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
@@ -52,7 +63,9 @@ class EventSubscriber {
 //
 // Run() (on the console's loop) lists to learn the log's current sequence, then
 // follows Watch from it; each batch becomes one `jobs` frame per subscriber,
-// {"events": [JobEvent JSON, ...]}, holding only the events it asked for. Whenever the
+// {"events": [JobEvent JSON, ...]}, holding only the events it asked for, or one
+// `counts` frame (see CountsFrame) for a kCounts subscriber. Each JSON is made once per
+// batch, whatever the number of subscribers. Whenever the
 // stream is (re)established — at start, after the broker restarts or after retention
 // trimmed past it — every subscriber gets a `reset` frame, so its page reloads what it
 // shows and then applies events again. Broker errors are retried with backoff (0.2 s
@@ -68,7 +81,7 @@ class WatchHub {
   static constexpr std::size_t kSubscriberBytes = 4 << 20;
 
   // A new subscriber; it receives a `reset` frame first. nullptr once the hub stopped.
-  std::shared_ptr<EventSubscriber> Subscribe(std::string job_id);
+  std::shared_ptr<EventSubscriber> Subscribe(std::string job_id, StreamView view = StreamView::kAllEvents);
   void Unsubscribe(const std::shared_ptr<EventSubscriber>& subscriber);
 
   runtime::Task<void> Run(runtime::Event& stop);
@@ -92,5 +105,9 @@ class WatchHub {
 
 // The SSE frame for `event` with `data` (one line of JSON).
 std::string SseFrame(absl::string_view event, absl::string_view data);
+
+// The `counts` frame of a Watch batch: {"events": N, "succeeded": S, "failed": F,
+// "cancelled": C}, the jobs that entered each terminal state in it.
+std::string CountsFrame(const cohort::v1::WatchResponse& batch);
 
 }  // namespace cohort::console

@@ -39,6 +39,26 @@ TEST(EventSubscriber, TimesOutWhenNothingComesAndReportsClose) {
   EXPECT_EQ(s.Take(absl::Milliseconds(1), frames), EventSubscriber::Wake::kClosed);
 }
 
+TEST(CountsFrame, CountsTheBatchsEventsAndTheJobsThatEndedInEachState) {
+  cohort::v1::WatchResponse batch;
+  for (cohort::v1::JobState to : {cohort::v1::JOB_STATE_RUNNING, cohort::v1::JOB_STATE_SUCCEEDED,
+                                  cohort::v1::JOB_STATE_SUCCEEDED, cohort::v1::JOB_STATE_FAILED,
+                                  cohort::v1::JOB_STATE_CANCELLED, cohort::v1::JOB_STATE_QUEUED}) {
+    cohort::v1::JobEvent* event = batch.add_events();
+    event->set_job_id("j");
+    event->set_to_state(to);
+    event->mutable_job()->mutable_spec()->set_payload(std::string(1000, 'p'));
+  }
+  EXPECT_EQ(CountsFrame(batch),
+            "event: counts\ndata: {\"events\":6,\"succeeded\":2,\"failed\":1,\"cancelled\":1}\n\n");
+}
+
+TEST(EventSubscriber, AJobStreamIsOneJobsWhateverViewWasAsked) {
+  EXPECT_EQ(EventSubscriber("", 10, StreamView::kCounts).view(), StreamView::kCounts);
+  EXPECT_EQ(EventSubscriber("j", 10, StreamView::kCounts).view(), StreamView::kOneJob);
+  EXPECT_EQ(EventSubscriber("", 10).view(), StreamView::kAllEvents);
+}
+
 TEST(SseFrame, IsOneEventWithOneDataLine) { EXPECT_EQ(SseFrame("jobs", "{}"), "event: jobs\ndata: {}\n\n"); }
 
 }  // namespace

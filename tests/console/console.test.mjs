@@ -11,7 +11,9 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
@@ -188,8 +190,29 @@ test('a failed job is found by a filter, its error read, retried, and seen to su
   await page.getByRole('button', { name: 'Retry job' }).click();
   await page.locator('.summary .state-succeeded').waitFor({ timeout: BOUND });
   assert.equal(ctlJson('get', id).job.state, 'JOB_STATE_SUCCEEDED');
+  // Both attempts are on the timeline, in order, with the first one's error.
+  const timeline = page.getByTestId('timeline');
+  await timeline.filter({ hasText: 'Attempt 2 ended' }).waitFor({ timeout: BOUND });
+  assert.match(await timeline.textContent(), /Attempt 1 started on .*Attempt 1 ended: .*exited with code 1.*Attempt 2 started/s);
   await shot(page, 'job-retried');
   await page.context().close();
+});
+
+test('a job page draws its dependencies with their states', async () => {
+  pausedQueue('ui-held');
+  const parent = ctl('submit', 'ui-held', 'builtin.echo', 'parent');
+  const done = ctl('submit', 'ui-alpha', 'builtin.echo', 'done parent');
+  ctl('wait', done);
+  const child = ctl('submit', `--depends-on=${parent}`, `--depends-on=${done}`, 'ui-alpha', 'builtin.echo', 'child');
+  const page = await newPage();
+  await page.goto(`${consoleUrl}/#/jobs/${child}`);
+  const graph = page.getByRole('figure', { name: /Dependencies: 2 jobs/ });
+  await graph.locator(`[data-dep="${parent}"] .state-queued`).waitFor({ timeout: BOUND });
+  await graph.locator('.dep-node.self .state-pending').waitFor({ timeout: BOUND });
+  await graph.locator('.dep-node:not(.self) .state-succeeded').waitFor({ timeout: BOUND });
+  await shot(page, 'job-dependencies');
+  await page.context().close();
+  ctl('cancel', child);
 });
 
 test('cancelling a queued job from its page ends it CANCELLED', async () => {
@@ -331,6 +354,7 @@ test('a running job\'s progress moves on its page without a reload', async () =>
 
 test('a schedule is triggered, paused and resumed from the schedules page', async () => {
   ctl('schedules', 'create', '--every=24h', 'ui-nightly', 'ui-sched', 'builtin.echo', 'report');
+  ctl('schedules', 'create', '--cron=0 2 * * *', '--tz=Asia/Tokyo', 'ui-tokyo', 'ui-sched', 'builtin.echo', 'report');
   const page = await newPage();
   await page.goto(`${consoleUrl}/#/schedules`);
   await page.getByRole('button', { name: 'Trigger ui-nightly' }).click();
@@ -338,6 +362,15 @@ test('a schedule is triggered, paused and resumed from the schedules page', asyn
   await made.waitFor({ timeout: BOUND });
   const jobId = (await made.textContent()).trim();
   assert.equal(ctlJson('get', jobId).job.spec.queue, 'ui-sched');
+  // Next fires in the schedule's zone: an interval's next three (UTC), a cron's first.
+  const interval = page.locator('tr', { has: page.getByRole('rowheader', { name: 'ui-nightly' }) });
+  assert.equal(await interval.locator('[data-col="next"] li').count(), 3);
+  assert.match(await interval.locator('[data-col="next"]').textContent(), /UTC/);
+  const tokyo = page.locator('tr', { has: page.getByRole('rowheader', { name: 'ui-tokyo' }) });
+  assert.match(await tokyo.locator('[data-col="next"]').textContent(), /2:00\sAM GMT\+9/);
+  // The last fires, with the jobs they made.
+  await interval.getByText('Last fires of ui-nightly').click();
+  await page.getByTestId('fires-ui-nightly').getByRole('link', { name: jobId }).waitFor({ timeout: BOUND });
   await page.getByRole('button', { name: 'Pause ui-nightly' }).click();
   await page.getByRole('button', { name: 'Resume ui-nightly' }).waitFor({ timeout: BOUND });
   assert.equal(ctlJson('schedules', 'get', 'ui-nightly').schedule.paused, true);
@@ -406,4 +439,61 @@ test('with --tls-cert and --tls-key cohort-dev serves its console over HTTPS onl
   await shot(page, 'executors-https');
   await context.close();
   await assert.rejects(fetch(`http://${dev.console}/api/config`), 'plain HTTP is not served');
+});
+
+/** A TLS connection to `address` (HOST:PORT) and the SHA-256 fingerprint of the certificate it was served. */
+function tlsOpen(address) {
+  const [host, port] = address.split(':');
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host, port: Number(port), rejectUnauthorized: false }, () => {
+      resolve({ socket, fingerprint: socket.getPeerCertificate().fingerprint256 });
+    });
+    socket.once('error', reject);
+  });
+}
+
+test('a rotated certificate reaches new HTTPS connections without a restart, and an open one keeps working', async () => {
+  // A Secret as Kubernetes mounts it: tls.crt and tls.key are links through ..data, which
+  // a rotation repoints at a new directory in one rename.
+  const secret = join(WORK, 'console-secret');
+  const fingerprint = {};
+  for (const v of ['v1', 'v2']) {
+    mkdirSync(join(secret, v), { recursive: true });
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+      '-days', '1', '-subj', `/CN=console-${v}`, '-keyout', join(secret, v, 'tls.key'),
+      '-out', join(secret, v, 'tls.crt')], { stdio: 'ignore' });
+    fingerprint[v] = new X509Certificate(readFileSync(join(secret, v, 'tls.crt'))).fingerprint256;
+  }
+  symlinkSync('v1', join(secret, '..data'));
+  for (const f of ['tls.crt', 'tls.key']) symlinkSync(join('..data', f), join(secret, f));
+  const https = await startService(process.env.COHORT_CONSOLE, [
+    `--broker=${grpc}`, '--scheduler=', '--listen=127.0.0.1:0', '--metrics-listen=127.0.0.1:0',
+    `--tls-cert=${join(secret, 'tls.crt')}`, `--tls-key=${join(secret, 'tls.key')}`, '--tls-reload-interval=1s',
+  ]);
+  const before = await tlsOpen(https.http);
+  assert.equal(before.fingerprint, fingerprint.v1);
+
+  symlinkSync('v2', join(secret, '..data_tmp'));
+  renameSync(join(secret, '..data_tmp'), join(secret, '..data'));
+  let served;
+  const deadline = Date.now() + BOUND;
+  while (Date.now() < deadline) {
+    const next = await tlsOpen(https.http);
+    next.socket.destroy();
+    served = next.fingerprint;
+    if (served === fingerprint.v2) break;
+    await new Promise((r) => setTimeout(r, 200)); // the console re-reads the files once a second
+  }
+  assert.equal(served, fingerprint.v2, 'a new connection gets the rotated certificate');
+
+  // The connection made before the rotation still carries a request and its answer.
+  const answer = new Promise((resolve) => {
+    let text = '';
+    before.socket.on('data', (d) => { text += d; });
+    before.socket.on('end', () => resolve(text));
+  });
+  before.socket.write('GET /api/config HTTP/1.1\r\nHost: console\r\n\r\n');
+  const text = await answer;
+  assert.match(text, /^HTTP\/1\.1 200 /);
+  assert.match(text, /"tls":true/);
 });

@@ -22,3 +22,20 @@ export function since(t: string | undefined, now = Date.now()): string {
   if (!t) return '—';
   return `${age((now - new Date(t).getTime()) / 1000)} ago`;
 }
+
+/**
+ * `t` as a wall-clock time in the IANA `zone` with the zone's abbreviation ("Dec 6, 2026,
+ * 02:00 AM GMT+1"): a schedule's fire times read as its cron expression means them. An
+ * unknown zone falls back to the browser's own.
+ */
+export function zoned(t: string | undefined, zone: string): string {
+  if (!t) return '—';
+  const d = new Date(t);
+  if (isNaN(d.getTime())) return t;
+  try {
+    return new Intl.DateTimeFormat(undefined, { timeZone: zone, year: 'numeric', month: 'short', day: 'numeric',
+      hour: '2-digit', minute: '2-digit', timeZoneName: 'short' }).format(d);
+  } catch {
+    return d.toLocaleString();
+  }
+}

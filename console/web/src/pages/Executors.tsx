@@ -18,7 +18,8 @@ export function Executors() {
       setError((e as Error).message);
     }
   };
-  useLive({ onReset: load, onJobs: useThrottled(load, 1000) });
+  const reload = useThrottled(load, 1000);
+  useLive({ onReset: load, onCounts: reload });
   return (
     <section>
       <Heading>Executors</Heading>

@@ -1,8 +1,9 @@
 // One job: state, spec, payload and result (text as text, binary as hex, truncated
-// with a download), attempts with their executors and errors, live progress, and a
-// timeline of its transitions (recorded times, plus events as they arrive).
-import { useState } from 'preact/hooks';
-import { api, authHeaders, isTerminal, stateName, type JobDetail, type JobEvent, type Preview } from '../api';
+// with a download), attempts with their executors and errors, live progress, its
+// dependencies as a small graph with their states, and a timeline of its transitions
+// (recorded times and attempts, plus events as they arrive).
+import { useEffect, useState } from 'preact/hooks';
+import { api, authHeaders, isTerminal, stateName, type Job, type JobDetail, type JobEvent, type Preview } from '../api';
 import { time } from '../format';
 import { useLive } from '../live';
 import { ActionButton, ErrorNote, Heading, StateBadge } from '../ui';
@@ -37,6 +38,59 @@ function Bytes({ label, preview, href }: { label: string; preview: Preview; href
       <pre tabIndex={0} aria-label={label}>{preview.data || '(empty)'}</pre>
     </div>
   );
+}
+
+// Dependencies drawn with their state; more are listed without it.
+const MAX_DRAWN_DEPS = 20;
+
+/**
+ * The jobs this one waits for, drawn as a graph: each dependency a node with its state,
+ * an edge from each into this job. States are read when the page opens and again when
+ * this job changes (its release follows theirs).
+ */
+function DependencyGraph({ job }: { job: Job }) {
+  const deps = job.spec?.dependsOn ?? [];
+  const [states, setStates] = useState<Record<string, string>>({});
+  useEffect(() => {
+    for (const d of deps.slice(0, MAX_DRAWN_DEPS)) {
+      api.job(d)
+        .then((r) => setStates((c) => ({ ...c, [d]: r.job.state ?? '' })))
+        .catch(() => setStates((c) => ({ ...c, [d]: 'gone' })));
+    }
+  }, [deps.join(','), job.state]);
+  if (deps.length === 0) return <p>Depends on nothing.</p>;
+  return (
+    <figure class="deps" aria-label={`Dependencies: ${deps.length} jobs into this one`}>
+      <ul class="dep-nodes">
+        {deps.map((d) => (
+          <li key={d} class="dep-node" data-dep={d}>
+            <a class="mono" href={`#/jobs/${d}`}>{d}</a>{' '}
+            {states[d] ? <StateBadge state={states[d]} /> : d in states ? null : <span class="note">…</span>}
+          </li>
+        ))}
+      </ul>
+      <div class="dep-edges" aria-hidden="true">{deps.map((d) => <span key={d}>↓</span>)}</div>
+      <div class="dep-node self">
+        <span class="mono">{job.id}</span> <StateBadge state={job.state} /> (this job)
+      </div>
+    </figure>
+  );
+}
+
+/** The job's recorded times and its attempts, in time order. */
+function timeline(job: Job): { at: string; text: string }[] {
+  const items: { at: string; text: string }[] = [];
+  const add = (at: string | undefined, text: string) => { if (at) items.push({ at, text }); };
+  add(job.createTime, 'Created');
+  add(job.notBefore, 'Not before');
+  add(job.queueTime, 'Queued');
+  for (const a of job.attempts ?? []) {
+    add(a.startTime, `Attempt ${a.number ?? ''} started on ${a.executorId ?? 'an executor'}`);
+    add(a.endTime, `Attempt ${a.number ?? ''} ended${a.error ? `: ${a.error.code ?? ''} ${a.error.message ?? ''}` : ''}`);
+  }
+  add(job.endTime, `Ended ${stateName(job.state)}`);
+  add(job.expireTime, 'Deleted after');
+  return items.sort((x, y) => Date.parse(x.at) - Date.parse(y.at));
 }
 
 export function JobPage({ id }: { id: string }) {
@@ -122,17 +176,13 @@ export function JobPage({ id }: { id: string }) {
             <dt>Timeout</dt><dd>{job.spec?.timeout ?? 'none'}</dd>
             <dt>Labels</dt>
             <dd>{Object.entries(job.spec?.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(', ') || 'none'}</dd>
-            <dt>Depends on</dt>
-            <dd>
-              {(job.spec?.dependsOn ?? []).length === 0
-                ? 'nothing'
-                : job.spec!.dependsOn!.map((d) => (<a key={d} class="mono" href={`#/jobs/${d}`}>{d} </a>))}
-            </dd>
             {job.spec?.command?.argv && (<><dt>Command</dt><dd><code>{job.spec.command.argv.join(' ')}</code></dd></>)}
             <dt>Executor</dt><dd>{job.executorId || '—'}</dd>
           </dl>
           {detail && <Bytes label="Payload" preview={detail.payload} href={`/api/jobs/${id}/payload`} />}
           {detail?.result && <Bytes label="Result" preview={detail.result} href={`/api/jobs/${id}/result`} />}
+          <h2>Dependencies</h2>
+          <DependencyGraph job={job} />
           <h2>Attempts</h2>
           {(job.attempts ?? []).length === 0 ? (
             <p>Not started yet.</p>
@@ -163,13 +213,10 @@ export function JobPage({ id }: { id: string }) {
             </div>
           )}
           <h2>Timeline</h2>
-          <ol class="timeline">
-            <li>Created {time(job.createTime)}</li>
-            {job.notBefore && <li>Not before {time(job.notBefore)}</li>}
-            {job.queueTime && <li>Queued {time(job.queueTime)}</li>}
-            {job.startTime && <li>Started {time(job.startTime)}</li>}
-            {job.endTime && <li>Ended {stateName(job.state)} {time(job.endTime)}</li>}
-            {job.expireTime && <li>Deleted after {time(job.expireTime)}</li>}
+          <ol class="timeline" data-testid="timeline">
+            {timeline(job).map((item, i) => (
+              <li key={i}>{time(item.at)}: {item.text}</li>
+            ))}
           </ol>
           {events.length > 0 && (
             <>

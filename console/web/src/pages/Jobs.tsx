@@ -1,12 +1,12 @@
 // Jobs: newest first with the operations API's filters (state, queue, kind, label
 // selector, created/finished time, error code), paged by the broker's cursor, updated
-// live from the event stream (a listed job's row changes in place; on the first page,
-// new matches come in with a throttled reload). Bulk cancel/retry/delete act on the
+// live from the event stream's counts (any change reloads the page shown, at most once
+// a second). Bulk cancel/retry/delete act on the
 // whole filter: a dry run counts the jobs first and a dialog asks to confirm.
 import { Fragment } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import {
-  api, FILTER_KEYS, STATES, stateName, type BulkAction, type BulkOperation, type JobEvent, type JobList,
+  api, FILTER_KEYS, STATES, stateName, type BulkAction, type BulkOperation, type JobList,
   type JobQuery,
 } from '../api';
 import { since } from '../format';
@@ -163,24 +163,9 @@ export function Jobs({ params }: { params: URLSearchParams }) {
   }, [queryKey, cursor]);
   const reload = useThrottled(load, 1000);
 
-  const onJobs = (events: JobEvent[]) => {
-    setList((current) => {
-      if (!current) return current;
-      const jobs = [...(current.jobs ?? [])];
-      let changed = false;
-      for (const ev of events) {
-        const i = jobs.findIndex((j) => j.id === ev.jobId);
-        if (i >= 0 && ev.job) {
-          jobs[i] = ev.job;
-          changed = true;
-        }
-      }
-      return changed ? { ...current, jobs } : current;
-    });
-    // New matches, and jobs that stopped matching, come with a reload of the first page.
-    if (!cursor) reload();
-  };
-  useLive({ onReset: load, onJobs });
+  // Any change may touch a listed row or bring a new match: the page reloads, at most
+  // once a second, from the counts stream (a few bytes per batch, at any rate).
+  useLive({ onReset: load, onCounts: reload });
 
   const submit = (e: Event) => {
     e.preventDefault();

@@ -2,9 +2,9 @@
 // limits) with its actions, and the executors connected. Reloaded when events arrive
 // (at most once a second), never on a timer.
 import { useState } from 'preact/hooks';
-import { api, type ExecutorInfo, type JobEvent, type QueueInfo, type QueueLimits } from '../api';
+import { api, type ExecutorInfo, type QueueInfo, type QueueLimits } from '../api';
 import { age, durationSeconds, since } from '../format';
-import { useLive, useThrottled } from '../live';
+import { useLive, useThrottled, type EventCounts } from '../live';
 import { ActionButton, ErrorNote, Heading, useMay } from '../ui';
 
 function LimitsForm({ queue, onDone }: { queue: QueueInfo; onDone: () => void }) {
@@ -77,17 +77,11 @@ export function Overview() {
     }
   };
   const reload = useThrottled(load, 1000);
-  // Jobs that ended in the last minute, from the live events (since the page opened),
-  // counted per second: at most 60 buckets, whatever the rate.
+  // Jobs that ended in the last minute, from the live counts (since the page opened),
+  // per second: at most 60 buckets, whatever the rate.
   const [ended, setEnded] = useState<{ second: number; succeeded: number; failed: number }[]>([]);
-  const onJobs = (events: JobEvent[]) => {
+  const onCounts = ({ succeeded, failed }: EventCounts) => {
     reload();
-    let succeeded = 0;
-    let failed = 0;
-    for (const e of events) {
-      if (e.toState === 'JOB_STATE_SUCCEEDED') succeeded++;
-      if (e.toState === 'JOB_STATE_FAILED') failed++;
-    }
     if (succeeded + failed === 0) return;
     const second = Math.floor(Date.now() / 1000);
     setEnded((current) => {
@@ -101,7 +95,7 @@ export function Overview() {
       return kept;
     });
   };
-  useLive({ onReset: load, onJobs });
+  useLive({ onReset: load, onCounts });
   const now = Math.floor(Date.now() / 1000);
   const lastMinute = ended.filter((b) => now - b.second < 60);
   const failedLastMinute = lastMinute.reduce((n, b) => n + b.failed, 0);
