@@ -84,7 +84,10 @@ absl::Status BrokerEngine::OnExecutorMessage(std::uint64_t token, const Executor
                                                        " attempts: the limit is ", options_.max_executor_capacity));
       }
       s->last_heartbeat = Now();
+      // Answered even when it lists nothing (executor.proto): the executor's watchdog
+      // takes a broker that stays silent for 3 intervals for a wedged stream.
       cohort::v1::BrokerMessage extended;
+      *extended.mutable_lease_extended()->mutable_lease() = ToProto(absl::FromChrono(options_.lease));
       for (const cohort::v1::AttemptRef& ref : message.heartbeat().running()) {
         auto it = jobs_.find(ref.job_id());
         if (it == jobs_.end() || !LeasedTo(it->second, s->hello.executor_id(), ref.attempt())) {
@@ -96,10 +99,7 @@ absl::Status BrokerEngine::OnExecutorMessage(std::uint64_t token, const Executor
         ArmLease(it->second);
         *extended.mutable_lease_extended()->add_attempts() = ref;
       }
-      if (extended.has_lease_extended()) {
-        *extended.mutable_lease_extended()->mutable_lease() = ToProto(absl::FromChrono(options_.lease));
-        s->channel->Send(std::move(extended));
-      }
+      s->channel->Send(std::move(extended));
       return absl::OkStatus();
     }
     case ExecutorMessage::kProgress: {

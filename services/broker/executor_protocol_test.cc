@@ -1,5 +1,6 @@
-// The Connect protocol's credit on Complete (Complete.credit, Welcome.
-// complete_carries_credit) on the broker's engine, manual clock, in-memory store.
+// The Connect protocol on the broker's engine (manual clock, in-memory store): credit
+// on Complete (Complete.credit, Welcome.complete_carries_credit) and the answer to
+// every Heartbeat that executors' watchdogs rely on.
 #include <string>
 #include <vector>
 
@@ -22,6 +23,17 @@ using testing::Spec;
 ExecutorMessage CompleteWithCredit(const std::string& id, int attempt, int credit) {
   ExecutorMessage m = testing::Complete(id, attempt, "ok");
   m.mutable_complete()->set_credit(credit);
+  return m;
+}
+
+ExecutorMessage Heartbeat(const std::string& job_id = "", int attempt = 0) {
+  ExecutorMessage m;
+  m.mutable_heartbeat();
+  if (!job_id.empty()) {
+    cohort::v1::AttemptRef* ref = m.mutable_heartbeat()->add_running();
+    ref->set_job_id(job_id);
+    ref->set_attempt(attempt);
+  }
   return m;
 }
 
@@ -90,6 +102,40 @@ TEST_F(ExecutorProtocolTest, AFencedCompletionStillReturnsItsCredit) {
     co_await Settle();
     EXPECT_EQ(e.GetJob((*ids)[0])->state(), cohort::v1::JOB_STATE_SUCCEEDED);
     EXPECT_EQ(exec.Assigns().size(), 2u);
+  });
+}
+
+// executor.proto: an executor that hears nothing for 3 heartbeat intervals redials, so
+// an idle executor's empty heartbeats must be answered too.
+TEST_F(ExecutorProtocolTest, EveryHeartbeatIsAnsweredEvenOneListingNoAttempts) {
+  WithEngine([](BrokerEngine& e) -> Task<void> {
+    FakeChannel exec;
+    std::uint64_t s = *e.Attach(Hello("idle", 1).hello(), &exec);
+    for (int i = 0; i < 3; ++i) {
+      exec.messages.clear();
+      EXPECT_TRUE(e.OnExecutorMessage(s, Heartbeat()).ok());
+      EXPECT_EQ(exec.messages.size(), 1u);
+      if (exec.messages.size() != 1) break;
+      EXPECT_TRUE(exec.messages[0].has_lease_extended()) << exec.messages[0].ShortDebugString();
+      EXPECT_EQ(exec.messages[0].lease_extended().attempts_size(), 0);
+      EXPECT_GT(exec.messages[0].lease_extended().lease().seconds(), 0);
+    }
+    co_return;
+  });
+}
+
+TEST_F(ExecutorProtocolTest, AHeartbeatListingOnlyOrphansGetsTheirCancelsAndAnEmptyLeaseExtended) {
+  WithEngine([](BrokerEngine& e) -> Task<void> {
+    FakeChannel exec;
+    std::uint64_t s = *e.Attach(Hello("orphans", 1).hello(), &exec);
+    exec.messages.clear();
+    EXPECT_TRUE(e.OnExecutorMessage(s, Heartbeat("job-unknown", 1)).ok());
+    EXPECT_EQ(exec.messages.size(), 2u);
+    if (exec.messages.size() != 2) co_return;
+    EXPECT_EQ(exec.messages[0].cancel().job_id(), "job-unknown");
+    EXPECT_TRUE(exec.messages[1].has_lease_extended());
+    EXPECT_EQ(exec.messages[1].lease_extended().attempts_size(), 0);
+    co_return;
   });
 }
 
