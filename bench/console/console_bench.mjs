@@ -12,7 +12,7 @@
 // Environment: CONSOLE_URL, CONSOLE_PID, DEV_PID, DEV_METRICS_URL, LOAD (console_load),
 // GRPC, WEB_DIR (playwright-core).
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -49,6 +49,26 @@ function cpuSeconds(pid) {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(fields[11]) + Number(fields[12])) / TICKS; // utime, stime (fields 14 and 15)
 }
+/** CPU seconds of every process below `root` (chromium's browser, renderers and helpers). */
+function treeCpuSeconds(root) {
+  const parent = new Map();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      parent.set(Number(d), Number(readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1].split(' ')[1]));
+    } catch { /* gone meanwhile */ }
+  }
+  let total = 0;
+  for (const pid of parent.keys()) {
+    let p = parent.get(pid);
+    while (p && p !== root && p !== 1) p = parent.get(p);
+    if (p !== root || pid === root) continue;
+    try { total += cpuSeconds(pid); } catch { /* gone meanwhile */ }
+  }
+  return total;
+}
+const loadAverage = () => readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
+
 /** Busy and total jiffies of the whole machine (every core). */
 function machine() {
   const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
@@ -135,18 +155,22 @@ const flow = load([`--rate=${RATE}`, '--seconds=3600']);
 pids.load = flow.child.pid;
 await sleep(3000); // into the steady flow
 const cpu0 = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, cpuSeconds(p)]));
+const browser0 = treeCpuSeconds(process.pid) - cpuSeconds(flow.child.pid);
+const load0 = loadAverage();
 const machine0 = machine();
 const ended0 = await brokerEnded(metricsUrl);
 const t0 = Date.now();
 await sleep(SECONDS * 1000);
 const window = (Date.now() - t0) / 1000;
 const cpu = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, (100 * (cpuSeconds(p) - cpu0[k])) / window]));
+const browserCpu = (100 * (treeCpuSeconds(process.pid) - cpuSeconds(flow.child.pid) - browser0)) / window;
 const machine1 = machine();
 const ended = (await brokerEnded(metricsUrl)) - ended0;
 const busy = (100 * (machine1.busy - machine0.busy)) / (machine1.total - machine0.total);
 console.log(`flow: ${(ended / window).toFixed(0)} jobs/s ended over ${window.toFixed(1)} s (console_load asked ${RATE}) ` +
   `with ${PAGES} overview pages open; CPU (% of one core): cohort-console ${cpu.console.toFixed(1)}, ` +
-  `cohort-dev ${cpu.dev.toFixed(1)}, console_load ${cpu.load.toFixed(1)}; the machine's 2 cores ${busy.toFixed(0)}% busy`);
+  `cohort-dev ${cpu.dev.toFixed(1)}, console_load ${cpu.load.toFixed(1)}, chromium (every process) ` +
+  `${browserCpu.toFixed(1)}; the machine's 2 cores ${busy.toFixed(0)}% busy (load average ${load0} -> ${loadAverage()})`);
 // Pages still render, and live changes still arrive, while it flows.
 const overviewFlow = await firstRender(browser, '#/', 'tr[data-queue]');
 const jobsFlow = await firstRender(browser, '#/jobs', 'tr[data-job]');

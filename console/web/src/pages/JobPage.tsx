@@ -63,13 +63,15 @@ function DependencyGraph({ job }: { job: Job }) {
     <figure class="deps" aria-label={`Dependencies: ${deps.length} jobs into this one`}>
       <ul class="dep-nodes">
         {deps.map((d) => (
-          <li key={d} class="dep-node" data-dep={d}>
-            <a class="mono" href={`#/jobs/${d}`}>{d}</a>{' '}
-            {states[d] ? <StateBadge state={states[d]} /> : d in states ? null : <span class="note">…</span>}
+          <li key={d} data-dep={d}>
+            <span class="dep-node">
+              <a class="mono" href={`#/jobs/${d}`}>{d}</a>{' '}
+              {states[d] ? <StateBadge state={states[d]} /> : d in states ? null : <span class="note">…</span>}
+            </span>
+            <span class="dep-edge" aria-hidden="true">↓</span>
           </li>
         ))}
       </ul>
-      <div class="dep-edges" aria-hidden="true">{deps.map((d) => <span key={d}>↓</span>)}</div>
       <div class="dep-node self">
         <span class="mono">{job.id}</span> <StateBadge state={job.state} /> (this job)
       </div>

@@ -1,7 +1,7 @@
 // Overview: every queue (depth by priority, running, oldest queued age, paused,
 // limits) with its actions, and the executors connected. Reloaded when events arrive
 // (at most once a second), never on a timer.
-import { useState } from 'preact/hooks';
+import { useRef, useState } from 'preact/hooks';
 import { api, type ExecutorInfo, type QueueInfo, type QueueLimits } from '../api';
 import { age, durationSeconds, since } from '../format';
 import { useLive, useThrottled, type EventCounts } from '../live';
@@ -78,26 +78,27 @@ export function Overview() {
   };
   const reload = useThrottled(load, 1000);
   // Jobs that ended in the last minute, from the live counts (since the page opened),
-  // per second: at most 60 buckets, whatever the rate.
-  const [ended, setEnded] = useState<{ second: number; succeeded: number; failed: number }[]>([]);
+  // per second: at most 60 buckets, whatever the rate. Kept outside the component's
+  // state: a count alone draws nothing, the (throttled) reload it asks for redraws the
+  // page with it, so thousands of jobs a second cost one render a second.
+  const ended = useRef<{ second: number; succeeded: number; failed: number }[]>([]);
   const onCounts = ({ succeeded, failed }: EventCounts) => {
-    reload();
-    if (succeeded + failed === 0) return;
-    const second = Math.floor(Date.now() / 1000);
-    setEnded((current) => {
-      const kept = current.filter((b) => second - b.second < 60);
+    if (succeeded + failed > 0) {
+      const second = Math.floor(Date.now() / 1000);
+      const kept = ended.current.filter((b) => second - b.second < 60);
       const last = kept[kept.length - 1];
       if (last?.second === second) {
         kept[kept.length - 1] = { second, succeeded: last.succeeded + succeeded, failed: last.failed + failed };
       } else {
         kept.push({ second, succeeded, failed });
       }
-      return kept;
-    });
+      ended.current = kept;
+    }
+    reload();
   };
   useLive({ onReset: load, onCounts });
   const now = Math.floor(Date.now() / 1000);
-  const lastMinute = ended.filter((b) => now - b.second < 60);
+  const lastMinute = ended.current.filter((b) => now - b.second < 60);
   const failedLastMinute = lastMinute.reduce((n, b) => n + b.failed, 0);
   const succeededLastMinute = lastMinute.reduce((n, b) => n + b.succeeded, 0);
   const capacity = executors.reduce((n, e) => n + (e.capacity ?? 0), 0);
