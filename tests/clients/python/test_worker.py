@@ -16,7 +16,7 @@ from typing import AsyncIterator, Callable
 import pytest
 
 import cohort
-from cohort.pb import job_pb2
+from cohort.pb import broker_pb2, job_pb2
 from conftest import CohortDev
 from fault_proxy import FaultProxy
 
@@ -240,6 +240,36 @@ async def test_worker_redials_a_wedged_stream_and_its_running_job_completes_once
         worker.stop("test over")
         await asyncio.wait_for(running, BOUND)
         await proxy.close()
+
+
+async def test_an_idle_worker_keeps_its_one_stream_while_the_broker_answers_its_heartbeats(
+        dev: CohortDev, client: cohort.Client, queue: str) -> None:
+    # The broker answers every heartbeat, also one that lists no attempts, so the
+    # watchdog (3 intervals of 250 ms) never fires on a live stream with no work.
+    probe = Probe()
+    worker = make_worker(dev.address, queue, probe, concurrency=2)
+    running = asyncio.create_task(worker.run())
+    executor_id = f"test-{queue}"
+    try:
+        await until(lambda: worker.sessions >= 1 or running.done(), "the worker's welcome")
+        first: list[broker_pb2.ExecutorInfo] = []
+
+        async def heartbeats_for(seconds: float) -> bool:
+            info = {e.executor_id: e for e in await client.list_executors()}[executor_id]
+            first[:] = first or [info]
+            span: int = info.last_heartbeat_time.ToNanoseconds() - first[0].connect_time.ToNanoseconds()
+            return span >= seconds * 1e9
+
+        deadline = time.monotonic() + BOUND
+        while not await heartbeats_for(2.0):  # 8 intervals: the watchdog would have fired twice
+            assert time.monotonic() < deadline, "the broker saw no heartbeats for 2 s"
+            await asyncio.sleep(0.05)
+        info = {e.executor_id: e for e in await client.list_executors()}[executor_id]
+        assert info.connect_time == first[0].connect_time
+        assert worker.sessions == 1
+    finally:
+        worker.stop("test over")
+        await asyncio.wait_for(running, BOUND)
 
 
 async def test_python_m_cohort_worker_drains_on_sigterm(dev: CohortDev, client: cohort.Client, queue: str) -> None:
