@@ -1,0 +1,469 @@
+#include "libs/replication/raft_log.h"
+
+#include <uv.h>
+
+// Debian's raft.h (0.15) has no extern "C" block of its own.
+extern "C" {
+#include <raft.h>
+#include <raft/uv.h>
+}
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstring>
+#include <thread>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "libs/runtime/check.h"
+#include "libs/runtime/external_completion.h"
+
+namespace cohort::replication {
+namespace {
+
+using ProposeResult = absl::StatusOr<LogPosition>;
+using ProposeDone = runtime::Completer<ProposeResult>;
+
+// Every entry is the proposing leader's term and the payload's length (8 bytes each,
+// little-endian), the payload, and zeros up to a multiple of 8 bytes: libraft 0.15's
+// on-disk segments need 8-byte aligned entries, or a restarted member cannot load its
+// log (canonical/raft#189, #304). Every snapshot is the position it covers (index,
+// term), the payload's length and the payload, padded the same way.
+constexpr std::size_t kEntryHeader = 16;
+constexpr std::size_t kSnapshotHeader = 24;
+
+constexpr std::size_t Padded(std::size_t n) { return (n + 7) & ~std::size_t{7}; }
+
+void PutU64(char* out, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+}
+
+std::uint64_t GetU64(const char* in) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v |= std::uint64_t{static_cast<unsigned char>(in[i])} << (8 * i);
+  return v;
+}
+
+unsigned Millis(absl::Duration d) { return static_cast<unsigned>(absl::ToInt64Milliseconds(d)); }
+
+absl::Status RaftError(absl::string_view what, int rv, const char* detail) {
+  return absl::UnavailableError(absl::StrCat("raft ", what, ": ", raft_strerror(rv),
+                                             detail && *detail ? absl::StrCat(" (", detail, ")") : ""));
+}
+
+}  // namespace
+
+// Everything below runs on the member's own thread (loop_), except Submit, status()
+// and Stop's hand-off, which take mu_.
+class RaftLog::Impl {
+ public:
+  Impl(RaftLogOptions options, StateMachine* machine) : options_(std::move(options)), machine_(machine) {}
+
+  ~Impl() { Stop(); }
+
+  // Runs Init on the new thread and waits for its outcome; on success the thread goes
+  // on running the loop.
+  absl::Status Start() {
+    absl::Status init;
+    absl::Notification ready;
+    thread_ = std::thread([this, &init, &ready] {
+      // libuv writes to sockets without MSG_NOSIGNAL: a peer that went away would
+      // raise SIGPIPE and kill the process. Blocked on this thread (the only one that
+      // writes to raft's sockets), the write fails with EPIPE instead and the other
+      // threads' handling of SIGPIPE is left alone.
+      sigset_t pipe;
+      sigemptyset(&pipe);
+      sigaddset(&pipe, SIGPIPE);
+      pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
+      init = Init();
+      bool ok = init.ok();
+      ready.Notify();
+      if (ok) uv_run(&loop_, UV_RUN_DEFAULT);
+      // Closing handles finish on the loop; uv_loop_close refuses until they have.
+      while (loop_open_ && uv_loop_close(&loop_) == UV_EBUSY) uv_run(&loop_, UV_RUN_ONCE);
+      absl::MutexLock lock(&mu_);
+      status_.role = Role::kStopped;
+    });
+    ready.WaitForNotification();
+    if (!init.ok()) {
+      thread_.join();
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    return init;
+  }
+
+  void Stop() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!stopping_) {
+        stopping_ = true;
+        uv_async_send(&wake_);
+      }
+    }
+    if (thread_.joinable()) {
+      COHORT_CHECK(thread_.get_id() != std::this_thread::get_id(), "RaftLog::Stop on the log's own thread");
+      thread_.join();
+    }
+  }
+
+  // Any thread: hands the proposal to the loop, or completes `done` with CANCELLED if the
+  // log is stopping (the loop may be gone).
+  void Submit(std::string entry, ProposeDone done) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!stopping_) {
+        inbox_.push_back(Proposal{std::move(entry), done});
+        uv_async_send(&wake_);
+        return;
+      }
+    }
+    done(absl::CancelledError("the replicated log is stopped"));
+  }
+
+  LogStatus status() const {
+    absl::MutexLock lock(&mu_);
+    return status_;
+  }
+
+  const RaftLogOptions& options() const { return options_; }
+
+ private:
+  struct Proposal {
+    std::string entry;
+    ProposeDone done;
+  };
+
+  // One raft_apply in flight: freed by its callback, which libraft always calls
+  // (LEADERSHIPLOST when the member steps down or closes).
+  struct ApplyRequest {
+    struct raft_apply req;
+    Impl* impl;
+    std::uint64_t term;
+    ProposeDone done;
+  };
+
+  absl::Status Init() {
+    int rv = uv_loop_init(&loop_);
+    if (rv != 0) return absl::InternalError(absl::StrCat("uv_loop_init: ", uv_strerror(rv)));
+    loop_open_ = true;
+    uv_async_init(&loop_, &wake_, &Impl::OnWake);
+    wake_.data = this;
+    uv_check_init(&loop_, &check_);
+    check_.data = this;
+    uv_check_start(&check_, &Impl::OnCheck);
+    handles_open_ = true;
+
+    if ((rv = raft_uv_tcp_init(&transport_, &loop_)) != 0) {
+      CloseHandles();
+      return RaftError("tcp init", rv, nullptr);
+    }
+    if ((rv = raft_uv_init(&io_, &loop_, options_.dir.c_str(), &transport_)) != 0) {
+      absl::Status s = RaftError("uv init", rv, io_.errmsg);
+      raft_uv_tcp_close(&transport_);
+      CloseHandles();
+      return s;
+    }
+    fsm_ = {};
+    fsm_.version = 1;
+    fsm_.data = this;
+    fsm_.apply = &Impl::FsmApply;
+    fsm_.snapshot = &Impl::FsmSnapshot;
+    fsm_.restore = &Impl::FsmRestore;
+    if ((rv = raft_init(&raft_, &io_, &fsm_, options_.self.id, options_.self.address.c_str())) != 0) {
+      absl::Status s = RaftError("init", rv, raft_errmsg(&raft_));
+      raft_uv_close(&io_);
+      raft_uv_tcp_close(&transport_);
+      CloseHandles();
+      return s;
+    }
+    raft_.data = this;
+    raft_set_heartbeat_timeout(&raft_, Millis(options_.heartbeat_interval));
+    raft_set_election_timeout(&raft_, Millis(options_.election_timeout));
+    raft_set_snapshot_threshold(&raft_, options_.snapshot_threshold);
+    raft_set_snapshot_trailing(&raft_, options_.snapshot_trailing);
+    raft_set_install_snapshot_timeout(&raft_, Millis(options_.snapshot_send_timeout));
+    // A member cut off from the others must not disrupt the group when it returns
+    // with a higher term (Raft thesis 9.6).
+    raft_set_pre_vote(&raft_, true);
+
+    raft_configuration conf;
+    raft_configuration_init(&conf);
+    for (const Member& m : options_.members) {
+      if ((rv = raft_configuration_add(&conf, m.id, m.address.c_str(), RAFT_VOTER)) != 0) break;
+    }
+    if (rv == 0) rv = raft_bootstrap(&raft_, &conf);
+    raft_configuration_close(&conf);
+    if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) {  // CANTBOOTSTRAP: the dir holds a log already
+      absl::Status s = RaftError("bootstrap", rv, raft_errmsg(&raft_));
+      CloseRaft();
+      uv_run(&loop_, UV_RUN_DEFAULT);
+      return s;
+    }
+    if ((rv = raft_start(&raft_)) != 0) {
+      absl::Status s = RaftError("start", rv, raft_errmsg(&raft_));
+      CloseRaft();
+      uv_run(&loop_, UV_RUN_DEFAULT);
+      return s;
+    }
+    raft_started_ = true;
+    ReportStatus();
+    return absl::OkStatus();
+  }
+
+  void CloseHandles() {
+    if (!handles_open_) return;
+    handles_open_ = false;
+    uv_close(reinterpret_cast<uv_handle_t*>(&wake_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&check_), nullptr);
+  }
+
+  // raft_close fails every pending apply (LEADERSHIPLOST), then closes its I/O; once
+  // that is done the loop has nothing left and uv_run returns.
+  void CloseRaft() {
+    closing_ = true;
+    raft_close(&raft_, [](struct raft* r) {
+      Impl* self = static_cast<Impl*>(r->data);
+      raft_uv_close(&self->io_);
+      raft_uv_tcp_close(&self->transport_);
+      self->CloseHandles();
+    });
+  }
+
+  static void OnWake(uv_async_t* handle) {
+    Impl* self = static_cast<Impl*>(handle->data);
+    std::vector<Proposal> inbox;
+    bool stop;
+    {
+      absl::MutexLock lock(&self->mu_);
+      inbox.swap(self->inbox_);
+      stop = self->stopping_;
+    }
+    for (Proposal& p : inbox) self->ProposeOnLoop(std::move(p.entry), p.done);
+    if (stop && !self->closing_) self->CloseRaft();
+  }
+
+  static void OnCheck(uv_check_t* handle) { static_cast<Impl*>(handle->data)->ReportStatus(); }
+
+  std::optional<Member> KnownLeader() {
+    raft_id id = 0;
+    const char* address = nullptr;
+    raft_leader(&raft_, &id, &address);
+    if (id == 0 || address == nullptr) return std::nullopt;
+    return Member{id, address};
+  }
+
+  // Publishes role, term and leader, and tells the StateMachine when they changed.
+  void ReportStatus() {
+    if (closing_ || !raft_started_) return;
+    LogStatus now;
+    switch (raft_state(&raft_)) {
+      case RAFT_FOLLOWER: now.role = Role::kFollower; break;
+      case RAFT_CANDIDATE: now.role = Role::kCandidate; break;
+      case RAFT_LEADER: now.role = Role::kLeader; break;
+      default: now.role = Role::kStopped; break;
+    }
+    now.term = raft_.current_term;
+    now.leader = KnownLeader();
+    now.last_applied = raft_last_applied(&raft_);
+    bool changed = now.role != reported_.role || now.term != reported_.term || now.leader != reported_.leader;
+    {
+      absl::MutexLock lock(&mu_);
+      status_ = now;
+    }
+    if (changed) {
+      reported_ = now;
+      machine_->OnStatusChange(now);
+    }
+  }
+
+  void ProposeOnLoop(std::string entry, ProposeDone done) {
+    if (closing_) {
+      done(absl::CancelledError("the replicated log is stopping"));
+      return;
+    }
+    if (raft_state(&raft_) != RAFT_LEADER) {
+      done(NotLeaderError(KnownLeader()));
+      return;
+    }
+    raft_buffer buf;
+    buf.len = Padded(kEntryHeader + entry.size());
+    buf.base = raft_calloc(1, buf.len);
+    if (buf.base == nullptr) {
+      done(absl::ResourceExhaustedError("out of memory for a log entry"));
+      return;
+    }
+    auto* request = new ApplyRequest{{}, this, raft_.current_term, done};
+    PutU64(static_cast<char*>(buf.base), request->term);
+    PutU64(static_cast<char*>(buf.base) + 8, entry.size());
+    std::memcpy(static_cast<char*>(buf.base) + kEntryHeader, entry.data(), entry.size());
+    request->req.data = request;
+    int rv = raft_apply(&raft_, &request->req, &buf, 1, &Impl::OnApplied);
+    if (rv != 0) {
+      raft_free(buf.base);
+      delete request;
+      done(ApplyError(rv));
+    }
+  }
+
+  absl::Status ApplyError(int rv) {
+    switch (rv) {
+      case RAFT_NOTLEADER:
+        return NotLeaderError(KnownLeader());
+      case RAFT_LEADERSHIPLOST:
+        if (closing_) return absl::CancelledError("the replicated log stopped before the entry committed");
+        return absl::AbortedError("leadership was lost before the entry committed; it may still commit");
+      case RAFT_SHUTDOWN:
+        return absl::CancelledError("the replicated log is stopping");
+      default:
+        return RaftError("apply", rv, raft_errmsg(&raft_));
+    }
+  }
+
+  static void OnApplied(struct raft_apply* req, int status, void* /*result*/) {
+    auto* request = static_cast<ApplyRequest*>(req->data);
+    ProposeDone done = request->done;
+    if (status == 0) {
+      done(LogPosition{req->index, request->term});
+    } else {
+      done(request->impl->ApplyError(status));
+    }
+    delete request;
+  }
+
+  static int FsmApply(raft_fsm* fsm, const raft_buffer* buf, void** result) {
+    Impl* self = static_cast<Impl*>(fsm->data);
+    *result = nullptr;
+    const char* data = static_cast<const char*>(buf->base);
+    COHORT_CHECK(buf->len >= kEntryHeader && GetU64(data + 8) <= buf->len - kEntryHeader,
+                 "a raft entry without a valid header");
+    // Role changes surface in the check phase; the StateMachine hears of a new term
+    // before its first entry.
+    self->ReportStatus();
+    // libraft advances last_applied after each apply: this entry is the next one.
+    LogPosition at{raft_last_applied(&self->raft_) + 1, GetU64(data)};
+    self->machine_->Apply(at, absl::string_view(data + kEntryHeader, GetU64(data + 8)));
+    self->last_applied_term_ = at.term;
+    absl::MutexLock lock(&self->mu_);
+    self->status_.last_applied = at.index;
+    return 0;
+  }
+
+  // libraft takes the snapshot right after applying last_applied, and frees the
+  // buffers itself (fsm version 1).
+  static int FsmSnapshot(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n_bufs) {
+    Impl* self = static_cast<Impl*>(fsm->data);
+    absl::StatusOr<std::string> state = self->machine_->Snapshot();
+    if (!state.ok()) return RAFT_BUSY;  // skipped; libraft retries at the next threshold
+    auto* out = static_cast<raft_buffer*>(raft_malloc(sizeof(raft_buffer)));
+    if (out == nullptr) return RAFT_NOMEM;
+    out->len = Padded(kSnapshotHeader + state->size());
+    out->base = raft_calloc(1, out->len);
+    if (out->base == nullptr) {
+      raft_free(out);
+      return RAFT_NOMEM;
+    }
+    char* data = static_cast<char*>(out->base);
+    PutU64(data, raft_last_applied(&self->raft_));
+    PutU64(data + 8, self->last_applied_term_);
+    PutU64(data + 16, state->size());
+    std::memcpy(data + kSnapshotHeader, state->data(), state->size());
+    *bufs = out;
+    *n_bufs = 1;
+    return 0;
+  }
+
+  // On success the buffer is ours to free (libraft hands it over).
+  static int FsmRestore(raft_fsm* fsm, raft_buffer* buf) {
+    Impl* self = static_cast<Impl*>(fsm->data);
+    const char* data = static_cast<const char*>(buf->base);
+    if (buf->len < kSnapshotHeader || GetU64(data + 16) > buf->len - kSnapshotHeader) return RAFT_MALFORMED;
+    LogPosition at{GetU64(data), GetU64(data + 8)};
+    absl::Status s = self->machine_->Restore(at, absl::string_view(data + kSnapshotHeader, GetU64(data + 16)));
+    if (!s.ok()) return RAFT_IOERR;
+    self->last_applied_term_ = at.term;
+    raft_free(buf->base);
+    {
+      absl::MutexLock lock(&self->mu_);
+      self->status_.last_applied = at.index;
+    }
+    return 0;
+  }
+
+  const RaftLogOptions options_;
+  StateMachine* const machine_;
+  std::thread thread_;
+
+  mutable absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<Proposal> inbox_ ABSL_GUARDED_BY(mu_);
+  LogStatus status_ ABSL_GUARDED_BY(mu_);
+
+  // The loop thread's own state.
+  uv_loop_t loop_;
+  uv_async_t wake_;
+  uv_check_t check_;
+  raft_uv_transport transport_;
+  raft_io io_;
+  raft_fsm fsm_;
+  struct raft raft_;
+  bool loop_open_ = false;
+  bool handles_open_ = false;
+  bool raft_started_ = false;
+  bool closing_ = false;
+  LogStatus reported_;
+  std::uint64_t last_applied_term_ = 0;
+};
+
+absl::StatusOr<std::unique_ptr<RaftLog>> RaftLog::Start(RaftLogOptions options, StateMachine* machine) {
+  if (machine == nullptr) return absl::InvalidArgumentError("RaftLog needs a StateMachine");
+  if (options.self.id == 0 || options.self.address.empty()) {
+    return absl::InvalidArgumentError("RaftLog: self needs a positive id and an address");
+  }
+  if (options.dir.empty()) return absl::InvalidArgumentError("RaftLog: dir is empty");
+  bool self_listed = false;
+  for (const Member& m : options.members) {
+    if (m.id == 0 || m.address.empty()) return absl::InvalidArgumentError("RaftLog: a member needs an id and an address");
+    if (m == options.self) self_listed = true;
+  }
+  if (!self_listed) return absl::InvalidArgumentError("RaftLog: members must include self");
+  if (options.heartbeat_interval < absl::Milliseconds(1) ||
+      options.election_timeout < 2 * options.heartbeat_interval ||
+      options.election_timeout > absl::Minutes(1)) {
+    return absl::InvalidArgumentError(
+        "RaftLog: heartbeat_interval must be >= 1ms and election_timeout within [2 * heartbeat_interval, 1m]");
+  }
+  if (options.snapshot_send_timeout < absl::Milliseconds(1)) {
+    return absl::InvalidArgumentError("RaftLog: snapshot_send_timeout must be >= 1ms");
+  }
+  if (options.snapshot_threshold == 0) return absl::InvalidArgumentError("RaftLog: snapshot_threshold must be positive");
+  auto impl = std::make_unique<Impl>(std::move(options), machine);
+  absl::Status s = impl->Start();
+  if (!s.ok()) return s;
+  return std::unique_ptr<RaftLog>(new RaftLog(std::move(impl)));
+}
+
+RaftLog::RaftLog(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+RaftLog::~RaftLog() { Stop(); }
+
+void RaftLog::Stop() { impl_->Stop(); }
+
+runtime::Task<absl::StatusOr<LogPosition>> RaftLog::Propose(std::string entry) {
+  if (entry.empty()) co_return absl::InvalidArgumentError("a log entry must not be empty");
+  if (entry.size() > impl_->options().max_entry_bytes) {
+    co_return absl::InvalidArgumentError(absl::StrCat("a log entry of ", entry.size(), " bytes is over the limit of ",
+                                                      impl_->options().max_entry_bytes));
+  }
+  co_return co_await runtime::ExternalCompletion<ProposeResult>(
+      [this, &entry](ProposeDone done) { impl_->Submit(std::move(entry), done); });
+}
+
+LogStatus RaftLog::status() const { return impl_->status(); }
+
+}  // namespace cohort::replication

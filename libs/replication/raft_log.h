@@ -1,0 +1,86 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "libs/replication/replicated_log.h"
+#include "libs/runtime/task.h"
+
+namespace cohort::replication {
+
+// How one member of a RaftLog group runs.
+struct RaftLogOptions {
+  Member self;
+  // The group's voters, self included. Used to bootstrap an empty `dir`; a dir that
+  // already holds a log keeps the configuration it recorded.
+  std::vector<Member> members;
+  // An existing directory of this member's own: the segmented log, its metadata and
+  // snapshots (libraft's on-disk format). Never shared between members.
+  std::string dir;
+  // A leader sends heartbeats this often when idle.
+  absl::Duration heartbeat_interval = absl::Milliseconds(100);
+  // A follower that hears no leader for this long (randomised to 1x-2x) starts an
+  // election; a leader that cannot reach a majority for this long steps down.
+  absl::Duration election_timeout = absl::Seconds(1);
+  // A snapshot is taken every `snapshot_threshold` applied entries; the log keeps
+  // `snapshot_trailing` entries behind it, so a follower less far behind than that
+  // catches up from the log and one further behind receives the snapshot.
+  unsigned snapshot_threshold = 1024;
+  unsigned snapshot_trailing = 128;
+  // A snapshot sent to a follower that has not confirmed it within this time is sent
+  // again (e.g. the follower was down when the first one went out).
+  absl::Duration snapshot_send_timeout = absl::Seconds(10);
+  // Largest entry Propose accepts (INVALID_ARGUMENT beyond). libraft itself has no
+  // limit; a store's group commit is capped at 32 MiB (BatchLimits).
+  std::size_t max_entry_bytes = 64 << 20;
+};
+
+// A ReplicatedLog on libraft 0.15 (canonical/raft, Debian's libraft-dev) with its libuv
+// I/O: entries are fsync'ed to a segmented log on every member before they count
+// towards a majority, peers talk raw TCP.
+//
+// Each RaftLog runs libraft on a thread of its own with its own libuv loop; the
+// StateMachine is called there. Callers reach that thread through a locked inbox and
+// a uv_async wake-up; Propose resumes its caller's loop through
+// runtime::ExternalCompletion. Every Propose completes exactly once, also when the
+// log stops (CANCELLED or ABORTED).
+//
+//   auto log = RaftLog::Start(options, &machine);   // joins or forms the group
+//   absl::StatusOr<LogPosition> at = co_await (*log)->Propose(bytes);
+//   if (auto leader = LeaderHint(at.status())) { /* retry at leader->address */ }
+class RaftLog final : public ReplicatedLog {
+ public:
+  // Starts the member: loads its log and snapshot from options.dir (bootstrapping
+  // an empty dir with options.members), replays its snapshot into `machine`, listens
+  // on self.address and starts its thread. INVALID_ARGUMENT for bad options; the
+  // error libraft reports otherwise. `machine` must outlive the RaftLog.
+  static absl::StatusOr<std::unique_ptr<RaftLog>> Start(RaftLogOptions options, StateMachine* machine);
+
+  // Stops (see Stop).
+  ~RaftLog() override;
+
+  // Leaves the group as a crash would, but cleanly: closes libraft (pending proposals
+  // fail with CANCELLED; they may still commit through the others), its sockets and
+  // files, and joins the thread. No more StateMachine calls after it returns.
+  // Idempotent; not from the log's own thread. It blocks its caller: a loop that calls
+  // it must not have more than EventLoop::kPostCapacity proposals awaiting (their
+  // completions are posted to it while it is blocked).
+  void Stop();
+
+  runtime::Task<absl::StatusOr<LogPosition>> Propose(std::string entry) override;
+  LogStatus status() const override;
+
+  class Impl;
+
+ private:
+  explicit RaftLog(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cohort::replication
