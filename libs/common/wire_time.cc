@@ -1,5 +1,6 @@
 #include "libs/common/wire_time.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "absl/status/status.h"
@@ -48,6 +49,12 @@ absl::StatusOr<absl::Time> TimeFromWire(const google::protobuf::Timestamp& t, ab
 std::chrono::nanoseconds ToChronoSaturated(absl::Duration d) {
   // absl::ToChronoNanoseconds saturates infinite durations and finite ones out of range.
   return absl::ToChronoNanoseconds(d);
+}
+
+absl::Duration ClampedFromProto(const google::protobuf::Duration& d, absl::Duration max) {
+  // Both parts fit an absl::Duration (int64 seconds, |nanos| < 2^31): the sum is exact.
+  const absl::Duration exact = absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+  return std::clamp(exact, absl::ZeroDuration(), max);
 }
 
 }  // namespace cohort::common

@@ -46,4 +46,19 @@ TimePoint AddSaturated(TimePoint now, std::chrono::nanoseconds d) {
   return TimePoint(typename TimePoint::duration(sum));
 }
 
+// `now + d` for a timer: the saturating conversion and sum above in one step (what
+// every "arm a timer for this absl::Duration" needs). A negative d gives a time point
+// before now, which a loop's timer treats as due.
+template <typename TimePoint>
+TimePoint AddSaturated(TimePoint now, absl::Duration d) {
+  return AddSaturated(now, ToChronoSaturated(d));
+}
+
+// A Duration from a trusted peer (the broker's lease or heartbeat interval, a job's
+// timeout relayed to the executor) as a delay: converted exactly, then clamped to
+// [0, max], so a negative or absurd value can neither fire a timer at once by wrapping
+// nor overflow `now + d`. For caller input that must be refused instead, use
+// DurationFromWire.
+absl::Duration ClampedFromProto(const google::protobuf::Duration& d, absl::Duration max = kMaxWireDuration);
+
 }  // namespace cohort::common

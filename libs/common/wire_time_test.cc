@@ -76,5 +76,28 @@ TEST(AddSaturated, ClampsAtTheLatestTimePoint) {
   EXPECT_EQ(AddSaturated(now, std::chrono::seconds(1)), now + std::chrono::seconds(1));
 }
 
+TEST(AddSaturated, TakesAnAbslDurationAndSaturatesAnInfiniteOne) {
+  using TP = std::chrono::time_point<std::chrono::steady_clock, std::chrono::nanoseconds>;
+  const TP now(std::chrono::hours(1));
+  EXPECT_EQ(AddSaturated(now, absl::InfiniteDuration()), TP::max());
+  EXPECT_EQ(AddSaturated(now, absl::Hours(24 * 365 * 8000)), TP::max());
+  EXPECT_EQ(AddSaturated(now, absl::Milliseconds(5)), now + std::chrono::milliseconds(5));
+}
+
+TEST(ClampedFromProto, ConvertsExactlyAndClampsNegativeAndHugeValues) {
+  google::protobuf::Duration d;
+  d.set_seconds(3);
+  d.set_nanos(250'000'000);
+  EXPECT_EQ(ClampedFromProto(d), absl::Milliseconds(3'250));
+  d.set_seconds(-1);
+  d.set_nanos(0);
+  EXPECT_EQ(ClampedFromProto(d), absl::ZeroDuration());
+  d.set_seconds(10'000'000'000'000);  // 317,000 years
+  EXPECT_EQ(ClampedFromProto(d), kMaxWireDuration);
+  d.set_seconds(std::numeric_limits<int64_t>::max());
+  d.set_nanos(999'999'999);
+  EXPECT_EQ(ClampedFromProto(d, absl::Hours(1)), absl::Hours(1));
+}
+
 }  // namespace
 }  // namespace cohort::common

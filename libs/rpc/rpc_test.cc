@@ -20,6 +20,7 @@
 #include "libs/rpc/bidi_server.h"
 #include "libs/rpc/internal/inbox.h"
 #include "libs/rpc/internal/outbox.h"
+#include "libs/rpc/observed_unary.h"
 #include "libs/rpc/read_client.h"
 #include "libs/rpc/server.h"
 #include "libs/rpc/server_stream.h"
@@ -73,14 +74,41 @@ class HandlerCounts {
   int cancelled_ = 0;
 };
 
+// The outcomes ServeObservedUnary reported (any thread reads, the loop writes).
+class Outcomes {
+ public:
+  void Add(const UnaryOutcome& o) {
+    std::lock_guard<std::mutex> lock(mu_);
+    codes_.push_back(o.code);
+    EXPECT_EQ(o.method, "Unary");
+    EXPECT_GE(o.elapsed.count(), 0);
+    cv_.notify_all();
+  }
+  // Waits up to 10 s for `n` outcomes, then returns every one so far.
+  std::vector<grpc::StatusCode> Await(std::size_t n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, 10s, [&] { return codes_.size() >= n; });
+    return codes_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<grpc::StatusCode> codes_;
+};
+
 class EchoService final : public Echo::CallbackService {
  public:
-  EchoService(EventLoop& loop, HandlerCounts& counts) : loop_(loop), counts_(counts) {}
+  EchoService(EventLoop& loop, HandlerCounts& counts, Outcomes& outcomes)
+      : loop_(loop), counts_(counts), outcomes_(outcomes) {}
 
+  // Observed: every call's outcome goes to outcomes_. Text "not-found" answers NOT_FOUND.
   grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx, const EchoMessage* req,
                                   EchoMessage* resp) override {
-    return ServeUnary(loop_, [this, req, resp]() -> Task<grpc::Status> {
+    return ServeObservedUnary(loop_, "Unary", [this](const UnaryOutcome& o) { outcomes_.Add(o); },
+                              [this, req, resp]() -> Task<grpc::Status> {
       loop_.CheckInLoopThread();
+      if (req->text() == "not-found") co_return grpc::Status(grpc::StatusCode::NOT_FOUND, "no such thing");
       counts_.Enter();
       bool cancelled = true;
       try {
@@ -140,6 +168,7 @@ class EchoService final : public Echo::CallbackService {
  private:
   EventLoop& loop_;
   HandlerCounts& counts_;
+  Outcomes& outcomes_;
 };
 
 // A server whose handlers run on a loop in its own thread.
@@ -165,7 +194,8 @@ class RpcTest : public ::testing::Test {
   EventLoop server_loop_;
   std::thread loop_thread_;
   HandlerCounts counts_;
-  EchoService service_{server_loop_, counts_};
+  Outcomes outcomes_;
+  EchoService service_{server_loop_, counts_, outcomes_};
   static inline const common::HostPort kAnyPort{"127.0.0.1", 0, common::HostPort::Kind::kIPv4};
   std::unique_ptr<grpc::Server> server_;
   common::HostPort address_;
@@ -181,6 +211,43 @@ TEST_F(RpcTest, UnaryCallIsServedByACoroutineOnTheServiceLoop) {
   grpc::Status s = stub_->Unary(&ctx, req, &resp);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(resp.text(), "hello");
+}
+
+TEST_F(RpcTest, AnObservedUnaryCallReportsEachOutcomeOnceWithTheClientsCode) {
+  EchoMessage req;
+  EchoMessage resp;
+  {
+    grpc::ClientContext ctx;
+    req.set_text("hello");
+    ASSERT_TRUE(stub_->Unary(&ctx, req, &resp).ok());
+  }
+  {
+    grpc::ClientContext ctx;
+    req.set_text("not-found");
+    EXPECT_EQ(stub_->Unary(&ctx, req, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 200ms);
+    req.set_text("slow");
+    req.set_delay_ms(3'600'000);
+    EXPECT_EQ(stub_->Unary(&ctx, req, &resp).error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  }
+  EXPECT_TRUE(counts_.AwaitIdleWithCancelled(1));
+  EXPECT_EQ(outcomes_.Await(3), (std::vector<grpc::StatusCode>{grpc::StatusCode::OK, grpc::StatusCode::NOT_FOUND,
+                                                                grpc::StatusCode::CANCELLED}));
+}
+
+TEST(CodeName, NamesEveryCanonicalCodeAndUnknownBeyond) {
+  EXPECT_EQ(CodeName(grpc::StatusCode::OK), "OK");
+  EXPECT_EQ(CodeName(grpc::StatusCode::NOT_FOUND), "NOT_FOUND");
+  EXPECT_EQ(CodeName(grpc::StatusCode::UNAUTHENTICATED), "UNAUTHENTICATED");
+  EXPECT_EQ(CodeName(static_cast<grpc::StatusCode>(99)), "UNKNOWN");
+  EXPECT_EQ(CodeName(static_cast<grpc::StatusCode>(-1)), "UNKNOWN");
+  for (int c = 0; c <= 16; ++c) {
+    EXPECT_EQ(CodeName(static_cast<grpc::StatusCode>(c)),
+              absl::StatusCodeToString(static_cast<absl::StatusCode>(c)));
+  }
 }
 
 TEST_F(RpcTest, AwaitableClientCallResumesOnTheCallersLoop) {
@@ -372,7 +439,7 @@ TEST_F(RpcTest, CancellingAClientReadStreamEndsItAndItsHandler) {
 
 TEST_F(RpcTest, ASecondServerOnATakenPortFailsToStartInsteadOfSharingIt) {
   grpc::ServerBuilder builder;
-  EchoService second_service(server_loop_, counts_);
+  EchoService second_service(server_loop_, counts_, outcomes_);
   builder.RegisterService(&second_service);
   absl::StatusOr<StartedServer> second = StartServer(builder, address_);
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
@@ -384,7 +451,7 @@ TEST_F(RpcTest, TheServerDoesNotLetAnotherSocketShareItsPort) {
   // What a second server built without StartServer would do: gRPC's default sets
   // SO_REUSEPORT; with the first server's port not reusable, its bind fails.
   grpc::ServerBuilder builder;
-  EchoService second_service(server_loop_, counts_);
+  EchoService second_service(server_loop_, counts_, outcomes_);
   builder.RegisterService(&second_service);
   int port = 0;
   builder.AddListeningPort(address_.ToString(), grpc::InsecureServerCredentials(), &port);

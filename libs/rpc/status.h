@@ -1,8 +1,10 @@
 #pragma once
 
+#include <iterator>
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "grpcpp/support/status.h"
 
 namespace cohort::rpc {
@@ -16,6 +18,17 @@ inline grpc::Status ToGrpc(const absl::Status& s) {
 inline absl::Status FromGrpc(const grpc::Status& s) {
   if (s.ok()) return absl::OkStatus();
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+}
+
+// The canonical name of a code ("OK", "NOT_FOUND", ...), as metrics label it and
+// messages print it; "UNKNOWN" for a number outside the canonical codes.
+inline absl::string_view CodeName(grpc::StatusCode code) {
+  static constexpr absl::string_view kNames[] = {
+      "OK",        "CANCELLED",           "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+      "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",
+      "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
+  const int i = static_cast<int>(code);
+  return i >= 0 && i < static_cast<int>(std::size(kNames)) ? kNames[i] : "UNKNOWN";
 }
 
 }  // namespace cohort::rpc

@@ -37,7 +37,4 @@ ExitCode FailLocal(const absl::Status& status);
 // this.
 ExitCode FailRpc(const grpc::Status& status, absl::string_view service, absl::string_view address);
 
-// "NOT_FOUND", "INVALID_ARGUMENT", ...: the canonical name of a gRPC code.
-absl::string_view CodeName(grpc::StatusCode code);
-
 }  // namespace cohort::cli

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "libs/common/proto_time.h"
 #include "libs/common/quote.h"
 #include "services/cli/output.h"
 
@@ -10,14 +11,6 @@ namespace cohort::cli {
 namespace {
 
 constexpr const char* kFilterFlags[] = {"state", "queue", "kind", "label", "since", "until", "error-code"};
-
-google::protobuf::Timestamp ToTimestamp(absl::Time t) {
-  google::protobuf::Timestamp proto;
-  const int64_t seconds = absl::ToUnixSeconds(t);
-  proto.set_seconds(seconds);
-  proto.set_nanos(static_cast<int32_t>((t - absl::FromUnixSeconds(seconds)) / absl::Nanoseconds(1)));
-  return proto;
-}
 
 }  // namespace
 
@@ -75,12 +68,12 @@ absl::StatusOr<cohort::v1::JobFilter> JobFilterFlags::Build(const FlagSet& flags
   if (flags.IsSet("since")) {
     absl::StatusOr<absl::Time> t = ParseTimeOrAgo("since", since_, now);
     if (!t.ok()) return t.status();
-    *filter.mutable_created_after() = ToTimestamp(*t);
+    *filter.mutable_created_after() = common::ToProto(*t);
   }
   if (flags.IsSet("until")) {
     absl::StatusOr<absl::Time> t = ParseTimeOrAgo("until", until_, now);
     if (!t.ok()) return t.status();
-    *filter.mutable_created_before() = ToTimestamp(*t);
+    *filter.mutable_created_before() = common::ToProto(*t);
   }
   return filter;
 }

@@ -1,3 +1,4 @@
+#include "libs/common/proto_time.h"
 #include "services/cli/job_spec_flags.h"
 
 #include "absl/strings/str_cat.h"
@@ -6,6 +7,9 @@
 #include "services/cli/output.h"
 
 namespace cohort::cli {
+
+using common::ToProto;
+
 namespace {
 
 // Splits "KEY=VALUE" items of a list flag into `out`.

@@ -7,11 +7,15 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "libs/common/proto_time.h"
 #include "services/cli/command.h"
 #include "services/cli/job_filter_flags.h"
 #include "services/cli/reconnect.h"
 
 namespace cohort::cli {
+
+using common::FromProto;
+
 namespace {
 
 using cohort::v1::Job;

@@ -1,3 +1,4 @@
+#include "libs/common/proto_time.h"
 #include "services/cli/output.h"
 
 #include <algorithm>
@@ -12,6 +13,8 @@
 #include "google/protobuf/util/json_util.h"
 
 namespace cohort::cli {
+
+using common::FromProto;
 
 bool AbslParseFlag(absl::string_view text, OutputFormat* format, std::string* error) {
   if (text == "table") {
@@ -187,22 +190,6 @@ std::string FormatAge(absl::Duration d) {
   if (s < 3600) return absl::StrFormat("%dm%02ds", s / 60, s % 60);
   if (s < 86400) return absl::StrFormat("%dh%02dm", s / 3600, s % 3600 / 60);
   return absl::StrFormat("%dd%02dh", s / 86400, s % 86400 / 3600);
-}
-
-absl::Time FromProto(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
-
-absl::Duration FromProto(const google::protobuf::Duration& d) {
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
-
-google::protobuf::Duration ToProto(absl::Duration d) {
-  google::protobuf::Duration out;
-  const int64_t seconds = absl::IDivDuration(d, absl::Seconds(1), &d);
-  out.set_seconds(seconds);
-  out.set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(d)));
-  return out;
 }
 
 std::string FormatTime(const google::protobuf::Timestamp& t, bool has) {

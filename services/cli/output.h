@@ -64,10 +64,6 @@ std::string FormatTime(const google::protobuf::Timestamp& t, bool has);
 // "5s ago" from now, or "-" when unset.
 std::string FormatAgo(const google::protobuf::Timestamp& t, bool has, absl::Time now);
 
-absl::Time FromProto(const google::protobuf::Timestamp& t);
-absl::Duration FromProto(const google::protobuf::Duration& d);
-google::protobuf::Duration ToProto(absl::Duration d);
-
 // Bytes made fit for one table cell: control characters escaped, at most `max`
 // characters, "..." marking a cut.
 std::string Excerpt(absl::string_view bytes, std::size_t max = 40);

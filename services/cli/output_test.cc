@@ -48,14 +48,6 @@ TEST(JobState, ParsesAnySpellingAndPrintsWithoutPrefix) {
   EXPECT_EQ(StateName(cohort::v1::JOB_STATE_CANCELLED), "CANCELLED");
 }
 
-TEST(Durations, RoundTripThroughProtoIncludingNegativeOnes) {
-  for (absl::Duration d : {absl::Milliseconds(1500), -absl::Milliseconds(1500), absl::ZeroDuration()}) {
-    google::protobuf::Duration p = ToProto(d);
-    EXPECT_EQ(FromProto(p), d);
-    EXPECT_TRUE((p.seconds() >= 0 && p.nanos() >= 0) || (p.seconds() <= 0 && p.nanos() <= 0));
-  }
-}
-
 TEST(OutcomeText, ShowsTheResultWithoutItsFinalNewlineOrTheError) {
   cohort::v1::JobOutcome ok;
   ok.set_result("hi\n");

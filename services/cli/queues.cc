@@ -3,9 +3,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "libs/common/proto_time.h"
 #include "services/cli/command.h"
 
 namespace cohort::cli {
+
+using common::FromProto;
+
 namespace {
 
 using cohort::v1::QueueLimits;

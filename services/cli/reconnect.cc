@@ -4,16 +4,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "services/cli/exit_code.h"
+#include "libs/rpc/status.h"
 
 namespace cohort::cli {
-namespace {
-
-constexpr absl::Duration kFirstDelay = absl::Milliseconds(100);
-constexpr absl::Duration kMaxDelay = absl::Seconds(5);
-
-}  // namespace
-
 bool Reconnect::Retryable(const grpc::Status& status) {
   return status.error_code() == grpc::StatusCode::UNAVAILABLE || status.error_code() == grpc::StatusCode::CANCELLED;
 }
@@ -21,18 +14,17 @@ bool Reconnect::Retryable(const grpc::Status& status) {
 void Reconnect::Wait(const grpc::Status& status, absl::string_view address, absl::string_view resuming) {
   if (!lost_) {
     std::fprintf(stderr, "cohortctl: %s: lost the broker at %.*s (%s); reconnecting, %.*s\n", command_.c_str(),
-                 static_cast<int>(address.size()), address.data(), std::string(CodeName(status.error_code())).c_str(),
+                 static_cast<int>(address.size()), address.data(), std::string(rpc::CodeName(status.error_code())).c_str(),
                  static_cast<int>(resuming.size()), resuming.data());
     lost_ = true;
   }
-  delay_ = delay_ == absl::ZeroDuration() ? kFirstDelay : std::min(delay_ * 2, kMaxDelay);
-  absl::SleepFor(delay_);
+  absl::SleepFor(backoff_.Next());
 }
 
 void Reconnect::Connected() {
   if (lost_) std::fprintf(stderr, "cohortctl: %s: reconnected\n", command_.c_str());
   lost_ = false;
-  delay_ = absl::ZeroDuration();
+  backoff_.Reset();
 }
 
 }  // namespace cohort::cli

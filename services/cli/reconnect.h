@@ -5,13 +5,14 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "grpcpp/support/status.h"
+#include "libs/common/backoff.h"
 
 namespace cohort::cli {
 
 // Backoff between the calls of a command that follows the broker for as long as it
 // runs (watch, wait-for), so it outlives a broker restart instead of dying with it.
-// Waits 100 ms, doubling up to 5 s, with one line on stderr when the broker is lost
-// and one when it is back. Used from one thread.
+// Waits 100 ms, doubling up to 5 s (common::Backoff, with its jitter), with one line
+// on stderr when the broker is lost and one when it is back. Used from one thread.
 //
 //   Reconnect reconnect("watch");
 //   while (true) {
@@ -36,7 +37,7 @@ class Reconnect {
 
  private:
   std::string command_;
-  absl::Duration delay_ = absl::ZeroDuration();
+  common::Backoff backoff_{{.initial = absl::Milliseconds(100), .max = absl::Seconds(5)}};
   bool lost_ = false;
 };
 

@@ -8,10 +8,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "libs/common/proto_time.h"
 #include "services/cli/command.h"
 #include "services/cli/job_spec_flags.h"
 
 namespace cohort::cli {
+
+using common::FromProto;
+using common::ToProto;
+
 namespace {
 
 using cohort::v1::Schedule;

@@ -4,10 +4,14 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "libs/common/proto_time.h"
 #include "services/cli/command.h"
 #include "services/cli/job_spec_flags.h"
 
 namespace cohort::cli {
+
+using common::ToProto;
+
 namespace {
 
 // Prints a result on stdout as the job produced it, with a final newline if it has none.

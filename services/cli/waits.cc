@@ -7,19 +7,22 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "libs/common/job_states.h"
+#include "libs/common/proto_time.h"
 #include "services/cli/command.h"
 #include "services/cli/input.h"
 #include "services/cli/progress.h"
 #include "services/cli/reconnect.h"
 
 namespace cohort::cli {
+
+using common::ToProto;
+
 namespace {
 
 using cohort::v1::JobOutcome;
 
-bool Raised(const JobOutcome& outcome) {
-  return outcome.state() == cohort::v1::JOB_STATE_FAILED || outcome.state() == cohort::v1::JOB_STATE_CANCELLED;
-}
+bool Raised(const JobOutcome& outcome) { return common::EndedWithError(outcome.state()); }
 
 // A waiting command's --timeout: the request's timeout when given, else the global
 // --timeout when that was given (Context::DefaultWait), else as long as it takes.

@@ -7,8 +7,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/client_context.h"
+#include "libs/common/job_states.h"
 #include "libs/common/log.h"
 #include "libs/common/proto_time.h"
+#include "libs/common/wire_time.h"
 #include "libs/rpc/status.h"
 #include "libs/rpc/unary_client.h"
 #include "libs/runtime/event_loop.h"
@@ -26,24 +28,24 @@ const log::Logger kLog("scheduler");
 constexpr auto kRpcTimeout = 30s;
 constexpr int kListPageSize = 1000;
 constexpr std::size_t kParallelLookups = 32;
-
-bool Terminal(cohort::v1::JobState s) {
-  return s == cohort::v1::JOB_STATE_SUCCEEDED || s == cohort::v1::JOB_STATE_FAILED ||
-         s == cohort::v1::JOB_STATE_CANCELLED;
-}
+constexpr common::Backoff::Options kResyncBackoff{.initial = absl::Milliseconds(100), .max = absl::Seconds(5)};
+// A follow that lasted this long was healthy: the next loss retries from the first step.
+constexpr auto kHealthyFollow = 10s;
 
 void SetDeadline(grpc::ClientContext& ctx) { ctx.set_deadline(std::chrono::system_clock::now() + kRpcTimeout); }
 
 }  // namespace
 
-BrokerFollower::BrokerFollower(Broker::Stub& broker, ReleaseTracker& tracker, SchedulerMetrics& metrics,
-                               EndedFn on_ended, SyncedFn on_synced)
-    : broker_(broker),
+BrokerFollower::BrokerFollower(runtime::EventLoop& loop, Broker::Stub& broker, ReleaseTracker& tracker,
+                               SchedulerMetrics& metrics, EndedFn on_ended, SyncedFn on_synced)
+    : loop_(loop),
+      broker_(broker),
       tracker_(tracker),
       metrics_(metrics),
       on_ended_(std::move(on_ended)),
-      on_synced_(std::move(on_synced)) {
-  MarkSynced(absl::Now());
+      on_synced_(std::move(on_synced)),
+      backoff_(kResyncBackoff) {
+  MarkSynced(Now());
 }
 
 void BrokerFollower::Stop() {
@@ -53,17 +55,16 @@ void BrokerFollower::Stop() {
 }
 
 runtime::Task<void> BrokerFollower::Run() {
-  auto backoff = 100ms;
   while (!stopping_) {
     absl::Status status = co_await Sync();
     const bool was_following = synced_;
     synced_ = false;
     if (stopping_) break;
-    if (status.ok()) backoff = 100ms;
-    LogLost(was_following, status, backoff);
+    if (was_following && loop_.Now() - following_since_ >= kHealthyFollow) backoff_.Reset();
+    const absl::Duration retry_in = backoff_.Next();
+    LogLost(was_following, status, retry_in);
     wake_.Clear();
-    co_await wake_.WaitUntil(runtime::EventLoop::Current()->Now() + backoff);
-    backoff = std::min<std::chrono::milliseconds>(backoff * 2, 5s);
+    co_await wake_.WaitUntil(common::AddSaturated(loop_.Now(), retry_in));
   }
 }
 
@@ -71,7 +72,7 @@ runtime::Task<absl::Status> BrokerFollower::Sync() {
   tracker_.Reset();
   metrics_.resyncs().Increment();
   int64_t sequence = 0;
-  const absl::Time listed_at = absl::Now();
+  const absl::Time listed_at = Now();
   absl::Status listed = co_await List(sequence);
   if (!listed.ok()) co_return listed;
   absl::Status resolved = co_await ResolveUnknownParents();
@@ -83,11 +84,12 @@ runtime::Task<absl::Status> BrokerFollower::Sync() {
 
   cohort::v1::WatchRequest request;
   request.set_after_sequence(sequence);
-  WatchStream stream(*runtime::EventLoop::Current(), request);
+  WatchStream stream(loop_, request);
   broker_.async()->Watch(stream.context(), &stream.request(), &stream);
   stream_ = &stream;
   stream.Start();
   synced_ = true;
+  following_since_ = loop_.Now();
   LogFollowing();
   on_synced_();
   watching_ = true;
@@ -166,15 +168,15 @@ runtime::Task<absl::Status> BrokerFollower::LookUp(std::string id) {
   }
   if (!status.ok()) co_return rpc::FromGrpc(status);
   tracker_.Observe(response.job());
-  if (Terminal(response.job().state())) on_ended_(response.job());
+  if (common::IsTerminal(response.job().state())) on_ended_(response.job());
   co_return absl::OkStatus();
 }
 
 runtime::Task<void> BrokerFollower::ProbeWhileWatching() {
   while (watching_) {
-    co_await probe_wake_.WaitUntil(runtime::EventLoop::Current()->Now() + kSyncProbeInterval);
+    co_await probe_wake_.WaitUntil(loop_.Now() + kSyncProbeInterval);
     if (!watching_) break;
-    const absl::Time sent = absl::Now();
+    const absl::Time sent = Now();
     cohort::v1::ListJobsRequest request;
     request.set_page_size(1);  // only the log's last sequence is wanted
     cohort::v1::ListJobsResponse response;
@@ -194,20 +196,25 @@ void BrokerFollower::LogFollowing() {
   } else {
     kLog.Info("reconnected to the broker", {{"pending_jobs", tracker_.pending_jobs()},
                                             {"after_sequence", applied_sequence_},
-                                            {"after", absl::Now() - *unreachable_since_}});
+                                            {"failed_attempts", failed_attempts_},
+                                            {"after", Now() - *unreachable_since_}});
   }
   unreachable_since_.reset();
+  failed_attempts_ = 0;
 }
 
-void BrokerFollower::LogLost(bool was_following, const absl::Status& status, std::chrono::milliseconds retry_in) {
-  if (!unreachable_since_.has_value()) unreachable_since_ = absl::Now();
+void BrokerFollower::LogLost(bool was_following, const absl::Status& status, absl::Duration retry_in) {
+  if (!unreachable_since_.has_value()) unreachable_since_ = Now();
+  ++failed_attempts_;
   const std::string error(status.message());  // the log bounds its length
   if (was_following) {
     kLog.Warn("lost the broker's event log, resyncing",
-              {{"code", absl::StatusCodeToString(status.code())}, {"error", error}, {"retry_in", absl::FromChrono(retry_in)}});
+              {{"code", absl::StatusCodeToString(status.code())}, {"error", error}, {"retry_in", retry_in}});
   } else {
-    kLog.Warn("broker unreachable, retrying",
-              {{"code", absl::StatusCodeToString(status.code())}, {"error", error}, {"retry_in", absl::FromChrono(retry_in)}});
+    kLog.Warn("broker unreachable, retrying", {{"code", absl::StatusCodeToString(status.code())},
+                                               {"error", error},
+                                               {"attempt", failed_attempts_},
+                                               {"retry_in", retry_in}});
   }
 }
 

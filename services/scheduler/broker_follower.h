@@ -8,8 +8,10 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "libs/common/backoff.h"
 #include "libs/rpc/read_client.h"
 #include "libs/runtime/event.h"
+#include "libs/runtime/event_loop.h"
 #include "libs/runtime/task.h"
 #include "protos/cohort/v1/broker.grpc.pb.h"
 #include "services/scheduler/release_tracker.h"
@@ -32,7 +34,12 @@ inline constexpr std::chrono::seconds kSyncProbeInterval{5};
 // start, the time of the last event of a Watch batch, or, while Watch is quiet, the
 // moment of a probe that found nothing unapplied: every kSyncProbeInterval it asks the
 // broker for its log's last sequence). It starts at construction and stands still
-// while the broker cannot be reached, so time() minus it grows. Loop-only.
+// while the broker cannot be reached, so time() minus it grows. Loop-only; wall time
+// comes from the loop's clock.
+//
+// Logs at info when it follows the broker (again, with how long it was lost), and at
+// warn when the broker is lost or unreachable, with the attempt count and the backoff
+// before the next one (one line per attempt at most, the backoff growing to 5 s).
 class BrokerFollower {
  public:
   // Called for every job that reaches a terminal state or is deleted (for schedules'
@@ -41,8 +48,8 @@ class BrokerFollower {
   // Called after each listing, before Watch starts.
   using SyncedFn = std::function<void()>;
 
-  BrokerFollower(cohort::v1::Broker::Stub& broker, ReleaseTracker& tracker, SchedulerMetrics& metrics,
-                 EndedFn on_ended, SyncedFn on_synced);
+  BrokerFollower(runtime::EventLoop& loop, cohort::v1::Broker::Stub& broker, ReleaseTracker& tracker,
+                 SchedulerMetrics& metrics, EndedFn on_ended, SyncedFn on_synced);
 
   // Follows until Stop().
   runtime::Task<void> Run();
@@ -63,9 +70,11 @@ class BrokerFollower {
   void MarkSynced(absl::Time as_of);
   // The operator's view: following (again), or lost / unreachable and retrying.
   void LogFollowing();
-  void LogLost(bool was_following, const absl::Status& status, std::chrono::milliseconds retry_in);
+  void LogLost(bool was_following, const absl::Status& status, absl::Duration retry_in);
+  absl::Time Now() const { return loop_.clock().SystemNow(); }
   void UpdateGauges();
 
+  runtime::EventLoop& loop_;
   cohort::v1::Broker::Stub& broker_;
   ReleaseTracker& tracker_;
   SchedulerMetrics& metrics_;
@@ -82,6 +91,11 @@ class BrokerFollower {
   runtime::Event probe_wake_;
   // Since when the broker could not be followed (for "reconnected ... after").
   std::optional<absl::Time> unreachable_since_;
+  // Between attempts to follow; starts over after a follow that lasted kHealthyFollow.
+  common::Backoff backoff_;
+  runtime::TimePoint following_since_;
+  // Attempts that failed since the broker was last followed (for the logs).
+  std::int64_t failed_attempts_ = 0;
 };
 
 }  // namespace cohort::scheduler

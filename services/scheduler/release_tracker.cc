@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/time/time.h"
+#include "libs/common/job_states.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/wire_time.h"
 
@@ -10,25 +11,21 @@ namespace cohort::scheduler {
 namespace {
 
 using common::FromProto;
+using common::IsTerminal;
 using cohort::v1::Job;
 using cohort::v1::JobState;
 using cohort::v1::TransitionReason;
 
-bool Terminal(JobState s) {
-  return s == cohort::v1::JOB_STATE_SUCCEEDED || s == cohort::v1::JOB_STATE_FAILED ||
-         s == cohort::v1::JOB_STATE_CANCELLED;
-}
-
 }  // namespace
 
-ReleaseTracker::ReleaseTracker(runtime::EventLoop& loop, ReleaseFn release, WallClock now)
-    : loop_(loop), release_(std::move(release)), now_(std::move(now)) {}
+ReleaseTracker::ReleaseTracker(runtime::EventLoop& loop, ReleaseFn release)
+    : loop_(loop), release_(std::move(release)) {}
 
 ReleaseTracker::~ReleaseTracker() { Reset(); }
 
 void ReleaseTracker::Observe(const Job& job) {
   const std::string& id = job.id();
-  if (Terminal(job.state())) {
+  if (IsTerminal(job.state())) {
     Untrack(id);
     live_.erase(id);
     OnParentEnded(id, job.state());
@@ -51,7 +48,7 @@ bool ReleaseTracker::OnEvent(const cohort::v1::JobEvent& event) {
     return true;
   }
   Observe(event.job());
-  return Terminal(event.job().state());
+  return IsTerminal(event.job().state());
 }
 
 void ReleaseTracker::ParentGone(const std::string& id) { OnParentEnded(id, cohort::v1::JOB_STATE_FAILED); }
@@ -122,15 +119,14 @@ void ReleaseTracker::Untrack(const std::string& id) {
 }
 
 void ReleaseTracker::Arm(const std::string& id, Pending& p) {
-  const absl::Time now = now_();
+  const absl::Time now = loop_.clock().SystemNow();
   if (!p.not_before.has_value() || *p.not_before <= now) {
     p.time_reached = true;
     return;
   }
   // Saturating: a run_at centuries ahead is a timer that never fires early, never one
   // whose deadline wrapped into the past (which re-armed itself in a tight loop).
-  const runtime::TimePoint deadline =
-      common::AddSaturated(loop_.Now(), common::ToChronoSaturated(*p.not_before - now));
+  const runtime::TimePoint deadline = common::AddSaturated(loop_.Now(), *p.not_before - now);
   p.timer = loop_.CallAt(deadline, [this, id] { OnTimer(id); });
   ++timers_;
 }

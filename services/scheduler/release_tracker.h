@@ -2,7 +2,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,14 +22,15 @@ namespace cohort::scheduler {
 // SUCCEEDED, or at once with DEPENDENCY_FAILED when a parent FAILED or was CANCELLED.
 // An operator's RetryJob (a RETRIED event: the job back in PENDING or QUEUED) makes a
 // job tracked again like a new one; a DeleteJob (a DELETED event) forgets it.
-// Everything runs on the loop. Memory is bounded by the broker's non-terminal jobs.
+// Everything runs on the loop, whose clock is its one time source: wall time
+// (SystemNow) to compare with not_before, monotonic time for its timers, both moved
+// together by a ManualClock in tests. Memory is bounded by the broker's non-terminal
+// jobs.
 class ReleaseTracker {
  public:
   using Release = cohort::v1::ReleaseJobsRequest::Release;
   using ReleaseFn = absl::AnyInvocable<void(Release)>;
-  using WallClock = std::function<absl::Time()>;
-
-  ReleaseTracker(runtime::EventLoop& loop, ReleaseFn release, WallClock now = absl::Now);
+  ReleaseTracker(runtime::EventLoop& loop, ReleaseFn release);
   ~ReleaseTracker();
   ReleaseTracker(const ReleaseTracker&) = delete;
   ReleaseTracker& operator=(const ReleaseTracker&) = delete;
@@ -79,7 +79,6 @@ class ReleaseTracker {
 
   runtime::EventLoop& loop_;
   ReleaseFn release_;
-  WallClock now_;
   absl::flat_hash_map<std::string, Pending> pending_;
   // Non-terminal jobs that are not PENDING, by last known sequence.
   absl::flat_hash_map<std::string, int64_t> live_;

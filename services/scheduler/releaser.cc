@@ -5,6 +5,8 @@
 #include <utility>
 
 #include "grpcpp/client_context.h"
+#include "libs/common/backoff.h"
+#include "libs/common/wire_time.h"
 #include "libs/rpc/unary_client.h"
 #include "libs/runtime/event_loop.h"
 
@@ -41,7 +43,7 @@ void Releaser::Stop() {
 }
 
 runtime::Task<void> Releaser::Run() {
-  auto backoff = 50ms;
+  common::Backoff backoff({.initial = absl::Milliseconds(50), .max = absl::Seconds(5)});
   while (!stopping_) {
     if (queue_.empty()) {
       wake_.Clear();
@@ -51,7 +53,7 @@ runtime::Task<void> Releaser::Run() {
     const std::size_t n = std::min(queue_.size(), batch_);
     grpc::Status status = co_await Send(n);
     if (status.ok()) {
-      backoff = 50ms;
+      backoff.Reset();
       batch_ = std::min(max_batch_, batch_ * 2);
       continue;
     }
@@ -68,8 +70,7 @@ runtime::Task<void> Releaser::Run() {
       continue;
     }
     wake_.Clear();
-    co_await wake_.WaitUntil(runtime::EventLoop::Current()->Now() + backoff);
-    backoff = std::min<std::chrono::milliseconds>(backoff * 2, 5s);
+    co_await wake_.WaitUntil(common::AddSaturated(runtime::EventLoop::Current()->Now(), backoff.Next()));
   }
 }
 

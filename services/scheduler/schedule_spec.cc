@@ -1,6 +1,7 @@
 #include "services/scheduler/schedule_spec.h"
 
 #include "absl/strings/str_cat.h"
+#include "libs/common/names.h"
 #include "libs/common/quote.h"
 #include "libs/common/wire_time.h"
 #include "services/scheduler/cron/cron_expression.h"
@@ -8,17 +9,14 @@
 namespace cohort::scheduler {
 namespace {
 
-bool IdChar(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'; }
+// Where the search for a cron's first slot starts: any fixed time serves, as NextAfter
+// covers a whole 400-year Gregorian cycle, and a fixed one keeps validation free of
+// the clock.
+const absl::Time kCronSearchFrom = absl::UnixEpoch();
 
 }  // namespace
 
-absl::Status ValidateScheduleId(std::string_view id) {
-  bool ok = !id.empty() && id.size() <= 64;
-  for (char c : id) ok = ok && IdChar(c);
-  if (ok) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      absl::StrCat("schedule_id \"", std::string(id.substr(0, 80)), "\" must match [a-z0-9._-]{1,64}"));
-}
+absl::Status ValidateScheduleId(absl::string_view id) { return common::CheckName(id, "schedule_id "); }
 
 absl::StatusOr<Trigger> TriggerOf(const cohort::v1::ScheduleSpec& spec) {
   switch (spec.trigger_case()) {
@@ -58,7 +56,7 @@ absl::StatusOr<Trigger> ValidateScheduleSpec(const cohort::v1::ScheduleSpec& spe
   // A cron that names no real date ("0 2 30 2 *") parses, as in Vixie cron, but would
   // sit in the store never firing: refuse it. NextAfter searches a whole 400-year
   // Gregorian cycle, so a slot that exists at all is found.
-  if (spec.has_cron() && trigger->NextAfter(absl::Now()) == absl::InfiniteFuture()) {
+  if (spec.has_cron() && trigger->NextAfter(kCronSearchFrom) == absl::InfiniteFuture()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "spec.cron.expression ", common::QuoteBounded(spec.cron().expression()),
         " never fires: no date matches its day-of-month, month and day-of-week fields (e.g. February 30)"));

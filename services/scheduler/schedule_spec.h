@@ -2,10 +2,10 @@
 
 #include <optional>
 #include <string>
-#include <string_view>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "libs/common/wire_time.h"
 #include "protos/cohort/v1/job.pb.h"
@@ -22,8 +22,9 @@ inline constexpr char kScheduleLabel[] = "cohort.schedule";
 // a timer can hold.
 inline constexpr absl::Duration kMaxScheduleInterval = common::kMaxWireDuration;
 
-// A schedule id is [a-z0-9._-]{1,64}; INVALID_ARGUMENT otherwise.
-absl::Status ValidateScheduleId(std::string_view id);
+// A schedule id follows common::kNameRule, [a-z0-9._-]{1,64}; INVALID_ARGUMENT
+// "schedule_id <quoted id> is invalid: use [a-z0-9._-]{1,64}" otherwise.
+absl::Status ValidateScheduleId(absl::string_view id);
 
 // Checks every rule of ScheduleSpec that needs no broker (scheduler.proto) and returns
 // its Trigger: the interval a well-formed Duration in [min_interval,

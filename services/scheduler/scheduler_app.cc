@@ -43,7 +43,7 @@ struct SchedulerApp::Parts {
                 }),
         schedules(loop, *store, *broker, metrics, options.limits),
         follower(
-            *broker, tracker, metrics, [this](const cohort::v1::Job& job) { schedules.OnJobEnded(job.id()); },
+            loop, *broker, tracker, metrics, [this](const cohort::v1::Job& job) { schedules.OnJobEnded(job.id()); },
             [this] { schedules.OnResynced(); }),
         service(loop, schedules, metrics) {}
 

@@ -1,6 +1,9 @@
 #include "services/scheduler/scheduler_metrics.h"
 
+#include <chrono>
+
 #include "libs/common/metrics.h"
+#include "libs/rpc/status.h"
 
 namespace cohort::scheduler {
 namespace {
@@ -23,6 +26,7 @@ SchedulerMetrics::SchedulerMetrics(common::ServiceMetrics m)
       schedule_lag_(m.AddHistogram("schedule_lag", "Fire time minus slot time of submitted slots.", Unit::kSeconds)
                         .Add({}, LagBuckets())),
       rpcs_(m.AddCounter("rpcs", "Scheduler RPCs served, by method and status code.")),
+      rpc_seconds_(m.AddHistogram("rpc", "Scheduler RPC latency by method.", Unit::kSeconds)),
       auth_denied_(m.AddCounter("auth_denied", "Calls refused for their credential, by method and reason.")),
       pending_timers_(m.AddGauge("pending_timers", "Armed release timers (delayed jobs and retry backoffs).").Add({})),
       pending_jobs_(m.AddGauge("pending_jobs", "PENDING jobs the scheduler is tracking.").Add({})),
@@ -36,5 +40,12 @@ SchedulerMetrics::SchedulerMetrics(common::ServiceMetrics m)
                                  Unit::kSeconds)
                          .Add({})),
       resyncs_(m.AddCounter("resyncs", "Listings of the broker's PENDING jobs followed by a new Watch.").Add({})) {}
+
+void SchedulerMetrics::Rpc(const rpc::UnaryOutcome& call) {
+  const std::string method(call.method);
+  rpcs_.Add({{"method", method}, {"code", std::string(rpc::CodeName(call.code))}}).Increment();
+  rpc_seconds_.Add({{"method", method}}, common::LatencyBuckets())
+      .Observe(std::chrono::duration<double>(call.elapsed).count());
+}
 
 }  // namespace cohort::scheduler

@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "libs/rpc/unary_outcome.h"
+
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
@@ -26,9 +28,9 @@ class SchedulerMetrics {
   void Fired(const std::string& result) { fires_.Add({{"result", result}}).Increment(); }
   // Fire time minus slot time of a submitted slot.
   void FireLag(double seconds) { schedule_lag_.Observe(seconds); }
-  void Rpc(const std::string& method, const std::string& code) {
-    rpcs_.Add({{"method", method}, {"code", code}}).Increment();
-  }
+  // A served call ended (from rpc::ServeObservedUnary): counted by method and code,
+  // its latency observed by method.
+  void Rpc(const rpc::UnaryOutcome& call);
   // A call the handler refused for its credential (the authorizer counts the others in
   // the same family): `method` a full method path, `reason` queue_not_allowed.
   void AuthDenied(const std::string& method, const std::string& reason) {
@@ -53,6 +55,7 @@ class SchedulerMetrics {
   prometheus::Family<prometheus::Counter>& fires_;
   prometheus::Histogram& schedule_lag_;
   prometheus::Family<prometheus::Counter>& rpcs_;
+  prometheus::Family<prometheus::Histogram>& rpc_seconds_;
   prometheus::Family<prometheus::Counter>& auth_denied_;
   prometheus::Gauge& pending_timers_;
   prometheus::Gauge& pending_jobs_;

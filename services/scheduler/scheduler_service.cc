@@ -8,7 +8,7 @@
 #include "libs/auth/principal.h"
 #include "libs/common/quote.h"
 #include "libs/rpc/status.h"
-#include "libs/rpc/unary_server.h"
+#include "libs/rpc/observed_unary.h"
 
 namespace cohort::scheduler {
 namespace {
@@ -42,11 +42,8 @@ grpc::Status SchedulerService::CheckScheduleQueue(const grpc::CallbackServerCont
 
 template <typename Body>
 grpc::ServerUnaryReactor* SchedulerService::Unary(const char* method, Body body) {
-  return rpc::ServeUnary(loop_, [this, method, body = std::move(body)]() mutable -> Task<grpc::Status> {
-    grpc::Status status = co_await body();
-    metrics_.Rpc(method, absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())));
-    co_return status;
-  });
+  return rpc::ServeObservedUnary(
+      loop_, method, [this](const rpc::UnaryOutcome& o) { metrics_.Rpc(o); }, std::move(body));
 }
 
 grpc::ServerUnaryReactor* SchedulerService::CreateSchedule(grpc::CallbackServerContext* ctx,

@@ -11,6 +11,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "grpcpp/client_context.h"
+#include "libs/common/backoff.h"
+#include "libs/common/job_states.h"
 #include "libs/common/log.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/quote.h"
@@ -34,17 +36,14 @@ using common::ToProto;
 const log::Logger kLog("scheduler");
 
 constexpr auto kRpcTimeout = 10s;
+// Retries of a slot while the broker cannot be reached.
+constexpr common::Backoff::Options kRetryBackoff{.initial = absl::Milliseconds(100), .max = absl::Seconds(5)};
 constexpr char kPageTokenPrefix[] = "after:";
 
 bool Transient(grpc::StatusCode code) {
   return code == grpc::StatusCode::UNAVAILABLE || code == grpc::StatusCode::DEADLINE_EXCEEDED ||
          code == grpc::StatusCode::RESOURCE_EXHAUSTED || code == grpc::StatusCode::ABORTED ||
          code == grpc::StatusCode::INTERNAL || code == grpc::StatusCode::UNKNOWN;
-}
-
-bool Terminal(cohort::v1::JobState s) {
-  return s == cohort::v1::JOB_STATE_SUCCEEDED || s == cohort::v1::JOB_STATE_FAILED ||
-         s == cohort::v1::JOB_STATE_CANCELLED;
 }
 
 // A crash point for the test of "a slot never fires twice": with
@@ -80,8 +79,8 @@ struct Schedules::Entry {
 };
 
 Schedules::Schedules(runtime::EventLoop& loop, ScheduleStore& store, Broker::Stub& broker, SchedulerMetrics& metrics,
-                     ScheduleLimits limits, WallClock now)
-    : store_(store), broker_(broker), metrics_(metrics), limits_(limits), now_(std::move(now)), loop_(loop) {}
+                     ScheduleLimits limits)
+    : store_(store), broker_(broker), metrics_(metrics), limits_(limits), loop_(loop) {}
 
 Schedules::~Schedules() {
   for (auto& [id, entry] : entries_) Disarm(*entry);
@@ -112,12 +111,19 @@ absl::Status Schedules::Load() {
 }
 
 void Schedules::Start() {
-  const absl::Time now = now_();
+  const absl::Time now = Now();
   for (auto& [id, entry] : entries_) {
     Entry& e = *entry;
     if (e.schedule.paused() || e.timer != 0 || !e.trigger.has_value()) continue;
     CatchUpPlan plan = PlanCatchUp(*e.trigger, e.fired_through, now, CatchUpPolicyOf(e.schedule.spec()),
                                    e.schedule.spec().catch_up_limit());
+    if (!plan.fire.empty()) {
+      kLog.Info("schedule catching up missed slots",
+                {{"schedule_id", id},
+                 {"slots", plan.fire.size()},
+                 {"first_slot", SlotText(plan.fire.front())},
+                 {"last_slot", SlotText(plan.fire.back())}});
+    }
     for (absl::Time slot : plan.fire) Enqueue(e, slot);
     Arm(e, plan.next_slot);
   }
@@ -151,7 +157,7 @@ runtime::Task<absl::StatusOr<Schedule>> Schedules::Create(std::string id, Schedu
   if (!template_ok.ok()) co_return template_ok;
   // Re-check after the await: another Create may have taken the id meanwhile.
   if (entries_.contains(id)) co_return absl::AlreadyExistsError(absl::StrCat("schedule ", common::QuoteBounded(id), " already exists"));
-  const absl::Time now = now_();
+  const absl::Time now = Now();
   auto entry = std::make_unique<Entry>();
   entry->trigger = *trigger;
   entry->fired_through = now;
@@ -208,7 +214,7 @@ runtime::Task<absl::StatusOr<Schedule>> Schedules::Update(std::string id, Schedu
   auto it = entries_.find(id);
   if (it == entries_.end()) co_return absl::NotFoundError(absl::StrCat("schedule ", common::QuoteBounded(id), " not found"));
   Entry& e = *it->second;
-  const absl::Time now = now_();
+  const absl::Time now = Now();
   Disarm(e);
   e.generation = next_generation_++;
   e.due.clear();
@@ -240,7 +246,7 @@ runtime::Task<absl::StatusOr<Schedule>> Schedules::SetPaused(std::string id, boo
   if (it == entries_.end()) co_return absl::NotFoundError(absl::StrCat("schedule ", common::QuoteBounded(id), " not found"));
   Entry& e = *it->second;
   if (e.schedule.paused() == paused) co_return e.schedule;
-  const absl::Time now = now_();
+  const absl::Time now = Now();
   Disarm(e);
   e.generation = next_generation_++;
   e.due.clear();
@@ -302,7 +308,7 @@ runtime::Task<void> Schedules::RecheckBuffered(std::string job_id) {
 runtime::Task<absl::Status> Schedules::CheckTemplate(const std::string& id, const ScheduleSpec& spec) {
   cohort::v1::SubmitRequest request;
   request.set_validate_only(true);
-  *request.add_jobs() = JobForSlot(id, spec, now_());
+  *request.add_jobs() = JobForSlot(id, spec, Now());
   cohort::v1::SubmitResponse response;
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + kRpcTimeout);
@@ -332,10 +338,10 @@ void Schedules::Arm(Entry& entry, absl::Time next_slot) {
     return;
   }
   *entry.schedule.mutable_next_fire_time() = ToProto(next_slot);
-  const absl::Duration wait = std::max(absl::ZeroDuration(), next_slot - now_());
+  const absl::Duration wait = std::max(absl::ZeroDuration(), next_slot - Now());
   // Saturating: a slot decades away is a timer that does not fire before then, never
   // one whose deadline wrapped into the past (which re-armed itself forever).
-  const runtime::TimePoint deadline = common::AddSaturated(loop_.Now(), common::ToChronoSaturated(wait));
+  const runtime::TimePoint deadline = common::AddSaturated(loop_.Now(), wait);
   entry.timer = loop_.CallAt(deadline, [this, id = entry.schedule.id(), generation = entry.generation] {
     OnTimer(id, generation);
   });
@@ -351,7 +357,7 @@ void Schedules::OnTimer(const std::string& id, uint64_t generation) {
   if (e == nullptr || !e->trigger.has_value()) return;
   e->timer = 0;
   const absl::Time slot = e->armed_slot;
-  if (now_() < slot) {
+  if (Now() < slot) {
     Arm(*e, slot);  // the loop's clock ran ahead of the wall clock: never fire early
     return;
   }
@@ -390,13 +396,10 @@ runtime::Task<void> Schedules::FireSlot(std::string id, uint64_t generation, abs
   const std::string last_job = e->schedule.last_job_id();
   if (overlap != cohort::v1::OVERLAP_POLICY_ALLOW && !last_job.empty()) {
     std::optional<bool> ended;
-    auto backoff = 100ms;
+    common::Backoff backoff(kRetryBackoff);
     while (!ended.has_value()) {
       ended = co_await HasEnded(last_job);
-      if (!ended.has_value()) {
-        co_await runtime::Sleep(backoff);
-        backoff = std::min<std::chrono::milliseconds>(backoff * 2, 5s);
-      }
+      if (!ended.has_value()) co_await runtime::Sleep(backoff.NextChrono());
     }
     e = Find(id, generation);
     if (e == nullptr) co_return;
@@ -407,8 +410,9 @@ runtime::Task<void> Schedules::FireSlot(std::string id, uint64_t generation, abs
         co_return;
       }
       metrics_.Fired("skipped");
-      kLog.Info("schedule slot skipped: its previous job is running",
-                {{"schedule_id", id}, {"slot", SlotText(slot)}, {"job_id", last_job}});
+      kLog.Info("schedule slot skipped: its previous job has not ended",
+                {{"schedule_id", id}, {"slot", SlotText(slot)}, {"job_id", last_job},
+                 {"overlap_policy", overlap == cohort::v1::OVERLAP_POLICY_BUFFER_ONE ? "buffer_one" : "skip"}});
       e->fired_through = std::max(e->fired_through, slot);
       co_await PersistOrLog(*e);
       co_return;
@@ -417,12 +421,18 @@ runtime::Task<void> Schedules::FireSlot(std::string id, uint64_t generation, abs
 
   const cohort::v1::JobSpec job = JobForSlot(id, e->schedule.spec(), slot);
   absl::StatusOr<std::string> job_id;
-  auto backoff = 100ms;
+  common::Backoff backoff(kRetryBackoff);
   while (true) {
     job_id = co_await Submit(job);
     if (job_id.ok() || !absl::IsUnavailable(job_id.status()) || Find(id, generation) == nullptr) break;
-    co_await runtime::Sleep(backoff);
-    backoff = std::min<std::chrono::milliseconds>(backoff * 2, 5s);
+    const absl::Duration retry_in = backoff.Next();
+    kLog.Warn("broker unreachable, retrying the schedule's slot",
+              {{"schedule_id", id},
+               {"slot", SlotText(slot)},
+               {"attempt", backoff.attempts()},
+               {"retry_in", retry_in},
+               {"error", std::string(job_id.status().message())}});
+    co_await runtime::Sleep(absl::ToChronoNanoseconds(retry_in));
   }
   e = Find(id, generation);
   if (e == nullptr) co_return;
@@ -438,7 +448,7 @@ runtime::Task<void> Schedules::FireSlot(std::string id, uint64_t generation, abs
   if (FailpointAfterFireSubmit()) ::raise(SIGKILL);
   metrics_.Fired("submitted");
   kLog.Info("schedule fired", {{"schedule_id", id}, {"slot", SlotText(slot)}, {"job_id", *job_id}});
-  metrics_.FireLag(std::max(0.0, absl::ToDoubleSeconds(now_() - slot)));
+  metrics_.FireLag(std::max(0.0, absl::ToDoubleSeconds(Now() - slot)));
   *e->schedule.mutable_last_fire_time() = ToProto(slot);
   e->schedule.set_last_job_id(*job_id);
   e->fired_through = std::max(e->fired_through, slot);
@@ -463,7 +473,7 @@ runtime::Task<std::optional<bool>> Schedules::HasEnded(std::string job_id) {
   grpc::Status status = co_await rpc::Call(broker_.async(), &Broker::Stub::async::GetJob, &ctx, request, &response);
   if (status.error_code() == grpc::StatusCode::NOT_FOUND) co_return true;
   if (!status.ok()) co_return std::nullopt;
-  co_return Terminal(response.job().state());
+  co_return common::IsTerminal(response.job().state());
 }
 
 runtime::Task<absl::StatusOr<std::string>> Schedules::Submit(cohort::v1::JobSpec job) {

@@ -3,7 +3,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
-#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -41,13 +40,15 @@ struct ScheduleLimits {
 // acknowledged the job, so a crash in between makes the restart re-submit the same key
 // and get the same job. After downtime, missed slots follow the catch-up policy; a slot
 // whose previous job has not ended follows the overlap policy. Every mutation is durable
-// before it returns. Loop-only.
+// before it returns. Loop-only; the loop's clock is its one time source (slots are wall
+// time, SystemNow; their timers monotonic), so a ManualClock moves both in tests.
+//
+// Logs at info what an operator follows: a slot fired (schedule and job id), skipped by
+// the overlap policy, or missed slots caught up at start; never the job's payload.
 class Schedules {
  public:
-  using WallClock = std::function<absl::Time()>;
-
   Schedules(runtime::EventLoop& loop, ScheduleStore& store, cohort::v1::Broker::Stub& broker,
-            SchedulerMetrics& metrics, ScheduleLimits limits, WallClock now = absl::Now);
+            SchedulerMetrics& metrics, ScheduleLimits limits);
   ~Schedules();
   Schedules(const Schedules&) = delete;
   Schedules& operator=(const Schedules&) = delete;
@@ -96,13 +97,14 @@ class Schedules {
   runtime::Task<std::optional<bool>> HasEnded(std::string job_id);
   runtime::Task<absl::StatusOr<std::string>> Submit(cohort::v1::JobSpec job);
   Entry* Find(const std::string& id, uint64_t generation);
+  // Wall time on the loop's clock.
+  absl::Time Now() const { return loop_.clock().SystemNow(); }
   void UpdateGauges();
 
   ScheduleStore& store_;
   cohort::v1::Broker::Stub& broker_;
   SchedulerMetrics& metrics_;
   const ScheduleLimits limits_;
-  WallClock now_;
   runtime::EventLoop& loop_;
   // One thread: store writes reach RocksDB in the order they were made.
   runtime::ThreadPool store_thread_{1};
