@@ -38,6 +38,8 @@ _LIBS = {
     "gtest_main": (["gmock", "gtest_main", "gtest"], ["-lpthread"]),
     "prometheus": (["prometheus-cpp-pull", "prometheus-cpp-core"], []),
     "protobuf": (["protobuf"], []),
+    # Debian's libraft-dev (canonical/raft 0.15) on libuv1-dev: //libs/replication.
+    "raft": (["raft", "libuv"], []),
     "rocksdb": (["rocksdb"], []),
     # Debian's libspdlog-dev (with libfmt-dev): the writer under //libs/common:log.
     "spdlog": (["spdlog"], []),

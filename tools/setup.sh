@@ -18,8 +18,11 @@ packages=(
   clang-14 libclang-rt-14-dev
   libspdlog-dev libcivetweb-dev chromium
   openssl libssl-dev
-  # Benchmarks only (bench/peers, bench/replication): the peers and the consensus spike.
-  redis-server ruby-sidekiq etcd-server etcd-client python3-etcd3 libraft-dev libuv1-dev
+  libraft-dev libuv1-dev
+  # Benchmarks only (bench/peers, bench/celery, bench/replication): the peers and the
+  # consensus spike.
+  redis-server ruby-sidekiq python3-celery python3-redis python3-gevent
+  etcd-server etcd-client python3-etcd3
 )
 
 missing=()
