@@ -169,9 +169,9 @@ test('schedules: bad triggers and taken or unknown ids are refused with their co
   await rejectsWith(client.createSchedule(id, template, { everyMs: 60_000 }), 'CreateSchedule', cohort.Status.ALREADY_EXISTS);
   await rejectsWith(client.updateSchedule(id, template, { cron: '61 * * * *' }), 'UpdateSchedule', cohort.Status.INVALID_ARGUMENT);
   await client.deleteSchedule(id);
-  for (const [call, method] of [[client.getSchedule(id), 'GetSchedule'], [client.pauseSchedule(id), 'PauseSchedule'],
-    [client.triggerSchedule(id), 'TriggerSchedule'], [client.deleteSchedule(id), 'DeleteSchedule']]) {
-    await rejectsWith(call, method, cohort.Status.NOT_FOUND);
+  for (const [call, method] of [[() => client.getSchedule(id), 'GetSchedule'], [() => client.pauseSchedule(id), 'PauseSchedule'],
+    [() => client.triggerSchedule(id), 'TriggerSchedule'], [() => client.deleteSchedule(id), 'DeleteSchedule']]) {
+    await rejectsWith(call(), method, cohort.Status.NOT_FOUND);
   }
   await assert.rejects(client.createSchedule(id, template, {}), TypeError);
 });
