@@ -4,6 +4,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "libs/common/log.h"
 #include "libs/common/wire_time.h"
 
@@ -55,7 +56,13 @@ class ExecutorEngine::AttemptProgress final : public ProgressSink {
 
 ExecutorEngine::ExecutorEngine(runtime::EventLoop& loop, cohort::v1::Broker::Stub& stub, ExecutorMetrics& metrics,
                                ExecutorOptions options, JobRunner& builtins, JobRunner* exec)
-    : loop_(loop), stub_(stub), metrics_(metrics), options_(std::move(options)), builtins_(builtins), exec_(exec) {
+    : loop_(loop),
+      clock_(loop.clock()),
+      stub_(stub),
+      metrics_(metrics),
+      options_(std::move(options)),
+      builtins_(builtins),
+      exec_(exec) {
   idle_.Set();
   metrics_.capacity().Set(options_.capacity);
 }
@@ -119,7 +126,7 @@ Task<void> ExecutorEngine::Run() {
     if (welcomed) backoff = options_.reconnect_initial;  // it was a working stream
     metrics_.reconnects().Increment();
     // The broker went away: retry with exponential backoff, or stop if draining.
-    co_await draining_.WaitUntil(loop_.Now() + backoff);
+    co_await draining_.WaitUntil(clock_.Now() + backoff);
     backoff = std::min(options_.reconnect_max, backoff * 2);
   }
   co_await SettleAttempts();
@@ -131,7 +138,7 @@ Task<void> ExecutorEngine::Run() {
 void ExecutorEngine::Drain() { draining_.Set(); }
 
 Task<void> ExecutorEngine::SettleAttempts() {
-  bool idle = co_await idle_.WaitUntil(loop_.Now() + options_.drain_grace);
+  bool idle = co_await idle_.WaitUntil(clock_.Now() + options_.drain_grace);
   if (idle) co_return;
   for (auto& [key, a] : attempts_) a.work.Cancel();
   co_await idle_.Wait();
@@ -139,20 +146,24 @@ Task<void> ExecutorEngine::SettleAttempts() {
 
 Task<bool> ExecutorEngine::Session() {
   complete_carries_credit_ = false;  // until this stream's broker says otherwise
+  stall_.reset();
+  heard_at_ = clock_.Now();
   Stream stream(loop_);
   stub_.async()->Connect(stream.context(), &stream);
   stream.Start();
+  runtime::TaskGroup helpers;
+  // From the start: a stream wedged before its Welcome is as stuck as one wedged later.
+  helpers.Spawn(WatchBroker(stream));
   const bool ok = co_await Greet(stream);
   connected_ = ok;
   metrics_.connected().Set(ok ? 1 : 0);
   bool welcomed = false;
   if (ok) {
-    runtime::TaskGroup helpers;
     helpers.Spawn(WriteOutbox(stream));
     helpers.Spawn(CloseWhenDrained(stream));
     welcomed = co_await ServeBroker(stream, helpers);
-    co_await helpers.CancelAndJoin();
   }
+  co_await helpers.CancelAndJoin();
   connected_ = false;
   metrics_.connected().Set(0);
   stream.Cancel();
@@ -185,6 +196,7 @@ Task<bool> ExecutorEngine::ServeBroker(Stream& stream, runtime::TaskGroup& helpe
   while (true) {
     std::optional<BrokerMessage> m = co_await stream.Read();
     if (!m) break;
+    heard_at_ = clock_.Now();  // any message proves the stream alive, LeaseExtended included
     if (m->has_welcome()) {
       OnWelcome(m->welcome(), /*first=*/!welcomed, helpers);
       welcomed = true;
@@ -208,6 +220,7 @@ void ExecutorEngine::OnWelcome(const BrokerMessage::Welcome& welcome, bool first
     // At least 10 ms: a zero interval from a broken broker must not spin the loop.
     heartbeat_interval_ =
         std::max<runtime::Duration>(TimerDelay(welcome.heartbeat_interval()), std::chrono::milliseconds(10));
+    interval_changed_.Set();  // the watchdog's bound moves with it
   }
   if (!first) return;
   // Heartbeats start with the first welcome, which says how often (before it, leases
@@ -216,7 +229,7 @@ void ExecutorEngine::OnWelcome(const BrokerMessage::Welcome& welcome, bool first
   if (!ever_welcomed_) {
     kLog.Info("connected to the broker", {{"executor_id", options_.executor_id}, {"capacity", options_.capacity}});
   } else {
-    const runtime::Duration down = lost_at_ ? loop_.Now() - *lost_at_ : runtime::Duration::zero();
+    const runtime::Duration down = lost_at_ ? clock_.Now() - *lost_at_ : runtime::Duration::zero();
     kLog.Info("reconnected to the broker", {{"executor_id", options_.executor_id},
                                             {"running", running()},
                                             {"after", absl::FromChrono(down)}});
@@ -263,6 +276,35 @@ Task<void> ExecutorEngine::SendHeartbeats() {
   }
 }
 
+runtime::Duration ExecutorEngine::StallAfter() const {
+  // heartbeat_interval_ is at most kMaxWireDuration (TimerDelay): the product cannot
+  // overflow absl::Duration, and the cap keeps `heard_at_ + StallAfter()` representable.
+  return common::ToChronoSaturated(
+      std::min(absl::FromChrono(heartbeat_interval_) * kStallIntervals, common::kMaxWireDuration));
+}
+
+Task<void> ExecutorEngine::WatchBroker(Stream& stream) {
+  while (true) {
+    interval_changed_.Clear();
+    const runtime::TimePoint deadline = common::AddSaturated(heard_at_, StallAfter());
+    if (clock_.Now() >= deadline) break;
+    // Returns at the deadline, or early when a Welcome changes the interval; either
+    // way the next turn recomputes it from the latest message heard.
+    co_await interval_changed_.WaitUntil(deadline);
+  }
+  const runtime::Duration silence = clock_.Now() - heard_at_;
+  stall_ = silence;
+  metrics_.StreamStalled();
+  kLog.Warn("broker stream stalled: nothing heard for 3 heartbeat intervals, reconnecting",
+            {{"executor_id", options_.executor_id},
+             {"silent_for", absl::FromChrono(silence)},
+             {"silent_since", absl::FormatTime(absl::RFC3339_full, clock_.SystemNow() - absl::FromChrono(silence),
+                                               absl::UTCTimeZone())},
+             {"heartbeat_interval", absl::FromChrono(heartbeat_interval_)},
+             {"running", running()}});
+  stream.Cancel();  // ServeBroker's Read then ends, and the session with it
+}
+
 Task<void> ExecutorEngine::CloseWhenDrained(Stream& stream) {
   co_await draining_.Wait();
   co_await SettleAttempts();
@@ -278,15 +320,19 @@ Task<void> ExecutorEngine::LeaveWhenIdle(Stream& stream) {
 
 void ExecutorEngine::LogSessionEnd(bool welcomed, const grpc::Status& status) {
   if (draining_.IsSet()) return;
-  const std::string& reason = status.error_message();  // the log bounds its length
+  // The log bounds its length. A stalled stream was cancelled by the watchdog: say so
+  // rather than gRPC's bare "Cancelled".
+  const std::string reason =
+      stall_ ? absl::StrCat("stalled: nothing heard from the broker for ", absl::FormatDuration(absl::FromChrono(*stall_)))
+             : status.error_message();
   if (welcomed) {
-    lost_at_ = loop_.Now();
+    lost_at_ = clock_.Now();
     kLog.Warn("lost the broker, reconnecting", {{"executor_id", options_.executor_id},
                                                 {"grpc_code", absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code()))},
                                                 {"error", reason},
                                                 {"running", running()}});
   } else {
-    if (!lost_at_) lost_at_ = loop_.Now();
+    if (!lost_at_) lost_at_ = clock_.Now();
     kLog.Warn("broker unreachable, retrying", {{"executor_id", options_.executor_id},
                                                {"grpc_code", absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code()))},
                                                {"error", reason}});
@@ -319,7 +365,7 @@ Task<Outcome> ExecutorEngine::Work(cohort::v1::Job job, int attempt) {
 }
 
 Task<void> ExecutorEngine::Report(cohort::v1::Job job, int attempt, runtime::TaskHandle<Outcome> work) {
-  const runtime::TimePoint start = loop_.Now();
+  const runtime::TimePoint start = clock_.Now();
   Outcome outcome;
   bool cancelled = false;
   try {
@@ -333,7 +379,7 @@ Task<void> ExecutorEngine::Report(cohort::v1::Job job, int attempt, runtime::Tas
     outcome = draining_.IsSet() ? Outcome::Failure("interrupted", "the executor stopped the attempt while draining")
                                 : Outcome::Failure("cancelled", "cancelled by the broker");
   }
-  metrics_.Ended(job.spec().kind(), OutcomeLabel(outcome), std::chrono::duration<double>(loop_.Now() - start).count());
+  metrics_.Ended(job.spec().kind(), OutcomeLabel(outcome), std::chrono::duration<double>(clock_.Now() - start).count());
   if (!outcome.ok) {
     // The code only: an error's message may quote the job's output.
     kLog.Info("attempt failed", {{"executor_id", options_.executor_id},

@@ -41,6 +41,18 @@ struct ExecutorOptions {
 // given the job to someone else meanwhile). A broker's Drain ends the stream once
 // the running attempts are reported, and the engine reconnects.
 //
+// Watchdog (executor.proto, LeaseExtended): the broker answers every heartbeat, so a
+// stream on which no message of any kind has arrived for kStallIntervals heartbeat
+// intervals is wedged even if its transport looks healthy (bytes lost or
+// desynchronised). The engine then cancels it, counts it in
+// cohort_executor_stream_stalls_total, logs it and reconnects with the usual backoff,
+// keeping its running attempts and listing them in the next Hello. The interval is
+// the one the broker's Welcome asked for (before any Welcome: 5 s), so the first
+// Welcome must also come within that bound.
+//
+// Time: every deadline, timer and logged instant comes from the loop's Clock
+// (monotonic Now, wall SystemNow), so a ManualClock drives all of it in tests.
+//
 // Progress: each attempt's latest report waits in the engine until the stream takes
 // it, so reports made faster than they can be sent replace one another (at most one
 // per job is queued), and a report made before the attempt's completion is sent
@@ -58,6 +70,12 @@ class ExecutorEngine {
 
   int running() const { return static_cast<int>(attempts_.size()); }
   bool connected() const { return connected_; }
+  // When a message from the broker was last read (or the current stream was opened),
+  // on the loop's clock: what the watchdog measures silence from.
+  runtime::TimePoint last_heard() const { return heard_at_; }
+
+  // Silence, in heartbeat intervals, after which a stream counts as wedged.
+  static constexpr int kStallIntervals = 3;
 
  private:
   // An attempt is two tasks, both spawned on Assign: `work` runs the job and is what a
@@ -83,8 +101,9 @@ class ExecutorEngine {
   using Stream = rpc::ClientBidiStream<cohort::v1::ExecutorMessage, cohort::v1::BrokerMessage>;
 
   // One Connect stream, until it ends; true if the broker welcomed it. Its helpers
-  // (WriteOutbox, CloseWhenDrained, then SendHeartbeats and LeaveWhenIdle as the broker
-  // asks) live in one TaskGroup, cancelled and joined before the stream is finished.
+  // (WatchBroker from the start, WriteOutbox and CloseWhenDrained once greeted, then
+  // SendHeartbeats and LeaveWhenIdle as the broker asks) live in one TaskGroup,
+  // cancelled and joined before the stream is finished.
   runtime::Task<bool> Session();
   // Hello (listing the attempts still running) and the first credit; false if the
   // stream broke.
@@ -99,13 +118,19 @@ class ExecutorEngine {
   // every task go through outbox_. Ends when a write fails, keeping that message.
   runtime::Task<void> WriteOutbox(Stream& stream);
   runtime::Task<void> SendHeartbeats();
+  // The watchdog: cancels `stream` once the broker has been silent for kStallIntervals
+  // heartbeat intervals (rechecked when a Welcome changes the interval) and records
+  // the stall in stall_; returns then.
+  runtime::Task<void> WatchBroker(Stream& stream);
+  // kStallIntervals heartbeat intervals, saturated far below TimePoint overflow.
+  runtime::Duration StallAfter() const;
   // The executor's own drain: settles the attempts, lets the writer send their
   // completions, then half-closes.
   runtime::Task<void> CloseWhenDrained(Stream& stream);
   // The broker's Drain: it sends no more work on this stream. Once every attempt has
   // been reported, half-close; the broker then ends the stream and Run reconnects.
   runtime::Task<void> LeaveWhenIdle(Stream& stream);
-  // Logs how a session ended (lost, unreachable) unless draining.
+  // Logs how a session ended (lost, stalled, unreachable) unless draining.
   void LogSessionEnd(bool welcomed, const grpc::Status& status);
   // Waits drain_grace for running attempts, then cancels the rest and waits for them.
   runtime::Task<void> SettleAttempts();
@@ -122,6 +147,7 @@ class ExecutorEngine {
   void KeepUnsentProgress(const cohort::v1::ExecutorMessage::ProgressReport& report);
 
   runtime::EventLoop& loop_;
+  const runtime::Clock& clock_;  // loop_'s
   cohort::v1::Broker::Stub& stub_;
   ExecutorMetrics& metrics_;
   const ExecutorOptions options_;
@@ -142,6 +168,12 @@ class ExecutorEngine {
   runtime::Event draining_;
   runtime::Event drained_;
   runtime::Duration heartbeat_interval_ = std::chrono::seconds(5);
+  // The watchdog's state for the current stream: when the broker was last heard, a
+  // wake-up when a Welcome changes the interval, and the silence that ended the
+  // stream if it stalled.
+  runtime::TimePoint heard_at_;
+  runtime::Event interval_changed_;
+  std::optional<runtime::Duration> stall_;
   // The current stream's broker said welcome.complete_carries_credit: a finished
   // attempt's credit rides on its Complete instead of a CreditGrant of its own.
   bool complete_carries_credit_ = false;

@@ -4,13 +4,17 @@
 #include "services/executor/executor_engine.h"
 
 #include <algorithm>
+#include <chrono>
 #include <functional>
+#include <future>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/security/server_credentials.h"
@@ -88,6 +92,19 @@ BrokerMessage Welcome() {
   return m;
 }
 
+// A welcome asking for a heartbeat every `interval`.
+BrokerMessage WelcomeEvery(std::chrono::seconds interval) {
+  BrokerMessage m;
+  m.mutable_welcome()->mutable_heartbeat_interval()->set_seconds(interval.count());
+  return m;
+}
+
+BrokerMessage LeaseExtended() {
+  BrokerMessage m;
+  m.mutable_lease_extended()->mutable_lease()->set_seconds(30);
+  return m;
+}
+
 BrokerMessage Assign(const std::string& id, const std::string& kind, int attempt = 1) {
   BrokerMessage m;
   m.mutable_assign()->mutable_job()->set_id(id);
@@ -114,8 +131,21 @@ std::vector<ExecutorMessage> ReadUntilHalfClose(BrokerSide& stream) {
   return all;
 }
 
+// Reads until the executor's next heartbeat; false if the stream ended first.
+bool ReadUntilHeartbeat(BrokerSide& stream) {
+  ExecutorMessage m;
+  while (stream.Read(&m)) {
+    if (m.has_heartbeat()) return true;
+  }
+  return false;
+}
+
 class ExecutorEngineTest : public ::testing::Test {
  protected:
+  explicit ExecutorEngineTest(runtime::Clock* clock = runtime::SteadyClock::Get()) : loop_(clock) {
+    options_.reconnect_initial = std::chrono::milliseconds(10);
+  }
+
   void Serve(std::vector<FakeBroker::Script> scripts) {
     broker_ = std::make_unique<FakeBroker>(std::move(scripts));
     grpc::ServerBuilder builder;
@@ -128,7 +158,6 @@ class ExecutorEngineTest : public ::testing::Test {
         grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
     options_.executor_id = "engine-under-test";
     options_.capacity = 2;
-    options_.reconnect_initial = std::chrono::milliseconds(10);
     engine_ = std::make_unique<ExecutorEngine>(loop_, *stub_, metrics_, options_, runner_, nullptr);
   }
 
@@ -140,6 +169,14 @@ class ExecutorEngineTest : public ::testing::Test {
   }
   void OpenGate() {
     loop_.Post([this] { runner_.gate.Set(); });
+  }
+
+  // The value of an unlabelled counter, or -1 if it is not registered.
+  double Counter(const std::string& name) {
+    for (const auto& family : registry_.Collect()) {
+      if (family.name == name && !family.metric.empty()) return family.metric[0].counter.value;
+    }
+    return -1;
   }
 
   double Counter(const std::string& name, const std::string& outcome) {
@@ -404,6 +441,160 @@ TEST_F(ExecutorEngineTest, AnAttemptRunningWhenTheStreamBreaksIsListedInHelloAnd
   EXPECT_EQ(second_completions[0].job_id(), "job-1");
   EXPECT_EQ(second_completions[0].attempt(), 1);
   EXPECT_EQ(second_completions[0].result(), "gated");  // kept running, not cancelled
+}
+
+// The watchdog, on a manual clock that only the broker's script moves (from its gRPC
+// thread), one heartbeat interval at a time.
+struct ManualTime {
+  runtime::ManualClock clock{/*auto_advance=*/false};
+};
+
+class ExecutorWatchdogTest : private ManualTime, public ExecutorEngineTest {
+ protected:
+  ExecutorWatchdogTest() : ExecutorEngineTest(&clock) {
+    options_.reconnect_initial = runtime::Duration::zero();  // redial at once: no time passes unless a script says so
+  }
+
+  // From a script's thread: moves the clock and wakes the loop to fire what is due.
+  void Tick(runtime::Duration d) {
+    clock.Advance(d);
+    loop_.Post([] {});
+  }
+  runtime::Duration Elapsed() const { return clock.Now().time_since_epoch(); }
+
+  // From a script's thread: polls `done` on the loop until it holds (true) or 10 s of
+  // real time have passed (false).
+  bool AwaitOnLoop(std::function<bool()> done) {
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < give_up) {
+      std::promise<bool> held;
+      loop_.Post([&] { held.set_value(done()); });
+      if (held.get_future().get()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));  // the poll's period
+    }
+    return false;
+  }
+  // The engine has read a message at the clock's current time (the broker's last
+  // answer), so the next Tick cannot outrun it.
+  bool AwaitHeardNow() {
+    const runtime::TimePoint now = clock.Now();
+    return AwaitOnLoop([this, now] { return engine_->last_heard() >= now; });
+  }
+  // Waits until the executor has opened its `n`th stream. Each poll wakes the loop: a
+  // loop on a manual clock that does not auto-advance fires a due timer (here the zero
+  // backoff) only when something wakes it. The engine must not be drained before this
+  // returns (a poll posted to a loop that has stopped would never be answered).
+  bool AwaitConnects(std::size_t n) {
+    return AwaitOnLoop([this, n] { return broker_->connects() >= n; });
+  }
+  // Every timer due at the clock's current time has fired and what it woke has run:
+  // two loop iterations, each a round trip.
+  void SettleLoop() {
+    for (int i = 0; i < 2; ++i) AwaitOnLoop([] { return true; });
+  }
+};
+
+TEST_F(ExecutorWatchdogTest, ABrokerThatStopsAnsweringIsRedialledAfterThreeIntervalsKeepingTheRunningAttempt) {
+  runtime::Duration first_stream_ended_after{};
+  absl::Notification first_script_done;  // the second script drains only after it
+  ExecutorMessage second_hello;
+  std::vector<ExecutorMessage::Complete> completions;
+  Serve({[&](BrokerSide& stream) {
+           ExecutorMessage m;
+           ASSERT_TRUE(stream.Read(&m));
+           stream.Write(WelcomeEvery(std::chrono::seconds(1)));
+           stream.Write(Assign("job-1", "test.gate"));
+           while (stream.Read(&m) && !m.has_progress()) {
+           }  // the attempt runs: the welcome and the assign were heard at time 0
+           // Wedged from now on: heartbeats arrive, nothing comes back.
+           do {
+             Tick(std::chrono::seconds(1));
+           } while (ReadUntilHeartbeat(stream));
+           first_stream_ended_after = Elapsed();
+           EXPECT_TRUE(AwaitConnects(2));
+           first_script_done.Notify();
+         },
+         [&](BrokerSide& stream) {
+           ASSERT_TRUE(stream.Read(&second_hello));
+           stream.Write(WelcomeEvery(std::chrono::seconds(1)));
+           OpenGate();
+           ExecutorMessage m;
+           while (stream.Read(&m)) {
+             if (m.has_complete()) {
+               completions.push_back(m.complete());
+               break;
+             }
+           }
+           ASSERT_TRUE(first_script_done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+           DrainFromBroker();
+           ReadUntilHalfClose(stream);
+         }});
+  RunEngine();
+  EXPECT_EQ(broker_->connects(), 2u);
+  // Cancelled once 3 intervals had passed unanswered (the third heartbeat may or may
+  // not have been written first, so the script may have ticked once more).
+  EXPECT_GE(first_stream_ended_after, std::chrono::seconds(3));
+  EXPECT_LE(first_stream_ended_after, std::chrono::seconds(4));
+  EXPECT_EQ(Counter("cohort_executor_stream_stalls_total"), 1);
+  ASSERT_EQ(second_hello.hello().running_size(), 1);
+  EXPECT_EQ(second_hello.hello().running(0).job_id(), "job-1");
+  ASSERT_EQ(completions.size(), 1u);
+  EXPECT_EQ(completions[0].job_id(), "job-1");
+  EXPECT_EQ(completions[0].result(), "gated");  // kept running across the redial
+}
+
+TEST_F(ExecutorWatchdogTest, ABrokerThatAnswersEveryHeartbeatKeepsTheStream) {
+  int answered = 0;
+  int welcomes = 0;  // loop thread only
+  options_.on_welcome = [&welcomes] { ++welcomes; };
+  Serve({[&](BrokerSide& stream) {
+    ExecutorMessage m;
+    ASSERT_TRUE(stream.Read(&m));
+    stream.Write(WelcomeEvery(std::chrono::seconds(1)));
+    ASSERT_TRUE(AwaitOnLoop([&welcomes] { return welcomes == 1; }));  // heartbeats count from here
+    for (int i = 0; i < 10; ++i) {  // over three times the watchdog's bound
+      Tick(std::chrono::seconds(1));
+      ASSERT_TRUE(ReadUntilHeartbeat(stream));
+      stream.Write(LeaseExtended());  // empty: the executor runs nothing
+      ASSERT_TRUE(AwaitHeardNow());
+      ++answered;
+    }
+    DrainFromBroker();
+    ReadUntilHalfClose(stream);
+  }});
+  RunEngine();
+  EXPECT_EQ(answered, 10);
+  EXPECT_EQ(broker_->connects(), 1u);
+  EXPECT_EQ(Counter("cohort_executor_stream_stalls_total"), 0);
+}
+
+TEST_F(ExecutorWatchdogTest, AStreamTheBrokerNeverWelcomesIsRedialledAfterThreeDefaultIntervals) {
+  runtime::Duration unwelcomed_for{};
+  absl::Notification first_script_done;  // the second script drains only after it
+  Serve({[&](BrokerSide& stream) {
+           ExecutorMessage m;
+           ASSERT_TRUE(stream.Read(&m));  // Hello, then silence
+           Tick(std::chrono::seconds(14));
+           SettleLoop();
+           EXPECT_EQ(Counter("cohort_executor_stream_stalls_total"), 0) << "gave up before 15 s";
+           Tick(std::chrono::seconds(1));  // 3 x the 5 s assumed before any Welcome
+           ReadUntilHalfClose(stream);     // ends when the executor cancels
+           unwelcomed_for = Elapsed();
+           EXPECT_TRUE(AwaitConnects(2));
+           first_script_done.Notify();
+         },
+         [&](BrokerSide& stream) {
+           ExecutorMessage m;
+           ASSERT_TRUE(stream.Read(&m));
+           stream.Write(Welcome());
+           ASSERT_TRUE(first_script_done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+           DrainFromBroker();
+           ReadUntilHalfClose(stream);
+         }});
+  RunEngine();
+  EXPECT_EQ(broker_->connects(), 2u);
+  EXPECT_EQ(unwelcomed_for, std::chrono::seconds(15));
+  EXPECT_EQ(Counter("cohort_executor_stream_stalls_total"), 1);
 }
 
 }  // namespace

@@ -27,6 +27,12 @@ ExecutorMetrics::ExecutorMetrics(prometheus::Registry& r)
                       .Help("Connect streams that ended and were retried.")
                       .Register(r)
                       .Add({})),
+      stream_stalls_(prometheus::BuildCounter()
+                         .Name("cohort_executor_stream_stalls_total")
+                         .Help("Connect streams cancelled because the broker had sent nothing for 3 "
+                               "heartbeat intervals.")
+                         .Register(r)
+                         .Add({})),
       spawn_seconds_(prometheus::BuildHistogram()
                          .Name("cohort_executor_spawn_seconds")
                          .Help("exec: time from the spawn request to the child process existing.")

@@ -20,6 +20,8 @@ namespace cohort::executor {
 //   run_duration_seconds{kind}          run time of an attempt
 //   running, capacity                   attempts running now; most at once
 //   connected, reconnects_total         the Connect stream to the broker
+//   stream_stalls_total                 streams cancelled because the broker had sent
+//                                       nothing for 3 heartbeat intervals (wedged)
 //   spawn_seconds                       exec: from the spawn request to the child existing
 //   output_bytes_total{stream}          exec: bytes children wrote to stdout / stderr,
 //                                       kept or not (counted when the child ends)
@@ -41,6 +43,7 @@ class ExecutorMetrics {
     stdout_bytes_.Increment(static_cast<double>(stdout_bytes));
     stderr_bytes_.Increment(static_cast<double>(stderr_bytes));
   }
+  void StreamStalled() { stream_stalls_.Increment(); }
   void ProgressSent() { progress_sent_.Increment(); }
   void ProgressSuperseded() { progress_superseded_.Increment(); }
   void ProgressMalformed(std::int64_t lines) { progress_malformed_.Increment(static_cast<double>(lines)); }
@@ -58,6 +61,7 @@ class ExecutorMetrics {
   prometheus::Gauge& capacity_;
   prometheus::Gauge& connected_;
   prometheus::Counter& reconnects_;
+  prometheus::Counter& stream_stalls_;
   prometheus::Histogram& spawn_seconds_;
   prometheus::Family<prometheus::Counter>& output_bytes_;
   prometheus::Counter& stdout_bytes_;
