@@ -186,9 +186,12 @@ TEST_F(NetworkFaultTest, ExecutorPartitionedPastTheLeaseLosesItsAttemptsToTheNex
   }
 }
 
-// A stream that silently loses bytes (a middlebox gone mad, a half-dead peer) never
-// recovers on its own: the executor must notice and reconnect, and the work must
-// still end, each attempt run at most once.
+// A stream that silently loses bytes (a middlebox gone mad, a half-dead peer) may never
+// recover on its own: gRPC's length prefixes desynchronise while the connection and its
+// keepalive stay healthy. The broker answers every heartbeat (executor.proto), so the
+// executor's watchdog notices 3 silent heartbeat intervals (here 900 ms), redials and
+// lists its running attempts in Hello; the work must still end, each attempt run at
+// most once.
 TEST_F(NetworkFaultTest, ExecutorLinkThatLosesBytesRecoversAndEveryJobEnds) {
   auto executor = StartExecutor("lossy", 4);
   std::vector<std::string> ids = SubmitRunning(4, absl::Seconds(1));
