@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "libs/common/ids.h"
+#include "libs/common/log.h"
 #include "libs/store/rocks_job_store.h"
 #include "services/broker/batch_budget.h"
 #include "services/broker/broker_engine.h"
@@ -15,43 +16,48 @@
 #include "services/broker/disk_guard.h"
 
 namespace cohort::broker {
+namespace {
 
-absl::Status BrokerAppOptions::Validate() const {
-  if (data_dir.empty()) return absl::InvalidArgumentError("--data-dir must not be empty");
-  if (lease <= absl::ZeroDuration()) return absl::InvalidArgumentError("--lease must be positive");
-  if (heartbeat_interval <= absl::ZeroDuration() || heartbeat_interval >= lease) {
+const log::Logger kLog("broker");
+
+}  // namespace
+
+absl::Status BrokerApp::Validate(const BrokerAppOptions& o) {
+  if (o.data_dir.empty()) return absl::InvalidArgumentError("--data-dir must not be empty");
+  if (o.lease <= absl::ZeroDuration()) return absl::InvalidArgumentError("--lease must be positive");
+  if (o.heartbeat_interval <= absl::ZeroDuration() || o.heartbeat_interval >= o.lease) {
     return absl::InvalidArgumentError("--heartbeat-interval must be positive and shorter than --lease");
   }
-  const std::pair<const char*, int> positive[] = {{"--max-submit-batch", max_submit_batch},
-                                                  {"--max-payload-bytes", max_payload_bytes},
-                                                  {"--max-wait-ids", max_wait_ids},
-                                                  {"--bulk-operations-kept", bulk_operations_kept},
-                                                  {"--max-message-bytes", max_message_bytes}};
+  const std::pair<const char*, int> positive[] = {{"--max-submit-batch", o.max_submit_batch},
+                                                  {"--max-payload-bytes", o.max_payload_bytes},
+                                                  {"--max-wait-ids", o.max_wait_ids},
+                                                  {"--bulk-operations-kept", o.bulk_operations_kept},
+                                                  {"--max-message-bytes", o.max_message_bytes}};
   for (const auto& [name, value] : positive) {
     if (value <= 0) return absl::InvalidArgumentError(absl::StrCat(name, " must be positive"));
   }
-  if (max_spec_bytes <= 0 || max_spec_bytes < max_payload_bytes) {
+  if (o.max_spec_bytes <= 0 || o.max_spec_bytes < o.max_payload_bytes) {
     return absl::InvalidArgumentError("--max-spec-bytes must be positive and at least --max-payload-bytes");
   }
-  const std::int64_t job_bytes = std::int64_t{max_spec_bytes} + kJobOverheadBytes;
-  if (job_bytes > max_message_bytes || job_bytes > common::kMaxMessageBytes) {
+  const std::int64_t job_bytes = std::int64_t{o.max_spec_bytes} + BrokerAppOptions::kJobOverheadBytes;
+  if (job_bytes > o.max_message_bytes || job_bytes > common::kMaxMessageBytes) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "--max-spec-bytes=", max_spec_bytes, " leaves no room in a message for a job and its attempts (",
-        kJobOverheadBytes, " bytes): it must be at most --max-message-bytes minus that (",
-        std::min(max_message_bytes, common::kMaxMessageBytes) - kJobOverheadBytes, ")"));
+        "--max-spec-bytes=", o.max_spec_bytes, " leaves no room in a message for a job and its attempts (",
+        BrokerAppOptions::kJobOverheadBytes, " bytes): it must be at most --max-message-bytes minus that (",
+        std::min(o.max_message_bytes, common::kMaxMessageBytes) - BrokerAppOptions::kJobOverheadBytes, ")"));
   }
   if (const std::size_t most = MaxSpecBytesFor(store::BatchLimits{}.max_bytes);
-      static_cast<std::size_t>(max_spec_bytes) > most) {
-    return absl::InvalidArgumentError(absl::StrCat("--max-spec-bytes=", max_spec_bytes,
+      static_cast<std::size_t>(o.max_spec_bytes) > most) {
+    return absl::InvalidArgumentError(absl::StrCat("--max-spec-bytes=", o.max_spec_bytes,
                                                    " is over what one commit of the store holds for a job: at most ",
                                                    most));
   }
-  if (starvation_every < 0) return absl::InvalidArgumentError("--starvation-every must not be negative");
-  if (max_queues <= 0) return absl::InvalidArgumentError("--max-queues must be positive");
-  if (metric_label_limit < 0) return absl::InvalidArgumentError("--metric-label-limit must not be negative");
-  if (min_free_disk < 0) return absl::InvalidArgumentError("--min-free-disk must not be negative (0 disables it)");
-  if (result_ttl < absl::ZeroDuration()) return absl::InvalidArgumentError("--result-ttl must not be negative");
-  if (event_retention < absl::ZeroDuration()) {
+  if (o.starvation_every < 0) return absl::InvalidArgumentError("--starvation-every must not be negative");
+  if (o.max_queues <= 0) return absl::InvalidArgumentError("--max-queues must be positive");
+  if (o.metric_label_limit < 0) return absl::InvalidArgumentError("--metric-label-limit must not be negative");
+  if (o.min_free_disk < 0) return absl::InvalidArgumentError("--min-free-disk must not be negative (0 disables it)");
+  if (o.result_ttl < absl::ZeroDuration()) return absl::InvalidArgumentError("--result-ttl must not be negative");
+  if (o.event_retention < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--event-retention must not be negative");
   }
   return absl::OkStatus();
@@ -62,10 +68,10 @@ BrokerApp::BrokerApp(runtime::EventLoop& loop, BrokerAppOptions options)
 
 BrokerApp::~BrokerApp() = default;
 
-absl::StatusOr<std::unique_ptr<BrokerApp>> BrokerApp::Open(runtime::EventLoop& loop,
-                                                           prometheus::Registry& registry,
-                                                           BrokerAppOptions options) {
-  if (absl::Status valid = options.Validate(); !valid.ok()) return valid;
+absl::StatusOr<std::unique_ptr<BrokerApp>> BrokerApp::Create(runtime::EventLoop& loop,
+                                                             prometheus::Registry& registry,
+                                                             BrokerAppOptions options) {
+  if (absl::Status valid = Validate(options); !valid.ok()) return valid;
   std::unique_ptr<BrokerApp> app(new BrokerApp(loop, std::move(options)));
   const BrokerAppOptions& o = app->options_;
 
@@ -88,8 +94,9 @@ absl::StatusOr<std::unique_ptr<BrokerApp>> BrokerApp::Open(runtime::EventLoop& l
   common::JobIdGenerator* ids = app->ids_.get();
   app->engine_ = std::make_unique<BrokerEngine>(loop, *app->store_, *app->metrics_, engine_options,
                                                 [ids] { return ids->Next(); });
-  app->disk_guard_ = std::make_unique<DiskGuard>(o.data_dir, static_cast<std::uint64_t>(o.min_free_disk),
-                                                 [store = app->store_.get()] { return store->stats().bytes; }, registry);
+  app->disk_guard_ =
+      std::make_unique<DiskGuard>(loop.clock(), o.data_dir, static_cast<std::uint64_t>(o.min_free_disk),
+                                  [store = app->store_.get()] { return store->stats().bytes; }, registry);
   app->engine_->SetWriteAdmission([guard = app->disk_guard_.get()] { return guard->AdmitWrite(); });
   absl::Status started = runtime::RunUntilComplete(loop, app->engine_->Start());
   if (!started.ok()) {
@@ -97,7 +104,6 @@ absl::StatusOr<std::unique_ptr<BrokerApp>> BrokerApp::Open(runtime::EventLoop& l
   }
   app->service_ = std::make_unique<BrokerService>(
       loop, *app->engine_, *app->metrics_, WaitLimits{static_cast<std::size_t>(o.max_wait_ids)});
-  app->loop_lag_ = runtime::Spawn(loop, app->MeasureLoopLag());
   return app;
 }
 
@@ -109,22 +115,21 @@ void BrokerApp::AddTo(grpc::ServerBuilder& builder) {
   builder.SetMaxSendMessageSize(options_.max_message_bytes);
 }
 
-void BrokerApp::BeginShutdown() { service_->BeginShutdown(); }
-
-runtime::Task<void> BrokerApp::DrainExecutors() { co_await service_->DrainExecutors(kExecutorDrainWait); }
-
-runtime::Task<void> BrokerApp::Stop() {
-  stopping_.Set();
-  co_await loop_lag_;
+runtime::Task<void> BrokerApp::Run(runtime::Event& stop, StopServer stop_server) {
+  co_await MeasureLoopLag(stop);
+  kLog.Info("broker stopping", {{"data_dir", options_.data_dir}});
+  service_->BeginShutdown();  // the calls that the server's shutdown cancels cancel no job
+  co_await service_->DrainExecutors(kExecutorDrainWait);  // executors are told before their streams are cut
+  co_await runtime::ToThread(std::move(stop_server));
   co_await engine_->Stop();
+  kLog.Info("broker stopped", {{"data_dir", options_.data_dir}});
 }
 
-runtime::Task<void> BrokerApp::MeasureLoopLag() {
+runtime::Task<void> BrokerApp::MeasureLoopLag(runtime::Event& stop) {
   constexpr auto kPeriod = std::chrono::seconds(1);
   while (true) {
     const runtime::TimePoint due = loop_.Now() + kPeriod;
-    const bool stopping = co_await stopping_.WaitUntil(due);
-    if (stopping) co_return;
+    if (co_await stop.WaitUntil(due)) co_return;
     metrics_->loop_lag().Set(std::chrono::duration<double>(loop_.Now() - due).count());
     disk_guard_->Refresh();  // the free-space gauge moves without writes too
   }

@@ -3,12 +3,12 @@
 #include "services/broker/broker_engine.h"
 
 #include <algorithm>
-#include <cstdio>
+#include <chrono>
 #include <cstdlib>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
+#include "libs/common/log.h"
 #include "libs/common/proto_time.h"
 #include "services/broker/batch_budget.h"
 #include "services/broker/job_policy.h"
@@ -22,6 +22,8 @@ using common::ToProto;
 using cohort::v1::Job;
 using cohort::v1::JobState;
 using cohort::v1::TransitionReason;
+
+const log::Logger kLog("broker");
 
 // The fields JobBatch needs of a job's stored version to move its index entries,
 // without copying its payload.
@@ -71,8 +73,6 @@ BrokerEngine::~BrokerEngine() {
     if (rec.deadline_timer != 0) loop_.CancelTimer(rec.deadline_timer);
   }
 }
-
-absl::Time BrokerEngine::Now() const { return absl::Now(); }
 
 runtime::Task<absl::Status> BrokerEngine::Start() {
   loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
@@ -130,7 +130,7 @@ runtime::Task<void> BrokerEngine::Stop() {
 // ---- Retention ------------------------------------------------------------------------
 
 void BrokerEngine::NoteEnded(const Job& job) {
-  retention_.NoteEnded(job.has_expire_time() ? FromProto(job.expire_time()) : absl::Now(), job.id());
+  retention_.NoteEnded(job.has_expire_time() ? FromProto(job.expire_time()) : Now(), job.id());
 }
 
 void BrokerEngine::Sweep() {
@@ -138,6 +138,7 @@ void BrokerEngine::Sweep() {
   if (stopping_) return;
   Pending p;
   const absl::Time now = Now();
+  std::size_t expired = 0;
   for (const std::string& id : retention_.TakeExpired(now)) {
     auto it = jobs_.find(id);
     // Retried since it ended (and perhaps ended again, later): not this expiry's.
@@ -149,10 +150,15 @@ void BrokerEngine::Sweep() {
     MakeRoom(p, job.id().size() + kTransitionOverheadBytes, kTransitionRecords);
     p.batch.DeleteJob(job);
     jobs_.erase(it);
+    ++expired;
   }
-  if (const std::int64_t trim_below = retention_.TrimBefore(now); trim_below > 0) {
+  const std::int64_t trim_below = retention_.TrimBefore(now);
+  if (trim_below > 0) {
     MakeRoom(p, 0, 1);
     p.batch.TrimEventsBefore(trim_below);
+  }
+  if (expired > 0 || trim_below > 0) {
+    kLog.Debug("retention sweep", {{"expired_jobs", expired}, {"events_trimmed_below", trim_below}});
   }
   if (!p.batch.empty()) Persist(std::move(p));
   sweep_timer_ = loop_.CallLater(options_.sweep_interval, [this] { Sweep(); });
@@ -207,6 +213,14 @@ void BrokerEngine::Transition(JobRecord& rec, JobState to, TransitionReason reas
     NoteEnded(job);
     p.ended.push_back(job.id());
     metrics_.Ended(job.spec().queue(), cohort::v1::JobState_Name(to));
+    if (to == cohort::v1::JOB_STATE_FAILED) {
+      // The code names the failure; its message may quote the job's data, so it stays out.
+      kLog.Info("job failed", {{"job_id", job.id()},
+                               {"queue", job.spec().queue()},
+                               {"kind", job.spec().kind()},
+                               {"code", job.error().code()},
+                               {"attempt", job.attempt()}});
+    }
   }
   p.batch.PutJob(job, from == cohort::v1::JOB_STATE_UNSPECIFIED ? nullptr : &previous);
   cohort::v1::JobEvent event;
@@ -281,16 +295,16 @@ runtime::TaskHandle<void> BrokerEngine::Persist(Pending p) {
 }
 
 runtime::Task<void> BrokerEngine::CommitAndApply(Pending p, runtime::Gate::Holder holder) {
-  const absl::Time start = absl::Now();
+  const runtime::TimePoint start = loop_.Now();
   const double records = static_cast<double>(p.batch.records());
   absl::Status status = co_await store_.Commit(std::move(p.batch));
   if (!status.ok()) {
     // The in-memory state is ahead of the disk; only a restart can reconcile them.
-    std::fprintf(stderr, "cohort-broker: commit failed, stopping: %s\n", status.ToString().c_str());
+    kLog.Error("commit failed, stopping", {{"status", status.ToString()}});
     std::abort();
   }
-  metrics_.Commit(records, absl::ToDoubleSeconds(absl::Now() - start));
-  if (p.sequence > 0) retention_.NoteCommit(absl::Now(), p.sequence);
+  metrics_.Commit(records, std::chrono::duration<double>(loop_.Now() - start).count());
+  if (p.sequence > 0) retention_.NoteCommit(Now(), p.sequence);
   events_.Committed(p.sequence);
   for (auto& [token, msg] : p.sends) {
     if (ExecutorSession* s = sessions_.Find(token)) s->channel->Send(std::move(msg));

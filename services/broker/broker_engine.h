@@ -100,6 +100,12 @@ class BrokerEngine {
   // nothing is written. Transitions of work already accepted are never asked.
   void SetWriteAdmission(std::function<absl::Status()> admit) { admit_write_ = std::move(admit); }
 
+  // Wall time, from the loop's clock (runtime::Clock::SystemNow): every time the engine
+  // stores or sends (a job's times, its expiry, a retry's not_before, a run_at's
+  // release, events and their trimming, bulk records) is read here, never from
+  // absl::Now(), so a ManualClock moves TTLs, backoff and retention as it moves leases.
+  absl::Time Now() const { return loop_.clock().SystemNow(); }
+
   // ---- Clients ------------------------------------------------------------------------
   // All-or-nothing: every spec is validated before anything is written. Returns one id
   // per spec once they are durable; a spec whose idempotency key is known returns the
@@ -228,7 +234,6 @@ class BrokerEngine {
   };
 
   // ---- broker_engine.cc: the choke-point ----
-  absl::Time Now() const;
   // Applies a transition in memory and stages it (job + indexes + event) in `p`,
   // after MakeRoom for it.
   void Transition(JobRecord& rec, cohort::v1::JobState to, cohort::v1::TransitionReason reason, Pending& p);

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "libs/common/log.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/quote.h"
 #include "services/broker/batch_budget.h"
@@ -25,6 +26,8 @@ using common::ToProto;
 using cohort::v1::Job;
 
 namespace {
+
+const log::Logger kLog("broker");
 
 // A ListJobs page token: the position (the last job id of the page) and a
 // fingerprint of the listing it belongs to (filters and order), web-safe base64 of
@@ -199,6 +202,7 @@ runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::Submit(std
     if (dispatcher_.Find(spec.queue()) == nullptr) {  // the first Submit to it creates it
       dispatcher_.Queue(spec.queue());
       StageQueueSettings(spec.queue(), p);
+      kLog.Info("queue created by a submit", {{"queue", spec.queue()}});
     }
     std::string id = new_job_id_();
     for (int parent : spec.depends_on_index()) spec.add_depends_on(ids[parent]);
@@ -445,6 +449,7 @@ runtime::Task<absl::StatusOr<cohort::v1::CreateQueueResponse>> BrokerEngine::Cre
   StageQueueSettings(name, p);
   p.queues.insert(name);  // its gauges, at zero
   co_await Persist(std::move(p));
+  kLog.Info("queue created", {{"queue", name}, {"paused", request.paused()}});
   co_return response;
 }
 
@@ -484,6 +489,7 @@ runtime::Task<absl::StatusOr<cohort::v1::DeleteQueueResponse>> BrokerEngine::Del
   dispatcher_.Erase(queue);
   co_await Persist(std::move(p));
   metrics_.QueueDeleted(queue);
+  kLog.Info("queue deleted", {{"queue", queue}, {"deleted_jobs", ids.size()}});
   cohort::v1::DeleteQueueResponse response;
   response.set_deleted_jobs(static_cast<std::int64_t>(ids.size()));
   co_return response;
@@ -498,7 +504,12 @@ runtime::Task<absl::Status> BrokerEngine::PauseQueue(std::string queue, bool pau
   Pending p;
   StageQueueSettings(queue, p);
   co_await Persist(std::move(p));
-  if (!paused) Dispatch();
+  if (paused) {
+    kLog.Info("queue paused", {{"queue", queue}});
+  } else {
+    kLog.Info("queue resumed", {{"queue", queue}});
+    Dispatch();
+  }
   co_return absl::OkStatus();
 }
 
@@ -513,6 +524,11 @@ runtime::Task<absl::StatusOr<cohort::v1::QueueLimits>> BrokerEngine::SetQueueLim
   Pending p;
   StageQueueSettings(queue, p);
   co_await Persist(std::move(p));
+  kLog.Info("queue limits changed",
+            {{"queue", queue},
+             {"max_concurrency", applied.has_max_concurrency() ? absl::StrCat(applied.max_concurrency()) : "none"},
+             {"max_rate", applied.has_max_rate() ? absl::StrCat(applied.max_rate()) : "none"},
+             {"weight", applied.has_weight() ? absl::StrCat(applied.weight()) : "default"}});
   Dispatch();
   co_return applied;
 }

@@ -1,12 +1,12 @@
 #include "services/broker/broker_service.h"
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "libs/auth/principal.h"
 #include "libs/common/quote.h"
 #include "libs/common/wire_time.h"
@@ -87,15 +87,15 @@ grpc::ServerUnaryReactor* BrokerService::Unary(const char* method, Body body) {
 }
 
 Task<grpc::Status> BrokerService::Measured(const char* method, Task<grpc::Status> body) {
-  const absl::Time start = absl::Now();
+  const runtime::TimePoint start = loop_.Now();  // the loop's monotonic clock, as every time here
   grpc::StatusCode code = grpc::StatusCode::CANCELLED;
   try {
     grpc::Status status = co_await std::move(body);
     code = status.error_code();
-    metrics_.Rpc(method, CodeName(code), absl::ToDoubleSeconds(absl::Now() - start));
+    metrics_.Rpc(method, CodeName(code), std::chrono::duration<double>(loop_.Now() - start).count());
     co_return status;
   } catch (...) {
-    metrics_.Rpc(method, CodeName(code), absl::ToDoubleSeconds(absl::Now() - start));
+    metrics_.Rpc(method, CodeName(code), std::chrono::duration<double>(loop_.Now() - start).count());
     throw;
   }
 }

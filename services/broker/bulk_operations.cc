@@ -3,7 +3,6 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "libs/common/log.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/quote.h"
@@ -27,9 +26,8 @@ std::string ActionLabel(cohort::v1::BulkAction action) {
   }
 }
 
-// `op` after `step`: its counts, cursor and, at the end of its scope, DONE.
-BulkOperation Advanced(BulkOperation op, const BulkStep& step) {
-  const absl::Time now = absl::Now();
+// `op` after `step` at `now`: its counts, cursor and, at the end of its scope, DONE.
+BulkOperation Advanced(BulkOperation op, const BulkStep& step, absl::Time now) {
   op.set_matched(op.matched() + step.matched);
   op.set_changed(op.changed() + step.changed);
   op.set_skipped(op.skipped() + step.skipped);
@@ -107,7 +105,7 @@ runtime::Task<absl::StatusOr<BulkOperation>> BulkOperations::Start(cohort::v1::S
   if (stopping_) co_return absl::UnavailableError("the broker is shutting down: start the operation again later");
   if (absl::Status admitted = engine_.AdmitWrite(); !admitted.ok()) co_return admitted;
 
-  const absl::Time now = absl::Now();
+  const absl::Time now = engine_.Now();
   BulkOperation op;
   op.set_id(new_id_());
   op.set_action(action);
@@ -143,6 +141,10 @@ runtime::Task<absl::StatusOr<BulkOperation>> BulkOperations::Start(cohort::v1::S
   std::vector<BulkOperation> put(1, op);
   co_await engine_.PersistBulkRecords(std::move(put), std::move(trimmed));
   metrics_.BulkStarted(ActionLabel(action));
+  kLog.Info("bulk operation started", {{"id", op.id()},
+                                       {"action", ActionLabel(action)},
+                                       {"last_job_id", op.last_job_id()},
+                                       {"started_by", op.started_by()}});
   if (op.state() == BulkOperation::STATE_RUNNING) runners_.Spawn(Run(op.id()));
   co_return op;
 }
@@ -178,23 +180,24 @@ runtime::Task<void> BulkOperations::Run(std::string id) {
     if (!matcher.ok()) {
       step.done = true;  // a record no broker could have written: finish it, touching nothing
       step.cursor = op.cursor_job_id();
-      std::vector<BulkOperation> put(1, Advanced(op, step));
+      std::vector<BulkOperation> put(1, Advanced(op, step, engine_.Now()));
       co_await engine_.PersistBulkRecords(std::move(put), std::vector<std::string>());
     } else {
-      step = co_await engine_.ApplyBulkStep(action, *matcher, op.cursor_job_id(), op.last_job_id(),
-                                            [&](const BulkStep& s) { return Advanced(records_.at(id), s); });
+      step = co_await engine_.ApplyBulkStep(
+          action, *matcher, op.cursor_job_id(), op.last_job_id(),
+          [&](const BulkStep& s) { return Advanced(records_.at(id), s, engine_.Now()); });
     }
     // Durable now (or nothing needed to be): the record in memory follows.
     BulkOperation& current = records_.at(id);
-    current = Advanced(std::move(current), step);
+    current = Advanced(std::move(current), step, engine_.Now());
     metrics_.BulkJobs(label, "changed", step.changed);
     metrics_.BulkJobs(label, "skipped", step.skipped);
     if (step.done) {
-      kLog.Info("bulk operation done", {{"id", id},
-                                        {"action", label},
-                                        {"matched", current.matched()},
-                                        {"changed", current.changed()},
-                                        {"skipped", current.skipped()}});
+      kLog.Info("bulk operation finished", {{"id", id},
+                                            {"action", label},
+                                            {"matched", current.matched()},
+                                            {"changed", current.changed()},
+                                            {"skipped", current.skipped()}});
       co_return;
     }
     co_await runtime::Yield();  // other work between batches

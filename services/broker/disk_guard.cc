@@ -5,13 +5,19 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
+#include "libs/common/log.h"
 
 namespace cohort::broker {
+namespace {
 
-DiskGuard::DiskGuard(std::string dir, std::uint64_t min_free, std::function<std::uint64_t()> written,
-                     prometheus::Registry& registry)
-    : dir_(std::move(dir)),
+const log::Logger kLog("broker");
+
+}  // namespace
+
+DiskGuard::DiskGuard(const runtime::Clock& clock, std::string dir, std::uint64_t min_free,
+                     std::function<std::uint64_t()> written, prometheus::Registry& registry)
+    : clock_(clock),
+      dir_(std::move(dir)),
       min_free_(min_free),
       written_(std::move(written)),
       free_gauge_(prometheus::BuildGauge()
@@ -26,9 +32,9 @@ DiskGuard::DiskGuard(std::string dir, std::uint64_t min_free, std::function<std:
                    .Add({})) {}
 
 std::uint64_t DiskGuard::Free() {
-  const absl::Time now = absl::Now();
+  const runtime::TimePoint now = clock_.Now();
   const std::uint64_t written = written_();
-  if (now - read_at_ < kRefreshInterval) {
+  if (read_at_ && now - *read_at_ < kRefreshInterval) {
     const std::uint64_t since = written - written_at_read_;
     return since >= free_ ? 0 : free_ - since;
   }
@@ -47,6 +53,8 @@ absl::Status DiskGuard::AdmitWrite() {
   const std::uint64_t free = Free();
   if (free >= min_free_) return absl::OkStatus();
   refused_.Increment();
+  kLog.Warn("refusing new writes: the data dir's free space is below --min-free-disk",
+            {{"data_dir", dir_}, {"free_bytes", free}, {"min_free_bytes", min_free_}});
   return absl::ResourceExhaustedError(
       absl::StrCat("data dir has ", free, " bytes free, below --min-free-disk=", min_free_,
                    ": new work is refused until space is freed (reads and work already accepted go on)"));

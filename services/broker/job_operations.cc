@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "libs/common/log.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/quote.h"
 #include "services/broker/batch_budget.h"
@@ -18,6 +19,8 @@ using common::ToProto;
 using cohort::v1::Job;
 
 namespace {
+
+const log::Logger kLog("broker");
 
 // A job as RetryJob returns it: without payload and result.
 Job Slim(const Job& job) {
@@ -148,6 +151,13 @@ runtime::Task<absl::StatusOr<cohort::v1::RetryJobResponse>> BrokerEngine::RetryJ
   *response.mutable_job() = Slim(rec.job);
   DispatchInto(p);  // the assignment shares the commit, and is sent after it
   co_await Persist(std::move(p));
+  if (*retried) {
+    kLog.Info("job retried", {{"job_id", id},
+                              {"queue", response.job().spec().queue()},
+                              {"kind", response.job().spec().kind()},
+                              {"retry_count", response.job().retry_count()},
+                              {"state", cohort::v1::JobState_Name(response.job().state())}});
+  }
   co_return response;
 }
 
@@ -158,9 +168,15 @@ runtime::Task<absl::StatusOr<cohort::v1::DeleteJobResponse>> BrokerEngine::Delet
   if (absl::Status s = CheckDeletable(it->second); !s.ok()) co_return s;
   cohort::v1::DeleteJobResponse response;
   response.set_state(it->second.job.state());
+  const std::string queue = it->second.job.spec().queue();
+  const std::string kind = it->second.job.spec().kind();
   Pending p;
   Remove(it, p);
   co_await Persist(std::move(p));
+  kLog.Info("job deleted", {{"job_id", id},
+                            {"queue", queue},
+                            {"kind", kind},
+                            {"state", cohort::v1::JobState_Name(response.state())}});
   co_return response;
 }
 

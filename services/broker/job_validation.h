@@ -13,7 +13,7 @@ namespace cohort::broker {
 struct SpecLimits {
   // The whole serialized spec (JobSpec::ByteSizeLong). Every hop must carry a spec this
   // size inside one message (Assign to the executor, Watch events, GetJob), so
-  // BrokerAppOptions::Validate keeps it well under --max-message-bytes.
+  // BrokerApp::Validate keeps it well under --max-message-bytes.
   std::size_t max_spec_bytes = 2 << 20;
   std::size_t max_payload_bytes = 1 << 20;
   std::size_t max_labels = 32;

@@ -18,6 +18,8 @@
 #include "libs/common/address.h"
 #include "libs/common/fatal.h"
 #include "libs/common/flag_names.h"
+#include "libs/common/log.h"
+#include "libs/common/log_flags.h"
 #include "libs/common/metrics.h"
 #include "libs/common/ready_line.h"
 #include "libs/common/signals.h"
@@ -28,13 +30,14 @@
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
           "gRPC address, HOST:PORT (port 0 picks a free port; off loopback needs TLS or --insecure)");
-ABSL_FLAG(std::string, data_dir, "cohort-data/broker", "RocksDB directory (created if missing)");
+ABSL_FLAG(std::string, data_dir, cohort::broker::BrokerAppOptions{}.data_dir, "RocksDB directory (created if missing)");
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9470", "/metrics address, HOST:PORT (port 0 picks a free port)");
 
 namespace cohort::broker {
 namespace {
 
 constexpr char kProgram[] = "cohort-broker";
+const log::Logger kLog("broker");
 
 [[noreturn]] void Die(const std::string& reason) { common::Die(kProgram, reason); }
 
@@ -45,14 +48,15 @@ T OrDie(absl::StatusOr<T> value) {
 
 int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage("cohort-broker: durable priority queues, leases and asyncio-style waits over gRPC");
-  common::ShowFlagsDefinedIn({"services/broker/", "libs/auth/server_flags"});
+  common::ShowFlagsDefinedIn({"services/broker/", "libs/auth/server_flags", log::kLogFlagsFile});
   common::DashedArgs args(argc, argv);
   common::ParseFlagsOrExit(kProgram, args.argc(), args.argv());
+  if (absl::Status s = log::ConfigureFromFlags(); !s.ok()) Die(std::string(s.message()));
   common::HostPort listen = OrDie(common::ParseHostPort("--listen", absl::GetFlag(FLAGS_listen)));
   common::HostPort metrics_listen =
       OrDie(common::ParseHostPort("--metrics-listen", absl::GetFlag(FLAGS_metrics_listen)));
   BrokerAppOptions options = BrokerOptionsFromFlags(absl::GetFlag(FLAGS_data_dir));
-  if (absl::Status valid = options.Validate(); !valid.ok()) Die(std::string(valid.message()));
+  if (absl::Status valid = BrokerApp::Validate(options); !valid.ok()) Die(std::string(valid.message()));
 
   runtime::EventLoop loop;
   runtime::Event stop;
@@ -62,7 +66,7 @@ int Main(int argc, char** argv) {
   auto metrics_server = OrDie(common::MetricsServer::Start(metrics_listen));
   auto credentials =
       OrDie(auth::ServerCredentialsFromFlags(kProgram, "--listen", listen, metrics_server->registry(), "broker"));
-  std::unique_ptr<BrokerApp> app = OrDie(BrokerApp::Open(loop, metrics_server->registry(), options));
+  std::unique_ptr<BrokerApp> app = OrDie(BrokerApp::Create(loop, metrics_server->registry(), options));
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -72,19 +76,14 @@ int Main(int argc, char** argv) {
   std::unique_ptr<grpc::Server> server = std::move(started.server);
   if (absl::Status s = common::PrintReadyLine(started.bound, metrics_server->address()); !s.ok()) Die(s.ToString());
 
-  // Run until SIGTERM/SIGINT, then stop at once: calls in flight end CANCELLED (what
-  // was acknowledged is durable; clients retry, with idempotency keys for Submit), the
-  // engine finishes its commits in flight, and the process exits 0.
-  runtime::RunUntilComplete(loop, [](runtime::Event* stop, grpc::Server* server,
-                                     BrokerApp* app) -> runtime::Task<void> {
-    co_await stop->Wait();
-    app->BeginShutdown();  // the calls that shutdown cancels cancel no job
-    co_await app->DrainExecutors();  // executors are told, before their streams are cut
-    // Shutdown blocks until the cancelled calls' handlers, which run on this loop, have
-    // ended: call it from another thread.
-    co_await runtime::ToThread([server] { rpc::StopServer(*server); });
-    co_await app->Stop();
-  }(&stop, server.get(), app.get()));
+  kLog.Info("broker started", {{"grpc", started.bound.ToString()},
+                               {"metrics", metrics_server->address().ToString()},
+                               {"data_dir", options.data_dir}});
+
+  // Run until SIGTERM/SIGINT, then stop at once (BrokerApp::Run: executors drained,
+  // calls in flight end CANCELLED, commits in flight flushed) and exit 0. What was
+  // acknowledged is durable; clients retry, with idempotency keys for Submit.
+  runtime::RunUntilComplete(loop, app->Run(stop, [&server] { rpc::StopServer(*server); }));
   server->Wait();
   return 0;
 }

@@ -141,11 +141,13 @@ std::string DialAddress(common::HostPort bound) {
   return bound.ToString();
 }
 
-// The broker's life on its loop: serve until stopped, then stop the engine. The gRPC
-// server has been shut down by then (main does it), so no call is in flight.
-runtime::Task<void> ServeBroker(std::unique_ptr<broker::BrokerApp> app, runtime::Event& stop) {
-  co_await stop.Wait();
-  co_await app->Stop();
+// The broker's life on its loop (BrokerApp::Run): serve until stopped, drain the
+// executors, shut the shared gRPC server down (the broker stops last, so the other
+// parts' calls have ended by then), flush the commits in flight. `server` is read only
+// at the stop, when it has long been set.
+runtime::Task<void> RunBroker(std::unique_ptr<broker::BrokerApp> app, runtime::Event& stop,
+                              const std::unique_ptr<grpc::Server>& server) {
+  co_await app->Run(stop, [&server] { rpc::StopServer(*server); });
 }
 
 runtime::Task<void> RunScheduler(std::unique_ptr<scheduler::SchedulerApp> app, runtime::Event& stop) {
@@ -233,7 +235,7 @@ int Main(int argc, char** argv) {
   if (data_dir.empty()) Die("--data-dir must not be empty");
   broker::BrokerAppOptions broker_options =
       broker::BrokerOptionsFromFlags((std::filesystem::path(data_dir) / "broker").string());
-  if (absl::Status valid = broker_options.Validate(); !valid.ok()) Die(std::string(valid.message()));
+  if (absl::Status valid = broker::BrokerApp::Validate(broker_options); !valid.ok()) Die(std::string(valid.message()));
   executor::ExecutorAppOptions executor_options;
   executor_options.capacity = absl::GetFlag(FLAGS_capacity);
   executor_options.queues = absl::GetFlag(FLAGS_queues);
@@ -279,15 +281,18 @@ int Main(int argc, char** argv) {
   std::filesystem::create_directories(data_dir, error);
   if (error) Die(absl::StrCat("cannot create --data-dir ", data_dir, ": ", error.message()));
 
+  // Set once the server starts, before any part is launched; the broker's part shuts it
+  // down when it stops.
+  std::unique_ptr<grpc::Server> server;
   broker::BrokerApp* broker_app = nullptr;
   std::unique_ptr<PartThread> broker = OrDie(PartThread::Start(
       "broker",
       [&](runtime::EventLoop& part_loop, runtime::Event& part_stop) -> absl::StatusOr<runtime::Task<void>> {
         absl::StatusOr<std::unique_ptr<broker::BrokerApp>> app =
-            broker::BrokerApp::Open(part_loop, registry, broker_options);
+            broker::BrokerApp::Create(part_loop, registry, broker_options);
         if (!app.ok()) return app.status();
         broker_app = app->get();
-        return ServeBroker(std::move(*app), part_stop);
+        return RunBroker(std::move(*app), part_stop, server);
       },
       stop_all));
 
@@ -313,7 +318,7 @@ int Main(int argc, char** argv) {
   // this process talking to itself.
   rpc::StartedServer started = OrDie(rpc::StartServer(
       builder, listen, OrDie(auth::ServerCredentialsFromFlags(kProgram, "--listen", listen, registry, "dev"))));
-  std::unique_ptr<grpc::Server> server = std::move(started.server);
+  server = std::move(started.server);
   const common::HostPort bound = started.bound;
   broker->Launch();
   scheduler->Launch();
@@ -381,8 +386,9 @@ int Main(int argc, char** argv) {
   if (failed) kLog.Error("a part stopped on its own; stopping the others");
   kLog.Info("stopping", {{"drain_grace", executor_options.drain_grace}});
   // The console first (its pages' calls end), then the executor, so its jobs report to
-  // a live broker; then the scheduler; the broker last. Shutdown ends the calls still in flight (CANCELLED) and waits for
-  // their handlers, which run on the broker's loop, so that loop must still be running.
+  // a live broker; then the scheduler; the broker last: its Run drains any other
+  // executor, shuts the server down (calls still in flight end CANCELLED, and cancel no
+  // job) while its loop still runs their handlers, and flushes its commits.
   if (console_part != nullptr) {
     console_part->RequestStop();
     console_part->Join();
@@ -391,8 +397,6 @@ int Main(int argc, char** argv) {
   executor->Join();
   scheduler->RequestStop();
   scheduler->Join();
-  broker_app->BeginShutdown();  // the calls that shutdown cancels cancel no job
-  rpc::StopServer(*server);
   broker->RequestStop();
   broker->Join();
   server->Wait();

@@ -24,9 +24,9 @@ namespace cohort::dev {
 //
 //   auto broker = PartThread::Start("broker", [&](runtime::EventLoop& loop, runtime::Event& stop)
 //       -> absl::StatusOr<runtime::Task<void>> {
-//     absl::StatusOr<std::unique_ptr<BrokerApp>> app = BrokerApp::Open(loop, registry, options);
+//     absl::StatusOr<std::unique_ptr<SchedulerApp>> app = SchedulerApp::Create(loop, registry, options);
 //     if (!app.ok()) return app.status();
-//     return ServeUntil(std::move(*app), stop);
+//     return RunScheduler(std::move(*app), stop);  // co_await app->Run(stop)
 //   });
 //
 // RequestStop() may be called from any thread; Join() and the destructor from the
