@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -28,16 +29,32 @@ std::string SseFrame(absl::string_view event, absl::string_view data) {
 
 std::string CountsFrame(const cohort::v1::WatchResponse& batch) {
   std::int64_t succeeded = 0, failed = 0, cancelled = 0;
+  // Per queue: jobs submitted (in) and ended (out); ordered, so the frame is stable.
+  std::map<absl::string_view, std::pair<std::int64_t, std::int64_t>> queues;
   for (const cohort::v1::JobEvent& event : batch.events()) {
+    bool ended = true;
     switch (event.to_state()) {
       case cohort::v1::JOB_STATE_SUCCEEDED: ++succeeded; break;
       case cohort::v1::JOB_STATE_FAILED: ++failed; break;
       case cohort::v1::JOB_STATE_CANCELLED: ++cancelled; break;
-      default: break;
+      default: ended = false; break;
     }
+    const bool submitted = event.from_state() == cohort::v1::JOB_STATE_UNSPECIFIED &&
+                           event.to_state() != cohort::v1::JOB_STATE_UNSPECIFIED;
+    const std::string& queue = event.job().spec().queue();
+    if (queue.empty() || (!submitted && !ended)) continue;
+    auto& [in, out] = queues[queue];
+    in += submitted ? 1 : 0;
+    out += ended ? 1 : 0;
   }
-  return SseFrame("counts", absl::StrCat("{\"events\":", batch.events_size(), ",\"succeeded\":", succeeded,
-                                         ",\"failed\":", failed, ",\"cancelled\":", cancelled, "}"));
+  std::string json = absl::StrCat("{\"events\":", batch.events_size(), ",\"succeeded\":", succeeded,
+                                  ",\"failed\":", failed, ",\"cancelled\":", cancelled, ",\"queues\":{");
+  bool first = true;
+  for (const auto& [queue, counts] : queues) {
+    absl::StrAppend(&json, first ? "" : ",", JsonString(queue), ":[", counts.first, ",", counts.second, "]");
+    first = false;
+  }
+  return SseFrame("counts", absl::StrCat(json, "}}"));
 }
 
 void EventSubscriber::Push(std::string frame) {

@@ -107,7 +107,9 @@ class WatchHub {
 std::string SseFrame(absl::string_view event, absl::string_view data);
 
 // The `counts` frame of a Watch batch: {"events": N, "succeeded": S, "failed": F,
-// "cancelled": C}, the jobs that entered each terminal state in it.
+// "cancelled": C, "queues": {"<queue>": [IN, OUT], ...}}: the jobs that entered each
+// terminal state in it, and per queue the jobs submitted (IN) and ended (OUT), queues
+// with neither left out. At most one entry per event, so bounded by the batch.
 std::string CountsFrame(const cohort::v1::WatchResponse& batch);
 
 }  // namespace cohort::console

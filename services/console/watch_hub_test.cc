@@ -41,16 +41,29 @@ TEST(EventSubscriber, TimesOutWhenNothingComesAndReportsClose) {
 
 TEST(CountsFrame, CountsTheBatchsEventsAndTheJobsThatEndedInEachState) {
   cohort::v1::WatchResponse batch;
-  for (cohort::v1::JobState to : {cohort::v1::JOB_STATE_RUNNING, cohort::v1::JOB_STATE_SUCCEEDED,
-                                  cohort::v1::JOB_STATE_SUCCEEDED, cohort::v1::JOB_STATE_FAILED,
-                                  cohort::v1::JOB_STATE_CANCELLED, cohort::v1::JOB_STATE_QUEUED}) {
+  using cohort::v1::JobState;
+  const struct {
+    JobState from, to;
+    const char* queue;
+  } events[] = {
+      {cohort::v1::JOB_STATE_QUEUED, cohort::v1::JOB_STATE_RUNNING, "a"},
+      {cohort::v1::JOB_STATE_RUNNING, cohort::v1::JOB_STATE_SUCCEEDED, "b"},
+      {cohort::v1::JOB_STATE_RUNNING, cohort::v1::JOB_STATE_SUCCEEDED, "a"},
+      {cohort::v1::JOB_STATE_RUNNING, cohort::v1::JOB_STATE_FAILED, "a"},
+      {cohort::v1::JOB_STATE_QUEUED, cohort::v1::JOB_STATE_CANCELLED, "q\"uote"},
+      {cohort::v1::JOB_STATE_UNSPECIFIED, cohort::v1::JOB_STATE_QUEUED, "a"},  // submitted
+  };
+  for (const auto& e : events) {
     cohort::v1::JobEvent* event = batch.add_events();
     event->set_job_id("j");
-    event->set_to_state(to);
+    event->set_from_state(e.from);
+    event->set_to_state(e.to);
+    event->mutable_job()->mutable_spec()->set_queue(e.queue);
     event->mutable_job()->mutable_spec()->set_payload(std::string(1000, 'p'));
   }
   EXPECT_EQ(CountsFrame(batch),
-            "event: counts\ndata: {\"events\":6,\"succeeded\":2,\"failed\":1,\"cancelled\":1}\n\n");
+            "event: counts\ndata: {\"events\":6,\"succeeded\":2,\"failed\":1,\"cancelled\":1,"
+            "\"queues\":{\"a\":[1,2],\"b\":[0,1],\"q\\\"uote\":[0,1]}}\n\n");
 }
 
 TEST(EventSubscriber, AJobStreamIsOneJobsWhateverViewWasAsked) {

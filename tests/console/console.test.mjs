@@ -150,6 +150,13 @@ test('the overview shows the queues the test created, on a laptop and a phone', 
   ctl('submit', 'ui-count', 'builtin.fail', 'counted');
   await page.getByTestId('last-minute').filter({ hasText: '1 failed' }).waitFor({ timeout: BOUND });
   await beta.locator('[data-col="depth"]', { hasText: '2' }).waitFor({ timeout: BOUND });
+  // Rates in / out per queue, from the same live counts: ui-count had one job in and out.
+  const rates = async (queue) => (await page.locator(`tr[data-queue="${queue}"] [data-col="rate"]`).textContent())
+    .split(' / ').map(Number);
+  await page.waitForFunction(() => (document.querySelector('tr[data-queue="ui-count"] [data-col="rate"]')
+    ?.textContent ?? '').split(' / ').every((r) => Number(r) > 0), null, { timeout: BOUND });
+  const [betaIn, betaOut] = await rates('ui-beta');
+  assert.ok(betaIn > 0 && betaOut === 0, `ui-beta (paused) in ${betaIn}, out ${betaOut}`);
   await shot(page, 'overview');
 
   const phone = await newPage({ width: 390, height: 844 });

@@ -12,7 +12,14 @@ import { useEffect, useRef } from 'preact/hooks';
 import { authHeaders, type JobEvent } from './api';
 
 /** A `counts` frame: one Watch batch, counted. */
-export interface EventCounts { events: number; succeeded: number; failed: number; cancelled: number }
+export interface EventCounts {
+  events: number;
+  succeeded: number;
+  failed: number;
+  cancelled: number;
+  /** Per queue: [jobs submitted, jobs ended] in the batch. */
+  queues?: Record<string, [number, number]>;
+}
 
 export interface LiveHandlers {
   onReset: () => void;

@@ -1,6 +1,6 @@
-// Overview: every queue (depth by priority, running, oldest queued age, paused,
-// limits) with its actions, and the executors connected. Reloaded when events arrive
-// (at most once a second), never on a timer.
+// Overview: every queue (depth by priority, running, jobs in and out per second,
+// oldest queued age, paused, limits) with its actions, and the executors connected.
+// Reloaded when events arrive (at most once a second), never on a timer.
 import { useRef, useState } from 'preact/hooks';
 import { api, type ExecutorInfo, type QueueInfo, type QueueLimits } from '../api';
 import { age, durationSeconds, since } from '../format';
@@ -53,6 +53,9 @@ function LimitsForm({ queue, onDone }: { queue: QueueInfo; onDone: () => void })
   );
 }
 
+// Seconds over which a queue's rates in and out are averaged.
+const RATE_WINDOW = 10;
+
 function limitsText(l: QueueLimits | undefined): string {
   const parts = [];
   if (l?.maxConcurrency) parts.push(`≤ ${l.maxConcurrency} running`);
@@ -82,9 +85,22 @@ export function Overview() {
   // state: a count alone draws nothing, the (throttled) reload it asks for redraws the
   // page with it, so thousands of jobs a second cost one render a second.
   const ended = useRef<{ second: number; succeeded: number; failed: number }[]>([]);
-  const onCounts = ({ succeeded, failed }: EventCounts) => {
+  // Per queue, jobs in and out per second over the last RATE_WINDOW seconds, likewise.
+  const flows = useRef(new Map<string, { second: number; in: number; out: number }[]>());
+  const opened = useRef(Date.now());
+  const onCounts = ({ succeeded, failed, queues: perQueue }: EventCounts) => {
+    const second = Math.floor(Date.now() / 1000);
+    for (const [queue, [jobsIn, jobsOut]] of Object.entries(perQueue ?? {})) {
+      const kept = (flows.current.get(queue) ?? []).filter((b) => second - b.second < RATE_WINDOW);
+      const last = kept[kept.length - 1];
+      if (last?.second === second) {
+        kept[kept.length - 1] = { second, in: last.in + jobsIn, out: last.out + jobsOut };
+      } else {
+        kept.push({ second, in: jobsIn, out: jobsOut });
+      }
+      flows.current.set(queue, kept);
+    }
     if (succeeded + failed > 0) {
-      const second = Math.floor(Date.now() / 1000);
       const kept = ended.current.filter((b) => second - b.second < 60);
       const last = kept[kept.length - 1];
       if (last?.second === second) {
@@ -101,6 +117,13 @@ export function Overview() {
   const lastMinute = ended.current.filter((b) => now - b.second < 60);
   const failedLastMinute = lastMinute.reduce((n, b) => n + b.failed, 0);
   const succeededLastMinute = lastMinute.reduce((n, b) => n + b.succeeded, 0);
+  // Rates over the window, or over the time the page has been open if shorter.
+  const span = Math.max(1, Math.min(RATE_WINDOW, (Date.now() - opened.current) / 1000));
+  const rate = (queue: string) => {
+    const recent = (flows.current.get(queue) ?? []).filter((b) => now - b.second < RATE_WINDOW);
+    const sum = (pick: (b: { in: number; out: number }) => number) => recent.reduce((n, b) => n + pick(b), 0) / span;
+    return `${sum((b) => b.in).toFixed(1)} / ${sum((b) => b.out).toFixed(1)}`;
+  };
   const capacity = executors.reduce((n, e) => n + (e.capacity ?? 0), 0);
   const running = executors.reduce((n, e) => n + (e.running ?? 0), 0);
   return (
@@ -129,6 +152,9 @@ export function Overview() {
                 <th scope="col">Queued</th>
                 <th scope="col">By priority</th>
                 <th scope="col">Running</th>
+                <th scope="col" title={`jobs submitted / ended per second, over the last ${RATE_WINDOW} s seen live`}>
+                  In / out per s
+                </th>
                 <th scope="col">Oldest queued</th>
                 <th scope="col">Status</th>
                 <th scope="col">Limits</th>
@@ -147,6 +173,7 @@ export function Overview() {
                     {(q.depthByPriority ?? []).map((p) => `${p.priority ?? 0}: ${p.queued ?? 0}`).join(', ') || '—'}
                   </td>
                   <td class="num" data-col="running">{q.running ?? '0'}</td>
+                  <td class="num" data-col="rate">{rate(q.name)}</td>
                   <td>{q.oldestQueuedAge ? age(durationSeconds(q.oldestQueuedAge)) : '—'}</td>
                   <td data-col="status">{q.paused ? <span class="badge paused">paused</span> : 'active'}</td>
                   <td>{limitsText(q.limits)}</td>
