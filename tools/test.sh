@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what Cohort needs (tools/setup.sh), builds everything and runs every test:
-# the whole tree in opt mode, then the tests of every library and of the broker, scheduler
-# and executor engines under AddressSanitizer (--build_tests_only: the binaries they do not
-# need are not rebuilt; the CLI's and cohort-dev's tests and executor_app_test, which would
-# add ~35 compile units of client and app code to a 2-core run, run in opt mode only),
-# and everything that does not call into gRPC under ThreadSanitizer (Debian's gRPC is
-# not TSan-instrumented, so TSan reports races inside it that are not ours). Ends with
-# "N passed, N failed" (test targets, from Bazel's summary) and exits non-zero if
+# the whole tree in opt mode (gcc); then the tests of every library and of the broker,
+# scheduler, executor and console under AddressSanitizer and UndefinedBehaviorSanitizer,
+# built by clang-14 in the fuzzers' configuration and output base, so that the fuzzers
+# then reuse those compile units (the CLI's and cohort-dev's tests and executor_app_test,
+# ~35 units of client and app code, run in opt mode only); everything that does not call
+# into gRPC under ThreadSanitizer (Debian's gRPC is not TSan-instrumented, so TSan reports
+# races inside it that are not ours); and a bounded libFuzzer run of every decoder. Ends
+# with "N passed, N failed" (test targets, from Bazel's summary) and exits non-zero if
 # anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,15 @@ run() {
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 }
 
+# clang-14 with ASan + UBSan (--config=fuzz), in tools/fuzz.sh's output base.
+export COHORT_FUZZ_OUTPUT_BASE=${COHORT_FUZZ_OUTPUT_BASE:-$HOME/.cache/cohort-fuzz-bazel}
+run_sanitized() {
+  echo "== bazel test --config=fuzz $*"
+  bazel --output_base="$COHORT_FUZZ_OUTPUT_BASE" --max_idle_secs=300 test --config=ci --config=fuzz \
+    --symlink_prefix=/ "$@" 2>&1 | tee -a "$log" | grep -E '^(//|Executed|ERROR|FAIL:)'
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+}
+
 # The cross-process gtests run shuffled (each must stand alone); the rest as they are.
 gtests=$(bazel query 'kind(cc_test, //tests/...)' 2>/dev/null)
 if [ -z "$gtests" ]; then
@@ -30,15 +40,15 @@ if [ -z "$gtests" ]; then
 fi
 run -- //... $(printf ' -%s' $gtests)
 run --test_arg=--gtest_shuffle $gtests
-run --config=asan --build_tests_only -- //libs/... //services/broker/... //services/scheduler/... \
+run_sanitized --build_tests_only -- //libs/... //services/broker/... //services/scheduler/... \
   //services/console/... //services/executor/... -//services/executor:executor_app_test
 run --config=tsan //libs/runtime/... //libs/store/... //libs/common/... //services/broker:broker_engine_test \
   //services/executor:process_runner_test //services/executor:allowlist_test \
   //services/executor:builtin_runner_test //services/executor:progress_lines_test \
   //services/scheduler:release_tracker_test //services/scheduler/cron:all
 
-# libFuzzer over every request decoder and validator, under ASan/UBSan (clang, its own
-# output base): a bounded run per target; `bash tools/fuzz.sh 600` for a longer one.
+# libFuzzer over every request decoder and validator, under ASan/UBSan (the output base
+# above): a bounded run per target; `bash tools/fuzz.sh 600` for a longer one.
 echo "== tools/fuzz.sh 10"
 bash tools/fuzz.sh 10 2>&1 | tee -a "$log" | grep -E '^(== |[a-z_]+_fuzz: |fuzz: |crashing input: )'
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1

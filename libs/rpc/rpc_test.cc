@@ -242,7 +242,7 @@ TEST(CodeName, NamesEveryCanonicalCodeAndUnknownBeyond) {
   EXPECT_EQ(CodeName(grpc::StatusCode::OK), "OK");
   EXPECT_EQ(CodeName(grpc::StatusCode::NOT_FOUND), "NOT_FOUND");
   EXPECT_EQ(CodeName(grpc::StatusCode::UNAUTHENTICATED), "UNAUTHENTICATED");
-  EXPECT_EQ(CodeName(static_cast<grpc::StatusCode>(99)), "UNKNOWN");
+  EXPECT_EQ(CodeName(99), "UNKNOWN");
   EXPECT_EQ(CodeName(static_cast<grpc::StatusCode>(-1)), "UNKNOWN");
   for (int c = 0; c <= 16; ++c) {
     EXPECT_EQ(CodeName(static_cast<grpc::StatusCode>(c)),

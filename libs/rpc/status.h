@@ -21,14 +21,15 @@ inline absl::Status FromGrpc(const grpc::Status& s) {
 }
 
 // The canonical name of a code ("OK", "NOT_FOUND", ...), as metrics label it and
-// messages print it; "UNKNOWN" for a number outside the canonical codes.
-inline absl::string_view CodeName(grpc::StatusCode code) {
+// messages print it; "UNKNOWN" for a number outside the canonical codes (taken as an
+// int: a grpc::StatusCode holding such a number would already be undefined behaviour).
+inline absl::string_view CodeName(int code) {
   static constexpr absl::string_view kNames[] = {
       "OK",        "CANCELLED",           "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
       "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",
       "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
-  const int i = static_cast<int>(code);
-  return i >= 0 && i < static_cast<int>(std::size(kNames)) ? kNames[i] : "UNKNOWN";
+  return code >= 0 && code < static_cast<int>(std::size(kNames)) ? kNames[code] : "UNKNOWN";
 }
+inline absl::string_view CodeName(grpc::StatusCode code) { return CodeName(static_cast<int>(code)); }
 
 }  // namespace cohort::rpc
