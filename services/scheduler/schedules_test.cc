@@ -184,5 +184,29 @@ TEST_F(SchedulesTest, ASlotSkippedByTheOverlapPolicyLogsOneLineWithoutThePayload
   EXPECT_EQ(after->last_job_id(), "job-1");
 }
 
+TEST_F(SchedulesTest, MissedSlotsAreCaughtUpAtStartWithOneLogLine) {
+  // Stored by a scheduler that stopped 3 minutes ago: slots 23:58, 23:59 and 00:00 were
+  // missed, and RUN_ALL fires each of them.
+  cohort::v1::Schedule stored;
+  stored.set_id("catch-up");
+  *stored.mutable_spec() = EveryMinute();
+  stored.mutable_spec()->set_catch_up_policy(cohort::v1::CATCH_UP_POLICY_RUN_ALL);
+  stored.mutable_spec()->set_catch_up_limit(10);
+  ASSERT_TRUE(store_->Put({stored, kStart - absl::Minutes(3)}).ok());
+  ASSERT_TRUE(schedules_->Load().ok());
+  schedules_->Start();
+  Advance(1ms);
+
+  std::vector<std::string> keys;
+  for (const cohort::v1::JobSpec& job : broker_.submitted()) keys.push_back(job.idempotency_key());
+  EXPECT_EQ(keys, (std::vector<std::string>{"cohort.schedule/catch-up/2029-12-31T23:58:00+00:00",
+                                            "cohort.schedule/catch-up/2029-12-31T23:59:00+00:00",
+                                            "cohort.schedule/catch-up/2030-01-01T00:00:00+00:00"}));
+  const std::vector<std::string> caught_up = LogLinesWith("catching up");
+  ASSERT_EQ(caught_up.size(), 1u) << log_.str();
+  EXPECT_TRUE(absl::StrContains(caught_up[0], "schedule_id=catch-up")) << caught_up[0];
+  EXPECT_TRUE(absl::StrContains(caught_up[0], "slots=3")) << caught_up[0];
+}
+
 }  // namespace
 }  // namespace cohort::scheduler
