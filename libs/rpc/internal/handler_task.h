@@ -2,9 +2,6 @@
 
 #include <exception>
 #include <memory>
-// task_handle.h uses std::optional without including <optional> (reported to the
-// runtime's owner); until it does, every rpc header reaches it through here.
-#include <optional>
 #include <utility>
 
 #include "grpcpp/support/status.h"
