@@ -23,6 +23,7 @@
 #include <system_error>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
@@ -146,12 +147,25 @@ std::string DialAddress(common::HostPort bound) {
 // parts' calls have ended by then), flush the commits in flight. `server` is read only
 // at the stop, when it has long been set.
 runtime::Task<void> RunBroker(std::unique_ptr<broker::BrokerApp> app, runtime::Event& stop,
-                              const std::unique_ptr<grpc::Server>& server) {
-  co_await app->Run(stop, [&server] { rpc::StopServer(*server); });
+                              const std::unique_ptr<grpc::Server>& server, absl::Notification& server_down) {
+  co_await app->Run(stop, [&server, &server_down] {
+    rpc::StopServer(*server);
+    server_down.Notify();
+  });
 }
 
-runtime::Task<void> RunScheduler(std::unique_ptr<scheduler::SchedulerApp> app, runtime::Event& stop) {
-  co_await app->Run(stop);
+// The scheduler's life on its loop. Its service is registered on the shared server,
+// which the broker's part stops last: so once Run has returned (`ran`), the app and its
+// loop stay alive until the server is down, and a Scheduler call arriving meanwhile
+// reaches a stopped app (as in cohort-scheduler, which stops its server after Run)
+// rather than a destroyed one.
+runtime::Task<void> RunScheduler(std::unique_ptr<scheduler::SchedulerApp> app, runtime::Event& stop,
+                                 absl::Notification& ran, absl::Notification& server_down) {
+  {
+    absl::Cleanup notify = [&ran] { ran.Notify(); };  // however Run ends
+    co_await app->Run(stop);
+  }
+  co_await runtime::ToThread([&server_down] { server_down.WaitForNotification(); });
 }
 
 // The console's front end: the flag, else the image's copy when there is one.
@@ -284,6 +298,7 @@ int Main(int argc, char** argv) {
   // Set once the server starts, before any part is launched; the broker's part shuts it
   // down when it stops.
   std::unique_ptr<grpc::Server> server;
+  absl::Notification server_down;
   broker::BrokerApp* broker_app = nullptr;
   std::unique_ptr<PartThread> broker = OrDie(PartThread::Start(
       "broker",
@@ -292,11 +307,12 @@ int Main(int argc, char** argv) {
             broker::BrokerApp::Create(part_loop, registry, broker_options);
         if (!app.ok()) return app.status();
         broker_app = app->get();
-        return RunBroker(std::move(*app), part_stop, server);
+        return RunBroker(std::move(*app), part_stop, server, server_down);
       },
       stop_all));
 
   scheduler::SchedulerApp* scheduler_app = nullptr;
+  absl::Notification scheduler_ran;
   std::unique_ptr<PartThread> scheduler = OrDie(PartThread::Start(
       "scheduler",
       [&](runtime::EventLoop& part_loop, runtime::Event& part_stop) -> absl::StatusOr<runtime::Task<void>> {
@@ -304,7 +320,7 @@ int Main(int argc, char** argv) {
             scheduler::SchedulerApp::Create(part_loop, registry, scheduler_options);
         if (!app.ok()) return app.status();
         scheduler_app = app->get();
-        return RunScheduler(std::move(*app), part_stop);
+        return RunScheduler(std::move(*app), part_stop, scheduler_ran, server_down);
       },
       stop_all));
 
@@ -386,9 +402,10 @@ int Main(int argc, char** argv) {
   if (failed) kLog.Error("a part stopped on its own; stopping the others");
   kLog.Info("stopping", {{"drain_grace", executor_options.drain_grace}});
   // The console first (its pages' calls end), then the executor, so its jobs report to
-  // a live broker; then the scheduler; the broker last: its Run drains any other
-  // executor, shuts the server down (calls still in flight end CANCELLED, and cancel no
-  // job) while its loop still runs their handlers, and flushes its commits.
+  // a live broker; then the scheduler (its app kept until the server is down); the
+  // broker last: its Run drains any other executor, shuts the server down (calls still
+  // in flight end CANCELLED, and cancel no job) while its loop still runs their
+  // handlers, and flushes its commits.
   if (console_part != nullptr) {
     console_part->RequestStop();
     console_part->Join();
@@ -396,9 +413,14 @@ int Main(int argc, char** argv) {
   executor->RequestStop();
   executor->Join();
   scheduler->RequestStop();
-  scheduler->Join();
+  scheduler_ran.WaitForNotification();
   broker->RequestStop();
   broker->Join();
+  if (!server_down.HasBeenNotified()) {
+    rpc::StopServer(*server);
+    server_down.Notify();
+  }
+  scheduler->Join();
   server->Wait();
   kLog.Info("stopped");
   return failed ? 1 : 0;
