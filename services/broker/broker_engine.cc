@@ -8,11 +8,11 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "libs/common/job_states.h"
 #include "libs/common/log.h"
 #include "libs/common/proto_time.h"
 #include "services/broker/batch_budget.h"
 #include "services/broker/job_policy.h"
-#include "services/broker/job_states.h"
 
 namespace cohort::broker {
 namespace {
@@ -110,7 +110,7 @@ runtime::Task<absl::Status> BrokerEngine::Start() {
   for (auto& [id, rec] : jobs_) ArmDeadline(rec, p);
   if (!p.batch.empty()) co_await Persist(std::move(p));
   for (const auto& [id, rec] : jobs_) {
-    if (IsTerminal(rec.job.state())) NoteEnded(rec.job);
+    if (common::IsTerminal(rec.job.state())) NoteEnded(rec.job);
   }
   co_await bulk_->Recover(std::move(state->bulk_operations));  // resumes unfinished ones
   ExportAllQueueGauges();
@@ -142,7 +142,7 @@ void BrokerEngine::Sweep() {
   for (const std::string& id : retention_.TakeExpired(now)) {
     auto it = jobs_.find(id);
     // Retried since it ended (and perhaps ended again, later): not this expiry's.
-    if (it == jobs_.end() || !IsTerminal(it->second.job.state()) || FromProto(it->second.job.expire_time()) > now) {
+    if (it == jobs_.end() || !common::IsTerminal(it->second.job.state()) || FromProto(it->second.job.expire_time()) > now) {
       continue;
     }
     const Job& job = it->second.job;
@@ -203,7 +203,7 @@ void BrokerEngine::Transition(JobRecord& rec, JobState to, TransitionReason reas
     *job.mutable_queue_time() = ToProto(now);
     Enqueue(rec);
   }
-  if (IsTerminal(to) && !IsTerminal(from)) {
+  if (common::IsTerminal(to) && !common::IsTerminal(from)) {
     *job.mutable_end_time() = ToProto(now);
     absl::Duration ttl = job.spec().has_result_ttl() ? Bounded(FromProto(job.spec().result_ttl()))
                                                      : absl::FromChrono(options_.result_ttl);
@@ -317,7 +317,7 @@ runtime::Task<void> BrokerEngine::CommitAndApply(Pending p, runtime::Gate::Holde
   for (auto& node : p.removed) {
     // A deleted job never ends; to its waiters it ends as a cancelled task does.
     Job gone = std::move(node.mapped().job);
-    if (!IsTerminal(gone.state())) {
+    if (!common::IsTerminal(gone.state())) {
       gone.set_state(cohort::v1::JOB_STATE_CANCELLED);
       *gone.mutable_error() = MakeError("deleted", "the job was deleted before it ended");
     }

@@ -9,7 +9,9 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "libs/common/job_states.h"
 #include "libs/common/log.h"
+#include "libs/common/names.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/quote.h"
 #include "services/broker/batch_budget.h"
@@ -17,7 +19,6 @@
 #include "services/broker/job_filter.h"
 #include "services/broker/job_index.h"
 #include "services/broker/job_policy.h"
-#include "services/broker/job_states.h"
 
 namespace cohort::broker {
 
@@ -242,7 +243,7 @@ absl::StatusOr<cohort::v1::ListJobsResponse> BrokerEngine::ListJobs(const cohort
   loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
   if (request.page_size() < 0) return absl::InvalidArgumentError("page_size must not be negative");
   if (!request.queue().empty()) {
-    if (absl::Status s = CheckQueueName(request.queue(), "queue "); !s.ok()) return s;
+    if (absl::Status s = common::CheckName(request.queue(), "queue "); !s.ok()) return s;
   }
   std::vector<cohort::v1::JobState> states;
   for (int s : request.states()) {
@@ -327,7 +328,7 @@ runtime::Task<absl::StatusOr<cohort::v1::CancelJobResponse>> BrokerEngine::Cance
   JobRecord& rec = it->second;
   Job& job = rec.job;
   cohort::v1::CancelJobResponse response;
-  if (IsTerminal(job.state())) {
+  if (common::IsTerminal(job.state())) {
     response.set_state(job.state());
     response.set_already_ended(true);
     co_return response;
@@ -434,7 +435,7 @@ runtime::Task<absl::StatusOr<cohort::v1::CreateQueueResponse>> BrokerEngine::Cre
     cohort::v1::CreateQueueRequest request) {
   loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
   const std::string& name = request.queue();
-  if (absl::Status s = CheckQueueName(name, "queue "); !s.ok()) co_return s;
+  if (absl::Status s = common::CheckName(name, "queue "); !s.ok()) co_return s;
   if (absl::Status s = Dispatcher::CheckLimits(request.limits()); !s.ok()) co_return s;
   cohort::v1::CreateQueueResponse response;
   if (dispatcher_.Find(name) != nullptr) {
@@ -456,7 +457,7 @@ runtime::Task<absl::StatusOr<cohort::v1::CreateQueueResponse>> BrokerEngine::Cre
 runtime::Task<absl::StatusOr<cohort::v1::DeleteQueueResponse>> BrokerEngine::DeleteQueue(std::string queue,
                                                                                          bool delete_jobs) {
   loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
-  if (absl::Status s = CheckQueueName(queue, "queue "); !s.ok()) co_return s;
+  if (absl::Status s = common::CheckName(queue, "queue "); !s.ok()) co_return s;
   if (absl::Status s = CheckQueueExists(queue); !s.ok()) co_return s;
   // Copied: Remove takes each job out of the index as it goes.
   std::vector<std::string> ids;
@@ -475,7 +476,7 @@ runtime::Task<absl::StatusOr<cohort::v1::DeleteQueueResponse>> BrokerEngine::Del
     if (const auto* children = dependents_.Of(id)) {
       for (const std::string& child : *children) {
         auto it = jobs_.find(child);
-        if (it == jobs_.end() || IsTerminal(it->second.job.state()) || it->second.job.spec().queue() == queue) continue;
+        if (it == jobs_.end() || common::IsTerminal(it->second.job.state()) || it->second.job.spec().queue() == queue) continue;
         co_return absl::FailedPreconditionError(absl::StrCat(
             "queue ", common::QuoteBounded(queue), "'s job ", id, " has an unfinished dependent in queue ",
             common::QuoteBounded(it->second.job.spec().queue()), ": job ", child, " is ",
@@ -497,7 +498,7 @@ runtime::Task<absl::StatusOr<cohort::v1::DeleteQueueResponse>> BrokerEngine::Del
 
 runtime::Task<absl::Status> BrokerEngine::PauseQueue(std::string queue, bool paused) {
   loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
-  if (absl::Status s = CheckQueueName(queue, "queue "); !s.ok()) co_return s;
+  if (absl::Status s = common::CheckName(queue, "queue "); !s.ok()) co_return s;
   if (absl::Status s = CheckQueueExists(queue); !s.ok()) co_return s;
   if (absl::Status admitted = admit_write_(); !admitted.ok()) co_return admitted;
   dispatcher_.Queue(queue).paused = paused;
@@ -516,7 +517,7 @@ runtime::Task<absl::Status> BrokerEngine::PauseQueue(std::string queue, bool pau
 runtime::Task<absl::StatusOr<cohort::v1::QueueLimits>> BrokerEngine::SetQueueLimits(std::string queue,
                                                                                     cohort::v1::QueueLimits limits) {
   loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
-  if (absl::Status s = CheckQueueName(queue, "queue "); !s.ok()) co_return s;
+  if (absl::Status s = common::CheckName(queue, "queue "); !s.ok()) co_return s;
   if (absl::Status s = Dispatcher::CheckLimits(limits); !s.ok()) co_return s;
   if (absl::Status s = CheckQueueExists(queue); !s.ok()) co_return s;
   if (absl::Status admitted = admit_write_(); !admitted.ok()) co_return admitted;
@@ -544,7 +545,7 @@ absl::StatusOr<std::optional<Job>> BrokerEngine::WatchJob(const std::string& id,
   if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("job ", common::QuoteBounded(id), " not found"));
   JobRecord& rec = it->second;
   // Ended and durable: answer now. Ended but not yet durable: the commit notifies.
-  if (IsTerminal(rec.job.state()) && rec.job.sequence() <= events_.committed()) return std::optional<Job>(rec.job);
+  if (common::IsTerminal(rec.job.state()) && rec.job.sequence() <= events_.committed()) return std::optional<Job>(rec.job);
   rec.watchers.PushBack(watcher);
   return std::optional<Job>();
 }

@@ -23,10 +23,6 @@ using cohort::v1::BrokerMessage;
 using cohort::v1::ExecutorMessage;
 using runtime::Task;
 
-std::string CodeName(grpc::StatusCode code) {
-  return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
-}
-
 // When the gRPC deadline of `ctx` falls on the loop's clock; nullopt when there is none.
 std::optional<runtime::TimePoint> GrpcDeadlineOf(const grpc::ServerContextBase& ctx, runtime::TimePoint now) {
   const auto deadline = ctx.deadline();
@@ -92,10 +88,10 @@ Task<grpc::Status> BrokerService::Measured(const char* method, Task<grpc::Status
   try {
     grpc::Status status = co_await std::move(body);
     code = status.error_code();
-    metrics_.Rpc(method, CodeName(code), std::chrono::duration<double>(loop_.Now() - start).count());
+    metrics_.Rpc(method, std::string(rpc::CodeName(code)), std::chrono::duration<double>(loop_.Now() - start).count());
     co_return status;
   } catch (...) {
-    metrics_.Rpc(method, CodeName(code), std::chrono::duration<double>(loop_.Now() - start).count());
+    metrics_.Rpc(method, std::string(rpc::CodeName(code)), std::chrono::duration<double>(loop_.Now() - start).count());
     throw;
   }
 }
@@ -105,7 +101,7 @@ absl::StatusOr<std::optional<runtime::TimePoint>> BrokerService::DeadlineOf(
   if (timeout == nullptr) return std::optional<runtime::TimePoint>();
   absl::StatusOr<absl::Duration> d = common::DurationFromWire(*timeout, "timeout");
   if (!d.ok()) return d.status();
-  return std::optional<runtime::TimePoint>(common::AddSaturated(loop_.Now(), common::ToChronoSaturated(*d)));
+  return std::optional<runtime::TimePoint>(common::AddSaturated(loop_.Now(), *d));
 }
 
 absl::Status BrokerService::CheckIds(const google::protobuf::RepeatedPtrField<std::string>& ids) const {

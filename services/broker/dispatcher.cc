@@ -109,7 +109,7 @@ bool Dispatcher::TakeToken(QueueState& q, runtime::TimePoint now, runtime::TimeP
   // Saturating: a next token too far ahead to represent is one that never comes (no
   // timer is armed for TimePoint::max()), not a wrapped time in the past.
   const absl::Duration wait = absl::Seconds((1 - q.tokens) / rate);
-  next_token = std::min(next_token, common::AddSaturated(now, common::ToChronoSaturated(wait)));
+  next_token = std::min(next_token, common::AddSaturated(now, wait));
   return false;
 }
 

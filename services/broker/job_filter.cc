@@ -3,10 +3,11 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "libs/common/job_states.h"
+#include "libs/common/names.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/quote.h"
 #include "libs/common/wire_time.h"
-#include "services/broker/job_validation.h"
 
 namespace cohort::broker {
 namespace {
@@ -61,15 +62,11 @@ absl::StatusOr<JobMatcher> JobMatcher::Compile(const cohort::v1::JobFilter& filt
   std::sort(m.states_.begin(), m.states_.end());
   m.states_.erase(std::unique(m.states_.begin(), m.states_.end()), m.states_.end());
   if (!filter.queue().empty()) {
-    if (absl::Status s = CheckQueueName(filter.queue(), absl::StrCat(field, ".queue ")); !s.ok()) return s;
+    if (absl::Status s = common::CheckName(filter.queue(), absl::StrCat(field, ".queue ")); !s.ok()) return s;
     m.queue_ = filter.queue();
   }
   if (!filter.kind().empty()) {
-    // Kinds follow the rule of queue names, [a-z0-9._-]{1,64} (see ValidateSpec).
-    if (!IsValidQueueName(filter.kind())) {
-      return absl::InvalidArgumentError(absl::StrCat(field, ".kind ", common::QuoteBounded(filter.kind()),
-                                                     " is invalid: use [a-z0-9._-]{1,64}"));
-    }
+    if (absl::Status s = common::CheckName(filter.kind(), absl::StrCat(field, ".kind ")); !s.ok()) return s;
     m.kind_ = filter.kind();
   }
   absl::StatusOr<LabelSelector> labels = LabelSelector::Parse(filter.label_selector(), absl::StrCat(field, ".label_selector"));
@@ -132,8 +129,7 @@ bool JobMatcher::Matches(const cohort::v1::Job& job) const {
     if (!job.has_end_time() || !InRange(job.end_time(), finished_after_, finished_before_)) return false;
   }
   if (!error_code_.empty()) {
-    const bool errored = job.state() == cohort::v1::JOB_STATE_FAILED || job.state() == cohort::v1::JOB_STATE_CANCELLED;
-    if (!errored || job.error().code() != error_code_) return false;
+    if (!common::EndedWithError(job.state()) || job.error().code() != error_code_) return false;
   }
   return labels_.Matches(job.spec().labels());
 }

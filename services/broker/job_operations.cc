@@ -4,13 +4,13 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "libs/common/job_states.h"
 #include "libs/common/log.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/quote.h"
 #include "services/broker/batch_budget.h"
 #include "services/broker/broker_engine.h"
 #include "services/broker/job_policy.h"
-#include "services/broker/job_states.h"
 
 namespace cohort::broker {
 
@@ -42,7 +42,7 @@ constexpr std::size_t kBulkRecordBytes = 64 << 10;
 
 absl::StatusOr<bool> BrokerEngine::RetryInto(JobRecord& rec, Pending& p) {
   Job& job = rec.job;
-  if (!IsTerminal(job.state())) return false;
+  if (!common::IsTerminal(job.state())) return false;
   if (job.state() == cohort::v1::JOB_STATE_SUCCEEDED) {
     return absl::FailedPreconditionError(absl::StrCat("job ", job.id(),
                                                       " SUCCEEDED: only a FAILED or CANCELLED job can be retried"));
@@ -95,7 +95,7 @@ absl::Status BrokerEngine::CheckDeletable(const JobRecord& rec) const {
   if (const auto* children = dependents_.Of(job.id())) {
     for (const std::string& child : *children) {
       auto it = jobs_.find(child);
-      if (it != jobs_.end() && !IsTerminal(it->second.job.state())) {
+      if (it != jobs_.end() && !common::IsTerminal(it->second.job.state())) {
         return absl::FailedPreconditionError(absl::StrCat(
             "job ", job.id(), " has unfinished dependents: job ", child, " is ",
             cohort::v1::JobState_Name(it->second.job.state()), " and waits on it; delete or cancel those first"));
@@ -107,7 +107,7 @@ absl::Status BrokerEngine::CheckDeletable(const JobRecord& rec) const {
 
 bool BrokerEngine::CancelInto(JobRecord& rec, Pending& p) {
   Job& job = rec.job;
-  if (IsTerminal(job.state())) return false;
+  if (common::IsTerminal(job.state())) return false;
   if (job.state() == cohort::v1::JOB_STATE_RUNNING) {
     if (job.cancel_requested()) return false;
     job.set_cancel_requested(true);
@@ -137,7 +137,7 @@ runtime::Task<absl::StatusOr<cohort::v1::RetryJobResponse>> BrokerEngine::RetryJ
   JobRecord& rec = it->second;
   cohort::v1::RetryJobResponse response;
   const bool fenced = expected_attempt > 0 && rec.job.attempt() != expected_attempt;
-  if (fenced || !IsTerminal(rec.job.state())) {
+  if (fenced || !common::IsTerminal(rec.job.state())) {
     *response.mutable_job() = Slim(rec.job);
     co_return response;
   }

@@ -6,26 +6,14 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "libs/common/names.h"
 #include "libs/common/quote.h"
 #include "libs/common/wire_time.h"
 
 namespace cohort::broker {
 namespace {
 
-// The rule a queue or kind name must follow, as messages state it.
-constexpr absl::string_view kNameRule = " is invalid: use [a-z0-9._-]{1,64}";
-
 constexpr absl::string_view kBuiltinKinds[] = {"builtin.echo", "builtin.sleep", "builtin.fail", "builtin.noop"};
-
-bool IsNameChar(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'; }
-
-bool IsName(absl::string_view s, std::size_t max) {
-  if (s.empty() || s.size() > max) return false;
-  for (char c : s) {
-    if (!IsNameChar(c)) return false;
-  }
-  return true;
-}
 
 std::string Field(int index, absl::string_view field) { return absl::StrCat("jobs[", index, "].", field); }
 
@@ -95,15 +83,10 @@ absl::Status CheckBackoff(const cohort::v1::JobSpec& spec, int index) {
 
 }  // namespace
 
-bool IsValidQueueName(absl::string_view queue) { return IsName(queue, 64); }
-
-absl::Status CheckQueueName(absl::string_view queue, absl::string_view what) {
-  if (IsValidQueueName(queue)) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(what, common::QuoteBounded(queue), kNameRule));
-}
+absl::Status CheckQueueName(absl::string_view queue, absl::string_view what) { return common::CheckName(queue, what); }
 
 absl::Status CheckKindName(absl::string_view kind, absl::string_view what) {
-  if (!IsName(kind, 64)) return absl::InvalidArgumentError(absl::StrCat(what, common::QuoteBounded(kind), kNameRule));
+  if (absl::Status s = common::CheckName(kind, what); !s.ok()) return s;
   if (absl::StartsWith(kind, "builtin.")) {
     bool known = false;
     for (absl::string_view k : kBuiltinKinds) known = known || k == kind;
@@ -121,7 +104,7 @@ absl::Status ValidateSpec(const cohort::v1::JobSpec& spec, int index, const Spec
     return absl::InvalidArgumentError(absl::StrCat("jobs[", index, "] is ", bytes,
                                                    " bytes serialized: the limit is ", limits.max_spec_bytes));
   }
-  if (absl::Status s = CheckQueueName(spec.queue(), Field(index, "queue ")); !s.ok()) return s;
+  if (absl::Status s = common::CheckName(spec.queue(), Field(index, "queue ")); !s.ok()) return s;
   if (absl::Status s = CheckKindName(spec.kind(), Field(index, "kind ")); !s.ok()) return s;
   if (absl::Status s = CheckCommand(spec, index, limits); !s.ok()) return s;
   if (spec.payload().size() > limits.max_payload_bytes) {

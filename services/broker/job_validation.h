@@ -26,15 +26,11 @@ struct SpecLimits {
   std::int32_t max_attempts = 100;
 };
 
-// True for a queue name Cohort accepts: [a-z0-9._-]{1,64}.
-bool IsValidQueueName(absl::string_view queue);
-
-// OK for a valid queue name; otherwise INVALID_ARGUMENT
-// "<what><quoted queue> is invalid: use [a-z0-9._-]{1,64}", quoting a bounded prefix of
-// the name. `what` names the field with its separator, e.g. "queue " or "hello.queues: ".
+// common::CheckName for a queue name (the one rule and message, libs/common/names.h).
+// `what` names the field with its separator, e.g. "queue " or "hello.queues: ".
 absl::Status CheckQueueName(absl::string_view queue, absl::string_view what);
 
-// OK for a valid JobSpec.kind: [a-z0-9._-]{1,64}, and one of the built-ins if it starts
+// OK for a valid JobSpec.kind: common::CheckName's rule, and one of the built-ins if it starts
 // with "builtin."; otherwise INVALID_ARGUMENT "<what><quoted kind> <the rule>", quoting a
 // bounded prefix. `what` as for CheckQueueName, e.g. "hello.kinds: ".
 absl::Status CheckKindName(absl::string_view kind, absl::string_view what);

@@ -5,8 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "libs/common/job_states.h"
 #include "libs/common/quote.h"
-#include "services/broker/job_states.h"
 
 namespace cohort::broker {
 namespace {
@@ -70,7 +70,7 @@ runtime::Task<absl::StatusOr<std::vector<JobOutcome>>> JobWaits::Gather(std::vec
   while (true) {
     if (!return_exceptions) {
       for (; seen < waiter.ended().size(); ++seen) {
-        if (EndedWithError(waiter.ended()[seen])) co_return JobFailure(waiter.ended()[seen]);
+        if (common::EndedWithError(waiter.ended()[seen].state())) co_return JobFailure(waiter.ended()[seen]);
       }
     }
     if (waiter.all_ended()) break;
@@ -134,7 +134,7 @@ runtime::Task<absl::StatusOr<std::string>> JobWaits::WaitFor(WaitForRequest requ
                                                                 : "it was cancelled"));
   }
   const Job& job = waiter.ended().front();
-  if (EndedWithError(job)) co_return JobFailure(job);
+  if (common::EndedWithError(job.state())) co_return JobFailure(job);
   co_return job.result();
 }
 
