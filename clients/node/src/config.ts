@@ -26,13 +26,19 @@ export interface Settings {
   token?: string;
   /** File holding the bearer token (whitespace around it dropped). */
   tokenFile?: string;
+  /** HTTP/2 keepalive: ping after this long without traffic, even on a quiet stream, and
+   * redial when a ping goes unanswered for min(keepaliveMs, 10 s); 1 s..1 h, default
+   * 20 s (the C++ clients' --broker-keepalive). Given here only, not by env or file. */
+  keepaliveMs?: number;
 }
 
-const KEYS: Record<string, keyof Settings> = {
+const KEYS: Record<string, SourcedKey> = {
   server: 'server', scheduler: 'scheduler', tls_ca: 'tlsCa', tls_cert: 'tlsCert', tls_key: 'tlsKey',
   tls_server_name: 'tlsServerName', token: 'token', token_file: 'tokenFile',
 };
-const ENV: Record<keyof Settings, string> = {
+// Settings read from the environment and the config file (keepaliveMs is explicit only).
+type SourcedKey = Exclude<keyof Settings, 'keepaliveMs'>;
+const ENV: Record<SourcedKey, string> = {
   server: 'COHORT_SERVER', scheduler: 'COHORT_SCHEDULER', tlsCa: 'COHORT_TLS_CA', tlsCert: 'COHORT_TLS_CERT',
   tlsKey: 'COHORT_TLS_KEY', tlsServerName: 'COHORT_TLS_SERVER_NAME', token: 'COHORT_TOKEN', tokenFile: 'COHORT_TOKEN_FILE',
 };
@@ -116,12 +122,12 @@ function defined(s: Settings): Settings {
  */
 export function resolveSettings(explicit: Settings = {}, env: NodeJS.ProcessEnv = process.env): Settings {
   const fromEnv: Settings = {};
-  for (const [field, name] of Object.entries(ENV) as [keyof Settings, string][]) {
+  for (const [field, name] of Object.entries(ENV) as [SourcedKey, string][]) {
     if (env[name]) fromEnv[field] = env[name];
   }
   const layers = [defined(explicit), fromEnv, readConfigFile(env)];
   const result: Settings = {};
-  for (const field of Object.keys(ENV) as (keyof Settings)[]) {
+  for (const field of Object.keys(ENV) as SourcedKey[]) {
     if (field === 'token' || field === 'tokenFile') continue;
     const value = layers.find((l) => l[field] !== undefined)?.[field];
     if (value !== undefined) result[field] = value;
@@ -129,6 +135,7 @@ export function resolveSettings(explicit: Settings = {}, env: NodeJS.ProcessEnv 
   const tokenLayer = layers.find((l) => l.token !== undefined || l.tokenFile !== undefined);
   if (tokenLayer?.token !== undefined) result.token = tokenLayer.token;
   else if (tokenLayer?.tokenFile !== undefined) result.tokenFile = tokenLayer.tokenFile;
+  if (explicit.keepaliveMs !== undefined) result.keepaliveMs = explicit.keepaliveMs;
   return result;
 }
 
@@ -149,7 +156,11 @@ export function tokenOf(settings: Settings): string | undefined {
   return token;
 }
 
-/** What a grpc-js client is built from: credentials, options (TLS name, token interceptor). */
+/** Ping interval when Settings.keepaliveMs is unset, and the longest wait for a ping's answer. */
+export const DEFAULT_KEEPALIVE_MS = 20_000;
+const KEEPALIVE_TIMEOUT_MS = 10_000;
+
+/** What a grpc-js client is built from: credentials, options (keepalive, TLS name, token interceptor). */
 export interface ChannelParts {
   credentials: grpc.ChannelCredentials;
   options: grpc.ClientOptions;
@@ -159,14 +170,23 @@ export interface ChannelParts {
  * Channel credentials and options for the settings: TLS when tlsCa is set (mutual with
  * tlsCert and tlsKey), plaintext otherwise; with a token, every call carries
  * `authorization: Bearer <token>` (as cohortctl, also over plaintext: use TLS off
- * loopback). Unreadable files and a certificate without its key are ConfigError.
+ * loopback). Every channel pings as Settings.keepaliveMs says. Unreadable files, a
+ * certificate without its key and a keepaliveMs out of range are ConfigError.
  */
 export function channelParts(settings: Settings): ChannelParts {
   if ((settings.tlsCert === undefined) !== (settings.tlsKey === undefined)) {
     throw new ConfigError('tls_cert and tls_key go together');
   }
   if (settings.tlsCert !== undefined && settings.tlsCa === undefined) throw new ConfigError('tls_cert needs tls_ca');
-  const options: grpc.ClientOptions = {};
+  const keepaliveMs = settings.keepaliveMs ?? DEFAULT_KEEPALIVE_MS;
+  if (!Number.isInteger(keepaliveMs) || keepaliveMs < 1_000 || keepaliveMs > 3_600_000) {
+    throw new ConfigError(`keepaliveMs must be an integer in 1000..3600000, got ${String(keepaliveMs).slice(0, 32)}`);
+  }
+  const options: grpc.ClientOptions = {
+    'grpc.keepalive_time_ms': keepaliveMs,
+    'grpc.keepalive_timeout_ms': Math.min(keepaliveMs, KEEPALIVE_TIMEOUT_MS),
+    'grpc.keepalive_permit_without_calls': 1,
+  };
   let credentials = grpc.credentials.createInsecure();
   if (settings.tlsCa !== undefined) {
     credentials = grpc.credentials.createSsl(readFile(settings.tlsCa, 'tls_ca'),

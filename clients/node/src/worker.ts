@@ -114,6 +114,8 @@ interface Session {
   drainStarted: boolean;
   halfClosed: boolean;
   ended: boolean;
+  /** Welcome.complete_carries_credit: a Complete asks for the slot's next job itself. */
+  carriesCredit: boolean;
 }
 
 function stop(attempt: Attempt, code: AttemptStopped['code'], message: string): void {
@@ -301,6 +303,7 @@ export class Worker {
       const stream = client.connect();
       const session: Session = {
         stream, draining: this.stopReason !== undefined, drainStarted: false, halfClosed: false, ended: false,
+        carriesCredit: false,
       };
       let welcomed = false;
       let status: grpc.StatusObject | undefined;
@@ -355,11 +358,14 @@ export class Worker {
         this.log(`connected as ${this.executorId}: queues=${this.queues.join(',')} kinds=${this.kinds.join(',')} ` +
           `capacity=${this.concurrency} heartbeat=${interval / 1000}s`);
         this.heartbeatMs = interval;
+        session.carriesCredit = message.body.value.completeCarriesCredit;
         clearInterval(timer);
         lastTick = Date.now();
         timer = setInterval(tick, interval);
         if (!session.draining) this.send(session, credit(this.concurrency - this.running.size));
-        if (this.unconfirmedLive()) for (const u of this.unconfirmed) this.send(session, u.message);
+        // A resent completion carries no credit: its credit was for the stream it was
+        // first sent on, and this stream's was granted above.
+        if (this.unconfirmedLive()) for (const u of this.unconfirmed) this.send(session, withoutCredit(u.message));
         if (this.stopReason !== undefined) void this.drain(session, this.stopReason);
       });
       void this.stopped.then(() => {
@@ -446,7 +452,6 @@ export class Worker {
   private async execute(key: string, attempt: Attempt): Promise<void> {
     const { ctx, controller } = attempt;
     const spec = ctx.job.spec;
-    // The freed slot is granted back by a CreditGrant after the Complete (any broker), not Complete.credit.
     const complete: ExecutorMessage_Complete = { jobId: ctx.jobId, attempt: ctx.attempt, outcome: undefined, credit: 0 };
     const limitMs = spec?.timeout !== undefined ? msOf(spec.timeout) : undefined;
     const timer = limitMs === undefined ? undefined
@@ -472,12 +477,17 @@ export class Worker {
     this.log(`completed ${complete.jobId} attempt ${complete.attempt}: ${outcome}`);
     this.running.delete(key);
     if (this.running.size === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+    // The freed slot asks for its next job: in the Complete itself when the broker honours
+    // Complete.credit (one broker commit for both), else by a CreditGrant after it.
+    const session = this.session;
+    const asks = session !== undefined && !session.draining;
+    if (asks && session.carriesCredit) complete.credit = 1;
     const message: ExecutorMessage = { body: { $case: 'complete', value: complete } };
     this.unconfirmed.push({ at: Date.now(), message });
-    const session = this.session;
+    this.unconfirmedLive();
     if (session !== undefined) {
       this.send(session, message);
-      if (!session.draining) this.send(session, credit(1));
+      if (asks && !session.carriesCredit) this.send(session, credit(1));
     }
   }
 }
@@ -491,6 +501,12 @@ function checkedConcurrency(concurrency: number): number {
 
 function credit(credits: number): ExecutorMessage {
   return { body: { $case: 'credit', value: { credits } } };
+}
+
+function withoutCredit(message: ExecutorMessage): ExecutorMessage {
+  const body = message.body;
+  if (body?.$case !== 'complete' || body.value.credit === 0) return message;
+  return { body: { $case: 'complete', value: { ...body.value, credit: 0 } } };
 }
 
 function toBuffer(result: TaskResult): Buffer {
