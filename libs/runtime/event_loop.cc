@@ -255,7 +255,9 @@ void EventLoop::RunOnce(bool may_block) {
     if (!timers_.empty()) {
       TimePoint next = timers_.next_deadline();
       if (clock_->IsManual()) {
-        if (clock_->AutoAdvance() && external_work_ == 0) {
+        if (next <= Now()) {
+          timeout_ns = 0;  // already due: the clock was advanced since the last check
+        } else if (clock_->AutoAdvance() && external_work_ == 0) {
           clock_->AdvanceTo(next);
           timeout_ns = 0;
         }

@@ -56,6 +56,21 @@ TEST(EventLoop, TimersFireInDeadlineOrderOnlyOnceDue) {
   EXPECT_EQ(fired, (std::vector<int>{10, 11, 20, 30}));
 }
 
+TEST(EventLoop, RunFiresATimerThatAManualClockAdvancedPastWithoutBlocking) {
+  // A manual clock moved on by a callback: the due timer fires on the next iteration
+  // instead of the loop blocking in the kernel for an event that never comes.
+  ManualClock clock;
+  EventLoop loop(&clock);
+  bool fired = false;
+  loop.CallLater(10ms, [&] {
+    fired = true;
+    loop.Stop();
+  });
+  loop.CallSoon([&] { clock.Advance(20ms); });
+  loop.Run();
+  EXPECT_TRUE(fired);
+}
+
 TEST(EventLoop, CancelledTimerNeverFires) {
   ManualClock clock;
   EventLoop loop(&clock);
