@@ -4,7 +4,6 @@
 
 #include <cstdlib>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "grpcpp/create_channel.h"
@@ -13,6 +12,7 @@
 #include "libs/common/address.h"
 #include "libs/common/log.h"
 #include "libs/common/message_limits.h"
+#include "libs/common/names.h"
 #include "services/executor/process_runner.h"
 
 namespace cohort::executor {
@@ -23,15 +23,6 @@ const log::Logger kLog("executor");
 constexpr int kMaxCapacity = 10'000;
 constexpr std::size_t kMaxExecutorIdBytes = 128;  // the broker's limit
 constexpr std::int64_t kMaxCapturedBytes = std::int64_t{1} << 30;
-
-// [a-z0-9._-]{1,64}, as the broker requires of queue names.
-bool IsValidQueueName(const std::string& queue) {
-  if (queue.empty() || queue.size() > 64) return false;
-  for (char c : queue) {
-    if (!absl::ascii_islower(c) && !absl::ascii_isdigit(c) && c != '.' && c != '_' && c != '-') return false;
-  }
-  return true;
-}
 
 std::string DefaultExecutorId() {
   char host[256] = {};
@@ -96,10 +87,7 @@ absl::Status ExecutorApp::Validate(const ExecutorAppOptions& options) {
     if (key.empty()) return absl::InvalidArgumentError("--labels: a label has an empty key: use KEY=VALUE");
   }
   for (const std::string& queue : options.queues) {
-    if (!IsValidQueueName(queue)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--queues: \"", queue, "\" is invalid: use [a-z0-9._-]{1,64}"));
-    }
+    if (absl::Status valid = common::CheckName(queue, "--queues: "); !valid.ok()) return valid;
   }
   if (absl::StatusOr<CommandAllowlist> allow = CommandAllowlist::Create(options.allow_exec); !allow.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("--allow-exec: ", allow.status().message()));

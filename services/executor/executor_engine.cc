@@ -23,8 +23,7 @@ const log::Logger kLog("executor");
 // never overflows (a hand conversion of seconds to nanoseconds wrapped around and made
 // a timeout of 2,777,778 h fire at once).
 runtime::Duration TimerDelay(const google::protobuf::Duration& d) {
-  const absl::Duration exact = absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());  // cannot overflow
-  return common::ToChronoSaturated(std::clamp(exact, absl::ZeroDuration(), common::kMaxWireDuration));
+  return common::ToChronoSaturated(common::ClampedFromProto(d));
 }
 
 // The low-cardinality outcome label of cohort_executor_attempts_total.
