@@ -10,6 +10,7 @@
 #include "google/protobuf/util/time_util.h"
 #include "google/protobuf/util/json_util.h"
 #include "libs/common/ids.h"
+#include "libs/common/names.h"
 #include "libs/common/quote.h"
 
 namespace cohort::console {
@@ -21,10 +22,6 @@ constexpr std::int32_t kMaxWeight = 1'000;
 
 constexpr std::size_t kMaxSelectorBytes = 1024;
 constexpr std::size_t kMaxFieldBytes = 128;
-
-bool IsNameChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
-}
 
 absl::Status CheckBounded(absl::string_view what, absl::string_view value, std::size_t max) {
   if (value.size() <= max) return absl::OkStatus();
@@ -118,11 +115,7 @@ absl::StatusOr<cohort::v1::StartBulkOperationRequest> ParseBulkRequest(absl::str
 }
 
 absl::Status CheckName(absl::string_view what, absl::string_view name) {
-  bool ok = !name.empty() && name.size() <= 64;
-  for (char c : name) ok = ok && IsNameChar(c);
-  if (ok) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      absl::StrCat(what, " ", common::QuoteBounded(name), " is invalid: use [a-z0-9._-]{1,64}"));
+  return common::CheckName(name, absl::StrCat(what, " "));
 }
 
 absl::Status CheckJobId(absl::string_view id) {

@@ -17,7 +17,8 @@ namespace cohort::console {
 // broker or the scheduler. Every error is INVALID_ARGUMENT and quotes at most a short
 // prefix of the input (common::QuoteBounded).
 
-// A queue or schedule name: [a-z0-9._-]{1,64}, the rule the broker and scheduler apply.
+// A queue or schedule name: common::CheckName (libs/common/names.h), the rule and message
+// the broker and scheduler apply, with `what` ("queue", "schedule") naming the field.
 absl::Status CheckName(absl::string_view what, absl::string_view name);
 
 // A job id as the broker makes them (common::ValidateJobId).

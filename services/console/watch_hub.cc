@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "libs/common/backoff.h"
 #include "libs/common/log.h"
 #include "libs/rpc/read_client.h"
 #include "libs/rpc/status.h"
@@ -179,17 +180,17 @@ runtime::Task<void> WatchHub::Run(runtime::Event& stop) {
     if (self->watch_ctx_ != nullptr) self->watch_ctx_->TryCancel();
     self->wake_.Set();
   }(this, &stop));
-  std::chrono::milliseconds backoff(200);
+  common::Backoff backoff({.initial = absl::Milliseconds(200), .max = absl::Seconds(5)});
   while (!stopping_) {
     const runtime::TimePoint started = runtime::EventLoop::Current()->Now();
     absl::Status ended = co_await FollowOnce();
     if (stopping_) break;
     // A stream that lived a while was healthy: start the backoff afresh.
-    if (runtime::EventLoop::Current()->Now() - started > std::chrono::seconds(10)) backoff = std::chrono::milliseconds(200);
+    if (runtime::EventLoop::Current()->Now() - started > std::chrono::seconds(10)) backoff.Reset();
+    const absl::Duration delay = backoff.Next();
     kLog.Warn("broker watch ended; retrying",
-              {{"error", std::string(ended.message().substr(0, 200))}, {"retry_ms", static_cast<std::int64_t>(backoff.count())}});
-    co_await wake_.WaitUntil(runtime::EventLoop::Current()->Now() + backoff);
-    backoff = std::min<std::chrono::milliseconds>(backoff * 2, std::chrono::seconds(5));
+              {{"error", std::string(ended.message().substr(0, 200))}, {"retry_ms", absl::ToInt64Milliseconds(delay)}});
+    co_await wake_.WaitUntil(runtime::EventLoop::Current()->Now() + absl::ToChronoNanoseconds(delay));
   }
   co_await group.Join();
   absl::MutexLock lock(&mu_);
