@@ -199,9 +199,10 @@ class BrokerEngine {
   // not a takeover.
   absl::StatusOr<std::uint64_t> Attach(const cohort::v1::ExecutorMessage::Hello& hello, ExecutorChannel* channel,
                                        const std::string& principal = "");
-  // A message after Hello. INVALID_ARGUMENT ends the stream. A Heartbeat is answered
-  // with LeaseExtended for the listed attempts still leased to this executor id and
-  // Cancel for the others. Progress and Complete are accepted for any attempt still
+  // A message after Hello. INVALID_ARGUMENT ends the stream. A Heartbeat is always
+  // answered with a LeaseExtended listing the attempts still leased to this executor id
+  // (possibly none, so the executor's watchdog hears the broker), and Cancel for the
+  // others. Progress and Complete are accepted for any attempt still
   // leased to this executor id, whichever of its streams it was assigned on.
   absl::Status OnExecutorMessage(std::uint64_t session, const cohort::v1::ExecutorMessage& message);
   // The stream ended. If it broke (or was cancelled), its attempts keep their leases

@@ -9,7 +9,7 @@
 #include "libs/common/wire_time.h"
 #include "services/broker/broker_engine.h"
 #include "services/broker/job_policy.h"
-#include "services/broker/job_states.h"
+#include "libs/common/job_states.h"
 
 namespace cohort::broker {
 
@@ -271,7 +271,7 @@ bool BrokerEngine::LeasedTo(const JobRecord& rec, const std::string& executor_id
 // ---- Deadlines ----------------------------------------------------------------------------
 
 void BrokerEngine::ArmDeadline(JobRecord& rec, Pending& p) {
-  if (!rec.job.spec().has_deadline() || IsTerminal(rec.job.state())) return;
+  if (!rec.job.spec().has_deadline() || common::IsTerminal(rec.job.state())) return;
   // absl::Time holds any stored Timestamp, and the difference saturates to infinity.
   const absl::Duration left = FromProto(rec.job.spec().deadline()) - Now();
   if (left <= absl::ZeroDuration()) {
@@ -291,7 +291,7 @@ void BrokerEngine::OnDeadline(const std::string& id) {
   if (it == jobs_.end()) return;
   JobRecord& rec = it->second;
   rec.deadline_timer = 0;
-  if (IsTerminal(rec.job.state()) || stopping_) return;
+  if (common::IsTerminal(rec.job.state()) || stopping_) return;
   // The timer is the check: it was armed for the deadline on the broker's clock.
   Pending p;
   ExceedDeadline(rec, p);

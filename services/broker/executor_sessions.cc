@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "libs/common/message_limits.h"
+#include "libs/common/names.h"
 #include "libs/common/proto_time.h"
 #include "services/broker/job_validation.h"
 
@@ -22,7 +23,7 @@ absl::Status ExecutorSessions::CheckHello(const cohort::v1::ExecutorMessage::Hel
         absl::StrCat("hello.running lists ", hello.running_size(), " attempts: the limit is ", max_capacity));
   }
   for (const std::string& q : hello.queues()) {
-    if (absl::Status s = CheckQueueName(q, "hello.queues: "); !s.ok()) return s;
+    if (absl::Status s = common::CheckName(q, "hello.queues: "); !s.ok()) return s;
   }
   if (hello.kinds_size() > common::kMaxExecutorKinds) {
     return absl::InvalidArgumentError(absl::StrCat("hello.kinds lists ", hello.kinds_size(),

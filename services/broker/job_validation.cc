@@ -83,8 +83,6 @@ absl::Status CheckBackoff(const cohort::v1::JobSpec& spec, int index) {
 
 }  // namespace
 
-absl::Status CheckQueueName(absl::string_view queue, absl::string_view what) { return common::CheckName(queue, what); }
-
 absl::Status CheckKindName(absl::string_view kind, absl::string_view what) {
   if (absl::Status s = common::CheckName(kind, what); !s.ok()) return s;
   if (absl::StartsWith(kind, "builtin.")) {

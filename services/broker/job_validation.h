@@ -26,13 +26,9 @@ struct SpecLimits {
   std::int32_t max_attempts = 100;
 };
 
-// common::CheckName for a queue name (the one rule and message, libs/common/names.h).
-// `what` names the field with its separator, e.g. "queue " or "hello.queues: ".
-absl::Status CheckQueueName(absl::string_view queue, absl::string_view what);
-
 // OK for a valid JobSpec.kind: common::CheckName's rule, and one of the built-ins if it starts
 // with "builtin."; otherwise INVALID_ARGUMENT "<what><quoted kind> <the rule>", quoting a
-// bounded prefix. `what` as for CheckQueueName, e.g. "hello.kinds: ".
+// bounded prefix. `what` names the field with its separator, e.g. "hello.kinds: ".
 absl::Status CheckKindName(absl::string_view kind, absl::string_view what);
 
 // Checks one spec on its own (dependencies on existing jobs are the caller's to
