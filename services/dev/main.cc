@@ -27,6 +27,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -146,8 +147,44 @@ std::string DialAddress(common::HostPort bound) {
 // executors, shut the shared gRPC server down (the broker stops last, so the other
 // parts' calls have ended by then), flush the commits in flight. `server` is read only
 // at the stop, when it has long been set.
+// Set once, when the shared gRPC server has stopped; a task on any loop may await it
+// without holding a thread (ExternalCompletion), one waiter at a time.
+class ServerDown {
+ public:
+  void Notify() {
+    std::optional<runtime::Completer<void>> waiter;
+    {
+      absl::MutexLock lock(&mu_);
+      down_ = true;
+      waiter.swap(waiter_);
+    }
+    if (waiter) (*waiter)();
+  }
+  bool IsDown() {
+    absl::MutexLock lock(&mu_);
+    return down_;
+  }
+  runtime::ExternalCompletion<void> Wait() {
+    return runtime::ExternalCompletion<void>([this](runtime::Completer<void> done) {
+      {
+        absl::MutexLock lock(&mu_);
+        if (!down_) {
+          waiter_.emplace(done);
+          return;
+        }
+      }
+      done();
+    });
+  }
+
+ private:
+  absl::Mutex mu_;
+  bool down_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<runtime::Completer<void>> waiter_ ABSL_GUARDED_BY(mu_);
+};
+
 runtime::Task<void> RunBroker(std::unique_ptr<broker::BrokerApp> app, runtime::Event& stop,
-                              const std::unique_ptr<grpc::Server>& server, absl::Notification& server_down) {
+                              const std::unique_ptr<grpc::Server>& server, ServerDown& server_down) {
   co_await app->Run(stop, [&server, &server_down] {
     rpc::StopServer(*server);
     server_down.Notify();
@@ -160,12 +197,12 @@ runtime::Task<void> RunBroker(std::unique_ptr<broker::BrokerApp> app, runtime::E
 // reaches a stopped app (as in cohort-scheduler, which stops its server after Run)
 // rather than a destroyed one.
 runtime::Task<void> RunScheduler(std::unique_ptr<scheduler::SchedulerApp> app, runtime::Event& stop,
-                                 absl::Notification& ran, absl::Notification& server_down) {
+                                 absl::Notification& ran, ServerDown& server_down) {
   {
     absl::Cleanup notify = [&ran] { ran.Notify(); };  // however Run ends
     co_await app->Run(stop);
   }
-  co_await runtime::ToThread([&server_down] { server_down.WaitForNotification(); });
+  co_await server_down.Wait();
 }
 
 // The console's front end: the flag, else the image's copy when there is one.
@@ -298,7 +335,7 @@ int Main(int argc, char** argv) {
   // Set once the server starts, before any part is launched; the broker's part shuts it
   // down when it stops.
   std::unique_ptr<grpc::Server> server;
-  absl::Notification server_down;
+  ServerDown server_down;
   broker::BrokerApp* broker_app = nullptr;
   std::unique_ptr<PartThread> broker = OrDie(PartThread::Start(
       "broker",
@@ -416,7 +453,7 @@ int Main(int argc, char** argv) {
   scheduler_ran.WaitForNotification();
   broker->RequestStop();
   broker->Join();
-  if (!server_down.HasBeenNotified()) {
+  if (!server_down.IsDown()) {
     rpc::StopServer(*server);
     server_down.Notify();
   }
