@@ -14,8 +14,11 @@
 
 namespace cohort::rpc {
 
-namespace detail {
-
+// Runs `body` (a handler's task, unary or streaming) and calls `(*observe)(UnaryOutcome)`
+// exactly once, on the loop, when it ends: with the handler's own code, CANCELLED when
+// the call was cancelled, INTERNAL when the handler threw (and rethrows). `observe` must
+// outlive the task. ServeObservedUnary below is this for unary calls; a server stream
+// wraps its body in it directly.
 template <typename Observer>
 runtime::Task<grpc::Status> Observed(runtime::EventLoop& loop, absl::string_view method, Observer* observe,
                                      runtime::Task<grpc::Status> body) {
@@ -32,8 +35,6 @@ runtime::Task<grpc::Status> Observed(runtime::EventLoop& loop, absl::string_view
     throw;
   }
 }
-
-}  // namespace detail
 
 // ServeUnary (unary_server.h) for a handler whose every outcome a service records:
 // `observe(UnaryOutcome)` is called exactly once per call, on the loop, when the handler
@@ -54,7 +55,7 @@ grpc::ServerUnaryReactor* ServeObservedUnary(runtime::EventLoop& loop, absl::str
                            handler = std::move(handler)]() mutable -> runtime::Task<grpc::Status> {
     // The lambda lives in the call until gRPC's OnDone, after the task has ended, so the
     // task may point at its members.
-    return detail::Observed(loop, method, &observe, handler());
+    return Observed(loop, method, &observe, handler());
   });
 }
 

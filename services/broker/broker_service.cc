@@ -11,6 +11,7 @@
 #include "libs/common/quote.h"
 #include "libs/common/wire_time.h"
 #include "libs/rpc/bidi_server.h"
+#include "libs/rpc/observed_unary.h"
 #include "libs/rpc/server_stream.h"
 #include "libs/rpc/status.h"
 #include "libs/rpc/unary_server.h"
@@ -77,23 +78,13 @@ class SessionChannel final : public ExecutorChannel {
 
 template <typename Body>
 grpc::ServerUnaryReactor* BrokerService::Unary(const char* method, Body body) {
-  return rpc::ServeUnary(loop_, [this, method, body = std::move(body)]() mutable -> Task<grpc::Status> {
-    return Measured(method, body());
-  });
+  return rpc::ServeObservedUnary(
+      loop_, method, recorder_, std::move(body));
 }
 
-Task<grpc::Status> BrokerService::Measured(const char* method, Task<grpc::Status> body) {
-  const runtime::TimePoint start = loop_.Now();  // the loop's monotonic clock, as every time here
-  grpc::StatusCode code = grpc::StatusCode::CANCELLED;
-  try {
-    grpc::Status status = co_await std::move(body);
-    code = status.error_code();
-    metrics_.Rpc(method, std::string(rpc::CodeName(code)), std::chrono::duration<double>(loop_.Now() - start).count());
-    co_return status;
-  } catch (...) {
-    metrics_.Rpc(method, std::string(rpc::CodeName(code)), std::chrono::duration<double>(loop_.Now() - start).count());
-    throw;
-  }
+void BrokerService::Record(const rpc::UnaryOutcome& outcome) {
+  metrics_.Rpc(std::string(outcome.method), std::string(rpc::CodeName(outcome.code)),
+               std::chrono::duration<double>(outcome.elapsed).count());
 }
 
 absl::StatusOr<std::optional<runtime::TimePoint>> BrokerService::DeadlineOf(
@@ -270,7 +261,7 @@ grpc::ServerWriteReactor<cohort::v1::AsCompletedResponse>* BrokerService::AsComp
     grpc::CallbackServerContext* ctx, const cohort::v1::AsCompletedRequest* req) {
   return rpc::ServeStream<cohort::v1::AsCompletedResponse>(
       loop_, ctx, [this, req](rpc::ServerWriteStream<cohort::v1::AsCompletedResponse>& stream) -> Task<grpc::Status> {
-        return Measured("AsCompleted", [](BrokerService* self, const cohort::v1::AsCompletedRequest* req,
+        return rpc::Observed(loop_, "AsCompleted", &recorder_, [](BrokerService* self, const cohort::v1::AsCompletedRequest* req,
                                           rpc::ServerWriteStream<cohort::v1::AsCompletedResponse>* stream)
                                            -> Task<grpc::Status> {
           if (absl::Status s = self->CheckIds(req->job_ids()); !s.ok()) co_return rpc::ToGrpc(s);

@@ -5,6 +5,7 @@
 #include <cstddef>
 
 #include "grpcpp/server_context.h"
+#include "libs/rpc/unary_outcome.h"
 #include "libs/runtime/runtime.h"
 #include "protos/cohort/v1/broker.grpc.pb.h"
 #include "services/broker/broker_engine.h"
@@ -92,10 +93,18 @@ class BrokerService final : public cohort::v1::Broker::CallbackService {
   runtime::Task<void> DrainExecutors(runtime::Duration grace);
 
  private:
-  // Serves a unary call with body (a Task<grpc::Status>), recording metrics.
+  // Records a call's outcome (rpc::Observed: its code, CANCELLED or INTERNAL) in
+  // cohort_broker_rpcs_total and rpc_seconds.
+  struct RpcRecorder {
+    BrokerService* service;
+    void operator()(const rpc::UnaryOutcome& outcome) const { service->Record(outcome); }
+  };
+
+  // Serves a unary call with body (a callable returning Task<grpc::Status>), recording
+  // metrics through rpc::ServeObservedUnary.
   template <typename Body>
   grpc::ServerUnaryReactor* Unary(const char* method, Body body);
-  runtime::Task<grpc::Status> Measured(const char* method, runtime::Task<grpc::Status> body);
+  void Record(const rpc::UnaryOutcome& outcome);
   // The wait deadline of a request: its timeout (if set) on the loop's clock, saturated.
   // INVALID_ARGUMENT for a malformed or negative timeout, or one over 100 years
   // (common::DurationFromWire).
@@ -110,6 +119,7 @@ class BrokerService final : public cohort::v1::Broker::CallbackService {
   std::atomic<bool> stopping_{false};
   int executor_streams_ = 0;       // Connect streams attached to the engine now (loop thread)
   runtime::Event executors_gone_;  // set whenever executor_streams_ drops to 0
+  RpcRecorder recorder_{this};     // for the server streams' rpc::Observed
 };
 
 }  // namespace cohort::broker
