@@ -32,7 +32,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "peers"))
-from peers import Driver, Proc, Stopped, start_redis  # noqa: E402  (bench/peers' process helpers)
+from peers import Driver, Proc, Stopped, percentile_ms, start_redis  # noqa: E402  (bench/peers' process helpers)
 
 
 class System:
@@ -99,8 +99,8 @@ def run_system(system: System, args: argparse.Namespace, root: Path, run: int) -
     try:
         figures = {"throughput": args.jobs / driver.call("throughput", args.jobs)["s"]}
         rt = sorted(driver.call("roundtrip", args.round_trips)["samples"])
-        figures["rt_p50"] = rt[len(rt) // 2] * 1e3
-        figures["rt_p99"] = rt[min(len(rt) - 1, int(len(rt) * 0.99))] * 1e3
+        figures["rt_p50"] = percentile_ms(rt, 0.5)
+        figures["rt_p99"] = percentile_ms(rt, 0.99)
         figures["gather"] = statistics.median(driver.call("gather", args.gather_jobs)["s"] for _ in range(5)) * 1e3
         figures["fanout"] = statistics.median(driver.call("fanout", args.fanout)["s"] for _ in range(5)) * 1e3
         return figures

@@ -45,6 +45,11 @@ def _die_with_parent() -> None:
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def percentile_ms(sorted_seconds: list[float], q: float) -> float:
+    """The q-quantile (0..1, nearest rank) of ascending samples in seconds, in ms."""
+    return sorted_seconds[min(len(sorted_seconds) - 1, int(len(sorted_seconds) * q))] * 1e3
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -245,8 +250,8 @@ def run_system(system: System, args: argparse.Namespace, root: Path, run: int) -
         figures["cpu_us"] = cpu / n * 1e6
         figures["single"] = args.single_jobs / driver.call("single", args.single_jobs)["single_s"]
         rt = sorted(driver.call("roundtrip", args.round_trips)["rt_samples"])
-        figures["rt_p50"] = rt[len(rt) // 2] * 1e3
-        figures["rt_p99"] = rt[min(len(rt) - 1, int(len(rt) * 0.99))] * 1e3
+        figures["rt_p50"] = percentile_ms(rt, 0.5)
+        figures["rt_p99"] = percentile_ms(rt, 0.99)
         figures["gather"] = statistics.median(
             driver.call("gather", args.gather_jobs)["gather_s"] for _ in range(5)) * 1e3
         figures["rss"] = server.peak_rss_mb() + worker.peak_rss_mb()
