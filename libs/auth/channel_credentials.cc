@@ -5,13 +5,18 @@
 #include <cstdlib>
 #include <fstream>
 #include <limits>
+#include <optional>
 #include <sstream>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/algorithm/container.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "grpc/impl/codegen/grpc_types.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -19,6 +24,8 @@
 #include "grpcpp/security/tls_credentials_options.h"
 #include "grpcpp/support/client_interceptor.h"
 #include "libs/auth/server_security.h"
+#include "libs/common/address.h"
+#include "libs/common/quote.h"
 
 namespace cohort::auth {
 namespace {
@@ -51,12 +58,48 @@ class BearerTokenInterceptorFactory final : public grpc::experimental::ClientInt
   const std::string header_;  // lives as long as the channel, which owns this factory
 };
 
+constexpr int kInitialReconnectBackoffMs = 250;
+
 void FillOne(std::string& field, const char* variable) {
   if (!field.empty()) return;
   if (const char* value = std::getenv(variable); value != nullptr) field = value;
 }
 
 }  // namespace
+
+absl::StatusOr<std::string> ChannelTarget(absl::string_view flag_name, absl::string_view text) {
+  if (!absl::StrContains(text, ',')) {
+    absl::StatusOr<common::HostPort> one = common::ParseHostPort(flag_name, text, common::PortZero::kRejected);
+    if (!one.ok()) return one.status();
+    return one->ToString();
+  }
+  const std::vector<absl::string_view> parts = absl::StrSplit(text, ',');
+  if (parts.size() > kMaxTargetAddresses) {
+    return absl::InvalidArgumentError(absl::StrCat(flag_name, " lists ", parts.size(),
+                                                   " addresses: at most ", kMaxTargetAddresses));
+  }
+  std::vector<std::string> addresses;
+  std::optional<common::HostPort::Kind> kind;
+  for (absl::string_view part : parts) {
+    absl::StatusOr<common::HostPort> address = common::ParseHostPort(flag_name, part, common::PortZero::kRejected);
+    if (!address.ok()) return address.status();
+    if (address->kind == common::HostPort::Kind::kHostname) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          flag_name, ": a list of addresses takes IP addresses only (", common::QuoteBounded(part),
+          " is a hostname); give a single name instead, e.g. a Service that selects the leader"));
+    }
+    if (kind.has_value() && *kind != address->kind) {
+      return absl::InvalidArgumentError(absl::StrCat(flag_name, ": a list of addresses is all IPv4 or all IPv6"));
+    }
+    kind = address->kind;
+    std::string printed = address->ToString();
+    if (absl::c_linear_search(addresses, printed)) {
+      return absl::InvalidArgumentError(absl::StrCat(flag_name, " lists ", printed, " twice"));
+    }
+    addresses.push_back(std::move(printed));
+  }
+  return absl::StrCat(*kind == common::HostPort::Kind::kIPv4 ? "ipv4:" : "ipv6:", absl::StrJoin(addresses, ","));
+}
 
 void FillFromEnvironment(ClientSecurityOptions& options) {
   FillOne(options.tls_ca, "COHORT_TLS_CA");
@@ -102,6 +145,14 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& ta
                                                             const ClientSecurityOptions& options,
                                                             grpc::ChannelArguments args) {
   if (absl::Status s = CheckClientSecurity(options); !s.ok()) return s;
+  std::string resolved = target;
+  if (absl::StrContains(target, ',')) {
+    absl::StatusOr<std::string> list = ChannelTarget("the target", target);
+    if (!list.ok()) return list.status();
+    resolved = *std::move(list);
+  }
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, kInitialReconnectBackoffMs);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(absl::ToInt64Milliseconds(kMaxReconnectBackoff)));
   const int keepalive_ms = static_cast<int>(
       std::clamp<int64_t>(absl::ToInt64Milliseconds(options.keepalive), 1, std::numeric_limits<int>::max()));
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, keepalive_ms);
@@ -127,10 +178,10 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& ta
   } else {
     credentials = grpc::InsecureChannelCredentials();
   }
-  if (options.token.empty()) return grpc::CreateCustomChannel(target, credentials, args);
+  if (options.token.empty()) return grpc::CreateCustomChannel(resolved, credentials, args);
   std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(std::make_unique<BearerTokenInterceptorFactory>(options.token));
-  return grpc::experimental::CreateCustomChannelWithInterceptors(target, credentials, args, std::move(interceptors));
+  return grpc::experimental::CreateCustomChannelWithInterceptors(resolved, credentials, args, std::move(interceptors));
 }
 
 }  // namespace cohort::auth

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <string>
 
@@ -44,11 +45,35 @@ absl::StatusOr<std::string> ReadTokenFile(const std::string& path);
 // key and a CA, and every named file is readable (errors name the file).
 absl::Status CheckClientSecurity(const ClientSecurityOptions& options);
 
-// A channel to `target` (HOST:PORT) with `args` and options.keepalive: TLS when tls_ca is set (CA and client
+// At most this many addresses in one target list (a broker group has 3 or 5 replicas).
+inline constexpr std::size_t kMaxTargetAddresses = 16;
+
+// The gRPC target for what a user wrote as a server address (`flag_name` names it in
+// errors, which quote a bounded prefix of `text`):
+//  - one HOST:PORT (`127.0.0.1:7070`, `[::1]:7070`, `broker.cohort:7070`): itself;
+//  - a comma-separated list of IP HOST:PORTs, all IPv4 or all IPv6, port 1..65535, no
+//    repeats, at most kMaxTargetAddresses (`127.0.0.1:7001,127.0.0.1:7002`): the
+//    replicas of a broker group, of which only the leader listens. Returns gRPC's
+//    address-list target (`ipv4:127.0.0.1:7001,127.0.0.1:7002`), over which the
+//    default pick_first policy connects to the first address that accepts and, when
+//    that connection breaks, tries the list again. A list of hostnames is refused:
+//    give one name instead (in Kubernetes, the Service that selects the leader).
+// INVALID_ARGUMENT otherwise. Commands parse their --broker/--server flag with it.
+absl::StatusOr<std::string> ChannelTarget(absl::string_view flag_name, absl::string_view text);
+
+// A channel to `target` (one HOST:PORT or a list, see ChannelTarget; anything else
+// without a comma, such as `unix:PATH`, is passed to gRPC as it is) with `args` and
+// options.keepalive: TLS when tls_ca is set (CA and client
 // certificate files watched and re-read every 10 s, so rotated Secrets take effect on
 // new connections), plaintext otherwise; with a token, every call carries
 // `authorization: Bearer <token>`. Unreadable files and a cert without its key are
-// INVALID_ARGUMENT/NOT_FOUND naming the file; connection problems show up on calls.
+// INVALID_ARGUMENT/NOT_FOUND naming the file; a malformed list is ChannelTarget's
+// INVALID_ARGUMENT; connection problems show up on calls.
+//
+// Reconnecting: a broken connection is redialled after 250 ms, backing off to at most
+// kMaxReconnectBackoff (gRPC's own cap is 120 s), so that a client reaches a new
+// broker leader within a second or two of its start, whichever address it serves on.
+inline constexpr absl::Duration kMaxReconnectBackoff = absl::Seconds(2);
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& target,
                                                             const ClientSecurityOptions& options,
                                                             grpc::ChannelArguments args = {});
