@@ -1,9 +1,12 @@
 // cohortctl: Cohort's command-line client. See README.md ("cohortctl") and
 // `cohortctl --help`.
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "grpc/grpc.h"
 #include "absl/strings/str_format.h"
 #include "libs/common/version_line.h"
 #include "services/cli/client_config.h"
@@ -84,4 +87,16 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace cohort::cli
 
-int main(int argc, char** argv) { return cohort::cli::Main(argc, argv); }
+// cohortctl holds gRPC's library open for its whole life and ends with _Exit, so no
+// grpc_shutdown runs: when the last channel went, grpc_shutdown joined gRPC's executor
+// thread, which could sit in a poll for up to 10 s after a call the server refused
+// while the client was still sending (a 50 MB payload over the broker's
+// --max-message-bytes: the error printed at once, the exit 10 s later). Everything
+// cohortctl writes goes through stdio (flushed here) or is closed before Main returns.
+int main(int argc, char** argv) {
+  grpc_init();
+  const int code = cohort::cli::Main(argc, argv);
+  std::fflush(stdout);
+  std::fflush(stderr);
+  std::_Exit(code);
+}
