@@ -19,6 +19,12 @@ from typing import Any, Mapping, Sequence
 import grpc
 
 DEFAULT_SERVER = "127.0.0.1:7070"
+# HTTP/2 keepalive of every channel, as the C++ clients' --broker-keepalive and the Node
+# SDK's keepaliveMs: a ping after this long without traffic, even on a quiet stream, and a
+# redial when one goes unanswered for min(keepalive, 10 s). A caller's own
+# grpc.keepalive_* options win.
+DEFAULT_KEEPALIVE_MS = 20_000
+_KEEPALIVE_TIMEOUT_MS = 10_000
 _MAX_CONFIG_BYTES = 64 * 1024
 
 
@@ -179,16 +185,31 @@ def _token_interceptors(token: str) -> list[Any]:
     return [_UnaryUnaryToken(header), _UnaryStreamToken(header), _StreamStreamToken(header)]
 
 
+def channel_options(options: Sequence[tuple[str, Any]] = ()) -> list[tuple[str, Any]]:
+    """`options` with the keepalive defaults added for every key they do not set; a
+    grpc.keepalive_time_ms given alone also sets the answer's timeout to at most it."""
+    given = dict(options)
+    keepalive = int(given.get("grpc.keepalive_time_ms", DEFAULT_KEEPALIVE_MS))
+    defaults = {
+        "grpc.keepalive_time_ms": keepalive,
+        "grpc.keepalive_timeout_ms": min(keepalive, _KEEPALIVE_TIMEOUT_MS),
+        "grpc.keepalive_permit_without_calls": 1,
+        "grpc.http2.max_pings_without_data": 0,
+    }
+    return list(options) + [(k, v) for k, v in defaults.items() if k not in given]
+
+
 def open_channel(target: str, settings: Settings, credentials: grpc.ChannelCredentials | None = None,
                  options: Sequence[tuple[str, Any]] = ()) -> grpc.aio.Channel:
     """A grpc.aio channel to target: TLS when tls_ca is set (mutual with tls_cert and
     tls_key; tls_server_name overrides the name checked), plaintext otherwise; with a
-    token, every call carries it. `credentials` replaces the TLS the settings give."""
+    token, every call carries it. `credentials` replaces the TLS the settings give.
+    Every channel pings as channel_options says."""
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise ConfigError("tls_cert and tls_key go together")
     if settings.tls_cert and not settings.tls_ca:
         raise ConfigError("tls_cert needs tls_ca")
-    all_options = list(options)
+    all_options = channel_options(options)
     if credentials is None and settings.tls_ca:
         credentials = grpc.ssl_channel_credentials(
             root_certificates=_read(settings.tls_ca, "tls_ca"),

@@ -9,8 +9,10 @@ import grpc
 import pytest
 
 import cohort
+from cohort import config
 from cohort.pb import job_pb2
 from conftest import BUILTIN
+from fault_proxy import FaultProxy
 
 LONG = "60s"
 
@@ -190,3 +192,33 @@ def test_sync_client_submits_and_waits(dev) -> None:  # type: ignore[no-untyped-
         assert client.result(job, timeout=30) == b"sync"
         assert client.gather([job]) == [b"sync"]
         assert client.get_job(job.id).state == job_pb2.JOB_STATE_SUCCEEDED
+
+
+async def test_a_wait_over_a_wedged_link_fails_within_the_keepalive_bound(dev, queue: str) -> None:  # type: ignore[no-untyped-def]
+    # A link that stays open but carries nothing (a dead NAT entry, a stalled peer)
+    # would hold a 60 s wait for all of it; the channel's keepalive ping goes unanswered
+    # and the call fails UNAVAILABLE within a ping interval and its timeout.
+    proxy = FaultProxy(dev.address)
+    await proxy.start()
+    try:
+        async with cohort.Client(proxy.address, options=[("grpc.keepalive_time_ms", 1000)]) as client:
+            job = await client.submit(queue, "nothing.serves.this")
+            assert proxy.stall() == 1
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            with pytest.raises(cohort.CohortError) as failed:
+                await asyncio.wait_for(cohort.wait_for(job, 60), 20)
+            assert failed.value.code == grpc.StatusCode.UNAVAILABLE
+            assert loop.time() - started < 10
+    finally:
+        await proxy.close()
+
+
+def test_channel_options_add_keepalive_unless_the_caller_sets_it() -> None:
+    defaults = dict(config.channel_options())
+    assert defaults["grpc.keepalive_time_ms"] == config.DEFAULT_KEEPALIVE_MS
+    assert defaults["grpc.keepalive_timeout_ms"] == 10_000
+    assert defaults["grpc.keepalive_permit_without_calls"] == 1
+    mine = dict(config.channel_options([("grpc.keepalive_time_ms", 2000), ("grpc.primary_user_agent", "x")]))
+    assert mine["grpc.keepalive_time_ms"] == 2000 and mine["grpc.keepalive_timeout_ms"] == 2000
+    assert mine["grpc.primary_user_agent"] == "x"
