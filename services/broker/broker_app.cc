@@ -64,7 +64,11 @@ absl::Status BrokerApp::Validate(const BrokerAppOptions& o) {
 }
 
 BrokerApp::BrokerApp(runtime::EventLoop& loop, BrokerAppOptions options)
-    : loop_(loop), options_(std::move(options)), ids_(std::make_unique<common::JobIdGenerator>()) {}
+    : loop_(loop),
+      options_(std::move(options)),
+      ids_(std::make_unique<common::JobIdGenerator>(common::JobIdGenerator().node(), [floor = &id_floor_ms_] {
+        return std::max(absl::Now(), absl::FromUnixMillis(floor->load(std::memory_order_relaxed)));
+      })) {}
 
 BrokerApp::~BrokerApp() = default;
 
@@ -72,12 +76,19 @@ absl::StatusOr<std::unique_ptr<BrokerApp>> BrokerApp::Create(runtime::EventLoop&
                                                              prometheus::Registry& registry,
                                                              BrokerAppOptions options) {
   if (absl::Status valid = Validate(options); !valid.ok()) return valid;
+  absl::StatusOr<std::unique_ptr<store::RocksJobStore>> store = store::RocksJobStore::Open({.path = options.data_dir});
+  if (!store.ok()) return store.status();
+  return Create(loop, registry, std::move(options), std::move(*store));
+}
+
+absl::StatusOr<std::unique_ptr<BrokerApp>> BrokerApp::Create(runtime::EventLoop& loop,
+                                                             prometheus::Registry& registry,
+                                                             BrokerAppOptions options,
+                                                             std::unique_ptr<store::JobStore> store) {
+  if (absl::Status valid = Validate(options); !valid.ok()) return valid;
   std::unique_ptr<BrokerApp> app(new BrokerApp(loop, std::move(options)));
   const BrokerAppOptions& o = app->options_;
-
-  absl::StatusOr<std::unique_ptr<store::RocksJobStore>> store = store::RocksJobStore::Open({.path = o.data_dir});
-  if (!store.ok()) return store.status();
-  app->store_ = std::move(*store);
+  app->store_ = std::move(store);
   app->metrics_ = std::make_unique<BrokerMetrics>(registry, static_cast<std::size_t>(o.metric_label_limit));
 
   BrokerOptions engine_options;
@@ -101,6 +112,11 @@ absl::StatusOr<std::unique_ptr<BrokerApp>> BrokerApp::Create(runtime::EventLoop&
   absl::Status started = runtime::RunUntilComplete(loop, app->engine_->Start());
   if (!started.ok()) {
     return absl::Status(started.code(), absl::StrCat("cannot recover from ", o.data_dir, ": ", started.ToString()));
+  }
+  if (const std::string last = app->engine_->LastJobId(); !last.empty()) {
+    absl::StatusOr<common::JobIdParts> parts = common::ParseJobId(last);
+    if (!parts.ok()) return parts.status();
+    app->id_floor_ms_.store(absl::ToUnixMillis(parts->created) + 1, std::memory_order_relaxed);
   }
   app->service_ = std::make_unique<BrokerService>(
       loop, *app->engine_, *app->metrics_, WaitLimits{static_cast<std::size_t>(o.max_wait_ids)});

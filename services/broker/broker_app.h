@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -20,7 +21,7 @@ class JobIdGenerator;
 }  // namespace cohort::common
 
 namespace cohort::store {
-class RocksJobStore;
+class JobStore;
 }  // namespace cohort::store
 
 namespace cohort::broker {
@@ -103,6 +104,11 @@ class BrokerApp {
   // "cannot recover from DIR: <status>".
   static absl::StatusOr<std::unique_ptr<BrokerApp>> Create(runtime::EventLoop& loop, prometheus::Registry& registry,
                                                            BrokerAppOptions options);
+  // The same over a store of the caller's (a replica's, see replica.h) instead of a
+  // RocksDB store opened in options.data_dir (which the disk guard still watches).
+  static absl::StatusOr<std::unique_ptr<BrokerApp>> Create(runtime::EventLoop& loop, prometheus::Registry& registry,
+                                                           BrokerAppOptions options,
+                                                           std::unique_ptr<store::JobStore> store);
   ~BrokerApp();
   BrokerApp(const BrokerApp&) = delete;
   BrokerApp& operator=(const BrokerApp&) = delete;
@@ -142,8 +148,13 @@ class BrokerApp {
 
   runtime::EventLoop& loop_;
   const BrokerAppOptions options_;
+  // Job ids never go below the largest recovered id (ids are k-sortable and bulk
+  // operations walk them in order), even when this host's clock is behind the one
+  // that made it (another replica, or this host before its clock stepped back): the
+  // generator's clock is floored at that id's millisecond plus one. Unix ms.
+  std::atomic<std::int64_t> id_floor_ms_{0};
   std::unique_ptr<common::JobIdGenerator> ids_;
-  std::unique_ptr<store::RocksJobStore> store_;
+  std::unique_ptr<store::JobStore> store_;
   std::unique_ptr<BrokerMetrics> metrics_;
   std::unique_ptr<DiskGuard> disk_guard_;  // outlives the engine, which asks it
   std::unique_ptr<BrokerEngine> engine_;

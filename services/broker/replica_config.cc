@@ -1,0 +1,76 @@
+#include "services/broker/replica_config.h"
+
+#include <utility>
+
+#include "absl/algorithm/container.h"
+#include "absl/status/status.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "libs/common/address.h"
+#include "libs/common/quote.h"
+
+namespace cohort::broker {
+namespace {
+
+constexpr std::int64_t kMaxReplicaId = 1'000'000;
+
+absl::Status Invalid(absl::string_view why) { return absl::InvalidArgumentError(std::string(why)); }
+
+// `path` without trailing slashes, for comparing directories.
+std::string Trimmed(std::string path) {
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  return path;
+}
+
+}  // namespace
+
+absl::StatusOr<std::optional<ReplicaConfig>> ParseReplicaConfig(std::int64_t replica_id, absl::string_view replicas,
+                                                                const std::string& raft_dir,
+                                                                const std::string& data_dir) {
+  if (replica_id == 0 && replicas.empty()) return std::nullopt;
+  if (replicas.empty()) return Invalid("--replica-id needs --replicas (ID=HOST:PORT of every replica, itself included)");
+  if (replica_id == 0) return Invalid("--replicas needs --replica-id (this replica's id among them)");
+  if (replica_id < 0 || replica_id > kMaxReplicaId) {
+    return Invalid(absl::StrCat("--replica-id=", replica_id, " is invalid: use 1..", kMaxReplicaId));
+  }
+  ReplicaConfig config;
+  const std::vector<absl::string_view> entries = absl::StrSplit(replicas, ',');
+  if (entries.size() > kMaxReplicas) {
+    return Invalid(absl::StrCat("--replicas lists ", entries.size(), " replicas: at most ", kMaxReplicas));
+  }
+  for (absl::string_view entry : entries) {
+    const std::pair<absl::string_view, absl::string_view> id_address = absl::StrSplit(entry, absl::MaxSplits('=', 1));
+    std::int64_t id = 0;
+    if (!absl::SimpleAtoi(id_address.first, &id) || id <= 0 || id > kMaxReplicaId ||
+        entry.find('=') == absl::string_view::npos) {
+      return Invalid(absl::StrCat("--replicas entry ", common::QuoteBounded(entry), " is invalid: use ID=HOST:PORT with ID in 1..",
+                                  kMaxReplicaId));
+    }
+    absl::StatusOr<common::HostPort> address =
+        common::ParseHostPort("--replicas", id_address.second, common::PortZero::kRejected);
+    if (!address.ok()) return address.status();
+    replication::Member member{static_cast<std::uint64_t>(id), address->ToString()};
+    if (absl::c_any_of(config.members, [&](const replication::Member& m) { return m.id == member.id; })) {
+      return Invalid(absl::StrCat("--replicas lists id ", id, " twice"));
+    }
+    if (absl::c_any_of(config.members, [&](const replication::Member& m) { return m.address == member.address; })) {
+      return Invalid(absl::StrCat("--replicas lists ", member.address, " twice"));
+    }
+    config.members.push_back(std::move(member));
+  }
+  auto self = absl::c_find_if(config.members,
+                              [&](const replication::Member& m) { return m.id == static_cast<std::uint64_t>(replica_id); });
+  if (self == config.members.end()) {
+    return Invalid(absl::StrCat("--replica-id=", replica_id, " is not one of the ids in --replicas"));
+  }
+  config.self = *self;
+  config.store_dir = absl::StrCat(Trimmed(data_dir), "/jobs");
+  config.raft_dir = raft_dir.empty() ? absl::StrCat(Trimmed(data_dir), "/raft") : Trimmed(raft_dir);
+  if (config.raft_dir == config.store_dir || config.raft_dir.rfind(config.store_dir + "/", 0) == 0) {
+    return Invalid(absl::StrCat("--raft-dir must not be the store directory ", config.store_dir, " nor inside it"));
+  }
+  return config;
+}
+
+}  // namespace cohort::broker

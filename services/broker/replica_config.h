@@ -1,0 +1,42 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "libs/replication/replicated_log.h"
+
+namespace cohort::broker {
+
+// At most this many replicas in a broker group (3 or 5 in practice; each more one
+// slows every commit, which waits for a majority).
+inline constexpr std::size_t kMaxReplicas = 9;
+
+// How one cohort-broker process takes part in a replicated broker group (issue 18,
+// docs/replication.md): who it is, the whole group, and where its two stores live.
+struct ReplicaConfig {
+  replication::Member self;                   // from --replica-id, with its --replicas address
+  std::vector<replication::Member> members;   // --replicas, in the order given, self included
+  std::string store_dir;  // this replica's RocksDB: <--data-dir>/jobs
+  std::string raft_dir;   // its raft log and snapshots: --raft-dir, or <--data-dir>/raft
+};
+
+// The replica configuration from cohort-broker's flags, or nullopt when neither
+// --replica-id nor --replicas is set (the single-node broker, unchanged).
+//
+//   --replica-id=2 --replicas=1=10.0.0.1:7071,2=10.0.0.2:7071,3=10.0.0.3:7071
+//
+// `replica_id` 0 stands for "unset". `raft_dir` empty means <data_dir>/raft. Every rule
+// broken is INVALID_ARGUMENT naming the flag and quoting at most a bounded prefix of
+// what was given: one flag without the other; an id outside 1..1000000 or
+// not an integer; an entry that is not ID=HOST:PORT (port 1..65535); a repeated id or
+// address; more than kMaxReplicas members; --replica-id missing from --replicas; a
+// raft dir equal to, or inside, the store directory.
+absl::StatusOr<std::optional<ReplicaConfig>> ParseReplicaConfig(std::int64_t replica_id, absl::string_view replicas,
+                                                                const std::string& raft_dir,
+                                                                const std::string& data_dir);
+
+}  // namespace cohort::broker
