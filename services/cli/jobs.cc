@@ -30,12 +30,16 @@ std::string BytesText(const std::string& bytes) {
   return absl::StrCat(bytes.size(), " bytes", bytes.empty() ? "" : absl::StrCat(": \"", Excerpt(bytes, 60), "\""));
 }
 
-void PrintJob(const Job& job) {
+// `unserved`: GetJobResponse.unserved, the job is QUEUED and no connected executor of
+// its queue runs its kind.
+void PrintJob(const Job& job, bool unserved) {
   const cohort::v1::JobSpec& spec = job.spec();
   Table table;
   table.AddRow({"id", job.id()});
   const bool stopping = job.cancel_requested() && job.state() == cohort::v1::JOB_STATE_RUNNING;
-  table.AddRow({"state", absl::StrCat(StateName(job.state()), stopping ? " (cancel requested)" : "")});
+  table.AddRow({"state", absl::StrCat(StateName(job.state()), stopping ? " (cancel requested)" : "",
+                                      unserved ? " (no connected executor runs its kind: see cohortctl executors)"
+                                               : "")});
   table.AddRow({"queue", spec.queue()});
   table.AddRow({"kind", spec.kind()});
   if (spec.has_command()) table.AddRow({"command", Excerpt(absl::StrJoin(spec.command().argv(), " "), 80)});
@@ -90,7 +94,7 @@ ExitCode Get(Context& ctx, absl::Span<const std::string> args) {
   if (ctx.json()) {
     PrintJson(response);
   } else {
-    PrintJob(response.job());
+    PrintJob(response.job(), response.unserved());
   }
   return ExitCode::kOk;
 }

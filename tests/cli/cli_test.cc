@@ -1206,9 +1206,18 @@ TEST_F(CliTest, SubmitWarnsWhenNoConnectedExecutorRunsTheKind) {
   ProcessResult r = Ctl({"submit", Queue(), "python.upper", "x"});
   EXPECT_EQ(r.exit_code, kOk) << r;
   EXPECT_THAT(r.stderr_text, HasSubstr("warning: no connected executor runs kind \"python.upper\" from queue"));
+  // get says why the job waits, in the table and in JSON.
+  const std::string waiting = Trimmed(r.stdout_text);
+  ProcessResult get = Ctl({"get", waiting});
+  EXPECT_EQ(get.exit_code, kOk) << get;
+  EXPECT_THAT(get.stdout_text, HasSubstr("state     QUEUED (no connected executor runs its kind"));
+  ProcessResult json = Ctl({"get", "--output=json", waiting});
+  EXPECT_TRUE(FromJson<GetJobResponse>(json.stdout_text).unserved()) << json;
   ProcessResult served = Ctl({"submit", Queue(), "builtin.noop"});
   EXPECT_EQ(served.exit_code, kOk) << served;
   EXPECT_EQ(served.stderr_text, "");
+  ASSERT_EQ(Outcome(Trimmed(served.stdout_text)).state(), JOB_STATE_SUCCEEDED);
+  EXPECT_THAT(Ctl({"get", Trimmed(served.stdout_text)}).stdout_text, ::testing::Not(HasSubstr("no connected executor")));
 }
 
 }  // namespace
