@@ -1,6 +1,7 @@
 #include "libs/auth/authorizer.h"
 
 #include <utility>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -13,6 +14,21 @@ namespace cohort::auth {
 namespace {
 
 absl::string_view View(grpc::string_ref ref) { return absl::string_view(ref.data(), ref.size()); }
+
+// Whether the connection's bound properties are exactly `principal`'s grants.
+bool HoldsGrantsOf(const grpc::AuthContext& context, const Principal& principal) {
+  std::vector<grpc::string_ref> names = context.FindPropertyValues(kPrincipalProperty);
+  std::vector<grpc::string_ref> executor = context.FindPropertyValues(kExecutorPatternProperty);
+  std::vector<grpc::string_ref> queues = context.FindPropertyValues(kQueuePatternProperty);
+  if (names.size() != 1 || View(names.front()) != principal.name) return false;
+  if (executor.size() != (principal.executor_pattern.empty() ? 0u : 1u)) return false;
+  if (!executor.empty() && View(executor.front()) != principal.executor_pattern) return false;
+  if (queues.size() != principal.queue_patterns.size()) return false;
+  for (std::size_t i = 0; i < queues.size(); ++i) {
+    if (View(queues[i]) != principal.queue_patterns[i]) return false;
+  }
+  return true;
+}
 
 std::string MissingScopes(const ScopeSet& required, const ScopeSet& held) {
   return FormatScopes(required & ~held);
@@ -66,6 +82,7 @@ grpc::Status Authorizer::Process(const InputMetadata& auth_metadata, grpc::AuthC
     }
     consumed_auth_metadata->emplace("authorization", std::string(authorization));
   } else if (context != nullptr && context->IsPeerAuthenticated()) {
+    absl::MutexLock lock(&bind_mu_);  // another call may be binding this connection
     for (const grpc::string_ref& cn : context->FindPropertyValues("x509_common_name")) {
       principal = tokens_->FindCommonName(View(cn));
       if (principal.has_value()) break;
@@ -83,11 +100,24 @@ grpc::Status Authorizer::Process(const InputMetadata& auth_metadata, grpc::AuthC
                              MissingScopes(rule->required, principal->scopes), " needed by ", rule->path));
   }
   if (context != nullptr) {
-    context->AddProperty(kPrincipalProperty, principal->name);
-    if (!principal->executor_pattern.empty()) {
-      context->AddProperty(kExecutorPatternProperty, principal->executor_pattern);
+    // gRPC gives every call on a connection the same AuthContext: the principal's
+    // properties are written once, by the connection's first admitted call, and never
+    // again (a later write would race handlers reading them, and grow without bound).
+    absl::MutexLock lock(&bind_mu_);
+    std::vector<grpc::string_ref> bound = context->FindPropertyValues(kPrincipalProperty);
+    if (bound.empty()) {
+      context->AddProperty(kPrincipalProperty, principal->name);
+      if (!principal->executor_pattern.empty()) {
+        context->AddProperty(kExecutorPatternProperty, principal->executor_pattern);
+      }
+      for (const std::string& pattern : principal->queue_patterns) context->AddProperty(kQueuePatternProperty, pattern);
+    } else if (!HoldsGrantsOf(*context, *principal)) {
+      return Deny(method, "connection_bound", grpc::StatusCode::PERMISSION_DENIED,
+                  absl::StrCat("this connection already carries the calls of principal \"", View(bound.front()),
+                               "\" as granted when it opened; a connection carries one credential: open another "
+                               "connection for principal \"",
+                               principal->name, "\" (or to use grants changed since)"));
     }
-    for (const std::string& pattern : principal->queue_patterns) context->AddProperty(kQueuePatternProperty, pattern);
   }
   return grpc::Status::OK;
 }

@@ -3,14 +3,20 @@
 // table can be called without the Broker behind it.
 #include "libs/auth/authorizer.h"
 
+#include <algorithm>
+#include <atomic>
 #include <fstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "grpcpp/generic/async_generic_service.h"
+#include "grpcpp/create_channel.h"
 #include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/security/credentials.h"
 #include "grpcpp/support/server_callback.h"
 #include "libs/auth/channel_credentials.h"
 #include "libs/auth/principal.h"
@@ -33,6 +39,8 @@ class RecordingService final : public grpc::CallbackGenericService {
       ++calls_;
       last_principal_ = CallerPrincipal(context->auth_context().get());
       last_may_be_worker_a1_ = MayActAsExecutor(context->auth_context().get(), "worker-a-1");
+      max_principals_ = std::max(max_principals_,
+                                 context->auth_context()->FindPropertyValues(kPrincipalProperty).size());
     }
     class Reactor final : public grpc::ServerGenericBidiReactor {
      public:
@@ -53,12 +61,18 @@ class RecordingService final : public grpc::CallbackGenericService {
     absl::MutexLock lock(&mu_);
     return last_may_be_worker_a1_;
   }
+  // The most principal properties any call's AuthContext held (one per connection).
+  std::size_t max_principals() {
+    absl::MutexLock lock(&mu_);
+    return max_principals_;
+  }
 
  private:
   absl::Mutex mu_;
   int calls_ = 0;
   std::string last_principal_;
   bool last_may_be_worker_a1_ = false;
+  std::size_t max_principals_ = 0;
 };
 
 const common::HostPort kLoopback{"127.0.0.1", 0};
@@ -107,8 +121,15 @@ class AuthorizerTest : public ::testing::Test {
     options.token = token;
     auto channel = MakeChannel(address_, options);
     EXPECT_TRUE(channel.ok()) << channel.status();
-    grpc::GenericStub stub(*channel);
+    return CallOn(*channel, method, "");
+  }
+
+  // A call on `channel`, with `token` added to this call only when not empty.
+  grpc::Status CallOn(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
+                      const std::string& token) {
+    grpc::GenericStub stub(channel);
     grpc::ClientContext context;
+    if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     grpc::Slice empty("");
     grpc::ByteBuffer request(&empty, 1), response;
@@ -190,6 +211,51 @@ TEST_F(AuthorizerTest, EachCallOnOneChannelIsJudgedByItsOwnToken) {
   EXPECT_EQ(Call("/cohort.v1.Broker/Connect", "root-token").error_code(), grpc::StatusCode::OK);
   EXPECT_EQ(service_.last_principal(), "root");
   EXPECT_FALSE(service_.last_may_be_worker_a1());  // root has no executor pattern
+}
+
+// gRPC shares one AuthContext between the calls of a connection; a call must not act
+// with the grants an earlier call of another principal left there.
+TEST_F(AuthorizerTest, ACallCannotUseAnotherPrincipalsGrantsThroughItsConnection) {
+  auto channel = grpc::CreateChannel(address_, grpc::experimental::LocalCredentials(LOCAL_TCP));
+  ASSERT_EQ(CallOn(channel, "/cohort.v1.Broker/Connect", "root-token").error_code(), grpc::StatusCode::OK);
+  ASSERT_EQ(service_.calls(), 1);
+  grpc::Status s = CallOn(channel, "/cohort.v1.Broker/Connect", "worker-token");
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(s.error_message().find("principal \"root\""), std::string::npos) << s.error_message();
+  EXPECT_EQ(s.error_message().find("worker-token"), std::string::npos) << s.error_message();
+  EXPECT_EQ(service_.calls(), 1);
+  EXPECT_EQ(Denied("/cohort.v1.Broker/Connect", "connection_bound"), 1);
+  // Each call is still judged on its own token: the connection's principal is no credential.
+  EXPECT_EQ(CallOn(channel, "/cohort.v1.Broker/Connect", "").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(CallOn(channel, "/cohort.v1.Broker/ReleaseJobs", "submit-token").error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(CallOn(channel, "/cohort.v1.Broker/Connect", "root-token").error_code(), grpc::StatusCode::OK);
+  EXPECT_EQ(service_.last_principal(), "root");
+  EXPECT_EQ(service_.calls(), 2);
+}
+
+// Concurrent calls on one connection, their handlers reading the AuthContext while
+// later calls are authorized: the principal is written once, not once per call.
+TEST_F(AuthorizerTest, ManyConcurrentCallsOnOneConnectionBindItOnce) {
+  ClientSecurityOptions options;
+  options.token = "submit-token";
+  auto channel = MakeChannel(address_, options);
+  ASSERT_TRUE(channel.ok()) << channel.status();
+  constexpr int kThreads = 4, kCalls = 100;
+  std::atomic<int> failed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kCalls; ++i) {
+        if (!CallOn(*channel, "/cohort.v1.Broker/Submit", "").ok()) ++failed;
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(service_.calls(), kThreads * kCalls);
+  EXPECT_EQ(service_.max_principals(), 1u);
+  EXPECT_EQ(service_.last_principal(), "ci-bot");
 }
 
 TEST_F(AuthorizerTest, EveryRowOfTheScopeTableAdmitsExactlyItsScopes) {

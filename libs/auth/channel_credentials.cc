@@ -160,6 +160,10 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& ta
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   // Keep pinging however long a stream stays quiet (gRPC stops after 2 by default).
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  // A connection of its own: gRPC would otherwise share one between channels with equal
+  // arguments, and a Cohort server binds a connection to the credential of its first
+  // call (authorizer.h), so two channels with different tokens must not share one.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   std::shared_ptr<grpc::ChannelCredentials> credentials;
   if (options.tls()) {
     std::shared_ptr<grpc::experimental::FileWatcherCertificateProvider> provider;

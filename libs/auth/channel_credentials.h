@@ -66,9 +66,11 @@ absl::StatusOr<std::string> ChannelTarget(absl::string_view flag_name, absl::str
 // options.keepalive: TLS when tls_ca is set (CA and client
 // certificate files watched and re-read every 10 s, so rotated Secrets take effect on
 // new connections), plaintext otherwise; with a token, every call carries
-// `authorization: Bearer <token>`. Unreadable files and a cert without its key are
-// INVALID_ARGUMENT/NOT_FOUND naming the file; a malformed list is ChannelTarget's
-// INVALID_ARGUMENT; connection problems show up on calls.
+// `authorization: Bearer <token>`. The channel's connections are its own, never shared
+// with another channel (a server binds a connection to one credential). Unreadable
+// files and a cert without its key are INVALID_ARGUMENT/NOT_FOUND naming the file; a
+// malformed list is ChannelTarget's INVALID_ARGUMENT; connection problems show up on
+// calls.
 //
 // Reconnecting: a broken connection is redialled after 250 ms, backing off to at most
 // kMaxReconnectBackoff (gRPC's own cap is 120 s), so that a client reaches a new

@@ -17,7 +17,9 @@ struct Principal {
   std::vector<std::string> queue_patterns;  // empty: any queue (glob patterns otherwise)
 };
 
-// Properties the authorizer adds to an authorized call's grpc::AuthContext.
+// Properties the authorizer adds to an authorized call's grpc::AuthContext. That
+// context is the connection's: they are written by its first admitted call, and every
+// later call on it has been checked to hold exactly these grants (authorizer.h).
 inline constexpr char kPrincipalProperty[] = "cohort_principal";
 inline constexpr char kExecutorPatternProperty[] = "cohort_executor_pattern";
 inline constexpr char kQueuePatternProperty[] = "cohort_queue_pattern";  // one per pattern
