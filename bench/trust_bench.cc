@@ -5,31 +5,45 @@
 //  - round trip: sequential Submit + WaitFor of one builtin.noop job run by a real
 //    cohort-executor, p50/p99.
 // The target: batched submits within 10% of plaintext. TLS alone and tokens
-// alone are printed too, to say where a difference comes from.
+// alone can be added (--configs) to say where a difference comes from.
+//
+// The configurations take turns, each round on a fresh broker and executor, so a
+// machine shared with builds slows both sides of a round alike. Per configuration the
+// median and range over rounds is printed; the cost of trust is the ratio of each
+// round's trusted figure to the same round's plaintext one, as median and range.
 //
 //   bazel build --config=ci //services/broker:cohort-broker //services/executor:cohort-executor //bench:trust_bench
-//   bazel-bin/bench/trust_bench
+//   bazel-bin/bench/trust_bench --rounds=5
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "bench/service_launcher.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "libs/auth/channel_credentials.h"
 #include "libs/auth/token_store.h"
 #include "protos/cohort/v1/broker.grpc.pb.h"
 #include "tests/security/certs.h"
+#include "tests/testing/service_process.h"
 #include "tests/testing/temp_dir.h"
 
 ABSL_FLAG(std::string, broker, "bazel-bin/services/broker/cohort-broker", "the cohort-broker binary");
 ABSL_FLAG(std::string, executor, "bazel-bin/services/executor/cohort-executor", "the cohort-executor binary");
-ABSL_FLAG(int, submit_jobs, 100'000, "jobs per durable-submit run");
+ABSL_FLAG(int, submit_jobs, 100'000, "jobs per durable-submit run (each batch size)");
 ABSL_FLAG(int, round_trips, 1000, "sequential Submit + WaitFor round trips");
-ABSL_FLAG(int, rounds, 3, "rounds over the four configurations (the best figure of each is reported)");
+ABSL_FLAG(int, rounds, 5, "rounds; each runs every configuration once, in turn");
+ABSL_FLAG(std::vector<std::string>, configs, std::vector<std::string>({"plaintext", "tls+tokens"}),
+          "configurations, in the order each round runs them: plaintext, tls, tokens, tls+tokens");
 
 namespace {
 
@@ -51,84 +65,151 @@ cohort::v1::SubmitRequest Batch(const std::string& queue, int n) {
   return req;
 }
 
-void SubmitOrDie(Broker::Stub& stub, const cohort::v1::SubmitRequest& req, cohort::v1::SubmitResponse* resp) {
-  grpc::ClientContext ctx;
-  grpc::Status s = stub.Submit(&ctx, req, resp);
-  if (!s.ok()) {
-    std::fprintf(stderr, "Submit failed: %s\n", s.error_message().c_str());
-    std::exit(1);
-  }
+absl::Status FromGrpc(const char* what, const grpc::Status& s) {
+  if (s.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), absl::StrCat(what, ": ", s.error_message()));
 }
 
-double DurableSubmit(Broker::Stub& stub, int batch) {
+// Jobs per second for --submit_jobs jobs in batches of `batch`, 4 clients on one channel.
+absl::StatusOr<double> DurableSubmit(Broker::Stub& stub, int batch) {
   constexpr int kClients = 4;
   const int per_client = absl::GetFlag(FLAGS_submit_jobs) / batch / kClients;
   const cohort::v1::SubmitRequest req = Batch("submit-bench", batch);
+  absl::Mutex mu;
+  absl::Status first_error;
   auto start = Clock::now();
   std::vector<std::thread> clients;
   for (int c = 0; c < kClients; ++c) {
     clients.emplace_back([&] {
       cohort::v1::SubmitResponse resp;
-      for (int i = 0; i < per_client; ++i) SubmitOrDie(stub, req, &resp);
+      for (int i = 0; i < per_client; ++i) {
+        grpc::ClientContext ctx;
+        if (absl::Status s = FromGrpc("Submit", stub.Submit(&ctx, req, &resp)); !s.ok()) {
+          absl::MutexLock lock(&mu);
+          if (first_error.ok()) first_error = s;
+          return;
+        }
+      }
     });
   }
   for (auto& t : clients) t.join();
+  if (!first_error.ok()) return first_error;
   double s = std::chrono::duration<double>(Clock::now() - start).count();
   return static_cast<double>(per_client) * batch * kClients / s;
 }
 
-void RoundTrip(Broker::Stub& stub, Figures& f) {
+// Nearest-rank percentile of sorted `v`.
+double Percentile(const std::vector<double>& v, double p) {
+  std::size_t rank = static_cast<std::size_t>(std::ceil(p / 100 * static_cast<double>(v.size())));
+  return v[std::clamp<std::size_t>(rank, 1, v.size()) - 1];
+}
+
+absl::Status RoundTrip(Broker::Stub& stub, Figures& f) {
   const cohort::v1::SubmitRequest req = Batch("rt", 1);
   std::vector<double> ms;
   for (int i = 0; i < absl::GetFlag(FLAGS_round_trips); ++i) {
     auto t0 = Clock::now();
     cohort::v1::SubmitResponse submitted;
-    SubmitOrDie(stub, req, &submitted);
+    {
+      grpc::ClientContext ctx;
+      if (absl::Status s = FromGrpc("Submit", stub.Submit(&ctx, req, &submitted)); !s.ok()) return s;
+    }
     cohort::v1::WaitForRequest wait;
     wait.set_job_id(submitted.job_ids(0));
+    wait.mutable_timeout()->set_seconds(30);
     cohort::v1::WaitForResponse waited;
     grpc::ClientContext ctx;
-    if (!stub.WaitFor(&ctx, wait, &waited).ok()) std::exit(1);
+    if (absl::Status s = FromGrpc("WaitFor", stub.WaitFor(&ctx, wait, &waited)); !s.ok()) return s;
     ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
   }
   std::sort(ms.begin(), ms.end());
-  f.p50 = ms[ms.size() / 2];
-  f.p99 = ms[std::min(ms.size() - 1, ms.size() * 99 / 100)];
+  f.p50 = Percentile(ms, 50);
+  f.p99 = Percentile(ms, 99);
+  return absl::OkStatus();
 }
 
-Figures Run(const std::string& label, const std::string& dir, const std::vector<std::string>& broker_security,
-            const std::vector<std::string>& executor_security, const cohort::auth::ClientSecurityOptions& client) {
+// A relative binary path is taken from the workspace root under `bazel run`, else from
+// the current directory.
+std::string Binary(std::string path) {
+  const char* ws = std::getenv("BUILD_WORKSPACE_DIRECTORY");
+  if (ws != nullptr && !path.empty() && path[0] != '/') path = absl::StrCat(ws, "/", path);
+  return path;
+}
+
+struct Config {
+  std::vector<std::string> broker, executor;
+  cohort::auth::ClientSecurityOptions client;
+};
+
+// One configuration on a fresh broker and executor. On failure the error carries the last lines
+// of both services' output; both are stopped either way.
+absl::StatusOr<Figures> Run(const std::string& dir, const Config& config) {
   std::vector<std::string> args = {"--listen=127.0.0.1:0", "--metrics-listen=127.0.0.1:0", "--data-dir=" + dir};
-  args.insert(args.end(), broker_security.begin(), broker_security.end());
-  auto broker = cohort::bench::StartServiceOrDie(absl::GetFlag(FLAGS_broker), args);
-  std::vector<std::string> exec_args = {"--broker=" + broker->grpc_address(), "--listen=127.0.0.1:0",
+  args.insert(args.end(), config.broker.begin(), config.broker.end());
+  absl::StatusOr<std::unique_ptr<cohort::testing::ServiceProcess>> broker =
+      cohort::testing::ServiceProcess::Start(Binary(absl::GetFlag(FLAGS_broker)), args);
+  if (!broker.ok()) return broker.status();
+  std::vector<std::string> exec_args = {"--broker=" + (*broker)->grpc_address(), "--listen=127.0.0.1:0",
                                         "--metrics-listen=127.0.0.1:0", "--capacity=16", "--queues=rt",
                                         "--executor-id=bench-executor"};
-  exec_args.insert(exec_args.end(), executor_security.begin(), executor_security.end());
-  auto executor = cohort::bench::StartServiceOrDie(absl::GetFlag(FLAGS_executor), exec_args);
+  exec_args.insert(exec_args.end(), config.executor.begin(), config.executor.end());
+  absl::StatusOr<std::unique_ptr<cohort::testing::ServiceProcess>> executor =
+      cohort::testing::ServiceProcess::Start(Binary(absl::GetFlag(FLAGS_executor)), exec_args);
+  if (!executor.ok()) return executor.status();
   grpc::ChannelArguments channel_args;
   channel_args.SetMaxReceiveMessageSize(64 << 20);
-  auto channel = cohort::auth::MakeChannel(broker->grpc_address(), client, channel_args);
-  if (!channel.ok()) {
-    std::fprintf(stderr, "%s\n", channel.status().ToString().c_str());
-    std::exit(1);
-  }
+  auto channel = cohort::auth::MakeChannel((*broker)->grpc_address(), config.client, channel_args);
+  if (!channel.ok()) return channel.status();
   auto stub = Broker::NewStub(*channel);
   Figures f;
-  f.submit16 = DurableSubmit(*stub, 16);
-  f.submit256 = DurableSubmit(*stub, 256);
-  RoundTrip(*stub, f);
-  std::printf("  %-12s durable_submit_b16_jobs_per_s=%.0f durable_submit_b256_jobs_per_s=%.0f round_trip_p50_ms=%.3f "
-              "round_trip_p99_ms=%.3f\n",
-              label.c_str(), f.submit16, f.submit256, f.p50, f.p99);
-  std::fflush(stdout);
-  return f;
+  absl::Status s;
+  if (absl::StatusOr<double> r = DurableSubmit(*stub, 16); r.ok()) {
+    f.submit16 = *r;
+  } else {
+    s = r.status();
+  }
+  if (absl::StatusOr<double> r = s.ok() ? DurableSubmit(*stub, 256) : s; r.ok()) {
+    f.submit256 = *r;
+  } else {
+    s = r.status();
+  }
+  if (s.ok()) s = RoundTrip(*stub, f);
+  if (s.ok()) return f;
+  auto tail = [](const cohort::testing::ServiceProcess& p) {
+    std::vector<std::string> lines = p.output();
+    lines.erase(lines.begin(), lines.end() - std::min<std::ptrdiff_t>(lines.size(), 10));
+    return absl::StrJoin(lines, "\n  ");
+  };
+  absl::StatusOr<int> broker_exit = (*broker)->Wait(absl::ZeroDuration());
+  return absl::Status(s.code(), absl::StrCat(s.message(), "\nbroker: ",
+                                             broker_exit.ok() ? absl::StrCat("exited ", *broker_exit)
+                                                              : broker_exit.status().ToString(),
+                                             "\nbroker's last output:\n  ", tail(**broker),
+                                             "\nexecutor's last output:\n  ", tail(**executor)));
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  std::size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+std::string Summary(const std::vector<double>& v, const char* format) {
+  auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+  char buf[128];
+  std::snprintf(buf, sizeof buf, format, Median(v), *lo, *hi);
+  return buf;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
+  const int rounds = absl::GetFlag(FLAGS_rounds);
+  if (rounds < 1 || absl::GetFlag(FLAGS_submit_jobs) < 1024 || absl::GetFlag(FLAGS_round_trips) < 1) {
+    std::fprintf(stderr, "--rounds, --round_trips must be at least 1, --submit_jobs at least 1024\n");
+    return 2;
+  }
   cohort::testing::TempDir dir;
   auto ca = cohort::testing::TestCa::Create(dir.path(), "bench-ca");
   if (!ca.ok()) {
@@ -158,44 +239,69 @@ int main(int argc, char** argv) {
   const std::string tokens_flag = "--auth-tokens=" + dir.path() + "/tokens";
   const std::string executor_token = "--broker-token-file=" + dir.path() + "/executor.token";
   const std::string executor_ca = "--broker-tls-ca=" + ca->cert();
-  // Plaintext, TLS alone, tokens alone (loopback, no TLS) and both; the configurations
-  // take turns for --rounds rounds on a fresh broker each, and the best figure of each
-  // is kept: on a shared machine the noise is only ever a slowdown.
-  struct Config {
-    std::string label;
-    std::vector<std::string> broker, executor;
-    cohort::auth::ClientSecurityOptions client;
-    Figures best;
+  // Tokens alone run on loopback without TLS (gRPC's local credentials carry them).
+  const std::map<std::string, Config> known = {
+      {"plaintext", {{}, {}, {}}},
+      {"tls", {tls_server, {executor_ca}, tls_only}},
+      {"tokens", {{tokens_flag}, {executor_token}, token_only}},
+      {"tls+tokens", {{tls_server[0], tls_server[1], tokens_flag}, {executor_ca, executor_token}, trusted}},
   };
-  std::vector<Config> configs = {
-      {"plaintext", {}, {}, {}, {}},
-      {"tls", tls_server, {executor_ca}, tls_only, {}},
-      {"tokens", {tokens_flag}, {executor_token}, token_only, {}},
-      {"tls+tokens", {tls_server[0], tls_server[1], tokens_flag}, {executor_ca, executor_token}, trusted, {}},
-  };
-  for (int round = 0; round < absl::GetFlag(FLAGS_rounds); ++round) {
-    for (std::size_t i = 0; i < configs.size(); ++i) {
-      Config& c = configs[i];
-      Figures f = Run(c.label, dir.path() + "/r" + std::to_string(round) + "-" + std::to_string(i), c.broker,
-                      c.executor, c.client);
-      if (round == 0) c.best = f;
-      c.best.submit16 = std::max(c.best.submit16, f.submit16);
-      c.best.submit256 = std::max(c.best.submit256, f.submit256);
-      c.best.p50 = std::min(c.best.p50, f.p50);
-      c.best.p99 = std::min(c.best.p99, f.p99);
+  const std::vector<std::string> labels = absl::GetFlag(FLAGS_configs);
+  for (const std::string& label : labels) {
+    if (!known.contains(label)) {
+      std::fprintf(stderr, "--configs: unknown configuration \"%s\": use plaintext, tls, tokens, tls+tokens\n",
+                   label.c_str());
+      return 2;
     }
   }
-  std::printf("best of %d rounds:\n", absl::GetFlag(FLAGS_rounds));
-  for (const Config& c : configs) {
-    std::printf("%-12s durable_submit_b16_jobs_per_s=%.0f durable_submit_b256_jobs_per_s=%.0f round_trip_p50_ms=%.3f "
-                "round_trip_p99_ms=%.3f\n",
-                c.label.c_str(), c.best.submit16, c.best.submit256, c.best.p50, c.best.p99);
+  std::map<std::string, std::vector<Figures>> results;
+  for (int round = 0; round < rounds; ++round) {
+    for (std::size_t i = 0; i < labels.size(); ++i) {
+      absl::StatusOr<Figures> f =
+          Run(absl::StrCat(dir.path(), "/r", round, "-", i), known.at(labels[i]));
+      if (!f.ok()) {
+        std::fprintf(stderr, "%s, round %d: %s\n", labels[i].c_str(), round + 1, f.status().ToString().c_str());
+        return 1;
+      }
+      std::printf("round %d %-11s durable_submit_b16_jobs_per_s=%.0f durable_submit_b256_jobs_per_s=%.0f "
+                  "round_trip_p50_ms=%.3f round_trip_p99_ms=%.3f\n",
+                  round + 1, labels[i].c_str(), f->submit16, f->submit256, f->p50, f->p99);
+      std::fflush(stdout);
+      results[labels[i]].push_back(*f);
+    }
   }
-  const Figures& plain = configs[0].best;
-  const Figures& tls = configs[3].best;
-  std::printf("cost_of_trust (tls+tokens against plaintext) durable_submit_b16=%+.1f%% durable_submit_b256=%+.1f%% round_trip_p50=%+.1f%% "
-              "round_trip_p99=%+.1f%%\n",
-              100 * (plain.submit16 - tls.submit16) / plain.submit16, 100 * (plain.submit256 - tls.submit256) / plain.submit256,
-              100 * (tls.p50 - plain.p50) / plain.p50, 100 * (tls.p99 - plain.p99) / plain.p99);
+  auto column = [](const std::vector<Figures>& fs, double Figures::*field) {
+    std::vector<double> v;
+    for (const Figures& f : fs) v.push_back(f.*field);
+    return v;
+  };
+  std::printf("median [min..max] over %d rounds:\n", rounds);
+  for (const std::string& label : labels) {
+    const std::vector<Figures>& fs = results[label];
+    std::printf("%-11s durable_submit_b16_jobs_per_s=%s durable_submit_b256_jobs_per_s=%s round_trip_p50_ms=%s "
+                "round_trip_p99_ms=%s\n",
+                label.c_str(), Summary(column(fs, &Figures::submit16), "%.0f [%.0f..%.0f]").c_str(),
+                Summary(column(fs, &Figures::submit256), "%.0f [%.0f..%.0f]").c_str(),
+                Summary(column(fs, &Figures::p50), "%.3f [%.3f..%.3f]").c_str(),
+                Summary(column(fs, &Figures::p99), "%.3f [%.3f..%.3f]").c_str());
+  }
+  // Each configuration against plaintext, round by round: trusted / plaintext.
+  if (!results.contains("plaintext")) return 0;
+  const std::vector<Figures>& plain = results["plaintext"];
+  for (const std::string& label : labels) {
+    if (label == "plaintext") continue;
+    const std::vector<Figures>& other = results[label];
+    std::vector<double> b16, b256, p50, p99;
+    for (int r = 0; r < rounds; ++r) {
+      b16.push_back(other[r].submit16 / plain[r].submit16);
+      b256.push_back(other[r].submit256 / plain[r].submit256);
+      p50.push_back(other[r].p50 / plain[r].p50);
+      p99.push_back(other[r].p99 / plain[r].p99);
+    }
+    std::printf("ratio %s/plaintext (per round; throughput: higher is better, latency: lower is better) "
+                "durable_submit_b16=%s durable_submit_b256=%s round_trip_p50=%s round_trip_p99=%s\n",
+                label.c_str(), Summary(b16, "%.3f [%.3f..%.3f]").c_str(), Summary(b256, "%.3f [%.3f..%.3f]").c_str(),
+                Summary(p50, "%.3f [%.3f..%.3f]").c_str(), Summary(p99, "%.3f [%.3f..%.3f]").c_str());
+  }
   return 0;
 }
