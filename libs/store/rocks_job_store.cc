@@ -35,6 +35,45 @@ rocksdb::ColumnFamilyOptions FamilyOptions(Family family) {
 }
 
 absl::string_view View(const rocksdb::Slice& slice) { return absl::string_view(slice.data(), slice.size()); }
+rocksdb::Slice ToSlice(absl::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
+
+// Replicated mode: the applied log index, in RocksDB's default family (8 bytes,
+// big-endian), next to nothing else.
+constexpr char kAppliedIndexKey[] = "applied_index";
+
+std::string EncodeU64(std::uint64_t v) {
+  std::string out(8, '\0');
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((v >> (56 - 8 * i)) & 0xff);
+  return out;
+}
+
+std::uint64_t DecodeU64(absl::string_view in) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(in[i]);
+  return v;
+}
+
+// Export's format, version 1: the version byte, the record count (8 bytes), then each
+// record as its family (1 byte: Family, or kFamilies for the default family), the key's
+// length (4 bytes), the key, the value's length (4 bytes) and the value; nothing after.
+// Integers are big-endian.
+constexpr char kExportVersion = 1;
+constexpr std::size_t kExportHeader = 9;
+constexpr std::size_t kExportRecordHeader = 9;
+
+void AppendU32(std::string& out, std::uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
+}
+
+std::uint32_t DecodeU32(absl::string_view in) {
+  std::uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(in[i]);
+  return v;
+}
+
+absl::Status MalformedExport(absl::string_view why) {
+  return absl::DataLossError(absl::StrFormat("malformed store export: %s", why));
+}
 
 }  // namespace
 
@@ -78,17 +117,31 @@ absl::StatusOr<std::unique_ptr<RocksJobStore>> RocksJobStore::Open(RocksJobStore
     }
     if (!it->status().ok()) return internal::FromRocks(it->status(), "read the last event");
   }
-  return std::unique_ptr<RocksJobStore>(
-      new RocksJobStore(std::move(options), std::move(db), std::move(handles), last_event_sequence));
+  std::uint64_t applied_index = 0;
+  {
+    std::string value;
+    s = db->Get(rocksdb::ReadOptions(), handles[kFamilies], kAppliedIndexKey, &value);
+    if (s.ok() && value.size() != 8) {
+      return absl::DataLossError(absl::StrFormat("\"%s\": the applied index is not 8 bytes", options.path));
+    }
+    if (s.ok()) {
+      applied_index = DecodeU64(value);
+    } else if (!s.IsNotFound()) {
+      return internal::FromRocks(s, "read the applied index");
+    }
+  }
+  return std::unique_ptr<RocksJobStore>(new RocksJobStore(std::move(options), std::move(db), std::move(handles),
+                                                          last_event_sequence, applied_index));
 }
 
 RocksJobStore::RocksJobStore(RocksJobStoreOptions options, std::unique_ptr<rocksdb::DB> db,
                              std::vector<rocksdb::ColumnFamilyHandle*> handles,
-                             std::int64_t last_event_sequence)
+                             std::int64_t last_event_sequence, std::uint64_t applied_index)
     : options_(std::move(options)),
       db_(std::move(db)),
       handles_(std::move(handles)),
       last_event_sequence_(last_event_sequence),
+      applied_index_(applied_index),
       writer_([this] { WriterLoop(); }) {}
 
 RocksJobStore::~RocksJobStore() {
@@ -149,29 +202,40 @@ void RocksJobStore::WriterLoop() {
   }
 }
 
+absl::Status RocksJobStore::StageRecords(const std::vector<JobBatch::Record>& records,
+                                         rocksdb::WriteBatch& write) const {
+  for (const JobBatch::Record& r : records) {
+    rocksdb::Status s = r.erase ? write.Delete(handle(r.family), r.key) : write.Put(handle(r.family), r.key, r.value);
+    if (!s.ok()) return internal::FromRocks(s, "stage a write");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RocksJobStore::StageTrim(std::int64_t trim_before, std::int64_t last_sequence,
+                                      rocksdb::WriteBatch& write) const {
+  // Keep the newest event: its sequence is what a restart resumes from.
+  std::int64_t end = std::min(trim_before, last_sequence);
+  if (end <= 1) return absl::OkStatus();  // sequences start at 1
+  rocksdb::Status s = write.DeleteRange(handle(Family::kEvents), internal::EventKey(1), internal::EventKey(end));
+  return internal::FromRocks(s, "stage an event trim");
+}
+
 void RocksJobStore::WriteGroup(const std::vector<PendingCommit*>& group) {
   rocksdb::WriteBatch write;
   absl::Status status;
   std::size_t records = 0;
+  std::unique_lock<std::mutex> write_lock(write_mu_);
   std::int64_t last_sequence = last_event_sequence_.load(std::memory_order_relaxed);
   std::optional<std::int64_t> trim_before;
   for (const PendingCommit* commit : group) {
     const JobBatch& batch = *commit->batch;
-    for (const JobBatch::Record& r : batch.record_list()) {
-      rocksdb::Status s = r.erase ? write.Delete(handle(r.family), r.key) : write.Put(handle(r.family), r.key, r.value);
-      if (!s.ok() && status.ok()) status = internal::FromRocks(s, "stage a write");
-    }
+    if (absl::Status s = StageRecords(batch.record_list(), write); !s.ok() && status.ok()) status = s;
     records += batch.records();
     last_sequence = std::max(last_sequence, batch.max_event_sequence());
     if (batch.trim_events_before()) trim_before = std::max(trim_before.value_or(0), *batch.trim_events_before());
   }
   if (trim_before) {
-    // Keep the newest event: its sequence is what a restart resumes from.
-    std::int64_t end = std::min(*trim_before, last_sequence);
-    if (end > 1) {  // sequences start at 1
-      rocksdb::Status s = write.DeleteRange(handle(Family::kEvents), internal::EventKey(1), internal::EventKey(end));
-      if (!s.ok() && status.ok()) status = internal::FromRocks(s, "stage an event trim");
-    }
+    if (absl::Status s = StageTrim(*trim_before, last_sequence, write); !s.ok() && status.ok()) status = s;
   }
 
   absl::Duration latency;
@@ -184,6 +248,7 @@ void RocksJobStore::WriteGroup(const std::vector<PendingCommit*>& group) {
     status = internal::FromRocks(s, "synced write");
   }
   if (status.ok()) last_event_sequence_.store(last_sequence, std::memory_order_relaxed);
+  write_lock.unlock();
 
   const std::size_t bytes = write.GetDataSize();
   commits_.fetch_add(group.size(), std::memory_order_relaxed);
@@ -210,6 +275,122 @@ JobStoreStats RocksJobStore::stats() const {
   s.failed_syncs = failed_syncs_.load(std::memory_order_relaxed);
   s.sync_time = absl::Nanoseconds(sync_nanos_.load(std::memory_order_relaxed));
   return s;
+}
+
+// ---- Replicated mode -----------------------------------------------------------------
+
+absl::Status RocksJobStore::ApplyReplicated(const ReplicatedBatch& batch, std::uint64_t index) {
+  std::lock_guard<std::mutex> write_lock(write_mu_);
+  if (index <= applied_index_.load(std::memory_order_relaxed)) return absl::OkStatus();
+  rocksdb::WriteBatch write;
+  std::int64_t last_sequence =
+      std::max(last_event_sequence_.load(std::memory_order_relaxed), batch.max_event_sequence);
+  if (absl::Status s = StageRecords(batch.records, write); !s.ok()) return s;
+  if (batch.trim_events_before) {
+    if (absl::Status s = StageTrim(*batch.trim_events_before, last_sequence, write); !s.ok()) return s;
+  }
+  rocksdb::Status s = write.Put(handles_[kFamilies], kAppliedIndexKey, EncodeU64(index));
+  if (!s.ok()) return internal::FromRocks(s, "stage the applied index");
+  // Not synced: see the header (the replicated log is the durability).
+  s = db_->Write(rocksdb::WriteOptions(), &write);
+  if (!s.ok()) return internal::FromRocks(s, "replicated write");
+  last_event_sequence_.store(last_sequence, std::memory_order_relaxed);
+  applied_index_.store(index, std::memory_order_release);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> RocksJobStore::Export() const {
+  const rocksdb::Snapshot* snapshot = db_->GetSnapshot();
+  std::string records;
+  std::uint64_t count = 0;
+  absl::Status status;
+  rocksdb::Slice upper(internal::AfterAllKeys());
+  for (int family = 0; family <= kFamilies && status.ok(); ++family) {
+    rocksdb::ReadOptions read_options;
+    read_options.iterate_upper_bound = &upper;
+    read_options.snapshot = snapshot;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, handles_[family]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      records.push_back(static_cast<char>(family));
+      AppendU32(records, static_cast<std::uint32_t>(it->key().size()));
+      records.append(it->key().data(), it->key().size());
+      AppendU32(records, static_cast<std::uint32_t>(it->value().size()));
+      records.append(it->value().data(), it->value().size());
+      ++count;
+    }
+    status = internal::FromRocks(it->status(), "export");
+  }
+  db_->ReleaseSnapshot(snapshot);
+  if (!status.ok()) return status;
+  std::string out;
+  out.reserve(kExportHeader + records.size());
+  out.push_back(kExportVersion);
+  out.append(EncodeU64(count));
+  out.append(records);
+  return out;
+}
+
+absl::Status RocksJobStore::Import(absl::string_view exported, std::uint64_t at_least_index) {
+  if (exported.size() < kExportHeader) return MalformedExport("shorter than its header");
+  if (exported[0] != kExportVersion) {
+    return MalformedExport(absl::StrFormat("version %d, this store reads version %d", exported[0], kExportVersion));
+  }
+  const std::uint64_t count = DecodeU64(exported.substr(1, 8));
+  absl::string_view rest = exported.substr(kExportHeader);
+  if (count > rest.size() / kExportRecordHeader) {
+    return MalformedExport(absl::StrFormat("%d records cannot fit in %d bytes", count, rest.size()));
+  }
+
+  // Every family is emptied first: everything below AfterAllKeys() is every key.
+  rocksdb::WriteBatch write;
+  for (int family = 0; family <= kFamilies; ++family) {
+    rocksdb::Status s = write.DeleteRange(handles_[family], "", internal::AfterAllKeys());
+    if (!s.ok()) return internal::FromRocks(s, "stage the import");
+  }
+  std::int64_t last_sequence = 0;
+  std::uint64_t index = at_least_index;
+  for (std::uint64_t n = 0; n < count; ++n) {
+    if (rest.size() < kExportRecordHeader) return MalformedExport(absl::StrFormat("record %d is truncated", n));
+    const int family = static_cast<unsigned char>(rest[0]);
+    const std::uint32_t key_size = DecodeU32(rest.substr(1, 4));
+    if (family > kFamilies) return MalformedExport(absl::StrFormat("record %d has family %d", n, family));
+    if (rest.size() - 5 < key_size + std::size_t{4}) {
+      return MalformedExport(absl::StrFormat("record %d's key is truncated", n));
+    }
+    const absl::string_view key = rest.substr(5, key_size);
+    const std::uint32_t value_size = DecodeU32(rest.substr(5 + key_size, 4));
+    rest.remove_prefix(9 + key_size);
+    if (rest.size() < value_size) return MalformedExport(absl::StrFormat("record %d's value is truncated", n));
+    const absl::string_view value = rest.substr(0, value_size);
+    rest.remove_prefix(value_size);
+    if (key.empty() || key >= internal::AfterAllKeys()) {
+      return MalformedExport(absl::StrFormat("record %d has a key outside the store's key space", n));
+    }
+    if (family == static_cast<int>(Family::kEvents)) {
+      absl::StatusOr<std::int64_t> sequence = internal::DecodeEventKey(key);
+      if (!sequence.ok()) return MalformedExport(sequence.status().message());
+      last_sequence = std::max(last_sequence, *sequence);
+    }
+    if (family == kFamilies && key == kAppliedIndexKey) {
+      if (value.size() != 8) return MalformedExport("the applied index is not 8 bytes");
+      index = std::max(index, DecodeU64(value));
+      continue;  // written below, once
+    }
+    rocksdb::Status s = write.Put(handles_[family], ToSlice(key), ToSlice(value));
+    if (!s.ok()) return internal::FromRocks(s, "stage the import");
+  }
+  if (!rest.empty()) return MalformedExport(absl::StrFormat("%d bytes after the last record", rest.size()));
+  rocksdb::Status s = write.Put(handles_[kFamilies], kAppliedIndexKey, EncodeU64(index));
+  if (!s.ok()) return internal::FromRocks(s, "stage the import");
+
+  std::lock_guard<std::mutex> write_lock(write_mu_);
+  rocksdb::WriteOptions write_options;
+  write_options.sync = true;
+  s = db_->Write(write_options, &write);
+  if (!s.ok()) return internal::FromRocks(s, "import");
+  last_event_sequence_.store(last_sequence, std::memory_order_relaxed);
+  applied_index_.store(index, std::memory_order_release);
+  return absl::OkStatus();
 }
 
 // ---- Reads ---------------------------------------------------------------------------

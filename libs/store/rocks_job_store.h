@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "libs/runtime/thread_pool.h"
 #include "libs/store/job_store.h"
@@ -45,6 +47,14 @@ struct RocksJobStoreOptions {
   std::function<void(const SyncReport&)> on_sync = nullptr;
 };
 
+// The content of one committed JobBatch as a replicated log carries it: libs/replication
+// encodes a JobBatch into a log entry and decodes it into this on every replica.
+struct ReplicatedBatch {
+  std::vector<JobBatch::Record> records;
+  std::int64_t max_event_sequence = 0;  // JobBatch::max_event_sequence()
+  std::optional<std::int64_t> trim_events_before;
+};
+
 // The JobStore on RocksDB, one column family per part (jobs, ready, pending, events,
 // meta, bulk_operations) in `path`. A database written before a family existed opens
 // with that family created empty.
@@ -56,6 +66,12 @@ struct RocksJobStoreOptions {
 // write succeeds or fails as a whole, for every batch in it.
 //
 // Threading: any number of loops may call it concurrently; reads run on read_pool.
+// Replicated mode: ApplyReplicated, Export and Import are the synchronous hooks of a
+// replicated log's state machine (libs/replication/replicated_job_store.h). They run on
+// the caller's thread, bypass the group commit (no SyncReport, no stats) and are
+// serialised with the writer thread's writes, so they are safe alongside Commit and the
+// reads; a reader sees each of their writes entirely or not at all.
+//
 // Ownership: the store owns the database and its writer thread. Destroying it
 // finishes the writes already queued (their callers' loops must still exist), then
 // closes the database; no call may be in flight or start afterwards.
@@ -76,17 +92,46 @@ class RocksJobStore final : public JobStore {
   JobStoreStats stats() const override;
   BatchLimits limits() const override { return options_.limits; }
 
+  // ---- Replicated mode -----------------------------------------------------------------
+  // The log index of the last replicated write (ApplyReplicated or Import), 0 if none.
+  // It is stored in RocksDB's default family, in the same atomic write as the data it
+  // covers. Any thread.
+  std::uint64_t applied_index() const { return applied_index_.load(std::memory_order_acquire); }
+
+  // Writes `batch` and `index` as the applied index in one atomic write. The WAL is
+  // written but not fsync'ed: the replicated log is the durability, and a replica that
+  // lost the tail of its WAL replays those entries from the log (its applied index was
+  // lost with them, in the same write). An index at or below applied_index() is a replay
+  // of what the store holds: nothing is written and OK is returned. The batch is not
+  // checked against BatchLimits (its leader did). Errors are RocksDB's (as FromRocks).
+  absl::Status ApplyReplicated(const ReplicatedBatch& batch, std::uint64_t index);
+
+  // Every key and value of every family, the applied index included, read from one
+  // RocksDB snapshot, in the format Import reads. O(store size) in memory.
+  absl::StatusOr<std::string> Export() const;
+
+  // Replaces the contents of every family with `exported` (from Export, possibly of
+  // another replica) in one atomic, synced write, and sets the applied index to the
+  // exported one or `at_least_index`, whichever is higher. DATA_LOSS when `exported` is
+  // malformed or truncated (it is checked whole before anything is written): then
+  // nothing changes.
+  absl::Status Import(absl::string_view exported, std::uint64_t at_least_index);
+
  private:
   struct PendingCommit;
   static constexpr int kFamilies = 6;
 
   RocksJobStore(RocksJobStoreOptions options, std::unique_ptr<rocksdb::DB> db,
-                std::vector<rocksdb::ColumnFamilyHandle*> handles, std::int64_t last_event_sequence);
+                std::vector<rocksdb::ColumnFamilyHandle*> handles, std::int64_t last_event_sequence,
+                std::uint64_t applied_index);
   rocksdb::ColumnFamilyHandle* handle(Family family) const { return handles_[static_cast<int>(family)]; }
   runtime::ThreadPool& read_pool() const;
   void Enqueue(PendingCommit* commit);
   void WriterLoop();
   void WriteGroup(const std::vector<PendingCommit*>& group);
+  absl::Status StageRecords(const std::vector<JobBatch::Record>& records, rocksdb::WriteBatch& write) const;
+  // Deletes the events below trim_before, but never the newest (last_sequence).
+  absl::Status StageTrim(std::int64_t trim_before, std::int64_t last_sequence, rocksdb::WriteBatch& write) const;
   absl::StatusOr<RecoveredState> RecoverNow() const;
   absl::Status ScanFamily(Family family, const rocksdb::Snapshot* snapshot,
                           absl::FunctionRef<absl::Status(absl::string_view, absl::string_view)> fn) const;
@@ -101,8 +146,11 @@ class RocksJobStore final : public JobStore {
   std::deque<PendingCommit*> queue_;  // guarded by mu_
   bool stopping_ = false;             // guarded by mu_
 
-  // Written by the writer thread only.
+  // Held by every write (the writer thread's and the replicated ones) from reading
+  // last_event_sequence_ to storing it back.
+  std::mutex write_mu_;
   std::atomic<std::int64_t> last_event_sequence_;
+  std::atomic<std::uint64_t> applied_index_;
   std::atomic<std::uint64_t> commits_{0}, syncs_{0}, records_{0}, bytes_{0}, failed_syncs_{0};
   std::atomic<std::int64_t> sync_nanos_{0};
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
 #include "libs/runtime/runtime.h"
 #include "libs/store/rocks_job_store.h"
@@ -82,6 +83,133 @@ TEST(RocksJobStore, OpeningADirectoryThatIsAFileFailsWithAStatus) {
   EXPECT_FALSE(store.status().ok());
   EXPECT_NE(store.status().code(), absl::StatusCode::kUnknown) << store.status();
   EXPECT_NE(store.status().message().find("not-a-dir"), absl::string_view::npos) << store.status();
+}
+
+// ---- Replicated mode -------------------------------------------------------------------
+
+std::unique_ptr<RocksJobStore> OpenStore(const std::string& path) {
+  absl::StatusOr<std::unique_ptr<RocksJobStore>> store = RocksJobStore::Open(RocksJobStoreOptions{.path = path});
+  EXPECT_TRUE(store.ok()) << store.status();
+  return store.ok() ? *std::move(store) : nullptr;
+}
+
+// A batch touching every family: job n (queued, so with a ready entry), its event, a
+// meta value and a bulk record.
+ReplicatedBatch BatchOf(int n) {
+  cohort::v1::Job job;
+  job.set_id(absl::StrCat("job-", n));
+  job.set_state(cohort::v1::JOB_STATE_QUEUED);
+  job.mutable_spec()->set_queue("q");
+  job.set_sequence(n);
+  cohort::v1::JobEvent event;
+  event.set_sequence(n);
+  event.set_job_id(job.id());
+  cohort::v1::BulkOperation op;
+  op.set_id(absl::StrCat("op-", n));
+  JobBatch batch;
+  batch.PutJob(job, nullptr);
+  batch.AppendEvent(event);
+  batch.PutMeta("cursor", absl::StrCat(n));
+  batch.PutBulkOperation(op);
+  EXPECT_TRUE(batch.status().ok()) << batch.status();
+  return ReplicatedBatch{batch.record_list(), batch.max_event_sequence(), batch.trim_events_before()};
+}
+
+TEST(RocksJobStoreReplicated, ApplyWritesTheBatchWithItsIndexAndSkipsReplays) {
+  std::string path = TempDir();
+  {
+    std::unique_ptr<RocksJobStore> store = OpenStore(path);
+    ASSERT_NE(store, nullptr);
+    EXPECT_EQ(store->applied_index(), 0u);
+    ASSERT_TRUE(store->ApplyReplicated(BatchOf(1), 5).ok());
+    ASSERT_TRUE(store->ApplyReplicated(BatchOf(2), 7).ok());
+    EXPECT_EQ(store->applied_index(), 7u);
+  }
+  std::unique_ptr<RocksJobStore> store = OpenStore(path);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->applied_index(), 7u) << "the applied index is durable with the data";
+  // A replay of index 6 (at or below 7) changes nothing, even with other content.
+  ASSERT_TRUE(store->ApplyReplicated(BatchOf(3), 6).ok());
+  EXPECT_EQ(store->applied_index(), 7u);
+  runtime::EventLoop loop;
+  absl::StatusOr<RecoveredState> state = runtime::RunUntilComplete(loop, store->Recover());
+  ASSERT_TRUE(state.ok()) << state.status();
+  ASSERT_EQ(state->jobs.size(), 2u);
+  EXPECT_EQ(state->jobs[0].id(), "job-1");
+  EXPECT_EQ(state->jobs[1].id(), "job-2");
+  EXPECT_EQ(state->ready.size(), 2u);
+  EXPECT_EQ(state->last_event_sequence, 2);
+  EXPECT_EQ(state->meta["cursor"], "2");
+  EXPECT_EQ(state->bulk_operations.size(), 2u);
+  // A trim replicated later keeps the newest event, as Commit's does.
+  ReplicatedBatch trim;
+  trim.trim_events_before = 100;
+  ASSERT_TRUE(store->ApplyReplicated(trim, 8).ok());
+  absl::StatusOr<std::vector<cohort::v1::JobEvent>> events =
+      runtime::RunUntilComplete(loop, store->ReadEvents(0, 10, 1 << 20));
+  ASSERT_TRUE(events.ok()) << events.status();
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ((*events)[0].sequence(), 2);
+}
+
+TEST(RocksJobStoreReplicated, ImportReplacesEveryFamilyWithAnotherStoresExport) {
+  std::unique_ptr<RocksJobStore> source = OpenStore(TempDir());
+  std::unique_ptr<RocksJobStore> target = OpenStore(TempDir());
+  ASSERT_NE(source, nullptr);
+  ASSERT_NE(target, nullptr);
+  for (int n = 1; n <= 20; ++n) ASSERT_TRUE(source->ApplyReplicated(BatchOf(n), n).ok());
+  // The target holds state the export does not: it must be gone afterwards.
+  ASSERT_TRUE(target->ApplyReplicated(BatchOf(99), 3).ok());
+  absl::StatusOr<std::string> exported = source->Export();
+  ASSERT_TRUE(exported.ok()) << exported.status();
+
+  ASSERT_TRUE(target->Import(*exported, 12).ok());
+  EXPECT_EQ(target->applied_index(), 20u) << "the exported index is higher than at_least_index";
+  absl::StatusOr<std::string> reexported = target->Export();
+  ASSERT_TRUE(reexported.ok()) << reexported.status();
+  EXPECT_EQ(*reexported, *exported) << "every family, applied index included, is identical";
+  ASSERT_TRUE(target->Import(*exported, 25).ok());
+  EXPECT_EQ(target->applied_index(), 25u);
+  // The imported event log is where the next trim starts from.
+  ReplicatedBatch trim;
+  trim.trim_events_before = 1000;
+  ASSERT_TRUE(target->ApplyReplicated(trim, 26).ok());
+  runtime::EventLoop loop;
+  absl::StatusOr<std::vector<cohort::v1::JobEvent>> events =
+      runtime::RunUntilComplete(loop, target->ReadEvents(0, 100, 1 << 20));
+  ASSERT_TRUE(events.ok()) << events.status();
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ((*events)[0].sequence(), 20);
+}
+
+TEST(RocksJobStoreReplicated, AMalformedExportIsRefusedAndChangesNothing) {
+  std::unique_ptr<RocksJobStore> source = OpenStore(TempDir());
+  std::unique_ptr<RocksJobStore> target = OpenStore(TempDir());
+  ASSERT_NE(source, nullptr);
+  ASSERT_NE(target, nullptr);
+  for (int n = 1; n <= 3; ++n) ASSERT_TRUE(source->ApplyReplicated(BatchOf(n), n).ok());
+  ASSERT_TRUE(target->ApplyReplicated(BatchOf(7), 7).ok());
+  absl::StatusOr<std::string> before = target->Export();
+  absl::StatusOr<std::string> exported = source->Export();
+  ASSERT_TRUE(before.ok() && exported.ok());
+
+  std::vector<std::string> bad;
+  for (std::size_t n = 0; n < exported->size(); n += 7) bad.push_back(exported->substr(0, n));  // truncations
+  bad.push_back(*exported + "x");
+  std::string version = *exported;
+  version[0] = 9;
+  bad.push_back(version);
+  std::string family = *exported;
+  family[9] = 42;  // the first record's family
+  bad.push_back(family);
+  for (const std::string& b : bad) {
+    absl::Status s = target->Import(b, 100);
+    EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << absl::StrFormat("%d bytes: %s", b.size(), s.ToString());
+  }
+  EXPECT_EQ(target->applied_index(), 7u);
+  absl::StatusOr<std::string> after = target->Export();
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(*after, *before);
 }
 
 }  // namespace
