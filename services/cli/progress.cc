@@ -74,10 +74,12 @@ void ProgressBar::Draw() {
   const std::size_t filled = done * kBarWidth / total_;
   const std::string line = absl::StrCat("\r\x1b[K[", std::string(filled, '#'), std::string(kBarWidth - filled, '-'),
                                         "] ", done, "/", total_, " done");
+  // Open before the first byte is written: a signal that lands just after the write
+  // must still end the line (the test that sends SIGINT on seeing the bar caught this).
+  line_open.store(true);
   std::fputs(line.c_str(), stderr);
   std::fflush(stderr);
   drawn_ = true;
-  line_open.store(true);
 }
 
 CompletionProgress::CompletionProgress(cohort::v1::Broker::Stub& stub, const std::vector<std::string>& job_ids)

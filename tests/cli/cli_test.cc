@@ -3,6 +3,7 @@
 // into the response message, and the exit codes scripts rely on.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -23,6 +24,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -597,6 +599,23 @@ TEST_F(CliTest, ProgressBarIsDrawnOnlyWhenStdoutIsATerminal) {
   EXPECT_EQ(piped.stderr_text, "");
 }
 
+TEST_F(CliTest, CtrlCDuringGatherEndsTheProgressLine) {
+  std::vector<std::string> args = {"gather"};
+  for (int i = 0; i < 2; ++i) args.push_back(Submit({Queue(), "builtin.sleep", "20s"}));
+  RunOptions terminal;
+  terminal.stdout_is_terminal = true;
+  bool interrupted = false;
+  terminal.on_output = [&](pid_t pid, const ProcessResult& so_far) {
+    if (interrupted || !absl::StrContains(so_far.stderr_text, "0/2 done")) return;
+    interrupted = kill(pid, SIGINT) == 0;
+  };
+  ProcessResult r = Ctl(args, terminal);
+  ASSERT_TRUE(interrupted) << r;
+  EXPECT_EQ(r.signal, SIGINT) << r;
+  // The bar's line is ended, so the shell's prompt starts on a line of its own.
+  EXPECT_THAT(r.stderr_text, MatchesRegex("(.|\r|\x1b)*0/2 done\n")) << r;
+}
+
 // ---- queues, executors ----
 
 TEST_F(CliTest, QueuesShowDepthAndPauseResumeAndLimitsWork) {
@@ -1066,6 +1085,45 @@ TEST_F(CliTest, WaitForResumesAfterABrokerRestart) {
   EXPECT_EQ(wait_for.exit_code, kOk) << wait_for;
   EXPECT_EQ(wait_for.stdout_text, "after the restart\n");
   EXPECT_THAT(wait_for.stderr_text, HasSubstr("lost the broker at " + cluster_->address()));
+}
+
+TEST_F(CliTest, WatchResumesAfterABrokerRestartWithoutLosingOrRepeatingEvents) {
+  const int64_t after = Sequence();
+  const std::string before = Submit({Queue(), "builtin.echo", "before"});
+  ASSERT_EQ(Outcome(before).state(), JOB_STATE_SUCCEEDED);
+  // The restart comes once watch has printed the first job's three events.
+  absl::Notification printed_first;
+  RunOptions options;
+  options.timeout = absl::Seconds(60);
+  options.on_output = [&](pid_t, const ProcessResult& so_far) {
+    if (!printed_first.HasBeenNotified() && Lines(so_far.stdout_text).size() >= 3) printed_first.Notify();
+  };
+  ProcessResult watch;
+  std::thread watcher([&] {
+    watch = Ctl({"watch", "--output=json", absl::StrCat("--from=", after), "--queue=" + Queue(), "--limit=6"}, options);
+  });
+  const bool printed = printed_first.WaitForNotificationWithTimeout(absl::Seconds(20));
+  EXPECT_TRUE(printed);
+  const absl::Status restarted = printed ? cluster_->Restart() : absl::CancelledError("not restarted");
+  EXPECT_TRUE(restarted.ok()) << restarted;
+  std::string later;
+  if (restarted.ok()) {
+    later = Submit({Queue(), "builtin.echo", "after"});
+    EXPECT_EQ(Outcome(later).state(), JOB_STATE_SUCCEEDED);
+  }
+  watcher.join();  // --limit=6 ends it; without the restart's job, its timeout does
+  ASSERT_EQ(watch.exit_code, kOk) << watch;
+  const std::vector<std::string> lines = Lines(watch.stdout_text);
+  ASSERT_EQ(lines.size(), 6u) << watch;
+  int64_t last = after;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const JobEvent event = FromJson<JobEvent>(lines[i]);
+    EXPECT_EQ(event.job_id(), i < 3 ? before : later) << lines[i];
+    EXPECT_GT(event.sequence(), last) << "each event once, in order: " << watch;
+    last = event.sequence();
+  }
+  EXPECT_THAT(watch.stderr_text, HasSubstr("watch: lost the broker at " + cluster_->address()));
+  EXPECT_THAT(watch.stderr_text, HasSubstr("watch: reconnected"));
 }
 
 // ---- operating jobs: retry, delete, bulk, purge, filters, queues ----

@@ -143,9 +143,13 @@ absl::StatusOr<ProcessResult> RunProcess(const std::string& binary, const std::v
     const int ready = poll(fds, n, static_cast<int>(std::min<int64_t>(left_ms, INT_MAX)));
     if (ready < 0 && errno == EINTR) continue;
     if (ready < 0) return Errno(errno, "poll");
+    const std::size_t captured = result.stdout_text.size() + result.stderr_text.size();
     for (nfds_t i = 0; i < 2; ++i) {
       // A closed stream sits in the set as fd -1, which poll ignores.
       if (fds[i].fd >= 0 && fds[i].revents != 0) streams[i].Drain();
+    }
+    if (options.on_output && result.stdout_text.size() + result.stderr_text.size() != captured) {
+      options.on_output(pid, result);
     }
     if (n == 3 && fds[2].revents != 0) {
       const ssize_t w = write(stdin_fd, options.stdin_data.data() + written, options.stdin_data.size() - written);

@@ -1,5 +1,8 @@
 #pragma once
 
+#include <sys/types.h>
+
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -7,6 +10,8 @@
 #include "absl/time/time.h"
 
 namespace cohort::testing {
+
+struct ProcessResult;
 
 // How RunProcess runs a command.
 struct RunOptions {
@@ -20,6 +25,11 @@ struct RunOptions {
   bool stdout_is_terminal = false;
   // The child is SIGKILLed after this long and the run fails with DEADLINE_EXCEEDED.
   absl::Duration timeout = absl::Seconds(30);
+  // Called on RunProcess's thread each time the child wrote to stdout or stderr, with
+  // its pid and what it wrote so far (stdout_text, stderr_text): to act when a line
+  // appears, e.g. send a signal or tell another thread. Never called after the child was
+  // reaped, so the pid is still the child's.
+  std::function<void(pid_t pid, const ProcessResult& so_far)> on_output;
 };
 
 // What a finished command did.
