@@ -10,7 +10,8 @@ namespace {
 
 ExitCode Executors(Context& ctx, absl::Span<const std::string> args) {
   FlagSet flags("cohortctl executors [flags]",
-                "Lists the executors connected to the broker: capacity, running attempts, credits, heartbeats.");
+                "Lists the executors connected to the broker: capacity, running attempts, credits, the queues\n"
+                "and kinds they take ((all): every one), heartbeats.");
   flags.Inherit(&ctx.global_flags());
   ParsedArgs parsed;
   if (auto done = ParseCommandLine(flags, args, 0, 0, &parsed)) return *done;
@@ -25,13 +26,15 @@ ExitCode Executors(Context& ctx, absl::Span<const std::string> args) {
     return ExitCode::kOk;
   }
   const absl::Time now = absl::Now();
-  Table table({"EXECUTOR", "CAPACITY", "RUNNING", "CREDITS", "QUEUES", "CONNECTED", "LAST HEARTBEAT", "LABELS"});
+  Table table(
+      {"EXECUTOR", "CAPACITY", "RUNNING", "CREDITS", "QUEUES", "KINDS", "CONNECTED", "LAST HEARTBEAT", "LABELS"});
   for (const cohort::v1::ExecutorInfo& e : response.executors()) {
     std::vector<std::string> labels;
     for (const auto& [k, v] : e.labels()) labels.push_back(absl::StrCat(k, "=", v));
     std::sort(labels.begin(), labels.end());
     table.AddRow({e.executor_id(), absl::StrCat(e.capacity()), absl::StrCat(e.running()), absl::StrCat(e.credits()),
                   e.queues().empty() ? "(all)" : absl::StrJoin(e.queues(), ","),
+                  e.kinds().empty() ? "(all)" : Excerpt(absl::StrJoin(e.kinds(), ","), 60),
                   FormatAgo(e.connect_time(), e.has_connect_time(), now),
                   FormatAgo(e.last_heartbeat_time(), e.has_last_heartbeat_time(), now),
                   labels.empty() ? "-" : absl::StrJoin(labels, ",")});
@@ -43,7 +46,7 @@ ExitCode Executors(Context& ctx, absl::Span<const std::string> args) {
 }  // namespace
 
 std::vector<Command> ExecutorCommands() {
-  return {{"executors", "list connected executors: capacity, running, credits, last heartbeat", Executors}};
+  return {{"executors", "list connected executors: capacity, running, credits, kinds, last heartbeat", Executors}};
 }
 
 }  // namespace cohort::cli

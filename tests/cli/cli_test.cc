@@ -668,8 +668,11 @@ TEST_F(CliTest, ExecutorsListsTheConnectedExecutor) {
   ASSERT_EQ(table.exit_code, kOk) << table;
   std::vector<std::string> lines = Lines(table.stdout_text);
   ASSERT_EQ(lines.size(), 2u) << table;
-  EXPECT_THAT(lines[0], MatchesRegex("EXECUTOR +CAPACITY +RUNNING +CREDITS +QUEUES +CONNECTED +LAST HEARTBEAT +LABELS"));
-  EXPECT_THAT(lines[1], MatchesRegex(absl::StrCat(ExecutorId(), " +8 +[0-9]+ +[0-9]+ +\\(all\\) .*")));
+  EXPECT_THAT(lines[0],
+              MatchesRegex("EXECUTOR +CAPACITY +RUNNING +CREDITS +QUEUES +KINDS +CONNECTED +LAST HEARTBEAT +LABELS"));
+  // The kinds cohort-dev's executor declared: its built-ins, and exec (allowed there).
+  EXPECT_THAT(lines[1], MatchesRegex(absl::StrCat(ExecutorId(), " +8 +[0-9]+ +[0-9]+ +\\(all\\) +",
+                                                  "builtin.echo,builtin.noop,builtin.sleep,builtin.fail,exec .*")));
 
   ProcessResult json = Ctl({"executors", "--output=json"});
   ASSERT_EQ(json.exit_code, kOk) << json;
@@ -1271,6 +1274,10 @@ TEST_F(CliTest, SubmitWarnsWhenNoConnectedExecutorRunsTheKind) {
   EXPECT_THAT(get.stdout_text, HasSubstr("state     QUEUED (no connected executor runs its kind"));
   ProcessResult json = Ctl({"get", "--output=json", waiting});
   EXPECT_TRUE(FromJson<GetJobResponse>(json.stdout_text).unserved()) << json;
+  // queues counts it, with its kind.
+  ProcessResult queues = Ctl({"queues"});
+  EXPECT_THAT(queues.stdout_text, MatchesRegex("(.|\n)*" + Queue() + " +active .* 1 +1 \\(python.upper\\)\n(.|\n)*"))
+      << queues;
   ProcessResult served = Ctl({"submit", Queue(), "builtin.noop"});
   EXPECT_EQ(served.exit_code, kOk) << served;
   EXPECT_EQ(served.stderr_text, "");
