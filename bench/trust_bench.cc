@@ -3,7 +3,9 @@
 // client and a real cohort-executor presenting tokens), printed side by side:
 //  - durable Submit throughput, batches of 16 and 256 jobs, 4 concurrent clients;
 //  - round trip: sequential Submit + WaitFor of one builtin.noop job run by a real
-//    cohort-executor, p50/p99.
+//    cohort-executor, p50/p99;
+//  - CPU time per job of the batch-16 submits, in the broker and in the clients: the
+//    figure that says what trust costs when the rates are blurred by other work.
 // The target: batched submits within 10% of plaintext. TLS alone and tokens
 // alone can be added (--configs) to say where a difference comes from.
 //
@@ -14,11 +16,15 @@
 //
 //   bazel build --config=ci //services/broker:cohort-broker //services/executor:cohort-executor //bench:trust_bench
 //   bazel-bin/bench/trust_bench --rounds=5
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <thread>
 #include <vector>
@@ -52,7 +58,30 @@ using cohort::v1::Broker;
 
 struct Figures {
   double submit16 = 0, submit256 = 0, p50 = 0, p99 = 0;
+  // CPU time (user + system) per job of the batch-16 submits, in microseconds: what the
+  // broker process spent, and what this process (the 4 clients) spent. Unlike the
+  // rates, these hardly move when other work shares the machine.
+  double broker_cpu16 = 0, client_cpu16 = 0;
 };
+
+// CPU seconds (user + system) `pid` has used so far, from /proc; -1 if unreadable.
+double ProcessCpuSeconds(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::size_t close = text.rfind(')');  // the command name may hold spaces
+  if (close == std::string::npos) return -1;
+  std::vector<std::string> fields = absl::StrSplit(text.substr(close + 2), ' ');
+  // Fields 14 and 15 of stat(5), utime and stime, are 11 and 12 after the name.
+  if (fields.size() < 13) return -1;
+  return (std::stod(fields[11]) + std::stod(fields[12])) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+double SelfCpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
 
 cohort::v1::SubmitRequest Batch(const std::string& queue, int n) {
   cohort::v1::SubmitRequest req;
@@ -163,8 +192,12 @@ absl::StatusOr<Figures> Run(const std::string& dir, const Config& config) {
   auto stub = Broker::NewStub(*channel);
   Figures f;
   absl::Status s;
+  const double broker_cpu = ProcessCpuSeconds((*broker)->pid()), client_cpu = SelfCpuSeconds();
   if (absl::StatusOr<double> r = DurableSubmit(*stub, 16); r.ok()) {
     f.submit16 = *r;
+    const double jobs = absl::GetFlag(FLAGS_submit_jobs) / 64 * 64;  // what DurableSubmit sends
+    f.broker_cpu16 = (ProcessCpuSeconds((*broker)->pid()) - broker_cpu) / jobs * 1e6;
+    f.client_cpu16 = (SelfCpuSeconds() - client_cpu) / jobs * 1e6;
   } else {
     s = r.status();
   }
@@ -264,8 +297,10 @@ int main(int argc, char** argv) {
         return 1;
       }
       std::printf("round %d %-11s durable_submit_b16_jobs_per_s=%.0f durable_submit_b256_jobs_per_s=%.0f "
-                  "round_trip_p50_ms=%.3f round_trip_p99_ms=%.3f\n",
-                  round + 1, labels[i].c_str(), f->submit16, f->submit256, f->p50, f->p99);
+                  "round_trip_p50_ms=%.3f round_trip_p99_ms=%.3f b16_cpu_us_per_job_broker=%.1f "
+                  "b16_cpu_us_per_job_client=%.1f\n",
+                  round + 1, labels[i].c_str(), f->submit16, f->submit256, f->p50, f->p99, f->broker_cpu16,
+                  f->client_cpu16);
       std::fflush(stdout);
       results[labels[i]].push_back(*f);
     }
@@ -279,11 +314,13 @@ int main(int argc, char** argv) {
   for (const std::string& label : labels) {
     const std::vector<Figures>& fs = results[label];
     std::printf("%-11s durable_submit_b16_jobs_per_s=%s durable_submit_b256_jobs_per_s=%s round_trip_p50_ms=%s "
-                "round_trip_p99_ms=%s\n",
+                "round_trip_p99_ms=%s b16_cpu_us_per_job_broker=%s b16_cpu_us_per_job_client=%s\n",
                 label.c_str(), Summary(column(fs, &Figures::submit16), "%.0f [%.0f..%.0f]").c_str(),
                 Summary(column(fs, &Figures::submit256), "%.0f [%.0f..%.0f]").c_str(),
                 Summary(column(fs, &Figures::p50), "%.3f [%.3f..%.3f]").c_str(),
-                Summary(column(fs, &Figures::p99), "%.3f [%.3f..%.3f]").c_str());
+                Summary(column(fs, &Figures::p99), "%.3f [%.3f..%.3f]").c_str(),
+                Summary(column(fs, &Figures::broker_cpu16), "%.1f [%.1f..%.1f]").c_str(),
+                Summary(column(fs, &Figures::client_cpu16), "%.1f [%.1f..%.1f]").c_str());
   }
   // Each configuration against plaintext, round by round: trusted / plaintext.
   if (!results.contains("plaintext")) return 0;
@@ -291,17 +328,21 @@ int main(int argc, char** argv) {
   for (const std::string& label : labels) {
     if (label == "plaintext") continue;
     const std::vector<Figures>& other = results[label];
-    std::vector<double> b16, b256, p50, p99;
+    std::vector<double> b16, b256, p50, p99, broker_cpu, client_cpu;
     for (int r = 0; r < rounds; ++r) {
+      broker_cpu.push_back(other[r].broker_cpu16 / plain[r].broker_cpu16);
+      client_cpu.push_back(other[r].client_cpu16 / plain[r].client_cpu16);
       b16.push_back(other[r].submit16 / plain[r].submit16);
       b256.push_back(other[r].submit256 / plain[r].submit256);
       p50.push_back(other[r].p50 / plain[r].p50);
       p99.push_back(other[r].p99 / plain[r].p99);
     }
     std::printf("ratio %s/plaintext (per round; throughput: higher is better, latency: lower is better) "
-                "durable_submit_b16=%s durable_submit_b256=%s round_trip_p50=%s round_trip_p99=%s\n",
+                "durable_submit_b16=%s durable_submit_b256=%s round_trip_p50=%s round_trip_p99=%s "
+                "b16_cpu_per_job_broker=%s b16_cpu_per_job_client=%s\n",
                 label.c_str(), Summary(b16, "%.3f [%.3f..%.3f]").c_str(), Summary(b256, "%.3f [%.3f..%.3f]").c_str(),
-                Summary(p50, "%.3f [%.3f..%.3f]").c_str(), Summary(p99, "%.3f [%.3f..%.3f]").c_str());
+                Summary(p50, "%.3f [%.3f..%.3f]").c_str(), Summary(p99, "%.3f [%.3f..%.3f]").c_str(),
+                Summary(broker_cpu, "%.3f [%.3f..%.3f]").c_str(), Summary(client_cpu, "%.3f [%.3f..%.3f]").c_str());
   }
   return 0;
 }
