@@ -3,10 +3,11 @@
 // asserts nothing about speed, but exits 1 if a workload computes a wrong answer.
 // bench/runtime_compare.sh runs all three side by side and prints ratios.
 //
-//   bazel run //bench:runtime_bench [-- --only NAME]
+//   bazel run //bench:runtime_bench [-- --only NAME [--repeat N]]   (N runs, for profiling)
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -160,18 +161,23 @@ int main(int argc, char** argv) {
       {"post_1m", cohort::runtime::PostBench},
   };
   const char* only = nullptr;
-  if (argc == 3 && std::strcmp(argv[1], "--only") == 0) {
+  int repeat = 1;
+  if ((argc == 3 || argc == 5) && std::strcmp(argv[1], "--only") == 0) {
     only = argv[2];
-  } else if (argc != 1) {
-    std::fprintf(stderr, "usage: %s [--only NAME]\n", argv[0]);
+    if (argc == 5) repeat = std::strcmp(argv[3], "--repeat") == 0 ? std::atoi(argv[4]) : 0;
+  }
+  if ((argc != 1 && only == nullptr) || repeat < 1) {
+    std::fprintf(stderr, "usage: %s [--only NAME [--repeat N]]\n", argv[0]);
     return 2;
   }
   bool matched = false;
   for (const Workload& w : workloads) {
     if (only != nullptr && std::strcmp(only, w.name) != 0) continue;
     matched = true;
-    std::printf("%s %.6f\n", w.name, w.run());
-    std::fflush(stdout);
+    for (int i = 0; i < repeat; ++i) {
+      std::printf("%s %.6f\n", w.name, w.run());
+      std::fflush(stdout);
+    }
   }
   if (!matched) {
     std::fprintf(stderr, "unknown workload: %s\n", only);

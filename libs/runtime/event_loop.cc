@@ -22,6 +22,9 @@ thread_local EventLoop* current_loop = nullptr;
 // loop does not pay a syscall per iteration yet I/O is never starved.
 constexpr std::uint32_t kIoPollInterval = 32;
 
+// How many timers ahead a burst of due timers prefetches their callbacks.
+constexpr std::size_t kPrefetchAhead = 8;
+
 }  // namespace
 
 // A CallAt callback. Its TimerId is (generation << 32 | slot); the heap holds the id
@@ -61,8 +64,13 @@ EventLoop::~EventLoop() {
   slot_chunks_.clear();
   Unbind();
   current_loop = previous;
-  // A thread may still be inside Post() for an item the loop already ran.
-  while (posters_.load(std::memory_order_acquire) > 0) std::this_thread::yield();
+  // Posts in flight: a claimed item is published shortly (its poster may be waking
+  // the loop first, so the eventfd must stay open until then); a poster waiting for
+  // room gets it as the leftovers, never run, are dropped.
+  while (posters_.load(std::memory_order_acquire) > 0 || posted_.ClaimsPending()) {
+    posted_.DropPublished();
+    std::this_thread::yield();
+  }
   close(wake_fd_);
   close(epoll_fd_);
 }
@@ -179,23 +187,16 @@ absl::Status EventLoop::RemoveReader(int fd) {
   return absl::OkStatus();
 }
 
-void EventLoop::Post(absl::AnyInvocable<void()> fn) {
-  if (InLoopThread()) {
-    CallSoon(std::move(fn));
-    return;
-  }
-  // Counted so the destructor cannot free the loop between our push (which the loop
-  // may run at once) and our wake-up below.
+void EventLoop::PostWhenRoom(absl::FunctionRef<void(void*)> emplace) {
   posters_.fetch_add(1, std::memory_order_acq_rel);
-  while (!posted_.TryPush(fn)) {  // full: let the loop catch up
+  while (!posted_.TryEmplace(emplace, [this](bool asleep) {
+    if (asleep) Wake();
+    // Still before the call is visible, so the loop is still alive.
+    posters_.fetch_sub(1, std::memory_order_acq_rel);
+  })) {
     Wake();
     std::this_thread::yield();
   }
-  // Pairs with the fence in Poll(): either the loop sees this post before it sleeps,
-  // or this thread sees it asleep and wakes it.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (sleeping_.load(std::memory_order_relaxed)) Wake();
-  posters_.fetch_sub(1, std::memory_order_acq_rel);
 }
 
 void EventLoop::Stop() {
@@ -278,11 +279,11 @@ void EventLoop::RunOnce(bool may_block) {
 }
 
 void EventLoop::Poll(std::int64_t timeout_ns) {
-  if (timeout_ns != 0) {
-    sleeping_.store(true, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (!posted_.Empty()) timeout_ns = 0;
-  }
+  // Before sleeping, tell posters (through the ring): the first post after this wakes
+  // the loop. If a post is already pending, look again instead.
+  const bool wanted_sleep = timeout_ns != 0;
+  const bool asleep = wanted_sleep && posted_.TrySleep();
+  if (wanted_sleep && !asleep) timeout_ns = 0;
   constexpr int kMaxEvents = 64;
   epoll_event events[kMaxEvents];
   int n;
@@ -295,7 +296,11 @@ void EventLoop::Poll(std::int64_t timeout_ns) {
       n = epoll_wait(epoll_fd_, events, kMaxEvents, static_cast<int>((timeout_ns + 999'999) / 1'000'000));
     }
   }
-  sleeping_.store(false, std::memory_order_relaxed);
+  if (asleep) {
+    posted_.Awake();
+  } else if (wanted_sleep && posted_.Empty()) {
+    std::this_thread::yield();  // a poster is between claiming its slot and publishing
+  }
   COHORT_CHECK(n >= 0 || errno == EINTR, std::strerror(errno));
   for (int i = 0; i < n; ++i) {
     int fd = events[i].data.fd;
@@ -315,9 +320,7 @@ void EventLoop::Poll(std::int64_t timeout_ns) {
 
 void EventLoop::DrainPosted() {
   // At most one ring's worth per iteration, so endless posting cannot starve the rest.
-  std::size_t i = 0;
-  while (i < kPostCapacity && posted_.TryPop([](absl::AnyInvocable<void()>& fn) { fn(); })) ++i;
-  posts_flowing_ = i > 0;
+  posts_flowing_ = posted_.Drain(kPostCapacity, [](internal::PostedCall& call) { call(); }) > 0;
 }
 
 bool EventLoop::SpinForPost() {
@@ -337,6 +340,11 @@ void EventLoop::FireDueTimers() {
   if (timers_.empty()) return;
   TimePoint now = Now();
   while (internal::DueTimer due = timers_.PopDue(now)) {
+    // In a burst, the callbacks of the next timers are far apart in memory: fetch them
+    // while this one runs.
+    if (TimerId ahead = timers_.RunCookieAhead(kPrefetchAhead)) {
+      __builtin_prefetch(&Slot(static_cast<std::uint32_t>(ahead & 0xffffffffu)));
+    }
     if (due.node != nullptr) {
       due.node->OnTimer();
     } else {

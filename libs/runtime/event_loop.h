@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <concepts>
 #include <coroutine>
 #include <cstdint>
 #include <memory>
@@ -9,10 +10,12 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "libs/runtime/clock.h"
 #include "libs/runtime/intrusive_list.h"
 #include "libs/runtime/internal/mpsc_ring.h"
+#include "libs/runtime/internal/posted_call.h"
 #include "libs/runtime/internal/timer_heap.h"
 
 namespace cohort::runtime {
@@ -82,18 +85,30 @@ class EventLoop {
   // ---- Any thread ------------------------------------------------------------------
   // Runs fn on the loop thread soon; posts from one thread run in the order posted.
   // Small callables (a coroutine handle, a lambda with two pointers) are stored
-  // inline in a bounded lock-free ring: no lock and no allocation per post. When
+  // inline in a bounded lock-free ring: one CAS, no lock and no allocation per post,
+  // and a system call only for the first post after the loop went to sleep. When
   // kPostCapacity posts are waiting, Post() waits for the loop to catch up
   // (back-pressure). From the loop's own thread it is CallSoon().
-  void Post(absl::AnyInvocable<void()> fn);
-  static constexpr std::size_t kPostCapacity = 8192;
+  //
+  // Once the loop can see fn, Post() touches the loop no more: the item may end the
+  // loop's run and its owner may destroy it at once.
+  template <typename F>
+    requires std::invocable<std::decay_t<F>&>
+  void Post(F&& fn) {
+    if (InLoopThread()) {
+      CallSoon(std::forward<F>(fn));
+    } else {
+      PostForeign(std::forward<F>(fn));
+    }
+  }
   void Post(std::coroutine_handle<> h) {
     if (InLoopThread()) {
       Schedule(h);
     } else {
-      Post([h] { h.resume(); });
+      PostForeign([h] { h.resume(); });
     }
   }
+  static constexpr std::size_t kPostCapacity = 8192;
   // Makes Run() return after the current iteration.
   void Stop();
 
@@ -142,6 +157,30 @@ class EventLoop {
   // Polls fds; timeout_ns < 0 blocks until woken, 0 never blocks.
   void Poll(std::int64_t timeout_ns);
   void DrainPosted();
+  // Post() from a thread other than the loop's.
+  template <typename F>
+  void PostForeign(F&& fn) {
+    using D = std::decay_t<F>;
+    if constexpr (internal::PostedCall::kInline<D>) {
+      PostEmplace([&fn](void* where) { internal::PostedCall::EmplaceInline(where, std::forward<F>(fn)); });
+    } else {
+      D* boxed = new D(std::forward<F>(fn));
+      PostEmplace([boxed](void* where) { internal::PostedCall::EmplaceBoxed(where, boxed); });
+    }
+  }
+  // Pushes the call emplace(where) constructs. The ring tells the one poster that
+  // finds the loop asleep (see Poll()) to wake it, before the call is visible: the
+  // loop cannot have run it, so it is still alive.
+  template <typename Emplace>
+  void PostEmplace(const Emplace& emplace) {
+    if (!posted_.TryEmplace(emplace, [this](bool asleep) {
+          if (asleep) Wake();
+        })) {
+      PostWhenRoom(emplace);
+    }
+  }
+  // The ring is full: wait for room (counted in posters_ until the call is pushed).
+  void PostWhenRoom(absl::FunctionRef<void(void*)> emplace);
   // Waits briefly, without a syscall, for a post; true if one arrived.
   bool SpinForPost();
   void FireDueTimers();
@@ -155,10 +194,8 @@ class EventLoop {
   void DropCancelledTop();
 
   Clock* const clock_;
-  std::atomic<std::thread::id> owner_;  // read by posting threads
   std::atomic<bool> active_{false};  // some thread is running the loop
   int epoll_fd_ = -1;
-  int wake_fd_ = -1;
 
   std::vector<Runnable> ready_;
   std::vector<Runnable> running_;
@@ -179,14 +216,15 @@ class EventLoop {
   int external_work_ = 0;
   IntrusiveList<internal::TaskState> tasks_;
 
-  // Cross-thread posts: see Post() and Poll() for the wake-up protocol. The flags the
-  // other threads read sit on their own cache lines.
-  internal::MpscRing<absl::AnyInvocable<void()>> posted_{kPostCapacity};
-  alignas(64) std::atomic<bool> sleeping_{false};
-  // Post() calls in progress: the destructor waits for them. Apart from the flags the
-  // loop writes, so that posting does not pull a line the loop keeps writing.
+  // What posting threads read, apart from what the loop keeps writing, so that a
+  // post does not pull a cache line from the loop's core. See Post() and Poll() for
+  // the wake-up protocol.
+  alignas(64) std::atomic<std::thread::id> owner_;
+  int wake_fd_ = -1;
+  internal::MpscRing<internal::PostedCall> posted_{kPostCapacity};
+  // Posters waiting for room in a full ring: the destructor waits for them.
   alignas(64) std::atomic<int> posters_{0};
-  alignas(64) std::atomic<bool> wake_pending_{false};
+  std::atomic<bool> wake_pending_{false};
   std::atomic<bool> stop_requested_{false};
 };
 

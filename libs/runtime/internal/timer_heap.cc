@@ -1,6 +1,7 @@
 #include "libs/runtime/internal/timer_heap.h"
 
 #include <algorithm>
+#include <bit>
 #include <utility>
 
 namespace cohort::runtime::internal {
@@ -120,7 +121,7 @@ void TimerHeap::ExtractDueRun(TimePoint now) {
     run_.assign(nodes_.begin(), not_due);
     nodes_.erase(nodes_.begin(), not_due);
   }
-  std::sort(run_.begin(), run_.end());
+  SortRun();
   run_pos_ = 0;
   run_live_ = run_.size();
   for (std::size_t i = 0; i < run_.size(); ++i) {
@@ -129,6 +130,48 @@ void TimerHeap::ExtractDueRun(TimePoint now) {
     run_[i].node()->index_ = static_cast<std::uint32_t>(i);
   }
   Heapify();
+}
+
+void TimerHeap::SortRun() {
+  // A burst spanning a short time (the common case: timeouts armed close together)
+  // sorts in a few linear passes over the deadlines' offsets from the earliest, 11
+  // bits a pass (LSD radix sort: no comparisons to mispredict); otherwise, or when it
+  // is small, a comparison sort.
+  constexpr int kBits = 11;
+  constexpr int kMaxPasses = 3;
+  constexpr std::size_t kRadixMin = 2048;
+  const std::size_t n = run_.size();
+  if (n < kRadixMin) {
+    std::sort(run_.begin(), run_.end());
+    return;
+  }
+  auto [lo, hi] = std::minmax_element(run_.begin(), run_.end(),
+                                      [](const Entry& a, const Entry& b) { return a.deadline < b.deadline; });
+  const auto base = static_cast<std::uint64_t>(lo->deadline.time_since_epoch().count());
+  const std::uint64_t span = static_cast<std::uint64_t>(hi->deadline.time_since_epoch().count()) - base;
+  const int passes = (std::bit_width(span) + kBits - 1) / kBits;
+  if (passes > kMaxPasses) {
+    std::sort(run_.begin(), run_.end());
+    return;
+  }
+  scratch_.resize(n);
+  auto key = [base](const Entry& e) { return static_cast<std::uint64_t>(e.deadline.time_since_epoch().count()) - base; };
+  for (int pass = 0; pass < passes; ++pass) {
+    const int shift = pass * kBits;
+    std::size_t start[std::size_t{1} << kBits] = {};
+    for (const Entry& e : run_) ++start[(key(e) >> shift) & ((1u << kBits) - 1)];
+    std::size_t sum = 0;
+    for (std::size_t& c : start) sum += std::exchange(c, sum);
+    for (const Entry& e : run_) scratch_[start[(key(e) >> shift) & ((1u << kBits) - 1)]++] = e;
+    std::swap(run_, scratch_);
+  }
+  // Stable by deadline now; equal deadlines still need arming order.
+  for (std::size_t i = 0; i < n;) {
+    std::size_t j = i + 1;
+    while (j < n && run_[j].deadline == run_[i].deadline) ++j;
+    if (j - i > 1) std::sort(run_.begin() + i, run_.begin() + j);
+    i = j;
+  }
 }
 
 void TimerHeap::RemoveCookiesIf(absl::FunctionRef<bool(std::uint64_t)> cancelled) {

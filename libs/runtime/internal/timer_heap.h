@@ -48,9 +48,10 @@ struct DueTimer {
 //
 // When a large share of the heap falls due at once (a burst of timeouts), popping
 // one by one would cost O(log n) cache misses each: after a streak of pops, PopDue
-// moves every due entry into a sorted run in one linear pass and a sort, and then
-// merges that run with the heap, so the order is unchanged, including for timers armed
-// while the run is being fired. Single-threaded.
+// moves every due entry into a sorted run in one linear pass and a sort (a radix sort
+// on the deadline when the burst spans a short time), and then merges that run with
+// the heap, so the order is unchanged, including for timers armed while the run is
+// being fired. Single-threaded.
 class TimerHeap {
  public:
   ~TimerHeap();
@@ -72,6 +73,13 @@ class TimerHeap {
   DueTimer PopDue(TimePoint now);
   // Removes the earliest entry. Requires !empty().
   void PopTop();
+  // The cookie of the entry `ahead` places behind the next one in the current due run,
+  // or 0 (none, or a node): lets the owner prefetch what it will fire soon.
+  std::uint64_t RunCookieAhead(std::size_t ahead) const {
+    std::size_t i = run_pos_ + ahead;
+    if (i >= run_.size() || run_[i].is_node() || run_[i].payload == kRemoved) return 0;
+    return run_[i].payload >> 1;
+  }
   // Removes every cookie entry for which cancelled(cookie) is true. O(n).
   void RemoveCookiesIf(absl::FunctionRef<bool(std::uint64_t)> cancelled);
 
@@ -100,6 +108,8 @@ class TimerHeap {
   DueTimer PopRunFront();
   // Moves every entry due at `now` from the heap into run_, sorted.
   void ExtractDueRun(TimePoint now);
+  // Sorts run_ by (deadline, arming order).
+  void SortRun();
   // Advances run_pos_ past removed entries; clears the run once it is used up.
   void SkipRemoved();
   bool RunFirst() const {
@@ -115,6 +125,7 @@ class TimerHeap {
   std::vector<Entry> nodes_;
   std::uint64_t next_seq_ = 0;
   std::vector<Entry> run_;  // sorted
+  std::vector<Entry> scratch_;  // SortRun's
   std::size_t run_pos_ = 0;
   std::size_t run_live_ = 0;
   std::size_t streak_ = 0;  // heap pops since PopDue last found nothing due
