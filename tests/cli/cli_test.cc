@@ -1071,6 +1071,37 @@ TEST_F(CliTest, ConfigFileGivesTheServerAndEnvAndFlagsWin) {
   EXPECT_THAT(gone.stderr_text, HasSubstr("nope cannot be read"));
 }
 
+TEST_F(CliTest, ConfigFileGivesTheTokenFileRelativeToItselfAndEnvWins) {
+  TempDir dir("cli-config-token");
+  const std::string tokens = dir.Path("tokens");
+  ASSERT_TRUE(WriteFile(tokens, "# the broker's tokens\n").ok());
+  ProcessResult created = Run({"token", "create", "--principal=ops", "--scopes=admin", "--tokens-file=" + tokens});
+  ASSERT_EQ(created.exit_code, kOk) << created;
+  ASSERT_TRUE(WriteFile(dir.Path("conf/token"), created.stdout_text).ok());
+  absl::StatusOr<std::unique_ptr<ServiceProcess>> broker = ServiceProcess::Start(
+      BinaryPath("services/broker/cohort-broker"), {"--listen=127.0.0.1:0", "--metrics-listen=127.0.0.1:0",
+                                                    "--data-dir=" + dir.Path("data"), "--auth-tokens=" + tokens});
+  ASSERT_TRUE(broker.ok()) << broker.status();
+  // token_file is read relative to the config file's directory.
+  ASSERT_TRUE(WriteFile(dir.Path("conf/config"),
+                        absl::StrCat("server = ", (*broker)->grpc_address(), "\ntoken_file = token\n"))
+                  .ok());
+  RunOptions with_file;
+  with_file.env = {"COHORT_CONFIG=" + dir.Path("conf/config"), "COHORT_SERVER=", "COHORT_TOKEN=",
+                   "COHORT_TOKEN_FILE="};
+  ProcessResult listed = Run({"queues", "create", "from-config"}, with_file);
+  EXPECT_EQ(listed.exit_code, kOk) << listed;
+  // Without the file's token the broker refuses; a token in the environment beats it.
+  ProcessResult bare = Run({"--server=" + (*broker)->grpc_address(), "queues"}, {.env = {"COHORT_CONFIG="}});
+  EXPECT_EQ(bare.exit_code, kRejected) << bare;
+  EXPECT_THAT(bare.stderr_text, StartsWith("cohortctl: UNAUTHENTICATED: "));
+  RunOptions env_wins = with_file;
+  env_wins.env.push_back("COHORT_TOKEN=cohort_not-a-real-token");
+  ProcessResult wrong = Run({"queues"}, env_wins);
+  EXPECT_EQ(wrong.exit_code, kRejected) << wrong;
+  EXPECT_THAT(wrong.stderr_text, StartsWith("cohortctl: UNAUTHENTICATED: "));
+}
+
 // ---- following the broker across a restart ----
 
 TEST_F(CliTest, WaitForResumesAfterABrokerRestart) {
