@@ -1,5 +1,7 @@
 #include "services/cli/job_filter_flags.h"
 
+#include <tuple>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -10,7 +12,21 @@
 namespace cohort::cli {
 namespace {
 
-constexpr const char* kFilterFlags[] = {"state", "queue", "kind", "label", "since", "until", "error-code"};
+constexpr const char* kFilterFlags[] = {"state", "queue",          "kind",          "label",
+                                        "since", "until",          "finished-since", "finished-until",
+                                        "error-code"};
+
+// Sets the filter's bound `field` from the time flag `flag` when it was given (an
+// unset bound stays absent: an empty Timestamp would be a bound at 1970).
+absl::Status SetTimeFlag(const FlagSet& flags, absl::string_view flag, const std::string& text, absl::Time now,
+                         cohort::v1::JobFilter& filter,
+                         google::protobuf::Timestamp* (cohort::v1::JobFilter::*field)()) {
+  if (!flags.IsSet(flag)) return absl::OkStatus();
+  absl::StatusOr<absl::Time> t = ParseTimeOrAgo(flag, text, now);
+  if (!t.ok()) return t.status();
+  *(filter.*field)() = common::ToProto(*t);
+  return absl::OkStatus();
+}
 
 }  // namespace
 
@@ -24,6 +40,9 @@ JobFilterFlags::JobFilterFlags(FlagSet& flags) {
             "SELECTOR");
   flags.Add("since", &since_, "only jobs created at or after this: RFC 3339 or a duration ago (1h)", "TIME");
   flags.Add("until", &until_, "only jobs created before this: RFC 3339 or a duration ago (10m)", "TIME");
+  flags.Add("finished-since", &finished_since_, "only jobs that ended at or after this (as --since)", "TIME");
+  flags.Add("finished-until", &finished_until_,
+            "only jobs that ended before this (as --until): --finished-until=168h, ended over a week ago", "TIME");
   flags.Add("error-code", &error_code_, "only failed or cancelled jobs with this error code", "CODE");
 }
 
@@ -65,15 +84,12 @@ absl::StatusOr<cohort::v1::JobFilter> JobFilterFlags::Build(const FlagSet& flags
   filter.set_label_selector(label_);
   filter.set_error_code(error_code_);
   const absl::Time now = absl::Now();
-  if (flags.IsSet("since")) {
-    absl::StatusOr<absl::Time> t = ParseTimeOrAgo("since", since_, now);
-    if (!t.ok()) return t.status();
-    *filter.mutable_created_after() = common::ToProto(*t);
-  }
-  if (flags.IsSet("until")) {
-    absl::StatusOr<absl::Time> t = ParseTimeOrAgo("until", until_, now);
-    if (!t.ok()) return t.status();
-    *filter.mutable_created_before() = common::ToProto(*t);
+  using cohort::v1::JobFilter;
+  for (auto [flag, text, field] : {std::tuple{"since", &since_, &JobFilter::mutable_created_after},
+                                   std::tuple{"until", &until_, &JobFilter::mutable_created_before},
+                                   std::tuple{"finished-since", &finished_since_, &JobFilter::mutable_finished_after},
+                                   std::tuple{"finished-until", &finished_until_, &JobFilter::mutable_finished_before}}) {
+    if (absl::Status s = SetTimeFlag(flags, flag, *text, now, filter, field); !s.ok()) return s;
   }
   return filter;
 }

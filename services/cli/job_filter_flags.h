@@ -13,7 +13,8 @@ namespace cohort::cli {
 // they make (broker.proto):
 //   --state=S (repeatable or a comma list), --queue=Q, --kind=K,
 //   --label=SELECTOR (Kubernetes style: k=v,k!=v,k in (a,b), !k),
-//   --since=T / --until=T on the creation time, --error-code=CODE.
+//   --since=T / --until=T on the creation time, --finished-since=T / --finished-until=T
+//   on the end time (a job that has not ended matches neither), --error-code=CODE.
 // A time is RFC 3339 (2026-12-06T10:00:00Z) or a duration meaning that long ago (1h).
 class JobFilterFlags {
  public:
@@ -33,10 +34,12 @@ class JobFilterFlags {
   std::string label_;
   std::string since_;
   std::string until_;
+  std::string finished_since_;
+  std::string finished_until_;
   std::string error_code_;
 };
 
-// Parses a --since/--until value: RFC 3339, or a duration before `now`.
+// Parses a --since/--until/--finished-* value: RFC 3339, or a duration before `now`.
 absl::StatusOr<absl::Time> ParseTimeOrAgo(absl::string_view flag, absl::string_view text, absl::Time now);
 
 }  // namespace cohort::cli

@@ -1264,6 +1264,11 @@ TEST_F(CliTest, LsListsNewestFirstFiltersAndShowsErrors) {
   EXPECT_THAT(ids({"--label=!tier"}), ElementsAre(ok));
   EXPECT_THAT(ids({"--since=1h"}), ElementsAre(failed, ok));
   EXPECT_THAT(ids({"--until=1h"}), ElementsAre());
+  EXPECT_THAT(ids({"--error-code=handler"}), ElementsAre(failed));
+  EXPECT_THAT(ids({"--finished-until=1h"}), ElementsAre());
+  const std::string pending = Submit({"--delay=1h", Queue(), "builtin.echo", "later"});
+  EXPECT_THAT(ids({"--finished-since=1h"}), ElementsAre(failed, ok));  // not the job that has not ended
+  EXPECT_THAT(ids({"--newest"}), ElementsAre(pending, ok, failed));
   ProcessResult table = Ctl({"ls", "--queue=" + Queue(), "--state=failed"});
   ASSERT_EQ(table.exit_code, kOk) << table;
   EXPECT_THAT(Lines(table.stdout_text)[1], HasSubstr("kaput"));
@@ -1271,6 +1276,9 @@ TEST_F(CliTest, LsListsNewestFirstFiltersAndShowsErrors) {
   ProcessResult since = Ctl({"ls", "--since=yesterday-ish"});
   EXPECT_EQ(since.exit_code, kUsage) << since;
   EXPECT_THAT(since.stderr_text, HasSubstr("--since \"yesterday-ish\" is invalid: use RFC 3339"));
+  ProcessResult finished = Ctl({"ls", "--finished-until=soonish"});
+  EXPECT_EQ(finished.exit_code, kUsage) << finished;
+  EXPECT_THAT(finished.stderr_text, HasSubstr("--finished-until \"soonish\" is invalid: use RFC 3339"));
   ProcessResult selector = Ctl({"ls", "--label=a in (b"});
   EXPECT_EQ(selector.exit_code, kRejected) << selector;
   EXPECT_THAT(selector.stderr_text, StartsWith("cohortctl: INVALID_ARGUMENT: "));

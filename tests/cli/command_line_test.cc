@@ -1,6 +1,7 @@
 // Every Cohort binary's command line, as the README documents it: --version prints
-// one line and exits 0; an unknown flag and a malformed value exit 2 with one line on
-// stderr naming the flag, the value and the reason; --help lists dashed flag names.
+// one line and exits 0; an unknown flag, a stray argument and a malformed value exit 2
+// with one line on stderr naming the flag, the value and the reason; --help lists
+// dashed flag names.
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -72,6 +73,19 @@ TEST_P(CommandLineTest, AnUnknownFlagExitsTwoNamingIt) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->exit_code, 2);
   EXPECT_EQ(r->stderr_text, absl::StrCat(b.name, ": unknown flag --no-such-flag (see --help)\n"));
+  EXPECT_EQ(r->stdout_text, "");
+}
+
+TEST_P(CommandLineTest, AStrayArgumentExitsTwoNamingIt) {
+  const Binary& b = GetParam();
+  absl::StatusOr<ProcessResult> r = RunProcess(BinaryPath(b.path), {"stray-arg"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->exit_code, 2);
+  // cohortctl's first argument is its command; the services take only flags.
+  EXPECT_EQ(r->stderr_text, b.name == std::string("cohortctl")
+                                ? "cohortctl: unknown command \"stray-arg\" (see cohortctl --help)\n"
+                                : absl::StrCat(b.name, ": unexpected argument \"stray-arg\": ", b.name,
+                                               " takes only flags (see --help)\n"));
   EXPECT_EQ(r->stdout_text, "");
 }
 
