@@ -1,15 +1,19 @@
 // TLS and mutual TLS between real binaries, with certificates made by openssl in the
-// test: what a client without the right trust or identity gets, and a certificate
-// rotated under a running broker (new connections see it, an executor's stream opened
-// before keeps running).
+// test: every server over TLS, the executor's channel to a TLS broker, what a client
+// without the right trust or identity gets, a client certificate as a credential, and
+// a certificate rotated under a running broker (new connections see it, an executor's
+// stream opened before keeps running).
 #include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "grpcpp/create_channel.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "libs/auth/channel_credentials.h"
@@ -79,6 +83,24 @@ class TlsTest : public ::testing::Test {
   std::unique_ptr<ServiceProcess> broker_;
 };
 
+// A health check over `channel` (no credential needed): OK when the server answered.
+grpc::Status HealthCheck(const std::shared_ptr<grpc::Channel>& channel) {
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::Slice empty("");
+  grpc::ByteBuffer request(&empty, 1), response;
+  grpc::Status status;
+  absl::Notification done;
+  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+                 [&](grpc::Status s) {
+                   status = std::move(s);
+                   done.Notify();
+                 });
+  done.WaitForNotification();
+  return status;
+}
+
 TEST_F(TlsTest, APlaintextClientCannotTalkToATlsBroker) {
   StartBroker({"--tls-cert=" + server_.cert, "--tls-key=" + server_.key});
   auto plaintext = grpc::CreateChannel(broker_->grpc_address(), grpc::InsecureChannelCredentials());
@@ -110,6 +132,84 @@ TEST_F(TlsTest, AnMtlsBrokerRefusesACertificateFromAnotherCa) {
                                Trusting(ca_->cert(), stranger->cert, stranger->key)))
                 .error_code(),
             grpc::StatusCode::UNAVAILABLE);
+}
+
+// Every gRPC server (scheduler, executor health, cohort-dev; the broker above) takes
+// the same TLS flags and then answers over TLS only; the executor, given the CA,
+// connects to a TLS broker. (The scheduler's own channel to the broker over TLS with a
+// token is not exercised here: its schedules are tested in plaintext.)
+TEST_F(TlsTest, EveryServerServesTlsAndTheServicesReachATlsBroker) {
+  const std::vector<std::string> tls = {"--tls-cert=" + server_.cert, "--tls-key=" + server_.key};
+  StartBroker(tls);
+  const std::vector<std::string> to_broker = {"--broker=" + broker_->grpc_address(), "--broker-tls-ca=" + ca_->cert()};
+  struct Server {
+    const char* binary;
+    std::vector<std::string> args;
+  };
+  std::vector<Server> servers = {
+      {"services/scheduler/cohort-scheduler", {"--data-dir=" + dir_.path() + "/scheduler"}},
+      {"services/executor/cohort-executor", {"--capacity=1", "--executor-id=tls-executor"}},
+      {"services/dev/cohort-dev", {"--data-dir=" + dir_.path() + "/dev", "--console-listen="}},
+  };
+  std::vector<std::unique_ptr<ServiceProcess>> started;
+  for (Server& server : servers) {
+    std::vector<std::string> args = {"--listen=127.0.0.1:0", "--metrics-listen=127.0.0.1:0"};
+    args.insert(args.end(), tls.begin(), tls.end());
+    if (std::string(server.binary) != "services/dev/cohort-dev") {
+      args.insert(args.end(), to_broker.begin(), to_broker.end());
+    }
+    args.insert(args.end(), server.args.begin(), server.args.end());
+    auto process = ServiceProcess::Start(BinaryPath(server.binary), args);
+    ASSERT_TRUE(process.ok()) << server.binary << ": " << process.status();
+    started.push_back(std::move(*process));
+  }
+  for (std::size_t i = 0; i < servers.size(); ++i) {
+    const std::string& address = started[i]->grpc_address();
+    EXPECT_EQ(HealthCheck(grpc::CreateChannel(address, grpc::InsecureChannelCredentials())).error_code(),
+              grpc::StatusCode::UNAVAILABLE)
+        << servers[i].binary;
+    grpc::Status s = HealthCheck(Channel(address, Trusting(ca_->cert())));
+    EXPECT_TRUE(s.ok()) << servers[i].binary << ": " << s.error_message();
+  }
+  // The executor reached the broker over TLS: it is connected.
+  auto stub = Broker::NewStub(Channel(broker_->grpc_address(), Trusting(ca_->cert())));
+  cohort::v1::ListExecutorsResponse executors;
+  for (absl::Time end = absl::Now() + absl::Seconds(30); absl::Now() < end;) {
+    grpc::ClientContext ctx;
+    executors.Clear();
+    ASSERT_TRUE(stub->ListExecutors(&ctx, {}, &executors).ok());
+    if (executors.executors_size() == 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // polling the broker
+  }
+  ASSERT_EQ(executors.executors_size(), 1);
+  EXPECT_EQ(executors.executors(0).executor_id(), "tls-executor");
+}
+
+// With mTLS, a `cn:` line of the token file grants a client certificate's common name:
+// the certificate is the credential, held to that line's scopes; a certificate the CA
+// signed for a name the file does not grant gets in by TLS but may call nothing.
+TEST_F(TlsTest, AClientCertificateIsACredentialHeldToItsScopes) {
+  const std::string tokens = dir_.path() + "/tokens";
+  std::ofstream(tokens) << "cn:client principal=cert-client scopes=read\n";
+  StartBroker({"--tls-cert=" + server_.cert, "--tls-key=" + server_.key, "--tls-client-ca=" + ca_->cert(),
+               "--auth-tokens=" + tokens});
+  auto granted = Channel(broker_->grpc_address(), Trusting(ca_->cert(), client_.cert, client_.key));
+  EXPECT_EQ(ListQueues(granted).error_code(), grpc::StatusCode::OK);
+  auto stub = Broker::NewStub(granted);
+  cohort::v1::SubmitRequest submit;
+  submit.add_jobs()->set_kind("builtin.noop");
+  submit.mutable_jobs(0)->set_queue("default");
+  cohort::v1::SubmitResponse submitted;
+  grpc::ClientContext ctx;
+  grpc::Status refused = stub->Submit(&ctx, submit, &submitted);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(refused.error_message().find("principal \"cert-client\" lacks scope submit"), std::string::npos)
+      << refused.error_message();
+
+  auto unknown = ca_->Issue("not-in-the-file", "unknown-client");
+  ASSERT_TRUE(unknown.ok()) << unknown.status();
+  grpc::Status s = ListQueues(Channel(broker_->grpc_address(), Trusting(ca_->cert(), unknown->cert, unknown->key)));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED) << s.error_message();
 }
 
 // TLS 1.2 is the minimum (gRPC's default for these credentials): openssl's client,
