@@ -1,6 +1,8 @@
 // cohort-broker: Cohort's source of truth. See README.md and design.md ("Broker").
 #include <cstdio>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/flags/flag.h"
@@ -27,11 +29,26 @@
 #include "libs/runtime/runtime.h"
 #include "services/broker/broker_app.h"
 #include "services/broker/broker_flags.h"
+#include "services/broker/replica.h"
+#include "services/broker/replica_config.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
           "gRPC address, HOST:PORT (port 0 picks a free port; off loopback needs TLS or --insecure)");
 ABSL_FLAG(std::string, data_dir, cohort::broker::BrokerAppOptions{}.data_dir, "RocksDB directory (created if missing)");
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9470", "/metrics address, HOST:PORT (port 0 picks a free port)");
+ABSL_FLAG(std::int64_t, replica_id, 0,
+          "replicated mode (with --replicas): this broker's id in its group; 0: a single broker");
+ABSL_FLAG(std::string, replica_pod_name, "",
+          "replicated mode, instead of --replica-id: this StatefulSet pod's name (e.g. $(POD_NAME)); the replica id "
+          "is the ordinal it ends with plus one (NAME-0 is replica 1)");
+ABSL_FLAG(std::string, replicas, "",
+          "replicated mode: every replica of the group as ID=HOST:PORT,... (their raft addresses, this one's "
+          "included); only the leader listens on --listen (a fixed port), so clients are given every replica's "
+          "--listen address; a leader that loses leadership exits with code 75 and rejoins as a follower when "
+          "restarted");
+ABSL_FLAG(std::string, raft_dir, "",
+          "replicated mode: the raft log's directory (default: <--data-dir>/raft; the jobs are then in "
+          "<--data-dir>/jobs)");
 
 namespace cohort::broker {
 namespace {
@@ -57,6 +74,16 @@ int Main(int argc, char** argv) {
       OrDie(common::ParseHostPort("--metrics-listen", absl::GetFlag(FLAGS_metrics_listen)));
   BrokerAppOptions options = BrokerOptionsFromFlags(absl::GetFlag(FLAGS_data_dir));
   if (absl::Status valid = BrokerApp::Validate(options); !valid.ok()) Die(std::string(valid.message()));
+  std::int64_t replica_id = absl::GetFlag(FLAGS_replica_id);
+  if (const std::string pod = absl::GetFlag(FLAGS_replica_pod_name); !pod.empty()) {
+    if (replica_id != 0) Die("give --replica-id or --replica-pod-name, not both");
+    replica_id = OrDie(ReplicaIdFromPodName(pod));
+  }
+  const std::optional<ReplicaConfig> replica_config = OrDie(ParseReplicaConfig(
+      replica_id, absl::GetFlag(FLAGS_replicas), absl::GetFlag(FLAGS_raft_dir), options.data_dir));
+  if (replica_config.has_value() && listen.port == 0) {
+    Die("--listen needs a fixed port with --replicas: clients are given every replica's address");
+  }
 
   runtime::EventLoop loop;
   runtime::Event stop;
@@ -66,7 +93,22 @@ int Main(int argc, char** argv) {
   auto metrics_server = OrDie(common::MetricsServer::Start(metrics_listen));
   auto credentials =
       OrDie(auth::ServerCredentialsFromFlags(kProgram, "--listen", listen, metrics_server->registry(), "broker"));
-  std::unique_ptr<BrokerApp> app = OrDie(BrokerApp::Create(loop, metrics_server->registry(), options));
+  // Replicated mode: ready (the line below) once it has joined its group and serves
+  // /metrics; the gRPC port listens only once it leads and has caught up.
+  std::unique_ptr<Replica> replica;
+  std::unique_ptr<BrokerApp> app;
+  if (replica_config.has_value()) {
+    replica = OrDie(Replica::Open(*replica_config, metrics_server->registry()));
+    if (absl::Status s = common::PrintReadyLine(listen, metrics_server->address()); !s.ok()) Die(s.ToString());
+    if (!runtime::RunUntilComplete(loop, replica->AwaitLeadership(loop, stop)).ok()) {
+      kLog.Info("replica stopping (never led)", {{"data_dir", options.data_dir}});
+      replica->Stop();
+      return 0;
+    }
+    app = OrDie(BrokerApp::Create(loop, metrics_server->registry(), options, replica->Serve()));
+  } else {
+    app = OrDie(BrokerApp::Create(loop, metrics_server->registry(), options));
+  }
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -74,7 +116,9 @@ int Main(int argc, char** argv) {
   app->AddTo(builder);
   rpc::StartedServer started = OrDie(rpc::StartServer(builder, listen, std::move(credentials)));
   std::unique_ptr<grpc::Server> server = std::move(started.server);
-  if (absl::Status s = common::PrintReadyLine(started.bound, metrics_server->address()); !s.ok()) Die(s.ToString());
+  if (replica == nullptr) {
+    if (absl::Status s = common::PrintReadyLine(started.bound, metrics_server->address()); !s.ok()) Die(s.ToString());
+  }
 
   kLog.Info("broker started", {{"grpc", started.bound.ToString()},
                                {"metrics", metrics_server->address().ToString()},
@@ -85,6 +129,10 @@ int Main(int argc, char** argv) {
   // acknowledged is durable; clients retry, with idempotency keys for Submit.
   runtime::RunUntilComplete(loop, app->Run(stop, [&server] { rpc::StopServer(*server); }));
   server->Wait();
+  if (replica != nullptr) {
+    app.reset();
+    replica->Stop();
+  }
   return 0;
 }
 

@@ -4,6 +4,7 @@
 
 #include "absl/algorithm/container.h"
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -71,6 +72,18 @@ absl::StatusOr<std::optional<ReplicaConfig>> ParseReplicaConfig(std::int64_t rep
     return Invalid(absl::StrCat("--raft-dir must not be the store directory ", config.store_dir, " nor inside it"));
   }
   return config;
+}
+
+absl::StatusOr<std::int64_t> ReplicaIdFromPodName(absl::string_view pod_name) {
+  const std::size_t dash = pod_name.rfind('-');
+  std::int64_t ordinal = -1;
+  const absl::string_view digits = dash == absl::string_view::npos ? "" : pod_name.substr(dash + 1);
+  if (digits.empty() || digits.size() > 7 || !absl::c_all_of(digits, [](char c) { return absl::ascii_isdigit(static_cast<unsigned char>(c)); }) ||
+      !absl::SimpleAtoi(pod_name.substr(dash + 1), &ordinal) || ordinal < 0 || ordinal >= kMaxReplicaId) {
+    return Invalid(absl::StrCat("--replica-pod-name ", common::QuoteBounded(pod_name),
+                                " is invalid: a StatefulSet pod's name ends in -ORDINAL"));
+  }
+  return ordinal + 1;
 }
 
 }  // namespace cohort::broker

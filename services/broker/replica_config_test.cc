@@ -61,5 +61,15 @@ TEST(ReplicaConfig, RefusesEachMistakeWithOneClearLine) {
   }
 }
 
+TEST(ReplicaConfig, AStatefulSetPodIsTheReplicaAfterItsOrdinal) {
+  EXPECT_EQ(*ReplicaIdFromPodName("rel-cohort-broker-0"), 1);
+  EXPECT_EQ(*ReplicaIdFromPodName("rel-cohort-broker-2"), 3);
+  for (const char* name : {"broker", "broker-", "broker-x", "broker-+1", "broker-99999999999"}) {
+    absl::StatusOr<std::int64_t> id = ReplicaIdFromPodName(name);
+    EXPECT_EQ(id.status().code(), absl::StatusCode::kInvalidArgument) << name;
+    EXPECT_NE(id.status().message().find("--replica-pod-name"), std::string::npos) << id.status();
+  }
+}
+
 }  // namespace
 }  // namespace cohort::broker

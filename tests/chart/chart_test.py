@@ -33,6 +33,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -85,11 +86,19 @@ REJECTED = [
     ("broker.minFreeDisk=-1", "/broker/minFreeDisk"),
     ("console.httpPort=70000", "/console/httpPort"),
     ("console.httpThreads=2", "/console/httpThreads"),
+    ("broker.replicas=2", "/broker/replicas"),
+    ("broker.replication.podAntiAffinity=sometimes", "/broker/replication/podAntiAffinity"),
 ]
 FREE_FORM_KEYS = {
     "resources", "podSecurityContext", "securityContext", "labels", "seccompProfile", "capabilities",
     "startup", "readiness", "liveness",  # Kubernetes probe fields
 }
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _run(argv, **kwargs):
@@ -260,7 +269,8 @@ class ChartTest(unittest.TestCase):
             for name, port in [("broker", 7070), ("scheduler", 7071)]:
                 with self.subTest(values=values, component=name):
                     sts = self.find(objects, "StatefulSet", f"-{name}")
-                    self.assertEqual(1, sts["spec"]["replicas"])
+                    replicated = name == "broker" and values == self.scenario("replicated")
+                    self.assertEqual(3 if replicated else 1, sts["spec"]["replicas"])
                     self.assertEqual(sts["metadata"]["name"] + "-headless", sts["spec"]["serviceName"])
                     c = self.container(sts)
                     self.assertEqual([f"/usr/local/bin/cohort-{name}"], c["command"])
@@ -373,9 +383,50 @@ class ChartTest(unittest.TestCase):
                     self.assertEqual(f"0.0.0.0:{port}", self.flags(c)["listen"])
                     # kubelet's gRPC probe has no TLS: with TLS on, the port is probed by TCP.
                     tls = "--tls-cert=/etc/cohort/tls/tls.crt" in c["args"]
-                    for probe in ("readinessProbe", "livenessProbe"):
+                    # A replica of a replicated broker is alive on /metrics, Ready while it leads.
+                    replicated = suffix == "-broker" and "--replicas" in " ".join(c["args"])
+                    for probe in ("readinessProbe",) if replicated else ("readinessProbe", "livenessProbe"):
                         self.assertEqual({"port": port}, c[probe]["tcpSocket" if tls else "grpc"], probe)
                         self.assertEqual(5, c[probe]["timeoutSeconds"], probe)  # values' probes
+
+    def test_a_replicated_broker_is_a_group_with_a_majority_kept_and_the_leader_ready(self):
+        objects = self.rendered[self.scenario("replicated")]
+        sts = self.find(objects, "StatefulSet", "-broker")
+        name = sts["metadata"]["name"]
+        self.assertEqual("Parallel", sts["spec"]["podManagementPolicy"])
+        pod = sts["spec"]["template"]["spec"]
+        c = self.container(sts)
+        flags = self.flags(c)
+        self.assertEqual("$(POD_NAME)", flags["replica-pod-name"])
+        self.assertEqual({"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}, c["env"][0])
+        ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+        self.assertEqual(
+            ",".join(f"{i + 1}={name}-{i}.{name}-headless.jobs.svc:{ports['raft']}" for i in range(3)),
+            flags["replicas"])
+        headless = self.find(objects, "Service", "-broker-headless")
+        self.assertEqual(name + "-headless", sts["spec"]["serviceName"])
+        self.assertTrue(headless["spec"]["publishNotReadyAddresses"])  # followers are never Ready
+        self.assertIn({"name": "raft", "port": ports["raft"], "targetPort": "raft"}, headless["spec"]["ports"])
+        # Alive is /metrics (every replica), Ready is the gRPC health check (the leader only).
+        for probe in ("startupProbe", "livenessProbe"):
+            self.assertEqual({"path": "/metrics", "port": "metrics"}, c[probe]["httpGet"], probe)
+        self.assertEqual({"port": ports["grpc"]}, c["readinessProbe"]["grpc"])
+        term = pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
+        self.assertEqual("kubernetes.io/hostname", term["topologyKey"])
+        self.assertEqual(sts["spec"]["selector"]["matchLabels"], term["labelSelector"]["matchLabels"])
+        pdb = self.find(objects, "PodDisruptionBudget", "-broker")
+        self.assertEqual(2, pdb["spec"]["minAvailable"])
+        self.assertEqual(sts["spec"]["selector"]["matchLabels"], pdb["spec"]["selector"]["matchLabels"])
+        five = self.render(sets=["broker.replicas=5", "broker.replication.podAntiAffinity=preferred"])
+        self.assertEqual(3, self.find(five, "PodDisruptionBudget", "-broker")["spec"]["minAvailable"])
+        spread = self.find(five, "StatefulSet", "-broker")["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+        self.assertIn("preferredDuringSchedulingIgnoredDuringExecution", spread)
+        self.assertEqual(5, len(self.flags(self.container(self.find(five, "StatefulSet", "-broker")))["replicas"].split(",")))
+        # A single broker has none of it.
+        single = self.find(self.rendered[None], "StatefulSet", "-broker")
+        self.assertNotIn("replicas", self.flags(self.container(single)))
+        self.assertNotIn("podManagementPolicy", single["spec"])
+        self.assertEqual([], [o for o in self.rendered[None] if o["kind"] == "PodDisruptionBudget"])
 
     def test_servers_use_tls_or_say_insecure_and_clients_follow(self):
         workloads = [("StatefulSet", "-broker"), ("StatefulSet", "-scheduler"), ("Deployment", "-executor")]
@@ -641,11 +692,17 @@ class ChartTest(unittest.TestCase):
                         binary = os.path.basename(c["command"][0])
                         self.assertEqual(f"cohort-{name}", binary)
                         args = [
-                            a.replace("$(POD_NAME)", "rel-cohort-executor-0").replace("/etc/cohort/", secrets)
+                            a.replace("$(POD_NAME)", f"rel-cohort-{name}-0").replace("/etc/cohort/", secrets)
                             for a in c["args"]
                         ]
-                        # Later flags win: the addresses and directories of this machine.
-                        args += ["--listen=127.0.0.1:0", "--metrics-listen=127.0.0.1:0"]
+                        # A replicated broker: a group of one on this machine (its peers' DNS
+                        # names resolve only in the cluster; tests/replication runs three).
+                        args = [f"--replicas=1=127.0.0.1:{_free_port()}" if a.startswith("--replicas=") else a
+                                for a in args]
+                        # Later flags win: the addresses and directories of this machine (a
+                        # replica's gRPC port is fixed: clients are given it before it listens).
+                        listen = f"127.0.0.1:{_free_port()}" if any(a.startswith("--replicas=") for a in args) else "127.0.0.1:0"
+                        args += [f"--listen={listen}", "--metrics-listen=127.0.0.1:0"]
                         if "--data-dir" in " ".join(args):
                             args.append(f"--data-dir={tempfile.mkdtemp(dir=self.tmp)}")
                         if name != "broker":

@@ -113,6 +113,20 @@ The broker's in-cluster gRPC address, HOST:PORT, for the scheduler and executors
 {{- end }}
 
 {{/*
+The replicas of a replicated broker, for --replicas: ID=HOST:PORT of each StatefulSet
+pod (ordinal + 1 = its --replica-pod-name id) by its DNS name under the headless
+Service, at the raft port.
+*/}}
+{{- define "cohort.brokerPeers" -}}
+{{- $name := printf "%s-broker" (include "cohort.fullname" .) }}
+{{- $peers := list }}
+{{- range $i := until (int .Values.broker.replicas) }}
+{{- $peers = append $peers (printf "%d=%s-%d.%s-headless.%s.svc:%d" (add1 $i) $name $i $name $.Release.Namespace (int $.Values.broker.replication.raftPort)) }}
+{{- end }}
+{{- join "," $peers }}
+{{- end }}
+
+{{/*
 A volumeClaimTemplate, or nothing when persistence is off. Call with the component's
 persistence values.
 */}}

@@ -1,0 +1,162 @@
+#include "services/broker/replica.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <system_error>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "libs/common/log.h"
+
+namespace cohort::broker {
+namespace {
+
+const log::Logger kLog("broker");
+
+const char* RoleName(replication::Role role) {
+  switch (role) {
+    case replication::Role::kFollower:
+      return "follower";
+    case replication::Role::kCandidate:
+      return "candidate";
+    case replication::Role::kLeader:
+      return "leader";
+    case replication::Role::kStopped:
+      return "stopped";
+  }
+  return "unknown";
+}
+
+// Crash-only: the in-memory engine of a past term must not serve a single call more.
+// What was acknowledged is committed on a majority; the supervisor restarts us.
+[[noreturn]] void ExitLostLeadership(const std::string& reason) {
+  kLog.Error("leadership lost while serving: exiting to restart as a follower",
+             {{"reason", reason}, {"exit_code", absl::StrCat(kExitLostLeadership)}});
+  std::fflush(nullptr);
+  std::_Exit(kExitLostLeadership);
+}
+
+// The engine's store while this replica serves: the replicated store, except that a
+// commit that failed because leadership moved ends the process (see Replica).
+class LeaderStore final : public store::JobStore {
+ public:
+  explicit LeaderStore(replication::ReplicatedJobStore& store) : store_(store) {}
+
+  runtime::Task<absl::StatusOr<store::RecoveredState>> Recover() override { return store_.Recover(); }
+  runtime::Task<absl::Status> Commit(store::JobBatch batch) override {
+    absl::Status status = co_await store_.Commit(std::move(batch));
+    if (status.code() == absl::StatusCode::kUnavailable || status.code() == absl::StatusCode::kAborted ||
+        status.code() == absl::StatusCode::kCancelled) {
+      ExitLostLeadership(absl::StrCat("commit failed: ", status.ToString()));
+    }
+    co_return status;
+  }
+  runtime::Task<absl::StatusOr<cohort::v1::Job>> GetJob(std::string id) override {
+    return store_.GetJob(std::move(id));
+  }
+  runtime::Task<absl::StatusOr<std::vector<cohort::v1::JobEvent>>> ReadEvents(std::int64_t from_sequence,
+                                                                              std::size_t max_count,
+                                                                              std::size_t max_bytes) override {
+    return store_.ReadEvents(from_sequence, max_count, max_bytes);
+  }
+  store::JobStoreStats stats() const override { return store_.stats(); }
+  store::BatchLimits limits() const override { return store_.limits(); }
+
+ private:
+  replication::ReplicatedJobStore& store_;
+};
+
+absl::Status MakeDirectory(const std::string& path) {
+  std::error_code error;
+  std::filesystem::create_directories(path, error);
+  if (error) return absl::UnavailableError(absl::StrCat("cannot create ", path, ": ", error.message()));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+Replica::Replica(ReplicaConfig config, prometheus::Registry& registry)
+    : config_(std::move(config)), metrics_(registry) {}
+
+absl::StatusOr<std::unique_ptr<Replica>> Replica::Open(const ReplicaConfig& config, prometheus::Registry& registry) {
+  std::unique_ptr<Replica> replica(new Replica(config, registry));
+  for (const std::string& dir : {config.store_dir, config.raft_dir}) {
+    if (absl::Status s = MakeDirectory(dir); !s.ok()) return s;
+  }
+  replication::ReplicatedJobStoreOptions options;
+  options.local.path = config.store_dir;
+  options.raft.self = config.self;
+  options.raft.members = config.members;
+  options.raft.dir = config.raft_dir;
+  absl::StatusOr<std::unique_ptr<replication::ReplicatedJobStore>> store =
+      replication::ReplicatedJobStore::Open(std::move(options));
+  if (!store.ok()) return store.status();
+  replica->store_ = std::move(*store);
+  Replica* self = replica.get();
+  replica->store_->SetStatusListener([self](const replication::LogStatus& status) { self->OnStatus(status); });
+  replica->metrics_.Observe(replica->store_->status());
+  replica->sampler_ = std::thread([self] { self->Sample(); });
+  kLog.Info("replica joined its group", {{"id", absl::StrCat(config.self.id)},
+                                         {"raft", config.self.address},
+                                         {"members", absl::StrCat(config.members.size())}});
+  return replica;
+}
+
+Replica::~Replica() { Stop(); }
+
+void Replica::OnStatus(const replication::LogStatus& status) {
+  metrics_.Observe(status);
+  kLog.Info("replica status", {{"role", RoleName(status.role)},
+                               {"term", absl::StrCat(status.term)},
+                               {"leader", status.leader ? absl::StrCat(status.leader->id) : std::string("none")}});
+  if (serving_.load(std::memory_order_acquire) && status.role != replication::Role::kLeader) {
+    ExitLostLeadership(absl::StrCat("now ", RoleName(status.role), " in term ", status.term));
+  }
+}
+
+runtime::Task<absl::Status> Replica::AwaitLeadership(runtime::EventLoop& loop, runtime::Event& stop) {
+  while (true) {
+    if (store_->status().role == replication::Role::kLeader) {
+      absl::Status barrier = co_await store_->Barrier();
+      if (barrier.ok()) co_return absl::OkStatus();
+      kLog.Warn("leadership lost before serving; waiting again", {{"status", barrier.ToString()}});
+    }
+    if (co_await stop.WaitUntil(loop.Now() + absl::ToChronoNanoseconds(kLeadershipPoll))) {
+      co_return absl::CancelledError("stopped before leading");
+    }
+  }
+}
+
+std::unique_ptr<store::JobStore> Replica::Serve() {
+  serving_.store(true, std::memory_order_release);
+  // A change after AwaitLeadership but before serving_ was set went unnoticed.
+  if (const replication::LogStatus now = store_->status(); now.role != replication::Role::kLeader) {
+    ExitLostLeadership(absl::StrCat("now ", RoleName(now.role), " in term ", now.term));
+  }
+  metrics_.SetServing(true);
+  kLog.Info("replica serving as leader", {{"term", absl::StrCat(store_->status().term)}});
+  return std::make_unique<LeaderStore>(*store_);
+}
+
+void Replica::Stop() {
+  serving_.store(false, std::memory_order_release);
+  metrics_.SetServing(false);
+  {
+    std::lock_guard lock(sampler_mu_);
+    sampler_stop_ = true;
+  }
+  sampler_wake_.notify_all();
+  if (sampler_.joinable()) sampler_.join();
+  if (store_ != nullptr) store_->Stop();
+}
+
+void Replica::Sample() {
+  std::unique_lock lock(sampler_mu_);
+  while (!sampler_wake_.wait_for(lock, kSamplePeriod, [this] { return sampler_stop_; })) {
+    metrics_.Observe(store_->status());
+  }
+}
+
+}  // namespace cohort::broker

@@ -1,0 +1,95 @@
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "libs/replication/replicated_job_store.h"
+#include "libs/replication/replicated_log.h"
+#include "libs/runtime/runtime.h"
+#include "libs/store/job_store.h"
+#include "prometheus/registry.h"
+#include "services/broker/replica_config.h"
+#include "services/broker/replica_metrics.h"
+
+namespace cohort::broker {
+
+// The exit code of a broker replica that stopped leading while it served (EX_TEMPFAIL):
+// its supervisor restarts it, and it rejoins its group as a follower.
+inline constexpr int kExitLostLeadership = 75;
+
+// One replica of a replicated broker group (issue 18): its ReplicatedJobStore, its
+// metrics (ReplicaMetrics) and the leadership lifecycle the lead chose for cohort-broker
+// (docs/replication.md): a replica serves clients only while it leads, and a replica
+// that served and stops leading ends its process at once (crash-only), so that no
+// in-memory state of an old term survives it.
+//
+//   auto replica = Replica::Open(config, registry);     // joins the group, as a follower
+//   if ((co_await replica->AwaitLeadership(loop, stop)).ok()) {
+//     std::unique_ptr<store::JobStore> store = replica->Serve();  // from here, losing leadership exits 75
+//     ... BrokerApp over `store` (recovers the whole committed state), then the gRPC server ...
+//   }
+//   replica->Stop();                                     // after the app stopped
+//
+// Fencing: a store returned by Serve commits only as the leader of the term it was
+// elected in; a commit refused or left unknown because leadership moved (UNAVAILABLE,
+// ABORTED, CANCELLED) ends the process with kExitLostLeadership before the engine sees
+// it, so nothing is acknowledged from a stale term. Attempts the old leader had
+// assigned are recovered as after a restart (requeued, fenced by attempt number).
+//
+// Threading: AwaitLeadership on `loop`; the rest from the thread that owns the replica.
+// The status listener runs on the raft thread. Destruction stops the replica.
+class Replica {
+ public:
+  // Opens this replica's stores (RocksDB at config.store_dir, the raft log at
+  // config.raft_dir, both created if missing) and joins the group. Errors: the store's
+  // or the log's (e.g. a directory locked by another process).
+  static absl::StatusOr<std::unique_ptr<Replica>> Open(const ReplicaConfig& config, prometheus::Registry& registry);
+  ~Replica();
+  Replica(const Replica&) = delete;
+  Replica& operator=(const Replica&) = delete;
+
+  // Completes with OK once this replica leads and has applied every entry committed
+  // before its term (ReplicatedJobStore::Barrier), or with CANCELLED once `stop` is set
+  // first. A barrier that fails (leadership lost meanwhile) is logged and the wait goes
+  // on. Checks the role every kLeadershipPoll.
+  static constexpr absl::Duration kLeadershipPoll = absl::Milliseconds(20);
+  runtime::Task<absl::Status> AwaitLeadership(runtime::EventLoop& loop, runtime::Event& stop);
+
+  // Starts serving: from now on, a status change to any role but leader, or a commit
+  // that failed for leadership, ends the process with kExitLostLeadership (logged). If
+  // leadership was already lost since AwaitLeadership, that happens at once. Returns
+  // the store for the engine; it refers to this replica, which must outlive it. Once.
+  std::unique_ptr<store::JobStore> Serve();
+
+  // Ends serving (a graceful stop no longer exits 75) and leaves the group; blocking,
+  // idempotent. Call after the engine over Serve()'s store has stopped.
+  void Stop();
+
+  replication::LogStatus status() const { return store_->status(); }
+  const ReplicaConfig& config() const { return config_; }
+
+ private:
+  Replica(ReplicaConfig config, prometheus::Registry& registry);
+  void OnStatus(const replication::LogStatus& status);
+  // Body of sampler_: refreshes the metrics (the applied index moves without status
+  // changes) every kSamplePeriod until Stop.
+  static constexpr std::chrono::milliseconds kSamplePeriod{250};
+  void Sample();
+
+  const ReplicaConfig config_;
+  ReplicaMetrics metrics_;
+  std::unique_ptr<replication::ReplicatedJobStore> store_;
+  std::atomic<bool> serving_{false};
+
+  std::mutex sampler_mu_;
+  std::condition_variable sampler_wake_;
+  bool sampler_stop_ = false;  // guarded by sampler_mu_
+  std::thread sampler_;
+};
+
+}  // namespace cohort::broker
