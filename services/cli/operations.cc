@@ -172,8 +172,8 @@ ExitCode Bulk(Context& ctx, BulkAction action, const std::string& usage, absl::S
   absl::StatusOr<cohort::v1::JobFilter> filter = filter_flags.Build(flags);
   if (!filter.ok()) return FailLocal(filter.status());
   if (!all && !JobFilterFlags::AnyGiven(flags)) {
-    return Fail(ExitCode::kUsage, "no filter flag given: give --state, --queue, --kind, --label, --since, --until or "
-                                  "--error-code, or --all to act on every job");
+    return Fail(ExitCode::kUsage, "no filter flag given: give --state, --queue, --kind, --label, --since, --until, "
+                                  "--finished-since, --finished-until or --error-code, or --all to act on every job");
   }
   absl::StatusOr<cohort::v1::Broker::Stub*> broker = ctx.Broker();
   if (!broker.ok()) return FailLocal(broker.status());

@@ -1223,6 +1223,30 @@ TEST_F(CliTest, BulkRetryByLabelCountsFirstAndNeedsYesWithoutATerminal) {
   EXPECT_EQ(Ctl({"bulk", "status", "nosuchoperation"}).exit_code, kRejected);
 }
 
+TEST_F(CliTest, BulkAsksOnATerminalAndChangesNothingUnlessConfirmed) {
+  const std::string selector = "--label=confirm=" + Queue();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(Submit({selector, Queue(), "builtin.fail", "x"}));
+  for (const std::string& id : ids) ASSERT_EQ(Outcome(id).state(), JOB_STATE_FAILED);
+  RunOptions refuse;
+  refuse.stdin_is_terminal = true;
+  refuse.stdin_data = "n\n";
+  ProcessResult refused = Ctl({"bulk", "retry", selector}, refuse);
+  EXPECT_EQ(refused.exit_code, kUsage) << refused;
+  EXPECT_EQ(refused.stderr_text,
+            "retry 3 job(s) that match now? [y/N] cohortctl: not confirmed: nothing changed\n");
+  for (const std::string& id : ids) EXPECT_EQ(Get(id).attempts_size(), 1) << id;
+
+  RunOptions confirm = refuse;
+  confirm.stdin_data = "y\n";
+  ProcessResult confirmed = Ctl({"bulk", "retry", selector}, confirm);
+  EXPECT_EQ(confirmed.exit_code, kOk) << confirmed;
+  EXPECT_THAT(confirmed.stderr_text, StartsWith("retry 3 job(s) that match now? [y/N] "));
+  EXPECT_THAT(confirmed.stdout_text, HasSubstr("retry done: 3 matched, 3 changed, 0 skipped"));
+  for (const std::string& id : ids) EXPECT_EQ(Outcome(id).state(), JOB_STATE_FAILED);  // builtin.fail fails again
+  EXPECT_EQ(Get(ids[0]).attempts_size(), 2);
+}
+
 TEST_F(CliTest, PurgeDeletesWhatItsDryRunCounted) {
   for (int i = 0; i < 3; ++i) ASSERT_EQ(Outcome(Submit({Queue(), "builtin.echo", "x"})).state(), JOB_STATE_SUCCEEDED);
   ProcessResult dry = Ctl({"purge", "--queue=" + Queue(), "--dry-run"});

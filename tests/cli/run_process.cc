@@ -59,7 +59,14 @@ struct Stream {
 absl::StatusOr<ProcessResult> RunProcess(const std::string& binary, const std::vector<std::string>& args,
                                          const RunOptions& options) {
   int in[2], out[2], err[2];
-  if (pipe2(in, O_CLOEXEC) != 0) return Errno(errno, "pipe2");
+  if (options.stdin_is_terminal) {
+    // in[0] is the child's side (the terminal), in[1] the test's (what the person types).
+    if (openpty(&in[1], &in[0], nullptr, nullptr, nullptr) != 0) return Errno(errno, "openpty");
+    CloseOnExec(in[0]);
+    CloseOnExec(in[1]);
+  } else if (pipe2(in, O_CLOEXEC) != 0) {
+    return Errno(errno, "pipe2");
+  }
   if (pipe2(err, O_CLOEXEC) != 0) return Errno(errno, "pipe2");
   if (options.stdout_is_terminal) {
     if (openpty(&out[0], &out[1], nullptr, nullptr, nullptr) != 0) return Errno(errno, "openpty");
@@ -110,10 +117,15 @@ absl::StatusOr<ProcessResult> RunProcess(const std::string& binary, const std::v
   ProcessResult result;
   Stream streams[2] = {{out[0], &result.stdout_text}, {err[0], &result.stderr_text}};
   int stdin_fd = in[1];
+  const int terminal_fd = options.stdin_is_terminal ? in[1] : -1;  // closed only at the end
   fcntl(stdin_fd, F_SETFL, fcntl(stdin_fd, F_GETFL) | O_NONBLOCK);
   std::size_t written = 0;
   absl::Cleanup close_all = [&] {
-    if (stdin_fd >= 0) close(stdin_fd);
+    if (stdin_fd >= 0) {
+      close(stdin_fd);
+    } else if (terminal_fd >= 0) {
+      close(terminal_fd);
+    }
     for (Stream& s : streams) {
       if (s.open()) close(s.fd);
     }
@@ -129,7 +141,9 @@ absl::StatusOr<ProcessResult> RunProcess(const std::string& binary, const std::v
     for (Stream& s : streams) fds[n++] = {s.fd, POLLIN, 0};
     if (stdin_fd >= 0) {
       if (written == options.stdin_data.size()) {
-        close(stdin_fd);
+        // A terminal stays open (closing its master would discard unread input); a
+        // pipe is closed, so the child sees the end of its input.
+        if (!options.stdin_is_terminal) close(stdin_fd);
         stdin_fd = -1;
       } else {
         fds[n++] = {stdin_fd, POLLOUT, 0};

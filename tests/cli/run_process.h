@@ -23,6 +23,9 @@ struct RunOptions {
   // Make the child's stdout a pseudo-terminal (isatty(1) is true), as when a person
   // runs it; stderr stays a pipe. The terminal turns "\n" into "\r\n".
   bool stdout_is_terminal = false;
+  // Make the child's stdin a pseudo-terminal (isatty(0) is true) fed with stdin_data,
+  // as a person typing it; it stays open until the child exits (no EOF).
+  bool stdin_is_terminal = false;
   // The child is SIGKILLed after this long and the run fails with DEADLINE_EXCEEDED.
   absl::Duration timeout = absl::Seconds(30);
   // Called on RunProcess's thread each time the child wrote to stdout or stderr, with
