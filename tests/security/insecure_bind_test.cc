@@ -1,8 +1,12 @@
 // A server asked to listen beyond loopback without TLS refuses to start (exit 2) unless
-// --insecure says so, and then says so on stderr.
+// --insecure is given, and then says so on stderr.
+#include "absl/strings/str_join.h"
+#include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
+#include "protos/cohort/v1/broker.grpc.pb.h"
 #include "tests/testing/run_to_exit.h"
 #include "tests/testing/runfiles.h"
+#include "tests/testing/service_process.h"
 #include "tests/testing/temp_dir.h"
 
 namespace cohort::testing {
@@ -27,6 +31,30 @@ TEST(InsecureBind, EveryServerRefusesPlaintextOnAllInterfacesWithoutInsecure) {
         << run->stderr_text;
     EXPECT_NE(run->stderr_text.find("--insecure"), std::string::npos) << run->stderr_text;
   }
+}
+
+// With --insecure the broker serves plaintext on every interface, and says so on
+// stderr (merged into the output the test reads) before its ready line.
+TEST(InsecureBind, InsecureServesPlaintextOnAllInterfacesAndSaysSo) {
+  TempDir dir;
+  auto broker = ServiceProcess::Start(
+      "/bin/sh", {"-c", "exec \"$0\" \"$@\" 2>&1", BinaryPath("services/broker/cohort-broker"), "--listen=0.0.0.0:0",
+                  "--insecure", "--metrics-listen=127.0.0.1:0", "--data-dir=" + dir.path() + "/b"});
+  ASSERT_TRUE(broker.ok()) << broker.status();
+  const std::string address = (*broker)->grpc_address();
+  ASSERT_EQ(address.rfind("0.0.0.0:", 0), 0u) << address;
+  bool warned = false;
+  for (const std::string& line : (*broker)->output()) {
+    warned = warned || line == "cohort-broker: serving plaintext gRPC on 0.0.0.0:0 (--insecure): anyone who reaches "
+                               "it can read and forge calls";
+  }
+  EXPECT_TRUE(warned) << absl::StrJoin((*broker)->output(), "\n");
+  auto stub = cohort::v1::Broker::NewStub(grpc::CreateChannel("127.0.0.1:" + address.substr(address.find(':') + 1),
+                                                              grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  cohort::v1::ListQueuesResponse queues;
+  EXPECT_TRUE(stub->ListQueues(&ctx, {}, &queues).ok());
 }
 
 TEST(InsecureBind, TokensWithoutTlsAreRefusedOffLoopbackEvenWithInsecure) {
