@@ -21,7 +21,8 @@ TEST(InsecureBind, EveryServerRefusesPlaintextOnAllInterfacesWithoutInsecure) {
   TempDir dir;
   for (const Binary& b : {Binary{"services/broker/cohort-broker", {"--data-dir=" + dir.path() + "/b"}},
                           Binary{"services/scheduler/cohort-scheduler", {"--data-dir=" + dir.path() + "/s"}},
-                          Binary{"services/executor/cohort-executor", {}}}) {
+                          Binary{"services/executor/cohort-executor", {}},
+                          Binary{"services/dev/cohort-dev", {"--data-dir=" + dir.path() + "/d", "--console-listen="}}}) {
     std::vector<std::string> args = {"--listen=0.0.0.0:0", "--metrics-listen=127.0.0.1:0"};
     args.insert(args.end(), b.extra.begin(), b.extra.end());
     absl::StatusOr<Exited> run = RunToExit(BinaryPath(b.path), args);
