@@ -46,6 +46,9 @@ ABSL_FLAG(std::string, replicas, "",
           "included); only the leader listens on --listen (a fixed port), so clients are given every replica's "
           "--listen address; a leader that loses leadership exits with code 75 and rejoins as a follower when "
           "restarted");
+ABSL_FLAG(bool, store_digest, false,
+          "replicated mode: print \"applied_index=N digest=HEX\" for the replica store under --data-dir and exit (the "
+          "replica stopped); replicas that applied the same entries print the same line");
 ABSL_FLAG(std::string, raft_dir, "",
           "replicated mode: the raft log's directory (default: <--data-dir>/raft; the jobs are then in "
           "<--data-dir>/jobs)");
@@ -73,6 +76,11 @@ int Main(int argc, char** argv) {
   common::HostPort metrics_listen =
       OrDie(common::ParseHostPort("--metrics-listen", absl::GetFlag(FLAGS_metrics_listen)));
   BrokerAppOptions options = BrokerOptionsFromFlags(absl::GetFlag(FLAGS_data_dir));
+  if (absl::GetFlag(FLAGS_store_digest)) {
+    const std::string digest = OrDie(StoreDigest(ReplicaStoreDir(options.data_dir)));
+    std::printf("%s\n", digest.c_str());
+    return 0;
+  }
   if (absl::Status valid = BrokerApp::Validate(options); !valid.ok()) Die(std::string(valid.message()));
   std::int64_t replica_id = absl::GetFlag(FLAGS_replica_id);
   if (const std::string pod = absl::GetFlag(FLAGS_replica_pod_name); !pod.empty()) {

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "libs/common/log.h"
+#include "libs/store/rocks_job_store.h"
 
 namespace cohort::broker {
 namespace {
@@ -76,6 +77,17 @@ absl::Status MakeDirectory(const std::string& path) {
 }
 
 }  // namespace
+
+absl::StatusOr<std::string> StoreDigest(const std::string& store_dir) {
+  if (!std::filesystem::is_directory(store_dir)) return absl::NotFoundError(absl::StrCat("no replica store in ", store_dir));
+  absl::StatusOr<std::unique_ptr<store::RocksJobStore>> store = store::RocksJobStore::Open({.path = store_dir});
+  if (!store.ok()) return store.status();
+  absl::StatusOr<std::string> exported = (*store)->Export();
+  if (!exported.ok()) return exported.status();
+  std::uint64_t hash = 14695981039346656037ull;  // FNV-1a, 64 bits
+  for (unsigned char byte : *exported) hash = (hash ^ byte) * 1099511628211ull;
+  return absl::StrCat("applied_index=", (*store)->applied_index(), " digest=", absl::Hex(hash, absl::kZeroPad16));
+}
 
 Replica::Replica(ReplicaConfig config, prometheus::Registry& registry)
     : config_(std::move(config)), metrics_(registry) {}

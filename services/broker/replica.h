@@ -22,6 +22,13 @@ namespace cohort::broker {
 // its supervisor restarts it, and it rejoins its group as a follower.
 inline constexpr int kExitLostLeadership = 75;
 
+// "applied_index=N digest=HEX" for the replica store in `store_dir` (ReplicaConfig's
+// store_dir), read offline: the applied log index and a 64-bit FNV-1a hash of the whole
+// store as a snapshot carries it (RocksJobStore::Export). Two replicas that applied the
+// same entries print the same line. The replica must not be running (the store is
+// locked). For operators and tests comparing replicas (cohort-broker --store-digest).
+absl::StatusOr<std::string> StoreDigest(const std::string& store_dir);
+
 // One replica of a replicated broker group (issue 18): its ReplicatedJobStore, its
 // metrics (ReplicaMetrics) and the leadership lifecycle the lead chose for cohort-broker
 // (docs/replication.md): a replica serves clients only while it leads, and a replica

@@ -66,13 +66,15 @@ absl::StatusOr<std::optional<ReplicaConfig>> ParseReplicaConfig(std::int64_t rep
     return Invalid(absl::StrCat("--replica-id=", replica_id, " is not one of the ids in --replicas"));
   }
   config.self = *self;
-  config.store_dir = absl::StrCat(Trimmed(data_dir), "/jobs");
+  config.store_dir = ReplicaStoreDir(data_dir);
   config.raft_dir = raft_dir.empty() ? absl::StrCat(Trimmed(data_dir), "/raft") : Trimmed(raft_dir);
   if (config.raft_dir == config.store_dir || config.raft_dir.rfind(config.store_dir + "/", 0) == 0) {
     return Invalid(absl::StrCat("--raft-dir must not be the store directory ", config.store_dir, " nor inside it"));
   }
   return config;
 }
+
+std::string ReplicaStoreDir(const std::string& data_dir) { return absl::StrCat(Trimmed(data_dir), "/jobs"); }
 
 absl::StatusOr<std::int64_t> ReplicaIdFromPodName(absl::string_view pod_name) {
   const std::size_t dash = pod_name.rfind('-');

@@ -39,6 +39,9 @@ absl::StatusOr<std::optional<ReplicaConfig>> ParseReplicaConfig(std::int64_t rep
                                                                 const std::string& raft_dir,
                                                                 const std::string& data_dir);
 
+// A replica's RocksDB directory under --data-dir: <data_dir>/jobs.
+std::string ReplicaStoreDir(const std::string& data_dir);
+
 // The replica id of a StatefulSet pod: the ordinal its name ends with, plus one
 // (`cohort-broker-0` is replica 1), for --replica-pod-name=$(POD_NAME) in Kubernetes.
 // INVALID_ARGUMENT naming --replica-pod-name when the name does not end in -ORDINAL.
