@@ -188,7 +188,22 @@ TEST_F(OpsTest, ABulkOperationKilledMidwayFinishesAfterARestartWithExactCounts) 
   retry.set_request_id("wave-1-retry");
   BulkOperation op;
   ASSERT_TRUE(Start(retry, &op).ok());
-  ASSERT_TRUE(broker_->Kill9().ok());  // in the middle of its batches
+  // The kill lands once some batches have committed and others have not: the progress
+  // the broker reports is the only event there is, so poll it (bounded).
+  BulkOperation midway = op;
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (midway.changed() == 0 && midway.state() != BulkOperation::STATE_DONE &&
+         std::chrono::steady_clock::now() < give_up) {
+    cohort::v1::GetBulkOperationRequest get;
+    get.set_id(op.id());
+    cohort::v1::GetBulkOperationResponse got;
+    ASSERT_TRUE(stub().GetBulkOperation(Context().get(), get, &got).ok());
+    midway = got.operation();
+  }
+  ASSERT_TRUE(broker_->Kill9().ok());
+  ASSERT_NE(midway.state(), BulkOperation::STATE_DONE) << "finished before the kill: " << midway.ShortDebugString();
+  ASSERT_GT(midway.changed(), 0) << "no batch committed within 30 s";
+  ASSERT_LT(midway.changed(), kJobs);
   // A job submitted after the start, with the same label: outside the scope.
   StartBroker();
   const std::string late = Submit({Labelled("wave", "1")})[0];
