@@ -65,7 +65,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   harness.Run([&](cohort::broker::BrokerEngine& e) -> cohort::runtime::Task<void> {
     auto ids = co_await e.Submit(specs, request.validate_only());
     cohort::v1::ListJobsRequest all;
-    auto listed = e.ListJobs(all);
+    auto listed = co_await e.ListJobs(all);
     if (!listed.ok()) __builtin_trap();
     // All-or-nothing: a refused batch (or validate_only) leaves no job behind.
     if ((!ids.ok() || request.validate_only()) && listed->jobs_size() != 0) __builtin_trap();

@@ -37,12 +37,14 @@ cohort::v1::JobSpec Spec(const std::string& queue, bool pending) {
 
 // Microseconds per ListJobs call of `req` (first page of 100), best of `rounds` runs
 // of `calls` calls each.
-double MicrosPerList(cohort::broker::BrokerEngine& engine, const cohort::v1::ListJobsRequest& req, int rounds,
-                     int calls, int* listed) {
+double MicrosPerList(cohort::runtime::EventLoop& loop, cohort::broker::BrokerEngine& engine,
+                     const cohort::v1::ListJobsRequest& req, int rounds, int calls, int* listed) {
   double best = 1e300;
   for (int r = 0; r < rounds; ++r) {
     const auto start = std::chrono::steady_clock::now();
-    for (int i = 0; i < calls; ++i) *listed = engine.ListJobs(req)->jobs_size();
+    cohort::runtime::RunUntilComplete(loop, [&]() -> Task<void> {
+      for (int i = 0; i < calls; ++i) *listed = (co_await engine.ListJobs(req))->jobs_size();
+    }());
     const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
     best = std::min(best, us / calls);
   }
@@ -93,9 +95,9 @@ int main(int argc, char** argv) {
   cohort::v1::ListJobsRequest by_state;
   by_state.mutable_filter()->add_states(cohort::v1::JOB_STATE_QUEUED);
   int a = 0, b = 0, c = 0;
-  const double indexed = MicrosPerList(engine, by_queue, rounds, 200, &a);
-  const double by_state_us = MicrosPerList(engine, by_state, rounds, 200, &c);
-  const double scanned = MicrosPerList(engine, by_label, rounds, 5, &b);
+  const double indexed = MicrosPerList(loop, engine, by_queue, rounds, 200, &a);
+  const double by_state_us = MicrosPerList(loop, engine, by_state, rounds, 200, &c);
+  const double scanned = MicrosPerList(loop, engine, by_label, rounds, 5, &b);
   printf("jobs: %d PENDING in queue big, 100 QUEUED in queue small\n", jobs);
   printf("ListJobs filter.queue=small (queue index):        %10.1f us per call, %d jobs\n", indexed, a);
   printf("ListJobs filter.states=QUEUED (state index):      %10.1f us per call, %d jobs\n", by_state_us, c);

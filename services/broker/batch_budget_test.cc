@@ -62,7 +62,7 @@ TEST_F(BatchBudgetTest, SubmitThatCouldNotFitInOneCommitIsRefusedWithTheLimitAnd
         << refused.status();
     EXPECT_LT(refused.status().message().size(), 1024u);
     cohort::v1::ListJobsRequest all;
-    EXPECT_EQ(e.ListJobs(all)->jobs_size(), 0);
+    EXPECT_EQ((co_await e.ListJobs(all))->jobs_size(), 0);
     auto one = co_await e.Submit(Batch(Spec("big", 0, kBigPayload)), false);
     EXPECT_TRUE(one.ok()) << one.status();
   });

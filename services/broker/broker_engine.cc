@@ -11,6 +11,7 @@
 #include "libs/common/job_states.h"
 #include "libs/common/log.h"
 #include "libs/common/proto_time.h"
+#include "libs/common/quote.h"
 #include "services/broker/batch_budget.h"
 #include "services/broker/job_policy.h"
 
@@ -60,6 +61,7 @@ BrokerEngine::BrokerEngine(runtime::EventLoop& loop, store::JobStore& store, Bro
       metrics_(metrics),
       options_(std::move(options)),
       new_job_id_(std::move(new_job_id)),
+      ended_(options_.ended_cache),
       events_(store),
       dispatcher_(loop, options_.starvation_every, [this] { Dispatch(); }),
       retention_(absl::FromChrono(options_.event_retention)),
@@ -86,19 +88,25 @@ runtime::Task<absl::Status> BrokerEngine::Start() {
     std::string id = job.id();
     if (!job.spec().idempotency_key().empty()) idempotency_[job.spec().idempotency_key()] = id;
     if (job.state() == cohort::v1::JOB_STATE_RUNNING) ++dispatcher_.Queue(job.spec().queue()).running;
-    dependents_.Add(job);
+    // A queue exists while it has jobs; one from before queues were recorded gets its
+    // record below, so that it outlives its jobs as a created queue does.
+    dispatcher_.Queue(job.spec().queue());
     index_.Add(job);
+    if (common::IsTerminal(job.state())) {
+      NoteEnded(job);
+      ended_.Insert(std::move(job), /*cache=*/false);  // durable as it is: a summary is enough
+      continue;
+    }
+    dependents_.Add(job);
     jobs_[id].job = std::move(job);
   }
+  state->jobs = {};
   for (const store::ReadyEntry& e : state->ready) {
     auto job = jobs_.find(e.job_id);
     dispatcher_.Queue(e.queue).ready.Push(
         {e.priority, e.sequence, e.job_id, job == jobs_.end() ? std::string() : job->second.job.spec().kind()});
   }
   Pending p;
-  // A queue exists while it has jobs; one from before queues were recorded gets its
-  // record now, so that it outlives its jobs as a created queue does.
-  for (const auto& [id, rec] : jobs_) dispatcher_.Queue(rec.job.spec().queue());
   for (const auto& [name, q] : dispatcher_.queues()) {
     if (!recorded.contains(name)) StageQueueSettings(name, p);
   }
@@ -109,9 +117,6 @@ runtime::Task<absl::Status> BrokerEngine::Start() {
   }
   for (auto& [id, rec] : jobs_) ArmDeadline(rec, p);
   if (!p.batch.empty()) co_await Persist(std::move(p));
-  for (const auto& [id, rec] : jobs_) {
-    if (common::IsTerminal(rec.job.state())) NoteEnded(rec.job);
-  }
   co_await bulk_->Recover(std::move(state->bulk_operations));  // resumes unfinished ones
   ExportAllQueueGauges();
   sweep_timer_ = loop_.CallLater(options_.sweep_interval, [this] { Sweep(); });
@@ -141,15 +146,20 @@ void BrokerEngine::Sweep() {
   std::size_t expired = 0;
   for (const std::string& id : retention_.TakeExpired(now)) {
     auto it = jobs_.find(id);
+    const EndedJob* summary = it == jobs_.end() ? ended_.Find(id) : nullptr;
+    if (it == jobs_.end() && summary == nullptr) continue;
+    // JobBatch::DeleteJob of a finished job needs its id and state only.
+    const Job job = summary != nullptr ? summary->Probe(id) : it->second.job;
     // Retried since it ended (and perhaps ended again, later): not this expiry's.
-    if (it == jobs_.end() || !common::IsTerminal(it->second.job.state()) || FromProto(it->second.job.expire_time()) > now) {
-      continue;
-    }
-    const Job& job = it->second.job;
+    if (!common::IsTerminal(job.state()) || FromProto(job.expire_time()) > now) continue;
     Forget(job);
     MakeRoom(p, job.id().size() + kTransitionOverheadBytes, kTransitionRecords);
     p.batch.DeleteJob(job);
-    jobs_.erase(it);
+    if (summary != nullptr) {
+      ended_.Erase(id);
+    } else {
+      jobs_.erase(it);
+    }
     ++expired;
   }
   const std::int64_t trim_below = retention_.TrimBefore(now);
@@ -275,6 +285,74 @@ void BrokerEngine::Forget(const Job& job) {
   index_.Remove(job);
 }
 
+void BrokerEngine::Compact(std::map<std::string, JobRecord>::iterator it) {
+  const JobRecord& rec = it->second;
+  if (!common::IsTerminal(rec.job.state()) || rec.job.sequence() > events_.committed() || !rec.watchers.empty() ||
+      rec.lease_timer != 0 || rec.deadline_timer != 0) {
+    return;  // not ended, a later change not yet durable, or still watched or timed
+  }
+  dependents_.Remove(rec.job);  // only unfinished dependents matter (DeleteJob, DeleteQueue)
+  ended_.Insert(std::move(it->second.job), /*cache=*/true);
+  jobs_.erase(it);
+}
+
+bool BrokerEngine::Revive(const Job& job) {
+  const EndedJob* summary = ended_.Find(job.id());
+  if (summary == nullptr || summary->sequence != job.sequence() || jobs_.contains(job.id())) return false;
+  ended_.Erase(job.id());
+  dependents_.Add(job);
+  jobs_[job.id()].job = job;
+  return true;
+}
+
+std::optional<JobState> BrokerEngine::StateOf(const std::string& id) const {
+  if (auto it = jobs_.find(id); it != jobs_.end()) return it->second.job.state();
+  if (const EndedJob* e = ended_.Find(id)) return e->state;
+  return std::nullopt;
+}
+
+std::string BrokerEngine::LastJobId() const {
+  std::string last = jobs_.empty() ? std::string() : jobs_.rbegin()->first;
+  if (const std::string* e = ended_.Last(); e != nullptr && *e > last) last = *e;
+  return last;
+}
+
+runtime::Task<absl::StatusOr<Job>> BrokerEngine::CurrentJob(std::string id) {
+  while (true) {
+    if (auto it = jobs_.find(id); it != jobs_.end()) co_return it->second.job;
+    const EndedJob* summary = ended_.Find(id);
+    if (summary == nullptr) co_return absl::NotFoundError(absl::StrCat("job ", common::QuoteBounded(id), " not found"));
+    if (const Job* cached = ended_.Cached(id)) co_return *cached;
+    const std::int64_t sequence = summary->sequence;
+    absl::StatusOr<Job> stored = co_await store_.GetJob(id);
+    summary = ended_.Find(id);
+    if (summary == nullptr || summary->sequence != sequence || jobs_.contains(id)) continue;  // changed meanwhile
+    if (!stored.ok()) co_return stored.status();
+    if (stored->sequence() != sequence) {
+      // The summary is of a durable version, and nothing changes a summarized job
+      // without reviving it: a mismatch is a broken store.
+      co_return absl::InternalError(absl::StrCat("job ", id, ": the store holds version ", stored->sequence(),
+                                                 ", not the durable version ", sequence));
+    }
+    ended_.Cache(*stored);
+    co_return stored;
+  }
+}
+
+runtime::Task<bool> BrokerEngine::Load(std::string id) {
+  while (true) {
+    if (jobs_.contains(id)) co_return true;
+    if (!ended_.contains(id)) co_return false;
+    absl::StatusOr<Job> job = co_await CurrentJob(id);
+    if (!job.ok()) {
+      if (job.status().code() == absl::StatusCode::kNotFound) co_return false;
+      kLog.Error("cannot read a finished job", {{"job_id", id}, {"status", job.status().ToString()}});
+      std::abort();  // crash-only, as a failed commit: a restart reads the store again
+    }
+    if (jobs_.contains(id) || Revive(*job)) co_return true;
+  }
+}
+
 void BrokerEngine::StageQueueSettings(const std::string& name, Pending& p) {
   auto [key, value] = dispatcher_.SettingsRecord(name);
   p.batch.PutMeta(std::move(key), std::move(value));
@@ -313,6 +391,7 @@ runtime::Task<void> BrokerEngine::CommitAndApply(Pending p, runtime::Gate::Holde
     auto it = jobs_.find(id);
     if (it == jobs_.end()) continue;
     while (JobWatcher* w = it->second.watchers.PopFront()) w->OnJobEnded(it->second.job);
+    Compact(it);
   }
   for (auto& node : p.removed) {
     // A deleted job never ends; to its waiters it ends as a cancelled task does.

@@ -19,6 +19,7 @@
 #include "services/broker/bulk_operations.h"
 #include "services/broker/dependents.h"
 #include "services/broker/dispatcher.h"
+#include "services/broker/ended_jobs.h"
 #include "services/broker/event_log.h"
 #include "services/broker/executor_sessions.h"
 #include "services/broker/job_index.h"
@@ -48,6 +49,9 @@ struct BrokerOptions {
   // Queues held at most: a CreateQueue or Submit that would create one more is
   // RESOURCE_EXHAUSTED.
   std::size_t max_queues = 1'000;
+  // Full records of finished jobs kept in memory (the most recently finished or read);
+  // the others are read from the store when asked for (GetJob, ListJobs, waits).
+  EndedJobs::CacheLimits ended_cache;
 };
 
 // Notified once when a job reaches a terminal state (after that state is durable).
@@ -69,8 +73,10 @@ class JobWatcher : public runtime::ListNode {
 // commit stops the process: the broker is crash-only, and a restart recovers exactly
 // what was acknowledged.
 //
-// The state is split by owner: the engine keeps the jobs (with their lease and
-// deadline timers and watchers) and the idempotency keys; Dispatcher the queues and
+// The state is split by owner: the engine keeps the live jobs (with their lease and
+// deadline timers and watchers), the finished ones as compact summaries (EndedJobs:
+// once a job's end is durable its full record is read from the store when asked for,
+// through a small cache) and the idempotency keys; Dispatcher the queues and
 // whose turn it is; ExecutorSessions the connected streams and their credits;
 // Retention the expiry and trim bookkeeping; EventLog the sequence numbers and the
 // readers of committed events. Its code is in four files: broker_engine.cc (start,
@@ -114,8 +120,18 @@ class BrokerEngine {
   // `principal` (who submitted, "" without authorization) is recorded as submitted_by.
   runtime::Task<absl::StatusOr<std::vector<std::string>>> Submit(std::vector<cohort::v1::JobSpec> specs,
                                                                  bool validate_only, std::string principal = "");
-  absl::StatusOr<cohort::v1::Job> GetJob(const std::string& id) const;
-  absl::StatusOr<cohort::v1::ListJobsResponse> ListJobs(const cohort::v1::ListJobsRequest& request) const;
+  // The job as it is now, or NOT_FOUND. A finished job's record may be read from the
+  // store (then cached). What GetJobRequest answers.
+  runtime::Task<absl::StatusOr<cohort::v1::Job>> ReadJob(std::string id);
+  // The job as it is now if its whole record is in memory (a live job, or a finished
+  // one in the cache), without suspending; NOT_FOUND if unknown, UNAVAILABLE for a
+  // finished job held as a summary only (ReadJob reads it). For tests and checks.
+  absl::StatusOr<cohort::v1::Job> GetJob(const std::string& id);
+  // One page of jobs (without payload and result) in id order, as broker.proto says.
+  // Candidates come from the indexes; finished ones the summary cannot decide on, and
+  // those returned, are read from the store. `sequence` is the last durable event when
+  // the call began: every change up to it is reflected in the page.
+  runtime::Task<absl::StatusOr<cohort::v1::ListJobsResponse>> ListJobs(cohort::v1::ListJobsRequest request);
   runtime::Task<absl::StatusOr<cohort::v1::CancelJobResponse>> CancelJob(std::string id);
   // The scheduler's call: PENDING -> QUEUED (or failed/cancelled for a failed parent),
   // fenced by attempt; releases that no longer apply are skipped.
@@ -136,10 +152,11 @@ class BrokerEngine {
   // What SetWriteAdmission's function says now.
   absl::Status AdmitWrite() const { return admit_write_(); }
   // The largest job id now; "" when there is no job.
-  std::string LastJobId() const { return jobs_.empty() ? std::string() : jobs_.rbegin()->first; }
+  std::string LastJobId() const;
   // Counts the jobs `matcher` accepts among those with ids after `after`, looking at
-  // most at `max_examined` of them. Changes nothing.
-  BulkStep CountMatching(const JobMatcher& matcher, const std::string& after, std::size_t max_examined) const;
+  // most at `max_examined` of them. Changes nothing. A finished job whose summary
+  // cannot decide (large labels) is read from the store.
+  runtime::Task<BulkStep> CountMatching(const JobMatcher& matcher, std::string after, std::size_t max_examined);
   // One batch of a bulk operation: looks at the jobs with ids in (after, last] in id
   // order and applies `action` (as CancelJob, RetryJob, DeleteJob would) to those
   // `matcher` accepts, until options.bulk.batch_jobs matched, options.bulk.scan_jobs
@@ -177,9 +194,12 @@ class BrokerEngine {
 
   // Registers `watcher` for job `id`. Returns the job if it has already ended (the
   // watcher is then not registered), nullopt if it is registered, NOT_FOUND if unknown.
-  absl::StatusOr<std::optional<cohort::v1::Job>> WatchJob(const std::string& id, JobWatcher* watcher);
+  // A finished job's record may be read from the store first.
+  runtime::Task<absl::StatusOr<std::optional<cohort::v1::Job>>> WatchJob(std::string id, JobWatcher* watcher);
   // True if `id` is a known job.
-  bool HasJob(const std::string& id) const { return jobs_.contains(id); }
+  bool HasJob(const std::string& id) const { return jobs_.contains(id) || ended_.contains(id); }
+  // Finished jobs held as summaries only (their records on disk), for tests and metrics.
+  std::size_t summarized_jobs() const { return ended_.size(); }
   // The event log: its last durable sequence, and readers of committed events (Watch).
   EventLog& events() { return events_; }
   std::int64_t committed_sequence() const { return events_.committed(); }
@@ -199,7 +219,8 @@ class BrokerEngine {
   // not a takeover.
   absl::StatusOr<std::uint64_t> Attach(const cohort::v1::ExecutorMessage::Hello& hello, ExecutorChannel* channel,
                                        const std::string& principal = "");
-  // A message after Hello. INVALID_ARGUMENT ends the stream. A Heartbeat is always
+  // A message after Hello. INVALID_ARGUMENT ends the stream. A CompleteBatch is its
+  // Completes in order, staged with the Assigns they enable in one commit. A Heartbeat is always
   // answered with a LeaseExtended listing the attempts still leased to this executor id
   // (possibly none, so the executor's watchdog hears the broker), and Cancel for the
   // others. Progress and Complete are accepted for any attempt still
@@ -246,6 +267,21 @@ class BrokerEngine {
   // Drops what the engine keeps of a job beyond its record: its idempotency key and
   // its place in dependents_ (deletion and expiry).
   void Forget(const cohort::v1::Job& job);
+  // A finished job whose end is durable (and that nothing watches or times) leaves
+  // jobs_ for ended_ (a summary, its record cached); others stay.
+  void Compact(std::map<std::string, JobRecord>::iterator it);
+  // The state of job `id`, wherever it is kept; nullopt if unknown.
+  std::optional<cohort::v1::JobState> StateOf(const std::string& id) const;
+  // Job `id` as it is now: from jobs_, the cache of ended_, or the store (a record read
+  // while the job changed is read again). NOT_FOUND if unknown.
+  runtime::Task<absl::StatusOr<cohort::v1::Job>> CurrentJob(std::string id);
+  // Brings a summarized job back into jobs_ with its full record `job` (the version
+  // summarised: same sequence), to change it. False (nothing done) if the summary is of
+  // another version or gone.
+  bool Revive(const cohort::v1::Job& job);
+  // Makes job `id` a record of jobs_ if it is known, reading a summarized one from the
+  // store; false if it is unknown. Returns with jobs_ holding it (no suspension between).
+  runtime::Task<bool> Load(std::string id);
   // If staging `bytes` more in `records` more records could take `p`'s batch over the
   // store's BatchLimits, persists what `p` holds now (its batch, ended jobs and queue
   // gauges) and leaves `p` an empty batch. `p`'s sends stay for the later commit, which
@@ -291,6 +327,10 @@ class BrokerEngine {
   void LoseAttempt(JobRecord& rec, cohort::v1::Error error, cohort::v1::TransitionReason reason, Pending& p);
   void ReturnUnstarted(JobRecord& rec, Pending& p);
   void FinishAttempt(JobRecord& rec, const cohort::v1::ExecutorMessage::Complete& complete, Pending& p);
+  // One Complete from session `s`: its credit granted and, unless it is fenced (an
+  // attempt no longer leased to s's executor id: counted and ignored), its attempt
+  // unbound and finished in `p`.
+  void CompleteInto(ExecutorSession& s, const cohort::v1::ExecutorMessage::Complete& c, Pending& p);
   // Cancels the job's lease timer and counts its attempt out of its queue's running.
   void EndLease(JobRecord& rec);
   void ArmLease(JobRecord& rec);
@@ -315,7 +355,8 @@ class BrokerEngine {
   const BrokerOptions options_;
   std::function<std::string()> new_job_id_;
 
-  std::map<std::string, JobRecord> jobs_;  // by id: k-sortable, so submission order
+  std::map<std::string, JobRecord> jobs_;  // live (and just-ended) jobs by id: k-sortable
+  EndedJobs ended_;  // finished jobs whose end is durable, as summaries
   absl::flat_hash_map<std::string, std::string> idempotency_;  // key -> job id
   JobIndex index_;  // jobs_ by state, queue and kind, for ListJobs and bulk operations
   Dependents dependents_;

@@ -162,7 +162,7 @@ runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::Submit(std
         co_return absl::InvalidArgumentError(absl::StrCat("jobs[", i, "].depends_on names ",
                                                           common::QuoteBounded(parent), " twice: list each parent once"));
       }
-      if (!jobs_.contains(parent)) missing.push_back(parent);
+      if (!HasJob(parent)) missing.push_back(parent);
     }
   }
   if (!missing.empty()) co_return absl::NotFoundError(absl::StrCat("unknown parent jobs: ", common::QuoteListBounded(missing)));
@@ -232,102 +232,155 @@ runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::Submit(std
   co_return ids;
 }
 
-absl::StatusOr<Job> BrokerEngine::GetJob(const std::string& id) const {
+runtime::Task<absl::StatusOr<Job>> BrokerEngine::ReadJob(std::string id) {
   loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
-  auto it = jobs_.find(id);
-  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("job ", common::QuoteBounded(id), " not found"));
-  return it->second.job;
+  co_return co_await CurrentJob(std::move(id));
 }
 
-absl::StatusOr<cohort::v1::ListJobsResponse> BrokerEngine::ListJobs(const cohort::v1::ListJobsRequest& request) const {
+absl::StatusOr<Job> BrokerEngine::GetJob(const std::string& id) {
   loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
-  if (request.page_size() < 0) return absl::InvalidArgumentError("page_size must not be negative");
+  if (auto it = jobs_.find(id); it != jobs_.end()) return it->second.job;
+  if (!ended_.contains(id)) return absl::NotFoundError(absl::StrCat("job ", common::QuoteBounded(id), " not found"));
+  if (const Job* cached = ended_.Cached(id)) return *cached;
+  return absl::UnavailableError(absl::StrCat("job ", id, " has ended and its record is on disk: ReadJob reads it"));
+}
+
+runtime::Task<absl::StatusOr<cohort::v1::ListJobsResponse>> BrokerEngine::ListJobs(
+    cohort::v1::ListJobsRequest request) {
+  loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
+  if (request.page_size() < 0) co_return absl::InvalidArgumentError("page_size must not be negative");
   if (!request.queue().empty()) {
-    if (absl::Status s = common::CheckName(request.queue(), "queue "); !s.ok()) return s;
+    if (absl::Status s = common::CheckName(request.queue(), "queue "); !s.ok()) co_return s;
   }
   std::vector<cohort::v1::JobState> states;
   for (int s : request.states()) {
     if (!cohort::v1::JobState_IsValid(s) || s == cohort::v1::JOB_STATE_UNSPECIFIED) {
-      return absl::InvalidArgumentError(absl::StrCat("states contains ", s, ", which is not a job state"));
+      co_return absl::InvalidArgumentError(absl::StrCat("states contains ", s, ", which is not a job state"));
     }
     states.push_back(static_cast<cohort::v1::JobState>(s));
   }
   absl::StatusOr<JobMatcher> matcher = JobMatcher::Compile(request.filter(), "filter");
-  if (!matcher.ok()) return matcher.status();
+  if (!matcher.ok()) co_return matcher.status();
   matcher->RestrictQueue(request.queue());
   matcher->RestrictStates(states);
   const std::size_t page =
       request.page_size() == 0 ? 100 : std::min<std::size_t>(request.page_size(), options_.max_list_page);
   const std::string fingerprint = ListingFingerprint(request);
-  std::string after;  // the last job id of the previous page
+  std::string after;  // the last job id examined
   if (!request.page_token().empty()) {
     absl::StatusOr<std::string> last = PageTokenAfter(request.page_token(), fingerprint);
-    if (!last.ok()) return last.status();
+    if (!last.ok()) co_return last.status();
     after = *std::move(last);
   }
   cohort::v1::ListJobsResponse response;
   response.set_sequence(events_.committed());
-  if (matcher->matches_nothing()) return response;
+  if (matcher->matches_nothing()) co_return response;
 
-  // Candidates: the smallest index that the filter pins, else every job.
-  std::vector<const JobIndex::IdSet*> candidates;
-  std::size_t smallest = jobs_.size();
-  bool indexed = false;
-  auto consider = [&](std::vector<const JobIndex::IdSet*> sets) {
-    std::size_t n = 0;
-    for (const JobIndex::IdSet* set : sets) n += set == nullptr ? 0 : set->size();
-    if (!indexed || n < smallest) {
-      candidates = std::move(sets);
-      smallest = n;
-      indexed = true;
-    }
+  // Rounds of: walk the candidates (synchronously, from `after`) and keep those that
+  // match, up to the one past the page; then read from the store the finished ones
+  // whose summary could not decide, and those kept. A job read is checked against the
+  // filter as it is then, and the walk resumes after the last candidate.
+  struct Candidate {
+    std::string id;
+    std::optional<Job> job;  // set: the job as it is (live, or cached)
   };
-  if (!matcher->states().empty()) {
-    std::vector<const JobIndex::IdSet*> sets;
-    for (cohort::v1::JobState state : matcher->states()) sets.push_back(index_.ByState(state));
-    consider(std::move(sets));
+  std::vector<Job> matched;
+  bool exhausted = false;
+  while (!exhausted && matched.size() <= page) {
+    // Candidates: the smallest index that the filter pins, else every job (all states).
+    std::vector<const JobIndex::IdSet*> candidates;
+    std::size_t smallest = 0;
+    bool indexed = false;
+    auto consider = [&](std::vector<const JobIndex::IdSet*> sets) {
+      std::size_t n = 0;
+      for (const JobIndex::IdSet* set : sets) n += set == nullptr ? 0 : set->size();
+      if (!indexed || n < smallest) {
+        candidates = std::move(sets);
+        smallest = n;
+        indexed = true;
+      }
+    };
+    if (!matcher->states().empty()) {
+      std::vector<const JobIndex::IdSet*> sets;
+      for (cohort::v1::JobState state : matcher->states()) sets.push_back(index_.ByState(state));
+      consider(std::move(sets));
+    }
+    if (!matcher->queue().empty()) consider({index_.ByQueue(matcher->queue())});
+    if (!matcher->kind().empty()) consider({index_.ByKind(matcher->kind())});
+    if (!indexed) {
+      for (int state = cohort::v1::JobState_MIN; state <= cohort::v1::JobState_MAX; ++state) {
+        if (const JobIndex::IdSet* set = index_.ByState(static_cast<cohort::v1::JobState>(state))) {
+          candidates.push_back(set);
+        }
+      }
+    }
+    std::vector<Candidate> round;
+    std::size_t certain = 0;  // candidates known to match
+    const std::size_t wanted = page + 1 - matched.size();
+    IdWalk walk(candidates, request.newest_first(), after);
+    exhausted = true;
+    while (const std::string* id = walk.Next()) {
+      if (auto it = jobs_.find(*id); it != jobs_.end()) {
+        if (!matcher->Matches(it->second.job)) continue;
+        round.push_back({*id, it->second.job});
+        ++certain;
+      } else if (const EndedJob* summary = ended_.Find(*id)) {
+        if (const Job* cached = ended_.Cached(*id)) {
+          if (!matcher->Matches(*cached)) continue;
+          round.push_back({*id, *cached});
+          ++certain;
+        } else {
+          if (summary->labels_known() && !matcher->Matches(summary->Probe(*id))) continue;
+          round.push_back({*id, std::nullopt});
+          if (summary->labels_known()) ++certain;
+        }
+      } else {
+        continue;
+      }
+      if (certain == wanted || round.size() == 2 * wanted) {
+        exhausted = false;
+        break;
+      }
+    }
+    if (round.empty()) break;
+    after = round.back().id;
+    for (Candidate& c : round) {
+      if (!c.job) {
+        absl::StatusOr<Job> job = co_await CurrentJob(c.id);
+        if (job.status().code() == absl::StatusCode::kNotFound) continue;  // deleted meanwhile
+        if (!job.ok()) co_return job.status();
+        if (!matcher->Matches(*job)) continue;
+        c.job = *std::move(job);
+      }
+      matched.push_back(*std::move(c.job));
+      if (matched.size() > page) break;
+    }
   }
-  if (!matcher->queue().empty()) consider({index_.ByQueue(matcher->queue())});
-  if (!matcher->kind().empty()) consider({index_.ByKind(matcher->kind())});
-
-  auto take = [&](const Job& job) {
-    if (!matcher->Matches(job)) return true;
+  for (Job& job : matched) {
     if (static_cast<std::size_t>(response.jobs_size()) == page) {
       response.set_next_page_token(PageToken(fingerprint, response.jobs(response.jobs_size() - 1).id()));
-      return false;
+      break;
     }
     Job* out = response.add_jobs();
-    *out = job;
+    *out = std::move(job);
     out->mutable_spec()->clear_payload();
     out->clear_result();
-    return true;
-  };
-  if (indexed) {
-    IdWalk walk(candidates, request.newest_first(), after);
-    while (const std::string* id = walk.Next()) {
-      auto it = jobs_.find(*id);
-      if (it != jobs_.end() && !take(it->second.job)) break;
-    }
-  } else if (request.newest_first()) {
-    auto it = after.empty() ? jobs_.rbegin() : std::make_reverse_iterator(jobs_.lower_bound(after));
-    for (; it != jobs_.rend(); ++it) {
-      if (!take(it->second.job)) break;
-    }
-  } else {
-    for (auto it = after.empty() ? jobs_.begin() : jobs_.upper_bound(after); it != jobs_.end(); ++it) {
-      if (!take(it->second.job)) break;
-    }
   }
-  return response;
+  co_return response;
 }
 
 runtime::Task<absl::StatusOr<cohort::v1::CancelJobResponse>> BrokerEngine::CancelJob(std::string id) {
   loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
+  cohort::v1::CancelJobResponse response;
+  if (const EndedJob* summary = ended_.Find(id)) {
+    response.set_state(summary->state);
+    response.set_already_ended(true);
+    co_return response;
+  }
   auto it = jobs_.find(id);
   if (it == jobs_.end()) co_return absl::NotFoundError(absl::StrCat("job ", common::QuoteBounded(id), " not found"));
   JobRecord& rec = it->second;
   Job& job = rec.job;
-  cohort::v1::CancelJobResponse response;
   if (common::IsTerminal(job.state())) {
     response.set_state(job.state());
     response.set_already_ended(true);
@@ -357,7 +410,7 @@ runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::ReleaseJob
   }
   std::vector<std::string> unknown;
   for (const auto& r : request.releases()) {
-    if (!jobs_.contains(r.job_id())) unknown.push_back(r.job_id());
+    if (!HasJob(r.job_id())) unknown.push_back(r.job_id());
   }
   if (!unknown.empty()) co_return absl::NotFoundError(absl::StrCat("unknown jobs: ", common::QuoteListBounded(unknown)));
   if (absl::Status admitted = admit_write_(); !admitted.ok()) co_return admitted;
@@ -466,6 +519,23 @@ runtime::Task<absl::StatusOr<cohort::v1::DeleteQueueResponse>> BrokerEngine::Del
     co_return absl::FailedPreconditionError(absl::StrCat("queue ", common::QuoteBounded(queue), " holds ", ids.size(),
                                                          " jobs: delete them first, or set delete_jobs"));
   }
+  // A deletion's event carries the whole job: finished jobs are read back into jobs_
+  // first. Jobs may come, go or change meanwhile, so everything is checked afterwards,
+  // with no suspension between the checks and the deletions.
+  for (bool loaded = false; !loaded;) {
+    loaded = true;
+    for (const std::string& id : ids) {
+      if (ended_.contains(id) && !co_await Load(id)) continue;  // gone meanwhile
+    }
+    if (absl::Status s = CheckQueueExists(queue); !s.ok()) co_return s;
+    ids.clear();
+    if (const JobIndex::IdSet* held = index_.ByQueue(queue)) ids.assign(held->begin(), held->end());
+    for (const std::string& id : ids) loaded &= !ended_.contains(id);
+  }
+  if (!ids.empty() && !delete_jobs) {
+    co_return absl::FailedPreconditionError(absl::StrCat("queue ", common::QuoteBounded(queue), " holds ", ids.size(),
+                                                         " jobs: delete them first, or set delete_jobs"));
+  }
   // All or nothing: every job is checked before any is deleted.
   for (const std::string& id : ids) {
     const Job& job = jobs_.at(id).job;
@@ -539,15 +609,25 @@ cohort::v1::ListExecutorsResponse BrokerEngine::ListExecutors() const {
   return sessions_.List();
 }
 
-absl::StatusOr<std::optional<Job>> BrokerEngine::WatchJob(const std::string& id, JobWatcher* watcher) {
+runtime::Task<absl::StatusOr<std::optional<Job>>> BrokerEngine::WatchJob(std::string id, JobWatcher* watcher) {
   loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
-  auto it = jobs_.find(id);
-  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("job ", common::QuoteBounded(id), " not found"));
-  JobRecord& rec = it->second;
-  // Ended and durable: answer now. Ended but not yet durable: the commit notifies.
-  if (common::IsTerminal(rec.job.state()) && rec.job.sequence() <= events_.committed()) return std::optional<Job>(rec.job);
-  rec.watchers.PushBack(watcher);
-  return std::optional<Job>();
+  while (true) {
+    auto it = jobs_.find(id);
+    if (it != jobs_.end()) {
+      JobRecord& rec = it->second;
+      // Ended and durable: answer now. Ended but not yet durable: the commit notifies.
+      if (common::IsTerminal(rec.job.state()) && rec.job.sequence() <= events_.committed()) {
+        co_return std::optional<Job>(rec.job);
+      }
+      rec.watchers.PushBack(watcher);
+      co_return std::optional<Job>();
+    }
+    if (!ended_.contains(id)) co_return absl::NotFoundError(absl::StrCat("job ", common::QuoteBounded(id), " not found"));
+    // A summarized job has ended durably; its record is read (unless it changed meanwhile).
+    absl::StatusOr<Job> job = co_await CurrentJob(id);
+    if (!job.ok()) co_return job.status();
+    if (common::IsTerminal(job->state()) && job->sequence() <= events_.committed()) co_return std::optional<Job>(*std::move(job));
+  }
 }
 
 }  // namespace cohort::broker

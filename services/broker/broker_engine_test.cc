@@ -95,7 +95,7 @@ TEST_F(BrokerEngineTest, SubmitIsAllOrNothingAndNamesTheBadField) {
     EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_NE(result.status().message().find("jobs[1].queue"), std::string::npos) << result.status();
     cohort::v1::ListJobsRequest all;
-    EXPECT_EQ(e.ListJobs(all)->jobs_size(), 0);
+    EXPECT_EQ((co_await e.ListJobs(all))->jobs_size(), 0);
     JobSpec unknown_kind = Spec("q");
     unknown_kind.set_kind("builtin.teleport");
     auto r2 = co_await e.Submit(Batch(unknown_kind), false);
@@ -109,7 +109,7 @@ TEST_F(BrokerEngineTest, SubmitIsAllOrNothingAndNamesTheBadField) {
     EXPECT_EQ(r4.status().code(), absl::StatusCode::kNotFound);
     auto r5 = co_await e.Submit(Batch(), false);
     EXPECT_EQ(r5.status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_EQ(e.ListJobs(all)->jobs_size(), 0);
+    EXPECT_EQ((co_await e.ListJobs(all))->jobs_size(), 0);
   });
 }
 
@@ -131,7 +131,7 @@ TEST_F(BrokerEngineTest, IdempotencyKeyReturnsTheExistingJob) {
     auto second = co_await e.Submit(Batch(s), false);
     EXPECT_EQ((*first)[0], (*second)[0]);
     cohort::v1::ListJobsRequest all;
-    EXPECT_EQ(e.ListJobs(all)->jobs_size(), 1);
+    EXPECT_EQ((co_await e.ListJobs(all))->jobs_size(), 1);
   });
 }
 
@@ -786,7 +786,7 @@ TEST_F(BrokerEngineTest, AKeyOrAParentRepeatedWithinOneSubmitIsInvalidArgumentAn
     EXPECT_EQ(r2.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_NE(r2.status().message().find("jobs[1].depends_on_index"), std::string::npos) << r2.status();
     cohort::v1::ListJobsRequest all;
-    EXPECT_EQ(e.ListJobs(all)->jobs_size(), 0);
+    EXPECT_EQ((co_await e.ListJobs(all))->jobs_size(), 0);
     const std::string parent = (*co_await e.Submit(Batch(Spec("q")), false))[0];
     JobSpec id_twice = Spec("q");
     id_twice.add_depends_on(parent);
@@ -794,11 +794,11 @@ TEST_F(BrokerEngineTest, AKeyOrAParentRepeatedWithinOneSubmitIsInvalidArgumentAn
     auto r3 = co_await e.Submit(Batch(id_twice), false);
     EXPECT_EQ(r3.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_NE(r3.status().message().find("jobs[0].depends_on"), std::string::npos) << r3.status();
-    EXPECT_EQ(e.ListJobs(all)->jobs_size(), 1);
+    EXPECT_EQ((co_await e.ListJobs(all))->jobs_size(), 1);
     // The refused batch took no key.
     auto once = co_await e.Submit(Batch(keyed), false);
     EXPECT_TRUE(once.ok());
-    EXPECT_EQ(e.ListJobs(all)->jobs_size(), 2);
+    EXPECT_EQ((co_await e.ListJobs(all))->jobs_size(), 2);
   });
 }
 
@@ -808,24 +808,24 @@ TEST_F(BrokerEngineTest, ListJobsPageTokenKeepsItsFiltersAndRefusesOthers) {
     cohort::v1::ListJobsRequest req;
     req.set_queue("p");
     req.set_page_size(2);
-    cohort::v1::ListJobsResponse first = *e.ListJobs(req);
+    cohort::v1::ListJobsResponse first = *(co_await e.ListJobs(req));
     EXPECT_EQ(first.jobs_size(), 2);
     if (first.jobs_size() == 2) EXPECT_EQ(first.jobs(1).id(), ids[2]);
     EXPECT_FALSE(first.next_page_token().empty());
     req.set_page_token(first.next_page_token());
-    cohort::v1::ListJobsResponse second = *e.ListJobs(req);
+    cohort::v1::ListJobsResponse second = *(co_await e.ListJobs(req));
     EXPECT_EQ(second.jobs_size(), 1);
     if (second.jobs_size() == 1) EXPECT_EQ(second.jobs(0).id(), ids[3]);
     EXPECT_EQ(second.next_page_token(), "");
     cohort::v1::ListJobsRequest other = req;
     other.set_queue("o");
-    EXPECT_EQ(e.ListJobs(other).status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ((co_await e.ListJobs(other)).status().code(), absl::StatusCode::kInvalidArgument);
     other = req;
     other.add_states(cohort::v1::JOB_STATE_QUEUED);
-    EXPECT_EQ(e.ListJobs(other).status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ((co_await e.ListJobs(other)).status().code(), absl::StatusCode::kInvalidArgument);
     other = req;
     other.set_page_token(ids[0]);  // a bare job id is not a token this broker issued
-    EXPECT_EQ(e.ListJobs(other).status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ((co_await e.ListJobs(other)).status().code(), absl::StatusCode::kInvalidArgument);
     co_return;
   });
 }

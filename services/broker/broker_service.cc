@@ -129,7 +129,7 @@ grpc::ServerUnaryReactor* BrokerService::Submit(grpc::CallbackServerContext* ctx
 grpc::ServerUnaryReactor* BrokerService::GetJob(grpc::CallbackServerContext*, const cohort::v1::GetJobRequest* req,
                                                 cohort::v1::GetJobResponse* resp) {
   return Unary("GetJob", [this, req, resp]() -> Task<grpc::Status> {
-    absl::StatusOr<cohort::v1::Job> job = engine_.GetJob(req->job_id());
+    absl::StatusOr<cohort::v1::Job> job = co_await engine_.ReadJob(req->job_id());
     if (!job.ok()) co_return rpc::ToGrpc(job.status());
     resp->set_unserved(engine_.Unserved(*job));
     *resp->mutable_job() = std::move(*job);
@@ -140,7 +140,7 @@ grpc::ServerUnaryReactor* BrokerService::GetJob(grpc::CallbackServerContext*, co
 grpc::ServerUnaryReactor* BrokerService::ListJobs(grpc::CallbackServerContext*, const cohort::v1::ListJobsRequest* req,
                                                   cohort::v1::ListJobsResponse* resp) {
   return Unary("ListJobs", [this, req, resp]() -> Task<grpc::Status> {
-    absl::StatusOr<cohort::v1::ListJobsResponse> page = engine_.ListJobs(*req);
+    absl::StatusOr<cohort::v1::ListJobsResponse> page = co_await engine_.ListJobs(*req);
     if (!page.ok()) co_return rpc::ToGrpc(page.status());
     *resp = std::move(*page);
     co_return grpc::Status::OK;
@@ -268,7 +268,7 @@ grpc::ServerWriteReactor<cohort::v1::AsCompletedResponse>* BrokerService::AsComp
           auto deadline = self->DeadlineOf(req->has_timeout() ? &req->timeout() : nullptr);
           if (!deadline.ok()) co_return rpc::ToGrpc(deadline.status());
           AsCompletedJobs jobs(self->engine_, self->metrics_);
-          if (absl::Status s = jobs.Start(IdsOf(req->job_ids()), *deadline); !s.ok()) co_return rpc::ToGrpc(s);
+          if (absl::Status s = co_await jobs.Start(IdsOf(req->job_ids()), *deadline); !s.ok()) co_return rpc::ToGrpc(s);
           while (true) {
             absl::StatusOr<std::optional<cohort::v1::JobOutcome>> next = co_await jobs.Next();
             if (!next.ok()) co_return rpc::ToGrpc(next.status());

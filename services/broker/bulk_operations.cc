@@ -208,7 +208,7 @@ runtime::Task<std::int64_t> BulkOperations::CountMatching(JobMatcher matcher) {
   std::int64_t matched = 0;
   std::string cursor;
   while (true) {
-    BulkStep step = engine_.CountMatching(matcher, cursor, options_.scan_jobs);
+    BulkStep step = co_await engine_.CountMatching(matcher, cursor, options_.scan_jobs);
     matched += step.matched;
     if (step.done) co_return matched;
     cursor = std::move(step.cursor);

@@ -2,6 +2,9 @@
 // per-job rules that bulk operations apply in batches). Every change goes through
 // Transition or Remove and the commit outbox. See broker_engine.h and broker.proto.
 #include <algorithm>
+#include <optional>
+
+#include "absl/container/flat_hash_map.h"
 
 #include "absl/strings/str_cat.h"
 #include "libs/common/job_states.h"
@@ -57,12 +60,12 @@ absl::StatusOr<bool> BrokerEngine::RetryInto(JobRecord& rec, Pending& p) {
   bool held_by_parents = false;
   if (job.attempt() == 0) {
     for (const std::string& parent : job.spec().depends_on()) {
-      auto it = jobs_.find(parent);
-      if (it == jobs_.end()) {
+      std::optional<cohort::v1::JobState> state = StateOf(parent);
+      if (!state) {
         return absl::FailedPreconditionError(absl::StrCat("job ", job.id(), "'s parent ", common::QuoteBounded(parent),
                                                           " has been deleted: the job could never be released"));
       }
-      held_by_parents |= it->second.job.state() != cohort::v1::JOB_STATE_SUCCEEDED;
+      held_by_parents |= *state != cohort::v1::JOB_STATE_SUCCEEDED;
     }
   }
   job.set_retry_count(job.retry_count() + 1);
@@ -132,21 +135,28 @@ runtime::Task<absl::StatusOr<cohort::v1::RetryJobResponse>> BrokerEngine::RetryJ
     co_return absl::InvalidArgumentError(
         absl::StrCat("expected_attempt is ", expected_attempt, ": use 0 (any) or the job's attempt as last seen"));
   }
+  if (!co_await Load(id)) co_return NotFound(id);  // a finished job is read back to change it
   auto it = jobs_.find(id);
-  if (it == jobs_.end()) co_return NotFound(id);
   JobRecord& rec = it->second;
   cohort::v1::RetryJobResponse response;
   const bool fenced = expected_attempt > 0 && rec.job.attempt() != expected_attempt;
   if (fenced || !common::IsTerminal(rec.job.state())) {
     *response.mutable_job() = Slim(rec.job);
+    Compact(it);
     co_return response;
   }
   if (rec.job.state() != cohort::v1::JOB_STATE_SUCCEEDED) {
-    if (absl::Status admitted = admit_write_(); !admitted.ok()) co_return admitted;
+    if (absl::Status admitted = admit_write_(); !admitted.ok()) {
+      Compact(it);
+      co_return admitted;
+    }
   }
   Pending p;
   absl::StatusOr<bool> retried = RetryInto(rec, p);
-  if (!retried.ok()) co_return retried.status();
+  if (!retried.ok()) {
+    Compact(it);
+    co_return retried.status();
+  }
   response.set_retried(*retried);
   *response.mutable_job() = Slim(rec.job);
   DispatchInto(p);  // the assignment shares the commit, and is sent after it
@@ -163,9 +173,12 @@ runtime::Task<absl::StatusOr<cohort::v1::RetryJobResponse>> BrokerEngine::RetryJ
 
 runtime::Task<absl::StatusOr<cohort::v1::DeleteJobResponse>> BrokerEngine::DeleteJob(std::string id) {
   loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
+  if (!co_await Load(id)) co_return NotFound(id);  // the deletion's event carries the whole job
   auto it = jobs_.find(id);
-  if (it == jobs_.end()) co_return NotFound(id);
-  if (absl::Status s = CheckDeletable(it->second); !s.ok()) co_return s;
+  if (absl::Status s = CheckDeletable(it->second); !s.ok()) {
+    Compact(it);
+    co_return s;
+  }
   cohort::v1::DeleteJobResponse response;
   response.set_state(it->second.job.state());
   const std::string queue = it->second.job.spec().queue();
@@ -200,18 +213,43 @@ bool BrokerEngine::ApplyBulkAction(cohort::v1::BulkAction action, std::map<std::
   }
 }
 
-BulkStep BrokerEngine::CountMatching(const JobMatcher& matcher, const std::string& after,
-                                     std::size_t max_examined) const {
+namespace {
+
+// The first id after `after` ("" for the first) among two maps keyed by id.
+template <typename Live>
+const std::string* NextId(const Live& live, const EndedJobs& ended, const std::string& after) {
+  auto it = after.empty() ? live.begin() : live.upper_bound(after);
+  const std::string* a = it == live.end() ? nullptr : &it->first;
+  const std::string* b = ended.After(after);
+  if (a == nullptr) return b;
+  if (b == nullptr) return a;
+  return *a < *b ? a : b;
+}
+
+}  // namespace
+
+runtime::Task<BulkStep> BrokerEngine::CountMatching(const JobMatcher& matcher, std::string after,
+                                                    std::size_t max_examined) {
   loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
   BulkStep step;
   step.cursor = after;
-  auto it = after.empty() ? jobs_.begin() : jobs_.upper_bound(after);
-  for (std::size_t examined = 0; it != jobs_.end() && examined < max_examined; ++it, ++examined) {
-    step.cursor = it->first;
-    if (matcher.Matches(it->second.job)) ++step.matched;
+  // Decided from memory where possible; a finished job with large labels is read,
+  // and the walk resumes after it by id (the maps may change meanwhile).
+  const std::string* id = NextId(jobs_, ended_, after);
+  for (std::size_t examined = 0; id != nullptr && examined < max_examined; ++examined) {
+    step.cursor = *id;
+    if (auto it = jobs_.find(*id); it != jobs_.end()) {
+      if (matcher.Matches(it->second.job)) ++step.matched;
+    } else if (const EndedJob* summary = ended_.Find(*id); summary != nullptr && summary->labels_known()) {
+      if (matcher.Matches(summary->Probe(*id))) ++step.matched;
+    } else {
+      absl::StatusOr<Job> job = co_await CurrentJob(step.cursor);
+      if (job.ok() && matcher.Matches(*job)) ++step.matched;
+    }
+    id = NextId(jobs_, ended_, step.cursor);
   }
-  step.done = it == jobs_.end();
-  return step;
+  step.done = id == nullptr;
+  co_return step;
 }
 
 runtime::Task<BulkStep> BrokerEngine::ApplyBulkStep(cohort::v1::BulkAction action, const JobMatcher& matcher,
@@ -219,34 +257,85 @@ runtime::Task<BulkStep> BrokerEngine::ApplyBulkStep(cohort::v1::BulkAction actio
                                                     std::function<cohort::v1::BulkOperation(const BulkStep&)> record) {
   loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
   const store::BatchLimits limits = store_.limits();
+  // First the finished jobs of this step that must be read: those the summary cannot
+  // match, and (to retry or delete them) those it matches. Nothing is staged while
+  // reading: a batch is staged and persisted with no suspension in between.
+  absl::flat_hash_map<std::string, Job> read;
+  {
+    std::vector<std::string> wanted;
+    std::size_t matched = 0;
+    std::size_t examined = 0;
+    for (const std::string* id = NextId(jobs_, ended_, after);
+         id != nullptr && *id <= last && examined < options_.bulk.scan_jobs && matched < options_.bulk.batch_jobs;
+         id = NextId(jobs_, ended_, *id), ++examined) {
+      const EndedJob* summary = ended_.Find(*id);
+      if (summary == nullptr) {
+        matched += matcher.Matches(jobs_.at(*id).job) ? 1 : 0;
+      } else if (!summary->labels_known()) {
+        wanted.push_back(*id);
+      } else if (matcher.Matches(summary->Probe(*id))) {
+        ++matched;
+        if (action != cohort::v1::BULK_ACTION_CANCEL) wanted.push_back(*id);  // cancel leaves it as it is
+      }
+    }
+    for (const std::string& id : wanted) {
+      absl::StatusOr<Job> job = co_await CurrentJob(id);
+      if (job.ok()) read.emplace(id, *std::move(job));
+    }
+  }
   BulkStep step;
   step.cursor = after;
   Pending p;
   std::size_t examined = 0;
-  auto it = after.empty() ? jobs_.begin() : jobs_.upper_bound(after);
+  const std::string* id = NextId(jobs_, ended_, after);
   while (true) {
-    if (it == jobs_.end() || it->first > last) {
+    if (id == nullptr || *id > last) {
       step.done = true;
       break;
     }
     if (examined == options_.bulk.scan_jobs || static_cast<std::size_t>(step.matched) == options_.bulk.batch_jobs) break;
+    auto it = jobs_.find(*id);
+    const EndedJob* summary = it == jobs_.end() ? ended_.Find(*id) : nullptr;
+    auto loaded = read.find(*id);
+    const bool fresh = summary != nullptr && loaded != read.end() && loaded->second.sequence() == summary->sequence;
+    // A finished job this step must read but did not (it changed meanwhile): the next
+    // step starts from it.
+    if (summary != nullptr && !fresh &&
+        (!summary->labels_known() ||
+         (action != cohort::v1::BULK_ACTION_CANCEL && matcher.Matches(summary->Probe(*id))))) {
+      break;
+    }
+    const Job probe = summary != nullptr && !fresh ? summary->Probe(*id) : Job();
+    const Job& job = it != jobs_.end() ? it->second.job : fresh ? loaded->second : probe;
     // The batch and the record must be one commit: stop before MakeRoom would split it.
-    if (!p.batch.empty() && (p.batch.bytes() + TransitionBytes(it->second.job) + kBulkRecordBytes > limits.max_bytes ||
+    if (!p.batch.empty() && (p.batch.bytes() + TransitionBytes(job) + kBulkRecordBytes > limits.max_bytes ||
                              p.batch.records() + kTransitionRecords + 1 > limits.max_records)) {
       break;
     }
-    auto next = std::next(it);
     ++examined;
-    step.cursor = it->first;
-    if (matcher.Matches(it->second.job)) {
+    step.cursor = *id;
+    if (matcher.Matches(job)) {
       ++step.matched;
-      if (ApplyBulkAction(action, it, p)) {
+      bool changed = false;
+      if (summary != nullptr && action != cohort::v1::BULK_ACTION_CANCEL) {
+        // Finished and summarized: back into jobs_ with its record, to change it.
+        Job full = loaded->second;
+        if (Revive(full)) it = jobs_.find(full.id());
+      }
+      if (it != jobs_.end()) {
+        const std::string job_id = it->first;
+        changed = ApplyBulkAction(action, it, p);
+        if (!changed) {
+          if (auto again = jobs_.find(job_id); again != jobs_.end()) Compact(again);
+        }
+      }
+      if (changed) {
         ++step.changed;
       } else {
         ++step.skipped;
       }
     }
-    it = next;
+    id = NextId(jobs_, ended_, step.cursor);
   }
   if (step.matched == 0 && !step.done) co_return step;  // nothing handled needs to be durable
   p.batch.PutBulkOperation(record(step));

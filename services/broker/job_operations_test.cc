@@ -228,7 +228,7 @@ TEST_F(JobOperationsTest, AWaiterOnADeletedJobSeesItEndCancelledAsDeleted) {
   WithEngine([](BrokerEngine& e) -> Task<void> {
     const std::string id = (*co_await e.Submit(Batch(Spec("q")), false))[0];
     EndWatcher watcher;
-    EXPECT_FALSE(e.WatchJob(id, &watcher)->has_value());
+    EXPECT_FALSE((co_await e.WatchJob(id, &watcher))->has_value());
     EXPECT_TRUE((co_await e.DeleteJob(id)).ok());
     co_await Settle();
     EXPECT_TRUE(watcher.ended.has_value());

@@ -30,8 +30,10 @@ class JobSetWaiter {
   JobSetWaiter& operator=(const JobSetWaiter&) = delete;
 
   // Watches each distinct id. NOT_FOUND naming the first few unknown ids (a bounded
-  // prefix of each) and counting the rest, and nothing watched.
-  absl::Status Watch(const std::vector<std::string>& ids);
+  // prefix of each) and counting the rest, and nothing watched. Finished jobs' records
+  // may be read from the store meanwhile; a job that ends meanwhile is recorded after
+  // those already ended, as if it had ended once Watch returned.
+  runtime::Task<absl::Status> Watch(std::vector<std::string> ids);
 
   std::size_t size() const { return nodes_.size(); }
   bool all_ended() const { return ended_.size() == nodes_.size(); }
@@ -58,6 +60,8 @@ class JobSetWaiter {
   std::vector<std::string> ids_;
   std::deque<Node> nodes_;  // stable addresses
   std::vector<cohort::v1::Job> ended_;
+  bool watching_ = false;                   // in Watch: ends are held in held_
+  std::vector<cohort::v1::Job> held_;
   absl::flat_hash_map<std::string, std::size_t> ended_index_;  // id -> position in ended_
   runtime::Event changed_;
 };

@@ -65,7 +65,7 @@ runtime::Task<absl::StatusOr<std::vector<JobOutcome>>> JobWaits::Gather(std::vec
                                                                         bool return_exceptions,
                                                                         std::optional<runtime::TimePoint> deadline) {
   JobSetWaiter waiter(engine_, metrics_);
-  if (absl::Status s = waiter.Watch(ids); !s.ok()) co_return s;
+  if (absl::Status s = co_await waiter.Watch(ids); !s.ok()) co_return s;
   std::size_t seen = 0;
   while (true) {
     if (!return_exceptions) {
@@ -90,7 +90,7 @@ runtime::Task<absl::StatusOr<JobWaits::WaitResult>> JobWaits::Wait(std::vector<s
                                                                    runtime::ReturnWhen when,
                                                                    std::optional<runtime::TimePoint> deadline) {
   JobSetWaiter waiter(engine_, metrics_);
-  if (absl::Status s = waiter.Watch(ids); !s.ok()) co_return s;
+  if (absl::Status s = co_await waiter.Watch(ids); !s.ok()) co_return s;
   while (!WaitSatisfied(waiter, when)) {
     const bool more = co_await waiter.WaitForMore(waiter.ended().size(), deadline);
     if (!more) break;  // a timeout is not an error: report what is done
@@ -106,7 +106,7 @@ runtime::Task<absl::StatusOr<JobWaits::WaitResult>> JobWaits::Wait(std::vector<s
 runtime::Task<absl::StatusOr<std::string>> JobWaits::WaitFor(WaitForRequest request) {
   JobSetWaiter waiter(engine_, metrics_);
   std::vector<std::string> one(1, request.job_id);  // (no initializer_list in a coroutine: GCC 12)
-  if (absl::Status s = waiter.Watch(one); !s.ok()) co_return s;
+  if (absl::Status s = co_await waiter.Watch(std::move(one)); !s.ok()) co_return s;
   bool ended = true;
   bool cancelled = false;
   try {
@@ -121,7 +121,7 @@ runtime::Task<absl::StatusOr<std::string>> JobWaits::WaitFor(WaitForRequest requ
     if (stopping || !(deadline_passed || request.cancel_on_disconnect)) throw runtime::CancelledError();
   }
   if (!ended || cancelled) {
-    absl::StatusOr<Job> job = engine_.GetJob(request.job_id);
+    absl::StatusOr<Job> job = co_await engine_.ReadJob(request.job_id);
     const bool shielded = request.shield || (job.ok() && job->spec().shield());
     if (!shielded) {
       absl::StatusOr<cohort::v1::CancelJobResponse> r = co_await engine_.CancelJob(request.job_id);
@@ -138,9 +138,10 @@ runtime::Task<absl::StatusOr<std::string>> JobWaits::WaitFor(WaitForRequest requ
   co_return job.result();
 }
 
-absl::Status AsCompletedJobs::Start(const std::vector<std::string>& ids, std::optional<runtime::TimePoint> deadline) {
+runtime::Task<absl::Status> AsCompletedJobs::Start(std::vector<std::string> ids,
+                                                   std::optional<runtime::TimePoint> deadline) {
   deadline_ = deadline;
-  return waiter_.Watch(ids);
+  co_return co_await waiter_.Watch(std::move(ids));
 }
 
 runtime::Task<absl::StatusOr<std::optional<JobOutcome>>> AsCompletedJobs::Next() {

@@ -91,7 +91,7 @@ class JobWaits {
 // one consumer.
 //
 //   AsCompletedJobs jobs(engine, metrics);
-//   if (absl::Status s = jobs.Start(ids, deadline); !s.ok()) return s;
+//   if (absl::Status s = co_await jobs.Start(ids, deadline); !s.ok()) co_return s;
 //   while (true) {
 //     absl::StatusOr<std::optional<JobOutcome>> next = co_await jobs.Next();
 //     if (!next.ok()) return next.status();  // DEADLINE_EXCEEDED
@@ -103,7 +103,7 @@ class AsCompletedJobs {
   AsCompletedJobs(BrokerEngine& engine, BrokerMetrics& metrics) : waiter_(engine, metrics) {}
 
   // Watches the distinct `ids` until `deadline`. NOT_FOUND for unknown ids.
-  absl::Status Start(const std::vector<std::string>& ids, std::optional<runtime::TimePoint> deadline);
+  runtime::Task<absl::Status> Start(std::vector<std::string> ids, std::optional<runtime::TimePoint> deadline);
   // The next outcome; nullopt once every job's has been returned; DEADLINE_EXCEEDED
   // ("timeout: N of M jobs ended") if the deadline passes first. Cancellable; nothing
   // is ever cancelled.

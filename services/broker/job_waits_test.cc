@@ -180,7 +180,7 @@ TEST_F(JobWaitsTest, WaitsNameUnknownJobsAndWaitForNothing) {
     absl::StatusOr<std::string> f = co_await waits.WaitFor(request);
     EXPECT_EQ(f.status().code(), absl::StatusCode::kNotFound);
     AsCompletedJobs jobs(e, metrics_);
-    EXPECT_EQ(jobs.Start(IdList(std::string("job-nope")), std::nullopt).code(), absl::StatusCode::kNotFound);
+    EXPECT_EQ((co_await jobs.Start(IdList(std::string("job-nope")), std::nullopt)).code(), absl::StatusCode::kNotFound);
   });
 }
 
@@ -392,7 +392,7 @@ TEST_F(JobWaitsTest, AsCompletedReturnsEndedJobsFirstThenEachAsItEndsEarliestFir
     std::string ended = (*co_await e.Submit(Batch(Spec("other")), false))[0];
     EXPECT_TRUE((co_await e.CancelJob(ended)).ok());
     AsCompletedJobs jobs(e, metrics_);
-    EXPECT_TRUE(jobs.Start(IdList(ids[0], ids[1], ids[2], ended), std::nullopt).ok());
+    EXPECT_TRUE((co_await jobs.Start(IdList(ids[0], ids[1], ids[2], ended), std::nullopt)).ok());
     absl::StatusOr<std::optional<JobOutcome>> first = co_await jobs.Next();
     EXPECT_EQ((*first)->job_id(), ended);
     EXPECT_TRUE(e.OnExecutorMessage(s, Complete(ids[2], 1, "c")).ok());
@@ -414,7 +414,7 @@ TEST_F(JobWaitsTest, AsCompletedTimeoutIsDeadlineExceededAfterWhatEnded) {
     std::vector<std::string> ids = *co_await e.Submit(Batch(Spec("q"), Spec("q")), false);
     EXPECT_TRUE((co_await e.CancelJob(ids[1])).ok());
     AsCompletedJobs jobs(e, metrics_);
-    EXPECT_TRUE(jobs.Start(ids, In(5s)).ok());
+    EXPECT_TRUE((co_await jobs.Start(ids, In(5s))).ok());
     absl::StatusOr<std::optional<JobOutcome>> first = co_await jobs.Next();
     EXPECT_EQ((*first)->job_id(), ids[1]);
     absl::StatusOr<std::optional<JobOutcome>> second = co_await jobs.Next();

@@ -149,7 +149,7 @@ TEST_F(QueueAdminTest, DeleteQueueRefusesAQueueWithJobsUnlessAskedToDeleteThemAn
   engine_.reset();
   WithEngine([](BrokerEngine& e) -> Task<void> {
     EXPECT_TRUE(QueueNames(e).empty());
-    EXPECT_EQ(e.ListJobs(cohort::v1::ListJobsRequest())->jobs_size(), 0);
+    EXPECT_EQ((co_await e.ListJobs(cohort::v1::ListJobsRequest()))->jobs_size(), 0);
     co_return;
   });
 }

@@ -1,0 +1,130 @@
+#include "services/broker/ended_jobs.h"
+
+namespace cohort::broker {
+namespace {
+
+// Labels up to this many bytes (keys and values) stay in the summary; larger ones are
+// read from the store when a label selector asks.
+constexpr std::size_t kInlineLabelBytes = 128;
+
+}  // namespace
+
+cohort::v1::Job EndedJob::Probe(const std::string& id) const {
+  cohort::v1::Job job;
+  job.set_id(id);
+  job.set_state(state);
+  job.set_sequence(sequence);
+  job.mutable_spec()->set_queue(*queue);
+  job.mutable_spec()->set_kind(*kind);
+  job.mutable_create_time()->set_seconds(create_seconds);
+  job.mutable_create_time()->set_nanos(create_nanos);
+  if (has_end_time) {
+    job.mutable_end_time()->set_seconds(end_seconds);
+    job.mutable_end_time()->set_nanos(end_nanos);
+  }
+  if (has_expire_time) {
+    job.mutable_expire_time()->set_seconds(expire_seconds);
+    job.mutable_expire_time()->set_nanos(expire_nanos);
+  }
+  if (error_code != nullptr) job.mutable_error()->set_code(*error_code);
+  if (extras != nullptr) {
+    job.mutable_spec()->set_idempotency_key(extras->idempotency_key);
+    for (const auto& [k, v] : extras->labels) (*job.mutable_spec()->mutable_labels())[k] = v;
+  }
+  return job;
+}
+
+EndedJobs::~EndedJobs() {
+  for (auto& [id, e] : jobs_) {
+    Release(e.queue);
+    Release(e.kind);
+    Release(e.error_code);
+  }
+}
+
+void EndedJobs::Insert(cohort::v1::Job job, bool cache) {
+  Erase(job.id());
+  EndedJob e;
+  e.queue = Intern(job.spec().queue());
+  e.kind = Intern(job.spec().kind());
+  if (job.has_error()) e.error_code = Intern(job.error().code());
+  e.sequence = job.sequence();
+  e.state = job.state();
+  e.create_seconds = job.create_time().seconds();
+  e.create_nanos = job.create_time().nanos();
+  e.has_end_time = job.has_end_time();
+  e.end_seconds = job.end_time().seconds();
+  e.end_nanos = job.end_time().nanos();
+  e.has_expire_time = job.has_expire_time();
+  e.expire_seconds = job.expire_time().seconds();
+  e.expire_nanos = job.expire_time().nanos();
+  std::size_t label_bytes = 0;
+  for (const auto& [k, v] : job.spec().labels()) label_bytes += k.size() + v.size();
+  if (!job.spec().idempotency_key().empty() || job.spec().labels_size() > 0) {
+    e.extras = std::make_unique<EndedJob::Extras>();
+    e.extras->idempotency_key = job.spec().idempotency_key();
+    e.extras->labels_known = label_bytes <= kInlineLabelBytes;
+    if (e.extras->labels_known) {
+      e.extras->labels.assign(job.spec().labels().begin(), job.spec().labels().end());
+      e.extras->labels.shrink_to_fit();
+    }
+  }
+  jobs_.emplace(job.id(), std::move(e));
+  if (cache) Cache(std::move(job));
+}
+
+void EndedJobs::Erase(const std::string& id) {
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return;
+  Release(it->second.queue);
+  Release(it->second.kind);
+  Release(it->second.error_code);
+  jobs_.erase(it);
+  Uncache(id);
+}
+
+const cohort::v1::Job* EndedJobs::Cached(const std::string& id) {
+  auto it = cached_.find(id);
+  if (it == cached_.end()) return nullptr;
+  const EndedJob* e = Find(id);
+  if (e == nullptr || it->second->sequence() != e->sequence) {
+    Uncache(id);
+    return nullptr;
+  }
+  lru_.splice(lru_.begin(), lru_, it->second);
+  return &*it->second;
+}
+
+void EndedJobs::Cache(cohort::v1::Job job) {
+  const EndedJob* e = Find(job.id());
+  if (e == nullptr || e->sequence != job.sequence() || limits_.jobs == 0) return;
+  const std::size_t bytes = job.ByteSizeLong();
+  if (bytes > limits_.bytes) return;
+  Uncache(job.id());
+  lru_.push_front(std::move(job));
+  cached_[lru_.front().id()] = lru_.begin();
+  cached_bytes_ += bytes;
+  while (lru_.size() > limits_.jobs || cached_bytes_ > limits_.bytes) Uncache(lru_.back().id());
+}
+
+void EndedJobs::Uncache(const std::string& id) {
+  auto it = cached_.find(id);
+  if (it == cached_.end()) return;
+  cached_bytes_ -= it->second->ByteSizeLong();
+  lru_.erase(it->second);
+  cached_.erase(it);
+}
+
+const std::string* EndedJobs::Intern(const std::string& name) {
+  auto [it, fresh] = names_.try_emplace(name, 0);
+  ++it->second;
+  return &it->first;
+}
+
+void EndedJobs::Release(const std::string* name) {
+  if (name == nullptr) return;
+  auto it = names_.find(*name);
+  if (it != names_.end() && --it->second == 0) names_.erase(it);
+}
+
+}  // namespace cohort::broker
