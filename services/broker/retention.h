@@ -2,11 +2,11 @@
 
 #include <cstdint>
 #include <deque>
-#include <map>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/container/btree_map.h"
 #include "absl/time/time.h"
 
 namespace cohort::broker {
@@ -34,7 +34,7 @@ class Retention {
 
  private:
   const absl::Duration event_retention_;
-  std::multimap<absl::Time, std::string> expiries_;          // ended jobs by expire time
+  absl::btree_multimap<absl::Time, std::string> expiries_;   // ended jobs by expire time (one per retained job: packed)
   std::deque<std::pair<absl::Time, std::int64_t>> commits_;  // (time, last sequence) per commit
 };
 
