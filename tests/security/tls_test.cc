@@ -1,8 +1,8 @@
 // TLS and mutual TLS between real binaries, with certificates made by openssl in the
-// test: every server over TLS, the executor's channel to a TLS broker, what a client
-// without the right trust or identity gets, a client certificate as a credential, and
-// a certificate rotated under a running broker (new connections see it, an executor's
-// stream opened before keeps running).
+// test: every server over TLS, the executor's and scheduler's channels to a TLS broker,
+// what a client without the right trust or identity gets, a client certificate as a
+// credential, and a certificate rotated under a running broker (new connections see
+// it, an executor's stream opened before keeps running).
 #include <unistd.h>
 
 #include <chrono>
@@ -17,7 +17,9 @@
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "libs/auth/channel_credentials.h"
+#include "libs/auth/token_store.h"
 #include "protos/cohort/v1/broker.grpc.pb.h"
+#include "protos/cohort/v1/scheduler.grpc.pb.h"
 #include "tests/security/certs.h"
 #include "tests/testing/run_to_exit.h"
 #include "tests/testing/runfiles.h"
@@ -136,8 +138,7 @@ TEST_F(TlsTest, AnMtlsBrokerRefusesACertificateFromAnotherCa) {
 
 // Every gRPC server (scheduler, executor health, cohort-dev; the broker above) takes
 // the same TLS flags and then answers over TLS only; the executor, given the CA,
-// connects to a TLS broker. (The scheduler's own channel to the broker over TLS with a
-// token is not exercised here: its schedules are tested in plaintext.)
+// connects to a TLS broker (the scheduler's channel: the next test).
 TEST_F(TlsTest, EveryServerServesTlsAndTheServicesReachATlsBroker) {
   const std::vector<std::string> tls = {"--tls-cert=" + server_.cert, "--tls-key=" + server_.key};
   StartBroker(tls);
@@ -183,6 +184,57 @@ TEST_F(TlsTest, EveryServerServesTlsAndTheServicesReachATlsBroker) {
   }
   ASSERT_EQ(executors.executors_size(), 1);
   EXPECT_EQ(executors.executors(0).executor_id(), "tls-executor");
+}
+
+// The scheduler's channel to a TLS broker, with its token: a triggered schedule's job
+// reaches the broker, submitted by the scheduler's principal.
+TEST_F(TlsTest, TheSchedulerSubmitsToATlsBrokerWithItsToken) {
+  const std::string tokens = dir_.path() + "/tokens";
+  std::ofstream(tokens) << auth::TokenFileLine("root", auth::Principal{"root", *auth::ParseScopes("*"), "", {}}) << "\n"
+                        << auth::TokenFileLine("scheduler-token", auth::Principal{"scheduler",
+                                                                                  *auth::ParseScopes("read,submit,release"),
+                                                                                  "", {}})
+                        << "\n";
+  std::ofstream(dir_.path() + "/scheduler.token") << "scheduler-token\n";
+  StartBroker({"--tls-cert=" + server_.cert, "--tls-key=" + server_.key, "--auth-tokens=" + tokens});
+  auto scheduler = ServiceProcess::Start(
+      BinaryPath("services/scheduler/cohort-scheduler"),
+      {"--listen=127.0.0.1:0", "--metrics-listen=127.0.0.1:0", "--data-dir=" + dir_.path() + "/scheduler",
+       "--broker=" + broker_->grpc_address(), "--broker-tls-ca=" + ca_->cert(),
+       "--broker-token-file=" + dir_.path() + "/scheduler.token"});
+  ASSERT_TRUE(scheduler.ok()) << scheduler.status();
+  auto schedules = cohort::v1::Scheduler::NewStub(
+      grpc::CreateChannel((*scheduler)->grpc_address(), grpc::InsecureChannelCredentials()));
+  cohort::v1::CreateScheduleRequest create;
+  create.set_schedule_id("hourly");
+  create.mutable_spec()->mutable_job()->set_kind("builtin.noop");
+  create.mutable_spec()->mutable_job()->set_queue("default");
+  create.mutable_spec()->mutable_interval()->set_seconds(3600);
+  cohort::v1::CreateScheduleResponse created;
+  {
+    grpc::ClientContext ctx;
+    grpc::Status s = schedules->CreateSchedule(&ctx, create, &created);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  cohort::v1::TriggerScheduleRequest trigger;
+  trigger.set_schedule_id("hourly");
+  cohort::v1::TriggerScheduleResponse triggered;
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    grpc::Status s = schedules->TriggerSchedule(&ctx, trigger, &triggered);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  auth::ClientSecurityOptions root = Trusting(ca_->cert());
+  root.token = "root";
+  auto broker = Broker::NewStub(Channel(broker_->grpc_address(), root));
+  cohort::v1::GetJobRequest get;
+  get.set_job_id(triggered.job_id());
+  cohort::v1::GetJobResponse job;
+  grpc::ClientContext ctx;
+  grpc::Status s = broker->GetJob(&ctx, get, &job);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(job.job().submitted_by(), "scheduler");
 }
 
 // With mTLS, a `cn:` line of the token file grants a client certificate's common name:
