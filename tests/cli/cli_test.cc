@@ -1071,28 +1071,41 @@ TEST_F(CliTest, ConfigFileGivesTheServerAndEnvAndFlagsWin) {
   EXPECT_THAT(gone.stderr_text, HasSubstr("nope cannot be read"));
 }
 
-TEST_F(CliTest, ConfigFileGivesTheTokenFileRelativeToItselfAndEnvWins) {
-  TempDir dir("cli-config-token");
+TEST_F(CliTest, ConfigFileGivesTlsAndTheTokenRelativeToItselfAndEnvWins) {
+  TempDir dir("cli-config-secure");
+  ASSERT_TRUE(std::filesystem::create_directories(dir.Path("conf")));
+  // A self-signed certificate for 127.0.0.1, its own CA.
+  absl::StatusOr<ProcessResult> cert = RunProcess(
+      "/usr/bin/openssl", {"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                           "-keyout", dir.Path("conf/server.key"), "-out", dir.Path("conf/server.pem"), "-days", "2",
+                           "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"});
+  ASSERT_TRUE(cert.ok()) << cert.status();
+  ASSERT_EQ(cert->exit_code, 0) << *cert;
   const std::string tokens = dir.Path("tokens");
   ASSERT_TRUE(WriteFile(tokens, "# the broker's tokens\n").ok());
   ProcessResult created = Run({"token", "create", "--principal=ops", "--scopes=admin", "--tokens-file=" + tokens});
   ASSERT_EQ(created.exit_code, kOk) << created;
   ASSERT_TRUE(WriteFile(dir.Path("conf/token"), created.stdout_text).ok());
   absl::StatusOr<std::unique_ptr<ServiceProcess>> broker = ServiceProcess::Start(
-      BinaryPath("services/broker/cohort-broker"), {"--listen=127.0.0.1:0", "--metrics-listen=127.0.0.1:0",
-                                                    "--data-dir=" + dir.Path("data"), "--auth-tokens=" + tokens});
+      BinaryPath("services/broker/cohort-broker"),
+      {"--listen=127.0.0.1:0", "--metrics-listen=127.0.0.1:0", "--data-dir=" + dir.Path("data"),
+       "--auth-tokens=" + tokens, "--tls-cert=" + dir.Path("conf/server.pem"),
+       "--tls-key=" + dir.Path("conf/server.key")});
   ASSERT_TRUE(broker.ok()) << broker.status();
-  // token_file is read relative to the config file's directory.
-  ASSERT_TRUE(WriteFile(dir.Path("conf/config"),
-                        absl::StrCat("server = ", (*broker)->grpc_address(), "\ntoken_file = token\n"))
-                  .ok());
+  const std::string address = (*broker)->grpc_address();
+  // tls_ca and token_file are read relative to the config file's directory.
+  ASSERT_TRUE(
+      WriteFile(dir.Path("conf/config"), absl::StrCat("server = ", address, "\ntls_ca = server.pem\ntoken_file = token\n"))
+          .ok());
   RunOptions with_file;
   with_file.env = {"COHORT_CONFIG=" + dir.Path("conf/config"), "COHORT_SERVER=", "COHORT_TOKEN=",
-                   "COHORT_TOKEN_FILE="};
+                   "COHORT_TOKEN_FILE=", "COHORT_TLS_CA="};
   ProcessResult listed = Run({"queues", "create", "from-config"}, with_file);
   EXPECT_EQ(listed.exit_code, kOk) << listed;
+  EXPECT_EQ(listed.stdout_text, "queue from-config created\n");
   // Without the file's token the broker refuses; a token in the environment beats it.
-  ProcessResult bare = Run({"--server=" + (*broker)->grpc_address(), "queues"}, {.env = {"COHORT_CONFIG="}});
+  ProcessResult bare = Run({"--server=" + address, "--tls-ca=" + dir.Path("conf/server.pem"), "queues"},
+                           {.env = {"COHORT_CONFIG="}});
   EXPECT_EQ(bare.exit_code, kRejected) << bare;
   EXPECT_THAT(bare.stderr_text, StartsWith("cohortctl: UNAUTHENTICATED: "));
   RunOptions env_wins = with_file;
@@ -1100,6 +1113,9 @@ TEST_F(CliTest, ConfigFileGivesTheTokenFileRelativeToItselfAndEnvWins) {
   ProcessResult wrong = Run({"queues"}, env_wins);
   EXPECT_EQ(wrong.exit_code, kRejected) << wrong;
   EXPECT_THAT(wrong.stderr_text, StartsWith("cohortctl: UNAUTHENTICATED: "));
+  // Without the file's CA, plaintext cannot reach a TLS broker.
+  ProcessResult plaintext = Run({"--server=" + address, "--timeout=2s", "queues"}, {.env = {"COHORT_CONFIG="}});
+  EXPECT_EQ(plaintext.exit_code, kUnreachable) << plaintext;
 }
 
 // ---- following the broker across a restart ----
