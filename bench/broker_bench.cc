@@ -9,14 +9,22 @@
 //    by a CreditGrant after the Complete or by Complete.credit, interleaved rounds.
 // The executor is a synchronous gRPC client that completes each Assign at once.
 //
-//   bazel build -c opt //services/broker:cohort-broker //bench:broker_bench
+// With --executor_capacities (e.g. 4,64) it measures only the real cohort-executor
+// (builtin.noop, 20,000 jobs per round, --executor_rounds rounds per capacity,
+// capacities interleaved): "drain", the jobs queued on a paused queue first, then
+// resumed once the executor is connected; and "live", submitted in batches of 256
+// while it runs. Each run starts a fresh executor; medians and ranges are printed.
+//
+//   bazel build -c opt //services/broker:cohort-broker //services/executor:cohort-executor //bench:broker_bench
 //   bazel-bin/bench/broker_bench [--broker=bazel-bin/services/broker/cohort-broker] [--slots_only]
+//   bazel-bin/bench/broker_bench --executor_capacities=4,64 [--executor=...] [--executor_args=--prefetch=0]
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -34,6 +42,11 @@
 
 ABSL_FLAG(std::string, broker, "bazel-bin/services/broker/cohort-broker", "the cohort-broker binary");
 ABSL_FLAG(bool, slots_only, false, "measure only the slots figure");
+ABSL_FLAG(std::string, executor, "bazel-bin/services/executor/cohort-executor", "the cohort-executor binary");
+ABSL_FLAG(std::vector<std::string>, executor_capacities, {},
+          "if set: measure only end to end through the real cohort-executor at each of these capacities");
+ABSL_FLAG(int, executor_rounds, 3, "rounds per capacity with --executor_capacities");
+ABSL_FLAG(std::vector<std::string>, executor_args, {}, "more cohort-executor flags, e.g. --prefetch=0");
 
 namespace {
 
@@ -259,6 +272,117 @@ void Slots(Broker::Stub& stub) {
               Percentile(grant, 0.5), Percentile(on_complete, 0.5), Percentile(on_complete, 0.5) / Percentile(grant, 0.5));
 }
 
+std::string Resolve(std::string binary) {
+  if (const char* ws = std::getenv("BUILD_WORKSPACE_DIRECTORY"); ws != nullptr && binary[0] != '/') {
+    binary = std::string(ws) + "/" + binary;
+  }
+  return binary;
+}
+
+void OrDie(const grpc::Status& s, const char* what) {
+  if (s.ok()) return;
+  std::fprintf(stderr, "%s failed: %s\n", what, s.error_message().c_str());
+  std::exit(1);
+}
+
+// Waits until every job of `ids` has ended.
+void WaitAll(Broker::Stub& stub, const std::vector<std::string>& ids) {
+  for (std::size_t i = 0; i < ids.size(); i += 10'000) {
+    cohort::v1::WaitRequest req;
+    for (std::size_t j = i; j < std::min(ids.size(), i + 10'000); ++j) req.add_job_ids(ids[j]);
+    cohort::v1::WaitResponse resp;
+    grpc::ClientContext ctx;
+    OrDie(stub.Wait(&ctx, req, &resp), "Wait");
+    if (resp.pending_size() != 0) {
+      std::fprintf(stderr, "Wait returned with %d jobs pending\n", resp.pending_size());
+      std::exit(1);
+    }
+  }
+}
+
+// One run through a fresh cohort-executor serving only `queue`: jobs/s.
+double RealExecutorRun(Broker::Stub& stub, const std::string& broker_address, int capacity, bool drain,
+                       const std::string& queue) {
+  constexpr int kJobs = 20'000;
+  constexpr int kBatch = 256;
+  if (drain) {
+    cohort::v1::CreateQueueRequest create;
+    create.set_queue(queue);
+    create.set_paused(true);
+    cohort::v1::CreateQueueResponse created;
+    grpc::ClientContext ctx;
+    OrDie(stub.CreateQueue(&ctx, create, &created), "CreateQueue");
+  }
+  std::vector<std::string> ids;
+  if (drain) {
+    for (int done = 0; done < kJobs; done += kBatch) {
+      for (std::string& id : Submit(stub, queue, std::min(kBatch, kJobs - done))) ids.push_back(std::move(id));
+    }
+  }
+  std::vector<std::string> args = {"--broker=" + broker_address, "--listen=127.0.0.1:0",
+                                   "--metrics-listen=127.0.0.1:0", "--queues=" + queue,
+                                   "--executor-id=bench-" + queue, "--capacity=" + std::to_string(capacity)};
+  for (const std::string& a : absl::GetFlag(FLAGS_executor_args)) args.push_back(a);
+  auto executor = cohort::testing::ServiceProcess::Start(Resolve(absl::GetFlag(FLAGS_executor)), args);
+  if (!executor.ok()) {
+    std::fprintf(stderr, "cannot start the executor: %s\n", executor.status().ToString().c_str());
+    std::exit(1);
+  }
+  // Connected: the broker lists it (polled, with a deadline).
+  for (auto deadline = Clock::now() + std::chrono::seconds(30);;) {
+    cohort::v1::ListExecutorsResponse list;
+    grpc::ClientContext ctx;
+    OrDie(stub.ListExecutors(&ctx, cohort::v1::ListExecutorsRequest(), &list), "ListExecutors");
+    if (std::any_of(list.executors().begin(), list.executors().end(),
+                    [&](const auto& e) { return e.executor_id() == "bench-" + queue; })) {
+      break;
+    }
+    if (Clock::now() > deadline) {
+      std::fprintf(stderr, "the executor did not connect within 30 s\n");
+      std::exit(1);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polling a condition, with a deadline
+  }
+  const auto start = Clock::now();
+  if (drain) {
+    cohort::v1::ResumeQueueRequest resume;
+    resume.set_queue(queue);
+    cohort::v1::ResumeQueueResponse resumed;
+    grpc::ClientContext ctx;
+    OrDie(stub.ResumeQueue(&ctx, resume, &resumed), "ResumeQueue");
+  } else {
+    for (int done = 0; done < kJobs; done += kBatch) {
+      for (std::string& id : Submit(stub, queue, std::min(kBatch, kJobs - done))) ids.push_back(std::move(id));
+    }
+  }
+  WaitAll(stub, ids);
+  return kJobs / std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+void RealExecutor(Broker::Stub& stub, const std::string& broker_address) {
+  std::vector<int> capacities;
+  for (const std::string& c : absl::GetFlag(FLAGS_executor_capacities)) capacities.push_back(std::atoi(c.c_str()));
+  // By capacity, then mode (0 drain, 1 live): jobs/s of each round.
+  std::map<int, std::vector<double>[2]> figures;
+  int run = 0;
+  for (int round = 0; round < absl::GetFlag(FLAGS_executor_rounds); ++round) {
+    for (int capacity : capacities) {
+      for (int mode = 0; mode < 2; ++mode) {
+        const std::string queue = "real-" + std::to_string(run++);
+        figures[capacity][mode].push_back(RealExecutorRun(stub, broker_address, capacity, mode == 0, queue));
+      }
+    }
+  }
+  for (auto& [capacity, by_mode] : figures) {
+    for (int mode = 0; mode < 2; ++mode) {
+      std::vector<double>& v = by_mode[mode];
+      std::printf("real_executor mode=%s capacity=%d jobs=20000 rounds=%zu median_jobs_per_s=%.0f min=%.0f max=%.0f\n",
+                  mode == 0 ? "drain" : "live", capacity, v.size(), Percentile(v, 0.5),
+                  *std::min_element(v.begin(), v.end()), *std::max_element(v.begin(), v.end()));
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -277,6 +401,10 @@ int main(int argc, char** argv) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
   auto stub = Broker::NewStub(grpc::CreateCustomChannel((*broker)->grpc_address(), grpc::InsecureChannelCredentials(), args));
+  if (!absl::GetFlag(FLAGS_executor_capacities).empty()) {
+    RealExecutor(*stub, (*broker)->grpc_address());
+    return 0;
+  }
   if (!absl::GetFlag(FLAGS_slots_only)) {
     DurableSubmit(*stub, 16);
     DurableSubmit(*stub, 256);

@@ -46,11 +46,14 @@ absl::StatusOr<std::uint64_t> BrokerEngine::Attach(const ExecutorMessage::Hello&
   }
   ExecutorSession& s = sessions_.Add(hello, channel, Now());
   s.principal = principal;
+  // Held attempts stay within the capacity limit (executor.proto, Hello.prefetch).
+  s.hello.set_prefetch(std::min(hello.prefetch(), options_.max_executor_capacity - hello.capacity()));
   metrics_.executors().Set(static_cast<double>(sessions_.size()));
   ExportAllQueueGauges();
   cohort::v1::BrokerMessage welcome;
   *welcome.mutable_welcome()->mutable_heartbeat_interval() = ToProto(absl::FromChrono(options_.heartbeat_interval));
   welcome.mutable_welcome()->set_complete_carries_credit(true);
+  welcome.mutable_welcome()->set_accepts_complete_batches(true);
   channel->Send(std::move(welcome));
   if (draining_) channel->Send(DrainMessage());  // connected during the shutdown
   // A reconnect: keep what this executor id still leases, stop the rest.
@@ -79,9 +82,10 @@ absl::Status BrokerEngine::OnExecutorMessage(std::uint64_t token, const Executor
       return absl::OkStatus();
     }
     case ExecutorMessage::kHeartbeat: {
-      if (message.heartbeat().running_size() > options_.max_executor_capacity) {
+      if (message.heartbeat().running_size() > ExecutorSessions::MaxHeld(options_.max_executor_capacity)) {
         return absl::InvalidArgumentError(absl::StrCat("heartbeat.running lists ", message.heartbeat().running_size(),
-                                                       " attempts: the limit is ", options_.max_executor_capacity));
+                                                       " attempts: the limit is ",
+                                                       ExecutorSessions::MaxHeld(options_.max_executor_capacity)));
       }
       s->last_heartbeat = Now();
       // Answered even when it lists nothing (executor.proto): the executor's watchdog
@@ -115,26 +119,26 @@ absl::Status BrokerEngine::OnExecutorMessage(std::uint64_t token, const Executor
       return absl::OkStatus();
     }
     case ExecutorMessage::kComplete: {
-      const auto& c = message.complete();
-      auto it = jobs_.find(c.job_id());
-      // Leased to this executor id, on this stream or on one that broke.
-      if (it == jobs_.end() || !LeasedTo(it->second, s->hello.executor_id(), c.attempt())) {
-        metrics_.StaleCompletion();  // fenced: an attempt that is no longer current
-        if (c.credit() != 0) {       // the slot it held is free all the same
-          s->Grant(c.credit());
-          Dispatch();
-        }
-        return absl::OkStatus();
-      }
-      s->running.erase(c.job_id());
-      if (Job& job = it->second.job; job.attempts_size() > 0) {
-        job.mutable_attempts(job.attempts_size() - 1)->set_executor_principal(s->principal);
-      }
-      s->Grant(c.credit());  // after the erase: the finished attempt's slot counts as free
       Pending p;
-      FinishAttempt(it->second, c, p);
+      CompleteInto(*s, message.complete(), p);
       DispatchInto(p);  // the next Assigns share the completion's commit
-      Persist(std::move(p));
+      if (!p.batch.empty()) Persist(std::move(p));
+      return absl::OkStatus();
+    }
+    case ExecutorMessage::kCompletes: {
+      const auto& completes = message.completes().completes();
+      const std::int32_t limit = ExecutorSessions::MaxHeld(options_.max_executor_capacity);
+      if (completes.empty()) return absl::InvalidArgumentError("completes lists no completion");
+      if (completes.size() > limit) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("completes lists ", completes.size(), " completions: the limit is ", limit));
+      }
+      // As many Completes in a row, but one turn and one commit for them all and for
+      // the Assigns their credits enable.
+      Pending p;
+      for (const ExecutorMessage::Complete& c : completes) CompleteInto(*s, c, p);
+      DispatchInto(p);
+      if (!p.batch.empty()) Persist(std::move(p));
       return absl::OkStatus();
     }
     case ExecutorMessage::kHello:
@@ -143,6 +147,22 @@ absl::Status BrokerEngine::OnExecutorMessage(std::uint64_t token, const Executor
       return absl::InvalidArgumentError("empty executor message");
   }
   return absl::InvalidArgumentError("unknown executor message");
+}
+
+void BrokerEngine::CompleteInto(ExecutorSession& s, const ExecutorMessage::Complete& c, Pending& p) {
+  auto it = jobs_.find(c.job_id());
+  // Leased to this executor id, on this stream or on one that broke.
+  if (it == jobs_.end() || !LeasedTo(it->second, s.hello.executor_id(), c.attempt())) {
+    metrics_.StaleCompletion();  // fenced: an attempt that is no longer current
+    s.Grant(c.credit());         // the slot it held is free all the same
+    return;
+  }
+  s.running.erase(c.job_id());
+  if (Job& job = it->second.job; job.attempts_size() > 0) {
+    job.mutable_attempts(job.attempts_size() - 1)->set_executor_principal(s.principal);
+  }
+  s.Grant(c.credit());  // after the erase: the finished attempt's slot counts as free
+  FinishAttempt(it->second, c, p);
 }
 
 void BrokerEngine::Detach(std::uint64_t token, bool graceful) {
@@ -338,6 +358,9 @@ void BrokerEngine::DispatchInto(Pending& p) {
   if (stopping_ || draining_) return;
   const absl::Time now = Now();
   for (auto& [token, session] : sessions_.all()) {
+    // To an executor that reads batches, this turn's Assigns go in one message.
+    cohort::v1::BrokerMessage batch;
+    const bool batched = session.hello.accepts_assign_batches();
     while (session.credits > 0) {
       std::optional<ReadyQueue::Entry> next = dispatcher_.Next(session.hello.queues(), session.kinds);
       if (!next) break;
@@ -359,10 +382,18 @@ void BrokerEngine::DispatchInto(Pending& p) {
       Transition(*rec, cohort::v1::JOB_STATE_RUNNING, cohort::v1::TRANSITION_REASON_ASSIGNED, p);
       ArmLease(*rec);
       cohort::v1::BrokerMessage msg;
-      *msg.mutable_assign()->mutable_job() = job;
-      msg.mutable_assign()->set_attempt(job.attempt());
-      *msg.mutable_assign()->mutable_lease() = ToProto(absl::FromChrono(options_.lease));
+      cohort::v1::BrokerMessage::Assign* assign = batched ? batch.mutable_assigns()->add_assigns() : msg.mutable_assign();
+      *assign->mutable_job() = job;
+      assign->set_attempt(job.attempt());
+      *assign->mutable_lease() = ToProto(absl::FromChrono(options_.lease));
+      if (!batched) p.sends.emplace_back(token, std::move(msg));
+    }
+    if (batch.assigns().assigns_size() == 1) {  // alone: the plain form every executor reads
+      cohort::v1::BrokerMessage msg;
+      *msg.mutable_assign() = std::move(*batch.mutable_assigns()->mutable_assigns(0));
       p.sends.emplace_back(token, std::move(msg));
+    } else if (batch.assigns().assigns_size() > 1) {
+      p.sends.emplace_back(token, std::move(batch));
     }
   }
 }

@@ -18,9 +18,12 @@ absl::Status ExecutorSessions::CheckHello(const cohort::v1::ExecutorMessage::Hel
   if (hello.capacity() < 1 || hello.capacity() > max_capacity) {
     return absl::InvalidArgumentError(absl::StrCat("hello.capacity must be in 1..", max_capacity));
   }
-  if (hello.running_size() > max_capacity) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("hello.running lists ", hello.running_size(), " attempts: the limit is ", max_capacity));
+  if (hello.prefetch() < 0 || hello.prefetch() > hello.capacity()) {
+    return absl::InvalidArgumentError(absl::StrCat("hello.prefetch must be in 0..capacity (", hello.capacity(), ")"));
+  }
+  if (hello.running_size() > MaxHeld(max_capacity)) {
+    return absl::InvalidArgumentError(absl::StrCat("hello.running lists ", hello.running_size(),
+                                                   " attempts: the limit is ", MaxHeld(max_capacity)));
   }
   for (const std::string& q : hello.queues()) {
     if (absl::Status s = common::CheckName(q, "hello.queues: "); !s.ok()) return s;
@@ -36,7 +39,8 @@ absl::Status ExecutorSessions::CheckHello(const cohort::v1::ExecutorMessage::Hel
 }
 
 void ExecutorSession::Grant(std::int64_t grant) {
-  const std::int64_t room = std::max<std::int64_t>(0, hello.capacity() - static_cast<std::int64_t>(running.size()));
+  const std::int64_t room = std::max<std::int64_t>(
+      0, std::int64_t{hello.capacity()} + hello.prefetch() - static_cast<std::int64_t>(running.size()));
   credits = static_cast<std::int32_t>(std::clamp<std::int64_t>(std::int64_t{credits} + grant, 0, room));
 }
 

@@ -34,14 +34,16 @@ struct ExecutorSession {
   KindSet kinds;  // hello.kinds; empty: every kind
   ExecutorChannel* channel = nullptr;
   std::int32_t credits = 0;
-  absl::flat_hash_set<std::string> running;  // job ids leased through this stream
+  // Job ids leased through this stream: running on the executor or waiting in its
+  // prefetch buffer (the broker cannot tell them apart, executor.proto).
+  absl::flat_hash_set<std::string> running;
   absl::Time connect_time;
   absl::Time last_heartbeat;
   std::string principal;  // who the stream's credential speaks for ("" without authorization)
 
   // A CreditGrant (or Complete.credit) of `credits`: unused credit stays within
-  // 0..capacity minus running attempts (never negative: a reconnect may bind more
-  // running attempts than the capacity).
+  // 0..capacity + hello.prefetch minus held attempts (never negative: a reconnect may
+  // bind more attempts than that).
   void Grant(std::int64_t credits);
 };
 
@@ -61,10 +63,15 @@ struct QueueServing {
 class ExecutorSessions {
  public:
   // INVALID_ARGUMENT unless the executor id is 1-128 bytes, the capacity within
-  // 1..max_capacity, hello.running lists at most max_capacity attempts (each may cost
-  // a Cancel), every queue name is valid, and hello.kinds lists at most
-  // common::kMaxExecutorKinds kinds, each a valid JobSpec.kind.
+  // 1..max_capacity, the prefetch within 0..capacity, hello.running lists at most
+  // MaxHeld(max_capacity) attempts (each may cost a Cancel), every queue name is
+  // valid, and hello.kinds lists at most common::kMaxExecutorKinds kinds, each a
+  // valid JobSpec.kind.
   static absl::Status CheckHello(const cohort::v1::ExecutorMessage::Hello& hello, std::int32_t max_capacity);
+  // The most attempts one executor may hold (running plus prefetched), and so list in
+  // Hello.running or a Heartbeat, or complete in one CompleteBatch: the capacity
+  // limit bounds them together (Attach lowers a prefetch that would exceed it).
+  static constexpr std::int32_t MaxHeld(std::int32_t max_capacity) { return max_capacity; }
 
   // Adds a session for `hello`; the executor id must have none (Remove it first).
   ExecutorSession& Add(const cohort::v1::ExecutorMessage::Hello& hello, ExecutorChannel* channel, absl::Time now);

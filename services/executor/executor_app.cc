@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
@@ -79,6 +80,10 @@ absl::Status ExecutorApp::Validate(const ExecutorAppOptions& options) {
     return absl::InvalidArgumentError(
         absl::StrCat("--capacity ", options.capacity, " is out of range: use 1..", kMaxCapacity));
   }
+  if (options.prefetch < -1 || options.prefetch > options.capacity) {
+    return absl::InvalidArgumentError(absl::StrCat("--prefetch ", options.prefetch,
+                                                   " is out of range: use 0..capacity, or -1 for the default"));
+  }
   if (options.executor_id.size() > kMaxExecutorIdBytes) {
     return absl::InvalidArgumentError(absl::StrCat("--executor-id is ", options.executor_id.size(),
                                                    " bytes long: use at most ", kMaxExecutorIdBytes));
@@ -125,6 +130,8 @@ ExecutorOptions ExecutorApp::EngineOptions(const ExecutorAppOptions& options) {
   engine.queues = options.queues;
   engine.kinds = DeclaredKinds(options);
   engine.capacity = options.capacity;
+  engine.prefetch = options.prefetch >= 0 ? options.prefetch
+                                          : std::min(options.capacity, ExecutorAppOptions::kDefaultPrefetchCap);
   engine.drain_grace = absl::ToChronoNanoseconds(options.drain_grace);
   engine.on_welcome = options.on_welcome;
   return engine;
@@ -155,7 +162,8 @@ runtime::Task<void> ExecutorApp::Run(runtime::Event& stop) {
   }
   kLog.Info("executor starting", {{"executor_id", engine_options_.executor_id},
                                   {"broker", broker_},
-                                  {"capacity", engine_options_.capacity}});
+                                  {"capacity", engine_options_.capacity},
+                                  {"prefetch", engine_options_.prefetch}});
   runtime::TaskGroup helpers;
   helpers.Spawn(DrainWhenSet(stop));
   co_await engine_->Run();  // returns once a drain has finished

@@ -33,6 +33,12 @@ struct ExecutorAppOptions {
   auth::ClientSecurityOptions broker_security;
   // Most attempts running at once, 1..10000.
   int capacity = 4;
+  // Assigned attempts held unstarted beyond `capacity` (Hello.prefetch), 0..capacity,
+  // so that a slot that frees starts its next job without a broker round trip (their
+  // leases run while they wait, and another executor cannot take them). -1: as
+  // capacity, at most kDefaultPrefetchCap.
+  int prefetch = -1;
+  static constexpr int kDefaultPrefetchCap = 64;
   // Stable across reconnects (leases belong to it), at most 128 bytes; empty:
   // "<hostname>-<pid>".
   std::string executor_id;

@@ -114,6 +114,11 @@ ExecutorMessage ExecutorEngine::Heartbeat() const {
     ref->set_job_id(key.first);
     ref->set_attempt(key.second);
   }
+  for (const auto& [key, job] : prefetched_) {  // their leases run while they wait
+    cohort::v1::AttemptRef* ref = m.mutable_heartbeat()->add_running();
+    ref->set_job_id(key.first);
+    ref->set_attempt(key.second);
+  }
   return m;
 }
 
@@ -129,8 +134,9 @@ Task<void> ExecutorEngine::Run() {
     backoff = std::min(options_.reconnect_max, backoff * 2);
   }
   co_await SettleAttempts();
-  // Report what finished while disconnected on one last stream, best effort.
-  if (!outbox_.Empty()) co_await Session();
+  // Report what finished while disconnected, and hand back what was prefetched, on one
+  // last stream, best effort.
+  if (!outbox_.Empty() || !prefetched_.empty()) co_await Session();
   drained_.Set();
 }
 
@@ -145,6 +151,9 @@ Task<void> ExecutorEngine::SettleAttempts() {
 
 Task<bool> ExecutorEngine::Session() {
   complete_carries_credit_ = false;  // until this stream's broker says otherwise
+  complete_batches_ = false;
+  leaving_ = false;
+  closed_writes_ = false;
   stall_.reset();
   heard_at_ = clock_.Now();
   Stream stream(loop_);
@@ -167,6 +176,12 @@ Task<bool> ExecutorEngine::Session() {
   metrics_.connected().Set(0);
   stream.Cancel();
   grpc::Status status = co_await stream.Finish();
+  if (closed_writes_ && status.ok()) {
+    // A clean close after our half-close: the broker put the attempts we held
+    // unstarted back in their queues.
+    prefetched_.clear();
+    prefetch_order_.clear();
+  }
   LogSessionEnd(welcomed, status);
   co_return welcomed;
 }
@@ -176,6 +191,8 @@ Task<bool> ExecutorEngine::Greet(Stream& stream) {
   auto* h = hello.mutable_hello();
   h->set_executor_id(options_.executor_id);
   h->set_capacity(options_.capacity);
+  h->set_prefetch(options_.prefetch);
+  h->set_accepts_assign_batches(true);
   for (const auto& [k, v] : options_.labels) (*h->mutable_labels())[k] = v;
   for (const std::string& q : options_.queues) h->add_queues(q);
   for (const std::string& k : options_.kinds) h->add_kinds(k);
@@ -183,7 +200,7 @@ Task<bool> ExecutorEngine::Greet(Stream& stream) {
   bool ok = co_await stream.Write(std::move(hello));
   if (ok && !draining_.IsSet()) {
     ExecutorMessage credit;
-    credit.mutable_credit()->set_credits(options_.capacity - running());
+    credit.mutable_credit()->set_credits(options_.capacity + options_.prefetch - running() - prefetched());
     ok = co_await stream.Write(std::move(credit));
   }
   co_return ok;
@@ -191,7 +208,6 @@ Task<bool> ExecutorEngine::Greet(Stream& stream) {
 
 Task<bool> ExecutorEngine::ServeBroker(Stream& stream, runtime::TaskGroup& helpers) {
   bool welcomed = false;
-  bool leaving = false;
   while (true) {
     std::optional<BrokerMessage> m = co_await stream.Read();
     if (!m) break;
@@ -200,13 +216,14 @@ Task<bool> ExecutorEngine::ServeBroker(Stream& stream, runtime::TaskGroup& helpe
       OnWelcome(m->welcome(), /*first=*/!welcomed, helpers);
       welcomed = true;
     } else if (m->has_assign()) {
-      OnAssign(m->assign(), leaving);
+      OnAssign(m->assign());
+    } else if (m->has_assigns()) {
+      for (const BrokerMessage::Assign& a : m->assigns().assigns()) OnAssign(a);
     } else if (m->has_cancel()) {
-      auto it = attempts_.find(AttemptKey{m->cancel().job_id(), m->cancel().attempt()});
-      if (it != attempts_.end()) it->second.work.Cancel();
+      OnCancel(m->cancel());
     } else if (m->has_drain()) {
-      if (!leaving) helpers.Spawn(LeaveWhenIdle(stream));
-      leaving = true;
+      if (!leaving_) helpers.Spawn(LeaveWhenIdle(stream));
+      leaving_ = true;
     }
   }
   co_return welcomed;
@@ -215,6 +232,7 @@ Task<bool> ExecutorEngine::ServeBroker(Stream& stream, runtime::TaskGroup& helpe
 void ExecutorEngine::OnWelcome(const BrokerMessage::Welcome& welcome, bool first, runtime::TaskGroup& helpers) {
   if (options_.on_welcome) options_.on_welcome();
   complete_carries_credit_ = welcome.complete_carries_credit();
+  complete_batches_ = welcome.accepts_complete_batches();
   if (welcome.has_heartbeat_interval()) {
     // At least 10 ms: a zero interval from a broken broker must not spin the loop.
     heartbeat_interval_ =
@@ -237,34 +255,136 @@ void ExecutorEngine::OnWelcome(const BrokerMessage::Welcome& welcome, bool first
   lost_at_.reset();
 }
 
-void ExecutorEngine::OnAssign(const BrokerMessage::Assign& a, bool leaving) {
+void ExecutorEngine::OnAssign(const BrokerMessage::Assign& a) {
   AttemptKey key{a.job().id(), a.attempt()};
-  if (attempts_.contains(key)) return;  // a duplicate for an attempt already running
+  // A duplicate for an attempt already running or held.
+  if (attempts_.contains(key) || prefetched_.contains(key)) return;
   // Draining: never start new work. The broker takes back what is still assigned to
   // us when we half-close, without using up an attempt.
-  if (draining_.IsSet() || leaving) return;
+  if (draining_.IsSet() || leaving_) return;
+  if (running() < options_.capacity && prefetched_.empty()) {
+    Start(a.job(), a.attempt());
+    return;
+  }
+  prefetched_.emplace(key, a.job());
+  prefetch_order_.push_back(std::move(key));
+  StartPrefetched();
+}
+
+void ExecutorEngine::StartPrefetched() {
+  while (running() < options_.capacity && !prefetch_order_.empty() && !draining_.IsSet() && !leaving_) {
+    AttemptKey key = std::move(prefetch_order_.front());
+    prefetch_order_.pop_front();
+    auto it = prefetched_.find(key);
+    if (it == prefetched_.end()) continue;  // dropped by a Cancel
+    cohort::v1::Job job = std::move(it->second);
+    prefetched_.erase(it);
+    Start(job, key.second);
+  }
+  if (prefetched_.empty()) prefetch_order_.clear();  // only dropped keys were left
+}
+
+void ExecutorEngine::Start(const cohort::v1::Job& job, int attempt) {
   idle_.Clear();
-  Attempt& attempt = attempts_[key];
-  attempt.work = runtime::Spawn(Work(a.job(), a.attempt()));
-  attempt.report = runtime::Spawn(Report(a.job(), a.attempt(), attempt.work));
+  Attempt& a = attempts_[AttemptKey{job.id(), attempt}];
+  a.work = runtime::Spawn(Work(job, attempt));
+  a.report = runtime::Spawn(Report(job, attempt, a.work));
   metrics_.running().Set(running());
 }
 
-Task<void> ExecutorEngine::WriteOutbox(Stream& stream) {
-  while (true) {
-    Outgoing item = co_await outbox_.Get();
-    std::optional<ExecutorMessage> m = TakeMessage(std::move(item));
-    if (!m) continue;
-    const bool written = co_await stream.Write(*m);
-    if (written && m->has_progress()) metrics_.ProgressSent();
-    if (written) continue;
-    // Keep it for the next stream.
-    if (m->has_progress()) {
-      KeepUnsentProgress(m->progress());
-    } else {
-      Send(*std::move(m));
+void ExecutorEngine::OnCancel(const BrokerMessage::Cancel& cancel) {
+  AttemptKey key{cancel.job_id(), cancel.attempt()};
+  if (auto it = attempts_.find(key); it != attempts_.end()) {
+    it->second.work.Cancel();
+    return;
+  }
+  if (auto it = prefetched_.find(key); it != prefetched_.end()) {
+    metrics_.Ended(it->second.spec().kind(), "cancelled", 0);
+    prefetched_.erase(it);
+    SendCompletion(key.first, key.second, Outcome::Failure("cancelled", "cancelled by the broker before it started"));
+  }
+}
+
+void ExecutorEngine::SendCompletion(const std::string& job_id, int attempt, Outcome outcome) {
+  ExecutorMessage done;
+  auto* c = done.mutable_complete();
+  c->set_job_id(job_id);
+  c->set_attempt(attempt);
+  if (outcome.ok) {
+    c->set_result(std::move(outcome.result));
+  } else {
+    *c->mutable_error() = std::move(outcome.error);
+  }
+  // The slot asks for its next job: on the Complete itself when the broker takes it
+  // there (its next Assign then shares the completion's commit), else in a grant.
+  if (!draining_.IsSet() && complete_carries_credit_) {
+    c->set_credit(1);
+    Send(std::move(done));
+  } else {
+    Send(std::move(done));
+    if (!draining_.IsSet()) {
+      ExecutorMessage credit;
+      credit.mutable_credit()->set_credits(1);
+      Send(std::move(credit));
     }
-    co_return;
+  }
+}
+
+void ExecutorEngine::Requeue(ExecutorMessage message) {
+  if (message.has_progress()) {
+    KeepUnsentProgress(message.progress());
+  } else if (message.has_completes()) {  // the next broker may not take batches
+    for (ExecutorMessage::Complete& c : *message.mutable_completes()->mutable_completes()) {
+      ExecutorMessage one;
+      *one.mutable_complete() = std::move(c);
+      Send(std::move(one));
+    }
+  } else {
+    Send(std::move(message));
+  }
+}
+
+Task<bool> ExecutorEngine::WriteAll(Stream& stream, std::vector<ExecutorMessage> messages) {
+  // Most Completes in one batch: bounds the message, far below the broker's limit.
+  constexpr int kMaxBatch = 256;
+  for (std::size_t i = 0; i < messages.size();) {
+    ExecutorMessage m = std::move(messages[i++]);
+    if (complete_batches_ && m.has_complete() && i < messages.size() && messages[i].has_complete()) {
+      ExecutorMessage batch;
+      auto* completes = batch.mutable_completes()->mutable_completes();
+      *completes->Add() = std::move(*m.mutable_complete());
+      while (i < messages.size() && messages[i].has_complete() && completes->size() < kMaxBatch) {
+        *completes->Add() = std::move(*messages[i++].mutable_complete());
+      }
+      m = std::move(batch);
+    }
+    const bool written = co_await stream.Write(m);
+    if (written) {
+      if (m.has_progress()) metrics_.ProgressSent();
+      continue;
+    }
+    // Keep it and the rest for the next stream.
+    Requeue(std::move(m));
+    for (; i < messages.size(); ++i) Requeue(std::move(messages[i]));
+    co_return false;
+  }
+  co_return true;
+}
+
+Task<void> ExecutorEngine::WriteOutbox(Stream& stream) {
+  // Takes everything waiting (what piled up during the last write) and writes it in
+  // one go, so that completions that finished together travel together.
+  constexpr std::size_t kMaxTake = 1024;
+  while (true) {
+    std::vector<ExecutorMessage> messages;
+    Outgoing first = co_await outbox_.Get();
+    if (std::optional<ExecutorMessage> m = TakeMessage(std::move(first))) messages.push_back(*std::move(m));
+    while (!outbox_.Empty() && messages.size() < kMaxTake) {
+      absl::StatusOr<Outgoing> next = outbox_.GetNowait();
+      if (!next.ok()) break;  // cannot happen: not empty
+      if (std::optional<ExecutorMessage> m = TakeMessage(*std::move(next))) messages.push_back(*std::move(m));
+    }
+    if (!co_await WriteAll(stream, std::move(messages))) co_return;
   }
 }
 
@@ -308,12 +428,14 @@ Task<void> ExecutorEngine::CloseWhenDrained(Stream& stream) {
   co_await draining_.Wait();
   co_await SettleAttempts();
   while (!outbox_.Empty()) co_await runtime::Yield();  // the writer takes the rest
+  closed_writes_ = true;
   stream.CloseWrites();  // half-closes once those are written
 }
 
 Task<void> ExecutorEngine::LeaveWhenIdle(Stream& stream) {
   co_await idle_.Wait();
   while (!outbox_.Empty()) co_await runtime::Yield();
+  closed_writes_ = true;
   stream.CloseWrites();
 }
 
@@ -387,29 +509,9 @@ Task<void> ExecutorEngine::Report(cohort::v1::Job job, int attempt, runtime::Tas
                                  {"kind", job.spec().kind()},
                                  {"code", outcome.error.code()}});
   }
-  ExecutorMessage done;
-  auto* c = done.mutable_complete();
-  c->set_job_id(job.id());
-  c->set_attempt(attempt);
-  if (outcome.ok) {
-    c->set_result(std::move(outcome.result));
-  } else {
-    *c->mutable_error() = std::move(outcome.error);
-  }
-  // The slot asks for its next job: on the Complete itself when the broker takes it
-  // there (its next Assign then shares the completion's commit), else in a grant.
-  if (!draining_.IsSet() && complete_carries_credit_) {
-    c->set_credit(1);
-    Send(std::move(done));
-  } else {
-    Send(std::move(done));
-    if (!draining_.IsSet()) {
-      ExecutorMessage credit;
-      credit.mutable_credit()->set_credits(1);
-      Send(std::move(credit));
-    }
-  }
+  SendCompletion(job.id(), attempt, std::move(outcome));
   attempts_.erase(AttemptKey{job.id(), attempt});
+  StartPrefetched();  // the freed slot takes the next held attempt in this same turn
   metrics_.running().Set(running());
   if (attempts_.empty()) idle_.Set();
 }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <optional>
@@ -26,6 +27,9 @@ struct ExecutorOptions {
   // kind (the broker then also sends kinds this executor fails as "unknown_kind").
   std::vector<std::string> kinds;
   int capacity = 4;
+  // Hello.prefetch, 0..capacity: assigned attempts held unstarted beyond `capacity`, so
+  // that a slot that frees starts its next job without waiting for the broker.
+  int prefetch = 0;
   runtime::Duration reconnect_initial = std::chrono::milliseconds(100);
   runtime::Duration reconnect_max = std::chrono::seconds(10);
   runtime::Duration drain_grace = std::chrono::seconds(30);
@@ -40,6 +44,16 @@ struct ExecutorOptions {
 // their completions are sent on the next stream (the broker fences them if it has
 // given the job to someone else meanwhile). A broker's Drain ends the stream once
 // the running attempts are reported, and the engine reconnects.
+//
+// Pipelining (executor.proto): with options.prefetch > 0 the engine asks for up to
+// capacity + prefetch attempts and keeps those beyond `capacity` unstarted, in Assign
+// order, starting the next one in the same loop turn as a slot frees. They are listed
+// in heartbeats and Hello.running (their leases run); a Cancel drops one unstarted,
+// reported as "cancelled". Once draining (its own Drain or the broker's) it starts
+// none and half-closes holding them: the broker takes them back without using an
+// attempt, and the engine forgets them when that stream ends cleanly. Completions
+// waiting in the outbox together go out as one CompleteBatch to a broker that takes
+// it; an AssignBatch is read as its Assigns in order.
 //
 // Watchdog (executor.proto, LeaseExtended): the broker answers every heartbeat, so a
 // stream on which no message of any kind has arrived for kStallIntervals heartbeat
@@ -68,7 +82,11 @@ class ExecutorEngine {
   // and reported as failed with code "interrupted". Idempotent.
   void Drain();
 
+  // Attempts started and not yet reported; prefetched ones are not counted.
   int running() const { return static_cast<int>(attempts_.size()); }
+  // Attempts assigned and held unstarted (at most options.prefetch while the broker
+  // keeps to the credit).
+  int prefetched() const { return static_cast<int>(prefetched_.size()); }
   bool connected() const { return connected_; }
   // When a message from the broker was last read (or the current stream was opened),
   // on the loop's clock: what the watchdog measures silence from.
@@ -113,7 +131,24 @@ class ExecutorEngine {
   // Every welcome calls on_welcome and sets the heartbeat interval; the first of a
   // stream also starts its heartbeats.
   void OnWelcome(const cohort::v1::BrokerMessage::Welcome& welcome, bool first, runtime::TaskGroup& helpers);
-  void OnAssign(const cohort::v1::BrokerMessage::Assign& assign, bool leaving);
+  // Starts the attempt if a slot is free, else holds it prefetched.
+  void OnAssign(const cohort::v1::BrokerMessage::Assign& assign);
+  // Starts prefetched attempts in Assign order while slots are free (never once
+  // draining or leaving).
+  void StartPrefetched();
+  void Start(const cohort::v1::Job& job, int attempt);
+  // A Cancel from the broker: cancels a running attempt's work, or drops a prefetched
+  // one and reports it cancelled.
+  void OnCancel(const cohort::v1::BrokerMessage::Cancel& cancel);
+  // Queues an attempt's Complete (with its slot's credit when the broker takes it
+  // there, else followed by a CreditGrant; no credit once draining).
+  void SendCompletion(const std::string& job_id, int attempt, Outcome outcome);
+  // Writes `messages` in order, merging runs of Completes into CompleteBatches when
+  // the broker takes them; false if a write failed, in which case the failed message
+  // and the rest are back in the outbox (a batch as its Completes).
+  runtime::Task<bool> WriteAll(Stream& stream, std::vector<cohort::v1::ExecutorMessage> messages);
+  // Puts a message that could not be written back for the next stream.
+  void Requeue(cohort::v1::ExecutorMessage message);
   // The one writer of a stream: completions, credits, heartbeats and progress from
   // every task go through outbox_. Ends when a write fails, keeping that message.
   runtime::Task<void> WriteOutbox(Stream& stream);
@@ -157,8 +192,13 @@ class ExecutorEngine {
   // reconnect) while its stale one is still being stopped.
   using AttemptKey = std::pair<std::string, int>;
   std::map<AttemptKey, Attempt> attempts_;
-  // Bounded in practice: per attempt, one completion, one credit and one ProgressDue,
-  // plus a heartbeat per interval while a stream is up.
+  // Prefetched attempts, by key, and the order they came in. prefetch_order_ may still
+  // name a key dropped by a Cancel (skipped when reached); it holds at most what was
+  // assigned since the buffer was last emptied.
+  std::map<AttemptKey, cohort::v1::Job> prefetched_;
+  std::deque<AttemptKey> prefetch_order_;
+  // Bounded in practice: per attempt (running or prefetched), one completion, one
+  // credit and one ProgressDue, plus a heartbeat per interval while a stream is up.
   runtime::Queue<Outgoing> outbox_;
   // An attempt's latest progress report, not yet taken by the writer. Each entry has
   // exactly one ProgressDue in outbox_. Survives the attempt's end, so a report made
@@ -177,6 +217,13 @@ class ExecutorEngine {
   // The current stream's broker said welcome.complete_carries_credit: a finished
   // attempt's credit rides on its Complete instead of a CreditGrant of its own.
   bool complete_carries_credit_ = false;
+  // The current stream's broker said welcome.accepts_complete_batches.
+  bool complete_batches_ = false;
+  // The current stream's broker sent Drain: nothing more starts on its behalf.
+  bool leaving_ = false;
+  // This stream was half-closed by the engine (its own drain or the broker's): if it
+  // then ends OK, the broker has taken back the prefetched attempts.
+  bool closed_writes_ = false;
   bool connected_ = false;
   // For the log: whether a session was ever welcomed, and when the last one was lost.
   bool ever_welcomed_ = false;

@@ -8,6 +8,7 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -121,6 +122,26 @@ BrokerMessage Cancel(const std::string& id, int attempt) {
   m.mutable_cancel()->set_attempt(attempt);
   m.mutable_cancel()->set_reason("this attempt is not leased to this executor");
   return m;
+}
+
+// A welcome from a broker that takes credit on Complete and batches of completions.
+BrokerMessage PipelinedWelcome() {
+  BrokerMessage m = Welcome();
+  m.mutable_welcome()->set_complete_carries_credit(true);
+  m.mutable_welcome()->set_accepts_complete_batches(true);
+  return m;
+}
+
+BrokerMessage Assigns(const std::vector<BrokerMessage>& singles) {
+  BrokerMessage m;
+  for (const BrokerMessage& one : singles) *m.mutable_assigns()->add_assigns() = one.assign();
+  return m;
+}
+
+// The Completes of `m`, batched or not.
+std::vector<ExecutorMessage::Complete> CompletesOf(const ExecutorMessage& m) {
+  if (m.has_complete()) return {m.complete()};
+  return {m.completes().completes().begin(), m.completes().completes().end()};
 }
 
 // Every message the executor sends on `stream` until it half-closes.
@@ -441,6 +462,161 @@ TEST_F(ExecutorEngineTest, AnAttemptRunningWhenTheStreamBreaksIsListedInHelloAnd
   EXPECT_EQ(second_completions[0].job_id(), "job-1");
   EXPECT_EQ(second_completions[0].attempt(), 1);
   EXPECT_EQ(second_completions[0].result(), "gated");  // kept running, not cancelled
+}
+
+TEST_F(ExecutorEngineTest, APrefetchedAttemptStartsAsASlotFreesWithNoMessageFromTheBroker) {
+  options_.prefetch = 1;  // capacity 2 (Serve): three held at most
+  ExecutorMessage hello;
+  ExecutorMessage grant;
+  std::vector<ExecutorMessage> seen;
+  Serve({[&](BrokerSide& stream) {
+    ASSERT_TRUE(stream.Read(&hello));
+    ASSERT_TRUE(stream.Read(&grant));
+    stream.Write(PipelinedWelcome());
+    stream.Write(Assigns({Assign("job-1", "test.gate"), Assign("job-2", "test.gate"), Assign("job-3", "test.gate")}));
+    // Nothing more from the broker: job-3 must start on its own once a slot frees.
+    ExecutorMessage m;
+    int started = 0;
+    while (started < 2 && stream.Read(&m)) {
+      if (m.has_progress()) ++started;
+    }
+    OpenGate();
+    std::set<std::string> done;
+    while (done.size() < 3 && stream.Read(&m)) {
+      seen.push_back(m);
+      for (const auto& c : CompletesOf(m)) done.insert(c.job_id());
+    }
+    DrainFromBroker();
+    ReadUntilHalfClose(stream);
+  }});
+  RunEngine();
+  EXPECT_EQ(hello.hello().prefetch(), 1);
+  EXPECT_TRUE(hello.hello().accepts_assign_batches());
+  EXPECT_EQ(grant.credit().credits(), 3);  // capacity + prefetch
+  // job-3 started (its progress) only after a slot freed (a completion), and every
+  // completion gives its slot's credit back.
+  int completions_before_job3 = -1;
+  int completions = 0;
+  for (const ExecutorMessage& m : seen) {
+    if (m.has_progress() && m.progress().job_id() == "job-3") completions_before_job3 = completions;
+    for (const auto& c : CompletesOf(m)) {
+      ++completions;
+      EXPECT_EQ(c.result(), "gated") << c.job_id();
+      EXPECT_EQ(c.credit(), 1);
+    }
+  }
+  EXPECT_EQ(completions, 3);
+  EXPECT_GE(completions_before_job3, 1);
+}
+
+TEST_F(ExecutorEngineTest, CompletionsThatEndTogetherGoOutAsOneBatchOnlyToABrokerThatTakesIt) {
+  for (const bool broker_takes_batches : {false, true}) {
+    std::vector<ExecutorMessage> seen;
+    Serve({[&](BrokerSide& stream) {
+      ExecutorMessage m;
+      ASSERT_TRUE(stream.Read(&m));
+      BrokerMessage welcome = PipelinedWelcome();
+      welcome.mutable_welcome()->set_accepts_complete_batches(broker_takes_batches);
+      stream.Write(welcome);
+      stream.Write(Assign("job-1", "test.gate"));
+      stream.Write(Assign("job-2", "test.gate"));
+      int started = 0;
+      while (started < 2 && stream.Read(&m)) {
+        if (m.has_progress()) ++started;
+      }
+      OpenGate();  // both finish in the same loop turn
+      int done = 0;
+      while (done < 2 && stream.Read(&m)) {
+        if (m.has_complete() || m.has_completes()) seen.push_back(m);
+        done += static_cast<int>(CompletesOf(m).size());
+      }
+      DrainFromBroker();
+      ReadUntilHalfClose(stream);
+    }});
+    RunEngine();
+    if (broker_takes_batches) {
+      ASSERT_EQ(seen.size(), 1u);
+      EXPECT_EQ(seen[0].completes().completes_size(), 2);
+    } else {
+      ASSERT_EQ(seen.size(), 2u);
+      for (const ExecutorMessage& m : seen) EXPECT_TRUE(m.has_complete());
+    }
+    server_->Shutdown(std::chrono::system_clock::now());
+    runner_.gate.Clear();
+  }
+}
+
+TEST_F(ExecutorEngineTest, ACancelledPrefetchedAttemptIsReportedCancelledWithoutRunning) {
+  options_.prefetch = 1;
+  std::vector<ExecutorMessage::Complete> completions;
+  Serve({[&](BrokerSide& stream) {
+    ExecutorMessage m;
+    ASSERT_TRUE(stream.Read(&m));
+    stream.Write(PipelinedWelcome());
+    stream.Write(Assigns({Assign("job-1", "test.hang"), Assign("job-2", "test.hang"), Assign("job-3", "test.slow")}));
+    stream.Write(Cancel("job-3", 1));
+    while (completions.empty() && stream.Read(&m)) {
+      for (const auto& c : CompletesOf(m)) completions.push_back(c);
+    }
+    stream.Write(Cancel("job-1", 1));
+    stream.Write(Cancel("job-2", 1));
+    while (completions.size() < 3 && stream.Read(&m)) {
+      for (const auto& c : CompletesOf(m)) completions.push_back(c);
+    }
+    DrainFromBroker();
+    ReadUntilHalfClose(stream);
+  }});
+  RunEngine();
+  ASSERT_EQ(completions.size(), 3u);
+  EXPECT_EQ(completions[0].job_id(), "job-3");
+  EXPECT_EQ(completions[0].error().code(), "cancelled");
+  EXPECT_EQ(completions[0].credit(), 1);
+  for (const auto& c : completions) EXPECT_EQ(c.error().code(), "cancelled") << c.job_id();
+  EXPECT_EQ(Counter("cohort_executor_progress_reports_total", "sent"), 0);  // job-3 never ran
+}
+
+TEST_F(ExecutorEngineTest, PrefetchedAttemptsSurviveABrokenStreamAndADrainHandsThemBackUnstarted) {
+  options_.prefetch = 1;
+  ExecutorMessage second_hello;
+  std::vector<ExecutorMessage> second_stream;
+  Serve({[&](BrokerSide& stream) {
+           ExecutorMessage m;
+           ASSERT_TRUE(stream.Read(&m));
+           stream.Write(PipelinedWelcome());
+           stream.Write(
+               Assigns({Assign("job-1", "test.gate"), Assign("job-2", "test.gate"), Assign("job-3", "test.slow")}));
+           int started = 0;
+           while (started < 2 && stream.Read(&m)) {
+             if (m.has_progress()) ++started;
+           }
+           // Returning ends the stream: the network blipped under two running and one
+           // prefetched attempt.
+         },
+         [&](BrokerSide& stream) {
+           ASSERT_TRUE(stream.Read(&second_hello));
+           stream.Write(PipelinedWelcome());
+           // The executor drains before a slot frees: job-3 must never start.
+           DrainFromBroker();
+           OpenGate();
+           second_stream = ReadUntilHalfClose(stream);
+         }});
+  RunEngine();
+  EXPECT_EQ(broker_->connects(), 2u);  // the clean close handed job-3 back: no third stream
+  std::set<std::string> listed;
+  for (const auto& ref : second_hello.hello().running()) listed.insert(ref.job_id());
+  EXPECT_EQ(listed, (std::set<std::string>{"job-1", "job-2", "job-3"}));
+  std::set<std::string> completed;
+  for (const ExecutorMessage& m : second_stream) {
+    for (const auto& c : CompletesOf(m)) {
+      completed.insert(c.job_id());
+      EXPECT_EQ(c.result(), "gated");
+      EXPECT_EQ(c.credit(), 0);  // draining: no more work wanted
+    }
+    EXPECT_FALSE(m.has_credit() && m.credit().credits() > 0);  // Greet's grant is 3 - 3 held
+    EXPECT_FALSE(m.has_progress() && m.progress().job_id() == "job-3");
+  }
+  EXPECT_EQ(completed, (std::set<std::string>{"job-1", "job-2"}));
+  EXPECT_EQ(engine_->prefetched(), 0);
 }
 
 // The watchdog, on a manual clock that only the broker's script moves (from its gRPC
