@@ -88,6 +88,7 @@ absl::StatusOr<std::unique_ptr<RocksJobStore>> RocksJobStore::Open(RocksJobStore
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
   db_options.max_background_jobs = 2;
+  db_options.db_write_buffer_size = options.max_write_buffer_bytes;
 
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (int i = 0; i < kFamilies; ++i) {

@@ -41,6 +41,10 @@ struct RocksJobStoreOptions {
   // Batches waiting when a synced write starts are merged into one write up to this
   // many bytes (at least one batch per write).
   std::size_t max_group_bytes = 64 << 20;
+  // The memtables of all column families together are flushed once they hold this
+  // many bytes (RocksDB's db_write_buffer_size), so the store's write buffers stay
+  // within it however many jobs pass through (RocksDB's default is 64 MiB per family).
+  std::size_t max_write_buffer_bytes = 32 << 20;
   // Runs the reads (Recover, GetJob, ReadEvents); null means ThreadPool::Default().
   runtime::ThreadPool* read_pool = nullptr;
   // Called on the writer thread after every synced write; must be thread-safe and quick.
