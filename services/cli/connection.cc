@@ -10,7 +10,6 @@
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/channel_arguments.h"
-#include "libs/common/address.h"
 #include "services/cli/output.h"
 
 namespace cohort::cli {
@@ -56,12 +55,13 @@ std::string TransportReason(absl::string_view grpc_message) {
 absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(absl::string_view service, absl::string_view flag,
                                                        absl::string_view address, absl::Duration timeout,
                                                        const auth::ClientSecurityOptions& security) {
-  absl::StatusOr<common::HostPort> target = common::ParseHostPort(flag, address, common::PortZero::kRejected);
+  // One HOST:PORT, or every replica of a broker group (only its leader listens).
+  absl::StatusOr<std::string> target = auth::ChannelTarget(flag, address);
   if (!target.ok()) return target.status();
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxMessageBytes);
   args.SetMaxSendMessageSize(kMaxMessageBytes);
-  absl::StatusOr<std::shared_ptr<grpc::Channel>> made = auth::MakeChannel(target->ToString(), security, args);
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> made = auth::MakeChannel(std::string(address), security, args);
   if (!made.ok()) return made.status();
   std::shared_ptr<grpc::Channel> channel = *std::move(made);
   grpc::Status probe = ProbeHealth(channel, timeout);

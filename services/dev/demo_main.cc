@@ -17,7 +17,6 @@
 #include "libs/auth/channel_credentials.h"
 #include "libs/common/flag_help.h"
 #include "libs/common/flag_parse.h"
-#include "libs/common/address.h"
 #include "libs/common/fatal.h"
 #include "libs/common/flag_names.h"
 #include "protos/cohort/v1/broker.grpc.pb.h"
@@ -42,8 +41,8 @@ int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage("cohort-demo: Cohort's main demo, run against a cohort-dev (see tools/demo.sh)");
   common::DashedArgs args(argc, argv);
   common::ParseFlagsOrExit(kProgram, args.argc(), args.argv());
-  const common::HostPort server = common::OrDie(
-      kProgram, common::ParseHostPort("--server", absl::GetFlag(FLAGS_server), common::PortZero::kRejected));
+  const std::string server = absl::GetFlag(FLAGS_server);
+  common::OrDie(kProgram, auth::ChannelTarget("--server", server));
   DemoOptions options;
   options.jobs = absl::GetFlag(FLAGS_jobs);
   options.batches = absl::GetFlag(FLAGS_batches);
@@ -58,13 +57,13 @@ int Main(int argc, char** argv) {
   auth::ClientSecurityOptions security;  // COHORT_TLS_CA, COHORT_TOKEN, ... from the environment
   auth::FillFromEnvironment(security);
   std::shared_ptr<grpc::Channel> channel =
-      common::OrDie(kProgram, auth::MakeChannel(server.ToString(), security, channel_args));
+      common::OrDie(kProgram, auth::MakeChannel(server, security, channel_args));
   if (!channel->WaitForConnected(absl::ToChronoTime(absl::Now() + absl::GetFlag(FLAGS_connect_timeout)))) {
-    common::Die(kProgram, absl::StrCat("cannot reach cohort-dev at ", server.ToString(), " (is it running?)"));
+    common::Die(kProgram, absl::StrCat("cannot reach cohort-dev at ", server, " (is it running?)"));
   }
   std::unique_ptr<cohort::v1::Broker::Stub> stub = cohort::v1::Broker::NewStub(channel);
 
-  std::printf("Cohort demo against cohort-dev at %s\n", server.ToString().c_str());
+  std::printf("Cohort demo against cohort-dev at %s\n", server.c_str());
   Demo demo(*stub, options, stdout);
   const std::vector<std::function<absl::Status()>> steps = {
       [&] { return demo.FanOutAndGather(); },       [&] { return demo.WaitFirstCompleted(); },

@@ -30,7 +30,8 @@
 #include "libs/runtime/runtime.h"
 #include "services/scheduler/scheduler_app.h"
 
-ABSL_FLAG(std::string, broker, "127.0.0.1:7070", "the broker's gRPC address, HOST:PORT");
+ABSL_FLAG(std::string, broker, "127.0.0.1:7070",
+          "the broker's gRPC address, HOST:PORT, or a replicated group's IP:PORT,IP:PORT,... (its leader is used)");
 ABSL_FLAG(std::string, listen, "127.0.0.1:7071",
           "gRPC address, HOST:PORT (port 0 picks a free port; off loopback needs TLS or --insecure)");
 ABSL_FLAG(std::string, data_dir, "cohort-data/scheduler", "RocksDB directory for schedules (created if missing)");
@@ -61,8 +62,9 @@ int Main(int argc, char** argv) {
   common::DashedArgs args(argc, argv);
   common::ParseFlagsOrExit(kProgram, args.argc(), args.argv());
   if (absl::Status s = log::ConfigureFromFlags(); !s.ok()) common::Die(kProgram, std::string(s.message()));
-  common::HostPort broker =
-      OrDie(common::ParseHostPort("--broker", absl::GetFlag(FLAGS_broker), common::PortZero::kRejected));
+  // One HOST:PORT, or every replica of a broker group (only its leader listens).
+  const std::string broker = absl::GetFlag(FLAGS_broker);
+  OrDie(auth::ChannelTarget("--broker", broker));
   common::HostPort listen = OrDie(common::ParseHostPort("--listen", absl::GetFlag(FLAGS_listen)));
   common::HostPort metrics_listen =
       OrDie(common::ParseHostPort("--metrics-listen", absl::GetFlag(FLAGS_metrics_listen)));
@@ -80,7 +82,7 @@ int Main(int argc, char** argv) {
 
   SchedulerAppOptions options;
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
-  options.broker = OrDie(auth::MakeChannel(broker.ToString(), broker_security));
+  options.broker = OrDie(auth::MakeChannel(broker, broker_security));
   options.limits.min_interval = absl::GetFlag(FLAGS_min_interval);
   options.limits.max_schedules = static_cast<std::size_t>(absl::GetFlag(FLAGS_max_schedules));
   options.release_batch = static_cast<std::size_t>(absl::GetFlag(FLAGS_release_batch));

@@ -838,6 +838,18 @@ TEST_F(CliTest, UnknownFlagOrCommandExitsTwoWithOneLine) {
   EXPECT_EQ(none.exit_code, kUsage) << none;
 }
 
+// A replicated broker group: only its leader listens, and --server lists every replica.
+TEST_F(CliTest, AListOfServersReachesTheOneThatListens) {
+  ProcessResult r = Run({"--server=127.0.0.1:1," + cluster_->address(), "submit", "--wait", Queue(), "builtin.echo",
+                         "via the list"});
+  EXPECT_EQ(r.exit_code, kOk) << r;
+  EXPECT_EQ(r.stdout_text, "via the list\n");
+
+  ProcessResult names = Run({"--server=127.0.0.1:1,localhost:1", "ls"});
+  EXPECT_EQ(names.exit_code, kUsage) << names;
+  EXPECT_THAT(names.stderr_text, HasSubstr("a list of addresses takes IP addresses only"));
+}
+
 TEST_F(CliTest, UnreachableServerExitsFourQuicklyAndSaysWhy) {
   ProcessResult r = Run({"--server=127.0.0.1:1", "ls"});
   EXPECT_EQ(r.exit_code, kUnreachable) << r;
