@@ -242,7 +242,7 @@ void ExecutorEngine::OnWelcome(const BrokerMessage::Welcome& welcome, bool first
   if (!first) return;
   // Heartbeats start with the first welcome, which says how often (before it, leases
   // may be shorter than any default interval).
-  helpers.Spawn(SendHeartbeats());
+  helpers.Spawn(SendHeartbeats(common::AddSaturated(clock_.Now(), heartbeat_interval_)));
   if (!ever_welcomed_) {
     kLog.Info("connected to the broker", {{"executor_id", options_.executor_id}, {"capacity", options_.capacity}});
   } else {
@@ -388,10 +388,12 @@ Task<void> ExecutorEngine::WriteOutbox(Stream& stream) {
   }
 }
 
-Task<void> ExecutorEngine::SendHeartbeats() {
+Task<void> ExecutorEngine::SendHeartbeats(runtime::TimePoint first) {
+  runtime::TimePoint due = first;
   while (true) {
-    co_await runtime::Sleep(heartbeat_interval_);
+    co_await runtime::SleepUntil(due);
     Send(Heartbeat());
+    due = common::AddSaturated(clock_.Now(), heartbeat_interval_);
   }
 }
 

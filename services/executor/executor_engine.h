@@ -152,7 +152,9 @@ class ExecutorEngine {
   // The one writer of a stream: completions, credits, heartbeats and progress from
   // every task go through outbox_. Ends when a write fails, keeping that message.
   runtime::Task<void> WriteOutbox(Stream& stream);
-  runtime::Task<void> SendHeartbeats();
+  // Heartbeats, the first at `first` (fixed when the Welcome is read, not when this task
+  // first runs), then every heartbeat interval.
+  runtime::Task<void> SendHeartbeats(runtime::TimePoint first);
   // The watchdog: cancels `stream` once the broker has been silent for kStallIntervals
   // heartbeat intervals (rechecked when a Welcome changes the interval) and records
   // the stall in stall_; returns then.
