@@ -64,8 +64,8 @@ EventLoop::~EventLoop() {
   slot_chunks_.clear();
   Unbind();
   current_loop = previous;
-  // Posts in flight: a claimed item is published shortly (its poster may be waking
-  // the loop first, so the eventfd must stay open until then); a poster waiting for
+  // Posts in flight: a claimed item is published shortly; a poster waking the loop
+  // (the eventfd must stay open until it is done) is counted; a poster waiting for
   // room gets it as the leftovers, never run, are dropped.
   while (posters_.load(std::memory_order_acquire) > 0 || posted_.ClaimsPending()) {
     posted_.DropPublished();
@@ -189,11 +189,14 @@ absl::Status EventLoop::RemoveReader(int fd) {
 
 void EventLoop::PostWhenRoom(absl::FunctionRef<void(void*)> emplace) {
   posters_.fetch_add(1, std::memory_order_acq_rel);
-  while (!posted_.TryEmplace(emplace, [this](bool asleep) {
-    if (asleep) Wake();
-    // Still before the call is visible, so the loop is still alive.
-    posters_.fetch_sub(1, std::memory_order_acq_rel);
-  })) {
+  while (true) {
+    // Still before the call is visible, so the loop is alive: keep the count only to
+    // wake it.
+    auto pushed = posted_.TryEmplace(emplace, [this](bool asleep) {
+      if (!asleep) posters_.fetch_sub(1, std::memory_order_acq_rel);
+    });
+    if (pushed == decltype(posted_)::Push::kPushedAsleep) WakeAndRelease();
+    if (pushed != decltype(posted_)::Push::kFull) return;
     Wake();
     std::this_thread::yield();
   }

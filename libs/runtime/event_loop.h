@@ -169,18 +169,28 @@ class EventLoop {
     }
   }
   // Pushes the call emplace(where) constructs. The ring tells the one poster that
-  // finds the loop asleep (see Poll()) to wake it, before the call is visible: the
-  // loop cannot have run it, so it is still alive.
+  // finds the loop asleep (see Poll()) to wake it; that poster counts itself in
+  // posters_ before the call is visible (the loop cannot have run it yet, so it is
+  // alive), and the destructor waits for it to finish the wake-up. Any other poster
+  // touches the loop no more once its call is visible.
   template <typename Emplace>
   void PostEmplace(const Emplace& emplace) {
-    if (!posted_.TryEmplace(emplace, [this](bool asleep) {
-          if (asleep) Wake();
-        })) {
+    auto pushed = posted_.TryEmplace(emplace, [this](bool asleep) {
+      if (asleep) posters_.fetch_add(1, std::memory_order_acq_rel);
+    });
+    if (pushed == decltype(posted_)::Push::kPushedAsleep) {
+      WakeAndRelease();
+    } else if (pushed == decltype(posted_)::Push::kFull) {
       PostWhenRoom(emplace);
     }
   }
   // The ring is full: wait for room (counted in posters_ until the call is pushed).
   void PostWhenRoom(absl::FunctionRef<void(void*)> emplace);
+  // Wakes the loop for a visible post, then drops the poster's count: its last touch.
+  void WakeAndRelease() {
+    Wake();
+    posters_.fetch_sub(1, std::memory_order_acq_rel);
+  }
   // Waits briefly, without a syscall, for a post; true if one arrived.
   bool SpinForPost();
   void FireDueTimers();
@@ -222,7 +232,7 @@ class EventLoop {
   alignas(64) std::atomic<std::thread::id> owner_;
   int wake_fd_ = -1;
   internal::MpscRing<internal::PostedCall> posted_{kPostCapacity};
-  // Posters waiting for room in a full ring: the destructor waits for them.
+  // Posters waiting for room in a full ring or waking the loop: the destructor waits.
   alignas(64) std::atomic<int> posters_{0};
   std::atomic<bool> wake_pending_{false};
   std::atomic<bool> stop_requested_{false};

@@ -23,9 +23,10 @@ namespace cohort::runtime::internal {
 //
 // Sleeping without lost wake-ups: the consumer sets the tail's low bit (TrySleep) only
 // when every claimed item has been consumed; the producer whose claim clears that bit
-// is told so and must wake the consumer. It is told *before* its item is published, so
-// it wakes the consumer while the consumer cannot yet have run the item (and, say,
-// destroyed the ring's owner). After publishing, a producer touches nothing.
+// is told so (TryEmplace returns kPushedAsleep) and must wake the consumer. It is told
+// first through before_publish, while the consumer cannot yet have run its item, so
+// the owner can pin itself alive (see EventLoop's posters_) for the wake-up that
+// follows the publication.
 //
 // Capacity must be a power of two.
 template <typename T>
@@ -39,18 +40,19 @@ class MpscRing {
   MpscRing& operator=(const MpscRing&) = delete;
 
   // ---- Producers (any thread) ------------------------------------------------------
-  // Claims a slot, calls emplace(where) to construct a T there (it must not throw)
-  // and returns true; or returns false, without calling emplace, when the ring is
-  // full. Calls before_publish(consumer_asleep) after the item is constructed and
-  // before the consumer can see it; consumer_asleep is true for exactly one producer
-  // per TrySleep, which must wake the consumer.
+  enum class Push { kFull, kPushed, kPushedAsleep };
+  // Claims a slot and calls emplace(where) to construct a T there (it must not throw);
+  // or returns kFull, without calling emplace, when the ring is full. Calls
+  // before_publish(consumer_asleep) after the item is constructed and before the
+  // consumer can see it. consumer_asleep (and kPushedAsleep) is true for exactly one
+  // producer per TrySleep, which must wake the consumer.
   template <typename Emplace, typename BeforePublish>
-  bool TryEmplace(Emplace&& emplace, BeforePublish&& before_publish) {
+  Push TryEmplace(Emplace&& emplace, BeforePublish&& before_publish) {
     std::uint64_t tail = tail_.load(std::memory_order_relaxed);
     std::uint64_t pos;
     while (true) {
       pos = tail >> 1;
-      if (pos - released_.load(std::memory_order_acquire) > mask_) return false;
+      if (pos - released_.load(std::memory_order_acquire) > mask_) return Push::kFull;
       // Clears the sleep bit: if it was set, this producer wakes the consumer.
       if (tail_.compare_exchange_weak(tail, (pos + 1) << 1, std::memory_order_acq_rel, std::memory_order_relaxed)) {
         break;
@@ -58,9 +60,10 @@ class MpscRing {
     }
     Slot& slot = slots_[pos & mask_];
     emplace(static_cast<void*>(slot.storage));
-    before_publish((tail & 1) != 0);
+    const bool asleep = (tail & 1) != 0;
+    before_publish(asleep);
     slot.seq.store(pos + 1, std::memory_order_release);
-    return true;
+    return asleep ? Push::kPushedAsleep : Push::kPushed;
   }
 
   // ---- Consumer (one thread) ----------------------------------------------------------
