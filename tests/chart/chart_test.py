@@ -387,7 +387,8 @@ class ChartTest(unittest.TestCase):
                     replicated = suffix == "-broker" and "--replicas" in " ".join(c["args"])
                     for probe in ("readinessProbe",) if replicated else ("readinessProbe", "livenessProbe"):
                         self.assertEqual({"port": port}, c[probe]["tcpSocket" if tls else "grpc"], probe)
-                        self.assertEqual(5, c[probe]["timeoutSeconds"], probe)  # values' probes
+                        # values' probes; a replica's readiness within its 2 s period
+                        self.assertEqual(2 if replicated else 5, c[probe]["timeoutSeconds"], probe)
 
     def test_a_replicated_broker_is_a_group_with_a_majority_kept_and_the_leader_ready(self):
         objects = self.rendered[self.scenario("replicated")]
@@ -411,6 +412,9 @@ class ChartTest(unittest.TestCase):
         for probe in ("startupProbe", "livenessProbe"):
             self.assertEqual({"path": "/metrics", "port": "metrics"}, c[probe]["httpGet"], probe)
         self.assertEqual({"port": ports["grpc"]}, c["readinessProbe"]["grpc"])
+        # Probed every 2 s and Unready at the first failure: the client Service follows a
+        # new leader within about a probe period of the failover.
+        self.assertEqual((2, 1), (c["readinessProbe"]["periodSeconds"], c["readinessProbe"]["failureThreshold"]))
         term = pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
         self.assertEqual("kubernetes.io/hostname", term["topologyKey"])
         self.assertEqual(sts["spec"]["selector"]["matchLabels"], term["labelSelector"]["matchLabels"])
