@@ -85,6 +85,7 @@ class _Session:
     heartbeat_queued: bool = False
     half_closed: bool = False
     carries_credit: bool = False  # Welcome.complete_carries_credit: a Complete asks for the next job
+    batches: bool = False  # Welcome.accepts_complete_batches: Completes queued together go as one message
     heard: float = 0.0  # loop time of the broker's latest message
     watchdog: asyncio.Timeout | None = None
 
@@ -277,7 +278,7 @@ class Worker:
                     await call.write(ExecutorMessage(hello=ExecutorMessage.Hello(
                         executor_id=self.executor_id, queues=self.queues, capacity=self.concurrency,
                         labels={"language": "python", **self._labels}, running=self._running_refs(),
-                        kinds=self.kinds)))
+                        kinds=self.kinds, accepts_assign_batches=True)))
                     first = await _read(call)
             except TimeoutError:
                 return False, f"no welcome from the broker within {SILENT_INTERVALS * self._interval:g}s"
@@ -286,6 +287,7 @@ class Worker:
             interval = first.welcome.heartbeat_interval.ToTimedelta().total_seconds() or _DEFAULT_HEARTBEAT
             self._interval = interval
             session.carries_credit = first.welcome.complete_carries_credit
+            session.batches = first.welcome.accepts_complete_batches
             self.sessions += 1
             log.info("connected as %s: queues=%s kinds=%s capacity=%d heartbeat=%gs", self.executor_id,
                      ",".join(self.queues), ",".join(self.kinds), self.concurrency, interval)
@@ -325,8 +327,9 @@ class Worker:
             call.cancel()
 
     async def _write(self, call: Any, session: _Session) -> None:
+        held: collections.deque[Any] = collections.deque()  # taken from the outbox, not yet sent
         while True:
-            message = await session.outbox.get()
+            message = held.popleft() if held else await session.outbox.get()
             if message is _CLOSE:
                 await call.done_writing()
                 session.half_closed = True
@@ -334,6 +337,8 @@ class Worker:
             if message is _HEARTBEAT:
                 session.heartbeat_queued = False
                 message = ExecutorMessage(heartbeat=ExecutorMessage.Heartbeat(running=self._running_refs()))
+            elif session.batches and message.WhichOneof("body") == "complete":
+                message = _batch_completes(message, session.outbox, held)
             await call.write(message)
 
     async def _beat(self, session: _Session, interval: float) -> None:
@@ -375,6 +380,9 @@ class Worker:
         body = message.WhichOneof("body")
         if body == "assign":
             self._on_assign(session, message.assign)
+        elif body == "assigns":
+            for assign in message.assigns.assigns:
+                self._on_assign(session, assign)
         elif body == "cancel":
             attempt = self._running.get((message.cancel.job_id, message.cancel.attempt))
             if attempt is not None:
@@ -488,6 +496,29 @@ async def _read(call: Any) -> Any:
         return await call.read()
     except StopAsyncIteration:
         return grpc.aio.EOF
+
+
+# Completes per CompleteBatch: far below any broker's limit (twice its capacity limit).
+_MAX_BATCH = 256
+
+
+def _is_complete(message: Any) -> bool:
+    return message is not _CLOSE and message is not _HEARTBEAT and message.WhichOneof("body") == "complete"
+
+
+def _batch_completes(first: Any, outbox: asyncio.Queue[Any], held: collections.deque[Any]) -> Any:
+    """`first` and the Completes queued right behind it, as one CompleteBatch (one gRPC
+    write and one broker commit for all of them; a grpc.aio write costs ~0.1 ms here), or
+    `first` alone when nothing follows it. What is queued is moved to `held`, which the
+    writer sends from before the outbox, so every message keeps its order."""
+    while not outbox.empty() and len(held) < _MAX_BATCH:
+        held.append(outbox.get_nowait())
+    completes = [first.complete]
+    while held and _is_complete(held[0]) and len(completes) < _MAX_BATCH:
+        completes.append(held.popleft().complete)
+    if len(completes) == 1:
+        return first
+    return ExecutorMessage(completes=ExecutorMessage.CompleteBatch(completes=completes))
 
 
 def _credit(n: int) -> Any:
