@@ -20,6 +20,7 @@ extern "C" {
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "libs/replication/raft_dns_transport.h"
 #include "libs/runtime/check.h"
 #include "libs/runtime/external_completion.h"
 
@@ -159,13 +160,13 @@ class RaftLog::Impl {
     uv_check_start(&check_, &Impl::OnCheck);
     handles_open_ = true;
 
-    if ((rv = raft_uv_tcp_init(&transport_, &loop_)) != 0) {
+    if ((rv = RaftDnsTransportInit(&transport_, &loop_)) != 0) {
       CloseHandles();
       return RaftError("tcp init", rv, nullptr);
     }
     if ((rv = raft_uv_init(&io_, &loop_, options_.dir.c_str(), &transport_)) != 0) {
       absl::Status s = RaftError("uv init", rv, io_.errmsg);
-      raft_uv_tcp_close(&transport_);
+      RaftDnsTransportClose(&transport_);
       CloseHandles();
       return s;
     }
@@ -178,7 +179,7 @@ class RaftLog::Impl {
     if ((rv = raft_init(&raft_, &io_, &fsm_, options_.self.id, options_.self.address.c_str())) != 0) {
       absl::Status s = RaftError("init", rv, raft_errmsg(&raft_));
       raft_uv_close(&io_);
-      raft_uv_tcp_close(&transport_);
+      RaftDnsTransportClose(&transport_);
       CloseHandles();
       return s;
     }
@@ -230,7 +231,7 @@ class RaftLog::Impl {
     raft_close(&raft_, [](struct raft* r) {
       Impl* self = static_cast<Impl*>(r->data);
       raft_uv_close(&self->io_);
-      raft_uv_tcp_close(&self->transport_);
+      RaftDnsTransportClose(&self->transport_);
       self->CloseHandles();
     });
   }
@@ -429,6 +430,9 @@ absl::StatusOr<std::unique_ptr<RaftLog>> RaftLog::Start(RaftLogOptions options, 
   bool self_listed = false;
   for (const Member& m : options.members) {
     if (m.id == 0 || m.address.empty()) return absl::InvalidArgumentError("RaftLog: a member needs an id and an address");
+    if (absl::StatusOr<RaftAddress> a = ParseRaftAddress(m.address); !a.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("RaftLog: member ", m.id, ": ", a.status().message()));
+    }
     if (m == options.self) self_listed = true;
   }
   if (!self_listed) return absl::InvalidArgumentError("RaftLog: members must include self");

@@ -45,6 +45,11 @@ struct RaftLogOptions {
 // I/O: entries are fsync'ed to a segmented log on every member before they count
 // towards a majority, peers talk raw TCP.
 //
+// Member addresses are HOST:PORT, HOST an IPv4 literal or a host name (e.g. a
+// Kubernetes StatefulSet's `broker-0.broker-peers.ns.svc:7071`). A name is resolved
+// again at every connection attempt, so a peer that restarts with a new IP is found;
+// a member whose own address is a name listens on 0.0.0.0:PORT (RaftDnsTransport).
+//
 // Each RaftLog runs libraft on a thread of its own with its own libuv loop; the
 // StateMachine is called there. Callers reach that thread through a locked inbox and
 // a uv_async wake-up; Propose resumes its caller's loop through

@@ -1,6 +1,6 @@
 // RaftLog with three members in one process on 127.0.0.1 (free ports, temp dirs):
-// commits, NOT_LEADER redirection, leader failover, catch-up from the log and from a
-// snapshot. Every test ends by checking that every replica applied the same entries
+// commits, members addressed by host name, NOT_LEADER redirection, leader failover,
+// catch-up from the log and from a snapshot. Every test ends by checking that every replica applied the same entries
 // at the same positions.
 #include "libs/replication/raft_log.h"
 
@@ -15,10 +15,12 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "libs/replication/raft_dns_transport.h"
 #include "libs/replication/replicated_log.h"
 #include "libs/runtime/runtime.h"
 
@@ -300,6 +302,50 @@ TEST_F(RaftLogTest, ProposalsCommitInOrderAndApplyIdenticallyOnEveryReplica) {
     EXPECT_THAT(machines_[leader]->applied(), ElementsAreArray(acked));
   }
   ExpectIdenticalReplicas(acked.size());
+}
+
+// Kubernetes peers are DNS names: "localhost" stands in for them (it resolves to
+// 127.0.0.1 through /etc/hosts); each member listens on 0.0.0.0:PORT and resolves its
+// peers' names when it connects.
+TEST_F(RaftLogTest, MembersAddressedByHostNameElectALeaderAndCommitOnEveryReplica) {
+  for (Member& m : members_) m.address = absl::StrReplaceAll(m.address, {{"127.0.0.1", "localhost"}});
+  StartAll();
+  int leader = WaitForLeader();
+  ASSERT_GE(leader, 0);
+  std::vector<Applied> acked;
+  for (int n = 0; n < 3; ++n) {
+    std::string entry = absl::StrCat("named-", n);
+    acked.push_back(Applied{ProposeAtLeader(entry), entry});
+  }
+  int follower = (leader + 1) % kMembers;
+  ASSERT_TRUE(WaitUntil([&] { return machines_[follower]->status().leader == members_[leader]; }));
+  ExpectIdenticalReplicas(acked.size());
+  for (int i = 0; i < kMembers; ++i) ExpectAcknowledged(i, acked);
+}
+
+TEST_F(RaftLogTest, AddressesThatAreNotHostPortAreRefused) {
+  RecordingMachine machine(&mu_, &changed_);
+  for (const std::string& bad : std::vector<std::string>{
+           "localhost", "localhost:0", "localhost:65536", "localhost:+80", "-bad-.svc:7071", "under_score.svc:7071",
+           "300.1.1.1:7071", "[::1]:7071", "a..b:7071", std::string(64, 'a') + ".svc:7071",
+           std::string(300, 'a') + ":7071"}) {
+    RaftLogOptions options = Options(0);
+    options.members[1].address = bad;
+    absl::StatusOr<std::unique_ptr<RaftLog>> log = RaftLog::Start(options, &machine);
+    EXPECT_EQ(log.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_LE(log.status().message().size(), 512u) << bad;
+  }
+  absl::StatusOr<RaftAddress> name = ParseRaftAddress("cohort-broker-0.cohort-broker-peers.ns.svc:7071");
+  ASSERT_TRUE(name.ok()) << name.status();
+  EXPECT_EQ(name->host, "cohort-broker-0.cohort-broker-peers.ns.svc");
+  EXPECT_EQ(name->port, 7071);
+  EXPECT_FALSE(name->is_ip);
+  absl::StatusOr<RaftAddress> ip = ParseRaftAddress("10.0.0.7:65535");
+  ASSERT_TRUE(ip.ok()) << ip.status();
+  EXPECT_TRUE(ip->is_ip);
+  EXPECT_EQ(ip->port, 65535);
+  EXPECT_TRUE(ParseRaftAddress("broker-0.svc.cluster.local.:1").ok());
+  EXPECT_TRUE(ParseRaftAddress(std::string(63, 'a') + ".svc:7071").ok());
 }
 
 TEST_F(RaftLogTest, AProposalToAFollowerFailsWithNotLeaderNamingTheLeader) {

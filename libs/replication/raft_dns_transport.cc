@@ -1,0 +1,256 @@
+#include "libs/replication/raft_dns_transport.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+// Debian's raft.h (0.15) has no extern "C" block of its own.
+extern "C" {
+#include <raft.h>
+#include <raft/uv.h>
+}
+
+#include <cstdio>
+#include <cstring>
+#include <new>
+#include <vector>
+
+#include "absl/algorithm/container.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace cohort::replication {
+namespace {
+
+constexpr std::size_t kMaxHostName = 253;
+constexpr std::size_t kMaxLabel = 63;
+// HOST, ':' and five port digits.
+constexpr std::size_t kMaxAddress = kMaxHostName + 1 + 1 + 5;
+
+bool IsHostName(absl::string_view host) {
+  if (!host.empty() && host.back() == '.') host.remove_suffix(1);
+  if (host.empty() || host.size() > kMaxHostName) return false;
+  bool last_all_digits = false;
+  for (absl::string_view label : absl::StrSplit(host, '.')) {
+    if (label.empty() || label.size() > kMaxLabel || label.front() == '-' || label.back() == '-') return false;
+    last_all_digits = true;
+    for (char c : label) {
+      if (!absl::ascii_isalnum(c) && c != '-') return false;
+      if (!absl::ascii_isdigit(c)) last_all_digits = false;
+    }
+  }
+  // "300.1.1.1" is a malformed IP, not a name.
+  return !last_all_digits;
+}
+
+struct DnsTransport;
+
+// One connect waiting for its host name to resolve.
+struct Resolve {
+  uv_getaddrinfo_t req;
+  DnsTransport* owner;
+  raft_uv_connect* connect;
+  raft_uv_connect_cb cb;
+  raft_id id;
+  std::uint16_t port;
+};
+
+// The implementation state of the outer transport: the wrapped raft_uv_tcp and the
+// resolutions in flight.
+struct DnsTransport {
+  raft_uv_transport* outer = nullptr;
+  raft_uv_transport inner{};
+  uv_loop_t* loop = nullptr;
+  raft_uv_accept_cb accept_cb = nullptr;
+  raft_uv_transport_close_cb close_cb = nullptr;
+  absl::flat_hash_set<Resolve*> resolving;
+  bool closing = false;
+  bool inner_closed = false;
+
+  void SetError(absl::string_view message) {
+    std::snprintf(outer->errmsg, sizeof outer->errmsg, "%.*s", static_cast<int>(message.size()), message.data());
+  }
+
+  void CopyInnerError() { std::memcpy(outer->errmsg, inner.errmsg, sizeof outer->errmsg); }
+
+  void MaybeFinishClose() {
+    if (!closing || !inner_closed || !resolving.empty() || close_cb == nullptr) return;
+    raft_uv_transport_close_cb cb = close_cb;
+    close_cb = nullptr;
+    cb(outer);
+  }
+};
+
+DnsTransport* Of(raft_uv_transport* t) { return static_cast<DnsTransport*>(t->impl); }
+
+int Init(raft_uv_transport* t, raft_id id, const char* address) {
+  DnsTransport* d = Of(t);
+  absl::StatusOr<RaftAddress> parsed = ParseRaftAddress(address);
+  if (!parsed.ok()) {
+    d->SetError(parsed.status().message());
+    return RAFT_INVALID;
+  }
+  if (!parsed->is_ip) {
+    std::string bind = absl::StrCat("0.0.0.0:", parsed->port);
+    if (int rv = raft_uv_tcp_set_bind_address(&d->inner, bind.c_str()); rv != 0) {
+      d->SetError("cannot set the bind address");
+      return rv;
+    }
+  }
+  int rv = d->inner.init(&d->inner, id, address);
+  if (rv != 0) d->CopyInnerError();
+  return rv;
+}
+
+void OnAccept(raft_uv_transport* inner, raft_id id, const char* address, uv_stream_t* stream) {
+  DnsTransport* d = static_cast<DnsTransport*>(inner->data);
+  d->accept_cb(d->outer, id, address, stream);
+}
+
+int Listen(raft_uv_transport* t, raft_uv_accept_cb cb) {
+  DnsTransport* d = Of(t);
+  d->accept_cb = cb;
+  int rv = d->inner.listen(&d->inner, &OnAccept);
+  if (rv != 0) d->CopyInnerError();
+  return rv;
+}
+
+void OnResolved(uv_getaddrinfo_t* req, int status, addrinfo* res) {
+  Resolve* r = static_cast<Resolve*>(req->data);
+  DnsTransport* d = r->owner;
+  d->resolving.erase(r);
+  raft_uv_connect* connect = r->connect;
+  raft_uv_connect_cb cb = r->cb;
+  raft_id id = r->id;
+  std::uint16_t port = r->port;
+  delete r;
+  char ip[INET_ADDRSTRLEN] = {};
+  bool found = status == 0 && res != nullptr && res->ai_family == AF_INET &&
+               inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(res->ai_addr)->sin_addr, ip, sizeof ip) != nullptr;
+  if (res != nullptr) uv_freeaddrinfo(res);
+  if (d->closing) {
+    cb(connect, nullptr, RAFT_CANCELED);
+    d->MaybeFinishClose();
+    return;
+  }
+  if (!found) {
+    d->SetError(absl::StrCat("resolving a peer's host name: ", status != 0 ? uv_strerror(status) : "no IPv4 address"));
+    cb(connect, nullptr, RAFT_NOCONNECTION);
+    return;
+  }
+  std::string literal = absl::StrCat(ip, ":", port);
+  int rv = d->inner.connect(&d->inner, connect, id, literal.c_str(), cb);
+  if (rv != 0) {
+    d->CopyInnerError();
+    cb(connect, nullptr, RAFT_NOCONNECTION);
+  }
+}
+
+int Connect(raft_uv_transport* t, raft_uv_connect* req, raft_id id, const char* address, raft_uv_connect_cb cb) {
+  DnsTransport* d = Of(t);
+  absl::StatusOr<RaftAddress> parsed = ParseRaftAddress(address);
+  if (!parsed.ok()) {
+    d->SetError(parsed.status().message());
+    return RAFT_NOCONNECTION;
+  }
+  if (parsed->is_ip) {
+    int rv = d->inner.connect(&d->inner, req, id, address, cb);
+    if (rv != 0) d->CopyInnerError();
+    return rv;
+  }
+  auto* r = new (std::nothrow) Resolve{{}, d, req, cb, id, parsed->port};
+  if (r == nullptr) {
+    d->SetError("out of memory");
+    return RAFT_NOMEM;
+  }
+  r->req.data = r;
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_STREAM;
+  int rv = uv_getaddrinfo(d->loop, &r->req, &OnResolved, parsed->host.c_str(), nullptr, &hints);
+  if (rv != 0) {
+    delete r;
+    d->SetError(absl::StrCat("uv_getaddrinfo: ", uv_strerror(rv)));
+    return RAFT_NOCONNECTION;
+  }
+  d->resolving.insert(r);
+  return 0;
+}
+
+void OnInnerClosed(raft_uv_transport* inner) {
+  DnsTransport* d = static_cast<DnsTransport*>(inner->data);
+  d->inner_closed = true;
+  d->MaybeFinishClose();
+}
+
+void Close(raft_uv_transport* t, raft_uv_transport_close_cb cb) {
+  DnsTransport* d = Of(t);
+  d->closing = true;
+  d->close_cb = cb;
+  // A resolution already running on libuv's thread pool cannot be cancelled; its
+  // callback completes the connect with RAFT_CANCELED.
+  for (Resolve* r : d->resolving) uv_cancel(reinterpret_cast<uv_req_t*>(&r->req));
+  d->inner.close(&d->inner, &OnInnerClosed);
+}
+
+}  // namespace
+
+absl::StatusOr<RaftAddress> ParseRaftAddress(absl::string_view address) {
+  if (address.size() > kMaxAddress) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a raft address is at most ", kMaxAddress, " characters, not ", address.size()));
+  }
+  std::size_t colon = address.rfind(':');
+  std::uint32_t port = 0;
+  absl::string_view digits = colon == absl::string_view::npos ? "" : address.substr(colon + 1);
+  if (digits.empty() || digits.size() > 5 || !absl::c_all_of(digits, absl::ascii_isdigit) ||
+      !absl::SimpleAtoi(digits, &port) || port == 0 || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("raft address '", address, "' is not HOST:PORT with PORT in [1, 65535]"));
+  }
+  RaftAddress out;
+  out.host = std::string(address.substr(0, colon));
+  out.port = static_cast<std::uint16_t>(port);
+  in_addr ip;
+  if (uv_inet_pton(AF_INET, out.host.c_str(), &ip) == 0) {
+    out.is_ip = true;
+  } else if (!IsHostName(out.host)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("raft address '", address, "': '", out.host, "' is neither an IPv4 address nor a host name"));
+  }
+  return out;
+}
+
+int RaftDnsTransportInit(raft_uv_transport* t, uv_loop_s* loop) {
+  void* data = t->data;
+  std::memset(t, 0, sizeof *t);
+  t->data = data;
+  auto* d = new (std::nothrow) DnsTransport;
+  if (d == nullptr) return RAFT_NOMEM;
+  d->outer = t;
+  d->loop = loop;
+  if (int rv = raft_uv_tcp_init(&d->inner, loop); rv != 0) {
+    std::memcpy(t->errmsg, d->inner.errmsg, sizeof t->errmsg);
+    delete d;
+    return rv;
+  }
+  d->inner.data = d;
+  t->impl = d;
+  t->init = &Init;
+  t->listen = &Listen;
+  t->connect = &Connect;
+  t->close = &Close;
+  return 0;
+}
+
+void RaftDnsTransportClose(raft_uv_transport* t) {
+  DnsTransport* d = Of(t);
+  raft_uv_tcp_close(&d->inner);
+  delete d;
+}
+
+}  // namespace cohort::replication
