@@ -15,38 +15,14 @@ extern "C" {
 #include <cstdio>
 #include <cstring>
 #include <new>
-#include <vector>
+#include <utility>
 
-#include "absl/algorithm/container.h"
 #include "absl/container/flat_hash_set.h"
-#include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
+#include "libs/common/address.h"
 
 namespace cohort::replication {
 namespace {
-
-constexpr std::size_t kMaxHostName = 253;
-constexpr std::size_t kMaxLabel = 63;
-// HOST, ':' and five port digits.
-constexpr std::size_t kMaxAddress = kMaxHostName + 1 + 1 + 5;
-
-bool IsHostName(absl::string_view host) {
-  if (!host.empty() && host.back() == '.') host.remove_suffix(1);
-  if (host.empty() || host.size() > kMaxHostName) return false;
-  bool last_all_digits = false;
-  for (absl::string_view label : absl::StrSplit(host, '.')) {
-    if (label.empty() || label.size() > kMaxLabel || label.front() == '-' || label.back() == '-') return false;
-    last_all_digits = true;
-    for (char c : label) {
-      if (!absl::ascii_isalnum(c) && c != '-') return false;
-      if (!absl::ascii_isdigit(c)) last_all_digits = false;
-    }
-  }
-  // "300.1.1.1" is a malformed IP, not a name.
-  return !last_all_digits;
-}
 
 struct DnsTransport;
 
@@ -201,28 +177,14 @@ void Close(raft_uv_transport* t, raft_uv_transport_close_cb cb) {
 }  // namespace
 
 absl::StatusOr<RaftAddress> ParseRaftAddress(absl::string_view address) {
-  if (address.size() > kMaxAddress) {
+  absl::StatusOr<common::HostPort> parsed =
+      common::ParseHostPort("raft address", address, common::PortZero::kRejected);
+  if (!parsed.ok()) return parsed.status();
+  if (parsed->kind == common::HostPort::Kind::kIPv6) {
     return absl::InvalidArgumentError(
-        absl::StrCat("a raft address is at most ", kMaxAddress, " characters, not ", address.size()));
+        absl::StrCat("raft address ", parsed->ToString(), " is invalid: libraft's transport is IPv4 only"));
   }
-  std::size_t colon = address.rfind(':');
-  std::uint32_t port = 0;
-  absl::string_view digits = colon == absl::string_view::npos ? "" : address.substr(colon + 1);
-  if (digits.empty() || digits.size() > 5 || !absl::c_all_of(digits, absl::ascii_isdigit) ||
-      !absl::SimpleAtoi(digits, &port) || port == 0 || port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat("raft address '", address, "' is not HOST:PORT with PORT in [1, 65535]"));
-  }
-  RaftAddress out;
-  out.host = std::string(address.substr(0, colon));
-  out.port = static_cast<std::uint16_t>(port);
-  in_addr ip;
-  if (uv_inet_pton(AF_INET, out.host.c_str(), &ip) == 0) {
-    out.is_ip = true;
-  } else if (!IsHostName(out.host)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("raft address '", address, "': '", out.host, "' is neither an IPv4 address nor a host name"));
-  }
-  return out;
+  return RaftAddress{std::move(parsed->host), parsed->port, parsed->kind == common::HostPort::Kind::kIPv4};
 }
 
 int RaftDnsTransportInit(raft_uv_transport* t, uv_loop_s* loop) {

@@ -11,17 +11,16 @@ struct uv_loop_s;
 
 namespace cohort::replication {
 
-// A RaftLog member's address, "HOST:PORT": HOST is an IPv4 dotted quad or an RFC 1123
-// host name (labels of letters, digits and inner hyphens, 1-63 characters each, at most
-// 253 in all, an optional trailing dot, a last label that is not all digits).
+// A RaftLog member's address, "HOST:PORT" as common::ParseHostPort takes it with a port
+// in [1, 65535], HOST an IPv4 literal or an RFC 1123 host name (no IPv6: libraft 0.15's
+// TCP transport is IPv4 only).
 struct RaftAddress {
   std::string host;
   std::uint16_t port = 0;
   bool is_ip = false;  // host is an IPv4 literal
 };
 
-// INVALID_ARGUMENT (with a bounded message) unless `address` is HOST:PORT as above and
-// PORT is within [1, 65535].
+// INVALID_ARGUMENT (with a bounded message) unless `address` is HOST:PORT as above.
 absl::StatusOr<RaftAddress> ParseRaftAddress(absl::string_view address);
 
 // Initialises `t` as a raft_uv_transport over libraft's raft_uv_tcp that also takes

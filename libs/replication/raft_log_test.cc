@@ -344,7 +344,7 @@ TEST_F(RaftLogTest, AddressesThatAreNotHostPortAreRefused) {
   ASSERT_TRUE(ip.ok()) << ip.status();
   EXPECT_TRUE(ip->is_ip);
   EXPECT_EQ(ip->port, 65535);
-  EXPECT_TRUE(ParseRaftAddress("broker-0.svc.cluster.local.:1").ok());
+  EXPECT_TRUE(ParseRaftAddress("broker-0.svc.cluster.local:1").ok());
   EXPECT_TRUE(ParseRaftAddress(std::string(63, 'a') + ".svc:7071").ok());
 }
 
