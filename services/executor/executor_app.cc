@@ -10,7 +10,6 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/support/channel_arguments.h"
 #include "grpcpp/security/credentials.h"
-#include "libs/common/address.h"
 #include "libs/common/log.h"
 #include "libs/common/message_limits.h"
 #include "libs/common/names.h"
@@ -70,9 +69,8 @@ std::vector<std::string> DeclaredKinds(const ExecutorAppOptions& options) {
 }  // namespace
 
 absl::Status ExecutorApp::Validate(const ExecutorAppOptions& options) {
-  if (absl::StatusOr<common::HostPort> broker =
-          common::ParseHostPort("--broker", options.broker, common::PortZero::kRejected);
-      !broker.ok()) {
+  // One HOST:PORT, or every replica of a broker group (only its leader listens).
+  if (absl::StatusOr<std::string> broker = auth::ChannelTarget("--broker", options.broker); !broker.ok()) {
     return broker.status();
   }
   if (absl::Status s = auth::CheckClientSecurity(options.broker_security); !s.ok()) return s;

@@ -35,7 +35,8 @@ namespace {
 const cohort::executor::ExecutorAppOptions kDefaults;
 }  // namespace
 
-ABSL_FLAG(std::string, broker, kDefaults.broker, "the broker's gRPC address, HOST:PORT");
+ABSL_FLAG(std::string, broker, kDefaults.broker,
+          "the broker's gRPC address, HOST:PORT, or a replicated group's IP:PORT,IP:PORT,... (its leader is used)");
 ABSL_FLAG(std::string, listen, "127.0.0.1:7072",
           "gRPC health service address, HOST:PORT (port 0 picks a free port; off loopback needs TLS or --insecure)");
 ABSL_FLAG(int, capacity, kDefaults.capacity, "most attempts running at once (1..10000)");
