@@ -386,7 +386,7 @@ TEST_F(ReplicatedBrokerTest, KillingTheLeaderThreeTimesLosesNothingAndRunsNoAtte
               << ", executor_back_ms=" << absl::ToInt64Milliseconds(executor_back) << std::endl;
     leader = next;
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // load on the last leader too (pacing)
   load.Stop();
   std::cout << "acknowledged " << load.acknowledged().size() << " jobs, " << load.batches_retried()
             << " submits retried" << std::endl;
