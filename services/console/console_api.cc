@@ -156,6 +156,7 @@ bool Allowed(const grpc::Status& s) {
 }  // namespace
 
 runtime::Task<absl::StatusOr<Permissions>> ConsoleApi::Probe(std::string token) {
+  const std::shared_ptr<CallerStub> caller = callers_.For(token);  // held across the calls
   Permissions may;
   {
     cohort::v1::GetJobRequest req;
@@ -163,7 +164,7 @@ runtime::Task<absl::StatusOr<Permissions>> ConsoleApi::Probe(std::string token) 
     cohort::v1::GetJobResponse resp;
     grpc::ClientContext ctx;
     Prepare(ctx, token);
-    grpc::Status s = co_await rpc::Call(broker_.async(), &Broker::Stub::async::GetJob, &ctx, req, &resp);
+    grpc::Status s = co_await rpc::Call(caller->broker->async(), &Broker::Stub::async::GetJob, &ctx, req, &resp);
     if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED) co_return absl::UnauthenticatedError(s.error_message());
     if (s.error_code() == grpc::StatusCode::UNAVAILABLE || s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
       co_return absl::UnavailableError(absl::StrCat("the broker is unreachable: ", s.error_message()));
@@ -172,37 +173,40 @@ runtime::Task<absl::StatusOr<Permissions>> ConsoleApi::Probe(std::string token) 
   }
   cohort::v1::CancelJobRequest cancel;
   cancel.set_job_id(kNoSuchJob);
-  may.cancel = Allowed(co_await Probe<cohort::v1::CancelJobResponse>(broker_.async(), &Broker::Stub::async::CancelJob,
-                                                                      cancel, token));
+  may.cancel = Allowed(co_await Probe<cohort::v1::CancelJobResponse>(caller->broker->async(),
+                                                                     &Broker::Stub::async::CancelJob, cancel, token));
   cohort::v1::RetryJobRequest retry;
   retry.set_job_id(kNoSuchJob);
   may.retry = Allowed(
-      co_await Probe<cohort::v1::RetryJobResponse>(broker_.async(), &Broker::Stub::async::RetryJob, retry, token));
+      co_await Probe<cohort::v1::RetryJobResponse>(caller->broker->async(), &Broker::Stub::async::RetryJob, retry,
+                                                   token));
   cohort::v1::DeleteJobRequest remove;
   remove.set_job_id(kNoSuchJob);
   may.remove = Allowed(
-      co_await Probe<cohort::v1::DeleteJobResponse>(broker_.async(), &Broker::Stub::async::DeleteJob, remove, token));
+      co_await Probe<cohort::v1::DeleteJobResponse>(caller->broker->async(), &Broker::Stub::async::DeleteJob, remove,
+                                                    token));
   cohort::v1::StartBulkOperationRequest bulk;  // no action: INVALID_ARGUMENT once authorized
   bulk.set_dry_run(true);
   may.bulk = Allowed(co_await Probe<cohort::v1::StartBulkOperationResponse>(
-      broker_.async(), &Broker::Stub::async::StartBulkOperation, bulk, token));
+      caller->broker->async(), &Broker::Stub::async::StartBulkOperation, bulk, token));
   // No queue name, no schedule id: INVALID_ARGUMENT once authorized.
   may.queues = Allowed(co_await Probe<cohort::v1::PauseQueueResponse>(
-      broker_.async(), &Broker::Stub::async::PauseQueue, cohort::v1::PauseQueueRequest(), token));
-  if (scheduler_ != nullptr) {
+      caller->broker->async(), &Broker::Stub::async::PauseQueue, cohort::v1::PauseQueueRequest(), token));
+  if (callers_.has_scheduler()) {
     may.schedules = Allowed(co_await Probe<cohort::v1::PauseScheduleResponse>(
-        scheduler_->async(), &Scheduler::Stub::async::PauseSchedule, cohort::v1::PauseScheduleRequest(), token));
+        caller->scheduler->async(), &Scheduler::Stub::async::PauseSchedule, cohort::v1::PauseScheduleRequest(), token));
   }
   co_return may;
 }
 
 runtime::Task<HttpReply> ConsoleApi::CheckRead(std::string token) {
+  const std::shared_ptr<CallerStub> caller = callers_.For(token);  // held across the calls
   cohort::v1::GetJobRequest req;
   req.set_job_id(kNoSuchJob);
   cohort::v1::GetJobResponse resp;
   grpc::ClientContext ctx;
   Prepare(ctx, token);
-  grpc::Status s = co_await rpc::Call(broker_.async(), &Broker::Stub::async::GetJob, &ctx, req, &resp);
+  grpc::Status s = co_await rpc::Call(caller->broker->async(), &Broker::Stub::async::GetJob, &ctx, req, &resp);
   if (!Allowed(s)) co_return FromGrpc(s);
   co_return Json("{}");
 }
@@ -217,26 +221,29 @@ runtime::Task<HttpReply> ConsoleApi::Whoami(const std::string& token) {
 }
 
 runtime::Task<HttpReply> ConsoleApi::Queues(const std::string& token) {
+  const std::shared_ptr<CallerStub> caller = callers_.For(token);  // held across the calls
   cohort::v1::ListQueuesRequest req;
   cohort::v1::ListQueuesResponse resp;
   grpc::ClientContext ctx;
   Prepare(ctx, token);
-  grpc::Status s = co_await rpc::Call(broker_.async(), &Broker::Stub::async::ListQueues, &ctx, req, &resp);
+  grpc::Status s = co_await rpc::Call(caller->broker->async(), &Broker::Stub::async::ListQueues, &ctx, req, &resp);
   if (!s.ok()) co_return FromGrpc(s);
   co_return Json(ProtoJson(resp));
 }
 
 runtime::Task<HttpReply> ConsoleApi::Executors(const std::string& token) {
+  const std::shared_ptr<CallerStub> caller = callers_.For(token);  // held across the calls
   cohort::v1::ListExecutorsRequest req;
   cohort::v1::ListExecutorsResponse resp;
   grpc::ClientContext ctx;
   Prepare(ctx, token);
-  grpc::Status s = co_await rpc::Call(broker_.async(), &Broker::Stub::async::ListExecutors, &ctx, req, &resp);
+  grpc::Status s = co_await rpc::Call(caller->broker->async(), &Broker::Stub::async::ListExecutors, &ctx, req, &resp);
   if (!s.ok()) co_return FromGrpc(s);
   co_return Json(ProtoJson(resp));
 }
 
 runtime::Task<HttpReply> ConsoleApi::Jobs(const HttpRequest& request) {
+  const std::shared_ptr<CallerStub> caller = callers_.For(request.token);  // held across the calls
   absl::StatusOr<cohort::v1::JobFilter> filter = ParseJobFilter(request.query);
   if (!filter.ok()) co_return ErrorReply(400, filter.status().message());
   absl::StatusOr<std::int64_t> limit = ParseIntParam(request.query, "limit", 1, 200, 50);
@@ -254,7 +261,7 @@ runtime::Task<HttpReply> ConsoleApi::Jobs(const HttpRequest& request) {
   cohort::v1::ListJobsResponse page;
   grpc::ClientContext ctx;
   Prepare(ctx, request.token);
-  grpc::Status s = co_await rpc::Call(broker_.async(), &Broker::Stub::async::ListJobs, &ctx, list, &page);
+  grpc::Status s = co_await rpc::Call(caller->broker->async(), &Broker::Stub::async::ListJobs, &ctx, list, &page);
   if (!s.ok()) co_return FromGrpc(s);
   std::string body = "{\"jobs\":[";
   for (int i = 0; i < page.jobs_size(); ++i) absl::StrAppend(&body, i == 0 ? "" : ",", ProtoJson(page.jobs(i)));
@@ -265,12 +272,13 @@ runtime::Task<HttpReply> ConsoleApi::Jobs(const HttpRequest& request) {
 }
 
 runtime::Task<HttpReply> ConsoleApi::Job(const std::string& id, const std::string& token) {
+  const std::shared_ptr<CallerStub> caller = callers_.For(token);  // held across the calls
   cohort::v1::GetJobRequest req;
   req.set_job_id(id);
   cohort::v1::GetJobResponse resp;
   grpc::ClientContext ctx;
   Prepare(ctx, token);
-  grpc::Status s = co_await rpc::Call(broker_.async(), &Broker::Stub::async::GetJob, &ctx, req, &resp);
+  grpc::Status s = co_await rpc::Call(caller->broker->async(), &Broker::Stub::async::GetJob, &ctx, req, &resp);
   if (!s.ok()) co_return FromGrpc(s);
   cohort::v1::Job& job = *resp.mutable_job();
   const std::string payload = BytesPreviewJson(job.spec().payload());
@@ -281,12 +289,13 @@ runtime::Task<HttpReply> ConsoleApi::Job(const std::string& id, const std::strin
 }
 
 runtime::Task<HttpReply> ConsoleApi::Progress(std::string id, std::string token) {
+  const std::shared_ptr<CallerStub> caller = callers_.For(token);  // held across the calls
   cohort::v1::GetJobRequest req;
   req.set_job_id(id);
   cohort::v1::GetJobResponse resp;
   grpc::ClientContext ctx;
   Prepare(ctx, token);
-  grpc::Status s = co_await rpc::Call(broker_.async(), &Broker::Stub::async::GetJob, &ctx, req, &resp);
+  grpc::Status s = co_await rpc::Call(caller->broker->async(), &Broker::Stub::async::GetJob, &ctx, req, &resp);
   if (!s.ok()) co_return FromGrpc(s);
   HttpReply reply;
   if (resp.job().state() != cohort::v1::JOB_STATE_RUNNING) {
@@ -299,12 +308,13 @@ runtime::Task<HttpReply> ConsoleApi::Progress(std::string id, std::string token)
 
 runtime::Task<HttpReply> ConsoleApi::JobBytes(const std::string& id, const std::string& which,
                                               const std::string& token) {
+  const std::shared_ptr<CallerStub> caller = callers_.For(token);  // held across the calls
   cohort::v1::GetJobRequest req;
   req.set_job_id(id);
   cohort::v1::GetJobResponse resp;
   grpc::ClientContext ctx;
   Prepare(ctx, token);
-  grpc::Status s = co_await rpc::Call(broker_.async(), &Broker::Stub::async::GetJob, &ctx, req, &resp);
+  grpc::Status s = co_await rpc::Call(caller->broker->async(), &Broker::Stub::async::GetJob, &ctx, req, &resp);
   if (!s.ok()) co_return FromGrpc(s);
   if (which == "result" && !resp.job().has_result()) co_return ErrorReply(404, "the job has no result");
   HttpReply reply;
@@ -316,53 +326,59 @@ runtime::Task<HttpReply> ConsoleApi::JobBytes(const std::string& id, const std::
 
 runtime::Task<HttpReply> ConsoleApi::JobAction(const std::string& id, const std::string& action,
                                                const std::string& token) {
+  const std::shared_ptr<CallerStub> caller = callers_.For(token);  // held across the calls
   grpc::ClientContext ctx;
   Prepare(ctx, token);
   if (action == "cancel") {
     cohort::v1::CancelJobRequest req;
     req.set_job_id(id);
     cohort::v1::CancelJobResponse resp;
-    grpc::Status s = co_await rpc::Call(broker_.async(), &Broker::Stub::async::CancelJob, &ctx, req, &resp);
+    grpc::Status s = co_await rpc::Call(caller->broker->async(), &Broker::Stub::async::CancelJob, &ctx, req, &resp);
     co_return s.ok() ? Json(ProtoJson(resp)) : FromGrpc(s);
   }
   if (action == "retry") {
     cohort::v1::RetryJobRequest req;
     req.set_job_id(id);
     cohort::v1::RetryJobResponse resp;
-    grpc::Status s = co_await rpc::Call(broker_.async(), &Broker::Stub::async::RetryJob, &ctx, req, &resp);
+    grpc::Status s = co_await rpc::Call(caller->broker->async(), &Broker::Stub::async::RetryJob, &ctx, req, &resp);
     co_return s.ok() ? Json(ProtoJson(resp)) : FromGrpc(s);
   }
   cohort::v1::DeleteJobRequest req;
   req.set_job_id(id);
   cohort::v1::DeleteJobResponse resp;
-  grpc::Status s = co_await rpc::Call(broker_.async(), &Broker::Stub::async::DeleteJob, &ctx, req, &resp);
+  grpc::Status s = co_await rpc::Call(caller->broker->async(), &Broker::Stub::async::DeleteJob, &ctx, req, &resp);
   co_return s.ok() ? Json(ProtoJson(resp)) : FromGrpc(s);
 }
 
 runtime::Task<HttpReply> ConsoleApi::StartBulk(const HttpRequest& request) {
+  const std::shared_ptr<CallerStub> caller = callers_.For(request.token);  // held across the calls
   absl::StatusOr<cohort::v1::StartBulkOperationRequest> req = ParseBulkRequest(request.body);
   if (!req.ok()) co_return ErrorReply(400, req.status().message());
   cohort::v1::StartBulkOperationResponse resp;
   grpc::ClientContext ctx;
   Prepare(ctx, request.token);
-  grpc::Status s = co_await rpc::Call(broker_.async(), &Broker::Stub::async::StartBulkOperation, &ctx, *req, &resp);
+  grpc::Status s =
+      co_await rpc::Call(caller->broker->async(), &Broker::Stub::async::StartBulkOperation, &ctx, *req, &resp);
   if (!s.ok()) co_return FromGrpc(s);
   co_return Json(ProtoJson(resp));
 }
 
 runtime::Task<HttpReply> ConsoleApi::Bulk(const std::string& id, const std::string& token) {
+  const std::shared_ptr<CallerStub> caller = callers_.For(token);  // held across the calls
   cohort::v1::GetBulkOperationRequest req;
   req.set_id(id);
   cohort::v1::GetBulkOperationResponse resp;
   grpc::ClientContext ctx;
   Prepare(ctx, token);
-  grpc::Status s = co_await rpc::Call(broker_.async(), &Broker::Stub::async::GetBulkOperation, &ctx, req, &resp);
+  grpc::Status s =
+      co_await rpc::Call(caller->broker->async(), &Broker::Stub::async::GetBulkOperation, &ctx, req, &resp);
   if (!s.ok()) co_return FromGrpc(s);
   co_return Json(ProtoJson(resp));
 }
 
 runtime::Task<HttpReply> ConsoleApi::QueueAction(const std::string& queue, const std::string& action,
                                                  const std::string& token) {
+  const std::shared_ptr<CallerStub> caller = callers_.For(token);  // held across the calls
   grpc::ClientContext ctx;
   Prepare(ctx, token);
   grpc::Status s;
@@ -370,18 +386,19 @@ runtime::Task<HttpReply> ConsoleApi::QueueAction(const std::string& queue, const
     cohort::v1::PauseQueueRequest req;
     req.set_queue(queue);
     cohort::v1::PauseQueueResponse resp;
-    s = co_await rpc::Call(broker_.async(), &Broker::Stub::async::PauseQueue, &ctx, req, &resp);
+    s = co_await rpc::Call(caller->broker->async(), &Broker::Stub::async::PauseQueue, &ctx, req, &resp);
   } else {
     cohort::v1::ResumeQueueRequest req;
     req.set_queue(queue);
     cohort::v1::ResumeQueueResponse resp;
-    s = co_await rpc::Call(broker_.async(), &Broker::Stub::async::ResumeQueue, &ctx, req, &resp);
+    s = co_await rpc::Call(caller->broker->async(), &Broker::Stub::async::ResumeQueue, &ctx, req, &resp);
   }
   if (!s.ok()) co_return FromGrpc(s);
   co_return Json("{}");
 }
 
 runtime::Task<HttpReply> ConsoleApi::QueueLimits(const std::string& queue, const HttpRequest& request) {
+  const std::shared_ptr<CallerStub> caller = callers_.For(request.token);  // held across the calls
   absl::StatusOr<cohort::v1::QueueLimits> limits = ParseLimits(request.body);
   if (!limits.ok()) co_return ErrorReply(400, limits.status().message());
   cohort::v1::SetQueueLimitsRequest req;
@@ -390,13 +407,14 @@ runtime::Task<HttpReply> ConsoleApi::QueueLimits(const std::string& queue, const
   cohort::v1::SetQueueLimitsResponse resp;
   grpc::ClientContext ctx;
   Prepare(ctx, request.token);
-  grpc::Status s = co_await rpc::Call(broker_.async(), &Broker::Stub::async::SetQueueLimits, &ctx, req, &resp);
+  grpc::Status s = co_await rpc::Call(caller->broker->async(), &Broker::Stub::async::SetQueueLimits, &ctx, req, &resp);
   if (!s.ok()) co_return FromGrpc(s);
   co_return Json(ProtoJson(resp));
 }
 
 runtime::Task<HttpReply> ConsoleApi::Schedules(const std::string& token) {
-  if (scheduler_ == nullptr) co_return ErrorReply(503, "no scheduler: start cohort-console with --scheduler");
+  const std::shared_ptr<CallerStub> caller = callers_.For(token);  // held across the calls
+  if (!callers_.has_scheduler()) co_return ErrorReply(503, "no scheduler: start cohort-console with --scheduler");
   cohort::v1::ListSchedulesRequest req;
   req.set_page_size(100);
   std::string body = "{\"schedules\":[";
@@ -405,7 +423,8 @@ runtime::Task<HttpReply> ConsoleApi::Schedules(const std::string& token) {
     cohort::v1::ListSchedulesResponse resp;
     grpc::ClientContext ctx;
     Prepare(ctx, token);
-    grpc::Status s = co_await rpc::Call(scheduler_->async(), &Scheduler::Stub::async::ListSchedules, &ctx, req, &resp);
+    grpc::Status s =
+        co_await rpc::Call(caller->scheduler->async(), &Scheduler::Stub::async::ListSchedules, &ctx, req, &resp);
     if (!s.ok()) co_return FromGrpc(s);
     for (const cohort::v1::Schedule& schedule : resp.schedules()) {
       absl::StrAppend(&body, count++ == 0 ? "" : ",", ProtoJson(schedule));
@@ -418,7 +437,8 @@ runtime::Task<HttpReply> ConsoleApi::Schedules(const std::string& token) {
 
 runtime::Task<HttpReply> ConsoleApi::ScheduleAction(const std::string& id, const std::string& action,
                                                     const std::string& token) {
-  if (scheduler_ == nullptr) co_return ErrorReply(503, "no scheduler: start cohort-console with --scheduler");
+  const std::shared_ptr<CallerStub> caller = callers_.For(token);  // held across the calls
+  if (!callers_.has_scheduler()) co_return ErrorReply(503, "no scheduler: start cohort-console with --scheduler");
   grpc::ClientContext ctx;
   Prepare(ctx, token);
   grpc::Status s;
@@ -427,17 +447,17 @@ runtime::Task<HttpReply> ConsoleApi::ScheduleAction(const std::string& id, const
     cohort::v1::PauseScheduleRequest req;
     req.set_schedule_id(id);
     cohort::v1::PauseScheduleResponse resp;
-    s = co_await rpc::Call(scheduler_->async(), &Scheduler::Stub::async::PauseSchedule, &ctx, req, &resp);
+    s = co_await rpc::Call(caller->scheduler->async(), &Scheduler::Stub::async::PauseSchedule, &ctx, req, &resp);
   } else if (action == "resume") {
     cohort::v1::ResumeScheduleRequest req;
     req.set_schedule_id(id);
     cohort::v1::ResumeScheduleResponse resp;
-    s = co_await rpc::Call(scheduler_->async(), &Scheduler::Stub::async::ResumeSchedule, &ctx, req, &resp);
+    s = co_await rpc::Call(caller->scheduler->async(), &Scheduler::Stub::async::ResumeSchedule, &ctx, req, &resp);
   } else {
     cohort::v1::TriggerScheduleRequest req;
     req.set_schedule_id(id);
     cohort::v1::TriggerScheduleResponse resp;
-    s = co_await rpc::Call(scheduler_->async(), &Scheduler::Stub::async::TriggerSchedule, &ctx, req, &resp);
+    s = co_await rpc::Call(caller->scheduler->async(), &Scheduler::Stub::async::TriggerSchedule, &ctx, req, &resp);
     if (s.ok()) body = ProtoJson(resp);
   }
   if (!s.ok()) co_return FromGrpc(s);

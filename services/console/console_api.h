@@ -7,6 +7,7 @@
 #include "protos/cohort/v1/broker.grpc.pb.h"
 #include "protos/cohort/v1/scheduler.grpc.pb.h"
 #include "services/console/api_route.h"
+#include "services/console/caller_stubs.h"
 #include "services/console/http_types.h"
 
 namespace cohort::console {
@@ -55,8 +56,7 @@ struct Permissions {
 // --scheduler): schedule routes then answer 503.
 class ConsoleApi {
  public:
-  ConsoleApi(cohort::v1::Broker::Stub& broker, cohort::v1::Scheduler::Stub* scheduler, ConsoleApiOptions options)
-      : broker_(broker), scheduler_(scheduler), options_(std::move(options)) {}
+  ConsoleApi(CallerStubs& callers, ConsoleApiOptions options) : callers_(callers), options_(std::move(options)) {}
 
   const ConsoleApiOptions& options() const { return options_; }
 
@@ -105,8 +105,7 @@ class ConsoleApi {
                                                               std::function<void(grpc::Status)>),
                                     Request req, std::string token) const;
 
-  cohort::v1::Broker::Stub& broker_;
-  cohort::v1::Scheduler::Stub* scheduler_;
+  CallerStubs& callers_;
   const ConsoleApiOptions options_;
 };
 

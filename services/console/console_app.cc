@@ -8,10 +8,8 @@ ConsoleApp::ConsoleApp(runtime::EventLoop& loop, prometheus::Registry& registry,
     : options_(std::move(options)),
       metrics_(registry),
       watch_stub_(cohort::v1::Broker::NewStub(options_.broker)),
-      broker_stub_(cohort::v1::Broker::NewStub(options_.broker_for_callers)),
-      scheduler_stub_(options_.scheduler_for_callers ? cohort::v1::Scheduler::NewStub(options_.scheduler_for_callers)
-                                                     : nullptr),
-      api_(*broker_stub_, scheduler_stub_.get(), options_.api),
+      callers_(options_.broker_for_callers, options_.scheduler_for_callers),
+      api_(callers_, options_.api),
       hub_(*watch_stub_, metrics_),
       bridge_(loop) {}
 

@@ -22,12 +22,12 @@ struct ConsoleAppOptions {
   // The console's own credential (its token or client certificate): the one Watch that
   // every open page shares. Needs scope read.
   std::shared_ptr<grpc::Channel> broker;
-  // The same broker without a token of the console's own: every API call, each carrying
-  // the signed-in browser's token (see ConsoleApi). May be the same channel as
-  // `broker` when the console has no token.
-  std::shared_ptr<grpc::Channel> broker_for_callers;
-  // The scheduler, likewise without a token of its own; null: no schedules page.
-  std::shared_ptr<grpc::Channel> scheduler_for_callers;
+  // Channels to the same broker without a token of the console's own: every API call,
+  // each carrying the signed-in browser's token (see ConsoleApi), on a channel of that
+  // token's own (CallerStubs).
+  ChannelFactory broker_for_callers;
+  // The scheduler, likewise; null: no schedules page.
+  ChannelFactory scheduler_for_callers;
   ConsoleApiOptions api;
   HttpServerOptions http;
 };
@@ -57,8 +57,7 @@ class ConsoleApp {
   ConsoleAppOptions options_;
   ConsoleMetrics metrics_;
   std::unique_ptr<cohort::v1::Broker::Stub> watch_stub_;
-  std::unique_ptr<cohort::v1::Broker::Stub> broker_stub_;
-  std::unique_ptr<cohort::v1::Scheduler::Stub> scheduler_stub_;
+  CallerStubs callers_;
   ConsoleApi api_;
   WatchHub hub_;
   LoopBridge bridge_;

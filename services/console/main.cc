@@ -113,8 +113,10 @@ int Main(int argc, char** argv) {
   auth::ClientSecurityOptions for_callers = security;
   for_callers.token.clear();
   options.broker = Channel(broker, security);
-  options.broker_for_callers = security.token.empty() ? options.broker : Channel(broker, for_callers);
-  if (scheduler) options.scheduler_for_callers = Channel(*scheduler, for_callers);
+  options.broker_for_callers = [broker, for_callers] { return Channel(broker, for_callers); };
+  if (scheduler) {
+    options.scheduler_for_callers = [address = *scheduler, for_callers] { return Channel(address, for_callers); };
+  }
   options.api.read_only = absl::GetFlag(FLAGS_read_only);
   options.api.broker_address = broker.ToString();
   options.api.scheduler_address = scheduler ? scheduler->ToString() : "";

@@ -244,7 +244,11 @@ console::ConsoleAppOptions ConsoleOptions(const common::HostPort& listen, const 
   options.broker = grpc::CreateCustomChannel(internal_address, grpc::InsecureChannelCredentials(), args);
   auth::ClientSecurityOptions security = ClientSecurity(server);
   security.token.clear();
-  options.broker_for_callers = OrDie(auth::MakeChannel(DialAddress(bound), security, args));
+  // Checked once here; the console makes one such channel per browser credential.
+  OrDie(auth::MakeChannel(DialAddress(bound), security, args));
+  options.broker_for_callers = [address = DialAddress(bound), security, args] {
+    return *auth::MakeChannel(address, security, args);
+  };
   options.scheduler_for_callers = options.broker_for_callers;
   options.api.broker_address = bound.ToString();
   options.api.scheduler_address = bound.ToString();
