@@ -176,8 +176,10 @@ TEST_F(ExecutorTest, AnAttemptPastItsTimeoutFails) {
   EXPECT_EQ(Get(id).error().code(), "timeout");
 }
 
+// Without prefetch: an attempt the executor holds prefetched is RUNNING on the broker
+// (executor.proto, Hello.prefetch), so --prefetch=0 shows the capacity bound alone.
 TEST_F(ExecutorTest, CapacityBoundsTheAttemptsRunningAtOnce) {
-  StartExecutor(2);
+  StartExecutor(2, {"--prefetch=0"});
   std::vector<std::string> ids = Submit({Kind("builtin.sleep", "1h"), Kind("builtin.sleep", "1h"),
                                          Kind("builtin.sleep", "1h")});
   ASSERT_TRUE(AwaitState(ids[1], cohort::v1::JOB_STATE_RUNNING));
