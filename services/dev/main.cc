@@ -244,8 +244,9 @@ console::ConsoleAppOptions ConsoleOptions(const common::HostPort& listen, const 
   options.broker = grpc::CreateCustomChannel(internal_address, grpc::InsecureChannelCredentials(), args);
   auth::ClientSecurityOptions security = ClientSecurity(server);
   security.token.clear();
-  // Checked once here; the console makes one such channel per browser credential.
-  OrDie(auth::MakeChannel(DialAddress(bound), security, args));
+  // The console makes one such channel per browser credential; the settings are
+  // checked once here, so making one cannot fail.
+  if (absl::Status s = auth::CheckClientSecurity(security); !s.ok()) Die(std::string(s.message()));
   options.broker_for_callers = [address = DialAddress(bound), security, args] {
     return *auth::MakeChannel(address, security, args);
   };
