@@ -15,23 +15,13 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "libs/auth/channel_credentials.h"
+#include "tests/testing/free_port.h"
 
 namespace cohort::auth {
 namespace {
 
 // A port nothing listens on right now (the kernel's pick, released at once).
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  socklen_t size = sizeof addr;
-  EXPECT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &size), 0);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
+using ::cohort::testing::FreePort;
 
 std::unique_ptr<grpc::Server> ServeOn(int port) {
   grpc::ServerBuilder builder;

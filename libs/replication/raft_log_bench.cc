@@ -26,6 +26,7 @@
 #include "absl/time/clock.h"
 #include "libs/replication/raft_log.h"
 #include "libs/runtime/runtime.h"
+#include "tests/testing/free_port.h"
 
 ABSL_FLAG(int, entries, 2000, "sequential proposals to time");
 ABSL_FLAG(int, size, 1024, "bytes per entry");
@@ -35,17 +36,7 @@ ABSL_FLAG(std::string, dir, "/tmp", "where the members' temp dirs go");
 namespace cohort::replication {
 namespace {
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
+using ::cohort::testing::FreePort;
 
 // Counts what it applies; its snapshot is the count.
 class CountingMachine final : public StateMachine {

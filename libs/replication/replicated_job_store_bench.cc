@@ -27,6 +27,7 @@
 #include "libs/replication/replicated_job_store.h"
 #include "libs/runtime/runtime.h"
 #include "libs/store/rocks_job_store.h"
+#include "tests/testing/free_port.h"
 
 ABSL_FLAG(int, commits, 2000, "batches to commit, per phase");
 ABSL_FLAG(int, jobs, 16, "jobs per batch (each with its event)");
@@ -36,17 +37,7 @@ ABSL_FLAG(std::string, dir, "/tmp", "where the stores' temp dirs go");
 namespace cohort::replication {
 namespace {
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
+using ::cohort::testing::FreePort;
 
 std::string TempDir(const char* name) {
   std::string pattern = absl::StrCat(absl::GetFlag(FLAGS_dir), "/", name, ".XXXXXX");

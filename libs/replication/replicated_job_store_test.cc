@@ -21,24 +21,14 @@
 #include "libs/replication/job_batch_codec.h"
 #include "libs/replication/job_store_machine.h"
 #include "libs/runtime/runtime.h"
+#include "tests/testing/free_port.h"
 
 namespace cohort::replication {
 namespace {
 
 using store::JobBatch;
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  socklen_t len = sizeof addr;
-  EXPECT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
+using ::cohort::testing::FreePort;
 
 std::string TempDir() {
   const char* base = getenv("TEST_TMPDIR");

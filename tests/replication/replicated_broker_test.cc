@@ -46,6 +46,7 @@
 #include "tests/testing/runfiles.h"
 #include "tests/testing/service_process.h"
 #include "tests/testing/temp_dir.h"
+#include "tests/testing/free_port.h"
 
 namespace cohort::testing {
 namespace {
@@ -53,17 +54,7 @@ namespace {
 constexpr int kReplicas = 3;
 constexpr absl::Duration kFailoverBound = absl::Seconds(5);
 
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  socklen_t size = sizeof addr;
-  EXPECT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &size), 0);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
+using ::cohort::testing::FreePort;
 
 std::string Local(int port) { return absl::StrCat("127.0.0.1:", port); }
 
