@@ -105,6 +105,7 @@ class EchoService final : public Echo::CallbackService {
   // Observed: every call's outcome goes to outcomes_. Text "not-found" answers NOT_FOUND.
   grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx, const EchoMessage* req,
                                   EchoMessage* resp) override {
+    last_context_.store(ctx);
     return ServeObservedUnary(loop_, "Unary", [this](const UnaryOutcome& o) { outcomes_.Add(o); },
                               [this, req, resp]() -> Task<grpc::Status> {
       loop_.CheckInLoopThread();
@@ -165,10 +166,14 @@ class EchoService final : public Echo::CallbackService {
     });
   }
 
+  // The context of the latest unary call (any thread).
+  grpc::CallbackServerContext* last_context() const { return last_context_.load(); }
+
  private:
   EventLoop& loop_;
   HandlerCounts& counts_;
   Outcomes& outcomes_;
+  std::atomic<grpc::CallbackServerContext*> last_context_{nullptr};
 };
 
 // A server whose handlers run on a loop in its own thread.
@@ -275,6 +280,38 @@ TEST_F(RpcTest, ClientDeadlineCancelsTheServerHandler) {
   grpc::Status s = stub_->Unary(&ctx, req, &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   EXPECT_TRUE(counts_.AwaitIdleWithCancelled(1));  // no handler left behind
+}
+
+// A call whose deadline passes while the loop is busy is cancelled before its handler
+// starts. The handler still runs and sees the cancellation at its first suspension point
+// (so its cleanup runs: WaitFor cancels its job), and the call still finishes: before,
+// the handler never ran and the reactor was never finished.
+TEST_F(RpcTest, ACallCancelledBeforeItsHandlerStartedStillRunsTheHandlerCancelled) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool client_done = false;
+  server_loop_.Post([&] {  // the loop is busy until the call was cancelled on the server
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait_for(lock, 10s, [&] { return client_done; });
+    const auto give_up = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < give_up &&
+           (service_.last_context() == nullptr || !service_.last_context()->IsCancelled())) {
+      std::this_thread::yield();
+    }
+  });
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 200ms);
+  EchoMessage req;
+  req.set_delay_ms(3'600'000);
+  EchoMessage resp;
+  EXPECT_EQ(stub_->Unary(&ctx, req, &resp).error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    client_done = true;
+  }
+  cv.notify_all();
+  EXPECT_TRUE(counts_.AwaitIdleWithCancelled(1));
+  EXPECT_EQ(outcomes_.Await(1), std::vector<grpc::StatusCode>{grpc::StatusCode::CANCELLED});
 }
 
 TEST_F(RpcTest, CancellingTheAwaitingTaskCancelsTheCall) {

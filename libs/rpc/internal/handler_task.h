@@ -13,36 +13,45 @@
 namespace cohort::rpc::internal {
 
 // The task that serves one call on a loop, started and cancelled from gRPC's threads.
-// Its loop-side state outlives the reactor, so a cancellation posted just before the
-// reactor is deleted is harmless.
+// The handler always starts, even when its call was cancelled first (a deadline that
+// passed while the call was queued): the cancellation is then raised at its first
+// suspension point, so what a handler does when cancelled (WaitFor cancels its job when
+// the call's deadline passes) never depends on how busy the loop was. Its loop-side
+// state outlives the reactor, so a cancellation posted just before the reactor is
+// deleted is harmless.
 class HandlerTask {
  public:
   explicit HandlerTask(runtime::EventLoop& loop) : loop_(loop), shared_(std::make_shared<Shared>()) {}
-
   // Any thread: spawns make() (returning Task<void>) on the loop.
   template <typename Make>
   void Start(Make make) {
     loop_.Post([shared = shared_, make = std::move(make), &loop = loop_]() mutable {
-      shared->task = runtime::Spawn(loop, make());
-      if (shared->cancelled) shared->task.Cancel();
+      shared->task = runtime::Spawn(loop, Begin(shared, make()));
     });
   }
-
   // Any thread: cancels the task (before or after it started).
   void Cancel() {
     loop_.Post([shared = shared_] {
       shared->cancelled = true;
-      if (shared->task.valid()) shared->task.Cancel();
+      if (shared->started) shared->task.Cancel();
     });
   }
-
   runtime::EventLoop& loop() const { return loop_; }
 
  private:
   struct Shared {
+    bool started = false;
     bool cancelled = false;
     runtime::TaskHandle<void> task;
   };
+  // Runs body; a cancellation that came before this started is requested now, from
+  // inside the running task, so body's first suspension point raises it.
+  static runtime::Task<void> Begin(std::shared_ptr<Shared> shared, runtime::Task<void> body) {
+    shared->started = true;
+    if (shared->cancelled) shared->task.Cancel();
+    co_await std::move(body);
+  }
+
   runtime::EventLoop& loop_;
   std::shared_ptr<Shared> shared_;
 };
