@@ -5,13 +5,14 @@
 # built by clang-14 in the fuzzers' configuration and output base, so that the fuzzers
 # then reuse those compile units (the CLI's and cohort-dev's tests, executor_app_test and
 # schedules_test, which would add ~45 units of client and app code, run in opt mode
-# only); the libraries and the executor's and scheduler's thread-using parts under
-# ThreadSanitizer (not what calls into gRPC: Debian's gRPC is not TSan-instrumented, so
-# TSan reports races inside it that are not ours; the broker's engine is confined to its
-# loop, and the store thread it talks to is TSan-tested in libs/store); and a bounded
-# libFuzzer run of every decoder. A cold run took 34 min on 2 cores (2026-12-06). Ends
-# with "N passed, N failed" (test targets, from Bazel's summary) and exits non-zero if
-# anything failed.
+# only); the parts that use threads of their own under ThreadSanitizer (the runtime, the
+# store's writer thread, the executor's process runner, and the thread-using parts of
+# libs/common: the log, signals and id generation; not what calls into gRPC: Debian's gRPC
+# is not TSan-instrumented, so TSan reports races inside it that are not ours; the
+# broker's engine is confined to its loop, and the store thread it talks to is
+# TSan-tested in libs/store); and a bounded libFuzzer run of every decoder. Each phase
+# prints its wall time. Ends with "N passed, N failed" (test targets, from Bazel's
+# summary) and exits non-zero if anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh || exit 1
@@ -20,10 +21,18 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 
+phase_start=$SECONDS
+phase_done() {
+  echo "== $1 took $((SECONDS - phase_start)) s (total $SECONDS s)"
+  phase_start=$SECONDS
+}
+phase_done "setup"
+
 run() {
   echo "== bazel test $*"
   bazel test --config=ci "$@" 2>&1 | tee -a "$log" | grep -E '^(//|Executed|ERROR|FAIL:)'
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+  phase_done "this phase"
 }
 
 # clang-14 with ASan + UBSan (--config=fuzz), in tools/fuzz.sh's output base.
@@ -33,6 +42,7 @@ run_sanitized() {
   bazel --output_base="$COHORT_FUZZ_OUTPUT_BASE" --max_idle_secs=300 test --config=ci --config=fuzz \
     --symlink_prefix=/ "$@" 2>&1 | tee -a "$log" | grep -E '^(//|Executed|ERROR|FAIL:)'
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+  phase_done "this phase"
 }
 
 # The cross-process gtests run shuffled (each must stand alone); the rest as they are.
@@ -46,16 +56,15 @@ run --test_arg=--gtest_shuffle $gtests
 run_sanitized --build_tests_only -- //libs/... //services/broker/... //services/scheduler/... \
   //services/console/... //services/executor/... -//services/executor:executor_app_test \
   -//services/scheduler:schedules_test
-run --config=tsan //libs/runtime/... //libs/store/... //libs/common/... \
-  //services/executor:process_runner_test //services/executor:allowlist_test \
-  //services/executor:builtin_runner_test //services/executor:progress_lines_test \
-  //services/scheduler:release_tracker_test //services/scheduler/cron:all
+run --config=tsan //libs/runtime/... //libs/store/... //libs/common:log_test \
+  //libs/common:signals_test //libs/common:ids_test //services/executor:process_runner_test
 
 # libFuzzer over every request decoder and validator, under ASan/UBSan (the output base
 # above): a bounded run per target; `bash tools/fuzz.sh 600` for a longer one.
 echo "== tools/fuzz.sh 10"
 bash tools/fuzz.sh 10 2>&1 | tee -a "$log" | grep -E '^(== |[a-z_]+_fuzz: |fuzz: |crashing input: )'
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+phase_done "fuzzing"
 
 passed=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "$log")
 failed=$(grep -cE '^//[^ ]+ +.*(FAILED|TIMEOUT|NO STATUS|INCOMPLETE)' "$log")
