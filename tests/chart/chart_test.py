@@ -767,7 +767,7 @@ class ChartTest(unittest.TestCase):
                     self.assertNotIn((x, y), cells, f"{p['title']} overlaps {cells.get((x, y))}")
                     cells[(x, y)] = p["title"]
         rows = [p["title"] for p in d["panels"] if p["type"] == "row"]
-        self.assertEqual(["Broker", "Executors", "Scheduler", "Errors"], rows)
+        self.assertEqual(["Broker", "Executors", "Scheduler", "Errors", "Broker replication"], rows)
 
     def test_dashboard_queries_are_well_formed(self):
         for p in self.dashboard()["panels"]:
