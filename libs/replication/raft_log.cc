@@ -89,8 +89,6 @@ class RaftLog::Impl {
       while (loop_open_ && uv_loop_close(&loop_) == UV_EBUSY) uv_run(&loop_, UV_RUN_ONCE);
       absl::MutexLock lock(&mu_);
       status_.role = Role::kStopped;
-      progress_.role = Role::kStopped;
-      for (MemberProgress& m : progress_.members) m.match_index.reset();
     });
     ready.WaitForNotification();
     if (!init.ok()) {
@@ -132,11 +130,6 @@ class RaftLog::Impl {
   LogStatus status() const {
     absl::MutexLock lock(&mu_);
     return status_;
-  }
-
-  ReplicationProgress progress() const {
-    absl::MutexLock lock(&mu_);
-    return progress_;
   }
 
   const RaftLogOptions& options() const { return options_; }
@@ -191,11 +184,6 @@ class RaftLog::Impl {
       return s;
     }
     raft_.data = this;
-    // Every message libraft sends goes through io_.send: counting InstallSnapshot
-    // there counts the snapshots actually handed to the transport (libraft has no
-    // callback of its own for it).
-    uv_send_ = io_.send;
-    io_.send = &Impl::CountingSend;
     raft_set_heartbeat_timeout(&raft_, Millis(options_.heartbeat_interval));
     raft_set_election_timeout(&raft_, Millis(options_.election_timeout));
     raft_set_snapshot_threshold(&raft_, options_.snapshot_threshold);
@@ -263,45 +251,6 @@ class RaftLog::Impl {
 
   static void OnCheck(uv_check_t* handle) { static_cast<Impl*>(handle->data)->ReportStatus(); }
 
-  // raft_init pointed io->data at the raft instance, whose data is this Impl.
-  static int CountingSend(raft_io* io, raft_io_send* req, const raft_message* message, raft_io_send_cb cb) {
-    Impl* self = static_cast<Impl*>(static_cast<struct raft*>(io->data)->data);
-    if (message->type == RAFT_IO_INSTALL_SNAPSHOT) ++self->snapshots_sent_;
-    return self->uv_send_(io, req, message, cb);
-  }
-
-  static MemberRole RoleOf(int role) {
-    switch (role) {
-      case RAFT_STANDBY: return MemberRole::kStandby;
-      case RAFT_SPARE: return MemberRole::kSpare;
-      default: return MemberRole::kVoter;
-    }
-  }
-
-  // Copies libraft's configuration and, on the leader, its progress array into
-  // `out`, reusing its storage (this runs at every turn of the loop).
-  void FillProgress(ReplicationProgress& out) {
-    out.commit_index = raft_.commit_index;
-    out.last_index = raft_last_index(&raft_);
-    out.snapshots_sent = snapshots_sent_;
-    const bool leading = raft_state(&raft_) == RAFT_LEADER && raft_.leader_state.progress != nullptr;
-    out.members.resize(raft_.configuration.n);
-    for (unsigned i = 0; i < raft_.configuration.n; ++i) {
-      const raft_server& server = raft_.configuration.servers[i];
-      MemberProgress& m = out.members[i];
-      m.member.id = server.id;
-      if (m.member.address != server.address) m.member.address = server.address;
-      m.role = RoleOf(server.role);
-      if (!leading) {
-        m.match_index.reset();
-      } else if (server.id == raft_.id) {
-        m.match_index = out.last_index;
-      } else {
-        m.match_index = raft_.leader_state.progress[i].match_index;
-      }
-    }
-  }
-
   std::optional<Member> KnownLeader() {
     raft_id id = 0;
     const char* address = nullptr;
@@ -327,8 +276,6 @@ class RaftLog::Impl {
     {
       absl::MutexLock lock(&mu_);
       status_ = now;
-      progress_.role = now.role;
-      FillProgress(progress_);
     }
     if (changed) {
       reported_ = now;
@@ -457,7 +404,6 @@ class RaftLog::Impl {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<Proposal> inbox_ ABSL_GUARDED_BY(mu_);
   LogStatus status_ ABSL_GUARDED_BY(mu_);
-  ReplicationProgress progress_ ABSL_GUARDED_BY(mu_);
 
   // The loop thread's own state.
   uv_loop_t loop_;
@@ -473,8 +419,6 @@ class RaftLog::Impl {
   bool closing_ = false;
   LogStatus reported_;
   std::uint64_t last_applied_term_ = 0;
-  std::uint64_t snapshots_sent_ = 0;
-  int (*uv_send_)(raft_io*, raft_io_send*, const raft_message*, raft_io_send_cb) = nullptr;
 };
 
 absl::StatusOr<std::unique_ptr<RaftLog>> RaftLog::Start(RaftLogOptions options, StateMachine* machine) {
@@ -525,13 +469,5 @@ runtime::Task<absl::StatusOr<LogPosition>> RaftLog::Propose(std::string entry) {
 }
 
 LogStatus RaftLog::status() const { return impl_->status(); }
-
-ReplicationProgress RaftLog::progress() const { return impl_->progress(); }
-
-std::size_t ReplicationProgress::voters() const {
-  std::size_t n = 0;
-  for (const MemberProgress& m : members) n += m.role == MemberRole::kVoter ? 1 : 0;
-  return n;
-}
 
 }  // namespace cohort::replication

@@ -3,7 +3,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,36 +39,6 @@ struct RaftLogOptions {
   // Largest entry Propose accepts (INVALID_ARGUMENT beyond). libraft itself has no
   // limit; a store's group commit is capped at 32 MiB (BatchLimits).
   std::size_t max_entry_bytes = 64 << 20;
-};
-
-// A member's part in the group's configuration (libraft's roles).
-enum class MemberRole {
-  kVoter,    // replicates the log and counts towards a majority
-  kStandby,  // replicates the log, does not vote
-  kSpare,    // neither (a member being added, before its promotion)
-};
-
-// One member of the configuration as a member sees it.
-struct MemberProgress {
-  Member member;
-  MemberRole role = MemberRole::kVoter;
-  // On the leader only: the highest log index this member is known to hold (for the
-  // leader itself, its own last index); nullopt on any other member.
-  std::optional<std::uint64_t> match_index;
-};
-
-// A member's view of replication, published by its own thread (see RaftLog::progress).
-struct ReplicationProgress {
-  Role role = Role::kStopped;
-  std::uint64_t commit_index = 0;    // the highest index known committed
-  std::uint64_t last_index = 0;      // this member's last log index
-  std::uint64_t snapshots_sent = 0;  // InstallSnapshot messages sent since Start
-  // The current configuration (the latest appended, possibly not yet committed), in
-  // libraft's order. Empty on a member that joined and has not heard from a leader.
-  std::vector<MemberProgress> members;
-
-  // Voters in `members`.
-  std::size_t voters() const;
 };
 
 // A ReplicatedLog on libraft 0.15 (canonical/raft, Debian's libraft-dev) with its libuv
@@ -111,10 +80,6 @@ class RaftLog final : public ReplicatedLog {
 
   runtime::Task<absl::StatusOr<LogPosition>> Propose(std::string entry) override;
   LogStatus status() const override;
-
-  // A copy of this member's replication progress as its thread last published it
-  // (at every turn of its loop, so at most a few milliseconds old). Any thread; O(members).
-  ReplicationProgress progress() const;
 
   class Impl;
 

@@ -481,69 +481,8 @@ TEST_F(RaftLogTest, AFollowerBehindTheLeadersLogCatchesUpFromASnapshot) {
   StartMember(follower);
   ExpectIdenticalReplicas(41);
   ExpectAcknowledged(follower, acked);
-  EXPECT_GE(logs_[leader]->progress().snapshots_sent, 1u);
   absl::MutexLock lock(&mu_);
   EXPECT_GE(machines_[follower]->restores(), 1) << "the follower was expected to install the leader's snapshot";
-}
-
-// The leader's last index minus what follower i is known to hold (nullopt: the leader
-// does not list it), from the leader's published progress.
-std::optional<std::uint64_t> LagOf(const ReplicationProgress& p, std::uint64_t id) {
-  for (const MemberProgress& m : p.members) {
-    if (m.member.id == id && m.match_index.has_value()) return p.last_index - *m.match_index;
-  }
-  return std::nullopt;
-}
-
-TEST_F(RaftLogTest, TheLeaderPublishesEachFollowersLagWhichGrowsWhileAFollowerIsStopped) {
-  StartAll();
-  int leader = WaitForLeader();
-  ASSERT_GE(leader, 0);
-  for (int n = 0; n < 10; ++n) ProposeAtLeader(absl::StrCat("all-up-", n));
-  const int stopped = (leader + 1) % kMembers, running = (leader + 2) % kMembers;
-  // Progress is published at every turn of the leader's loop: poll it.
-  auto poll = [&](absl::FunctionRef<bool(const ReplicationProgress&)> pred) {
-    absl::Time deadline = absl::Now() + absl::Seconds(10);
-    ReplicationProgress p = logs_[leader]->progress();
-    while (!pred(p) && absl::Now() < deadline) {
-      absl::SleepFor(absl::Milliseconds(5));
-      p = logs_[leader]->progress();
-    }
-    return p;
-  };
-  ReplicationProgress p = poll([&](const ReplicationProgress& p) {
-    return LagOf(p, members_[stopped].id) == 0u && LagOf(p, members_[running].id) == 0u &&
-           p.commit_index == p.last_index;
-  });
-  EXPECT_EQ(LagOf(p, members_[stopped].id), 0u);
-  EXPECT_EQ(LagOf(p, members_[running].id), 0u);
-  EXPECT_EQ(p.role, Role::kLeader);
-  EXPECT_EQ(p.voters(), 3u);
-  EXPECT_GE(p.commit_index, 10u);
-  EXPECT_EQ(p.commit_index, p.last_index);
-  // A follower knows the configuration but not the others' progress.
-  ReplicationProgress at_follower = logs_[running]->progress();
-  EXPECT_EQ(at_follower.voters(), 3u);
-  EXPECT_EQ(LagOf(at_follower, members_[leader].id), std::nullopt);
-
-  StopMember(stopped);
-  std::vector<Applied> acked;
-  for (int n = 0; n < 10; ++n) {
-    std::string entry = absl::StrCat("one-down-", n);
-    acked.push_back(Applied{ProposeAtLeader(entry), entry});
-  }
-  p = poll([&](const ReplicationProgress& p) {
-    return LagOf(p, members_[running].id) == 0u && p.commit_index == p.last_index;
-  });
-  EXPECT_GE(LagOf(p, members_[stopped].id).value_or(0), 10u);
-  EXPECT_EQ(LagOf(p, members_[running].id), 0u);
-  EXPECT_EQ(p.commit_index, p.last_index);
-
-  StartMember(stopped);
-  ExpectIdenticalReplicas(20);
-  ExpectAcknowledged(stopped, acked);
-  p = poll([&](const ReplicationProgress& p) { return LagOf(p, members_[stopped].id) == 0u; });
-  EXPECT_EQ(LagOf(p, members_[stopped].id), 0u);
 }
 
 }  // namespace

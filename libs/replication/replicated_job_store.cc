@@ -76,11 +76,6 @@ LogStatus ReplicatedJobStore::status() const {
   return log_->status();
 }
 
-ReplicationProgress ReplicatedJobStore::progress() const {
-  if (!log_) return ReplicationProgress{};
-  return log_->progress();
-}
-
 void ReplicatedJobStore::SetStatusListener(std::function<void(const LogStatus&)> listener) {
   machine_->SetStatusListener(std::move(listener));
 }
