@@ -288,7 +288,9 @@ class ChartTest(unittest.TestCase):
                         self.assertNotIn("data", volumes)
                         self.assertRegex(claims[0]["spec"]["resources"]["requests"]["storage"], r"^\d+[GM]i$")
                     if name == "scheduler":
-                        self.assertTrue(flags["broker"].endswith("-broker:7070"), flags)
+                        # A replicated broker's clients dial its headless Service.
+                        broker = "-broker-headless:7070" if values == self.scenario("replicated") else "-broker:7070"
+                        self.assertTrue(flags["broker"].endswith(broker), flags)
         # No values knob makes a second scheduler: the schema refuses one
         # (test_schema_rejects_each_wrong_value_in_lint_and_template).
 
@@ -383,14 +385,17 @@ class ChartTest(unittest.TestCase):
                     self.assertEqual(f"0.0.0.0:{port}", self.flags(c)["listen"])
                     # kubelet's gRPC probe has no TLS: with TLS on, the port is probed by TCP.
                     tls = "--tls-cert=/etc/cohort/tls/tls.crt" in c["args"]
-                    # A replica of a replicated broker is alive on /metrics, Ready while it leads.
+                    # A replica of a replicated broker is alive and Ready on /metrics (only
+                    # the leader listens on gRPC).
                     replicated = suffix == "-broker" and "--replicas" in " ".join(c["args"])
-                    for probe in ("readinessProbe",) if replicated else ("readinessProbe", "livenessProbe"):
-                        self.assertEqual({"port": port}, c[probe]["tcpSocket" if tls else "grpc"], probe)
-                        # values' probes; a replica's readiness within its 2 s period
-                        self.assertEqual(2 if replicated else 5, c[probe]["timeoutSeconds"], probe)
+                    for probe in ("readinessProbe", "livenessProbe"):
+                        if replicated:
+                            self.assertEqual({"path": "/metrics", "port": "metrics"}, c[probe]["httpGet"], probe)
+                        else:
+                            self.assertEqual({"port": port}, c[probe]["tcpSocket" if tls else "grpc"], probe)
+                        self.assertEqual(5, c[probe]["timeoutSeconds"], probe)  # values' probes
 
-    def test_a_replicated_broker_is_a_group_with_a_majority_kept_and_the_leader_ready(self):
+    def test_a_replicated_broker_is_a_group_with_a_majority_kept_and_drainable(self):
         objects = self.rendered[self.scenario("replicated")]
         sts = self.find(objects, "StatefulSet", "-broker")
         name = sts["metadata"]["name"]
@@ -406,31 +411,53 @@ class ChartTest(unittest.TestCase):
             flags["replicas"])
         headless = self.find(objects, "Service", "-broker-headless")
         self.assertEqual(name + "-headless", sts["spec"]["serviceName"])
-        self.assertTrue(headless["spec"]["publishNotReadyAddresses"])  # followers are never Ready
+        # Its name lists every replica, Ready or not: clients find the leader among them.
+        self.assertTrue(headless["spec"]["publishNotReadyAddresses"])
         self.assertIn({"name": "raft", "port": ports["raft"], "targetPort": "raft"}, headless["spec"]["ports"])
-        # Alive is /metrics (every replica), Ready is the gRPC health check (the leader only).
-        for probe in ("startupProbe", "livenessProbe"):
+        self.assertIn({"name": "grpc", "port": ports["grpc"], "targetPort": "grpc"}, headless["spec"]["ports"])
+        # Alive and Ready are /metrics, which every member serves: Ready does not mean
+        # leading, or the budget below would count one healthy pod and block every drain.
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             self.assertEqual({"path": "/metrics", "port": "metrics"}, c[probe]["httpGet"], probe)
-        self.assertEqual({"port": ports["grpc"]}, c["readinessProbe"]["grpc"])
-        # Probed every 2 s and Unready at the first failure: the client Service follows a
-        # new leader within about a probe period of the failover.
-        self.assertEqual((2, 1), (c["readinessProbe"]["periodSeconds"], c["readinessProbe"]["failureThreshold"]))
+        # Every client of the release dials the headless Service, never the client
+        # Service (which would spread connections over members that do not listen).
+        address = f"{name}-headless:{ports['grpc']}"
+        for kind, suffix in [("StatefulSet", "-scheduler"), ("Deployment", "-executor")]:
+            self.assertEqual(address, self.flags(self.container(self.find(objects, kind, suffix)))["broker"], suffix)
+        test_pod = self.find(objects, "Pod", "-test")
+        servers = [a for ctr in test_pod["spec"].get("initContainers", []) + test_pod["spec"]["containers"]
+                   for a in ctr.get("args", []) if a.startswith("--server=")]
+        self.assertEqual([f"--server={address}"] * 2, servers)
+        console = self.find(self.render(values=self.scenario("replicated"), sets=["console.enabled=true"]),
+                            "Deployment", "-console")
+        self.assertEqual(address, self.flags(self.container(console))["broker"])
         term = pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
         self.assertEqual("kubernetes.io/hostname", term["topologyKey"])
         self.assertEqual(sts["spec"]["selector"]["matchLabels"], term["labelSelector"]["matchLabels"])
-        pdb = self.find(objects, "PodDisruptionBudget", "-broker")
-        self.assertEqual(2, pdb["spec"]["minAvailable"])
-        self.assertEqual(sts["spec"]["selector"]["matchLabels"], pdb["spec"]["selector"]["matchLabels"])
-        five = self.render(sets=["broker.replicas=5", "broker.replication.podAntiAffinity=preferred"])
-        self.assertEqual(3, self.find(five, "PodDisruptionBudget", "-broker")["spec"]["minAvailable"])
-        spread = self.find(five, "StatefulSet", "-broker")["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+        # The budget keeps a majority of the members and, all of them Ready, lets a drain
+        # evict one pod of 3 (two of 5) and no more.
+        for replicas, majority in [(3, 2), (5, 3)]:
+            rendered = objects if replicas == 3 else self.render(
+                sets=[f"broker.replicas={replicas}", "broker.replication.podAntiAffinity=preferred"])
+            pdb = self.find(rendered, "PodDisruptionBudget", "-broker")
+            group = self.find(rendered, "StatefulSet", "-broker")
+            self.assertEqual(majority, pdb["spec"]["minAvailable"])
+            self.assertNotIn("maxUnavailable", pdb["spec"])
+            self.assertEqual(group["spec"]["selector"]["matchLabels"], pdb["spec"]["selector"]["matchLabels"])
+            # Kubernetes' disruptionsAllowed with every pod Ready is replicas - minAvailable.
+            self.assertEqual(replicas - 1 - replicas // 2, replicas - pdb["spec"]["minAvailable"])
+            self.assertEqual("$(POD_NAME)", self.flags(self.container(group))["replica-pod-name"])
+            self.assertEqual(replicas, len(self.flags(self.container(group))["replicas"].split(",")))
+        spread = self.find(self.render(sets=["broker.replicas=5", "broker.replication.podAntiAffinity=preferred"]),
+                           "StatefulSet", "-broker")["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
         self.assertIn("preferredDuringSchedulingIgnoredDuringExecution", spread)
-        self.assertEqual(5, len(self.flags(self.container(self.find(five, "StatefulSet", "-broker")))["replicas"].split(",")))
-        # A single broker has none of it.
+        # A single broker has none of it, and its clients dial its client Service.
         single = self.find(self.rendered[None], "StatefulSet", "-broker")
         self.assertNotIn("replicas", self.flags(self.container(single)))
         self.assertNotIn("podManagementPolicy", single["spec"])
         self.assertEqual([], [o for o in self.rendered[None] if o["kind"] == "PodDisruptionBudget"])
+        executor = self.container(self.find(self.rendered[None], "Deployment", "-executor"))
+        self.assertEqual("rel-cohort-broker:7070", self.flags(executor)["broker"])
 
     def test_servers_use_tls_or_say_insecure_and_clients_follow(self):
         workloads = [("StatefulSet", "-broker"), ("StatefulSet", "-scheduler"), ("Deployment", "-executor")]
@@ -482,10 +509,16 @@ class ChartTest(unittest.TestCase):
         self.assertEqual(pdb["spec"]["maxUnavailable"], 1)
 
     def test_cert_manager_certificate_names_the_services_the_clients_dial(self):
-        objects = self.rendered[os.path.join(self.chart, "ci", "mtls-tokens-values.yaml")]
+        values = os.path.join(self.chart, "ci", "mtls-tokens-values.yaml")
+        objects = self.rendered[values]
         cert = self.find(objects, "Certificate", "-tls")
         self.assertIn("rel-cohort-broker", cert["spec"]["dnsNames"])
         self.assertIn("rel-cohort-scheduler", cert["spec"]["dnsNames"])
+        self.assertNotIn("rel-cohort-broker-headless", cert["spec"]["dnsNames"])
+        # A replicated broker's clients dial its headless Service.
+        group = self.find(self.render(values=values, sets=["broker.replicas=3"]), "Certificate", "-tls")
+        self.assertIn("rel-cohort-broker-headless", group["spec"]["dnsNames"])
+        self.assertIn("rel-cohort-broker-headless.jobs.svc", group["spec"]["dnsNames"])
         self.assertEqual(cert["spec"]["secretName"], "rel-cohort-tls")
         self.assertEqual(sorted(cert["spec"]["usages"]), ["client auth", "server auth"])
 
@@ -627,6 +660,11 @@ class ChartTest(unittest.TestCase):
         self.assertNotIn("scheduler (every", off)
         both = notes("broker.persistence.enabled=false", "scheduler.persistence.enabled=false")
         self.assertIn("broker (every job and result is lost when its pod restarts) and the scheduler", both)
+        # A replicated group: every replica forwarded, cohortctl given the list.
+        group = notes("broker.replicas=3")
+        self.assertIn("port-forward pod/rel-cohort-broker-2 17072:7070 &", group)
+        self.assertIn("cohortctl --server=127.0.0.1:17070,127.0.0.1:17071,127.0.0.1:17072 ...", group)
+        self.assertNotIn("svc/rel-cohort-broker ", group)
 
     def test_names_are_valid_and_cut_to_fit(self):
         for values, objects in self.rendered.items():
@@ -767,7 +805,7 @@ class ChartTest(unittest.TestCase):
                     self.assertNotIn((x, y), cells, f"{p['title']} overlaps {cells.get((x, y))}")
                     cells[(x, y)] = p["title"]
         rows = [p["title"] for p in d["panels"] if p["type"] == "row"]
-        self.assertEqual(["Broker", "Executors", "Scheduler", "Errors"], rows)
+        self.assertEqual(["Broker", "Executors", "Scheduler", "Errors", "Broker replication"], rows)
 
     def test_dashboard_queries_are_well_formed(self):
         for p in self.dashboard()["panels"]:

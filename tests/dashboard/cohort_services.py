@@ -63,6 +63,15 @@ class ServiceProcess:
         self._proc.wait()
         self._reader.join()
 
+    def send_signal(self, signum):
+        """Sends `signum` (SIGKILL, SIGSTOP, SIGCONT...) to the service's process group."""
+        os.killpg(self._proc.pid, signum)
+
+    def wait(self, timeout):
+        """Waits up to `timeout` seconds for the service to exit; its exit status
+        (negative: killed by that signal). Raises subprocess.TimeoutExpired."""
+        return self._proc.wait(timeout)
+
     def stop(self, grace=10.0):
         """SIGTERMs the service, waits up to `grace` seconds, then SIGKILLs its process
         group. Returns the exit status (negative: killed by that signal)."""

@@ -19,11 +19,19 @@ _VARIABLE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)")
 _SERVICE = re.compile(r"\bcohort_([a-z]+)_\w+")
 _METRIC = re.compile(r"\bcohort_[a-z]+_\w+")
 _LABEL_VALUES = re.compile(r"^label_values\((.+),\s*(\w+)\)$")
+# Metrics only a replicated broker group exports (services/broker/replica_metrics.h).
+_REPLICA_METRIC = re.compile(r"\bcohort_broker_replica_\w+")
 
 
 def metric_names(expr):
     """The cohort_* metric names that `expr` reads."""
     return set(_METRIC.findall(expr))
+
+
+def needs_replica_group(expr):
+    """Whether `expr` reads metrics only a replicated broker group exports
+    (cohort_broker_replica_*): //tests/dashboard:replication_test checks those."""
+    return bool(_REPLICA_METRIC.search(expr))
 
 
 def service_of(metric):
