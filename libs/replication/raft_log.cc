@@ -29,6 +29,13 @@ namespace {
 
 using ProposeResult = absl::StatusOr<LogPosition>;
 using ProposeDone = runtime::Completer<ProposeResult>;
+using ChangeDone = runtime::Completer<absl::Status>;
+
+// One membership change asked of the log's thread.
+struct ChangeOrder {
+  enum Kind { kAdd, kRemove } kind;
+  Member member;  // kRemove: only the id
+};
 
 // Every entry is the proposing leader's term and the payload's length (8 bytes each,
 // little-endian), the payload, and zeros up to a multiple of 8 bytes: libraft 0.15's
@@ -89,6 +96,8 @@ class RaftLog::Impl {
       while (loop_open_ && uv_loop_close(&loop_) == UV_EBUSY) uv_run(&loop_, UV_RUN_ONCE);
       absl::MutexLock lock(&mu_);
       status_.role = Role::kStopped;
+      progress_.role = Role::kStopped;
+      for (MemberProgress& m : progress_.members) m.match_index.reset();
     });
     ready.WaitForNotification();
     if (!init.ok()) {
@@ -127,9 +136,27 @@ class RaftLog::Impl {
     done(absl::CancelledError("the replicated log is stopped"));
   }
 
+  // Any thread: hands a membership change to the loop, as Submit does a proposal.
+  void SubmitChange(ChangeOrder order, ChangeDone done) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!stopping_) {
+        changes_.push_back(PendingChange{std::move(order), done});
+        uv_async_send(&wake_);
+        return;
+      }
+    }
+    done(absl::CancelledError("the replicated log is stopped"));
+  }
+
   LogStatus status() const {
     absl::MutexLock lock(&mu_);
     return status_;
+  }
+
+  ReplicationProgress progress() const {
+    absl::MutexLock lock(&mu_);
+    return progress_;
   }
 
   const RaftLogOptions& options() const { return options_; }
@@ -138,6 +165,22 @@ class RaftLog::Impl {
   struct Proposal {
     std::string entry;
     ProposeDone done;
+  };
+
+  struct PendingChange {
+    ChangeOrder order;
+    ChangeDone done;
+  };
+
+  // One membership change in flight: freed by its last callback, which libraft always
+  // calls (LEADERSHIPLOST when the member steps down or closes). An add takes two
+  // steps: raft_add (a spare), then raft_assign(RAFT_VOTER).
+  struct ChangeRequest {
+    struct raft_change req;
+    Impl* impl;
+    ChangeOrder order;
+    ChangeDone done;
+    bool promoting = false;
   };
 
   // One raft_apply in flight: freed by its callback, which libraft always calls
@@ -184,11 +227,17 @@ class RaftLog::Impl {
       return s;
     }
     raft_.data = this;
+    // Every message libraft sends goes through io_.send: counting InstallSnapshot
+    // there counts the snapshots actually handed to the transport (libraft has no
+    // callback of its own for it).
+    uv_send_ = io_.send;
+    io_.send = &Impl::CountingSend;
     raft_set_heartbeat_timeout(&raft_, Millis(options_.heartbeat_interval));
     raft_set_election_timeout(&raft_, Millis(options_.election_timeout));
     raft_set_snapshot_threshold(&raft_, options_.snapshot_threshold);
     raft_set_snapshot_trailing(&raft_, options_.snapshot_trailing);
     raft_set_install_snapshot_timeout(&raft_, Millis(options_.snapshot_send_timeout));
+    raft_set_max_catch_up_round_duration(&raft_, Millis(options_.catch_up_round_timeout));
     // A member cut off from the others must not disrupt the group when it returns
     // with a higher term (Raft thesis 9.6).
     raft_set_pre_vote(&raft_, true);
@@ -198,7 +247,7 @@ class RaftLog::Impl {
     for (const Member& m : options_.members) {
       if ((rv = raft_configuration_add(&conf, m.id, m.address.c_str(), RAFT_VOTER)) != 0) break;
     }
-    if (rv == 0) rv = raft_bootstrap(&raft_, &conf);
+    if (rv == 0 && !options_.join) rv = raft_bootstrap(&raft_, &conf);
     raft_configuration_close(&conf);
     if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) {  // CANTBOOTSTRAP: the dir holds a log already
       absl::Status s = RaftError("bootstrap", rv, raft_errmsg(&raft_));
@@ -239,17 +288,59 @@ class RaftLog::Impl {
   static void OnWake(uv_async_t* handle) {
     Impl* self = static_cast<Impl*>(handle->data);
     std::vector<Proposal> inbox;
+    std::vector<PendingChange> changes;
     bool stop;
     {
       absl::MutexLock lock(&self->mu_);
       inbox.swap(self->inbox_);
+      changes.swap(self->changes_);
       stop = self->stopping_;
     }
     for (Proposal& p : inbox) self->ProposeOnLoop(std::move(p.entry), p.done);
+    for (PendingChange& c : changes) self->ChangeOnLoop(std::move(c.order), c.done);
     if (stop && !self->closing_) self->CloseRaft();
   }
 
   static void OnCheck(uv_check_t* handle) { static_cast<Impl*>(handle->data)->ReportStatus(); }
+
+  // raft_init pointed io->data at the raft instance, whose data is this Impl.
+  static int CountingSend(raft_io* io, raft_io_send* req, const raft_message* message, raft_io_send_cb cb) {
+    Impl* self = static_cast<Impl*>(static_cast<struct raft*>(io->data)->data);
+    if (message->type == RAFT_IO_INSTALL_SNAPSHOT) ++self->snapshots_sent_;
+    return self->uv_send_(io, req, message, cb);
+  }
+
+  static MemberRole RoleOf(int role) {
+    switch (role) {
+      case RAFT_STANDBY: return MemberRole::kStandby;
+      case RAFT_SPARE: return MemberRole::kSpare;
+      default: return MemberRole::kVoter;
+    }
+  }
+
+  // Copies libraft's configuration and, on the leader, its progress array into
+  // `out`, reusing its storage (this runs at every turn of the loop).
+  void FillProgress(ReplicationProgress& out) {
+    out.commit_index = raft_.commit_index;
+    out.last_index = raft_last_index(&raft_);
+    out.snapshots_sent = snapshots_sent_;
+    const bool leading = raft_state(&raft_) == RAFT_LEADER && raft_.leader_state.progress != nullptr;
+    out.members.resize(raft_.configuration.n);
+    for (unsigned i = 0; i < raft_.configuration.n; ++i) {
+      const raft_server& server = raft_.configuration.servers[i];
+      MemberProgress& m = out.members[i];
+      m.member.id = server.id;
+      if (m.member.address != server.address) m.member.address = server.address;
+      m.role = RoleOf(server.role);
+      if (!leading) {
+        m.match_index.reset();
+      } else if (server.id == raft_.id) {
+        m.match_index = out.last_index;
+      } else {
+        m.match_index = raft_.leader_state.progress[i].match_index;
+      }
+    }
+  }
 
   std::optional<Member> KnownLeader() {
     raft_id id = 0;
@@ -276,6 +367,8 @@ class RaftLog::Impl {
     {
       absl::MutexLock lock(&mu_);
       status_ = now;
+      progress_.role = now.role;
+      FillProgress(progress_);
     }
     if (changed) {
       reported_ = now;
@@ -309,6 +402,111 @@ class RaftLog::Impl {
       raft_free(buf.base);
       delete request;
       done(ApplyError(rv));
+    }
+  }
+
+  // Starts `order` if this member leads and no other change is in flight.
+  void ChangeOnLoop(ChangeOrder order, ChangeDone done) {
+    if (closing_) {
+      done(absl::CancelledError("the replicated log is stopping"));
+      return;
+    }
+    if (raft_state(&raft_) != RAFT_LEADER) {
+      done(NotLeaderError(KnownLeader()));
+      return;
+    }
+    if (change_in_flight_) {
+      done(absl::FailedPreconditionError("another membership change is in progress: retry once it is done"));
+      return;
+    }
+    const raft_server* same_id = nullptr;
+    const raft_server* same_address = nullptr;
+    for (unsigned i = 0; i < raft_.configuration.n; ++i) {
+      const raft_server& server = raft_.configuration.servers[i];
+      if (server.id == order.member.id) same_id = &server;
+      if (order.kind == ChangeOrder::kAdd && order.member.address == server.address) same_address = &server;
+    }
+    auto* request = new ChangeRequest{{}, this, order, done};
+    request->req.data = request;
+    int rv = 0;
+    if (order.kind == ChangeOrder::kRemove) {
+      if (same_id == nullptr) {
+        delete request;
+        done(absl::NotFoundError(absl::StrCat("replica ", order.member.id, " is not a member")));
+        return;
+      }
+      if (order.member.id == raft_.id) {
+        delete request;
+        done(absl::FailedPreconditionError(absl::StrCat(
+            "replica ", order.member.id, " is the leader: stop it first (another replica is elected), then remove it")));
+        return;
+      }
+      rv = raft_remove(&raft_, &request->req, order.member.id, &Impl::OnChanged);
+    } else if (same_id != nullptr || same_address != nullptr) {
+      if (same_id == nullptr || same_address != same_id) {
+        const raft_server* other = same_id != nullptr ? same_id : same_address;
+        delete request;
+        done(absl::AlreadyExistsError(absl::StrCat("replica ", other->id, " is a member at ", other->address)));
+        return;
+      }
+      if (same_id->role == RAFT_VOTER) {
+        delete request;
+        done(absl::OkStatus());
+        return;
+      }
+      request->promoting = true;  // left a spare or standby by an earlier AddMember
+      rv = raft_assign(&raft_, &request->req, order.member.id, RAFT_VOTER, &Impl::OnChanged);
+    } else {
+      rv = raft_add(&raft_, &request->req, order.member.id, order.member.address.c_str(), &Impl::OnChanged);
+    }
+    if (rv != 0) {
+      delete request;
+      done(ChangeError(rv, order));
+      return;
+    }
+    change_in_flight_ = true;
+  }
+
+  static void OnChanged(struct raft_change* req, int status) {
+    auto* request = static_cast<ChangeRequest*>(req->data);
+    Impl* self = request->impl;
+    if (status == 0 && request->order.kind == ChangeOrder::kAdd && !request->promoting) {
+      // The spare is in the committed configuration: promote it. libraft sends it the
+      // log (or a snapshot) and appends the new configuration once it has caught up.
+      request->promoting = true;
+      int rv = self->closing_ ? RAFT_SHUTDOWN
+                              : raft_assign(&self->raft_, &request->req, request->order.member.id, RAFT_VOTER,
+                                            &Impl::OnChanged);
+      if (rv == 0) return;
+      status = rv;
+    }
+    self->change_in_flight_ = false;
+    request->done(status == 0 ? absl::OkStatus() : self->ChangeError(status, request->order));
+    delete request;
+  }
+
+  absl::Status ChangeError(int rv, const ChangeOrder& order) {
+    switch (rv) {
+      case RAFT_NOTLEADER:
+        return NotLeaderError(KnownLeader());
+      case RAFT_CANTCHANGE:
+        return absl::FailedPreconditionError("another membership change is in progress: retry once it is done");
+      case RAFT_NOCONNECTION:
+        return absl::DeadlineExceededError(absl::StrCat(
+            "replica ", order.member.id, " did not catch up with the leader's log (is it running, started with "
+            "--join?); it stays a spare without a vote: add it again, or remove it"));
+      case RAFT_LEADERSHIPLOST:
+        if (closing_) return absl::CancelledError("the replicated log stopped before the change committed");
+        return absl::AbortedError(
+            "leadership was lost before the membership change committed; it may still commit: list the members at "
+            "the new leader");
+      case RAFT_SHUTDOWN:
+        return absl::CancelledError("the replicated log is stopping");
+      case RAFT_DUPLICATEID:
+      case RAFT_DUPLICATEADDRESS:
+        return absl::AlreadyExistsError(absl::StrCat("replica ", order.member.id, " or its address is a member already"));
+      default:
+        return RaftError("membership change", rv, raft_errmsg(&raft_));
     }
   }
 
@@ -403,7 +601,9 @@ class RaftLog::Impl {
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<Proposal> inbox_ ABSL_GUARDED_BY(mu_);
+  std::vector<PendingChange> changes_ ABSL_GUARDED_BY(mu_);
   LogStatus status_ ABSL_GUARDED_BY(mu_);
+  ReplicationProgress progress_ ABSL_GUARDED_BY(mu_);
 
   // The loop thread's own state.
   uv_loop_t loop_;
@@ -419,6 +619,9 @@ class RaftLog::Impl {
   bool closing_ = false;
   LogStatus reported_;
   std::uint64_t last_applied_term_ = 0;
+  std::uint64_t snapshots_sent_ = 0;
+  bool change_in_flight_ = false;  // a ChangeRequest's callbacks are pending
+  int (*uv_send_)(raft_io*, raft_io_send*, const raft_message*, raft_io_send_cb) = nullptr;
 };
 
 absl::StatusOr<std::unique_ptr<RaftLog>> RaftLog::Start(RaftLogOptions options, StateMachine* machine) {
@@ -435,7 +638,10 @@ absl::StatusOr<std::unique_ptr<RaftLog>> RaftLog::Start(RaftLogOptions options, 
     }
     if (m == options.self) self_listed = true;
   }
-  if (!self_listed) return absl::InvalidArgumentError("RaftLog: members must include self");
+  if (!self_listed && !options.join) return absl::InvalidArgumentError("RaftLog: members must include self");
+  if (absl::StatusOr<RaftAddress> a = ParseRaftAddress(options.self.address); !a.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("RaftLog: self: ", a.status().message()));
+  }
   if (options.heartbeat_interval < absl::Milliseconds(1) ||
       options.election_timeout < 2 * options.heartbeat_interval ||
       options.election_timeout > absl::Minutes(1)) {
@@ -444,6 +650,9 @@ absl::StatusOr<std::unique_ptr<RaftLog>> RaftLog::Start(RaftLogOptions options, 
   }
   if (options.snapshot_send_timeout < absl::Milliseconds(1)) {
     return absl::InvalidArgumentError("RaftLog: snapshot_send_timeout must be >= 1ms");
+  }
+  if (options.catch_up_round_timeout < absl::Milliseconds(1) || options.catch_up_round_timeout > absl::Hours(1)) {
+    return absl::InvalidArgumentError("RaftLog: catch_up_round_timeout must be within [1ms, 1h]");
   }
   if (options.snapshot_threshold == 0) return absl::InvalidArgumentError("RaftLog: snapshot_threshold must be positive");
   auto impl = std::make_unique<Impl>(std::move(options), machine);
@@ -469,5 +678,36 @@ runtime::Task<absl::StatusOr<LogPosition>> RaftLog::Propose(std::string entry) {
 }
 
 LogStatus RaftLog::status() const { return impl_->status(); }
+
+ReplicationProgress RaftLog::progress() const { return impl_->progress(); }
+
+// Ids as ReplicaConfig allows them; the cap keeps them printable and sane.
+constexpr std::uint64_t kMaxMemberId = 1'000'000;
+
+runtime::Task<absl::Status> RaftLog::AddMember(Member member) {
+  if (member.id == 0 || member.id > kMaxMemberId) {
+    co_return absl::InvalidArgumentError(absl::StrCat("replica id ", member.id, " is invalid: use 1..", kMaxMemberId));
+  }
+  if (absl::StatusOr<RaftAddress> a = ParseRaftAddress(member.address); !a.ok()) {
+    co_return absl::InvalidArgumentError(absl::StrCat("replica ", member.id, ": ", a.status().message()));
+  }
+  co_return co_await runtime::ExternalCompletion<absl::Status>([this, &member](ChangeDone done) {
+    impl_->SubmitChange(ChangeOrder{ChangeOrder::kAdd, std::move(member)}, done);
+  });
+}
+
+runtime::Task<absl::Status> RaftLog::RemoveMember(std::uint64_t id) {
+  if (id == 0 || id > kMaxMemberId) {
+    co_return absl::InvalidArgumentError(absl::StrCat("replica id ", id, " is invalid: use 1..", kMaxMemberId));
+  }
+  co_return co_await runtime::ExternalCompletion<absl::Status>(
+      [this, id](ChangeDone done) { impl_->SubmitChange(ChangeOrder{ChangeOrder::kRemove, Member{id, ""}}, done); });
+}
+
+std::size_t ReplicationProgress::voters() const {
+  std::size_t n = 0;
+  for (const MemberProgress& m : members) n += m.role == MemberRole::kVoter ? 1 : 0;
+  return n;
+}
 
 }  // namespace cohort::replication

@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,10 @@ struct RaftLogOptions {
   // The group's voters, self included. Used to bootstrap an empty `dir`; a dir that
   // already holds a log keeps the configuration it recorded.
   std::vector<Member> members;
+  // A member joining a running group (RaftLog::AddMember at its leader): it never
+  // bootstraps, even with an empty `dir`; it waits for the leader, which sends it the
+  // configuration with the log or a snapshot. `members` is then not used.
+  bool join = false;
   // An existing directory of this member's own: the segmented log, its metadata and
   // snapshots (libraft's on-disk format). Never shared between members.
   std::string dir;
@@ -36,9 +41,43 @@ struct RaftLogOptions {
   // A snapshot sent to a follower that has not confirmed it within this time is sent
   // again (e.g. the follower was down when the first one went out).
   absl::Duration snapshot_send_timeout = absl::Seconds(10);
+  // AddMember: how long one catch-up round of a member being promoted to voter may
+  // take before the promotion fails (libraft's max_catch_up_round_duration; it runs up
+  // to 10 rounds, each until the member holds the leader's last index of the round).
+  absl::Duration catch_up_round_timeout = absl::Seconds(10);
   // Largest entry Propose accepts (INVALID_ARGUMENT beyond). libraft itself has no
   // limit; a store's group commit is capped at 32 MiB (BatchLimits).
   std::size_t max_entry_bytes = 64 << 20;
+};
+
+// A member's part in the group's configuration (libraft's roles).
+enum class MemberRole {
+  kVoter,    // replicates the log and counts towards a majority
+  kStandby,  // replicates the log, does not vote
+  kSpare,    // neither (a member being added, before its promotion)
+};
+
+// One member of the configuration as a member sees it.
+struct MemberProgress {
+  Member member;
+  MemberRole role = MemberRole::kVoter;
+  // On the leader only: the highest log index this member is known to hold (for the
+  // leader itself, its own last index); nullopt on any other member.
+  std::optional<std::uint64_t> match_index;
+};
+
+// A member's view of replication, published by its own thread (see RaftLog::progress).
+struct ReplicationProgress {
+  Role role = Role::kStopped;
+  std::uint64_t commit_index = 0;    // the highest index known committed
+  std::uint64_t last_index = 0;      // this member's last log index
+  std::uint64_t snapshots_sent = 0;  // InstallSnapshot messages sent since Start
+  // The current configuration (the latest appended, possibly not yet committed), in
+  // libraft's order. Empty on a member that joined and has not heard from a leader.
+  std::vector<MemberProgress> members;
+
+  // Voters in `members`.
+  std::size_t voters() const;
 };
 
 // A ReplicatedLog on libraft 0.15 (canonical/raft, Debian's libraft-dev) with its libuv
@@ -80,6 +119,33 @@ class RaftLog final : public ReplicatedLog {
 
   runtime::Task<absl::StatusOr<LogPosition>> Propose(std::string entry) override;
   LogStatus status() const override;
+
+  // A copy of this member's replication progress as its thread last published it
+  // (at every turn of its loop, so at most a few milliseconds old). Any thread; O(members).
+  ReplicationProgress progress() const;
+
+  // Membership changes (Raft thesis ch. 4, one server at a time as libraft requires);
+  // on the leader only. Each completes once the new configuration is committed. Errors:
+  //   UNAVAILABLE with a LeaderHint: this member does not lead (nothing changed);
+  //   FAILED_PRECONDITION: another change is still in progress, or the change would
+  //     remove the leader itself (stop it first: a new leader is elected without it);
+  //   INVALID_ARGUMENT: an id of 0 or an address that is not HOST:PORT (port 1..65535);
+  //   ALREADY_EXISTS: the id is a member at another address, or the address is
+  //     another member's; NOT_FOUND: RemoveMember of an id that is not a member;
+  //   DEADLINE_EXCEEDED: AddMember's new member did not catch up (not running, or
+  //     started without RaftLogOptions::join); it stays a spare (no vote): retry, or
+  //     remove it;
+  //   ABORTED: leadership was lost meanwhile; the change may still commit (read
+  //     progress().members at the new leader); CANCELLED: the log stopped meanwhile.
+  // Messages quote at most a bounded prefix of an address.
+  //
+  // AddMember adds `member` as a spare, then promotes it to voter once it has caught
+  // up from the log or a snapshot (libraft's catch-up rounds, see
+  // catch_up_round_timeout), so the group's majority never waits for a member that is
+  // still copying. Adding a member that is already a voter at the same address is OK;
+  // one left a spare by a failed AddMember is promoted. Resumes on the caller's loop.
+  runtime::Task<absl::Status> AddMember(Member member);
+  runtime::Task<absl::Status> RemoveMember(std::uint64_t id);
 
   class Impl;
 

@@ -481,8 +481,181 @@ TEST_F(RaftLogTest, AFollowerBehindTheLeadersLogCatchesUpFromASnapshot) {
   StartMember(follower);
   ExpectIdenticalReplicas(41);
   ExpectAcknowledged(follower, acked);
+  EXPECT_GE(logs_[leader]->progress().snapshots_sent, 1u);
   absl::MutexLock lock(&mu_);
   EXPECT_GE(machines_[follower]->restores(), 1) << "the follower was expected to install the leader's snapshot";
+}
+
+// The leader's last index minus what follower i is known to hold (nullopt: the leader
+// does not list it), from the leader's published progress.
+std::optional<std::uint64_t> LagOf(const ReplicationProgress& p, std::uint64_t id) {
+  for (const MemberProgress& m : p.members) {
+    if (m.member.id == id && m.match_index.has_value()) return p.last_index - *m.match_index;
+  }
+  return std::nullopt;
+}
+
+TEST_F(RaftLogTest, TheLeaderPublishesEachFollowersLagWhichGrowsWhileAFollowerIsStopped) {
+  StartAll();
+  int leader = WaitForLeader();
+  ASSERT_GE(leader, 0);
+  for (int n = 0; n < 10; ++n) ProposeAtLeader(absl::StrCat("all-up-", n));
+  const int stopped = (leader + 1) % kMembers, running = (leader + 2) % kMembers;
+  // Progress is published at every turn of the leader's loop: poll it.
+  auto poll = [&](absl::FunctionRef<bool(const ReplicationProgress&)> pred) {
+    absl::Time deadline = absl::Now() + absl::Seconds(10);
+    ReplicationProgress p = logs_[leader]->progress();
+    while (!pred(p) && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(5));
+      p = logs_[leader]->progress();
+    }
+    return p;
+  };
+  ReplicationProgress p = poll([&](const ReplicationProgress& p) {
+    return LagOf(p, members_[stopped].id) == 0u && LagOf(p, members_[running].id) == 0u &&
+           p.commit_index == p.last_index;
+  });
+  EXPECT_EQ(LagOf(p, members_[stopped].id), 0u);
+  EXPECT_EQ(LagOf(p, members_[running].id), 0u);
+  EXPECT_EQ(p.role, Role::kLeader);
+  EXPECT_EQ(p.voters(), 3u);
+  EXPECT_GE(p.commit_index, 10u);
+  EXPECT_EQ(p.commit_index, p.last_index);
+  // A follower knows the configuration but not the others' progress.
+  ReplicationProgress at_follower = logs_[running]->progress();
+  EXPECT_EQ(at_follower.voters(), 3u);
+  EXPECT_EQ(LagOf(at_follower, members_[leader].id), std::nullopt);
+
+  StopMember(stopped);
+  std::vector<Applied> acked;
+  for (int n = 0; n < 10; ++n) {
+    std::string entry = absl::StrCat("one-down-", n);
+    acked.push_back(Applied{ProposeAtLeader(entry), entry});
+  }
+  p = poll([&](const ReplicationProgress& p) {
+    return LagOf(p, members_[running].id) == 0u && p.commit_index == p.last_index;
+  });
+  EXPECT_GE(LagOf(p, members_[stopped].id).value_or(0), 10u);
+  EXPECT_EQ(LagOf(p, members_[running].id), 0u);
+  EXPECT_EQ(p.commit_index, p.last_index);
+
+  StartMember(stopped);
+  ExpectIdenticalReplicas(20);
+  ExpectAcknowledged(stopped, acked);
+  p = poll([&](const ReplicationProgress& p) { return LagOf(p, members_[stopped].id) == 0u; });
+  EXPECT_EQ(LagOf(p, members_[stopped].id), 0u);
+}
+
+}  // namespace
+}  // namespace cohort::replication
+
+namespace cohort::replication {
+namespace {
+
+// The members of `p`'s configuration that vote, by id.
+std::vector<std::uint64_t> VoterIds(const ReplicationProgress& p) {
+  std::vector<std::uint64_t> ids;
+  for (const MemberProgress& m : p.members) {
+    if (m.role == MemberRole::kVoter) ids.push_back(m.member.id);
+  }
+  return ids;
+}
+
+TEST_F(RaftLogTest, AJoiningMemberIsAddedCatchesUpAndVotesAndARemovedOneLeavesTheConfiguration) {
+  options_.snapshot_threshold = 8;  // the newcomer needs the snapshot and the log after it
+  options_.snapshot_trailing = 2;
+  StartAll();
+  int leader = WaitForLeader();
+  ASSERT_GE(leader, 0);
+  std::vector<Applied> acked;
+  for (int n = 0; n < 20; ++n) {
+    std::string entry = absl::StrCat("before-join-", n);
+    acked.push_back(Applied{ProposeAtLeader(entry), entry});
+  }
+  // Member 4 starts empty with join: it must not bootstrap a configuration of its own.
+  Member newcomer{4, absl::StrCat("127.0.0.1:", FreePort())};
+  RecordingMachine machine(&mu_, &changed_);
+  RaftLogOptions options = options_;
+  options.self = newcomer;
+  options.members = {newcomer};
+  options.dir = TempDir();
+  options.join = true;
+  absl::StatusOr<std::unique_ptr<RaftLog>> joined = RaftLog::Start(options, &machine);
+  ASSERT_TRUE(joined.ok()) << joined.status();
+  EXPECT_TRUE((*joined)->progress().members.empty());
+
+  absl::Status added = runtime::RunUntilComplete(loop_, logs_[leader]->AddMember(newcomer));
+  ASSERT_TRUE(added.ok()) << added;
+  ReplicationProgress p = logs_[leader]->progress();
+  EXPECT_THAT(VoterIds(p), ::testing::UnorderedElementsAre(1, 2, 3, 4));
+  // Adding it again is a no-op; at another address it is refused.
+  EXPECT_TRUE(runtime::RunUntilComplete(loop_, logs_[leader]->AddMember(newcomer)).ok());
+  EXPECT_EQ(runtime::RunUntilComplete(loop_, logs_[leader]->AddMember(Member{4, "127.0.0.1:1"})).code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(runtime::RunUntilComplete(loop_, logs_[leader]->AddMember(Member{9, newcomer.address})).code(),
+            absl::StatusCode::kAlreadyExists);
+
+  // Back to three voters, the newcomer one of them: with the removed member stopped,
+  // every commit below needs the newcomer's or the other follower's vote.
+  const int removed = (leader + 1) % kMembers;
+  absl::Status gone = runtime::RunUntilComplete(loop_, logs_[leader]->RemoveMember(members_[removed].id));
+  ASSERT_TRUE(gone.ok()) << gone;
+  EXPECT_EQ(VoterIds(logs_[leader]->progress()).size(), 3u);
+  StopMember(removed);
+  for (int n = 0; n < 5; ++n) {
+    std::string entry = absl::StrCat("after-change-", n);
+    acked.push_back(Applied{ProposeAtLeader(entry), entry});
+  }
+  // The newcomer holds everything acknowledged, in the same positions as the leader.
+  ASSERT_TRUE(WaitUntil([&] { return machine.applied().size() == machines_[leader]->applied().size(); }));
+  {
+    absl::MutexLock lock(&mu_);
+    EXPECT_THAT(machine.applied(), ElementsAreArray(machines_[leader]->applied()));
+  }
+  ExpectIdenticalReplicas(acked.size());
+  EXPECT_EQ(VoterIds((*joined)->progress()).size(), 3u);
+  EXPECT_GE(logs_[leader]->progress().snapshots_sent, 1u) << "the newcomer was expected to need a snapshot";
+  (*joined)->Stop();
+}
+
+TEST_F(RaftLogTest, MembershipChangesAreRefusedWithClearErrors) {
+  options_.catch_up_round_timeout = absl::Milliseconds(500);
+  StartAll();
+  int leader = WaitForLeader();
+  ASSERT_GE(leader, 0);
+  ProposeAtLeader("first");
+  const int follower = (leader + 1) % kMembers;
+  ASSERT_TRUE(WaitUntil([&] { return machines_[follower]->status().leader == members_[leader]; }));
+  auto add = [&](int at, Member m) { return runtime::RunUntilComplete(loop_, logs_[at]->AddMember(std::move(m))); };
+  auto remove = [&](int at, std::uint64_t id) { return runtime::RunUntilComplete(loop_, logs_[at]->RemoveMember(id)); };
+
+  absl::Status at_follower = add(follower, Member{5, "127.0.0.1:7071"});
+  EXPECT_EQ(at_follower.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(LeaderHint(at_follower), members_[leader]);
+  EXPECT_EQ(LeaderHint(remove(follower, 5)), members_[leader]);
+  EXPECT_EQ(add(leader, Member{0, "127.0.0.1:7071"}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(add(leader, Member{2'000'000, "127.0.0.1:7071"}).code(), absl::StatusCode::kInvalidArgument);
+  absl::Status bad_address = add(leader, Member{5, std::string(300, 'a') + ":7071"});
+  EXPECT_EQ(bad_address.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_LE(bad_address.message().size(), 512u);
+  EXPECT_EQ(add(leader, Member{5, "127.0.0.1:0"}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(remove(leader, 0).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(remove(leader, 7).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(remove(leader, members_[leader].id).code(), absl::StatusCode::kFailedPrecondition);
+
+  // Nobody listens at the new member's address: the promotion gives up, the member
+  // stays a spare without a vote, and the group goes on committing.
+  Member absent{5, absl::StrCat("127.0.0.1:", FreePort())};
+  EXPECT_EQ(add(leader, absent).code(), absl::StatusCode::kDeadlineExceeded);
+  ReplicationProgress p = logs_[leader]->progress();
+  EXPECT_EQ(VoterIds(p).size(), 3u);
+  EXPECT_EQ(p.members.size(), 4u);
+  ProposeAtLeader("after-failed-add");
+  // The spare is removed like any member.
+  absl::Status removed = remove(leader, absent.id);
+  EXPECT_TRUE(removed.ok()) << removed;
+  EXPECT_EQ(logs_[leader]->progress().members.size(), 3u);
+  ExpectIdenticalReplicas(2);
 }
 
 }  // namespace

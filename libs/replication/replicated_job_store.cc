@@ -76,6 +76,21 @@ LogStatus ReplicatedJobStore::status() const {
   return log_->status();
 }
 
+ReplicationProgress ReplicatedJobStore::progress() const {
+  if (!log_) return ReplicationProgress{};
+  return log_->progress();
+}
+
+runtime::Task<absl::Status> ReplicatedJobStore::AddMember(Member member) {
+  if (stopped_ || !log_) co_return Stopped();
+  co_return co_await log_->AddMember(std::move(member));
+}
+
+runtime::Task<absl::Status> ReplicatedJobStore::RemoveMember(std::uint64_t id) {
+  if (stopped_ || !log_) co_return Stopped();
+  co_return co_await log_->RemoveMember(id);
+}
+
 void ReplicatedJobStore::SetStatusListener(std::function<void(const LogStatus&)> listener) {
   machine_->SetStatusListener(std::move(listener));
 }

@@ -81,6 +81,14 @@ class ReplicatedJobStore final : public store::JobStore {
   // This replica's view (role, term, leader, last_applied). Any thread; O(1).
   LogStatus status() const;
 
+  // The log's replication progress (RaftLog::progress). Any thread.
+  ReplicationProgress progress() const;
+
+  // Membership changes (RaftLog::AddMember / RemoveMember), on the leader. From any
+  // loop; UNAVAILABLE after Stop.
+  runtime::Task<absl::Status> AddMember(Member member);
+  runtime::Task<absl::Status> RemoveMember(std::uint64_t id);
+
   // Called on the raft thread whenever role, term or leader change; it must be quick
   // and must not call Stop. Changes before it is set are not replayed: read status()
   // after setting it.
