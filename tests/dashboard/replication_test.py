@@ -96,7 +96,7 @@ class ReplicationTest(unittest.TestCase):
             {"cohort-broker": self.group.metrics_addresses}, [rules], os.path.join(self.tmp, "prometheus")
         )
         self.addCleanup(self.prometheus.stop)
-        self.leader = self.group.await_leader()
+        self.leader = self.group.await_leader(TIMEOUT)
         # Every replica scraped, and the leader seen serving.
         load._await(
             lambda: len(self.prometheus.query('up{job="cohort-broker"} == 1')) == self.group.size,
