@@ -507,6 +507,13 @@ class ChartTest(unittest.TestCase):
         self.assertIn("namespaceSelector", metrics_rule["from"][0])
         pdb = self.find(objects, "PodDisruptionBudget", "-executor")
         self.assertEqual(pdb["spec"]["maxUnavailable"], 1)
+        # A replicated group's replicas reach each other's raft port, and nothing else does.
+        values = os.path.join(self.chart, "ci", "tls-values.yaml")
+        group = self.find(self.render(values=values, sets=["broker.replicas=3"]), "NetworkPolicy", "-broker")
+        grpc_rule, raft_rule, metrics_rule = group["spec"]["ingress"]
+        self.assertEqual([7070, 7072, 9470], [r["ports"][0]["port"] for r in (grpc_rule, raft_rule, metrics_rule)])
+        sts = self.find(self.render(values=values, sets=["broker.replicas=3"]), "StatefulSet", "-broker")
+        self.assertEqual([{"podSelector": {"matchLabels": sts["spec"]["selector"]["matchLabels"]}}], raft_rule["from"])
 
     def test_cert_manager_certificate_names_the_services_the_clients_dial(self):
         values = os.path.join(self.chart, "ci", "mtls-tokens-values.yaml")
