@@ -109,8 +109,8 @@ prometheus.io/path: /metrics
 The broker's in-cluster gRPC address, HOST:PORT, for the scheduler, executors, console
 and helm test. A replicated group's is the headless Service: its name resolves to every
 replica (not-ready ones included), of which only the leader listens, so a client's
-channel connects to the leader and, when it goes, to the next one (README, "Running a
-replicated broker group").
+channel connects to the leader and, when it goes, to the next one (README, "A replicated
+broker group").
 */}}
 {{- define "cohort.brokerAddress" -}}
 {{- if gt (int .Values.broker.replicas) 1 }}
