@@ -109,6 +109,7 @@ absl::StatusOr<std::unique_ptr<Replica>> Replica::Open(const ReplicaConfig& conf
   Replica* self = replica.get();
   replica->store_->SetStatusListener([self](const replication::LogStatus& status) { self->OnStatus(status); });
   replica->metrics_.Observe(replica->store_->status());
+  replica->metrics_.ObserveProgress(replica->store_->progress(), config.self.id);
   replica->sampler_ = std::thread([self] { self->Sample(); });
   kLog.Info("replica joined its group", {{"id", absl::StrCat(config.self.id)},
                                          {"raft", config.self.address},
@@ -168,6 +169,7 @@ void Replica::Sample() {
   std::unique_lock lock(sampler_mu_);
   while (!sampler_wake_.wait_for(lock, kSamplePeriod, [this] { return sampler_stop_; })) {
     metrics_.Observe(store_->status());
+    metrics_.ObserveProgress(store_->progress(), config_.self.id);
   }
 }
 

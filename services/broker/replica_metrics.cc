@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+
 namespace cohort::broker {
 namespace {
 
@@ -29,8 +31,47 @@ ReplicaMetrics::ReplicaMetrics(prometheus::Registry& registry)
                           .Name("cohort_broker_replica_leader_changes_total")
                           .Help("times this replica saw a new leader (another member, or a new term)")
                           .Register(registry)
-                          .Add({})) {
+                          .Add({})),
+      commit_index_(Single(registry, "cohort_broker_replica_commit_index",
+                           "the highest raft log index this replica knows to be committed")),
+      members_(Single(registry, "cohort_broker_replica_members", "voters in the group's current configuration")),
+      snapshots_sent_(prometheus::BuildCounter()
+                          .Name("cohort_broker_replica_snapshots_sent_total")
+                          .Help("snapshots this replica sent to followers behind its log (as leader)")
+                          .Register(registry)
+                          .Add({})),
+      lag_family_(prometheus::BuildGauge()
+                      .Name("cohort_broker_replica_follower_lag_entries")
+                      .Help("on the leader: its last log index minus the entries the follower (label follower, "
+                            "its replica id) is known to hold")
+                      .Register(registry)) {
   stopped_.Set(1);
+}
+
+void ReplicaMetrics::ObserveProgress(const replication::ReplicationProgress& progress, std::uint64_t self) {
+  commit_index_.Set(static_cast<double>(progress.commit_index));
+  members_.Set(static_cast<double>(progress.voters()));
+  std::lock_guard lock(mu_);
+  if (progress.snapshots_sent > snapshots_seen_) {
+    snapshots_sent_.Increment(static_cast<double>(progress.snapshots_sent - snapshots_seen_));
+  }
+  snapshots_seen_ = progress.snapshots_sent;
+  std::map<std::uint64_t, prometheus::Gauge*> lags;
+  if (progress.role == replication::Role::kLeader) {
+    for (const replication::MemberProgress& m : progress.members) {
+      if (m.member.id == self || m.role == replication::MemberRole::kSpare || !m.match_index.has_value()) continue;
+      auto known = lags_.find(m.member.id);
+      prometheus::Gauge* gauge = known != lags_.end() ? known->second
+                                                      : &lag_family_.Add({{"follower", absl::StrCat(m.member.id)}});
+      const std::uint64_t match = *m.match_index;
+      gauge->Set(match >= progress.last_index ? 0.0 : static_cast<double>(progress.last_index - match));
+      lags[m.member.id] = gauge;
+    }
+  }
+  for (const auto& [id, gauge] : lags_) {
+    if (!lags.contains(id)) lag_family_.Remove(gauge);
+  }
+  lags_ = std::move(lags);
 }
 
 void ReplicaMetrics::Observe(const replication::LogStatus& status) {

@@ -1,9 +1,11 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <optional>
 
+#include "libs/replication/raft_log.h"
 #include "libs/replication/replicated_log.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
@@ -20,12 +22,22 @@ namespace cohort::broker {
 //   cohort_broker_replica_term                  the highest term seen
 //   cohort_broker_replica_applied_index         the last log index applied to the local store
 //   cohort_broker_replica_leader_changes_total  times the known leader (or its term) changed
-// Thread-safe: Observe may be called from the raft thread and any other.
+// and, from the log's ReplicationProgress (ObserveProgress):
+//   cohort_broker_replica_commit_index          the highest log index known committed
+//   cohort_broker_replica_follower_lag_entries{follower="<replica id>"}
+//                                               on the leader only: its last log index minus
+//                                               what the follower is known to hold, for every
+//                                               voter and standby but itself (absent elsewhere)
+//   cohort_broker_replica_snapshots_sent_total  snapshots this replica sent to a follower
+//   cohort_broker_replica_members               voters in the current configuration
+// Thread-safe: Observe and ObserveProgress may be called from any thread.
 class ReplicaMetrics {
  public:
   explicit ReplicaMetrics(prometheus::Registry& registry);
 
   void Observe(const replication::LogStatus& status);
+  // `self`: this replica's id, never a follower of itself.
+  void ObserveProgress(const replication::ReplicationProgress& progress, std::uint64_t self);
   void SetServing(bool serving) { serving_.Set(serving ? 1 : 0); }
 
  private:
@@ -38,10 +50,18 @@ class ReplicaMetrics {
   prometheus::Gauge& term_;
   prometheus::Gauge& applied_;
   prometheus::Counter& leader_changes_;
+  prometheus::Gauge& commit_index_;
+  prometheus::Gauge& members_;
+  prometheus::Counter& snapshots_sent_;
+  prometheus::Family<prometheus::Gauge>& lag_family_;
 
   std::mutex mu_;
   // The (leader id, term) last seen with a known leader.
   std::optional<std::pair<std::uint64_t, std::uint64_t>> last_leader_;
+  // The log's snapshots_sent when last observed (its counter starts at 0 with the log).
+  std::uint64_t snapshots_seen_ = 0;
+  // The lag gauges present now, by follower id.
+  std::map<std::uint64_t, prometheus::Gauge*> lags_;
 };
 
 }  // namespace cohort::broker

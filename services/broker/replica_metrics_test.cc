@@ -1,0 +1,88 @@
+// ReplicaMetrics from a log's ReplicationProgress: the series H18c's panels and alerts
+// read (commit index, per-follower lag on the leader only, snapshots sent, voters).
+#include "services/broker/replica_metrics.h"
+
+#include <map>
+#include <optional>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "libs/replication/raft_log.h"
+#include "prometheus/registry.h"
+
+namespace cohort::broker {
+namespace {
+
+using replication::MemberProgress;
+using replication::MemberRole;
+using replication::ReplicationProgress;
+using replication::Role;
+
+// Every sample of `name`, keyed by its labels' values joined ("" for none).
+std::map<std::string, double> Samples(prometheus::Registry& registry, const std::string& name) {
+  std::map<std::string, double> out;
+  for (const prometheus::MetricFamily& family : registry.Collect()) {
+    if (family.name != name) continue;
+    for (const prometheus::ClientMetric& metric : family.metric) {
+      std::string key;
+      for (const prometheus::ClientMetric::Label& label : metric.label) key += label.value;
+      out[key] = family.type == prometheus::MetricType::Counter ? metric.counter.value : metric.gauge.value;
+    }
+  }
+  return out;
+}
+
+ReplicationProgress Leading(std::uint64_t last, std::uint64_t match2, std::uint64_t match3) {
+  ReplicationProgress p;
+  p.role = Role::kLeader;
+  p.commit_index = last;
+  p.last_index = last;
+  p.members = {MemberProgress{{1, "127.0.0.1:1"}, MemberRole::kVoter, last},
+               MemberProgress{{2, "127.0.0.1:2"}, MemberRole::kVoter, match2},
+               MemberProgress{{3, "127.0.0.1:3"}, MemberRole::kVoter, match3},
+               MemberProgress{{4, "127.0.0.1:4"}, MemberRole::kSpare, 0}};
+  return p;
+}
+
+TEST(ReplicaMetrics, TheLeaderExportsEachVotersLagAndTheVoterCount) {
+  prometheus::Registry registry;
+  ReplicaMetrics metrics(registry);
+  ReplicationProgress p = Leading(100, 100, 60);
+  p.snapshots_sent = 2;
+  metrics.ObserveProgress(p, 1);
+  EXPECT_EQ(Samples(registry, "cohort_broker_replica_follower_lag_entries"),
+            (std::map<std::string, double>{{"2", 0}, {"3", 40}}));
+  EXPECT_EQ(Samples(registry, "cohort_broker_replica_commit_index")[""], 100);
+  EXPECT_EQ(Samples(registry, "cohort_broker_replica_members")[""], 3);  // the spare does not vote
+  EXPECT_EQ(Samples(registry, "cohort_broker_replica_snapshots_sent_total")[""], 2);
+
+  p = Leading(120, 118, 120);
+  p.snapshots_sent = 5;
+  metrics.ObserveProgress(p, 1);
+  EXPECT_EQ(Samples(registry, "cohort_broker_replica_follower_lag_entries"),
+            (std::map<std::string, double>{{"2", 2}, {"3", 0}}));
+  EXPECT_EQ(Samples(registry, "cohort_broker_replica_snapshots_sent_total")[""], 5);
+}
+
+TEST(ReplicaMetrics, LagSeriesDisappearWhenLeadershipOrMembershipGoes) {
+  prometheus::Registry registry;
+  ReplicaMetrics metrics(registry);
+  metrics.ObserveProgress(Leading(10, 10, 10), 1);
+  ReplicationProgress removed = Leading(11, 11, 11);
+  removed.members.erase(removed.members.begin() + 2);  // replica 3 removed
+  metrics.ObserveProgress(removed, 1);
+  EXPECT_EQ(Samples(registry, "cohort_broker_replica_follower_lag_entries"),
+            (std::map<std::string, double>{{"2", 0}}));
+  EXPECT_EQ(Samples(registry, "cohort_broker_replica_members")[""], 2);
+
+  ReplicationProgress follower = removed;
+  follower.role = Role::kFollower;
+  for (MemberProgress& m : follower.members) m.match_index.reset();
+  follower.snapshots_sent = 0;  // not below what was counted: the counter never goes down
+  metrics.ObserveProgress(follower, 1);
+  EXPECT_TRUE(Samples(registry, "cohort_broker_replica_follower_lag_entries").empty());
+  EXPECT_EQ(Samples(registry, "cohort_broker_replica_commit_index")[""], 11);
+}
+
+}  // namespace
+}  // namespace cohort::broker
