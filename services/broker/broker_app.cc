@@ -54,6 +54,10 @@ absl::Status BrokerApp::Validate(const BrokerAppOptions& o) {
   }
   if (o.starvation_every < 0) return absl::InvalidArgumentError("--starvation-every must not be negative");
   if (o.max_queues <= 0) return absl::InvalidArgumentError("--max-queues must be positive");
+  if (o.max_kinds <= 0 || o.max_kinds > BrokerAppOptions::kMostKinds) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max-kinds=", o.max_kinds, " is out of range: use 1 to ", BrokerAppOptions::kMostKinds));
+  }
   if (o.metric_label_limit < 0) return absl::InvalidArgumentError("--metric-label-limit must not be negative");
   if (o.min_free_disk < 0) return absl::InvalidArgumentError("--min-free-disk must not be negative (0 disables it)");
   if (o.result_ttl < absl::ZeroDuration()) return absl::InvalidArgumentError("--result-ttl must not be negative");
@@ -102,6 +106,7 @@ absl::StatusOr<std::unique_ptr<BrokerApp>> BrokerApp::Create(runtime::EventLoop&
   engine_options.event_retention = absl::ToChronoNanoseconds(o.event_retention);
   engine_options.bulk.kept = static_cast<std::size_t>(o.bulk_operations_kept);
   engine_options.max_queues = static_cast<std::size_t>(o.max_queues);
+  engine_options.max_kinds = static_cast<std::size_t>(o.max_kinds);
   common::JobIdGenerator* ids = app->ids_.get();
   app->engine_ = std::make_unique<BrokerEngine>(loop, *app->store_, *app->metrics_, engine_options,
                                                 [ids] { return ids->Next(); });

@@ -51,11 +51,14 @@ struct BrokerAppOptions {
   std::int64_t min_free_disk = std::int64_t{64} << 20;
   int bulk_operations_kept = 100;  // bulk operation records kept (the oldest finished go)
   int max_queues = 1'000;          // queues the broker holds at most (CreateQueue, Submit)
+  int max_kinds = 1'000;           // distinct job kinds held at most (Submit)
   int metric_label_limit = 100;    // queue names with their own metric label; the rest "_other"
 
   // What a Job carries beyond its spec, at most: 100 attempts with an Error each
   // (stderr capped at 64 KiB by the executor), progress, the outcome's error.
   static constexpr int kJobOverheadBytes = 8 << 20;
+  // The most --max-kinds may be.
+  static constexpr int kMostKinds = 1'000'000;
 };
 
 // The broker as a part that a binary hosts: its RocksDB store, metrics, engine and gRPC

@@ -49,6 +49,9 @@ struct BrokerOptions {
   // Queues held at most: a CreateQueue or Submit that would create one more is
   // RESOURCE_EXHAUSTED.
   std::size_t max_queues = 1'000;
+  // Distinct job kinds held at most (a kind counts while any job of it is kept): a
+  // Submit that would bring one more is RESOURCE_EXHAUSTED.
+  std::size_t max_kinds = 1'000;
   // Full records of finished jobs kept in memory (the most recently finished or read);
   // the others are read from the store when asked for (GetJob, ListJobs, waits).
   EndedJobs::CacheLimits ended_cache;
@@ -306,6 +309,9 @@ class BrokerEngine {
   // RESOURCE_EXHAUSTED if creating the queues `fresh` (none of which exists) would
   // take the broker over options_.max_queues.
   absl::Status CheckQueueRoom(const absl::flat_hash_set<std::string>& fresh) const;
+  // RESOURCE_EXHAUSTED if the kinds `fresh` (no job of which is held) would take the
+  // broker over options_.max_kinds.
+  absl::Status CheckKindRoom(const absl::flat_hash_set<std::string>& fresh) const;
   // NOT_FOUND naming the queue unless it exists.
   absl::Status CheckQueueExists(const std::string& name) const;
 

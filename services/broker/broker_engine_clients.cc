@@ -40,6 +40,9 @@ constexpr std::size_t kMaxTokenIdBytes = 64;
 // key, a QueueInfo with its name and limits as its value.
 constexpr std::size_t kQueueRecordBytes = 512;
 
+// QueueInfo.unserved_kinds lists at most this many names (broker.proto).
+constexpr int kMaxUnservedKindsListed = 32;
+
 std::string ListingFingerprint(const cohort::v1::ListJobsRequest& request) {
   cohort::v1::ListJobsRequest listing = request;
   listing.clear_page_size();
@@ -187,6 +190,11 @@ runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::Submit(std
   }
   if (validate_only) co_return std::vector<std::string>{};
   if (absl::Status s = CheckQueueRoom(fresh_queues); !s.ok()) co_return s;
+  absl::flat_hash_set<std::string> fresh_kinds;  // no job of them is held
+  for (const cohort::v1::JobSpec& spec : specs) {
+    if (index_.ByKind(spec.kind()) == nullptr) fresh_kinds.insert(spec.kind());
+  }
+  if (absl::Status s = CheckKindRoom(fresh_kinds); !s.ok()) co_return s;
   if (absl::Status admitted = admit_write_(); !admitted.ok()) co_return admitted;
 
   Pending p;
@@ -464,7 +472,8 @@ cohort::v1::ListQueuesResponse BrokerEngine::ListQueues() const {
     info->set_executors(serving.executors);
     for (const auto& [kind, n] : q.ready.DepthByKind()) {
       if (serving.Serves(kind)) continue;
-      info->add_unserved_kinds(kind);
+      if (info->unserved_kinds_size() < kMaxUnservedKindsListed) info->add_unserved_kinds(kind);
+      info->set_unserved_kind_count(info->unserved_kind_count() + 1);
       info->set_unserved(info->unserved() + n);
     }
   }
@@ -475,6 +484,14 @@ absl::Status BrokerEngine::CheckQueueExists(const std::string& name) const {
   if (dispatcher_.Find(name) != nullptr) return absl::OkStatus();
   return absl::NotFoundError(absl::StrCat("queue ", common::QuoteBounded(name),
                                           " does not exist: CreateQueue creates it, as does the first Submit to it"));
+}
+
+absl::Status BrokerEngine::CheckKindRoom(const absl::flat_hash_set<std::string>& fresh) const {
+  if (fresh.empty() || index_.KindCount() + fresh.size() <= options_.max_kinds) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "submitting kind ", common::QuoteListBounded(fresh), " would exceed the broker's --max-kinds of ",
+      options_.max_kinds, " (", index_.KindCount(), " in use): a kind counts while any job of it is kept; nothing "
+      "of this Submit was accepted"));
 }
 
 absl::Status BrokerEngine::CheckQueueRoom(const absl::flat_hash_set<std::string>& fresh) const {

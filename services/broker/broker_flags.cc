@@ -34,6 +34,9 @@ ABSL_FLAG(std::int64_t, min_free_disk, kDefaults.min_free_disk,
 ABSL_FLAG(int, max_queues, kDefaults.max_queues,
           "broker: most queues the broker holds; a CreateQueue or Submit that would create one more is "
           "RESOURCE_EXHAUSTED (DeleteQueue frees one)");
+ABSL_FLAG(int, max_kinds, kDefaults.max_kinds,
+          "broker: most distinct job kinds the broker holds (a kind counts while any job of it is kept); a Submit "
+          "that would bring one more is RESOURCE_EXHAUSTED (1 to 1000000)");
 ABSL_FLAG(int, metric_label_limit, kDefaults.metric_label_limit,
           "broker: queues whose metrics carry their own name as the queue label (the first seen); the others share "
           "the label \"_other\"");
@@ -60,6 +63,7 @@ BrokerAppOptions BrokerOptionsFromFlags(std::string data_dir) {
   options.min_free_disk = absl::GetFlag(FLAGS_min_free_disk);
   options.bulk_operations_kept = absl::GetFlag(FLAGS_bulk_operations_kept);
   options.max_queues = absl::GetFlag(FLAGS_max_queues);
+  options.max_kinds = absl::GetFlag(FLAGS_max_kinds);
   options.metric_label_limit = absl::GetFlag(FLAGS_metric_label_limit);
   return options;
 }

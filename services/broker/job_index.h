@@ -34,6 +34,9 @@ class JobIndex {
   const IdSet* ByQueue(const std::string& queue) const { return Find(by_queue_, queue); }
   const IdSet* ByKind(const std::string& kind) const { return Find(by_kind_, kind); }
 
+  // Distinct kinds of the jobs held.
+  std::size_t KindCount() const { return by_kind_.size(); }
+
   // Jobs of `queue` in any state.
   std::size_t QueueSize(const std::string& queue) const {
     const IdSet* s = ByQueue(queue);

@@ -232,5 +232,66 @@ TEST_F(QueueAdminTest, MetricLabelsStayBoundedWhateverQueueNamesClientsUse) {
   });
 }
 
+JobSpec OfKind(std::string queue, std::string kind) {
+  JobSpec s = Spec(std::move(queue));
+  s.set_kind(std::move(kind));
+  return s;
+}
+
+TEST_F(QueueAdminTest, MaxKindsRefusesASubmitThatWouldBringOneMoreKindAndChangesNothing) {
+  options_.max_kinds = 3;
+  WithEngine([this](BrokerEngine& e) -> Task<void> {
+    EXPECT_TRUE((co_await e.Submit(Batch(OfKind("a", "k1"), OfKind("a", "k2")), false)).ok());
+    EXPECT_TRUE((co_await e.Submit(Batch(OfKind("a", "k1"), OfKind("b", "k3")), false)).ok());
+    const std::int64_t sequence = e.committed_sequence();
+    const std::vector<std::string> queues = QueueNames(e);
+    // A long kind name is quoted as a bounded prefix.
+    const std::string long_kind(64, 'x');
+    absl::StatusOr<std::vector<std::string>> over =
+        co_await e.Submit(Batch(OfKind("a", "k1"), OfKind("c", long_kind)), false);
+    EXPECT_EQ(over.status().code(), absl::StatusCode::kResourceExhausted);
+    EXPECT_THAT(std::string(over.status().message()), HasSubstr("--max-kinds of 3 (3 in use)"));
+    EXPECT_LT(over.status().message().size(), 400u);
+    EXPECT_EQ(e.committed_sequence(), sequence);  // all or nothing: not the k1 job, nor queue "c"
+    EXPECT_EQ(QueueNames(e), queues);
+    // Kinds already held are always accepted; a kind goes with its last job.
+    EXPECT_TRUE((co_await e.Submit(Batch(OfKind("b", "k2"), OfKind("b", "k3")), false)).ok());
+    EXPECT_TRUE((co_await e.DeleteQueue("a", true)).ok());  // k1's last jobs
+    EXPECT_TRUE((co_await e.Submit(Batch(OfKind("b", "k4")), false)).ok());
+    EXPECT_EQ((co_await e.Submit(Batch(OfKind("b", "k1")), false)).status().code(),
+              absl::StatusCode::kResourceExhausted);
+    co_await Settle();
+    // No broker series is labelled by kind, whatever kinds clients use.
+    for (const prometheus::MetricFamily& family : registry_.Collect()) {
+      for (const prometheus::ClientMetric& metric : family.metric) {
+        for (const prometheus::ClientMetric::Label& label : metric.label) EXPECT_NE(label.name, "kind") << family.name;
+      }
+    }
+  });
+}
+
+TEST_F(QueueAdminTest, ListQueuesNamesAtMostThirtyTwoUnservedKindsInOrderAndCountsThemAll) {
+  WithEngine([](BrokerEngine& e) -> Task<void> {
+    std::vector<std::string> kinds;
+    for (int i = 0; i < 40; ++i) {
+      kinds.push_back(absl::StrCat("kind-", 100 + i));
+      co_await e.Submit(Batch(OfKind("q", kinds.back()), OfKind("q", kinds.back())), false);
+    }
+    co_await e.Submit(Batch(OfKind("few", "k1")), false);
+    const cohort::v1::ListQueuesResponse listed = e.ListQueues();
+    EXPECT_EQ(listed.queues_size(), 2);
+    if (listed.queues_size() != 2) co_return;
+    const cohort::v1::QueueInfo& few = listed.queues(0);
+    EXPECT_EQ(few.unserved_kind_count(), 1);
+    EXPECT_EQ(std::vector<std::string>(few.unserved_kinds().begin(), few.unserved_kinds().end()),
+              std::vector<std::string>{"k1"});
+    const cohort::v1::QueueInfo& q = listed.queues(1);
+    EXPECT_EQ(q.unserved_kind_count(), 40);
+    EXPECT_EQ(q.unserved(), 80);
+    EXPECT_EQ(std::vector<std::string>(q.unserved_kinds().begin(), q.unserved_kinds().end()),
+              std::vector<std::string>(kinds.begin(), kinds.begin() + 32));
+  });
+}
+
 }  // namespace
 }  // namespace cohort::broker

@@ -1,4 +1,9 @@
 // cohortctl queues: depth, running and oldest age per queue; pause, resume, limits.
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -33,6 +38,22 @@ constexpr char kSubcommands[] =
     "  cohortctl queues create QUEUE        create one (--paused, limits); a Submit creates it too\n"
     "  cohortctl queues delete QUEUE        delete an empty queue (--with-jobs: and its jobs)\n";
 
+// The UNSERVED cell: the jobs no connected executor runs, and their kinds (a bounded
+// excerpt, "N more" for the kinds the broker left out or the excerpt cut).
+std::string UnservedCell(const cohort::v1::QueueInfo& q) {
+  std::vector<std::string> shown;
+  std::size_t width = 0;
+  for (const std::string& kind : q.unserved_kinds()) {
+    if (!shown.empty() && width + kind.size() > 40) break;
+    shown.push_back(Excerpt(kind, 40));
+    width += kind.size() + 1;
+  }
+  const std::int64_t total = std::max<std::int64_t>(q.unserved_kind_count(), q.unserved_kinds_size());
+  const std::int64_t more = total - static_cast<std::int64_t>(shown.size());
+  return absl::StrCat(q.unserved(), " (", absl::StrJoin(shown, ","), more > 0 ? absl::StrCat(", ", more, " more") : "",
+                      ")");
+}
+
 ExitCode ListQueues(Context& ctx, absl::Span<const std::string> args) {
   FlagSet flags("cohortctl queues [COMMAND] [flags]", "Lists the broker's queues, or changes one.");
   flags.Inherit(&ctx.global_flags());
@@ -60,9 +81,7 @@ ExitCode ListQueues(Context& ctx, absl::Span<const std::string> args) {
                   q.limits().max_concurrency() == 0 ? "-" : absl::StrCat(q.limits().max_concurrency()),
                   q.limits().max_rate() == 0 ? "-" : absl::StrFormat("%g/s", q.limits().max_rate()),
                   absl::StrCat(q.limits().weight() == 0 ? 1 : q.limits().weight()), absl::StrCat(q.executors()),
-                  q.unserved_kinds().empty()
-                      ? "-"
-                      : absl::StrCat(q.unserved(), " (", Excerpt(absl::StrJoin(q.unserved_kinds(), ","), 40), ")")});
+                  q.unserved_kinds().empty() ? "-" : UnservedCell(q)});
   }
   table.Print();
   return ExitCode::kOk;

@@ -1,6 +1,6 @@
 // Listing and queue administration against a real cohort-broker: ListJobs filters
 // (label selectors included) and newest-first paging over the wire, queues that only
-// CreateQueue or Submit create, DeleteQueue's rules, --max-queues, and metric series
+// CreateQueue or Submit create, DeleteQueue's rules, --max-queues, --max-kinds and metric series
 // that stay bounded whatever queue names clients use.
 #include <set>
 #include <string>
@@ -249,6 +249,40 @@ TEST_F(OpsListingTest, MetricSeriesStayBoundedAfterAThousandDistinctQueueNames) 
   // Unbounded, 1,000 queues would give about 1,000 series per queue-labelled family.
   EXPECT_LE(series, 101 * 8) << "series with a queue label";
   EXPECT_EQ(MetricValue(*body, "cohort_broker_queue_depth{queue=\"_other\"}"), 900.0);
+}
+
+TEST_F(OpsListingTest, MaxKindsRefusesOneMoreKindAndListQueuesNamesAtMostThirtyTwo) {
+  StartBroker({"--max-kinds=40"});
+  std::vector<JobSpec> specs;
+  for (int i = 0; i < 40; ++i) {
+    specs.push_back(Spec("tenant"));
+    specs.back().set_kind(absl::StrCat("kind-", 100 + i));
+  }
+  Submit(specs);
+  cohort::v1::SubmitRequest submit;
+  *submit.add_jobs() = Spec("tenant");
+  submit.mutable_jobs(0)->set_kind("kind-100");
+  *submit.add_jobs() = Spec("other");
+  submit.mutable_jobs(1)->set_kind("kind-200");
+  cohort::v1::SubmitResponse submitted;
+  auto ctx = Context();
+  grpc::Status over = stub().Submit(ctx.get(), submit, &submitted);
+  EXPECT_EQ(over.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(over.error_message(), HasSubstr("--max-kinds of 40 (40 in use)"));
+  EXPECT_EQ(QueueNames(), std::vector<std::string>{"tenant"});  // the whole Submit was refused
+  cohort::v1::ListQueuesResponse queues;
+  auto ctx2 = Context();
+  ASSERT_TRUE(stub().ListQueues(ctx2.get(), {}, &queues).ok());
+  ASSERT_EQ(queues.queues_size(), 1);
+  const cohort::v1::QueueInfo& q = queues.queues(0);
+  EXPECT_EQ(q.depth(), 40);
+  EXPECT_EQ(q.unserved(), 40);
+  EXPECT_EQ(q.unserved_kind_count(), 40);
+  ASSERT_EQ(q.unserved_kinds_size(), 32);
+  EXPECT_EQ(q.unserved_kinds(0), "kind-100");
+  EXPECT_EQ(q.unserved_kinds(31), "kind-131");
+  // A kind already held is accepted.
+  Submit({specs[0]});
 }
 
 }  // namespace
