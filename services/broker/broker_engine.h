@@ -203,6 +203,9 @@ class BrokerEngine {
   bool HasJob(const std::string& id) const { return jobs_.contains(id) || ended_.contains(id); }
   // Finished jobs held as summaries only (their records on disk), for tests and metrics.
   std::size_t summarized_jobs() const { return ended_.size(); }
+  // Job ids ListJobs has examined since start: what its filters cost (tests check that
+  // an indexed filter examines only its candidates).
+  std::uint64_t listing_visited() const { return listing_visited_; }
   // The event log: its last durable sequence, and readers of committed events (Watch).
   EventLog& events() { return events_; }
   std::int64_t committed_sequence() const { return events_.committed(); }
@@ -364,7 +367,8 @@ class BrokerEngine {
   std::map<std::string, JobRecord> jobs_;  // live (and just-ended) jobs by id: k-sortable
   EndedJobs ended_;  // finished jobs whose end is durable, as summaries
   absl::flat_hash_map<std::string, std::string> idempotency_;  // key -> job id
-  JobIndex index_;  // jobs_ by state, queue and kind, for ListJobs and bulk operations
+  JobIndex index_;  // every job by state, queue, kind, label, error code, for ListJobs and bulk operations
+  std::uint64_t listing_visited_ = 0;  // see listing_visited()
   Dependents dependents_;
   EventLog events_;
   Dispatcher dispatcher_;

@@ -86,44 +86,67 @@ absl::StatusOr<std::string> PageTokenAfter(const std::string& token, const std::
   return last;
 }
 
-// Walks the ids of several disjoint ordered sets as one, in id order (descending when
-// `newest_first`), strictly after `after` (empty: from the start).
+// Walks the ids of several ordered sets as one, in id order (descending when
+// `newest_first`), strictly after `after` (empty: from the start), each id once even
+// when several sets hold it. A set may be bounded to the ids [first, last) of a range
+// (an empty bound is none).
 class IdWalk {
  public:
-  IdWalk(const std::vector<const JobIndex::IdSet*>& sets, bool newest_first, const std::string& after)
-      : newest_first_(newest_first) {
-    for (const JobIndex::IdSet* set : sets) {
-      if (set == nullptr) continue;
-      Cursor c{set, after.empty() ? (newest_first ? set->end() : set->begin())
-                                  : (newest_first ? set->lower_bound(after) : set->upper_bound(after))};
-      cursors_.push_back(c);
+  using Range = std::pair<std::string, std::string>;
+
+  IdWalk(bool newest_first, std::string after) : newest_first_(newest_first), after_(std::move(after)) {}
+
+  void Add(const JobIndex::IdSet* set, const Range& range = {}) {
+    if (set == nullptr || set->empty()) return;
+    Cursor c{set, {}, range};
+    if (newest_first_) {
+      // One past the next id: below `after` and below the range's end.
+      std::string end = range.second;
+      if (!after_.empty() && (end.empty() || after_ < end)) end = after_;
+      c.it = end.empty() ? set->end() : set->lower_bound(end);
+    } else if (!after_.empty() && (range.first.empty() || after_ >= range.first)) {
+      c.it = set->upper_bound(after_);
+    } else {
+      c.it = range.first.empty() ? set->begin() : set->lower_bound(range.first);
     }
+    cursors_.push_back(c);
   }
 
   // The next id, or null at the end.
   const std::string* Next() {
-    Cursor* best = nullptr;
+    const std::string* best = nullptr;
     for (Cursor& c : cursors_) {
       const std::string* id = Peek(c);
-      if (id == nullptr) continue;
-      if (best == nullptr || (newest_first_ ? *id > *Peek(*best) : *id < *Peek(*best))) best = &c;
+      if (id != nullptr && (best == nullptr || (newest_first_ ? *id > *best : *id < *best))) best = id;
     }
     if (best == nullptr) return nullptr;
-    if (newest_first_) return &*--best->it;
-    return &*best->it++;
+    const std::string* next = nullptr;
+    for (Cursor& c : cursors_) {  // every set at that id moves past it
+      const std::string* id = Peek(c);
+      if (id == nullptr || *id != *best) continue;
+      next = newest_first_ ? &*--c.it : &*c.it++;
+    }
+    return next;
   }
 
  private:
   struct Cursor {
     const JobIndex::IdSet* set;
     JobIndex::IdSet::const_iterator it;  // newest first: one past the next id
+    Range range;
   };
   const std::string* Peek(const Cursor& c) const {
-    if (newest_first_) return c.it == c.set->begin() ? nullptr : &*std::prev(c.it);
-    return c.it == c.set->end() ? nullptr : &*c.it;
+    if (newest_first_) {
+      if (c.it == c.set->begin()) return nullptr;
+      const std::string* id = &*std::prev(c.it);
+      return c.range.first.empty() || *id >= c.range.first ? id : nullptr;
+    }
+    if (c.it == c.set->end()) return nullptr;
+    return c.range.second.empty() || *c.it < c.range.second ? &*c.it : nullptr;
   }
 
   bool newest_first_;
+  std::string after_;
   std::vector<Cursor> cursors_;
 };
 
@@ -295,7 +318,10 @@ runtime::Task<absl::StatusOr<cohort::v1::ListJobsResponse>> BrokerEngine::ListJo
   std::vector<Job> matched;
   bool exhausted = false;
   while (!exhausted && matched.size() <= page) {
-    // Candidates: the smallest index that the filter pins, else every job (all states).
+    // Candidates: the smallest index that the filter pins (states, queue, kind, error
+    // code, a label's k=v or k in (...) with the jobs whose labels are not indexed),
+    // else every job (all states); within the ids a creation-time range allows, plus
+    // the jobs whose ids do not tell their creation time.
     std::vector<const JobIndex::IdSet*> candidates;
     std::size_t smallest = 0;
     bool indexed = false;
@@ -315,19 +341,34 @@ runtime::Task<absl::StatusOr<cohort::v1::ListJobsResponse>> BrokerEngine::ListJo
     }
     if (!matcher->queue().empty()) consider({index_.ByQueue(matcher->queue())});
     if (!matcher->kind().empty()) consider({index_.ByKind(matcher->kind())});
+    if (!matcher->error_code().empty()) consider({index_.ByErrorCode(matcher->error_code())});
+    for (const LabelRequirement& r : matcher->labels().requirements()) {
+      if (r.op != LabelRequirement::Op::kEquals && r.op != LabelRequirement::Op::kIn) continue;
+      std::vector<const JobIndex::IdSet*> sets = {&index_.LabelsUnindexed()};
+      for (const std::string& value : r.values) sets.push_back(index_.ByLabel(r.key, value));
+      consider(std::move(sets));
+    }
     if (!indexed) {
       for (int state = cohort::v1::JobState_MIN; state <= cohort::v1::JobState_MAX; ++state) {
-        if (const JobIndex::IdSet* set = index_.ByState(static_cast<cohort::v1::JobState>(state))) {
-          candidates.push_back(set);
-        }
+        candidates.push_back(index_.ByState(static_cast<cohort::v1::JobState>(state)));
       }
     }
+    IdWalk walk(request.newest_first(), after);
+    const std::optional<absl::Time>& created_after = matcher->created_after();
+    const std::optional<absl::Time>& created_before = matcher->created_before();
+    IdWalk::Range range;
+    if (created_after || created_before) {
+      range = index_.CreatedIdRange(created_after ? &*created_after : nullptr,
+                                    created_before ? &*created_before : nullptr);
+      walk.Add(&index_.IdsOffTheirCreateTime());
+    }
+    for (const JobIndex::IdSet* set : candidates) walk.Add(set, range);
     std::vector<Candidate> round;
     std::size_t certain = 0;  // candidates known to match
     const std::size_t wanted = page + 1 - matched.size();
-    IdWalk walk(candidates, request.newest_first(), after);
     exhausted = true;
     while (const std::string* id = walk.Next()) {
+      ++listing_visited_;
       if (auto it = jobs_.find(*id); it != jobs_.end()) {
         if (!matcher->Matches(it->second.job)) continue;
         round.push_back({*id, it->second.job});

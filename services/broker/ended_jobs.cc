@@ -1,13 +1,8 @@
 #include "services/broker/ended_jobs.h"
 
+#include "services/broker/job_index.h"
+
 namespace cohort::broker {
-namespace {
-
-// Labels up to this many bytes (keys and values) stay in the summary; larger ones are
-// read from the store when a label selector asks.
-constexpr std::size_t kInlineLabelBytes = 128;
-
-}  // namespace
 
 cohort::v1::Job EndedJob::Probe(const std::string& id) const {
   cohort::v1::Job job;
@@ -58,12 +53,13 @@ void EndedJobs::Insert(cohort::v1::Job job, bool cache) {
   e.has_expire_time = job.has_expire_time();
   e.expire_seconds = job.expire_time().seconds();
   e.expire_nanos = job.expire_time().nanos();
-  std::size_t label_bytes = 0;
-  for (const auto& [k, v] : job.spec().labels()) label_bytes += k.size() + v.size();
+  // Labels the index holds stay in the summary too; larger ones are read from the
+  // store when a label selector asks (the index lists the job in LabelsUnindexed).
+  const std::size_t label_bytes = LabelBytes(job.spec().labels());
   if (!job.spec().idempotency_key().empty() || job.spec().labels_size() > 0) {
     e.extras = std::make_unique<EndedJob::Extras>();
     e.extras->idempotency_key = job.spec().idempotency_key();
-    e.extras->labels_known = label_bytes <= kInlineLabelBytes;
+    e.extras->labels_known = label_bytes <= kIndexedLabelBytes;
     if (e.extras->labels_known) {
       e.extras->labels.assign(job.spec().labels().begin(), job.spec().labels().end());
       e.extras->labels.shrink_to_fit();

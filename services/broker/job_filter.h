@@ -21,8 +21,8 @@ namespace cohort::broker {
 //   if (!m.ok()) return m.status();          // INVALID_ARGUMENT naming the field
 //   for (const Job& job : candidates) if (m->Matches(job)) ...
 //
-// The accessors (states, queue, kind) let a caller start from the smallest index of
-// candidates and still call Matches on each. Immutable once compiled; copyable.
+// The accessors (states, queue, kind, labels, error code, created range) let a caller
+// start from the smallest index of candidates and still call Matches on each. Immutable once compiled; copyable.
 class JobMatcher {
  public:
   // The most bytes an error_code may have (Error.code is short lower_snake_case).
@@ -51,6 +51,12 @@ class JobMatcher {
   // The queue / kind a match has; empty means any.
   const std::string& queue() const { return queue_; }
   const std::string& kind() const { return kind_; }
+  // The label selector (empty: any labels), the error code a match ended with (empty:
+  // any), and the creation-time range [after, before) (unset sides: unbounded).
+  const LabelSelector& labels() const { return labels_; }
+  const std::string& error_code() const { return error_code_; }
+  const std::optional<absl::Time>& created_after() const { return created_after_; }
+  const std::optional<absl::Time>& created_before() const { return created_before_; }
   // True when every job matches.
   bool matches_all() const;
 

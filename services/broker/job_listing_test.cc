@@ -1,14 +1,21 @@
 // ListJobs on the engine (manual clock, in-memory store): every kind of filter, both
-// orders, and stable paging while jobs come and change between pages.
+// orders, and stable paging while jobs come and change between pages; the indexes
+// (labels, error codes, creation-time id ranges) list exactly what a full scan does,
+// examining only their candidates.
+#include <algorithm>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "libs/common/ids.h"
 #include "libs/common/proto_time.h"
 #include "services/broker/broker_engine.h"
 #include "services/broker/engine_test_util.h"
+#include "services/broker/job_filter.h"
+#include "services/broker/job_index.h"
 
 namespace cohort::broker {
 namespace {
@@ -18,6 +25,7 @@ using cohort::v1::JobSpec;
 using cohort::v1::ListJobsRequest;
 using runtime::Task;
 using testing::Batch;
+using testing::Complete;
 using testing::Credit;
 using testing::Fail;
 using testing::FakeChannel;
@@ -343,6 +351,189 @@ TEST_F(JobListingTest, TheIndexesFollowEveryStateChangeDeletionAndRestart) {
       EXPECT_EQ(listed, Pick(ids, {2, 3}));
     }
     co_return;
+  });
+}
+
+// A fixture whose engine makes real k-sortable ids from the manual clock (as
+// cohort-broker does from the wall clock), so a creation-time filter is served by an
+// id range; finished jobs keep no cached record, so listings read them back.
+class IndexedListingTest : public testing::EngineTest {
+ protected:
+  IndexedListingTest() { options_.ended_cache.jobs = 0; }
+
+  template <typename Body>
+  void WithIdEngine(Body body) {
+    engine_ = std::make_unique<BrokerEngine>(loop_, store_, metrics_, options_, [this] { return ids_.Next(); });
+    Run([](BrokerEngine* e, Body* b) -> runtime::Task<void> {
+      absl::Status started = co_await e->Start();
+      EXPECT_TRUE(started.ok()) << started;
+      co_await (*b)(*e);
+      co_await e->Stop();
+    }(engine_.get(), &body));
+  }
+
+  common::JobIdGenerator ids_{7, [this] { return clock_.SystemNow(); }};
+};
+
+// The ids a full scan selects: every job, listed without a filter, checked by the
+// filter's matcher.
+Task<std::vector<std::string>> FullScan(BrokerEngine& e, const ListJobsRequest& listing) {
+  ListJobsRequest all;
+  all.set_page_size(1000);
+  all.set_newest_first(listing.newest_first());
+  std::vector<std::string> ids;
+  absl::StatusOr<JobMatcher> m = JobMatcher::Compile(listing.filter());
+  EXPECT_TRUE(m.ok()) << m.status();
+  if (!m.ok()) co_return ids;
+  while (true) {
+    absl::StatusOr<cohort::v1::ListJobsResponse> r = co_await e.ListJobs(all);
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok()) break;
+    for (const Job& job : r->jobs()) {
+      if (m->Matches(job)) ids.push_back(job.id());
+    }
+    if (r->next_page_token().empty()) break;
+    all.set_page_token(r->next_page_token());
+  }
+  co_return ids;
+}
+
+// A random mix of 400 jobs over ~4 s of manual time: three queues, two kinds, labels
+// from a few values (some jobs over kIndexedLabelBytes of labels), and ends of every
+// sort: succeeded, failed with one of three codes, cancelled, or still queued.
+struct Mix {
+  std::vector<std::string> ids;
+  std::vector<google::protobuf::Timestamp> created;  // per job
+};
+
+// Lets commits finish and their messages go out (as EngineTest::Settle).
+Task<void> Yields() {
+  for (int i = 0; i < 10; ++i) co_await runtime::Yield();
+}
+
+Task<Mix> SubmitMix(BrokerEngine& e) {
+  std::mt19937 rng(15);
+  auto pick = [&](int n) { return static_cast<int>(rng() % n); };
+  Mix mix;
+  FakeChannel exec;
+  std::uint64_t session = *e.Attach(Hello("x", 1000).hello(), &exec);
+  const std::vector<std::string> teams = {"web", "data", "ops"};
+  std::vector<std::string> cancel;  // while QUEUED, before the executor takes jobs
+  for (int i = 0; i < 400; ++i) {
+    JobSpec s = Spec(absl::StrCat("q", pick(3)));
+    s.set_kind(pick(2) == 0 ? "k.one" : "k.two");
+    if (pick(4) != 0) (*s.mutable_labels())["team"] = teams[pick(3)];
+    if (pick(3) == 0) (*s.mutable_labels())["tier"] = pick(2) == 0 ? "gold" : "silver";
+    if (i % 50 == 7) (*s.mutable_labels())["rare"] = "yes";
+    if (pick(10) == 0) (*s.mutable_labels())["big"] = std::string(200, 'x');  // not indexed
+    std::string id = (*co_await e.Submit(Batch(s), false))[0];
+    mix.ids.push_back(id);
+    mix.created.push_back(e.GetJob(id)->create_time());
+    if (pick(13) == 0) cancel.push_back(id);
+    co_await runtime::Sleep(std::chrono::milliseconds(pick(20)));
+  }
+  for (const std::string& id : cancel) EXPECT_TRUE((co_await e.CancelJob(id)).ok());
+  EXPECT_TRUE(e.OnExecutorMessage(session, Credit(1000)).ok());
+  co_await Yields();
+  const std::vector<std::string> codes = {"boom", "exit_status", "oom"};
+  for (const cohort::v1::BrokerMessage& m : exec.Assigns()) {
+    const std::string& id = m.assign().job().id();
+    const int end = pick(5);
+    if (end == 0) continue;  // stays RUNNING
+    if (id == mix.ids[57]) {
+      EXPECT_TRUE(e.OnExecutorMessage(session, Fail(id, m.assign().attempt(), "rare", "rare_code")).ok());
+    } else if (end <= 2) {
+      EXPECT_TRUE(e.OnExecutorMessage(session, Complete(id, m.assign().attempt(), "ok")).ok());
+    } else if (end == 3) {
+      EXPECT_TRUE(e.OnExecutorMessage(session, Fail(id, m.assign().attempt(), "x", codes[pick(3)])).ok());
+    } else {
+      EXPECT_TRUE((co_await e.CancelJob(id)).ok());
+    }
+  }
+  co_await Yields();
+  e.Detach(session);
+  co_return mix;
+}
+
+TEST_F(IndexedListingTest, IndexedFiltersListExactlyWhatAFullScanSelectsInBothOrdersAndPages) {
+  WithIdEngine([](BrokerEngine& e) -> Task<void> {
+    const Mix mix = co_await SubmitMix(e);
+    EXPECT_GT(e.summarized_jobs(), 100u);  // most finished jobs are summaries only
+    const google::protobuf::Timestamp t1 = mix.created[100], t2 = mix.created[230];
+    std::vector<cohort::v1::JobFilter> filters(14);
+    filters[0].set_label_selector("team=data");
+    filters[1].set_label_selector("team in (web,ops)");
+    filters[2].set_label_selector("team=data,tier!=gold");
+    filters[3].set_label_selector("team in (ops,ops),!tier");
+    filters[4].set_label_selector("tier notin (gold)");  // not indexed: every job
+    filters[5].set_label_selector("big=" + std::string(200, 'x'));
+    filters[6].set_error_code("boom");
+    filters[7].set_error_code("cancelled");
+    filters[8].set_error_code("oom");
+    filters[8].set_label_selector("team=web");
+    *filters[9].mutable_created_after() = t1;
+    *filters[9].mutable_created_before() = t2;
+    *filters[10].mutable_created_after() = t2;
+    *filters[11].mutable_created_before() = t1;
+    filters[11].set_queue("q1");
+    *filters[12].mutable_created_after() = t1;
+    filters[12].set_label_selector("rare=yes");
+    filters[13].set_error_code("rare_code");
+    for (std::size_t f = 0; f < filters.size(); ++f) {
+      for (bool newest : {false, true}) {
+        for (int page : {7, 1000}) {
+          ListJobsRequest req;
+          *req.mutable_filter() = filters[f];
+          req.set_newest_first(newest);
+          req.set_page_size(page);
+          const std::vector<std::string> listed = co_await ListAll(e, req);
+          const std::vector<std::string> scanned = co_await FullScan(e, req);
+          EXPECT_EQ(listed, scanned) << "filter " << f << " newest_first " << newest << " page " << page;
+          EXPECT_FALSE(scanned.empty()) << "filter " << f;
+        }
+      }
+    }
+  });
+}
+
+TEST_F(IndexedListingTest, LabelErrorCodeAndCreatedTimeFiltersExamineOnlyTheirCandidates) {
+  WithIdEngine([](BrokerEngine& e) -> Task<void> {
+    const Mix mix = co_await SubmitMix(e);
+    std::size_t unindexed_labels = 0;  // jobs over kIndexedLabelBytes: always examined by a label filter
+    {
+      ListJobsRequest big;
+      big.mutable_filter()->set_label_selector("big");
+      big.set_page_size(1000);
+      unindexed_labels = (co_await ListAll(e, big)).size();
+    }
+    auto visited = [&](ListJobsRequest req, std::size_t* listed) -> Task<std::uint64_t> {
+      req.set_page_size(1000);
+      const std::uint64_t before = e.listing_visited();
+      *listed = (co_await ListAll(e, req)).size();
+      co_return e.listing_visited() - before;
+    };
+    std::size_t listed = 0;
+    ListJobsRequest rare;
+    rare.mutable_filter()->set_label_selector("rare=yes,team!=nobody");
+    EXPECT_LE(co_await visited(rare, &listed), 8 + unindexed_labels);  // 8 jobs have rare=yes
+    EXPECT_EQ(listed, 8u);
+    ListJobsRequest code;
+    code.mutable_filter()->set_error_code("rare_code");
+    EXPECT_EQ(co_await visited(code, &listed), 1u);
+    EXPECT_EQ(listed, 1u);
+    // 20 jobs created in [created[200], created[220]): only their ids (and the ids of
+    // the milliseconds around) are walked, not the 400.
+    ListJobsRequest range;
+    *range.mutable_filter()->mutable_created_after() = mix.created[200];
+    *range.mutable_filter()->mutable_created_before() = mix.created[220];
+    range.set_newest_first(true);
+    const std::uint64_t walked = co_await visited(range, &listed);
+    EXPECT_GE(listed, 20u);
+    EXPECT_LE(walked, listed + 10) << "a created range walks its id range";
+    // An unindexed selector walks every job.
+    ListJobsRequest scan;
+    scan.mutable_filter()->set_label_selector("tier notin (gold)");
+    EXPECT_EQ(co_await visited(scan, &listed), 400u);
   });
 }
 
