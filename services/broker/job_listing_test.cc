@@ -3,6 +3,7 @@
 // (labels, error codes, creation-time id ranges) list exactly what a full scan does,
 // examining only their candidates.
 #include <algorithm>
+#include <functional>
 #include <random>
 #include <set>
 #include <string>
@@ -534,6 +535,89 @@ TEST_F(IndexedListingTest, LabelErrorCodeAndCreatedTimeFiltersExamineOnlyTheirCa
     ListJobsRequest scan;
     scan.mutable_filter()->set_label_selector("tier notin (gold)");
     EXPECT_EQ(co_await visited(scan, &listed), 400u);
+  });
+}
+
+// ListJobs reads finished jobs from the store between rounds; jobs that end, or are
+// deleted, meanwhile must not be listed twice, and one that matched throughout must
+// not be skipped.
+Task<void> CompleteEach(BrokerEngine& e, std::uint64_t session, std::vector<std::string> ids) {
+  for (const std::string& id : ids) {
+    EXPECT_TRUE(e.OnExecutorMessage(session, Complete(id, 1, "r")).ok());
+    co_await runtime::Yield();
+  }
+}
+
+Task<void> DeleteEach(BrokerEngine& e, std::vector<std::string> ids) {
+  for (const std::string& id : ids) {
+    EXPECT_TRUE((co_await e.DeleteJob(id)).ok());
+    co_await runtime::Yield();
+  }
+}
+
+// ListAll yielding to other tasks after each page (as a client's separate calls do);
+// `*interleaved` is set when `other` was still running after the first page.
+Task<std::vector<std::string>> ListAllYielding(BrokerEngine& e, ListJobsRequest req,
+                                               const runtime::TaskHandle<void>& other, bool* interleaved) {
+  std::vector<std::string> ids;
+  for (int pages = 0; pages < 1000; ++pages) {
+    absl::StatusOr<cohort::v1::ListJobsResponse> r = co_await e.ListJobs(req);
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok()) break;
+    for (const Job& job : r->jobs()) ids.push_back(job.id());
+    if (pages == 0) *interleaved = !other.Done();
+    if (r->next_page_token().empty()) break;
+    req.set_page_token(r->next_page_token());
+    co_await runtime::Yield();
+  }
+  co_return ids;
+}
+
+TEST_F(IndexedListingTest, JobsEndingOrDeletedDuringAListingAreListedOnceAndNoneIsSkipped) {
+  WithIdEngine([](BrokerEngine& e) -> Task<void> {
+    FakeChannel exec;
+    std::uint64_t session = *e.Attach(Hello("x", 1000).hello(), &exec);
+    const std::vector<std::string> ids = *co_await e.Submit(std::vector<JobSpec>(300, Spec("q")), false);
+    EXPECT_TRUE(e.OnExecutorMessage(session, Credit(1000)).ok());
+    co_await Settle();
+    // Every other job ends before the listings, as a summary only (read back from the
+    // store); the others end a few at a time while pages of 7 are listed.
+    std::vector<std::string> now, during[2];
+    for (std::size_t i = 0; i < ids.size(); ++i) (i % 2 == 0 ? now : during[i % 4 == 1 ? 0 : 1]).push_back(ids[i]);
+    co_await CompleteEach(e, session, now);
+    co_await Settle();
+    ListJobsRequest req;
+    req.set_queue("q");
+    req.set_page_size(7);
+    for (bool newest : {false, true}) {
+      req.set_newest_first(newest);
+      runtime::TaskHandle<void> ender = runtime::Spawn(CompleteEach(e, session, during[newest ? 1 : 0]));
+      bool interleaved = false;
+      const std::vector<std::string> listed = co_await ListAllYielding(e, req, ender, &interleaved);
+      EXPECT_TRUE(interleaved) << "the jobs ended before the listing went on";
+      co_await ender;
+      std::vector<std::string> expected = ids;
+      if (newest) std::reverse(expected.begin(), expected.end());
+      EXPECT_EQ(listed, expected) << "newest_first " << newest;
+    }
+    co_await Settle();
+    // Every third job is deleted during a listing: the others are each listed once.
+    std::vector<std::string> deleted, kept;
+    for (std::size_t i = 0; i < ids.size(); ++i) (i % 3 == 0 ? deleted : kept).push_back(ids[i]);
+    runtime::TaskHandle<void> deleter = runtime::Spawn(DeleteEach(e, deleted));
+    req.set_newest_first(false);
+    bool interleaved = false;
+    const std::vector<std::string> listed = co_await ListAllYielding(e, req, deleter, &interleaved);
+    EXPECT_TRUE(interleaved) << "the jobs were deleted before the listing went on";
+    co_await deleter;
+    EXPECT_EQ(std::adjacent_find(listed.begin(), listed.end(), std::greater_equal<>()), listed.end())
+        << "ids not strictly increasing: a job listed twice or out of order";
+    std::vector<std::string> listed_kept;
+    for (const std::string& id : listed) {
+      if (std::find(kept.begin(), kept.end(), id) != kept.end()) listed_kept.push_back(id);
+    }
+    EXPECT_EQ(listed_kept, kept) << "a job that was never deleted was skipped";
+    e.Detach(session);
   });
 }
 

@@ -434,6 +434,15 @@ runtime::Task<void> Schedules::FireSlot(std::string id, uint64_t generation, abs
                {"error", std::string(job_id.status().message())}});
     co_await runtime::Sleep(absl::ToChronoNanoseconds(retry_in));
   }
+  // A job the broker accepted is counted even when an update or delete replaced this
+  // generation during the Submit: the job exists (and the new generation never fires
+  // this slot again).
+  if (job_id.ok()) {
+    if (FailpointAfterFireSubmit()) ::raise(SIGKILL);
+    metrics_.Fired("submitted");
+    kLog.Info("schedule fired", {{"schedule_id", id}, {"slot", SlotText(slot)}, {"job_id", *job_id}});
+    metrics_.FireLag(std::max(0.0, absl::ToDoubleSeconds(Now() - slot)));
+  }
   e = Find(id, generation);
   if (e == nullptr) co_return;
   if (!job_id.ok()) {
@@ -445,10 +454,6 @@ runtime::Task<void> Schedules::FireSlot(std::string id, uint64_t generation, abs
     co_await PersistOrLog(*e);
     co_return;
   }
-  if (FailpointAfterFireSubmit()) ::raise(SIGKILL);
-  metrics_.Fired("submitted");
-  kLog.Info("schedule fired", {{"schedule_id", id}, {"slot", SlotText(slot)}, {"job_id", *job_id}});
-  metrics_.FireLag(std::max(0.0, absl::ToDoubleSeconds(Now() - slot)));
   *e->schedule.mutable_last_fire_time() = ToProto(slot);
   e->schedule.set_last_job_id(*job_id);
   e->fired_through = std::max(e->fired_through, slot);

@@ -1,5 +1,6 @@
 // Schedules on a manual clock: slots fire when the loop's clock passes them (no real
-// waiting), against an in-process fake broker and a real ScheduleStore.
+// waiting), against an in-process fake broker and a real ScheduleStore; fires are
+// counted even when their schedule changes while they are in flight.
 #include "services/scheduler/schedules.h"
 
 #include <memory>
@@ -36,6 +37,7 @@ class FakeBroker final : public cohort::v1::Broker::CallbackService {
  public:
   grpc::ServerUnaryReactor* Submit(grpc::CallbackServerContext* ctx, const cohort::v1::SubmitRequest* req,
                                    cohort::v1::SubmitResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     {
       absl::MutexLock lock(&mu_);
       if (!req->validate_only()) {
@@ -43,9 +45,12 @@ class FakeBroker final : public cohort::v1::Broker::CallbackService {
           submitted_.push_back(job);
           resp->add_job_ids(absl::StrCat("job-", submitted_.size()));
         }
+        if (hold_) {  // answered by Release
+          held_.push_back(reactor);
+          return reactor;
+        }
       }
     }
-    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
@@ -69,9 +74,26 @@ class FakeBroker final : public cohort::v1::Broker::CallbackService {
     absl::MutexLock lock(&mu_);
     state_ = state;
   }
+  // While held, a Submit (but validate_only) is recorded and left unanswered until Release.
+  void Hold() {
+    absl::MutexLock lock(&mu_);
+    hold_ = true;
+  }
+  std::size_t held() {
+    absl::MutexLock lock(&mu_);
+    return held_.size();
+  }
+  void Release() {
+    absl::MutexLock lock(&mu_);
+    hold_ = false;
+    for (grpc::ServerUnaryReactor* reactor : held_) reactor->Finish(grpc::Status::OK);
+    held_.clear();
+  }
 
  private:
   absl::Mutex mu_;
+  bool hold_ = false;
+  std::vector<grpc::ServerUnaryReactor*> held_;
   std::vector<cohort::v1::JobSpec> submitted_;
   cohort::v1::JobState state_ = cohort::v1::JOB_STATE_SUCCEEDED;
 };
@@ -85,6 +107,19 @@ cohort::v1::ScheduleSpec EveryMinute(cohort::v1::OverlapPolicy overlap = cohort:
   spec.mutable_job()->set_kind("builtin.echo");
   spec.mutable_job()->set_payload("s3cret-payload");
   return spec;
+}
+
+// fires_total{result} in `registry`; 0 before the first.
+double FiresTotal(prometheus::Registry& registry, const std::string& result) {
+  for (const prometheus::MetricFamily& family : registry.Collect()) {
+    if (family.name != "cohort_scheduler_schedule_fires_total") continue;
+    for (const prometheus::ClientMetric& metric : family.metric) {
+      for (const prometheus::ClientMetric::Label& label : metric.label) {
+        if (label.name == "result" && label.value == result) return metric.counter.value;
+      }
+    }
+  }
+  return 0;
 }
 
 class SchedulesTest : public ::testing::Test {
@@ -106,6 +141,7 @@ class SchedulesTest : public ::testing::Test {
     log::Configure({.out = &log_, .now = [this] { return clock_.SystemNow(); }});
   }
   void TearDown() override {
+    broker_.Release();
     if (schedules_ != nullptr) runtime::RunUntilComplete(loop_, schedules_->Stop());
     schedules_.reset();
     log::Configure({});
@@ -206,6 +242,37 @@ TEST_F(SchedulesTest, MissedSlotsAreCaughtUpAtStartWithOneLogLine) {
   ASSERT_EQ(caught_up.size(), 1u) << log_.str();
   EXPECT_TRUE(absl::StrContains(caught_up[0], "schedule_id=catch-up")) << caught_up[0];
   EXPECT_TRUE(absl::StrContains(caught_up[0], "slots=3")) << caught_up[0];
+}
+
+// A fire's Submit may be in flight when the schedule is paused or updated (both start
+// a new generation): the job the broker accepted is counted all the same. Before, it
+// was not, so fires_total{result="submitted"} stayed below the jobs the schedule made
+// (scheduler_policies_test UpdateScheduleNeverFiresASlotAgain, once in CI).
+TEST_F(SchedulesTest, ASlotSubmittedWhileItsScheduleIsPausedIsCounted) {
+  broker_.Hold();
+  ASSERT_TRUE(Run(schedules_->Create("paused-in-flight", EveryMinute())).ok());
+  const absl::Status status = Run([](Schedules& schedules, FakeBroker& broker, prometheus::Registry& registry)
+                                      -> runtime::Task<absl::Status> {
+    // Polls `done` between the loop's other work, for at most 10 s of real time (a
+    // call in flight holds the manual clock, so no timer can bound the wait).
+    auto poll = [](auto done) -> runtime::Task<bool> {
+      const absl::Time give_up = absl::Now() + absl::Seconds(10);
+      while (!done() && absl::Now() < give_up) co_await runtime::Yield();
+      co_return done();
+    };
+    co_await runtime::Sleep(std::chrono::seconds(30));  // the first slot
+    if (!co_await poll([&] { return broker.held() == 1; })) co_return absl::InternalError("the slot never fired");
+    absl::StatusOr<cohort::v1::Schedule> paused = co_await schedules.SetPaused("paused-in-flight", true);
+    if (!paused.ok()) co_return paused.status();
+    broker.Release();
+    if (!co_await poll([&] { return FiresTotal(registry, "submitted") == 1; })) {
+      co_return absl::InternalError("the job the broker accepted was never counted");
+    }
+    co_return absl::OkStatus();
+  }(*schedules_, broker_, registry_));
+  EXPECT_TRUE(status.ok()) << status;
+  EXPECT_EQ(broker_.submitted().size(), 1u);
+  EXPECT_EQ(FiresTotal(registry_, "submitted"), 1);
 }
 
 }  // namespace
