@@ -25,6 +25,7 @@
 #include "libs/auth/token_store.h"
 #include "libs/rpc/server.h"
 #include "protos/cohort/v1/broker.pb.h"
+#include "protos/cohort/v1/replicas.pb.h"
 #include "protos/cohort/v1/scheduler.pb.h"
 
 namespace cohort::auth {
@@ -274,9 +275,10 @@ TEST_F(AuthorizerTest, EveryRowOfTheScopeTableAdmitsExactlyItsScopes) {
           << s.error_message();
     }
   }
-  // Every method of both services has its row, and so do the 2 reflection services.
+  // Every method of the three services has its row, and so do the 2 reflection services.
   const int methods = cohort::v1::SubmitRequest::descriptor()->file()->FindServiceByName("Broker")->method_count() +
-                      cohort::v1::CreateScheduleRequest::descriptor()->file()->FindServiceByName("Scheduler")->method_count();
+                      cohort::v1::CreateScheduleRequest::descriptor()->file()->FindServiceByName("Scheduler")->method_count() +
+                      cohort::v1::AddReplicaRequest::descriptor()->file()->FindServiceByName("ReplicaAdmin")->method_count();
   EXPECT_EQ(rows, methods + 2);
 }
 

@@ -34,6 +34,10 @@ const std::vector<MethodRule>& Rules() {
       {"/cohort.v1.Broker/ListExecutors", ScopesOf({S::kRead})},
       {"/cohort.v1.Broker/Connect", ScopesOf({S::kExecute})},
       {"/cohort.v1.Broker/ReleaseJobs", ScopesOf({S::kRelease})},
+      // A replicated broker group's membership (replicas.proto).
+      {"/cohort.v1.ReplicaAdmin/ListReplicas", ScopesOf({S::kAdmin})},
+      {"/cohort.v1.ReplicaAdmin/AddReplica", ScopesOf({S::kAdmin})},
+      {"/cohort.v1.ReplicaAdmin/RemoveReplica", ScopesOf({S::kAdmin})},
       {"/cohort.v1.Scheduler/CreateSchedule", ScopesOf({S::kAdmin})},
       {"/cohort.v1.Scheduler/GetSchedule", ScopesOf({S::kRead})},
       {"/cohort.v1.Scheduler/ListSchedules", ScopesOf({S::kRead})},

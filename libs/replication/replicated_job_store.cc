@@ -83,7 +83,7 @@ ReplicationProgress ReplicatedJobStore::progress() const {
 
 runtime::Task<absl::Status> ReplicatedJobStore::AddMember(Member member) {
   if (stopped_ || !log_) co_return Stopped();
-  co_return co_await log_->AddMember(std::move(member));
+  co_return co_await log_->AddMember(member);
 }
 
 runtime::Task<absl::Status> ReplicatedJobStore::RemoveMember(std::uint64_t id) {

@@ -30,6 +30,7 @@
 #include "services/broker/broker_app.h"
 #include "services/broker/broker_flags.h"
 #include "services/broker/replica.h"
+#include "services/broker/replica_admin_service.h"
 #include "services/broker/replica_config.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
@@ -41,6 +42,10 @@ ABSL_FLAG(std::int64_t, replica_id, 0,
 ABSL_FLAG(std::string, replica_pod_name, "",
           "replicated mode, instead of --replica-id: this StatefulSet pod's name (e.g. $(POD_NAME)); the replica id "
           "is the ordinal it ends with plus one (NAME-0 is replica 1)");
+ABSL_FLAG(bool, join, false,
+          "replicated mode: this replica is being added to a running group (cohortctl replicas add): it never "
+          "bootstraps a configuration of its own and copies the leader's log or snapshot; --replicas lists the "
+          "group with it");
 ABSL_FLAG(std::string, replicas, "",
           "replicated mode: every replica of the group as ID=HOST:PORT,... (their raft addresses, this one's "
           "included); only the leader listens on --listen (a fixed port), so clients are given every replica's "
@@ -87,8 +92,12 @@ int Main(int argc, char** argv) {
     if (replica_id != 0) Die("give --replica-id or --replica-pod-name, not both");
     replica_id = OrDie(ReplicaIdFromPodName(pod));
   }
-  const std::optional<ReplicaConfig> replica_config = OrDie(ParseReplicaConfig(
+  std::optional<ReplicaConfig> replica_config = OrDie(ParseReplicaConfig(
       replica_id, absl::GetFlag(FLAGS_replicas), absl::GetFlag(FLAGS_raft_dir), options.data_dir));
+  if (absl::GetFlag(FLAGS_join)) {
+    if (!replica_config.has_value()) Die("--join needs --replica-id and --replicas");
+    replica_config->join = true;
+  }
   if (replica_config.has_value() && listen.port == 0) {
     Die("--listen needs a fixed port with --replicas: clients are given every replica's address");
   }
@@ -122,6 +131,11 @@ int Main(int argc, char** argv) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   app->AddTo(builder);
+  std::unique_ptr<ReplicaAdminService> replica_admin;
+  if (replica != nullptr) {
+    replica_admin = std::make_unique<ReplicaAdminService>(loop, *replica, metrics_server->registry());
+    builder.RegisterService(replica_admin.get());
+  }
   rpc::StartedServer started = OrDie(rpc::StartServer(builder, listen, std::move(credentials)));
   std::unique_ptr<grpc::Server> server = std::move(started.server);
   if (replica == nullptr) {

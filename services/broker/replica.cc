@@ -102,6 +102,7 @@ absl::StatusOr<std::unique_ptr<Replica>> Replica::Open(const ReplicaConfig& conf
   options.raft.self = config.self;
   options.raft.members = config.members;
   options.raft.dir = config.raft_dir;
+  options.raft.join = config.join;
   absl::StatusOr<std::unique_ptr<replication::ReplicatedJobStore>> store =
       replication::ReplicatedJobStore::Open(std::move(options));
   if (!store.ok()) return store.status();
@@ -113,7 +114,8 @@ absl::StatusOr<std::unique_ptr<Replica>> Replica::Open(const ReplicaConfig& conf
   replica->sampler_ = std::thread([self] { self->Sample(); });
   kLog.Info("replica joined its group", {{"id", absl::StrCat(config.self.id)},
                                          {"raft", config.self.address},
-                                         {"members", absl::StrCat(config.members.size())}});
+                                         {"members", absl::StrCat(config.members.size())},
+                                         {"join", config.join ? "true" : "false"}});
   return replica;
 }
 

@@ -78,6 +78,12 @@ class Replica {
   void Stop();
 
   replication::LogStatus status() const { return store_->status(); }
+  replication::ReplicationProgress progress() const { return store_->progress(); }
+
+  // Membership changes (replication::RaftLog::AddMember / RemoveMember), on the leader.
+  // `member` is copied into the task before this returns.
+  runtime::Task<absl::Status> AddMember(const replication::Member& member) { return store_->AddMember(member); }
+  runtime::Task<absl::Status> RemoveMember(std::uint64_t id) { return store_->RemoveMember(id); }
   const ReplicaConfig& config() const { return config_; }
 
  private:

@@ -22,6 +22,9 @@ struct ReplicaConfig {
   std::vector<replication::Member> members;   // --replicas, in the order given, self included
   std::string store_dir;  // this replica's RocksDB: <--data-dir>/jobs
   std::string raft_dir;   // its raft log and snapshots: --raft-dir, or <--data-dir>/raft
+  // --join: a replica added to a running group (cohortctl replicas add): it never
+  // bootstraps a configuration of its own, it waits for the leader to send it one.
+  bool join = false;
 };
 
 // The replica configuration from cohort-broker's flags, or nullopt when neither

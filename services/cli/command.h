@@ -32,6 +32,7 @@ std::vector<Command> ScheduleCommands();  // schedules create|list|get|delete|pa
 std::vector<Command> ExecutorCommands();  // executors
 std::vector<Command> TokenCommands();     // token create
 std::vector<Command> OperationCommands(); // retry, delete, bulk
+std::vector<Command> ReplicaCommands();   // replicas ls|add|remove
 
 // `cohortctl completion bash|zsh`: prints a completion script for `commands` (their
 // names and subcommands) and the global flags of `global`.

@@ -27,7 +27,7 @@ constexpr char kExitCodes[] =
 std::vector<Command> AllCommands() {
   std::vector<Command> all;
   for (auto group : {SubmitCommands, JobCommands, OperationCommands, WaitCommands, QueueCommands, ScheduleCommands,
-                     ExecutorCommands, TokenCommands}) {
+                     ExecutorCommands, TokenCommands, ReplicaCommands}) {
     for (Command& c : group()) all.push_back(c);
   }
   return all;

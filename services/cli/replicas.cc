@@ -1,0 +1,158 @@
+// cohortctl replicas: the members of a replicated broker group (issue 18,
+// docs/replication.md): ls, add ID ADDRESS, remove ID. Calls cohort.v1.ReplicaAdmin at
+// --server (the group's leader answers); needs the `admin` scope.
+#include <cstdint>
+#include <memory>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "libs/auth/channel_credentials.h"
+#include "protos/cohort/v1/replicas.grpc.pb.h"
+#include "services/cli/command.h"
+#include "services/cli/connection.h"
+#include "services/cli/output.h"
+
+namespace cohort::cli {
+namespace {
+
+// How long `add` may wait for the new replica to catch up and be promoted.
+constexpr absl::Duration kAddWait = absl::Minutes(5);
+constexpr std::uint64_t kMaxReplicaId = 1'000'000;
+
+// A ReplicaAdmin stub on --server with the global security options (as Context opens
+// the broker's: a token flag replaces a token file from the environment or config).
+absl::StatusOr<std::unique_ptr<cohort::v1::ReplicaAdmin::Stub>> Admin(Context& ctx) {
+  auth::ClientSecurityOptions security = ctx.options().security;
+  std::string token_file = ctx.options().token_file;
+  if (ctx.global_flags().IsSet("token")) {
+    token_file.clear();
+  } else if (ctx.global_flags().IsSet("token-file")) {
+    security.token.clear();
+  }
+  if (security.token.empty() && !token_file.empty()) {
+    absl::StatusOr<std::string> token = auth::ReadTokenFile(token_file);
+    if (!token.ok()) return token.status();
+    security.token = *std::move(token);
+  }
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      Connect("broker", "--server", ctx.options().server, ctx.options().timeout, security);
+  if (!channel.ok()) return channel.status();
+  return cohort::v1::ReplicaAdmin::NewStub(*channel);
+}
+
+absl::StatusOr<std::uint64_t> ParseId(const std::string& text) {
+  std::uint64_t id = 0;
+  if (!absl::SimpleAtoi(text, &id) || id == 0 || id > kMaxReplicaId) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("replica id ", Excerpt(text, 32), " is invalid: use 1..", kMaxReplicaId));
+  }
+  return id;
+}
+
+const char* RoleName(cohort::v1::ReplicaInfo::Role role) {
+  switch (role) {
+    case cohort::v1::ReplicaInfo::VOTER:
+      return "voter";
+    case cohort::v1::ReplicaInfo::STANDBY:
+      return "standby";
+    case cohort::v1::ReplicaInfo::SPARE:
+      return "spare";
+    default:
+      return "unknown";
+  }
+}
+
+ExitCode List(Context& ctx, absl::Span<const std::string> args) {
+  FlagSet flags("cohortctl replicas ls [flags]",
+                "Lists the replicas of the broker group as its leader sees them: id, raft address, role\n"
+                "(voter, standby, spare), how many log entries each is behind the leader.");
+  flags.Inherit(&ctx.global_flags());
+  ParsedArgs parsed;
+  if (auto done = ParseCommandLine(flags, args, 0, 0, &parsed)) return *done;
+  auto admin = Admin(ctx);
+  if (!admin.ok()) return FailLocal(admin.status());
+  cohort::v1::ListReplicasResponse response;
+  auto call = ctx.Call();
+  grpc::Status status = (*admin)->ListReplicas(call.get(), cohort::v1::ListReplicasRequest(), &response);
+  if (!status.ok()) return ctx.FailBroker(status);
+  if (ctx.json()) {
+    PrintJson(response);
+    return ExitCode::kOk;
+  }
+  Table table({"ID", "ADDRESS", "ROLE", "LEADER", "LAG"});
+  for (const cohort::v1::ReplicaInfo& r : response.replicas()) {
+    table.AddRow({absl::StrCat(r.id()), r.address(), RoleName(r.role()), r.leader() ? "yes" : "",
+                  absl::StrCat(r.lag_entries())});
+  }
+  table.Print();
+  return ExitCode::kOk;
+}
+
+ExitCode Add(Context& ctx, absl::Span<const std::string> args) {
+  FlagSet flags("cohortctl replicas add ID HOST:PORT [flags]",
+                "Adds replica ID, whose raft address is HOST:PORT, to the broker group. Start it first with\n"
+                "  cohort-broker --replica-id=ID --replicas=<every replica, it included> --join ...\n"
+                "It copies the leader's log or snapshot without a vote, then becomes a voter: the command\n"
+                "returns once that is committed (it waits up to 5 minutes plus --timeout).");
+  flags.Inherit(&ctx.global_flags());
+  ParsedArgs parsed;
+  if (auto done = ParseCommandLine(flags, args, 2, 2, &parsed)) return *done;
+  absl::StatusOr<std::uint64_t> id = ParseId(parsed.positional[0]);
+  if (!id.ok()) return FailLocal(id.status());
+  auto admin = Admin(ctx);
+  if (!admin.ok()) return FailLocal(admin.status());
+  cohort::v1::AddReplicaRequest request;
+  request.set_id(*id);
+  request.set_address(parsed.positional[1]);
+  cohort::v1::AddReplicaResponse response;
+  auto call = ctx.WaitingCall(kAddWait);
+  grpc::Status status = (*admin)->AddReplica(call.get(), request, &response);
+  if (!status.ok()) return ctx.FailBroker(status);
+  std::printf("replica %llu added as a voter\n", static_cast<unsigned long long>(*id));
+  return ExitCode::kOk;
+}
+
+ExitCode Remove(Context& ctx, absl::Span<const std::string> args) {
+  FlagSet flags("cohortctl replicas remove ID [flags]",
+                "Removes replica ID from the broker group (then stop its process). The leader cannot remove\n"
+                "itself: stop it, and remove it at the replica elected next.");
+  flags.Inherit(&ctx.global_flags());
+  ParsedArgs parsed;
+  if (auto done = ParseCommandLine(flags, args, 1, 1, &parsed)) return *done;
+  absl::StatusOr<std::uint64_t> id = ParseId(parsed.positional[0]);
+  if (!id.ok()) return FailLocal(id.status());
+  auto admin = Admin(ctx);
+  if (!admin.ok()) return FailLocal(admin.status());
+  cohort::v1::RemoveReplicaRequest request;
+  request.set_id(*id);
+  cohort::v1::RemoveReplicaResponse response;
+  auto call = ctx.Call();
+  grpc::Status status = (*admin)->RemoveReplica(call.get(), request, &response);
+  if (!status.ok()) return ctx.FailBroker(status);
+  std::printf("replica %llu removed\n", static_cast<unsigned long long>(*id));
+  return ExitCode::kOk;
+}
+
+ExitCode Replicas(Context& ctx, absl::Span<const std::string> args) {
+  if (!args.empty()) {
+    const std::string& sub = args[0];
+    if (sub == "ls" || sub == "list") return List(ctx, args.subspan(1));
+    if (sub == "add") return Add(ctx, args.subspan(1));
+    if (sub == "remove" || sub == "rm") return Remove(ctx, args.subspan(1));
+    if (!absl::StartsWith(sub, "-")) {
+      return Fail(ExitCode::kUsage,
+                  absl::StrCat("unknown replicas command ", Excerpt(sub, 32), " (see cohortctl replicas --help)"));
+    }
+  }
+  return List(ctx, args);
+}
+
+}  // namespace
+
+std::vector<Command> ReplicaCommands() {
+  return {{"replicas", "a replicated broker group's members: replicas ls|add ID HOST:PORT|remove ID", Replicas,
+           "ls add remove"}};
+}
+
+}  // namespace cohort::cli

@@ -1,0 +1,388 @@
+// Membership changes of a replicated broker group without downtime (issue 18): real
+// cohort-broker replicas on 127.0.0.1 (free ports, temp dirs), stopped by PID, under a
+// steady load of idempotent submits through a client given every replica's address.
+//
+// - replace a dead replica: kill -9 a follower of 3, remove it (cohortctl replicas
+//   remove's RPC), add a fresh replica 4 started with --join, then kill -9 the leader:
+//   the two survivors, the new replica one of them, elect a leader and serve;
+// - grow 3 -> 5: add replicas 4 and 5, one at a time; every replica then votes.
+// Each ends with: every acknowledged job exists at the leader, every live replica
+// applied the same index, and their stores (cohort-broker --store-digest) are equal.
+#include <atomic>
+#include <chrono>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "libs/auth/channel_credentials.h"
+#include "protos/cohort/v1/broker.grpc.pb.h"
+#include "protos/cohort/v1/replicas.grpc.pb.h"
+#include "tests/testing/free_port.h"
+#include "tests/testing/metrics_scrape.h"
+#include "tests/testing/run_to_exit.h"
+#include "tests/testing/runfiles.h"
+#include "tests/testing/service_process.h"
+#include "tests/testing/temp_dir.h"
+
+namespace cohort::testing {
+namespace {
+
+constexpr int kMostReplicas = 5;
+
+std::string Local(int port) { return absl::StrCat("127.0.0.1:", port); }
+
+std::unique_ptr<grpc::ClientContext> Deadline(absl::Duration after) {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(absl::ToChronoTime(absl::Now() + after));
+  return ctx;
+}
+
+std::shared_ptr<grpc::Channel> ChannelTo(const std::string& target) {
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = auth::MakeChannel(target, {});
+  EXPECT_TRUE(channel.ok()) << channel.status();
+  return *channel;
+}
+
+// Up to five replicas (ids 1..5), each with its raft and client port chosen up front, so
+// that one client channel lists every replica that may ever serve.
+class Group {
+ public:
+  explicit Group(const TempDir& dir) : dir_(dir) {
+    for (int i = 0; i < kMostReplicas; ++i) {
+      raft_ports_.push_back(FreePort());
+      client_ports_.push_back(FreePort());
+    }
+    processes_.resize(kMostReplicas);
+    admin_ = cohort::v1::ReplicaAdmin::NewStub(ChannelTo(ClientList()));
+  }
+
+  std::string ClientList() const {
+    std::vector<std::string> all;
+    for (int port : client_ports_) all.push_back(Local(port));
+    return absl::StrJoin(all, ",");
+  }
+  std::string DataDir(int id) const { return dir_.Path(absl::StrCat("replica-", id)); }
+
+  // Starts replica `id` with --replicas listing `ids` (it among them); `join` for one
+  // added to a running group.
+  void Start(int id, const std::vector<int>& ids, bool join) {
+    std::vector<std::string> members;
+    for (int m : ids) members.push_back(absl::StrCat(m, "=", Local(raft_ports_[m - 1])));
+    std::vector<std::string> args = {absl::StrCat("--replica-id=", id), "--replicas=" + absl::StrJoin(members, ","),
+                                     "--listen=" + Local(client_ports_[id - 1]), "--metrics-listen=127.0.0.1:0",
+                                     "--data-dir=" + DataDir(id), "--min-free-disk=0"};
+    if (join) args.push_back("--join");
+    absl::StatusOr<std::unique_ptr<ServiceProcess>> started =
+        ServiceProcess::Start(BinaryPath("services/broker/cohort-broker"), args);
+    ASSERT_TRUE(started.ok()) << started.status();
+    processes_[id - 1] = std::move(*started);
+  }
+
+  void Kill9(int id) {
+    ASSERT_TRUE(processes_[id - 1]->Kill9().ok());
+    processes_[id - 1].reset();
+  }
+
+  // The group's membership as its leader lists it (the leader alone listens for
+  // clients), waiting up to `bound` for one to answer.
+  absl::StatusOr<cohort::v1::ListReplicasResponse> List(absl::Duration bound) {
+    const absl::Time deadline = absl::Now() + bound;
+    grpc::Status last;
+    while (absl::Now() < deadline) {
+      cohort::v1::ListReplicasResponse response;
+      auto ctx = Deadline(absl::Seconds(1));
+      ctx->set_wait_for_ready(true);
+      last = admin_->ListReplicas(ctx.get(), {}, &response);
+      if (last.ok()) return response;
+    }
+    return absl::UnavailableError(absl::StrCat("no leader listed the replicas: ", last.error_message()));
+  }
+
+  // The id of the replica that leads, or 0.
+  int Leader(absl::Duration bound) {
+    absl::StatusOr<cohort::v1::ListReplicasResponse> list = List(bound);
+    if (!list.ok()) return 0;
+    for (const cohort::v1::ReplicaInfo& r : list->replicas()) {
+      if (r.leader()) return static_cast<int>(r.id());
+    }
+    return 0;
+  }
+
+  // AddReplica / RemoveReplica at the leader, retried while no leader answers
+  // (UNAVAILABLE: nothing changed) for up to 30 s.
+  grpc::Status Add(int id) {
+    cohort::v1::AddReplicaRequest request;
+    request.set_id(id);
+    request.set_address(Local(raft_ports_[id - 1]));
+    return Retried([&](grpc::ClientContext* ctx) {
+      cohort::v1::AddReplicaResponse response;
+      return admin_->AddReplica(ctx, request, &response);
+    });
+  }
+  grpc::Status Remove(int id) {
+    cohort::v1::RemoveReplicaRequest request;
+    request.set_id(id);
+    return Retried([&](grpc::ClientContext* ctx) {
+      cohort::v1::RemoveReplicaResponse response;
+      return admin_->RemoveReplica(ctx, request, &response);
+    });
+  }
+
+  // The voters' ids as the leader lists them.
+  std::set<int> Voters() {
+    std::set<int> ids;
+    absl::StatusOr<cohort::v1::ListReplicasResponse> list = List(absl::Seconds(10));
+    EXPECT_TRUE(list.ok()) << list.status();
+    if (!list.ok()) return ids;
+    for (const cohort::v1::ReplicaInfo& r : list->replicas()) {
+      if (r.role() == cohort::v1::ReplicaInfo::VOTER) ids.insert(static_cast<int>(r.id()));
+    }
+    return ids;
+  }
+
+  // Waits (bounded) until every running replica reports the same positive applied
+  // index (a gauge sampled every 250 ms).
+  bool AwaitConverged(absl::Duration bound) {
+    const absl::Time deadline = absl::Now() + bound;
+    while (absl::Now() < deadline) {
+      std::set<double> applied;
+      for (auto& p : processes_) {
+        if (p == nullptr) continue;
+        absl::StatusOr<std::string> body = ScrapeMetrics(p->metrics_address());
+        std::optional<double> v = body.ok() ? MetricValue(*body, "cohort_broker_replica_applied_index") : std::nullopt;
+        applied.insert(v.value_or(-1));
+      }
+      if (applied.size() == 1 && *applied.begin() > 0) return true;
+      absl::SleepFor(absl::Milliseconds(100));  // polling the sampled gauges
+    }
+    return false;
+  }
+
+  // A gauge of replica `id`'s /metrics, or nullopt.
+  std::optional<double> Metric(int id, std::string_view series) {
+    absl::StatusOr<std::string> body = ScrapeMetrics(processes_[id - 1]->metrics_address());
+    return body.ok() ? MetricValue(*body, series) : std::nullopt;
+  }
+
+  // Stops every running replica (the leader last) and returns each one's
+  // --store-digest line.
+  std::vector<std::string> StopAndDigest(int leader) {
+    std::vector<int> order;
+    for (int id = 1; id <= kMostReplicas; ++id) {
+      if (processes_[id - 1] != nullptr && id != leader) order.push_back(id);
+    }
+    if (processes_[leader - 1] != nullptr) order.push_back(leader);
+    std::vector<std::string> digests;
+    for (int id : order) {
+      absl::StatusOr<int> exit = processes_[id - 1]->Terminate(absl::Seconds(10));
+      EXPECT_TRUE(exit.ok() && (*exit == 0 || *exit == 75)) << "replica " << id << ": " << exit.status();
+      processes_[id - 1].reset();
+    }
+    for (int id : order) {
+      absl::StatusOr<Exited> digest = RunToExit(BinaryPath("services/broker/cohort-broker"),
+                                                {"--store-digest", "--data-dir=" + DataDir(id)});
+      EXPECT_TRUE(digest.ok() && digest->exit_code == 0)
+          << (digest.ok() ? digest->stderr_text : digest.status().ToString());
+      digests.push_back(digest.ok() ? digest->stdout_text : "");
+    }
+    return digests;
+  }
+
+ private:
+  template <typename Call>
+  grpc::Status Retried(Call call) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    grpc::Status status;
+    do {
+      auto ctx = Deadline(absl::Seconds(20));
+      ctx->set_wait_for_ready(true);
+      status = call(ctx.get());
+    } while (status.error_code() == grpc::StatusCode::UNAVAILABLE && absl::Now() < deadline);
+    return status;
+  }
+
+  const TempDir& dir_;
+  std::vector<int> raft_ports_;
+  std::vector<int> client_ports_;
+  std::vector<std::unique_ptr<ServiceProcess>> processes_;
+  std::unique_ptr<cohort::v1::ReplicaAdmin::Stub> admin_;  // on every replica's client address
+};
+
+// Batches of 4 jobs with idempotency keys, each retried (same keys) until acknowledged,
+// through one channel over every replica's client address.
+class Load {
+ public:
+  explicit Load(std::string targets) : targets_(std::move(targets)) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~Load() { Stop(); }
+
+  void Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  std::vector<std::string> acknowledged() {
+    std::lock_guard lock(mu_);
+    return acknowledged_;
+  }
+  // Waits (bounded) until `more` batches beyond those acknowledged now are acknowledged.
+  bool AwaitMore(int more, absl::Duration bound) {
+    const std::size_t target = acknowledged().size() + 4 * more;
+    const absl::Time deadline = absl::Now() + bound;
+    while (acknowledged().size() < target) {
+      if (absl::Now() > deadline) return false;
+      absl::SleepFor(absl::Milliseconds(10));  // polling the load's progress
+    }
+    return true;
+  }
+
+ private:
+  void Run() {
+    auto stub = cohort::v1::Broker::NewStub(ChannelTo(targets_));
+    for (int batch = 0; !stop_; ++batch) {
+      cohort::v1::SubmitRequest req;
+      for (int i = 0; i < 4; ++i) {
+        cohort::v1::JobSpec* job = req.add_jobs();
+        job->set_queue("default");
+        job->set_kind("membership");
+        job->set_idempotency_key(absl::StrCat("load-", batch, "-", i));
+      }
+      while (!stop_) {
+        cohort::v1::SubmitResponse resp;
+        auto ctx = Deadline(absl::Seconds(2));
+        ctx->set_wait_for_ready(true);  // a failover is waited for, up to the deadline
+        if (stub->Submit(ctx.get(), req, &resp).ok()) {
+          std::lock_guard lock(mu_);
+          acknowledged_.insert(acknowledged_.end(), resp.job_ids().begin(), resp.job_ids().end());
+          break;
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(30));  // pacing, not synchronisation
+    }
+  }
+
+  const std::string targets_;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::vector<std::string> acknowledged_;
+  std::thread thread_;
+};
+
+class MembershipTest : public ::testing::Test {
+ protected:
+  // Every acknowledged job exists at the group's leader.
+  void ExpectEveryJobExists(const std::vector<std::string>& ids) {
+    ASSERT_FALSE(ids.empty());
+    auto stub = cohort::v1::Broker::NewStub(ChannelTo(group_.ClientList()));
+    for (const std::string& id : ids) {
+      cohort::v1::GetJobRequest req;
+      req.set_job_id(id);
+      cohort::v1::GetJobResponse resp;
+      auto ctx = Deadline(absl::Seconds(5));
+      ctx->set_wait_for_ready(true);
+      grpc::Status s = stub->GetJob(ctx.get(), req, &resp);
+      ASSERT_TRUE(s.ok()) << "acknowledged job " << id << ": " << s.error_message();
+    }
+  }
+
+  void ExpectEqualStores(int leader, std::size_t live) {
+    ASSERT_TRUE(group_.AwaitConverged(absl::Seconds(10))) << "applied indexes differ";
+    const std::vector<std::string> digests = group_.StopAndDigest(leader);
+    ASSERT_EQ(digests.size(), live);
+    for (const std::string& d : digests) {
+      EXPECT_EQ(d, digests[0]);
+      std::cout << "store " << d;
+    }
+  }
+
+  TempDir dir_{"membership"};
+  Group group_{dir_};
+};
+
+TEST_F(MembershipTest, ADeadReplicaIsReplacedAndTheGroupSurvivesLosingItsLeaderAfterwards) {
+  for (int id = 1; id <= 3; ++id) group_.Start(id, {1, 2, 3}, false);
+  int leader = group_.Leader(absl::Seconds(10));
+  ASSERT_GT(leader, 0) << "no leader within 10 s of the start";
+  Load load(group_.ClientList());
+  ASSERT_TRUE(load.AwaitMore(3, absl::Seconds(10)));
+
+  const int dead = leader % 3 + 1;  // a follower
+  group_.Kill9(dead);
+  ASSERT_TRUE(load.AwaitMore(3, absl::Seconds(10))) << "the group stopped serving without a follower";
+  grpc::Status removed = group_.Remove(dead);
+  ASSERT_TRUE(removed.ok()) << removed.error_message();
+  std::vector<int> members;
+  for (int id = 1; id <= 3; ++id) {
+    if (id != dead) members.push_back(id);
+  }
+  members.push_back(4);
+  group_.Start(4, members, /*join=*/true);
+  grpc::Status added = group_.Add(4);
+  ASSERT_TRUE(added.ok()) << added.error_message();
+  EXPECT_EQ(group_.Voters(), std::set<int>(members.begin(), members.end()));
+  ASSERT_TRUE(load.AwaitMore(3, absl::Seconds(10)));
+
+  // Losing the leader now leaves two of three voters: the new replica's vote counts.
+  const absl::Time killed = absl::Now();
+  group_.Kill9(leader);
+  ASSERT_TRUE(load.AwaitMore(3, absl::Seconds(15))) << "no leader served after the old one was killed";
+  const int next = group_.Leader(absl::Seconds(10));
+  ASSERT_GT(next, 0);
+  EXPECT_NE(next, leader);
+  std::cout << "replica " << next << " serves " << absl::Now() - killed << " after replica " << leader
+            << " was killed" << std::endl;
+  ASSERT_TRUE(load.AwaitMore(3, absl::Seconds(10)));
+  load.Stop();
+  std::cout << "acknowledged " << load.acknowledged().size() << " jobs" << std::endl;
+  ExpectEveryJobExists(load.acknowledged());
+  ExpectEqualStores(next, 2);
+}
+
+TEST_F(MembershipTest, AGroupOfThreeGrowsToFiveUnderLoad) {
+  for (int id = 1; id <= 3; ++id) group_.Start(id, {1, 2, 3}, false);
+  int leader = group_.Leader(absl::Seconds(10));
+  ASSERT_GT(leader, 0) << "no leader within 10 s of the start";
+  Load load(group_.ClientList());
+  ASSERT_TRUE(load.AwaitMore(3, absl::Seconds(10)));
+  for (int id = 4; id <= 5; ++id) {
+    std::vector<int> members;
+    for (int m = 1; m <= id; ++m) members.push_back(m);
+    group_.Start(id, members, /*join=*/true);
+    grpc::Status added = group_.Add(id);
+    ASSERT_TRUE(added.ok()) << "replica " << id << ": " << added.error_message();
+    ASSERT_TRUE(load.AwaitMore(3, absl::Seconds(10))) << "the group stopped serving after adding " << id;
+  }
+  EXPECT_EQ(group_.Voters(), (std::set<int>{1, 2, 3, 4, 5}));
+  leader = group_.Leader(absl::Seconds(10));
+  ASSERT_GT(leader, 0);
+  // The leader's metrics follow: five voters, a lag series per follower.
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (group_.Metric(leader, "cohort_broker_replica_members") != 5.0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(50));  // the gauges are sampled every 250 ms
+  }
+  EXPECT_EQ(group_.Metric(leader, "cohort_broker_replica_members"), 5.0);
+  for (int id = 1; id <= 5; ++id) {
+    if (id == leader) continue;
+    EXPECT_TRUE(group_.Metric(leader, absl::StrCat("cohort_broker_replica_follower_lag_entries{follower=\"", id,
+                                                   "\"}"))
+                    .has_value())
+        << "follower " << id;
+  }
+  load.Stop();
+  std::cout << "acknowledged " << load.acknowledged().size() << " jobs" << std::endl;
+  ExpectEveryJobExists(load.acknowledged());
+  ExpectEqualStores(leader, 5);
+}
+
+}  // namespace
+}  // namespace cohort::testing
