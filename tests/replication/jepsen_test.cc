@@ -4,24 +4,32 @@
 // load of idempotent submits and two waiters (WaitFor and Gather), all through the
 // client address list. Every acknowledged operation goes into a History.
 //
-// Each round injects, in turn:
-//   1. kill -9 of the leader: a new leader serves within 5 s; the killed replica
+// Each round starts a fresh group and injects, in turn:
+//   1. the leader isolated from both peers but alive: a Submit to it is never
+//      acknowledged, it exits 75, the majority elects a leader within 5 s (+ the probe's
+//      3 s); healed and restarted, it rejoins and catches up;
+//   2. kill -9 of the leader: a new leader serves within 5 s; the killed replica
 //      restarts and rejoins as a follower;
-//   2. the leader isolated from both peers but alive: a Submit to it is never
-//      acknowledged, it exits 75, the majority elects a leader within 5 s; healed and
-//      restarted, it rejoins;
 //   3. a follower killed while the leader commits more than a snapshot interval
 //      (libraft's default: a snapshot every 1024 entries, 128 kept behind it), so it
-//      must catch up by snapshot; it converges;
+//      must catch up by snapshot (the leader's cohort_broker_replica_snapshots_sent_total
+//      rises);
 //   4. the leader's wall clock stepped 2 h forward, then 1 h back (libfaketime; the
 //      monotonic clock untouched, as a real step leaves it): the same leader keeps
 //      serving in the same term, and every job submitted meanwhile runs once.
-// The end: every acknowledged job SUCCEEDED, no (job, attempt) ran twice, no job ran
-// more than its attempts record, every wait answered right or ended UNAVAILABLE/
-// CANCELLED (History::Check against the surviving leader), and the replicas' store
-// digests are equal.
+// Then: every acknowledged job SUCCEEDED, no (job, attempt) ran twice, no job ran more
+// than its attempts record, every wait answered right or ended UNAVAILABLE/CANCELLED
+// (History::Check against the surviving leader), and the replicas' store digests equal.
 //
-// One round in CI (~35 s). The longer run outside CI: COHORT_JEPSEN_ROUNDS=N.
+// Why the partition comes first, on a fresh group: each replica's --replicas names its
+// own proxies (i → j), but libraft's membership configuration travels in snapshots, so
+// a replica that installed the leader's snapshot then dials the leader's proxies, and
+// cutting one replica's links is no longer exact (seen: an "isolated" leader still
+// committing). Real groups give every replica the same addresses, so this is a limit
+// of per-link proxies, not of the broker.
+//
+// One round in CI (~30 s). The longer run outside CI: COHORT_JEPSEN_ROUNDS=N (N fresh
+// groups, one after the other).
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -246,12 +254,18 @@ class Workload {
 
 class JepsenTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  // A fresh group, run log and history for `round`.
+  void NewRound(int round) {
+    workload_.reset();
+    executor_.reset();
+    cluster_.reset();
     faketime_ = ReplicaCluster::FaketimeLibrary().has_value();
     ReplicaCluster::Options options;
     options.proxied = true;
     options.faketime = faketime_;
-    cluster_ = std::make_unique<ReplicaCluster>(dir_.Path("cluster"), options);
+    cluster_ = std::make_unique<ReplicaCluster>(dir_.Path(absl::StrCat("round-", round)), options);
+    log_ = dir_.Path(absl::StrCat("runs-", round));
+    history_ = std::make_unique<History>();
   }
 
   void StartExecutor() {
@@ -291,7 +305,7 @@ class JepsenTest : public ::testing::Test {
     *probe.add_jobs() = RecordingJob(log_, key);
     cohort::v1::SubmitResponse probe_resp;
     grpc::Status refused = old_leader->Submit(Deadline(absl::Seconds(3)).get(), probe, &probe_resp);
-    if (refused.ok()) history_.SubmitAcknowledged(key, probe_resp.job_ids(0));  // Check decides if it survived
+    if (refused.ok()) history_->SubmitAcknowledged(key, probe_resp.job_ids(0));  // Check decides if it survived
     EXPECT_TRUE(refused.error_code() == grpc::StatusCode::UNAVAILABLE ||
                 refused.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED)
         << "round " << round << ": the isolated leader answered " << refused.error_code() << " "
@@ -330,7 +344,7 @@ class JepsenTest : public ::testing::Test {
     const absl::Time deadline = absl::Now() + absl::Seconds(30);
     double applied = *start;
     for (int n = 0; applied < *start + kSnapshotGap && absl::Now() < deadline; ++n) {
-      ASSERT_FALSE(SubmitUntilAcknowledged(*stub, log_, {absl::StrCat("gap-", round, "-", n)}, history_, never).empty());
+      ASSERT_FALSE(SubmitUntilAcknowledged(*stub, log_, {absl::StrCat("gap-", round, "-", n)}, *history_, never).empty());
       if (n % 50 == 0) applied = cluster_->Metric(leader_, "cohort_broker_replica_applied_index").value_or(applied);
     }
     ASSERT_GE(applied, *start + kSnapshotGap) << "round " << round << ": the leader did not commit enough in 30 s";
@@ -367,7 +381,7 @@ class JepsenTest : public ::testing::Test {
       bool stepped = false;
       for (int n = 0; !stepped && n < 100; ++n) {
         std::vector<std::string> ids =
-            SubmitUntilAcknowledged(*stub, log_, {absl::StrCat("clock-", round, "-", offset, "-", n)}, history_, never);
+            SubmitUntilAcknowledged(*stub, log_, {absl::StrCat("clock-", round, "-", offset, "-", n)}, *history_, never);
         cohort::v1::GetJobRequest get;
         get.set_job_id(ids.at(0));
         cohort::v1::GetJobResponse job;
@@ -416,62 +430,69 @@ class JepsenTest : public ::testing::Test {
   }
 
   TempDir dir_{"jepsen"};
-  std::string log_ = dir_.Path("runs");
+  std::string log_;
   bool faketime_ = false;
-  History history_;
+  std::unique_ptr<History> history_;
   std::unique_ptr<ReplicaCluster> cluster_;
   std::unique_ptr<ServiceProcess> executor_;
   std::unique_ptr<Workload> workload_;
   int leader_ = -1;
+
+  // One scenario on a fresh group: start, the four faults, then the checks.
+  void Round(int round) {
+    NewRound(round);
+    for (int i = 0; i < cluster_->size(); ++i) {
+      absl::Status started = cluster_->Start(i);
+      ASSERT_TRUE(started.ok()) << started;
+    }
+    leader_ = cluster_->AwaitLeader(absl::Seconds(10));
+    ASSERT_GE(leader_, 0) << "no leader within 10 s of the start";
+    StartExecutor();
+    workload_ = std::make_unique<Workload>(cluster_->ClientList(), log_, *history_);
+    ASSERT_TRUE(workload_->AwaitMoreAcks(5, absl::Seconds(10))) << "the load is not acknowledged";
+
+    // The partition comes first, while every replica still uses the member addresses it
+    // was started with (see the file comment).
+    ASSERT_NO_FATAL_FAILURE(PartitionTheLeader(round));
+    ASSERT_NO_FATAL_FAILURE(KillTheLeader(round));
+    ASSERT_NO_FATAL_FAILURE(FollowerCatchesUpBySnapshot(round));
+    ASSERT_NO_FATAL_FAILURE(JumpTheLeadersClock(round));
+    workload_->Stop();
+
+    // The final state, from the surviving leader, once every job ended.
+    auto stub = StubFor(cluster_->ClientList());
+    std::map<std::string, cohort::v1::Job> final_jobs;
+    for (const std::string& id : history_->JobIds()) {
+      cohort::v1::Job job = AwaitEnded(*stub, id, absl::Seconds(30));
+      if (!job.id().empty()) final_jobs[id] = job;
+    }
+    EXPECT_TRUE(executor_->Terminate().ok());
+    ASSERT_TRUE(history_->LoadRuns(log_).ok());
+    // Runs recorded only now may name jobs not fetched yet (a run of an unacknowledged submit).
+    for (const std::string& id : history_->JobIds()) {
+      if (!final_jobs.contains(id)) {
+        cohort::v1::Job job = AwaitEnded(*stub, id, absl::Seconds(5));
+        if (!job.id().empty()) final_jobs[id] = job;
+      }
+    }
+    const std::vector<std::string> violations = history_->Check(final_jobs);
+    EXPECT_TRUE(violations.empty()) << violations.size() << " violations:\n" << absl::StrJoin(violations, "\n");
+    std::cout << "round " << round << " history: " << history_->Operations().size() << " operations, " << final_jobs.size() << " jobs, "
+              << workload_->waits_answered() << " wait answers, " << workload_->waits_interrupted()
+              << " waits interrupted, " << violations.size() << " violations" << std::endl;
+
+    ASSERT_TRUE(cluster_->AwaitConverged(absl::Seconds(15))) << "applied indexes differ";
+    const std::vector<std::string> digests = cluster_->StopAndDigest(leader_);
+    EXPECT_EQ(digests[0], digests[1]);
+    EXPECT_EQ(digests[1], digests[2]);
+    for (const std::string& d : digests) std::cout << "store " << d;
+  }
 };
 
 TEST_F(JepsenTest, FaultsUnderLoadLoseNothingRunNoAttemptTwiceAndLeaveIdenticalStores) {
-  for (int i = 0; i < cluster_->size(); ++i) {
-    absl::Status started = cluster_->Start(i);
-    ASSERT_TRUE(started.ok()) << started;
+  for (int round = 0; round < Rounds(); ++round) {
+    ASSERT_NO_FATAL_FAILURE(Round(round));
   }
-  leader_ = cluster_->AwaitLeader(absl::Seconds(10));
-  ASSERT_GE(leader_, 0) << "no leader within 10 s of the start";
-  StartExecutor();
-  workload_ = std::make_unique<Workload>(cluster_->ClientList(), log_, history_);
-  ASSERT_TRUE(workload_->AwaitMoreAcks(5, absl::Seconds(10))) << "the load is not acknowledged";
-
-  const int rounds = Rounds();
-  for (int round = 0; round < rounds; ++round) {
-    ASSERT_NO_FATAL_FAILURE(KillTheLeader(round));
-    ASSERT_NO_FATAL_FAILURE(PartitionTheLeader(round));
-    ASSERT_NO_FATAL_FAILURE(FollowerCatchesUpBySnapshot(round));
-    ASSERT_NO_FATAL_FAILURE(JumpTheLeadersClock(round));
-  }
-  workload_->Stop();
-
-  // The final state, from the surviving leader, once every job ended.
-  auto stub = StubFor(cluster_->ClientList());
-  std::map<std::string, cohort::v1::Job> final_jobs;
-  for (const std::string& id : history_.JobIds()) {
-    cohort::v1::Job job = AwaitEnded(*stub, id, absl::Seconds(30));
-    if (!job.id().empty()) final_jobs[id] = job;
-  }
-  EXPECT_TRUE(executor_->Terminate().ok());
-  ASSERT_TRUE(history_.LoadRuns(log_).ok());
-  // Runs recorded only now may name jobs not fetched yet (a run of an unacknowledged submit).
-  for (const std::string& id : history_.JobIds()) {
-    if (!final_jobs.contains(id)) {
-      cohort::v1::Job job = AwaitEnded(*stub, id, absl::Seconds(5));
-      if (!job.id().empty()) final_jobs[id] = job;
-    }
-  }
-  const std::vector<std::string> violations = history_.Check(final_jobs);
-  EXPECT_TRUE(violations.empty()) << violations.size() << " violations:\n" << absl::StrJoin(violations, "\n");
-  std::cout << "history: " << history_.Operations().size() << " operations, " << final_jobs.size() << " jobs, "
-            << workload_->waits_answered() << " wait answers, " << workload_->waits_interrupted()
-            << " waits interrupted, " << violations.size() << " violations" << std::endl;
-
-  ASSERT_TRUE(cluster_->AwaitConverged(absl::Seconds(15))) << "applied indexes differ";
-  const std::vector<std::string> digests = cluster_->StopAndDigest(leader_);
-  EXPECT_EQ(digests[0], digests[1]);
-  EXPECT_EQ(digests[1], digests[2]);
-  for (const std::string& d : digests) std::cout << "store " << d;
 }
 
 }  // namespace
