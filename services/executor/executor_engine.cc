@@ -216,9 +216,9 @@ Task<bool> ExecutorEngine::ServeBroker(Stream& stream, runtime::TaskGroup& helpe
       OnWelcome(m->welcome(), /*first=*/!welcomed, helpers);
       welcomed = true;
     } else if (m->has_assign()) {
-      OnAssign(m->assign());
+      OnAssign(*m->mutable_assign());
     } else if (m->has_assigns()) {
-      for (const BrokerMessage::Assign& a : m->assigns().assigns()) OnAssign(a);
+      for (BrokerMessage::Assign& a : *m->mutable_assigns()->mutable_assigns()) OnAssign(a);
     } else if (m->has_cancel()) {
       OnCancel(m->cancel());
     } else if (m->has_drain()) {
@@ -255,7 +255,7 @@ void ExecutorEngine::OnWelcome(const BrokerMessage::Welcome& welcome, bool first
   lost_at_.reset();
 }
 
-void ExecutorEngine::OnAssign(const BrokerMessage::Assign& a) {
+void ExecutorEngine::OnAssign(BrokerMessage::Assign& a) {
   AttemptKey key{a.job().id(), a.attempt()};
   // A duplicate for an attempt already running or held.
   if (attempts_.contains(key) || prefetched_.contains(key)) return;
@@ -263,10 +263,10 @@ void ExecutorEngine::OnAssign(const BrokerMessage::Assign& a) {
   // us when we half-close, without using up an attempt.
   if (draining_.IsSet() || leaving_) return;
   if (running() < options_.capacity && prefetched_.empty()) {
-    Start(a.job(), a.attempt());
+    Start(std::move(*a.mutable_job()), a.attempt());
     return;
   }
-  prefetched_.emplace(key, a.job());
+  prefetched_.emplace(key, std::move(*a.mutable_job()));
   prefetch_order_.push_back(std::move(key));
   StartPrefetched();
 }
@@ -279,16 +279,18 @@ void ExecutorEngine::StartPrefetched() {
     if (it == prefetched_.end()) continue;  // dropped by a Cancel
     cohort::v1::Job job = std::move(it->second);
     prefetched_.erase(it);
-    Start(job, key.second);
+    Start(std::move(job), key.second);
   }
   if (prefetched_.empty()) prefetch_order_.clear();  // only dropped keys were left
 }
 
-void ExecutorEngine::Start(const cohort::v1::Job& job, int attempt) {
+void ExecutorEngine::Start(cohort::v1::Job job, int attempt) {
   idle_.Clear();
   Attempt& a = attempts_[AttemptKey{job.id(), attempt}];
-  a.work = runtime::Spawn(Work(job, attempt));
-  a.report = runtime::Spawn(Report(job, attempt, a.work));
+  std::string id = job.id();
+  std::string kind = job.spec().kind();
+  a.work = runtime::Spawn(Work(std::move(job), attempt));
+  a.report = runtime::Spawn(Report(std::move(id), std::move(kind), attempt, a.work));
   metrics_.running().Set(running());
 }
 
@@ -487,7 +489,8 @@ Task<Outcome> ExecutorEngine::Work(cohort::v1::Job job, int attempt) {
   co_return outcome;
 }
 
-Task<void> ExecutorEngine::Report(cohort::v1::Job job, int attempt, runtime::TaskHandle<Outcome> work) {
+Task<void> ExecutorEngine::Report(std::string job_id, std::string kind, int attempt,
+                                  runtime::TaskHandle<Outcome> work) {
   const runtime::TimePoint start = clock_.Now();
   Outcome outcome;
   bool cancelled = false;
@@ -502,17 +505,17 @@ Task<void> ExecutorEngine::Report(cohort::v1::Job job, int attempt, runtime::Tas
     outcome = draining_.IsSet() ? Outcome::Failure("interrupted", "the executor stopped the attempt while draining")
                                 : Outcome::Failure("cancelled", "cancelled by the broker");
   }
-  metrics_.Ended(job.spec().kind(), OutcomeLabel(outcome), std::chrono::duration<double>(clock_.Now() - start).count());
+  metrics_.Ended(kind, OutcomeLabel(outcome), std::chrono::duration<double>(clock_.Now() - start).count());
   if (!outcome.ok) {
     // The code only: an error's message may quote the job's output.
     kLog.Info("attempt failed", {{"executor_id", options_.executor_id},
-                                 {"job_id", job.id()},
+                                 {"job_id", job_id},
                                  {"attempt", attempt},
-                                 {"kind", job.spec().kind()},
+                                 {"kind", kind},
                                  {"code", outcome.error.code()}});
   }
-  SendCompletion(job.id(), attempt, std::move(outcome));
-  attempts_.erase(AttemptKey{job.id(), attempt});
+  SendCompletion(job_id, attempt, std::move(outcome));
+  attempts_.erase(AttemptKey{std::move(job_id), attempt});
   StartPrefetched();  // the freed slot takes the next held attempt in this same turn
   metrics_.running().Set(running());
   if (attempts_.empty()) idle_.Set();

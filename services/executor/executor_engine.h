@@ -131,12 +131,14 @@ class ExecutorEngine {
   // Every welcome calls on_welcome and sets the heartbeat interval; the first of a
   // stream also starts its heartbeats.
   void OnWelcome(const cohort::v1::BrokerMessage::Welcome& welcome, bool first, runtime::TaskGroup& helpers);
-  // Starts the attempt if a slot is free, else holds it prefetched.
-  void OnAssign(const cohort::v1::BrokerMessage::Assign& assign);
+  // Starts the attempt if a slot is free, else holds it prefetched; takes its job
+  // (moved out of `assign`, which the caller then discards).
+  void OnAssign(cohort::v1::BrokerMessage::Assign& assign);
   // Starts prefetched attempts in Assign order while slots are free (never once
   // draining or leaving).
   void StartPrefetched();
-  void Start(const cohort::v1::Job& job, int attempt);
+  // Takes the job: its one copy on this side lives in the attempt's Work task.
+  void Start(cohort::v1::Job job, int attempt);
   // A Cancel from the broker: cancels a running attempt's work, or drops a prefetched
   // one and reports it cancelled.
   void OnCancel(const cohort::v1::BrokerMessage::Cancel& cancel);
@@ -172,7 +174,8 @@ class ExecutorEngine {
   // Waits drain_grace for running attempts, then cancels the rest and waits for them.
   runtime::Task<void> SettleAttempts();
   runtime::Task<Outcome> Work(cohort::v1::Job job, int attempt);
-  runtime::Task<void> Report(cohort::v1::Job job, int attempt, runtime::TaskHandle<Outcome> work);
+  // Reports `work`'s outcome for attempt `attempt` of job `job_id` (of kind `kind`).
+  runtime::Task<void> Report(std::string job_id, std::string kind, int attempt, runtime::TaskHandle<Outcome> work);
   runtime::Task<Outcome> Execute(const cohort::v1::Job& job, int attempt, ProgressSink& progress);
   void Send(cohort::v1::ExecutorMessage message);
   cohort::v1::ExecutorMessage Heartbeat() const;
