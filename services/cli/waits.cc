@@ -75,8 +75,11 @@ ExitCode Gather(Context& ctx, absl::Span<const std::string> args) {
   grpc::Status status;
   {
     CompletionProgress progress(**broker, *ids);
-    auto call = ctx.WaitingCall(timeout.bound());
-    status = (*broker)->Gather(call.get(), request, &response);
+    status = WaitAcrossFailover(ctx, "gather", absl::StrCat("still waiting for ", ids->size(), " job(s)"),
+                                WaitEnd(timeout.bound()), request, &response,
+                                [&](grpc::ClientContext* call, const auto& r, auto* out) {
+                                  return (*broker)->Gather(call, r, out);
+                                });
   }
   if (status.error_code() == grpc::StatusCode::ABORTED) return Fail(ExitCode::kJobFailed, status.error_message());
   if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
@@ -141,8 +144,11 @@ ExitCode Wait(Context& ctx, absl::Span<const std::string> args) {
   grpc::Status status;
   {
     CompletionProgress progress(**broker, *ids);
-    auto call = ctx.WaitingCall(timeout.bound());
-    status = (*broker)->Wait(call.get(), request, &response);
+    status = WaitAcrossFailover(ctx, "wait", absl::StrCat("still waiting for ", ids->size(), " job(s)"),
+                                WaitEnd(timeout.bound()), request, &response,
+                                [&](grpc::ClientContext* call, const auto& r, auto* out) {
+                                  return (*broker)->Wait(call, r, out);
+                                });
   }
   if (!status.ok()) return ctx.FailBroker(status);
   if (ctx.json()) {
@@ -190,20 +196,11 @@ ExitCode WaitFor(Context& ctx, absl::Span<const std::string> args) {
   request.set_job_id(parsed.positional[0]);
   request.set_shield(shield);
   cohort::v1::WaitForResponse response;
-  // A broker restart ends the call UNAVAILABLE and never cancels the job: wait again,
-  // for what is left of the timeout.
-  const absl::Time end = timeout.bound() == absl::InfiniteDuration() ? absl::InfiniteFuture()
-                                                                      : absl::Now() + timeout.bound();
-  Reconnect reconnect("wait-for");
-  grpc::Status status;
-  while (true) {
-    const absl::Duration left = std::max(end - absl::Now(), absl::Milliseconds(1));
-    if (end != absl::InfiniteFuture()) *request.mutable_timeout() = ToProto(left);
-    auto call = ctx.WaitingCall(end == absl::InfiniteFuture() ? absl::InfiniteDuration() : left);
-    status = (*broker)->WaitFor(call.get(), request, &response);
-    if (!Reconnect::Retryable(status) || absl::Now() >= end) break;
-    reconnect.Wait(status, ctx.options().server, absl::StrCat("still waiting for ", request.job_id()));
-  }
+  // A broker restart or failover ends the call UNAVAILABLE and never cancels the job:
+  // wait again, for what is left of the timeout.
+  const grpc::Status status = WaitAcrossFailover(
+      ctx, "wait-for", absl::StrCat("still waiting for ", request.job_id()), WaitEnd(timeout.bound()), request,
+      &response, [&](grpc::ClientContext* call, const auto& r, auto* out) { return (*broker)->WaitFor(call, r, out); });
   if (status.error_code() == grpc::StatusCode::ABORTED) return Fail(ExitCode::kJobFailed, status.error_message());
   if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
     return Fail(ExitCode::kJobFailed,
