@@ -151,9 +151,12 @@ class Group {
   }
 
   // Waits (bounded) until every running replica reports the same positive applied
-  // index (a gauge sampled every 250 ms).
+  // index, unchanged over more than two samples of the gauge (sampled every 250 ms):
+  // the group is quiet, so stopping it now leaves every store at that index (an entry
+  // committed later might reach the leader's store and not yet a follower's).
   bool AwaitConverged(absl::Duration bound) {
     const absl::Time deadline = absl::Now() + bound;
+    double stable = -1;
     while (absl::Now() < deadline) {
       std::set<double> applied;
       for (auto& p : processes_) {
@@ -162,8 +165,10 @@ class Group {
         std::optional<double> v = body.ok() ? MetricValue(*body, "cohort_broker_replica_applied_index") : std::nullopt;
         applied.insert(v.value_or(-1));
       }
-      if (applied.size() == 1 && *applied.begin() > 0) return true;
-      absl::SleepFor(absl::Milliseconds(100));  // polling the sampled gauges
+      const double now = applied.size() == 1 ? *applied.begin() : -1;
+      if (now > 0 && now == stable) return true;
+      stable = now;
+      absl::SleepFor(absl::Milliseconds(600));  // polling the sampled gauges
     }
     return false;
   }
@@ -296,7 +301,7 @@ class MembershipTest : public ::testing::Test {
   }
 
   void ExpectEqualStores(int leader, std::size_t live) {
-    ASSERT_TRUE(group_.AwaitConverged(absl::Seconds(10))) << "applied indexes differ";
+    ASSERT_TRUE(group_.AwaitConverged(absl::Seconds(15))) << "applied indexes differ";
     const std::vector<std::string> digests = group_.StopAndDigest(leader);
     ASSERT_EQ(digests.size(), live);
     for (const std::string& d : digests) {
