@@ -23,6 +23,7 @@ case "$mode" in
     cd "$tests"
     mkdir -p "$work/xdg"  # no config file of the user's: the tests name their own
     COHORT_DEV="$runfiles/services/dev/cohort-dev" COHORT_BROKER="$runfiles/services/broker/cohort-broker" \
+      COHORT_EXECUTOR="$runfiles/services/executor/cohort-executor" COHORTCTL="$runfiles/services/cli/cohortctl" \
       XDG_CONFIG_HOME="$work/xdg" PYTHONPATH="$work/site:$tests" \
       exec /usr/bin/python3 -m pytest -q -c "$tests/pytest.ini" "$tests" ;;
   mypy)
@@ -30,7 +31,7 @@ case "$mode" in
     MYPYPATH="$work/site" exec /usr/bin/python3 -m mypy --cache-dir="$work/mypy-cache" \
       --config-file "$work/src/clients/python/pyproject.toml" cohort "$tests/test_client.py" \
       "$tests/test_worker.py" "$tests/worker_app.py" "$tests/test_config.py" "$tests/test_kinds.py" \
-      "$tests/test_operations.py" ;;
+      "$tests/test_operations.py" "$tests/test_failover.py" "$tests/replica_group.py" ;;
   *)
     echo "usage: $0 pytest|mypy" >&2
     exit 2 ;;

@@ -6,7 +6,7 @@
         jobs = [await client.submit("images", "images.resize", p) for p in payloads]
         results = await cohort.gather(*jobs)
 
-Clients: connect/Client, spec, job_filter, Job, gather, wait, wait_for, shield,
+Clients: connect/Client, RetryPolicy, spec, job_filter, Job, gather, wait, wait_for, shield,
 as_completed, FIRST_COMPLETED/FIRST_EXCEPTION/ALL_COMPLETED. Workers: Worker,
 TaskContext, TaskError. Settings (TLS, token) as cohortctl's: Settings, cohort.config.
 Errors: CohortError, JobError (JobFailed, JobCancelled), ConfigError, and the built-in
@@ -14,6 +14,7 @@ TimeoutError.
 A synchronous client for scripts is in cohort.sync; raw messages in cohort.pb.
 """
 
+from cohort._retry import RetryPolicy
 from cohort.client import Client, connect, job_filter, spec
 from cohort.config import ConfigError, Settings
 from cohort.errors import CohortError, JobCancelled, JobError, JobFailed
@@ -24,6 +25,6 @@ from cohort.worker import TaskContext, TaskError, Worker, WorkerError
 
 __all__ = [
     "ALL_COMPLETED", "Client", "CohortError", "ConfigError", "Settings", "job_filter", "FIRST_COMPLETED", "FIRST_EXCEPTION", "Job", "JobCancelled", "JobError",
-    "JobFailed", "Progress", "Shielded", "TaskContext", "TaskError", "Worker", "WorkerError", "as_completed",
+    "JobFailed", "Progress", "RetryPolicy", "Shielded", "TaskContext", "TaskError", "Worker", "WorkerError", "as_completed",
     "connect", "gather", "shield", "spec", "state_name", "wait", "wait_for",
 ]

@@ -10,6 +10,7 @@ from typing import Any, AsyncIterator, Generic, TypeVar
 
 import grpc
 
+from cohort._retry import NO_RETRY, RetryPolicy, retrying
 from cohort.errors import rpc_error
 
 Req = TypeVar("Req")
@@ -22,14 +23,19 @@ def _serialize(message: Any) -> bytes:
 
 
 class Unary(Generic[Req, Resp]):
-    """One unary RPC. Calling it returns the response or raises CohortError."""
+    """One unary RPC. Calling it returns the response or raises CohortError; with a
+    retry policy, an UNAVAILABLE call is made again as the policy says (give one only
+    for a call that is safe to make twice, see cohort._retry)."""
 
     def __init__(self, channel: grpc.aio.Channel, service: str, method: str, response: type[Resp]) -> None:
         self.name = method
         self._call = channel.unary_unary(f"/cohort.v1.{service}/{method}", request_serializer=_serialize,
                                          response_deserializer=getattr(response, "FromString"))
 
-    async def __call__(self, request: Req, timeout: float | None) -> Resp:
+    async def __call__(self, request: Req, timeout: float | None, retry: RetryPolicy = NO_RETRY) -> Resp:
+        return await retrying(retry, lambda: self._once(request, timeout))
+
+    async def _once(self, request: Req, timeout: float | None) -> Resp:
         try:
             response: Resp = await self._call(request, timeout=timeout)
         except grpc.aio.AioRpcError as e:

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import uuid
 from typing import AsyncIterator, Iterable, Literal, Mapping, Sequence
 
 import grpc
 
 from cohort import _time, config
+from cohort._retry import NO_RETRY, RetryPolicy, Streak
 from cohort._proto import broker_pb2, executor_pb2, job_pb2, scheduler_pb2
 from cohort._rpc import ServerStream, Unary
+from cohort.errors import CohortError
 from cohort.jobs import Job
 
 DEFAULT_TARGET = config.DEFAULT_SERVER
@@ -101,17 +104,30 @@ class Client:
 
     rpc_timeout bounds every call that is not a wait (waits are bounded only by their
     own timeout). Use as `async with`, or call close().
+
+    target may list a broker group's replicas, comma-separated ("127.0.0.1:7071,
+    127.0.0.1:7072,127.0.0.1:7073"): one channel connects to the one that listens, the
+    leader, and follows it to the next. `retry` (cohort.RetryPolicy, default 30 s of
+    backoff) says how long a call that is safe to make twice rides out an unreachable
+    broker before raising CohortError UNAVAILABLE: reads, waits (re-issued for what is
+    left of their timeout), idempotent writes, and a Submit whose every spec has an
+    idempotency key. With idempotent_submit=True, submit/submit_many give every spec
+    without a key a fresh random one (once per call), so that a Submit, too, is retried
+    across a failover without creating a job twice.
     """
 
     def __init__(self, target: str | None = None, *, scheduler_target: str | None = None,
                  settings: config.Settings | None = None, credentials: grpc.ChannelCredentials | None = None,
-                 options: Sequence[tuple[str, object]] = (), rpc_timeout: float = 30.0) -> None:
+                 options: Sequence[tuple[str, object]] = (), rpc_timeout: float = 30.0,
+                 retry: RetryPolicy | None = None, idempotent_submit: bool = False) -> None:
         given = settings or config.Settings()
         resolved = config.resolve(dataclasses.replace(given, server=target or given.server,
                                                       scheduler=scheduler_target or given.scheduler))
         self.target = resolved.server or DEFAULT_TARGET
         self.scheduler_target = resolved.scheduler or self.target
         self.rpc_timeout = rpc_timeout
+        self.retry = retry or RetryPolicy()
+        self.idempotent_submit = idempotent_submit
         self._channel = config.open_channel(self.target, resolved, credentials, options)
         self._scheduler_channel = (self._channel if self.scheduler_target == self.target
                                    else config.open_channel(self.scheduler_target, resolved, credentials, options))
@@ -143,14 +159,23 @@ class Client:
         return (await self.submit_many([spec(queue, kind, payload, **options)]))[0]  # type: ignore[arg-type]
 
     async def submit_many(self, specs: Iterable[job_pb2.JobSpec]) -> list[Job]:
-        """Submits a batch, all or nothing (Submit), and returns the handles in order."""
-        response = await self._broker.Submit(broker_pb2.SubmitRequest(jobs=list(specs)), self.rpc_timeout)
+        """Submits a batch, all or nothing (Submit), and returns the handles in order.
+        Retried on UNAVAILABLE only when every spec has an idempotency key (given, or
+        generated with idempotent_submit=True): the broker then returns the jobs a lost
+        first try created instead of creating them again."""
+        request = broker_pb2.SubmitRequest(jobs=list(specs))
+        if self.idempotent_submit:
+            for one in request.jobs:
+                if not one.idempotency_key:
+                    one.idempotency_key = f"sdk-{uuid.uuid4().hex}"
+        keyed = bool(request.jobs) and all(one.idempotency_key for one in request.jobs)
+        response = await self._broker.Submit(request, self.rpc_timeout, self.retry if keyed else NO_RETRY)
         return [Job(self, job_id) for job_id in response.job_ids]
 
     async def get_job(self, job_id: str) -> job_pb2.Job:
         """GetJob: the job, payload and result included. CohortError NOT_FOUND after its
         result_ttl."""
-        return (await self._broker.GetJob(broker_pb2.GetJobRequest(job_id=job_id), self.rpc_timeout)).job
+        return (await self._broker.GetJob(broker_pb2.GetJobRequest(job_id=job_id), self.rpc_timeout, self.retry)).job
 
     async def list_jobs(self, filter: broker_pb2.JobFilter | None = None, *, queue: str = "",
                         states: Iterable[job_pb2.JobState] = (), newest_first: bool = False,
@@ -161,7 +186,7 @@ class Client:
         request = broker_pb2.ListJobsRequest(queue=queue, states=list(states), filter=filter,
                                              newest_first=newest_first, page_size=page_size)
         while True:
-            page = await self._broker.ListJobs(request, self.rpc_timeout)
+            page = await self._broker.ListJobs(request, self.rpc_timeout, self.retry)
             for job in page.jobs:
                 yield job
             if not page.next_page_token:
@@ -192,32 +217,46 @@ class Client:
         empty filter needs match_all=True; request_id makes the call idempotent."""
         request = broker_pb2.StartBulkOperationRequest(action=_BULK_ACTION[action], filter=filter, dry_run=dry_run,
                                                        match_all=match_all, request_id=request_id)
-        return (await self._broker.StartBulkOperation(request, self.rpc_timeout)).operation
+        retry = self.retry if request_id else NO_RETRY
+        return (await self._broker.StartBulkOperation(request, self.rpc_timeout, retry)).operation
 
     async def get_bulk_operation(self, operation_id: str) -> broker_pb2.BulkOperation:
         request = broker_pb2.GetBulkOperationRequest(id=operation_id)
-        return (await self._broker.GetBulkOperation(request, self.rpc_timeout)).operation
+        return (await self._broker.GetBulkOperation(request, self.rpc_timeout, self.retry)).operation
 
     async def list_bulk_operations(self) -> list[broker_pb2.BulkOperation]:
         """The operations the broker keeps, newest first."""
         request = broker_pb2.ListBulkOperationsRequest()
-        return list((await self._broker.ListBulkOperations(request, self.rpc_timeout)).operations)
+        return list((await self._broker.ListBulkOperations(request, self.rpc_timeout, self.retry)).operations)
 
     async def watch(self, after_sequence: int = 0) -> AsyncIterator[job_pb2.JobEvent]:
         """The event log (Watch): every durable event after after_sequence, then live,
         without end; leave the loop to stop. Resume from the last event.sequence you
         handled. CohortError FAILED_PRECONDITION when retention has dropped events you
-        asked for, OUT_OF_RANGE for a sequence beyond the log."""
+        asked for, OUT_OF_RANGE for a sequence beyond the log.
+
+        A broker failover ends the stream UNAVAILABLE: it is re-opened after the last
+        event yielded, as the retry policy allows (each event starts its budget again).
+        """
         request = broker_pb2.WatchRequest(after_sequence=after_sequence)
-        async for response in self._broker.Watch(request, None):
-            for event in response.events:
-                yield event
+        streak = Streak(self.retry)
+        while True:
+            streak.begin()
+            try:
+                async for response in self._broker.Watch(request, None):
+                    streak.succeeded()
+                    for event in response.events:
+                        yield event
+                        request.after_sequence = event.sequence
+                return
+            except CohortError as e:
+                await streak.failed(e)
 
     # ---- queues and executors ----
 
     async def list_queues(self) -> list[broker_pb2.QueueInfo]:
         """Every known queue with its depth, running count and limits, by name."""
-        return list((await self._broker.ListQueues(broker_pb2.ListQueuesRequest(), self.rpc_timeout)).queues)
+        return list((await self._broker.ListQueues(broker_pb2.ListQueuesRequest(), self.rpc_timeout, self.retry)).queues)
 
     async def create_queue(self, queue: str, *, paused: bool = False, max_concurrency: int | None = None,
                            max_rate: float | None = None, weight: int | None = None) -> bool:
@@ -236,21 +275,21 @@ class Client:
 
     async def pause_queue(self, queue: str) -> None:
         """Stops dispatch from the queue (idempotent; running jobs carry on)."""
-        await self._broker.PauseQueue(broker_pb2.PauseQueueRequest(queue=queue), self.rpc_timeout)
+        await self._broker.PauseQueue(broker_pb2.PauseQueueRequest(queue=queue), self.rpc_timeout, self.retry)
 
     async def resume_queue(self, queue: str) -> None:
-        await self._broker.ResumeQueue(broker_pb2.ResumeQueueRequest(queue=queue), self.rpc_timeout)
+        await self._broker.ResumeQueue(broker_pb2.ResumeQueueRequest(queue=queue), self.rpc_timeout, self.retry)
 
     async def set_queue_limits(self, queue: str, *, max_concurrency: int | None = None,
                                max_rate: float | None = None, weight: int | None = None) -> broker_pb2.QueueLimits:
         """Changes the limits given (None keeps a limit; 0 means unlimited/default);
         returns the queue's limits after the change."""
         request = broker_pb2.SetQueueLimitsRequest(queue=queue, limits=_limits(max_concurrency, max_rate, weight))
-        return (await self._broker.SetQueueLimits(request, self.rpc_timeout)).limits
+        return (await self._broker.SetQueueLimits(request, self.rpc_timeout, self.retry)).limits
 
     async def list_executors(self) -> list[broker_pb2.ExecutorInfo]:
         """The executors and workers connected now, by id."""
-        response = await self._broker.ListExecutors(broker_pb2.ListExecutorsRequest(), self.rpc_timeout)
+        response = await self._broker.ListExecutors(broker_pb2.ListExecutorsRequest(), self.rpc_timeout, self.retry)
         return list(response.executors)
 
     # ---- schedules (the scheduler's API) ----
@@ -276,13 +315,13 @@ class Client:
 
     async def get_schedule(self, schedule_id: str) -> scheduler_pb2.Schedule:
         request = scheduler_pb2.GetScheduleRequest(schedule_id=schedule_id)
-        return (await self._scheduler.GetSchedule(request, self.rpc_timeout)).schedule
+        return (await self._scheduler.GetSchedule(request, self.rpc_timeout, self.retry)).schedule
 
     async def list_schedules(self, *, page_size: int = 0) -> AsyncIterator[scheduler_pb2.Schedule]:
         """Every schedule in id order, page by page."""
         request = scheduler_pb2.ListSchedulesRequest(page_size=page_size)
         while True:
-            page = await self._scheduler.ListSchedules(request, self.rpc_timeout)
+            page = await self._scheduler.ListSchedules(request, self.rpc_timeout, self.retry)
             for schedule in page.schedules:
                 yield schedule
             if not page.next_page_token:
@@ -335,11 +374,13 @@ def _schedule_spec(job: job_pb2.JobSpec, every: _time.Seconds | None, cron: str 
 
 def connect(target: str | None = None, *, scheduler_target: str | None = None,
             settings: config.Settings | None = None, credentials: grpc.ChannelCredentials | None = None,
-            options: Sequence[tuple[str, object]] = (), rpc_timeout: float = 30.0) -> Client:
+            options: Sequence[tuple[str, object]] = (), rpc_timeout: float = 30.0,
+            retry: RetryPolicy | None = None, idempotent_submit: bool = False) -> Client:
     """A Client (see its docstring); use as `async with cohort.connect(...) as client`.
-    Connecting is lazy: the first call that cannot reach the broker fails UNAVAILABLE."""
+    Connecting is lazy: the first call that cannot reach the broker fails UNAVAILABLE
+    (after the retry policy's deadline for a call that is retried)."""
     return Client(target, scheduler_target=scheduler_target, settings=settings, credentials=credentials,
-                  options=options, rpc_timeout=rpc_timeout)
+                  options=options, rpc_timeout=rpc_timeout, retry=retry, idempotent_submit=idempotent_submit)
 
 
 class _BrokerMethods:

@@ -18,6 +18,8 @@ from typing import Any, Mapping, Sequence
 
 import grpc
 
+from cohort._target import channel_target
+
 DEFAULT_SERVER = "127.0.0.1:7070"
 # HTTP/2 keepalive of every channel, as the C++ clients' --broker-keepalive and the Node
 # SDK's keepaliveMs: a ping after this long without traffic, even on a quiet stream, and a
@@ -201,14 +203,20 @@ def channel_options(options: Sequence[tuple[str, Any]] = ()) -> list[tuple[str, 
 
 def open_channel(target: str, settings: Settings, credentials: grpc.ChannelCredentials | None = None,
                  options: Sequence[tuple[str, Any]] = ()) -> grpc.aio.Channel:
-    """A grpc.aio channel to target: TLS when tls_ca is set (mutual with tls_cert and
-    tls_key; tls_server_name overrides the name checked), plaintext otherwise; with a
-    token, every call carries it. `credentials` replaces the TLS the settings give.
+    """A grpc.aio channel to target: one address, or a comma-separated list of a broker
+    group's replicas (cohort._target: one channel that connects to the leader and
+    follows it). TLS when tls_ca is set (mutual with tls_cert and tls_key;
+    tls_server_name overrides the name checked: give it with a list), plaintext
+    otherwise; with a token, every call carries it. `credentials` replaces the TLS the settings give.
     Every channel pings as channel_options says."""
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise ConfigError("tls_cert and tls_key go together")
     if settings.tls_cert and not settings.tls_ca:
         raise ConfigError("tls_cert needs tls_ca")
+    try:
+        grpc_target = channel_target(target)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     all_options = channel_options(options)
     if credentials is None and settings.tls_ca:
         credentials = grpc.ssl_channel_credentials(
@@ -220,5 +228,5 @@ def open_channel(target: str, settings: Settings, credentials: grpc.ChannelCrede
     token = token_of(settings)
     interceptors = _token_interceptors(token) if token else None
     if credentials is None:
-        return grpc.aio.insecure_channel(target, options=all_options, interceptors=interceptors)
-    return grpc.aio.secure_channel(target, credentials, options=all_options, interceptors=interceptors)
+        return grpc.aio.insecure_channel(grpc_target, options=all_options, interceptors=interceptors)
+    return grpc.aio.secure_channel(grpc_target, credentials, options=all_options, interceptors=interceptors)

@@ -1,16 +1,20 @@
 """Job handles: a submitted job as an asyncio awaitable.
 
 `await job` returns the job's result (bytes) or raises JobFailed / JobCancelled, by one
-WaitFor RPC that the broker answers when the job ends (no polling). A handle remembers
+WaitFor RPC that the broker answers when the job ends (no polling); one that a broker
+failover ends UNAVAILABLE is made again, for what is left of its timeout, as the
+client's retry policy allows. A handle remembers
 an outcome it has learnt, from any wait, so awaiting it again costs nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import TYPE_CHECKING, Any, Generator, NamedTuple
 
 from cohort import _time
+from cohort._retry import Streak
 from cohort._proto import broker_pb2, job_pb2
 from cohort.errors import CohortError, JobCancelled, JobError, JobFailed
 
@@ -162,22 +166,42 @@ async def settle_outcome(job: Job, outcome: broker_pb2.JobOutcome) -> None:
         job._settle(None, await error_of(job.client, outcome.job_id, outcome.state, outcome.error))
 
 
+class Countdown:
+    """What is left of a wait's timeout (a Duration or None: without end), for a wait
+    re-issued after a failover: the broker is asked for the rest, never for more."""
+
+    def __init__(self, timeout: Any) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._end = None if timeout is None else self._loop.time() + timeout.seconds + timeout.nanos / 1e9
+
+    def left(self) -> Any:
+        """The wire timeout for the next try (0 once it has passed: "look now")."""
+        if self._end is None:
+            return None
+        return _time.duration(max(0.0, self._end - self._loop.time()), "timeout")
+
+
 async def wait_for_job(job: Job, timeout: _time.Seconds | None, *, shield: bool, cancel_on_disconnect: bool) -> bytes:
     if job.done():
         return job._outcome()
-    wire_timeout = _time.wait_timeout(timeout)
-    request = broker_pb2.WaitForRequest(job_id=job.id, shield=shield, cancel_on_disconnect=cancel_on_disconnect)
-    if wire_timeout is not None:
-        request.timeout.CopyFrom(wire_timeout)
-    try:
-        response = await job.client._broker.WaitFor(request, deadline(wire_timeout))
-    except CohortError as e:
-        if e.code == grpc.StatusCode.DEADLINE_EXCEEDED:
-            raise TimeoutError(f"job {job.id} did not end in time") from e
-        if e.code == grpc.StatusCode.ABORTED:
-            error = await error_from_aborted(job.client, e)
-            job._settle(None, error)
-            raise error from None
-        raise
+    countdown = Countdown(_time.wait_timeout(timeout))
+    streak = Streak(job.client.retry)
+    while True:
+        request = broker_pb2.WaitForRequest(job_id=job.id, shield=shield, cancel_on_disconnect=cancel_on_disconnect)
+        wire_timeout = countdown.left()
+        if wire_timeout is not None:
+            request.timeout.CopyFrom(wire_timeout)
+        streak.begin()
+        try:
+            response = await job.client._broker.WaitFor(request, deadline(wire_timeout))
+            break
+        except CohortError as e:
+            if e.code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise TimeoutError(f"job {job.id} did not end in time") from e
+            if e.code == grpc.StatusCode.ABORTED:
+                error = await error_from_aborted(job.client, e)
+                job._settle(None, error)
+                raise error from None
+            await streak.failed(e)
     job._settle(response.result, None)
     return job._outcome()

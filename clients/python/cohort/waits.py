@@ -2,7 +2,9 @@
 condition holds (event-driven on the broker, never polled here).
 
 Same names, arguments, return shapes and exceptions as asyncio's, with the deviations
-stated in each docstring. Common to all: the jobs must belong to one Client; a timeout
+stated in each docstring. A wait that a broker failover ends UNAVAILABLE is made again
+(for what is left of its timeout; as_completed for the jobs not yet yielded) within the
+client's retry policy; past it, CohortError UNAVAILABLE, which cancelled nothing. Common to all: the jobs must belong to one Client; a timeout
 is in seconds (or a timedelta) and None waits without end; cancelling the awaiting
 coroutine ends the RPC and, by the broker's rule, cancels no job (asyncio would cancel
 the tasks gather/wait_for were waiting on) — wait_for offers cancel_on_disconnect for
@@ -19,7 +21,8 @@ import grpc
 from cohort import _time
 from cohort._proto import broker_pb2, job_pb2
 from cohort.errors import CohortError, JobError
-from cohort.jobs import Job, Shielded, deadline, error_from_aborted, settle_outcome, wait_for_job
+from cohort._retry import Streak, retrying
+from cohort.jobs import Countdown, Job, Shielded, deadline, error_from_aborted, settle_outcome, wait_for_job
 
 FIRST_COMPLETED = asyncio.FIRST_COMPLETED
 FIRST_EXCEPTION = asyncio.FIRST_EXCEPTION
@@ -103,7 +106,7 @@ async def gather(*jobs: Job, return_exceptions: bool = False) -> list[bytes] | l
 async def _gather(jobs: Sequence[Job], return_exceptions: bool) -> broker_pb2.GatherResponse:
     request = broker_pb2.GatherRequest(job_ids=[j.id for j in jobs], return_exceptions=return_exceptions)
     try:
-        return await jobs[0].client._broker.Gather(request, None)
+        return await jobs[0].client._broker.Gather(request, None, jobs[0].client.retry)
     except CohortError as e:
         if e.code != grpc.StatusCode.ABORTED:
             raise
@@ -129,11 +132,16 @@ async def wait(jobs: Iterable[Job], *, timeout: _time.Seconds | None = None,
     if return_when not in _RETURN_WHEN:
         raise ValueError(f"Invalid return_when value: {return_when}")
     _one_client(handles)
-    wire_timeout = _time.wait_timeout(timeout)
+    countdown = Countdown(_time.wait_timeout(timeout))
     request = broker_pb2.WaitRequest(job_ids=[j.id for j in handles], return_when=_RETURN_WHEN[return_when])
-    if wire_timeout is not None:
-        request.timeout.CopyFrom(wire_timeout)
-    response = await handles[0].client._broker.Wait(request, deadline(wire_timeout))
+
+    async def once() -> broker_pb2.WaitResponse:
+        wire_timeout = countdown.left()
+        if wire_timeout is not None:
+            request.timeout.CopyFrom(wire_timeout)
+        return await handles[0].client._broker.Wait(request, deadline(wire_timeout))
+
+    response = await retrying(handles[0].client.retry, once)
     outcomes = {o.job_id: o for o in response.done}
     done: set[Job] = set()
     pending: set[Job] = set()
@@ -161,19 +169,26 @@ async def as_completed(jobs: Iterable[Job], *, timeout: _time.Seconds | None = N
     by_id: dict[str, list[Job]] = {}
     for job in handles:
         by_id.setdefault(job.id, []).append(job)
-    wire_timeout = _time.wait_timeout(timeout)
-    request = broker_pb2.AsCompletedRequest(job_ids=list(by_id))
-    if wire_timeout is not None:
-        request.timeout.CopyFrom(wire_timeout)
-    try:
-        async for response in handles[0].client._broker.AsCompleted(request, deadline(wire_timeout)):
-            for job in by_id.get(response.outcome.job_id, []):
-                await settle_outcome(job, response.outcome)
-                yield job
-    except CohortError as e:
-        if e.code == grpc.StatusCode.DEADLINE_EXCEEDED:
-            raise TimeoutError("jobs did not all end in time") from e
-        raise
+    countdown = Countdown(_time.wait_timeout(timeout))
+    streak = Streak(handles[0].client.retry)
+    while by_id:
+        # After a failover, the stream is opened again for the jobs not yet yielded.
+        request = broker_pb2.AsCompletedRequest(job_ids=list(by_id))
+        wire_timeout = countdown.left()
+        if wire_timeout is not None:
+            request.timeout.CopyFrom(wire_timeout)
+        streak.begin()
+        try:
+            async for response in handles[0].client._broker.AsCompleted(request, deadline(wire_timeout)):
+                streak.succeeded()
+                for job in by_id.pop(response.outcome.job_id, []):
+                    await settle_outcome(job, response.outcome)
+                    yield job
+            return
+        except CohortError as e:
+            if e.code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise TimeoutError("jobs did not all end in time") from e
+            await streak.failed(e)
 
 
 def state_name(state: int) -> str:

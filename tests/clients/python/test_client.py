@@ -197,11 +197,13 @@ def test_sync_client_submits_and_waits(dev) -> None:  # type: ignore[no-untyped-
 async def test_a_wait_over_a_wedged_link_fails_within_the_keepalive_bound(dev, queue: str) -> None:  # type: ignore[no-untyped-def]
     # A link that stays open but carries nothing (a dead NAT entry, a stalled peer)
     # would hold a 60 s wait for all of it; the channel's keepalive ping goes unanswered
-    # and the call fails UNAVAILABLE within a ping interval and its timeout.
+    # and the call fails UNAVAILABLE within a ping interval and its timeout (retrying off:
+    # a retried wait would dial the same stalled link again).
     proxy = FaultProxy(dev.address)
     await proxy.start()
     try:
-        async with cohort.Client(proxy.address, options=[("grpc.keepalive_time_ms", 1000)]) as client:
+        async with cohort.Client(proxy.address, options=[("grpc.keepalive_time_ms", 1000)],
+                                 retry=cohort.RetryPolicy(deadline=0)) as client:
             job = await client.submit(queue, "nothing.serves.this")
             assert proxy.stall() == 1
             loop = asyncio.get_running_loop()

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import re
 import subprocess
 import tempfile
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 
 import cohort
 from cohort import config
+from cohort._target import channel_target
 from conftest import CohortDev, broker_binary
 
 TOKEN = "cohort_sdk-test-token-0123456789abcdefghijklmnopqrstu"
@@ -205,3 +207,16 @@ def test_unusable_files_are_config_errors_that_never_quote_the_token(tmp_path: P
     with pytest.raises(cohort.ConfigError) as raised:
         config.resolve(env={"COHORT_CONFIG": str(path)})
     assert TOKEN not in str(raised.value)
+
+
+def test_a_server_list_is_one_address_list_target_over_the_replicas() -> None:
+    assert channel_target("127.0.0.1:7001") == "127.0.0.1:7001"
+    assert channel_target("broker.cohort:7070") == "broker.cohort:7070"
+    assert channel_target("127.0.0.1:7001, 127.0.0.1:7002") == "ipv4:127.0.0.1:7001,127.0.0.1:7002"
+    assert channel_target("[::1]:7001,[::1]:7002") == "ipv6:[::1]:7001,[::1]:7002"
+    for bad, says in [("127.0.0.1:7001,", "is invalid"), ("127.0.0.1:7001,127.0.0.1:0", "1..65535"),
+                      ("127.0.0.1:7001,broker-1.cohort:7002", "IP addresses only"),
+                      ("127.0.0.1:7001,[::1]:7002", "all IPv4 or all IPv6"),
+                      ("127.0.0.1:7001,127.0.0.1:7001", "twice"), (",".join(["127.0.0.1:1"] * 17), "at most 16")]:
+        with pytest.raises(cohort.ConfigError, match=re.escape(says)):
+            config.open_channel(bad, cohort.Settings())
