@@ -157,8 +157,8 @@ class BrokerEngine {
   // The largest job id now; "" when there is no job.
   std::string LastJobId() const;
   // Counts the jobs `matcher` accepts among those with ids after `after`, looking at
-  // most at `max_examined` of them. Changes nothing. A finished job whose summary
-  // cannot decide (large labels) is read from the store.
+  // most at `max_examined` of its candidates (NextCandidate). Changes nothing. A
+  // finished job whose summary cannot decide (large labels) is read from the store.
   runtime::Task<BulkStep> CountMatching(const JobMatcher& matcher, std::string after, std::size_t max_examined);
   // One batch of a bulk operation: looks at the jobs with ids in (after, last] in id
   // order and applies `action` (as CancelJob, RetryJob, DeleteJob would) to those
@@ -309,6 +309,10 @@ class BrokerEngine {
   void Sweep();
   void NoteEnded(const cohort::v1::Job& job);
   void StageQueueSettings(const std::string& name, Pending& p);
+  // The first id after `after` ("" for the first) of a job that may match `matcher`,
+  // from the index ListJobs walks (jobs outside it cannot match); null at the end.
+  // Points into the index: copy it before anything changes a job.
+  const std::string* NextCandidate(const JobMatcher& matcher, const std::string& after) const;
   // RESOURCE_EXHAUSTED if creating the queues `fresh` (none of which exists) would
   // take the broker over options_.max_queues.
   absl::Status CheckQueueRoom(const absl::flat_hash_set<std::string>& fresh) const;

@@ -150,6 +150,57 @@ class IdWalk {
   std::vector<Cursor> cursors_;
 };
 
+// The ids that may match `matcher`, strictly after `after`, in id order (newest first
+// or oldest first). Candidates: the smallest index that the filter pins (states, queue,
+// kind, error code, a label's k=v or k in (...) with the jobs whose labels are not
+// indexed), else every job (all states); within the ids a creation-time range allows,
+// plus the jobs whose ids do not tell their creation time. The walk holds iterators
+// into `index`: use it before the index changes.
+IdWalk CandidateWalk(const JobIndex& index, const JobMatcher& matcher, bool newest_first, const std::string& after) {
+  std::vector<const JobIndex::IdSet*> candidates;
+  std::size_t smallest = 0;
+  bool indexed = false;
+  auto consider = [&](std::vector<const JobIndex::IdSet*> sets) {
+    std::size_t n = 0;
+    for (const JobIndex::IdSet* set : sets) n += set == nullptr ? 0 : set->size();
+    if (!indexed || n < smallest) {
+      candidates = std::move(sets);
+      smallest = n;
+      indexed = true;
+    }
+  };
+  if (!matcher.states().empty()) {
+    std::vector<const JobIndex::IdSet*> sets;
+    for (cohort::v1::JobState state : matcher.states()) sets.push_back(index.ByState(state));
+    consider(std::move(sets));
+  }
+  if (!matcher.queue().empty()) consider({index.ByQueue(matcher.queue())});
+  if (!matcher.kind().empty()) consider({index.ByKind(matcher.kind())});
+  if (!matcher.error_code().empty()) consider({index.ByErrorCode(matcher.error_code())});
+  for (const LabelRequirement& r : matcher.labels().requirements()) {
+    if (r.op != LabelRequirement::Op::kEquals && r.op != LabelRequirement::Op::kIn) continue;
+    std::vector<const JobIndex::IdSet*> sets = {&index.LabelsUnindexed()};
+    for (const std::string& value : r.values) sets.push_back(index.ByLabel(r.key, value));
+    consider(std::move(sets));
+  }
+  if (!indexed) {
+    for (int state = cohort::v1::JobState_MIN; state <= cohort::v1::JobState_MAX; ++state) {
+      candidates.push_back(index.ByState(static_cast<cohort::v1::JobState>(state)));
+    }
+  }
+  IdWalk walk(newest_first, after);
+  const std::optional<absl::Time>& created_after = matcher.created_after();
+  const std::optional<absl::Time>& created_before = matcher.created_before();
+  IdWalk::Range range;
+  if (created_after || created_before) {
+    range = index.CreatedIdRange(created_after ? &*created_after : nullptr,
+                                 created_before ? &*created_before : nullptr);
+    walk.Add(&index.IdsOffTheirCreateTime());
+  }
+  for (const JobIndex::IdSet* set : candidates) walk.Add(set, range);
+  return walk;
+}
+
 }  // namespace
 
 runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::Submit(std::vector<cohort::v1::JobSpec> specs,
@@ -318,51 +369,7 @@ runtime::Task<absl::StatusOr<cohort::v1::ListJobsResponse>> BrokerEngine::ListJo
   std::vector<Job> matched;
   bool exhausted = false;
   while (!exhausted && matched.size() <= page) {
-    // Candidates: the smallest index that the filter pins (states, queue, kind, error
-    // code, a label's k=v or k in (...) with the jobs whose labels are not indexed),
-    // else every job (all states); within the ids a creation-time range allows, plus
-    // the jobs whose ids do not tell their creation time.
-    std::vector<const JobIndex::IdSet*> candidates;
-    std::size_t smallest = 0;
-    bool indexed = false;
-    auto consider = [&](std::vector<const JobIndex::IdSet*> sets) {
-      std::size_t n = 0;
-      for (const JobIndex::IdSet* set : sets) n += set == nullptr ? 0 : set->size();
-      if (!indexed || n < smallest) {
-        candidates = std::move(sets);
-        smallest = n;
-        indexed = true;
-      }
-    };
-    if (!matcher->states().empty()) {
-      std::vector<const JobIndex::IdSet*> sets;
-      for (cohort::v1::JobState state : matcher->states()) sets.push_back(index_.ByState(state));
-      consider(std::move(sets));
-    }
-    if (!matcher->queue().empty()) consider({index_.ByQueue(matcher->queue())});
-    if (!matcher->kind().empty()) consider({index_.ByKind(matcher->kind())});
-    if (!matcher->error_code().empty()) consider({index_.ByErrorCode(matcher->error_code())});
-    for (const LabelRequirement& r : matcher->labels().requirements()) {
-      if (r.op != LabelRequirement::Op::kEquals && r.op != LabelRequirement::Op::kIn) continue;
-      std::vector<const JobIndex::IdSet*> sets = {&index_.LabelsUnindexed()};
-      for (const std::string& value : r.values) sets.push_back(index_.ByLabel(r.key, value));
-      consider(std::move(sets));
-    }
-    if (!indexed) {
-      for (int state = cohort::v1::JobState_MIN; state <= cohort::v1::JobState_MAX; ++state) {
-        candidates.push_back(index_.ByState(static_cast<cohort::v1::JobState>(state)));
-      }
-    }
-    IdWalk walk(request.newest_first(), after);
-    const std::optional<absl::Time>& created_after = matcher->created_after();
-    const std::optional<absl::Time>& created_before = matcher->created_before();
-    IdWalk::Range range;
-    if (created_after || created_before) {
-      range = index_.CreatedIdRange(created_after ? &*created_after : nullptr,
-                                    created_before ? &*created_before : nullptr);
-      walk.Add(&index_.IdsOffTheirCreateTime());
-    }
-    for (const JobIndex::IdSet* set : candidates) walk.Add(set, range);
+    IdWalk walk = CandidateWalk(index_, *matcher, request.newest_first(), after);
     std::vector<Candidate> round;
     std::size_t certain = 0;  // candidates known to match
     const std::size_t wanted = page + 1 - matched.size();
@@ -416,6 +423,11 @@ runtime::Task<absl::StatusOr<cohort::v1::ListJobsResponse>> BrokerEngine::ListJo
     out->clear_result();
   }
   co_return response;
+}
+
+const std::string* BrokerEngine::NextCandidate(const JobMatcher& matcher, const std::string& after) const {
+  if (matcher.matches_nothing()) return nullptr;
+  return CandidateWalk(index_, matcher, /*newest_first=*/false, after).Next();
 }
 
 runtime::Task<absl::StatusOr<cohort::v1::CancelJobResponse>> BrokerEngine::CancelJob(std::string id) {

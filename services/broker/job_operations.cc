@@ -213,29 +213,14 @@ bool BrokerEngine::ApplyBulkAction(cohort::v1::BulkAction action, std::map<std::
   }
 }
 
-namespace {
-
-// The first id after `after` ("" for the first) among two maps keyed by id.
-template <typename Live>
-const std::string* NextId(const Live& live, const EndedJobs& ended, const std::string& after) {
-  auto it = after.empty() ? live.begin() : live.upper_bound(after);
-  const std::string* a = it == live.end() ? nullptr : &it->first;
-  const std::string* b = ended.After(after);
-  if (a == nullptr) return b;
-  if (b == nullptr) return a;
-  return *a < *b ? a : b;
-}
-
-}  // namespace
-
 runtime::Task<BulkStep> BrokerEngine::CountMatching(const JobMatcher& matcher, std::string after,
                                                     std::size_t max_examined) {
   loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
   BulkStep step;
   step.cursor = after;
   // Decided from memory where possible; a finished job with large labels is read,
-  // and the walk resumes after it by id (the maps may change meanwhile).
-  const std::string* id = NextId(jobs_, ended_, after);
+  // and the walk resumes after it by id (the index may change meanwhile).
+  const std::string* id = NextCandidate(matcher, after);
   for (std::size_t examined = 0; id != nullptr && examined < max_examined; ++examined) {
     step.cursor = *id;
     if (auto it = jobs_.find(*id); it != jobs_.end()) {
@@ -246,7 +231,7 @@ runtime::Task<BulkStep> BrokerEngine::CountMatching(const JobMatcher& matcher, s
       absl::StatusOr<Job> job = co_await CurrentJob(step.cursor);
       if (job.ok() && matcher.Matches(*job)) ++step.matched;
     }
-    id = NextId(jobs_, ended_, step.cursor);
+    id = NextCandidate(matcher, step.cursor);
   }
   step.done = id == nullptr;
   co_return step;
@@ -265,9 +250,9 @@ runtime::Task<BulkStep> BrokerEngine::ApplyBulkStep(cohort::v1::BulkAction actio
     std::vector<std::string> wanted;
     std::size_t matched = 0;
     std::size_t examined = 0;
-    for (const std::string* id = NextId(jobs_, ended_, after);
+    for (const std::string* id = NextCandidate(matcher, after);
          id != nullptr && *id <= last && examined < options_.bulk.scan_jobs && matched < options_.bulk.batch_jobs;
-         id = NextId(jobs_, ended_, *id), ++examined) {
+         id = NextCandidate(matcher, *id), ++examined) {
       const EndedJob* summary = ended_.Find(*id);
       if (summary == nullptr) {
         matched += matcher.Matches(jobs_.at(*id).job) ? 1 : 0;
@@ -287,7 +272,7 @@ runtime::Task<BulkStep> BrokerEngine::ApplyBulkStep(cohort::v1::BulkAction actio
   step.cursor = after;
   Pending p;
   std::size_t examined = 0;
-  const std::string* id = NextId(jobs_, ended_, after);
+  const std::string* id = NextCandidate(matcher, after);
   while (true) {
     if (id == nullptr || *id > last) {
       step.done = true;
@@ -335,7 +320,7 @@ runtime::Task<BulkStep> BrokerEngine::ApplyBulkStep(cohort::v1::BulkAction actio
         ++step.skipped;
       }
     }
-    id = NextId(jobs_, ended_, step.cursor);
+    id = NextCandidate(matcher, step.cursor);
   }
   if (step.matched == 0 && !step.done) co_return step;  // nothing handled needs to be durable
   p.batch.PutBulkOperation(record(step));
