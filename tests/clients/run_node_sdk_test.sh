@@ -15,4 +15,4 @@ ln -s "$work/src/clients/node" "$work/path/@cohort/client"
 # No config file of the user's: the tests name their own.
 mkdir -p "$work/xdg"
 COHORT_DEV="$runfiles/services/dev/cohort-dev" COHORT_BROKER="$runfiles/services/broker/cohort-broker" \
-  XDG_CONFIG_HOME="$work/xdg" NODE_PATH="$work/path" exec node --test "$runfiles/tests/clients/node/"
+  COHORT_EXECUTOR="$runfiles/services/executor/cohort-executor" XDG_CONFIG_HOME="$work/xdg" NODE_PATH="$work/path" exec node --test "$runfiles/tests/clients/node/"

@@ -6,7 +6,10 @@
 //   console.log((await job.result()).toString());
 import * as grpc from '@grpc/grpc-js';
 import { CohortError, JobError, TimeoutError } from './errors';
+import { randomUUID } from 'node:crypto';
 import { CallOptions, serverStream, unary } from './rpc';
+import { NO_RETRY, retrying, RetryPolicy, Streak } from './retry';
+import { channelTarget } from './target';
 import { channelParts, ConfigError, configPath, DEFAULT_SERVER, resolveSettings, Settings } from './config';
 import {
   BrokerClient, BulkAction, BulkOperation, BulkOperation_State, ExecutorInfo, JobFilter, JobOutcome, QueueInfo,
@@ -21,6 +24,7 @@ import {
 } from './gen/protos/cohort/v1/scheduler';
 
 export { CohortError, JobError, TimeoutError };
+export { RetryPolicy };
 
 /** gRPC status codes, to compare with CohortError.code (Status.NOT_FOUND) without depending on @grpc/grpc-js. */
 export { status as Status } from '@grpc/grpc-js';
@@ -46,7 +50,21 @@ function waitTimeout(ms: number | undefined): Duration | undefined {
 }
 
 function waitDeadline(timeout: Duration | undefined): number | undefined {
-  return timeout === undefined ? undefined : timeout.seconds * 1000 + DEADLINE_SLACK_MS;
+  return timeout === undefined ? undefined : timeout.seconds * 1000 + timeout.nanos / 1e6 + DEADLINE_SLACK_MS;
+}
+
+/** What is left of a wait's timeout, for a wait re-issued after a failover: the broker is asked for the rest, never more. */
+class Countdown {
+  private readonly end: number | undefined;
+
+  constructor(timeout: Duration | undefined) {
+    this.end = timeout === undefined ? undefined : Date.now() + timeout.seconds * 1000 + timeout.nanos / 1e6;
+  }
+
+  /** The wire timeout for the next try (0 once it has passed: "look now"). */
+  left(): Duration | undefined {
+    return this.end === undefined ? undefined : durationOf(Math.max(0, this.end - Date.now()), 'timeoutMs');
+  }
 }
 
 export interface SpecOptions {
@@ -175,11 +193,14 @@ export async function waitFor(job: Job, timeoutMs: number | undefined,
   options: { signal?: AbortSignal; shield?: boolean; cancelOnDisconnect?: boolean } = {}): Promise<Buffer> {
   if (job.done()) return job.settled();
   const client = job.client;
-  const timeout = waitTimeout(timeoutMs);
+  const countdown = new Countdown(waitTimeout(timeoutMs));
   try {
-    const r = await unary(client.broker, client.broker.waitFor, 'WaitFor', {
-      jobId: job.id, timeout, shield: options.shield ?? false, cancelOnDisconnect: options.cancelOnDisconnect ?? false,
-    }, { timeoutMs: waitDeadline(timeout), signal: options.signal });
+    const r = await retrying(client.retry, () => {
+      const timeout = countdown.left();
+      return unary(client.broker, client.broker.waitFor, 'WaitFor', {
+        jobId: job.id, timeout, shield: options.shield ?? false, cancelOnDisconnect: options.cancelOnDisconnect ?? false,
+      }, { timeoutMs: waitDeadline(timeout), signal: options.signal });
+    }, options.signal);
     job.outcome = { result: r.result };
   } catch (e) {
     if (!(e instanceof CohortError)) throw e;
@@ -205,8 +226,9 @@ export async function gather(jobs: readonly Job[], options: { settled?: boolean;
   const settled = options.settled ?? false;
   let response;
   try {
-    response = await unary(client.broker, client.broker.gather, 'Gather',
-      { jobIds: jobs.map((j) => j.id), returnExceptions: settled, timeout: undefined }, { signal: options.signal });
+    response = await retrying(client.retry, () => unary(client.broker, client.broker.gather, 'Gather',
+      { jobIds: jobs.map((j) => j.id), returnExceptions: settled, timeout: undefined }, { signal: options.signal }),
+    options.signal);
   } catch (e) {
     if (e instanceof CohortError && e.code === grpc.status.ABORTED) throw await errorFromAborted(client, e);
     throw e;
@@ -225,14 +247,17 @@ export async function wait(jobs: readonly Job[], options: { returnWhen?: ReturnW
   Promise<{ done: Job[]; pending: Job[] }> {
   if (jobs.length === 0) throw new RangeError('wait needs at least one job');
   const client = oneClient(jobs);
-  const timeout = waitTimeout(options.timeoutMs);
+  const countdown = new Countdown(waitTimeout(options.timeoutMs));
   const returnWhen = {
     FIRST_COMPLETED: ReturnWhen.RETURN_WHEN_FIRST_COMPLETED,
     FIRST_EXCEPTION: ReturnWhen.RETURN_WHEN_FIRST_EXCEPTION,
     ALL_COMPLETED: ReturnWhen.RETURN_WHEN_ALL_COMPLETED,
   }[options.returnWhen ?? 'ALL_COMPLETED'];
-  const r = await unary(client.broker, client.broker.wait, 'Wait', { jobIds: jobs.map((j) => j.id), returnWhen, timeout },
-    { timeoutMs: waitDeadline(timeout), signal: options.signal });
+  const r = await retrying(client.retry, () => {
+    const timeout = countdown.left();
+    return unary(client.broker, client.broker.wait, 'Wait', { jobIds: jobs.map((j) => j.id), returnWhen, timeout },
+      { timeoutMs: waitDeadline(timeout), signal: options.signal });
+  }, options.signal);
   const outcomes = new Map(r.done.map((o) => [o.jobId, o]));
   const done: Job[] = [];
   const pending: Job[] = [];
@@ -247,25 +272,39 @@ export async function wait(jobs: readonly Job[], options: { returnWhen?: ReturnW
   return { done, pending };
 }
 
-/** asyncio.as_completed (AsCompleted stream): each handle as its job ends, earliest first. */
+/**
+ * asyncio.as_completed (AsCompleted stream): each handle as its job ends, earliest
+ * first. A failover re-opens the stream for the jobs not yet yielded, for what is left
+ * of the timeout.
+ */
 export async function* asCompleted(jobs: readonly Job[], options: { timeoutMs?: number; signal?: AbortSignal } = {}):
   AsyncGenerator<Job> {
   if (jobs.length === 0) return;
   const client = oneClient(jobs);
-  const timeout = waitTimeout(options.timeoutMs);
-  const deadline = waitDeadline(timeout);
-  const call = client.broker.asCompleted({ jobIds: [...new Set(jobs.map((j) => j.id))], timeout },
-    deadline === undefined ? {} : { deadline: Date.now() + deadline });
-  try {
-    for await (const r of serverStream(call, 'AsCompleted', options.signal)) {
-      for (const job of jobs.filter((j) => j.id === r.outcome?.jobId)) {
-        await settle(job, r.outcome!);
-        yield job;
+  const countdown = new Countdown(waitTimeout(options.timeoutMs));
+  const left = new Set(jobs.map((j) => j.id));
+  const streak = new Streak(client.retry, options.signal);
+  while (left.size > 0) {
+    const timeout = countdown.left();
+    const deadline = waitDeadline(timeout);
+    const call = client.broker.asCompleted({ jobIds: [...left], timeout },
+      deadline === undefined ? {} : { deadline: Date.now() + deadline });
+    streak.begin();
+    try {
+      for await (const r of serverStream(call, 'AsCompleted', options.signal)) {
+        streak.succeeded();
+        const id = r.outcome?.jobId ?? '';
+        if (!left.delete(id)) continue;
+        for (const job of jobs.filter((j) => j.id === id)) {
+          await settle(job, r.outcome!);
+          yield job;
+        }
       }
+      return;
+    } catch (e) {
+      if (e instanceof CohortError && e.code === grpc.status.DEADLINE_EXCEEDED) throw new TimeoutError('jobs did not all end in time');
+      await streak.failed(e);
     }
-  } catch (e) {
-    if (e instanceof CohortError && e.code === grpc.status.DEADLINE_EXCEEDED) throw new TimeoutError('jobs did not all end in time');
-    throw e;
   }
 }
 
@@ -310,6 +349,18 @@ export interface ConnectOptions {
   credentials?: grpc.ChannelCredentials;
   /** Bound on every call that is not a wait. */
   rpcTimeoutMs?: number;
+  /**
+   * How long a call that is safe to make twice rides out an unreachable broker (a
+   * failover) before rejecting with CohortError UNAVAILABLE: default 30 s of backoff;
+   * { deadlineMs: 0 } turns it off. See README ("A replicated broker group").
+   */
+  retry?: RetryPolicy;
+  /**
+   * Give every submitted spec without an idempotencyKey a random one (once per
+   * submit call), so that Submit, too, is retried across a failover without creating a
+   * job twice. Off by default: a key costs the broker memory until the job's result_ttl.
+   */
+  idempotentSubmit?: boolean;
 }
 
 export interface ScheduleOptions {
@@ -340,7 +391,9 @@ export class Client {
   /** @internal */ readonly broker: BrokerClient;
   /** @internal */ readonly scheduler: SchedulerClient;
   readonly target: string;
+  /** @internal */ readonly retry: RetryPolicy;
   private readonly rpcTimeoutMs: number;
+  private readonly idempotentSubmit: boolean;
 
   /** Throws ConfigError for a malformed config file or an unreadable file it names. */
   constructor(target?: string, options: ConnectOptions = {}) {
@@ -351,12 +404,18 @@ export class Client {
     this.target = settings.server ?? DEFAULT_SERVER;
     const parts = channelParts(settings);
     const credentials = options.credentials ?? parts.credentials;
-    this.broker = new BrokerClient(this.target, credentials, parts.options);
-    this.scheduler = new SchedulerClient(settings.scheduler ?? this.target, credentials, parts.options);
+    this.broker = new BrokerClient(channelTarget(this.target), credentials, parts.options);
+    this.scheduler = new SchedulerClient(channelTarget(settings.scheduler ?? this.target), credentials, parts.options);
     this.rpcTimeoutMs = options.rpcTimeoutMs ?? 30_000;
+    this.retry = options.retry ?? {};
+    new Streak(this.retry);  // checks the policy now rather than at the first failure
+    this.idempotentSubmit = options.idempotentSubmit ?? false;
   }
 
   /** @internal */ rpcOptions(): CallOptions { return { timeoutMs: this.rpcTimeoutMs }; }
+
+  /** A unary call that is safe to make twice, retried as the client's policy says. */
+  private read<Resp>(call: () => Promise<Resp>): Promise<Resp> { return retrying(this.retry, call); }
 
   close(): void {
     this.broker.close();
@@ -369,14 +428,22 @@ export class Client {
     return (await this.submitMany([spec(queue, kind, payload, options)]))[0]!;
   }
 
-  /** Submit, all or nothing; durable before it resolves. */
+  /**
+   * Submit, all or nothing; durable before it resolves. Retried on UNAVAILABLE only when
+   * every spec has an idempotencyKey (given, or generated with idempotentSubmit): the
+   * broker then returns the jobs a lost first try created instead of creating them again.
+   */
   async submitMany(specs: JobSpec[]): Promise<Job[]> {
-    const r = await unary(this.broker, this.broker.submit, 'Submit', { jobs: specs, validateOnly: false }, this.rpcOptions());
+    const jobs = this.idempotentSubmit
+      ? specs.map((s) => (s.idempotencyKey !== '' ? s : { ...s, idempotencyKey: `sdk-${randomUUID()}` })) : specs;
+    const keyed = jobs.length > 0 && jobs.every((s) => s.idempotencyKey !== '');
+    const r = await retrying(keyed ? this.retry : NO_RETRY,
+      () => unary(this.broker, this.broker.submit, 'Submit', { jobs, validateOnly: false }, this.rpcOptions()));
     return r.jobIds.map((id) => new Job(this, id));
   }
 
   async getJob(id: string): Promise<JobMessage> {
-    return (await unary(this.broker, this.broker.getJob, 'GetJob', { jobId: id }, this.rpcOptions())).job!;
+    return (await this.read(() => unary(this.broker, this.broker.getJob, 'GetJob', { jobId: id }, this.rpcOptions()))).job!;
   }
 
   /**
@@ -386,10 +453,10 @@ export class Client {
   async* listJobs(filter: Filter = {}, options: { newestFirst?: boolean; pageSize?: number } = {}): AsyncGenerator<JobMessage> {
     let pageToken = '';
     do {
-      const page = await unary(this.broker, this.broker.listJobs, 'ListJobs', {
+      const page = await this.read(() => unary(this.broker, this.broker.listJobs, 'ListJobs', {
         queue: '', states: [], filter: jobFilter(filter), newestFirst: options.newestFirst ?? false,
         pageSize: options.pageSize ?? 0, pageToken,
-      }, this.rpcOptions());
+      }, this.rpcOptions()));
       yield* page.jobs;
       pageToken = page.nextPageToken;
     } while (pageToken !== '');
@@ -420,30 +487,50 @@ export class Client {
    */
   async startBulkOperation(action: 'cancel' | 'retry' | 'delete', filter: Filter,
     options: { dryRun?: boolean; matchAll?: boolean; requestId?: string } = {}): Promise<BulkOperation> {
-    const r = await unary(this.broker, this.broker.startBulkOperation, 'StartBulkOperation', {
+    const r = await retrying(options.requestId ? this.retry : NO_RETRY, () => unary(this.broker, this.broker.startBulkOperation, 'StartBulkOperation', {
       action: { cancel: BulkAction.BULK_ACTION_CANCEL, retry: BulkAction.BULK_ACTION_RETRY, delete: BulkAction.BULK_ACTION_DELETE }[action],
       filter: jobFilter(filter), dryRun: options.dryRun ?? false, matchAll: options.matchAll ?? false,
       requestId: options.requestId ?? '',
-    }, this.rpcOptions());
+    }, this.rpcOptions()));
     return r.operation!;
   }
 
   async getBulkOperation(id: string): Promise<BulkOperation> {
-    return (await unary(this.broker, this.broker.getBulkOperation, 'GetBulkOperation', { id }, this.rpcOptions())).operation!;
+    return (await this.read(() => unary(this.broker, this.broker.getBulkOperation, 'GetBulkOperation', { id }, this.rpcOptions()))).operation!;
   }
 
   /** The operations the broker keeps, newest first. */
   async listBulkOperations(): Promise<BulkOperation[]> {
-    return (await unary(this.broker, this.broker.listBulkOperations, 'ListBulkOperations', {}, this.rpcOptions())).operations;
+    return (await this.read(() => unary(this.broker, this.broker.listBulkOperations, 'ListBulkOperations', {}, this.rpcOptions()))).operations;
   }
 
-  /** The event log (Watch) after afterSequence, then live, until `signal` aborts or you stop iterating. */
+  /**
+   * The event log (Watch) after afterSequence, then live, until `signal` aborts or you
+   * stop iterating. A failover ends the stream UNAVAILABLE: it is re-opened after the
+   * last event yielded, as the retry policy allows (each event starts its budget again).
+   */
   async* watch(afterSequence = 0, signal?: AbortSignal): AsyncGenerator<JobEvent> {
-    for await (const r of serverStream(this.broker.watch({ afterSequence }), 'Watch', signal)) yield* r.events;
+    let after = afterSequence;
+    const streak = new Streak(this.retry, signal);
+    for (;;) {
+      streak.begin();
+      try {
+        for await (const r of serverStream(this.broker.watch({ afterSequence: after }), 'Watch', signal)) {
+          streak.succeeded();
+          for (const event of r.events) {
+            yield event;
+            after = event.sequence;
+          }
+        }
+        return;
+      } catch (e) {
+        await streak.failed(e);
+      }
+    }
   }
 
   async listQueues(): Promise<QueueInfo[]> {
-    return (await unary(this.broker, this.broker.listQueues, 'ListQueues', {}, this.rpcOptions())).queues;
+    return (await this.read(() => unary(this.broker, this.broker.listQueues, 'ListQueues', {}, this.rpcOptions()))).queues;
   }
 
   /** CreateQueue; resolves false when the queue already existed (it is left unchanged). */
@@ -461,19 +548,19 @@ export class Client {
   }
 
   async pauseQueue(queue: string): Promise<void> {
-    await unary(this.broker, this.broker.pauseQueue, 'PauseQueue', { queue }, this.rpcOptions());
+    await this.read(() => unary(this.broker, this.broker.pauseQueue, 'PauseQueue', { queue }, this.rpcOptions()));
   }
 
   async resumeQueue(queue: string): Promise<void> {
-    await unary(this.broker, this.broker.resumeQueue, 'ResumeQueue', { queue }, this.rpcOptions());
+    await this.read(() => unary(this.broker, this.broker.resumeQueue, 'ResumeQueue', { queue }, this.rpcOptions()));
   }
 
   async setQueueLimits(queue: string, limits: QueueLimits): Promise<QueueLimits> {
-    return (await unary(this.broker, this.broker.setQueueLimits, 'SetQueueLimits', { queue, limits }, this.rpcOptions())).limits!;
+    return (await this.read(() => unary(this.broker, this.broker.setQueueLimits, 'SetQueueLimits', { queue, limits }, this.rpcOptions()))).limits!;
   }
 
   async listExecutors(): Promise<ExecutorInfo[]> {
-    return (await unary(this.broker, this.broker.listExecutors, 'ListExecutors', {}, this.rpcOptions())).executors;
+    return (await this.read(() => unary(this.broker, this.broker.listExecutors, 'ListExecutors', {}, this.rpcOptions()))).executors;
   }
 
   async createSchedule(id: string, job: JobSpec, options: ScheduleOptions): Promise<Schedule> {
@@ -487,13 +574,13 @@ export class Client {
   }
 
   async getSchedule(id: string): Promise<Schedule> {
-    return (await unary(this.scheduler, this.scheduler.getSchedule, 'GetSchedule', { scheduleId: id }, this.rpcOptions())).schedule!;
+    return (await this.read(() => unary(this.scheduler, this.scheduler.getSchedule, 'GetSchedule', { scheduleId: id }, this.rpcOptions()))).schedule!;
   }
 
   async* listSchedules(): AsyncGenerator<Schedule> {
     let pageToken = '';
     do {
-      const page = await unary(this.scheduler, this.scheduler.listSchedules, 'ListSchedules', { pageSize: 0, pageToken }, this.rpcOptions());
+      const page = await this.read(() => unary(this.scheduler, this.scheduler.listSchedules, 'ListSchedules', { pageSize: 0, pageToken }, this.rpcOptions()));
       yield* page.schedules;
       pageToken = page.nextPageToken;
     } while (pageToken !== '');

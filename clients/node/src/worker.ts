@@ -2,6 +2,7 @@
 import * as os from 'node:os';
 import * as grpc from '@grpc/grpc-js';
 import { ChannelParts, channelParts, DEFAULT_SERVER, resolveSettings, Settings } from './config';
+import { channelTarget } from './target';
 import { BrokerClient } from './gen/protos/cohort/v1/broker';
 import { Duration } from './gen/google/protobuf/duration';
 import {
@@ -186,6 +187,7 @@ export class Worker {
     if (!(grace >= 0)) throw new RangeError('drainGraceMs must not be negative');
     const settings = resolveSettings(options.settings);
     this.target = settings.server ?? DEFAULT_SERVER;
+    channelTarget(this.target);  // a malformed replica list is a ConfigError here, not at the first dial
     this.channel = channelParts(settings);
     this.queues = [...(options.queues ?? [])];
     this.concurrency = concurrency;
@@ -204,6 +206,7 @@ export class Worker {
     if (this.started) throw new Error('configure a worker before run()');
     if (o.concurrency !== undefined) this.concurrency = checkedConcurrency(o.concurrency);
     if (o.server !== undefined) this.target = o.server;
+    channelTarget(this.target);
     if (o.queues !== undefined) this.queues = [...o.queues];
     if (o.executorId !== undefined) this.executorId = o.executorId;
     return this;
@@ -261,7 +264,7 @@ export class Worker {
         }
         // A connection of its own per stream (no subchannel shared with the process's
         // other clients), so that redialling after the watchdog never reuses a wedged one.
-        const client = new BrokerClient(this.target, this.channel.credentials,
+        const client = new BrokerClient(channelTarget(this.target), this.channel.credentials,
           { ...this.channel.options, 'grpc.use_local_subchannel_pool': 1 });
         let outcome;
         try {

@@ -146,3 +146,13 @@ test('a malformed config file or an unusable file is a ConfigError naming it, ne
     { message: 'tls_ca file /nonexistent/ca.pem cannot be read: ENOENT' });
   assert.throws(() => cohort.connect('127.0.0.1:1', { settings: { tlsCa: ca, tlsCert: '/b' } }), { message: 'tls_cert and tls_key go together' });
 });
+
+test('a server list is one address-list target over the replicas, checked as cohortctl checks it', () => {
+  const client = cohort.connect('127.0.0.1:7001, 127.0.0.1:7002');
+  client.close();
+  for (const [bad, says] of [['127.0.0.1:7001,', 'is invalid'], ['127.0.0.1:7001,127.0.0.1:0', '1..65535'],
+    ['127.0.0.1:7001,broker-1.cohort:7002', 'IP addresses only'], ['127.0.0.1:7001,[::1]:7002', 'all IPv4 or all IPv6'],
+    ['127.0.0.1:7001,127.0.0.1:7001', 'twice'], [Array(17).fill('127.0.0.1:1').join(','), 'at most 16']]) {
+    assert.throws(() => cohort.connect(bad), (e) => e instanceof cohort.ConfigError && e.message.includes(says), bad);
+  }
+});

@@ -1,0 +1,184 @@
+// @cohort/client across a broker failover (issue 18): a three-replica group of
+// cohort-broker ($COHORT_BROKER) on 127.0.0.1, jobs in flight with gather, waitFor,
+// wait and asCompleted waiting through the address list, the leader killed with
+// SIGKILL, then a cohort-executor ($COHORT_EXECUTOR) given the list completes the jobs:
+// every waiter ends with exactly the jobs' results. A submit with idempotentSubmit made
+// while there is no leader is retried until the new leader takes it and creates each job
+// once; a wait past its retry deadline rejects UNAVAILABLE.
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const net = require('node:net');
+const { spawn } = require('node:child_process');
+const cohort = require('@cohort/client');
+const { BOUND_MS, tempDir, within } = require('./harness');
+
+const QUEUE = 'failover';
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function accepts(port) {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.setTimeout(300);
+    const done = (ok) => { socket.destroy(); resolve(ok); };
+    socket.on('connect', () => done(true));
+    socket.on('error', () => done(false));
+    socket.on('timeout', () => done(false));
+  });
+}
+
+async function until(predicate, what) {
+  const deadline = Date.now() + BOUND_MS;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => { setTimeout(resolve, 50); });
+  }
+}
+
+/** Three replicas: --replica-id, the group in --replicas; only the leader listens on its client port. */
+class ReplicaGroup {
+  static async start() {
+    const group = new ReplicaGroup();
+    group.dir = tempDir('cohort-group-');
+    group.clientPorts = [];
+    group.raftPorts = [];
+    group.metricsPorts = [];
+    for (let i = 0; i < 3; i++) {
+      group.clientPorts.push(await freePort());
+      group.raftPorts.push(await freePort());
+      group.metricsPorts.push(await freePort());
+    }
+    group.procs = [0, 1, 2].map((i) => group.spawn(i));
+    return group;
+  }
+
+  get addresses() { return this.clientPorts.map((p) => `127.0.0.1:${p}`).join(','); }
+
+  spawn(i) {
+    const members = this.raftPorts.map((p, j) => `${j + 1}=127.0.0.1:${p}`).join(',');
+    return spawn(process.env.COHORT_BROKER || 'bazel-bin/services/broker/cohort-broker', [
+      `--replica-id=${i + 1}`, `--replicas=${members}`, `--listen=127.0.0.1:${this.clientPorts[i]}`,
+      `--metrics-listen=127.0.0.1:${this.metricsPorts[i]}`, `--data-dir=${this.dir}/replica-${i + 1}`,
+      '--lease=4s', '--heartbeat-interval=250ms',
+    ], { stdio: 'ignore' });
+  }
+
+  /** The index of the replica that serves, once one does. */
+  async leader() {
+    let found = -1;
+    await until(async () => {
+      for (let i = 0; i < 3; i++) {
+        if (this.procs[i] !== null && await accepts(this.clientPorts[i])) { found = i; return true; }
+      }
+      return false;
+    }, 'a serving leader');
+    return found;
+  }
+
+  async waiters(i) {
+    const text = await (await fetch(`http://127.0.0.1:${this.metricsPorts[i]}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith('cohort_broker_waiters '));
+    return line === undefined ? 0 : Number(line.split(' ')[1]);
+  }
+
+  async kill9(i) {
+    const proc = this.procs[i];
+    this.procs[i] = null;
+    const exited = new Promise((resolve) => { proc.on('exit', resolve); });
+    proc.kill('SIGKILL');
+    await exited;
+  }
+
+  async stop() {
+    for (let i = 0; i < 3; i++) if (this.procs[i] !== null) await this.kill9(i);
+  }
+}
+
+test('waiters and keyed submits ride out a leader kill', async () => {
+  const group = await ReplicaGroup.start();
+  let executor;
+  const client = cohort.connect(group.addresses, { idempotentSubmit: true });
+  try {
+    const first = await group.leader();
+    // No executor yet: the jobs stay QUEUED, so every waiter is waiting at the kill.
+    const payloads = [0, 1, 2, 3, 4, 5].map((i) => `node-result-${i}`);
+    const jobs = await client.submitMany(payloads.map((p) => cohort.spec(QUEUE, 'builtin.echo', p)));
+    const ids = jobs.map((j) => j.id);
+    const gathered = cohort.gather(jobs);
+    const waited = cohort.waitFor(client.job(ids[0]), 60_000);
+    const all = cohort.wait(ids.map((id) => client.job(id)), { timeoutMs: 60_000 });
+    const completed = (async () => {
+      const order = [];
+      for await (const job of cohort.asCompleted(ids.map((id) => client.job(id)), { timeoutMs: 60_000 })) order.push(job.id);
+      return order;
+    })();
+    await until(async () => (await group.waiters(first)) >= 4, 'four waiters on the leader');
+
+    await group.kill9(first);
+    // Keys generated by idempotentSubmit: retried (UNAVAILABLE) until the new leader serves.
+    const keyed = await client.submitMany([0, 1, 2].map((i) => cohort.spec(QUEUE, 'builtin.echo', `node-keyed-${i}`)));
+    const second = await group.leader();
+    assert.notEqual(second, first);
+    executor = spawn(process.env.COHORT_EXECUTOR || 'bazel-bin/services/executor/cohort-executor', [
+      `--broker=${group.addresses}`, '--listen=127.0.0.1:0', '--metrics-listen=127.0.0.1:0',
+      '--executor-id=node-failover', '--capacity=8', `--queues=${QUEUE}`,
+    ], { stdio: 'ignore' });
+
+    assert.deepEqual((await within(gathered, 'gather')).map(String), payloads);
+    assert.equal(String(await within(waited, 'waitFor')), payloads[0]);
+    const { done, pending } = await within(all, 'wait');
+    assert.deepEqual([done.length, pending.length], [6, 0]);
+    assert.deepEqual(done.map((j) => String(j.settled())).sort(), [...payloads].sort());
+    assert.deepEqual((await within(completed, 'asCompleted')).sort(), [...ids].sort());
+    const keyedResults = await Promise.all(keyed.map((j) => j.result()));
+    assert.deepEqual(keyedResults.map(String), ['node-keyed-0', 'node-keyed-1', 'node-keyed-2']);
+
+    const listed = [];
+    for await (const job of client.listJobs({ queue: QUEUE })) listed.push(job);
+    assert.deepEqual(listed.map((j) => j.id).sort(), [...ids, ...keyed.map((j) => j.id)].sort());
+    assert.ok(listed.every((j) => j.state === cohort.JobState.JOB_STATE_SUCCEEDED));
+    const keys = listed.map((j) => j.spec?.idempotencyKey ?? '');
+    assert.ok(keys.every((k) => k.startsWith('sdk-')), 'every spec was given a key');
+    assert.equal(new Set(keys).size, keys.length);
+  } finally {
+    client.close();
+    if (executor !== undefined) {
+      const exited = new Promise((resolve) => { executor.on('exit', resolve); });
+      executor.kill('SIGKILL');
+      await exited;
+    }
+    await group.stop();
+  }
+});
+
+test('a wait past its retry deadline rejects UNAVAILABLE', async () => {
+  const group = await ReplicaGroup.start();
+  const client = cohort.connect(group.addresses, { retry: { deadlineMs: 1500 } });
+  try {
+    const leader = await group.leader();
+    const job = await client.submit(QUEUE, 'builtin.echo', 'never run');
+    const waiting = cohort.gather([job]);
+    waiting.catch(() => {});
+    await until(async () => (await group.waiters(leader)) >= 1, 'the waiter on the leader');
+    await group.stop();  // the whole group: no leader comes back
+    const started = Date.now();
+    await assert.rejects(within(waiting, 'the gather to give up'),
+      (e) => e instanceof cohort.CohortError && e.code === cohort.Status.UNAVAILABLE);
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed >= 1000 && elapsed < 10_000, `gave up after ${elapsed} ms`);
+    assert.equal(job.done(), false);
+  } finally {
+    client.close();
+    await group.stop();
+  }
+});
