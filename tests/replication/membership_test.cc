@@ -5,7 +5,8 @@
 // - replace a dead replica: kill -9 a follower of 3, remove it (cohortctl replicas
 //   remove's RPC), add a fresh replica 4 started with --join, then kill -9 the leader:
 //   the two survivors, the new replica one of them, elect a leader and serve;
-// - grow 3 -> 5: add replicas 4 and 5, one at a time; every replica then votes.
+// - grow 3 -> 5: add replicas 4 and 5, one at a time; every replica then votes, and
+//   `cohortctl replicas ls` lists them.
 // Each ends with: every acknowledged job exists at the leader, every live replica
 // applied the same index, and their stores (cohort-broker --store-digest) are equal.
 #include <atomic>
@@ -19,7 +20,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
@@ -368,6 +371,19 @@ TEST_F(MembershipTest, AGroupOfThreeGrowsToFiveUnderLoad) {
     ASSERT_TRUE(load.AwaitMore(3, absl::Seconds(10))) << "the group stopped serving after adding " << id;
   }
   EXPECT_EQ(group_.Voters(), (std::set<int>{1, 2, 3, 4, 5}));
+  // What an operator sees: cohortctl replicas ls lists five voters; a bad removal is
+  // refused by the leader (exit 3, NOT_FOUND) and changes nothing.
+  const std::string server = "--server=" + group_.ClientList();
+  absl::StatusOr<Exited> ls = RunToExit(BinaryPath("services/cli/cohortctl"), {server, "replicas", "ls"});
+  ASSERT_TRUE(ls.ok()) << ls.status();
+  EXPECT_EQ(ls->exit_code, 0) << ls->stderr_text;
+  int voters = 0;
+  for (absl::string_view line : absl::StrSplit(ls->stdout_text, '\n')) voters += absl::StrContains(line, " voter ");
+  EXPECT_EQ(voters, 5) << ls->stdout_text;
+  absl::StatusOr<Exited> bad = RunToExit(BinaryPath("services/cli/cohortctl"), {server, "replicas", "remove", "9"});
+  ASSERT_TRUE(bad.ok()) << bad.status();
+  EXPECT_EQ(bad->exit_code, 3);
+  EXPECT_TRUE(absl::StrContains(bad->stderr_text, "NOT_FOUND")) << bad->stderr_text;
   leader = group_.Leader(absl::Seconds(10));
   ASSERT_GT(leader, 0);
   // The leader's metrics follow: five voters, a lag series per follower.
