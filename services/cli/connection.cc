@@ -5,11 +5,13 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/channel_arguments.h"
+#include "libs/common/backoff.h"
 #include "services/cli/output.h"
 
 namespace cohort::cli {
@@ -64,7 +66,17 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(absl::string_view service
   absl::StatusOr<std::shared_ptr<grpc::Channel>> made = auth::MakeChannel(std::string(address), security, args);
   if (!made.ok()) return made.status();
   std::shared_ptr<grpc::Channel> channel = *std::move(made);
+  const absl::Time end = absl::Now() + timeout;
   grpc::Status probe = ProbeHealth(channel, timeout);
+  // A group with no leader right now (an election, ~2-3 s after the leader died): every
+  // replica refuses, so try again until the timeout rather than fail at once.
+  if (*target != address) {
+    common::Backoff backoff({.initial = absl::Milliseconds(50), .max = absl::Milliseconds(500)});
+    while (probe.error_code() == grpc::StatusCode::UNAVAILABLE && absl::Now() + backoff.Peek() < end) {
+      absl::SleepFor(backoff.Next());
+      probe = ProbeHealth(channel, end - absl::Now());
+    }
+  }
   if (probe.error_code() == grpc::StatusCode::UNAVAILABLE) {
     return absl::UnavailableError(
         absl::StrCat("cannot reach ", service, " at ", address, ": ", TransportReason(probe.error_message())));

@@ -14,7 +14,9 @@ namespace cohort::cli {
 // (HOST:PORT, given by `flag`) and checks that something answers there within
 // `timeout` over `security` (TLS, bearer token), with a fail-fast gRPC health check: a refused connection or an unknown
 // host fails at once, a silent address when the timeout runs out. Any answer counts,
-// even an error (a server without the health service is still there).
+// even an error (a server without the health service is still there). For a list of a
+// broker group's replicas, a refusal by all of them (no leader: an election is under
+// way) is tried again, with backoff, until the timeout.
 //
 // Errors, each one line naming the service and the address:
 //   INVALID_ARGUMENT   the address is malformed (`--server "x" is invalid: ...`)

@@ -3,6 +3,7 @@
 // in one call each, with a progress bar fed by an AsCompleted stream when a person
 // watches.
 #include <algorithm>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -232,32 +233,46 @@ ExitCode AsCompleted(Context& ctx, absl::Span<const std::string> args) {
   absl::StatusOr<cohort::v1::Broker::Stub*> broker = ctx.Broker();
   if (!broker.ok()) return FailLocal(broker.status());
 
-  cohort::v1::AsCompletedRequest request;
-  for (const std::string& id : *ids) request.add_job_ids(id);
-  timeout.SetOn(&request);
-  auto call = ctx.WaitingCall(timeout.bound());
-  std::unique_ptr<grpc::ClientReader<cohort::v1::AsCompletedResponse>> stream =
-      (*broker)->AsCompleted(call.get(), request);
-  const std::size_t total = DistinctCount(*ids);
+  // The jobs not yet printed: a broker restart or failover ends the stream UNAVAILABLE,
+  // and the next one asks for these, for what is left of the timeout.
+  std::set<std::string> left(ids->begin(), ids->end());
+  const std::size_t total = left.size();
+  const absl::Time end = WaitEnd(timeout.bound());
+  Reconnect reconnect("as-completed");
   ProgressBar bar(total);
   constexpr char kRow[] = "%-24s  %-9s  %s\n";
   if (!ctx.json()) PrintRaw(absl::StrFormat(kRow, "JOB", "STATE", "RESULT"));
   std::size_t done = 0;
   std::size_t raised = 0;
-  cohort::v1::AsCompletedResponse response;
-  while (stream->Read(&response)) {
-    const JobOutcome& o = response.outcome();
-    ++done;
-    if (Raised(o)) ++raised;
-    bar.Erase();
-    if (ctx.json()) {
-      PrintJson(response);
-    } else {
-      PrintRaw(absl::StrFormat(kRow, o.job_id(), StateName(o.state()), OutcomeText(o)));
+  grpc::Status status;
+  while (true) {
+    cohort::v1::AsCompletedRequest request;
+    for (const std::string& id : left) request.add_job_ids(id);
+    const absl::Duration wait =
+        end == absl::InfiniteFuture() ? absl::InfiniteDuration() : std::max(end - absl::Now(), absl::Milliseconds(1));
+    if (end != absl::InfiniteFuture()) *request.mutable_timeout() = ToProto(wait);
+    auto call = ctx.WaitingCall(wait);
+    std::unique_ptr<grpc::ClientReader<cohort::v1::AsCompletedResponse>> stream =
+        (*broker)->AsCompleted(call.get(), request);
+    cohort::v1::AsCompletedResponse response;
+    while (stream->Read(&response)) {
+      reconnect.Connected();
+      const JobOutcome& o = response.outcome();
+      if (left.erase(o.job_id()) == 0) continue;
+      ++done;
+      if (Raised(o)) ++raised;
+      bar.Erase();
+      if (ctx.json()) {
+        PrintJson(response);
+      } else {
+        PrintRaw(absl::StrFormat(kRow, o.job_id(), StateName(o.state()), OutcomeText(o)));
+      }
+      bar.Advance();
     }
-    bar.Advance();
+    status = stream->Finish();
+    if (left.empty() || !Reconnect::Retryable(status) || absl::Now() >= end) break;
+    reconnect.Wait(status, ctx.options().server, absl::StrCat("still waiting for ", left.size(), " job(s)"));
   }
-  grpc::Status status = stream->Finish();
   bar.Erase();
   if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
     return Fail(ExitCode::kJobFailed,

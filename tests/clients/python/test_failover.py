@@ -1,10 +1,11 @@
 """The SDK and cohortctl across a broker failover (issue 18): a three-replica group, jobs
 in flight with waiters on them (Python gather, wait_for and as_completed through the
-address list, cohortctl gather and wait-for with the list in --server), the leader
-killed with SIGKILL, then an executor given the list completes the jobs. Every waiter
-ends with exactly the jobs' results; a keyed Submit made while there is no leader is
-retried until the new leader takes it, and a repeat of it creates nothing; a wait that
-runs out of its retry deadline raises UNAVAILABLE."""
+address list; cohortctl gather, wait-for, as-completed and watch with the list in
+--server), the leader killed with SIGKILL, then an executor given the list completes
+the jobs. Every waiter ends with exactly the jobs' results (watch: each transition
+once, in order); keyed Submits made while there is no leader (keys given, or generated
+by idempotent_submit) are retried until the new leader takes them, and a repeat creates
+nothing; a wait that runs out of its retry deadline raises UNAVAILABLE."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from cohort.pb import job_pb2
 from replica_group import ReplicaGroup
 
 QUEUE = "failover"
+KEYED_QUEUE = "failover-keyed"
 
 
 def cohortctl() -> str:
@@ -54,7 +56,7 @@ def executor(group: ReplicaGroup) -> Iterator[Callable[[], None]]:
         procs.append(subprocess.Popen(
             [executor_binary(), f"--broker={group.addresses}", "--listen=127.0.0.1:0",
              "--metrics-listen=127.0.0.1:0", "--executor-id=failover-executor", "--capacity=8",
-             f"--queues={QUEUE}"],
+             f"--queues={QUEUE},{KEYED_QUEUE}"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
 
     yield start
@@ -97,12 +99,18 @@ async def test_waiters_and_keyed_submits_ride_out_a_leader_kill(group: ReplicaGr
         as_completed = asyncio.create_task(collect([client.job(i) for i in ids]))
         ctl_gather = run_cohortctl(group.addresses, "gather", *ids)
         ctl_wait_for = run_cohortctl(group.addresses, "wait-for", "--timeout=60s", ids[1])
-        await until(lambda: group.gauge(first, "cohort_broker_waiters") >= 5, 15, "five waiters on the leader")
+        ctl_as_completed = run_cohortctl(group.addresses, "as-completed", "--timeout=60s", *ids)
+        # Every transition of the six jobs: created QUEUED, RUNNING, SUCCEEDED.
+        ctl_watch = run_cohortctl(group.addresses, "watch", "--from=0", f"--queue={QUEUE}", "--limit=18")
+        await until(lambda: group.gauge(first, "cohort_broker_waiters") >= 6, 15, "six waiters on the leader")
 
         group.kill9(first)
         # A keyed Submit with no leader: retried (UNAVAILABLE) until the new one serves.
-        keyed = [cohort.spec(QUEUE, "builtin.echo", f"keyed-{i}", idempotency_key=f"failover-{i}") for i in range(3)]
+        keyed = [cohort.spec(KEYED_QUEUE, "builtin.echo", f"keyed-{i}", idempotency_key=f"failover-{i}")
+                 for i in range(3)]
         keyed_jobs = await client.submit_many(keyed)
+        async with cohort.connect(group.addresses, idempotent_submit=True) as generating:
+            generated = await generating.submit_many([cohort.spec(KEYED_QUEUE, "builtin.echo", "generated")] * 2)
         second = await asyncio.to_thread(group.leader)
         assert second != first
         executor()
@@ -118,6 +126,17 @@ async def test_waiters_and_keyed_submits_ride_out_a_leader_kill(group: ReplicaGr
         code, out, err = await outcome_of(ctl_wait_for)
         assert code == 0, err
         assert json.loads(out)["result"] == payloads[1]
+        code, out, err = await outcome_of(ctl_as_completed)
+        assert code == 0, err
+        printed = [json.loads(line)["outcome"] for line in out.splitlines()]
+        assert sorted((o["jobId"], o["result"]) for o in printed) == sorted(zip(ids, payloads))
+        code, out, err = await outcome_of(ctl_watch)
+        assert code == 0, err
+        events = [json.loads(line) for line in out.splitlines()]
+        sequences = [int(e["sequence"]) for e in events]
+        assert sequences == sorted(set(sequences)), "each event once, in order"
+        assert sorted((e["jobId"], e["toState"]) for e in events) == sorted(
+            (i, state) for i in ids for state in ["JOB_STATE_QUEUED", "JOB_STATE_RUNNING", "JOB_STATE_SUCCEEDED"])
 
         # The keyed jobs ran once; submitting them again (a retry whose first reply was
         # lost) names the same jobs and creates none.
@@ -125,8 +144,12 @@ async def test_waiters_and_keyed_submits_ride_out_a_leader_kill(group: ReplicaGr
         again = await client.submit_many(keyed)
         assert [j.id for j in again] == [j.id for j in keyed_jobs]
         listed = [job async for job in client.list_jobs(queue=QUEUE)]
-        assert sorted(j.id for j in listed) == sorted(ids + [j.id for j in keyed_jobs])
-        assert all(j.state == job_pb2.JOB_STATE_SUCCEEDED for j in listed)
+        assert sorted(j.id for j in listed) == sorted(ids)
+        keyed_listed = [job async for job in client.list_jobs(queue=KEYED_QUEUE)]
+        assert sorted(j.id for j in keyed_listed) == sorted(j.id for j in keyed_jobs + generated)
+        assert all(j.state == job_pb2.JOB_STATE_SUCCEEDED for j in listed + keyed_listed)
+        generated_keys = {j.spec.idempotency_key for j in keyed_listed if j.id in {g.id for g in generated}}
+        assert len(generated_keys) == 2 and all(k.startswith("sdk-") for k in generated_keys)
 
 
 async def test_a_wait_past_its_retry_deadline_raises_unavailable(group: ReplicaGroup) -> None:
