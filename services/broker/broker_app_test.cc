@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "libs/common/log.h"
 #include "libs/runtime/runtime.h"
@@ -35,6 +36,22 @@ TEST(BrokerApp, ValidateNamesTheFlagAndTheRule) {
   runtime::EventLoop loop;
   prometheus::Registry registry;
   EXPECT_EQ(BrokerApp::Create(loop, registry, options).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(BrokerApp, MaxKindsOutOfRangeIsRefusedNamingTheFlagAndTheRange) {
+  // main() prints a Validate error on one line and exits 2 (common::Die).
+  BrokerAppOptions options = OptionsIn("max_kinds");
+  for (int bad : {0, -1, BrokerAppOptions::kMostKinds + 1}) {
+    options.max_kinds = bad;
+    absl::Status s = BrokerApp::Validate(options);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_EQ(s.message(), absl::StrCat("--max-kinds=", bad, " is out of range: use 1 to ",
+                                        BrokerAppOptions::kMostKinds));
+  }
+  for (int good : {1, BrokerAppOptions::kMostKinds}) {
+    options.max_kinds = good;
+    EXPECT_TRUE(BrokerApp::Validate(options).ok()) << good;
+  }
 }
 
 TEST(BrokerApp, RunStopsTheServerOnceAndAJobSubmittedBeforeTheStopIsFoundByTheNextApp) {
