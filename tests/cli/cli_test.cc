@@ -21,6 +21,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -661,6 +662,29 @@ TEST_F(CliTest, QueuesShowDepthAndPauseResumeAndLimitsWork) {
   ProcessResult bad = Ctl({"queues", "pause", "Not A Queue"});
   EXPECT_EQ(bad.exit_code, kRejected) << bad;
   EXPECT_THAT(bad.stderr_text, StartsWith("cohortctl: INVALID_ARGUMENT: "));
+}
+
+TEST_F(CliTest, QueuesSaysHowManyMoreUnservedKindsThereAreThanItShows) {
+  // 33 kinds no executor runs: the broker lists the first 32 names and counts all 33;
+  // the table shows what fits and "N more" for the rest of the 33.
+  ASSERT_EQ(Ctl({"queues", "create", "--paused", Queue()}).exit_code, kOk);
+  constexpr int kKinds = 33;
+  for (int i = 0; i < kKinds; ++i) Submit({Queue(), absl::StrFormat("unserved.k%02d", i)});
+
+  ProcessResult json = Ctl({"queues", "--output=json"});
+  ASSERT_EQ(json.exit_code, kOk) << json;
+  ListQueuesResponse queues = FromJson<ListQueuesResponse>(json.stdout_text);
+  auto it = std::find_if(queues.queues().begin(), queues.queues().end(),
+                         [&](const QueueInfo& q) { return q.name() == Queue(); });
+  ASSERT_NE(it, queues.queues().end()) << json;
+  EXPECT_EQ(it->unserved(), kKinds);
+  EXPECT_EQ(it->unserved_kinds_size(), 32);
+  EXPECT_EQ(it->unserved_kind_count(), kKinds);
+
+  ProcessResult table = Ctl({"queues"});
+  ASSERT_EQ(table.exit_code, kOk) << table;
+  EXPECT_THAT(table.stdout_text,
+              HasSubstr("33 (unserved.k00,unserved.k01,unserved.k02, 30 more)\n"));
 }
 
 TEST_F(CliTest, ExecutorsListsTheConnectedExecutor) {
