@@ -19,6 +19,7 @@ packages=(
   libspdlog-dev libcivetweb-dev chromium
   openssl libssl-dev
   libraft-dev libuv1-dev
+  libfaketime  # jepsen_test steps one replica's wall clock
   # Benchmarks only (bench/peers, bench/celery, bench/replication): the peers and the
   # consensus spike.
   redis-server ruby-sidekiq python3-celery python3-redis python3-gevent

@@ -58,7 +58,7 @@ class BearerTokenInterceptorFactory final : public grpc::experimental::ClientInt
   const std::string header_;  // lives as long as the channel, which owns this factory
 };
 
-constexpr int kInitialReconnectBackoffMs = 250;
+constexpr int kInitialReconnectBackoffMs = 100;
 
 void FillOne(std::string& field, const char* variable) {
   if (!field.empty()) return;

@@ -72,10 +72,10 @@ absl::StatusOr<std::string> ChannelTarget(absl::string_view flag_name, absl::str
 // malformed list is ChannelTarget's INVALID_ARGUMENT; connection problems show up on
 // calls.
 //
-// Reconnecting: a broken connection is redialled after 250 ms, backing off to at most
+// Reconnecting: a broken connection is redialled after 100 ms, backing off to at most
 // kMaxReconnectBackoff (gRPC's own cap is 120 s), so that a client reaches a new
-// broker leader within a second or two of its start, whichever address it serves on.
-inline constexpr absl::Duration kMaxReconnectBackoff = absl::Seconds(2);
+// broker leader within about a second of its start, whichever address it serves on.
+inline constexpr absl::Duration kMaxReconnectBackoff = absl::Seconds(1);
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& target,
                                                             const ClientSecurityOptions& options,
                                                             grpc::ChannelArguments args = {});
