@@ -2,6 +2,10 @@
 // release, queue administration). Each validates, changes jobs through Transition and
 // answers once the change is durable. See broker_engine.h.
 #include <algorithm>
+#include <cmath>
+#include <memory>
+#include <optional>
+#include <queue>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -16,6 +20,7 @@
 #include "libs/common/quote.h"
 #include "services/broker/batch_budget.h"
 #include "services/broker/broker_engine.h"
+#include "services/broker/ended_jobs.h"
 #include "services/broker/job_filter.h"
 #include "services/broker/job_index.h"
 #include "services/broker/job_policy.h"
@@ -89,12 +94,28 @@ absl::StatusOr<std::string> PageTokenAfter(const std::string& token, const std::
 // Walks the ids of several ordered sets as one, in id order (descending when
 // `newest_first`), strictly after `after` (empty: from the start), each id once even
 // when several sets hold it. A set may be bounded to the ids [first, last) of a range
-// (an empty bound is none).
+// (an empty bound is none). A walk may be cut short at an id (StopAt): it ends there,
+// and truncated() says that ids beyond it may remain.
 class IdWalk {
  public:
   using Range = std::pair<std::string, std::string>;
 
   IdWalk(bool newest_first, std::string after) : newest_first_(newest_first), after_(std::move(after)) {}
+
+  // Walks `set` too; the walk keeps it.
+  void Own(JobIndex::IdSet set) {
+    owned_.push_back(std::make_unique<JobIndex::IdSet>(std::move(set)));
+    Add(owned_.back().get());
+  }
+  // Ends the walk at `stop` (included): later ids are left for another walk, which
+  // truncated() says.
+  void StopAt(std::string stop) {
+    stop_ = std::move(stop);
+    truncated_ = true;
+  }
+  bool truncated() const { return truncated_; }
+  // The last id Next returned ("" before the first).
+  const std::string& last() const { return last_; }
 
   void Add(const JobIndex::IdSet* set, const Range& range = {}) {
     if (set == nullptr || set->empty()) return;
@@ -120,12 +141,14 @@ class IdWalk {
       if (id != nullptr && (best == nullptr || (newest_first_ ? *id > *best : *id < *best))) best = id;
     }
     if (best == nullptr) return nullptr;
+    if (stop_ && (newest_first_ ? *best < *stop_ : *best > *stop_)) return nullptr;
     const std::string* next = nullptr;
     for (Cursor& c : cursors_) {  // every set at that id moves past it
       const std::string* id = Peek(c);
       if (id == nullptr || *id != *best) continue;
       next = newest_first_ ? &*--c.it : &*c.it++;
     }
+    last_ = *next;
     return next;
   }
 
@@ -148,15 +171,65 @@ class IdWalk {
   bool newest_first_;
   std::string after_;
   std::vector<Cursor> cursors_;
+  std::vector<std::unique_ptr<JobIndex::IdSet>> owned_;  // stable addresses for cursors_
+  std::optional<std::string> stop_;
+  bool truncated_ = false;
+  std::string last_;
 };
+
+// The ids of summaries that ended in the filter's finished range, strictly after
+// `after` in walk order, when that is cheaper than the other candidates (`others`
+// ids): nullopt otherwise. Scanning the range costs its size K on every call, and
+// only the `limit` nearest ids are kept (the page, bounded), so it is used while
+// K <= sqrt(limit * others) (a walk of the others finds `limit` matches in about
+// limit * others / K ids when matches are spread evenly) and K <= others / 2.
+// `truncated` says ids beyond the farthest kept were left out.
+std::optional<JobIndex::IdSet> FinishedCandidates(const EndedJobs& ended, const JobMatcher& matcher,
+                                                  bool newest_first, const std::string& after, std::size_t limit,
+                                                  std::size_t others, bool& truncated) {
+  const std::optional<absl::Time>& from = matcher.finished_after();
+  const std::optional<absl::Time>& to = matcher.finished_before();
+  if (!from && !to) return std::nullopt;
+  limit = std::max<std::size_t>(limit, 1);
+  const std::size_t cap = std::min<std::size_t>(
+      others / 2, static_cast<std::size_t>(std::sqrt(static_cast<double>(limit) * static_cast<double>(others))));
+  auto [first, last] = ended.EndedBetween(from ? &*from : nullptr, to ? &*to : nullptr);
+  std::size_t k = 0;
+  for (auto it = first; it != last; ++it) {
+    if (++k > cap) return std::nullopt;
+  }
+  // The `limit` ids nearest `after` in walk order; the heap's top is the farthest kept.
+  auto nearer = [newest_first](const std::string* a, const std::string* b) { return newest_first ? *a > *b : *a < *b; };
+  std::priority_queue<const std::string*, std::vector<const std::string*>, decltype(nearer)> kept(nearer);
+  truncated = false;
+  for (auto it = first; it != last; ++it) {
+    const std::string& id = it->second;
+    if (!after.empty() && (newest_first ? id >= after : id <= after)) continue;
+    if (kept.size() < limit) {
+      kept.push(&id);
+    } else if (nearer(&id, kept.top())) {
+      kept.pop();
+      kept.push(&id);
+      truncated = true;
+    } else {
+      truncated = true;
+    }
+  }
+  JobIndex::IdSet ids;
+  for (; !kept.empty(); kept.pop()) ids.insert(*kept.top());
+  return ids;
+}
 
 // The ids that may match `matcher`, strictly after `after`, in id order (newest first
 // or oldest first). Candidates: the smallest index that the filter pins (states, queue,
 // kind, error code, a label's k=v or k in (...) with the jobs whose labels are not
-// indexed), else every job (all states); within the ids a creation-time range allows,
-// plus the jobs whose ids do not tell their creation time. The walk holds iterators
-// into `index`: use it before the index changes.
-IdWalk CandidateWalk(const JobIndex& index, const JobMatcher& matcher, bool newest_first, const std::string& after) {
+// indexed), else every job (all states); or, when cheaper (FinishedCandidates, keeping
+// `limit` ids), the summaries in the finished range and the ended jobs maybe still
+// live (then the walk may be truncated: go on after its last id); within the ids a
+// creation-time range allows, plus the jobs whose ids do not tell their creation time.
+// The walk holds iterators into `index`: use it before the index changes.
+IdWalk CandidateWalk(const JobIndex& index, const EndedJobs& ended, const JobMatcher& matcher, bool newest_first,
+                     const std::string& after, std::size_t limit) {
   std::vector<const JobIndex::IdSet*> candidates;
   std::size_t smallest = 0;
   bool indexed = false;
@@ -185,10 +258,19 @@ IdWalk CandidateWalk(const JobIndex& index, const JobMatcher& matcher, bool newe
   }
   if (!indexed) {
     for (int state = cohort::v1::JobState_MIN; state <= cohort::v1::JobState_MAX; ++state) {
-      candidates.push_back(index.ByState(static_cast<cohort::v1::JobState>(state)));
+      const JobIndex::IdSet* set = index.ByState(static_cast<cohort::v1::JobState>(state));
+      candidates.push_back(set);
+      smallest += set == nullptr ? 0 : set->size();
     }
   }
   IdWalk walk(newest_first, after);
+  bool truncated = false;
+  if (std::optional<JobIndex::IdSet> finished =
+          FinishedCandidates(ended, matcher, newest_first, after, limit, smallest, truncated)) {
+    if (truncated) walk.StopAt(newest_first ? *finished->begin() : *finished->rbegin());
+    candidates = {&index.EndedMaybeLive()};
+    walk.Own(*std::move(finished));
+  }
   const std::optional<absl::Time>& created_after = matcher.created_after();
   const std::optional<absl::Time>& created_before = matcher.created_before();
   IdWalk::Range range;
@@ -211,6 +293,9 @@ runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::Submit(std
     co_return absl::InvalidArgumentError(absl::StrCat("jobs has ", specs.size(), " entries: the limit per Submit is ",
                                                       options_.max_submit_batch));
   }
+  // Ended jobs summarized since are dropped from EndedMaybeLive a few per job submitted,
+  // so it stays about the ended jobs not yet summarized.
+  index_.PruneEnded(2 * specs.size(), [this](const std::string& id) { return jobs_.contains(id); });
   std::vector<std::string> missing;
   absl::flat_hash_map<std::string, int> keys;  // idempotency key -> first index using it
   for (int i = 0; i < static_cast<int>(specs.size()); ++i) {
@@ -368,8 +453,11 @@ runtime::Task<absl::StatusOr<cohort::v1::ListJobsResponse>> BrokerEngine::ListJo
   };
   std::vector<Job> matched;
   bool exhausted = false;
+  if (matcher->finished_after() || matcher->finished_before()) {
+    index_.PruneEnded(index_.EndedMaybeLive().size(), [this](const std::string& id) { return jobs_.contains(id); });
+  }
   while (!exhausted && matched.size() <= page) {
-    IdWalk walk = CandidateWalk(index_, *matcher, request.newest_first(), after);
+    IdWalk walk = CandidateWalk(index_, ended_, *matcher, request.newest_first(), after, 2 * (page + 1));
     std::vector<Candidate> round;
     std::size_t certain = 0;  // candidates known to match
     const std::size_t wanted = page + 1 - matched.size();
@@ -398,8 +486,9 @@ runtime::Task<absl::StatusOr<cohort::v1::ListJobsResponse>> BrokerEngine::ListJo
         break;
       }
     }
-    if (round.empty()) break;
-    after = round.back().id;
+    if (walk.truncated()) exhausted = false;  // the finished range goes on after the last id
+    if (walk.last().empty()) break;
+    after = walk.last();
     for (Candidate& c : round) {
       if (!c.job) {
         absl::StatusOr<Job> job = co_await CurrentJob(c.id);
@@ -427,7 +516,7 @@ runtime::Task<absl::StatusOr<cohort::v1::ListJobsResponse>> BrokerEngine::ListJo
 
 const std::string* BrokerEngine::NextCandidate(const JobMatcher& matcher, const std::string& after) const {
   if (matcher.matches_nothing()) return nullptr;
-  return CandidateWalk(index_, matcher, /*newest_first=*/false, after).Next();
+  return CandidateWalk(index_, ended_, matcher, /*newest_first=*/false, after, /*limit=*/1).Next();
 }
 
 runtime::Task<absl::StatusOr<cohort::v1::CancelJobResponse>> BrokerEngine::CancelJob(std::string id) {

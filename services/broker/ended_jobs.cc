@@ -1,8 +1,37 @@
 #include "services/broker/ended_jobs.h"
 
+#include <cstdint>
+#include <limits>
+
 #include "services/broker/job_index.h"
 
 namespace cohort::broker {
+namespace {
+
+// Seconds beyond which (either way) a time is clamped into int64 nanoseconds: year 2255.
+constexpr std::int64_t kNanosSecondsLimit = 9'000'000'000;
+
+// A Timestamp as Unix nanoseconds, clamped; the broker's end times are far within.
+std::int64_t EndNanos(std::int64_t seconds, std::int32_t nanos) {
+  if (seconds >= kNanosSecondsLimit) return std::numeric_limits<std::int64_t>::max();
+  if (seconds <= -kNanosSecondsLimit) return std::numeric_limits<std::int64_t>::min();
+  return seconds * 1'000'000'000 + nanos;
+}
+
+// `t` as Unix nanoseconds, rounded down (or up when `up`), clamped as EndNanos: a
+// whole-nanosecond end time e has e >= t iff e >= BoundNanos(t, false) and e < t iff
+// e < BoundNanos(t, true).
+std::int64_t BoundNanos(absl::Time t, bool up) {
+  const absl::Duration limit = absl::Seconds(kNanosSecondsLimit);
+  if (t >= absl::UnixEpoch() + limit) return std::numeric_limits<std::int64_t>::max();
+  if (t <= absl::UnixEpoch() - limit) return std::numeric_limits<std::int64_t>::min();
+  std::int64_t ns = absl::ToUnixNanos(t);
+  if (absl::FromUnixNanos(ns) > t) --ns;
+  if (up && absl::FromUnixNanos(ns) < t) ++ns;
+  return ns;
+}
+
+}  // namespace
 
 cohort::v1::Job EndedJob::Probe(const std::string& id) const {
   cohort::v1::Job job;
@@ -37,6 +66,13 @@ EndedJobs::~EndedJobs() {
   }
 }
 
+std::pair<EndedJobs::ByEnd::const_iterator, EndedJobs::ByEnd::const_iterator> EndedJobs::EndedBetween(
+    const absl::Time* after, const absl::Time* before) const {
+  auto first = after == nullptr ? by_end_.begin() : by_end_.lower_bound(EndKey(BoundNanos(*after, false), ""));
+  auto last = before == nullptr ? by_end_.end() : by_end_.lower_bound(EndKey(BoundNanos(*before, true), ""));
+  return {first, last};
+}
+
 void EndedJobs::Insert(cohort::v1::Job job, bool cache) {
   Erase(job.id());
   EndedJob e;
@@ -65,6 +101,7 @@ void EndedJobs::Insert(cohort::v1::Job job, bool cache) {
       e.extras->labels.shrink_to_fit();
     }
   }
+  if (e.has_end_time) by_end_.emplace(EndNanos(e.end_seconds, e.end_nanos), job.id());
   jobs_.emplace(job.id(), std::move(e));
   if (cache) Cache(std::move(job));
 }
@@ -75,6 +112,7 @@ void EndedJobs::Erase(const std::string& id) {
   Release(it->second.queue);
   Release(it->second.kind);
   Release(it->second.error_code);
+  if (it->second.has_end_time) by_end_.erase(EndKey(EndNanos(it->second.end_seconds, it->second.end_nanos), id));
   jobs_.erase(it);
   Uncache(id);
 }

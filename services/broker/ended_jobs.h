@@ -10,8 +10,10 @@
 #include <vector>
 
 #include "absl/container/btree_map.h"
+#include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/node_hash_map.h"
+#include "absl/time/time.h"
 #include "protos/cohort/v1/job.pb.h"
 
 namespace cohort::broker {
@@ -49,6 +51,8 @@ struct EndedJob {
 // count and by bytes. Interns queue, kind and error code names, counting their uses,
 // so a summary holds pointers and a name is freed with its last user.
 //
+// Also indexes the summaries by end time (EndedBetween).
+//
 // Loop thread only, as the engine. Complexity: O(log n) per lookup, insert and erase.
 class EndedJobs {
  public:
@@ -80,6 +84,13 @@ class EndedJobs {
     return it == jobs_.end() ? nullptr : &it->first;
   }
   const std::string* Last() const { return jobs_.empty() ? nullptr : &jobs_.rbegin()->first; }
+  // (end time as Unix nanoseconds, id) of every summary with an end time, ordered.
+  using EndKey = std::pair<std::int64_t, std::string>;
+  using ByEnd = absl::btree_set<EndKey>;
+  // The summaries that ended in [after, before) (null: unbounded), in end-time order:
+  // the finished-time index ListJobs and bulk operations start from.
+  std::pair<ByEnd::const_iterator, ByEnd::const_iterator> EndedBetween(const absl::Time* after,
+                                                                      const absl::Time* before) const;
   // Every summary in id order (recovery, tests).
   const absl::btree_map<std::string, EndedJob>& all() const { return jobs_; }
 
@@ -96,6 +107,7 @@ class EndedJobs {
 
   CacheLimits limits_;
   absl::btree_map<std::string, EndedJob> jobs_;
+  ByEnd by_end_;  // kept with jobs_ by Insert and Erase
   absl::node_hash_map<std::string, std::size_t> names_;  // name -> uses; nodes are stable
   // The cache: most recent first, and where each id sits in it.
   std::list<cohort::v1::Job> lru_;

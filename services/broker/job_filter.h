@@ -21,7 +21,7 @@ namespace cohort::broker {
 //   if (!m.ok()) return m.status();          // INVALID_ARGUMENT naming the field
 //   for (const Job& job : candidates) if (m->Matches(job)) ...
 //
-// The accessors (states, queue, kind, labels, error code, created range) let a caller
+// The accessors (states, queue, kind, labels, error code, created and finished ranges) let a caller
 // start from the smallest index of candidates and still call Matches on each. Immutable once compiled; copyable.
 class JobMatcher {
  public:
@@ -57,6 +57,9 @@ class JobMatcher {
   const std::string& error_code() const { return error_code_; }
   const std::optional<absl::Time>& created_after() const { return created_after_; }
   const std::optional<absl::Time>& created_before() const { return created_before_; }
+  // The end-time range [after, before) (unset sides: unbounded); a match has ended.
+  const std::optional<absl::Time>& finished_after() const { return finished_after_; }
+  const std::optional<absl::Time>& finished_before() const { return finished_before_; }
   // True when every job matches.
   bool matches_all() const;
 

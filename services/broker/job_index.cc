@@ -64,6 +64,8 @@ void JobIndex::Add(const cohort::v1::Job& job) {
     off_create_time_.insert(job.id());
   }
   if (common::EndedWithError(job.state())) IndexError(job);
+  // One recovered with its end time is summarized at once (EndedJobs has its end).
+  if (common::IsTerminal(job.state()) && !job.has_end_time()) ended_maybe_live_.insert(job.id());
 }
 
 void JobIndex::Move(const cohort::v1::Job& job, cohort::v1::JobState from) {
@@ -72,6 +74,24 @@ void JobIndex::Move(const cohort::v1::Job& job, cohort::v1::JobState from) {
   by_state_[static_cast<int>(job.state())].insert(job.id());
   if (common::EndedWithError(from)) UnindexError(job);
   if (common::EndedWithError(job.state())) IndexError(job);
+  if (common::IsTerminal(job.state())) {
+    ended_maybe_live_.insert(job.id());
+  } else if (common::IsTerminal(from)) {
+    ended_maybe_live_.erase(job.id());
+  }
+}
+
+void JobIndex::PruneEnded(std::size_t budget, absl::FunctionRef<bool(const std::string&)> live) {
+  auto it = ended_maybe_live_.upper_bound(prune_after_);
+  for (; budget > 0 && !ended_maybe_live_.empty(); --budget) {
+    if (it == ended_maybe_live_.end()) it = ended_maybe_live_.begin();
+    if (live(*it)) {
+      prune_after_ = *it++;
+    } else {
+      prune_after_ = *it;
+      it = ended_maybe_live_.erase(it);
+    }
+  }
 }
 
 void JobIndex::Remove(const cohort::v1::Job& job) {
@@ -82,6 +102,7 @@ void JobIndex::Remove(const cohort::v1::Job& job) {
     for (const auto& [k, v] : job.spec().labels()) Erase(by_label_, std::make_pair(k, v), job.id());
   }
   off_create_time_.erase(job.id());
+  ended_maybe_live_.erase(job.id());
   if (common::EndedWithError(job.state())) UnindexError(job);
 }
 

@@ -7,6 +7,7 @@
 
 #include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "absl/time/time.h"
 #include "google/protobuf/map.h"
 #include "protos/cohort/v1/job.pb.h"
@@ -24,6 +25,9 @@ std::size_t LabelBytes(const google::protobuf::Map<std::string, std::string>& la
 // of scanning every job. Ids are k-sortable, so each set is in submission order and
 // can be walked from any position in either direction, and a creation-time range is
 // an id range (CreatedIdRange) but for the few jobs in IdsOffTheirCreateTime().
+//
+// Finished jobs by end time are in EndedJobs (summaries) and EndedMaybeLive (the
+// records not summarized yet).
 //
 // The engine keeps it exact at its choke-points: Add when a job is created or
 // recovered, Move on every state change (Transition), Remove when its record goes
@@ -57,6 +61,15 @@ class JobIndex {
   // Jobs whose id does not tell their create_time (see CreatedIdRange): a creation-time
   // filter checks each of them.
   const IdSet& IdsOffTheirCreateTime() const { return off_create_time_; }
+
+  // Jobs that ended here (Move into a finished state, or Add of one without an end
+  // time) and may still be live records: the finished-time index (EndedJobs::
+  // EndedBetween) holds summaries only, so a finished-time filter checks each of these
+  // too. Holds some already summarized until PruneEnded drops them.
+  const IdSet& EndedMaybeLive() const { return ended_maybe_live_; }
+  // Drops from EndedMaybeLive() the ids for which `live(id)` is false, checking at
+  // most `budget` ids from where the last call stopped (round robin).
+  void PruneEnded(std::size_t budget, absl::FunctionRef<bool(const std::string&)> live);
 
   // Distinct kinds of the jobs held.
   std::size_t KindCount() const { return by_kind_.size(); }
@@ -100,6 +113,8 @@ class JobIndex {
   absl::flat_hash_map<std::string, IdSet> by_error_;
   IdSet labels_unindexed_;
   IdSet off_create_time_;
+  IdSet ended_maybe_live_;
+  std::string prune_after_;  // where PruneEnded goes on
   // The most milliseconds a job's id ran ahead of its create_time (never lowered).
   std::int64_t max_id_ahead_ms_ = 0;
 };

@@ -433,7 +433,12 @@ Task<Mix> SubmitMix(BrokerEngine& e) {
     if (pick(13) == 0) cancel.push_back(id);
     co_await runtime::Sleep(std::chrono::milliseconds(pick(20)));
   }
-  for (const std::string& id : cancel) EXPECT_TRUE((co_await e.CancelJob(id)).ok());
+  int ends = 0;  // jobs end 1-3 ms apart, so that finished-time ranges split them
+  auto next_end = [&ends] { return runtime::Sleep(std::chrono::milliseconds(1 + ends++ % 3)); };
+  for (const std::string& id : cancel) {
+    EXPECT_TRUE((co_await e.CancelJob(id)).ok());
+    co_await next_end();
+  }
   EXPECT_TRUE(e.OnExecutorMessage(session, Credit(1000)).ok());
   co_await Yields();
   const std::vector<std::string> codes = {"boom", "exit_status", "oom"};
@@ -450,10 +455,113 @@ Task<Mix> SubmitMix(BrokerEngine& e) {
     } else {
       EXPECT_TRUE((co_await e.CancelJob(id)).ok());
     }
+    co_await next_end();
   }
   co_await Yields();
   e.Detach(session);
   co_return mix;
+}
+
+// The end times of the finished jobs, ascending.
+Task<std::vector<google::protobuf::Timestamp>> EndTimes(BrokerEngine& e) {
+  ListJobsRequest all;
+  all.set_page_size(1000);
+  std::vector<google::protobuf::Timestamp> ends;
+  const absl::StatusOr<cohort::v1::ListJobsResponse> listed = co_await e.ListJobs(all);
+  EXPECT_TRUE(listed.ok()) << listed.status();
+  if (!listed.ok()) co_return ends;
+  EXPECT_TRUE(listed->next_page_token().empty());
+  for (const Job& job : listed->jobs()) {
+    if (job.has_end_time()) ends.push_back(job.end_time());
+  }
+  std::sort(ends.begin(), ends.end(), [](const auto& a, const auto& b) {
+    return common::FromProto(a) < common::FromProto(b);
+  });
+  co_return ends;
+}
+
+// Finished-time filters: narrow ranges (served by the finished-time index, a page of 7
+// cut short by it), wide ones (a full walk), one side only, and combined with labels,
+// an error code and a created range.
+std::vector<cohort::v1::JobFilter> FinishedFilters(const std::vector<google::protobuf::Timestamp>& ends,
+                                                   const Mix& mix) {
+  const std::size_t n = ends.size();
+  std::vector<cohort::v1::JobFilter> filters(8);
+  *filters[0].mutable_finished_after() = ends[n / 3];
+  *filters[0].mutable_finished_before() = ends[n / 3 + 25];
+  *filters[1].mutable_finished_after() = ends[n - 20];
+  *filters[2].mutable_finished_before() = ends[n / 2];
+  filters[2].set_label_selector("team=web");
+  *filters[3].mutable_finished_after() = ends[10];
+  *filters[3].mutable_finished_before() = ends[n - 10];
+  filters[3].set_error_code("boom");
+  *filters[4].mutable_finished_after() = ends[n / 2];
+  *filters[4].mutable_finished_before() = ends[n / 2 + 40];
+  *filters[4].mutable_created_after() = mix.created[50];
+  *filters[5].mutable_finished_before() = ends[15];
+  filters[5].set_label_selector("team in (data,ops)");
+  // Few matches in a narrow range: a page's candidates run out before the page fills.
+  *filters[6].mutable_finished_after() = ends[n / 4];
+  *filters[6].mutable_finished_before() = ends[n / 4 + 30];
+  filters[6].set_label_selector("team=web");
+  *filters[7].mutable_finished_after() = ends[n / 2];
+  *filters[7].mutable_finished_before() = ends[n / 2 + 40];
+  filters[7].set_kind("k.one");
+  filters[7].set_label_selector("tier");
+  return filters;
+}
+
+Task<void> ExpectListingsEqualFullScans(BrokerEngine& e, const std::vector<cohort::v1::JobFilter>& filters,
+                                        const std::string& where) {
+  for (std::size_t f = 0; f < filters.size(); ++f) {
+    for (bool newest : {false, true}) {
+      for (int page : {7, 1000}) {
+        ListJobsRequest req;
+        *req.mutable_filter() = filters[f];
+        req.set_newest_first(newest);
+        req.set_page_size(page);
+        const std::vector<std::string> listed = co_await ListAll(e, req);
+        const std::vector<std::string> scanned = co_await FullScan(e, req);
+        EXPECT_EQ(listed, scanned) << where << " filter " << f << " newest_first " << newest << " page " << page;
+        EXPECT_FALSE(scanned.empty()) << where << " filter " << f;
+      }
+    }
+  }
+}
+
+TEST_F(IndexedListingTest, FinishedTimeFiltersListExactlyWhatAFullScanSelectsBeforeAndAfterARestart) {
+  std::vector<cohort::v1::JobFilter> filters;
+  WithIdEngine([&](BrokerEngine& e) -> Task<void> {
+    const Mix mix = co_await SubmitMix(e);
+    filters = FinishedFilters(co_await EndTimes(e), mix);
+    co_await ExpectListingsEqualFullScans(e, filters, "live");
+  });
+  engine_.reset();
+  WithIdEngine([&](BrokerEngine& e) -> Task<void> {  // summaries rebuilt from the store
+    co_await ExpectListingsEqualFullScans(e, filters, "recovered");
+    // A finished job retried or deleted leaves the finished-time index.
+    ListJobsRequest range;
+    *range.mutable_filter() = filters[0];
+    std::vector<std::string> expected = co_await ListAll(e, range);
+    ListJobsRequest retryable = range;
+    retryable.mutable_filter()->add_states(cohort::v1::JOB_STATE_FAILED);
+    retryable.mutable_filter()->add_states(cohort::v1::JOB_STATE_CANCELLED);
+    const std::vector<std::string> ended_badly = co_await ListAll(e, retryable);
+    if (ended_badly.empty() || expected.size() < 3) {
+      ADD_FAILURE() << "the range holds " << expected.size() << " jobs, " << ended_badly.size() << " retryable";
+      co_return;
+    }
+    const std::string retried = ended_badly[0];
+    const std::string deleted = expected[0] == retried ? expected[1] : expected[0];
+    EXPECT_TRUE((co_await e.RetryJob(retried, 0))->retried());
+    EXPECT_TRUE((co_await e.DeleteJob(deleted)).ok());
+    co_await Yields();
+    std::erase(expected, retried);
+    std::erase(expected, deleted);
+    const std::vector<std::string> after = co_await ListAll(e, range);
+    EXPECT_EQ(after, expected);
+    EXPECT_EQ(after, co_await FullScan(e, range));
+  });
 }
 
 TEST_F(IndexedListingTest, IndexedFiltersListExactlyWhatAFullScanSelectsInBothOrdersAndPages) {
@@ -531,6 +639,20 @@ TEST_F(IndexedListingTest, LabelErrorCodeAndCreatedTimeFiltersExamineOnlyTheirCa
     const std::uint64_t walked = co_await visited(range, &listed);
     EXPECT_GE(listed, 20u);
     EXPECT_LE(walked, listed + 10) << "a created range walks its id range";
+    // 20 jobs ended in [ends[100], ends[120]): only they are walked; a range holding
+    // most finished jobs is cheaper walked in full.
+    const std::vector<google::protobuf::Timestamp> ends = co_await EndTimes(e);
+    ListJobsRequest finished;
+    *finished.mutable_filter()->mutable_finished_after() = ends[100];
+    *finished.mutable_filter()->mutable_finished_before() = ends[120];
+    EXPECT_EQ(co_await visited(finished, &listed), 20u);
+    EXPECT_EQ(listed, 20u);
+    finished.set_page_size(3);
+    EXPECT_EQ((co_await ListAll(e, finished)).size(), 20u);
+    ListJobsRequest most;
+    *most.mutable_filter()->mutable_finished_after() = ends[0];
+    EXPECT_EQ(co_await visited(most, &listed), 400u);
+    EXPECT_EQ(listed, ends.size());
     // An unindexed selector walks every job.
     ListJobsRequest scan;
     scan.mutable_filter()->set_label_selector("tier notin (gold)");
