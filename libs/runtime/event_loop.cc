@@ -277,8 +277,12 @@ void EventLoop::RunOnce(bool may_block) {
   FireDueTimers();
 
   running_.swap(ready_);
-  for (const Runnable& r : running_) r.fn(r.arg);
+  for (run_next_ = 0; run_next_ < running_.size();) {
+    const Runnable r = running_[run_next_++];
+    r.fn(r.arg);
+  }
   running_.clear();
+  run_next_ = 0;
 }
 
 void EventLoop::Poll(std::int64_t timeout_ns) {

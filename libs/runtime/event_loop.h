@@ -126,6 +126,12 @@ class EventLoop {
     Unbind();
   }
 
+  // Whether anything besides the running callback or task step is ready to run now:
+  // runnables left in this turn or scheduled for the next (posts from other threads
+  // and due timers not counted). A task that Yield()s while this holds resumes after
+  // them, e.g. to send in one message what they produce.
+  bool OthersReady() const { return !ready_.empty() || run_next_ < running_.size(); }
+
   bool InLoopThread() const { return std::this_thread::get_id() == owner_.load(std::memory_order_relaxed); }
   void CheckInLoopThread() const;
 
@@ -209,6 +215,7 @@ class EventLoop {
 
   std::vector<Runnable> ready_;
   std::vector<Runnable> running_;
+  std::size_t run_next_ = 0;  // the next of running_ to run (OthersReady)
   internal::TimerHeap timers_;
   // CallAt callbacks, pooled: a TimerId is (generation << 32 | slot), so a stale id
   // never cancels the slot's next timer.

@@ -40,6 +40,20 @@ TEST(EventLoop, CallbacksScheduledWhileRunningWaitForTheNextIteration) {
   EXPECT_EQ(order, (std::vector<std::string>{"a", "b", "c"}));
 }
 
+TEST(EventLoop, OthersReadySeesWhatIsLeftOfThisTurnAndWhatIsScheduledForTheNext) {
+  EventLoop loop;
+  std::vector<bool> seen;
+  loop.CallSoon([&] { seen.push_back(loop.OthersReady()); });  // the second is left
+  loop.CallSoon([&] {
+    seen.push_back(loop.OthersReady());  // alone
+    loop.CallSoon([&] { seen.push_back(loop.OthersReady()); });
+    seen.push_back(loop.OthersReady());  // the one just scheduled
+  });
+  loop.RunUntilIdle();
+  EXPECT_EQ(seen, (std::vector<bool>{true, false, true, false}));
+  EXPECT_FALSE(loop.OthersReady());
+}
+
 TEST(EventLoop, TimersFireInDeadlineOrderOnlyOnceDue) {
   ManualClock clock;
   EventLoop loop(&clock);
