@@ -1,6 +1,7 @@
 #include "services/executor/executor_engine.h"
 
 #include <algorithm>
+#include <exception>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -377,9 +378,28 @@ Task<void> ExecutorEngine::WriteOutbox(Stream& stream) {
   // Takes everything waiting (what piled up during the last write) and writes it in
   // one go, so that completions that finished together travel together.
   constexpr std::size_t kMaxTake = 1024;
+  // Turns the writer lets pass before writing while other work is ready on the loop.
+  constexpr int kMaxDeferTurns = 16;
   while (true) {
     std::vector<ExecutorMessage> messages;
     Outgoing first = co_await outbox_.Get();
+    // What the loop can run right now goes first (a few turns at most), so that
+    // completions that end in the same burst (typically the prefetched attempts the
+    // ones just reported started) travel in this one write and share one broker
+    // commit. With nothing else ready it writes at once. Meanwhile `first` counts as
+    // unsent (writer_holds_), and goes back to the outbox if the session ends.
+    writer_holds_ = true;
+    std::exception_ptr cancelled;
+    try {
+      for (int turns = 0; turns < kMaxDeferTurns && loop_.OthersReady(); ++turns) co_await runtime::Yield();
+    } catch (const runtime::CancelledError&) {
+      cancelled = std::current_exception();
+    }
+    writer_holds_ = false;
+    if (cancelled) {
+      outbox_.PutNowait(std::move(first)).IgnoreError();  // unbounded: cannot fail
+      std::rethrow_exception(cancelled);
+    }
     if (std::optional<ExecutorMessage> m = TakeMessage(std::move(first))) messages.push_back(*std::move(m));
     while (!outbox_.Empty() && messages.size() < kMaxTake) {
       absl::StatusOr<Outgoing> next = outbox_.GetNowait();
@@ -431,14 +451,14 @@ Task<void> ExecutorEngine::WatchBroker(Stream& stream) {
 Task<void> ExecutorEngine::CloseWhenDrained(Stream& stream) {
   co_await draining_.Wait();
   co_await SettleAttempts();
-  while (!outbox_.Empty()) co_await runtime::Yield();  // the writer takes the rest
+  while (!outbox_.Empty() || writer_holds_) co_await runtime::Yield();  // the writer takes the rest
   closed_writes_ = true;
   stream.CloseWrites();  // half-closes once those are written
 }
 
 Task<void> ExecutorEngine::LeaveWhenIdle(Stream& stream) {
   co_await idle_.Wait();
-  while (!outbox_.Empty()) co_await runtime::Yield();
+  while (!outbox_.Empty() || writer_holds_) co_await runtime::Yield();
   closed_writes_ = true;
   stream.CloseWrites();
 }

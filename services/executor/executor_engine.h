@@ -201,6 +201,9 @@ class ExecutorEngine {
   // name a key dropped by a Cancel (skipped when reached); it holds at most what was
   // assigned since the buffer was last emptied.
   std::map<AttemptKey, cohort::v1::Job> prefetched_;
+  // The outbox writer has taken a message it has not yet started writing (it lets
+  // the loop's ready work run first): the outbox is not drained yet.
+  bool writer_holds_ = false;
   std::deque<AttemptKey> prefetch_order_;
   // Bounded in practice: per attempt (running or prefetched), one completion, one
   // credit and one ProgressDue, plus a heartbeat per interval while a stream is up.

@@ -48,6 +48,7 @@ class TestRunner final : public JobRunner {
       for (int i = 1; i <= 1000; ++i) progress.Report(i / 1000.0, absl::StrCat("step ", i));
       co_return Outcome::Success("chatty");
     }
+    if (job.spec().kind() == "test.instant") co_return Outcome::Success("instant");
     if (job.spec().kind() == "test.hang") {
       runtime::Event never;
       co_await never.Wait();
@@ -544,6 +545,38 @@ TEST_F(ExecutorEngineTest, CompletionsThatEndTogetherGoOutAsOneBatchOnlyToABroke
     server_->Shutdown(std::chrono::system_clock::now());
     runner_.gate.Clear();
   }
+}
+
+TEST_F(ExecutorEngineTest, PrefetchedAttemptsThatEndInTheSameBurstTravelInTheSameBatch) {
+  // Two running (capacity 2, Serve) end together and start the two held ones, which end
+  // at once: the writer lets them finish before it writes, so the broker gets the four
+  // completions in one message (one commit) rather than two and two.
+  options_.prefetch = 2;
+  std::vector<ExecutorMessage> seen;
+  Serve({[&](BrokerSide& stream) {
+    ExecutorMessage m;
+    ASSERT_TRUE(stream.Read(&m));
+    stream.Write(PipelinedWelcome());
+    stream.Write(Assigns({Assign("job-1", "test.gate"), Assign("job-2", "test.gate"), Assign("job-3", "test.instant"),
+                          Assign("job-4", "test.instant")}));
+    int started = 0;
+    while (started < 2 && stream.Read(&m)) {
+      if (m.has_progress()) ++started;
+    }
+    OpenGate();  // job-1 and job-2 end in the same loop turn
+    int done = 0;
+    while (done < 4 && stream.Read(&m)) {
+      if (m.has_complete() || m.has_completes()) seen.push_back(m);
+      done += static_cast<int>(CompletesOf(m).size());
+    }
+    DrainFromBroker();
+    ReadUntilHalfClose(stream);
+  }});
+  RunEngine();
+  ASSERT_EQ(seen.size(), 1u);
+  std::set<std::string> ids;
+  for (const auto& c : CompletesOf(seen[0])) ids.insert(c.job_id());
+  EXPECT_EQ(ids, (std::set<std::string>{"job-1", "job-2", "job-3", "job-4"}));
 }
 
 TEST_F(ExecutorEngineTest, ACancelledPrefetchedAttemptIsReportedCancelledWithoutRunning) {
