@@ -4,13 +4,11 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "libs/common/proto_time.h"
 #include "services/cli/command.h"
 #include "services/cli/job_spec_flags.h"
+#include "services/cli/reconnect.h"
 
 namespace cohort::cli {
-
-using common::ToProto;
 
 namespace {
 
@@ -37,10 +35,12 @@ ExitCode AwaitResult(Context& ctx, cohort::v1::Broker::Stub& broker, const std::
   cohort::v1::GatherRequest request;
   request.add_job_ids(id);
   request.set_return_exceptions(true);
-  if (wait != absl::InfiniteDuration()) *request.mutable_timeout() = ToProto(wait);
-  cohort::v1::GatherResponse response;
-  auto call = ctx.WaitingCall(wait);
-  grpc::Status status = broker.Gather(call.get(), request, &response);
+  cohort::v1::GatherResponse response;  // the timeout is what is left of `wait` at each call
+  grpc::Status status = WaitAcrossFailover(
+      ctx, "submit", absl::StrCat("still waiting for ", id), WaitEnd(wait), request, &response,
+      [&](grpc::ClientContext* c, const cohort::v1::GatherRequest& r, cohort::v1::GatherResponse* out) {
+        return broker.Gather(c, r, out);
+      });
   if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
     return Fail(ExitCode::kJobFailed, absl::StrCat("job ", id, " did not end within ", FormatAge(wait), ": it is still ",
                                                    StateNow(ctx, broker, id), " (nothing was cancelled)"));

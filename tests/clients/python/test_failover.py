@@ -1,6 +1,6 @@
 """The SDK and cohortctl across a broker failover (issue 18): a three-replica group, jobs
 in flight with waiters on them (Python gather, wait_for and as_completed through the
-address list; cohortctl gather, wait-for, as-completed and watch with the list in
+address list; cohortctl gather, wait-for, as-completed, submit --wait and watch with the list in
 --server), the leader killed with SIGKILL, then an executor given the list completes
 the jobs. Every waiter ends with exactly the jobs' results (watch: each transition
 once, in order); keyed Submits made while there is no leader (keys given, or generated
@@ -27,6 +27,7 @@ from replica_group import ReplicaGroup
 
 QUEUE = "failover"
 KEYED_QUEUE = "failover-keyed"
+SUBMIT_WAIT_QUEUE = "failover-submit-wait"
 
 
 def cohortctl() -> str:
@@ -56,7 +57,7 @@ def executor(group: ReplicaGroup) -> Iterator[Callable[[], None]]:
         procs.append(subprocess.Popen(
             [executor_binary(), f"--broker={group.addresses}", "--listen=127.0.0.1:0",
              "--metrics-listen=127.0.0.1:0", "--executor-id=failover-executor", "--capacity=8",
-             f"--queues={QUEUE},{KEYED_QUEUE}"],
+             f"--queues={QUEUE},{KEYED_QUEUE},{SUBMIT_WAIT_QUEUE}"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
 
     yield start
@@ -102,7 +103,9 @@ async def test_waiters_and_keyed_submits_ride_out_a_leader_kill(group: ReplicaGr
         ctl_as_completed = run_cohortctl(group.addresses, "as-completed", "--timeout=60s", *ids)
         # Every transition of the six jobs: created QUEUED, RUNNING, SUCCEEDED.
         ctl_watch = run_cohortctl(group.addresses, "watch", "--from=0", f"--queue={QUEUE}", "--limit=18")
-        await until(lambda: group.gauge(first, "cohort_broker_waiters") >= 6, 15, "six waiters on the leader")
+        ctl_submit_wait = run_cohortctl(group.addresses, "submit", "--wait", SUBMIT_WAIT_QUEUE, "builtin.echo",
+                                        "submitted-then-waited")
+        await until(lambda: group.gauge(first, "cohort_broker_waiters") >= 7, 15, "seven waiters on the leader")
 
         group.kill9(first)
         # A keyed Submit with no leader: retried (UNAVAILABLE) until the new one serves.
@@ -130,6 +133,9 @@ async def test_waiters_and_keyed_submits_ride_out_a_leader_kill(group: ReplicaGr
         assert code == 0, err
         printed = [json.loads(line)["outcome"] for line in out.splitlines()]
         assert sorted((o["jobId"], o["result"]) for o in printed) == sorted(zip(ids, payloads))
+        code, out, err = await outcome_of(ctl_submit_wait)
+        assert code == 0, err
+        assert (json.loads(out)["state"], json.loads(out)["result"]) == ("JOB_STATE_SUCCEEDED", "submitted-then-waited")
         code, out, err = await outcome_of(ctl_watch)
         assert code == 0, err
         events = [json.loads(line) for line in out.splitlines()]
