@@ -9,6 +9,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/io/coded_stream.h"
@@ -227,9 +228,10 @@ std::optional<JobIndex::IdSet> FinishedCandidates(const EndedJobs& ended, const 
 // `limit` ids), the summaries in the finished range and the ended jobs maybe still
 // live (then the walk may be truncated: go on after its last id); within the ids a
 // creation-time range allows, plus the jobs whose ids do not tell their creation time.
-// The walk holds iterators into `index`: use it before the index changes.
+// `live(id)`: the job's record is live (not a summary), to prune EndedMaybeLive. The
+// walk holds iterators into `index`: use it before the index changes.
 IdWalk CandidateWalk(const JobIndex& index, const EndedJobs& ended, const JobMatcher& matcher, bool newest_first,
-                     const std::string& after, std::size_t limit) {
+                     const std::string& after, std::size_t limit, absl::FunctionRef<bool(const std::string&)> live) {
   std::vector<const JobIndex::IdSet*> candidates;
   std::size_t smallest = 0;
   bool indexed = false;
@@ -262,6 +264,9 @@ IdWalk CandidateWalk(const JobIndex& index, const EndedJobs& ended, const JobMat
       candidates.push_back(set);
       smallest += set == nullptr ? 0 : set->size();
     }
+  }
+  if (matcher.finished_after() || matcher.finished_before()) {
+    index.PruneEnded(index.EndedMaybeLive().size(), live);  // summarized meanwhile: in `ended`
   }
   IdWalk walk(newest_first, after);
   bool truncated = false;
@@ -453,11 +458,9 @@ runtime::Task<absl::StatusOr<cohort::v1::ListJobsResponse>> BrokerEngine::ListJo
   };
   std::vector<Job> matched;
   bool exhausted = false;
-  if (matcher->finished_after() || matcher->finished_before()) {
-    index_.PruneEnded(index_.EndedMaybeLive().size(), [this](const std::string& id) { return jobs_.contains(id); });
-  }
   while (!exhausted && matched.size() <= page) {
-    IdWalk walk = CandidateWalk(index_, ended_, *matcher, request.newest_first(), after, 2 * (page + 1));
+    IdWalk walk = CandidateWalk(index_, ended_, *matcher, request.newest_first(), after, 2 * (page + 1),
+                                [this](const std::string& id) { return jobs_.contains(id); });
     std::vector<Candidate> round;
     std::size_t certain = 0;  // candidates known to match
     const std::size_t wanted = page + 1 - matched.size();
@@ -516,7 +519,14 @@ runtime::Task<absl::StatusOr<cohort::v1::ListJobsResponse>> BrokerEngine::ListJo
 
 const std::string* BrokerEngine::NextCandidate(const JobMatcher& matcher, const std::string& after) const {
   if (matcher.matches_nothing()) return nullptr;
-  return CandidateWalk(index_, ended_, matcher, /*newest_first=*/false, after, /*limit=*/1).Next();
+  IdWalk walk = CandidateWalk(index_, ended_, matcher, /*newest_first=*/false, after, /*limit=*/1,
+                              [this](const std::string& id) { return jobs_.contains(id); });
+  const std::string* id = walk.Next();
+  if (id == nullptr) return nullptr;
+  // The walk may own the set `id` is in: answer with the same id where it outlives it.
+  if (auto it = jobs_.find(*id); it != jobs_.end()) return &it->first;
+  if (auto it = ended_.all().find(*id); it != ended_.all().end()) return &it->first;
+  return nullptr;  // every candidate is a live record or a summary
 }
 
 runtime::Task<absl::StatusOr<cohort::v1::CancelJobResponse>> BrokerEngine::CancelJob(std::string id) {

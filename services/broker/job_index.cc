@@ -81,7 +81,7 @@ void JobIndex::Move(const cohort::v1::Job& job, cohort::v1::JobState from) {
   }
 }
 
-void JobIndex::PruneEnded(std::size_t budget, absl::FunctionRef<bool(const std::string&)> live) {
+void JobIndex::PruneEnded(std::size_t budget, absl::FunctionRef<bool(const std::string&)> live) const {
   auto it = ended_maybe_live_.upper_bound(prune_after_);
   for (; budget > 0 && !ended_maybe_live_.empty(); --budget) {
     if (it == ended_maybe_live_.end()) it = ended_maybe_live_.begin();

@@ -68,8 +68,10 @@ class JobIndex {
   // too. Holds some already summarized until PruneEnded drops them.
   const IdSet& EndedMaybeLive() const { return ended_maybe_live_; }
   // Drops from EndedMaybeLive() the ids for which `live(id)` is false, checking at
-  // most `budget` ids from where the last call stopped (round robin).
-  void PruneEnded(std::size_t budget, absl::FunctionRef<bool(const std::string&)> live);
+  // most `budget` ids from where the last call stopped (round robin). Const: the ids
+  // dropped were redundant (summaries, in EndedJobs' index), so no walk's candidates
+  // change; it must not run while a walk over EndedMaybeLive() is in use.
+  void PruneEnded(std::size_t budget, absl::FunctionRef<bool(const std::string&)> live) const;
 
   // Distinct kinds of the jobs held.
   std::size_t KindCount() const { return by_kind_.size(); }
@@ -113,8 +115,8 @@ class JobIndex {
   absl::flat_hash_map<std::string, IdSet> by_error_;
   IdSet labels_unindexed_;
   IdSet off_create_time_;
-  IdSet ended_maybe_live_;
-  std::string prune_after_;  // where PruneEnded goes on
+  mutable IdSet ended_maybe_live_;   // see PruneEnded
+  mutable std::string prune_after_;  // where PruneEnded goes on
   // The most milliseconds a job's id ran ahead of its create_time (never lowered).
   std::int64_t max_id_ahead_ms_ = 0;
 };

@@ -763,5 +763,26 @@ TEST_F(IndexedListingTest, BulkOperationsWalkOnlyTheCandidatesOfAnIndexedFilter)
   });
 }
 
+TEST_F(IndexedListingTest, BulkOperationsWalkOnlyTheJobsOfANarrowFinishedRange) {
+  WithIdEngine([](BrokerEngine& e) -> Task<void> {
+    const Mix mix = co_await SubmitMix(e);
+    const std::vector<google::protobuf::Timestamp> ends = co_await EndTimes(e);
+    cohort::v1::JobFilter filter;
+    *filter.mutable_finished_after() = ends[100];
+    *filter.mutable_finished_before() = ends[120];
+    BulkStep step = co_await e.CountMatching(*JobMatcher::Compile(filter), "", 20);
+    EXPECT_TRUE(step.done);  // its 20 jobs are the only candidates examined
+    EXPECT_EQ(step.matched, 20);
+    for (const cohort::v1::JobFilter& f : FinishedFilters(ends, mix)) {
+      ListJobsRequest req;
+      *req.mutable_filter() = f;
+      const std::size_t scanned = (co_await FullScan(e, req)).size();
+      step = co_await e.CountMatching(*JobMatcher::Compile(f), "", 1000);
+      EXPECT_TRUE(step.done);
+      EXPECT_EQ(step.matched, static_cast<std::int64_t>(scanned)) << f.ShortDebugString();
+    }
+  });
+}
+
 }  // namespace
 }  // namespace cohort::broker
