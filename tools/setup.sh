@@ -21,6 +21,7 @@ packages=(
   libraft-dev libuv1-dev
   libfaketime  # jepsen_test steps one replica's wall clock
   libjemalloc2  # cohort-broker and cohort-executor link it (-l:libjemalloc.so.2)
+  zsh  # cli_test loads `cohortctl completion zsh`
   # Benchmarks only (bench/peers, bench/celery, bench/replication): the peers and the
   # consensus spike.
   redis-server ruby-sidekiq python3-celery python3-redis python3-gevent

@@ -21,7 +21,7 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 
-phase_start=$SECONDS
+phase_start=0  # setup.sh ran since the script started
 phase_done() {
   echo "== $1 took $((SECONDS - phase_start)) s (total $SECONDS s)"
   phase_start=$SECONDS

@@ -1074,6 +1074,36 @@ TEST_F(CliTest, BashCompletionLoadsAndCompletesCommandsSubcommandsAndFlags) {
   EXPECT_EQ(fish.stderr_text, "cohortctl: completion for fish is not available: use bash or zsh\n");
 }
 
+// zsh (tools/setup.sh installs it): the script loads after compinit and registers
+// _cohortctl; driven with compadd and _describe replaced by printers (zsh's own
+// completion widgets need a terminal), it offers the commands, a command's
+// subcommands and the global flags.
+TEST_F(CliTest, ZshCompletionLoadsAndOffersCommandsSubcommandsAndFlags) {
+  ProcessResult script = Run({"completion", "zsh"});
+  ASSERT_EQ(script.exit_code, kOk) << script;
+  TempDir dir("cli-zsh-completion");
+  const std::string path = dir.Path("_cohortctl");
+  ASSERT_TRUE(WriteFile(path, script.stdout_text).ok());
+  auto complete = [&](const std::string& words, int current, const std::string& prefix) {
+    absl::StatusOr<ProcessResult> r = RunProcess(
+        "/usr/bin/zsh",
+        {"-f", "-c",
+         absl::StrCat("autoload -U compinit; compinit -u -d ", dir.Path("zcompdump"), "; source ", path,
+                      "; [[ ${_comps[cohortctl]} == _cohortctl ]] || print unregistered",
+                      "; compadd() { print -r -- \"${(j: :)@}\"; }",
+                      "; _describe() { print -r -- \"${(j: :)${(@)${(P)2}%%:*}}\"; }",
+                      "; words=(", words, "); CURRENT=", current, "; PREFIX=", prefix, "; _cohortctl")});
+    EXPECT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->exit_code, 0) << *r;
+    return Trimmed(r->stdout_text);
+  };
+  EXPECT_THAT(complete("cohortctl s", 2, "s"), StartsWith("submit get ls "));
+  EXPECT_EQ(complete("cohortctl --output=json queues p", 4, "p"), "-- list create delete pause resume limits");
+  EXPECT_EQ(complete("cohortctl schedules tr", 3, "tr"),
+            "-- list create get update delete pause resume trigger");
+  EXPECT_THAT(complete("cohortctl --tls-s", 2, "--tls-s"), HasSubstr(" --tls-server-name"));
+}
+
 TEST_F(CliTest, ConfigFileGivesTheServerAndEnvAndFlagsWin) {
   TempDir dir("cli-config");
   const std::string config = dir.Path("config");

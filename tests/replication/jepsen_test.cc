@@ -263,6 +263,8 @@ class JepsenTest : public ::testing::Test {
     ReplicaCluster::Options options;
     options.proxied = true;
     options.faketime = faketime_;
+    // libfaketime and jemalloc cannot start in one process (services/broker/BUILD.bazel).
+    if (faketime_) options.broker_binary = BinaryPath("services/broker/cohort-broker-glibc-malloc");
     cluster_ = std::make_unique<ReplicaCluster>(dir_.Path(absl::StrCat("round-", round)), options);
     log_ = dir_.Path(absl::StrCat("runs-", round));
     history_ = std::make_unique<History>();
