@@ -52,6 +52,7 @@
 #include "gtest/gtest.h"
 #include "libs/auth/channel_credentials.h"
 #include "protos/cohort/v1/broker.grpc.pb.h"
+#include "tests/replication/broker_client.h"
 #include "tests/replication/history.h"
 #include "tests/replication/replica_cluster.h"
 #include "tests/testing/runfiles.h"
@@ -65,18 +66,6 @@ constexpr absl::Duration kFailoverBound = absl::Seconds(5);
 // Entries the leader commits while a follower is down: beyond libraft's snapshot
 // interval (1024) so the entries it misses are no longer in the leader's log.
 constexpr double kSnapshotGap = 1100;
-
-std::unique_ptr<grpc::ClientContext> Deadline(absl::Duration after) {
-  auto ctx = std::make_unique<grpc::ClientContext>();
-  ctx->set_deadline(absl::ToChronoTime(absl::Now() + after));
-  return ctx;
-}
-
-std::unique_ptr<cohort::v1::Broker::Stub> StubFor(const std::string& target) {
-  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = auth::MakeChannel(target, {});
-  EXPECT_TRUE(channel.ok()) << channel.status();
-  return cohort::v1::Broker::NewStub(*channel);
-}
 
 int Rounds() {
   int rounds = 1;

@@ -30,6 +30,7 @@
 #include "libs/auth/channel_credentials.h"
 #include "protos/cohort/v1/broker.grpc.pb.h"
 #include "protos/cohort/v1/replicas.grpc.pb.h"
+#include "tests/replication/broker_client.h"
 #include "tests/testing/free_port.h"
 #include "tests/testing/metrics_scrape.h"
 #include "tests/testing/run_to_exit.h"
@@ -43,12 +44,6 @@ namespace {
 constexpr int kMostReplicas = 5;
 
 std::string Local(int port) { return absl::StrCat("127.0.0.1:", port); }
-
-std::unique_ptr<grpc::ClientContext> Deadline(absl::Duration after) {
-  auto ctx = std::make_unique<grpc::ClientContext>();
-  ctx->set_deadline(absl::ToChronoTime(absl::Now() + after));
-  return ctx;
-}
 
 std::shared_ptr<grpc::Channel> ChannelTo(const std::string& target) {
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = auth::MakeChannel(target, {});

@@ -39,6 +39,7 @@
 #include "gtest/gtest.h"
 #include "libs/auth/channel_credentials.h"
 #include "protos/cohort/v1/broker.grpc.pb.h"
+#include "tests/replication/broker_client.h"
 #include "tests/replication/leader_forwarder.h"
 #include "tests/testing/fault_proxy.h"
 #include "tests/testing/metrics_scrape.h"
@@ -57,18 +58,6 @@ constexpr absl::Duration kFailoverBound = absl::Seconds(5);
 using ::cohort::testing::FreePort;
 
 std::string Local(int port) { return absl::StrCat("127.0.0.1:", port); }
-
-std::unique_ptr<grpc::ClientContext> Deadline(absl::Duration after) {
-  auto ctx = std::make_unique<grpc::ClientContext>();
-  ctx->set_deadline(absl::ToChronoTime(absl::Now() + after));
-  return ctx;
-}
-
-std::unique_ptr<cohort::v1::Broker::Stub> StubFor(const std::string& target) {
-  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = auth::MakeChannel(target, {});
-  EXPECT_TRUE(channel.ok()) << channel.status();
-  return cohort::v1::Broker::NewStub(*channel);
-}
 
 // A job that appends "<job id> <attempt>" to `log` as soon as it runs, then sleeps a
 // little: every real execution leaves one line.
