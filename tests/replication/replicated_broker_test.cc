@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -232,6 +233,11 @@ class Load {
     return std::nullopt;
   }
   int batches_retried() const { return retried_; }
+  // Waits up to `bound` until at least `count` jobs are acknowledged in all.
+  bool AwaitAcknowledged(std::size_t count, absl::Duration bound) {
+    std::unique_lock lock(mu_);
+    return acked_.wait_for(lock, absl::ToChronoSeconds(bound), [&] { return acknowledged_.size() >= count; });
+  }
 
  private:
   void Run() {
@@ -247,6 +253,7 @@ class Load {
           std::lock_guard lock(mu_);
           acknowledged_.insert(acknowledged_.end(), resp.job_ids().begin(), resp.job_ids().end());
           ack_times_.push_back(absl::Now());
+          acked_.notify_all();
           break;
         }
         ++retried_;  // not acknowledged: the same keys again, so nothing is submitted twice
@@ -260,6 +267,7 @@ class Load {
   std::atomic<bool> stop_{false};
   std::atomic<int> retried_{0};
   std::mutex mu_;
+  std::condition_variable acked_;
   std::vector<std::string> acknowledged_;
   std::vector<absl::Time> ack_times_;
   std::thread thread_;
@@ -332,8 +340,8 @@ TEST_F(ReplicatedBrokerTest, KillingTheLeaderThreeTimesLosesNothingAndRunsNoAtte
   Load load(group.ClientList(), log_);
   for (int round = 0; round < 3; ++round) {
     const std::size_t before = load.acknowledged().size();
-    std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // load runs meanwhile (pacing)
-    EXPECT_GT(load.acknowledged().size(), before) << "round " << round << ": nothing acknowledged";
+    EXPECT_TRUE(load.AwaitAcknowledged(before + 40, absl::Seconds(15)))
+        << "round " << round << ": fewer than 40 jobs acknowledged before the kill";
     const absl::Time killed = absl::Now();
     ASSERT_TRUE(group.process(leader).Kill9().ok());
     const int next = group.AwaitLeader(kFailoverBound + absl::Seconds(5), leader);
@@ -366,7 +374,8 @@ TEST_F(ReplicatedBrokerTest, KillingTheLeaderThreeTimesLosesNothingAndRunsNoAtte
               << ", executor_back_ms=" << absl::ToInt64Milliseconds(executor_back) << std::endl;
     leader = next;
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // load on the last leader too (pacing)
+  EXPECT_TRUE(load.AwaitAcknowledged(load.acknowledged().size() + 20, absl::Seconds(15)))
+      << "the last leader acknowledged nothing";
   load.Stop();
   std::cout << "acknowledged " << load.acknowledged().size() << " jobs, " << load.batches_retried()
             << " submits retried" << std::endl;
