@@ -32,9 +32,15 @@ phase_done() {
 }
 phase_done "setup"
 
+# A test holds a slot of its own, not one of the compile's cores (--local_test_jobs), and
+# one more action than cores may run: a long cross-process test, mostly waiting on its
+# processes, no longer stalls half the compile.
+cores=$(nproc)
+overlap=(--jobs=$((cores + 1)) --local_test_jobs="$cores")
+
 run() {
   echo "== bazel test $*"
-  bazel test --config=ci "$@" 2>&1 | tee -a "$log" | grep -E '^(//|Executed|ERROR|FAIL:)'
+  bazel test --config=ci "${overlap[@]}" "$@" 2>&1 | tee -a "$log" | grep -E '^(//|Executed|ERROR|FAIL:)'
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
   phase_done "this phase"
 }
@@ -44,7 +50,7 @@ export COHORT_FUZZ_OUTPUT_BASE=${COHORT_FUZZ_OUTPUT_BASE:-$HOME/.cache/cohort-fu
 run_sanitized() {
   echo "== bazel test --config=fuzz $*"
   bazel --output_base="$COHORT_FUZZ_OUTPUT_BASE" --max_idle_secs=300 test --config=ci --config=fuzz \
-    --symlink_prefix=/ "$@" 2>&1 | tee -a "$log" | grep -E '^(//|Executed|ERROR|FAIL:)'
+    --symlink_prefix=/ "${overlap[@]}" "$@" 2>&1 | tee -a "$log" | grep -E '^(//|Executed|ERROR|FAIL:)'
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
   phase_done "this phase"
 }
@@ -59,8 +65,8 @@ run --config=tsan //libs/runtime/... //libs/store/... //libs/common:log_test \
 
 # libFuzzer over every request decoder and validator, under ASan/UBSan (the output base
 # above): a bounded run per target; `bash tools/fuzz.sh 600` for a longer one.
-echo "== tools/fuzz.sh 10"
-bash tools/fuzz.sh 10 2>&1 | tee -a "$log" | grep -E '^(== |[a-z_]+_fuzz: |fuzz: |crashing input: )'
+echo "== tools/fuzz.sh 5"
+bash tools/fuzz.sh 5 2>bash tools/fuzz.sh 10 2>&11 | tee -a "$log" | grep -E '^(== |[a-z_]+_fuzz: |fuzz: |crashing input: )'
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 phase_done "fuzzing"
 
