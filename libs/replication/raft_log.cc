@@ -11,7 +11,10 @@ extern "C" {
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstring>
+#include <optional>
 #include <thread>
 #include <utility>
 
@@ -232,6 +235,11 @@ class RaftLog::Impl {
     // callback of its own for it).
     uv_send_ = io_.send;
     io_.send = &Impl::CountingSend;
+    // raft_start hands libraft's receive callback to io_.start: wrapped, every message
+    // is seen first (a follower learns the leader's commit index there, see
+    // ReplicationProgress::leader_commit).
+    uv_start_ = io_.start;
+    io_.start = &Impl::SpyingStart;
     raft_set_heartbeat_timeout(&raft_, Millis(options_.heartbeat_interval));
     raft_set_election_timeout(&raft_, Millis(options_.election_timeout));
     raft_set_snapshot_threshold(&raft_, options_.snapshot_threshold);
@@ -310,6 +318,30 @@ class RaftLog::Impl {
     return self->uv_send_(io, req, message, cb);
   }
 
+  static int SpyingStart(raft_io* io, unsigned msecs, raft_io_tick_cb tick, raft_io_recv_cb recv) {
+    Impl* self = static_cast<Impl*>(static_cast<struct raft*>(io->data)->data);
+    self->raft_recv_ = recv;
+    return self->uv_start_(io, msecs, tick, &Impl::SpyingRecv);
+  }
+
+  // Notes what a leader of this member's term (or a later one: it is about to follow
+  // it) announces, then hands the message to libraft.
+  static void SpyingRecv(raft_io* io, raft_message* message) {
+    Impl* self = static_cast<Impl*>(static_cast<struct raft*>(io->data)->data);
+    std::optional<std::uint64_t> committed;
+    if (message->type == RAFT_IO_APPEND_ENTRIES && message->append_entries.term >= self->raft_.current_term) {
+      committed = message->append_entries.leader_commit;
+    } else if (message->type == RAFT_IO_INSTALL_SNAPSHOT &&
+               message->install_snapshot.term >= self->raft_.current_term) {
+      committed = message->install_snapshot.last_index;
+    }
+    if (committed.has_value()) {
+      self->leader_commit_heard_ = std::max(self->leader_commit_heard_, *committed);
+      self->leader_contact_ = std::chrono::steady_clock::now();
+    }
+    self->raft_recv_(io, message);
+  }
+
   static MemberRole RoleOf(int role) {
     switch (role) {
       case RAFT_STANDBY: return MemberRole::kStandby;
@@ -325,6 +357,12 @@ class RaftLog::Impl {
     out.last_index = raft_last_index(&raft_);
     out.snapshots_sent = snapshots_sent_;
     const bool leading = raft_state(&raft_) == RAFT_LEADER && raft_.leader_state.progress != nullptr;
+    if (leading) {
+      leader_commit_heard_ = std::max(leader_commit_heard_, std::uint64_t{raft_.commit_index});
+      leader_contact_ = std::chrono::steady_clock::now();
+    }
+    out.leader_commit = leader_commit_heard_;
+    out.leader_contact = leader_contact_;
     out.members.resize(raft_.configuration.n);
     for (unsigned i = 0; i < raft_.configuration.n; ++i) {
       const raft_server& server = raft_.configuration.servers[i];
@@ -622,6 +660,10 @@ class RaftLog::Impl {
   std::uint64_t snapshots_sent_ = 0;
   bool change_in_flight_ = false;  // a ChangeRequest's callbacks are pending
   int (*uv_send_)(raft_io*, raft_io_send*, const raft_message*, raft_io_send_cb) = nullptr;
+  int (*uv_start_)(raft_io*, unsigned, raft_io_tick_cb, raft_io_recv_cb) = nullptr;
+  raft_io_recv_cb raft_recv_ = nullptr;
+  std::uint64_t leader_commit_heard_ = 0;  // see ReplicationProgress::leader_commit
+  std::optional<std::chrono::steady_clock::time_point> leader_contact_;
 };
 
 absl::StatusOr<std::unique_ptr<RaftLog>> RaftLog::Start(RaftLogOptions options, StateMachine* machine) {

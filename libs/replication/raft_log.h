@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -72,6 +73,15 @@ struct ReplicationProgress {
   std::uint64_t commit_index = 0;    // the highest index known committed
   std::uint64_t last_index = 0;      // this member's last log index
   std::uint64_t snapshots_sent = 0;  // InstallSnapshot messages sent since Start
+  // The highest index a leader told this member is committed (AppendEntries'
+  // leader_commit, an InstallSnapshot's last index), even when this member does not
+  // hold that entry yet (its own commit_index never passes what it holds); on the
+  // leader, its commit_index. How far behind a follower is: leader_commit minus
+  // LogStatus::last_applied. 0 until a leader was heard.
+  std::uint64_t leader_commit = 0;
+  // When this member last heard a leader of its current term or a later one (steady
+  // clock; on the leader, the last turn of its loop); nullopt until a leader was heard.
+  std::optional<std::chrono::steady_clock::time_point> leader_contact;
   // The current configuration (the latest appended, possibly not yet committed), in
   // libraft's order. Empty on a member that joined and has not heard from a leader.
   std::vector<MemberProgress> members;

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -656,6 +657,36 @@ TEST_F(RaftLogTest, MembershipChangesAreRefusedWithClearErrors) {
   EXPECT_TRUE(removed.ok()) << removed;
   EXPECT_EQ(logs_[leader]->progress().members.size(), 3u);
   ExpectIdenticalReplicas(2);
+}
+
+TEST_F(RaftLogTest, AFollowerKnowsTheLeadersCommitIndexAndWhenItLastHeardALeader) {
+  StartAll();
+  int leader = WaitForLeader();
+  ASSERT_GE(leader, 0);
+  LogPosition last;
+  for (int n = 0; n < 5; ++n) last = ProposeAtLeader(absl::StrCat("entry-", n));
+  const int follower = (leader + 1) % kMembers;
+  // The follower learns it from the leader's next AppendEntries (a heartbeat at most).
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  ReplicationProgress p = logs_[follower]->progress();
+  while (p.leader_commit < last.index && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));  // polling: progress is published at every turn of the follower's loop
+    p = logs_[follower]->progress();
+  }
+  EXPECT_GE(p.leader_commit, last.index);
+  ASSERT_TRUE(p.leader_contact.has_value());
+  EXPECT_LT(std::chrono::steady_clock::now() - *p.leader_contact, std::chrono::seconds(1));
+  EXPECT_GE(logs_[leader]->progress().leader_commit, last.index);
+
+  // Alone, the follower hears no leader any more: its last contact stays where it was.
+  StopMember(leader);
+  StopMember((leader + 2) % kMembers);
+  const auto heard = logs_[follower]->progress().leader_contact;
+  ASSERT_TRUE(heard.has_value());
+  ASSERT_TRUE(WaitUntil([&] { return machines_[follower]->status().role != Role::kFollower ||
+                                     !machines_[follower]->status().leader.has_value(); }));
+  EXPECT_EQ(logs_[follower]->progress().leader_contact, heard);
+  EXPECT_GE(logs_[follower]->progress().leader_commit, last.index);
 }
 
 }  // namespace

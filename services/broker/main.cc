@@ -54,6 +54,13 @@ ABSL_FLAG(std::string, replicas, "",
 ABSL_FLAG(bool, store_digest, false,
           "replicated mode: print \"applied_index=N digest=HEX\" for the replica store under --data-dir and exit (the "
           "replica stopped); replicas that applied the same entries print the same line");
+ABSL_FLAG(std::string, health_listen, "",
+          "replicated mode: serve grpc.health.v1 on HOST:PORT, without TLS (kubelet's gRPC probe speaks none): "
+          "SERVING while this replica leads, or follows a leader heard within the last 3 s and has applied its "
+          "commit index to within --ready-max-lag-entries; NOT_SERVING otherwise (the readiness probe); empty: off");
+ABSL_FLAG(std::int64_t, ready_max_lag_entries, cohort::broker::ReadinessRule{}.max_lag_entries,
+          "replicated mode: a follower this many raft entries or fewer behind the leader's commit index counts as "
+          "caught up (Ready, --health-listen SERVING); 1..100000000");
 ABSL_FLAG(std::string, raft_dir, "",
           "replicated mode: the raft log's directory (default: <--data-dir>/raft; the jobs are then in "
           "<--data-dir>/jobs)");
@@ -97,6 +104,15 @@ int Main(int argc, char** argv) {
   if (absl::GetFlag(FLAGS_join)) {
     if (!replica_config.has_value()) Die("--join needs --replica-id and --replicas");
     replica_config->join = true;
+  }
+  if (const std::string health = absl::GetFlag(FLAGS_health_listen); !health.empty()) {
+    if (!replica_config.has_value()) Die("--health-listen needs --replica-id and --replicas");
+    replica_config->health_listen = OrDie(common::ParseHostPort("--health-listen", health));
+  }
+  if (const std::int64_t lag = absl::GetFlag(FLAGS_ready_max_lag_entries); lag < 1 || lag > 100'000'000) {
+    Die(absl::StrCat("--ready-max-lag-entries=", lag, " is out of range: use 1 to 100000000"));
+  } else if (replica_config.has_value()) {
+    replica_config->readiness.max_lag_entries = static_cast<std::uint64_t>(lag);
   }
   if (replica_config.has_value() && listen.port == 0) {
     Die("--listen needs a fixed port with --replicas: clients are given every replica's address");

@@ -107,6 +107,11 @@ absl::StatusOr<std::unique_ptr<Replica>> Replica::Open(const ReplicaConfig& conf
       replication::ReplicatedJobStore::Open(std::move(options));
   if (!store.ok()) return store.status();
   replica->store_ = std::move(*store);
+  if (config.health_listen.has_value()) {
+    absl::StatusOr<std::unique_ptr<ReplicaHealthServer>> health = ReplicaHealthServer::Start(*config.health_listen);
+    if (!health.ok()) return health.status();
+    replica->health_ = std::move(*health);
+  }
   Replica* self = replica.get();
   replica->store_->SetStatusListener([self](const replication::LogStatus& status) { self->OnStatus(status); });
   replica->metrics_.Observe(replica->store_->status());
@@ -115,7 +120,8 @@ absl::StatusOr<std::unique_ptr<Replica>> Replica::Open(const ReplicaConfig& conf
   kLog.Info("replica joined its group", {{"id", absl::StrCat(config.self.id)},
                                          {"raft", config.self.address},
                                          {"members", absl::StrCat(config.members.size())},
-                                         {"join", config.join ? "true" : "false"}});
+                                         {"join", config.join ? "true" : "false"},
+                                         {"health", replica->health_ ? replica->health_->bound().ToString() : "off"}});
   return replica;
 }
 
@@ -164,15 +170,41 @@ void Replica::Stop() {
   }
   sampler_wake_.notify_all();
   if (sampler_.joinable()) sampler_.join();
+  metrics_.SetReady(false);
+  if (health_ != nullptr) health_->Set(false);
   if (store_ != nullptr) store_->Stop();
+  health_.reset();
+}
+
+std::optional<common::HostPort> Replica::health_address() const {
+  if (health_ == nullptr) return std::nullopt;
+  return health_->bound();
 }
 
 void Replica::Sample() {
   std::unique_lock lock(sampler_mu_);
   while (!sampler_wake_.wait_for(lock, kSamplePeriod, [this] { return sampler_stop_; })) {
-    metrics_.Observe(store_->status());
-    metrics_.ObserveProgress(store_->progress(), config_.self.id);
+    // The applied index is published before the readiness decided from it, so that a
+    // scrape after a Ready answer shows at least the index it was decided on.
+    const replication::LogStatus status = store_->status();
+    const replication::ReplicationProgress progress = store_->progress();
+    metrics_.Observe(status);
+    metrics_.ObserveProgress(progress, config_.self.id);
+    UpdateReadiness(status, progress);
   }
+}
+
+void Replica::UpdateReadiness(const replication::LogStatus& status, const replication::ReplicationProgress& progress) {
+  Readiness now = EvaluateReadiness(config_.readiness, status, progress, std::chrono::steady_clock::now());
+  if (readiness_.has_value() && readiness_->ready == now.ready) return;
+  metrics_.SetReady(now.ready);
+  if (health_ != nullptr) health_->Set(now.ready);
+  if (now.ready) {
+    kLog.Info("replica ready", {{"reason", now.reason}});
+  } else {
+    kLog.Warn("replica not ready", {{"reason", now.reason}});
+  }
+  readiness_ = std::move(now);
 }
 
 }  // namespace cohort::broker

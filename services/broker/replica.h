@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "absl/status/status.h"
@@ -14,7 +15,9 @@
 #include "libs/store/job_store.h"
 #include "prometheus/registry.h"
 #include "services/broker/replica_config.h"
+#include "services/broker/replica_health.h"
 #include "services/broker/replica_metrics.h"
+#include "services/broker/replica_readiness.h"
 
 namespace cohort::broker {
 
@@ -48,13 +51,20 @@ absl::StatusOr<std::string> StoreDigest(const std::string& store_dir);
 // it, so nothing is acknowledged from a stale term. Attempts the old leader had
 // assigned are recovered as after a restart (requeued, fenced by attempt number).
 //
+// Readiness: every kSamplePeriod the replica applies config.readiness (ReadinessRule) to
+// its log's view, sets cohort_broker_replica_ready, serves the answer as grpc.health.v1
+// on config.health_listen (ReplicaHealthServer) if set, and logs each change with its
+// reason ("replica ready" at info, "replica not ready" at warning). NOT_SERVING from
+// the start until the first decision, and again from Stop.
+//
 // Threading: AwaitLeadership on `loop`; the rest from the thread that owns the replica.
 // The status listener runs on the raft thread. Destruction stops the replica.
 class Replica {
  public:
   // Opens this replica's stores (RocksDB at config.store_dir, the raft log at
-  // config.raft_dir, both created if missing) and joins the group. Errors: the store's
-  // or the log's (e.g. a directory locked by another process).
+  // config.raft_dir, both created if missing), joins the group and starts the health
+  // server. Errors: the store's or the log's (e.g. a directory locked by another
+  // process), the health port's.
   static absl::StatusOr<std::unique_ptr<Replica>> Open(const ReplicaConfig& config, prometheus::Registry& registry);
   ~Replica();
   Replica(const Replica&) = delete;
@@ -85,19 +95,25 @@ class Replica {
   runtime::Task<absl::Status> AddMember(const replication::Member& member) { return store_->AddMember(member); }
   runtime::Task<absl::Status> RemoveMember(std::uint64_t id) { return store_->RemoveMember(id); }
   const ReplicaConfig& config() const { return config_; }
+  // The health server's address (port 0 resolved), if config.health_listen was set.
+  std::optional<common::HostPort> health_address() const;
 
  private:
   Replica(ReplicaConfig config, prometheus::Registry& registry);
   void OnStatus(const replication::LogStatus& status);
   // Body of sampler_: refreshes the metrics (the applied index moves without status
-  // changes) every kSamplePeriod until Stop.
+  // changes) and the readiness every kSamplePeriod until Stop.
   static constexpr std::chrono::milliseconds kSamplePeriod{250};
   void Sample();
+  // One readiness decision from `status` and `progress` (the sampler's thread).
+  void UpdateReadiness(const replication::LogStatus& status, const replication::ReplicationProgress& progress);
 
   const ReplicaConfig config_;
   ReplicaMetrics metrics_;
   std::unique_ptr<replication::ReplicatedJobStore> store_;
+  std::unique_ptr<ReplicaHealthServer> health_;
   std::atomic<bool> serving_{false};
+  std::optional<Readiness> readiness_;  // the last decision; the sampler's thread only
 
   std::mutex sampler_mu_;
   std::condition_variable sampler_wake_;

@@ -7,7 +7,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "libs/common/address.h"
 #include "libs/replication/replicated_log.h"
+#include "services/broker/replica_readiness.h"
 
 namespace cohort::broker {
 
@@ -25,6 +27,11 @@ struct ReplicaConfig {
   // --join: a replica added to a running group (cohortctl replicas add): it never
   // bootstraps a configuration of its own, it waits for the leader to send it one.
   bool join = false;
+  // --health-listen: where the replica serves its readiness as grpc.health.v1
+  // (ReplicaHealthServer); none if unset.
+  std::optional<common::HostPort> health_listen;
+  // When the replica counts as Ready (--ready-max-lag-entries sets max_lag_entries).
+  ReadinessRule readiness;
 };
 
 // The replica configuration from cohort-broker's flags, or nullopt when neither

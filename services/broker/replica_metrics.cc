@@ -24,6 +24,8 @@ ReplicaMetrics::ReplicaMetrics(prometheus::Registry& registry)
       stopped_(role_family_.Add({{"role", "stopped"}})),
       serving_(Single(registry, "cohort_broker_replica_serving",
                       "1 while this replica serves clients (it leads and has applied every earlier entry)")),
+      ready_(Single(registry, "cohort_broker_replica_ready",
+                    "1 while this replica counts as Ready: it leads, or follows a leader it has caught up with")),
       term_(Single(registry, "cohort_broker_replica_term", "the highest raft term this replica has seen")),
       applied_(Single(registry, "cohort_broker_replica_applied_index",
                       "the last raft log index this replica applied to its local store")),

@@ -19,6 +19,9 @@ namespace cohort::broker {
 //                                               candidate, leader, stopped), 0 for the others
 //   cohort_broker_replica_serving               1 while this replica serves clients (it leads
 //                                               and has caught up), else 0
+//   cohort_broker_replica_ready                 1 while this replica counts as Ready (it leads,
+//                                               or follows a leader it has caught up with:
+//                                               ReadinessRule), else 0
 //   cohort_broker_replica_term                  the highest term seen
 //   cohort_broker_replica_applied_index         the last log index applied to the local store
 //   cohort_broker_replica_leader_changes_total  times the known leader (or its term) changed
@@ -39,6 +42,7 @@ class ReplicaMetrics {
   // `self`: this replica's id, never a follower of itself.
   void ObserveProgress(const replication::ReplicationProgress& progress, std::uint64_t self);
   void SetServing(bool serving) { serving_.Set(serving ? 1 : 0); }
+  void SetReady(bool ready) { ready_.Set(ready ? 1 : 0); }
 
  private:
   prometheus::Family<prometheus::Gauge>& role_family_;
@@ -47,6 +51,7 @@ class ReplicaMetrics {
   prometheus::Gauge& leader_;
   prometheus::Gauge& stopped_;
   prometheus::Gauge& serving_;
+  prometheus::Gauge& ready_;
   prometheus::Gauge& term_;
   prometheus::Gauge& applied_;
   prometheus::Counter& leader_changes_;

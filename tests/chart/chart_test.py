@@ -36,9 +36,11 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 import tempfile
 import unittest
 
+import grpc
 import yaml
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "dashboard"))
@@ -99,6 +101,24 @@ def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _health_check(address, bound=10.0):
+    """grpc.health.v1.Health/Check of the whole server at address (plaintext, as kubelet's
+    gRPC probe): the serialized response, polled until SERVING (b"\\x08\\x01") or `bound`."""
+    deadline = time.monotonic() + bound
+    answer = None
+    with grpc.insecure_channel(address) as channel:
+        check = channel.unary_unary("/grpc.health.v1.Health/Check")
+        while time.monotonic() < deadline:
+            try:
+                answer = check(b"", timeout=2)
+            except grpc.RpcError as e:
+                answer = e.code()
+            if answer == b"\x08\x01":
+                break
+            time.sleep(0.1)  # polling: the replica decides its readiness every 250 ms
+    return answer
 
 
 def _run(argv, **kwargs):
@@ -385,12 +405,15 @@ class ChartTest(unittest.TestCase):
                     self.assertEqual(f"0.0.0.0:{port}", self.flags(c)["listen"])
                     # kubelet's gRPC probe has no TLS: with TLS on, the port is probed by TCP.
                     tls = "--tls-cert=/etc/cohort/tls/tls.crt" in c["args"]
-                    # A replica of a replicated broker is alive and Ready on /metrics (only
-                    # the leader listens on gRPC).
+                    # A replica of a replicated broker is alive on /metrics (only the leader
+                    # listens on gRPC) and Ready on its plaintext health port.
                     replicated = suffix == "-broker" and "--replicas" in " ".join(c["args"])
                     for probe in ("readinessProbe", "livenessProbe"):
-                        if replicated:
+                        if replicated and probe == "livenessProbe":
                             self.assertEqual({"path": "/metrics", "port": "metrics"}, c[probe]["httpGet"], probe)
+                        elif replicated:
+                            health = {p["name"]: p["containerPort"] for p in c["ports"]}["health"]
+                            self.assertEqual({"port": health}, c[probe]["grpc"], probe)
                         else:
                             self.assertEqual({"port": port}, c[probe]["tcpSocket" if tls else "grpc"], probe)
                         self.assertEqual(5, c[probe]["timeoutSeconds"], probe)  # values' probes
@@ -415,10 +438,24 @@ class ChartTest(unittest.TestCase):
         self.assertTrue(headless["spec"]["publishNotReadyAddresses"])
         self.assertIn({"name": "raft", "port": ports["raft"], "targetPort": "raft"}, headless["spec"]["ports"])
         self.assertIn({"name": "grpc", "port": ports["grpc"], "targetPort": "grpc"}, headless["spec"]["ports"])
-        # Alive and Ready are /metrics, which every member serves: Ready does not mean
-        # leading, or the budget below would count one healthy pod and block every drain.
-        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        # Alive is /metrics, which every member serves. Ready is the replica's own gRPC
+        # health port (plaintext whatever tls says: kubelet's probe speaks none), SERVING
+        # on the leader and on caught-up followers: not leading alone, or the budget below
+        # would count one healthy pod and block every drain.
+        for probe in ("startupProbe", "livenessProbe"):
             self.assertEqual({"path": "/metrics", "port": "metrics"}, c[probe]["httpGet"], probe)
+        self.assertEqual({"port": ports["health"]}, c["readinessProbe"]["grpc"])
+        self.assertNotIn("httpGet", c["readinessProbe"])
+        self.assertEqual(f"0.0.0.0:{ports['health']}", flags["health-listen"])
+        self.assertEqual("1000", flags["ready-max-lag-entries"])
+        tuned = self.container(self.find(
+            self.render(values=self.scenario("replicated"),
+                        sets=["broker.replication.healthPort=7999", "broker.replication.readyMaxLagEntries=50",
+                              "tls.enabled=true", "tls.existingSecret=cohort-tls"]),
+            "StatefulSet", "-broker"))
+        self.assertEqual({"port": 7999}, tuned["readinessProbe"]["grpc"])
+        self.assertEqual("0.0.0.0:7999", self.flags(tuned)["health-listen"])
+        self.assertEqual("50", self.flags(tuned)["ready-max-lag-entries"])
         # Every client of the release dials the headless Service, never the client
         # Service (which would spread connections over members that do not listen).
         address = f"{name}-headless:{ports['grpc']}"
@@ -748,6 +785,8 @@ class ChartTest(unittest.TestCase):
                         # names resolve only in the cluster; tests/replication runs three).
                         args = [f"--replicas=1=127.0.0.1:{_free_port()}" if a.startswith("--replicas=") else a
                                 for a in args]
+                        health = f"127.0.0.1:{_free_port()}"
+                        args = [f"--health-listen={health}" if a.startswith("--health-listen=") else a for a in args]
                         # Later flags win: the addresses and directories of this machine (a
                         # replica's gRPC port is fixed: clients are given it before it listens).
                         listen = f"127.0.0.1:{_free_port()}" if any(a.startswith("--replicas=") for a in args) else "127.0.0.1:0"
@@ -759,6 +798,9 @@ class ChartTest(unittest.TestCase):
                         started[name] = cohort_services.ServiceProcess(
                             cohort_services.runfile(f"services/{name}/{binary}"), args
                         )
+                        if any(a.startswith("--health-listen=") for a in args):
+                            # The readinessProbe's port: a group of one leads, so SERVING.
+                            self.assertEqual(b"\x08\x01", _health_check(health), "replica readiness")
             finally:
                 statuses = {name: started[name].stop() for name in reversed(list(started))}
             self.assertEqual({name: 0 for name in started}, statuses, f"exit statuses ({values})")

@@ -6,7 +6,9 @@
 //   remove's RPC), add a fresh replica 4 started with --join, then kill -9 the leader:
 //   the two survivors, the new replica one of them, elect a leader and serve;
 // - grow 3 -> 5: add replicas 4 and 5, one at a time; every replica then votes, and
-//   `cohortctl replicas ls` lists them.
+//   `cohortctl replicas ls` lists them. Readiness (--health-listen, grpc.health.v1):
+//   the leader and caught-up followers SERVING, a started replica not yet added
+//   NOT_SERVING, then SERVING once it has caught up.
 // Each ends with: every acknowledged job exists at the leader, every live replica
 // applied the same index, and their stores (cohort-broker --store-digest) are equal.
 #include <atomic>
@@ -14,6 +16,7 @@
 #include <iostream>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -25,6 +28,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "absl/synchronization/notification.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "libs/auth/channel_credentials.h"
@@ -51,6 +56,32 @@ std::shared_ptr<grpc::Channel> ChannelTo(const std::string& target) {
   return *channel;
 }
 
+// grpc.health.v1.Health/Check of the whole server at `address` (plaintext, as kubelet's
+// probe): true for SERVING (field 1 = 1), false for NOT_SERVING, nullopt if unanswered.
+std::optional<bool> CheckHealth(const std::string& address) {
+  grpc::GenericStub stub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  grpc::Slice empty("");
+  grpc::ByteBuffer request(&empty, 1);
+  grpc::ByteBuffer response;
+  grpc::Status status;
+  absl::Notification done;
+  stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+                 [&](grpc::Status s) {
+                   status = std::move(s);
+                   done.Notify();
+                 });
+  done.WaitForNotification();
+  std::vector<grpc::Slice> slices;
+  if (!status.ok() || !response.Dump(&slices).ok()) return std::nullopt;
+  std::string bytes;
+  for (const grpc::Slice& slice : slices) bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  if (bytes == std::string("\x08\x01")) return true;
+  if (bytes == std::string("\x08\x02")) return false;
+  return std::nullopt;
+}
+
 // Up to five replicas (ids 1..5), each with its raft and client port chosen up front, so
 // that one client channel lists every replica that may ever serve.
 class Group {
@@ -59,6 +90,7 @@ class Group {
     for (int i = 0; i < kMostReplicas; ++i) {
       raft_ports_.push_back(FreePort());
       client_ports_.push_back(FreePort());
+      health_ports_.push_back(FreePort());
     }
     processes_.resize(kMostReplicas);
     admin_ = cohort::v1::ReplicaAdmin::NewStub(ChannelTo(ClientList()));
@@ -78,7 +110,8 @@ class Group {
     for (int m : ids) members.push_back(absl::StrCat(m, "=", Local(raft_ports_[m - 1])));
     std::vector<std::string> args = {absl::StrCat("--replica-id=", id), "--replicas=" + absl::StrJoin(members, ","),
                                      "--listen=" + Local(client_ports_[id - 1]), "--metrics-listen=127.0.0.1:0",
-                                     "--data-dir=" + DataDir(id), "--min-free-disk=0"};
+                                     "--data-dir=" + DataDir(id), "--min-free-disk=0",
+                                     "--health-listen=" + Local(health_ports_[id - 1])};
     if (join) args.push_back("--join");
     absl::StatusOr<std::unique_ptr<ServiceProcess>> started =
         ServiceProcess::Start(BinaryPath("services/broker/cohort-broker"), args);
@@ -171,6 +204,20 @@ class Group {
     return false;
   }
 
+  // Replica `id`'s readiness (its --health-listen port): SERVING, NOT_SERVING, or nullopt.
+  std::optional<bool> Ready(int id) { return CheckHealth(Local(health_ports_[id - 1])); }
+
+  // Waits (bounded) until replica `id`'s readiness is `ready`; the replica decides it
+  // every 250 ms.
+  bool AwaitReady(int id, bool ready, absl::Duration bound) {
+    const absl::Time deadline = absl::Now() + bound;
+    while (Ready(id) != ready) {
+      if (absl::Now() > deadline) return false;
+      absl::SleepFor(absl::Milliseconds(50));  // polling the health service
+    }
+    return true;
+  }
+
   // A gauge of replica `id`'s /metrics, or nullopt.
   std::optional<double> Metric(int id, std::string_view series) {
     absl::StatusOr<std::string> body = ScrapeMetrics(processes_[id - 1]->metrics_address());
@@ -217,6 +264,7 @@ class Group {
   const TempDir& dir_;
   std::vector<int> raft_ports_;
   std::vector<int> client_ports_;
+  std::vector<int> health_ports_;
   std::vector<std::unique_ptr<ServiceProcess>> processes_;
   std::unique_ptr<cohort::v1::ReplicaAdmin::Stub> admin_;  // on every replica's client address
 };
@@ -357,12 +405,20 @@ TEST_F(MembershipTest, AGroupOfThreeGrowsToFiveUnderLoad) {
   ASSERT_GT(leader, 0) << "no leader within 10 s of the start";
   Load load(group_.ClientList());
   ASSERT_TRUE(load.AwaitMore(3, absl::Seconds(10)));
+  // Ready (the chart's readinessProbe) is the leader and every follower caught up.
+  for (int id = 1; id <= 3; ++id) EXPECT_TRUE(group_.AwaitReady(id, true, absl::Seconds(5))) << "replica " << id;
+  EXPECT_EQ(group_.Metric(leader, "cohort_broker_replica_ready"), 1.0);
   for (int id = 4; id <= 5; ++id) {
     std::vector<int> members;
     for (int m = 1; m <= id; ++m) members.push_back(m);
     group_.Start(id, members, /*join=*/true);
+    // Started (its health port answers) but not yet added: it heard no leader, it holds
+    // nothing, it is not Ready.
+    EXPECT_EQ(group_.Ready(id), std::optional<bool>(false)) << "replica " << id << " before it was added";
+    EXPECT_EQ(group_.Metric(id, "cohort_broker_replica_ready"), 0.0);
     grpc::Status added = group_.Add(id);
     ASSERT_TRUE(added.ok()) << "replica " << id << ": " << added.error_message();
+    EXPECT_TRUE(group_.AwaitReady(id, true, absl::Seconds(5))) << "replica " << id << " once it caught up";
     ASSERT_TRUE(load.AwaitMore(3, absl::Seconds(10))) << "the group stopped serving after adding " << id;
   }
   EXPECT_EQ(group_.Voters(), (std::set<int>{1, 2, 3, 4, 5}));
