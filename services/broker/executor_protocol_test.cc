@@ -2,6 +2,8 @@
 // on Complete (Complete.credit, Welcome.complete_carries_credit), the answer to
 // every Heartbeat that executors' watchdogs rely on, prefetch (Hello.prefetch) and
 // batched messages (CompleteBatch, AssignBatch).
+#include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -182,13 +184,73 @@ TEST_F(ExecutorProtocolTest, WelcomeSaysTheBrokerTakesCompleteBatches) {
   });
 }
 
-TEST_F(ExecutorProtocolTest, APrefetchOutsideZeroToCapacityIsRefused) {
+// Hello.prefetch is a bound that may exceed the capacity (an adaptive executor asks for
+// less), up to the capacity limit (10000 by default).
+TEST_F(ExecutorProtocolTest, APrefetchOutsideZeroToTheCapacityLimitIsRefusedWithTheRange) {
   WithEngine([](BrokerEngine& e) -> Task<void> {
     FakeChannel exec;
-    EXPECT_EQ(e.Attach(HelloWith("x", 2, 3, false).hello(), &exec).status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_EQ(e.Attach(HelloWith("x", 2, -1, false).hello(), &exec).status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_TRUE(e.Attach(HelloWith("x", 2, 2, false).hello(), &exec).ok());
+    for (const int prefetch : {-1, 10'001, 2'000'000'000}) {
+      absl::StatusOr<std::uint64_t> s = e.Attach(HelloWith("x", 2, prefetch, false).hello(), &exec);
+      EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument) << prefetch;
+      EXPECT_EQ(s.status().message(), "hello.prefetch must be in 0..10000 (the capacity limit)") << prefetch;
+    }
+    EXPECT_EQ(e.ListExecutors().executors_size(), 0);
+    EXPECT_TRUE(e.Attach(HelloWith("x", 2, 256, false).hello(), &exec).ok());
+    EXPECT_TRUE(e.Attach(HelloWith("y", 2, 10'000, false).hello(), &exec).ok());  // lowered to 9998
     co_return;
+  });
+}
+
+TEST_F(ExecutorProtocolTest, APrefetchBeyondTheCapacityLetsAnExecutorHoldThatMany) {
+  WithEngine([](BrokerEngine& e) -> Task<void> {
+    std::vector<cohort::v1::JobSpec> specs(40, Spec("q"));
+    auto ids = co_await e.Submit(specs, false);
+    EXPECT_TRUE(ids.ok());
+    FakeChannel exec;
+    std::uint64_t s = *e.Attach(HelloWith("x", 2, 30, true).hello(), &exec);
+    EXPECT_TRUE(e.OnExecutorMessage(s, Credit(1000)).ok());
+    co_await Settle();
+    EXPECT_EQ(AllAssigns(exec).size(), 32u);  // capacity 2 + prefetch 30
+    EXPECT_EQ(e.ListExecutors().executors(0).running(), 32);
+    EXPECT_EQ(e.ListExecutors().executors(0).credits(), 0);
+  });
+}
+
+// executor.proto, CreditGrant: an executor that shrinks its prefetch withdraws unused
+// credit; the broker clamps at zero and never takes back what it assigned.
+TEST_F(ExecutorProtocolTest, ANegativeGrantWithdrawsOnlyUnusedCredit) {
+  WithEngine([](BrokerEngine& e) -> Task<void> {
+    FakeChannel exec;
+    std::uint64_t s = *e.Attach(HelloWith("x", 2, 8, true).hello(), &exec);
+    EXPECT_TRUE(e.OnExecutorMessage(s, Credit(10)).ok());
+    EXPECT_EQ(e.ListExecutors().executors(0).credits(), 10);
+    EXPECT_TRUE(e.OnExecutorMessage(s, Credit(-7)).ok());
+    EXPECT_EQ(e.ListExecutors().executors(0).credits(), 3);
+    std::vector<cohort::v1::JobSpec> specs(5, Spec("q"));
+    auto ids = co_await e.Submit(specs, false);
+    EXPECT_TRUE(ids.ok());
+    co_await Settle();
+    EXPECT_EQ(AllAssigns(exec).size(), 3u);  // the credit left, not the 10 first granted
+    // Withdrawing more than is left (and the most negative int32) leaves none, and
+    // the three assignments stand.
+    EXPECT_TRUE(e.OnExecutorMessage(s, Credit(-5)).ok());
+    EXPECT_TRUE(e.OnExecutorMessage(s, Credit(std::numeric_limits<std::int32_t>::min())).ok());
+    co_await Settle();
+    const cohort::v1::ExecutorInfo info = e.ListExecutors().executors(0);
+    EXPECT_EQ(info.credits(), 0);
+    EXPECT_EQ(info.running(), 3);
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(e.GetJob((*ids)[i])->state(), cohort::v1::JOB_STATE_RUNNING) << i;
+    // A completion carrying a negative credit is taken, and its slot's credit withdrawn.
+    ExecutorMessage done = CompleteWithCredit((*ids)[0], 1, -1);
+    EXPECT_TRUE(e.OnExecutorMessage(s, done).ok());
+    co_await Settle();
+    EXPECT_EQ(e.GetJob((*ids)[0])->state(), cohort::v1::JOB_STATE_SUCCEEDED);
+    EXPECT_EQ(e.ListExecutors().executors(0).credits(), 0);
+    EXPECT_EQ(AllAssigns(exec).size(), 3u);
+    // Credit granted again is used at once.
+    EXPECT_TRUE(e.OnExecutorMessage(s, Credit(2)).ok());
+    co_await Settle();
+    EXPECT_EQ(AllAssigns(exec).size(), 5u);
   });
 }
 

@@ -18,8 +18,9 @@ absl::Status ExecutorSessions::CheckHello(const cohort::v1::ExecutorMessage::Hel
   if (hello.capacity() < 1 || hello.capacity() > max_capacity) {
     return absl::InvalidArgumentError(absl::StrCat("hello.capacity must be in 1..", max_capacity));
   }
-  if (hello.prefetch() < 0 || hello.prefetch() > hello.capacity()) {
-    return absl::InvalidArgumentError(absl::StrCat("hello.prefetch must be in 0..capacity (", hello.capacity(), ")"));
+  if (hello.prefetch() < 0 || hello.prefetch() > max_capacity) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("hello.prefetch must be in 0..", max_capacity, " (the capacity limit)"));
   }
   if (hello.running_size() > MaxHeld(max_capacity)) {
     return absl::InvalidArgumentError(absl::StrCat("hello.running lists ", hello.running_size(),

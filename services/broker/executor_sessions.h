@@ -63,7 +63,8 @@ struct QueueServing {
 class ExecutorSessions {
  public:
   // INVALID_ARGUMENT unless the executor id is 1-128 bytes, the capacity within
-  // 1..max_capacity, the prefetch within 0..capacity, hello.running lists at most
+  // 1..max_capacity, the prefetch within 0..max_capacity (Attach then lowers it so that
+  // capacity + prefetch stays within max_capacity), hello.running lists at most
   // MaxHeld(max_capacity) attempts (each may cost a Cancel), every queue name is
   // valid, and hello.kinds lists at most common::kMaxExecutorKinds kinds, each a
   // valid JobSpec.kind.
