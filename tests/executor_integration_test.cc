@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <fstream>
@@ -462,6 +463,75 @@ TEST_F(ExecutorTest, AnnouncesItsIdLabelsQueuesAndCapacityAndServesGrpcHealth) {
   std::string bytes;
   for (const grpc::Slice& slice : slices) bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
   EXPECT_EQ(bytes, std::string("\x08\x01"));
+}
+
+// Adaptive prefetch (the default): short jobs open a window of held attempts beyond the
+// capacity; once nothing has finished for a moment it closes and the executor gives back
+// the credit it did not use, so long jobs that come next are not hoarded behind its busy
+// slots while another executor idles (the head-of-line problem of a fixed prefetch).
+TEST_F(ExecutorTest, ShortJobsOpenAPrefetchWindowThatClosesSoLaterLongJobsGoToTheIdleExecutor) {
+  StartExecutor(2);
+  auto listed = [&]() -> std::optional<cohort::v1::ExecutorInfo> {
+    cohort::v1::ListExecutorsResponse executors;
+    auto ctx = Context();
+    if (!stub().ListExecutors(ctx.get(), {}, &executors).ok()) return std::nullopt;
+    for (const auto& info : executors.executors()) {
+      if (info.executor_id() == "exec-under-test") return info;
+    }
+    return std::nullopt;
+  };
+  // The gauge, sampled while the short jobs run (the most it showed).
+  std::atomic<bool> stop_sampling = false;
+  double widest = 0;
+  std::thread sampler([&] {
+    while (!stop_sampling) {
+      widest = std::max(widest, ExecutorMetric("cohort_executor_prefetch_window").value_or(0));
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));  // the sampling period
+    }
+  });
+  std::vector<std::string> short_ids;
+  for (int chunk = 0; chunk < 6; ++chunk) {
+    std::vector<std::string> ids = Submit(std::vector<cohort::v1::JobSpec>(500, Kind("builtin.noop", "")));
+    short_ids.insert(short_ids.end(), ids.begin(), ids.end());
+  }
+  const bool all_ran = AwaitState(short_ids.back(), cohort::v1::JOB_STATE_SUCCEEDED);
+  stop_sampling = true;
+  sampler.join();
+  ASSERT_TRUE(all_ran);
+  EXPECT_GT(widest, 2) << "the window never opened beyond the capacity";
+  ASSERT_TRUE(Eventually([&] { return ExecutorMetric("cohort_executor_prefetch_window") == 0; }));
+  // The credit it had asked for beyond its two slots is withdrawn.
+  ASSERT_TRUE(Eventually([&] {
+    std::optional<cohort::v1::ExecutorInfo> info = listed();
+    return info && info->credits() == 2;
+  }));
+
+  std::vector<std::string> long_ids = Submit(std::vector<cohort::v1::JobSpec>(4, Kind("builtin.sleep", "1h")));
+  ASSERT_TRUE(AwaitState(long_ids[0], cohort::v1::JOB_STATE_RUNNING));
+  ASSERT_TRUE(AwaitState(long_ids[1], cohort::v1::JOB_STATE_RUNNING));
+  EXPECT_EQ(Get(long_ids[2]).state(), cohort::v1::JOB_STATE_QUEUED);
+  EXPECT_EQ(Get(long_ids[3]).state(), cohort::v1::JOB_STATE_QUEUED);
+
+  auto other = ServiceProcess::Start(BinaryPath("services/executor/cohort-executor"),
+                                     {"--broker=" + broker_->grpc_address(), "--listen=127.0.0.1:0",
+                                      "--metrics-listen=127.0.0.1:0", "--executor-id=the-idle-one", "--capacity=2"});
+  ASSERT_TRUE(other.ok()) << other.status();
+  ASSERT_TRUE(AwaitState(long_ids[2], cohort::v1::JOB_STATE_RUNNING));
+  ASSERT_TRUE(AwaitState(long_ids[3], cohort::v1::JOB_STATE_RUNNING));
+  for (int i = 0; i < 4; ++i) {
+    const cohort::v1::Job job = Get(long_ids[i]);
+    EXPECT_EQ(job.executor_id(), i < 2 ? "exec-under-test" : "the-idle-one") << i;
+    EXPECT_EQ(job.attempt(), 1) << i;  // each assigned once, none redelivered
+  }
+  EXPECT_EQ(listed()->running(), 2);
+}
+
+TEST_F(ExecutorTest, APrefetchOutOfRangeExitsNonZero) {
+  for (const char* prefetch : {"--prefetch=-2", "--prefetch=9997"}) {  // capacity 4: 0..9996
+    auto started = ServiceProcess::Start(BinaryPath("services/executor/cohort-executor"), {prefetch});
+    EXPECT_EQ(started.status().code(), absl::StatusCode::kUnavailable) << started.status();
+    EXPECT_NE(std::string(started.status().message()).find("exit code 2"), std::string::npos) << started.status();
+  }
 }
 
 TEST_F(ExecutorTest, BadLabelsExitNonZero) {

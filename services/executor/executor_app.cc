@@ -20,7 +20,7 @@ namespace {
 
 const log::Logger kLog("executor");
 
-constexpr int kMaxCapacity = 10'000;
+constexpr int kMaxCapacity = ExecutorAppOptions::kMaxHeld;
 constexpr std::size_t kMaxExecutorIdBytes = 128;  // the broker's limit
 constexpr std::int64_t kMaxCapturedBytes = std::int64_t{1} << 30;
 
@@ -78,9 +78,11 @@ absl::Status ExecutorApp::Validate(const ExecutorAppOptions& options) {
     return absl::InvalidArgumentError(
         absl::StrCat("--capacity ", options.capacity, " is out of range: use 1..", kMaxCapacity));
   }
-  if (options.prefetch < -1 || options.prefetch > options.capacity) {
-    return absl::InvalidArgumentError(absl::StrCat("--prefetch ", options.prefetch,
-                                                   " is out of range: use 0..capacity, or -1 for the default"));
+  if (options.prefetch < -1 || options.prefetch > ExecutorAppOptions::kMaxHeld - options.capacity) {
+    return absl::InvalidArgumentError(absl::StrCat("--prefetch ", options.prefetch, " is out of range: use 0..",
+                                                   ExecutorAppOptions::kMaxHeld - options.capacity, " (",
+                                                   ExecutorAppOptions::kMaxHeld,
+                                                   " - capacity), or -1 for the default"));
   }
   if (options.executor_id.size() > kMaxExecutorIdBytes) {
     return absl::InvalidArgumentError(absl::StrCat("--executor-id is ", options.executor_id.size(),
@@ -128,8 +130,17 @@ ExecutorOptions ExecutorApp::EngineOptions(const ExecutorAppOptions& options) {
   engine.queues = options.queues;
   engine.kinds = DeclaredKinds(options);
   engine.capacity = options.capacity;
-  engine.prefetch = options.prefetch >= 0 ? options.prefetch
-                                          : std::min(options.capacity, ExecutorAppOptions::kDefaultPrefetchCap);
+  engine.adaptive_prefetch = options.adaptive_prefetch;
+  if (options.prefetch >= 0) {
+    engine.prefetch = options.prefetch;
+  } else {
+    // Within what the broker lets one executor hold (executor.proto, Hello.prefetch),
+    // so that it never lowers the bound below what the engine counts on.
+    engine.prefetch = std::min(options.adaptive_prefetch
+                                   ? ExecutorAppOptions::kDefaultPrefetchMax
+                                   : std::min(options.capacity, ExecutorAppOptions::kDefaultFixedPrefetchCap),
+                               ExecutorAppOptions::kMaxHeld - options.capacity);
+  }
   engine.drain_grace = absl::ToChronoNanoseconds(options.drain_grace);
   engine.on_welcome = options.on_welcome;
   return engine;
@@ -161,7 +172,8 @@ runtime::Task<void> ExecutorApp::Run(runtime::Event& stop) {
   kLog.Info("executor starting", {{"executor_id", engine_options_.executor_id},
                                   {"broker", broker_},
                                   {"capacity", engine_options_.capacity},
-                                  {"prefetch", engine_options_.prefetch}});
+                                  {"prefetch", engine_options_.prefetch},
+                                  {"adaptive_prefetch", engine_options_.adaptive_prefetch}});
   runtime::TaskGroup helpers;
   helpers.Spawn(DrainWhenSet(stop));
   co_await engine_->Run();  // returns once a drain has finished

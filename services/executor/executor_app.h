@@ -33,12 +33,20 @@ struct ExecutorAppOptions {
   auth::ClientSecurityOptions broker_security;
   // Most attempts running at once, 1..10000.
   int capacity = 4;
-  // Assigned attempts held unstarted beyond `capacity` (Hello.prefetch), 0..capacity,
-  // so that a slot that frees starts its next job without a broker round trip (their
-  // leases run while they wait, and another executor cannot take them). -1: as
-  // capacity, at most kDefaultPrefetchCap.
+  // The most assigned attempts held unstarted beyond `capacity` (Hello.prefetch), so
+  // that a slot that frees starts its next job without a broker round trip (their
+  // leases run while they wait, and another executor cannot take them). 0 (none)
+  // ..kMaxHeld - capacity; -1: the default, kDefaultPrefetchMax (at most kMaxHeld -
+  // capacity) when adaptive, else as capacity, at most kDefaultFixedPrefetchCap.
   int prefetch = -1;
-  static constexpr int kDefaultPrefetchCap = 64;
+  // true: how many it holds follows the durations of finished attempts within
+  // 0..prefetch (PrefetchWindow: deep for short jobs, none for jobs longer than
+  // capacity * 5 ms); false: always `prefetch`.
+  bool adaptive_prefetch = true;
+  static constexpr int kDefaultPrefetchMax = 256;
+  static constexpr int kDefaultFixedPrefetchCap = 64;
+  // The broker's capacity limit, which bounds capacity + prefetch (executor.proto).
+  static constexpr int kMaxHeld = 10'000;
   // Stable across reconnects (leases belong to it), at most 128 bytes; empty:
   // "<hostname>-<pid>".
   std::string executor_id;
@@ -108,13 +116,17 @@ class ExecutorApp {
   // what stops it).
   runtime::Task<void> Run(runtime::Event& stop);
 
+  // What the engine runs with: the defaults filled in (the executor id, and a prefetch
+  // of -1 made kDefaultPrefetchMax when adaptive, else as capacity up to
+  // kDefaultFixedPrefetchCap, within kMaxHeld - capacity). `options` must pass Validate().
+  static ExecutorOptions EngineOptions(const ExecutorAppOptions& options);
+
   // The id announced to the broker (the default filled in).
   const std::string& executor_id() const { return engine_options_.executor_id; }
   // Attempts running now.
   int running() const { return engine_->running(); }
 
  private:
-  static ExecutorOptions EngineOptions(const ExecutorAppOptions& options);
   runtime::Task<void> DrainWhenSet(runtime::Event& stop);
 
   const std::string broker_;

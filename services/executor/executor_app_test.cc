@@ -27,6 +27,14 @@ TEST(ExecutorAppValidate, AcceptsTheDefaults) { EXPECT_TRUE(ExecutorApp::Validat
 TEST(ExecutorAppValidate, NamesTheFlagAndWhatIsAllowed) {
   EXPECT_EQ(Problem([](auto& o) { o.capacity = 0; }), "--capacity 0 is out of range: use 1..10000");
   EXPECT_EQ(Problem([](auto& o) { o.capacity = 10'001; }), "--capacity 10001 is out of range: use 1..10000");
+  EXPECT_EQ(Problem([](auto& o) { o.prefetch = -2; }),
+            "--prefetch -2 is out of range: use 0..9996 (10000 - capacity), or -1 for the default");
+  EXPECT_EQ(Problem([](auto& o) {
+              o.capacity = 100;
+              o.prefetch = 9901;
+            }),
+            "--prefetch 9901 is out of range: use 0..9900 (10000 - capacity), or -1 for the default");
+  EXPECT_EQ(Problem([](auto& o) { o.prefetch = 9996; }), "OK");  // beyond the capacity is fine
   EXPECT_EQ(Problem([](auto& o) { o.queues = {"ok", "Not OK"}; }),
             "--queues: \"Not OK\" is invalid: use [a-z0-9._-]{1,64}");
   EXPECT_EQ(Problem([](auto& o) { o.executor_id = std::string(129, 'x'); }),
@@ -42,6 +50,28 @@ TEST(ExecutorAppValidate, NamesTheFlagAndWhatIsAllowed) {
   EXPECT_NE(Problem([](auto& o) { o.broker = "nowhere"; }).find("--broker"), std::string::npos);
   EXPECT_NE(Problem([](auto& o) { o.broker = "127.0.0.1:0"; }).find("--broker"), std::string::npos);
   EXPECT_NE(Problem([](auto& o) { o.allow_exec = {"bin/sh"}; }).find("--allow-exec: "), std::string::npos);
+}
+
+TEST(ExecutorAppTest, PrefetchDefaultsToAnAdaptiveWindowOfAtMost256) {
+  ExecutorAppOptions options;  // capacity 4
+  ExecutorOptions engine = ExecutorApp::EngineOptions(options);
+  EXPECT_TRUE(engine.adaptive_prefetch);
+  EXPECT_EQ(engine.prefetch, 256);
+  options.capacity = 9'900;  // capacity + prefetch stays within the broker's limit
+  EXPECT_EQ(ExecutorApp::EngineOptions(options).prefetch, 100);
+  options.capacity = 4;
+  options.adaptive_prefetch = false;  // fixed: as the capacity, at most 64
+  engine = ExecutorApp::EngineOptions(options);
+  EXPECT_FALSE(engine.adaptive_prefetch);
+  EXPECT_EQ(engine.prefetch, 4);
+  options.capacity = 200;
+  EXPECT_EQ(ExecutorApp::EngineOptions(options).prefetch, 64);
+  options.capacity = 9'990;
+  EXPECT_EQ(ExecutorApp::EngineOptions(options).prefetch, 10);
+  options.prefetch = 7;  // as set, adaptive or not
+  EXPECT_EQ(ExecutorApp::EngineOptions(options).prefetch, 7);
+  options.adaptive_prefetch = true;
+  EXPECT_EQ(ExecutorApp::EngineOptions(options).prefetch, 7);
 }
 
 TEST(ExecutorAppTest, CreateRejectsInvalidOptions) {

@@ -62,9 +62,14 @@ ExecutorEngine::ExecutorEngine(runtime::EventLoop& loop, cohort::v1::Broker::Stu
       metrics_(metrics),
       options_(std::move(options)),
       builtins_(builtins),
-      exec_(exec) {
+      exec_(exec),
+      window_(PrefetchWindowOptions{.capacity = options_.capacity,
+                                    .max = options_.prefetch,
+                                    .adaptive = options_.adaptive_prefetch,
+                                    .horizon = options_.prefetch_horizon}) {
   idle_.Set();
   metrics_.capacity().Set(options_.capacity);
+  metrics_.prefetch_window().Set(window_.size());
 }
 
 void ExecutorEngine::Send(ExecutorMessage message) {
@@ -156,6 +161,7 @@ Task<bool> ExecutorEngine::Session() {
   leaving_ = false;
   closed_writes_ = false;
   stall_.reset();
+  outstanding_ = 0;  // credit belongs to a stream
   heard_at_ = clock_.Now();
   Stream stream(loop_);
   stub_.async()->Connect(stream.context(), &stream);
@@ -170,6 +176,7 @@ Task<bool> ExecutorEngine::Session() {
   if (ok) {
     helpers.Spawn(WriteOutbox(stream));
     helpers.Spawn(CloseWhenDrained(stream));
+    if (window_.adaptive()) helpers.Spawn(ForgetWhenQuiet());
     welcomed = co_await ServeBroker(stream, helpers);
   }
   co_await helpers.CancelAndJoin();
@@ -192,7 +199,7 @@ Task<bool> ExecutorEngine::Greet(Stream& stream) {
   auto* h = hello.mutable_hello();
   h->set_executor_id(options_.executor_id);
   h->set_capacity(options_.capacity);
-  h->set_prefetch(options_.prefetch);
+  h->set_prefetch(options_.prefetch);  // the bound: the window asks for less credit
   h->set_accepts_assign_batches(true);
   for (const auto& [k, v] : options_.labels) (*h->mutable_labels())[k] = v;
   for (const std::string& q : options_.queues) h->add_queues(q);
@@ -201,7 +208,7 @@ Task<bool> ExecutorEngine::Greet(Stream& stream) {
   bool ok = co_await stream.Write(std::move(hello));
   if (ok && !draining_.IsSet()) {
     ExecutorMessage credit;
-    credit.mutable_credit()->set_credits(options_.capacity + options_.prefetch - running() - prefetched());
+    credit.mutable_credit()->set_credits(TakeCreditToGrant());
     ok = co_await stream.Write(std::move(credit));
   }
   co_return ok;
@@ -257,6 +264,7 @@ void ExecutorEngine::OnWelcome(const BrokerMessage::Welcome& welcome, bool first
 }
 
 void ExecutorEngine::OnAssign(BrokerMessage::Assign& a) {
+  outstanding_ = std::max(0, outstanding_ - 1);  // each Assign uses a credit, kept or not
   AttemptKey key{a.job().id(), a.attempt()};
   // A duplicate for an attempt already running or held.
   if (attempts_.contains(key) || prefetched_.contains(key)) return;
@@ -318,17 +326,49 @@ void ExecutorEngine::SendCompletion(const std::string& job_id, int attempt, Outc
   } else {
     *c->mutable_error() = std::move(outcome.error);
   }
-  // The slot asks for its next job: on the Complete itself when the broker takes it
-  // there (its next Assign then shares the completion's commit), else in a grant.
-  if (!draining_.IsSet() && complete_carries_credit_) {
-    c->set_credit(1);
+  // The slot asks for its next job (and the window for its growth): on the Complete
+  // itself when the broker takes it there (its next Assigns then share the
+  // completion's commit), else in a grant.
+  if (draining_.IsSet()) {
     Send(std::move(done));
-  } else {
+    return;
+  }
+  const int credit = TakeCreditToGrant();
+  if (complete_carries_credit_) {
+    c->set_credit(credit);
     Send(std::move(done));
-    if (!draining_.IsSet()) {
-      ExecutorMessage credit;
-      credit.mutable_credit()->set_credits(1);
-      Send(std::move(credit));
+    return;
+  }
+  Send(std::move(done));
+  if (credit != 0) {
+    ExecutorMessage grant;
+    grant.mutable_credit()->set_credits(credit);
+    Send(std::move(grant));
+  }
+}
+
+int ExecutorEngine::TakeCreditToGrant() {
+  const int wanted = options_.capacity + window_.size() - running() - prefetched() - outstanding_;
+  const int credit = std::max(wanted, -outstanding_);
+  outstanding_ += credit;
+  return credit;
+}
+
+Task<void> ExecutorEngine::ForgetWhenQuiet() {
+  std::uint64_t seen = finished_;
+  while (true) {
+    co_await runtime::SleepUntil(common::AddSaturated(clock_.Now(), options_.prefetch_forget_after));
+    if (finished_ != seen || window_.size() == 0) {
+      seen = finished_;
+      continue;
+    }
+    window_.Forget();
+    metrics_.prefetch_window().Set(window_.size());
+    if (draining_.IsSet() || leaving_) continue;  // no credit is asked for anyway
+    if (const int credit = TakeCreditToGrant(); credit < 0) {
+      ExecutorMessage withdraw;
+      withdraw.mutable_credit()->set_credits(credit);
+      Send(std::move(withdraw));
     }
   }
 }
@@ -534,8 +574,11 @@ Task<void> ExecutorEngine::Report(std::string job_id, std::string kind, int atte
                                  {"kind", kind},
                                  {"code", outcome.error.code()}});
   }
+  ++finished_;
+  window_.Finished(clock_.Now() - start);
+  metrics_.prefetch_window().Set(window_.size());
+  attempts_.erase(AttemptKey{job_id, attempt});  // frees the slot before its credit is counted
   SendCompletion(job_id, attempt, std::move(outcome));
-  attempts_.erase(AttemptKey{std::move(job_id), attempt});
   StartPrefetched();  // the freed slot takes the next held attempt in this same turn
   metrics_.running().Set(running());
   if (attempts_.empty()) idle_.Set();

@@ -15,6 +15,7 @@
 #include "protos/cohort/v1/broker.grpc.pb.h"
 #include "services/executor/executor_metrics.h"
 #include "services/executor/job_runner.h"
+#include "services/executor/prefetch_window.h"
 
 namespace cohort::executor {
 
@@ -27,9 +28,22 @@ struct ExecutorOptions {
   // kind (the broker then also sends kinds this executor fails as "unknown_kind").
   std::vector<std::string> kinds;
   int capacity = 4;
-  // Hello.prefetch, 0..capacity: assigned attempts held unstarted beyond `capacity`, so
-  // that a slot that frees starts its next job without waiting for the broker.
+  // Hello.prefetch, 0 or more (capacity + prefetch within the broker's capacity limit,
+  // 10000): the most assigned attempts held unstarted beyond `capacity`, so that a slot
+  // that frees starts its next job without waiting for the broker.
   int prefetch = 0;
+  // true: hold a window of 0..prefetch attempts that follows the durations of finished
+  // attempts (PrefetchWindow); false: always `prefetch`.
+  bool adaptive_prefetch = false;
+  // Adaptive: the work, in time, the window holds (PrefetchWindowOptions::horizon).
+  runtime::Duration prefetch_horizon = PrefetchWindowOptions{}.horizon;
+  // Adaptive: when no attempt has finished for this long (checked once per period, so
+  // after 1-2 periods), the window forgets what it learned and closes, withdrawing its
+  // unused credit, so that an executor that sat idle, or whose slots all run long
+  // jobs, does not take a deep batch of what comes next before it knows how long that
+  // takes. An open window means attempts finish every few ms (mean / capacity is under
+  // the horizon), so 100 ms without one is a change of workload, not noise.
+  runtime::Duration prefetch_forget_after = std::chrono::milliseconds(100);
   runtime::Duration reconnect_initial = std::chrono::milliseconds(100);
   runtime::Duration reconnect_max = std::chrono::seconds(10);
   runtime::Duration drain_grace = std::chrono::seconds(30);
@@ -46,10 +60,19 @@ struct ExecutorOptions {
 // the running attempts are reported, and the engine reconnects.
 //
 // Pipelining (executor.proto): with options.prefetch > 0 the engine asks for up to
-// capacity + prefetch attempts and keeps those beyond `capacity` unstarted, in Assign
-// order, starting the next one in the same loop turn as a slot frees. They are listed
-// in heartbeats and Hello.running (their leases run); a Cancel drops one unstarted,
-// reported as "cancelled". Once draining (its own Drain or the broker's) it starts
+// capacity + window attempts (the window: options.prefetch, or with
+// options.adaptive_prefetch a PrefetchWindow within 0..prefetch that follows the
+// durations of finished attempts) and keeps those beyond `capacity` unstarted, in
+// Assign order, starting the next one in the same loop turn as a slot frees. Credit
+// tops the attempts it holds plus the credit it has granted and not yet seen used
+// (`outstanding_`) up to capacity + window: each completion carries what that takes
+// (more than 1 while the window grows, 0 or less when it shrinks: a negative credit
+// withdraws unused credit, never an assignment), and an adaptive window that closes
+// because nothing finished for options.prefetch_forget_after withdraws its credit.
+// Attempts already held when the window shrinks stay held (the protocol has no way
+// to hand one back but a drain). Held attempts are listed in heartbeats and
+// Hello.running (their leases run); a Cancel drops one unstarted, reported as
+// "cancelled". Once draining (its own Drain or the broker's) it starts
 // none and half-closes holding them: the broker takes them back without using an
 // attempt, and the engine forgets them when that stream ends cleanly. Completions
 // waiting in the outbox together go out as one CompleteBatch to a broker that takes
@@ -87,6 +110,8 @@ class ExecutorEngine {
   // Attempts assigned and held unstarted (at most options.prefetch while the broker
   // keeps to the credit).
   int prefetched() const { return static_cast<int>(prefetched_.size()); }
+  // The prefetch window now: how many unstarted attempts the engine asks to hold.
+  int prefetch_window() const { return window_.size(); }
   bool connected() const { return connected_; }
   // When a message from the broker was last read (or the current stream was opened),
   // on the loop's clock: what the watchdog measures silence from.
@@ -142,9 +167,18 @@ class ExecutorEngine {
   // A Cancel from the broker: cancels a running attempt's work, or drops a prefetched
   // one and reports it cancelled.
   void OnCancel(const cohort::v1::BrokerMessage::Cancel& cancel);
-  // Queues an attempt's Complete (with its slot's credit when the broker takes it
-  // there, else followed by a CreditGrant; no credit once draining).
+  // Queues an attempt's Complete, after the attempt has left attempts_ or prefetched_,
+  // with the credit that tops the held attempts and outstanding credit up to capacity +
+  // window (on the Complete when the broker takes it there, else as a CreditGrant of
+  // its own when not 0; no credit once draining).
   void SendCompletion(const std::string& job_id, int attempt, Outcome outcome);
+  // The credit to ask for now so that held attempts plus outstanding credit make
+  // capacity + window: at least -outstanding_ (a withdrawal takes back only unused
+  // credit). Counts it as granted.
+  int TakeCreditToGrant();
+  // Adaptive prefetch: every options.prefetch_forget_after, if no attempt finished
+  // meanwhile, closes the window and withdraws its unused credit.
+  runtime::Task<void> ForgetWhenQuiet();
   // Writes `messages` in order, merging runs of Completes into CompleteBatches when
   // the broker takes them; false if a write failed, in which case the failed message
   // and the rest are back in the outbox (a batch as its Completes).
@@ -201,6 +235,17 @@ class ExecutorEngine {
   // name a key dropped by a Cancel (skipped when reached); it holds at most what was
   // assigned since the buffer was last emptied.
   std::map<AttemptKey, cohort::v1::Job> prefetched_;
+  PrefetchWindow window_;
+  // Credit granted on the current stream and not yet used by an Assign that arrived,
+  // as far as the engine can tell: it counts its grants and withdrawals (clamped at 0,
+  // as the broker clamps them) and every Assign read. Exact while the broker honours
+  // capacity + Hello.prefetch in full, as cohort-broker does when that is within its
+  // capacity limit (10000; ExecutorApp keeps to it). A broker that lowered the bound
+  // would drop some credit unseen and this would over-count: the engine would then
+  // ask for less, never more, than it means to.
+  int outstanding_ = 0;
+  // Attempts finished so far, for ForgetWhenQuiet.
+  std::uint64_t finished_ = 0;
   // The outbox writer has taken a message it has not yet started writing (it lets
   // the loop's ready work run first): the outbox is not drained yet.
   bool writer_holds_ = false;

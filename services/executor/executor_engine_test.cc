@@ -213,6 +213,15 @@ class ExecutorEngineTest : public ::testing::Test {
     return -1;
   }
 
+  // The value of an unlabelled gauge, or -1 if it is not registered (any thread:
+  // prometheus-cpp's gauges are atomic).
+  double Gauge(const std::string& name) {
+    for (const auto& family : registry_.Collect()) {
+      if (family.name == name && !family.metric.empty()) return family.metric[0].gauge.value;
+    }
+    return -1;
+  }
+
   void TearDown() override {
     if (server_) server_->Shutdown(std::chrono::system_clock::now());
   }
@@ -650,6 +659,117 @@ TEST_F(ExecutorEngineTest, PrefetchedAttemptsSurviveABrokenStreamAndADrainHandsT
   }
   EXPECT_EQ(completed, (std::set<std::string>{"job-1", "job-2"}));
   EXPECT_EQ(engine_->prefetched(), 0);
+}
+
+// What a broker that keeps to the credit saw while it fed an executor jobs.
+struct Fed {
+  int first_grant = 0;
+  int most_held = 0;      // assigned and not yet completed, at any moment
+  int most_promised = 0;  // held plus unused credit: what the executor asked for
+  std::vector<int> completion_credits;
+};
+
+// Plays a broker with an endless queue of `kind` that assigns against credit exactly,
+// as the real one does (clamped at zero, never above `bound`), until `jobs` have
+// completed. The Hello and the first grant must not have been read yet.
+Fed FeedJobs(BrokerSide& stream, const std::string& kind, int jobs, int bound, int* credit_left = nullptr) {
+  Fed fed;
+  ExecutorMessage m;
+  if (!stream.Read(&m) || !m.has_hello() || !stream.Read(&m) || !m.has_credit()) {
+    ADD_FAILURE() << "no Hello and grant";
+    return fed;
+  }
+  fed.first_grant = m.credit().credits();
+  int credit = std::clamp(fed.first_grant, 0, bound);
+  stream.Write(PipelinedWelcome());
+  int sent = 0;
+  int completed = 0;
+  while (true) {
+    BrokerMessage batch;
+    while (credit > 0 && sent < jobs) {
+      *batch.mutable_assigns()->add_assigns() = Assign(absl::StrCat("job-", sent++), kind).assign();
+      --credit;
+    }
+    if (batch.assigns().assigns_size() > 0) stream.Write(batch);
+    fed.most_held = std::max(fed.most_held, sent - completed);
+    if (completed == jobs || !stream.Read(&m)) break;
+    if (m.has_credit()) credit = std::max(0, credit + m.credit().credits());
+    for (const auto& c : CompletesOf(m)) {
+      ++completed;
+      fed.completion_credits.push_back(c.credit());
+      credit = std::max(0, credit + c.credit());
+    }
+    fed.most_promised = std::max(fed.most_promised, sent - completed + credit);
+  }
+  if (credit_left != nullptr) *credit_left = credit;
+  return fed;
+}
+
+TEST_F(ExecutorEngineTest, AnAdaptiveWindowOpensToItsBoundForShortJobs) {
+  options_.adaptive_prefetch = true;
+  options_.prefetch = 6;  // capacity 2 (Serve): eight held at most
+  Fed fed;
+  Serve({[&](BrokerSide& stream) {
+    fed = FeedJobs(stream, "test.instant", 200, 8);
+    DrainFromBroker();
+    ReadUntilHalfClose(stream);
+  }});
+  RunEngine();
+  EXPECT_EQ(fed.first_grant, 2);  // nothing learned yet: only what it can start
+  EXPECT_EQ(fed.most_held, 8);    // the window opened to the bound...
+  EXPECT_EQ(fed.most_promised, 8);  // ...and never asked beyond it
+  EXPECT_EQ(engine_->prefetch_window(), 6);
+  // While it opened, completions asked for more than their own slot.
+  EXPECT_GT(*std::max_element(fed.completion_credits.begin(), fed.completion_credits.end()), 1);
+}
+
+TEST_F(ExecutorEngineTest, AnAdaptiveWindowStaysClosedForJobsLongerThanItsHorizon) {
+  options_.adaptive_prefetch = true;
+  options_.prefetch = 6;
+  options_.prefetch_horizon = std::chrono::milliseconds(5);  // test.slow runs 20 ms: 2 x 5 / 20 < 1
+  Fed fed;
+  Serve({[&](BrokerSide& stream) {
+    fed = FeedJobs(stream, "test.slow", 12, 8);
+    DrainFromBroker();
+    ReadUntilHalfClose(stream);
+  }});
+  RunEngine();
+  EXPECT_EQ(fed.first_grant, 2);
+  EXPECT_EQ(fed.most_held, 2);  // nothing held behind the busy slots
+  EXPECT_EQ(fed.most_promised, 2);
+  for (int credit : fed.completion_credits) EXPECT_EQ(credit, 1);
+  EXPECT_EQ(engine_->prefetch_window(), 0);
+}
+
+TEST_F(ExecutorEngineTest, AnAdaptiveWindowThatSeesNothingFinishWithdrawsItsUnusedCredit) {
+  options_.adaptive_prefetch = true;
+  options_.prefetch = 6;
+  options_.prefetch_forget_after = std::chrono::milliseconds(50);
+  int credit_left = 0;
+  int withdrawn = 0;
+  double gauge_open = -1;
+  Serve({[&](BrokerSide& stream) {
+    const Fed fed = FeedJobs(stream, "test.instant", 40, 8, &credit_left);
+    EXPECT_EQ(fed.most_held, 8);
+    gauge_open = Gauge("cohort_executor_prefetch_window");
+    // The queue is empty now: the executor's unused credit sits with the broker until
+    // the window forgets and withdraws all of it beyond its capacity.
+    ExecutorMessage m;
+    while (stream.Read(&m)) {
+      if (m.has_credit() && m.credit().credits() < 0) {
+        withdrawn = m.credit().credits();
+        break;
+      }
+    }
+    DrainFromBroker();
+    ReadUntilHalfClose(stream);
+  }});
+  RunEngine();
+  EXPECT_EQ(credit_left, 8);  // every slot and the whole window, unused
+  EXPECT_EQ(withdrawn, -6);   // back to the capacity
+  EXPECT_EQ(gauge_open, 6);
+  EXPECT_EQ(engine_->prefetch_window(), 0);
+  EXPECT_EQ(Gauge("cohort_executor_prefetch_window"), 0);
 }
 
 // The watchdog, on a manual clock that only the broker's script moves (from its gRPC

@@ -17,6 +17,11 @@ ExecutorMetrics::ExecutorMetrics(prometheus::Registry& r)
                        .Register(r)),
       running_(prometheus::BuildGauge().Name("cohort_executor_running").Help("Attempts running now.").Register(r).Add({})),
       capacity_(prometheus::BuildGauge().Name("cohort_executor_capacity").Help("Most attempts at once.").Register(r).Add({})),
+      prefetch_window_(prometheus::BuildGauge()
+                           .Name("cohort_executor_prefetch_window")
+                           .Help("Assigned attempts the executor asks to hold unstarted beyond its capacity now.")
+                           .Register(r)
+                           .Add({})),
       connected_(prometheus::BuildGauge()
                      .Name("cohort_executor_connected")
                      .Help("1 while a Connect stream to the broker is open.")

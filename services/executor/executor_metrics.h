@@ -19,6 +19,8 @@ namespace cohort::executor {
 //                                       cancelled, interrupted (drain)
 //   run_duration_seconds{kind}          run time of an attempt
 //   running, capacity                   attempts running now; most at once
+//   prefetch_window                     attempts it asks to hold unstarted beyond
+//                                       capacity now (PrefetchWindow)
 //   connected, reconnects_total         the Connect stream to the broker
 //   stream_stalls_total                 streams cancelled because the broker had sent
 //                                       nothing for 3 heartbeat intervals (wedged)
@@ -50,6 +52,7 @@ class ExecutorMetrics {
 
   prometheus::Gauge& running() { return running_; }
   prometheus::Gauge& capacity() { return capacity_; }
+  prometheus::Gauge& prefetch_window() { return prefetch_window_; }
   prometheus::Gauge& connected() { return connected_; }
   prometheus::Counter& reconnects() { return reconnects_; }
 
@@ -59,6 +62,7 @@ class ExecutorMetrics {
   prometheus::Family<prometheus::Histogram>& run_seconds_;
   prometheus::Gauge& running_;
   prometheus::Gauge& capacity_;
+  prometheus::Gauge& prefetch_window_;
   prometheus::Gauge& connected_;
   prometheus::Counter& reconnects_;
   prometheus::Counter& stream_stalls_;

@@ -41,8 +41,11 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:7072",
           "gRPC health service address, HOST:PORT (port 0 picks a free port; off loopback needs TLS or --insecure)");
 ABSL_FLAG(int, capacity, kDefaults.capacity, "most attempts running at once (1..10000)");
 ABSL_FLAG(int, prefetch, kDefaults.prefetch,
-          "assigned attempts held unstarted beyond --capacity, so a freed slot starts its next job at once "
-          "(0..capacity; -1: as capacity, at most 64)");
+          "most assigned attempts held unstarted beyond --capacity, so a freed slot starts its next job at once "
+          "(0..10000-capacity; -1: 256 with --adaptive-prefetch, else as capacity, at most 64)");
+ABSL_FLAG(bool, adaptive_prefetch, kDefaults.adaptive_prefetch,
+          "hold as many unstarted attempts as the slots finish in ~5 ms at the measured job durations, within "
+          "0..--prefetch (none for jobs longer than capacity x 5 ms); false: always --prefetch");
 ABSL_FLAG(std::string, executor_id, "", "this executor's id (default: hostname-pid)");
 ABSL_FLAG(std::string, queues, "", "comma-separated queues to serve (default: all)");
 ABSL_FLAG(std::string, labels, "", "comma-separated KEY=VALUE labels, shown by the broker's ListExecutors");
@@ -97,6 +100,7 @@ ExecutorAppOptions OptionsFromFlags(int argc, char** argv) {
   options.broker = absl::GetFlag(FLAGS_broker);
   options.capacity = absl::GetFlag(FLAGS_capacity);
   options.prefetch = absl::GetFlag(FLAGS_prefetch);
+  options.adaptive_prefetch = absl::GetFlag(FLAGS_adaptive_prefetch);
   options.executor_id = absl::GetFlag(FLAGS_executor_id);
   for (absl::string_view q : absl::StrSplit(absl::GetFlag(FLAGS_queues), ',', absl::SkipEmpty())) {
     options.queues.emplace_back(q);
