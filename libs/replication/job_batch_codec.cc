@@ -1,6 +1,8 @@
 #include "libs/replication/job_batch_codec.h"
 
+#include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_format.h"
@@ -51,23 +53,43 @@ class Reader {
 
 }  // namespace
 
+std::size_t MergedBytes(const store::JobBatch& batch) {
+  return batch.bytes() + kRecordOverheadBytes * batch.record_list().size();
+}
+
 std::string EncodeJobBatch(const store::JobBatch& batch) {
-  const std::vector<store::JobBatch::Record>& records = batch.record_list();
+  const store::JobBatch* const one[] = {&batch};
+  return EncodeJobBatches(one);
+}
+
+std::string EncodeJobBatches(absl::Span<const store::JobBatch* const> batches) {
+  std::size_t size = kBatchHeaderBytes;
+  std::size_t count = 0;
+  std::int64_t max_event_sequence = 0;
+  std::optional<std::int64_t> trim_before;
+  for (const store::JobBatch* batch : batches) {
+    size += MergedBytes(*batch);
+    count += batch->record_list().size();
+    max_event_sequence = std::max(max_event_sequence, batch->max_event_sequence());
+    if (batch->trim_events_before()) trim_before = std::max(trim_before.value_or(0), *batch->trim_events_before());
+  }
   std::string out;
-  out.reserve(kBatchHeaderBytes + batch.bytes() + kRecordOverheadBytes * records.size());
+  out.reserve(size);
   PutFixed(out, kVersion, 1);
   PutFixed(out, kKindBatch, 1);
-  PutFixed(out, static_cast<std::uint64_t>(batch.max_event_sequence()), 8);
-  PutFixed(out, batch.trim_events_before() ? 1 : 0, 1);
-  PutFixed(out, static_cast<std::uint64_t>(batch.trim_events_before().value_or(0)), 8);
-  PutFixed(out, records.size(), 4);
-  for (const store::JobBatch::Record& r : records) {
-    PutFixed(out, static_cast<std::uint64_t>(r.family), 1);
-    PutFixed(out, r.erase ? 1 : 0, 1);
-    PutFixed(out, r.key.size(), 4);
-    out.append(r.key);
-    PutFixed(out, r.value.size(), 4);
-    out.append(r.value);
+  PutFixed(out, static_cast<std::uint64_t>(max_event_sequence), 8);
+  PutFixed(out, trim_before ? 1 : 0, 1);
+  PutFixed(out, static_cast<std::uint64_t>(trim_before.value_or(0)), 8);
+  PutFixed(out, count, 4);
+  for (const store::JobBatch* batch : batches) {
+    for (const store::JobBatch::Record& r : batch->record_list()) {
+      PutFixed(out, static_cast<std::uint64_t>(r.family), 1);
+      PutFixed(out, r.erase ? 1 : 0, 1);
+      PutFixed(out, r.key.size(), 4);
+      out.append(r.key);
+      PutFixed(out, r.value.size(), 4);
+      out.append(r.value);
+    }
   }
   return out;
 }

@@ -5,6 +5,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "libs/store/job_batch.h"
 #include "libs/store/rocks_job_store.h"
 
@@ -28,6 +29,17 @@ inline constexpr std::size_t kRecordOverheadBytes = 10;
 
 // The entry for `batch` (which must be committable: batch.status() is OK).
 std::string EncodeJobBatch(const store::JobBatch& batch);
+
+// One batch entry holding `batches` (each committable, at least one) merged in order,
+// as RocksJobStore's group commit merges them into one write: every record in commit
+// order (a later record of a key overrides an earlier one), the highest
+// max_event_sequence, and the highest trim_events_before, applied after the records.
+// The same format as EncodeJobBatch: a replica of any build that reads version 1
+// applies it. Its size is kBatchHeaderBytes + the sum of MergedBytes(batch).
+std::string EncodeJobBatches(absl::Span<const store::JobBatch* const> batches);
+
+// What `batch` adds to a merged entry: its keys and values and the per-record overhead.
+std::size_t MergedBytes(const store::JobBatch& batch);
 
 // The barrier entry.
 std::string EncodeBarrier();

@@ -4,6 +4,7 @@
 #include "libs/replication/job_batch_codec.h"
 
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -74,6 +75,34 @@ TEST(JobBatchCodec, ABatchWithoutTrimDecodesWithoutTrim) {
   EXPECT_EQ(decoded->batch.records[0].family, Family::kMeta);
 }
 
+TEST(JobBatchCodec, MergedBatchesDecodeToEveryRecordInOrderWithTheHighestSequenceAndTrim) {
+  JobBatch first = SampleBatch();  // event 42, trim 7
+  JobBatch second;
+  second.PutMeta("cursor", "2");  // overrides first's cursor when applied in order
+  cohort::v1::JobEvent event;
+  event.set_sequence(40);
+  event.set_job_id("job-2");
+  second.AppendEvent(event);
+  second.TrimEventsBefore(30);
+  JobBatch third;
+  third.DeleteMeta("cursor");
+  const JobBatch* const batches[] = {&first, &second, &third};
+  std::string entry = EncodeJobBatches(batches);
+  EXPECT_EQ(entry.size(), kBatchHeaderBytes + MergedBytes(first) + MergedBytes(second) + MergedBytes(third));
+
+  absl::StatusOr<DecodedEntry> decoded = DecodeEntry(entry);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  std::vector<JobBatch::Record> expected = first.record_list();
+  expected.insert(expected.end(), second.record_list().begin(), second.record_list().end());
+  expected.insert(expected.end(), third.record_list().begin(), third.record_list().end());
+  ExpectSameRecords(decoded->batch.records, expected);
+  EXPECT_EQ(decoded->batch.max_event_sequence, 42);
+  EXPECT_EQ(decoded->batch.trim_events_before, 30);
+  // One batch merged alone is the entry EncodeJobBatch writes.
+  const JobBatch* const one[] = {&second};
+  EXPECT_EQ(EncodeJobBatches(one), EncodeJobBatch(second));
+}
+
 TEST(JobBatchCodec, ABarrierDecodesAsABarrier) {
   absl::StatusOr<DecodedEntry> decoded = DecodeEntry(EncodeBarrier());
   ASSERT_TRUE(decoded.ok()) << decoded.status();
@@ -82,7 +111,11 @@ TEST(JobBatchCodec, ABarrierDecodesAsABarrier) {
 }
 
 TEST(JobBatchCodec, EveryTruncationAndEveryExtensionIsRefused) {
-  for (const std::string& entry : {EncodeJobBatch(SampleBatch()), EncodeBarrier()}) {
+  const JobBatch sample = SampleBatch();
+  JobBatch meta;
+  meta.PutMeta("cursor", "2");
+  const JobBatch* const merged[] = {&sample, &meta, &sample};
+  for (const std::string& entry : {EncodeJobBatch(sample), EncodeJobBatches(merged), EncodeBarrier()}) {
     for (std::size_t n = 0; n < entry.size(); ++n) {
       EXPECT_EQ(DecodeEntry(entry.substr(0, n)).status().code(), absl::StatusCode::kDataLoss) << "prefix " << n;
     }
