@@ -5,7 +5,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/time/clock.h"
 #include "libs/replication/job_batch_codec.h"
 #include "libs/runtime/check.h"
 
@@ -39,28 +38,29 @@ absl::StatusOr<std::unique_ptr<ReplicatedJobStore>> ReplicatedJobStore::Open(Rep
         "records): use at least %d",
         options.raft.max_entry_bytes, limits.max_bytes, limits.max_records, largest_entry));
   }
+  if (options.merge.max_entry_commits == 0 || options.merge.max_entry_bytes > options.raft.max_entry_bytes) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "ReplicatedJobStore: merge.max_entry_commits must be positive and merge.max_entry_bytes (%d) at most "
+        "raft.max_entry_bytes (%d)",
+        options.merge.max_entry_bytes, options.raft.max_entry_bytes));
+  }
   std::function<void(const store::SyncReport&)> on_sync = std::move(options.local.on_sync);
   options.local.on_sync = nullptr;
   absl::StatusOr<std::unique_ptr<store::RocksJobStore>> local = store::RocksJobStore::Open(std::move(options.local));
   if (!local.ok()) return local.status();
-  std::unique_ptr<ReplicatedJobStore> replicated(
-      new ReplicatedJobStore(limits, std::move(on_sync), *std::move(local)));
+  std::unique_ptr<ReplicatedJobStore> replicated(new ReplicatedJobStore(limits, *std::move(local)));
   absl::StatusOr<std::unique_ptr<RaftLog>> log = RaftLog::Start(std::move(options.raft), replicated->machine_.get());
   if (!log.ok()) {
     replicated->stopped_ = true;
     return log.status();
   }
   replicated->log_ = *std::move(log);
+  replicated->merger_ = std::make_unique<CommitMerger>(replicated->log_.get(), options.merge, std::move(on_sync));
   return replicated;
 }
 
-ReplicatedJobStore::ReplicatedJobStore(store::BatchLimits limits,
-                                       std::function<void(const store::SyncReport&)> on_sync,
-                                       std::unique_ptr<store::RocksJobStore> local)
-    : limits_(limits),
-      on_sync_(std::move(on_sync)),
-      local_(std::move(local)),
-      machine_(std::make_unique<JobStoreMachine>(local_.get())) {}
+ReplicatedJobStore::ReplicatedJobStore(store::BatchLimits limits, std::unique_ptr<store::RocksJobStore> local)
+    : limits_(limits), local_(std::move(local)), machine_(std::make_unique<JobStoreMachine>(local_.get())) {}
 
 ReplicatedJobStore::~ReplicatedJobStore() { Stop(); }
 
@@ -122,23 +122,9 @@ runtime::Task<absl::Status> ReplicatedJobStore::Commit(store::JobBatch batch) {
   if (absl::Status s = batch.CheckCommittable(limits_); !s.ok()) co_return s;
   if (batch.empty()) co_return absl::OkStatus();
   if (stopped_.load()) co_return Stopped();
-  // The log refuses too, but a follower need not encode what it will not append.
+  // The log refuses too, but a follower need not queue what it will not append.
   if (LogStatus s = log_->status(); s.role != Role::kLeader) co_return NotLeaderError(s.leader);
-  const std::size_t records = batch.records();
-  const std::size_t bytes = batch.bytes();
-  const absl::Time start = absl::Now();
-  absl::StatusOr<LogPosition> at = co_await log_->Propose(EncodeJobBatch(batch));
-  const absl::Duration latency = absl::Now() - start;
-  commits_.fetch_add(1, std::memory_order_relaxed);
-  commit_nanos_.fetch_add(absl::ToInt64Nanoseconds(latency), std::memory_order_relaxed);
-  if (at.ok()) {
-    records_.fetch_add(records, std::memory_order_relaxed);
-    bytes_.fetch_add(bytes, std::memory_order_relaxed);
-  } else {
-    failed_.fetch_add(1, std::memory_order_relaxed);
-  }
-  if (on_sync_) on_sync_(store::SyncReport{1, records, bytes, latency, at.ok()});
-  co_return at.status();
+  co_return co_await merger_->Commit(batch);
 }
 
 runtime::Task<absl::Status> ReplicatedJobStore::Barrier() {
@@ -150,12 +136,14 @@ runtime::Task<absl::Status> ReplicatedJobStore::Barrier() {
 
 store::JobStoreStats ReplicatedJobStore::stats() const {
   store::JobStoreStats s;
-  s.commits = commits_.load(std::memory_order_relaxed);
-  s.syncs = s.commits;
-  s.records = records_.load(std::memory_order_relaxed);
-  s.bytes = bytes_.load(std::memory_order_relaxed);
-  s.failed_syncs = failed_.load(std::memory_order_relaxed);
-  s.sync_time = absl::Nanoseconds(commit_nanos_.load(std::memory_order_relaxed));
+  if (!merger_) return s;
+  const CommitMergerStats m = merger_->stats();
+  s.commits = m.commits;
+  s.syncs = m.entries;
+  s.records = m.records;
+  s.bytes = m.bytes;
+  s.failed_syncs = m.failed_entries;
+  s.sync_time = absl::Nanoseconds(m.propose_nanos);
   return s;
 }
 

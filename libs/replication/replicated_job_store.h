@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "libs/replication/commit_merger.h"
 #include "libs/replication/job_store_machine.h"
 #include "libs/replication/raft_log.h"
 #include "libs/replication/replicated_log.h"
@@ -19,13 +20,17 @@
 namespace cohort::replication {
 
 struct ReplicatedJobStoreOptions {
-  // This replica's own RocksDB (path, limits, read pool). on_sync is called after every
-  // replicated Commit on the committing loop's thread (commits = 1, latency = the whole
-  // replicated commit), since the local store's own synced writes are not used.
+  // This replica's own RocksDB (path, limits, read pool). on_sync is called once per
+  // log entry on the loop of the commit that proposed it (commits = the Commits merged
+  // into it, latency = the whole replicated commit), since the local store's own synced
+  // writes are not used.
   store::RocksJobStoreOptions local;
   // self, members, dir: a directory of its own, neither local.path nor inside it.
-  // raft.max_entry_bytes must hold a batch at local.limits (see job_batch_codec.h).
+  // raft.max_entry_bytes must hold a batch at local.limits (see job_batch_codec.h) and
+  // a merged entry (merge.max_entry_bytes).
   RaftLogOptions raft;
+  // How many concurrent Commits one log entry may carry (CommitMerger).
+  CommitMergerOptions merge;
 };
 
 // A store::JobStore whose Commit is an entry of a RaftLog: a batch is acknowledged only
@@ -46,8 +51,10 @@ struct ReplicatedJobStoreOptions {
 // written); UNAVAILABLE with a LeaderHint on a replica that does not lead (nothing
 // appended: retrying at the leader is safe); ABORTED when leadership was lost with the
 // entry in flight, CANCELLED when the store stopped with it in flight: either way the
-// outcome is unknown (the entry may still commit). Concurrent Commits are pipelined,
-// one log entry each; libraft writes the entries queued meanwhile in one disk write.
+// outcome is unknown (the entry may still commit). Concurrent Commits share log
+// entries (CommitMerger: one entry in flight; the commits that arrive meanwhile go out
+// together as the next one, applied on every replica as one RocksDB write); when an
+// entry fails, its commits and those queued behind it fail with its status.
 //
 // Threading: JobStore methods from any loop, as RocksJobStore; status(), counters(),
 // SetStatusListener from any thread. Stop blocks. Every call must have returned before
@@ -73,9 +80,13 @@ class ReplicatedJobStore final : public store::JobStore {
   runtime::Task<absl::StatusOr<cohort::v1::Job>> GetJob(std::string id) override;
   runtime::Task<absl::StatusOr<std::vector<cohort::v1::JobEvent>>> ReadEvents(
       std::int64_t from_sequence, std::size_t max_count, std::size_t max_bytes) override;
-  // commits = syncs: Commits proposed to the log as its leader (ok or not; one entry
-  // each); failed_syncs: those that failed; sync_time: their total latency.
+  // commits: Commits proposed to the log as its leader (ok or not); syncs: log entries
+  // they went out in; failed_syncs: entries that failed; sync_time: the entries' total
+  // latency; records, bytes: of the entries that committed.
   store::JobStoreStats stats() const override;
+
+  // The merging of commits into entries (entries, commits per entry). Any thread.
+  CommitMergerStats merge_stats() const { return merger_->stats(); }
   store::BatchLimits limits() const override { return limits_; }
 
   // This replica's view (role, term, leader, last_applied). Any thread; O(1).
@@ -112,17 +123,14 @@ class ReplicatedJobStore final : public store::JobStore {
   void Stop();
 
  private:
-  ReplicatedJobStore(store::BatchLimits limits, std::function<void(const store::SyncReport&)> on_sync,
-                     std::unique_ptr<store::RocksJobStore> local);
+  ReplicatedJobStore(store::BatchLimits limits, std::unique_ptr<store::RocksJobStore> local);
 
   const store::BatchLimits limits_;
-  const std::function<void(const store::SyncReport&)> on_sync_;
   std::unique_ptr<store::RocksJobStore> local_;
   std::unique_ptr<JobStoreMachine> machine_;
   std::unique_ptr<RaftLog> log_;
+  std::unique_ptr<CommitMerger> merger_;  // over log_
   std::atomic<bool> stopped_{false};
-  std::atomic<std::uint64_t> commits_{0}, records_{0}, bytes_{0}, failed_{0};
-  std::atomic<std::int64_t> commit_nanos_{0};
 };
 
 }  // namespace cohort::replication

@@ -4,10 +4,14 @@
 // leader's unsynced RocksDB write), one disk for all.
 //
 //   replicated_job_store_bench [--commits=2000] [--jobs=16] [--concurrency=16] [--dir=/tmp]
+//                              [--max_entry_commits=1,256]
 //
 // For each store: the latency of sequential commits (p50/p99, nearest rank, from the
 // Commit call to the task resuming), then the throughput of `concurrency` tasks on one
-// loop committing `commits` batches between them.
+// loop committing `commits` batches between them. The replicated group is measured once
+// per --max_entry_commits value (a fresh group each; 1: one log entry per commit, no
+// merging). "commits per sync": commits per synced write (plain) or per log entry
+// (replicated) in the throughput phase.
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -22,6 +26,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "libs/replication/replicated_job_store.h"
@@ -33,6 +38,8 @@ ABSL_FLAG(int, commits, 2000, "batches to commit, per phase");
 ABSL_FLAG(int, jobs, 16, "jobs per batch (each with its event)");
 ABSL_FLAG(int, concurrency, 16, "concurrent committers in the throughput phase");
 ABSL_FLAG(std::string, dir, "/tmp", "where the stores' temp dirs go");
+ABSL_FLAG(std::vector<std::string>, max_entry_commits, std::vector<std::string>({"1", "256"}),
+          "CommitMergerOptions::max_entry_commits of each replicated group measured, in turn");
 
 namespace cohort::replication {
 namespace {
@@ -84,19 +91,20 @@ runtime::Task<void> Committer(store::JobStore& store, int first, int step, int e
   }
 }
 
-void Measure(const char* name, store::JobStore& store, runtime::EventLoop& loop) {
+void Measure(const std::string& name, store::JobStore& store, runtime::EventLoop& loop) {
   const int commits = absl::GetFlag(FLAGS_commits);
   std::vector<double> latency_ms;
   for (int n = 0; n < commits; ++n) {
     absl::Time t0 = absl::Now();
     absl::Status s = runtime::RunUntilComplete(loop, store.Commit(Batch(n)));
     if (!s.ok()) {
-      std::fprintf(stderr, "%s commit: %s\n", name, s.ToString().c_str());
+      std::fprintf(stderr, "%s commit: %s\n", name.c_str(), s.ToString().c_str());
       std::exit(1);
     }
     latency_ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - t0));
   }
   const int concurrency = absl::GetFlag(FLAGS_concurrency);
+  const store::JobStoreStats before = store.stats();
   absl::Time began = absl::Now();
   std::vector<runtime::TaskHandle<void>> tasks;
   for (int c = 0; c < concurrency; ++c) {
@@ -106,23 +114,17 @@ void Measure(const char* name, store::JobStore& store, runtime::EventLoop& loop)
     return std::all_of(tasks.begin(), tasks.end(), [](auto& t) { return t.Done(); });
   });
   double seconds = absl::ToDoubleSeconds(absl::Now() - began);
-  std::printf("%-11s sequential %d x %d jobs: p50 %.3f ms  p99 %.3f ms | %d concurrent: %.0f commits/s (%.0f jobs/s)\n",
-              name, commits, absl::GetFlag(FLAGS_jobs), NearestRank(latency_ms, 0.5), NearestRank(latency_ms, 0.99),
-              concurrency, commits / seconds, commits * absl::GetFlag(FLAGS_jobs) / seconds);
+  const store::JobStoreStats after = store.stats();
+  std::printf(
+      "%-14s sequential %d x %d jobs: p50 %.3f ms  p99 %.3f ms | %d concurrent: %.0f commits/s (%.0f jobs/s), "
+      "%.1f commits per sync\n",
+      name.c_str(), commits, absl::GetFlag(FLAGS_jobs), NearestRank(latency_ms, 0.5), NearestRank(latency_ms, 0.99),
+      concurrency, commits / seconds, commits * absl::GetFlag(FLAGS_jobs) / seconds,
+      static_cast<double>(after.commits - before.commits) / std::max<std::uint64_t>(1, after.syncs - before.syncs));
 }
 
-int Main() {
-  runtime::EventLoop loop;
-  {
-    absl::StatusOr<std::unique_ptr<store::RocksJobStore>> plain =
-        store::RocksJobStore::Open(store::RocksJobStoreOptions{.path = TempDir("plain_store")});
-    if (!plain.ok()) {
-      std::fprintf(stderr, "open: %s\n", plain.status().ToString().c_str());
-      return 1;
-    }
-    Measure("plain", **plain, loop);
-  }
-
+// A fresh group of three replicas merging up to `max_entry_commits` commits per entry.
+int MeasureGroup(std::size_t max_entry_commits, runtime::EventLoop& loop) {
   constexpr int kMembers = 3;
   std::vector<Member> members;
   for (int i = 0; i < kMembers; ++i) {
@@ -135,6 +137,7 @@ int Main() {
     options.raft.self = members[i];
     options.raft.members = members;
     options.raft.dir = TempDir("replica_raft");
+    options.merge.max_entry_commits = max_entry_commits;
     absl::StatusOr<std::unique_ptr<ReplicatedJobStore>> replica = ReplicatedJobStore::Open(std::move(options));
     if (!replica.ok()) {
       std::fprintf(stderr, "open replica: %s\n", replica.status().ToString().c_str());
@@ -154,8 +157,31 @@ int Main() {
     std::fprintf(stderr, "no leader within 30 s\n");
     return 1;
   }
-  Measure("replicated", *replicas[leader], loop);
+  Measure(absl::StrCat("replicated/", max_entry_commits), *replicas[leader], loop);
   for (auto& r : replicas) r->Stop();
+  return 0;
+}
+
+int Main() {
+  runtime::EventLoop loop;
+  {
+    absl::StatusOr<std::unique_ptr<store::RocksJobStore>> plain =
+        store::RocksJobStore::Open(store::RocksJobStoreOptions{.path = TempDir("plain_store")});
+    if (!plain.ok()) {
+      std::fprintf(stderr, "open: %s\n", plain.status().ToString().c_str());
+      return 1;
+    }
+    Measure("plain", **plain, loop);
+  }
+
+  for (const std::string& value : absl::GetFlag(FLAGS_max_entry_commits)) {
+    std::size_t max_entry_commits = 0;
+    if (!absl::SimpleAtoi(value, &max_entry_commits) || max_entry_commits == 0) {
+      std::fprintf(stderr, "--max_entry_commits: \"%s\" is not a positive integer\n", value.c_str());
+      return 1;
+    }
+    if (int rc = MeasureGroup(max_entry_commits, loop); rc != 0) return rc;
+  }
   return 0;
 }
 
