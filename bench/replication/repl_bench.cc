@@ -15,6 +15,7 @@
 //   bazel build --config=ci //bench/replication:repl_bench //services/broker:cohort-broker \
 //     //services/executor:cohort-executor
 //   bazel-bin/bench/replication/repl_bench [--kills=20] [--e2e_jobs=20000] [--broker=...] [--executor=...]
+//     [--replicated_variants='--raft-max-entry-commits=1,']   (one group per variant)
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -27,6 +28,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
@@ -42,7 +44,11 @@ ABSL_FLAG(std::string, executor, "bazel-bin/services/executor/cohort-executor", 
 ABSL_FLAG(double, submit_seconds, 5, "seconds of durable submits per mode");
 ABSL_FLAG(int, e2e_jobs, 20000, "jobs of the end-to-end run per mode");
 ABSL_FLAG(int, round_trips, 1000, "sequential Submit + WaitFor round trips per mode");
-ABSL_FLAG(int, kills, 20, "leader kill -9s for the failover distribution (replicated mode)");
+ABSL_FLAG(int, kills, 20, "leader kill -9s for the failover distribution (replicated mode, the last group; 0: none)");
+ABSL_FLAG(std::vector<std::string>, replicated_variants, std::vector<std::string>({""}),
+          "one replicated group is measured per variant, in turn: the extra cohort-broker flags of its replicas, "
+          "space-separated (\"\": the defaults); e.g. --replicated_variants='--raft-max-entry-commits=1,' for a "
+          "group without merged raft entries, then one with the defaults");
 
 namespace cohort::bench {
 namespace {
@@ -269,26 +275,33 @@ int Main() {
     Measure("single", absl::StrCat("127.0.0.1:", port));
     (void)single->Terminate();
   }
-  ReplicaCluster::Options options;
-  options.broker_binary = Absolute(absl::GetFlag(FLAGS_broker));
-  options.extra_flags = {"--min-free-disk=0"};  // the broker's defaults otherwise, as the single one
-  ReplicaCluster cluster(dir.Path("group"), options);
-  for (int i = 0; i < cluster.size(); ++i) OrDie(cluster.Start(i), "replica");
-  const int leader = cluster.AwaitLeader(absl::Seconds(15));
-  if (leader < 0) {
-    std::fprintf(stderr, "no leader in 15 s\n");
-    return 1;
+  const std::vector<std::string> variants = absl::GetFlag(FLAGS_replicated_variants);
+  for (std::size_t v = 0; v < variants.size(); ++v) {
+    const std::string mode = variants[v].empty() ? "replicated" : absl::StrCat("replicated[", variants[v], "]");
+    ReplicaCluster::Options options;
+    options.broker_binary = Absolute(absl::GetFlag(FLAGS_broker));
+    options.extra_flags = {"--min-free-disk=0"};  // the broker's defaults otherwise, as the single one
+    for (absl::string_view flag : absl::StrSplit(variants[v], ' ', absl::SkipEmpty())) {
+      options.extra_flags.emplace_back(flag);
+    }
+    ReplicaCluster cluster(dir.Path(absl::StrCat("group", v)), options);
+    for (int i = 0; i < cluster.size(); ++i) OrDie(cluster.Start(i), "replica");
+    const int leader = cluster.AwaitLeader(absl::Seconds(15));
+    if (leader < 0) {
+      std::fprintf(stderr, "no leader in 15 s\n");
+      return 1;
+    }
+    const double changes_before = cluster.Metric(leader, "cohort_broker_replica_leader_changes_total").value_or(0);
+    Measure(mode, cluster.ClientList());
+    const int now_leading = cluster.AwaitLeader(absl::Seconds(10));
+    // Leader changes nobody caused (an election timeout missed under CPU load), seen by
+    // the replica leading now; a replica that exited and restarted counts from zero.
+    std::printf("%s unforced_leader_changes=%.0f (leader %d at start, %d now)\n", mode.c_str(),
+                cluster.Metric(now_leading, "cohort_broker_replica_leader_changes_total").value_or(0) -
+                    (now_leading == leader ? changes_before : 0),
+                leader + 1, now_leading + 1);
+    if (v + 1 == variants.size() && absl::GetFlag(FLAGS_kills) > 0) Failover(cluster);
   }
-  const double changes_before = cluster.Metric(leader, "cohort_broker_replica_leader_changes_total").value_or(0);
-  Measure("replicated", cluster.ClientList());
-  const int now_leading = cluster.AwaitLeader(absl::Seconds(10));
-  // Leader changes nobody caused (an election timeout missed under CPU load), seen by
-  // the replica leading now; a replica that exited and restarted counts from zero.
-  std::printf("replicated unforced_leader_changes=%.0f (leader %d at start, %d now)\n",
-              cluster.Metric(now_leading, "cohort_broker_replica_leader_changes_total").value_or(0) -
-                  (now_leading == leader ? changes_before : 0),
-              leader + 1, now_leading + 1);
-  Failover(cluster);
   return 0;
 }
 
