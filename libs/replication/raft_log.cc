@@ -14,6 +14,7 @@ extern "C" {
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <thread>
 #include <utility>
@@ -36,8 +37,8 @@ using ChangeDone = runtime::Completer<absl::Status>;
 
 // One membership change asked of the log's thread.
 struct ChangeOrder {
-  enum Kind { kAdd, kRemove } kind;
-  Member member;  // kRemove: only the id
+  enum Kind { kAdd, kRemove, kTransfer } kind;
+  Member member;  // kRemove, kTransfer: only the id (kTransfer: 0 for any voter)
 };
 
 // Every entry is the proposing leader's term and the payload's length (8 bytes each,
@@ -186,6 +187,15 @@ class RaftLog::Impl {
     bool promoting = false;
   };
 
+  // One raft_transfer in flight. Kept (in last_transfer_) after its callback until the
+  // next transfer starts or the log closes: libraft's TimeoutNow send lives in it.
+  struct TransferRequest {
+    struct raft_transfer req;
+    Impl* impl;
+    std::uint64_t to;
+    ChangeDone done;
+  };
+
   // One raft_apply in flight: freed by its callback, which libraft always calls
   // (LEADERSHIPLOST when the member steps down or closes).
   struct ApplyRequest {
@@ -290,6 +300,12 @@ class RaftLog::Impl {
       raft_uv_close(&self->io_);
       RaftDnsTransportClose(&self->transport_);
       self->CloseHandles();
+      // libraft calls a pending transfer's callback while closing; if it did not, the
+      // caller still gets its one answer.
+      if (self->transfer_ != nullptr) {
+        self->transfer_->done(absl::CancelledError("the replicated log stopped during the leadership transfer"));
+        self->transfer_ = nullptr;
+      }
     });
   }
 
@@ -305,7 +321,13 @@ class RaftLog::Impl {
       stop = self->stopping_;
     }
     for (Proposal& p : inbox) self->ProposeOnLoop(std::move(p.entry), p.done);
-    for (PendingChange& c : changes) self->ChangeOnLoop(std::move(c.order), c.done);
+    for (PendingChange& c : changes) {
+      if (c.order.kind == ChangeOrder::kTransfer) {
+        self->TransferOnLoop(c.order.member.id, c.done);
+      } else {
+        self->ChangeOnLoop(std::move(c.order), c.done);
+      }
+    }
     if (stop && !self->closing_) self->CloseRaft();
   }
 
@@ -476,7 +498,7 @@ class RaftLog::Impl {
       if (order.member.id == raft_.id) {
         delete request;
         done(absl::FailedPreconditionError(absl::StrCat(
-            "replica ", order.member.id, " is the leader: stop it first (another replica is elected), then remove it")));
+            "replica ", order.member.id, " is the leader: transfer leadership first, then remove it at the new leader")));
         return;
       }
       rv = raft_remove(&raft_, &request->req, order.member.id, &Impl::OnChanged);
@@ -503,6 +525,72 @@ class RaftLog::Impl {
       return;
     }
     change_in_flight_ = true;
+  }
+
+  void TransferOnLoop(std::uint64_t to, ChangeDone done) {
+    if (closing_) {
+      done(absl::CancelledError("the replicated log is stopping"));
+      return;
+    }
+    if (raft_state(&raft_) != RAFT_LEADER) {
+      done(NotLeaderError(KnownLeader()));
+      return;
+    }
+    if (to == raft_.id) {
+      done(absl::OkStatus());
+      return;
+    }
+    if (transfer_ != nullptr || raft_.transfer != nullptr) {
+      done(absl::FailedPreconditionError("a leadership transfer is in progress: retry once it is done"));
+      return;
+    }
+    if (to != 0) {
+      const raft_server* target = nullptr;
+      for (unsigned i = 0; i < raft_.configuration.n; ++i) {
+        if (raft_.configuration.servers[i].id == to) target = &raft_.configuration.servers[i];
+      }
+      if (target == nullptr) {
+        done(absl::NotFoundError(absl::StrCat("replica ", to, " is not a member")));
+        return;
+      }
+      if (target->role != RAFT_VOTER) {
+        done(absl::FailedPreconditionError(absl::StrCat("replica ", to, " is not a voter: it cannot lead")));
+        return;
+      }
+    }
+    last_transfer_ = std::make_unique<TransferRequest>(TransferRequest{{}, this, to, done});
+    last_transfer_->req.data = last_transfer_.get();
+    int rv = raft_transfer(&raft_, &last_transfer_->req, to, &Impl::OnTransferred);
+    if (rv != 0) {
+      last_transfer_.reset();
+      if (rv == RAFT_NOTFOUND) {
+        done(absl::FailedPreconditionError("there is no other voter to hand leadership to"));
+      } else if (rv == RAFT_NOTLEADER) {
+        done(NotLeaderError(KnownLeader()));
+      } else {
+        done(RaftError("leadership transfer", rv, raft_errmsg(&raft_)));
+      }
+      return;
+    }
+    transfer_ = last_transfer_.get();
+  }
+
+  // libraft: the target leads, or the election timeout passed. Success is judged by
+  // this member's own role: stepped down (for the new leader's higher term) or not.
+  static void OnTransferred(struct raft_transfer* req) {
+    auto* request = static_cast<TransferRequest*>(req->data);
+    Impl* self = request->impl;
+    if (self->transfer_ != request) return;  // answered already (CloseRaft)
+    self->transfer_ = nullptr;
+    if (self->closing_) {
+      request->done(absl::CancelledError("the replicated log stopped during the leadership transfer"));
+    } else if (raft_state(&self->raft_) == RAFT_LEADER) {
+      request->done(absl::DeadlineExceededError(absl::StrCat(
+          "replica ", request->to != 0 ? request->to : std::uint64_t{req->id}, " did not take over within the election timeout (down, or far behind?); this replica "
+          "still leads")));
+    } else {
+      request->done(absl::OkStatus());
+    }
   }
 
   static void OnChanged(struct raft_change* req, int status) {
@@ -659,6 +747,8 @@ class RaftLog::Impl {
   std::uint64_t last_applied_term_ = 0;
   std::uint64_t snapshots_sent_ = 0;
   bool change_in_flight_ = false;  // a ChangeRequest's callbacks are pending
+  std::unique_ptr<TransferRequest> last_transfer_;  // see TransferRequest
+  TransferRequest* transfer_ = nullptr;             // the transfer awaiting its answer
   int (*uv_send_)(raft_io*, raft_io_send*, const raft_message*, raft_io_send_cb) = nullptr;
   int (*uv_start_)(raft_io*, unsigned, raft_io_tick_cb, raft_io_recv_cb) = nullptr;
   raft_io_recv_cb raft_recv_ = nullptr;
@@ -744,6 +834,15 @@ runtime::Task<absl::Status> RaftLog::RemoveMember(std::uint64_t id) {
   }
   co_return co_await runtime::ExternalCompletion<absl::Status>(
       [this, id](ChangeDone done) { impl_->SubmitChange(ChangeOrder{ChangeOrder::kRemove, Member{id, ""}}, done); });
+}
+
+runtime::Task<absl::Status> RaftLog::TransferLeadership(std::uint64_t to) {
+  if (to > kMaxMemberId) {
+    co_return absl::InvalidArgumentError(absl::StrCat("replica id ", to, " is invalid: use 1..", kMaxMemberId));
+  }
+  co_return co_await runtime::ExternalCompletion<absl::Status>([this, to](ChangeDone done) {
+    impl_->SubmitChange(ChangeOrder{ChangeOrder::kTransfer, Member{to, ""}}, done);
+  });
 }
 
 std::size_t ReplicationProgress::voters() const {

@@ -138,7 +138,8 @@ class RaftLog final : public ReplicatedLog {
   // on the leader only. Each completes once the new configuration is committed. Errors:
   //   UNAVAILABLE with a LeaderHint: this member does not lead (nothing changed);
   //   FAILED_PRECONDITION: another change is still in progress, or the change would
-  //     remove the leader itself (stop it first: a new leader is elected without it);
+  //     remove the leader itself (TransferLeadership first, then remove it at the new
+  //     leader);
   //   INVALID_ARGUMENT: an id of 0 or an address that is not HOST:PORT (port 1..65535);
   //   ALREADY_EXISTS: the id is a member at another address, or the address is
   //     another member's; NOT_FOUND: RemoveMember of an id that is not a member;
@@ -156,6 +157,22 @@ class RaftLog final : public ReplicatedLog {
   // one left a spare by a failed AddMember is promoted. Resumes on the caller's loop.
   runtime::Task<absl::Status> AddMember(Member member);
   runtime::Task<absl::Status> RemoveMember(std::uint64_t id);
+
+  // Hands leadership to voter `to` (Raft thesis 3.10; libraft's raft_transfer): the
+  // leader stops accepting proposals (they fail UNAVAILABLE naming itself: retry), brings
+  // `to` up to date and tells it to start an election at once, so the group changes
+  // leader without waiting for an election timeout. `to` 0: libraft picks a voter that
+  // is up to date. On the leader only; resumes on the caller's loop. OK once this member
+  // has stepped down (normally `to` leads by then: read status() there). Errors:
+  //   UNAVAILABLE with a LeaderHint: this member does not lead (nothing changed);
+  //   OK at once if `to` is this member (it leads already);
+  //   INVALID_ARGUMENT: an id outside 1..1000000; NOT_FOUND: `to` is not a member;
+  //   FAILED_PRECONDITION: `to` is not a voter, there is no other voter, or a transfer
+  //     is in progress already;
+  //   DEADLINE_EXCEEDED: `to` did not take over within the election timeout (it is
+  //     down or far behind): this member still leads and accepts proposals again;
+  //   CANCELLED: the log stopped meanwhile.
+  runtime::Task<absl::Status> TransferLeadership(std::uint64_t to);
 
   class Impl;
 

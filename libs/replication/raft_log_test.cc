@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <iostream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -687,6 +688,87 @@ TEST_F(RaftLogTest, AFollowerKnowsTheLeadersCommitIndexAndWhenItLastHeardALeader
                                      !machines_[follower]->status().leader.has_value(); }));
   EXPECT_EQ(logs_[follower]->progress().leader_contact, heard);
   EXPECT_GE(logs_[follower]->progress().leader_commit, last.index);
+}
+
+TEST_F(RaftLogTest, LeadershipMovesToTheNamedVoterWithoutAnElectionTimeoutAndLosesNothing) {
+  // An election timeout this long would show: a transfer needs none.
+  options_.election_timeout = absl::Seconds(5);
+  StartAll();
+  const int leader = WaitForLeader(0, absl::Seconds(15));
+  ASSERT_GE(leader, 0);
+  const std::uint64_t term = TermOf(leader);
+  std::vector<Applied> acked;
+  for (int n = 0; n < 5; ++n) {
+    std::string entry = absl::StrCat("before-", n);
+    acked.push_back(Applied{ProposeAtLeader(entry), entry});
+  }
+  const int target = (leader + 1) % kMembers;
+
+  // Proposals in flight while leadership moves: each acknowledged one is kept, the
+  // others fail (UNAVAILABLE: not appended; ABORTED: may have committed).
+  std::vector<runtime::TaskHandle<absl::StatusOr<LogPosition>>> inflight;
+  for (int n = 0; n < 20; ++n) {
+    inflight.push_back(runtime::Spawn(loop_, logs_[leader]->Propose(absl::StrCat("during-", n))));
+  }
+  const absl::Time asked = absl::Now();
+  absl::Status moved = runtime::RunUntilComplete(loop_, logs_[leader]->TransferLeadership(members_[target].id));
+  ASSERT_TRUE(moved.ok()) << moved;
+  ASSERT_EQ(WaitForLeader(term, absl::Seconds(5)), target);
+  const absl::Duration took = absl::Now() - asked;
+  std::cout << "leadership moved to member " << target + 1 << " in " << took << std::endl;
+  EXPECT_LT(took, absl::Seconds(3)) << "no faster than an election timeout";
+  EXPECT_EQ(TermOf(target), term + 1);
+  loop_.RunUntil([&] {
+    for (auto& h : inflight) {
+      if (!h.Done()) return false;
+    }
+    return true;
+  });
+  for (int n = 0; n < 20; ++n) {
+    absl::StatusOr<LogPosition> at = inflight[n].TakeResult();
+    if (at.ok()) {
+      acked.push_back(Applied{*at, absl::StrCat("during-", n)});
+    } else {
+      EXPECT_TRUE(at.status().code() == absl::StatusCode::kUnavailable ||
+                  at.status().code() == absl::StatusCode::kAborted)
+          << at.status();
+    }
+  }
+  // The old leader follows; the new one commits.
+  absl::StatusOr<LogPosition> refused = Propose(leader, "at-the-old-leader");
+  EXPECT_EQ(LeaderHint(refused.status()), members_[target]);
+  const LogPosition last = ProposeAtLeader("after");
+  EXPECT_EQ(last.term, term + 1);
+  acked.push_back(Applied{last, "after"});
+  std::size_t count;
+  {
+    absl::MutexLock lock(&mu_);
+    count = machines_[target]->applied().size();
+  }
+  ExpectIdenticalReplicas(count);
+  for (int i = 0; i < kMembers; ++i) ExpectAcknowledged(i, acked);
+}
+
+TEST_F(RaftLogTest, LeadershipTransfersAreRefusedWithClearErrors) {
+  StartAll();
+  const int leader = WaitForLeader();
+  ASSERT_GE(leader, 0);
+  const int follower = (leader + 1) % kMembers;
+  auto transfer = [&](int at, std::uint64_t to) {
+    return runtime::RunUntilComplete(loop_, logs_[at]->TransferLeadership(to));
+  };
+  EXPECT_EQ(LeaderHint(transfer(follower, members_[leader].id)), members_[leader]);
+  EXPECT_EQ(transfer(leader, 99).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(transfer(leader, 1'000'001).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(transfer(leader, members_[leader].id).ok()) << "it leads already";
+  // A target that is down does not take over: the leader keeps leading and committing.
+  StopMember(follower);
+  const absl::Status late = transfer(leader, members_[follower].id);
+  EXPECT_EQ(late.code(), absl::StatusCode::kDeadlineExceeded) << late;
+  EXPECT_EQ(WaitForLeader(), leader);
+  absl::StatusOr<LogPosition> at = Propose(leader, "still-leading");
+  ASSERT_TRUE(at.ok()) << at.status();
+  ExpectIdenticalReplicas(1);
 }
 
 }  // namespace

@@ -55,11 +55,22 @@ class JobBatch {
   // iff PENDING with not_before. Ids and, for QUEUED jobs, queue names must be 1-256
   // printable ASCII bytes.
   void PutJob(const cohort::v1::Job& job, const cohort::v1::Job* previous);
+  // The same with `serialized` being job.SerializeAsString(), made by the caller (who
+  // may reuse it, e.g. for the event) so that the job is not encoded twice. Stored as
+  // given: the caller guarantees that it encodes `job`.
+  void PutJob(const cohort::v1::Job& job, const cohort::v1::Job* previous, std::string serialized);
   // Deletes `job` (its currently stored version) and its index entries (retention).
   void DeleteJob(const cohort::v1::Job& job);
   // Appends event under event.sequence(), which must be positive; the broker assigns
   // increasing numbers.
   void AppendEvent(const cohort::v1::JobEvent& event);
+  // The same for an event whose job is given encoded (`job`: a serialized Job) instead of
+  // in event.job, which must be unset: stores the bytes event.SerializeAsString() would
+  // give with event.job holding it, without parsing or copying the job (unless the event
+  // has unknown fields, which a serializer writes after the job).
+  void AppendEvent(const cohort::v1::JobEvent& event, absl::string_view job);
+  // Makes room for `records` more records without reallocating (a Submit of many jobs).
+  void Reserve(std::size_t records) { records_.reserve(records_.size() + records); }
   // Sets a meta value (e.g. the scheduler's cursor); key is 1-256 printable ASCII bytes.
   void PutMeta(absl::string_view key, absl::string_view value);
   // Deletes a meta value (e.g. a deleted queue's settings).
