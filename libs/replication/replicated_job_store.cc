@@ -91,6 +91,11 @@ runtime::Task<absl::Status> ReplicatedJobStore::RemoveMember(std::uint64_t id) {
   co_return co_await log_->RemoveMember(id);
 }
 
+runtime::Task<absl::Status> ReplicatedJobStore::TransferLeadership(std::uint64_t to) {
+  if (stopped_ || !log_) co_return Stopped();
+  co_return co_await log_->TransferLeadership(to);
+}
+
 void ReplicatedJobStore::SetStatusListener(std::function<void(const LogStatus&)> listener) {
   machine_->SetStatusListener(std::move(listener));
 }

@@ -99,6 +99,9 @@ class ReplicatedJobStore final : public store::JobStore {
   // loop; UNAVAILABLE after Stop.
   runtime::Task<absl::Status> AddMember(Member member);
   runtime::Task<absl::Status> RemoveMember(std::uint64_t id);
+  // Hands leadership to voter `to` (0: one that is up to date), on the leader
+  // (RaftLog::TransferLeadership). From any loop; UNAVAILABLE after Stop.
+  runtime::Task<absl::Status> TransferLeadership(std::uint64_t to);
 
   // Called on the raft thread whenever role, term or leader change; it must be quick
   // and must not call Stop. Changes before it is set are not replayed: read status()
