@@ -61,6 +61,9 @@ ABSL_FLAG(std::string, health_listen, "",
 ABSL_FLAG(std::int64_t, ready_max_lag_entries, cohort::broker::ReadinessRule{}.max_lag_entries,
           "replicated mode: a follower this many raft entries or fewer behind the leader's commit index counts as "
           "caught up (Ready, --health-listen SERVING); 1..100000000");
+ABSL_FLAG(std::int64_t, raft_max_entry_commits, cohort::broker::ReplicaConfig{}.max_entry_commits,
+          "replicated mode: at most this many concurrent commits share one raft entry (1: one entry per commit); "
+          "1..4096");
 ABSL_FLAG(std::string, raft_dir, "",
           "replicated mode: the raft log's directory (default: <--data-dir>/raft; the jobs are then in "
           "<--data-dir>/jobs)");
@@ -113,6 +116,11 @@ int Main(int argc, char** argv) {
     Die(absl::StrCat("--ready-max-lag-entries=", lag, " is out of range: use 1 to 100000000"));
   } else if (replica_config.has_value()) {
     replica_config->readiness.max_lag_entries = static_cast<std::uint64_t>(lag);
+  }
+  if (const std::int64_t commits = absl::GetFlag(FLAGS_raft_max_entry_commits); commits < 1 || commits > 4096) {
+    Die(absl::StrCat("--raft-max-entry-commits=", commits, " is out of range: use 1 to 4096"));
+  } else if (replica_config.has_value()) {
+    replica_config->max_entry_commits = static_cast<std::size_t>(commits);
   }
   if (replica_config.has_value() && listen.port == 0) {
     Die("--listen needs a fixed port with --replicas: clients are given every replica's address");

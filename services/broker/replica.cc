@@ -103,6 +103,7 @@ absl::StatusOr<std::unique_ptr<Replica>> Replica::Open(const ReplicaConfig& conf
   options.raft.members = config.members;
   options.raft.dir = config.raft_dir;
   options.raft.join = config.join;
+  options.merge.max_entry_commits = config.max_entry_commits;
   absl::StatusOr<std::unique_ptr<replication::ReplicatedJobStore>> store =
       replication::ReplicatedJobStore::Open(std::move(options));
   if (!store.ok()) return store.status();

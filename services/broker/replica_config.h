@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -32,6 +33,9 @@ struct ReplicaConfig {
   std::optional<common::HostPort> health_listen;
   // When the replica counts as Ready (--ready-max-lag-entries sets max_lag_entries).
   ReadinessRule readiness;
+  // --raft-max-entry-commits: at most this many concurrent commits share one raft entry
+  // (replication::CommitMergerOptions::max_entry_commits).
+  std::size_t max_entry_commits = 256;
 };
 
 // The replica configuration from cohort-broker's flags, or nullopt when neither
