@@ -38,6 +38,7 @@ const std::vector<MethodRule>& Rules() {
       {"/cohort.v1.ReplicaAdmin/ListReplicas", ScopesOf({S::kAdmin})},
       {"/cohort.v1.ReplicaAdmin/AddReplica", ScopesOf({S::kAdmin})},
       {"/cohort.v1.ReplicaAdmin/RemoveReplica", ScopesOf({S::kAdmin})},
+      {"/cohort.v1.ReplicaAdmin/TransferLeadership", ScopesOf({S::kAdmin})},
       {"/cohort.v1.Scheduler/CreateSchedule", ScopesOf({S::kAdmin})},
       {"/cohort.v1.Scheduler/GetSchedule", ScopesOf({S::kRead})},
       {"/cohort.v1.Scheduler/ListSchedules", ScopesOf({S::kRead})},

@@ -8,7 +8,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "libs/common/log.h"
+#include "libs/runtime/runtime.h"
+#include "libs/runtime/sleep.h"
 #include "libs/store/rocks_job_store.h"
 
 namespace cohort::broker {
@@ -39,17 +42,35 @@ const char* RoleName(replication::Role role) {
   std::_Exit(kExitLostLeadership);
 }
 
+absl::Status MakeDirectory(const std::string& path) {
+  std::error_code error;
+  std::filesystem::create_directories(path, error);
+  if (error) return absl::UnavailableError(absl::StrCat("cannot create ", path, ": ", error.message()));
+  return absl::OkStatus();
+}
+
+// How often a commit refused during a leadership transfer looks whether it has ended.
+constexpr runtime::Duration kHandoverPoll = std::chrono::milliseconds(10);
+
+}  // namespace
+
 // The engine's store while this replica serves: the replicated store, except that a
-// commit that failed because leadership moved ends the process (see Replica).
+// commit that failed because leadership moved ends the process (see Replica); during
+// a TransferLeadership it first waits for FinishHandover, so that the transfer's
+// TimeoutNow goes out and its caller hears the outcome.
 class LeaderStore final : public store::JobStore {
  public:
-  explicit LeaderStore(replication::ReplicatedJobStore& store) : store_(store) {}
+  explicit LeaderStore(Replica& replica) : replica_(replica), store_(*replica.store_) {}
 
   runtime::Task<absl::StatusOr<store::RecoveredState>> Recover() override { return store_.Recover(); }
   runtime::Task<absl::Status> Commit(store::JobBatch batch) override {
     absl::Status status = co_await store_.Commit(std::move(batch));
     if (status.code() == absl::StatusCode::kUnavailable || status.code() == absl::StatusCode::kAborted ||
         status.code() == absl::StatusCode::kCancelled) {
+      if (replica_.handing_over_.load()) {
+        replica_.commit_failed_.store(true);
+        while (replica_.handing_over_.load()) co_await runtime::Sleep(kHandoverPoll);  // polling: the transfer ends on another task
+      }
       ExitLostLeadership(absl::StrCat("commit failed: ", status.ToString()));
     }
     co_return status;
@@ -66,17 +87,9 @@ class LeaderStore final : public store::JobStore {
   store::BatchLimits limits() const override { return store_.limits(); }
 
  private:
+  Replica& replica_;
   replication::ReplicatedJobStore& store_;
 };
-
-absl::Status MakeDirectory(const std::string& path) {
-  std::error_code error;
-  std::filesystem::create_directories(path, error);
-  if (error) return absl::UnavailableError(absl::StrCat("cannot create ", path, ": ", error.message()));
-  return absl::OkStatus();
-}
-
-}  // namespace
 
 absl::StatusOr<std::string> StoreDigest(const std::string& store_dir) {
   if (!std::filesystem::is_directory(store_dir)) return absl::NotFoundError(absl::StrCat("no replica store in ", store_dir));
@@ -134,8 +147,34 @@ void Replica::OnStatus(const replication::LogStatus& status) {
                                {"term", absl::StrCat(status.term)},
                                {"leader", status.leader ? absl::StrCat(status.leader->id) : std::string("none")}});
   if (serving_.load(std::memory_order_acquire) && status.role != replication::Role::kLeader) {
+    if (handing_over_.load()) {
+      lost_during_handover_.store(true);  // FinishHandover ends the process
+      return;
+    }
     ExitLostLeadership(absl::StrCat("now ", RoleName(status.role), " in term ", status.term));
   }
+}
+
+runtime::Task<absl::Status> Replica::TransferLeadership(std::uint64_t to) {
+  if (to == config_.self.id && store_->status().role == replication::Role::kLeader) co_return absl::OkStatus();
+  if (handing_over_.exchange(true)) {
+    co_return absl::FailedPreconditionError("a leadership transfer is in progress: retry once it is done");
+  }
+  const absl::Time start = absl::Now();
+  absl::Status status = co_await store_->TransferLeadership(to);
+  if (status.ok()) stepped_down_.store(true);
+  kLog.Info("leadership transfer", {{"to", to == 0 ? std::string("any") : absl::StrCat(to)},
+                                    {"status", status.ToString()},
+                                    {"took", absl::FormatDuration(absl::Now() - start)}});
+  co_return status;
+}
+
+void Replica::FinishHandover() {
+  if (!handing_over_.load()) return;
+  if (stepped_down_.load() || lost_during_handover_.load() || commit_failed_.load()) {
+    ExitLostLeadership(stepped_down_.load() ? "leadership handed over" : "leadership lost during a transfer");
+  }
+  handing_over_.store(false);
 }
 
 runtime::Task<absl::Status> Replica::AwaitLeadership(runtime::EventLoop& loop, runtime::Event& stop) {
@@ -159,7 +198,7 @@ std::unique_ptr<store::JobStore> Replica::Serve() {
   }
   metrics_.SetServing(true);
   kLog.Info("replica serving as leader", {{"term", absl::StrCat(store_->status().term)}});
-  return std::make_unique<LeaderStore>(*store_);
+  return std::make_unique<LeaderStore>(*this);
 }
 
 void Replica::Stop() {
@@ -173,8 +212,22 @@ void Replica::Stop() {
   if (sampler_.joinable()) sampler_.join();
   metrics_.SetReady(false);
   if (health_ != nullptr) health_->Set(false);
+  if (store_ != nullptr && store_->status().role == replication::Role::kLeader) HandOverBeforeStopping();
   if (store_ != nullptr) store_->Stop();
   health_.reset();
+}
+
+void Replica::HandOverBeforeStopping() {
+  runtime::EventLoop loop;  // Stop blocks; the transfer's answer resumes it here
+  const absl::Time start = absl::Now();
+  const absl::Status status = runtime::RunUntilComplete(loop, store_->TransferLeadership(0));
+  const std::string took = absl::FormatDuration(absl::Now() - start);
+  if (status.ok()) {
+    kLog.Info("leadership handed over before stopping", {{"took", took}});
+  } else {
+    kLog.Warn("leadership not handed over before stopping: the others elect a leader after their election timeout",
+              {{"status", status.ToString()}, {"took", took}});
+  }
 }
 
 std::optional<common::HostPort> Replica::health_address() const {

@@ -25,6 +25,8 @@ namespace cohort::broker {
 // its supervisor restarts it, and it rejoins its group as a follower.
 inline constexpr int kExitLostLeadership = 75;
 
+class LeaderStore;  // replica.cc: the engine's store while a replica serves
+
 // "applied_index=N digest=HEX" for the replica store in `store_dir` (ReplicaConfig's
 // store_dir), read offline: the applied log index and a 64-bit FNV-1a hash of the whole
 // store as a snapshot carries it (RocksJobStore::Export). Two replicas that applied the
@@ -84,7 +86,10 @@ class Replica {
   std::unique_ptr<store::JobStore> Serve();
 
   // Ends serving (a graceful stop no longer exits 75) and leaves the group; blocking,
-  // idempotent. Call after the engine over Serve()'s store has stopped.
+  // idempotent. Call after the engine over Serve()'s store has stopped. A replica that
+  // leads first hands leadership to an up-to-date voter (bounded by the election
+  // timeout), so a SIGTERM'd leader (a rolling restart) costs the group no election
+  // timeout; if none takes over, the others elect one as after a crash.
   void Stop();
 
   replication::LogStatus status() const { return store_->status(); }
@@ -94,6 +99,16 @@ class Replica {
   // `member` is copied into the task before this returns.
   runtime::Task<absl::Status> AddMember(const replication::Member& member) { return store_->AddMember(member); }
   runtime::Task<absl::Status> RemoveMember(std::uint64_t id) { return store_->RemoveMember(id); }
+
+  // Hands leadership to replica `to` (0: a voter that is up to date) on the leader
+  // (replication::RaftLog::TransferLeadership; OK at once if `to` is this replica). OK
+  // means this replica stepped down. While it runs, losing leadership does not end the
+  // process at once: the role change is noted, and a commit that fails meanwhile (the
+  // log refuses proposals during a transfer) waits; FinishHandover, which the caller
+  // must call once it has answered, then ends the process with kExitLostLeadership if
+  // the replica stepped down or a commit failed. One at a time (FAILED_PRECONDITION).
+  runtime::Task<absl::Status> TransferLeadership(std::uint64_t to);
+  void FinishHandover();
   const ReplicaConfig& config() const { return config_; }
   // The health server's address (port 0 resolved), if config.health_listen was set.
   std::optional<common::HostPort> health_address() const;
@@ -101,6 +116,10 @@ class Replica {
  private:
   Replica(ReplicaConfig config, prometheus::Registry& registry);
   void OnStatus(const replication::LogStatus& status);
+  // Stop's hand-over: blocks until the transfer's outcome, and logs it.
+  void HandOverBeforeStopping();
+  friend class LeaderStore;  // waits on handing_over_, sets commit_failed_
+
   // Body of sampler_: refreshes the metrics (the applied index moves without status
   // changes) and the readiness every kSamplePeriod until Stop.
   static constexpr std::chrono::milliseconds kSamplePeriod{250};
@@ -113,6 +132,12 @@ class Replica {
   std::unique_ptr<replication::ReplicatedJobStore> store_;
   std::unique_ptr<ReplicaHealthServer> health_;
   std::atomic<bool> serving_{false};
+  // A TransferLeadership is running (until FinishHandover); leadership lost or a commit
+  // failed meanwhile; the transfer stepped this replica down.
+  std::atomic<bool> handing_over_{false};
+  std::atomic<bool> lost_during_handover_{false};
+  std::atomic<bool> commit_failed_{false};
+  std::atomic<bool> stepped_down_{false};
   std::optional<Readiness> readiness_;  // the last decision; the sampler's thread only
 
   std::mutex sampler_mu_;

@@ -1,5 +1,6 @@
 #include "services/broker/replica_admin_service.h"
 
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -109,6 +110,20 @@ grpc::ServerUnaryReactor* ReplicaAdminService::RemoveReplica(grpc::CallbackServe
     kLog.Info("removing a replica", {{"id", absl::StrCat(req->id())}});
     absl::Status status = co_await replica_.RemoveMember(req->id());
     LogOutcome("removed", req->id(), status);
+    co_return rpc::ToGrpc(status);
+  });
+}
+
+grpc::ServerUnaryReactor* ReplicaAdminService::TransferLeadership(grpc::CallbackServerContext*,
+                                                                  const cohort::v1::TransferLeadershipRequest* req,
+                                                                  cohort::v1::TransferLeadershipResponse*) {
+  // Destroyed with the handler at gRPC's OnDone, once the reply is sent (or the call
+  // is over): only then may the process end for the hand-over.
+  std::shared_ptr<void> finish(nullptr, [this](void*) { replica_.FinishHandover(); });
+  return Unary("TransferLeadership", [this, req, finish = std::move(finish)]() -> Task<grpc::Status> {
+    kLog.Info("transferring leadership", {{"to", req->to() == 0 ? std::string("any") : absl::StrCat(req->to())}});
+    absl::Status status = co_await replica_.TransferLeadership(req->to());
+    LogOutcome("leading now", req->to(), status);
     co_return rpc::ToGrpc(status);
   });
 }

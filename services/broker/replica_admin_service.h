@@ -11,7 +11,7 @@
 namespace cohort::broker {
 
 // cohort.v1.ReplicaAdmin (protos/cohort/v1/replicas.proto): a replicated broker group's
-// membership, served by the leading replica next to the Broker service. Each call is a
+// membership and leadership, served by the leading replica next to the Broker service. Each call is a
 // coroutine on `loop`: it range-checks the request, asks the Replica (whose raft log
 // makes the change, one at a time, committed on a majority before the reply), logs the
 // change and its outcome (component "broker") and counts
@@ -31,6 +31,11 @@ class ReplicaAdminService final : public cohort::v1::ReplicaAdmin::CallbackServi
   grpc::ServerUnaryReactor* RemoveReplica(grpc::CallbackServerContext* ctx,
                                           const cohort::v1::RemoveReplicaRequest* req,
                                           cohort::v1::RemoveReplicaResponse* resp) override;
+  // Replies once this replica stepped down (Replica::TransferLeadership); the process
+  // then ends (exit 75: it restarts as a follower) when gRPC is done with the reply.
+  grpc::ServerUnaryReactor* TransferLeadership(grpc::CallbackServerContext* ctx,
+                                               const cohort::v1::TransferLeadershipRequest* req,
+                                               cohort::v1::TransferLeadershipResponse* resp) override;
 
  private:
   template <typename Body>

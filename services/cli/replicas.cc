@@ -1,6 +1,8 @@
 // cohortctl replicas: the members of a replicated broker group (issue 18,
-// docs/replication.md): ls, add ID ADDRESS, remove ID. Calls cohort.v1.ReplicaAdmin at
-// --server (the group's leader answers); needs the `admin` scope.
+// docs/replication.md): ls, add ID ADDRESS, remove ID, transfer [--to ID]. Calls
+// cohort.v1.ReplicaAdmin at --server (the group's leader answers); needs the `admin`
+// scope.
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 
@@ -19,6 +21,10 @@ namespace {
 // How long `add` may wait for the new replica to catch up and be promoted.
 constexpr absl::Duration kAddWait = absl::Minutes(5);
 constexpr std::uint64_t kMaxReplicaId = 1'000'000;
+// How long a transfer may take to show at the group: the old leader's election timeout
+// (the transfer's own bound) plus the new leader's start (it catches up and recovers the
+// queues before it answers).
+constexpr absl::Duration kTransferWait = absl::Seconds(30);
 
 // A ReplicaAdmin stub on --server with the global security options (as Context opens
 // the broker's: a token flag replaces a token file from the environment or config).
@@ -113,10 +119,98 @@ ExitCode Add(Context& ctx, absl::Span<const std::string> args) {
   return ExitCode::kOk;
 }
 
+// The replica that leads, as the group answers (the channel redials the address list
+// until one answers or `wait` passes), and the term; the last status otherwise.
+struct Leadership {
+  std::uint64_t leader = 0;
+  std::uint64_t term = 0;
+};
+absl::StatusOr<Leadership> LeaderOf(cohort::v1::ReplicaAdmin::Stub& admin, absl::Duration wait) {
+  const absl::Time deadline = absl::Now() + wait;
+  grpc::Status last;
+  do {
+    grpc::ClientContext call;
+    call.set_deadline(absl::ToChronoTime(std::min(deadline, absl::Now() + absl::Seconds(2))));
+    call.set_wait_for_ready(true);
+    cohort::v1::ListReplicasResponse response;
+    last = admin.ListReplicas(&call, cohort::v1::ListReplicasRequest(), &response);
+    if (last.ok()) {
+      for (const cohort::v1::ReplicaInfo& r : response.replicas()) {
+        if (r.leader()) return Leadership{r.id(), response.term()};
+      }
+      return absl::InternalError("the group's answer names no leader");
+    }
+  } while (absl::Now() < deadline && (last.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                                      last.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED));
+  return absl::Status(static_cast<absl::StatusCode>(last.error_code()), last.error_message());
+}
+
+// Moves leadership from `from` to `to` (0: any other voter) and waits until the group
+// answers with a new leader. kOk with `*leader` set, or the exit code of the failure.
+ExitCode MoveLeadership(Context& ctx, cohort::v1::ReplicaAdmin::Stub& admin, std::uint64_t from, std::uint64_t to,
+                        Leadership* leader) {
+  cohort::v1::TransferLeadershipRequest request;
+  request.set_to(to);
+  cohort::v1::TransferLeadershipResponse response;
+  auto call = ctx.WaitingCall(kTransferWait);
+  grpc::Status status = admin.TransferLeadership(call.get(), request, &response);
+  // UNAVAILABLE: the old leader may have restarted before its answer went out; the
+  // group's answer below says whether leadership moved.
+  if (!status.ok() && status.error_code() != grpc::StatusCode::UNAVAILABLE) return ctx.FailBroker(status);
+  const absl::Time deadline = absl::Now() + kTransferWait;
+  absl::StatusOr<Leadership> now = LeaderOf(admin, kTransferWait);
+  // The old leader may still answer for a moment before it restarts.
+  while (now.ok() && now->leader == from && absl::Now() < deadline) now = LeaderOf(admin, deadline - absl::Now());
+  if (!now.ok()) return ctx.FailBroker(grpc::Status(static_cast<grpc::StatusCode>(now.status().code()),
+                                                    std::string(now.status().message())));
+  if (now->leader == from || (to != 0 && now->leader != to)) {
+    return Fail(ExitCode::kRejected, absl::StrCat("leadership did not move to ", to == 0 ? "another replica" : absl::StrCat("replica ", to),
+                                                 ": replica ", now->leader, " leads (term ", now->term, ")"));
+  }
+  *leader = *now;
+  return ExitCode::kOk;
+}
+
+ExitCode Transfer(Context& ctx, absl::Span<const std::string> args) {
+  std::string to_text;
+  FlagSet flags("cohortctl replicas transfer [--to ID] [flags]",
+                "Hands the broker group's leadership to replica ID (default: a voter that is up to date) without\n"
+                "waiting for an election timeout. The old leader restarts as a follower; writes in flight\n"
+                "are retried by their clients at the new leader. Returns once the new leader answers.");
+  flags.Add("to", &to_text, "the replica to lead next (default: any up-to-date voter)", "ID");
+  flags.Inherit(&ctx.global_flags());
+  ParsedArgs parsed;
+  if (auto done = ParseCommandLine(flags, args, 0, 0, &parsed)) return *done;
+  std::uint64_t to = 0;
+  if (!to_text.empty()) {
+    absl::StatusOr<std::uint64_t> id = ParseId(to_text);
+    if (!id.ok()) return FailLocal(id.status());
+    to = *id;
+  }
+  auto admin = Admin(ctx);
+  if (!admin.ok()) return FailLocal(admin.status());
+  absl::StatusOr<Leadership> before = LeaderOf(**admin, ctx.options().timeout);
+  if (!before.ok()) {
+    return ctx.FailBroker(grpc::Status(static_cast<grpc::StatusCode>(before.status().code()),
+                                       std::string(before.status().message())));
+  }
+  if (to != 0 && before->leader == to) {
+    std::printf("replica %llu leads already (term %llu)\n", static_cast<unsigned long long>(to),
+                static_cast<unsigned long long>(before->term));
+    return ExitCode::kOk;
+  }
+  Leadership after;
+  if (ExitCode code = MoveLeadership(ctx, **admin, before->leader, to, &after); code != ExitCode::kOk) return code;
+  std::printf("replica %llu leads (term %llu), replica %llu restarts as a follower\n",
+              static_cast<unsigned long long>(after.leader), static_cast<unsigned long long>(after.term),
+              static_cast<unsigned long long>(before->leader));
+  return ExitCode::kOk;
+}
+
 ExitCode Remove(Context& ctx, absl::Span<const std::string> args) {
   FlagSet flags("cohortctl replicas remove ID [flags]",
-                "Removes replica ID from the broker group (then stop its process). The leader cannot remove\n"
-                "itself: stop it, and remove it at the replica elected next.");
+                "Removes replica ID from the broker group (then stop its process). If it leads, leadership is\n"
+                "first handed to another voter (as `replicas transfer`), then the new leader removes it.");
   flags.Inherit(&ctx.global_flags());
   ParsedArgs parsed;
   if (auto done = ParseCommandLine(flags, args, 1, 1, &parsed)) return *done;
@@ -124,6 +218,17 @@ ExitCode Remove(Context& ctx, absl::Span<const std::string> args) {
   if (!id.ok()) return FailLocal(id.status());
   auto admin = Admin(ctx);
   if (!admin.ok()) return FailLocal(admin.status());
+  absl::StatusOr<Leadership> leading = LeaderOf(**admin, ctx.options().timeout);
+  if (!leading.ok()) {
+    return ctx.FailBroker(grpc::Status(static_cast<grpc::StatusCode>(leading.status().code()),
+                                       std::string(leading.status().message())));
+  }
+  if (leading->leader == *id) {
+    Leadership after;
+    if (ExitCode code = MoveLeadership(ctx, **admin, *id, 0, &after); code != ExitCode::kOk) return code;
+    std::printf("replica %llu leads now (term %llu)\n", static_cast<unsigned long long>(after.leader),
+                static_cast<unsigned long long>(after.term));
+  }
   cohort::v1::RemoveReplicaRequest request;
   request.set_id(*id);
   cohort::v1::RemoveReplicaResponse response;
@@ -140,6 +245,7 @@ ExitCode Replicas(Context& ctx, absl::Span<const std::string> args) {
     if (sub == "ls" || sub == "list") return List(ctx, args.subspan(1));
     if (sub == "add") return Add(ctx, args.subspan(1));
     if (sub == "remove" || sub == "rm") return Remove(ctx, args.subspan(1));
+    if (sub == "transfer") return Transfer(ctx, args.subspan(1));
     if (!absl::StartsWith(sub, "-")) {
       return Fail(ExitCode::kUsage,
                   absl::StrCat("unknown replicas command ", Excerpt(sub, 32), " (see cohortctl replicas --help)"));
@@ -151,8 +257,9 @@ ExitCode Replicas(Context& ctx, absl::Span<const std::string> args) {
 }  // namespace
 
 std::vector<Command> ReplicaCommands() {
-  return {{"replicas", "a replicated broker group's members: replicas ls|add ID HOST:PORT|remove ID", Replicas,
-           "ls add remove"}};
+  return {{"replicas",
+           "a replicated broker group's members: replicas ls|add ID HOST:PORT|remove ID|transfer [--to ID]",
+           Replicas, "ls add remove transfer"}};
 }
 
 }  // namespace cohort::cli

@@ -8,7 +8,11 @@
 // - grow 3 -> 5: add replicas 4 and 5, one at a time; every replica then votes, and
 //   `cohortctl replicas ls` lists them. Readiness (--health-listen, grpc.health.v1):
 //   the leader and caught-up followers SERVING, a started replica not yet added
-//   NOT_SERVING, then SERVING once it has caught up.
+//   NOT_SERVING, then SERVING once it has caught up;
+// - move leadership: `cohortctl replicas transfer --to` a follower (the old leader
+//   restarts, exit 75), SIGTERM to the leader (it hands over, exits 0, and a follower
+//   serves sooner than an election timeout), `replicas remove` of the leader (it hands
+//   over first).
 // Each ends with: every acknowledged job exists at the leader, every live replica
 // applied the same index, and their stores (cohort-broker --store-digest) are equal.
 #include <atomic>
@@ -122,6 +126,20 @@ class Group {
   void Kill9(int id) {
     ASSERT_TRUE(processes_[id - 1]->Kill9().ok());
     processes_[id - 1].reset();
+  }
+
+  // SIGTERMs replica `id` and reaps it: its exit status.
+  absl::StatusOr<int> Terminate(int id) {
+    absl::StatusOr<int> exit = processes_[id - 1]->Terminate(absl::Seconds(10));
+    processes_[id - 1].reset();
+    return exit;
+  }
+
+  // Waits (bounded) for replica `id` to exit on its own and reaps it: its exit status.
+  absl::StatusOr<int> AwaitExit(int id, absl::Duration bound) {
+    absl::StatusOr<int> exit = processes_[id - 1]->Wait(bound);
+    if (exit.ok()) processes_[id - 1].reset();
+    return exit;
   }
 
   // The group's membership as its leader lists it (the leader alone listens for
@@ -454,6 +472,67 @@ TEST_F(MembershipTest, AGroupOfThreeGrowsToFiveUnderLoad) {
   std::cout << "acknowledged " << load.acknowledged().size() << " jobs" << std::endl;
   ExpectEveryJobExists(load.acknowledged());
   ExpectEqualStores(leader, 5);
+}
+
+TEST_F(MembershipTest, LeadershipMovesByCommandAndOnSigtermWithoutAnElectionTimeoutAndNothingIsLost) {
+  for (int id = 1; id <= 3; ++id) group_.Start(id, {1, 2, 3}, false);
+  const int first = group_.Leader(absl::Seconds(10));
+  ASSERT_GT(first, 0) << "no leader within 10 s of the start";
+  Load load(group_.ClientList());
+  ASSERT_TRUE(load.AwaitMore(3, absl::Seconds(10)));
+  const std::string server = "--server=" + group_.ClientList();
+
+  // cohortctl replicas transfer --to: the named follower leads; the old leader restarts
+  // as a follower (exit 75) and is started again, as its supervisor would.
+  const int named = first % 3 + 1;
+  const absl::Time asked = absl::Now();
+  absl::StatusOr<Exited> moved = RunToExit(BinaryPath("services/cli/cohortctl"),
+                                           {server, "replicas", "transfer", absl::StrCat("--to=", named)});
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  ASSERT_EQ(moved->exit_code, 0) << moved->stderr_text;
+  std::cout << "cohortctl replicas transfer took " << absl::Now() - asked << ": " << moved->stdout_text;
+  EXPECT_TRUE(absl::StrContains(moved->stdout_text, absl::StrCat("replica ", named, " leads"))) << moved->stdout_text;
+  EXPECT_EQ(group_.Leader(absl::Seconds(10)), named);
+  absl::StatusOr<int> old_exit = group_.AwaitExit(first, absl::Seconds(10));
+  ASSERT_TRUE(old_exit.ok()) << old_exit.status();
+  EXPECT_EQ(*old_exit, 75);
+  group_.Start(first, {1, 2, 3}, false);
+  ASSERT_TRUE(load.AwaitMore(3, absl::Seconds(10))) << "no acknowledgement after the transfer";
+
+  // SIGTERM to the leader (a rolling restart): it stops, hands over, exits 0; a follower
+  // leads before any election timeout (1-2 s) could have passed.
+  ASSERT_TRUE(group_.AwaitReady(first, true, absl::Seconds(10))) << "the restarted replica did not catch up";
+  absl::StatusOr<int> stopped = group_.Terminate(named);
+  const absl::Time exited = absl::Now();
+  ASSERT_TRUE(stopped.ok()) << stopped.status();
+  EXPECT_EQ(*stopped, 0);
+  const int next = group_.Leader(absl::Seconds(10));
+  const absl::Duration took = absl::Now() - exited;
+  ASSERT_GT(next, 0);
+  EXPECT_NE(next, named);
+  std::cout << "replica " << next << " serves " << took << " after leader " << named << " exited on SIGTERM"
+            << std::endl;
+  EXPECT_LT(took, absl::Milliseconds(900)) << "as slow as an election timeout: was leadership handed over?";
+  group_.Start(named, {1, 2, 3}, false);
+  ASSERT_TRUE(load.AwaitMore(3, absl::Seconds(10)));
+
+  // Removing the leader hands leadership over first, then the new leader removes it.
+  absl::StatusOr<Exited> removed =
+      RunToExit(BinaryPath("services/cli/cohortctl"), {server, "replicas", "remove", absl::StrCat(next)});
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  ASSERT_EQ(removed->exit_code, 0) << removed->stderr_text;
+  std::set<int> rest = {1, 2, 3};
+  rest.erase(next);
+  EXPECT_EQ(group_.Voters(), rest);
+  absl::StatusOr<int> removed_exit = group_.AwaitExit(next, absl::Seconds(10));
+  ASSERT_TRUE(removed_exit.ok()) << removed_exit.status();
+  ASSERT_TRUE(load.AwaitMore(3, absl::Seconds(10))) << "the group stopped serving after removing its leader";
+  const int last = group_.Leader(absl::Seconds(10));
+  ASSERT_TRUE(rest.count(last)) << last;
+  load.Stop();
+  std::cout << "acknowledged " << load.acknowledged().size() << " jobs" << std::endl;
+  ExpectEveryJobExists(load.acknowledged());
+  ExpectEqualStores(last, 2);
 }
 
 }  // namespace
