@@ -20,6 +20,7 @@ extern "C" {
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -193,6 +194,7 @@ class RaftLog::Impl {
     struct raft_transfer req;
     Impl* impl;
     std::uint64_t to;
+    std::uint64_t term;  // the leader's term when asked
     ChangeDone done;
   };
 
@@ -350,6 +352,7 @@ class RaftLog::Impl {
   // it) announces, then hands the message to libraft.
   static void SpyingRecv(raft_io* io, raft_message* message) {
     Impl* self = static_cast<Impl*>(static_cast<struct raft*>(io->data)->data);
+    self->heard_from_[message->server_id] = std::chrono::steady_clock::now();
     std::optional<std::uint64_t> committed;
     if (message->type == RAFT_IO_APPEND_ENTRIES && message->append_entries.term >= self->raft_.current_term) {
       committed = message->append_entries.leader_commit;
@@ -392,6 +395,12 @@ class RaftLog::Impl {
       m.member.id = server.id;
       if (m.member.address != server.address) m.member.address = server.address;
       m.role = RoleOf(server.role);
+      const auto heard = heard_from_.find(server.id);
+      if (heard != heard_from_.end() && server.id != raft_.id) {
+        m.last_heard = heard->second;
+      } else {
+        m.last_heard.reset();
+      }
       if (!leading) {
         m.match_index.reset();
       } else if (server.id == raft_.id) {
@@ -558,7 +567,7 @@ class RaftLog::Impl {
         return;
       }
     }
-    last_transfer_ = std::make_unique<TransferRequest>(TransferRequest{{}, this, to, done});
+    last_transfer_ = std::make_unique<TransferRequest>(TransferRequest{{}, this, to, raft_.current_term, done});
     last_transfer_->req.data = last_transfer_.get();
     int rv = raft_transfer(&raft_, &last_transfer_->req, to, &Impl::OnTransferred);
     if (rv != 0) {
@@ -576,7 +585,8 @@ class RaftLog::Impl {
   }
 
   // libraft: the target leads, or the election timeout passed. Success is judged by
-  // this member's own role: stepped down (for the new leader's higher term) or not.
+  // this member's own state: stepped down for a higher term (the target's election),
+  // not merely stepped down (a leader that lost its majority does, in its own term).
   static void OnTransferred(struct raft_transfer* req) {
     auto* request = static_cast<TransferRequest*>(req->data);
     Impl* self = request->impl;
@@ -584,10 +594,10 @@ class RaftLog::Impl {
     self->transfer_ = nullptr;
     if (self->closing_) {
       request->done(absl::CancelledError("the replicated log stopped during the leadership transfer"));
-    } else if (raft_state(&self->raft_) == RAFT_LEADER) {
+    } else if (raft_state(&self->raft_) == RAFT_LEADER || self->raft_.current_term == request->term) {
       request->done(absl::DeadlineExceededError(absl::StrCat(
           "replica ", request->to != 0 ? request->to : std::uint64_t{req->id}, " did not take over within the election timeout (down, or far behind?); this replica "
-          "still leads")));
+          "still leads, or lost its majority meanwhile")));
     } else {
       request->done(absl::OkStatus());
     }
@@ -754,6 +764,9 @@ class RaftLog::Impl {
   raft_io_recv_cb raft_recv_ = nullptr;
   std::uint64_t leader_commit_heard_ = 0;  // see ReplicationProgress::leader_commit
   std::optional<std::chrono::steady_clock::time_point> leader_contact_;
+  // When each peer's last message arrived (MemberProgress::last_heard); one entry per id
+  // ever heard, bounded by the ids a group can hold.
+  absl::flat_hash_map<std::uint64_t, std::chrono::steady_clock::time_point> heard_from_;
 };
 
 absl::StatusOr<std::unique_ptr<RaftLog>> RaftLog::Start(RaftLogOptions options, StateMachine* machine) {

@@ -65,6 +65,9 @@ struct MemberProgress {
   // On the leader only: the highest log index this member is known to hold (for the
   // leader itself, its own last index); nullopt on any other member.
   std::optional<std::uint64_t> match_index;
+  // When this member last received a message from it (steady clock; a follower answers
+  // every heartbeat of its leader); nullopt for itself or if none came since Start.
+  std::optional<std::chrono::steady_clock::time_point> last_heard;
 };
 
 // A member's view of replication, published by its own thread (see RaftLog::progress).

@@ -678,6 +678,15 @@ TEST_F(RaftLogTest, AFollowerKnowsTheLeadersCommitIndexAndWhenItLastHeardALeader
   ASSERT_TRUE(p.leader_contact.has_value());
   EXPECT_LT(std::chrono::steady_clock::now() - *p.leader_contact, std::chrono::seconds(1));
   EXPECT_GE(logs_[leader]->progress().leader_commit, last.index);
+  // The leader hears each follower (their answers to its heartbeats).
+  for (const MemberProgress& m : logs_[leader]->progress().members) {
+    if (m.member == members_[leader]) {
+      EXPECT_FALSE(m.last_heard.has_value());
+      continue;
+    }
+    ASSERT_TRUE(m.last_heard.has_value()) << "member " << m.member.id;
+    EXPECT_LT(std::chrono::steady_clock::now() - *m.last_heard, std::chrono::seconds(1)) << "member " << m.member.id;
+  }
 
   // Alone, the follower hears no leader any more: its last contact stays where it was.
   StopMember(leader);

@@ -35,9 +35,12 @@ const char* RoleName(replication::Role role) {
 
 // Crash-only: the in-memory engine of a past term must not serve a single call more.
 // What was acknowledged is committed on a majority; the supervisor restarts us.
-[[noreturn]] void ExitLostLeadership(const std::string& reason) {
-  kLog.Error("leadership lost while serving: exiting to restart as a follower",
-             {{"reason", reason}, {"exit_code", absl::StrCat(kExitLostLeadership)}});
+// `planned`: a leadership transfer asked for it (logged at info, not as an error).
+[[noreturn]] void ExitLostLeadership(const std::string& reason, bool planned = false) {
+  kLog.Log(planned ? log::Level::kInfo : log::Level::kError,
+           planned ? "leadership handed over: exiting to restart as a follower"
+                   : "leadership lost while serving: exiting to restart as a follower",
+           {{"reason", reason}, {"exit_code", absl::StrCat(kExitLostLeadership)}}, log::CallSite::Here());
   std::fflush(nullptr);
   std::_Exit(kExitLostLeadership);
 }
@@ -172,7 +175,9 @@ runtime::Task<absl::Status> Replica::TransferLeadership(std::uint64_t to) {
 void Replica::FinishHandover() {
   if (!handing_over_.load()) return;
   if (stepped_down_.load() || lost_during_handover_.load() || commit_failed_.load()) {
-    ExitLostLeadership(stepped_down_.load() ? "leadership handed over" : "leadership lost during a transfer");
+    if (stepped_down_.load()) ExitLostLeadership("leadership transferred", /*planned=*/true);
+    ExitLostLeadership(commit_failed_.load() ? "a commit failed during a leadership transfer"
+                                             : "leadership lost during a transfer");
   }
   handing_over_.store(false);
 }
@@ -218,12 +223,33 @@ void Replica::Stop() {
 }
 
 void Replica::HandOverBeforeStopping() {
+  // The voter that holds the most of the log among those that answered the last few
+  // heartbeats: one that is down would only make the transfer wait an election timeout.
+  const auto now = std::chrono::steady_clock::now();
+  const auto recent = absl::ToChronoNanoseconds(kHandoverHeardWithin);
+  std::uint64_t target = 0;
+  std::uint64_t best = 0;
+  for (const replication::MemberProgress& m : store_->progress().members) {
+    if (m.member.id == config_.self.id || m.role != replication::MemberRole::kVoter || !m.last_heard.has_value() ||
+        now - *m.last_heard > recent) {
+      continue;
+    }
+    if (target == 0 || m.match_index.value_or(0) > best) {
+      target = m.member.id;
+      best = m.match_index.value_or(0);
+    }
+  }
+  if (target == 0) {
+    kLog.Warn("leadership not handed over before stopping: no other voter answered recently; the others elect a "
+              "leader after their election timeout");
+    return;
+  }
   runtime::EventLoop loop;  // Stop blocks; the transfer's answer resumes it here
   const absl::Time start = absl::Now();
-  const absl::Status status = runtime::RunUntilComplete(loop, store_->TransferLeadership(0));
+  const absl::Status status = runtime::RunUntilComplete(loop, store_->TransferLeadership(target));
   const std::string took = absl::FormatDuration(absl::Now() - start);
   if (status.ok()) {
-    kLog.Info("leadership handed over before stopping", {{"took", took}});
+    kLog.Info("leadership handed over before stopping", {{"to", absl::StrCat(target)}, {"took", took}});
   } else {
     kLog.Warn("leadership not handed over before stopping: the others elect a leader after their election timeout",
               {{"status", status.ToString()}, {"took", took}});

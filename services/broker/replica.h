@@ -116,7 +116,10 @@ class Replica {
  private:
   Replica(ReplicaConfig config, prometheus::Registry& registry);
   void OnStatus(const replication::LogStatus& status);
-  // Stop's hand-over: blocks until the transfer's outcome, and logs it.
+  // Stop's hand-over to the most up-to-date voter heard within kHandoverHeardWithin
+  // (three of RaftLogOptions' 100 ms heartbeats: it is up); none such, no transfer.
+  // Blocks until the outcome, logs it.
+  static constexpr absl::Duration kHandoverHeardWithin = absl::Milliseconds(300);
   void HandOverBeforeStopping();
   friend class LeaderStore;  // waits on handing_over_, sets commit_failed_
 
