@@ -507,7 +507,8 @@ class RaftLog::Impl {
       if (order.member.id == raft_.id) {
         delete request;
         done(absl::FailedPreconditionError(absl::StrCat(
-            "replica ", order.member.id, " is the leader: transfer leadership first, then remove it at the new leader")));
+            "replica ", order.member.id,
+            " is the leader: transfer leadership first, then remove it at the new leader")));
         return;
       }
       rv = raft_remove(&raft_, &request->req, order.member.id, &Impl::OnChanged);
@@ -595,9 +596,10 @@ class RaftLog::Impl {
     if (self->closing_) {
       request->done(absl::CancelledError("the replicated log stopped during the leadership transfer"));
     } else if (raft_state(&self->raft_) == RAFT_LEADER || self->raft_.current_term == request->term) {
-      request->done(absl::DeadlineExceededError(absl::StrCat(
-          "replica ", request->to != 0 ? request->to : std::uint64_t{req->id}, " did not take over within the election timeout (down, or far behind?); this replica "
-          "still leads, or lost its majority meanwhile")));
+      const std::uint64_t target = request->to != 0 ? request->to : std::uint64_t{req->id};
+      request->done(absl::DeadlineExceededError(
+          absl::StrCat("replica ", target, " did not take over within the election timeout (down, or far behind?); ",
+                       "this replica still leads, or lost its majority meanwhile")));
     } else {
       request->done(absl::OkStatus());
     }

@@ -72,7 +72,8 @@ class LeaderStore final : public store::JobStore {
         status.code() == absl::StatusCode::kCancelled) {
       if (replica_.handing_over_.load()) {
         replica_.commit_failed_.store(true);
-        while (replica_.handing_over_.load()) co_await runtime::Sleep(kHandoverPoll);  // polling: the transfer ends on another task
+        // Polling: the transfer ends on another task (FinishHandover, at gRPC's OnDone).
+        while (replica_.handing_over_.load()) co_await runtime::Sleep(kHandoverPoll);
       }
       ExitLostLeadership(absl::StrCat("commit failed: ", status.ToString()));
     }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -164,8 +165,9 @@ ExitCode MoveLeadership(Context& ctx, cohort::v1::ReplicaAdmin::Stub& admin, std
   if (!now.ok()) return ctx.FailBroker(grpc::Status(static_cast<grpc::StatusCode>(now.status().code()),
                                                     std::string(now.status().message())));
   if (now->leader == from || (to != 0 && now->leader != to)) {
-    return Fail(ExitCode::kRejected, absl::StrCat("leadership did not move to ", to == 0 ? "another replica" : absl::StrCat("replica ", to),
-                                                 ": replica ", now->leader, " leads (term ", now->term, ")"));
+    const std::string wanted = to == 0 ? "another replica" : absl::StrCat("replica ", to);
+    return Fail(ExitCode::kRejected, absl::StrCat("leadership did not move to ", wanted, ": replica ", now->leader,
+                                                 " leads (term ", now->term, ")"));
   }
   *leader = *now;
   return ExitCode::kOk;
