@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <optional>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -39,16 +41,21 @@ Job IndexKeysOf(const Job& job) {
   return keys;
 }
 
-// The job as it appears in events and listings: without payload and result.
-Job Summary(Job& job) {
+// The job as it appears in events and listings, without payload and result, encoded;
+// nullopt if it has neither (then it is the whole job). Moves them out of `job` for the
+// encoding and back, rather than copying the job.
+std::optional<std::string> EncodedSummary(Job& job) {
+  if (job.spec().payload().empty() && !job.has_result()) return std::nullopt;
   std::string payload = std::move(*job.mutable_spec()->mutable_payload());
-  std::string result = job.has_result() ? std::move(*job.mutable_result()) : std::string();
-  bool had_result = job.has_result();
-  Job summary = job;
-  summary.mutable_spec()->clear_payload();
-  summary.clear_result();
+  job.mutable_spec()->clear_payload();
+  std::optional<std::string> result;
+  if (job.has_result()) {
+    result = std::move(*job.mutable_result());
+    job.clear_result();
+  }
+  std::string summary = job.SerializeAsString();
   *job.mutable_spec()->mutable_payload() = std::move(payload);
-  if (had_result) *job.mutable_result() = std::move(result);
+  if (result) job.set_result(std::move(*result));
   return summary;
 }
 
@@ -195,7 +202,8 @@ void BrokerEngine::Transition(JobRecord& rec, JobState to, TransitionReason reas
   MakeRoom(p, TransitionBytes(rec.job), kTransitionRecords);
   Job& job = rec.job;
   const JobState from = job.state();
-  Job previous = IndexKeysOf(job);
+  std::optional<Job> previous;  // the stored version's index fields; a new job has none
+  if (from != cohort::v1::JOB_STATE_UNSPECIFIED) previous = IndexKeysOf(job);
   const absl::Time now = Now();
   const std::int64_t sequence = events_.Assign();
   if (from == cohort::v1::JOB_STATE_UNSPECIFIED) dependents_.Add(job);
@@ -232,7 +240,9 @@ void BrokerEngine::Transition(JobRecord& rec, JobState to, TransitionReason reas
                                {"attempt", job.attempt()}});
     }
   }
-  p.batch.PutJob(job, from == cohort::v1::JOB_STATE_UNSPECIFIED ? nullptr : &previous);
+  // Encoded once: the stored job, and the event's copy of it (the same bytes unless it
+  // has a payload or a result).
+  std::string stored = job.SerializeAsString();
   cohort::v1::JobEvent event;
   event.set_sequence(sequence);
   *event.mutable_time() = ToProto(now);
@@ -240,8 +250,9 @@ void BrokerEngine::Transition(JobRecord& rec, JobState to, TransitionReason reas
   event.set_from_state(from);
   event.set_to_state(to);
   event.set_reason(reason);
-  *event.mutable_job() = Summary(job);
-  p.batch.AppendEvent(event);
+  const std::optional<std::string> summary = EncodedSummary(job);
+  p.batch.AppendEvent(event, summary ? *summary : stored);
+  p.batch.PutJob(job, previous ? &*previous : nullptr, std::move(stored));
 }
 
 void BrokerEngine::Enqueue(JobRecord& rec) {
@@ -270,9 +281,11 @@ void BrokerEngine::Remove(std::map<std::string, JobRecord>::iterator it, Pending
   event.set_from_state(job.state());
   event.set_to_state(cohort::v1::JOB_STATE_UNSPECIFIED);
   event.set_reason(cohort::v1::TRANSITION_REASON_DELETED);
-  *event.mutable_job() = Summary(job);
-  event.mutable_job()->set_sequence(sequence);
-  p.batch.AppendEvent(event);
+  const std::int64_t stored_sequence = job.sequence();
+  job.set_sequence(sequence);  // the event's copy carries the deletion's sequence
+  const std::optional<std::string> summary = EncodedSummary(job);
+  p.batch.AppendEvent(event, summary ? *summary : job.SerializeAsString());
+  job.set_sequence(stored_sequence);
   Forget(job);
   p.removed.push_back(jobs_.extract(it));
 }

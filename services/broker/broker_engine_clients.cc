@@ -362,6 +362,7 @@ runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::Submit(std
   if (absl::Status admitted = admit_write_(); !admitted.ok()) co_return admitted;
 
   Pending p;
+  p.batch.Reserve(records);
   std::vector<std::string> ids;
   ids.reserve(specs.size());
   const absl::Time now = Now();

@@ -89,6 +89,50 @@ TEST_F(BrokerEngineTest, SubmittedJobIsAssignedToAnExecutorWithCreditAndComplete
   });
 }
 
+TEST_F(BrokerEngineTest, EventsCarryEachVersionOfTheJobWithoutPayloadAndResultWhileTheStoreKeepsThem) {
+  WithEngine([this](BrokerEngine& e) -> Task<void> {
+    const std::string with_payload = (*co_await e.Submit(Batch(Spec("q", 0, "the payload")), false))[0];
+    FakeChannel exec;
+    const std::uint64_t session = *e.Attach(Hello("x1", 1).hello(), &exec);
+    EXPECT_TRUE(e.OnExecutorMessage(session, Credit(1)).ok());
+    co_await Settle();
+    EXPECT_TRUE(e.OnExecutorMessage(session, Complete(with_payload, 1, "the result")).ok());
+    co_await Settle();
+    const std::string without_payload = (*co_await e.Submit(Batch(Spec("q", 0, "")), false))[0];
+    EXPECT_TRUE((co_await e.DeleteJob(without_payload)).ok());
+
+    const absl::StatusOr<Job> stored = co_await store_.GetJob(with_payload);
+    EXPECT_TRUE(stored.ok()) << stored.status();
+    if (!stored.ok()) co_return;
+    EXPECT_EQ(stored->spec().payload(), "the payload");
+    EXPECT_EQ(stored->result(), "the result");
+    auto events = co_await store_.ReadEvents(0, 100, 1 << 20);
+    EXPECT_TRUE(events.ok()) << events.status();
+    if (!events.ok()) co_return;
+    std::vector<cohort::v1::JobState> states;
+    for (const cohort::v1::JobEvent& event : *events) {
+      EXPECT_EQ(event.job().id(), event.job_id());
+      EXPECT_EQ(event.job().sequence(), event.sequence()) << "each event carries the version it made";
+      EXPECT_TRUE(event.job().spec().payload().empty()) << event.DebugString();
+      EXPECT_FALSE(event.job().has_result()) << event.DebugString();
+      if (event.job_id() == with_payload) states.push_back(event.to_state());
+    }
+    EXPECT_EQ(states, (std::vector<cohort::v1::JobState>{cohort::v1::JOB_STATE_QUEUED, cohort::v1::JOB_STATE_RUNNING,
+                                                         cohort::v1::JOB_STATE_SUCCEEDED}));
+    // The last event's job is the stored job but for its payload and result.
+    Job summary = *stored;
+    summary.mutable_spec()->clear_payload();
+    summary.clear_result();
+    const cohort::v1::JobEvent* ended = nullptr;
+    for (const cohort::v1::JobEvent& event : *events) {
+      if (event.job_id() == with_payload) ended = &event;
+    }
+    EXPECT_EQ(ended->job().SerializeAsString(), summary.SerializeAsString());
+    EXPECT_EQ(events->back().reason(), cohort::v1::TRANSITION_REASON_DELETED);
+    EXPECT_EQ(events->back().job().id(), without_payload);
+  });
+}
+
 TEST_F(BrokerEngineTest, SubmitIsAllOrNothingAndNamesTheBadField) {
   WithEngine([](BrokerEngine& e) -> Task<void> {
     auto result = co_await e.Submit(Batch(Spec("good"), Spec("Bad Queue")), false);
