@@ -117,7 +117,14 @@ grpc::ServerUnaryReactor* BrokerService::Submit(grpc::CallbackServerContext* ctx
                                             " is not among the queues this credential may submit to"));
       }
     }
-    std::vector<cohort::v1::JobSpec> specs(req->jobs().begin(), req->jobs().end());
+    // Moved out, not copied. The request is this call's alone: gRPC's callback API
+    // constructs it non-const (in the call's message holder) and hands it over const,
+    // keeps it until OnDone, after Finish, and reads it no more; nor does this handler
+    // read its jobs after this.
+    auto& jobs = *const_cast<cohort::v1::SubmitRequest*>(req)->mutable_jobs();
+    std::vector<cohort::v1::JobSpec> specs;
+    specs.reserve(jobs.size());
+    for (cohort::v1::JobSpec& spec : jobs) specs.push_back(std::move(spec));
     absl::StatusOr<std::vector<std::string>> ids =
         co_await engine_.Submit(std::move(specs), req->validate_only(), auth::CallerPrincipal(auth.get()));
     if (!ids.ok()) co_return rpc::ToGrpc(ids.status());
