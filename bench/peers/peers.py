@@ -179,10 +179,11 @@ class System:
 
 
 class Cohort(System):
-    def __init__(self, args: argparse.Namespace, capacity: int | None) -> None:
+    def __init__(self, args: argparse.Namespace, capacity: int | None, flags: list[str]) -> None:
         self.args = args
         self.capacity = capacity
-        self.label = f"Cohort c{capacity or args.default_capacity or '(default)'}"
+        self.flags = flags  # more cohort-executor flags, e.g. a fixed --prefetch to compare
+        self.label = " ".join([f"Cohort c{capacity or args.default_capacity or '(default)'}"] + flags)
 
     def start(self, d: Path) -> tuple[Proc, Proc, Driver]:
         broker = Proc("cohort-broker", [
@@ -192,7 +193,7 @@ class Cohort(System):
         broker.drain_stdout()
         executor = Proc("cohort-executor", [
             self.args.executor, f"--broker={address}", "--listen=127.0.0.1:0",
-            "--metrics-listen=127.0.0.1:0"] + ([f"--capacity={self.capacity}"] if self.capacity else []),
+            "--metrics-listen=127.0.0.1:0"] + ([f"--capacity={self.capacity}"] if self.capacity else []) + self.flags,
             d / "executor.log")
         executor.await_line("listening")
         executor.drain_stdout()
@@ -299,7 +300,9 @@ def main() -> None:
     ap.add_argument("--single-jobs", type=int, default=2_000, help="jobs enqueued one by one")
     ap.add_argument("--round-trips", type=int, default=1_000, help="sequential round trips")
     ap.add_argument("--gather-jobs", type=int, default=1_000, help="jobs per submit + gather")
-    ap.add_argument("--capacities", default="default,64", help="cohort-executor capacities, comma-separated")
+    ap.add_argument("--capacities", default="default,64",
+                    help="cohort-executor capacities, comma-separated; each may be followed by more executor "
+                    "flags after spaces, e.g. 'default,default --adaptive-prefetch=false'")
     ap.add_argument("--default-capacity", type=int, default=0, help="the executor's default, for the label")
     # The peers get 64 slots, as Cohort's second column: each drained 1.5-2x faster at
     # 64 than at its default (BullMQ 1, Sidekiq 6's 10) or at 8 on this machine.
@@ -316,8 +319,9 @@ def main() -> None:
     wanted = args.systems.split(",")
     systems: list[System] = []
     if "cohort" in wanted:
-        for c in args.capacities.split(","):
-            systems.append(Cohort(args, None if c == "default" else int(c)))
+        for entry in args.capacities.split(","):
+            c, *flags = entry.split()
+            systems.append(Cohort(args, None if c == "default" else int(c), flags))
     peers: list[System] = ([BullMQ(args)] if "bullmq" in wanted else []) + (
         [Sidekiq(args)] if "sidekiq" in wanted else [])
     systems += peers

@@ -136,10 +136,12 @@ ExecutorOptions ExecutorApp::EngineOptions(const ExecutorAppOptions& options) {
   } else {
     // Within what the broker lets one executor hold (executor.proto, Hello.prefetch),
     // so that it never lowers the bound below what the engine counts on.
-    engine.prefetch = std::min(options.adaptive_prefetch
-                                   ? ExecutorAppOptions::kDefaultPrefetchMax
-                                   : std::min(options.capacity, ExecutorAppOptions::kDefaultFixedPrefetchCap),
-                               ExecutorAppOptions::kMaxHeld - options.capacity);
+    engine.prefetch = std::min(
+        options.adaptive_prefetch
+            ? std::max(ExecutorAppOptions::kDefaultAdaptiveHeld - options.capacity,
+                       ExecutorAppOptions::kDefaultFixedPrefetchCap)
+            : std::min(options.capacity, ExecutorAppOptions::kDefaultFixedPrefetchCap),
+        ExecutorAppOptions::kMaxHeld - options.capacity);
   }
   engine.drain_grace = absl::ToChronoNanoseconds(options.drain_grace);
   engine.on_welcome = options.on_welcome;

@@ -52,13 +52,15 @@ TEST(ExecutorAppValidate, NamesTheFlagAndWhatIsAllowed) {
   EXPECT_NE(Problem([](auto& o) { o.allow_exec = {"bin/sh"}; }).find("--allow-exec: "), std::string::npos);
 }
 
-TEST(ExecutorAppTest, PrefetchDefaultsToAnAdaptiveWindowOfAtMost256) {
+TEST(ExecutorAppTest, PrefetchDefaultsToAnAdaptiveWindowHolding128InAllOrAtLeast64) {
   ExecutorAppOptions options;  // capacity 4
   ExecutorOptions engine = ExecutorApp::EngineOptions(options);
   EXPECT_TRUE(engine.adaptive_prefetch);
-  EXPECT_EQ(engine.prefetch, 256);
-  options.capacity = 9'900;  // capacity + prefetch stays within the broker's limit
-  EXPECT_EQ(ExecutorApp::EngineOptions(options).prefetch, 100);
+  EXPECT_EQ(engine.prefetch, 124);
+  options.capacity = 100;
+  EXPECT_EQ(ExecutorApp::EngineOptions(options).prefetch, 64);
+  options.capacity = 9'990;  // capacity + prefetch stays within the broker's limit
+  EXPECT_EQ(ExecutorApp::EngineOptions(options).prefetch, 10);
   options.capacity = 4;
   options.adaptive_prefetch = false;  // fixed: as the capacity, at most 64
   engine = ExecutorApp::EngineOptions(options);

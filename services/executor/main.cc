@@ -42,7 +42,7 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:7072",
 ABSL_FLAG(int, capacity, kDefaults.capacity, "most attempts running at once (1..10000)");
 ABSL_FLAG(int, prefetch, kDefaults.prefetch,
           "most assigned attempts held unstarted beyond --capacity, so a freed slot starts its next job at once "
-          "(0..10000-capacity; -1: 256 with --adaptive-prefetch, else as capacity, at most 64)");
+          "(0..10000-capacity; -1: with --adaptive-prefetch 128-capacity, at least 64, else as capacity, at most 64)");
 ABSL_FLAG(bool, adaptive_prefetch, kDefaults.adaptive_prefetch,
           "hold as many unstarted attempts as the slots finish in ~5 ms at the measured job durations, within "
           "0..--prefetch (none for jobs longer than capacity x 5 ms); false: always --prefetch");
