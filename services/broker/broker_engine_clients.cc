@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <queue>
+#include <tuple>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -381,7 +382,11 @@ runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::Submit(std
     std::string id = new_job_id_();
     for (int parent : spec.depends_on_index()) spec.add_depends_on(ids[parent]);
     spec.clear_depends_on_index();
-    JobRecord& rec = jobs_[id];
+    // Ids increase, so the new record usually goes last: hinted, std::map checks its
+    // neighbour instead of descending with string compares.
+    JobRecord& rec = jobs_.emplace_hint(jobs_.end(), std::piecewise_construct, std::forward_as_tuple(id),
+                                        std::forward_as_tuple())
+                         ->second;
     Job& job = rec.job;
     job.set_id(id);
     job.set_submitted_by(principal);

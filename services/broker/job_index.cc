@@ -50,9 +50,14 @@ std::pair<std::string, std::string> JobIndex::CreatedIdRange(const absl::Time* a
 }
 
 void JobIndex::Add(const cohort::v1::Job& job) {
-  by_state_[static_cast<int>(job.state())].insert(job.id());
-  by_queue_[job.spec().queue()].insert(job.id());
-  by_kind_[job.spec().kind()].insert(job.id());
+  // A new job's id is the highest yet (a generator's ids increase): hinted at the end,
+  // the insertion checks its neighbour instead of descending with string compares.
+  IdSet& in_state = by_state_[static_cast<int>(job.state())];
+  in_state.insert(in_state.end(), job.id());
+  IdSet& in_queue = by_queue_[job.spec().queue()];
+  in_queue.insert(in_queue.end(), job.id());
+  IdSet& of_kind = by_kind_[job.spec().kind()];
+  of_kind.insert(of_kind.end(), job.id());
   if (LabelBytes(job.spec().labels()) > kIndexedLabelBytes) {
     labels_unindexed_.insert(job.id());
   } else {

@@ -4,11 +4,12 @@
 #include <cstdint>
 #include <map>
 #include <optional>
-#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/container/btree_map.h"
+#include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_set.h"
 
 namespace cohort::broker {
@@ -56,7 +57,8 @@ class ReadyQueue {
   std::vector<std::pair<std::int32_t, std::int64_t>> DepthByPriority() const;
   // Queued jobs per kind, in name order (kinds with none are absent).
   std::vector<std::pair<std::string, std::int64_t>> DepthByKind() const;
-  // The oldest entry (lowest sequence), or null.
+  // The oldest entry (lowest sequence), or null; valid until the queue next changes
+  // (entries move within the B-tree when others are added or removed).
   const Entry* Oldest() const;
 
  private:
@@ -65,8 +67,8 @@ class ReadyQueue {
   static Key KeyOf(std::int32_t priority, std::int64_t sequence) { return {-std::int64_t{priority}, sequence}; }
   // One kind's jobs, by the same order: never empty while in by_kind_.
   struct KindQueue {
-    std::set<Key> by_priority;
-    std::set<std::int64_t> by_age;  // sequences
+    absl::btree_set<Key> by_priority;
+    absl::btree_set<std::int64_t> by_age;  // sequences
   };
 
   // True if the next pop is the starvation bound's: the oldest job goes.
@@ -74,12 +76,14 @@ class ReadyQueue {
   // Calls `f(kind_queue)` for each non-empty queue of a kind in `kinds` (not empty).
   template <typename F>
   void ForEachServed(const KindSet& kinds, F f) const;
-  Entry Take(std::map<Key, Entry>::iterator it);
+  Entry Take(absl::btree_map<Key, Entry>::iterator it);
 
   const int starvation_every_;
   int pops_since_oldest_ = 0;
-  std::map<Key, Entry> by_priority_;
-  std::map<std::int64_t, Key> by_age_;  // sequence -> key
+  // B-trees: a queue is appended to and popped from its ends, in sequence order, which
+  // they do with a fraction of a node-per-entry tree's allocations.
+  absl::btree_map<Key, Entry> by_priority_;
+  absl::btree_map<std::int64_t, Key> by_age_;  // sequence -> key
   std::map<std::string, KindQueue, std::less<>> by_kind_;
 };
 
