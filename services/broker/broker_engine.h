@@ -10,6 +10,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "google/protobuf/repeated_ptr_field.h"
 #include "libs/runtime/runtime.h"
 #include "libs/store/job_store.h"
 #include "protos/cohort/v1/broker.pb.h"
@@ -121,6 +122,10 @@ class BrokerEngine {
   // existing job's id. A spec whose deadline has already passed still gets a job, which
   // is FAILED ("deadline_exceeded") in the same commit and never runs.
   // `principal` (who submitted, "" without authorization) is recorded as submitted_by.
+  using SpecList = google::protobuf::RepeatedPtrField<cohort::v1::JobSpec>;
+  runtime::Task<absl::StatusOr<std::vector<std::string>>> Submit(SpecList specs, bool validate_only,
+                                                                 std::string principal = "");
+  // The same from a vector (tests and tools; the service hands over its request's list).
   runtime::Task<absl::StatusOr<std::vector<std::string>>> Submit(std::vector<cohort::v1::JobSpec> specs,
                                                                  bool validate_only, std::string principal = "");
   // The job as it is now, or NOT_FOUND. A finished job's record may be read from the

@@ -3,6 +3,7 @@
 // answers once the change is durable. See broker_engine.h.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <queue>
@@ -293,15 +294,24 @@ IdWalk CandidateWalk(const JobIndex& index, const EndedJobs& ended, const JobMat
 
 runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::Submit(std::vector<cohort::v1::JobSpec> specs,
                                                                              bool validate_only, std::string principal) {
+  SpecList list;
+  list.Reserve(static_cast<int>(std::min<std::size_t>(specs.size(), std::numeric_limits<int>::max())));
+  for (cohort::v1::JobSpec& spec : specs) *list.Add() = std::move(spec);
+  return Submit(std::move(list), validate_only, std::move(principal));
+}
+
+runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::Submit(SpecList specs, bool validate_only,
+                                                                             std::string principal) {
   loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
   if (specs.empty()) co_return absl::InvalidArgumentError("jobs is empty: submit at least one job");
-  if (specs.size() > options_.max_submit_batch) {
+  if (static_cast<std::size_t>(specs.size()) > options_.max_submit_batch) {
     co_return absl::InvalidArgumentError(absl::StrCat("jobs has ", specs.size(), " entries: the limit per Submit is ",
                                                       options_.max_submit_batch));
   }
   // Ended jobs summarized since are dropped from EndedMaybeLive a few per job submitted,
   // so it stays about the ended jobs not yet summarized.
-  index_.PruneEnded(2 * specs.size(), [this](const std::string& id) { return jobs_.contains(id); });
+  index_.PruneEnded(2 * static_cast<std::size_t>(specs.size()),
+                    [this](const std::string& id) { return jobs_.contains(id); });
   std::vector<std::string> missing;
   absl::flat_hash_map<std::string, int> keys;  // idempotency key -> first index using it
   for (int i = 0; i < static_cast<int>(specs.size()); ++i) {
@@ -367,7 +377,13 @@ runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::Submit(std
   std::vector<std::string> ids;
   ids.reserve(specs.size());
   const absl::Time now = Now();
-  for (cohort::v1::JobSpec& spec : specs) {
+  // The specs become the jobs' own: taken out of the list rather than moved into new
+  // JobSpecs (a JobSpec is costly to construct, labels map and all).
+  std::vector<cohort::v1::JobSpec*> taken(specs.size());
+  specs.ExtractSubrange(0, specs.size(), taken.data());
+  std::vector<std::unique_ptr<cohort::v1::JobSpec>> owned(taken.begin(), taken.end());
+  for (std::unique_ptr<cohort::v1::JobSpec>& owned_spec : owned) {
+    cohort::v1::JobSpec& spec = *owned_spec;
     if (!spec.idempotency_key().empty()) {
       if (auto it = idempotency_.find(spec.idempotency_key()); it != idempotency_.end()) {
         ids.push_back(it->second);
@@ -398,7 +414,7 @@ runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::Submit(std
     bool waits = job.has_not_before() || spec.depends_on_size() > 0;
     if (!spec.idempotency_key().empty()) idempotency_[spec.idempotency_key()] = id;
     metrics_.Submitted(spec.queue());
-    *job.mutable_spec() = std::move(spec);
+    job.set_allocated_spec(owned_spec.release());
     Transition(rec, waits ? cohort::v1::JOB_STATE_PENDING : cohort::v1::JOB_STATE_QUEUED,
                cohort::v1::TRANSITION_REASON_SUBMITTED, p);
     ArmDeadline(rec, p);  // a deadline already past fails it in this same commit

@@ -121,12 +121,10 @@ grpc::ServerUnaryReactor* BrokerService::Submit(grpc::CallbackServerContext* ctx
     // constructs it non-const (in the call's message holder) and hands it over const,
     // keeps it until OnDone, after Finish, and reads it no more; nor does this handler
     // read its jobs after this.
-    auto& jobs = *const_cast<cohort::v1::SubmitRequest*>(req)->mutable_jobs();
-    std::vector<cohort::v1::JobSpec> specs;
-    specs.reserve(jobs.size());
-    for (cohort::v1::JobSpec& spec : jobs) specs.push_back(std::move(spec));
+    const bool validate_only = req->validate_only();
     absl::StatusOr<std::vector<std::string>> ids =
-        co_await engine_.Submit(std::move(specs), req->validate_only(), auth::CallerPrincipal(auth.get()));
+        co_await engine_.Submit(std::move(*const_cast<cohort::v1::SubmitRequest*>(req)->mutable_jobs()), validate_only,
+                                auth::CallerPrincipal(auth.get()));
     if (!ids.ok()) co_return rpc::ToGrpc(ids.status());
     for (std::string& id : *ids) resp->add_job_ids(std::move(id));
     co_return grpc::Status::OK;
