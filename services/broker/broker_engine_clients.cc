@@ -382,6 +382,9 @@ runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::Submit(Spe
   std::vector<cohort::v1::JobSpec*> taken(specs.size());
   specs.ExtractSubrange(0, specs.size(), taken.data());
   std::vector<std::unique_ptr<cohort::v1::JobSpec>> owned(taken.begin(), taken.end());
+  // Jobs per queue, counted into the metric once per queue rather than once per job
+  // (a labelled counter's lookup builds its label set and takes a lock).
+  absl::flat_hash_map<std::string, int> submitted_to;
   for (std::unique_ptr<cohort::v1::JobSpec>& owned_spec : owned) {
     cohort::v1::JobSpec& spec = *owned_spec;
     if (!spec.idempotency_key().empty()) {
@@ -413,13 +416,14 @@ runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::Submit(Spe
     }
     bool waits = job.has_not_before() || spec.depends_on_size() > 0;
     if (!spec.idempotency_key().empty()) idempotency_[spec.idempotency_key()] = id;
-    metrics_.Submitted(spec.queue());
+    ++submitted_to[spec.queue()];
     job.set_allocated_spec(owned_spec.release());
     Transition(rec, waits ? cohort::v1::JOB_STATE_PENDING : cohort::v1::JOB_STATE_QUEUED,
                cohort::v1::TRANSITION_REASON_SUBMITTED, p);
     ArmDeadline(rec, p);  // a deadline already past fails it in this same commit
     ids.push_back(std::move(id));
   }
+  for (const auto& [queue, n] : submitted_to) metrics_.Submitted(queue, n);
   if (p.batch.empty()) co_return ids;  // every spec was a known idempotency key
   DispatchInto(p);  // the assignments share the commit, and are sent after it
   co_await Persist(std::move(p));

@@ -3,6 +3,7 @@
 #include "services/broker/broker_engine.h"
 
 #include <limits>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -130,6 +131,21 @@ TEST_F(BrokerEngineTest, EventsCarryEachVersionOfTheJobWithoutPayloadAndResultWh
     EXPECT_EQ(ended->job().SerializeAsString(), summary.SerializeAsString());
     EXPECT_EQ(events->back().reason(), cohort::v1::TRANSITION_REASON_DELETED);
     EXPECT_EQ(events->back().job().id(), without_payload);
+  });
+}
+
+TEST_F(BrokerEngineTest, TheSubmittedCounterCountsEachNewJobOnceUnderItsQueue) {
+  WithEngine([this](BrokerEngine& e) -> Task<void> {
+    JobSpec keyed = Spec("q1");
+    keyed.set_idempotency_key("k");
+    EXPECT_TRUE((co_await e.Submit(Batch(Spec("q1"), Spec("q2"), keyed, Spec("q1"), Spec("q2")), false)).ok());
+    EXPECT_TRUE((co_await e.Submit(Batch(keyed, Spec("q2")), false)).ok());  // the key's job exists: not counted
+    std::map<std::string, double> submitted;
+    for (const prometheus::MetricFamily& family : registry_.Collect()) {
+      if (family.name != "cohort_broker_jobs_submitted_total") continue;
+      for (const prometheus::ClientMetric& metric : family.metric) submitted[metric.label.at(0).value] = metric.counter.value;
+    }
+    EXPECT_EQ(submitted, (std::map<std::string, double>{{"q1", 3}, {"q2", 3}}));
   });
 }
 
