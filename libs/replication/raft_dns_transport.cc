@@ -17,8 +17,10 @@ extern "C" {
 #include <new>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "libs/common/address.h"
 
 namespace cohort::replication {
@@ -83,9 +85,52 @@ int Init(raft_uv_transport* t, raft_id id, const char* address) {
   return rv;
 }
 
+// libraft 0.15 leaves Nagle's algorithm on: an AppendEntries written while the previous
+// one is unacknowledged waits for that ACK, which the peer may delay (40 ms on Linux).
+// Best effort: a stream that refuses still works, only slower.
+void NoDelay(uv_stream_t* stream) {
+  if (stream != nullptr && stream->type == UV_TCP) (void)uv_tcp_nodelay(reinterpret_cast<uv_tcp_t*>(stream), 1);
+}
+
 void OnAccept(raft_uv_transport* inner, raft_id id, const char* address, uv_stream_t* stream) {
   DnsTransport* d = static_cast<DnsTransport*>(inner->data);
+  NoDelay(stream);
   d->accept_cb(d->outer, id, address, stream);
+}
+
+// The callers' callbacks of the connects handed to an inner transport, which completes
+// each exactly once (RAFT_CANCELED when closing) through OnConnected. One map for every
+// transport of the process (a test runs several RaftLogs, each on a thread of its own).
+absl::Mutex connecting_mu;
+absl::flat_hash_map<raft_uv_connect*, raft_uv_connect_cb>& Connecting() ABSL_EXCLUSIVE_LOCKS_REQUIRED(connecting_mu) {
+  static auto* connecting = new absl::flat_hash_map<raft_uv_connect*, raft_uv_connect_cb>();
+  return *connecting;
+}
+
+void OnConnected(raft_uv_connect* req, uv_stream_t* stream, int status) {
+  raft_uv_connect_cb cb;
+  {
+    absl::MutexLock lock(&connecting_mu);
+    auto it = Connecting().find(req);
+    cb = it->second;
+    Connecting().erase(it);
+  }
+  if (status == 0) NoDelay(stream);
+  cb(req, stream, status);
+}
+
+// inner.connect with OnConnected in front of `cb`.
+int ConnectInner(DnsTransport* d, raft_uv_connect* req, raft_id id, const char* address, raft_uv_connect_cb cb) {
+  {
+    absl::MutexLock lock(&connecting_mu);
+    Connecting()[req] = cb;
+  }
+  int rv = d->inner.connect(&d->inner, req, id, address, &OnConnected);
+  if (rv != 0) {
+    absl::MutexLock lock(&connecting_mu);
+    Connecting().erase(req);
+  }
+  return rv;
 }
 
 int Listen(raft_uv_transport* t, raft_uv_accept_cb cb) {
@@ -120,7 +165,7 @@ void OnResolved(uv_getaddrinfo_t* req, int status, addrinfo* res) {
     return;
   }
   std::string literal = absl::StrCat(ip, ":", port);
-  int rv = d->inner.connect(&d->inner, connect, id, literal.c_str(), cb);
+  int rv = ConnectInner(d, connect, id, literal.c_str(), cb);
   if (rv != 0) {
     d->CopyInnerError();
     cb(connect, nullptr, RAFT_NOCONNECTION);
@@ -135,7 +180,7 @@ int Connect(raft_uv_transport* t, raft_uv_connect* req, raft_id id, const char* 
     return RAFT_NOCONNECTION;
   }
   if (parsed->is_ip) {
-    int rv = d->inner.connect(&d->inner, req, id, address, cb);
+    int rv = ConnectInner(d, req, id, address, cb);
     if (rv != 0) d->CopyInnerError();
     return rv;
   }

@@ -24,7 +24,9 @@ struct RaftAddress {
 absl::StatusOr<RaftAddress> ParseRaftAddress(absl::string_view address);
 
 // Initialises `t` as a raft_uv_transport over libraft's raft_uv_tcp that also takes
-// host names. IPv4 literals behave exactly as with raft_uv_tcp. With a host name as its
+// host names and sets TCP_NODELAY on every stream it connects or accepts (libraft 0.15
+// leaves Nagle's algorithm on, which holds an AppendEntries back behind the peer's
+// delayed ACK). IPv4 literals are otherwise as with raft_uv_tcp. With a host name as its
 // own address the transport listens on 0.0.0.0:PORT (a pod's own name need not resolve
 // while it starts); a host name to connect to is resolved (IPv4, uv_getaddrinfo on the
 // transport's loop) at every connect, so a peer that came back with a new IP is found.
