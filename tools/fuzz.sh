@@ -2,7 +2,7 @@
 # Builds the libFuzzer targets in //fuzz (clang-14, ASan + UBSan: --config=fuzz) and runs
 # each for a bounded time, starting from its seed corpus in fuzz/corpus/<target>/.
 #
-#   tools/fuzz.sh                 every target, 20 s each (the CI size)
+#   tools/fuzz.sh                 every target, 20 s each
 #   tools/fuzz.sh 600             every target, 10 minutes each
 #   tools/fuzz.sh 60 cron_expression_fuzz progress_lines_fuzz
 #
@@ -19,7 +19,7 @@ seconds=${1:-20}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(submit_request_fuzz connect_message_fuzz schedule_spec_fuzz cron_expression_fuzz progress_lines_fuzz)
+  targets=(submit_request_fuzz connect_message_fuzz schedule_spec_fuzz cron_expression_fuzz progress_lines_fuzz job_batch_codec_fuzz)
 fi
 output_base=${COHORT_FUZZ_OUTPUT_BASE:-$HOME/.cache/cohort-fuzz-bazel}
 artifacts=${COHORT_FUZZ_ARTIFACTS:-/tmp/cohort-fuzz-artifacts}
