@@ -61,7 +61,8 @@ run --test_env=GTEST_SHUFFLE=1 -- //...
 run_sanitized --build_tests_only -- //libs/... //services/broker/... //services/executor/... \
   -//services/executor:executor_app_test
 run --config=tsan //libs/runtime/... //libs/store/... //libs/common:log_test \
-  //libs/common:signals_test //libs/common:ids_test //services/executor:process_runner_test
+  //libs/common:signals_test //libs/common:ids_test //services/executor:process_runner_test \
+  //libs/replication:commit_merger_test
 
 # libFuzzer over every request decoder and validator, under ASan/UBSan (the output base
 # above): a bounded run per target; `bash tools/fuzz.sh 600` for a longer one.
