@@ -8,7 +8,8 @@
 # console's, the CLI's and cohort-dev's tests and executor_app_test run in opt mode only:
 # the clean-clone run of 2026-12-07 took 35 min, 11 of them in this phase); the parts
 # that use threads of their own under ThreadSanitizer (the runtime, the store's writer
-# thread, the executor's process runner, and the thread-using parts of libs/common: the
+# thread, the executor's process runner, the replication commit merger's hand-off between
+# loops, and the thread-using parts of libs/common: the
 # log, signals and id generation; not what calls into gRPC: Debian's gRPC is not
 # TSan-instrumented, so TSan reports races inside it that are not ours; the broker's
 # engine is confined to its loop, and the store thread it talks to is TSan-tested in
