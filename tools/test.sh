@@ -68,7 +68,7 @@ run --config=tsan //libs/runtime/... //libs/store/... //libs/common:log_test \
 # libFuzzer over every request decoder and validator, under ASan/UBSan (the output base
 # above): a bounded run per target; `bash tools/fuzz.sh 600` for a longer one.
 echo "== tools/fuzz.sh 5"
-bash tools/fuzz.sh 5 2>bash tools/fuzz.sh 10 2>&11 | tee -a "$log" | grep -E '^(== |[a-z_]+_fuzz: |fuzz: |crashing input: )'
+bash tools/fuzz.sh 5 2>&1 | tee -a "$log" | grep -E '^(== |[a-z_]+_fuzz: |fuzz: |crashing input: )'
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 phase_done "fuzzing"
 
