@@ -8,6 +8,7 @@
 #include <optional>
 #include <queue>
 #include <tuple>
+#include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -383,8 +384,11 @@ runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::Submit(Spe
   specs.ExtractSubrange(0, specs.size(), taken.data());
   std::vector<std::unique_ptr<cohort::v1::JobSpec>> owned(taken.begin(), taken.end());
   // Jobs per queue, counted into the metric once per queue rather than once per job
-  // (a labelled counter's lookup builds its label set and takes a lock).
-  absl::flat_hash_map<std::string, int> submitted_to;
+  // (a labelled counter's lookup builds its label set and takes a lock), in the order
+  // the queues first appear: the first --metric-label-limit queue names seen get their
+  // own label, so the counting must not reorder them.
+  std::vector<std::pair<std::string, int>> submitted_to;
+  absl::flat_hash_map<std::string, std::size_t> submitted_slot;  // queue -> its index there
   for (std::unique_ptr<cohort::v1::JobSpec>& owned_spec : owned) {
     cohort::v1::JobSpec& spec = *owned_spec;
     if (!spec.idempotency_key().empty()) {
@@ -416,7 +420,11 @@ runtime::Task<absl::StatusOr<std::vector<std::string>>> BrokerEngine::Submit(Spe
     }
     bool waits = job.has_not_before() || spec.depends_on_size() > 0;
     if (!spec.idempotency_key().empty()) idempotency_[spec.idempotency_key()] = id;
-    ++submitted_to[spec.queue()];
+    if (auto [slot, added] = submitted_slot.try_emplace(spec.queue(), submitted_to.size()); added) {
+      submitted_to.emplace_back(spec.queue(), 1);
+    } else {
+      ++submitted_to[slot->second].second;
+    }
     job.set_allocated_spec(owned_spec.release());
     Transition(rec, waits ? cohort::v1::JOB_STATE_PENDING : cohort::v1::JOB_STATE_QUEUED,
                cohort::v1::TRANSITION_REASON_SUBMITTED, p);
