@@ -22,9 +22,12 @@ extern "C" {
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "libs/common/address.h"
+#include "libs/common/log.h"
 
 namespace cohort::replication {
 namespace {
+
+const log::Logger kLog("replication");
 
 struct DnsTransport;
 
@@ -87,9 +90,13 @@ int Init(raft_uv_transport* t, raft_id id, const char* address) {
 
 // libraft 0.15 leaves Nagle's algorithm on: an AppendEntries written while the previous
 // one is unacknowledged waits for that ACK, which the peer may delay (40 ms on Linux).
-// Best effort: a stream that refuses still works, only slower.
+// Best effort: a stream that refuses still works, only slower, so a refusal is logged.
 void NoDelay(uv_stream_t* stream) {
-  if (stream != nullptr && stream->type == UV_TCP) (void)uv_tcp_nodelay(reinterpret_cast<uv_tcp_t*>(stream), 1);
+  if (stream == nullptr || stream->type != UV_TCP) return;
+  if (const int rv = uv_tcp_nodelay(reinterpret_cast<uv_tcp_t*>(stream), 1); rv != 0) {
+    kLog.Warn("raft connection left with Nagle's algorithm on: commits may wait for delayed ACKs",
+              {{"error", uv_strerror(rv)}});
+  }
 }
 
 void OnAccept(raft_uv_transport* inner, raft_id id, const char* address, uv_stream_t* stream) {

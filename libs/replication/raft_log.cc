@@ -445,13 +445,17 @@ class RaftLog::Impl {
     }
   }
 
+  // OK while this member leads and the log is not stopping; else what a request that
+  // needs the leader is answered with (CANCELLED, or UNAVAILABLE naming the leader).
+  absl::Status Leading() {
+    if (closing_) return absl::CancelledError("the replicated log is stopping");
+    if (raft_state(&raft_) != RAFT_LEADER) return NotLeaderError(KnownLeader());
+    return absl::OkStatus();
+  }
+
   void ProposeOnLoop(std::string entry, ProposeDone done) {
-    if (closing_) {
-      done(absl::CancelledError("the replicated log is stopping"));
-      return;
-    }
-    if (raft_state(&raft_) != RAFT_LEADER) {
-      done(NotLeaderError(KnownLeader()));
+    if (absl::Status leading = Leading(); !leading.ok()) {
+      done(std::move(leading));
       return;
     }
     raft_buffer buf;
@@ -476,12 +480,8 @@ class RaftLog::Impl {
 
   // Starts `order` if this member leads and no other change is in flight.
   void ChangeOnLoop(ChangeOrder order, ChangeDone done) {
-    if (closing_) {
-      done(absl::CancelledError("the replicated log is stopping"));
-      return;
-    }
-    if (raft_state(&raft_) != RAFT_LEADER) {
-      done(NotLeaderError(KnownLeader()));
+    if (absl::Status leading = Leading(); !leading.ok()) {
+      done(std::move(leading));
       return;
     }
     if (change_in_flight_) {
@@ -538,12 +538,8 @@ class RaftLog::Impl {
   }
 
   void TransferOnLoop(std::uint64_t to, ChangeDone done) {
-    if (closing_) {
-      done(absl::CancelledError("the replicated log is stopping"));
-      return;
-    }
-    if (raft_state(&raft_) != RAFT_LEADER) {
-      done(NotLeaderError(KnownLeader()));
+    if (absl::Status leading = Leading(); !leading.ok()) {
+      done(std::move(leading));
       return;
     }
     if (to == raft_.id) {
