@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <memory>
@@ -40,6 +41,11 @@ std::string TempDir() {
   char* dir = mkdtemp(pattern.data());
   EXPECT_NE(dir, nullptr);
   return pattern;
+}
+
+// True once every proposal in `inflight` has its answer.
+bool AllDone(const std::vector<runtime::TaskHandle<absl::StatusOr<LogPosition>>>& inflight) {
+  return std::all_of(inflight.begin(), inflight.end(), [](const auto& h) { return h.Done(); });
 }
 
 struct Applied {
@@ -277,12 +283,7 @@ TEST_F(RaftLogTest, ProposalsCommitInOrderAndApplyIdenticallyOnEveryReplica) {
   for (int n = 0; n < 20; ++n) {
     inflight.push_back(runtime::Spawn(loop_, logs_[leader]->Propose(absl::StrCat("concurrent-", n))));
   }
-  loop_.RunUntil([&] {
-    for (auto& h : inflight) {
-      if (!h.Done()) return false;
-    }
-    return true;
-  });
+  loop_.RunUntil([&] { return AllDone(inflight); });
   for (int n = 0; n < 20; ++n) {
     absl::StatusOr<LogPosition> at = inflight[n].TakeResult();
     ASSERT_TRUE(at.ok()) << at.status();
@@ -412,12 +413,7 @@ TEST_F(RaftLogTest, StoppingTheLeaderCompletesEveryProposalInFlight) {
   }
   loop_.RunUntil([&] { return inflight.front().Done(); });
   StopMember(leader);
-  loop_.RunUntil([&] {
-    for (auto& h : inflight) {
-      if (!h.Done()) return false;
-    }
-    return true;
-  });
+  loop_.RunUntil([&] { return AllDone(inflight); });
   std::vector<Applied> acked;
   for (int n = 0; n < 50; ++n) {
     absl::StatusOr<LogPosition> at = inflight[n].TakeResult();
@@ -727,12 +723,7 @@ TEST_F(RaftLogTest, LeadershipMovesToTheNamedVoterWithoutAnElectionTimeoutAndLos
   std::cout << "leadership moved to member " << target + 1 << " in " << took << std::endl;
   EXPECT_LT(took, absl::Seconds(3)) << "no faster than an election timeout";
   EXPECT_EQ(TermOf(target), term + 1);
-  loop_.RunUntil([&] {
-    for (auto& h : inflight) {
-      if (!h.Done()) return false;
-    }
-    return true;
-  });
+  loop_.RunUntil([&] { return AllDone(inflight); });
   for (int n = 0; n < 20; ++n) {
     absl::StatusOr<LogPosition> at = inflight[n].TakeResult();
     if (at.ok()) {
