@@ -326,7 +326,7 @@ std::optional<JobState> BrokerEngine::StateOf(const std::string& id) const {
 
 std::string BrokerEngine::LastJobId() const {
   std::string last = jobs_.empty() ? std::string() : jobs_.rbegin()->first;
-  if (const std::string* e = ended_.Last(); e != nullptr && *e > last) last = *e;
+  if (std::optional<std::string> e = ended_.Last(); e && *e > last) last = *std::move(e);
   return last;
 }
 

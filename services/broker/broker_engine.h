@@ -315,9 +315,8 @@ class BrokerEngine {
   void NoteEnded(const cohort::v1::Job& job);
   void StageQueueSettings(const std::string& name, Pending& p);
   // The first id after `after` ("" for the first) of a job that may match `matcher`,
-  // from the index ListJobs walks (jobs outside it cannot match); null at the end.
-  // Points into the index: copy it before anything changes a job.
-  const std::string* NextCandidate(const JobMatcher& matcher, const std::string& after) const;
+  // from the index ListJobs walks (jobs outside it cannot match); nullopt at the end.
+  std::optional<std::string> NextCandidate(const JobMatcher& matcher, const std::string& after) const;
   // RESOURCE_EXHAUSTED if creating the queues `fresh` (none of which exists) would
   // take the broker over options_.max_queues.
   absl::Status CheckQueueRoom(const absl::flat_hash_set<std::string>& fresh) const;

@@ -137,23 +137,26 @@ class IdWalk {
     cursors_.push_back(c);
   }
 
-  // The next id, or null at the end.
+  // The next id, or null at the end; it points into the walk, valid until the next call.
   const std::string* Next() {
-    const std::string* best = nullptr;
+    const CompactId* best = nullptr;
     for (Cursor& c : cursors_) {
-      const std::string* id = Peek(c);
+      const CompactId* id = Peek(c);
       if (id != nullptr && (best == nullptr || (newest_first_ ? *id > *best : *id < *best))) best = id;
     }
     if (best == nullptr) return nullptr;
     if (stop_ && (newest_first_ ? *best < *stop_ : *best > *stop_)) return nullptr;
-    const std::string* next = nullptr;
+    last_ = best->str();
     for (Cursor& c : cursors_) {  // every set at that id moves past it
-      const std::string* id = Peek(c);
-      if (id == nullptr || *id != *best) continue;
-      next = newest_first_ ? &*--c.it : &*c.it++;
+      const CompactId* id = Peek(c);
+      if (id == nullptr || *id != last_) continue;
+      if (newest_first_) {
+        --c.it;
+      } else {
+        ++c.it;
+      }
     }
-    last_ = *next;
-    return next;
+    return &last_;
   }
 
  private:
@@ -162,10 +165,10 @@ class IdWalk {
     JobIndex::IdSet::const_iterator it;  // newest first: one past the next id
     Range range;
   };
-  const std::string* Peek(const Cursor& c) const {
+  const CompactId* Peek(const Cursor& c) const {
     if (newest_first_) {
       if (c.it == c.set->begin()) return nullptr;
-      const std::string* id = &*std::prev(c.it);
+      const CompactId* id = &*std::prev(c.it);
       return c.range.first.empty() || *id >= c.range.first ? id : nullptr;
     }
     if (c.it == c.set->end()) return nullptr;
@@ -203,11 +206,11 @@ std::optional<JobIndex::IdSet> FinishedCandidates(const EndedJobs& ended, const 
     if (++k > cap) return std::nullopt;
   }
   // The `limit` ids nearest `after` in walk order; the heap's top is the farthest kept.
-  auto nearer = [newest_first](const std::string* a, const std::string* b) { return newest_first ? *a > *b : *a < *b; };
-  std::priority_queue<const std::string*, std::vector<const std::string*>, decltype(nearer)> kept(nearer);
+  auto nearer = [newest_first](const CompactId* a, const CompactId* b) { return newest_first ? *a > *b : *a < *b; };
+  std::priority_queue<const CompactId*, std::vector<const CompactId*>, decltype(nearer)> kept(nearer);
   truncated = false;
   for (auto it = first; it != last; ++it) {
-    const std::string& id = it->second;
+    const CompactId& id = it->second;
     if (!after.empty() && (newest_first ? id >= after : id <= after)) continue;
     if (kept.size() < limit) {
       kept.push(&id);
@@ -275,7 +278,7 @@ IdWalk CandidateWalk(const JobIndex& index, const EndedJobs& ended, const JobMat
   bool truncated = false;
   if (std::optional<JobIndex::IdSet> finished =
           FinishedCandidates(ended, matcher, newest_first, after, limit, smallest, truncated)) {
-    if (truncated) walk.StopAt(newest_first ? *finished->begin() : *finished->rbegin());
+    if (truncated) walk.StopAt((newest_first ? *finished->begin() : *finished->rbegin()).str());
     candidates = {&index.EndedMaybeLive()};
     walk.Own(*std::move(finished));
   }
@@ -551,16 +554,13 @@ runtime::Task<absl::StatusOr<cohort::v1::ListJobsResponse>> BrokerEngine::ListJo
   co_return response;
 }
 
-const std::string* BrokerEngine::NextCandidate(const JobMatcher& matcher, const std::string& after) const {
-  if (matcher.matches_nothing()) return nullptr;
+std::optional<std::string> BrokerEngine::NextCandidate(const JobMatcher& matcher, const std::string& after) const {
+  if (matcher.matches_nothing()) return std::nullopt;
   IdWalk walk = CandidateWalk(index_, ended_, matcher, /*newest_first=*/false, after, /*limit=*/1,
                               [this](const std::string& id) { return jobs_.contains(id); });
   const std::string* id = walk.Next();
-  if (id == nullptr) return nullptr;
-  // The walk may own the set `id` is in: answer with the same id where it outlives it.
-  if (auto it = jobs_.find(*id); it != jobs_.end()) return &it->first;
-  if (auto it = ended_.all().find(*id); it != ended_.all().end()) return &it->first;
-  return nullptr;  // every candidate is a live record or a summary
+  if (id == nullptr || (!jobs_.contains(*id) && !ended_.contains(*id))) return std::nullopt;
+  return *id;  // every candidate is a live record or a summary
 }
 
 runtime::Task<absl::StatusOr<cohort::v1::CancelJobResponse>> BrokerEngine::CancelJob(std::string id) {

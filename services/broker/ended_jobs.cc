@@ -68,8 +68,8 @@ EndedJobs::~EndedJobs() {
 
 std::pair<EndedJobs::ByEnd::const_iterator, EndedJobs::ByEnd::const_iterator> EndedJobs::EndedBetween(
     const absl::Time* after, const absl::Time* before) const {
-  auto first = after == nullptr ? by_end_.begin() : by_end_.lower_bound(EndKey(BoundNanos(*after, false), ""));
-  auto last = before == nullptr ? by_end_.end() : by_end_.lower_bound(EndKey(BoundNanos(*before, true), ""));
+  auto first = after == nullptr ? by_end_.begin() : by_end_.lower_bound(EndKey(BoundNanos(*after, false), CompactId()));
+  auto last = before == nullptr ? by_end_.end() : by_end_.lower_bound(EndKey(BoundNanos(*before, true), CompactId()));
   return {first, last};
 }
 
@@ -112,7 +112,7 @@ void EndedJobs::Erase(const std::string& id) {
   Release(it->second.queue);
   Release(it->second.kind);
   Release(it->second.error_code);
-  if (it->second.has_end_time) by_end_.erase(EndKey(EndNanos(it->second.end_seconds, it->second.end_nanos), id));
+  if (it->second.has_end_time) by_end_.erase(EndKey(EndNanos(it->second.end_seconds, it->second.end_nanos), CompactId(id)));
   jobs_.erase(it);
   Uncache(id);
 }

@@ -15,6 +15,7 @@
 #include "absl/container/node_hash_map.h"
 #include "absl/time/time.h"
 #include "protos/cohort/v1/job.pb.h"
+#include "services/broker/compact_id.h"
 
 namespace cohort::broker {
 
@@ -49,7 +50,8 @@ struct EndedJob {
 // The ended jobs whose end is durable, by id, as EndedJob summaries, and a small LRU
 // cache of their full records (the ones most recently finished or read), bounded by
 // count and by bytes. Interns queue, kind and error code names, counting their uses,
-// so a summary holds pointers and a name is freed with its last user.
+// so a summary holds pointers and a name is freed with its last user. Ids are held as
+// CompactId (24 bytes, no heap block).
 //
 // Also indexes the summaries by end time (EndedBetween).
 //
@@ -79,20 +81,24 @@ class EndedJobs {
   std::size_t size() const { return jobs_.size(); }
   bool empty() const { return jobs_.empty(); }
   // The first id after `after` ("" for the first), or nullopt.
-  const std::string* After(const std::string& after) const {
+  std::optional<std::string> After(const std::string& after) const {
     auto it = after.empty() ? jobs_.begin() : jobs_.upper_bound(after);
-    return it == jobs_.end() ? nullptr : &it->first;
+    return it == jobs_.end() ? std::nullopt : std::optional<std::string>(it->first.str());
   }
-  const std::string* Last() const { return jobs_.empty() ? nullptr : &jobs_.rbegin()->first; }
+  // The largest id, or nullopt.
+  std::optional<std::string> Last() const {
+    return jobs_.empty() ? std::nullopt : std::optional<std::string>(jobs_.rbegin()->first.str());
+  }
   // (end time as Unix nanoseconds, id) of every summary with an end time, ordered.
-  using EndKey = std::pair<std::int64_t, std::string>;
+  using EndKey = std::pair<std::int64_t, CompactId>;
   using ByEnd = absl::btree_set<EndKey>;
   // The summaries that ended in [after, before) (null: unbounded), in end-time order:
   // the finished-time index ListJobs and bulk operations start from.
   std::pair<ByEnd::const_iterator, ByEnd::const_iterator> EndedBetween(const absl::Time* after,
                                                                       const absl::Time* before) const;
   // Every summary in id order (recovery, tests).
-  const absl::btree_map<std::string, EndedJob>& all() const { return jobs_; }
+  using ById = absl::btree_map<CompactId, EndedJob, CompactIdLess>;
+  const ById& all() const { return jobs_; }
 
   // The cached full record of `id` if it is the version summarised (same sequence).
   const cohort::v1::Job* Cached(const std::string& id);
@@ -106,7 +112,7 @@ class EndedJobs {
   void Uncache(const std::string& id);
 
   CacheLimits limits_;
-  absl::btree_map<std::string, EndedJob> jobs_;
+  ById jobs_;
   ByEnd by_end_;  // kept with jobs_ by Insert and Erase
   absl::node_hash_map<std::string, std::size_t> names_;  // name -> uses; nodes are stable
   // The cache: most recent first, and where each id sits in it.

@@ -9,7 +9,9 @@
 #include "gtest/gtest.h"
 #include "libs/common/proto_time.h"
 #include "libs/runtime/test_util.h"
+#include "absl/container/btree_set.h"
 #include "services/broker/broker_engine.h"
+#include "services/broker/compact_id.h"
 #include "services/broker/ended_jobs.h"
 #include "services/broker/engine_test_util.h"
 #include "services/broker/job_waits.h"
@@ -313,6 +315,38 @@ TEST(EndedJobs, KeepsSummariesAndABoundedCacheOfRecords) {
   EXPECT_EQ(ended.Cached("job-2"), nullptr);
   EXPECT_EQ(*ended.After("job-0"), "job-1");
   EXPECT_EQ(*ended.Last(), "job-1");
+}
+
+// The indexes hold ids as CompactId: the broker's 24-character ids inline, any other
+// string (longer, or with a NUL) on the heap, each ordering and comparing as its string.
+TEST(CompactIdTest, HoldsAnyIdAndOrdersAsItsString) {
+  const std::string broker_id = "0190a1b2c3d4000000000001";  // kJobIdLength: inline
+  const std::string longer(300, 'x');
+  const std::string with_nul("a\0b", 3);
+  static_assert(sizeof(CompactId) == 24);
+  for (const std::string& id : {broker_id, longer, with_nul, std::string("j"), std::string()}) {
+    CompactId c(id);
+    EXPECT_EQ(c.view(), id);
+    EXPECT_EQ(c.empty(), id.empty());
+    CompactId copy = c;
+    EXPECT_EQ(copy, c);
+    CompactId moved = std::move(copy);
+    EXPECT_EQ(moved.view(), id);
+    EXPECT_TRUE(copy.empty());  // NOLINT: a moved-from id is empty
+    copy = moved;
+    EXPECT_EQ(copy.str(), id);
+  }
+  absl::btree_set<CompactId, CompactIdLess> set;
+  for (const std::string& id : {longer, broker_id, std::string("a"), with_nul, std::string("zz")}) set.emplace(id);
+  std::vector<std::string> in_order;
+  for (const CompactId& c : set) in_order.push_back(c.str());
+  EXPECT_EQ(in_order, (std::vector<std::string>{broker_id, "a", with_nul, longer, "zz"}))
+      << "as std::string orders them";
+  EXPECT_TRUE(set.contains(std::string("zz")));
+  EXPECT_EQ(set.upper_bound(std::string("a"))->view(), with_nul);
+  EXPECT_EQ(set.erase(longer), 1u);
+  EXPECT_LT(CompactId("ab"), CompactId("abc"));
+  EXPECT_LT(CompactId("abc"), std::string_view("abd"));
 }
 
 }  // namespace

@@ -53,34 +53,34 @@ void JobIndex::Add(const cohort::v1::Job& job) {
   // A new job's id is the highest yet (a generator's ids increase): hinted at the end,
   // the insertion checks its neighbour instead of descending with string compares.
   IdSet& in_state = by_state_[static_cast<int>(job.state())];
-  in_state.insert(in_state.end(), job.id());
+  in_state.emplace_hint(in_state.end(), job.id());
   IdSet& in_queue = by_queue_[job.spec().queue()];
-  in_queue.insert(in_queue.end(), job.id());
+  in_queue.emplace_hint(in_queue.end(), job.id());
   IdSet& of_kind = by_kind_[job.spec().kind()];
-  of_kind.insert(of_kind.end(), job.id());
+  of_kind.emplace_hint(of_kind.end(), job.id());
   if (LabelBytes(job.spec().labels()) > kIndexedLabelBytes) {
-    labels_unindexed_.insert(job.id());
+    labels_unindexed_.emplace(job.id());
   } else {
-    for (const auto& [k, v] : job.spec().labels()) by_label_[std::make_pair(k, v)].insert(job.id());
+    for (const auto& [k, v] : job.spec().labels()) by_label_[std::make_pair(k, v)].emplace(job.id());
   }
   if (std::optional<std::int64_t> ahead = IdAheadMs(job)) {
     max_id_ahead_ms_ = std::max(max_id_ahead_ms_, *ahead);
   } else {
-    off_create_time_.insert(job.id());
+    off_create_time_.emplace(job.id());
   }
   if (common::EndedWithError(job.state())) IndexError(job);
   // One recovered with its end time is summarized at once (EndedJobs has its end).
-  if (common::IsTerminal(job.state()) && !job.has_end_time()) ended_maybe_live_.insert(job.id());
+  if (common::IsTerminal(job.state()) && !job.has_end_time()) ended_maybe_live_.emplace(job.id());
 }
 
 void JobIndex::Move(const cohort::v1::Job& job, cohort::v1::JobState from) {
   if (from == job.state()) return;
   Erase(by_state_, static_cast<int>(from), job.id());
-  by_state_[static_cast<int>(job.state())].insert(job.id());
+  by_state_[static_cast<int>(job.state())].emplace(job.id());
   if (common::EndedWithError(from)) UnindexError(job);
   if (common::EndedWithError(job.state())) IndexError(job);
   if (common::IsTerminal(job.state())) {
-    ended_maybe_live_.insert(job.id());
+    ended_maybe_live_.emplace(job.id());
   } else if (common::IsTerminal(from)) {
     ended_maybe_live_.erase(job.id());
   }
@@ -90,10 +90,10 @@ void JobIndex::PruneEnded(std::size_t budget, absl::FunctionRef<bool(const std::
   auto it = ended_maybe_live_.upper_bound(prune_after_);
   for (; budget > 0 && !ended_maybe_live_.empty(); --budget) {
     if (it == ended_maybe_live_.end()) it = ended_maybe_live_.begin();
-    if (live(*it)) {
-      prune_after_ = *it++;
+    prune_after_ = it->str();
+    if (live(prune_after_)) {
+      ++it;
     } else {
-      prune_after_ = *it;
       it = ended_maybe_live_.erase(it);
     }
   }
@@ -111,7 +111,7 @@ void JobIndex::Remove(const cohort::v1::Job& job) {
   if (common::EndedWithError(job.state())) UnindexError(job);
 }
 
-void JobIndex::IndexError(const cohort::v1::Job& job) { by_error_[job.error().code()].insert(job.id()); }
+void JobIndex::IndexError(const cohort::v1::Job& job) { by_error_[job.error().code()].emplace(job.id()); }
 
 void JobIndex::UnindexError(const cohort::v1::Job& job) {
   if (Erase(by_error_, job.error().code(), job.id())) return;

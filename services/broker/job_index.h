@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "google/protobuf/map.h"
 #include "protos/cohort/v1/job.pb.h"
+#include "services/broker/compact_id.h"
 
 namespace cohort::broker {
 
@@ -20,8 +21,8 @@ namespace cohort::broker {
 inline constexpr std::size_t kIndexedLabelBytes = 128;
 std::size_t LabelBytes(const google::protobuf::Map<std::string, std::string>& labels);
 
-// Ordered sets of job ids per state, per queue, per kind, per label (key and value)
-// and per error code: the candidates ListJobs and bulk operations start from instead
+// Ordered sets of job ids (CompactId: 24 bytes each, no heap block) per state, per
+// queue, per kind, per label (key and value) and per error code: the candidates ListJobs and bulk operations start from instead
 // of scanning every job. Ids are k-sortable, so each set is in submission order and
 // can be walked from any position in either direction, and a creation-time range is
 // an id range (CreatedIdRange) but for the few jobs in IdsOffTheirCreateTime().
@@ -36,7 +37,7 @@ std::size_t LabelBytes(const google::protobuf::Map<std::string, std::string>& la
 // the engine.
 class JobIndex {
  public:
-  using IdSet = absl::btree_set<std::string>;
+  using IdSet = absl::btree_set<CompactId, CompactIdLess>;
 
   // `job` is new to the index, in its current state.
   void Add(const cohort::v1::Job& job);

@@ -220,8 +220,8 @@ runtime::Task<BulkStep> BrokerEngine::CountMatching(const JobMatcher& matcher, s
   step.cursor = after;
   // Decided from memory where possible; a finished job with large labels is read,
   // and the walk resumes after it by id (the index may change meanwhile).
-  const std::string* id = NextCandidate(matcher, after);
-  for (std::size_t examined = 0; id != nullptr && examined < max_examined; ++examined) {
+  std::optional<std::string> id = NextCandidate(matcher, after);
+  for (std::size_t examined = 0; id && examined < max_examined; ++examined) {
     step.cursor = *id;
     if (auto it = jobs_.find(*id); it != jobs_.end()) {
       if (matcher.Matches(it->second.job)) ++step.matched;
@@ -233,7 +233,7 @@ runtime::Task<BulkStep> BrokerEngine::CountMatching(const JobMatcher& matcher, s
     }
     id = NextCandidate(matcher, step.cursor);
   }
-  step.done = id == nullptr;
+  step.done = !id;
   co_return step;
 }
 
@@ -250,8 +250,8 @@ runtime::Task<BulkStep> BrokerEngine::ApplyBulkStep(cohort::v1::BulkAction actio
     std::vector<std::string> wanted;
     std::size_t matched = 0;
     std::size_t examined = 0;
-    for (const std::string* id = NextCandidate(matcher, after);
-         id != nullptr && *id <= last && examined < options_.bulk.scan_jobs && matched < options_.bulk.batch_jobs;
+    for (std::optional<std::string> id = NextCandidate(matcher, after);
+         id && *id <= last && examined < options_.bulk.scan_jobs && matched < options_.bulk.batch_jobs;
          id = NextCandidate(matcher, *id), ++examined) {
       const EndedJob* summary = ended_.Find(*id);
       if (summary == nullptr) {
@@ -272,9 +272,9 @@ runtime::Task<BulkStep> BrokerEngine::ApplyBulkStep(cohort::v1::BulkAction actio
   step.cursor = after;
   Pending p;
   std::size_t examined = 0;
-  const std::string* id = NextCandidate(matcher, after);
+  std::optional<std::string> id = NextCandidate(matcher, after);
   while (true) {
-    if (id == nullptr || *id > last) {
+    if (!id || *id > last) {
       step.done = true;
       break;
     }

@@ -5,7 +5,7 @@ namespace cohort::broker {
 std::vector<std::string> Retention::TakeExpired(absl::Time now) {
   std::vector<std::string> expired;
   while (!expiries_.empty() && expiries_.begin()->first <= now) {
-    expired.push_back(std::move(expiries_.begin()->second));
+    expired.push_back(expiries_.begin()->second.str());
     expiries_.erase(expiries_.begin());
   }
   return expired;

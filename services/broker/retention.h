@@ -8,6 +8,7 @@
 
 #include "absl/container/btree_map.h"
 #include "absl/time/time.h"
+#include "services/broker/compact_id.h"
 
 namespace cohort::broker {
 
@@ -21,7 +22,7 @@ class Retention {
   explicit Retention(absl::Duration event_retention) : event_retention_(event_retention) {}
 
   // Job `id` ended and may be deleted from `expire` on.
-  void NoteEnded(absl::Time expire, std::string id) { expiries_.emplace(expire, std::move(id)); }
+  void NoteEnded(absl::Time expire, const std::string& id) { expiries_.emplace(expire, id); }
   // A commit whose last event is `last_sequence` became durable at `at`.
   void NoteCommit(absl::Time at, std::int64_t last_sequence) { commits_.emplace_back(at, last_sequence); }
 
@@ -34,7 +35,7 @@ class Retention {
 
  private:
   const absl::Duration event_retention_;
-  absl::btree_multimap<absl::Time, std::string> expiries_;   // ended jobs by expire time (one per retained job: packed)
+  absl::btree_multimap<absl::Time, CompactId> expiries_;     // ended jobs by expire time (one per retained job: packed)
   std::deque<std::pair<absl::Time, std::int64_t>> commits_;  // (time, last sequence) per commit
 };
 
