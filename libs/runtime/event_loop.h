@@ -131,6 +131,11 @@ class EventLoop {
   // and due timers not counted). A task that Yield()s while this holds resumes after
   // them, e.g. to send in one message what they produce.
   bool OthersReady() const { return !ready_.empty() || run_next_ < running_.size(); }
+  // Whether a Post() from another thread is waiting to run, or being made (claimed,
+  // not yet visible). Loop thread only. With !OthersReady(), false means the loop would go to sleep
+  // after the running step, e.g. so a store may do a short blocking write inline
+  // instead of handing it to another thread and back.
+  bool PostsWaiting() const { return posted_.ClaimsPending(); }
 
   bool InLoopThread() const { return std::this_thread::get_id() == owner_.load(std::memory_order_relaxed); }
   void CheckInLoopThread() const;

@@ -56,6 +56,7 @@ struct JobStoreStats {
   std::uint64_t records = 0;   // records written by those syncs
   std::uint64_t bytes = 0;     // key + value bytes written by those syncs
   std::uint64_t failed_syncs = 0;
+  std::uint64_t inline_commits = 0;  // of `commits`, those written on the caller's thread
   absl::Duration sync_time;    // total time spent in synced writes
 };
 

@@ -171,9 +171,43 @@ Task<absl::Status> RocksJobStore::Commit(JobBatch batch) {
   if (batch.empty()) co_return absl::OkStatus();
   std::optional<PendingCommit> commit;
   co_return co_await runtime::ExternalCompletion<absl::Status>([&](runtime::Completer<absl::Status> done) {
+    if (TryBeginInline()) {
+      absl::Status status = WriteBatches({&batch});
+      EndInline();
+      inline_commits_.fetch_add(1, std::memory_order_relaxed);
+      // From the loop's own thread: the task resumes on the loop's next turn, never
+      // inside the caller's step (which may hold references that the resumed code
+      // invalidates).
+      done(std::move(status));
+      return;
+    }
     commit.emplace(PendingCommit{&batch, done});
     Enqueue(&*commit);
   });
+}
+
+bool RocksJobStore::TryBeginInline() {
+  if (!options_.inline_commits) return false;
+  const runtime::EventLoop* loop = runtime::EventLoop::Current();
+  // Something else is ready to run: let the writer sync while the loop runs it.
+  if (loop == nullptr || loop->OthersReady() || loop->PostsWaiting()) return false;
+  std::lock_guard<std::mutex> lock(mu_);
+  // A write in flight or queued: this one must come after it. The writer's last
+  // completion of a group is posted before writer_busy_ drops, so an earlier commit
+  // of this loop has resumed by now (PostsWaiting() was false).
+  if (writer_busy_ || inline_busy_ || !queue_.empty() || stopping_) return false;
+  inline_busy_ = true;
+  return true;
+}
+
+void RocksJobStore::EndInline() {
+  bool queued;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    inline_busy_ = false;
+    queued = !queue_.empty();
+  }
+  if (queued) wake_writer_.notify_one();  // commits from other loops came meanwhile
 }
 
 void RocksJobStore::Enqueue(PendingCommit* commit) {
@@ -186,20 +220,28 @@ void RocksJobStore::Enqueue(PendingCommit* commit) {
 
 void RocksJobStore::WriterLoop() {
   std::vector<PendingCommit*> group;
+  std::vector<const JobBatch*> batches;
+  std::unique_lock<std::mutex> lock(mu_);
   while (true) {
+    writer_busy_ = false;
+    // An inline write in progress goes first: it began before these were queued.
+    wake_writer_.wait(lock, [&] { return (stopping_ || !queue_.empty()) && !inline_busy_; });
+    if (queue_.empty()) return;  // stopping, and every queued commit is written
+    writer_busy_ = true;
     group.clear();
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      wake_writer_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, and every queued commit is written
-      std::size_t bytes = 0;
-      do {
-        bytes += queue_.front()->batch->bytes();
-        group.push_back(queue_.front());
-        queue_.pop_front();
-      } while (!queue_.empty() && bytes + queue_.front()->batch->bytes() <= options_.max_group_bytes);
-    }
-    WriteGroup(group);
+    batches.clear();
+    std::size_t bytes = 0;
+    do {
+      bytes += queue_.front()->batch->bytes();
+      group.push_back(queue_.front());
+      batches.push_back(queue_.front()->batch);
+      queue_.pop_front();
+    } while (!queue_.empty() && bytes + queue_.front()->batch->bytes() <= options_.max_group_bytes);
+    lock.unlock();
+    absl::Status status = WriteBatches(batches);
+    // Each commit lives in its caller's frame, which may be gone as soon as it resumes.
+    for (PendingCommit* commit : group) commit->done(status);
+    lock.lock();
   }
 }
 
@@ -221,15 +263,15 @@ absl::Status RocksJobStore::StageTrim(std::int64_t trim_before, std::int64_t las
   return internal::FromRocks(s, "stage an event trim");
 }
 
-void RocksJobStore::WriteGroup(const std::vector<PendingCommit*>& group) {
+absl::Status RocksJobStore::WriteBatches(const std::vector<const JobBatch*>& batches) {
   rocksdb::WriteBatch write;
   absl::Status status;
   std::size_t records = 0;
   std::unique_lock<std::mutex> write_lock(write_mu_);
   std::int64_t last_sequence = last_event_sequence_.load(std::memory_order_relaxed);
   std::optional<std::int64_t> trim_before;
-  for (const PendingCommit* commit : group) {
-    const JobBatch& batch = *commit->batch;
+  for (const JobBatch* b : batches) {
+    const JobBatch& batch = *b;
     if (absl::Status s = StageRecords(batch.record_list(), write); !s.ok() && status.ok()) status = s;
     records += batch.records();
     last_sequence = std::max(last_sequence, batch.max_event_sequence());
@@ -252,7 +294,7 @@ void RocksJobStore::WriteGroup(const std::vector<PendingCommit*>& group) {
   write_lock.unlock();
 
   const std::size_t bytes = write.GetDataSize();
-  commits_.fetch_add(group.size(), std::memory_order_relaxed);
+  commits_.fetch_add(batches.size(), std::memory_order_relaxed);
   syncs_.fetch_add(1, std::memory_order_relaxed);
   if (status.ok()) {
     records_.fetch_add(records, std::memory_order_relaxed);
@@ -261,10 +303,8 @@ void RocksJobStore::WriteGroup(const std::vector<PendingCommit*>& group) {
     failed_syncs_.fetch_add(1, std::memory_order_relaxed);
   }
   sync_nanos_.fetch_add(absl::ToInt64Nanoseconds(latency), std::memory_order_relaxed);
-  if (options_.on_sync) options_.on_sync(SyncReport{group.size(), records, bytes, latency, status.ok()});
-
-  // Each commit lives in its caller's frame, which may be gone as soon as it resumes.
-  for (PendingCommit* commit : group) commit->done(status);
+  if (options_.on_sync) options_.on_sync(SyncReport{batches.size(), records, bytes, latency, status.ok()});
+  return status;
 }
 
 JobStoreStats RocksJobStore::stats() const {
@@ -274,6 +314,7 @@ JobStoreStats RocksJobStore::stats() const {
   s.records = records_.load(std::memory_order_relaxed);
   s.bytes = bytes_.load(std::memory_order_relaxed);
   s.failed_syncs = failed_syncs_.load(std::memory_order_relaxed);
+  s.inline_commits = inline_commits_.load(std::memory_order_relaxed);
   s.sync_time = absl::Nanoseconds(sync_nanos_.load(std::memory_order_relaxed));
   return s;
 }

@@ -47,7 +47,14 @@ struct RocksJobStoreOptions {
   std::size_t max_write_buffer_bytes = 32 << 20;
   // Runs the reads (Recover, GetJob, ReadEvents); null means ThreadPool::Default().
   runtime::ThreadPool* read_pool = nullptr;
-  // Called on the writer thread after every synced write; must be thread-safe and quick.
+  // Inline commits: a Commit made while the store is idle (no synced write in flight,
+  // none queued) from a loop with nothing else to do (no other runnable, no post
+  // waiting) is written and synced on the caller's thread instead of the writer's,
+  // saving two thread hand-offs; its task still resumes only on a later turn of its
+  // loop. Under load, commits keep going to the writer and share its synced writes.
+  bool inline_commits = true;
+  // Called after every synced write, on the thread that made it (the writer, or a
+  // loop writing inline); must be thread-safe and quick.
   std::function<void(const SyncReport&)> on_sync = nullptr;
 };
 
@@ -63,11 +70,19 @@ struct ReplicatedBatch {
 // meta, bulk_operations) in `path`. A database written before a family existed opens
 // with that family created empty.
 //
-// Group commit: one writer thread owns every write and has at most one synced
-// (WAL-fsync'ed) write in flight. Batches committed meanwhile queue up and are merged
-// into the next single synced write, in commit order; each Commit resumes on its
-// caller's loop (via Post) only once the write holding its batch is synced. A merged
-// write succeeds or fails as a whole, for every batch in it.
+// Group commit: at most one synced (WAL-fsync'ed) write is in flight. Batches committed
+// meanwhile queue up for the writer thread, which merges them into its next single
+// synced write, in commit order; each Commit resumes on its caller's loop (via Post)
+// only once the write holding its batch is synced. A merged write succeeds or fails as
+// a whole, for every batch in it.
+//
+// Inline commits (RocksJobStoreOptions::inline_commits): when nothing is in flight or
+// queued and the caller's loop has nothing else ready, the caller's thread makes the
+// synced write of its one batch itself, then resumes its task on the loop's next turn,
+// like any completion. So writes stay in commit order (an inline write starts only
+// when every earlier commit's write has ended, and the writer waits for it), and a
+// Commit of a loop resumes only after every earlier Commit of that loop has resumed
+// (their completions were no longer waiting in the loop's posts).
 //
 // Threading: any number of loops may call it concurrently; reads run on read_pool.
 // Replicated mode: ApplyReplicated, Export and Import are the synchronous hooks of a
@@ -132,7 +147,13 @@ class RocksJobStore final : public JobStore {
   runtime::ThreadPool& read_pool() const;
   void Enqueue(PendingCommit* commit);
   void WriterLoop();
-  void WriteGroup(const std::vector<PendingCommit*>& group);
+  // True (and the writer held off until EndInline) if the caller may write a commit
+  // inline now; see "Inline commits".
+  bool TryBeginInline();
+  void EndInline();
+  // Makes one synced write of `batches`, in order, and accounts for it (stats,
+  // on_sync). Any thread; serialised by write_mu_.
+  absl::Status WriteBatches(const std::vector<const JobBatch*>& batches);
   absl::Status StageRecords(const std::vector<JobBatch::Record>& records, rocksdb::WriteBatch& write) const;
   // Deletes the events below trim_before, but never the newest (last_sequence).
   absl::Status StageTrim(std::int64_t trim_before, std::int64_t last_sequence, rocksdb::WriteBatch& write) const;
@@ -149,13 +170,15 @@ class RocksJobStore final : public JobStore {
   std::condition_variable wake_writer_;
   std::deque<PendingCommit*> queue_;  // guarded by mu_
   bool stopping_ = false;             // guarded by mu_
+  bool writer_busy_ = false;          // guarded by mu_: the writer is writing or completing a group
+  bool inline_busy_ = false;          // guarded by mu_: a caller is writing inline
 
   // Held by every write (the writer thread's and the replicated ones) from reading
   // last_event_sequence_ to storing it back.
   std::mutex write_mu_;
   std::atomic<std::int64_t> last_event_sequence_;
   std::atomic<std::uint64_t> applied_index_;
-  std::atomic<std::uint64_t> commits_{0}, syncs_{0}, records_{0}, bytes_{0}, failed_syncs_{0};
+  std::atomic<std::uint64_t> commits_{0}, syncs_{0}, records_{0}, bytes_{0}, failed_syncs_{0}, inline_commits_{0};
   std::atomic<std::int64_t> sync_nanos_{0};
 
   std::thread writer_;  // last: starts once everything above is initialised

@@ -1,7 +1,9 @@
 // A real crash: a child process commits in a loop and reports every acknowledged job
 // id over a pipe; the parent SIGKILLs it at an arbitrary moment, reopens the store and
 // checks that every acknowledged job is there. Several rounds on the same directory,
-// so that recovery after a crash is itself crashed into.
+// so that recovery after a crash is itself crashed into. Run with several concurrent
+// writers (commits merged by the writer thread, some inline) and with one (every commit
+// on an idle loop: written inline, on the loop's own thread).
 //
 // The child is this test binary re-executed (fork + execve), so that it starts with a
 // fresh RocksDB environment: a forked copy of a process with RocksDB's threads would
@@ -34,12 +36,14 @@ using runtime::Task;
 constexpr char kDirEnv[] = "COHORT_CRASH_CHILD_DIR";
 constexpr char kFdEnv[] = "COHORT_CRASH_CHILD_FD";
 constexpr char kRoundEnv[] = "COHORT_CRASH_CHILD_ROUND";
-constexpr int kWriters = 4;
+constexpr char kWritersEnv[] = "COHORT_CRASH_CHILD_WRITERS";
 constexpr std::size_t kAcksPerRound = 3000;
 
 // One writer of the child: commits batches of 1-8 new jobs (each with its event) for
-// ever, and after each acknowledged commit writes their ids to `fd`, one per line.
-Task<void> Writer(JobStore& store, int fd, int round, int writer) {
+// ever, and after each acknowledged commit writes their ids to `fd`, one per line. A
+// lone writer's commits must be written inline: it exits (failing the test) if its
+// first 20 were not.
+Task<void> Writer(JobStore& store, int fd, int round, int writer, bool lone) {
   for (int n = 0;; ++n) {
     JobBatch batch;
     std::string acked;
@@ -57,31 +61,35 @@ Task<void> Writer(JobStore& store, int fd, int round, int writer) {
       fprintf(stderr, "child: commit failed: %s\n", s.ToString().c_str());
       _exit(3);
     }
+    if (lone && n == 20 && store.stats().inline_commits != 21) {
+      fprintf(stderr, "child: %d of 21 commits written inline\n", static_cast<int>(store.stats().inline_commits));
+      _exit(7);
+    }
     // Under PIPE_BUF (4096 bytes): one atomic write, so lines never interleave.
     if (write(fd, acked.data(), acked.size()) != static_cast<ssize_t>(acked.size())) _exit(4);
   }
 }
 
-[[noreturn]] void RunChild(const std::string& dir, int fd, int round) {
+[[noreturn]] void RunChild(const std::string& dir, int fd, int round, int writers) {
   absl::StatusOr<std::unique_ptr<RocksJobStore>> store = RocksJobStore::Open(RocksJobStoreOptions{.path = dir});
   if (!store.ok()) {
     fprintf(stderr, "child: %s\n", store.status().ToString().c_str());
     _exit(2);
   }
   runtime::EventLoop loop;
-  std::vector<Task<void>> writers;
-  for (int w = 0; w < kWriters; ++w) writers.push_back(Writer(**store, fd, round, w));
-  runtime::RunUntilComplete(loop, runtime::Gather(std::move(writers)));
+  std::vector<Task<void>> tasks;
+  for (int w = 0; w < writers; ++w) tasks.push_back(Writer(**store, fd, round, w, writers == 1));
+  runtime::RunUntilComplete(loop, runtime::Gather(std::move(tasks)));
   _exit(5);  // the writers never finish
 }
 
 // Starts the child for `round`; returns its pid and the read end of its pipe.
-std::pair<pid_t, int> StartChild(const std::string& dir, int round) {
+std::pair<pid_t, int> StartChild(const std::string& dir, int round, int writers) {
   int fds[2];
   EXPECT_EQ(pipe(fds), 0) << strerror(errno);
   // Everything the child needs is built before fork: only exec-safe calls follow it.
   std::vector<std::string> env_strings = {absl::StrCat(kDirEnv, "=", dir), absl::StrCat(kFdEnv, "=", fds[1]),
-                                          absl::StrCat(kRoundEnv, "=", round)};
+                                          absl::StrCat(kRoundEnv, "=", round), absl::StrCat(kWritersEnv, "=", writers)};
   for (char** e = environ; *e != nullptr; ++e) {
     absl::string_view var(*e);
     // The child must not touch the parent's test result files.
@@ -122,19 +130,28 @@ bool ReadIds(int fd, std::size_t want, std::string& buffer, std::vector<std::str
   return true;
 }
 
-TEST(RocksJobStoreCrash, EveryAcknowledgedCommitSurvivesSigkill) {
+// In the re-executed child (its environment says so): runs it, never returns.
+void RunChildIfAsked() {
   if (const char* dir = getenv(kDirEnv)) {
     int fd = 0;
     int round = 0;
-    if (!absl::SimpleAtoi(getenv(kFdEnv), &fd) || !absl::SimpleAtoi(getenv(kRoundEnv), &round)) _exit(6);
-    RunChild(dir, fd, round);
+    int writers = 0;
+    if (!absl::SimpleAtoi(getenv(kFdEnv), &fd) || !absl::SimpleAtoi(getenv(kRoundEnv), &round) ||
+        !absl::SimpleAtoi(getenv(kWritersEnv), &writers)) {
+      _exit(6);
+    }
+    RunChild(dir, fd, round, writers);
   }
+}
 
+// Three rounds of: start a child with `writers` writers, SIGKILL it once enough
+// commits were acknowledged, reopen the store and check every acknowledged job.
+void CrashRounds(int writers) {
   std::string dir = absl::StrCat(getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp", "/crash-XXXXXX");
   ASSERT_NE(mkdtemp(dir.data()), nullptr);
   std::vector<std::string> acknowledged;
   for (int round = 0; round < 3; ++round) {
-    auto [pid, fd] = StartChild(dir, round);
+    auto [pid, fd] = StartChild(dir, round, writers);
     std::string partial;
     bool enough = ReadIds(fd, acknowledged.size() + kAcksPerRound, partial, acknowledged);
     ASSERT_EQ(kill(pid, SIGKILL), 0);
@@ -165,6 +182,16 @@ TEST(RocksJobStoreCrash, EveryAcknowledgedCommitSurvivesSigkill) {
     EXPECT_EQ(missing, 0u) << "of " << acknowledged.size() << " acknowledged";
     EXPECT_GE(stored.size(), acknowledged.size());
   }
+}
+
+TEST(RocksJobStoreCrash, EveryAcknowledgedCommitSurvivesSigkill) {
+  RunChildIfAsked();
+  CrashRounds(4);
+}
+
+TEST(RocksJobStoreCrash, EveryAcknowledgedInlineCommitSurvivesSigkill) {
+  RunChildIfAsked();
+  CrashRounds(1);
 }
 
 }  // namespace

@@ -103,13 +103,125 @@ TEST(RocksJobStore, OpeningADirectoryThatIsAFileFailsWithAStatus) {
   EXPECT_NE(store.status().message().find("not-a-dir"), absl::string_view::npos) << store.status();
 }
 
-// ---- Replicated mode -------------------------------------------------------------------
-
 std::unique_ptr<RocksJobStore> OpenStore(const std::string& path) {
   absl::StatusOr<std::unique_ptr<RocksJobStore>> store = RocksJobStore::Open(RocksJobStoreOptions{.path = path});
   EXPECT_TRUE(store.ok()) << store.status();
   return store.ok() ? *std::move(store) : nullptr;
 }
+
+// ---- Inline commits ----------------------------------------------------------------------
+
+// A batch putting job `id` at version `version` (its sequence), queued in "q".
+JobBatch VersionOf(const std::string& id, int version) {
+  cohort::v1::Job job;
+  job.set_id(id);
+  job.set_state(cohort::v1::JOB_STATE_QUEUED);
+  job.mutable_spec()->set_queue("q");
+  job.set_sequence(version);
+  JobBatch batch;
+  batch.PutJob(job, nullptr);
+  return batch;
+}
+
+TEST(RocksJobStore, ACommitOnAnIdleLoopIsWrittenInlineAndIsDurable) {
+  const std::string dir = TempDir();
+  for (bool inline_commits : {true, false}) {
+    SCOPED_TRACE(inline_commits ? "inline commits" : "writer thread only");
+    absl::StatusOr<std::unique_ptr<RocksJobStore>> store =
+        RocksJobStore::Open(RocksJobStoreOptions{.path = dir, .inline_commits = inline_commits});
+    ASSERT_TRUE(store.ok()) << store.status();
+    EventLoop loop;
+    std::thread::id resumed_on;
+    absl::Status status = runtime::RunUntilComplete(loop, [&]() -> Task<absl::Status> {
+      absl::Status s = co_await (*store)->Commit(VersionOf("one", inline_commits ? 1 : 2));
+      resumed_on = std::this_thread::get_id();
+      co_return s;
+    }());
+    ASSERT_TRUE(status.ok()) << status;
+    EXPECT_EQ(resumed_on, std::this_thread::get_id());
+    JobStoreStats stats = (*store)->stats();
+    EXPECT_EQ(stats.commits, 1u);
+    EXPECT_EQ(stats.syncs, 1u);
+    EXPECT_EQ(stats.inline_commits, inline_commits ? 1u : 0u);
+    store->reset();
+
+    // Acknowledged means synced: a reopened store has it.
+    std::unique_ptr<RocksJobStore> reopened = OpenStore(dir);
+    absl::StatusOr<cohort::v1::Job> job = runtime::RunUntilComplete(loop, reopened->GetJob("one"));
+    ASSERT_TRUE(job.ok()) << job.status();
+    EXPECT_EQ(job->sequence(), inline_commits ? 1 : 2);
+  }
+}
+
+// One loop's commits, alternately one at a time (each written inline) and in bursts of
+// concurrent tasks (merged by the writer), every commit a new version of one job.
+// Returns the versions in the order their commits resumed.
+Task<std::vector<int>> MixedCommits(JobStore& store, std::string id, int rounds) {
+  std::vector<int> resumed;
+  int version = 0;
+  for (int round = 0; round < rounds; ++round) {
+    if (round % 2 == 0) {
+      for (int i = 0; i < 5; ++i) {
+        const int v = ++version;
+        absl::Status s = co_await store.Commit(VersionOf(id, v));
+        EXPECT_TRUE(s.ok()) << s;
+        resumed.push_back(v);
+      }
+      continue;
+    }
+    std::vector<runtime::TaskHandle<void>> burst;
+    for (int i = 0; i < 20; ++i) {
+      burst.push_back(runtime::Spawn([](JobStore& store, std::string id, int v,
+                                        std::vector<int>& resumed) -> Task<void> {
+        absl::Status s = co_await store.Commit(VersionOf(id, v));
+        EXPECT_TRUE(s.ok()) << s;
+        resumed.push_back(v);
+      }(store, id, ++version, resumed)));
+    }
+    for (runtime::TaskHandle<void>& h : burst) co_await h;
+  }
+  co_return resumed;
+}
+
+TEST(RocksJobStore, InlineAndGroupCommitsKeepCommitOrderOnEveryLoop) {
+  const std::string dir = TempDir();
+  std::unique_ptr<RocksJobStore> store = OpenStore(dir);
+  ASSERT_NE(store, nullptr);
+  constexpr int kRounds = 20;  // 10 x 5 one at a time, 10 x 20 in bursts, per loop
+  constexpr int kVersions = 10 * 5 + 10 * 20;
+  std::vector<int> resumed[2];
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&, t] {
+      EventLoop loop;
+      resumed[t] = runtime::RunUntilComplete(loop, MixedCommits(*store, absl::StrCat("job-", t), kRounds));
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (int t = 0; t < 2; ++t) {
+    std::vector<int> in_order(kVersions);
+    for (int v = 0; v < kVersions; ++v) in_order[v] = v + 1;
+    EXPECT_EQ(resumed[t], in_order) << "loop " << t << ": commits resumed out of order";
+  }
+  JobStoreStats stats = store->stats();
+  EXPECT_EQ(stats.commits, 2u * kVersions);
+  EXPECT_GT(stats.inline_commits, 0u);
+  EXPECT_LT(stats.syncs, stats.commits) << "the bursts shared synced writes";
+  EXPECT_EQ(stats.failed_syncs, 0u);
+  store.reset();
+
+  // Written in commit order: the last version of each job is the one stored.
+  std::unique_ptr<RocksJobStore> reopened = OpenStore(dir);
+  EventLoop loop;
+  for (int t = 0; t < 2; ++t) {
+    absl::StatusOr<cohort::v1::Job> job = runtime::RunUntilComplete(loop, reopened->GetJob(absl::StrCat("job-", t)));
+    ASSERT_TRUE(job.ok()) << job.status();
+    EXPECT_EQ(job->sequence(), kVersions);
+  }
+}
+
+
+// ---- Replicated mode -------------------------------------------------------------------
 
 // A batch touching every family: job n (queued, so with a ready entry), its event, a
 // meta value and a bulk record.
