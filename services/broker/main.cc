@@ -43,9 +43,16 @@ ABSL_FLAG(std::string, replica_pod_name, "",
           "replicated mode, instead of --replica-id: this StatefulSet pod's name (e.g. $(POD_NAME)); the replica id "
           "is the ordinal it ends with plus one (NAME-0 is replica 1)");
 ABSL_FLAG(bool, join, false,
-          "replicated mode: this replica is being added to a running group (cohortctl replicas add): it never "
-          "bootstraps a configuration of its own and copies the leader's log or snapshot; --replicas lists the "
-          "group with it");
+          "replicated mode: this replica is being added to a running group: it never bootstraps a configuration of "
+          "its own and copies the leader's log or snapshot; with --join-through it asks to be added itself, else "
+          "run cohortctl replicas add (implied when --replicas does not list --replica-id)");
+ABSL_FLAG(std::string, replica_address, "",
+          "replicated mode: this replica's raft address HOST:PORT when --replicas (the group it starts with) does "
+          "not list it: it then joins the group (as --join); if listed, it must be the listed address");
+ABSL_FLAG(std::string, join_through, "",
+          "replicated mode: a joining replica (--join, or not in --replicas) whose log is empty asks the group's "
+          "leader to add it through these --health-listen addresses (HOST:PORT, a comma-separated list, or a name "
+          "resolving to every replica), retrying until it is a voter; ignored otherwise");
 ABSL_FLAG(std::string, replicas, "",
           "replicated mode: every replica of the group as ID=HOST:PORT,... (their raft addresses, this one's "
           "included); only the leader listens on --listen (a fixed port), so clients are given every replica's "
@@ -102,11 +109,19 @@ int Main(int argc, char** argv) {
     if (replica_id != 0) Die("give --replica-id or --replica-pod-name, not both");
     replica_id = OrDie(ReplicaIdFromPodName(pod));
   }
-  std::optional<ReplicaConfig> replica_config = OrDie(ParseReplicaConfig(
-      replica_id, absl::GetFlag(FLAGS_replicas), absl::GetFlag(FLAGS_raft_dir), options.data_dir));
+  std::optional<ReplicaConfig> replica_config =
+      OrDie(ParseReplicaConfig(replica_id, absl::GetFlag(FLAGS_replicas), absl::GetFlag(FLAGS_raft_dir),
+                               options.data_dir, absl::GetFlag(FLAGS_replica_address)));
   if (absl::GetFlag(FLAGS_join)) {
     if (!replica_config.has_value()) Die("--join needs --replica-id and --replicas");
     replica_config->join = true;
+  }
+  if (const std::string through = absl::GetFlag(FLAGS_join_through); !through.empty()) {
+    if (!replica_config.has_value()) Die("--join-through needs --replica-id and --replicas");
+    replica_config->join_through = OrDie(ParseJoinThrough(through));
+  }
+  if (!absl::GetFlag(FLAGS_replica_address).empty() && !replica_config.has_value()) {
+    Die("--replica-address needs --replica-id and --replicas");
   }
   if (const std::string health = absl::GetFlag(FLAGS_health_listen); !health.empty()) {
     if (!replica_config.has_value()) Die("--health-listen needs --replica-id and --replicas");

@@ -125,16 +125,40 @@ absl::StatusOr<std::unique_ptr<Replica>> Replica::Open(const ReplicaConfig& conf
       replication::ReplicatedJobStore::Open(std::move(options));
   if (!store.ok()) return store.status();
   replica->store_ = std::move(*store);
+  Replica* self = replica.get();
   if (config.health_listen.has_value()) {
-    absl::StatusOr<std::unique_ptr<ReplicaHealthServer>> health = ReplicaHealthServer::Start(*config.health_listen);
+    replica->peers_ = std::make_unique<ReplicaPeersService>(
+        [self] { return self->store_->status().role == replication::Role::kLeader; },
+        [self](const replication::Member& member) {
+          runtime::EventLoop loop;  // a gRPC thread, blocked until the change is decided
+          return runtime::RunUntilComplete(loop, self->store_->AddMember(member));
+        },
+        replica->metrics_);
+    absl::StatusOr<std::unique_ptr<ReplicaHealthServer>> health =
+        ReplicaHealthServer::Start(*config.health_listen, replica->peers_.get());
     if (!health.ok()) return health.status();
     replica->health_ = std::move(*health);
   }
-  Replica* self = replica.get();
   replica->store_->SetStatusListener([self](const replication::LogStatus& status) { self->OnStatus(status); });
   replica->metrics_.Observe(replica->store_->status());
   replica->metrics_.ObserveProgress(replica->store_->progress(), config.self.id);
   replica->sampler_ = std::thread([self] { self->Sample(); });
+  if (config.join && !config.join_through.empty()) {
+    if (replica->store_->progress().members.empty()) {
+      replica->joiner_ = std::make_unique<ReplicaJoiner>(
+          config.self, config.join_through,
+          [self] {
+            for (const replication::MemberProgress& m : self->store_->progress().members) {
+              if (m.member == self->config_.self && m.role == replication::MemberRole::kVoter) return true;
+            }
+            return false;
+          },
+          replica->metrics_);
+    } else {
+      kLog.Info("not asking to join: the raft log holds a configuration already (a member restarting, or one "
+                "that was removed: add it with cohortctl replicas add)");
+    }
+  }
   kLog.Info("replica joined its group", {{"id", absl::StrCat(config.self.id)},
                                          {"raft", config.self.address},
                                          {"members", absl::StrCat(config.members.size())},
@@ -208,6 +232,7 @@ std::unique_ptr<store::JobStore> Replica::Serve() {
 }
 
 void Replica::Stop() {
+  if (joiner_ != nullptr) joiner_->Stop();
   serving_.store(false, std::memory_order_release);
   metrics_.SetServing(false);
   {

@@ -16,6 +16,7 @@
 #include "prometheus/registry.h"
 #include "services/broker/replica_config.h"
 #include "services/broker/replica_health.h"
+#include "services/broker/replica_join.h"
 #include "services/broker/replica_metrics.h"
 #include "services/broker/replica_readiness.h"
 
@@ -58,6 +59,12 @@ absl::StatusOr<std::string> StoreDigest(const std::string& store_dir);
 // on config.health_listen (ReplicaHealthServer) if set, and logs each change with its
 // reason ("replica ready" at info, "replica not ready" at warning). NOT_SERVING from
 // the start until the first decision, and again from Stop.
+//
+// Joining: a replica with config.join and config.join_through whose raft log is empty at
+// Open (it never held a configuration: a new StatefulSet pod, not a restarted member nor
+// one that was removed) asks the group to add it (ReplicaJoiner) until it is a voter.
+// Every replica with a health port answers such requests (ReplicaPeersService) when it
+// leads.
 //
 // Threading: AwaitLeadership on `loop`; the rest from the thread that owns the replica.
 // The status listener runs on the raft thread. Destruction stops the replica.
@@ -133,7 +140,9 @@ class Replica {
   const ReplicaConfig config_;
   ReplicaMetrics metrics_;
   std::unique_ptr<replication::ReplicatedJobStore> store_;
+  std::unique_ptr<ReplicaPeersService> peers_;  // served by health_
   std::unique_ptr<ReplicaHealthServer> health_;
+  std::unique_ptr<ReplicaJoiner> joiner_;       // while this replica asks to be added
   std::atomic<bool> serving_{false};
   // A TransferLeadership is running (until FinishHandover); leadership lost or a commit
   // failed meanwhile; the transfer stepped this replica down.

@@ -28,7 +28,8 @@ std::string Trimmed(std::string path) {
 
 absl::StatusOr<std::optional<ReplicaConfig>> ParseReplicaConfig(std::int64_t replica_id, absl::string_view replicas,
                                                                 const std::string& raft_dir,
-                                                                const std::string& data_dir) {
+                                                                const std::string& data_dir,
+                                                                absl::string_view self_address) {
   if (replica_id == 0 && replicas.empty()) return std::nullopt;
   if (replicas.empty()) return Invalid("--replica-id needs --replicas (ID=HOST:PORT of every replica, itself included)");
   if (replica_id == 0) return Invalid("--replicas needs --replica-id (this replica's id among them)");
@@ -62,16 +63,47 @@ absl::StatusOr<std::optional<ReplicaConfig>> ParseReplicaConfig(std::int64_t rep
   }
   auto self = absl::c_find_if(config.members,
                               [&](const replication::Member& m) { return m.id == static_cast<std::uint64_t>(replica_id); });
-  if (self == config.members.end()) {
-    return Invalid(absl::StrCat("--replica-id=", replica_id, " is not one of the ids in --replicas"));
+  std::optional<std::string> own;
+  if (!self_address.empty()) {
+    absl::StatusOr<common::HostPort> address =
+        common::ParseHostPort("--replica-address", self_address, common::PortZero::kRejected);
+    if (!address.ok()) return address.status();
+    own = address->ToString();
   }
-  config.self = *self;
+  if (self != config.members.end()) {
+    if (own.has_value() && *own != self->address) {
+      return Invalid(absl::StrCat("--replica-address=", common::QuoteBounded(self_address), " differs from ",
+                                  self->address, ", replica ", replica_id, "'s address in --replicas"));
+    }
+    config.self = *self;
+  } else if (!own.has_value()) {
+    return Invalid(absl::StrCat("--replica-id=", replica_id,
+                                " is not one of the ids in --replicas: give its raft address in --replica-address "
+                                "to join the group"));
+  } else if (absl::c_any_of(config.members, [&](const replication::Member& m) { return m.address == *own; })) {
+    return Invalid(absl::StrCat("--replica-address=", *own, " is another replica's address in --replicas"));
+  } else {
+    config.self = replication::Member{static_cast<std::uint64_t>(replica_id), *own};
+    config.join = true;  // not in the group it was started with: it joins
+  }
   config.store_dir = ReplicaStoreDir(data_dir);
   config.raft_dir = raft_dir.empty() ? absl::StrCat(Trimmed(data_dir), "/raft") : Trimmed(raft_dir);
   if (config.raft_dir == config.store_dir || config.raft_dir.rfind(config.store_dir + "/", 0) == 0) {
     return Invalid(absl::StrCat("--raft-dir must not be the store directory ", config.store_dir, " nor inside it"));
   }
   return config;
+}
+
+absl::StatusOr<std::string> ParseJoinThrough(absl::string_view join_through) {
+  const std::vector<absl::string_view> entries = absl::StrSplit(join_through, ',');
+  if (entries.size() > kMaxReplicas) {
+    return Invalid(absl::StrCat("--join-through lists ", entries.size(), " addresses: at most ", kMaxReplicas));
+  }
+  for (absl::string_view entry : entries) {
+    absl::StatusOr<common::HostPort> address = common::ParseHostPort("--join-through", entry, common::PortZero::kRejected);
+    if (!address.ok()) return address.status();
+  }
+  return std::string(join_through);
 }
 
 std::string ReplicaStoreDir(const std::string& data_dir) { return absl::StrCat(Trimmed(data_dir), "/jobs"); }

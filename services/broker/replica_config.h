@@ -25,9 +25,16 @@ struct ReplicaConfig {
   std::vector<replication::Member> members;   // --replicas, in the order given, self included
   std::string store_dir;  // this replica's RocksDB: <--data-dir>/jobs
   std::string raft_dir;   // its raft log and snapshots: --raft-dir, or <--data-dir>/raft
-  // --join: a replica added to a running group (cohortctl replicas add): it never
-  // bootstraps a configuration of its own, it waits for the leader to send it one.
+  // --join: a replica added to a running group: it never bootstraps a configuration of
+  // its own, it waits for the leader to send it one. Implied for a replica that
+  // --replicas does not list (its address from --replica-address).
   bool join = false;
+  // --join-through: a gRPC target naming the group's replicas' --health-listen
+  // addresses (HOST:PORT, a comma-separated list of them, or a DNS name resolving to
+  // every replica). A joining replica whose log is empty asks them in turn
+  // (cohort.v1.ReplicaPeers.Join, ReplicaJoiner) until the leader has made it a voter;
+  // empty: it waits for `cohortctl replicas add`.
+  std::string join_through;
   // --health-listen: where the replica serves its readiness as grpc.health.v1
   // (ReplicaHealthServer); none if unset.
   std::optional<common::HostPort> health_listen;
@@ -43,15 +50,25 @@ struct ReplicaConfig {
 //
 //   --replica-id=2 --replicas=1=10.0.0.1:7071,2=10.0.0.2:7071,3=10.0.0.3:7071
 //
-// `replica_id` 0 stands for "unset". `raft_dir` empty means <data_dir>/raft. Every rule
-// broken is INVALID_ARGUMENT naming the flag and quoting at most a bounded prefix of
-// what was given: one flag without the other; an id outside 1..1000000 or
-// not an integer; an entry that is not ID=HOST:PORT (port 1..65535); a repeated id or
-// address; more than kMaxReplicas members; --replica-id missing from --replicas; a
-// raft dir equal to, or inside, the store directory.
+// `replica_id` 0 stands for "unset". `raft_dir` empty means <data_dir>/raft.
+// `self_address` (--replica-address) is this replica's raft address when --replicas
+// (the group it was started with, e.g. the StatefulSet's first pods) does not list it:
+// such a replica joins (ReplicaConfig::join). Every rule broken is INVALID_ARGUMENT
+// naming the flag and quoting at most a bounded prefix of what was given: one flag
+// without the other; an id outside 1..1000000 or not an integer; an entry that is not
+// ID=HOST:PORT (port 1..65535); a repeated id or address; more than kMaxReplicas
+// members; --replica-id missing from --replicas without --replica-address; a
+// --replica-address that is not HOST:PORT, differs from the one --replicas lists for
+// this id, or is another member's; a raft dir equal to, or inside, the store directory.
 absl::StatusOr<std::optional<ReplicaConfig>> ParseReplicaConfig(std::int64_t replica_id, absl::string_view replicas,
                                                                 const std::string& raft_dir,
-                                                                const std::string& data_dir);
+                                                                const std::string& data_dir,
+                                                                absl::string_view self_address = "");
+
+// --join-through's value, checked: one HOST:PORT (a name resolving to every replica) or
+// a comma-separated list of at most kMaxReplicas of them; INVALID_ARGUMENT naming the
+// flag otherwise. Returns it unchanged.
+absl::StatusOr<std::string> ParseJoinThrough(absl::string_view join_through);
 
 // A replica's RocksDB directory under --data-dir: <data_dir>/jobs.
 std::string ReplicaStoreDir(const std::string& data_dir);

@@ -45,7 +45,7 @@ TEST(ReplicaConfig, RefusesEachMistakeWithOneClearLine) {
       {2, "", "", "--replica-id needs --replicas"},
       {0, kThree, "", "--replicas needs --replica-id"},
       {-1, kThree, "", "--replica-id=-1 is invalid"},
-      {4, kThree, "", "--replica-id=4 is not one of the ids in --replicas"},
+      {4, kThree, "", "--replica-id=4 is not one of the ids in --replicas: give its raft address"},
       {1, "1=127.0.0.1:7101,1=127.0.0.1:7102", "", "lists id 1 twice"},
       {1, "1=127.0.0.1:7101,2=127.0.0.1:7101", "", "lists 127.0.0.1:7101 twice"},
       {1, "1=127.0.0.1:7101,x=127.0.0.1:7102", "", "entry \"x=127.0.0.1:7102\" is invalid"},
@@ -58,6 +58,46 @@ TEST(ReplicaConfig, RefusesEachMistakeWithOneClearLine) {
     absl::StatusOr<std::optional<ReplicaConfig>> config = ParseReplicaConfig(c.id, c.replicas, c.raft_dir, "data");
     ASSERT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument) << c.says;
     EXPECT_NE(config.status().message().find(c.says), std::string::npos) << config.status();
+  }
+}
+
+TEST(ReplicaConfig, AReplicaNotInTheStartingGroupJoinsAtItsOwnAddress) {
+  absl::StatusOr<std::optional<ReplicaConfig>> config =
+      ParseReplicaConfig(4, kThree, "", "data", "broker-3.peers.ns.svc:7101");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ((*config)->self, (replication::Member{4, "broker-3.peers.ns.svc:7101"}));
+  EXPECT_TRUE((*config)->join);
+  EXPECT_EQ((*config)->members.size(), 3u);
+  // A listed replica may repeat its own address; it starts (or bootstraps) as before.
+  config = ParseReplicaConfig(2, kThree, "", "data", "127.0.0.1:7102");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_FALSE((*config)->join);
+
+  const struct {
+    std::int64_t id;
+    const char* address;
+    const char* says;
+  } refused[] = {
+      {4, "", "give its raft address in --replica-address"},
+      {2, "127.0.0.1:7999", "differs from 127.0.0.1:7102"},
+      {4, "127.0.0.1:7103", "is another replica's address"},
+      {4, "127.0.0.1:0", "port in 1..65535"},
+      {4, "nope", "--replica-address"},
+  };
+  for (const auto& c : refused) {
+    config = ParseReplicaConfig(c.id, kThree, "", "data", c.address);
+    ASSERT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument) << c.says;
+    EXPECT_NE(config.status().message().find(c.says), std::string::npos) << config.status();
+  }
+}
+
+TEST(ReplicaConfig, JoinThroughNamesTheReplicasHealthPorts) {
+  EXPECT_TRUE(ParseJoinThrough("rel-cohort-broker-headless.ns.svc:7073").ok());
+  EXPECT_TRUE(ParseJoinThrough("127.0.0.1:7201,127.0.0.1:7202,127.0.0.1:7203").ok());
+  for (const char* bad : {"", "host", "a:1,,b:2", "a:0", "a:1,a:2,a:3,a:4,a:5,a:6,a:7,a:8,a:9,a:10"}) {
+    absl::StatusOr<std::string> parsed = ParseJoinThrough(bad);
+    EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(parsed.status().message().find("--join-through"), std::string::npos) << parsed.status();
   }
 }
 

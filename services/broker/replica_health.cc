@@ -9,11 +9,13 @@
 
 namespace cohort::broker {
 
-absl::StatusOr<std::unique_ptr<ReplicaHealthServer>> ReplicaHealthServer::Start(const common::HostPort& address) {
+absl::StatusOr<std::unique_ptr<ReplicaHealthServer>> ReplicaHealthServer::Start(const common::HostPort& address,
+                                                                                grpc::Service* peers) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(address.ToString(), grpc::InsecureServerCredentials(), &port);
+  if (peers != nullptr) builder.RegisterService(peers);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     return absl::UnavailableError(absl::StrCat("--health-listen: cannot listen on ", address.ToString()));

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "grpcpp/impl/service_type.h"
 #include "grpcpp/server.h"
 #include "libs/common/address.h"
 
@@ -13,16 +14,19 @@ namespace cohort::broker {
 // Check and Watch, for every service name and the server as a whole ""), on a port of
 // its own that listens from the moment the replica has joined its group, for
 // Kubernetes' gRPC readiness probe. Plaintext on purpose (kubelet's probe speaks no
-// TLS): it serves nothing but that one status, as /metrics serves metrics. NOT_SERVING
-// until Set(true).
+// TLS). Besides that status it serves only what the group's own replicas ask of each
+// other (`peers`: cohort.v1.ReplicaPeers, see replica_join.h), at the same trust as the
+// raft port. NOT_SERVING until Set(true).
 //
 // Thread-safe. The destructor shuts the server down (Watch streams end).
 class ReplicaHealthServer {
  public:
   // Listens on `address` (port 0 picks one, see bound()). Enables gRPC's default health
   // service process-wide (grpc::EnableDefaultHealthCheckService), as every Cohort server
-  // does. UNAVAILABLE if the port cannot be bound.
-  static absl::StatusOr<std::unique_ptr<ReplicaHealthServer>> Start(const common::HostPort& address);
+  // does. `peers`, if set, is served too and must outlive the server. UNAVAILABLE if the
+  // port cannot be bound.
+  static absl::StatusOr<std::unique_ptr<ReplicaHealthServer>> Start(const common::HostPort& address,
+                                                                    grpc::Service* peers = nullptr);
   ~ReplicaHealthServer();
   ReplicaHealthServer(const ReplicaHealthServer&) = delete;
   ReplicaHealthServer& operator=(const ReplicaHealthServer&) = delete;

@@ -46,8 +46,26 @@ ReplicaMetrics::ReplicaMetrics(prometheus::Registry& registry)
                       .Name("cohort_broker_replica_follower_lag_entries")
                       .Help("on the leader: its last log index minus the entries the follower (label follower, "
                             "its replica id) is known to hold")
-                      .Register(registry)) {
+                      .Register(registry)),
+      joining_(Single(registry, "cohort_broker_replica_joining",
+                      "1 while this replica asks its group's leader to add it (it started with an empty log)")),
+      join_requests_(prometheus::BuildCounter()
+                         .Name("cohort_broker_replica_join_requests_total")
+                         .Help("requests of other replicas to join the group that this replica answered, by gRPC code "
+                               "(OK: as leader, it made the caller a voter)")
+                         .Register(registry)),
+      transfers_(prometheus::BuildCounter()
+                     .Name("cohort_broker_replica_transfers_total")
+                     .Help("leadership transfers this replica started as leader, by reason (command, stop) and "
+                           "result (ok: stepped down; failed: kept leading; skipped: no live up-to-date voter)")
+                     .Register(registry)) {
   stopped_.Set(1);
+}
+
+void ReplicaMetrics::CountJoinRequest(std::string_view code) { join_requests_.Add({{"code", std::string(code)}}).Increment(); }
+
+void ReplicaMetrics::CountTransfer(std::string_view reason, std::string_view result) {
+  transfers_.Add({{"reason", std::string(reason)}, {"result", std::string(result)}}).Increment();
 }
 
 void ReplicaMetrics::ObserveProgress(const replication::ReplicationProgress& progress, std::uint64_t self) {

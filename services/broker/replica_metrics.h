@@ -4,6 +4,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <string_view>
 
 #include "libs/replication/raft_log.h"
 #include "libs/replication/replicated_log.h"
@@ -33,6 +34,20 @@ namespace cohort::broker {
 //                                               voter and standby but itself (absent elsewhere)
 //   cohort_broker_replica_snapshots_sent_total  snapshots this replica sent to a follower
 //   cohort_broker_replica_members               voters in the current configuration
+// and, from the replica's operations:
+//   cohort_broker_replica_joining               1 while this replica asks the group to add it
+//                                               (--join-through: its log was empty), else 0
+//   cohort_broker_replica_join_requests_total{code}
+//                                               ReplicaPeers.Join calls this replica answered,
+//                                               by gRPC code (OK: the leader made the caller a
+//                                               voter; UNAVAILABLE: it did not lead)
+//   cohort_broker_replica_transfers_total{reason,result}
+//                                               leadership transfers this replica started as
+//                                               leader: reason "command" (ReplicaAdmin) or
+//                                               "stop" (SIGTERM); result "ok" (it stepped
+//                                               down), "failed" (it kept leading, or lost
+//                                               leadership otherwise), "skipped" (on stop: no
+//                                               live, up-to-date voter to hand over to)
 // Thread-safe: Observe and ObserveProgress may be called from any thread.
 class ReplicaMetrics {
  public:
@@ -43,6 +58,11 @@ class ReplicaMetrics {
   void ObserveProgress(const replication::ReplicationProgress& progress, std::uint64_t self);
   void SetServing(bool serving) { serving_.Set(serving ? 1 : 0); }
   void SetReady(bool ready) { ready_.Set(ready ? 1 : 0); }
+  void SetJoining(bool joining) { joining_.Set(joining ? 1 : 0); }
+  // `code`: a gRPC code's name (rpc::CodeName), a bounded set.
+  void CountJoinRequest(std::string_view code);
+  // `reason`: "command" or "stop"; `result`: "ok", "failed" or "skipped".
+  void CountTransfer(std::string_view reason, std::string_view result);
 
  private:
   prometheus::Family<prometheus::Gauge>& role_family_;
@@ -59,6 +79,9 @@ class ReplicaMetrics {
   prometheus::Gauge& members_;
   prometheus::Counter& snapshots_sent_;
   prometheus::Family<prometheus::Gauge>& lag_family_;
+  prometheus::Gauge& joining_;
+  prometheus::Family<prometheus::Counter>& join_requests_;
+  prometheus::Family<prometheus::Counter>& transfers_;
 
   std::mutex mu_;
   // The (leader id, term) last seen with a known leader.

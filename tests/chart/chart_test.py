@@ -90,6 +90,7 @@ REJECTED = [
     ("console.httpThreads=2", "/console/httpThreads"),
     ("broker.replicas=2", "/broker/replicas"),
     ("broker.replication.podAntiAffinity=sometimes", "/broker/replication/podAntiAffinity"),
+    ("broker.replication.initialReplicas=4", "/broker/replication/initialReplicas"),
 ]
 FREE_FORM_KEYS = {
     "resources", "podSecurityContext", "securityContext", "labels", "seccompProfile", "capabilities",
@@ -437,6 +438,12 @@ class ChartTest(unittest.TestCase):
         # Its name lists every replica, Ready or not: clients find the leader among them.
         self.assertTrue(headless["spec"]["publishNotReadyAddresses"])
         self.assertIn({"name": "raft", "port": ports["raft"], "targetPort": "raft"}, headless["spec"]["ports"])
+        self.assertIn({"name": "health", "port": ports["health"], "targetPort": "health"}, headless["spec"]["ports"])
+        # Scaling needs no command: every pod knows its own raft address, and one beyond the
+        # starting group (not in --replicas) asks the leader to add it through the
+        # replicas' health ports, which the headless Service's name resolves to.
+        self.assertEqual(f"$(POD_NAME).{name}-headless.jobs.svc:{ports['raft']}", flags["replica-address"])
+        self.assertEqual(f"{name}-headless.jobs.svc:{ports['health']}", flags["join-through"])
         self.assertIn({"name": "grpc", "port": ports["grpc"], "targetPort": "grpc"}, headless["spec"]["ports"])
         # Alive is /metrics, which every member serves. Ready is the replica's own gRPC
         # health port (plaintext whatever tls says: kubelet's probe speaks none), SERVING
@@ -484,7 +491,16 @@ class ChartTest(unittest.TestCase):
             # Kubernetes' disruptionsAllowed with every pod Ready is replicas - minAvailable.
             self.assertEqual(replicas - 1 - replicas // 2, replicas - pdb["spec"]["minAvailable"])
             self.assertEqual("$(POD_NAME)", self.flags(self.container(group))["replica-pod-name"])
-            self.assertEqual(replicas, len(self.flags(self.container(group))["replicas"].split(",")))
+            # The starting group stays the first 3 whatever the size: growing 3 -> 5 changes
+            # no pod's arguments (no rolling restart), pods 4 and 5 join.
+            self.assertEqual(self.flags(c)["replicas"], self.flags(self.container(group))["replicas"])
+            self.assertEqual(c["args"], self.container(group)["args"])
+        five = self.container(self.find(self.render(sets=["broker.replicas=5", "broker.replication.initialReplicas=5",
+                                                          "broker.replication.podAntiAffinity=preferred"]),
+                                        "StatefulSet", "-broker"))
+        self.assertEqual(
+            ",".join(f"{i + 1}={name}-{i}.{name}-headless.jobs.svc:{ports['raft']}" for i in range(5)),
+            self.flags(five)["replicas"])
         spread = self.find(self.render(sets=["broker.replicas=5", "broker.replication.podAntiAffinity=preferred"]),
                            "StatefulSet", "-broker")["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
         self.assertIn("preferredDuringSchedulingIgnoredDuringExecution", spread)
@@ -549,6 +565,8 @@ class ChartTest(unittest.TestCase):
         group = self.find(self.render(values=values, sets=["broker.replicas=3"]), "NetworkPolicy", "-broker")
         grpc_rule, raft_rule, metrics_rule = group["spec"]["ingress"]
         self.assertEqual([7070, 7072, 9470], [r["ports"][0]["port"] for r in (grpc_rule, raft_rule, metrics_rule)])
+        # The health port too: a new replica asks to join through it (ReplicaPeers.Join).
+        self.assertEqual([7072, 7073], [p["port"] for p in raft_rule["ports"]])
         sts = self.find(self.render(values=values, sets=["broker.replicas=3"]), "StatefulSet", "-broker")
         self.assertEqual([{"podSelector": {"matchLabels": sts["spec"]["selector"]["matchLabels"]}}], raft_rule["from"])
 
@@ -783,7 +801,9 @@ class ChartTest(unittest.TestCase):
                         ]
                         # A replicated broker: a group of one on this machine (its peers' DNS
                         # names resolve only in the cluster; tests/replication runs three).
-                        args = [f"--replicas=1=127.0.0.1:{_free_port()}" if a.startswith("--replicas=") else a
+                        raft = f"127.0.0.1:{_free_port()}"
+                        args = [f"--replicas=1={raft}" if a.startswith("--replicas=") else
+                                f"--replica-address={raft}" if a.startswith("--replica-address=") else a
                                 for a in args]
                         health = f"127.0.0.1:{_free_port()}"
                         args = [f"--health-listen={health}" if a.startswith("--health-listen=") else a for a in args]

@@ -12,7 +12,10 @@
 // - move leadership: `cohortctl replicas transfer --to` a follower (the old leader
 //   restarts, exit 75), SIGTERM to the leader (it hands over, exits 0, and a follower
 //   serves sooner than an election timeout), `replicas remove` of the leader (it hands
-//   over first).
+//   over first);
+// - grow by starting replicas only (kubectl scale): replicas 4 and 5 started with the
+//   join flags (--replica-address, --join-through) and not in --replicas ask the leader
+//   to add them and become voters under load; the five then survive losing two.
 // Each ends with: every acknowledged job exists at the leader, every live replica
 // applied the same index, and their stores (cohort-broker --store-digest) are equal.
 #include <atomic>
@@ -121,6 +124,44 @@ class Group {
         ServiceProcess::Start(BinaryPath("services/broker/cohort-broker"), args);
     ASSERT_TRUE(started.ok()) << started.status();
     processes_[id - 1] = std::move(*started);
+  }
+
+  // Starts replica `id` as a StatefulSet pod beyond the starting group starts: with
+  // the starting group {1, 2, 3} in --replicas (which does not list it), its own raft
+  // address, and every replica's health port to ask through. Nobody runs
+  // `replicas add`: it asks the leader itself.
+  void StartJoiner(int id) {
+    std::vector<std::string> members;
+    for (int m = 1; m <= 3; ++m) members.push_back(absl::StrCat(m, "=", Local(raft_ports_[m - 1])));
+    std::vector<std::string> health;
+    for (int port : health_ports_) health.push_back(Local(port));
+    std::vector<std::string> args = {absl::StrCat("--replica-id=", id), "--replicas=" + absl::StrJoin(members, ","),
+                                     "--replica-address=" + Local(raft_ports_[id - 1]),
+                                     "--join-through=" + absl::StrJoin(health, ","),
+                                     "--listen=" + Local(client_ports_[id - 1]), "--metrics-listen=127.0.0.1:0",
+                                     "--data-dir=" + DataDir(id), "--min-free-disk=0",
+                                     "--health-listen=" + Local(health_ports_[id - 1])};
+    absl::StatusOr<std::unique_ptr<ServiceProcess>> started =
+        ServiceProcess::Start(BinaryPath("services/broker/cohort-broker"), args);
+    ASSERT_TRUE(started.ok()) << started.status();
+    processes_[id - 1] = std::move(*started);
+  }
+
+  // Waits (bounded) until the leader lists exactly `ids` as voters.
+  bool AwaitVoters(const std::set<int>& ids, absl::Duration bound) {
+    const absl::Time deadline = absl::Now() + bound;
+    while (absl::Now() < deadline) {
+      absl::StatusOr<cohort::v1::ListReplicasResponse> list = List(absl::Seconds(5));
+      std::set<int> voters;
+      if (list.ok()) {
+        for (const cohort::v1::ReplicaInfo& r : list->replicas()) {
+          if (r.role() == cohort::v1::ReplicaInfo::VOTER) voters.insert(static_cast<int>(r.id()));
+        }
+      }
+      if (voters == ids) return true;
+      absl::SleepFor(absl::Milliseconds(100));  // polling the leader's configuration
+    }
+    return false;
   }
 
   void Kill9(int id) {
@@ -472,6 +513,41 @@ TEST_F(MembershipTest, AGroupOfThreeGrowsToFiveUnderLoad) {
   std::cout << "acknowledged " << load.acknowledged().size() << " jobs" << std::endl;
   ExpectEveryJobExists(load.acknowledged());
   ExpectEqualStores(leader, 5);
+}
+
+TEST_F(MembershipTest, ReplicasStartedWithTheJoinFlagsOnlyBecomeVotersAndTheGroupSurvivesLosingTwo) {
+  for (int id = 1; id <= 3; ++id) group_.Start(id, {1, 2, 3}, false);
+  const int leader = group_.Leader(absl::Seconds(10));
+  ASSERT_GT(leader, 0) << "no leader within 10 s of the start";
+  Load load(group_.ClientList());
+  ASSERT_TRUE(load.AwaitMore(3, absl::Seconds(10)));
+
+  // kubectl scale 3 -> 5: two pods start at once with an empty store, not in --replicas.
+  const absl::Time started = absl::Now();
+  group_.StartJoiner(4);
+  group_.StartJoiner(5);
+  ASSERT_TRUE(group_.AwaitVoters({1, 2, 3, 4, 5}, absl::Seconds(30))) << "the new replicas did not become voters";
+  std::cout << "replicas 4 and 5 voters " << absl::Now() - started << " after they started" << std::endl;
+  for (int id = 4; id <= 5; ++id) {
+    EXPECT_TRUE(group_.AwaitReady(id, true, absl::Seconds(5))) << "replica " << id << " once it caught up";
+    EXPECT_EQ(group_.Metric(id, "cohort_broker_replica_joining"), 0.0) << "replica " << id;
+  }
+  ASSERT_TRUE(load.AwaitMore(3, absl::Seconds(10))) << "the group stopped serving while growing";
+
+  // Five voters survive losing two: the leader and another of the starting three.
+  const int other = leader % 3 + 1;
+  group_.Kill9(leader);
+  group_.Kill9(other);
+  ASSERT_TRUE(load.AwaitMore(3, absl::Seconds(15))) << "no leader served after losing two of five";
+  const int next = group_.Leader(absl::Seconds(10));
+  ASSERT_GT(next, 0);
+  EXPECT_NE(next, leader);
+  EXPECT_NE(next, other);
+  ASSERT_TRUE(load.AwaitMore(3, absl::Seconds(10)));
+  load.Stop();
+  std::cout << "acknowledged " << load.acknowledged().size() << " jobs" << std::endl;
+  ExpectEveryJobExists(load.acknowledged());
+  ExpectEqualStores(next, 3);
 }
 
 TEST_F(MembershipTest, LeadershipMovesByCommandAndOnSigtermWithoutAnElectionTimeoutAndNothingIsLost) {

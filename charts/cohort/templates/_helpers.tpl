@@ -121,14 +121,17 @@ broker group").
 {{- end }}
 
 {{/*
-The replicas of a replicated broker, for --replicas: ID=HOST:PORT of each StatefulSet
-pod (ordinal + 1 = its --replica-pod-name id) by its DNS name under the headless
-Service, at the raft port.
+The replicas a replicated broker group starts with, for --replicas: ID=HOST:PORT of the
+first broker.replication.initialReplicas StatefulSet pods (ordinal + 1 = its
+--replica-pod-name id) by their DNS names under the headless Service, at the raft port.
+It does not follow broker.replicas, so that scaling never changes the pods' arguments
+(no rolling restart) and every group forms from the same configuration; the pods beyond
+it join by themselves (cohort.brokerJoinArgs).
 */}}
 {{- define "cohort.brokerPeers" -}}
 {{- $name := printf "%s-broker" (include "cohort.fullname" .) }}
 {{- $peers := list }}
-{{- range $i := until (int .Values.broker.replicas) }}
+{{- range $i := until (int .Values.broker.replication.initialReplicas) }}
 {{- $peers = append $peers (printf "%d=%s-%d.%s-headless.%s.svc:%d" (add1 $i) $name $i $name $.Release.Namespace (int $.Values.broker.replication.raftPort)) }}
 {{- end }}
 {{- join "," $peers }}
@@ -149,6 +152,17 @@ persistence values.
     resources:
       requests:
         storage: {{ .size | quote }}
+{{- end }}
+
+{{/*
+The flags that let a broker pod beyond the starting group join it by itself: its own raft
+address (its pod name under the headless Service) and the replicas' health ports to ask
+the leader through (the headless Service's name resolves to every replica).
+*/}}
+{{- define "cohort.brokerJoinArgs" -}}
+{{- $headless := printf "%s-broker-headless.%s.svc" (include "cohort.fullname" .) .Release.Namespace }}
+- --replica-address=$(POD_NAME).{{ $headless }}:{{ int .Values.broker.replication.raftPort }}
+- --join-through={{ $headless }}:{{ int .Values.broker.replication.healthPort }}
 {{- end }}
 
 {{/*
