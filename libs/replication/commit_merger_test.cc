@@ -1,13 +1,17 @@
-// CommitMerger over a log the test controls: commits that arrive while an entry is in
-// flight share the next entry in arrival order; an entry's failure fails its commits
-// and everything queued behind it with its status; entries stay within their byte and
-// commit limits; committers on several loops at once are all answered, each only after
-// its entry was applied, in order.
+// CommitMerger over a log the test controls: commits that arrive while entries are in
+// flight share the next entry in arrival order; several entries are in flight at once
+// and answered in log order; an entry's failure fails its commits, every later entry
+// and everything queued behind it, and nothing is proposed until they are answered;
+// entries stay within their byte and commit limits; committers on several loops at
+// once are all answered, each only after its entry was applied, and each loop's
+// commits reach the log in the order they were called.
 #include "libs/replication/commit_merger.h"
 
 #include <atomic>
 #include <condition_variable>
+#include <algorithm>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -52,15 +56,32 @@ class HeldLog final : public ReplicatedLog {
     return values;
   }
   std::size_t OldestSize() const { return held_.front().entry.size(); }
+  // The meta values of the held entry at `i` (0: the oldest).
+  std::vector<std::string> ValuesAt(std::size_t i) const {
+    absl::StatusOr<DecodedEntry> decoded = DecodeEntry(held_.at(i).entry);
+    EXPECT_TRUE(decoded.ok()) << decoded.status();
+    std::vector<std::string> values;
+    if (decoded.ok()) {
+      for (const JobBatch::Record& r : decoded->batch.records) values.push_back(r.value);
+    }
+    return values;
+  }
   // Completes the oldest held proposal.
-  void Complete(absl::StatusOr<LogPosition> outcome) {
-    Held h = std::move(held_.front());
-    held_.pop_front();
+  void Complete(absl::StatusOr<LogPosition> outcome) { CompleteAt(0, std::move(outcome)); }
+  // Completes the held proposal at `i` (0: the oldest), as a log whose callbacks
+  // arrive out of order would.
+  void CompleteAt(std::size_t i, absl::StatusOr<LogPosition> outcome) {
+    Held h = std::move(held_.at(i));
+    held_.erase(held_.begin() + static_cast<std::ptrdiff_t>(i));
+    ++completed_;
     h.done(std::move(outcome));
   }
+  // Proposals made so far (held or completed).
+  std::size_t proposed() const { return held_.size() + completed_; }
 
  private:
   std::deque<Held> held_;
+  std::size_t completed_ = 0;
 };
 
 // Batch i: one meta record "k" = "<i>", padded to `pad` bytes of value.
@@ -95,8 +116,11 @@ class CommitMergerTest : public ::testing::Test {
   std::vector<std::pair<int, absl::Status>> answers_;  // in the order committers resumed
 };
 
+// One entry at a time (max_entries_in_flight 1), as before entries were pipelined.
+constexpr CommitMergerOptions kOneInFlight{.max_entries_in_flight = 1};
+
 TEST_F(CommitMergerTest, CommitsThatArriveWhileAnEntryIsInFlightShareTheNextEntryInArrivalOrder) {
-  CommitMerger merger(&log_, {});
+  CommitMerger merger(&log_, kOneInFlight);
   Spawn(0, 50, merger);
   loop_.RunUntilIdle();
   ASSERT_EQ(log_.held(), 1u);  // the first commit found nothing in flight: alone
@@ -126,7 +150,7 @@ TEST_F(CommitMergerTest, CommitsThatArriveWhileAnEntryIsInFlightShareTheNextEntr
 
 TEST_F(CommitMergerTest, AFailedEntryFailsItsCommitsAndEveryCommitQueuedBehindItWithItsStatus) {
   std::vector<store::SyncReport> reports;
-  CommitMerger merger(&log_, {}, [&](const store::SyncReport& r) { reports.push_back(r); });
+  CommitMerger merger(&log_, kOneInFlight, [&](const store::SyncReport& r) { reports.push_back(r); });
   Spawn(0, 10, merger);
   loop_.RunUntilIdle();
   log_.Complete(LogPosition{1, 1});  // commit 0
@@ -165,7 +189,7 @@ TEST_F(CommitMergerTest, AFailedEntryFailsItsCommitsAndEveryCommitQueuedBehindIt
 }
 
 TEST_F(CommitMergerTest, WhenTheLeaderMovedEveryWaitingCommitIsUnavailableNamingTheLeader) {
-  CommitMerger merger(&log_, {});
+  CommitMerger merger(&log_, kOneInFlight);
   Spawn(0, 6, merger);
   loop_.RunUntilIdle();
   ASSERT_EQ(log_.held(), 1u);
@@ -179,6 +203,99 @@ TEST_F(CommitMergerTest, WhenTheLeaderMovedEveryWaitingCommitIsUnavailableNaming
     ASSERT_TRUE(hint.has_value()) << n;
     EXPECT_EQ(hint->address, "127.0.0.1:7002");
   }
+}
+
+TEST_F(CommitMergerTest, SeveralEntriesAreInFlightAtOnceAndAnsweredInLogOrder) {
+  CommitMerger merger(&log_, {.max_entries_in_flight = 3});
+  Spawn(0, 10, merger);
+  loop_.RunUntilIdle();
+  // The first three found room in flight; the others queued behind them.
+  ASSERT_EQ(log_.held(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(log_.ValuesAt(i), Values(i, i + 1));
+  log_.Complete(LogPosition{1, 1});
+  loop_.RunUntilIdle();
+  ASSERT_EQ(answers_.size(), 1u);
+  ASSERT_EQ(log_.held(), 3u);  // the seven queued went out together as the next entry
+  EXPECT_EQ(log_.ValuesAt(2), Values(3, 10));
+  for (std::uint64_t index = 2; log_.held() > 0; ++index) {
+    log_.Complete(LogPosition{index, 1});
+    loop_.RunUntilIdle();
+  }
+  ASSERT_EQ(answers_.size(), 10u);
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(answers_[i].first, i);
+    EXPECT_TRUE(answers_[i].second.ok()) << answers_[i].second;
+  }
+  EXPECT_EQ(merger.stats().entries, 4u);
+}
+
+TEST_F(CommitMergerTest, ALaterEntryThatCompletesFirstIsAnsweredOnlyAfterTheEarlierOnes) {
+  CommitMerger merger(&log_, {.max_entries_in_flight = 3});
+  Spawn(0, 3, merger);
+  loop_.RunUntilIdle();
+  ASSERT_EQ(log_.held(), 3u);
+  log_.CompleteAt(2, LogPosition{3, 1});
+  loop_.RunUntilIdle();
+  log_.CompleteAt(1, LogPosition{2, 1});
+  loop_.RunUntilIdle();
+  EXPECT_TRUE(answers_.empty()) << "an entry was answered before an earlier one";
+  log_.Complete(LogPosition{1, 1});
+  loop_.RunUntilIdle();
+  ASSERT_EQ(answers_.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(answers_[i].first, i);
+    EXPECT_TRUE(answers_[i].second.ok()) << answers_[i].second;
+  }
+}
+
+TEST_F(CommitMergerTest, AFailedEntryFailsEveryLaterEntryAndNothingIsProposedUntilTheyAreAnswered) {
+  CommitMerger merger(&log_, {.max_entries_in_flight = 3});
+  Spawn(0, 6, merger);
+  loop_.RunUntilIdle();
+  ASSERT_EQ(log_.held(), 3u);  // {0} {1} {2}, and 3..5 queued
+  log_.Complete(LogPosition{1, 1});
+  loop_.RunUntilIdle();
+  ASSERT_EQ(log_.held(), 3u);  // {1} {2} {3,4,5}
+  EXPECT_EQ(log_.ValuesAt(2), Values(3, 6));
+  Spawn(6, 9, merger);  // queued: three entries are in flight
+  loop_.RunUntilIdle();
+  ASSERT_EQ(log_.proposed(), 4u);
+
+  const absl::Status lost = absl::AbortedError("leadership was lost before the entry committed; it may still commit");
+  log_.Complete(lost);  // entry {1}
+  loop_.RunUntilIdle();
+  Spawn(9, 10, merger);  // arrives while the entries behind the failed one are in flight
+  loop_.RunUntilIdle();
+  EXPECT_EQ(log_.proposed(), 4u) << "something was proposed after an entry failed";
+  log_.Complete(LogPosition{3, 1});  // entry {2} committed, after the failed one
+  loop_.RunUntilIdle();
+  log_.Complete(NotLeaderError(Member{2, "127.0.0.1:7002"}));  // entry {3,4,5}
+  loop_.RunUntilIdle();
+  EXPECT_EQ(log_.proposed(), 4u);
+
+  std::map<int, absl::Status> by_commit(answers_.begin(), answers_.end());
+  ASSERT_EQ(by_commit.size(), 10u);
+  EXPECT_TRUE(by_commit[0].ok());
+  EXPECT_EQ(by_commit[1], lost);
+  EXPECT_EQ(by_commit[2].code(), absl::StatusCode::kAborted) << by_commit[2];
+  for (int i = 3; i < 6; ++i) EXPECT_EQ(by_commit[i].code(), absl::StatusCode::kUnavailable) << i;
+  for (int i = 6; i < 10; ++i) EXPECT_EQ(by_commit[i], lost) << i;
+  // Answered in log order: 0, then 1 with 6..9 (queued behind it, failed with it), 2, 3..5.
+  std::vector<int> order;
+  for (const auto& [n, status] : answers_) order.push_back(n);
+  EXPECT_EQ(order.front(), 0);
+  EXPECT_LT(std::find(order.begin(), order.end(), 1), std::find(order.begin(), order.end(), 2));
+  EXPECT_LT(std::find(order.begin(), order.end(), 2), std::find(order.begin(), order.end(), 3));
+
+  // Once they are answered, the merger proposes again.
+  Spawn(10, 11, merger);
+  loop_.RunUntilIdle();
+  ASSERT_EQ(log_.held(), 1u);
+  EXPECT_EQ(log_.OldestValues(), Values(10, 11));
+  log_.Complete(LogPosition{4, 2});
+  loop_.RunUntilIdle();
+  ASSERT_EQ(answers_.size(), 11u);
+  EXPECT_TRUE(answers_.back().second.ok()) << answers_.back().second;
 }
 
 // Completes every held entry in turn, returning the commits each one carried.
@@ -195,7 +312,7 @@ std::vector<std::size_t> DrainEntries(runtime::EventLoop& loop, HeldLog& log, st
 }
 
 TEST_F(CommitMergerTest, EntriesStayWithinTheirCommitLimit) {
-  CommitMerger merger(&log_, {.max_entry_commits = 4});
+  CommitMerger merger(&log_, {.max_entry_commits = 4, .max_entries_in_flight = 1});
   Spawn(0, 16, merger);
   EXPECT_EQ(DrainEntries(loop_, log_, std::size_t{4} << 20), (std::vector<std::size_t>{1, 4, 4, 4, 3}));
   ASSERT_EQ(answers_.size(), 16u);
@@ -205,7 +322,7 @@ TEST_F(CommitMergerTest, EntriesStayWithinTheirCommitLimit) {
 TEST_F(CommitMergerTest, EntriesStayWithinTheirByteLimitAndALargerBatchGoesAlone) {
   const std::size_t one = MergedBytes(MetaBatch(0, 100));
   const std::size_t limit = kBatchHeaderBytes + 3 * one;
-  CommitMerger merger(&log_, {.max_entry_bytes = limit});
+  CommitMerger merger(&log_, {.max_entry_bytes = limit, .max_entries_in_flight = 1});
   Spawn(0, 8, merger, 100);
   Spawn(8, 9, merger, 1000);  // on its own over the limit
   Spawn(9, 12, merger, 100);
@@ -281,40 +398,43 @@ class ThreadedLog final : public ReplicatedLog {
 };
 
 TEST(CommitMergerThreads, CommittersOnSeveralLoopsAreEachAnsweredAfterTheirEntryAppliedInOrder) {
-  constexpr int kLoops = 4, kPerLoop = 16, kRounds = 50;
+  constexpr int kLoops = 4, kPerLoop = 16, kRounds = 50, kPerLoopCommits = kPerLoop * kRounds;
   ThreadedLog log;
-  CommitMerger merger(&log, {.max_entry_commits = 8});
+  CommitMerger merger(&log, {.max_entry_commits = 8});  // several entries in flight
   std::vector<std::thread> threads;
   std::atomic<int> failures{0};
   for (int l = 0; l < kLoops; ++l) {
     threads.emplace_back([&, l] {
       runtime::EventLoop loop;
-      // kPerLoop committers on this loop, each committing kRounds batches in turn.
-      auto committer = [&](int c) -> runtime::Task<void> {
+      // kPerLoop concurrent committers on this loop, each committing kRounds batches in
+      // turn; a batch's value is the order in which this loop called Commit.
+      int calls = 0;
+      auto committer = [&]() -> runtime::Task<void> {
         for (int r = 0; r < kRounds; ++r) {
-          const int n = (l * kPerLoop + c) * kRounds + r;
+          const int n = l * kPerLoopCommits + calls++;
           absl::Status s = co_await merger.Commit(MetaBatch(n));
           if (!s.ok() || !log.Applied(absl::StrCat(n))) failures.fetch_add(1);
         }
       };
       std::vector<runtime::Task<void>> tasks;
-      for (int c = 0; c < kPerLoop; ++c) tasks.push_back(committer(c));
+      for (int c = 0; c < kPerLoop; ++c) tasks.push_back(committer());
       runtime::RunUntilComplete(loop, runtime::Gather(std::move(tasks)));
     });
   }
   for (std::thread& t : threads) t.join();
   EXPECT_EQ(failures.load(), 0) << "a commit failed or resumed before its entry applied";
-  // Each committer's batches were applied in the order it committed them.
+  // Each loop's batches were applied in the order that loop called Commit, although
+  // several of its commits were in flight at once.
   std::vector<std::string> applied = log.applied();
-  ASSERT_EQ(applied.size(), std::size_t{kLoops * kPerLoop * kRounds});
-  std::vector<int> last(kLoops * kPerLoop, -1);
+  ASSERT_EQ(applied.size(), std::size_t{kLoops * kPerLoopCommits});
+  std::vector<int> last(kLoops, -1);
   for (const std::string& v : applied) {
     const int n = std::stoi(v);
-    EXPECT_GT(n % kRounds, last[n / kRounds]) << v;
-    last[n / kRounds] = n % kRounds;
+    EXPECT_GT(n % kPerLoopCommits, last[n / kPerLoopCommits]) << v;
+    last[n / kPerLoopCommits] = n % kPerLoopCommits;
   }
   CommitMergerStats stats = merger.stats();
-  EXPECT_EQ(stats.commits, std::uint64_t{kLoops * kPerLoop * kRounds});
+  EXPECT_EQ(stats.commits, std::uint64_t{kLoops * kPerLoopCommits});
   EXPECT_LE(stats.largest_entry_commits, 8u);
   EXPECT_LT(stats.entries, stats.commits) << "concurrent commits never shared an entry";
 }
