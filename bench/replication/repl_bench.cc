@@ -16,6 +16,7 @@
 //     //services/executor:cohort-executor
 //   bazel-bin/bench/replication/repl_bench [--kills=20] [--e2e_jobs=20000] [--broker=...] [--executor=...]
 //     [--replicated_variants='--raft-max-entry-commits=1,']   (one group per variant)
+//     [--replicated_variants='binary=/tmp/cohort-broker.before,']  (the same run, two binaries)
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -29,6 +30,7 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
@@ -48,7 +50,8 @@ ABSL_FLAG(int, kills, 20, "leader kill -9s for the failover distribution (replic
 ABSL_FLAG(std::vector<std::string>, replicated_variants, std::vector<std::string>({""}),
           "one replicated group is measured per variant, in turn: the extra cohort-broker flags of its replicas, "
           "space-separated (\"\": the defaults); e.g. --replicated_variants='--raft-max-entry-commits=1,' for a "
-          "group without merged raft entries, then one with the defaults");
+          "group without merged raft entries, then one with the defaults. A variant's first word may be "
+          "binary=PATH: that group runs another cohort-broker binary (a before/after pair in one run)");
 
 namespace cohort::bench {
 namespace {
@@ -282,7 +285,11 @@ int Main() {
     options.broker_binary = Absolute(absl::GetFlag(FLAGS_broker));
     options.extra_flags = {"--min-free-disk=0"};  // the broker's defaults otherwise, as the single one
     for (absl::string_view flag : absl::StrSplit(variants[v], ' ', absl::SkipEmpty())) {
-      options.extra_flags.emplace_back(flag);
+      if (absl::ConsumePrefix(&flag, "binary=")) {
+        options.broker_binary = Absolute(std::string(flag));
+      } else {
+        options.extra_flags.emplace_back(flag);
+      }
     }
     ReplicaCluster cluster(dir.Path(absl::StrCat("group", v)), options);
     for (int i = 0; i < cluster.size(); ++i) OrDie(cluster.Start(i), "replica");

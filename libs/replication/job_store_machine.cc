@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <utility>
 
+#include "absl/time/clock.h"
 #include "libs/common/log.h"
 #include "libs/replication/job_batch_codec.h"
 
@@ -33,12 +34,24 @@ void JobStoreMachine::Apply(LogPosition at, absl::string_view entry) {
 }
 
 absl::StatusOr<std::string> JobStoreMachine::Snapshot() {
+  const absl::Time start = absl::Now();
   absl::StatusOr<std::string> exported = store_->Export();
+  const absl::Duration took = absl::Now() - start;
   if (!exported.ok()) {
     kLog.Warn("snapshot skipped: the store could not be exported", {{"error", exported.status().ToString()}});
     return exported.status();
   }
   taken_.fetch_add(1, std::memory_order_relaxed);
+  snapshot_bytes_.store(exported->size(), std::memory_order_relaxed);
+  const std::int64_t nanos = absl::ToInt64Nanoseconds(took);
+  snapshot_nanos_.fetch_add(nanos, std::memory_order_relaxed);
+  if (nanos > longest_snapshot_nanos_.load(std::memory_order_relaxed)) {
+    longest_snapshot_nanos_.store(nanos, std::memory_order_relaxed);  // one snapshot at a time
+  }
+  if (took > kSlowSnapshot) {
+    kLog.Warn("a slow snapshot held up the replicated log",
+              {{"ms", absl::ToInt64Milliseconds(took)}, {"bytes", exported->size()}, {"index", store_->applied_index()}});
+  }
   return exported;
 }
 
@@ -77,6 +90,9 @@ ReplicaCounters JobStoreMachine::counters() const {
       .snapshots_taken = taken_.load(std::memory_order_relaxed),
       .snapshots_restored = restored_.load(std::memory_order_relaxed),
       .snapshots_kept = kept_.load(std::memory_order_relaxed),
+      .snapshot_bytes = snapshot_bytes_.load(std::memory_order_relaxed),
+      .snapshot_nanos = snapshot_nanos_.load(std::memory_order_relaxed),
+      .longest_snapshot_nanos = longest_snapshot_nanos_.load(std::memory_order_relaxed),
   };
 }
 

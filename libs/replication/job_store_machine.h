@@ -6,6 +6,8 @@
 #include <mutex>
 #include <string>
 
+#include "absl/time/time.h"
+
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -21,6 +23,9 @@ struct ReplicaCounters {
   std::uint64_t snapshots_taken = 0;     // Snapshot() exports
   std::uint64_t snapshots_restored = 0;  // Restore() that replaced the store
   std::uint64_t snapshots_kept = 0;      // Restore() of a snapshot older than the store: kept the store
+  std::uint64_t snapshot_bytes = 0;      // the last Snapshot()'s size
+  std::int64_t snapshot_nanos = 0;       // Snapshot() time in all (on the log's thread)
+  std::int64_t longest_snapshot_nanos = 0;
 };
 
 // The StateMachine of a ReplicatedJobStore: every committed entry (job_batch_codec.h)
@@ -32,6 +37,9 @@ struct ReplicaCounters {
 // committed prefix is the same on every replica, so the store is kept and the log
 // replays only what it lacks).
 //
+// A Snapshot() that takes longer than kSlowSnapshot is logged (warning) with its size:
+// it holds up the log's thread, and so heartbeats and acknowledgements, meanwhile.
+//
 // A committed entry that cannot be decoded or written aborts the process (the
 // StateMachine contract: such a replica can no longer be one; it must be repaired or
 // upgraded, and a restarted process replays from its snapshot and log). It writes
@@ -41,12 +49,15 @@ struct ReplicaCounters {
 // SetStatusListener and counters() from any thread. The store must outlive it.
 class JobStoreMachine final : public StateMachine {
  public:
+  static constexpr absl::Duration kSlowSnapshot = absl::Milliseconds(100);
+
   explicit JobStoreMachine(store::RocksJobStore* store) : store_(store) {}
 
   void Apply(LogPosition at, absl::string_view entry) override;
   absl::StatusOr<std::string> Snapshot() override;
   absl::Status Restore(LogPosition at, absl::string_view snapshot) override;
   void OnStatusChange(const LogStatus& status) override;
+  bool SnapshotsMayRunConcurrently() const override { return true; }
 
   // Called on the log's thread with every later status change (not with changes before
   // it was set: read the log's status() after setting it). Null clears it.
@@ -58,7 +69,8 @@ class JobStoreMachine final : public StateMachine {
   store::RocksJobStore* const store_;
   std::mutex listener_mu_;
   std::function<void(const LogStatus&)> listener_;  // guarded by listener_mu_
-  std::atomic<std::uint64_t> applied_{0}, replayed_{0}, taken_{0}, restored_{0}, kept_{0};
+  std::atomic<std::uint64_t> applied_{0}, replayed_{0}, taken_{0}, restored_{0}, kept_{0}, snapshot_bytes_{0};
+  std::atomic<std::int64_t> snapshot_nanos_{0}, longest_snapshot_nanos_{0};
 };
 
 }  // namespace cohort::replication

@@ -13,6 +13,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -395,6 +396,39 @@ TEST_F(JobStoreMachineTest, ACorruptSnapshotIsRefusedAndTheStoreIsUnchanged) {
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_EQ(*after, *before);
   EXPECT_EQ(machine_->counters().snapshots_restored, 0u);
+}
+
+TEST_F(JobStoreMachineTest, ASnapshotTakenWhileEntriesApplyRestoresToTheStateItReadAndSkipsThoseEntries) {
+  ASSERT_TRUE(machine_->SnapshotsMayRunConcurrently());
+  machine_->Apply(LogPosition{1, 1}, EncodeJobBatch(SubmitBatch(1)));
+  // The log takes the snapshot "at 1" while entries 2..40 apply on its own thread.
+  std::thread applier([&] {
+    for (int n = 2; n <= 40; ++n) {
+      machine_->Apply(LogPosition{static_cast<std::uint64_t>(n), 1}, EncodeJobBatch(SubmitBatch(n)));
+    }
+  });
+  absl::StatusOr<std::string> snapshot = machine_->Snapshot();
+  applier.join();
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  absl::StatusOr<std::string> full = machine_->Snapshot();
+  ASSERT_TRUE(full.ok()) << full.status();
+
+  // Another replica restores it at position 1, then the log replays 2..40 into it.
+  absl::StatusOr<std::unique_ptr<store::RocksJobStore>> other =
+      store::RocksJobStore::Open(store::RocksJobStoreOptions{.path = TempDir()});
+  ASSERT_TRUE(other.ok()) << other.status();
+  JobStoreMachine replica(other->get());
+  ASSERT_TRUE(replica.Restore(LogPosition{1, 1}, *snapshot).ok());
+  EXPECT_GE((*other)->applied_index(), 1u);
+  const std::uint64_t read_at = (*other)->applied_index();
+  for (int n = 2; n <= 40; ++n) {
+    replica.Apply(LogPosition{static_cast<std::uint64_t>(n), 1}, EncodeJobBatch(SubmitBatch(n)));
+  }
+  EXPECT_EQ(replica.counters().entries_replayed, read_at - 1) << "entries the snapshot held were applied twice";
+  EXPECT_EQ(replica.counters().entries_applied, 40 - read_at);
+  absl::StatusOr<std::string> converged = replica.Snapshot();
+  ASSERT_TRUE(converged.ok()) << converged.status();
+  EXPECT_EQ(*converged, *full) << "the replica's store differs from the one the snapshot was taken of";
 }
 
 }  // namespace

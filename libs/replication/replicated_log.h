@@ -67,6 +67,14 @@ class StateMachine {
   // refuses the snapshot (the leader retries).
   virtual absl::Status Restore(LogPosition at, absl::string_view snapshot) = 0;
 
+  // Whether the log may call Snapshot() on another thread while Apply goes on (so a
+  // large state is not serialised on the log's own thread). Such a Snapshot returns
+  // the state as of the last applied entry or of a later one, and such a Restore(at, s)
+  // accepts a state later than `at`: the entries between, handed to Apply again, are
+  // skipped. The default, false: Snapshot() runs between two Applies on the log's
+  // thread and returns exactly the state of the last applied entry.
+  virtual bool SnapshotsMayRunConcurrently() const { return false; }
+
   // This member's role or the known leader changed (term: the new term). Called
   // before any Apply of the new term. The default ignores it.
   virtual void OnStatusChange(const LogStatus& status) { (void)status; }
