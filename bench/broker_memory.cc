@@ -4,11 +4,14 @@
 // malloc'ed bytes are read with nothing queued before the first job and after each
 // checkpoint. Every finished job is retained (result_ttl 7 days, as the default).
 //
-//   bazel run -c opt //bench:broker_memory -- [--jobs=100000,300000] [--dir=DIR]
+//   bazel run -c opt //bench:broker_memory -- [--jobs=100000,300000] [--dir=DIR] [--keep]
+//   bazel run -c opt //bench:broker_memory -- --recover --dir=DIR
 //
 // Prints figures; asserts nothing. "per job" is the growth from the empty broker
 // divided by the jobs retained, and the slope between checkpoints (which leaves out
-// what is fixed once warm: RocksDB's memtables, the block cache, arenas).
+// what is fixed once warm: RocksDB's memtables, the block cache, arenas). --keep leaves
+// the database in DIR; --recover then starts a broker on it in a fresh process and
+// prints how long the start (recovery) took, its peak RSS and the RSS once started.
 
 #include <malloc.h>
 #include <stdio.h>
@@ -21,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -47,6 +51,20 @@ std::int64_t RssBytes() {
 }
 
 std::int64_t HeapBytes() { return static_cast<std::int64_t>(mallinfo2().uordblks); }
+
+// The process's peak RSS so far (VmHWM).
+std::int64_t PeakRssBytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    absl::string_view rest = line;
+    std::int64_t kb = 0;
+    if (absl::ConsumePrefix(&rest, "VmHWM:") && absl::SimpleAtoi(absl::StripSuffix(absl::StripAsciiWhitespace(rest), " kB"), &kb)) {
+      return kb * 1024;
+    }
+  }
+  return 0;
+}
 
 // The executor side: keeps the assignments the engine sends, for the driver to finish.
 class Executor final : public cohort::broker::ExecutorChannel {
@@ -118,8 +136,10 @@ Task<void> RunJobs(cohort::broker::BrokerEngine& engine, Executor& exec, std::ui
 }  // namespace
 
 int main(int argc, char** argv) {
+  const absl::Time process_start = absl::Now();
   std::vector<std::int64_t> checkpoints = {100'000, 300'000};
   std::string dir;
+  bool keep = false, recover = false;
   for (int i = 1; i < argc; ++i) {
     absl::string_view arg = argv[i];
     if (absl::ConsumePrefix(&arg, "--jobs=")) {
@@ -134,10 +154,18 @@ int main(int argc, char** argv) {
       }
     } else if (absl::ConsumePrefix(&arg, "--dir=")) {
       dir = std::string(arg);
+    } else if (arg == "--keep") {
+      keep = true;
+    } else if (arg == "--recover") {
+      recover = true;
     } else {
-      fprintf(stderr, "usage: broker_memory [--jobs=N1,N2,...] [--dir=DIR]\n");
+      fprintf(stderr, "usage: broker_memory [--jobs=N1,N2,...] [--dir=DIR] [--keep] | --recover --dir=DIR\n");
       return 2;
     }
+  }
+  if (recover && dir.empty()) {
+    fprintf(stderr, "--recover needs --dir\n");
+    return 2;
   }
   if (dir.empty()) {
     char tmpl[] = "/tmp/broker_memory.XXXXXX";
@@ -157,6 +185,26 @@ int main(int argc, char** argv) {
   cohort::broker::BrokerOptions options;  // result_ttl 7 days: every finished job is retained
   auto engine = std::make_unique<cohort::broker::BrokerEngine>(loop, **store, metrics, options,
                                                                [&ids] { return ids.Next(); });
+  if (recover) {
+    const std::int64_t rss_before = RssBytes();
+    const absl::Time start = absl::Now();
+    cohort::runtime::RunUntilComplete(loop, [&]() -> Task<void> {
+      absl::Status started = co_await engine->Start();
+      if (!started.ok()) {
+        fprintf(stderr, "start: %s\n", started.ToString().c_str());
+        std::abort();
+      }
+      const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+      printf("recovered %zu finished jobs: Start %.1f s (%.1f s with the store's open); rss %.1f MB before Start, "
+             "peak %.1f MB, %.1f MB started\n",
+             engine->summarized_jobs(), seconds, absl::ToDoubleSeconds(absl::Now() - process_start),
+             rss_before / 1048576.0, PeakRssBytes() / 1048576.0, RssBytes() / 1048576.0);
+      co_await engine->Stop();
+    }());
+    engine.reset();
+    store->reset();
+    return 0;
+  }
   Executor exec;
   std::vector<Checkpoint> points;
   cohort::runtime::RunUntilComplete(loop, [&]() -> Task<void> {
@@ -200,6 +248,6 @@ int main(int argc, char** argv) {
   }
   engine.reset();
   store->reset();
-  std::filesystem::remove_all(dir);
+  if (!keep) std::filesystem::remove_all(dir);
   return 0;
 }

@@ -2,6 +2,7 @@
 // (label selectors included) and newest-first paging over the wire, queues that only
 // CreateQueue or Submit create, DeleteQueue's rules, --max-queues, --max-kinds and metric series
 // that stay bounded whatever queue names clients use.
+#include <algorithm>
 #include <set>
 #include <string>
 #include <vector>
@@ -283,6 +284,69 @@ TEST_F(OpsListingTest, MaxKindsRefusesOneMoreKindAndListQueuesNamesAtMostThirtyT
   EXPECT_EQ(q.unserved_kinds(31), "kind-131");
   // A kind already held is accepted.
   Submit({specs[0]});
+}
+
+// Finished jobs live on disk: after kill -9 the restarted broker lists the same
+// finished (and live) jobs under every filter and order, and a page token taken before
+// the kill goes on where it stopped.
+TEST_F(OpsListingTest, ListingsAndPageTokensAreTheSameAfterKill9) {
+  std::vector<JobSpec> specs;
+  for (int i = 0; i < 40; ++i) specs.push_back(Labelled("done", {{"team", i % 2 == 0 ? "a" : "b"}}));
+  const std::vector<std::string> ids = Submit(specs);
+  {
+    TestExecutor exec(stub(), "lister", 8);
+    exec.Grant(8);
+    for (std::size_t n = 0; n < ids.size(); ++n) {
+      const cohort::v1::BrokerMessage::Assign a = exec.RequireAssign();
+      const auto at = std::find(ids.begin(), ids.end(), a.job().id());
+      ASSERT_NE(at, ids.end());
+      if ((at - ids.begin()) % 5 == 0) {
+        exec.Fail(a.job().id(), a.attempt(), "boom");
+      } else {
+        exec.Complete(a.job().id(), a.attempt(), "r-" + a.job().id());
+      }
+      exec.Grant(1);  // the slot is free again
+    }
+    for (const std::string& id : ids) ASSERT_TRUE(AwaitEnd(id).has_value());  // durable ends
+  }
+  const std::vector<std::string> live = Submit({Spec("waiting"), Spec("waiting"), Spec("waiting")});
+
+  std::vector<ListJobsRequest> listings(5);
+  listings[0].set_page_size(7);
+  listings[1].mutable_filter()->add_states(cohort::v1::JOB_STATE_SUCCEEDED);
+  listings[1].set_newest_first(true);
+  listings[1].set_page_size(5);
+  listings[2].mutable_filter()->set_queue("done");
+  listings[2].mutable_filter()->set_label_selector("team=a");
+  listings[2].set_page_size(3);
+  listings[3].mutable_filter()->add_states(cohort::v1::JOB_STATE_FAILED);
+  listings[4].mutable_filter()->mutable_finished_after()->set_seconds(1);
+  listings[4].set_newest_first(true);
+  listings[4].set_page_size(6);
+  std::vector<std::vector<std::string>> before;
+  for (const ListJobsRequest& req : listings) before.push_back(ListAll(req));
+  ASSERT_EQ(before[0].size(), ids.size() + live.size());
+  ASSERT_EQ(before[1].size() + before[3].size(), ids.size());
+  ASSERT_EQ(before[3].size(), 8u);
+  ASSERT_EQ(before[4].size(), ids.size());
+  ListJobsResponse first_page;
+  ASSERT_TRUE(List(listings[1], &first_page).ok());
+  ASSERT_FALSE(first_page.next_page_token().empty());
+
+  ASSERT_TRUE(broker_->Kill9().ok());
+  StartBroker();
+
+  for (std::size_t i = 0; i < listings.size(); ++i) EXPECT_EQ(ListAll(listings[i]), before[i]) << "listing " << i;
+  ListJobsRequest rest = listings[1];
+  rest.set_page_token(first_page.next_page_token());
+  std::vector<std::string> resumed;
+  for (const Job& job : first_page.jobs()) resumed.push_back(job.id());
+  for (const std::string& id : ListAll(rest)) resumed.push_back(id);
+  EXPECT_EQ(resumed, before[1]);
+  const Job succeeded = Get(ids[1]);
+  EXPECT_EQ(succeeded.state(), cohort::v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(succeeded.result(), "r-" + ids[1]);
+  EXPECT_EQ(Get(live[0]).state(), cohort::v1::JOB_STATE_QUEUED);
 }
 
 }  // namespace
