@@ -312,9 +312,11 @@ void EventLoop::Poll(std::int64_t timeout_ns) {
   for (int i = 0; i < n; ++i) {
     int fd = events[i].data.fd;
     if (fd == wake_fd_) {
+      // One read takes the whole count and resets it (not EFD_SEMAPHORE): a second
+      // read would only fail with EAGAIN, a wasted system call per wake-up.
       std::uint64_t value;
-      while (read(wake_fd_, &value, sizeof(value)) > 0) {
-      }
+      ssize_t got = read(wake_fd_, &value, sizeof(value));
+      COHORT_CHECK(got == sizeof(value) || errno == EAGAIN || errno == EINTR, std::strerror(errno));
       wake_pending_.store(false, std::memory_order_release);
       continue;
     }
