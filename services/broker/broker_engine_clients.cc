@@ -146,7 +146,7 @@ class IdWalk {
     }
     if (best == nullptr) return nullptr;
     if (stop_ && (newest_first_ ? *best < *stop_ : *best > *stop_)) return nullptr;
-    last_ = best->str();
+    last_.assign(best->view());  // in place: no allocation per id
     for (Cursor& c : cursors_) {  // every set at that id moves past it
       const CompactId* id = Peek(c);
       if (id == nullptr || *id != last_) continue;

@@ -90,7 +90,7 @@ void JobIndex::PruneEnded(std::size_t budget, absl::FunctionRef<bool(const std::
   auto it = ended_maybe_live_.upper_bound(prune_after_);
   for (; budget > 0 && !ended_maybe_live_.empty(); --budget) {
     if (it == ended_maybe_live_.end()) it = ended_maybe_live_.begin();
-    prune_after_ = it->str();
+    prune_after_.assign(it->view());
     if (live(prune_after_)) {
       ++it;
     } else {
