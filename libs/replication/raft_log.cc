@@ -308,6 +308,7 @@ class RaftLog::Impl {
         self->transfer_->done(absl::CancelledError("the replicated log stopped during the leadership transfer"));
         self->transfer_ = nullptr;
       }
+      self->ReleaseHeld();  // closing: each is answered CANCELLED
     });
   }
 
@@ -458,6 +459,14 @@ class RaftLog::Impl {
       done(std::move(leading));
       return;
     }
+    if (transfer_ != nullptr) {  // libraft refuses entries meanwhile: hold them
+      if (held_.size() >= kMaxHeldProposals) {
+        done(absl::UnavailableError("a leadership transfer is in progress and too many proposals wait for it: retry"));
+        return;
+      }
+      held_.push_back(Proposal{std::move(entry), done});
+      return;
+    }
     raft_buffer buf;
     buf.len = Padded(kEntryHeader + entry.size());
     buf.base = raft_calloc(1, buf.len);
@@ -476,6 +485,13 @@ class RaftLog::Impl {
       delete request;
       done(ApplyError(rv));
     }
+  }
+
+  // Hands the proposals held during a transfer to ProposeOnLoop, in their order.
+  void ReleaseHeld() {
+    std::vector<Proposal> held;
+    held.swap(held_);
+    for (Proposal& p : held) ProposeOnLoop(std::move(p.entry), p.done);
   }
 
   // Starts `order` if this member leads and no other change is in flight.
@@ -589,6 +605,12 @@ class RaftLog::Impl {
     Impl* self = request->impl;
     if (self->transfer_ != request) return;  // answered already (CloseRaft)
     self->transfer_ = nullptr;
+    // Proposals held during the transfer go in after its answer: appended if this member
+    // still leads, else refused (UNAVAILABLE naming the new leader, CANCELLED if closing).
+    struct ReleaseHeld {
+      Impl* self;
+      ~ReleaseHeld() { self->ReleaseHeld(); }
+    } release{self};
     if (self->closing_) {
       request->done(absl::CancelledError("the replicated log stopped during the leadership transfer"));
     } else if (raft_state(&self->raft_) == RAFT_LEADER || self->raft_.current_term == request->term) {
@@ -757,6 +779,10 @@ class RaftLog::Impl {
   bool change_in_flight_ = false;  // a ChangeRequest's callbacks are pending
   std::unique_ptr<TransferRequest> last_transfer_;  // see TransferRequest
   TransferRequest* transfer_ = nullptr;             // the transfer awaiting its answer
+  // Proposals that arrived during transfer_, proposed (or refused) once it is answered;
+  // at most kMaxHeldProposals (more are refused UNAVAILABLE).
+  static constexpr std::size_t kMaxHeldProposals = 4096;
+  std::vector<Proposal> held_;
   int (*uv_send_)(raft_io*, raft_io_send*, const raft_message*, raft_io_send_cb) = nullptr;
   int (*uv_start_)(raft_io*, unsigned, raft_io_tick_cb, raft_io_recv_cb) = nullptr;
   raft_io_recv_cb raft_recv_ = nullptr;

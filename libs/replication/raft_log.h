@@ -162,9 +162,12 @@ class RaftLog final : public ReplicatedLog {
   runtime::Task<absl::Status> RemoveMember(std::uint64_t id);
 
   // Hands leadership to voter `to` (Raft thesis 3.10; libraft's raft_transfer): the
-  // leader stops accepting proposals (they fail UNAVAILABLE naming itself: retry), brings
-  // `to` up to date and tells it to start an election at once, so the group changes
-  // leader without waiting for an election timeout. `to` 0: libraft picks a voter that
+  // leader stops appending, brings `to` up to date and tells it to start an election at
+  // once, so the group changes leader without waiting for an election timeout.
+  // Proposals made meanwhile wait for the outcome (at most 4096; more fail UNAVAILABLE):
+  // if this member still leads afterwards (the transfer failed) they are appended as
+  // usual; if it stepped down they fail UNAVAILABLE naming the new leader, with nothing
+  // appended (retry there). `to` 0: libraft picks a voter that
   // is up to date. On the leader only; resumes on the caller's loop. OK once this member
   // has stepped down (normally `to` leads by then: read status() there). Errors:
   //   UNAVAILABLE with a LeaderHint: this member does not lead (nothing changed);
@@ -173,7 +176,8 @@ class RaftLog final : public ReplicatedLog {
   //   FAILED_PRECONDITION: `to` is not a voter, there is no other voter, or a transfer
   //     is in progress already;
   //   DEADLINE_EXCEEDED: `to` did not take over within the election timeout (it is
-  //     down or far behind): this member still leads and accepts proposals again;
+  //     down or far behind): this member still leads, appends the proposals that waited
+  //     and accepts new ones (or it lost its majority meanwhile, and refuses them);
   //   CANCELLED: the log stopped meanwhile.
   runtime::Task<absl::Status> TransferLeadership(std::uint64_t to);
 

@@ -761,14 +761,29 @@ TEST_F(RaftLogTest, LeadershipTransfersAreRefusedWithClearErrors) {
   EXPECT_EQ(transfer(leader, 99).code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(transfer(leader, 1'000'001).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(transfer(leader, members_[leader].id).ok()) << "it leads already";
-  // A target that is down does not take over: the leader keeps leading and committing.
+  // A target that is down does not take over: the leader keeps leading, and what was
+  // proposed while it tried is committed, not refused.
   StopMember(follower);
-  const absl::Status late = transfer(leader, members_[follower].id);
-  EXPECT_EQ(late.code(), absl::StatusCode::kDeadlineExceeded) << late;
+  runtime::TaskHandle<absl::Status> late =
+      runtime::Spawn(loop_, logs_[leader]->TransferLeadership(members_[follower].id));
+  std::vector<runtime::TaskHandle<absl::StatusOr<LogPosition>>> during;
+  for (int n = 0; n < 10; ++n) during.push_back(runtime::Spawn(loop_, logs_[leader]->Propose(absl::StrCat("held-", n))));
+  loop_.RunUntil([&] { return late.Done() && AllDone(during); });
+  EXPECT_EQ(late.TakeResult().code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_EQ(WaitForLeader(), leader);
+  std::vector<Applied> acked;
+  for (int n = 0; n < 10; ++n) {
+    absl::StatusOr<LogPosition> at = during[n].TakeResult();
+    ASSERT_TRUE(at.ok()) << "proposal " << n << " during the failed transfer: " << at.status();
+    acked.push_back(Applied{*at, absl::StrCat("held-", n)});
+  }
   absl::StatusOr<LogPosition> at = Propose(leader, "still-leading");
   ASSERT_TRUE(at.ok()) << at.status();
-  ExpectIdenticalReplicas(1);
+  acked.push_back(Applied{*at, "still-leading"});
+  ExpectIdenticalReplicas(acked.size());
+  for (int i = 0; i < kMembers; ++i) {
+    if (i != follower) ExpectAcknowledged(i, acked);
+  }
 }
 
 }  // namespace

@@ -144,14 +144,19 @@ int Main(int argc, char** argv) {
   runtime::EventLoop loop;
   runtime::Event stop;
   // Before any other thread exists: signals are then blocked in every thread.
-  auto signals = OrDie(common::SignalWatcher::Install(loop, [&](int) { stop.Set(); }));
+  // Replicated mode: the replica (opened below) learns of the stop at once, before the
+  // engine's last commits, which a group stopping as a whole may not be able to make.
+  std::unique_ptr<Replica> replica;
+  auto signals = OrDie(common::SignalWatcher::Install(loop, [&](int) {
+    if (replica != nullptr) replica->RequestStop();
+    stop.Set();
+  }));
 
   auto metrics_server = OrDie(common::MetricsServer::Start(metrics_listen));
   auto credentials =
       OrDie(auth::ServerCredentialsFromFlags(kProgram, "--listen", listen, metrics_server->registry(), "broker"));
   // Replicated mode: ready (the line below) once it has joined its group and serves
   // /metrics; the gRPC port listens only once it leads and has caught up.
-  std::unique_ptr<Replica> replica;
   std::unique_ptr<BrokerApp> app;
   if (replica_config.has_value()) {
     replica = OrDie(Replica::Open(*replica_config, metrics_server->registry()));

@@ -5,9 +5,11 @@
 #include <filesystem>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "libs/common/log.h"
 #include "libs/runtime/runtime.h"
@@ -70,6 +72,10 @@ class LeaderStore final : public store::JobStore {
     absl::Status status = co_await store_.Commit(std::move(batch));
     if (status.code() == absl::StatusCode::kUnavailable || status.code() == absl::StatusCode::kAborted ||
         status.code() == absl::StatusCode::kCancelled) {
+      if (replica_.stop_requested_.load()) {
+        kLog.Warn("a commit failed while stopping: not acknowledged", {{"status", status.ToString()}});
+        co_return status;
+      }
       if (replica_.handing_over_.load()) {
         replica_.commit_failed_.store(true);
         // Polling: the transfer ends on another task (FinishHandover, at gRPC's OnDone).
@@ -175,6 +181,7 @@ void Replica::OnStatus(const replication::LogStatus& status) {
                                {"term", absl::StrCat(status.term)},
                                {"leader", status.leader ? absl::StrCat(status.leader->id) : std::string("none")}});
   if (serving_.load(std::memory_order_acquire) && status.role != replication::Role::kLeader) {
+    if (stop_requested_.load()) return;  // stopping anyway: nothing more is served
     if (handing_over_.load()) {
       lost_during_handover_.store(true);  // FinishHandover ends the process
       return;
@@ -191,9 +198,16 @@ runtime::Task<absl::Status> Replica::TransferLeadership(std::uint64_t to) {
   const absl::Time start = absl::Now();
   absl::Status status = co_await store_->TransferLeadership(to);
   if (status.ok()) stepped_down_.store(true);
-  kLog.Info("leadership transfer", {{"to", to == 0 ? std::string("any") : absl::StrCat(to)},
-                                    {"status", status.ToString()},
-                                    {"took", absl::FormatDuration(absl::Now() - start)}});
+  metrics_.CountTransfer("command", status.ok() ? "ok" : "failed");
+  const std::string target = to == 0 ? std::string("any") : absl::StrCat(to);
+  const std::string took = absl::FormatDuration(absl::Now() - start);
+  if (status.ok()) {
+    kLog.Info("leadership transfer", {{"to", target}, {"status", "OK"}, {"took", took}});
+  } else {
+    // The commits that waited for it are appended once it ends (RaftLog holds them).
+    kLog.Warn("leadership transfer failed: still leading", {{"to", target}, {"status", status.ToString()},
+                                                            {"took", took}});
+  }
   co_return status;
 }
 
@@ -248,37 +262,56 @@ void Replica::Stop() {
   health_.reset();
 }
 
+std::uint64_t Replica::LiveUpToDateVoter(std::chrono::steady_clock::time_point since) const {
+  const replication::ReplicationProgress progress = store_->progress();
+  if (progress.role != replication::Role::kLeader) return 0;
+  for (const replication::MemberProgress& m : progress.members) {
+    if (m.member.id != config_.self.id && m.role == replication::MemberRole::kVoter && m.last_heard.has_value() &&
+        *m.last_heard > since && m.match_index.value_or(0) >= progress.last_index) {
+      return m.member.id;
+    }
+  }
+  return 0;
+}
+
 void Replica::HandOverBeforeStopping() {
-  // The voter that holds the most of the log among those that answered the last few
-  // heartbeats: one that is down would only make the transfer wait an election timeout.
-  const auto now = std::chrono::steady_clock::now();
-  const auto recent = absl::ToChronoNanoseconds(kHandoverHeardWithin);
+  // A voter that answers after this moment is alive and not stopping: a stopping one
+  // has closed its log (the leader's heartbeats, every 100 ms, go unanswered). It must
+  // also hold the whole log, or it could not win at once. Polling: the log publishes
+  // its progress at every turn of its loop.
+  const absl::Time start = absl::Now();
+  const auto asked = std::chrono::steady_clock::now();
   std::uint64_t target = 0;
-  std::uint64_t best = 0;
-  for (const replication::MemberProgress& m : store_->progress().members) {
-    if (m.member.id == config_.self.id || m.role != replication::MemberRole::kVoter || !m.last_heard.has_value() ||
-        now - *m.last_heard > recent) {
-      continue;
-    }
-    if (target == 0 || m.match_index.value_or(0) > best) {
-      target = m.member.id;
-      best = m.match_index.value_or(0);
-    }
+  while ((target = LiveUpToDateVoter(asked)) == 0 && absl::Now() - start < kHandoverProbe) {
+    absl::SleepFor(absl::Milliseconds(5));
   }
   if (target == 0) {
-    kLog.Warn("leadership not handed over before stopping: no other voter answered recently; the others elect a "
-              "leader after their election timeout");
+    metrics_.CountTransfer("stop", "skipped");
+    kLog.Info("leadership not handed over before stopping: no other voter is alive and up to date (the group is "
+              "stopping, or they are down); the others, if any stay, elect a leader after their election timeout",
+              {{"waited", absl::FormatDuration(absl::Now() - start)}});
     return;
   }
-  runtime::EventLoop loop;  // Stop blocks; the transfer's answer resumes it here
-  const absl::Time start = absl::Now();
-  const absl::Status status = runtime::RunUntilComplete(loop, store_->TransferLeadership(target));
+  // On a thread of its own, so that it can be given up: the target may start stopping
+  // right after it answered, and libraft would wait an election timeout for it.
+  absl::Status status;
+  absl::Notification answered;
+  std::thread transfer([&] {
+    runtime::EventLoop loop;  // the transfer's answer resumes it here
+    status = runtime::RunUntilComplete(loop, store_->TransferLeadership(target));
+    answered.Notify();
+  });
+  if (!answered.WaitForNotificationWithTimeout(kHandoverBound)) {
+    store_->Stop();  // the engine has stopped: closing the log answers the transfer CANCELLED
+  }
+  transfer.join();
   const std::string took = absl::FormatDuration(absl::Now() - start);
+  metrics_.CountTransfer("stop", status.ok() ? "ok" : "failed");
   if (status.ok()) {
     kLog.Info("leadership handed over before stopping", {{"to", absl::StrCat(target)}, {"took", took}});
   } else {
     kLog.Warn("leadership not handed over before stopping: the others elect a leader after their election timeout",
-              {{"status", status.ToString()}, {"took", took}});
+              {{"to", absl::StrCat(target)}, {"status", status.ToString()}, {"took", took}});
   }
 }
 

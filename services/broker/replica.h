@@ -92,11 +92,23 @@ class Replica {
   // the store for the engine; it refers to this replica, which must outlive it. Once.
   std::unique_ptr<store::JobStore> Serve();
 
+  // The process was asked to stop (SIGTERM); any thread, at once (the signal handler).
+  // From now on a commit that fails because leadership moved or the majority went away
+  // (the whole group stopping together) is returned to the engine, which fails it and
+  // acknowledges nothing, instead of ending the process with kExitLostLeadership: the
+  // process serves nothing more and exits 0.
+  void RequestStop() { stop_requested_.store(true); }
+
   // Ends serving (a graceful stop no longer exits 75) and leaves the group; blocking,
   // idempotent. Call after the engine over Serve()'s store has stopped. A replica that
-  // leads first hands leadership to an up-to-date voter (bounded by the election
-  // timeout), so a SIGTERM'd leader (a rolling restart) costs the group no election
-  // timeout; if none takes over, the others elect one as after a crash.
+  // leads first hands leadership to a voter that proves it is alive and not stopping
+  // (it answers the leader after Stop began, within kHandoverProbe) and holds the whole
+  // log; the transfer is given kHandoverBound (raft moves leadership in milliseconds).
+  // So a SIGTERM'd leader (a rolling restart) costs the group no election timeout, and
+  // a whole group stopping at once (helm uninstall, a drain) does not wait for one: with
+  // no such voter the leader just stops, and the others, if any stay, elect one.
+  static constexpr absl::Duration kHandoverProbe = absl::Milliseconds(250);
+  static constexpr absl::Duration kHandoverBound = absl::Milliseconds(300);
   void Stop();
 
   replication::LogStatus status() const { return store_->status(); }
@@ -123,11 +135,12 @@ class Replica {
  private:
   Replica(ReplicaConfig config, prometheus::Registry& registry);
   void OnStatus(const replication::LogStatus& status);
-  // Stop's hand-over to the most up-to-date voter heard within kHandoverHeardWithin
-  // (three of RaftLogOptions' 100 ms heartbeats: it is up); none such, no transfer.
-  // Blocks until the outcome, logs it.
-  static constexpr absl::Duration kHandoverHeardWithin = absl::Milliseconds(300);
+  // Stop's hand-over (see Stop). Blocks until the outcome or its bound, logs it and
+  // counts it (cohort_broker_replica_transfers_total{reason="stop"}).
   void HandOverBeforeStopping();
+  // The first voter other than this one that was heard after `since` and holds this
+  // leader's whole log; 0 if none (yet), or if this replica no longer leads.
+  std::uint64_t LiveUpToDateVoter(std::chrono::steady_clock::time_point since) const;
   friend class LeaderStore;  // waits on handing_over_, sets commit_failed_
 
   // Body of sampler_: refreshes the metrics (the applied index moves without status
@@ -150,6 +163,7 @@ class Replica {
   std::atomic<bool> lost_during_handover_{false};
   std::atomic<bool> commit_failed_{false};
   std::atomic<bool> stepped_down_{false};
+  std::atomic<bool> stop_requested_{false};  // RequestStop
   std::optional<Readiness> readiness_;  // the last decision; the sampler's thread only
 
   std::mutex sampler_mu_;

@@ -154,7 +154,13 @@ ExitCode MoveLeadership(Context& ctx, cohort::v1::ReplicaAdmin::Stub& admin, std
   request.set_to(to);
   cohort::v1::TransferLeadershipResponse response;
   auto call = ctx.WaitingCall(kTransferWait);
+  const absl::Time asked = absl::Now();
   grpc::Status status = admin.TransferLeadership(call.get(), request, &response);
+  // The leader's own answer, well before the call's deadline: the target did not take
+  // over within the election timeout, and the leader kept leading.
+  if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && absl::Now() - asked < kTransferWait / 2) {
+    return Fail(ExitCode::kRejected, absl::StrCat("DEADLINE_EXCEEDED: ", status.error_message()));
+  }
   // UNAVAILABLE: the old leader may have restarted before its answer went out; the
   // group's answer below says whether leadership moved.
   if (!status.ok() && status.error_code() != grpc::StatusCode::UNAVAILABLE) return ctx.FailBroker(status);

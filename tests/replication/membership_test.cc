@@ -13,6 +13,10 @@
 //   restarts, exit 75), SIGTERM to the leader (it hands over, exits 0, and a follower
 //   serves sooner than an election timeout), `replicas remove` of the leader (it hands
 //   over first);
+// - a transfer to a replica that is down fails (DEADLINE_EXCEEDED) and the leader keeps
+//   leading, its process and its commits going;
+// - a whole group SIGTERM'd at once stops well within a second (the leader finds no
+//   live follower to hand over to and just stops) and, started again, has every job;
 // - grow by starting replicas only (kubectl scale): replicas 4 and 5 started with the
 //   join flags (--replica-address, --join-through) and not in --replicas ask the leader
 //   to add them and become voters under load; the five then survive losing two.
@@ -20,7 +24,10 @@
 // applied the same index, and their stores (cohort-broker --store-digest) are equal.
 #include <atomic>
 #include <chrono>
+#include <algorithm>
+#include <csignal>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -174,6 +181,44 @@ class Group {
     absl::StatusOr<int> exit = processes_[id - 1]->Terminate(absl::Seconds(10));
     processes_[id - 1].reset();
     return exit;
+  }
+
+  // SIGTERMs every running replica at once (helm uninstall, a node drain) and reaps
+  // them: per replica id, its exit status and how long after the signal it was seen
+  // exited (to within a few milliseconds: each is polled in turn).
+  std::map<int, std::pair<absl::StatusOr<int>, absl::Duration>> TerminateAll(absl::Duration bound) {
+    std::map<int, std::pair<absl::StatusOr<int>, absl::Duration>> exits;
+    const absl::Time signalled = absl::Now();
+    for (auto& p : processes_) {
+      if (p != nullptr) kill(p->pid(), SIGTERM);
+    }
+    bool running = true;
+    while (running) {
+      running = false;
+      for (int id = 1; id <= kMostReplicas; ++id) {
+        if (processes_[id - 1] == nullptr) continue;
+        absl::StatusOr<int> exit = processes_[id - 1]->Wait(absl::Milliseconds(1));
+        if (!exit.ok() && absl::Now() - signalled < bound) {
+          running = true;  // still stopping
+          continue;
+        }
+        const absl::Duration took = absl::Now() - signalled;
+        if (!exit.ok()) exit = processes_[id - 1]->Terminate(absl::Seconds(10));
+        processes_[id - 1].reset();
+        exits.emplace(id, std::make_pair(std::move(exit), took));
+      }
+    }
+    return exits;
+  }
+
+  // Whether replica `id` is still running (if it exited, it is reaped and its status printed).
+  bool Running(int id) {
+    if (processes_[id - 1] == nullptr) return false;
+    absl::StatusOr<int> exit = processes_[id - 1]->Wait(absl::Milliseconds(1));
+    if (!exit.ok()) return true;
+    std::cout << "replica " << id << " exited with " << *exit << std::endl;
+    processes_[id - 1].reset();
+    return false;
   }
 
   // Waits (bounded) for replica `id` to exit on its own and reaps it: its exit status.
@@ -548,6 +593,69 @@ TEST_F(MembershipTest, ReplicasStartedWithTheJoinFlagsOnlyBecomeVotersAndTheGrou
   std::cout << "acknowledged " << load.acknowledged().size() << " jobs" << std::endl;
   ExpectEveryJobExists(load.acknowledged());
   ExpectEqualStores(next, 3);
+}
+
+TEST_F(MembershipTest, AWholeGroupSigtermedAtOnceStopsWellWithinASecondAndLosesNothing) {
+  for (int id = 1; id <= 3; ++id) group_.Start(id, {1, 2, 3}, false);
+  ASSERT_GT(group_.Leader(absl::Seconds(10)), 0) << "no leader within 10 s of the start";
+  Load load(group_.ClientList());
+  ASSERT_TRUE(load.AwaitMore(5, absl::Seconds(10)));
+  for (int id = 1; id <= 3; ++id) ASSERT_TRUE(group_.AwaitReady(id, true, absl::Seconds(5))) << "replica " << id;
+
+  // helm uninstall: every replica SIGTERM'd at once, the load still running. The leader
+  // must not hand over to a follower that is stopping too, nor wait for one.
+  for (const auto& [id, exit] : group_.TerminateAll(absl::Seconds(5))) {
+    ASSERT_TRUE(exit.first.ok()) << "replica " << id << ": " << exit.first.status();
+    EXPECT_EQ(*exit.first, 0) << "replica " << id;
+    std::cout << "replica " << id << " exited " << exit.second << " after SIGTERM" << std::endl;
+    EXPECT_LT(exit.second, absl::Milliseconds(600)) << "replica " << id << " stopped as slowly as an election timeout";
+  }
+  load.Stop();
+
+  // The group starts again from its stores: every acknowledged job is there.
+  for (int id = 1; id <= 3; ++id) group_.Start(id, {1, 2, 3}, false);
+  const int leader = group_.Leader(absl::Seconds(10));
+  ASSERT_GT(leader, 0) << "no leader after the restart";
+  std::cout << "acknowledged " << load.acknowledged().size() << " jobs" << std::endl;
+  ExpectEveryJobExists(load.acknowledged());
+  ExpectEqualStores(leader, 3);
+}
+
+TEST_F(MembershipTest, AFailedTransferUnderLoadLeavesTheLeaderLeadingAndLosesNothing) {
+  for (int id = 1; id <= 3; ++id) group_.Start(id, {1, 2, 3}, false);
+  const int leader = group_.Leader(absl::Seconds(10));
+  ASSERT_GT(leader, 0) << "no leader within 10 s of the start";
+  Load load(group_.ClientList());
+  ASSERT_TRUE(load.AwaitMore(3, absl::Seconds(10)));
+
+  // The target is down: it never takes over, and the leader's commits wait meanwhile.
+  const int down = leader % 3 + 1;
+  group_.Kill9(down);
+  const std::string server = "--server=" + group_.ClientList();
+  const absl::Time asked = absl::Now();
+  absl::StatusOr<Exited> moved = RunToExit(BinaryPath("services/cli/cohortctl"),
+                                           {server, "replicas", "transfer", absl::StrCat("--to=", down)});
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  std::cout << "cohortctl replicas transfer to a dead replica took " << absl::Now() - asked << ": "
+            << moved->stderr_text;
+  EXPECT_NE(moved->exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(moved->stderr_text, "DEADLINE_EXCEEDED")) << moved->stderr_text;
+
+  // The leader is still running, still leads, and goes on acknowledging.
+  ASSERT_TRUE(load.AwaitMore(5, absl::Seconds(10))) << "no acknowledgement after the failed transfer";
+  EXPECT_TRUE(group_.Running(leader)) << "the leader ended its process after a failed transfer";
+  EXPECT_EQ(group_.Leader(absl::Seconds(5)), leader);
+  EXPECT_EQ(group_.Metric(leader, "cohort_broker_replica_transfers_total{reason=\"command\",result=\"failed\"}"),
+            1.0);
+  EXPECT_EQ(group_.Metric(leader, "cohort_broker_replica_leader_changes_total"), 1.0) << "leadership moved";
+
+  group_.Start(down, {1, 2, 3}, false);
+  ASSERT_TRUE(group_.AwaitReady(down, true, absl::Seconds(10))) << "the restarted replica did not catch up";
+  ASSERT_TRUE(load.AwaitMore(3, absl::Seconds(10)));
+  load.Stop();
+  std::cout << "acknowledged " << load.acknowledged().size() << " jobs" << std::endl;
+  ExpectEveryJobExists(load.acknowledged());
+  ExpectEqualStores(leader, 3);
 }
 
 TEST_F(MembershipTest, LeadershipMovesByCommandAndOnSigtermWithoutAnElectionTimeoutAndNothingIsLost) {
