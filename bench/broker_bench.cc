@@ -17,6 +17,7 @@
 //
 //   bazel build -c opt //services/broker:cohort-broker //services/executor:cohort-executor //bench:broker_bench
 //   bazel-bin/bench/broker_bench [--broker=bazel-bin/services/broker/cohort-broker] [--slots_only]
+//       [--figures=durable_submit,round_trip]
 //   bazel-bin/bench/broker_bench --executor_capacities=4,64 [--executor=...] [--executor_args=--prefetch=0]
 #include <algorithm>
 #include <atomic>
@@ -42,6 +43,9 @@
 
 ABSL_FLAG(std::string, broker, "bazel-bin/services/broker/cohort-broker", "the cohort-broker binary");
 ABSL_FLAG(bool, slots_only, false, "measure only the slots figure");
+ABSL_FLAG(std::vector<std::string>, figures, {},
+          "measure only these figures (durable_submit, end_to_end, round_trip, fan_out, dispatch_latency, slots), "
+          "e.g. to interleave brokers on one figure; default: all");
 ABSL_FLAG(std::string, executor, "bazel-bin/services/executor/cohort-executor", "the cohort-executor binary");
 ABSL_FLAG(std::vector<std::string>, executor_capacities, {},
           "if set: measure only end to end through the real cohort-executor at each of these capacities");
@@ -405,14 +409,19 @@ int main(int argc, char** argv) {
     RealExecutor(*stub, (*broker)->grpc_address());
     return 0;
   }
-  if (!absl::GetFlag(FLAGS_slots_only)) {
+  std::vector<std::string> figures = absl::GetFlag(FLAGS_figures);
+  if (absl::GetFlag(FLAGS_slots_only)) figures = {"slots"};
+  auto wanted = [&figures](const std::string& figure) {
+    return figures.empty() || std::find(figures.begin(), figures.end(), figure) != figures.end();
+  };
+  if (wanted("durable_submit")) {
     DurableSubmit(*stub, 16);
     DurableSubmit(*stub, 256);
-    EndToEnd(*stub);
-    RoundTrip(*stub);
-    FanOut(*stub);
-    DispatchLatency(*stub);
   }
-  Slots(*stub);
+  if (wanted("end_to_end")) EndToEnd(*stub);
+  if (wanted("round_trip")) RoundTrip(*stub);
+  if (wanted("fan_out")) FanOut(*stub);
+  if (wanted("dispatch_latency")) DispatchLatency(*stub);
+  if (wanted("slots")) Slots(*stub);
   return 0;
 }
