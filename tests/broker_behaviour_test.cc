@@ -528,6 +528,55 @@ TEST_F(BrokerBehaviourTest, ANegativeCreditGrantWithdrawsUnusedCreditButNeverBel
   EXPECT_EQ(executors.executors(0).running(), 1);
 }
 
+// executor.proto, seq: the broker numbers every message from 1 and ends a stream whose
+// numbered messages skip one (lost on a connection that stayed up) with DATA_LOSS,
+// granting nothing the later message asked for; an executor that numbers nothing is
+// not checked.
+TEST_F(BrokerBehaviourTest, AMissingExecutorMessageNumberEndsTheStreamWithDataLoss) {
+  std::unique_ptr<RawStream> raw = OpenStream();
+  ExecutorMessage hello = Hello("gappy", 2);
+  hello.set_seq(1);
+  ASSERT_TRUE(raw->stream->Write(hello));
+  BrokerMessage welcome;
+  ASSERT_TRUE(raw->stream->Read(&welcome));
+  EXPECT_TRUE(welcome.has_welcome());
+  EXPECT_EQ(welcome.seq(), 1u);
+  ExecutorMessage credit = Credit(2);
+  credit.set_seq(3);  // 2 was lost
+  ASSERT_TRUE(raw->stream->Write(credit));
+  grpc::Status status = Ended(*raw);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DATA_LOSS) << status.error_message();
+  EXPECT_EQ(status.error_message(), "message 3 arrived after message 1: the stream lost, repeated or reordered messages");
+  // The credit was never taken: a job submitted now waits for an executor.
+  const std::vector<std::string> ids = Submit({Spec("gaps")});
+  EXPECT_EQ(QueueNamed("gaps").depth(), 1);
+
+  std::unique_ptr<RawStream> unnumbered = OpenStream();
+  ASSERT_TRUE(unnumbered->stream->Write(Hello("unnumbered", 1)));
+  ASSERT_TRUE(unnumbered->stream->Write(Credit(1)));
+  BrokerMessage first;
+  BrokerMessage second;
+  ASSERT_TRUE(unnumbered->stream->Read(&first));
+  ASSERT_TRUE(unnumbered->stream->Read(&second));
+  EXPECT_EQ(first.seq(), 1u);
+  ASSERT_TRUE(second.has_assign()) << second.ShortDebugString();
+  EXPECT_EQ(second.seq(), 2u);
+  EXPECT_EQ(second.assign().job().id(), ids[0]);
+}
+
+TEST_F(BrokerBehaviourTest, AHelloNumberedOtherThanOneEndsTheStreamWithDataLoss) {
+  std::unique_ptr<RawStream> raw = OpenStream();
+  ExecutorMessage hello = Hello("late-start", 1);
+  hello.set_seq(2);
+  ASSERT_TRUE(raw->stream->Write(hello));
+  grpc::Status status = Ended(*raw);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DATA_LOSS) << status.error_message();
+  cohort::v1::ListExecutorsResponse executors;
+  auto ctx = Context();
+  ASSERT_TRUE(stub().ListExecutors(ctx.get(), {}, &executors).ok());
+  EXPECT_EQ(executors.executors_size(), 0) << "it never became an executor";
+}
+
 // ---- RPCs with a promise no other test checked ----
 
 TEST_F(BrokerBehaviourTest, SubmitValidateOnlyChecksEverySpecAndWritesNothing) {

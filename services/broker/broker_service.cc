@@ -8,9 +8,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "libs/auth/principal.h"
+#include "libs/common/log.h"
 #include "libs/common/quote.h"
 #include "libs/common/wire_time.h"
 #include "libs/rpc/bidi_server.h"
+#include "libs/rpc/message_sequence.h"
 #include "libs/rpc/observed_unary.h"
 #include "libs/rpc/server_stream.h"
 #include "libs/rpc/status.h"
@@ -23,6 +25,8 @@ namespace {
 using cohort::v1::BrokerMessage;
 using cohort::v1::ExecutorMessage;
 using runtime::Task;
+
+const log::Logger kLog("broker");
 
 // When the gRPC deadline of `ctx` falls on the loop's clock; nullopt when there is none.
 std::optional<runtime::TimePoint> GrpcDeadlineOf(const grpc::ServerContextBase& ctx, runtime::TimePoint now) {
@@ -406,6 +410,10 @@ grpc::ServerBidiReactor<ExecutorMessage, BrokerMessage>* BrokerService::Connect(
                                      common::QuoteBounded(first->hello().executor_id()) +
                                      " (it does not match the principal's executor pattern)");
         }
+        // Both ways numbered (executor.proto, seq): whole messages lost on a live
+        // connection end the stream instead of leaving credit and leases disagreeing.
+        rpc::MessageSequence sequence;
+        if (absl::Status first_seq = sequence.Receive(first->seq()); !first_seq.ok()) co_return rpc::ToGrpc(first_seq);
         SessionChannel channel(stream);
         absl::StatusOr<std::uint64_t> session =
             engine_.Attach(first->hello(), &channel, auth::CallerPrincipal(ctx->auth_context().get()));
@@ -417,24 +425,32 @@ grpc::ServerBidiReactor<ExecutorMessage, BrokerMessage>* BrokerService::Connect(
         }
         ++executor_streams_;
         executors_gone_.Clear();
+        grpc::Status status = grpc::Status::OK;
         // The writer moves the engine's messages into the stream; it belongs to
         // `helpers`, which cancels and joins it once the reads end.
-        auto writer = [](SessionChannel* ch, rpc::ServerBidiStream<ExecutorMessage, BrokerMessage>* s) -> Task<void> {
+        auto writer = [](SessionChannel* ch, rpc::ServerBidiStream<ExecutorMessage, BrokerMessage>* s,
+                         rpc::MessageSequence* seq) -> Task<void> {
           while (true) {
             BrokerMessage m = co_await ch->queue().Get();
+            m.set_seq(seq->Next());
             bool written = co_await s->Write(std::move(m));
             if (!written) co_return;
           }
         };
         runtime::TaskGroup helpers;
-        runtime::TaskHandle<void> writing = helpers.Spawn(writer(&channel, &stream));
-        grpc::Status status = grpc::Status::OK;
+        runtime::TaskHandle<void> writing = helpers.Spawn(writer(&channel, &stream, &sequence));
         // Read() is not a cancellation point, but a client that goes away ends it, and
         // so does the engine ending the stream (channel.End: a newer stream replaced it).
         while (!channel.ended()) {
           std::optional<ExecutorMessage> m = co_await stream.Read();
           if (!m || channel.ended()) break;
-          absl::Status s = engine_.OnExecutorMessage(*session, *m);
+          absl::Status s = sequence.Receive(m->seq());
+          if (!s.ok()) {
+            kLog.Warn("executor stream lost messages, ending it (the executor reconnects)",
+                      {{"executor_id", first->hello().executor_id()}, {"error", std::string(s.message())}});
+          } else {
+            s = engine_.OnExecutorMessage(*session, *m);
+          }
           if (!s.ok()) {
             status = rpc::ToGrpc(s);
             break;

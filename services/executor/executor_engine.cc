@@ -161,6 +161,8 @@ Task<bool> ExecutorEngine::Session() {
   leaving_ = false;
   closed_writes_ = false;
   stall_.reset();
+  sequence_ = rpc::MessageSequence();
+  gap_.clear();
   outstanding_ = 0;  // credit belongs to a stream
   heard_at_ = clock_.Now();
   Stream stream(loop_);
@@ -205,10 +207,12 @@ Task<bool> ExecutorEngine::Greet(Stream& stream) {
   for (const std::string& q : options_.queues) h->add_queues(q);
   for (const std::string& k : options_.kinds) h->add_kinds(k);
   *h->mutable_running() = Heartbeat().heartbeat().running();
+  hello.set_seq(sequence_.Next());
   bool ok = co_await stream.Write(std::move(hello));
   if (ok && !draining_.IsSet()) {
     ExecutorMessage credit;
     credit.mutable_credit()->set_credits(TakeCreditToGrant());
+    credit.set_seq(sequence_.Next());
     ok = co_await stream.Write(std::move(credit));
   }
   co_return ok;
@@ -220,6 +224,16 @@ Task<bool> ExecutorEngine::ServeBroker(Stream& stream, runtime::TaskGroup& helpe
     std::optional<BrokerMessage> m = co_await stream.Read();
     if (!m) break;
     heard_at_ = clock_.Now();  // any message proves the stream alive, LeaseExtended included
+    if (absl::Status numbered = sequence_.Receive(m->seq()); !numbered.ok()) {
+      // An Assign or Cancel may be gone: reconnect, as for a stalled stream, and let
+      // Hello settle which attempts are ours.
+      gap_ = std::string(numbered.message());
+      metrics_.StreamGap();
+      kLog.Warn("broker stream lost messages, reconnecting",
+                {{"executor_id", options_.executor_id}, {"error", gap_}, {"running", running()}});
+      stream.Cancel();
+      break;
+    }
     if (m->has_welcome()) {
       OnWelcome(m->welcome(), /*first=*/!welcomed, helpers);
       welcomed = true;
@@ -401,6 +415,7 @@ Task<bool> ExecutorEngine::WriteAll(Stream& stream, std::vector<ExecutorMessage>
       }
       m = std::move(batch);
     }
+    m.set_seq(sequence_.Next());  // renumbered if it is requeued for the next stream
     const bool written = co_await stream.Write(m);
     if (written) {
       if (m.has_progress()) metrics_.ProgressSent();
@@ -509,7 +524,8 @@ void ExecutorEngine::LogSessionEnd(bool welcomed, const grpc::Status& status) {
   // rather than gRPC's bare "Cancelled".
   const std::string reason =
       stall_ ? absl::StrCat("stalled: nothing heard from the broker for ", absl::FormatDuration(absl::FromChrono(*stall_)))
-             : status.error_message();
+      : !gap_.empty() ? gap_
+                      : status.error_message();
   if (welcomed) {
     lost_at_ = clock_.Now();
     kLog.Warn("lost the broker, reconnecting", {{"executor_id", options_.executor_id},

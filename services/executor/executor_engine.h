@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "libs/rpc/bidi_client.h"
+#include "libs/rpc/message_sequence.h"
 #include "libs/runtime/runtime.h"
 #include "protos/cohort/v1/broker.grpc.pb.h"
 #include "services/executor/executor_metrics.h"
@@ -267,6 +268,10 @@ class ExecutorEngine {
   runtime::TimePoint heard_at_;
   runtime::Event interval_changed_;
   std::optional<runtime::Duration> stall_;
+  // The current stream's message numbers (executor.proto, seq) and, if a broker
+  // message was missing, repeated or out of order, why the stream was closed.
+  rpc::MessageSequence sequence_;
+  std::string gap_;
   // The current stream's broker said welcome.complete_carries_credit: a finished
   // attempt's credit rides on its Complete instead of a CreditGrant of its own.
   bool complete_carries_credit_ = false;

@@ -360,6 +360,43 @@ TEST_F(ExecutorEngineTest, BrokerDrainEndsTheStreamAfterTheReportsAndTheExecutor
   EXPECT_EQ(second_hello.hello().running_size(), 0);  // nothing was left running
 }
 
+// executor.proto, seq: the executor numbers what it writes from 1 on each stream, and
+// a broker message whose number is not the next (one was lost on a connection that
+// stayed up) closes the stream; the executor reconnects and numbers afresh.
+TEST_F(ExecutorEngineTest, AMissingBrokerMessageNumberClosesTheStreamAndTheExecutorReconnects) {
+  ExecutorMessage first_hello;
+  ExecutorMessage first_credit;
+  ExecutorMessage second_hello;
+  bool first_stream_ended = false;
+  Serve({[&](BrokerSide& stream) {
+           ASSERT_TRUE(stream.Read(&first_hello));
+           ASSERT_TRUE(stream.Read(&first_credit));
+           BrokerMessage welcome = Welcome();
+           welcome.set_seq(1);
+           stream.Write(welcome);
+           BrokerMessage extended;
+           extended.mutable_lease_extended();
+           extended.set_seq(3);  // 2 was lost
+           stream.Write(extended);
+           ReadUntilHalfClose(stream);  // ends when the executor cancels the stream
+           first_stream_ended = true;
+         },
+         [&](BrokerSide& stream) {
+           ASSERT_TRUE(stream.Read(&second_hello));
+           stream.Write(Welcome());
+           DrainFromBroker();
+           ReadUntilHalfClose(stream);
+         }});
+  RunEngine();
+  EXPECT_TRUE(first_stream_ended);
+  EXPECT_EQ(broker_->connects(), 2u);
+  EXPECT_EQ(first_hello.seq(), 1u);
+  EXPECT_TRUE(first_credit.has_credit());
+  EXPECT_EQ(first_credit.seq(), 2u);
+  EXPECT_EQ(second_hello.seq(), 1u) << "each stream is numbered from 1";
+  EXPECT_EQ(Counter("cohort_executor_stream_gaps_total"), 1);
+}
+
 TEST_F(ExecutorEngineTest, ANewAttemptOfAJobRunsWhileItsStaleAttemptIsBeingStopped) {
   std::vector<ExecutorMessage::Complete> completions;
   Serve({[&](BrokerSide& stream) {

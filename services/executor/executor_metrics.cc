@@ -38,6 +38,12 @@ ExecutorMetrics::ExecutorMetrics(prometheus::Registry& r)
                                "heartbeat intervals.")
                          .Register(r)
                          .Add({})),
+      stream_gaps_(prometheus::BuildCounter()
+                       .Name("cohort_executor_stream_gaps_total")
+                       .Help("Connect streams closed because a broker message number was missing, repeated "
+                             "or out of order (messages lost on a live connection).")
+                       .Register(r)
+                       .Add({})),
       spawn_seconds_(prometheus::BuildHistogram()
                          .Name("cohort_executor_spawn_seconds")
                          .Help("exec: time from the spawn request to the child process existing.")

@@ -24,6 +24,8 @@ namespace cohort::executor {
 //   connected, reconnects_total         the Connect stream to the broker
 //   stream_stalls_total                 streams cancelled because the broker had sent
 //                                       nothing for 3 heartbeat intervals (wedged)
+//   stream_gaps_total                   streams closed because a broker message number
+//                                       was missing, repeated or out of order
 //   spawn_seconds                       exec: from the spawn request to the child existing
 //   output_bytes_total{stream}          exec: bytes children wrote to stdout / stderr,
 //                                       kept or not (counted when the child ends)
@@ -46,6 +48,7 @@ class ExecutorMetrics {
     stderr_bytes_.Increment(static_cast<double>(stderr_bytes));
   }
   void StreamStalled() { stream_stalls_.Increment(); }
+  void StreamGap() { stream_gaps_.Increment(); }
   void ProgressSent() { progress_sent_.Increment(); }
   void ProgressSuperseded() { progress_superseded_.Increment(); }
   void ProgressMalformed(std::int64_t lines) { progress_malformed_.Increment(static_cast<double>(lines)); }
@@ -66,6 +69,7 @@ class ExecutorMetrics {
   prometheus::Gauge& connected_;
   prometheus::Counter& reconnects_;
   prometheus::Counter& stream_stalls_;
+  prometheus::Counter& stream_gaps_;
   prometheus::Histogram& spawn_seconds_;
   prometheus::Family<prometheus::Counter>& output_bytes_;
   prometheus::Counter& stdout_bytes_;

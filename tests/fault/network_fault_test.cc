@@ -187,11 +187,13 @@ TEST_F(NetworkFaultTest, ExecutorPartitionedPastTheLeaseLosesItsAttemptsToTheNex
 }
 
 // A stream that silently loses bytes (a middlebox gone mad, a half-dead peer) may never
-// recover on its own: gRPC's length prefixes desynchronise while the connection and its
-// keepalive stay healthy. The broker answers every heartbeat (executor.proto), so the
-// executor's watchdog notices 3 silent heartbeat intervals (here 900 ms), redials and
-// lists its running attempts in Hello; the work must still end, each attempt run at
-// most once.
+// recover on its own. Where gRPC's length prefixes desynchronise, the broker falls
+// silent and the executor's watchdog notices 3 silent heartbeat intervals (here
+// 900 ms); where whole HTTP/2 frames vanish, the stream stays alive but the two sides
+// disagree about credit and attempts (a lost Complete took its credit with it), which
+// the message numbers both sides check (executor.proto, seq) catch at the next
+// message. Either way the executor redials and lists its running attempts in Hello;
+// the work must still end, each attempt run at most once.
 TEST_F(NetworkFaultTest, ExecutorLinkThatLosesBytesRecoversAndEveryJobEnds) {
   auto executor = StartExecutor("lossy", 4);
   std::vector<std::string> ids = SubmitRunning(4, absl::Seconds(1));
