@@ -4,13 +4,14 @@
 // leader's unsynced RocksDB write), one disk for all.
 //
 //   replicated_job_store_bench [--commits=2000] [--jobs=16] [--concurrency=16] [--dir=/tmp]
-//                              [--max_entry_commits=1,256]
+//                              [--max_entry_commits=1,256] [--max_entries_in_flight=1,4]
 //
 // For each store: the latency of sequential commits (p50/p99, nearest rank, from the
 // Commit call to the task resuming), then the throughput of `concurrency` tasks on one
 // loop committing `commits` batches between them. The replicated group is measured once
-// per --max_entry_commits value (a fresh group each; 1: one log entry per commit, no
-// merging). "commits per sync": commits per synced write (plain) or per log entry
+// per --max_entry_commits value and --max_entries_in_flight value (a fresh group each,
+// named replicated/COMMITSxIN_FLIGHT; commits 1: one log entry per commit, no merging;
+// in flight 1: one entry at a time). "commits per sync": commits per synced write (plain) or per log entry
 // (replicated) in the throughput phase.
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -40,6 +41,8 @@ ABSL_FLAG(int, concurrency, 16, "concurrent committers in the throughput phase")
 ABSL_FLAG(std::string, dir, "/tmp", "where the stores' temp dirs go");
 ABSL_FLAG(std::vector<std::string>, max_entry_commits, std::vector<std::string>({"1", "256"}),
           "CommitMergerOptions::max_entry_commits of each replicated group measured, in turn");
+ABSL_FLAG(std::vector<std::string>, max_entries_in_flight, std::vector<std::string>({"4"}),
+          "CommitMergerOptions::max_entries_in_flight of each replicated group measured, in turn");
 
 namespace cohort::replication {
 namespace {
@@ -123,8 +126,9 @@ void Measure(const std::string& name, store::JobStore& store, runtime::EventLoop
       static_cast<double>(after.commits - before.commits) / std::max<std::uint64_t>(1, after.syncs - before.syncs));
 }
 
-// A fresh group of three replicas merging up to `max_entry_commits` commits per entry.
-int MeasureGroup(std::size_t max_entry_commits, runtime::EventLoop& loop) {
+// A fresh group of three replicas merging up to `max_entry_commits` commits per entry,
+// with up to `in_flight` entries in flight.
+int MeasureGroup(std::size_t max_entry_commits, std::size_t in_flight, runtime::EventLoop& loop) {
   constexpr int kMembers = 3;
   std::vector<Member> members;
   for (int i = 0; i < kMembers; ++i) {
@@ -138,6 +142,7 @@ int MeasureGroup(std::size_t max_entry_commits, runtime::EventLoop& loop) {
     options.raft.members = members;
     options.raft.dir = TempDir("replica_raft");
     options.merge.max_entry_commits = max_entry_commits;
+    options.merge.max_entries_in_flight = in_flight;
     absl::StatusOr<std::unique_ptr<ReplicatedJobStore>> replica = ReplicatedJobStore::Open(std::move(options));
     if (!replica.ok()) {
       std::fprintf(stderr, "open replica: %s\n", replica.status().ToString().c_str());
@@ -157,7 +162,7 @@ int MeasureGroup(std::size_t max_entry_commits, runtime::EventLoop& loop) {
     std::fprintf(stderr, "no leader within 30 s\n");
     return 1;
   }
-  Measure(absl::StrCat("replicated/", max_entry_commits), *replicas[leader], loop);
+  Measure(absl::StrCat("replicated/", max_entry_commits, "x", in_flight), *replicas[leader], loop);
   for (auto& r : replicas) r->Stop();
   return 0;
 }
@@ -174,13 +179,17 @@ int Main() {
     Measure("plain", **plain, loop);
   }
 
-  for (const std::string& value : absl::GetFlag(FLAGS_max_entry_commits)) {
-    std::size_t max_entry_commits = 0;
-    if (!absl::SimpleAtoi(value, &max_entry_commits) || max_entry_commits == 0) {
-      std::fprintf(stderr, "--max_entry_commits: \"%s\" is not a positive integer\n", value.c_str());
-      return 1;
+  for (const std::string& commits : absl::GetFlag(FLAGS_max_entry_commits)) {
+    for (const std::string& in_flight : absl::GetFlag(FLAGS_max_entries_in_flight)) {
+      std::size_t max_entry_commits = 0, max_in_flight = 0;
+      if (!absl::SimpleAtoi(commits, &max_entry_commits) || max_entry_commits == 0 ||
+          !absl::SimpleAtoi(in_flight, &max_in_flight) || max_in_flight == 0) {
+        std::fprintf(stderr, "--max_entry_commits \"%s\", --max_entries_in_flight \"%s\": use positive integers\n",
+                     commits.c_str(), in_flight.c_str());
+        return 1;
+      }
+      if (int rc = MeasureGroup(max_entry_commits, max_in_flight, loop); rc != 0) return rc;
     }
-    if (int rc = MeasureGroup(max_entry_commits, loop); rc != 0) return rc;
   }
   return 0;
 }
