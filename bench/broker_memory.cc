@@ -4,7 +4,7 @@
 // malloc'ed bytes are read with nothing queued before the first job and after each
 // checkpoint. Every finished job is retained (result_ttl 7 days, as the default).
 //
-//   bazel run -c opt //bench:broker_memory -- [--jobs=100000,300000] [--dir=DIR] [--keep]
+//   bazel run -c opt //bench:broker_memory -- [--jobs=100000,300000] [--labels=N] [--dir=DIR] [--keep]
 //   bazel run -c opt //bench:broker_memory -- --recover --dir=DIR
 //
 // Prints figures; asserts nothing. "per job" is the growth from the empty broker
@@ -12,6 +12,7 @@
 // what is fixed once warm: RocksDB's memtables, the block cache, arenas). --keep leaves
 // the database in DIR; --recover then starts a broker on it in a fresh process and
 // prints how long the start (recovery) took, its peak RSS and the RSS once started.
+// --labels=N gives every job N labels, label<i>=value<job % 100>.
 
 #include <malloc.h>
 #include <stdio.h>
@@ -89,7 +90,8 @@ constexpr int kSubmitBatch = 1'000;
 constexpr int kCapacity = 256;
 
 // Submits and finishes `jobs` more no-op jobs; returns once every one has SUCCEEDED.
-Task<void> RunJobs(cohort::broker::BrokerEngine& engine, Executor& exec, std::uint64_t session, std::int64_t jobs) {
+Task<void> RunJobs(cohort::broker::BrokerEngine& engine, Executor& exec, std::uint64_t session, std::int64_t jobs,
+                   int labels) {
   std::int64_t submitted = 0, finished = 0;
   while (finished < jobs) {
     // Keep a few batches queued ahead of the executor.
@@ -101,6 +103,9 @@ Task<void> RunJobs(cohort::broker::BrokerEngine& engine, Executor& exec, std::ui
         spec.set_queue("bench");
         spec.set_kind("builtin.noop");
         spec.set_payload("{}");
+        for (int l = 0; l < labels; ++l) {
+          (*spec.mutable_labels())[absl::StrCat("label", l)] = absl::StrCat("value", (submitted + i) % 100);
+        }
         specs.push_back(std::move(spec));
       }
       absl::StatusOr<std::vector<std::string>> ids = co_await engine.Submit(std::move(specs), false);
@@ -140,6 +145,7 @@ int main(int argc, char** argv) {
   std::vector<std::int64_t> checkpoints = {100'000, 300'000};
   std::string dir;
   bool keep = false, recover = false;
+  int labels = 0;
   for (int i = 1; i < argc; ++i) {
     absl::string_view arg = argv[i];
     if (absl::ConsumePrefix(&arg, "--jobs=")) {
@@ -154,12 +160,17 @@ int main(int argc, char** argv) {
       }
     } else if (absl::ConsumePrefix(&arg, "--dir=")) {
       dir = std::string(arg);
+    } else if (absl::ConsumePrefix(&arg, "--labels=")) {
+      if (!absl::SimpleAtoi(arg, &labels) || labels < 0 || labels > 64) {
+        fprintf(stderr, "bad --labels (0-64)\n");
+        return 2;
+      }
     } else if (arg == "--keep") {
       keep = true;
     } else if (arg == "--recover") {
       recover = true;
     } else {
-      fprintf(stderr, "usage: broker_memory [--jobs=N1,N2,...] [--dir=DIR] [--keep] | --recover --dir=DIR\n");
+      fprintf(stderr, "usage: broker_memory [--jobs=N1,N2,...] [--labels=N] [--dir=DIR] [--keep] | --recover --dir=DIR\n");
       return 2;
     }
   }
@@ -225,7 +236,7 @@ int main(int argc, char** argv) {
     points.push_back({0, RssBytes(), HeapBytes(), 0});
     std::int64_t done = 0;
     for (std::int64_t target : checkpoints) {
-      co_await RunJobs(*engine, exec, session, target - done);
+      co_await RunJobs(*engine, exec, session, target - done, labels);
       done = target;
       points.push_back({done, RssBytes(), HeapBytes(), absl::ToDoubleSeconds(absl::Now() - start)});
     }

@@ -53,17 +53,13 @@ cohort::v1::Job EndedJob::Probe(const std::string& id) const {
   if (error_code != nullptr) job.mutable_error()->set_code(*error_code);
   if (extras != nullptr) {
     job.mutable_spec()->set_idempotency_key(extras->idempotency_key);
-    for (const auto& [k, v] : extras->labels) (*job.mutable_spec()->mutable_labels())[k] = v;
+    for (const Label* label : extras->labels) (*job.mutable_spec()->mutable_labels())[label->first] = label->second;
   }
   return job;
 }
 
 EndedJobs::~EndedJobs() {
-  for (auto& [id, e] : jobs_) {
-    Release(e.queue);
-    Release(e.kind);
-    Release(e.error_code);
-  }
+  for (auto& [id, e] : jobs_) ReleaseAll(e);
 }
 
 std::pair<EndedJobs::ByEnd::const_iterator, EndedJobs::ByEnd::const_iterator> EndedJobs::EndedBetween(
@@ -97,8 +93,8 @@ void EndedJobs::Insert(cohort::v1::Job job, bool cache) {
     e.extras->idempotency_key = job.spec().idempotency_key();
     e.extras->labels_known = label_bytes <= kIndexedLabelBytes;
     if (e.extras->labels_known) {
-      e.extras->labels.assign(job.spec().labels().begin(), job.spec().labels().end());
-      e.extras->labels.shrink_to_fit();
+      e.extras->labels.reserve(job.spec().labels_size());
+      for (const auto& [k, v] : job.spec().labels()) e.extras->labels.push_back(InternLabel(k, v));
     }
   }
   if (e.has_end_time) by_end_.emplace(EndNanos(e.end_seconds, e.end_nanos), job.id());
@@ -109,9 +105,7 @@ void EndedJobs::Insert(cohort::v1::Job job, bool cache) {
 void EndedJobs::Erase(const std::string& id) {
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return;
-  Release(it->second.queue);
-  Release(it->second.kind);
-  Release(it->second.error_code);
+  ReleaseAll(it->second);
   if (it->second.has_end_time) by_end_.erase(EndKey(EndNanos(it->second.end_seconds, it->second.end_nanos), CompactId(id)));
   jobs_.erase(it);
   Uncache(id);
@@ -159,6 +153,23 @@ void EndedJobs::Release(const std::string* name) {
   if (name == nullptr) return;
   auto it = names_.find(*name);
   if (it != names_.end() && --it->second == 0) names_.erase(it);
+}
+
+const EndedJob::Label* EndedJobs::InternLabel(const std::string& key, const std::string& value) {
+  auto [it, fresh] = labels_.try_emplace(EndedJob::Label(key, value), 0);
+  ++it->second;
+  return &it->first;
+}
+
+void EndedJobs::ReleaseAll(const EndedJob& e) {
+  Release(e.queue);
+  Release(e.kind);
+  Release(e.error_code);
+  if (e.extras == nullptr) return;
+  for (const EndedJob::Label* label : e.extras->labels) {
+    auto it = labels_.find(*label);
+    if (it != labels_.end() && --it->second == 0) labels_.erase(it);
+  }
 }
 
 }  // namespace cohort::broker

@@ -23,12 +23,14 @@ namespace cohort::broker {
 // listing filters, retention, idempotency and bulk operations decide on, in about a
 // hundred bytes. The full record stays in the store (JobStore::GetJob).
 struct EndedJob {
-  // Rarely set, so kept out of line: the idempotency key (to forget it on expiry) and
-  // the labels when they are small (so that a label selector needs no store read).
+  using Label = std::pair<std::string, std::string>;  // key, value
+  // Set only when the job has an idempotency key or labels, so kept out of line: the
+  // key (to forget it on expiry) and the labels when they are small (so that a label
+  // selector needs no store read), each label interned by EndedJobs (8 bytes a label).
   struct Extras {
     std::string idempotency_key;
     bool labels_known = true;
-    std::vector<std::pair<std::string, std::string>> labels;
+    std::vector<const Label*> labels;
   };
   const std::string* queue = nullptr;       // interned by EndedJobs
   const std::string* kind = nullptr;        // interned
@@ -49,8 +51,9 @@ struct EndedJob {
 
 // The ended jobs whose end is durable, by id, as EndedJob summaries, and a small LRU
 // cache of their full records (the ones most recently finished or read), bounded by
-// count and by bytes. Interns queue, kind and error code names, counting their uses,
-// so a summary holds pointers and a name is freed with its last user. Ids are held as
+// count and by bytes. Interns queue, kind and error code names and labels (key and
+// value), counting their uses, so a summary holds pointers and a name or label is
+// freed with its last user. Ids are held as
 // CompactId (24 bytes, no heap block).
 //
 // Also indexes the summaries by end time (EndedBetween).
@@ -109,12 +112,16 @@ class EndedJobs {
  private:
   const std::string* Intern(const std::string& name);
   void Release(const std::string* name);
+  const EndedJob::Label* InternLabel(const std::string& key, const std::string& value);
+  // Releases the summary's names and labels.
+  void ReleaseAll(const EndedJob& e);
   void Uncache(const std::string& id);
 
   CacheLimits limits_;
   ById jobs_;
   ByEnd by_end_;  // kept with jobs_ by Insert and Erase
   absl::node_hash_map<std::string, std::size_t> names_;  // name -> uses; nodes are stable
+  absl::node_hash_map<EndedJob::Label, std::size_t> labels_;  // label -> uses; stable too
   // The cache: most recent first, and where each id sits in it.
   std::list<cohort::v1::Job> lru_;
   absl::flat_hash_map<std::string, std::list<cohort::v1::Job>::iterator> cached_;

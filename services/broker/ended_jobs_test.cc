@@ -3,6 +3,7 @@
 // delete, bulk operations, expiry, restart) reads its record from the store and is the
 // same as when the whole job was in memory. The record cache is off here, so that
 // every read goes to the (in-memory) store.
+#include <map>
 #include <string>
 #include <vector>
 
@@ -315,6 +316,36 @@ TEST(EndedJobs, KeepsSummariesAndABoundedCacheOfRecords) {
   EXPECT_EQ(ended.Cached("job-2"), nullptr);
   EXPECT_EQ(*ended.After("job-0"), "job-1");
   EXPECT_EQ(*ended.Last(), "job-1");
+}
+
+// Summaries share their labels (interned, counted): each keeps its own labels whatever
+// happens to the others, and large labels are not kept (a selector reads the record).
+TEST(EndedJobs, SummariesShareLabelsAndKeepTheirOwn) {
+  EndedJobs ended(EndedJobs::CacheLimits{.jobs = 0, .bytes = 0});
+  auto insert = [&](const std::string& id, std::map<std::string, std::string> labels) {
+    Job job;
+    job.set_id(id);
+    job.set_state(cohort::v1::JOB_STATE_SUCCEEDED);
+    job.mutable_spec()->set_queue("q");
+    job.mutable_spec()->set_kind("k");
+    for (const auto& [k, v] : labels) (*job.mutable_spec()->mutable_labels())[k] = v;
+    ended.Insert(job, /*cache=*/false);
+  };
+  insert("a", {{"team", "x"}, {"env", "prod"}});
+  insert("b", {{"team", "x"}});
+  insert("c", {{"team", std::string(200, 'y')}});
+  ended.Erase("a");
+  insert("d", {{"env", "prod"}});
+  insert("b", {{"team", "z"}});  // a new version of b replaces its summary
+  const Job b = ended.Find("b")->Probe("b");
+  EXPECT_EQ(b.spec().labels().size(), 1u);
+  EXPECT_EQ(b.spec().labels().at("team"), "z");
+  const Job d = ended.Find("d")->Probe("d");
+  EXPECT_EQ(d.spec().labels().size(), 1u);
+  EXPECT_EQ(d.spec().labels().at("env"), "prod");
+  EXPECT_FALSE(ended.Find("c")->labels_known());
+  EXPECT_TRUE(ended.Find("c")->Probe("c").spec().labels().empty());
+  EXPECT_TRUE(ended.Find("b")->labels_known());
 }
 
 // The indexes hold ids as CompactId: the broker's 24-character ids inline, any other
