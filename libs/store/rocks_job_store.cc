@@ -201,13 +201,15 @@ bool RocksJobStore::TryBeginInline() {
 }
 
 void RocksJobStore::EndInline() {
-  bool queued;
+  bool wake;
   {
     std::lock_guard<std::mutex> lock(mu_);
     inline_busy_ = false;
-    queued = !queue_.empty();
+    // Commits from other loops came meanwhile (or the store is closing): the writer
+    // waits for them. Otherwise it sleeps on, without a wake-up per inline commit.
+    wake = !queue_.empty() || stopping_;
   }
-  if (queued) wake_writer_.notify_one();  // commits from other loops came meanwhile
+  if (wake) wake_writer_.notify_one();
 }
 
 void RocksJobStore::Enqueue(PendingCommit* commit) {
