@@ -79,10 +79,13 @@ struct ReplicatedBatch {
 // Inline commits (RocksJobStoreOptions::inline_commits): when nothing is in flight or
 // queued and the caller's loop has nothing else ready, the caller's thread makes the
 // synced write of its one batch itself, then resumes its task on the loop's next turn,
-// like any completion. So writes stay in commit order (an inline write starts only
-// when every earlier commit's write has ended, and the writer waits for it), and a
-// Commit of a loop resumes only after every earlier Commit of that loop has resumed
-// (their completions were no longer waiting in the loop's posts).
+// like any completion. The loop is blocked for that one write (a WAL fsync: ~0.16 ms
+// on an idle disk, milliseconds on a busy one), time it would have spent waiting for
+// the writer's answer with nothing else to do, unless work arrives meanwhile. Writes
+// stay in commit order (an inline write starts only when every earlier commit's write
+// has ended, and the writer waits for it), and a Commit of a loop resumes only after
+// every earlier Commit of that loop has resumed (their completions were no longer
+// waiting in the loop's posts).
 //
 // Threading: any number of loops may call it concurrently; reads run on read_pool.
 // Replicated mode: ApplyReplicated, Export and Import are the synchronous hooks of a
