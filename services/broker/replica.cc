@@ -47,6 +47,19 @@ const char* RoleName(replication::Role role) {
   std::_Exit(kExitLostLeadership);
 }
 
+// A stopping replica whose last commits cannot be made (see Replica::RequestStop).
+[[noreturn]] void ExitStopping(const std::string& reason) {
+  kLog.Warn("stopping without the last commits, which were not acknowledged: the group's majority is gone",
+            {{"reason", reason}, {"exit_code", "0"}});
+  std::fflush(nullptr);
+  std::_Exit(0);
+}
+
+std::int64_t SteadyNanos() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 absl::Status MakeDirectory(const std::string& path) {
   std::error_code error;
   std::filesystem::create_directories(path, error);
@@ -69,13 +82,13 @@ class LeaderStore final : public store::JobStore {
 
   runtime::Task<absl::StatusOr<store::RecoveredState>> Recover() override { return store_.Recover(); }
   runtime::Task<absl::Status> Commit(store::JobBatch batch) override {
+    replica_.commits_in_flight_.fetch_add(1);
     absl::Status status = co_await store_.Commit(std::move(batch));
+    replica_.last_progress_ns_.store(SteadyNanos());
+    replica_.commits_in_flight_.fetch_sub(1);
     if (status.code() == absl::StatusCode::kUnavailable || status.code() == absl::StatusCode::kAborted ||
         status.code() == absl::StatusCode::kCancelled) {
-      if (replica_.stop_requested_.load()) {
-        kLog.Warn("a commit failed while stopping: not acknowledged", {{"status", status.ToString()}});
-        co_return status;
-      }
+      if (replica_.stop_requested_.load()) ExitStopping(absl::StrCat("commit failed: ", status.ToString()));
       if (replica_.handing_over_.load()) {
         replica_.commit_failed_.store(true);
         // Polling: the transfer ends on another task (FinishHandover, at gRPC's OnDone).
@@ -320,9 +333,29 @@ std::optional<common::HostPort> Replica::health_address() const {
   return health_->bound();
 }
 
+void Replica::RequestStop() {
+  last_progress_ns_.store(SteadyNanos());
+  stop_requested_.store(true);
+  sampler_wake_.notify_all();  // it samples faster from now on
+}
+
+bool Replica::StuckWhileStopping() const {
+  const std::int64_t since = SteadyNanos() - last_progress_ns_.load();
+  return stop_requested_.load() && commits_in_flight_.load() > 0 &&
+         since > std::chrono::duration_cast<std::chrono::nanoseconds>(kStuckWhileStopping).count();
+}
+
 void Replica::Sample() {
   std::unique_lock lock(sampler_mu_);
-  while (!sampler_wake_.wait_for(lock, kSamplePeriod, [this] { return sampler_stop_; })) {
+  // While stopping, often: a commit stuck for the majority that left ends the process.
+  const auto period = [this] {
+    return stop_requested_.load() ? std::chrono::milliseconds(20) : std::chrono::milliseconds(kSamplePeriod);
+  };
+  while (!sampler_wake_.wait_for(lock, period(), [this] { return sampler_stop_; })) {
+    if (StuckWhileStopping()) {
+      ExitStopping(absl::StrCat(commits_in_flight_.load(), " commit(s) unanswered for more than ",
+                                kStuckWhileStopping.count(), " ms after the stop was asked"));
+    }
     // The applied index is published before the readiness decided from it, so that a
     // scrape after a Ready answer shows at least the index it was decided on.
     const replication::LogStatus status = store_->status();

@@ -94,10 +94,13 @@ class Replica {
 
   // The process was asked to stop (SIGTERM); any thread, at once (the signal handler).
   // From now on a commit that fails because leadership moved or the majority went away
-  // (the whole group stopping together) is returned to the engine, which fails it and
-  // acknowledges nothing, instead of ending the process with kExitLostLeadership: the
-  // process serves nothing more and exits 0.
-  void RequestStop() { stop_requested_.store(true); }
+  // (the whole group stopping together), or that is still unanswered kStuckWhileStopping
+  // after the request with none answered meanwhile, ends the process with exit 0 and a
+  // warning instead of kExitLostLeadership: it was asked to stop, serves nothing more
+  // (its clients' calls were cancelled, so nothing of that commit was acknowledged), and
+  // its followers, stopping too, can no longer commit it.
+  static constexpr std::chrono::milliseconds kStuckWhileStopping{200};
+  void RequestStop();
 
   // Ends serving (a graceful stop no longer exits 75) and leaves the group; blocking,
   // idempotent. Call after the engine over Serve()'s store has stopped. A replica that
@@ -164,6 +167,12 @@ class Replica {
   std::atomic<bool> commit_failed_{false};
   std::atomic<bool> stepped_down_{false};
   std::atomic<bool> stop_requested_{false};  // RequestStop
+  // LeaderStore's commits awaiting their answer, and when the last answer came or the
+  // stop was asked (steady clock, nanoseconds): what the sampler watches after RequestStop.
+  std::atomic<int> commits_in_flight_{0};
+  std::atomic<std::int64_t> last_progress_ns_{0};
+  // A commit stuck since RequestStop (see there): the sampler's thread.
+  bool StuckWhileStopping() const;
   std::optional<Readiness> readiness_;  // the last decision; the sampler's thread only
 
   std::mutex sampler_mu_;
