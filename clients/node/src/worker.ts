@@ -117,6 +117,25 @@ interface Session {
   ended: boolean;
   /** Welcome.complete_carries_credit: a Complete asks for the slot's next job itself. */
   carriesCredit: boolean;
+  /** The number of the latest message written, and of the broker's latest (executor.proto, seq). */
+  sent: number;
+  received: number;
+}
+
+/** A message as the worker builds it: send() numbers it for the stream it goes on. */
+type Outgoing = Omit<ExecutorMessage, 'seq'>;
+
+/**
+ * Why a broker message numbered `seq` shows messages lost on a stream that stayed up
+ * (then the worker reconnects, as for a wedged stream), or undefined when it is the
+ * next one, or the broker numbers nothing.
+ */
+function gapIn(session: Session, seq: number): string | undefined {
+  if (seq === session.received + 1 || (seq === 0 && session.received === 0)) {
+    session.received = seq;
+    return undefined;
+  }
+  return `message ${seq} arrived after message ${session.received}: the stream lost, repeated or reordered messages`;
 }
 
 function stop(attempt: Attempt, code: AttemptStopped['code'], message: string): void {
@@ -171,7 +190,7 @@ export class Worker {
   private readonly backoff: [number, number];
   private readonly log: (line: string) => void;
   private readonly channel: ChannelParts;
-  private unconfirmed: { at: number; message: ExecutorMessage }[] = [];
+  private unconfirmed: { at: number; message: Outgoing }[] = [];
   private leaseMs = DEFAULT_LEASE_MS;
   private heartbeatMs = DEFAULT_HEARTBEAT_MS;
   private session: Session | undefined;
@@ -306,7 +325,7 @@ export class Worker {
       const stream = client.connect();
       const session: Session = {
         stream, draining: this.stopReason !== undefined, drainStarted: false, halfClosed: false, ended: false,
-        carriesCredit: false,
+        carriesCredit: false, sent: 0, received: 0,
       };
       let welcomed = false;
       let status: grpc.StatusObject | undefined;
@@ -345,6 +364,15 @@ export class Worker {
       stream.on('end', () => { readEnded = true; finish(); });
       stream.on('data', (message: BrokerMessage) => {
         lastHeard = Date.now();
+        const lost = gapIn(session, message.seq);
+        if (lost !== undefined) {
+          // An Assign or Cancel may be gone: reconnect, and let the Hello settle which
+          // attempts are ours.
+          wedged = lost;
+          this.log(`broker stream lost messages, reconnecting: ${lost}`);
+          stream.cancel();
+          return;
+        }
         if (welcomed) {
           this.onMessage(session, message);
           return;
@@ -385,8 +413,10 @@ export class Worker {
     });
   }
 
-  private send(session: Session, message: ExecutorMessage): void {
-    if (!session.ended && !session.halfClosed) session.stream.write(message);
+  private send(session: Session, message: Outgoing): void {
+    if (session.ended || session.halfClosed) return;
+    session.sent += 1;
+    session.stream.write({ ...message, seq: session.sent });
   }
 
   private onMessage(session: Session, message: BrokerMessage): void {
@@ -485,7 +515,7 @@ export class Worker {
     const session = this.session;
     const asks = session !== undefined && !session.draining;
     if (asks && session.carriesCredit) complete.credit = 1;
-    const message: ExecutorMessage = { body: { $case: 'complete', value: complete } };
+    const message: Outgoing = { body: { $case: 'complete', value: complete } };
     this.unconfirmed.push({ at: Date.now(), message });
     this.unconfirmedLive();
     if (session !== undefined) {
@@ -502,11 +532,11 @@ function checkedConcurrency(concurrency: number): number {
   return concurrency;
 }
 
-function credit(credits: number): ExecutorMessage {
+function credit(credits: number): Outgoing {
   return { body: { $case: 'credit', value: { credits } } };
 }
 
-function withoutCredit(message: ExecutorMessage): ExecutorMessage {
+function withoutCredit(message: Outgoing): Outgoing {
   const body = message.body;
   if (body?.$case !== 'complete' || body.value.credit === 0) return message;
   return { body: { $case: 'complete', value: { ...body.value, credit: 0 } } };

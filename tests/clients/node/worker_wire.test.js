@@ -171,3 +171,55 @@ test('every channel pings: keepalive 20 s / 10 s by default, keepaliveMs sets it
 function pick(options) {
   return Object.fromEntries(Object.entries(options).filter(([k]) => k.startsWith('grpc.keepalive')));
 }
+
+test('a missing broker message number closes the stream and the worker reconnects, numbering afresh', async () => {
+  // executor.proto, seq: the broker numbers its messages; this one skips 2 on the first
+  // stream, as if a middlebox had dropped it while the connection stayed up.
+  const streams = [];
+  let reconnected;
+  const second = new Promise((resolve) => { reconnected = resolve; });
+  const server = new grpc.Server();
+  server.addService(BrokerService, {
+    connect: (call) => {
+      const index = streams.length;
+      const got = [];
+      streams.push(got);
+      call.on('data', (m) => {
+        got.push(m);
+        if (m.body?.$case === 'hello') {
+          call.write(BrokerMessage.fromPartial({
+            seq: 1, body: { $case: 'welcome', value: { heartbeatInterval: { seconds: 5 }, completeCarriesCredit: true } },
+          }));
+          if (index > 0) reconnected();
+        } else if (m.body?.$case === 'credit' && index === 0) {
+          call.write(BrokerMessage.fromPartial({ seq: 3, body: { $case: 'leaseExtended', value: {} } }));
+        }
+      });
+      call.on('end', () => call.end());
+      call.on('error', quiet);
+    },
+  });
+  const port = await new Promise((resolve, reject) => {
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p)));
+  });
+  const lines = [];
+  const worker = new cohort.Worker({
+    settings: { server: `127.0.0.1:${port}` }, concurrency: 2, executorId: `wire-seq-${process.pid}`,
+    reconnectBackoffMs: [10, 50], log: (line) => lines.push(line),
+  });
+  worker.task('echo', (payload) => payload);
+  const run = worker.run();
+  try {
+    await within(second, 'the worker to reconnect');
+    const [first, again] = streams;
+    assert.deepEqual(first.slice(0, 2).map((m) => [m.body.$case, m.seq]), [['hello', 1], ['credit', 2]]);
+    assert.equal(again[0].body.$case, 'hello');
+    assert.equal(again[0].seq, 1, 'each stream is numbered from 1');
+    assert.ok(lines.some((l) => l.startsWith('broker stream lost messages, reconnecting: message 3 arrived after message 1')),
+      lines.join('\n'));
+  } finally {
+    worker.stop();
+    await within(run, 'the worker to drain');
+    server.forceShutdown();
+  }
+});

@@ -88,6 +88,22 @@ class _Session:
     batches: bool = False  # Welcome.accepts_complete_batches: Completes queued together go as one message
     heard: float = 0.0  # loop time of the broker's latest message
     watchdog: asyncio.Timeout | None = None
+    sent: int = 0  # the number of the latest message written (executor.proto, seq)
+    received: int = 0  # the number of the broker's latest message
+
+    def number(self, message: Any) -> Any:
+        """Numbers `message` as the next one this stream writes, and returns it."""
+        self.sent += 1
+        message.seq = self.sent
+        return message
+
+    def gap(self, seq: int) -> str | None:
+        """Why a broker message numbered `seq` shows messages lost on a stream that stayed
+        up, or None when it is the next (or the broker numbers nothing)."""
+        if seq == self.received + 1 or (seq == 0 and self.received == 0):
+            self.received = seq
+            return None
+        return f"message {seq} arrived after message {self.received}: the stream lost, repeated or reordered messages"
 
 
 class Worker:
@@ -275,15 +291,18 @@ class Worker:
         try:
             try:
                 async with asyncio.timeout(SILENT_INTERVALS * self._interval):
-                    await call.write(ExecutorMessage(hello=ExecutorMessage.Hello(
+                    await call.write(session.number(ExecutorMessage(hello=ExecutorMessage.Hello(
                         executor_id=self.executor_id, queues=self.queues, capacity=self.concurrency,
                         labels={"language": "python", **self._labels}, running=self._running_refs(),
-                        kinds=self.kinds, accepts_assign_batches=True)))
+                        kinds=self.kinds, accepts_assign_batches=True))))
                     first = await _read(call)
             except TimeoutError:
                 return False, f"no welcome from the broker within {SILENT_INTERVALS * self._interval:g}s"
             if first is grpc.aio.EOF or first.WhichOneof("body") != "welcome":
                 return False, "the broker ended the stream before its welcome"
+            if (lost := session.gap(first.seq)) is not None:
+                log.warning("broker stream lost messages, reconnecting: %s", lost)
+                return False, lost
             interval = first.welcome.heartbeat_interval.ToTimedelta().total_seconds() or _DEFAULT_HEARTBEAT
             self._interval = interval
             session.carries_credit = first.welcome.complete_carries_credit
@@ -314,6 +333,11 @@ class Worker:
                             if session.half_closed:
                                 self._unconfirmed.clear()  # the broker read everything before it ended
                             return True, "the broker ended the stream"
+                        if (lost := session.gap(message.seq)) is not None:
+                            # An Assign or Cancel may be gone: reconnect, and let the
+                            # Hello settle which attempts are ours.
+                            log.warning("broker stream lost messages, reconnecting: %s", lost)
+                            return False, lost
                         self._on_message(session, message)
             except TimeoutError:
                 log.warning("heard nothing from the broker for %gs: the stream is wedged",
@@ -339,7 +363,7 @@ class Worker:
                 message = ExecutorMessage(heartbeat=ExecutorMessage.Heartbeat(running=self._running_refs()))
             elif session.batches and message.WhichOneof("body") == "complete":
                 message = _batch_completes(message, session.outbox, held)
-            await call.write(message)
+            await call.write(session.number(message))
 
     async def _beat(self, session: _Session, interval: float) -> None:
         """Queues a heartbeat every interval and keeps the watchdog's deadline at
