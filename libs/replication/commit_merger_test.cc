@@ -116,7 +116,7 @@ class CommitMergerTest : public ::testing::Test {
   std::vector<std::pair<int, absl::Status>> answers_;  // in the order committers resumed
 };
 
-// One entry at a time (max_entries_in_flight 1), as before entries were pipelined.
+// One entry at a time (max_entries_in_flight 1, the default), said explicitly.
 constexpr CommitMergerOptions kOneInFlight{.max_entries_in_flight = 1};
 
 TEST_F(CommitMergerTest, CommitsThatArriveWhileAnEntryIsInFlightShareTheNextEntryInArrivalOrder) {
@@ -400,7 +400,7 @@ class ThreadedLog final : public ReplicatedLog {
 TEST(CommitMergerThreads, CommittersOnSeveralLoopsAreEachAnsweredAfterTheirEntryAppliedInOrder) {
   constexpr int kLoops = 4, kPerLoop = 16, kRounds = 50, kPerLoopCommits = kPerLoop * kRounds;
   ThreadedLog log;
-  CommitMerger merger(&log, {.max_entry_commits = 8});  // several entries in flight
+  CommitMerger merger(&log, {.max_entry_commits = 8, .max_entries_in_flight = 4});
   std::vector<std::thread> threads;
   std::atomic<int> failures{0};
   for (int l = 0; l < kLoops; ++l) {
