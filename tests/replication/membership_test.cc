@@ -101,10 +101,17 @@ std::optional<bool> CheckHealth(const std::string& address) {
 class Group {
  public:
   explicit Group(const TempDir& dir) : dir_(dir) {
+    // Distinct: FreePort binds nothing, so two calls may return the same free port.
+    std::set<int> taken;
+    auto distinct = [&taken] {
+      int port = FreePort();
+      while (!taken.insert(port).second) port = FreePort();
+      return port;
+    };
     for (int i = 0; i < kMostReplicas; ++i) {
-      raft_ports_.push_back(FreePort());
-      client_ports_.push_back(FreePort());
-      health_ports_.push_back(FreePort());
+      raft_ports_.push_back(distinct());
+      client_ports_.push_back(distinct());
+      health_ports_.push_back(distinct());
     }
     processes_.resize(kMostReplicas);
     admin_ = cohort::v1::ReplicaAdmin::NewStub(ChannelTo(ClientList()));
