@@ -163,7 +163,7 @@ int Main(int argc, char** argv) {
     if (absl::Status s = common::PrintReadyLine(listen, metrics_server->address()); !s.ok()) Die(s.ToString());
     if (!runtime::RunUntilComplete(loop, replica->AwaitLeadership(loop, stop)).ok()) {
       kLog.Info("replica stopping (never led)", {{"data_dir", options.data_dir}});
-      replica->Stop();
+      replica.reset();  // stops it while metrics_server, which holds its metrics, is alive
       return 0;
     }
     app = OrDie(BrokerApp::Create(loop, metrics_server->registry(), options, replica->Serve()));
@@ -197,7 +197,9 @@ int Main(int argc, char** argv) {
   server->Wait();
   if (replica != nullptr) {
     app.reset();
-    replica->Stop();
+    // Declared before metrics_server (the signal handler needs it), so it would be
+    // destroyed after it, writing its metrics into a freed registry: stop it now.
+    replica.reset();
   }
   return 0;
 }
