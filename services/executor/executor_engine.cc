@@ -160,9 +160,8 @@ Task<bool> ExecutorEngine::Session() {
   complete_batches_ = false;
   leaving_ = false;
   closed_writes_ = false;
-  stall_.reset();
   sequence_ = rpc::MessageSequence();
-  gap_.clear();
+  cancelled_because_.clear();
   outstanding_ = 0;  // credit belongs to a stream
   heard_at_ = clock_.Now();
   Stream stream(loop_);
@@ -227,10 +226,10 @@ Task<bool> ExecutorEngine::ServeBroker(Stream& stream, runtime::TaskGroup& helpe
     if (absl::Status numbered = sequence_.Receive(m->seq()); !numbered.ok()) {
       // An Assign or Cancel may be gone: reconnect, as for a stalled stream, and let
       // Hello settle which attempts are ours.
-      gap_ = std::string(numbered.message());
+      cancelled_because_ = std::string(numbered.message());
       metrics_.StreamGap();
       kLog.Warn("broker stream lost messages, reconnecting",
-                {{"executor_id", options_.executor_id}, {"error", gap_}, {"running", running()}});
+                {{"executor_id", options_.executor_id}, {"error", cancelled_because_}, {"running", running()}});
       stream.Cancel();
       break;
     }
@@ -491,7 +490,8 @@ Task<void> ExecutorEngine::WatchBroker(Stream& stream) {
     co_await interval_changed_.WaitUntil(deadline);
   }
   const runtime::Duration silence = clock_.Now() - heard_at_;
-  stall_ = silence;
+  cancelled_because_ =
+      absl::StrCat("stalled: nothing heard from the broker for ", absl::FormatDuration(absl::FromChrono(silence)));
   metrics_.StreamStalled();
   kLog.Warn("broker stream stalled: nothing heard for 3 heartbeat intervals, reconnecting",
             {{"executor_id", options_.executor_id},
@@ -520,12 +520,9 @@ Task<void> ExecutorEngine::LeaveWhenIdle(Stream& stream) {
 
 void ExecutorEngine::LogSessionEnd(bool welcomed, const grpc::Status& status) {
   if (draining_.IsSet()) return;
-  // The log bounds its length. A stalled stream was cancelled by the watchdog: say so
-  // rather than gRPC's bare "Cancelled".
-  const std::string reason =
-      stall_ ? absl::StrCat("stalled: nothing heard from the broker for ", absl::FormatDuration(absl::FromChrono(*stall_)))
-      : !gap_.empty() ? gap_
-                      : status.error_message();
+  // The log bounds its length. A stream this executor cancelled (stalled, or numbers
+  // missing): say why rather than gRPC's bare "Cancelled".
+  const std::string reason = cancelled_because_.empty() ? status.error_message() : cancelled_because_;
   if (welcomed) {
     lost_at_ = clock_.Now();
     kLog.Warn("lost the broker, reconnecting", {{"executor_id", options_.executor_id},

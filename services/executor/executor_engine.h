@@ -194,7 +194,7 @@ class ExecutorEngine {
   runtime::Task<void> SendHeartbeats(runtime::TimePoint first);
   // The watchdog: cancels `stream` once the broker has been silent for kStallIntervals
   // heartbeat intervals (rechecked when a Welcome changes the interval) and records
-  // the stall in stall_; returns then.
+  // why in cancelled_because_; returns then.
   runtime::Task<void> WatchBroker(Stream& stream);
   // kStallIntervals heartbeat intervals, saturated far below TimePoint overflow.
   runtime::Duration StallAfter() const;
@@ -262,16 +262,15 @@ class ExecutorEngine {
   runtime::Event draining_;
   runtime::Event drained_;
   runtime::Duration heartbeat_interval_ = std::chrono::seconds(5);
-  // The watchdog's state for the current stream: when the broker was last heard, a
-  // wake-up when a Welcome changes the interval, and the silence that ended the
-  // stream if it stalled.
+  // The watchdog's state for the current stream: when the broker was last heard, and a
+  // wake-up when a Welcome changes the interval.
   runtime::TimePoint heard_at_;
   runtime::Event interval_changed_;
-  std::optional<runtime::Duration> stall_;
-  // The current stream's message numbers (executor.proto, seq) and, if a broker
-  // message was missing, repeated or out of order, why the stream was closed.
+  // The current stream's message numbers (executor.proto, seq).
   rpc::MessageSequence sequence_;
-  std::string gap_;
+  // Why this executor cancelled the current stream (a stall, or a gap in the broker's
+  // message numbers), for the log line that ends it; empty if it did not.
+  std::string cancelled_because_;
   // The current stream's broker said welcome.complete_carries_credit: a finished
   // attempt's credit rides on its Complete instead of a CreditGrant of its own.
   bool complete_carries_credit_ = false;
