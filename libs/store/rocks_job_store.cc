@@ -345,7 +345,10 @@ absl::Status RocksJobStore::ApplyReplicated(const ReplicatedBatch& batch, std::u
 
 absl::StatusOr<std::string> RocksJobStore::Export() const {
   const rocksdb::Snapshot* snapshot = db_->GetSnapshot();
-  std::string records;
+  // The header's count is filled in at the end: the records are built in place, so a
+  // large store is held once, not twice.
+  std::string records(1, kExportVersion);
+  records.append(EncodeU64(0));
   std::uint64_t count = 0;
   absl::Status status;
   rocksdb::Slice upper(internal::AfterAllKeys());
@@ -366,12 +369,8 @@ absl::StatusOr<std::string> RocksJobStore::Export() const {
   }
   db_->ReleaseSnapshot(snapshot);
   if (!status.ok()) return status;
-  std::string out;
-  out.reserve(kExportHeader + records.size());
-  out.push_back(kExportVersion);
-  out.append(EncodeU64(count));
-  out.append(records);
-  return out;
+  records.replace(1, kExportHeader - 1, EncodeU64(count));
+  return records;
 }
 
 absl::Status RocksJobStore::Import(absl::string_view exported, std::uint64_t at_least_index) {
