@@ -107,9 +107,10 @@ absl::StatusOr<std::string> ReplicatedJobStore::ExportLocal() const {
   return local_->Export();
 }
 
-runtime::Task<absl::StatusOr<store::RecoveredState>> ReplicatedJobStore::Recover() {
+runtime::Task<absl::StatusOr<std::unique_ptr<store::JobRecovery>>> ReplicatedJobStore::Recover(
+    store::RecoverOptions options) {
   if (stopped_.load()) co_return Stopped();
-  co_return co_await local_->Recover();
+  co_return co_await local_->Recover(options);
 }
 
 runtime::Task<absl::StatusOr<cohort::v1::Job>> ReplicatedJobStore::GetJob(std::string id) {

@@ -39,7 +39,8 @@ struct ReplicatedJobStoreOptions {
 // (JobStoreMachine), writing the applied index in the same RocksDB write, so a
 // restarted replica skips what it already holds. Snapshots carry the whole local store
 // (jobs, indexes, events, meta, bulk records, applied index). Recover, GetJob and
-// ReadEvents read the local store: on a follower, what it has applied so far.
+// ReadEvents read the local store: on a follower, what it has applied so far. A
+// JobRecovery reads the local store's snapshot and must be destroyed before Stop.
 //
 // Durability: a Commit completes after libraft fsync'ed the entry on a majority, so the
 // local RocksDB write in Apply writes its WAL without fsync. Recovery still holds: a
@@ -63,7 +64,7 @@ struct ReplicatedJobStoreOptions {
 //   auto store = ReplicatedJobStore::Open(options);          // joins the group
 //   store->SetStatusListener([](const LogStatus& s) { ... }); // role changes
 //   if (absl::Status s = co_await store->Barrier(); s.ok()) {
-//     absl::StatusOr<store::RecoveredState> state = co_await store->Recover();  // the whole committed state
+//     auto recovery = co_await store->Recover({});  // the whole committed state (JobRecovery)
 //   }
 class ReplicatedJobStore final : public store::JobStore {
  public:
@@ -75,7 +76,7 @@ class ReplicatedJobStore final : public store::JobStore {
   ReplicatedJobStore(const ReplicatedJobStore&) = delete;
   ReplicatedJobStore& operator=(const ReplicatedJobStore&) = delete;
 
-  runtime::Task<absl::StatusOr<store::RecoveredState>> Recover() override;
+  runtime::Task<absl::StatusOr<std::unique_ptr<store::JobRecovery>>> Recover(store::RecoverOptions options) override;
   runtime::Task<absl::Status> Commit(store::JobBatch batch) override;
   runtime::Task<absl::StatusOr<cohort::v1::Job>> GetJob(std::string id) override;
   runtime::Task<absl::StatusOr<std::vector<cohort::v1::JobEvent>>> ReadEvents(

@@ -22,6 +22,7 @@
 #include "libs/replication/job_batch_codec.h"
 #include "libs/replication/job_store_machine.h"
 #include "libs/runtime/runtime.h"
+#include "libs/store/recover_all.h"
 #include "tests/testing/free_port.h"
 
 namespace cohort::replication {
@@ -155,16 +156,16 @@ class ReplicatedJobStoreTest : public ::testing::Test {
     ADD_FAILURE() << "no leader committed batch " << n << ": " << last;
   }
 
-  store::RecoveredState Recover(int i) {
-    absl::StatusOr<store::RecoveredState> state = runtime::RunUntilComplete(loop_, stores_[i]->Recover());
+  store::RecoveredStore Recover(int i) {
+    absl::StatusOr<store::RecoveredStore> state = runtime::RunUntilComplete(loop_, store::RecoverAll(*stores_[i]));
     EXPECT_TRUE(state.ok()) << state.status();
-    return state.ok() ? *std::move(state) : store::RecoveredState{};
+    return state.ok() ? *std::move(state) : store::RecoveredStore{};
   }
 
   // Every job of every acknowledged batch, except those deleted since, is in replica
   // i's store.
   void ExpectAcknowledgedIn(int i) {
-    store::RecoveredState state = Recover(i);
+    store::RecoveredStore state = Recover(i);
     std::set<std::string> ids;
     for (const cohort::v1::Job& job : state.jobs) ids.insert(job.id());
     for (int n : acked_) {
@@ -229,7 +230,7 @@ TEST_F(ReplicatedJobStoreTest, CommitsThroughTheLeaderApplyIdenticallyOnEveryRep
     acked_.push_back(n);
   }
   // Updates and deletes replicate as well: batch 0's first job runs, its second goes.
-  store::RecoveredState state = Recover(leader);
+  store::RecoveredStore state = Recover(leader);
   ASSERT_EQ(state.jobs.size(), 40u * 16);
   const cohort::v1::Job queued = state.jobs[0];
   cohort::v1::Job running = queued;
@@ -253,7 +254,7 @@ TEST_F(ReplicatedJobStoreTest, CommitsThroughTheLeaderApplyIdenticallyOnEveryRep
   EXPECT_GE(stores_[leader]->merge_stats().largest_entry_commits, 10u);
   ExpectIdenticalReplicas();
   for (int i = 0; i < kMembers; ++i) {
-    store::RecoveredState replica = Recover(i);
+    store::RecoveredStore replica = Recover(i);
     EXPECT_EQ(replica.jobs.size(), state.jobs.size()) << "replica " << i + 1;
     EXPECT_EQ(replica.ready, state.ready) << "replica " << i + 1;
     EXPECT_EQ(stores_[i]->counters().entries_applied, stats.syncs + 1) << "the entries and a barrier, replica " << i + 1;

@@ -2,7 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -12,41 +12,11 @@
 #include "absl/time/time.h"
 #include "libs/runtime/task.h"
 #include "libs/store/job_batch.h"
+#include "libs/store/job_recovery.h"
 #include "protos/cohort/v1/broker.pb.h"
 #include "protos/cohort/v1/job.pb.h"
 
 namespace cohort::store {
-
-// One entry of the ready index: a QUEUED job in its queue's dispatch order.
-struct ReadyEntry {
-  std::string queue;
-  std::int32_t priority;
-  std::int64_t sequence;  // Job.sequence when it was queued: FIFO within a priority
-  std::string job_id;
-
-  friend bool operator==(const ReadyEntry&, const ReadyEntry&) = default;
-};
-
-// One entry of the pending index: a PENDING job with a not_before time.
-struct PendingEntry {
-  absl::Time not_before;
-  std::string job_id;
-
-  friend bool operator==(const PendingEntry&, const PendingEntry&) = default;
-};
-
-// Everything a service needs to rebuild its in-memory state at start, read from one
-// consistent snapshot of the store.
-struct RecoveredState {
-  std::vector<cohort::v1::Job> jobs;  // every stored job, by id
-  // By queue name, then dispatch order: higher priority first, FIFO within a priority.
-  std::vector<ReadyEntry> ready;
-  std::vector<PendingEntry> pending;  // by not_before, then id
-  std::int64_t last_event_sequence = 0;  // 0 if no event was ever stored
-  std::map<std::string, std::string> meta;
-  // Every stored bulk operation record (JobBatch::PutBulkOperation), by id.
-  std::vector<cohort::v1::BulkOperation> bulk_operations;
-};
 
 // Cumulative counters of a store's commit path, for metrics (commit batch size, sync
 // latency). Readable from any thread.
@@ -79,8 +49,10 @@ class JobStore {
  public:
   virtual ~JobStore() = default;
 
-  // Reads the whole state (see RecoveredState): O(stored jobs + index entries).
-  virtual runtime::Task<absl::StatusOr<RecoveredState>> Recover() = 0;
+  // Opens a read of the whole store from one snapshot (see JobRecovery): the state
+  // other than the jobs is read before it completes (O(index entries + meta + bulk
+  // records)); the jobs are read page by page, as the caller asks for them.
+  virtual runtime::Task<absl::StatusOr<std::unique_ptr<JobRecovery>>> Recover(RecoverOptions options) = 0;
 
   // Writes `batch` atomically and durably (see "Durability"). Group commit: batches
   // committed while a synced write is in progress share the next synced write, so

@@ -17,6 +17,7 @@
 #include "libs/runtime/test_util.h"
 #include "libs/store/job_store.h"
 #include "libs/store/mem_job_store.h"
+#include "libs/store/recover_all.h"
 #include "libs/store/rocks_job_store.h"
 
 namespace cohort::store {
@@ -122,10 +123,22 @@ class JobStoreConformanceTest : public runtime::testing::ManualLoopTest,
     MustCommit(std::move(batch));
   }
 
-  RecoveredState Recover() {
-    absl::StatusOr<RecoveredState> state = Run(store_->Recover());
+  RecoveredStore Recover(RecoverOptions options = {}) {
+    absl::StatusOr<RecoveredStore> state = Run(RecoverAll(*store_, options));
     EXPECT_TRUE(state.ok()) << state.status();
-    return state.ok() ? *std::move(state) : RecoveredState{};
+    return state.ok() ? *std::move(state) : RecoveredStore{};
+  }
+
+  // Reads a recovery's pages until the empty one: each page's ids, in order.
+  std::vector<std::vector<std::string>> PageIds(JobRecovery& recovery) {
+    std::vector<std::vector<std::string>> pages;
+    for (;;) {
+      absl::StatusOr<std::vector<Job>> page = Run(recovery.NextJobs());
+      EXPECT_TRUE(page.ok()) << page.status();
+      if (!page.ok() || page->empty()) return pages;
+      pages.emplace_back();
+      for (const Job& job : *page) pages.back().push_back(job.id());
+    }
   }
 
   std::string dir_;
@@ -156,7 +169,7 @@ TEST_P(JobStoreConformanceTest, AQueuedJobIsInTheReadyIndexUntilItRuns) {
 
   Job running = WithState(queued, cohort::v1::JOB_STATE_RUNNING, 8);
   Put(running, &queued);
-  RecoveredState state = Recover();
+  RecoveredStore state = Recover();
   EXPECT_THAT(state.ready, IsEmpty());
   EXPECT_THAT(state.pending, IsEmpty());
   ASSERT_EQ(state.jobs.size(), 1u);
@@ -166,7 +179,7 @@ TEST_P(JobStoreConformanceTest, AQueuedJobIsInTheReadyIndexUntilItRuns) {
 TEST_P(JobStoreConformanceTest, APendingJobWithNotBeforeIsInThePendingIndexUntilReleased) {
   Job pending = PendingUntil("j1", 1'700'000'000);
   Put(pending, nullptr);
-  RecoveredState state = Recover();
+  RecoveredStore state = Recover();
   EXPECT_THAT(state.pending, ElementsAre(PendingEntry{absl::FromUnixSeconds(1'700'000'000), "j1"}));
   EXPECT_THAT(state.ready, IsEmpty());
 
@@ -179,7 +192,7 @@ TEST_P(JobStoreConformanceTest, APendingJobWithNotBeforeIsInThePendingIndexUntil
 
 TEST_P(JobStoreConformanceTest, APendingJobWithoutNotBeforeIsInNoIndex) {
   Put(MakeJob("j1", "default", 0, cohort::v1::JOB_STATE_PENDING, 1), nullptr);
-  RecoveredState state = Recover();
+  RecoveredStore state = Recover();
   EXPECT_THAT(state.pending, IsEmpty());
   EXPECT_THAT(state.ready, IsEmpty());
   EXPECT_EQ(state.jobs.size(), 1u);
@@ -210,7 +223,7 @@ TEST_P(JobStoreConformanceTest, ATerminalStateRemovesEveryIndexEntry) {
   cancel.PutJob(WithState(pending, cohort::v1::JOB_STATE_CANCELLED, 4), &pending);
   MustCommit(std::move(cancel));
 
-  RecoveredState state = Recover();
+  RecoveredStore state = Recover();
   EXPECT_THAT(state.ready, IsEmpty());
   EXPECT_THAT(state.pending, IsEmpty());
   EXPECT_EQ(state.jobs.size(), 2u);
@@ -313,7 +326,7 @@ TEST_P(JobStoreConformanceTest, DeleteJobRemovesTheJobAndItsIndexEntries) {
   retention.DeleteJob(pending);
   MustCommit(std::move(retention));
 
-  RecoveredState state = Recover();
+  RecoveredStore state = Recover();
   ASSERT_EQ(state.jobs.size(), 1u);
   EXPECT_EQ(state.jobs[0].id(), "kept");
   EXPECT_THAT(ReadyIds(state), ElementsAre("kept"));
@@ -343,7 +356,7 @@ TEST_P(JobStoreConformanceTest, RecoverReturnsMetaValuesAndTheLastEventSequence)
   update.PutMeta("scheduler.cursor", "43");
   MustCommit(std::move(update));
 
-  RecoveredState state = Recover();
+  RecoveredStore state = Recover();
   EXPECT_EQ(state.meta, (std::map<std::string, std::string>{{"format", "1"}, {"scheduler.cursor", "43"}}));
   EXPECT_EQ(state.last_event_sequence, 7);
 }
@@ -374,7 +387,7 @@ TEST_P(JobStoreConformanceTest, RecoverReturnsTheLatestRecordOfEachBulkOperation
   progress.PutBulkOperation(MakeBulkOperation("bulk-2", "j1", 1));
   MustCommit(std::move(progress));
 
-  RecoveredState state = Recover();
+  RecoveredStore state = Recover();
   EXPECT_THAT(BulkIds(state), ElementsAre("bulk-1", "bulk-2"));
   ASSERT_EQ(state.bulk_operations.size(), 2u);
   EXPECT_EQ(state.bulk_operations[1].cursor_job_id(), "j1");
@@ -398,13 +411,13 @@ TEST_P(JobStoreConformanceTest, ABulkOperationWithAnUnprintableIdIsInvalidArgume
   batch.PutJob(Queued("j1"), nullptr);
   batch.PutBulkOperation(MakeBulkOperation(std::string("bad\x01id"), "", 0));
   EXPECT_EQ(Commit(std::move(batch)).code(), absl::StatusCode::kInvalidArgument);
-  RecoveredState state = Recover();
+  RecoveredStore state = Recover();
   EXPECT_THAT(state.jobs, IsEmpty());
   EXPECT_THAT(state.bulk_operations, IsEmpty());
 }
 
 TEST_P(JobStoreConformanceTest, AnEmptyStoreRecoversNothing) {
-  RecoveredState state = Recover();
+  RecoveredStore state = Recover();
   EXPECT_THAT(state.jobs, IsEmpty());
   EXPECT_THAT(state.ready, IsEmpty());
   EXPECT_THAT(state.pending, IsEmpty());
@@ -425,11 +438,11 @@ TEST_P(JobStoreConformanceTest, ReopeningTheSameDirectoryRecoversAnIdenticalView
   batch.PutMeta("k", "v");
   batch.PutBulkOperation(MakeBulkOperation("bulk-1", "q1", 1));
   MustCommit(std::move(batch));
-  RecoveredState before = Recover();
+  RecoveredStore before = Recover();
 
   store_.reset();
   Open();
-  RecoveredState after = Recover();
+  RecoveredStore after = Recover();
 
   ASSERT_EQ(after.jobs.size(), before.jobs.size());
   for (std::size_t i = 0; i < before.jobs.size(); ++i) {
@@ -451,7 +464,7 @@ TEST_P(JobStoreConformanceTest, ABatchOverTheRecordLimitIsResourceExhaustedAndWr
   absl::Status s = Commit(std::move(batch));
   EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
 
-  RecoveredState state = Recover();
+  RecoveredStore state = Recover();
   EXPECT_THAT(state.jobs, IsEmpty());
   EXPECT_THAT(state.ready, IsEmpty());
   EXPECT_EQ(state.last_event_sequence, 0);
@@ -506,9 +519,77 @@ TEST_P(JobStoreConformanceTest, ConcurrentCommitsAllCompleteAndShareSyncedWrites
   EXPECT_GE(stats.syncs, 1u);
   EXPECT_LT(stats.syncs, stats.commits);
   EXPECT_EQ(stats.records, static_cast<std::uint64_t>(3 * kCommits));  // job, ready entry, event
-  RecoveredState state = Recover();
+  RecoveredStore state = Recover();
   EXPECT_EQ(state.jobs.size(), static_cast<std::size_t>(kCommits));
   EXPECT_EQ(state.last_event_sequence, kCommits);
+}
+
+TEST_P(JobStoreConformanceTest, RecoveryPagesEveryJobOnceInIdOrderWithinThePageSize) {
+  JobBatch batch;
+  for (int i = 0; i < 10; ++i) batch.PutJob(Queued(absl::StrCat("j", i), "q", 0, i + 1), nullptr);
+  MustCommit(std::move(batch));
+
+  absl::StatusOr<std::unique_ptr<JobRecovery>> recovery = Run(store_->Recover(RecoverOptions{.page_jobs = 3}));
+  ASSERT_TRUE(recovery.ok()) << recovery.status();
+  EXPECT_THAT(PageIds(**recovery),
+              ElementsAre(ElementsAre("j0", "j1", "j2"), ElementsAre("j3", "j4", "j5"),
+                          ElementsAre("j6", "j7", "j8"), ElementsAre("j9")));
+  absl::StatusOr<std::vector<Job>> after_end = Run((*recovery)->NextJobs());
+  ASSERT_TRUE(after_end.ok()) << after_end.status();
+  EXPECT_THAT(*after_end, IsEmpty()) << "every call after the last page is empty";
+  EXPECT_THAT(ReadyIds((*recovery)->state()), ElementsAre("j0", "j1", "j2", "j3", "j4", "j5", "j6", "j7", "j8", "j9"));
+
+  // Pages of one job recover what one page of every job does.
+  RecoveredStore whole = Recover(RecoverOptions{.page_jobs = 1'000});
+  RecoveredStore single = Recover(RecoverOptions{.page_jobs = 1});
+  ASSERT_EQ(single.jobs.size(), whole.jobs.size());
+  for (std::size_t i = 0; i < whole.jobs.size(); ++i) {
+    EXPECT_EQ(single.jobs[i].SerializeAsString(), whole.jobs[i].SerializeAsString());
+  }
+}
+
+TEST_P(JobStoreConformanceTest, ARecoveryPageEndsOnceItHoldsThePageBytesButNeverEmpty) {
+  JobBatch batch;
+  for (int i = 0; i < 4; ++i) {
+    Job job = Queued(absl::StrCat("j", i), "q", 0, i + 1);
+    job.mutable_spec()->set_payload(std::string(1'000, 'x'));
+    batch.PutJob(job, nullptr);
+  }
+  MustCommit(std::move(batch));
+
+  // 2,500 bytes: the third job (past 2,000) ends a page.
+  absl::StatusOr<std::unique_ptr<JobRecovery>> pages_of_3 =
+      Run(store_->Recover(RecoverOptions{.page_jobs = 100, .page_bytes = 2'500}));
+  ASSERT_TRUE(pages_of_3.ok()) << pages_of_3.status();
+  EXPECT_THAT(PageIds(**pages_of_3), ElementsAre(ElementsAre("j0", "j1", "j2"), ElementsAre("j3")));
+  // Fewer bytes than one job: one job per page, never an empty page before the end.
+  absl::StatusOr<std::unique_ptr<JobRecovery>> pages_of_1 =
+      Run(store_->Recover(RecoverOptions{.page_jobs = 100, .page_bytes = 1}));
+  ASSERT_TRUE(pages_of_1.ok()) << pages_of_1.status();
+  EXPECT_THAT(PageIds(**pages_of_1),
+              ElementsAre(ElementsAre("j0"), ElementsAre("j1"), ElementsAre("j2"), ElementsAre("j3")));
+}
+
+TEST_P(JobStoreConformanceTest, RecoveryPagesReadTheStoreAsItWasWhenRecoverCompleted) {
+  JobBatch batch;
+  for (int i = 0; i < 4; ++i) batch.PutJob(Queued(absl::StrCat("j", i), "q", 0, i + 1), nullptr);
+  MustCommit(std::move(batch));
+  absl::StatusOr<std::unique_ptr<JobRecovery>> recovery = Run(store_->Recover(RecoverOptions{.page_jobs = 2}));
+  ASSERT_TRUE(recovery.ok()) << recovery.status();
+  absl::StatusOr<std::vector<Job>> first = Run((*recovery)->NextJobs());
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->size(), 2u);
+
+  // Between two pages: a job of the next page is deleted, one is added after every job
+  // and one at the boundary (j10 sorts between j1 and j2).
+  JobBatch later;
+  later.DeleteJob(Queued("j3", "q", 0, 4));
+  later.PutJob(Queued("j9", "q", 0, 9), nullptr);
+  later.PutJob(Queued("j10", "q", 0, 10), nullptr);
+  MustCommit(std::move(later));
+
+  EXPECT_THAT(PageIds(**recovery), ElementsAre(ElementsAre("j2", "j3")));
+  EXPECT_EQ(Recover().jobs.size(), 5u) << "a new recovery sees the change";
 }
 
 INSTANTIATE_TEST_SUITE_P(AllStores, JobStoreConformanceTest, ::testing::Values(Kind::kRocks, Kind::kMem),

@@ -100,9 +100,29 @@ JobStoreStats MemJobStore::stats() const {
   return stats_;
 }
 
-Task<absl::StatusOr<RecoveredState>> MemJobStore::Recover() {
+// Pages a copy of the jobs family taken when Recover ran: the snapshot.
+class MemJobStore::MemJobRecovery final : public JobRecovery {
+ public:
+  MemJobRecovery(RecoveredState state, FamilyMap jobs, RecoverOptions options)
+      : JobRecovery(std::move(state)), jobs_(std::move(jobs)), next_(jobs_.begin()), options_(options) {}
+
+  Task<absl::StatusOr<std::vector<Job>>> NextJobs() override {
+    internal::JobPageBuilder page(options_);
+    for (; next_ != jobs_.end() && !page.full(); ++next_) {
+      if (absl::Status s = page.Add(next_->first, next_->second); !s.ok()) co_return s;
+    }
+    co_return std::move(page).Finish();
+  }
+
+ private:
+  const FamilyMap jobs_;
+  FamilyMap::const_iterator next_;
+  const RecoverOptions options_;
+};
+
+Task<absl::StatusOr<std::unique_ptr<JobRecovery>>> MemJobStore::Recover(RecoverOptions options) {
   internal::RecoveryBuilder builder;
-  for (Family f : {Family::kJobs, Family::kReady, Family::kPending, Family::kMeta, Family::kBulkOperations}) {
+  for (Family f : {Family::kReady, Family::kPending, Family::kMeta, Family::kBulkOperations}) {
     for (const auto& [key, value] : family(f)) {
       if (absl::Status s = builder.Add(f, key, value); !s.ok()) co_return s;
     }
@@ -110,7 +130,7 @@ Task<absl::StatusOr<RecoveredState>> MemJobStore::Recover() {
   if (!family(Family::kEvents).empty()) {
     if (absl::Status s = builder.SetLastEventKey(family(Family::kEvents).rbegin()->first); !s.ok()) co_return s;
   }
-  co_return std::move(builder).Finish();
+  co_return std::make_unique<MemJobRecovery>(std::move(builder).Finish(), family(Family::kJobs), options);
 }
 
 Task<absl::StatusOr<Job>> MemJobStore::GetJob(std::string id) {

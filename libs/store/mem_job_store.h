@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -27,7 +28,8 @@ class MemJobStore final : public JobStore {
   MemJobStore(const MemJobStore&) = delete;
   MemJobStore& operator=(const MemJobStore&) = delete;
 
-  runtime::Task<absl::StatusOr<RecoveredState>> Recover() override;
+  // The JobRecovery pages a copy of the stored jobs (serialized) taken by Recover.
+  runtime::Task<absl::StatusOr<std::unique_ptr<JobRecovery>>> Recover(RecoverOptions options) override;
   runtime::Task<absl::Status> Commit(JobBatch batch) override;
   runtime::Task<absl::StatusOr<cohort::v1::Job>> GetJob(std::string id) override;
   runtime::Task<absl::StatusOr<std::vector<cohort::v1::JobEvent>>> ReadEvents(
@@ -38,6 +40,7 @@ class MemJobStore final : public JobStore {
  private:
   struct StagedCommit;
   class CommitAwaiter;
+  class MemJobRecovery;
   using FamilyMap = std::map<std::string, std::string>;
 
   void Stage(StagedCommit* commit);

@@ -452,12 +452,57 @@ absl::Status RocksJobStore::ScanFamily(
   return internal::FromRocks(it->status(), absl::StrFormat("scan %s", kFamilyNames[static_cast<int>(family)]));
 }
 
-absl::StatusOr<RecoveredState> RocksJobStore::RecoverNow() const {
+// The jobs family, read page by page on the read pool from the snapshot Recover took;
+// the snapshot is released with it.
+class RocksJobStore::RocksJobRecovery final : public JobRecovery {
+ public:
+  RocksJobRecovery(const RocksJobStore& store, const rocksdb::Snapshot* snapshot, RecoveredState state,
+                   RecoverOptions options)
+      : JobRecovery(std::move(state)), store_(store), snapshot_(snapshot), options_(options) {
+    rocksdb::ReadOptions read_options;
+    read_options.iterate_upper_bound = &upper_;
+    read_options.snapshot = snapshot_;
+    // Recovery reads every job once: keep them out of the block cache.
+    read_options.fill_cache = false;
+    jobs_.reset(store_.db_->NewIterator(read_options, store_.handle(Family::kJobs)));
+  }
+  ~RocksJobRecovery() override {
+    jobs_.reset();  // an iterator must not outlive its snapshot
+    store_.db_->ReleaseSnapshot(snapshot_);
+  }
+
+  Task<absl::StatusOr<std::vector<Job>>> NextJobs() override {
+    co_return co_await runtime::ToThread(store_.read_pool(), [this] { return ReadPage(); });
+  }
+
+ private:
+  absl::StatusOr<std::vector<Job>> ReadPage() {
+    if (!started_) {
+      jobs_->SeekToFirst();
+      started_ = true;
+    }
+    internal::JobPageBuilder page(options_);
+    for (; jobs_->Valid() && !page.full(); jobs_->Next()) {
+      if (absl::Status s = page.Add(View(jobs_->key()), View(jobs_->value())); !s.ok()) return s;
+    }
+    if (!jobs_->status().ok()) return internal::FromRocks(jobs_->status(), "scan jobs");
+    return std::move(page).Finish();
+  }
+
+  const RocksJobStore& store_;
+  const rocksdb::Snapshot* const snapshot_;
+  const RecoverOptions options_;
+  const rocksdb::Slice upper_{internal::AfterAllKeys()};
+  std::unique_ptr<rocksdb::Iterator> jobs_;  // used by one ReadPage at a time
+  bool started_ = false;
+};
+
+absl::StatusOr<std::unique_ptr<JobRecovery>> RocksJobStore::RecoverNow(RecoverOptions options) const {
   // One snapshot, so that the jobs and their index entries agree.
   const rocksdb::Snapshot* snapshot = db_->GetSnapshot();
   internal::RecoveryBuilder builder;
   absl::Status status;
-  for (Family family : {Family::kJobs, Family::kReady, Family::kPending, Family::kMeta, Family::kBulkOperations}) {
+  for (Family family : {Family::kReady, Family::kPending, Family::kMeta, Family::kBulkOperations}) {
     status = ScanFamily(family, snapshot, [&](absl::string_view key, absl::string_view value) {
       return builder.Add(family, key, value);
     });
@@ -473,13 +518,15 @@ absl::StatusOr<RecoveredState> RocksJobStore::RecoverNow() const {
     if (it->Valid()) status = builder.SetLastEventKey(View(it->key()));
     if (status.ok()) status = internal::FromRocks(it->status(), "read the last event");
   }
-  db_->ReleaseSnapshot(snapshot);
-  if (!status.ok()) return status;
-  return std::move(builder).Finish();
+  if (!status.ok()) {
+    db_->ReleaseSnapshot(snapshot);
+    return status;
+  }
+  return std::make_unique<RocksJobRecovery>(*this, snapshot, std::move(builder).Finish(), options);
 }
 
-Task<absl::StatusOr<RecoveredState>> RocksJobStore::Recover() {
-  co_return co_await runtime::ToThread(read_pool(), [this] { return RecoverNow(); });
+Task<absl::StatusOr<std::unique_ptr<JobRecovery>>> RocksJobStore::Recover(RecoverOptions options) {
+  co_return co_await runtime::ToThread(read_pool(), [this, options] { return RecoverNow(options); });
 }
 
 Task<absl::StatusOr<Job>> RocksJobStore::GetJob(std::string id) {

@@ -106,7 +106,8 @@ class RocksJobStore final : public JobStore {
   RocksJobStore(const RocksJobStore&) = delete;
   RocksJobStore& operator=(const RocksJobStore&) = delete;
 
-  runtime::Task<absl::StatusOr<RecoveredState>> Recover() override;
+  // The JobRecovery reads on read_pool and holds a RocksDB snapshot until destroyed.
+  runtime::Task<absl::StatusOr<std::unique_ptr<JobRecovery>>> Recover(RecoverOptions options) override;
   runtime::Task<absl::Status> Commit(JobBatch batch) override;
   runtime::Task<absl::StatusOr<cohort::v1::Job>> GetJob(std::string id) override;
   runtime::Task<absl::StatusOr<std::vector<cohort::v1::JobEvent>>> ReadEvents(
@@ -141,6 +142,7 @@ class RocksJobStore final : public JobStore {
 
  private:
   struct PendingCommit;
+  class RocksJobRecovery;
   static constexpr int kFamilies = 6;
 
   RocksJobStore(RocksJobStoreOptions options, std::unique_ptr<rocksdb::DB> db,
@@ -160,7 +162,7 @@ class RocksJobStore final : public JobStore {
   absl::Status StageRecords(const std::vector<JobBatch::Record>& records, rocksdb::WriteBatch& write) const;
   // Deletes the events below trim_before, but never the newest (last_sequence).
   absl::Status StageTrim(std::int64_t trim_before, std::int64_t last_sequence, rocksdb::WriteBatch& write) const;
-  absl::StatusOr<RecoveredState> RecoverNow() const;
+  absl::StatusOr<std::unique_ptr<JobRecovery>> RecoverNow(RecoverOptions options) const;
   absl::Status ScanFamily(Family family, const rocksdb::Snapshot* snapshot,
                           absl::FunctionRef<absl::Status(absl::string_view, absl::string_view)> fn) const;
 

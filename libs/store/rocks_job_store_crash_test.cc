@@ -24,6 +24,7 @@
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "libs/runtime/runtime.h"
+#include "libs/store/recover_all.h"
 #include "libs/store/rocks_job_store.h"
 
 extern char** environ;
@@ -167,7 +168,7 @@ void CrashRounds(int writers) {
     absl::StatusOr<std::unique_ptr<RocksJobStore>> store = RocksJobStore::Open(RocksJobStoreOptions{.path = dir});
     ASSERT_TRUE(store.ok()) << store.status();
     runtime::EventLoop loop;
-    absl::StatusOr<RecoveredState> state = runtime::RunUntilComplete(loop, (*store)->Recover());
+    absl::StatusOr<RecoveredStore> state = runtime::RunUntilComplete(loop, RecoverAll(**store));
     ASSERT_TRUE(state.ok()) << state.status();
     absl::flat_hash_set<std::string> stored;
     for (const cohort::v1::Job& job : state->jobs) stored.insert(job.id());

@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
 #include "libs/runtime/runtime.h"
+#include "libs/store/recover_all.h"
 #include "libs/store/rocks_job_store.h"
 
 // Under TSan (test.sh): Debian's librocksdb and its compression libraries are not
@@ -262,7 +263,7 @@ TEST(RocksJobStoreReplicated, ApplyWritesTheBatchWithItsIndexAndSkipsReplays) {
   ASSERT_TRUE(store->ApplyReplicated(BatchOf(3), 6).ok());
   EXPECT_EQ(store->applied_index(), 7u);
   runtime::EventLoop loop;
-  absl::StatusOr<RecoveredState> state = runtime::RunUntilComplete(loop, store->Recover());
+  absl::StatusOr<RecoveredStore> state = runtime::RunUntilComplete(loop, RecoverAll(*store));
   ASSERT_TRUE(state.ok()) << state.status();
   ASSERT_EQ(state->jobs.size(), 2u);
   EXPECT_EQ(state->jobs[0].id(), "job-1");
@@ -360,7 +361,7 @@ TEST(RocksJobStoreReplicated, ApplyIsSafeAlongsideCommitsAndReadsOnOtherThreads)
   auto reads_and_commits = [&]() -> Task<int> {
     int bad = co_await CommitMany(*store, loop, "local-", 200);
     while (!applied_all.load()) {
-      absl::StatusOr<RecoveredState> state = co_await store->Recover();
+      absl::StatusOr<RecoveredStore> state = co_await RecoverAll(*store);
       absl::StatusOr<std::vector<cohort::v1::JobEvent>> events = co_await store->ReadEvents(0, 50, 1 << 20);
       absl::StatusOr<cohort::v1::Job> job = co_await store->GetJob("job-1");
       if (!state.ok() || !events.ok() || (!job.ok() && job.status().code() != absl::StatusCode::kNotFound)) ++bad;
@@ -370,7 +371,7 @@ TEST(RocksJobStoreReplicated, ApplyIsSafeAlongsideCommitsAndReadsOnOtherThreads)
   EXPECT_EQ(runtime::RunUntilComplete(loop, reads_and_commits()), 0);
   log_thread.join();
   EXPECT_EQ(store->applied_index(), 200u);
-  absl::StatusOr<RecoveredState> state = runtime::RunUntilComplete(loop, store->Recover());
+  absl::StatusOr<RecoveredStore> state = runtime::RunUntilComplete(loop, RecoverAll(*store));
   ASSERT_TRUE(state.ok()) << state.status();
   EXPECT_EQ(state->jobs.size(), 400u);
   EXPECT_EQ(state->last_event_sequence, 200);

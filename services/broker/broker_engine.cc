@@ -85,30 +85,22 @@ BrokerEngine::~BrokerEngine() {
 
 runtime::Task<absl::Status> BrokerEngine::Start() {
   loop_.CheckInLoopThread();  // all engine state belongs to its loop (always on)
-  absl::StatusOr<store::RecoveredState> state = co_await store_.Recover();
-  if (!state.ok()) co_return state.status();
-  events_.Recovered(state->last_event_sequence);
-  if (absl::Status s = dispatcher_.Recover(state->meta); !s.ok()) co_return s;
+  absl::StatusOr<std::unique_ptr<store::JobRecovery>> recovery = co_await store_.Recover(options_.recovery);
+  if (!recovery.ok()) co_return recovery.status();
+  store::RecoveredState state = std::move((*recovery)->state());
+  events_.Recovered(state.last_event_sequence);
+  if (absl::Status s = dispatcher_.Recover(state.meta); !s.ok()) co_return s;
   absl::flat_hash_set<std::string> recorded;  // queues with a settings record
   for (const auto& [name, q] : dispatcher_.queues()) recorded.insert(name);
-  for (Job& job : state->jobs) {
-    std::string id = job.id();
-    if (!job.spec().idempotency_key().empty()) idempotency_[job.spec().idempotency_key()] = id;
-    if (job.state() == cohort::v1::JOB_STATE_RUNNING) ++dispatcher_.Queue(job.spec().queue()).running;
-    // A queue exists while it has jobs; one from before queues were recorded gets its
-    // record below, so that it outlives its jobs as a created queue does.
-    dispatcher_.Queue(job.spec().queue());
-    index_.Add(job);
-    if (common::IsTerminal(job.state())) {
-      NoteEnded(job);
-      ended_.Insert(std::move(job), /*cache=*/false);  // durable as it is: a summary is enough
-      continue;
-    }
-    dependents_.Add(job);
-    jobs_[id].job = std::move(job);
+  // Page by page: what recovery holds beyond the engine's own state is one page.
+  for (;;) {
+    absl::StatusOr<std::vector<Job>> page = co_await (*recovery)->NextJobs();
+    if (!page.ok()) co_return page.status();
+    if (page->empty()) break;
+    for (Job& job : *page) RecoverJob(std::move(job));
   }
-  state->jobs = {};
-  for (const store::ReadyEntry& e : state->ready) {
+  recovery->reset();  // releases the store's snapshot
+  for (const store::ReadyEntry& e : state.ready) {
     auto job = jobs_.find(e.job_id);
     dispatcher_.Queue(e.queue).ready.Push(
         {e.priority, e.sequence, e.job_id, job == jobs_.end() ? std::string() : job->second.job.spec().kind()});
@@ -124,10 +116,27 @@ runtime::Task<absl::Status> BrokerEngine::Start() {
   }
   for (auto& [id, rec] : jobs_) ArmDeadline(rec, p);
   if (!p.batch.empty()) co_await Persist(std::move(p));
-  co_await bulk_->Recover(std::move(state->bulk_operations));  // resumes unfinished ones
+  co_await bulk_->Recover(std::move(state.bulk_operations));  // resumes unfinished ones
   ExportAllQueueGauges();
   sweep_timer_ = loop_.CallLater(options_.sweep_interval, [this] { Sweep(); });
   co_return absl::OkStatus();
+}
+
+void BrokerEngine::RecoverJob(Job job) {
+  std::string id = job.id();
+  if (!job.spec().idempotency_key().empty()) idempotency_[job.spec().idempotency_key()] = id;
+  if (job.state() == cohort::v1::JOB_STATE_RUNNING) ++dispatcher_.Queue(job.spec().queue()).running;
+  // A queue exists while it has jobs; one from before queues were recorded gets its
+  // record in Start, so that it outlives its jobs as a created queue does.
+  dispatcher_.Queue(job.spec().queue());
+  index_.Add(job);
+  if (common::IsTerminal(job.state())) {
+    NoteEnded(job);
+    ended_.Insert(std::move(job), /*cache=*/false);  // durable as it is: a summary is enough
+    return;
+  }
+  dependents_.Add(job);
+  jobs_[id].job = std::move(job);
 }
 
 runtime::Task<void> BrokerEngine::Stop() {

@@ -56,6 +56,9 @@ struct BrokerOptions {
   // Full records of finished jobs kept in memory (the most recently finished or read);
   // the others are read from the store when asked for (GetJob, ListJobs, waits).
   EndedJobs::CacheLimits ended_cache;
+  // Start reads the stored jobs in pages of this size: recovery holds the engine's
+  // state plus one page of parsed jobs, whatever the number of jobs stored.
+  store::RecoverOptions recovery;
 };
 
 // Notified once when a job reaches a terminal state (after that state is durable).
@@ -313,6 +316,8 @@ class BrokerEngine {
   // Deletes expired jobs and trims old events; re-arms itself.
   void Sweep();
   void NoteEnded(const cohort::v1::Job& job);
+  // Start: one stored job into the in-memory state (indexes, summaries, records).
+  void RecoverJob(cohort::v1::Job job);
   void StageQueueSettings(const std::string& name, Pending& p);
   // The first id after `after` ("" for the first) of a job that may match `matcher`,
   // from the index ListJobs walks (jobs outside it cannot match); nullopt at the end.

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/wire_time.h"
@@ -807,6 +808,75 @@ TEST_F(BrokerEngineTest, RestartRecoversEveryJobAndRequeuesRunningAttempts) {
     EXPECT_EQ(exec.Assigns().at(0).assign().job().id(), queued_id);
     co_return;
   });
+}
+
+// What clients can see of the engine's jobs and queues: every listing page (ids in
+// order, summaries, page tokens), every job as ReadJob returns it, the queues, and how
+// many finished jobs are held as summaries.
+Task<std::string> Observe(BrokerEngine& e) {
+  std::string seen;
+  cohort::v1::ListJobsRequest request;
+  request.set_page_size(3);
+  do {
+    absl::StatusOr<cohort::v1::ListJobsResponse> page = co_await e.ListJobs(request);
+    EXPECT_TRUE(page.ok()) << page.status();
+    if (!page.ok()) break;
+    seen += page->DebugString();
+    for (const Job& listed : page->jobs()) {
+      absl::StatusOr<Job> job = co_await e.ReadJob(listed.id());
+      EXPECT_TRUE(job.ok()) << job.status();
+      if (job.ok()) seen += job->DebugString();
+    }
+    request.set_page_token(page->next_page_token());
+  } while (!request.page_token().empty());
+  seen += e.ListQueues().DebugString();
+  seen += absl::StrCat("summarized jobs: ", e.summarized_jobs(), "\n");
+  co_return seen;
+}
+
+TEST_F(BrokerEngineTest, RestartReadingJobsInPagesRecoversWhatOnePageOfEveryJobDoes) {
+  std::vector<std::string> ids;
+  WithEngine([&](BrokerEngine& e) -> Task<void> {
+    JobSpec keyed = Spec("b", 1);
+    keyed.set_idempotency_key("once");
+    ids = *co_await e.Submit(Batch(Spec("a", 9), Spec("a", 9), Spec("b", 9), Spec("a", 9), keyed, Spec("c"),
+                                   Spec("a", 5), Spec("b"), Spec("c", 2)),
+                             false);
+    FakeChannel exec;
+    std::uint64_t s = *e.Attach(Hello("x", 4).hello(), &exec);
+    EXPECT_TRUE(e.OnExecutorMessage(s, Credit(4)).ok());
+    co_await Settle();
+    std::vector<BrokerMessage> assigned = exec.Assigns();
+    EXPECT_EQ(assigned.size(), 4u);
+    if (assigned.size() != 4) co_return;
+    // Two succeed, one fails, one is still running when the broker crashes.
+    EXPECT_TRUE(e.OnExecutorMessage(s, Complete(assigned[0].assign().job().id(), 1, "r0")).ok());
+    EXPECT_TRUE(e.OnExecutorMessage(s, Fail(assigned[1].assign().job().id(), 1, "boom")).ok());
+    EXPECT_TRUE(e.OnExecutorMessage(s, Complete(assigned[2].assign().job().id(), 1, "r2")).ok());
+    co_await Settle();
+  });
+  engine_.reset();  // the broker "crashes": only the store remains
+
+  // Pages of 2 of the 9 jobs: page boundaries fall between finished, running, queued
+  // and keyed jobs.
+  options_.recovery.page_jobs = 2;
+  std::string paged;
+  WithEngine([&](BrokerEngine& e) -> Task<void> {
+    paged = co_await Observe(e);
+    for (const std::string& id : ids) {
+      absl::StatusOr<Job> job = co_await e.ReadJob(id);
+      EXPECT_TRUE(job.ok()) << id << ": " << job.status();
+    }
+    EXPECT_EQ(e.summarized_jobs(), 4u) << "two succeeded, one failed, one lost its attempt";
+    JobSpec again = Spec("b", 1);
+    again.set_idempotency_key("once");
+    EXPECT_EQ((*co_await e.Submit(Batch(again), false)).at(0), ids[4]) << "the key still names its job";
+  });
+  engine_.reset();
+  options_.recovery.page_jobs = 1'000;
+  std::string whole;
+  WithEngine([&](BrokerEngine& e) -> Task<void> { whole = co_await Observe(e); });
+  EXPECT_EQ(paged, whole);
 }
 
 // ---- Promises of the protos (issue 19) ----

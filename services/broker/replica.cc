@@ -80,7 +80,9 @@ class LeaderStore final : public store::JobStore {
  public:
   explicit LeaderStore(Replica& replica) : replica_(replica), store_(*replica.store_) {}
 
-  runtime::Task<absl::StatusOr<store::RecoveredState>> Recover() override { return store_.Recover(); }
+  runtime::Task<absl::StatusOr<std::unique_ptr<store::JobRecovery>>> Recover(store::RecoverOptions options) override {
+    return store_.Recover(options);
+  }
   runtime::Task<absl::Status> Commit(store::JobBatch batch) override {
     replica_.commits_in_flight_.fetch_add(1);
     absl::Status status = co_await store_.Commit(std::move(batch));

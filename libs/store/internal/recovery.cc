@@ -38,12 +38,8 @@ absl::StatusOr<cohort::v1::BulkOperation> ParseBulkOperation(absl::string_view k
 
 absl::Status RecoveryBuilder::Add(Family family, absl::string_view key, absl::string_view value) {
   switch (family) {
-    case Family::kJobs: {
-      absl::StatusOr<cohort::v1::Job> job = ParseJob(key, value);
-      if (!job.ok()) return job.status();
-      state_.jobs.push_back(*std::move(job));
-      return absl::OkStatus();
-    }
+    case Family::kJobs:
+      return absl::InternalError("the jobs family is read page by page (JobPageBuilder)");
     case Family::kReady: {
       absl::StatusOr<DecodedReadyKey> k = DecodeReadyKey(key);
       if (!k.ok()) return k.status();
@@ -69,6 +65,14 @@ absl::Status RecoveryBuilder::Add(Family family, absl::string_view key, absl::st
     }
   }
   return absl::InternalError("unknown column family");
+}
+
+absl::Status JobPageBuilder::Add(absl::string_view key, absl::string_view value) {
+  absl::StatusOr<cohort::v1::Job> job = ParseJob(key, value);
+  if (!job.ok()) return job.status();
+  jobs_.push_back(*std::move(job));
+  bytes_ += value.size();
+  return absl::OkStatus();
 }
 
 absl::Status RecoveryBuilder::SetLastEventKey(absl::string_view key) {
