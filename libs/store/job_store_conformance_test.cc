@@ -592,6 +592,20 @@ TEST_P(JobStoreConformanceTest, RecoveryPagesReadTheStoreAsItWasWhenRecoverCompl
   EXPECT_EQ(Recover().jobs.size(), 5u) << "a new recovery sees the change";
 }
 
+TEST_P(JobStoreConformanceTest, ARecoveryDroppedBeforeItsLastPageLeavesTheStoreUsable) {
+  JobBatch batch;
+  for (int i = 0; i < 6; ++i) batch.PutJob(Queued(absl::StrCat("j", i), "q", 0, i + 1), nullptr);
+  MustCommit(std::move(batch));
+  absl::StatusOr<std::unique_ptr<JobRecovery>> recovery = Run(store_->Recover(RecoverOptions{.page_jobs = 2}));
+  ASSERT_TRUE(recovery.ok()) << recovery.status();
+  absl::StatusOr<std::vector<Job>> first = Run((*recovery)->NextJobs());
+  ASSERT_TRUE(first.ok()) << first.status();
+  recovery->reset();  // RocksJobStore may be reading the next page meanwhile
+
+  Put(Queued("j6", "q", 0, 7), nullptr);
+  EXPECT_EQ(Recover().jobs.size(), 7u);
+}
+
 INSTANTIATE_TEST_SUITE_P(AllStores, JobStoreConformanceTest, ::testing::Values(Kind::kRocks, Kind::kMem),
                          [](const ::testing::TestParamInfo<Kind>& info) {
                            return info.param == Kind::kRocks ? "Rocks" : "Mem";
