@@ -63,7 +63,9 @@ struct RecoverOptions {
 //
 // Pages: NextJobs returns every job of the snapshot exactly once across its pages, in
 // id order (the order of the store's keys), each page bounded by RecoverOptions; then
-// an empty page, and empty pages on every later call. An error (DATA_LOSS for a job
+// an empty page, and empty pages on every later call. A store may read the next page
+// while the caller works on the last one (RocksJobStore does), so a recovery holds at
+// most two pages of its own. An error (DATA_LOSS for a job
 // that does not parse, the store's error for a failed read) ends the recovery: the
 // caller must not call NextJobs again.
 //

@@ -106,7 +106,8 @@ class RocksJobStore final : public JobStore {
   RocksJobStore(const RocksJobStore&) = delete;
   RocksJobStore& operator=(const RocksJobStore&) = delete;
 
-  // The JobRecovery reads on read_pool and holds a RocksDB snapshot until destroyed.
+  // The JobRecovery reads on read_pool, one page ahead of its caller, and holds a
+  // RocksDB snapshot until destroyed (which waits for a read in flight).
   runtime::Task<absl::StatusOr<std::unique_ptr<JobRecovery>>> Recover(RecoverOptions options) override;
   runtime::Task<absl::Status> Commit(JobBatch batch) override;
   runtime::Task<absl::StatusOr<cohort::v1::Job>> GetJob(std::string id) override;
