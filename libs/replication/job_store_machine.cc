@@ -49,7 +49,7 @@ absl::StatusOr<std::string> JobStoreMachine::Snapshot() {
     longest_snapshot_nanos_.store(nanos, std::memory_order_relaxed);  // one snapshot at a time
   }
   if (took > kSlowSnapshot) {
-    kLog.Warn("a slow snapshot held up the replicated log",
+    kLog.Warn("a slow snapshot export",
               {{"ms", absl::ToInt64Milliseconds(took)}, {"bytes", exported->size()}, {"index", store_->applied_index()}});
   }
   return exported;

@@ -24,7 +24,7 @@ struct ReplicaCounters {
   std::uint64_t snapshots_restored = 0;  // Restore() that replaced the store
   std::uint64_t snapshots_kept = 0;      // Restore() of a snapshot older than the store: kept the store
   std::uint64_t snapshot_bytes = 0;      // the last Snapshot()'s size
-  std::int64_t snapshot_nanos = 0;       // Snapshot() time in all (on the log's thread)
+  std::int64_t snapshot_nanos = 0;       // Snapshot() time in all
   std::int64_t longest_snapshot_nanos = 0;
 };
 
@@ -37,15 +37,18 @@ struct ReplicaCounters {
 // committed prefix is the same on every replica, so the store is kept and the log
 // replays only what it lacks).
 //
-// A Snapshot() that takes longer than kSlowSnapshot is logged (warning) with its size:
-// it holds up the log's thread, and so heartbeats and acknowledgements, meanwhile.
+// A Snapshot() that takes longer than kSlowSnapshot is logged (warning) with its size.
+// It may run while Apply goes on (SnapshotsMayRunConcurrently: it reads one RocksDB
+// snapshot, and the applied index it exports comes from that same snapshot), so a log
+// that supports it (RaftLog) exports off its own thread.
 //
 // A committed entry that cannot be decoded or written aborts the process (the
 // StateMachine contract: such a replica can no longer be one; it must be repaired or
 // upgraded, and a restarted process replays from its snapshot and log). It writes
 // nothing of that entry first.
 //
-// Threading: the StateMachine methods run on the log's thread (see StateMachine);
+// Threading: the StateMachine methods run on the log's thread, Snapshot possibly on
+// another one (see StateMachine);
 // SetStatusListener and counters() from any thread. The store must outlive it.
 class JobStoreMachine final : public StateMachine {
  public:

@@ -228,12 +228,21 @@ class RaftLog::Impl {
       CloseHandles();
       return s;
     }
+    // libraft 0.15's uv I/O implements async_work but says it is version 1, which
+    // raft_init then refuses with an fsm that snapshots asynchronously (fixed upstream
+    // in canonical/raft 269e541, "uv: set io version to 2").
+    io_.version = 2;
+    // fsm version 3: the buffers of a snapshot are ours until snapshot_finalize; a
+    // machine that may export concurrently does so in snapshot_async, on libuv's
+    // thread pool, while this loop goes on applying, replicating and heartbeating.
     fsm_ = {};
-    fsm_.version = 1;
+    fsm_.version = 3;
     fsm_.data = this;
     fsm_.apply = &Impl::FsmApply;
     fsm_.snapshot = &Impl::FsmSnapshot;
     fsm_.restore = &Impl::FsmRestore;
+    fsm_.snapshot_finalize = &Impl::FsmSnapshotFinalize;
+    if (machine_->SnapshotsMayRunConcurrently()) fsm_.snapshot_async = &Impl::FsmSnapshotAsync;
     if ((rv = raft_init(&raft_, &io_, &fsm_, options_.self.id, options_.self.address.c_str())) != 0) {
       absl::Status s = RaftError("init", rv, raft_errmsg(&raft_));
       raft_uv_close(&io_);
@@ -704,32 +713,73 @@ class RaftLog::Impl {
     LogPosition at{raft_last_applied(&self->raft_) + 1, GetU64(data)};
     self->machine_->Apply(at, absl::string_view(data + kEntryHeader, GetU64(data + 8)));
     self->last_applied_term_ = at.term;
+    self->log_bytes_since_snapshot_ += buf->len;
+    self->UpdateSnapshotThreshold();
     absl::MutexLock lock(&self->mu_);
     self->status_.last_applied = at.index;
     return 0;
   }
 
-  // libraft takes the snapshot right after applying last_applied, and frees the
-  // buffers itself (fsm version 1).
+  // libraft calls this on the loop right after applying last_applied. The snapshot
+  // covers that position; a concurrent machine exports later, in FsmSnapshotAsync, a
+  // state at or after it (StateMachine::SnapshotsMayRunConcurrently), so it hands
+  // libraft no buffers yet. libraft takes one snapshot at a time and refuses to install
+  // a received one meanwhile.
   static int FsmSnapshot(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n_bufs) {
     Impl* self = static_cast<Impl*>(fsm->data);
-    absl::StatusOr<std::string> state = self->machine_->Snapshot();
+    self->snapshot_ = std::make_unique<SnapshotInProgress>();
+    self->snapshot_->at = LogPosition{raft_last_applied(&self->raft_), self->last_applied_term_};
+    self->log_bytes_since_snapshot_ = 0;
+    *bufs = nullptr;
+    *n_bufs = 0;
+    if (fsm->snapshot_async != nullptr) return 0;
+    int rv = self->ExportSnapshot(bufs, n_bufs);
+    if (rv != 0) self->snapshot_.reset();  // libraft skips finalize when this fails
+    return rv;
+  }
+
+  // The snapshot policy (RaftLogOptions::snapshot_max_log_bytes). libraft snapshots
+  // once last_applied is `threshold` entries past its last snapshot: the threshold is
+  // out of reach (the factor) until enough bytes were applied since the last one.
+  void UpdateSnapshotThreshold() {
+    if (options_.snapshot_max_log_bytes == 0) return;  // by count only, as set at Init
+    const std::uint64_t due = std::min<std::uint64_t>(last_snapshot_bytes_, options_.snapshot_max_log_bytes);
+    raft_set_snapshot_threshold(&raft_, log_bytes_since_snapshot_ >= due
+                                            ? options_.snapshot_threshold
+                                            : options_.snapshot_threshold * RaftLogOptions::kSnapshotThresholdFactor);
+  }
+
+  // On a thread of libuv's pool, between FsmSnapshot and FsmSnapshotFinalize.
+  static int FsmSnapshotAsync(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n_bufs) {
+    return static_cast<Impl*>(fsm->data)->ExportSnapshot(bufs, n_bufs);
+  }
+
+  // On the loop, once libraft has written the snapshot (or given up on it).
+  static int FsmSnapshotFinalize(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n_bufs) {
+    Impl* self = static_cast<Impl*>(fsm->data);
+    if (*n_bufs > 0) self->last_snapshot_bytes_ = self->snapshot_->state.size();
+    self->snapshot_.reset();
+    self->UpdateSnapshotThreshold();
+    *bufs = nullptr;
+    *n_bufs = 0;
+    return 0;
+  }
+
+  // Exports the machine's state into snapshot_ and points libraft at it: the header,
+  // the state itself (not copied) and the zeros that pad it to a multiple of 8 bytes.
+  int ExportSnapshot(raft_buffer* bufs[], unsigned* n_bufs) {
+    absl::StatusOr<std::string> state = machine_->Snapshot();
     if (!state.ok()) return RAFT_BUSY;  // skipped; libraft retries at the next threshold
-    auto* out = static_cast<raft_buffer*>(raft_malloc(sizeof(raft_buffer)));
-    if (out == nullptr) return RAFT_NOMEM;
-    out->len = Padded(kSnapshotHeader + state->size());
-    out->base = raft_calloc(1, out->len);
-    if (out->base == nullptr) {
-      raft_free(out);
-      return RAFT_NOMEM;
-    }
-    char* data = static_cast<char*>(out->base);
-    PutU64(data, raft_last_applied(&self->raft_));
-    PutU64(data + 8, self->last_applied_term_);
-    PutU64(data + 16, state->size());
-    std::memcpy(data + kSnapshotHeader, state->data(), state->size());
-    *bufs = out;
-    *n_bufs = 1;
+    SnapshotInProgress& s = *snapshot_;
+    s.state = *std::move(state);
+    PutU64(s.header, s.at.index);
+    PutU64(s.header + 8, s.at.term);
+    PutU64(s.header + 16, s.state.size());
+    s.bufs[0] = raft_buffer{s.header, kSnapshotHeader};
+    s.bufs[1] = raft_buffer{s.state.data(), s.state.size()};
+    s.bufs[2] = raft_buffer{s.padding, Padded(s.state.size()) - s.state.size()};
+    *bufs = s.bufs;
+    *n_bufs = s.bufs[2].len > 0 ? 3 : 2;
     return 0;
   }
 
@@ -742,6 +792,8 @@ class RaftLog::Impl {
     absl::Status s = self->machine_->Restore(at, absl::string_view(data + kSnapshotHeader, GetU64(data + 16)));
     if (!s.ok()) return RAFT_IOERR;
     self->last_applied_term_ = at.term;
+    self->last_snapshot_bytes_ = GetU64(data + 16);
+    self->log_bytes_since_snapshot_ = 0;
     raft_free(buf->base);
     {
       absl::MutexLock lock(&self->mu_);
@@ -776,6 +828,20 @@ class RaftLog::Impl {
   LogStatus reported_;
   std::uint64_t last_applied_term_ = 0;
   std::uint64_t snapshots_sent_ = 0;
+  // The snapshot libraft is taking (FsmSnapshot to FsmSnapshotFinalize): its buffers
+  // point into it. Written on the loop, and by the pool thread while libraft waits.
+  struct SnapshotInProgress {
+    LogPosition at;
+    char header[kSnapshotHeader] = {};
+    std::string state;
+    char padding[8] = {};
+    raft_buffer bufs[3] = {};
+  };
+  std::unique_ptr<SnapshotInProgress> snapshot_;
+  // The size of the last snapshot taken or restored, and the entry bytes applied since
+  // the last one was taken (UpdateSnapshotThreshold).
+  std::uint64_t last_snapshot_bytes_ = 0;
+  std::uint64_t log_bytes_since_snapshot_ = 0;
   bool change_in_flight_ = false;  // a ChangeRequest's callbacks are pending
   std::unique_ptr<TransferRequest> last_transfer_;  // see TransferRequest
   TransferRequest* transfer_ = nullptr;             // the transfer awaiting its answer
@@ -823,7 +889,9 @@ absl::StatusOr<std::unique_ptr<RaftLog>> RaftLog::Start(RaftLogOptions options, 
   if (options.catch_up_round_timeout < absl::Milliseconds(1) || options.catch_up_round_timeout > absl::Hours(1)) {
     return absl::InvalidArgumentError("RaftLog: catch_up_round_timeout must be within [1ms, 1h]");
   }
-  if (options.snapshot_threshold == 0) return absl::InvalidArgumentError("RaftLog: snapshot_threshold must be positive");
+  if (options.snapshot_threshold == 0 || options.snapshot_threshold > (1u << 24)) {
+    return absl::InvalidArgumentError("RaftLog: snapshot_threshold must be within [1, 2^24]");
+  }
   auto impl = std::make_unique<Impl>(std::move(options), machine);
   absl::Status s = impl->Start();
   if (!s.ok()) return s;

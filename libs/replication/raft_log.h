@@ -39,6 +39,13 @@ struct RaftLogOptions {
   // catches up from the log and one further behind receives the snapshot.
   unsigned snapshot_threshold = 1024;
   unsigned snapshot_trailing = 128;
+  // A snapshot also waits until the entries applied since the last one hold as many
+  // bytes as that snapshot did, up to this (0: count entries only), or until
+  // kSnapshotThresholdFactor x snapshot_threshold entries were applied: writing
+  // snapshots then costs no more than writing the log, however large the state. The log
+  // keeps those entries in memory meanwhile.
+  std::size_t snapshot_max_log_bytes = 64 << 20;
+  static constexpr unsigned kSnapshotThresholdFactor = 64;
   // A snapshot sent to a follower that has not confirmed it within this time is sent
   // again (e.g. the follower was down when the first one went out).
   absl::Duration snapshot_send_timeout = absl::Seconds(10);

@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -56,19 +57,40 @@ struct Applied {
 
 // A replica's state: the list of entries it applied, with their positions. Its data
 // is guarded by the group's mutex, which every callback signals.
+//
+// A concurrent machine (SnapshotsMayRunConcurrently) first waits for `release` in
+// Snapshot, off the lock, so a test can hold snapshots for as long as it likes; its
+// Restore accepts a state beyond its position, and Apply then skips the entries it
+// already holds (an entry that differs from the one held counts as out of order).
 class RecordingMachine final : public StateMachine {
  public:
-  RecordingMachine(absl::Mutex* mu, absl::CondVar* changed) : mu_(mu), changed_(changed) {}
+  RecordingMachine(absl::Mutex* mu, absl::CondVar* changed, absl::Notification* release = nullptr)
+      : mu_(mu), changed_(changed), release_(release) {}
 
   void Apply(LogPosition at, absl::string_view entry) override {
     absl::MutexLock lock(mu_);
-    if (!applied_.empty() && at.index <= applied_.back().at.index) out_of_order_ = true;
+    if (!applied_.empty() && at.index <= applied_.back().at.index) {
+      auto held = std::find_if(applied_.begin(), applied_.end(), [&](const Applied& a) { return a.at == at; });
+      if (release_ == nullptr || held == applied_.end() || held->entry != entry) out_of_order_ = true;
+      return;
+    }
     applied_.push_back(Applied{at, std::string(entry)});
     changed_->SignalAll();
   }
 
+  bool SnapshotsMayRunConcurrently() const override { return release_ != nullptr; }
+
   absl::StatusOr<std::string> Snapshot() override {
+    if (release_ != nullptr) {
+      {
+        absl::MutexLock lock(mu_);
+        ++snapshots_started_;
+        changed_->SignalAll();
+      }
+      release_->WaitForNotification();
+    }
     absl::MutexLock lock(mu_);
+    ++snapshots_taken_;
     std::string out;
     for (const Applied& a : applied_) {
       absl::StrAppend(&out, a.at.index, " ", a.at.term, " ", a.entry.size(), " ", a.entry);
@@ -94,7 +116,9 @@ class RecordingMachine final : public StateMachine {
       state.push_back(std::move(a));
     }
     absl::MutexLock lock(mu_);
-    if (!state.empty() && state.back().at.index > at.index) return absl::DataLossError("snapshot beyond its position");
+    if (release_ == nullptr && !state.empty() && state.back().at.index > at.index) {
+      return absl::DataLossError("snapshot beyond its position");
+    }
     applied_ = std::move(state);
     ++restores_;
     changed_->SignalAll();
@@ -111,11 +135,16 @@ class RecordingMachine final : public StateMachine {
   const std::vector<Applied>& applied() const { return applied_; }
   const LogStatus& status() const { return status_; }
   int restores() const { return restores_; }
+  int snapshots_started() const { return snapshots_started_; }
+  int snapshots_taken() const { return snapshots_taken_; }
   bool out_of_order() const { return out_of_order_; }
 
  private:
   absl::Mutex* mu_;
   absl::CondVar* changed_;
+  absl::Notification* const release_;
+  int snapshots_started_ = 0;
+  int snapshots_taken_ = 0;
   std::vector<Applied> applied_;
   LogStatus status_;
   int restores_ = 0;
@@ -136,6 +165,7 @@ class RaftLogTest : public ::testing::Test {
   }
 
   void TearDown() override {
+    if (!release_snapshots_.HasBeenNotified()) release_snapshots_.Notify();
     for (auto& log : logs_) {
       if (log) log->Stop();
     }
@@ -152,7 +182,8 @@ class RaftLogTest : public ::testing::Test {
   // Starts member i from its dir with a fresh (empty) state machine, as a restarted
   // process would.
   void StartMember(int i) {
-    machines_[i] = std::make_unique<RecordingMachine>(&mu_, &changed_);
+    machines_[i] = std::make_unique<RecordingMachine>(&mu_, &changed_,
+                                                      concurrent_snapshots_ ? &release_snapshots_ : nullptr);
     absl::StatusOr<std::unique_ptr<RaftLog>> log = RaftLog::Start(Options(i), machines_[i].get());
     ASSERT_TRUE(log.ok()) << log.status();
     logs_[i] = std::move(*log);
@@ -253,6 +284,10 @@ class RaftLogTest : public ::testing::Test {
   }
 
   RaftLogOptions options_;
+  // Whether members start with concurrent machines, whose snapshots wait for
+  // release_snapshots_.
+  bool concurrent_snapshots_ = false;
+  absl::Notification release_snapshots_;
   std::vector<Member> members_;
   std::vector<std::string> dirs_;
   absl::Mutex mu_;
@@ -482,6 +517,62 @@ TEST_F(RaftLogTest, AFollowerBehindTheLeadersLogCatchesUpFromASnapshot) {
   EXPECT_GE(logs_[leader]->progress().snapshots_sent, 1u);
   absl::MutexLock lock(&mu_);
   EXPECT_GE(machines_[follower]->restores(), 1) << "the follower was expected to install the leader's snapshot";
+}
+
+TEST_F(RaftLogTest, ASlowSnapshotRunsOffTheLogsThreadWhileProposalsCommitAndIsRestoredLater) {
+  options_.snapshot_threshold = 8;
+  options_.snapshot_trailing = 2;
+  options_.snapshot_send_timeout = absl::Seconds(1);
+  concurrent_snapshots_ = true;
+  StartAll();
+  int leader = WaitForLeader();
+  ASSERT_GE(leader, 0);
+  const std::uint64_t term = TermOf(leader);
+  for (int n = 0; n < 8; ++n) ProposeAtLeader(absl::StrCat("before-", n));
+  ASSERT_TRUE(WaitUntil([&] {
+    for (const auto& m : machines_) {
+      if (m->snapshots_started() == 0) return false;
+    }
+    return true;
+  })) << "every member should be taking its first snapshot";
+  // Every member's snapshot is held: the group still commits, and keeps its leader.
+  std::vector<Applied> acked;
+  for (int n = 0; n < 20; ++n) {
+    std::string entry = absl::StrCat("during-", n);
+    acked.push_back(Applied{ProposeAtLeader(entry), entry});
+  }
+  EXPECT_EQ(WaitForLeader(), leader);
+  EXPECT_EQ(TermOf(leader), term) << "a held snapshot cost the leader its leadership";
+  release_snapshots_.Notify();
+  ExpectIdenticalReplicas(28);
+  // The snapshot (whose state may be later than its position) brings a follower that
+  // missed the log back.
+  int follower = (leader + 1) % kMembers;
+  StopMember(follower);
+  for (int n = 0; n < 40; ++n) {
+    std::string entry = absl::StrCat("while-down-", n);
+    acked.push_back(Applied{ProposeAtLeader(entry), entry});
+  }
+  StartMember(follower);
+  ExpectIdenticalReplicas(68);
+  ExpectAcknowledged(follower, acked);
+}
+
+TEST_F(RaftLogTest, ASnapshotWaitsForAsManyLogBytesAsTheLastOneHeld) {
+  // Each member's state is every entry it applied, so it grows with the log: by count,
+  // 64 entries make 16 snapshots; by size each one waits for the log to hold as much
+  // as the last snapshot, so the state doubles between snapshots (4, 8, 16, 32, 64).
+  options_.snapshot_threshold = 4;
+  options_.snapshot_trailing = 2;
+  StartAll();
+  const std::string kilobyte(1000, 'x');
+  for (int n = 0; n < 64; ++n) ProposeAtLeader(absl::StrCat(n, kilobyte));
+  ExpectIdenticalReplicas(64);
+  absl::MutexLock lock(&mu_);
+  for (int i = 0; i < kMembers; ++i) {
+    EXPECT_GE(machines_[i]->snapshots_taken(), 3) << "member " << i + 1;
+    EXPECT_LE(machines_[i]->snapshots_taken(), 7) << "member " << i + 1;
+  }
 }
 
 // The leader's last index minus what follower i is known to hold (nullopt: the leader
