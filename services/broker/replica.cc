@@ -165,20 +165,22 @@ absl::StatusOr<std::unique_ptr<Replica>> Replica::Open(const ReplicaConfig& conf
   replica->metrics_.ObserveProgress(replica->store_->progress(), config.self.id);
   replica->sampler_ = std::thread([self] { self->Sample(); });
   if (config.join && !config.join_through.empty()) {
-    if (replica->store_->progress().members.empty()) {
-      replica->joiner_ = std::make_unique<ReplicaJoiner>(
-          config.self, config.join_through,
-          [self] {
-            for (const replication::MemberProgress& m : self->store_->progress().members) {
-              if (m.member == self->config_.self && m.role == replication::MemberRole::kVoter) return true;
-            }
-            return false;
-          },
-          replica->metrics_);
-    } else {
-      kLog.Info("not asking to join: the raft log holds a configuration already (a member restarting, or one "
-                "that was removed: add it with cohortctl replicas add)");
-    }
+    // Asks also with a log of its own: a replica removed at a scale-down that returns
+    // with its volume still lists itself in the configuration it last saw, but no
+    // leader contacts it until it is added again. It is a voter once a leader it heard
+    // lists it as one (a restarting member of the group: at its first heartbeat, or at
+    // once if its Join reaches the leader first, which answers OK).
+    replica->joiner_ = std::make_unique<ReplicaJoiner>(
+        config.self, config.join_through,
+        [self] {
+          const replication::ReplicationProgress progress = self->store_->progress();
+          if (!progress.leader_contact.has_value()) return false;
+          for (const replication::MemberProgress& m : progress.members) {
+            if (m.member == self->config_.self && m.role == replication::MemberRole::kVoter) return true;
+          }
+          return false;
+        },
+        replica->metrics_);
   }
   kLog.Info("replica joined its group", {{"id", absl::StrCat(config.self.id)},
                                          {"raft", config.self.address},

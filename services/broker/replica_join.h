@@ -44,8 +44,9 @@ class ReplicaPeersService final : public cohort::v1::ReplicaPeers::Service {
   std::atomic<bool> busy_{false};
 };
 
-// A replica that started with an empty log and is not in the group's configuration
-// (ReplicaConfig::join with join_through) asking to be added, on a thread of its own:
+// A replica started to join (ReplicaConfig::join with join_through) asking to be added,
+// on a thread of its own, until `is_voter`: one with an empty log, or one removed from
+// the group that returns with its old log (a scale-down, then up, with its volume kept):
 // it calls ReplicaPeers.Join at every address of `join_through` in turn (each a name
 // may resolve to several replicas; calls go round-robin over them) until one, the
 // leader, answers OK, or `is_voter` says it is a voter already (e.g. an operator ran

@@ -19,7 +19,8 @@
 //   live follower to hand over to and just stops) and, started again, has every job;
 // - grow by starting replicas only (kubectl scale): replicas 4 and 5 started with the
 //   join flags (--replica-address, --join-through) and not in --replicas ask the leader
-//   to add them and become voters under load; the five then survive losing two.
+//   to add them and become voters under load; replica 5, removed and stopped, returns
+//   with its old log and is added again; the five then survive losing two.
 // Each ends with: every acknowledged job exists at the leader, every live replica
 // applied the same index, and their stores (cohort-broker --store-digest) are equal.
 #include <atomic>
@@ -567,7 +568,7 @@ TEST_F(MembershipTest, AGroupOfThreeGrowsToFiveUnderLoad) {
   ExpectEqualStores(leader, 5);
 }
 
-TEST_F(MembershipTest, ReplicasStartedWithTheJoinFlagsOnlyBecomeVotersAndTheGroupSurvivesLosingTwo) {
+TEST_F(MembershipTest, ReplicasStartedWithTheJoinFlagsOnlyBecomeVotersRejoinWithTheirOldLogAndSurviveLosingTwo) {
   for (int id = 1; id <= 3; ++id) group_.Start(id, {1, 2, 3}, false);
   const int leader = group_.Leader(absl::Seconds(10));
   ASSERT_GT(leader, 0) << "no leader within 10 s of the start";
@@ -585,6 +586,18 @@ TEST_F(MembershipTest, ReplicasStartedWithTheJoinFlagsOnlyBecomeVotersAndTheGrou
     EXPECT_EQ(group_.Metric(id, "cohort_broker_replica_joining"), 0.0) << "replica " << id;
   }
   ASSERT_TRUE(load.AwaitMore(3, absl::Seconds(10))) << "the group stopped serving while growing";
+
+  // Scaled down (replicas remove 5, the pod stops, its volume stays), then up again:
+  // replica 5 returns with its old log, which still lists it, and asks to be added.
+  ASSERT_TRUE(group_.Remove(5).ok());
+  ASSERT_TRUE(group_.Terminate(5).ok());
+  ASSERT_TRUE(group_.AwaitVoters({1, 2, 3, 4}, absl::Seconds(10)));
+  ASSERT_TRUE(load.AwaitMore(3, absl::Seconds(10)));
+  const absl::Time returned = absl::Now();
+  group_.StartJoiner(5);
+  ASSERT_TRUE(group_.AwaitVoters({1, 2, 3, 4, 5}, absl::Seconds(30))) << "replica 5 did not rejoin with its old log";
+  std::cout << "replica 5 a voter again " << absl::Now() - returned << " after it returned" << std::endl;
+  EXPECT_TRUE(group_.AwaitReady(5, true, absl::Seconds(5)));
 
   // Five voters survive losing two: the leader and another of the starting three.
   const int other = leader % 3 + 1;
