@@ -35,8 +35,9 @@ void JobStoreMachine::Apply(LogPosition at, absl::string_view entry) {
 
 absl::StatusOr<std::string> JobStoreMachine::Snapshot() {
   const absl::Time start = absl::Now();
-  absl::StatusOr<std::string> exported = store_->Export();
+  absl::StatusOr<std::string> exported = store_->Export(&abandon_);
   const absl::Duration took = absl::Now() - start;
+  if (absl::IsCancelled(exported.status())) return exported.status();  // the log is stopping
   if (!exported.ok()) {
     kLog.Warn("snapshot skipped: the store could not be exported", {{"error", exported.status().ToString()}});
     return exported.status();

@@ -61,6 +61,8 @@ class JobStoreMachine final : public StateMachine {
   absl::Status Restore(LogPosition at, absl::string_view snapshot) override;
   void OnStatusChange(const LogStatus& status) override;
   bool SnapshotsMayRunConcurrently() const override { return true; }
+  // A Snapshot running or started afterwards returns CANCELLED (within 1,024 records).
+  void AbandonSnapshots() override { abandon_.store(true, std::memory_order_relaxed); }
 
   // Called on the log's thread with every later status change (not with changes before
   // it was set: read the log's status() after setting it). Null clears it.
@@ -74,6 +76,7 @@ class JobStoreMachine final : public StateMachine {
   std::function<void(const LogStatus&)> listener_;  // guarded by listener_mu_
   std::atomic<std::uint64_t> applied_{0}, replayed_{0}, taken_{0}, restored_{0}, kept_{0}, snapshot_bytes_{0};
   std::atomic<std::int64_t> snapshot_nanos_{0}, longest_snapshot_nanos_{0};
+  std::atomic<bool> abandon_{false};
 };
 
 }  // namespace cohort::replication

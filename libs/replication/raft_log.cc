@@ -121,6 +121,8 @@ class RaftLog::Impl {
         uv_async_send(&wake_);
       }
     }
+    // libuv's close waits for a snapshot exporting on its pool.
+    if (machine_->SnapshotsMayRunConcurrently()) machine_->AbandonSnapshots();
     if (thread_.joinable()) {
       COHORT_CHECK(thread_.get_id() != std::this_thread::get_id(), "RaftLog::Stop on the log's own thread");
       thread_.join();
@@ -757,7 +759,12 @@ class RaftLog::Impl {
   // On the loop, once libraft has written the snapshot (or given up on it).
   static int FsmSnapshotFinalize(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n_bufs) {
     Impl* self = static_cast<Impl*>(fsm->data);
-    if (*n_bufs > 0) self->last_snapshot_bytes_ = self->snapshot_->state.size();
+    // Written: libraft moved its log's snapshot to this one before finalizing. A failed
+    // snapshot keeps the last size, and (as log_bytes_since_snapshot_ restarted at the
+    // take) waits as long as a new one would before the next try.
+    if (self->raft_.log.snapshot.last_index == self->snapshot_->at.index) {
+      self->last_snapshot_bytes_ = self->snapshot_->state.size();
+    }
     self->snapshot_.reset();
     self->UpdateSnapshotThreshold();
     *bufs = nullptr;

@@ -20,7 +20,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -58,38 +57,43 @@ struct Applied {
 // A replica's state: the list of entries it applied, with their positions. Its data
 // is guarded by the group's mutex, which every callback signals.
 //
-// A concurrent machine (SnapshotsMayRunConcurrently) first waits for `release` in
-// Snapshot, off the lock, so a test can hold snapshots for as long as it likes; its
-// Restore accepts a state beyond its position, and Apply then skips the entries it
-// already holds (an entry that differs from the one held counts as out of order).
+// A concurrent machine (SnapshotsMayRunConcurrently) first waits in Snapshot until
+// `*released` (guarded by the group's mutex) or AbandonSnapshots, which makes it return
+// CANCELLED, so a test can hold snapshots for as long as it likes; its Restore accepts
+// a state beyond its position, and Apply then skips the entries it already holds (an
+// entry that differs from the one held counts as out of order).
 class RecordingMachine final : public StateMachine {
  public:
-  RecordingMachine(absl::Mutex* mu, absl::CondVar* changed, absl::Notification* release = nullptr)
-      : mu_(mu), changed_(changed), release_(release) {}
+  RecordingMachine(absl::Mutex* mu, absl::CondVar* changed, const bool* released = nullptr)
+      : mu_(mu), changed_(changed), released_(released) {}
 
   void Apply(LogPosition at, absl::string_view entry) override {
     absl::MutexLock lock(mu_);
     if (!applied_.empty() && at.index <= applied_.back().at.index) {
       auto held = std::find_if(applied_.begin(), applied_.end(), [&](const Applied& a) { return a.at == at; });
-      if (release_ == nullptr || held == applied_.end() || held->entry != entry) out_of_order_ = true;
+      if (released_ == nullptr || held == applied_.end() || held->entry != entry) out_of_order_ = true;
       return;
     }
     applied_.push_back(Applied{at, std::string(entry)});
     changed_->SignalAll();
   }
 
-  bool SnapshotsMayRunConcurrently() const override { return release_ != nullptr; }
+  bool SnapshotsMayRunConcurrently() const override { return released_ != nullptr; }
+
+  void AbandonSnapshots() override {
+    absl::MutexLock lock(mu_);
+    abandoned_ = true;
+    changed_->SignalAll();
+  }
 
   absl::StatusOr<std::string> Snapshot() override {
-    if (release_ != nullptr) {
-      {
-        absl::MutexLock lock(mu_);
-        ++snapshots_started_;
-        changed_->SignalAll();
-      }
-      release_->WaitForNotification();
-    }
     absl::MutexLock lock(mu_);
+    if (released_ != nullptr) {
+      ++snapshots_started_;
+      changed_->SignalAll();
+      while (!*released_ && !abandoned_) changed_->Wait(mu_);
+      if (abandoned_) return absl::CancelledError("abandoned");
+    }
     ++snapshots_taken_;
     std::string out;
     for (const Applied& a : applied_) {
@@ -116,7 +120,7 @@ class RecordingMachine final : public StateMachine {
       state.push_back(std::move(a));
     }
     absl::MutexLock lock(mu_);
-    if (release_ == nullptr && !state.empty() && state.back().at.index > at.index) {
+    if (released_ == nullptr && !state.empty() && state.back().at.index > at.index) {
       return absl::DataLossError("snapshot beyond its position");
     }
     applied_ = std::move(state);
@@ -142,7 +146,8 @@ class RecordingMachine final : public StateMachine {
  private:
   absl::Mutex* mu_;
   absl::CondVar* changed_;
-  absl::Notification* const release_;
+  const bool* const released_;
+  bool abandoned_ = false;
   int snapshots_started_ = 0;
   int snapshots_taken_ = 0;
   std::vector<Applied> applied_;
@@ -165,7 +170,7 @@ class RaftLogTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    if (!release_snapshots_.HasBeenNotified()) release_snapshots_.Notify();
+    ReleaseSnapshots();
     for (auto& log : logs_) {
       if (log) log->Stop();
     }
@@ -183,7 +188,7 @@ class RaftLogTest : public ::testing::Test {
   // process would.
   void StartMember(int i) {
     machines_[i] = std::make_unique<RecordingMachine>(&mu_, &changed_,
-                                                      concurrent_snapshots_ ? &release_snapshots_ : nullptr);
+                                                      concurrent_snapshots_ ? &snapshots_released_ : nullptr);
     absl::StatusOr<std::unique_ptr<RaftLog>> log = RaftLog::Start(Options(i), machines_[i].get());
     ASSERT_TRUE(log.ok()) << log.status();
     logs_[i] = std::move(*log);
@@ -285,9 +290,15 @@ class RaftLogTest : public ::testing::Test {
 
   RaftLogOptions options_;
   // Whether members start with concurrent machines, whose snapshots wait for
-  // release_snapshots_.
+  // ReleaseSnapshots.
   bool concurrent_snapshots_ = false;
-  absl::Notification release_snapshots_;
+  bool snapshots_released_ ABSL_GUARDED_BY(mu_) = false;
+
+  void ReleaseSnapshots() {
+    absl::MutexLock lock(&mu_);
+    snapshots_released_ = true;
+    changed_.SignalAll();
+  }
   std::vector<Member> members_;
   std::vector<std::string> dirs_;
   absl::Mutex mu_;
@@ -523,6 +534,7 @@ TEST_F(RaftLogTest, ASlowSnapshotRunsOffTheLogsThreadWhileProposalsCommitAndIsRe
   options_.snapshot_threshold = 8;
   options_.snapshot_trailing = 2;
   options_.snapshot_send_timeout = absl::Seconds(1);
+  options_.snapshot_max_log_bytes = 0;  // every 8 entries: the leader's log soon passes the follower
   concurrent_snapshots_ = true;
   StartAll();
   int leader = WaitForLeader();
@@ -543,7 +555,7 @@ TEST_F(RaftLogTest, ASlowSnapshotRunsOffTheLogsThreadWhileProposalsCommitAndIsRe
   }
   EXPECT_EQ(WaitForLeader(), leader);
   EXPECT_EQ(TermOf(leader), term) << "a held snapshot cost the leader its leadership";
-  release_snapshots_.Notify();
+  ReleaseSnapshots();
   ExpectIdenticalReplicas(28);
   // The snapshot (whose state may be later than its position) brings a follower that
   // missed the log back.
@@ -556,6 +568,21 @@ TEST_F(RaftLogTest, ASlowSnapshotRunsOffTheLogsThreadWhileProposalsCommitAndIsRe
   StartMember(follower);
   ExpectIdenticalReplicas(68);
   ExpectAcknowledged(follower, acked);
+  absl::MutexLock lock(&mu_);
+  EXPECT_GE(machines_[follower]->restores(), 1) << "the follower was expected to install the leader's snapshot";
+}
+
+TEST_F(RaftLogTest, StoppingAMemberAbandonsTheSnapshotItIsExporting) {
+  options_.snapshot_threshold = 8;
+  concurrent_snapshots_ = true;
+  StartAll();
+  for (int n = 0; n < 8; ++n) ProposeAtLeader(absl::StrCat("entry-", n));
+  const int member = 0;
+  ASSERT_TRUE(WaitUntil([&] { return machines_[member]->snapshots_started() > 0; }));
+  // Its export is held (and never released): Stop must not wait for it.
+  const absl::Time start = absl::Now();
+  StopMember(member);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
 }
 
 TEST_F(RaftLogTest, ASnapshotWaitsForAsManyLogBytesAsTheLastOneHeld) {

@@ -399,6 +399,15 @@ TEST_F(JobStoreMachineTest, ACorruptSnapshotIsRefusedAndTheStoreIsUnchanged) {
   EXPECT_EQ(machine_->counters().snapshots_restored, 0u);
 }
 
+TEST_F(JobStoreMachineTest, AbandonedSnapshotsGiveUpWithCancelledAndChangeNothing) {
+  machine_->Apply(LogPosition{1, 1}, EncodeJobBatch(SubmitBatch(1)));
+  ASSERT_TRUE(machine_->Snapshot().ok());
+  machine_->AbandonSnapshots();  // the log is stopping
+  EXPECT_EQ(machine_->Snapshot().status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(machine_->counters().snapshots_taken, 1u);
+  EXPECT_EQ(local_->applied_index(), 1u);
+}
+
 TEST_F(JobStoreMachineTest, ASnapshotTakenWhileEntriesApplyRestoresToTheStateItReadAndSkipsThoseEntries) {
   ASSERT_TRUE(machine_->SnapshotsMayRunConcurrently());
   machine_->Apply(LogPosition{1, 1}, EncodeJobBatch(SubmitBatch(1)));

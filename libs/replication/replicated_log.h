@@ -75,6 +75,11 @@ class StateMachine {
   // thread and returns exactly the state of the last applied entry.
   virtual bool SnapshotsMayRunConcurrently() const { return false; }
 
+  // Called by a stopping log, from another thread, while a concurrent Snapshot may be
+  // running: that Snapshot and any later one may give up early with an error, so that
+  // stopping does not wait for a whole export of a large state. The default ignores it.
+  virtual void AbandonSnapshots() {}
+
   // This member's role or the known leader changed (term: the new term). Called
   // before any Apply of the new term. The default ignores it.
   virtual void OnStatusChange(const LogStatus& status) { (void)status; }

@@ -345,7 +345,9 @@ absl::Status RocksJobStore::ApplyReplicated(const ReplicatedBatch& batch, std::u
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> RocksJobStore::Export() const {
+absl::StatusOr<std::string> RocksJobStore::Export(const std::atomic<bool>* cancel) const {
+  const auto cancelled = [cancel] { return cancel != nullptr && cancel->load(std::memory_order_relaxed); };
+  if (cancelled()) return absl::CancelledError("the export was abandoned");
   const rocksdb::Snapshot* snapshot = db_->GetSnapshot();
   // The header's count is filled in at the end: the records are built in place, so a
   // large store is held once, not twice.
@@ -360,6 +362,10 @@ absl::StatusOr<std::string> RocksJobStore::Export() const {
     read_options.snapshot = snapshot;
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, handles_[family]));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      if (count % 1024 == 1023 && cancelled()) {
+        status = absl::CancelledError("the export was abandoned");
+        break;
+      }
       records.push_back(static_cast<char>(family));
       AppendU32(records, static_cast<std::uint32_t>(it->key().size()));
       records.append(it->key().data(), it->key().size());
@@ -367,7 +373,7 @@ absl::StatusOr<std::string> RocksJobStore::Export() const {
       records.append(it->value().data(), it->value().size());
       ++count;
     }
-    status = internal::FromRocks(it->status(), "export");
+    if (status.ok()) status = internal::FromRocks(it->status(), "export");
   }
   db_->ReleaseSnapshot(snapshot);
   if (!status.ok()) return status;

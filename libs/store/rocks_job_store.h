@@ -132,7 +132,8 @@ class RocksJobStore final : public JobStore {
 
   // Every key and value of every family, the applied index included, read from one
   // RocksDB snapshot, in the format Import reads. O(store size) in memory.
-  absl::StatusOr<std::string> Export() const;
+  // CANCELLED as soon as `*cancel` is seen set (checked every 1,024 records).
+  absl::StatusOr<std::string> Export(const std::atomic<bool>* cancel = nullptr) const;
 
   // Replaces the contents of every family with `exported` (from Export, possibly of
   // another replica) in one atomic, synced write, and sets the applied index to the
