@@ -165,17 +165,21 @@ absl::StatusOr<std::unique_ptr<Replica>> Replica::Open(const ReplicaConfig& conf
   replica->metrics_.ObserveProgress(replica->store_->progress(), config.self.id);
   replica->sampler_ = std::thread([self] { self->Sample(); });
   if (config.join && !config.join_through.empty()) {
-    // Asks also with a log of its own: a replica removed at a scale-down that returns
-    // with its volume still lists itself in the configuration it last saw, but no
-    // leader contacts it until it is added again. It is a voter once a leader it heard
-    // lists it as one (a restarting member of the group: at its first heartbeat, or at
-    // once if its Join reaches the leader first, which answers OK).
+    // A replica with a log asks too: one removed at a scale-down that returns with its
+    // volume still lists itself as a voter in the configuration it last saw, which no
+    // leader updates until it is added again; so only the leader's OK ends its asking
+    // (a restarting member of the group is answered OK at once). A new one is a voter
+    // once the configuration the leader sent it lists it as one.
+    const bool had_log = !replica->store_->progress().members.empty();
+    if (had_log) {
+      kLog.Info("asking to rejoin with the log this replica holds (a restart, or a replica removed at a "
+                "scale-down and started again): the leader answers OK if it is a voter already");
+    }
     replica->joiner_ = std::make_unique<ReplicaJoiner>(
         config.self, config.join_through,
-        [self] {
-          const replication::ReplicationProgress progress = self->store_->progress();
-          if (!progress.leader_contact.has_value()) return false;
-          for (const replication::MemberProgress& m : progress.members) {
+        [self, had_log] {
+          if (had_log) return false;
+          for (const replication::MemberProgress& m : self->store_->progress().members) {
             if (m.member == self->config_.self && m.role == replication::MemberRole::kVoter) return true;
           }
           return false;

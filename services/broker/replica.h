@@ -60,9 +60,11 @@ absl::StatusOr<std::string> StoreDigest(const std::string& store_dir);
 // reason ("replica ready" at info, "replica not ready" at warning). NOT_SERVING from
 // the start until the first decision, and again from Stop.
 //
-// Joining: a replica with config.join and config.join_through whose raft log is empty at
-// Open (it never held a configuration: a new StatefulSet pod, not a restarted member nor
-// one that was removed) asks the group to add it (ReplicaJoiner) until it is a voter.
+// Joining: a replica with config.join and config.join_through asks the group to add it
+// (ReplicaJoiner) until it is a voter: a new StatefulSet pod (an empty log) until its
+// configuration lists it as one, and a pod with a log (a restarted member, or one
+// removed at a scale-down that returns with its volume) until the leader answers its
+// Join with OK, since the configuration it holds may predate its removal.
 // Every replica with a health port answers such requests (ReplicaPeersService) when it
 // leads.
 //

@@ -31,8 +31,8 @@ struct ReplicaConfig {
   bool join = false;
   // --join-through: a gRPC target naming the group's replicas' --health-listen
   // addresses (HOST:PORT, a comma-separated list of them, or a DNS name resolving to
-  // every replica). A joining replica whose log is empty asks them in turn
-  // (cohort.v1.ReplicaPeers.Join, ReplicaJoiner) until the leader has made it a voter;
+  // every replica). A joining replica asks them in turn (cohort.v1.ReplicaPeers.Join,
+  // ReplicaJoiner) until the leader has made it a voter, also with a log of its own;
   // empty: it waits for `cohortctl replicas add`.
   std::string join_through;
   // --health-listen: where the replica serves its readiness as grpc.health.v1
