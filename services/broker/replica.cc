@@ -370,6 +370,7 @@ void Replica::Sample() {
     const replication::ReplicationProgress progress = store_->progress();
     metrics_.Observe(status);
     metrics_.ObserveProgress(progress, config_.self.id);
+    metrics_.ObserveCounters(store_->counters());
     UpdateReadiness(status, progress);
   }
 }

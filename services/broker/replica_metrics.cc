@@ -7,6 +7,10 @@
 namespace cohort::broker {
 namespace {
 
+prometheus::Counter& Total(prometheus::Registry& registry, const char* name, const char* help) {
+  return prometheus::BuildCounter().Name(name).Help(help).Register(registry).Add({});
+}
+
 prometheus::Gauge& Single(prometheus::Registry& registry, const char* name, const char* help) {
   return prometheus::BuildGauge().Name(name).Help(help).Register(registry).Add({});
 }
@@ -42,6 +46,13 @@ ReplicaMetrics::ReplicaMetrics(prometheus::Registry& registry)
                           .Help("snapshots this replica sent to followers behind its log (as leader)")
                           .Register(registry)
                           .Add({})),
+      snapshots_taken_(Total(registry, "cohort_broker_replica_snapshots_taken_total",
+                             "snapshots of this replica's store exported for its raft log")),
+      snapshot_seconds_(Total(registry, "cohort_broker_replica_snapshot_seconds_total",
+                              "time spent exporting those snapshots (off the raft thread)")),
+      snapshot_bytes_(Single(registry, "cohort_broker_replica_snapshot_bytes", "the size of the last snapshot exported")),
+      snapshots_restored_(Total(registry, "cohort_broker_replica_snapshots_restored_total",
+                                "snapshots received from a leader that replaced this replica's store")),
       lag_family_(prometheus::BuildGauge()
                       .Name("cohort_broker_replica_follower_lag_entries")
                       .Help("on the leader: its last log index minus the entries the follower (label follower, "
@@ -66,6 +77,21 @@ void ReplicaMetrics::CountJoinRequest(std::string_view code) { join_requests_.Ad
 
 void ReplicaMetrics::CountTransfer(std::string_view reason, std::string_view result) {
   transfers_.Add({{"reason", std::string(reason)}, {"result", std::string(result)}}).Increment();
+}
+
+void ReplicaMetrics::ObserveCounters(const replication::ReplicaCounters& counters) {
+  std::lock_guard lock(mu_);
+  if (counters.snapshots_taken > counters_seen_.snapshots_taken) {
+    snapshots_taken_.Increment(static_cast<double>(counters.snapshots_taken - counters_seen_.snapshots_taken));
+    snapshot_bytes_.Set(static_cast<double>(counters.snapshot_bytes));
+  }
+  if (counters.snapshot_nanos > counters_seen_.snapshot_nanos) {
+    snapshot_seconds_.Increment(static_cast<double>(counters.snapshot_nanos - counters_seen_.snapshot_nanos) / 1e9);
+  }
+  if (counters.snapshots_restored > counters_seen_.snapshots_restored) {
+    snapshots_restored_.Increment(static_cast<double>(counters.snapshots_restored - counters_seen_.snapshots_restored));
+  }
+  counters_seen_ = counters;
 }
 
 void ReplicaMetrics::ObserveProgress(const replication::ReplicationProgress& progress, std::uint64_t self) {

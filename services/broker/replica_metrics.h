@@ -6,6 +6,7 @@
 #include <optional>
 #include <string_view>
 
+#include "libs/replication/job_store_machine.h"
 #include "libs/replication/raft_log.h"
 #include "libs/replication/replicated_log.h"
 #include "prometheus/counter.h"
@@ -34,6 +35,12 @@ namespace cohort::broker {
 //                                               voter and standby but itself (absent elsewhere)
 //   cohort_broker_replica_snapshots_sent_total  snapshots this replica sent to a follower
 //   cohort_broker_replica_members               voters in the current configuration
+// and, from the replica's state machine (ObserveCounters):
+//   cohort_broker_replica_snapshots_taken_total     snapshots of the local store exported
+//   cohort_broker_replica_snapshot_seconds_total    time spent exporting them (off the
+//                                                   raft thread: their cost, not a stall)
+//   cohort_broker_replica_snapshot_bytes            the last snapshot's size
+//   cohort_broker_replica_snapshots_restored_total  snapshots that replaced the local store
 // and, from the replica's operations:
 //   cohort_broker_replica_joining               1 while this replica asks the group to add it
 //                                               (--join-through: its log was empty), else 0
@@ -56,6 +63,8 @@ class ReplicaMetrics {
   void Observe(const replication::LogStatus& status);
   // `self`: this replica's id, never a follower of itself.
   void ObserveProgress(const replication::ReplicationProgress& progress, std::uint64_t self);
+  // The machine's cumulative counters (they start at 0 with the replica).
+  void ObserveCounters(const replication::ReplicaCounters& counters);
   void SetServing(bool serving) { serving_.Set(serving ? 1 : 0); }
   void SetReady(bool ready) { ready_.Set(ready ? 1 : 0); }
   void SetJoining(bool joining) { joining_.Set(joining ? 1 : 0); }
@@ -78,6 +87,10 @@ class ReplicaMetrics {
   prometheus::Gauge& commit_index_;
   prometheus::Gauge& members_;
   prometheus::Counter& snapshots_sent_;
+  prometheus::Counter& snapshots_taken_;
+  prometheus::Counter& snapshot_seconds_;
+  prometheus::Gauge& snapshot_bytes_;
+  prometheus::Counter& snapshots_restored_;
   prometheus::Family<prometheus::Gauge>& lag_family_;
   prometheus::Gauge& joining_;
   prometheus::Family<prometheus::Counter>& join_requests_;
@@ -88,6 +101,8 @@ class ReplicaMetrics {
   std::optional<std::pair<std::uint64_t, std::uint64_t>> last_leader_;
   // The log's snapshots_sent when last observed (its counter starts at 0 with the log).
   std::uint64_t snapshots_seen_ = 0;
+  // The counters when last observed (ObserveCounters adds what grew since).
+  replication::ReplicaCounters counters_seen_;
   // The lag gauges present now, by follower id.
   std::map<std::uint64_t, prometheus::Gauge*> lags_;
 };

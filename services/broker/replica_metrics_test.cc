@@ -84,5 +84,30 @@ TEST(ReplicaMetrics, LagSeriesDisappearWhenLeadershipOrMembershipGoes) {
   EXPECT_EQ(Samples(registry, "cohort_broker_replica_commit_index")[""], 11);
 }
 
+TEST(ReplicaMetrics, SnapshotCountersAddWhatGrewAndTheLastSizeIsAGauge) {
+  prometheus::Registry registry;
+  ReplicaMetrics metrics(registry);
+  replication::ReplicaCounters c;
+  c.snapshots_taken = 2;
+  c.snapshot_bytes = 4096;
+  c.snapshot_nanos = 1'500'000'000;
+  c.snapshots_restored = 1;
+  metrics.ObserveCounters(c);
+  metrics.ObserveCounters(c);  // sampled again unchanged: nothing added
+  EXPECT_EQ(Samples(registry, "cohort_broker_replica_snapshots_taken_total")[""], 2);
+  EXPECT_DOUBLE_EQ(Samples(registry, "cohort_broker_replica_snapshot_seconds_total")[""], 1.5);
+  EXPECT_EQ(Samples(registry, "cohort_broker_replica_snapshot_bytes")[""], 4096);
+  EXPECT_EQ(Samples(registry, "cohort_broker_replica_snapshots_restored_total")[""], 1);
+
+  c.snapshots_taken = 3;
+  c.snapshot_bytes = 1024;
+  c.snapshot_nanos = 2'000'000'000;
+  metrics.ObserveCounters(c);
+  EXPECT_EQ(Samples(registry, "cohort_broker_replica_snapshots_taken_total")[""], 3);
+  EXPECT_DOUBLE_EQ(Samples(registry, "cohort_broker_replica_snapshot_seconds_total")[""], 2.0);
+  EXPECT_EQ(Samples(registry, "cohort_broker_replica_snapshot_bytes")[""], 1024);
+  EXPECT_EQ(Samples(registry, "cohort_broker_replica_snapshots_restored_total")[""], 1);
+}
+
 }  // namespace
 }  // namespace cohort::broker
