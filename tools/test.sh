@@ -6,7 +6,7 @@
 # the fuzzers' configuration and output base, so that the fuzzers then reuse those
 # compile units (the scheduler's parsers are fuzzed there too; the scheduler's, the
 # console's, the CLI's and cohort-dev's tests and executor_app_test run in opt mode only:
-# the clean-clone run of 2026-12-07 took 35 min, 11 of them in this phase); the parts
+# the clean-clone run of 9ec566e took 38.5 min here, 12.7 of them in this phase); the parts
 # that use threads of their own under ThreadSanitizer (the runtime, the store's writer
 # thread, the executor's process runner, the replication commit merger's hand-off between
 # loops, and the thread-using parts of libs/common: the
@@ -14,9 +14,9 @@
 # TSan-instrumented, so TSan reports races inside it that are not ours; the broker's
 # engine is confined to its loop, and the store thread it talks to is TSan-tested in
 # libs/store); and a bounded libFuzzer run of every decoder. Each phase prints its wall
-# time (clean clone, 2026-12-07, when the opt phase was still two invocations: setup +
-# opt build and tests 17 min, then 6 more for the cross-process tests shuffled, ASan/UBSan
-# 9, TSan 2.3, fuzzing 1.3). Ends with "N passed, N failed" (test targets, from Bazel's
+# time (clean clone of 9ec566e on a 2-core machine: opt build and tests 21.8 min, with
+# test sources at -O0 (.bazelrc; 29.5 min when they were -O2), ASan/UBSan 12.7, TSan 2.9,
+# fuzzing 1.1). Ends with "N passed, N failed" (test targets, from Bazel's
 # summary) and exits non-zero if anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
