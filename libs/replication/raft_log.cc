@@ -122,7 +122,7 @@ class RaftLog::Impl {
       }
     }
     // libuv's close waits for a snapshot exporting on its pool.
-    if (machine_->SnapshotsMayRunConcurrently()) machine_->AbandonSnapshots();
+    machine_->AbandonSnapshots();
     if (thread_.joinable()) {
       COHORT_CHECK(thread_.get_id() != std::this_thread::get_id(), "RaftLog::Stop on the log's own thread");
       thread_.join();

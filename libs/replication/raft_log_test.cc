@@ -259,6 +259,15 @@ class RaftLogTest : public ::testing::Test {
     return {};
   }
 
+  // Proposes prefix0 .. prefix<count-1> in turn at whoever leads, appending each with its
+  // position to `acked`.
+  void ProposeMany(absl::string_view prefix, int count, std::vector<Applied>& acked) {
+    for (int n = 0; n < count; ++n) {
+      std::string entry = absl::StrCat(prefix, n);
+      acked.push_back(Applied{ProposeAtLeader(entry), entry});
+    }
+  }
+
   // The invariant every test ends with: every running member applied `count` entries,
   // the same ones at the same positions, in increasing index order.
   void ExpectIdenticalReplicas(std::size_t count) {
@@ -352,10 +361,7 @@ TEST_F(RaftLogTest, MembersAddressedByHostNameElectALeaderAndCommitOnEveryReplic
   int leader = WaitForLeader();
   ASSERT_GE(leader, 0);
   std::vector<Applied> acked;
-  for (int n = 0; n < 3; ++n) {
-    std::string entry = absl::StrCat("named-", n);
-    acked.push_back(Applied{ProposeAtLeader(entry), entry});
-  }
+  ProposeMany("named-", 3, acked);
   int follower = (leader + 1) % kMembers;
   ASSERT_TRUE(WaitUntil([&] { return machines_[follower]->status().leader == members_[leader]; }));
   ExpectIdenticalReplicas(acked.size());
@@ -423,10 +429,7 @@ TEST_F(RaftLogTest, StoppingTheLeaderElectsANewOneWithinFiveSecondsAndLosesNothi
   int old_leader = WaitForLeader();
   ASSERT_GE(old_leader, 0);
   std::vector<Applied> acked;
-  for (int n = 0; n < 10; ++n) {
-    std::string entry = absl::StrCat("before-", n);
-    acked.push_back(Applied{ProposeAtLeader(entry), entry});
-  }
+  ProposeMany("before-", 10, acked);
   std::uint64_t old_term = TermOf(old_leader);
   absl::Time stopped = absl::Now();
   StopMember(old_leader);
@@ -494,10 +497,7 @@ TEST_F(RaftLogTest, AStoppedFollowerRestartsAndCatchesUpFromTheLog) {
   ExpectIdenticalReplicas(1);
   StopMember(follower);
   std::vector<Applied> acked;
-  for (int n = 0; n < 10; ++n) {
-    std::string entry = absl::StrCat("while-down-", n);
-    acked.push_back(Applied{ProposeAtLeader(entry), entry});
-  }
+  ProposeMany("while-down-", 10, acked);
   StartMember(follower);  // an empty state machine: everything replays from disk and the leader
   ExpectIdenticalReplicas(11);
   ExpectAcknowledged(follower, acked);
@@ -518,10 +518,7 @@ TEST_F(RaftLogTest, AFollowerBehindTheLeadersLogCatchesUpFromASnapshot) {
   ExpectIdenticalReplicas(1);
   StopMember(follower);
   std::vector<Applied> acked;
-  for (int n = 0; n < 40; ++n) {
-    std::string entry = absl::StrCat("while-down-", n);
-    acked.push_back(Applied{ProposeAtLeader(entry), entry});
-  }
+  ProposeMany("while-down-", 40, acked);
   StartMember(follower);
   ExpectIdenticalReplicas(41);
   ExpectAcknowledged(follower, acked);
@@ -549,10 +546,7 @@ TEST_F(RaftLogTest, ASlowSnapshotRunsOffTheLogsThreadWhileProposalsCommitAndIsRe
   })) << "every member should be taking its first snapshot";
   // Every member's snapshot is held: the group still commits, and keeps its leader.
   std::vector<Applied> acked;
-  for (int n = 0; n < 20; ++n) {
-    std::string entry = absl::StrCat("during-", n);
-    acked.push_back(Applied{ProposeAtLeader(entry), entry});
-  }
+  ProposeMany("during-", 20, acked);
   EXPECT_EQ(WaitForLeader(), leader);
   EXPECT_EQ(TermOf(leader), term) << "a held snapshot cost the leader its leadership";
   ReleaseSnapshots();
@@ -561,10 +555,7 @@ TEST_F(RaftLogTest, ASlowSnapshotRunsOffTheLogsThreadWhileProposalsCommitAndIsRe
   // missed the log back.
   int follower = (leader + 1) % kMembers;
   StopMember(follower);
-  for (int n = 0; n < 40; ++n) {
-    std::string entry = absl::StrCat("while-down-", n);
-    acked.push_back(Applied{ProposeAtLeader(entry), entry});
-  }
+  ProposeMany("while-down-", 40, acked);
   StartMember(follower);
   ExpectIdenticalReplicas(68);
   ExpectAcknowledged(follower, acked);
@@ -644,10 +635,7 @@ TEST_F(RaftLogTest, TheLeaderPublishesEachFollowersLagWhichGrowsWhileAFollowerIs
 
   StopMember(stopped);
   std::vector<Applied> acked;
-  for (int n = 0; n < 10; ++n) {
-    std::string entry = absl::StrCat("one-down-", n);
-    acked.push_back(Applied{ProposeAtLeader(entry), entry});
-  }
+  ProposeMany("one-down-", 10, acked);
   p = poll([&](const ReplicationProgress& p) {
     return LagOf(p, members_[running].id) == 0u && p.commit_index == p.last_index;
   });
@@ -684,10 +672,7 @@ TEST_F(RaftLogTest, AJoiningMemberIsAddedCatchesUpAndVotesAndARemovedOneLeavesTh
   int leader = WaitForLeader();
   ASSERT_GE(leader, 0);
   std::vector<Applied> acked;
-  for (int n = 0; n < 20; ++n) {
-    std::string entry = absl::StrCat("before-join-", n);
-    acked.push_back(Applied{ProposeAtLeader(entry), entry});
-  }
+  ProposeMany("before-join-", 20, acked);
   // Member 4 starts empty with join: it must not bootstrap a configuration of its own.
   Member newcomer{4, absl::StrCat("127.0.0.1:", FreePort())};
   RecordingMachine machine(&mu_, &changed_);
@@ -718,10 +703,7 @@ TEST_F(RaftLogTest, AJoiningMemberIsAddedCatchesUpAndVotesAndARemovedOneLeavesTh
   ASSERT_TRUE(gone.ok()) << gone;
   EXPECT_EQ(VoterIds(logs_[leader]->progress()).size(), 3u);
   StopMember(removed);
-  for (int n = 0; n < 5; ++n) {
-    std::string entry = absl::StrCat("after-change-", n);
-    acked.push_back(Applied{ProposeAtLeader(entry), entry});
-  }
+  ProposeMany("after-change-", 5, acked);
   // The newcomer holds everything acknowledged, in the same positions as the leader.
   ASSERT_TRUE(WaitUntil([&] { return machine.applied().size() == machines_[leader]->applied().size(); }));
   {
@@ -821,10 +803,7 @@ TEST_F(RaftLogTest, LeadershipMovesToTheNamedVoterWithoutAnElectionTimeoutAndLos
   ASSERT_GE(leader, 0);
   const std::uint64_t term = TermOf(leader);
   std::vector<Applied> acked;
-  for (int n = 0; n < 5; ++n) {
-    std::string entry = absl::StrCat("before-", n);
-    acked.push_back(Applied{ProposeAtLeader(entry), entry});
-  }
+  ProposeMany("before-", 5, acked);
   const int target = (leader + 1) % kMembers;
 
   // Proposals in flight while leadership moves: each acknowledged one is kept, the

@@ -75,8 +75,8 @@ class StateMachine {
   // thread and returns exactly the state of the last applied entry.
   virtual bool SnapshotsMayRunConcurrently() const { return false; }
 
-  // Called by a stopping log, from another thread, while a concurrent Snapshot may be
-  // running: that Snapshot and any later one may give up early with an error, so that
+  // Called by a stopping log, from another thread (while a concurrent Snapshot may be
+  // running): that Snapshot and any later one may give up early with an error, so that
   // stopping does not wait for a whole export of a large state. The default ignores it.
   virtual void AbandonSnapshots() {}
 

@@ -11,6 +11,12 @@ prometheus::Counter& Total(prometheus::Registry& registry, const char* name, con
   return prometheus::BuildCounter().Name(name).Help(help).Register(registry).Add({});
 }
 
+// Adds to `counter` what a cumulative count grew by since `seen` (a count that went
+// down, as a restarted log's, adds nothing: a counter never goes down).
+void AddGrowth(prometheus::Counter& counter, double now, double seen) {
+  if (now > seen) counter.Increment(now - seen);
+}
+
 prometheus::Gauge& Single(prometheus::Registry& registry, const char* name, const char* help) {
   return prometheus::BuildGauge().Name(name).Help(help).Register(registry).Add({});
 }
@@ -33,19 +39,13 @@ ReplicaMetrics::ReplicaMetrics(prometheus::Registry& registry)
       term_(Single(registry, "cohort_broker_replica_term", "the highest raft term this replica has seen")),
       applied_(Single(registry, "cohort_broker_replica_applied_index",
                       "the last raft log index this replica applied to its local store")),
-      leader_changes_(prometheus::BuildCounter()
-                          .Name("cohort_broker_replica_leader_changes_total")
-                          .Help("times this replica saw a new leader (another member, or a new term)")
-                          .Register(registry)
-                          .Add({})),
+      leader_changes_(Total(registry, "cohort_broker_replica_leader_changes_total",
+                            "times this replica saw a new leader (another member, or a new term)")),
       commit_index_(Single(registry, "cohort_broker_replica_commit_index",
                            "the highest raft log index this replica knows to be committed")),
       members_(Single(registry, "cohort_broker_replica_members", "voters in the group's current configuration")),
-      snapshots_sent_(prometheus::BuildCounter()
-                          .Name("cohort_broker_replica_snapshots_sent_total")
-                          .Help("snapshots this replica sent to followers behind its log (as leader)")
-                          .Register(registry)
-                          .Add({})),
+      snapshots_sent_(Total(registry, "cohort_broker_replica_snapshots_sent_total",
+                            "snapshots this replica sent to followers behind its log (as leader)")),
       snapshots_taken_(Total(registry, "cohort_broker_replica_snapshots_taken_total",
                              "snapshots of this replica's store exported for its raft log")),
       snapshot_seconds_(Total(registry, "cohort_broker_replica_snapshot_seconds_total",
@@ -82,15 +82,11 @@ void ReplicaMetrics::CountTransfer(std::string_view reason, std::string_view res
 void ReplicaMetrics::ObserveCounters(const replication::ReplicaCounters& counters) {
   std::lock_guard lock(mu_);
   if (counters.snapshots_taken > counters_seen_.snapshots_taken) {
-    snapshots_taken_.Increment(static_cast<double>(counters.snapshots_taken - counters_seen_.snapshots_taken));
     snapshot_bytes_.Set(static_cast<double>(counters.snapshot_bytes));
   }
-  if (counters.snapshot_nanos > counters_seen_.snapshot_nanos) {
-    snapshot_seconds_.Increment(static_cast<double>(counters.snapshot_nanos - counters_seen_.snapshot_nanos) / 1e9);
-  }
-  if (counters.snapshots_restored > counters_seen_.snapshots_restored) {
-    snapshots_restored_.Increment(static_cast<double>(counters.snapshots_restored - counters_seen_.snapshots_restored));
-  }
+  AddGrowth(snapshots_taken_, counters.snapshots_taken, counters_seen_.snapshots_taken);
+  AddGrowth(snapshot_seconds_, counters.snapshot_nanos / 1e9, counters_seen_.snapshot_nanos / 1e9);
+  AddGrowth(snapshots_restored_, counters.snapshots_restored, counters_seen_.snapshots_restored);
   counters_seen_ = counters;
 }
 
@@ -98,9 +94,7 @@ void ReplicaMetrics::ObserveProgress(const replication::ReplicationProgress& pro
   commit_index_.Set(static_cast<double>(progress.commit_index));
   members_.Set(static_cast<double>(progress.voters()));
   std::lock_guard lock(mu_);
-  if (progress.snapshots_sent > snapshots_seen_) {
-    snapshots_sent_.Increment(static_cast<double>(progress.snapshots_sent - snapshots_seen_));
-  }
+  AddGrowth(snapshots_sent_, progress.snapshots_sent, snapshots_seen_);
   snapshots_seen_ = progress.snapshots_sent;
   std::map<std::uint64_t, prometheus::Gauge*> lags;
   if (progress.role == replication::Role::kLeader) {
