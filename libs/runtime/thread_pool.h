@@ -56,6 +56,7 @@ Task<R> ToThreadTask(ThreadPool* pool, absl::AnyInvocable<R()> fn) {
   ToThreadOutcome<R> outcome = co_await ExternalCompletion<ToThreadOutcome<R>>(
       [pool, &fn](Completer<ToThreadOutcome<R>> done) {
         pool->Submit([&fn, done] {
+          std::exception_ptr error;
           try {
             if constexpr (std::is_void_v<R>) {
               fn();
@@ -63,9 +64,13 @@ Task<R> ToThreadTask(ThreadPool* pool, absl::AnyInvocable<R()> fn) {
             } else {
               done(ToThreadOutcome<R>(std::in_place_index<0>, fn()));
             }
+            return;
           } catch (...) {
-            done(ToThreadOutcome<R>(std::in_place_index<1>, std::current_exception()));
+            error = std::current_exception();
           }
+          // Handed over once the catch has ended: this thread then holds no reference
+          // to the exception, which the awaiting loop alone releases.
+          done(ToThreadOutcome<R>(std::in_place_index<1>, std::move(error)));
         });
       });
   if (outcome.index() == 1) std::rethrow_exception(std::get<1>(outcome));
