@@ -5,6 +5,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 struct raft_uv_transport;
 struct uv_loop_s;
@@ -23,19 +24,53 @@ struct RaftAddress {
 // INVALID_ARGUMENT (with a bounded message) unless `address` is HOST:PORT as above.
 absl::StatusOr<RaftAddress> ParseRaftAddress(absl::string_view address);
 
-// Initialises `t` as a raft_uv_transport over libraft's raft_uv_tcp that also takes
-// host names and sets TCP_NODELAY on every stream it connects or accepts (libraft 0.15
-// leaves Nagle's algorithm on, which holds an AppendEntries back behind the peer's
-// delayed ACK). IPv4 literals are otherwise as with raft_uv_tcp. With a host name as its
-// own address the transport listens on 0.0.0.0:PORT (a pod's own name need not resolve
-// while it starts); a host name to connect to is resolved (IPv4, uv_getaddrinfo on the
-// transport's loop) at every connect, so a peer that came back with a new IP is found.
-// A name that does not resolve fails that connect with RAFT_NOCONNECTION, and libraft
-// retries later. Closing the transport cancels pending resolutions (their connects
+// How a RaftDnsTransport authenticates the streams it connects and accepts.
+struct RaftPeerAuth {
+  // The group's shared secret (ReadPeerSecretFile); empty: no authentication.
+  std::string secret;
+  // A stream whose handshake has not completed by then is closed.
+  absl::Duration handshake_timeout = absl::Seconds(5);
+};
+
+// Streams whose authentication handshake did not complete (a wrong proof, the deadline,
+// the peer closing mid-handshake, too many handshakes in flight), by side. Written on
+// the transport's loop only; cumulative from RaftDnsTransportInit.
+struct RaftPeerAuthCounters {
+  std::uint64_t accept_refused = 0;   // streams this member accepted
+  std::uint64_t connect_refused = 0;  // streams this member opened
+};
+
+// Initialises `t` as a raft_uv_transport for libraft that also takes host names and sets
+// TCP_NODELAY on every stream it connects or accepts (libraft 0.15 leaves Nagle's
+// algorithm on, which holds an AppendEntries back behind the peer's delayed ACK).
+// With a host name as its own address the transport listens on 0.0.0.0:PORT (a pod's
+// own name need not resolve while it starts); a host name to connect to is resolved
+// (IPv4, uv_getaddrinfo on the transport's loop) at every connect, so a peer that came
+// back with a new IP is found. A name that does not resolve fails that connect with
+// RAFT_NOCONNECTION, and libraft retries later.
+//
+// Without `auth.secret` the streams are libraft's raft_uv_tcp's. With it, the
+// transport listens and connects itself and runs a mutual challenge-response on every
+// stream before libraft sees a byte of it (docs/replication.md, "Peer authentication"):
+//   acceptor -> connector  nonceA (32 random bytes)
+//   connector -> acceptor  HMAC-SHA256(secret, "cohort-raft-v1 connector" nonceA nonceC), nonceC
+//   acceptor -> connector  HMAC-SHA256(secret, "cohort-raft-v1 acceptor" nonceC nonceA)
+// then the connector sends libraft's own preamble (protocol, id, address), which the
+// acceptor reads (an address of at most 512 bytes) before handing the stream to libraft.
+// The connector sends nothing of libraft's before it has verified the acceptor; each
+// side reads exactly the bytes of the step it is in. A stream that fails (a wrong MAC,
+// EOF, auth.handshake_timeout) is closed and counted in `counters`; a failed connect
+// completes with RAFT_NOCONNECTION (libraft retries). At most 64 handshakes run at a
+// time; connections beyond are closed at once. The stream is authenticated, not
+// encrypted nor integrity-protected after the handshake.
+//
+// Closing the transport cancels pending resolutions and handshakes (their connects
 // fail with RAFT_CANCELED) and waits for those already running. Like raft_uv_tcp_init:
 // a raft error code, 0 on success; release with RaftDnsTransportClose after the
-// transport's close callback (or when raft_uv_init failed).
-int RaftDnsTransportInit(raft_uv_transport* t, uv_loop_s* loop);
+// transport's close callback (or when raft_uv_init failed). `counters`, if not null,
+// must outlive the transport.
+int RaftDnsTransportInit(raft_uv_transport* t, uv_loop_s* loop, RaftPeerAuth auth = {},
+                         RaftPeerAuthCounters* counters = nullptr);
 
 // Frees what RaftDnsTransportInit allocated.
 void RaftDnsTransportClose(raft_uv_transport* t);

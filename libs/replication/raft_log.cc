@@ -25,6 +25,7 @@ extern "C" {
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "libs/replication/peer_secret.h"
 #include "libs/replication/raft_dns_transport.h"
 #include "libs/runtime/check.h"
 #include "libs/runtime/external_completion.h"
@@ -220,7 +221,9 @@ class RaftLog::Impl {
     uv_check_start(&check_, &Impl::OnCheck);
     handles_open_ = true;
 
-    if ((rv = RaftDnsTransportInit(&transport_, &loop_)) != 0) {
+    if ((rv = RaftDnsTransportInit(&transport_, &loop_,
+                                   RaftPeerAuth{options_.peer_secret, options_.peer_handshake_timeout},
+                                   &peer_auth_counters_)) != 0) {
       CloseHandles();
       return RaftError("tcp init", rv, nullptr);
     }
@@ -393,6 +396,8 @@ class RaftLog::Impl {
     out.commit_index = raft_.commit_index;
     out.last_index = raft_last_index(&raft_);
     out.snapshots_sent = snapshots_sent_;
+    out.peer_auth_refused_accept = peer_auth_counters_.accept_refused;
+    out.peer_auth_refused_connect = peer_auth_counters_.connect_refused;
     const bool leading = raft_state(&raft_) == RAFT_LEADER && raft_.leader_state.progress != nullptr;
     if (leading) {
       leader_commit_heard_ = std::max(leader_commit_heard_, std::uint64_t{raft_.commit_index});
@@ -835,6 +840,7 @@ class RaftLog::Impl {
   LogStatus reported_;
   std::uint64_t last_applied_term_ = 0;
   std::uint64_t snapshots_sent_ = 0;
+  RaftPeerAuthCounters peer_auth_counters_;  // written by the transport, on this loop
   // The snapshot libraft is taking (FsmSnapshot to FsmSnapshotFinalize): its buffers
   // point into it. Written on the loop, and by the pool thread while libraft waits.
   struct SnapshotInProgress {
@@ -889,6 +895,13 @@ absl::StatusOr<std::unique_ptr<RaftLog>> RaftLog::Start(RaftLogOptions options, 
       options.election_timeout > absl::Minutes(1)) {
     return absl::InvalidArgumentError(
         "RaftLog: heartbeat_interval must be >= 1ms and election_timeout within [2 * heartbeat_interval, 1m]");
+  }
+  if (!options.peer_secret.empty() && options.peer_secret.size() < kMinPeerSecretBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("RaftLog: peer_secret has ", options.peer_secret.size(), " bytes: use at least ", kMinPeerSecretBytes));
+  }
+  if (options.peer_handshake_timeout < absl::Milliseconds(1) || options.peer_handshake_timeout > absl::Minutes(1)) {
+    return absl::InvalidArgumentError("RaftLog: peer_handshake_timeout must be within 1 ms .. 1 min");
   }
   if (options.snapshot_send_timeout < absl::Milliseconds(1)) {
     return absl::InvalidArgumentError("RaftLog: snapshot_send_timeout must be >= 1ms");

@@ -53,6 +53,14 @@ struct RaftLogOptions {
   // take before the promotion fails (libraft's max_catch_up_round_duration; it runs up
   // to 10 rounds, each until the member holds the leader's last index of the round).
   absl::Duration catch_up_round_timeout = absl::Seconds(10);
+  // The group's shared secret (ReadPeerSecretFile, at least kMinPeerSecretBytes): every
+  // raft stream between members then starts with a mutual challenge-response proving
+  // it, and a peer that fails it is disconnected before libraft reads a byte from it
+  // (RaftPeerAuth in raft_dns_transport.h). Empty: peers are not authenticated (anyone
+  // reaching self.address can speak raft to this member).
+  std::string peer_secret;
+  // A raft stream not authenticated within this time is closed (1 ms to 1 min).
+  absl::Duration peer_handshake_timeout = absl::Seconds(5);
   // Largest entry Propose accepts (INVALID_ARGUMENT beyond). libraft itself has no
   // limit; a store's group commit is capped at 32 MiB (BatchLimits).
   std::size_t max_entry_bytes = 64 << 20;
@@ -83,6 +91,11 @@ struct ReplicationProgress {
   std::uint64_t commit_index = 0;    // the highest index known committed
   std::uint64_t last_index = 0;      // this member's last log index
   std::uint64_t snapshots_sent = 0;  // InstallSnapshot messages sent since Start
+  // Raft streams refused since Start because the peer did not prove the group's secret
+  // (a wrong proof, the deadline, EOF mid-handshake; RaftLogOptions::peer_secret): ones
+  // this member accepted and ones it opened. Always 0 without a secret.
+  std::uint64_t peer_auth_refused_accept = 0;
+  std::uint64_t peer_auth_refused_connect = 0;
   // The highest index a leader told this member is committed (AppendEntries'
   // leader_commit, an InstallSnapshot's last index), even when this member does not
   // hold that entry yet (its own commit_index never passes what it holds); on the

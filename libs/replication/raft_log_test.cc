@@ -4,12 +4,14 @@
 // at the same positions.
 #include "libs/replication/raft_log.h"
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <iostream>
 #include <memory>
@@ -34,6 +36,9 @@ namespace {
 using ::testing::ElementsAreArray;
 
 using ::cohort::testing::FreePort;
+
+// A group's shared secret (32 bytes or more).
+constexpr char kSecret[] = "0123456789abcdef0123456789abcdef-group-a";
 
 std::string TempDir() {
   const char* base = getenv("TEST_TMPDIR");
@@ -356,6 +361,7 @@ TEST_F(RaftLogTest, ProposalsCommitInOrderAndApplyIdenticallyOnEveryReplica) {
 // 127.0.0.1 through /etc/hosts); each member listens on 0.0.0.0:PORT and resolves its
 // peers' names when it connects.
 TEST_F(RaftLogTest, MembersAddressedByHostNameElectALeaderAndCommitOnEveryReplica) {
+  options_.peer_secret = kSecret;  // names resolved, then streams authenticated
   for (Member& m : members_) m.address = absl::StrReplaceAll(m.address, {{"127.0.0.1", "localhost"}});
   StartAll();
   int leader = WaitForLeader();
@@ -668,6 +674,7 @@ std::vector<std::uint64_t> VoterIds(const ReplicationProgress& p) {
 TEST_F(RaftLogTest, AJoiningMemberIsAddedCatchesUpAndVotesAndARemovedOneLeavesTheConfiguration) {
   options_.snapshot_threshold = 8;  // the newcomer needs the snapshot and the log after it
   options_.snapshot_trailing = 2;
+  options_.peer_secret = kSecret;  // the snapshot and the catch-up over authenticated streams
   StartAll();
   int leader = WaitForLeader();
   ASSERT_GE(leader, 0);
@@ -881,6 +888,179 @@ TEST_F(RaftLogTest, LeadershipTransfersAreRefusedWithClearErrors) {
   for (int i = 0; i < kMembers; ++i) {
     if (i != follower) ExpectAcknowledged(i, acked);
   }
+}
+
+// Peer authentication (RaftLogOptions::peer_secret). Progress is published at every
+// turn of a member's loop: these poll it, with a generous bound.
+ReplicationProgress PollProgress(const RaftLog& log, absl::FunctionRef<bool(const ReplicationProgress&)> pred) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  ReplicationProgress p = log.progress();
+  while (!pred(p) && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+    p = log.progress();
+  }
+  return p;
+}
+
+// A blocking TCP client of a member's raft port, as an attacker without the secret.
+class RawClient {
+ public:
+  explicit RawClient(const Member& member) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(std::stoi(member.address.substr(member.address.rfind(':') + 1))));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    timeval timeout{30, 0};  // a bound on every read: far beyond any deadline tested
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  }
+  ~RawClient() { close(fd_); }
+
+  bool connected() const { return connected_; }
+  void Send(const std::string& bytes) { EXPECT_EQ(send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL), static_cast<ssize_t>(bytes.size())); }
+
+  // The next `n` bytes the member sent (fewer if it closed the stream first).
+  std::string ReadExactly(std::size_t n) {
+    std::string out(n, '\0');
+    std::size_t got = 0;
+    while (got < n) {
+      const ssize_t r = recv(fd_, out.data() + got, n - got, 0);
+      if (r <= 0) break;
+      got += static_cast<std::size_t>(r);
+    }
+    out.resize(got);
+    return out;
+  }
+
+  // Reads until the member closes the stream: the bytes it sent, or nullopt if the read
+  // timed out (the stream stayed open).
+  std::optional<std::string> ReadUntilClosed() {
+    std::string out;
+    char buffer[4096];
+    for (;;) {
+      const ssize_t n = recv(fd_, buffer, sizeof buffer, 0);
+      if (n > 0) {
+        out.append(buffer, static_cast<std::size_t>(n));
+      } else if (n == 0 || errno == ECONNRESET) {
+        return out;
+      } else {
+        return std::nullopt;
+      }
+    }
+  }
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+};
+
+TEST_F(RaftLogTest, MembersSharingASecretAuthenticateEveryStreamAndCommit) {
+  options_.peer_secret = kSecret;
+  StartAll();
+  ASSERT_GE(WaitForLeader(), 0);
+  std::vector<Applied> acked;
+  ProposeMany("authenticated-", 10, acked);
+  ExpectIdenticalReplicas(acked.size());
+  for (int i = 0; i < kMembers; ++i) {
+    const ReplicationProgress p = logs_[i]->progress();
+    EXPECT_EQ(p.peer_auth_refused_accept, 0u) << "member " << i + 1;
+    EXPECT_EQ(p.peer_auth_refused_connect, 0u) << "member " << i + 1;
+  }
+}
+
+TEST_F(RaftLogTest, AMemberWithAnotherSecretIsNeverAdmittedWhileTheMajorityCommits) {
+  options_.peer_secret = kSecret;
+  StartMember(0);
+  StartMember(1);
+  // Member 3 has the group's configuration, but not its secret.
+  machines_[2] = std::make_unique<RecordingMachine>(&mu_, &changed_);
+  RaftLogOptions intruder = Options(2);
+  intruder.peer_secret = "another-secret-of-32-bytes-or-more-bbbbbbb";
+  absl::StatusOr<std::unique_ptr<RaftLog>> log = RaftLog::Start(intruder, machines_[2].get());
+  ASSERT_TRUE(log.ok()) << log.status();
+  logs_[2] = std::move(*log);
+
+  const int leader = WaitForLeader();
+  ASSERT_GE(leader, 0);
+  ASSERT_NE(leader, 2);
+  std::vector<Applied> acked;
+  ProposeMany("majority-", 10, acked);
+  // The leader's connections to member 3 are refused by member 3's check of its proof
+  // (counted there on accept) and by the leader's check of member 3's (on connect);
+  // member 3's own connects (its pre-votes) are refused by the others.
+  const ReplicationProgress at_leader =
+      PollProgress(*logs_[leader], [](const ReplicationProgress& p) { return p.peer_auth_refused_connect > 0; });
+  EXPECT_GT(at_leader.peer_auth_refused_connect, 0u);
+  const ReplicationProgress at_intruder = PollProgress(*logs_[2], [](const ReplicationProgress& p) {
+    return p.peer_auth_refused_accept > 0 && p.peer_auth_refused_connect > 0;
+  });
+  EXPECT_GT(at_intruder.peer_auth_refused_accept, 0u);
+  EXPECT_GT(at_intruder.peer_auth_refused_connect, 0u);
+  {
+    absl::MutexLock lock(&mu_);
+    EXPECT_TRUE(machines_[2]->applied().empty()) << "member 3 received entries without the secret";
+    EXPECT_NE(machines_[2]->status().role, Role::kLeader);
+    EXPECT_EQ(machines_[2]->status().leader, std::nullopt) << "member 3 heard a leader without the secret";
+  }
+  StopMember(2);
+  ExpectIdenticalReplicas(acked.size());
+}
+
+TEST_F(RaftLogTest, ARawClientThatSendsGarbageOrNothingIsDisconnectedAndTheGroupCommits) {
+  options_.peer_secret = kSecret;
+  options_.peer_handshake_timeout = absl::Seconds(1);
+  StartAll();
+  const int leader = WaitForLeader();
+  ASSERT_GE(leader, 0);
+  const int target = (leader + 1) % kMembers;
+
+  // Silent: the member sends its 32-byte nonce, then closes the stream at the deadline.
+  RawClient silent(members_[target]);
+  ASSERT_TRUE(silent.connected());
+  const absl::Time start = absl::Now();
+  std::optional<std::string> sent = silent.ReadUntilClosed();
+  const absl::Duration open_for = absl::Now() - start;
+  ASSERT_TRUE(sent.has_value()) << "the silent stream was still open after 30 s";
+  EXPECT_EQ(sent->size(), 32u);
+  EXPECT_GE(open_for, absl::Milliseconds(900));
+  EXPECT_LT(open_for, absl::Seconds(10));
+
+  // Garbage (libraft's own preamble is garbage too: the proof comes first): closed once
+  // the 64 bytes of the proof are in, before any raft byte is read or answered.
+  RawClient garbage(members_[target]);
+  ASSERT_TRUE(garbage.connected());
+  EXPECT_EQ(garbage.ReadExactly(32).size(), 32u);
+  garbage.Send(std::string(4096, '\x01'));
+  sent = garbage.ReadUntilClosed();
+  ASSERT_TRUE(sent.has_value()) << "the garbage stream was still open after 30 s";
+  EXPECT_EQ(*sent, "") << "no reply to a wrong proof";
+
+  const ReplicationProgress p =
+      PollProgress(*logs_[target], [](const ReplicationProgress& p) { return p.peer_auth_refused_accept >= 2; });
+  EXPECT_EQ(p.peer_auth_refused_accept, 2u);
+  std::vector<Applied> acked;
+  ProposeMany("after-garbage-", 5, acked);
+  ExpectIdenticalReplicas(acked.size());
+
+  // Stopping a member while a handshake is in flight cancels it and closes cleanly.
+  RawClient pending(members_[target]);
+  ASSERT_TRUE(pending.connected());
+  StopMember(target);
+  sent = pending.ReadUntilClosed();
+  ASSERT_TRUE(sent.has_value());
+  ProposeMany("one-stopped-", 3, acked);
+  ExpectIdenticalReplicas(acked.size());
+}
+
+TEST_F(RaftLogTest, AShortSecretOrHandshakeTimeoutOutOfRangeIsRefused) {
+  RecordingMachine machine(&mu_, &changed_);
+  RaftLogOptions options = Options(0);
+  options.peer_secret = "too-short";
+  EXPECT_EQ(RaftLog::Start(options, &machine).status().code(), absl::StatusCode::kInvalidArgument);
+  options = Options(0);
+  options.peer_handshake_timeout = absl::ZeroDuration();
+  EXPECT_EQ(RaftLog::Start(options, &machine).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace
