@@ -25,6 +25,7 @@
 #include "libs/common/metrics.h"
 #include "libs/common/ready_line.h"
 #include "libs/common/signals.h"
+#include "libs/replication/peer_secret.h"
 #include "libs/rpc/server.h"
 #include "libs/runtime/runtime.h"
 #include "services/broker/broker_app.h"
@@ -72,6 +73,10 @@ ABSL_FLAG(std::int64_t, ready_max_lag_entries, cohort::broker::ReadinessRule{}.m
 ABSL_FLAG(std::int64_t, raft_max_entry_commits, cohort::broker::ReplicaConfig{}.max_entry_commits,
           "replicated mode: at most this many concurrent commits share one raft entry (1: one entry per commit); "
           "1..4096");
+ABSL_FLAG(std::string, replica_secret_file, "",
+          "replicated mode: a file holding the group's shared secret (32 to 4096 bytes, one trailing newline "
+          "ignored; e.g. `openssl rand -base64 48`), the same on every replica: raft connections and join requests "
+          "must prove it. Empty: replica traffic is unauthenticated (a warning is logged)");
 ABSL_FLAG(std::string, raft_dir, "",
           "replicated mode: the raft log's directory (default: <--data-dir>/raft; the jobs are then in "
           "<--data-dir>/jobs)");
@@ -137,6 +142,10 @@ int Main(int argc, char** argv) {
     Die(absl::StrCat("--raft-max-entry-commits=", commits, " is out of range: use 1 to 4096"));
   } else if (replica_config.has_value()) {
     replica_config->max_entry_commits = static_cast<std::size_t>(commits);
+  }
+  if (const std::string secret_file = absl::GetFlag(FLAGS_replica_secret_file); !secret_file.empty()) {
+    if (!replica_config.has_value()) Die("--replica-secret-file needs --replica-id and --replicas");
+    replica_config->peer_secret = OrDie(replication::ReadPeerSecretFile(secret_file));
   }
   if (replica_config.has_value() && listen.port == 0) {
     Die("--listen needs a fixed port with --replicas: clients are given every replica's address");

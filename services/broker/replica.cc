@@ -141,6 +141,12 @@ absl::StatusOr<std::unique_ptr<Replica>> Replica::Open(const ReplicaConfig& conf
   options.raft.members = config.members;
   options.raft.dir = config.raft_dir;
   options.raft.join = config.join;
+  options.raft.peer_secret = config.peer_secret;
+  if (config.peer_secret.empty()) {
+    kLog.Warn("replica traffic is unauthenticated: anything that reaches the raft port can speak raft to this "
+              "replica, and anything that reaches the health port can join the group; give every replica "
+              "--replica-secret-file");
+  }
   options.merge.max_entry_commits = config.max_entry_commits;
   absl::StatusOr<std::unique_ptr<replication::ReplicatedJobStore>> store =
       replication::ReplicatedJobStore::Open(std::move(options));
@@ -154,7 +160,7 @@ absl::StatusOr<std::unique_ptr<Replica>> Replica::Open(const ReplicaConfig& conf
           runtime::EventLoop loop;  // a gRPC thread, blocked until the change is decided
           return runtime::RunUntilComplete(loop, self->store_->AddMember(member));
         },
-        replica->metrics_);
+        replica->metrics_, config.peer_secret);
     absl::StatusOr<std::unique_ptr<ReplicaHealthServer>> health =
         ReplicaHealthServer::Start(*config.health_listen, replica->peers_.get());
     if (!health.ok()) return health.status();
@@ -184,7 +190,7 @@ absl::StatusOr<std::unique_ptr<Replica>> Replica::Open(const ReplicaConfig& conf
           }
           return false;
         },
-        replica->metrics_);
+        replica->metrics_, config.peer_secret);
   }
   kLog.Info("replica joined its group", {{"id", absl::StrCat(config.self.id)},
                                          {"raft", config.self.address},

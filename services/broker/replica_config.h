@@ -40,6 +40,10 @@ struct ReplicaConfig {
   std::optional<common::HostPort> health_listen;
   // When the replica counts as Ready (--ready-max-lag-entries sets max_lag_entries).
   ReadinessRule readiness;
+  // --replica-secret-file: the group's shared secret (replication::ReadPeerSecretFile),
+  // which every raft stream and every ReplicaPeers.Join must prove; empty: replica
+  // traffic is not authenticated (Replica::Open warns).
+  std::string peer_secret;
   // --raft-max-entry-commits: at most this many concurrent commits share one raft entry
   // (replication::CommitMergerOptions::max_entry_commits).
   std::size_t max_entry_commits = 256;

@@ -1,6 +1,7 @@
 #include "services/broker/replica_join.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "libs/common/log.h"
 #include "libs/common/quote.h"
 #include "libs/rpc/status.h"
+#include "services/broker/replica_join_auth.h"
 
 namespace cohort::broker {
 namespace {
@@ -27,14 +29,35 @@ constexpr std::size_t kMaxAddressBytes = 260;
 
 ReplicaPeersService::ReplicaPeersService(std::function<bool()> leading,
                                          std::function<absl::Status(const replication::Member&)> add,
-                                         ReplicaMetrics& metrics)
-    : leading_(std::move(leading)), add_(std::move(add)), metrics_(metrics) {}
+                                         ReplicaMetrics& metrics, std::string secret, std::function<absl::Time()> now)
+    : secret_(std::move(secret)),
+      now_(std::move(now)),
+      leading_(std::move(leading)),
+      add_(std::move(add)),
+      metrics_(metrics) {}
 
-grpc::Status ReplicaPeersService::Join(grpc::ServerContext*, const cohort::v1::JoinRequest* req,
+grpc::Status ReplicaPeersService::Join(grpc::ServerContext* ctx, const cohort::v1::JoinRequest* req,
                                        cohort::v1::JoinResponse*) {
-  const absl::Status status = Answer(*req);
+  absl::Status status = Authenticate(*ctx, *req);
+  if (status.ok()) {
+    status = Answer(*req);
+  } else {
+    kLog.Warn("replica join refused: no valid proof of the group's secret",
+              {{"peer", common::QuoteBounded(ctx->peer())}, {"status", status.ToString()}});
+  }
   metrics_.CountJoinRequest(std::string(rpc::CodeName(static_cast<int>(status.code()))));
   return rpc::ToGrpc(status);
+}
+
+absl::Status ReplicaPeersService::Authenticate(const grpc::ServerContext& ctx,
+                                               const cohort::v1::JoinRequest& req) const {
+  if (secret_.empty()) return absl::OkStatus();
+  const auto value = [&](const char* key) -> std::optional<absl::string_view> {
+    const auto it = ctx.client_metadata().find(key);
+    if (it == ctx.client_metadata().end()) return std::nullopt;
+    return absl::string_view(it->second.data(), it->second.size());
+  };
+  return CheckJoinProof(secret_, req, value(kJoinAuthKey), value(kJoinAuthTimeKey), now_());
 }
 
 absl::Status ReplicaPeersService::Answer(const cohort::v1::JoinRequest& req) {
@@ -62,8 +85,12 @@ absl::Status ReplicaPeersService::Answer(const cohort::v1::JoinRequest& req) {
 }
 
 ReplicaJoiner::ReplicaJoiner(replication::Member self, std::string join_through, std::function<bool()> is_voter,
-                             ReplicaMetrics& metrics)
-    : self_(std::move(self)), join_through_(std::move(join_through)), is_voter_(std::move(is_voter)), metrics_(metrics) {
+                             ReplicaMetrics& metrics, std::string secret)
+    : self_(std::move(self)),
+      join_through_(std::move(join_through)),
+      is_voter_(std::move(is_voter)),
+      metrics_(metrics),
+      secret_(std::move(secret)) {
   metrics_.SetJoining(true);
   thread_ = std::thread([this] { Run(); });
 }
@@ -113,6 +140,11 @@ void ReplicaJoiner::Run() {
     }
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + kCallDeadline);
+    if (!secret_.empty()) {
+      const JoinProof proof = MakeJoinProof(secret_, request, absl::Now());
+      ctx.AddMetadata(kJoinAuthKey, proof.mac_hex);
+      ctx.AddMetadata(kJoinAuthTimeKey, proof.unix_seconds);
+    }
     {
       std::lock_guard lock(mu_);
       if (stop_) break;

@@ -10,6 +10,8 @@
 #include <thread>
 
 #include "absl/status/status.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "grpcpp/client_context.h"
 #include "libs/replication/replicated_log.h"
 #include "protos/cohort/v1/replicas.grpc.pb.h"
@@ -23,21 +25,31 @@ namespace cohort::broker {
 // runs on a gRPC thread, blocking it until the change is committed or refused. Logs the
 // outcome (component "broker") and counts cohort_broker_replica_join_requests_total{code}.
 //
+// With the group's secret (--replica-secret-file), a call must first prove it
+// (replica_join_auth.h): one that does not is refused UNAUTHENTICATED before anything
+// else is looked at, logged at warning (rate-limited) and counted under that code.
+// Without a secret every call is taken, proof or not.
+//
 // Lifetime: the callbacks and `metrics` outlive the service and every call in flight
 // (shut the server down first).
 class ReplicaPeersService final : public cohort::v1::ReplicaPeers::Service {
  public:
   // `leading`: whether this replica leads now. `add`: adds a member (blocking); its
-  // status is the reply.
+  // status is the reply. `secret`: the group's (empty: none). `now`: the clock proofs
+  // are checked against.
   ReplicaPeersService(std::function<bool()> leading, std::function<absl::Status(const replication::Member&)> add,
-                      ReplicaMetrics& metrics);
+                      ReplicaMetrics& metrics, std::string secret = "",
+                      std::function<absl::Time()> now = [] { return absl::Now(); });
 
   grpc::Status Join(grpc::ServerContext* ctx, const cohort::v1::JoinRequest* req,
                     cohort::v1::JoinResponse* resp) override;
 
  private:
+  absl::Status Authenticate(const grpc::ServerContext& ctx, const cohort::v1::JoinRequest& req) const;
   absl::Status Answer(const cohort::v1::JoinRequest& req);
 
+  const std::string secret_;
+  const std::function<absl::Time()> now_;
   const std::function<bool()> leading_;
   const std::function<absl::Status(const replication::Member&)> add_;
   ReplicaMetrics& metrics_;
@@ -58,6 +70,8 @@ class ReplicaPeersService final : public cohort::v1::ReplicaPeers::Service {
 // as a voter", with how long it took) at info, repeated refusals other than
 // UNAVAILABLE at warning.
 //
+// With the group's secret, every call carries a fresh proof of it (replica_join_auth.h).
+//
 // Stop (or destruction) cancels the call in flight and joins the thread.
 class ReplicaJoiner {
  public:
@@ -68,7 +82,7 @@ class ReplicaJoiner {
   static constexpr std::chrono::seconds kCallDeadline{30};
 
   ReplicaJoiner(replication::Member self, std::string join_through, std::function<bool()> is_voter,
-                ReplicaMetrics& metrics);
+                ReplicaMetrics& metrics, std::string secret = "");
   ~ReplicaJoiner();
   ReplicaJoiner(const ReplicaJoiner&) = delete;
   ReplicaJoiner& operator=(const ReplicaJoiner&) = delete;
@@ -84,6 +98,7 @@ class ReplicaJoiner {
   const std::string join_through_;
   const std::function<bool()> is_voter_;
   ReplicaMetrics& metrics_;
+  const std::string secret_;
 
   std::mutex mu_;
   std::condition_variable wake_;

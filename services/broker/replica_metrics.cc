@@ -46,6 +46,14 @@ ReplicaMetrics::ReplicaMetrics(prometheus::Registry& registry)
       members_(Single(registry, "cohort_broker_replica_members", "voters in the group's current configuration")),
       snapshots_sent_(Total(registry, "cohort_broker_replica_snapshots_sent_total",
                             "snapshots this replica sent to followers behind its log (as leader)")),
+      peer_auth_failures_(prometheus::BuildCounter()
+                              .Name("cohort_broker_replica_peer_auth_failures_total")
+                              .Help("raft streams refused because the peer did not prove the group's secret "
+                                    "(--replica-secret-file), by direction: accept (this replica accepted it) or "
+                                    "connect (this replica opened it)")
+                              .Register(registry)),
+      peer_auth_accept_(peer_auth_failures_.Add({{"direction", "accept"}})),
+      peer_auth_connect_(peer_auth_failures_.Add({{"direction", "connect"}})),
       snapshots_taken_(Total(registry, "cohort_broker_replica_snapshots_taken_total",
                              "snapshots of this replica's store exported for its raft log")),
       snapshot_seconds_(Total(registry, "cohort_broker_replica_snapshot_seconds_total",
@@ -63,7 +71,8 @@ ReplicaMetrics::ReplicaMetrics(prometheus::Registry& registry)
       join_requests_(prometheus::BuildCounter()
                          .Name("cohort_broker_replica_join_requests_total")
                          .Help("requests of other replicas to join the group that this replica answered, by gRPC code "
-                               "(OK: as leader, it made the caller a voter)")
+                               "(OK: as leader, it made the caller a voter; UNAUTHENTICATED: no valid proof of the "
+                               "group's secret)")
                          .Register(registry)),
       transfers_(prometheus::BuildCounter()
                      .Name("cohort_broker_replica_transfers_total")
@@ -96,6 +105,10 @@ void ReplicaMetrics::ObserveProgress(const replication::ReplicationProgress& pro
   std::lock_guard lock(mu_);
   AddGrowth(snapshots_sent_, progress.snapshots_sent, snapshots_seen_);
   snapshots_seen_ = progress.snapshots_sent;
+  AddGrowth(peer_auth_accept_, progress.peer_auth_refused_accept, peer_auth_accept_seen_);
+  peer_auth_accept_seen_ = progress.peer_auth_refused_accept;
+  AddGrowth(peer_auth_connect_, progress.peer_auth_refused_connect, peer_auth_connect_seen_);
+  peer_auth_connect_seen_ = progress.peer_auth_refused_connect;
   std::map<std::uint64_t, prometheus::Gauge*> lags;
   if (progress.role == replication::Role::kLeader) {
     for (const replication::MemberProgress& m : progress.members) {

@@ -35,6 +35,11 @@ namespace cohort::broker {
 //                                               voter and standby but itself (absent elsewhere)
 //   cohort_broker_replica_snapshots_sent_total  snapshots this replica sent to a follower
 //   cohort_broker_replica_members               voters in the current configuration
+//   cohort_broker_replica_peer_auth_failures_total{direction="accept|connect"}
+//                                               raft streams refused because the peer did
+//                                               not prove the group's secret (a wrong proof,
+//                                               the deadline, EOF mid-handshake): ones this
+//                                               replica accepted, ones it opened
 // and, from the replica's state machine (ObserveCounters):
 //   cohort_broker_replica_snapshots_taken_total     snapshots of the local store exported
 //   cohort_broker_replica_snapshot_seconds_total    time spent exporting them (off the
@@ -47,7 +52,9 @@ namespace cohort::broker {
 //   cohort_broker_replica_join_requests_total{code}
 //                                               ReplicaPeers.Join calls this replica answered,
 //                                               by gRPC code (OK: the leader made the caller a
-//                                               voter; UNAVAILABLE: it did not lead)
+//                                               voter; UNAVAILABLE: it did not lead;
+//                                               UNAUTHENTICATED: no valid proof of the
+//                                               group's secret)
 //   cohort_broker_replica_transfers_total{reason,result}
 //                                               leadership transfers this replica started as
 //                                               leader: reason "command" (ReplicaAdmin) or
@@ -87,6 +94,9 @@ class ReplicaMetrics {
   prometheus::Gauge& commit_index_;
   prometheus::Gauge& members_;
   prometheus::Counter& snapshots_sent_;
+  prometheus::Family<prometheus::Counter>& peer_auth_failures_;
+  prometheus::Counter& peer_auth_accept_;
+  prometheus::Counter& peer_auth_connect_;
   prometheus::Counter& snapshots_taken_;
   prometheus::Counter& snapshot_seconds_;
   prometheus::Gauge& snapshot_bytes_;
@@ -101,6 +111,9 @@ class ReplicaMetrics {
   std::optional<std::pair<std::uint64_t, std::uint64_t>> last_leader_;
   // The log's snapshots_sent when last observed (its counter starts at 0 with the log).
   std::uint64_t snapshots_seen_ = 0;
+  // The log's refused-stream counts when last observed.
+  std::uint64_t peer_auth_accept_seen_ = 0;
+  std::uint64_t peer_auth_connect_seen_ = 0;
   // The counters when last observed (ObserveCounters adds what grew since).
   replication::ReplicaCounters counters_seen_;
   // The lag gauges present now, by follower id.

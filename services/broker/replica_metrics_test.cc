@@ -64,6 +64,21 @@ TEST(ReplicaMetrics, TheLeaderExportsEachVotersLagAndTheVoterCount) {
   EXPECT_EQ(Samples(registry, "cohort_broker_replica_snapshots_sent_total")[""], 5);
 }
 
+TEST(ReplicaMetrics, PeerAuthFailuresCountWhatTheLogRefusedByDirectionBothAlwaysPresent) {
+  prometheus::Registry registry;
+  ReplicaMetrics metrics(registry);
+  EXPECT_EQ(Samples(registry, "cohort_broker_replica_peer_auth_failures_total"),
+            (std::map<std::string, double>{{"accept", 0}, {"connect", 0}}));
+  ReplicationProgress p = Leading(10, 10, 10);
+  p.peer_auth_refused_accept = 3;
+  p.peer_auth_refused_connect = 1;
+  metrics.ObserveProgress(p, 1);
+  p.peer_auth_refused_accept = 7;
+  metrics.ObserveProgress(p, 1);
+  EXPECT_EQ(Samples(registry, "cohort_broker_replica_peer_auth_failures_total"),
+            (std::map<std::string, double>{{"accept", 7}, {"connect", 1}}));
+}
+
 TEST(ReplicaMetrics, LagSeriesDisappearWhenLeadershipOrMembershipGoes) {
   prometheus::Registry registry;
   ReplicaMetrics metrics(registry);

@@ -27,6 +27,7 @@
 #include <chrono>
 #include <algorithm>
 #include <csignal>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -116,7 +117,11 @@ class Group {
     }
     processes_.resize(kMostReplicas);
     admin_ = cohort::v1::ReplicaAdmin::NewStub(ChannelTo(ClientList()));
+    // Every replica proves the group's secret on its raft streams and its Joins.
+    std::ofstream(SecretFile()) << "membership-test-secret-0123456789abcdef\n";
   }
+
+  std::string SecretFile() const { return dir_.Path("replica-secret"); }
 
   std::string ClientList() const {
     std::vector<std::string> all;
@@ -133,7 +138,8 @@ class Group {
     std::vector<std::string> args = {absl::StrCat("--replica-id=", id), "--replicas=" + absl::StrJoin(members, ","),
                                      "--listen=" + Local(client_ports_[id - 1]), "--metrics-listen=127.0.0.1:0",
                                      "--data-dir=" + DataDir(id), "--min-free-disk=0",
-                                     "--health-listen=" + Local(health_ports_[id - 1])};
+                                     "--health-listen=" + Local(health_ports_[id - 1]),
+                                     "--replica-secret-file=" + SecretFile()};
     if (join) args.push_back("--join");
     absl::StatusOr<std::unique_ptr<ServiceProcess>> started =
         ServiceProcess::Start(BinaryPath("services/broker/cohort-broker"), args);
@@ -155,7 +161,8 @@ class Group {
                                      "--join-through=" + absl::StrJoin(health, ","),
                                      "--listen=" + Local(client_ports_[id - 1]), "--metrics-listen=127.0.0.1:0",
                                      "--data-dir=" + DataDir(id), "--min-free-disk=0",
-                                     "--health-listen=" + Local(health_ports_[id - 1])};
+                                     "--health-listen=" + Local(health_ports_[id - 1]),
+                                     "--replica-secret-file=" + SecretFile()};
     absl::StatusOr<std::unique_ptr<ServiceProcess>> started =
         ServiceProcess::Start(BinaryPath("services/broker/cohort-broker"), args);
     ASSERT_TRUE(started.ok()) << started.status();

@@ -56,6 +56,7 @@ ReplicaCluster::ReplicaCluster(std::string dir, Options options) : dir_(std::mov
     }
   }
   processes_.resize(options_.replicas);
+  if (!options_.secret.empty()) std::ofstream(SecretFile()) << options_.secret << "\n";
 }
 
 ReplicaCluster::~ReplicaCluster() = default;
@@ -72,6 +73,7 @@ std::string ReplicaCluster::Broker() const {
   return options_.broker_binary.empty() ? BinaryPath("services/broker/cohort-broker") : options_.broker_binary;
 }
 std::string ReplicaCluster::ClockFile(int i) const { return absl::StrCat(dir_, "/clock-", i + 1); }
+std::string ReplicaCluster::SecretFile() const { return absl::StrCat(dir_, "/replica-secret"); }
 
 absl::Status ReplicaCluster::Start(int i) {
   std::vector<std::string> members;
@@ -82,6 +84,7 @@ absl::Status ReplicaCluster::Start(int i) {
   std::vector<std::string> args = {absl::StrCat("--replica-id=", i + 1), "--replicas=" + absl::StrJoin(members, ","),
                                    "--listen=" + Local(client_ports_[i]), "--metrics-listen=127.0.0.1:0",
                                    "--data-dir=" + DataDir(i)};
+  if (!options_.secret.empty()) args.push_back("--replica-secret-file=" + SecretFile());
   args.insert(args.end(), options_.extra_flags.begin(), options_.extra_flags.end());
   std::string binary = Broker();
   if (options_.faketime) {

@@ -32,6 +32,10 @@ class ReplicaCluster {
     int replicas = 3;
     bool proxied = false;
     bool faketime = false;
+    // The group's secret (--replica-secret-file, written under `dir`); empty: replicas
+    // run without one (unauthenticated replica traffic, and no flag a broker binary
+    // from before the flag would refuse).
+    std::string secret;
     // The cohort-broker binary; empty: the test's runfiles (BinaryPath).
     std::string broker_binary;
     // Flags given to every replica after the cluster's own.
@@ -85,6 +89,7 @@ class ReplicaCluster {
 
  private:
   std::string ClockFile(int i) const;
+  std::string SecretFile() const;
   std::string Broker() const;
 
   const std::string dir_;
