@@ -27,6 +27,7 @@ metric names against data (//tests/dashboard:dashboard_test).
 """
 
 import argparse
+import base64
 import glob
 import hashlib
 import json
@@ -512,6 +513,36 @@ class ChartTest(unittest.TestCase):
         executor = self.container(self.find(self.rendered[None], "Deployment", "-executor"))
         self.assertEqual("rel-cohort-broker:7070", self.flags(executor)["broker"])
 
+    def test_a_replicated_group_shares_a_secret_mounted_read_only_and_a_single_broker_has_none(self):
+        objects = self.rendered[self.scenario("replicated")]
+        sts = self.find(objects, "StatefulSet", "-broker")
+        c = self.container(sts)
+        self.assertEqual("/etc/cohort/replication/secret", self.flags(c)["replica-secret-file"])
+        self.assertIn({"name": "replication", "mountPath": "/etc/cohort/replication", "readOnly": True},
+                      c["volumeMounts"])
+        volume = [v for v in sts["spec"]["template"]["spec"]["volumes"] if v["name"] == "replication"]
+        self.assertEqual([{"name": "replication", "secret": {"secretName": "rel-cohort-broker-replication",
+                                                              "items": [{"key": "replica-secret", "path": "secret"}]}}],
+                         volume)
+        # Made by the chart (helm template has no cluster to look an existing one up in):
+        # 64 random characters, more than the broker's minimum of 32 bytes.
+        secret = self.find(objects, "Secret", "-broker-replication")
+        value = base64.b64decode(secret["data"]["replica-secret"])
+        self.assertEqual(64, len(value))
+        self.assertNotEqual(value, base64.b64decode(self.find(self.render(values=self.scenario("replicated")), "Secret",
+                                                              "-broker-replication")["data"]["replica-secret"]))
+        # An existing Secret of the operator's: referenced, none made.
+        own = self.render(values=self.scenario("replicated"),
+                          sets=["broker.replication.secret.existingSecret=my-group", "broker.replication.secret.key=k"])
+        self.assertEqual([], [o for o in own if o["kind"] == "Secret" and o["metadata"]["name"].endswith("-replication")])
+        volume = [v for v in self.find(own, "StatefulSet", "-broker")["spec"]["template"]["spec"]["volumes"]
+                  if v["name"] == "replication"]
+        self.assertEqual({"secretName": "my-group", "items": [{"key": "k", "path": "secret"}]}, volume[0]["secret"])
+        # A single broker has no group: no secret, no flag, no mount.
+        single = self.rendered[None]
+        self.assertEqual([], [o for o in single if o["kind"] == "Secret"])
+        self.assertNotIn("replica-secret-file", self.flags(self.container(self.find(single, "StatefulSet", "-broker"))))
+
     def test_servers_use_tls_or_say_insecure_and_clients_follow(self):
         workloads = [("StatefulSet", "-broker"), ("StatefulSet", "-scheduler"), ("Deployment", "-executor")]
         for values, objects in self.rendered.items():
@@ -749,7 +780,7 @@ class ChartTest(unittest.TestCase):
     # --- the chart's arguments against the real binaries ---------------------------
 
     def security_files(self):
-        """What the chart mounts at /etc/cohort/ (tls/, auth/), made here: a CA and one
+        """What the chart mounts at /etc/cohort/ (tls/, auth/, replication/), made here: a CA and one
         certificate for 127.0.0.1 by openssl, and a token file for the chart's clients."""
         root = tempfile.mkdtemp(dir=self.tmp) + "/"
         tls, auth = os.path.join(root, "tls"), os.path.join(root, "auth")
@@ -776,6 +807,9 @@ class ChartTest(unittest.TestCase):
             lines.append(f"sha256:{digest} principal={name} scopes={scopes}" + (f" executor={executor}" if executor else ""))
         with open(f"{auth}/tokens", "w", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n")
+        os.makedirs(os.path.join(root, "replication"))
+        with open(os.path.join(root, "replication", "secret"), "w", encoding="utf-8") as f:
+            f.write("chart-test-replica-secret-0123456789abcdef\n")
         return root
 
     def test_every_rendered_command_line_starts_the_real_binary(self):

@@ -225,6 +225,14 @@ Flags of a service that calls the broker. Call with (dict "ctx" $ "token" "sched
 volumeMounts and volumes of the TLS and token Secrets (nothing when both are off).
 Secret volumes are updated in place by the kubelet; the services re-read them.
 */}}
+{{/*
+The Secret holding a replicated broker group's shared secret (--replica-secret-file):
+broker.replication.secret.existingSecret, or the one the chart makes.
+*/}}
+{{- define "cohort.replicationSecretName" -}}
+{{- .Values.broker.replication.secret.existingSecret | default (printf "%s-broker-replication" (include "cohort.fullname" .)) }}
+{{- end }}
+
 {{- define "cohort.securityVolumeMounts" -}}
 {{- if .Values.tls.enabled }}
 - name: tls
