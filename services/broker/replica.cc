@@ -170,21 +170,30 @@ absl::StatusOr<std::unique_ptr<Replica>> Replica::Open(const ReplicaConfig& conf
   replica->metrics_.Observe(replica->store_->status());
   replica->metrics_.ObserveProgress(replica->store_->progress(), config.self.id);
   replica->sampler_ = std::thread([self] { self->Sample(); });
-  if (config.join && !config.join_through.empty()) {
-    // A replica with a log asks too: one removed at a scale-down that returns with its
+  if (!config.join_through.empty()) {
+    // Every replica that can reach the group's health ports asks to be a member. A
+    // replica with a log asks too: one removed at a scale-down that returns with its
     // volume still lists itself as a voter in the configuration it last saw, which no
-    // leader updates until it is added again; so only the leader's OK ends its asking
-    // (a restarting member of the group is answered OK at once). A new one is a voter
-    // once the configuration the leader sent it lists it as one.
+    // leader updates until it is added again. So does one of the starting group: one
+    // removed and back with an empty volume has just bootstrapped the starting
+    // configuration, which lists it as a voter. For these, only the leader's OK ends the
+    // asking (a member of the group is answered OK at once, so a restart or the group's
+    // first start costs one Join). A new replica (--join, empty log) is a voter once the
+    // configuration the leader sent it lists it as one.
+    // (A starting replica always has a log here: an empty one bootstraps at Open.)
     const bool had_log = !replica->store_->progress().members.empty();
-    if (had_log) {
+    const bool until_leader_ok = had_log || !config.join;
+    if (!config.join) {
+      kLog.Info("asking the leader to confirm this starting replica's membership: it answers OK if it is a "
+                "member, and adds back one removed from the group and started again, with its volume or an empty one");
+    } else if (had_log) {
       kLog.Info("asking to rejoin with the log this replica holds (a restart, or a replica removed at a "
                 "scale-down and started again): the leader answers OK if it is a voter already");
     }
     replica->joiner_ = std::make_unique<ReplicaJoiner>(
         config.self, config.join_through,
-        [self, had_log] {
-          if (had_log) return false;
+        [self, until_leader_ok] {
+          if (until_leader_ok) return false;
           for (const replication::MemberProgress& m : self->store_->progress().members) {
             if (m.member == self->config_.self && m.role == replication::MemberRole::kVoter) return true;
           }

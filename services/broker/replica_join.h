@@ -56,9 +56,10 @@ class ReplicaPeersService final : public cohort::v1::ReplicaPeers::Service {
   std::atomic<bool> busy_{false};
 };
 
-// A replica started to join (ReplicaConfig::join with join_through) asking to be added,
-// on a thread of its own, until `is_voter`: one with an empty log, or one removed from
-// the group that returns with its old log (a scale-down, then up, with its volume kept):
+// A replica started with join_through asking to be added, on a thread of its own, until
+// `is_voter`: a joining one with an empty log; one removed from the group that returns
+// with its old log (a scale-down, then up, with its volume kept); one of the starting
+// group, which may have been removed and be back with an empty volume (Replica::Open):
 // it calls ReplicaPeers.Join at every address of `join_through` in turn (each a name
 // may resolve to several replicas; calls go round-robin over them) until one, the
 // leader, answers OK, or `is_voter` says it is a voter already (e.g. an operator ran

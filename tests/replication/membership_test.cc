@@ -23,10 +23,11 @@
 //   with its old log and is added again; the five then survive losing two.
 // Each ends with: every acknowledged job exists at the leader, every live replica
 // applied the same index, and their stores (cohort-broker --store-digest) are equal.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <algorithm>
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -147,11 +148,20 @@ class Group {
     processes_[id - 1] = std::move(*started);
   }
 
+  // Starts replica `id` (one of 1..3) as the chart starts a pod of the starting group:
+  // --replicas lists {1, 2, 3}, with its own address, and every replica's health port
+  // to ask through.
+  void StartPod(int id) { StartWithJoinThrough(id); }
+
   // Starts replica `id` as a StatefulSet pod beyond the starting group starts: with
   // the starting group {1, 2, 3} in --replicas (which does not list it), its own raft
   // address, and every replica's health port to ask through. Nobody runs
   // `replicas add`: it asks the leader itself.
-  void StartJoiner(int id) {
+  void StartJoiner(int id) { StartWithJoinThrough(id); }
+
+  // The flags the chart gives every pod: the starting group {1, 2, 3} in --replicas,
+  // the pod's own raft address and the health ports to ask through.
+  void StartWithJoinThrough(int id) {
     std::vector<std::string> members;
     for (int m = 1; m <= 3; ++m) members.push_back(absl::StrCat(m, "=", Local(raft_ports_[m - 1])));
     std::vector<std::string> health;
@@ -620,6 +630,49 @@ TEST_F(MembershipTest, ReplicasStartedWithTheJoinFlagsOnlyBecomeVotersRejoinWith
   std::cout << "acknowledged " << load.acknowledged().size() << " jobs" << std::endl;
   ExpectEveryJobExists(load.acknowledged());
   ExpectEqualStores(next, 3);
+}
+
+TEST_F(MembershipTest, AStartingReplicaRemovedThenBackWithAnEmptyVolumeIsAddedBackByItself) {
+  // The chart's starting pods: each asks the leader to confirm its membership.
+  for (int id = 1; id <= 3; ++id) group_.StartPod(id);
+  ASSERT_TRUE(group_.AwaitVoters({1, 2, 3}, absl::Seconds(15))) << "the starting group did not form";
+  const int leader = group_.Leader(absl::Seconds(10));
+  ASSERT_GT(leader, 0);
+  for (int id = 1; id <= 3; ++id) {
+    EXPECT_TRUE(group_.AwaitReady(id, true, absl::Seconds(10))) << "replica " << id;
+  }
+  Load load(group_.ClientList());
+  ASSERT_TRUE(load.AwaitMore(3, absl::Seconds(10)));
+
+  // A follower of the starting group is removed and its pod stops; its volume is lost.
+  const int lost = leader % 3 + 1;
+  ASSERT_TRUE(group_.Remove(lost).ok());
+  ASSERT_TRUE(group_.Terminate(lost).ok());
+  std::set<int> rest = {1, 2, 3};
+  rest.erase(lost);
+  ASSERT_TRUE(group_.AwaitVoters(rest, absl::Seconds(10)));
+  std::filesystem::remove_all(group_.DataDir(lost));
+  ASSERT_TRUE(load.AwaitMore(3, absl::Seconds(10)));
+
+  // Back with an empty volume it bootstraps the starting configuration, which lists it:
+  // before, it stayed apart and never Ready. Now it asks, and the leader adds it back.
+  const absl::Time returned = absl::Now();
+  group_.StartPod(lost);
+  ASSERT_TRUE(group_.AwaitVoters({1, 2, 3}, absl::Seconds(30))) << "replica " << lost << " was not added back";
+  std::cout << "replica " << lost << " a voter again " << absl::Now() - returned << " after it returned empty"
+            << std::endl;
+  EXPECT_TRUE(group_.AwaitReady(lost, true, absl::Seconds(10)));
+  EXPECT_EQ(group_.Metric(lost, "cohort_broker_replica_joining"), 0.0);
+
+  // The three survive losing the leader: the returned replica counts in the majority.
+  group_.Kill9(leader);
+  ASSERT_TRUE(load.AwaitMore(3, absl::Seconds(15))) << "no leader served after the leader was killed";
+  const int next = group_.Leader(absl::Seconds(10));
+  ASSERT_GT(next, 0);
+  EXPECT_NE(next, leader);
+  load.Stop();
+  ExpectEveryJobExists(load.acknowledged());
+  ExpectEqualStores(next, 2);
 }
 
 TEST_F(MembershipTest, AWholeGroupSigtermedAtOnceStopsWellWithinASecondAndLosesNothing) {
