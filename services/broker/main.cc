@@ -51,10 +51,11 @@ ABSL_FLAG(std::string, replica_address, "",
           "replicated mode: this replica's raft address HOST:PORT when --replicas (the group it starts with) does "
           "not list it: it then joins the group (as --join); if listed, it must be the listed address");
 ABSL_FLAG(std::string, join_through, "",
-          "replicated mode: a joining replica (--join, or not in --replicas) asks the group's leader to add it "
-          "through these --health-listen addresses (HOST:PORT, a comma-separated list, or a name resolving to "
-          "every replica), retrying until it is a voter, also when it returns with a log from before it was "
-          "removed; ignored otherwise");
+          "replicated mode: the replica asks the group's leader to add it through these --health-listen addresses "
+          "(HOST:PORT, a comma-separated list, or a name resolving to every replica): a joining one (--join, or "
+          "not in --replicas) until it is a voter; one with a log, or of the starting group, until the leader "
+          "answers OK (at once for a member), so that one removed from the group and started again, with its "
+          "volume or with an empty one, is added back");
 ABSL_FLAG(std::string, replicas, "",
           "replicated mode: every replica of the group as ID=HOST:PORT,... (their raft addresses, this one's "
           "included); only the leader listens on --listen (a fixed port), so clients are given every replica's "
