@@ -253,7 +253,8 @@ void OnTcpClosed(uv_handle_t* handle) {
 }
 
 // Closes the stream (its pending writes complete with UV_ECANCELED first). `reason`
-// empty: not a refusal (the transport is closing, or the TCP connect itself failed).
+// empty: not a refusal (the transport is closing, the TCP connect failed, or the peer
+// went away before it could judge this side's proof).
 void Fail(Handshake* h, absl::string_view reason) {
   if (h->finished) return;
   h->finished = true;
@@ -291,7 +292,7 @@ void OnWritten(uv_write_t* write, int status) {
   --h->writes_pending;
   if (h->finished) return;
   if (status != 0) {
-    Fail(h, "write failed");
+    Fail(h, "");  // the peer went away
     return;
   }
   if (h->writes_pending > 0) return;
@@ -306,7 +307,7 @@ void Write(Handshake* h, const void* data, std::size_t size) {
   write->data = h;
   uv_buf_t buf = uv_buf_init(static_cast<char*>(const_cast<void*>(data)), static_cast<unsigned>(size));
   if (const int rv = uv_write(write, reinterpret_cast<uv_stream_t*>(h->tcp), &buf, 1, &OnWritten); rv != 0) {
-    Fail(h, "write failed");
+    Fail(h, "");  // the peer went away
     return;
   }
   ++h->writes_pending;
@@ -326,11 +327,21 @@ void Expect(Handshake* h, Handshake::Step step, std::size_t bytes) {
 
 void Received(Handshake* h);
 
+// Whether this side has sent its proof and waits for the peer to take it: a stream the
+// peer closes then was refused by it (it holds another secret). Closed before, it is a
+// peer that went away (killed, a proxy cut it), not a refusal.
+bool ProofSent(const Handshake* h) {
+  return h->step == Handshake::Step::kAwaitAcceptor || h->step == Handshake::Step::kAwaitPreamble ||
+         h->step == Handshake::Step::kAwaitAddress;
+}
+
 void OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t*) {
   Handshake* h = static_cast<Handshake*>(stream->data);
   if (h->finished || nread == 0) return;
   if (nread < 0) {
-    Fail(h, nread == UV_EOF ? "closed by the peer during the handshake" : uv_strerror(static_cast<int>(nread)));
+    Fail(h, !ProofSent(h)        ? ""
+            : nread == UV_EOF ? "closed by the peer after this side's proof: the peer holds another secret"
+                              : uv_strerror(static_cast<int>(nread)));
     return;
   }
   h->got += static_cast<std::size_t>(nread);
@@ -339,7 +350,7 @@ void OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t*) {
 
 void StartReading(Handshake* h) {
   if (const int rv = uv_read_start(reinterpret_cast<uv_stream_t*>(h->tcp), &OnAlloc, &OnRead); rv != 0) {
-    Fail(h, uv_strerror(rv));
+    Fail(h, "");
   }
 }
 

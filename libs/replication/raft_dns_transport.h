@@ -32,8 +32,10 @@ struct RaftPeerAuth {
   absl::Duration handshake_timeout = absl::Seconds(5);
 };
 
-// Streams whose authentication handshake did not complete (a wrong proof, the deadline,
-// the peer closing mid-handshake, too many handshakes in flight), by side. Written on
+// Streams refused by their authentication handshake, by side: a wrong proof, the
+// deadline, the peer closing the stream once it had this side's proof, too many
+// handshakes in flight. A peer that goes away before it has judged a proof (killed, its
+// connection cut) is not counted. Written on
 // the transport's loop only; cumulative from RaftDnsTransportInit.
 struct RaftPeerAuthCounters {
   std::uint64_t accept_refused = 0;   // streams this member accepted
@@ -59,9 +61,9 @@ struct RaftPeerAuthCounters {
 // acceptor reads (an address of at most 512 bytes) before handing the stream to libraft.
 // The connector sends nothing of libraft's before it has verified the acceptor; each
 // side reads exactly the bytes of the step it is in. A stream that fails (a wrong MAC,
-// EOF, auth.handshake_timeout) is closed and counted in `counters`; a failed connect
-// completes with RAFT_NOCONNECTION (libraft retries). At most 64 handshakes run at a
-// time; connections beyond are closed at once. The stream is authenticated, not
+// EOF, auth.handshake_timeout) is closed, and counted in `counters` as described there;
+// a failed connect completes with RAFT_NOCONNECTION (libraft retries). At most 64
+// handshakes run at a time; connections beyond are closed at once. The stream is authenticated, not
 // encrypted nor integrity-protected after the handshake.
 //
 // Closing the transport cancels pending resolutions and handshakes (their connects

@@ -252,7 +252,6 @@ class JepsenTest : public ::testing::Test {
     ReplicaCluster::Options options;
     options.proxied = true;
     options.faketime = faketime_;
-    options.secret = "jepsen-test-secret-0123456789abcdef";  // raft streams authenticated through the proxies
     // libfaketime and jemalloc cannot start in one process (services/broker/BUILD.bazel).
     if (faketime_) options.broker_binary = BinaryPath("services/broker/cohort-broker-glibc-malloc");
     cluster_ = std::make_unique<ReplicaCluster>(dir_.Path(absl::StrCat("round-", round)), options);
