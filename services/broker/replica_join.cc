@@ -43,7 +43,7 @@ grpc::Status ReplicaPeersService::Join(grpc::ServerContext* ctx, const cohort::v
     status = Answer(*req);
   } else {
     kLog.Warn("replica join refused: no valid proof of the group's secret",
-              {{"peer", common::QuoteBounded(ctx->peer())}, {"status", status.ToString()}});
+              {{"peer", ctx->peer().substr(0, 128)}, {"status", status.ToString()}});
   }
   metrics_.CountJoinRequest(std::string(rpc::CodeName(static_cast<int>(status.code()))));
   return rpc::ToGrpc(status);

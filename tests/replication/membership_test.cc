@@ -20,7 +20,10 @@
 // - grow by starting replicas only (kubectl scale): replicas 4 and 5 started with the
 //   join flags (--replica-address, --join-through) and not in --replicas ask the leader
 //   to add them and become voters under load; replica 5, removed and stopped, returns
-//   with its old log and is added again; the five then survive losing two.
+//   with its old log and is added again; the five then survive losing two;
+// - every replica proves the group's secret (--replica-secret-file): one with another
+//   secret is kept out (its raft connections refused and counted on both sides) until
+//   restarted with the group's, and a Join without it is refused UNAUTHENTICATED.
 // Each ends with: every acknowledged job exists at the leader, every live replica
 // applied the same index, and their stores (cohort-broker --store-digest) are equal.
 #include <algorithm>
@@ -124,6 +127,22 @@ class Group {
 
   std::string SecretFile() const { return dir_.Path("replica-secret"); }
 
+  // Replica `id` starts from now on with a secret other than the group's (`other`), or
+  // with the group's again (`other` false).
+  void GiveAnotherSecret(int id, bool other = true) {
+    if (!other) {
+      other_secret_.erase(id);
+      return;
+    }
+    const std::string path = dir_.Path(absl::StrCat("other-secret-", id));
+    std::ofstream(path) << "not-the-group-secret-0123456789abcdef\n";
+    other_secret_[id] = path;
+  }
+  std::string SecretFileOf(int id) const {
+    auto other = other_secret_.find(id);
+    return other != other_secret_.end() ? other->second : SecretFile();
+  }
+
   std::string ClientList() const {
     std::vector<std::string> all;
     for (int port : client_ports_) all.push_back(Local(port));
@@ -140,7 +159,7 @@ class Group {
                                      "--listen=" + Local(client_ports_[id - 1]), "--metrics-listen=127.0.0.1:0",
                                      "--data-dir=" + DataDir(id), "--min-free-disk=0",
                                      "--health-listen=" + Local(health_ports_[id - 1]),
-                                     "--replica-secret-file=" + SecretFile()};
+                                     "--replica-secret-file=" + SecretFileOf(id)};
     if (join) args.push_back("--join");
     absl::StatusOr<std::unique_ptr<ServiceProcess>> started =
         ServiceProcess::Start(BinaryPath("services/broker/cohort-broker"), args);
@@ -172,7 +191,7 @@ class Group {
                                      "--listen=" + Local(client_ports_[id - 1]), "--metrics-listen=127.0.0.1:0",
                                      "--data-dir=" + DataDir(id), "--min-free-disk=0",
                                      "--health-listen=" + Local(health_ports_[id - 1]),
-                                     "--replica-secret-file=" + SecretFile()};
+                                     "--replica-secret-file=" + SecretFileOf(id)};
     absl::StatusOr<std::unique_ptr<ServiceProcess>> started =
         ServiceProcess::Start(BinaryPath("services/broker/cohort-broker"), args);
     ASSERT_TRUE(started.ok()) << started.status();
@@ -395,6 +414,7 @@ class Group {
   std::vector<int> client_ports_;
   std::vector<int> health_ports_;
   std::vector<std::unique_ptr<ServiceProcess>> processes_;
+  std::map<int, std::string> other_secret_;  // GiveAnotherSecret
   std::unique_ptr<cohort::v1::ReplicaAdmin::Stub> admin_;  // on every replica's client address
 };
 
@@ -673,6 +693,48 @@ TEST_F(MembershipTest, AStartingReplicaRemovedThenBackWithAnEmptyVolumeIsAddedBa
   load.Stop();
   ExpectEveryJobExists(load.acknowledged());
   ExpectEqualStores(next, 2);
+}
+
+TEST_F(MembershipTest, AReplicaWithoutTheGroupsSecretIsKeptOutAndAJoinWithoutItIsRefused) {
+  // Replica 3 has the group's configuration but another secret: 1 and 2 form the group.
+  group_.GiveAnotherSecret(3);
+  for (int id = 1; id <= 3; ++id) group_.Start(id, {1, 2, 3}, false);
+  const int leader = group_.Leader(absl::Seconds(15));
+  ASSERT_TRUE(leader == 1 || leader == 2) << "leader " << leader;
+  Load load(group_.ClientList());
+  ASSERT_TRUE(load.AwaitMore(3, absl::Seconds(10)));
+  const auto await_metric = [&](int id, const std::string& series) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(15);
+    std::optional<double> value = group_.Metric(id, series);
+    while (value.value_or(0) < 1 && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(100));  // polling: metrics are sampled every 250 ms
+      value = group_.Metric(id, series);
+    }
+    return value.value_or(0);
+  };
+  // Each side of the leader's connections to replica 3 refuses the other's proof.
+  EXPECT_GE(await_metric(leader, "cohort_broker_replica_peer_auth_failures_total{direction=\"connect\"}"), 1);
+  EXPECT_GE(await_metric(3, "cohort_broker_replica_peer_auth_failures_total{direction=\"accept\"}"), 1);
+  // Index 1 is the configuration every starting replica bootstraps by itself.
+  EXPECT_EQ(group_.Metric(3, "cohort_broker_replica_applied_index"), 1.0) << "replica 3 received entries";
+  EXPECT_EQ(group_.Ready(3), false);
+
+  // A pod beyond the group with another secret asks to join: refused, never added.
+  group_.GiveAnotherSecret(4);
+  group_.StartJoiner(4);
+  EXPECT_GE(await_metric(leader, "cohort_broker_replica_join_requests_total{code=\"UNAUTHENTICATED\"}"), 1);
+  EXPECT_TRUE(group_.AwaitVoters({1, 2, 3}, absl::Seconds(1)));
+  ASSERT_TRUE(group_.Terminate(4).ok());
+
+  // Restarted with the group's secret, replica 3 catches up and holds the same jobs.
+  ASSERT_TRUE(group_.Terminate(3).ok());
+  group_.GiveAnotherSecret(3, false);
+  group_.Start(3, {1, 2, 3}, false);
+  EXPECT_TRUE(group_.AwaitReady(3, true, absl::Seconds(15)));
+  ASSERT_TRUE(load.AwaitMore(3, absl::Seconds(10)));
+  load.Stop();
+  ExpectEveryJobExists(load.acknowledged());
+  ExpectEqualStores(leader, 3);
 }
 
 TEST_F(MembershipTest, AWholeGroupSigtermedAtOnceStopsWellWithinASecondAndLosesNothing) {
