@@ -283,8 +283,12 @@ void HandOver(Handshake* h) {
   }
 }
 
+// A TCP connect still pending at the deadline is a peer that cannot be reached (its
+// host down, SYNs dropped), not a refusal; a stream open that long without a handshake
+// is (a peer that does not speak it, e.g. one started without a secret).
 void OnDeadline(uv_timer_t* timer) {
-  Fail(static_cast<Handshake*>(timer->data), "no handshake within the deadline");
+  Handshake* h = static_cast<Handshake*>(timer->data);
+  Fail(h, h->step == Handshake::Step::kConnecting ? "" : "no handshake within the deadline");
 }
 
 void OnWritten(uv_write_t* write, int status) {

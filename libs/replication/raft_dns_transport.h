@@ -33,9 +33,9 @@ struct RaftPeerAuth {
 };
 
 // Streams refused by their authentication handshake, by side: a wrong proof, the
-// deadline, the peer closing the stream once it had this side's proof, too many
-// handshakes in flight. A peer that goes away before it has judged a proof (killed, its
-// connection cut) is not counted. Written on
+// deadline (once connected), the peer closing the stream once it had this side's
+// proof, too many handshakes in flight. A peer that cannot be reached, or goes away
+// before it has judged a proof (killed, its connection cut), is not counted. Written on
 // the transport's loop only; cumulative from RaftDnsTransportInit.
 struct RaftPeerAuthCounters {
   std::uint64_t accept_refused = 0;   // streams this member accepted
@@ -60,8 +60,9 @@ struct RaftPeerAuthCounters {
 // then the connector sends libraft's own preamble (protocol, id, address), which the
 // acceptor reads (an address of at most 512 bytes) before handing the stream to libraft.
 // The connector sends nothing of libraft's before it has verified the acceptor; each
-// side reads exactly the bytes of the step it is in. A stream that fails (a wrong MAC,
-// EOF, auth.handshake_timeout) is closed, and counted in `counters` as described there;
+// side reads exactly the bytes of the step it is in. auth.handshake_timeout bounds the
+// whole of it, TCP connect included. A stream that fails (a wrong MAC, EOF, the
+// deadline) is closed, and counted in `counters` as described there;
 // a failed connect completes with RAFT_NOCONNECTION (libraft retries). At most 64
 // handshakes run at a time; connections beyond are closed at once. The stream is authenticated, not
 // encrypted nor integrity-protected after the handshake.
