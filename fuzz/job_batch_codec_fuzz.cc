@@ -1,7 +1,8 @@
 // Raft log entries as a replica reads them (libs/replication/job_batch_codec.h): every
 // input either decodes or is refused with DATA_LOSS / UNIMPLEMENTED, never read out of
 // bounds, with a bounded message; a decoded batch holds only valid records, and its
-// header and records account for every byte of the input.
+// header and records account for every byte of the input (its keys and values are views
+// into it).
 #include <cstddef>
 #include <cstdint>
 
@@ -22,9 +23,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!decoded->batch.records.empty()) __builtin_trap();
     return 0;
   }
+  const auto inside = [&entry](absl::string_view part) {
+    return part.empty() || (part.data() >= entry.data() && part.data() + part.size() <= entry.data() + entry.size());
+  };
   std::size_t bytes = 0;
-  for (const cohort::store::JobBatch::Record& r : decoded->batch.records) {
+  for (const cohort::store::ReplicatedRecord& r : decoded->batch.records) {
     if (r.key.empty() || (r.erase && !r.value.empty())) __builtin_trap();
+    if (!inside(r.key) || !inside(r.value)) __builtin_trap();  // views into the entry, not copies
     bytes += r.key.size() + r.value.size() + cohort::replication::kRecordOverheadBytes;
   }
   // Everything decoded came from the input: header plus records, nothing after.

@@ -51,7 +51,7 @@ class HeldLog final : public ReplicatedLog {
     EXPECT_TRUE(decoded.ok()) << decoded.status();
     std::vector<std::string> values;
     if (decoded.ok()) {
-      for (const JobBatch::Record& r : decoded->batch.records) values.push_back(r.value);
+      for (const store::ReplicatedRecord& r : decoded->batch.records) values.emplace_back(r.value);
     }
     return values;
   }
@@ -62,7 +62,7 @@ class HeldLog final : public ReplicatedLog {
     EXPECT_TRUE(decoded.ok()) << decoded.status();
     std::vector<std::string> values;
     if (decoded.ok()) {
-      for (const JobBatch::Record& r : decoded->batch.records) values.push_back(r.value);
+      for (const store::ReplicatedRecord& r : decoded->batch.records) values.emplace_back(r.value);
     }
     return values;
   }
@@ -382,7 +382,7 @@ class ThreadedLog final : public ReplicatedLog {
       inbox_.pop_front();
       absl::StatusOr<DecodedEntry> decoded = DecodeEntry(entry);
       EXPECT_TRUE(decoded.ok()) << decoded.status();
-      for (const JobBatch::Record& r : decoded->batch.records) applied_.push_back(r.value);
+      for (const store::ReplicatedRecord& r : decoded->batch.records) applied_.emplace_back(r.value);
       lock.unlock();
       done(LogPosition{++index, 1});
       lock.lock();

@@ -139,8 +139,7 @@ absl::StatusOr<DecodedEntry> DecodeEntry(absl::string_view entry) {
     if (erase > 1) return Malformed(absl::StrFormat("record %d has erase flag %d", n, erase));
     if (key.empty()) return Malformed(absl::StrFormat("record %d has an empty key", n));
     if (erase == 1 && !value.empty()) return Malformed(absl::StrFormat("record %d erases with a value", n));
-    out.batch.records.push_back(store::JobBatch::Record{static_cast<store::Family>(family), erase == 1,
-                                                        std::string(key), std::string(value)});
+    out.batch.records.push_back(store::ReplicatedRecord{static_cast<store::Family>(family), erase == 1, key, value});
   }
   if (in.left() != 0) return Malformed(absl::StrFormat("%d bytes after the last record", in.left()));
   return out;

@@ -44,7 +44,8 @@ std::size_t MergedBytes(const store::JobBatch& batch);
 // The barrier entry.
 std::string EncodeBarrier();
 
-// A decoded entry: a barrier, or a batch's content.
+// A decoded entry: a barrier, or a batch's content, whose records are views into the
+// entry (valid as long as the entry's bytes are).
 struct DecodedEntry {
   bool barrier = false;
   store::ReplicatedBatch batch;  // empty for a barrier

@@ -38,7 +38,7 @@ JobBatch SampleBatch() {
   return batch;
 }
 
-void ExpectSameRecords(const std::vector<JobBatch::Record>& a, const std::vector<JobBatch::Record>& b) {
+void ExpectSameRecords(const std::vector<store::ReplicatedRecord>& a, const std::vector<JobBatch::Record>& b) {
   ASSERT_EQ(a.size(), b.size());
   for (std::size_t i = 0; i < a.size(); ++i) {
     EXPECT_EQ(a[i].family, b[i].family) << i;
@@ -62,6 +62,15 @@ TEST(JobBatchCodec, ABatchDecodesToItsRecordsEventSequenceAndTrim) {
   ExpectSameRecords(decoded->batch.records, batch.record_list());
   EXPECT_EQ(decoded->batch.max_event_sequence, 42);
   EXPECT_EQ(decoded->batch.trim_events_before, 7);
+  // Nothing is copied: every key and value is a view into the entry.
+  for (const store::ReplicatedRecord& r : decoded->batch.records) {
+    EXPECT_GE(r.key.data(), entry.data());
+    EXPECT_LE(r.key.data() + r.key.size(), entry.data() + entry.size());
+    if (!r.value.empty()) {
+      EXPECT_GE(r.value.data(), entry.data());
+      EXPECT_LE(r.value.data() + r.value.size(), entry.data() + entry.size());
+    }
+  }
 }
 
 TEST(JobBatchCodec, ABatchWithoutTrimDecodesWithoutTrim) {
@@ -176,7 +185,7 @@ TEST(JobBatchCodec, GarbageNeverDecodesOutOfBounds) {
     }
     absl::StatusOr<DecodedEntry> decoded = DecodeEntry(entry);
     if (decoded.ok()) {
-      for (const JobBatch::Record& r : decoded->batch.records) EXPECT_LE(r.key.size() + r.value.size(), size);
+      for (const store::ReplicatedRecord& r : decoded->batch.records) EXPECT_LE(r.key.size() + r.value.size(), size);
     } else {
       EXPECT_EQ(decoded.status().code(), absl::StatusCode::kDataLoss) << decoded.status();
     }

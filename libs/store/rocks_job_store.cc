@@ -249,10 +249,11 @@ void RocksJobStore::WriterLoop() {
   }
 }
 
-absl::Status RocksJobStore::StageRecords(const std::vector<JobBatch::Record>& records,
-                                         rocksdb::WriteBatch& write) const {
-  for (const JobBatch::Record& r : records) {
-    rocksdb::Status s = r.erase ? write.Delete(handle(r.family), r.key) : write.Put(handle(r.family), r.key, r.value);
+template <typename Record>
+absl::Status RocksJobStore::StageRecords(const std::vector<Record>& records, rocksdb::WriteBatch& write) const {
+  for (const Record& r : records) {
+    rocksdb::Status s = r.erase ? write.Delete(handle(r.family), ToSlice(r.key))
+                                : write.Put(handle(r.family), ToSlice(r.key), ToSlice(r.value));
     if (!s.ok()) return internal::FromRocks(s, "stage a write");
   }
   return absl::OkStatus();

@@ -58,10 +58,20 @@ struct RocksJobStoreOptions {
   std::function<void(const SyncReport&)> on_sync = nullptr;
 };
 
+// One record of a ReplicatedBatch: as JobBatch::Record, but its key and value are views
+// (into the log entry it was decoded from), valid as long as what they point into.
+struct ReplicatedRecord {
+  Family family;
+  bool erase;
+  absl::string_view key;
+  absl::string_view value;
+};
+
 // The content of one committed JobBatch as a replicated log carries it: libs/replication
-// encodes a JobBatch into a log entry and decodes it into this on every replica.
+// encodes a JobBatch into a log entry and decodes it into this on every replica, without
+// copying a key or a value (ApplyReplicated writes them from the entry itself).
 struct ReplicatedBatch {
-  std::vector<JobBatch::Record> records;
+  std::vector<ReplicatedRecord> records;
   std::int64_t max_event_sequence = 0;  // JobBatch::max_event_sequence()
   std::optional<std::int64_t> trim_events_before;
 };
@@ -161,7 +171,9 @@ class RocksJobStore final : public JobStore {
   // Makes one synced write of `batches`, in order, and accounts for it (stats,
   // on_sync). Any thread; serialised by write_mu_.
   absl::Status WriteBatches(const std::vector<const JobBatch*>& batches);
-  absl::Status StageRecords(const std::vector<JobBatch::Record>& records, rocksdb::WriteBatch& write) const;
+  // Stages each record (JobBatch::Record or ReplicatedRecord) into `write`.
+  template <typename Record>
+  absl::Status StageRecords(const std::vector<Record>& records, rocksdb::WriteBatch& write) const;
   // Deletes the events below trim_before, but never the newest (last_sequence).
   absl::Status StageTrim(std::int64_t trim_before, std::int64_t last_sequence, rocksdb::WriteBatch& write) const;
   absl::StatusOr<std::unique_ptr<JobRecovery>> RecoverNow(RecoverOptions options) const;

@@ -226,7 +226,7 @@ TEST(RocksJobStore, InlineAndGroupCommitsKeepCommitOrderOnEveryLoop) {
 
 // A batch touching every family: job n (queued, so with a ready entry), its event, a
 // meta value and a bulk record.
-ReplicatedBatch BatchOf(int n) {
+JobBatch BatchOf(int n) {
   cohort::v1::Job job;
   job.set_id(absl::StrCat("job-", n));
   job.set_state(cohort::v1::JOB_STATE_QUEUED);
@@ -243,7 +243,14 @@ ReplicatedBatch BatchOf(int n) {
   batch.PutMeta("cursor", absl::StrCat(n));
   batch.PutBulkOperation(op);
   EXPECT_TRUE(batch.status().ok()) << batch.status();
-  return ReplicatedBatch{batch.record_list(), batch.max_event_sequence(), batch.trim_events_before()};
+  return batch;
+}
+
+// `batch` as a replicated log carries it: views into `batch`, which must outlive it.
+ReplicatedBatch Replicated(const JobBatch& batch) {
+  ReplicatedBatch replicated{{}, batch.max_event_sequence(), batch.trim_events_before()};
+  for (const JobBatch::Record& r : batch.record_list()) replicated.records.push_back({r.family, r.erase, r.key, r.value});
+  return replicated;
 }
 
 TEST(RocksJobStoreReplicated, ApplyWritesTheBatchWithItsIndexAndSkipsReplays) {
@@ -252,15 +259,15 @@ TEST(RocksJobStoreReplicated, ApplyWritesTheBatchWithItsIndexAndSkipsReplays) {
     std::unique_ptr<RocksJobStore> store = OpenStore(path);
     ASSERT_NE(store, nullptr);
     EXPECT_EQ(store->applied_index(), 0u);
-    ASSERT_TRUE(store->ApplyReplicated(BatchOf(1), 5).ok());
-    ASSERT_TRUE(store->ApplyReplicated(BatchOf(2), 7).ok());
+    ASSERT_TRUE(store->ApplyReplicated(Replicated(BatchOf(1)), 5).ok());
+    ASSERT_TRUE(store->ApplyReplicated(Replicated(BatchOf(2)), 7).ok());
     EXPECT_EQ(store->applied_index(), 7u);
   }
   std::unique_ptr<RocksJobStore> store = OpenStore(path);
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(store->applied_index(), 7u) << "the applied index is durable with the data";
   // A replay of index 6 (at or below 7) changes nothing, even with other content.
-  ASSERT_TRUE(store->ApplyReplicated(BatchOf(3), 6).ok());
+  ASSERT_TRUE(store->ApplyReplicated(Replicated(BatchOf(3)), 6).ok());
   EXPECT_EQ(store->applied_index(), 7u);
   runtime::EventLoop loop;
   absl::StatusOr<RecoveredStore> state = runtime::RunUntilComplete(loop, RecoverAll(*store));
@@ -288,9 +295,9 @@ TEST(RocksJobStoreReplicated, ImportReplacesEveryFamilyWithAnotherStoresExport) 
   std::unique_ptr<RocksJobStore> target = OpenStore(TempDir());
   ASSERT_NE(source, nullptr);
   ASSERT_NE(target, nullptr);
-  for (int n = 1; n <= 20; ++n) ASSERT_TRUE(source->ApplyReplicated(BatchOf(n), n).ok());
+  for (int n = 1; n <= 20; ++n) ASSERT_TRUE(source->ApplyReplicated(Replicated(BatchOf(n)), n).ok());
   // The target holds state the export does not: it must be gone afterwards.
-  ASSERT_TRUE(target->ApplyReplicated(BatchOf(99), 3).ok());
+  ASSERT_TRUE(target->ApplyReplicated(Replicated(BatchOf(99)), 3).ok());
   absl::StatusOr<std::string> exported = source->Export();
   ASSERT_TRUE(exported.ok()) << exported.status();
 
@@ -318,8 +325,8 @@ TEST(RocksJobStoreReplicated, AMalformedExportIsRefusedAndChangesNothing) {
   std::unique_ptr<RocksJobStore> target = OpenStore(TempDir());
   ASSERT_NE(source, nullptr);
   ASSERT_NE(target, nullptr);
-  for (int n = 1; n <= 3; ++n) ASSERT_TRUE(source->ApplyReplicated(BatchOf(n), n).ok());
-  ASSERT_TRUE(target->ApplyReplicated(BatchOf(7), 7).ok());
+  for (int n = 1; n <= 3; ++n) ASSERT_TRUE(source->ApplyReplicated(Replicated(BatchOf(n)), n).ok());
+  ASSERT_TRUE(target->ApplyReplicated(Replicated(BatchOf(7)), 7).ok());
   absl::StatusOr<std::string> before = target->Export();
   absl::StatusOr<std::string> exported = source->Export();
   ASSERT_TRUE(before.ok() && exported.ok());
@@ -352,7 +359,7 @@ TEST(RocksJobStoreReplicated, ApplyIsSafeAlongsideCommitsAndReadsOnOtherThreads)
   std::atomic<bool> applied_all{false};
   std::thread log_thread([&] {
     for (int n = 1; n <= 200; ++n) {
-      absl::Status s = store->ApplyReplicated(BatchOf(n), n);
+      absl::Status s = store->ApplyReplicated(Replicated(BatchOf(n)), n);
       EXPECT_TRUE(s.ok()) << s;
     }
     applied_all = true;
