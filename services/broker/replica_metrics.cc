@@ -67,7 +67,7 @@ ReplicaMetrics::ReplicaMetrics(prometheus::Registry& registry)
                             "its replica id) is known to hold")
                       .Register(registry)),
       joining_(Single(registry, "cohort_broker_replica_joining",
-                      "1 while this replica asks its group's leader to add it (it started with an empty log)")),
+                      "1 while this replica asks its group's leader to add it (--join-through), else 0")),
       join_requests_(prometheus::BuildCounter()
                          .Name("cohort_broker_replica_join_requests_total")
                          .Help("requests of other replicas to join the group that this replica answered, by gRPC code "
@@ -80,6 +80,9 @@ ReplicaMetrics::ReplicaMetrics(prometheus::Registry& registry)
                            "result (ok: stepped down; failed: kept leading; skipped: no live up-to-date voter)")
                      .Register(registry)) {
   stopped_.Set(1);
+  // Present from the start at 0, so that increase() over it (CohortBrokerPeerAuthFailures)
+  // sees the first refusal.
+  join_requests_.Add({{"code", "UNAUTHENTICATED"}});
 }
 
 void ReplicaMetrics::CountJoinRequest(std::string_view code) { join_requests_.Add({{"code", std::string(code)}}).Increment(); }

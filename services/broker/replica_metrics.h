@@ -48,13 +48,13 @@ namespace cohort::broker {
 //   cohort_broker_replica_snapshots_restored_total  snapshots that replaced the local store
 // and, from the replica's operations:
 //   cohort_broker_replica_joining               1 while this replica asks the group to add it
-//                                               (--join-through: its log was empty), else 0
+//                                               (--join-through), else 0
 //   cohort_broker_replica_join_requests_total{code}
 //                                               ReplicaPeers.Join calls this replica answered,
 //                                               by gRPC code (OK: the leader made the caller a
 //                                               voter; UNAVAILABLE: it did not lead;
 //                                               UNAUTHENTICATED: no valid proof of the
-//                                               group's secret)
+//                                               group's secret; present from the start at 0)
 //   cohort_broker_replica_transfers_total{reason,result}
 //                                               leadership transfers this replica started as
 //                                               leader: reason "command" (ReplicaAdmin) or

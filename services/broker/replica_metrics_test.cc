@@ -79,6 +79,17 @@ TEST(ReplicaMetrics, PeerAuthFailuresCountWhatTheLogRefusedByDirectionBothAlways
             (std::map<std::string, double>{{"accept", 7}, {"connect", 1}}));
 }
 
+TEST(ReplicaMetrics, RefusedJoinsArePresentAtZeroBeforeTheFirstAndCountedByCode) {
+  prometheus::Registry registry;
+  ReplicaMetrics metrics(registry);
+  EXPECT_EQ(Samples(registry, "cohort_broker_replica_join_requests_total"),
+            (std::map<std::string, double>{{"UNAUTHENTICATED", 0}}));
+  metrics.CountJoinRequest("UNAUTHENTICATED");
+  metrics.CountJoinRequest("OK");
+  EXPECT_EQ(Samples(registry, "cohort_broker_replica_join_requests_total"),
+            (std::map<std::string, double>{{"OK", 1}, {"UNAUTHENTICATED", 1}}));
+}
+
 TEST(ReplicaMetrics, LagSeriesDisappearWhenLeadershipOrMembershipGoes) {
   prometheus::Registry registry;
   ReplicaMetrics metrics(registry);

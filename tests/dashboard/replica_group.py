@@ -37,12 +37,17 @@ def metric_value(body, name, labels=""):
 
 
 class ReplicaGroup:
-    """`size` replicas of one group under `tmp`. Not thread-safe."""
+    """`size` replicas of one group under `tmp`, sharing a secret as the chart's do
+    (--replica-secret-file). Not thread-safe."""
 
     def __init__(self, tmp, size=3):
         self.size = size
         self._tmp = tmp
         self._raft = [_free_port() for _ in range(size)]
+        self.raft_addresses = [("127.0.0.1", port) for port in self._raft]
+        self._secret = os.path.join(tmp, "replica-secret")
+        with open(self._secret, "w") as f:
+            f.write("dashboard-replication-test-secret-0123456789\n")
         self.client_addresses = [f"127.0.0.1:{_free_port()}" for _ in range(size)]
         self.metrics_addresses = [f"127.0.0.1:{_free_port()}" for _ in range(size)]
         self.processes = [None] * size
@@ -58,6 +63,7 @@ class ReplicaGroup:
                 f"--metrics-listen={self.metrics_addresses[i]}",
                 f"--data-dir={os.path.join(self._tmp, f'replica-{i + 1}')}",
                 "--min-free-disk=0",
+                f"--replica-secret-file={self._secret}",
             ],
         )
 

@@ -7,11 +7,12 @@ scraping a real group of three cohort-broker replicas on 127.0.0.1.
   CohortBrokerLeaderFlapping fire for the fault they describe, caused for real: the
   leader and a follower killed, a follower killed, a follower paused (SIGSTOP) under
   submits, the leader killed again and again; CohortBrokerDown fires when no replica
-  serves, not for a member the group works without.
+  serves, not for a member the group works without; CohortBrokerPeerAuthFailures for a
+  raft client without the group's secret (the replicas share one, as the chart's do).
 
 The rules are the shipped ones, loaded with their expressions unchanged but for the
-threshold at the end of the lagging and flapping rules, and with a `for` of a few
-seconds instead of minutes, so that each fires within seconds: the test proves the
+threshold at the end of the lagging and flapping rules and the 5-minute range of the
+peer auth rule (20 s), and with a `for` of a few seconds instead of minutes, so that each fires within seconds: the test proves the
 expression follows the fault, not the choice of durations and thresholds (those are
 checked at their real values by promtool's unit tests, tests/chart/alerts_test.yaml).
 Each fault test first checks its alert is not firing while all is well, and ends with
@@ -22,6 +23,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import unittest
@@ -57,7 +59,11 @@ FAST_RULES = {
     # 3 changes in 15 minutes: 3 leader kills here make at least 3 changes per
     # surviving replica; 2 keeps the test clear of increase()'s extrapolation.
     "CohortBrokerLeaderFlapping": (2, "0s"),
+    "CohortBrokerPeerAuthFailures": (None, "0s"),
 }
+# alert: the range every `[5m]` of its expression becomes, so that it resolves within
+# the test's bound once refusals stop.
+FAST_RANGES = {"CohortBrokerPeerAuthFailures": "20s"}
 
 
 def fast_rules(path):
@@ -74,6 +80,10 @@ def fast_rules(path):
             if not sep or not tail.strip().isdigit():
                 raise AssertionError(f"{alert}: expression does not end in a '> N' threshold: {expr}")
             expr = f"{head}> {threshold}"
+        if alert in FAST_RANGES:
+            if "[5m]" not in expr:
+                raise AssertionError(f"{alert}: expression has no [5m] range: {expr}")
+            expr = expr.replace("[5m]", f"[{FAST_RANGES[alert]}]")
         rules.append(dict(rule, expr=expr, **{"for": duration}))
     with open(path, "w") as f:
         yaml.safe_dump({"groups": [{"name": "fast", "rules": rules}]}, f)
@@ -246,6 +256,34 @@ class ReplicationTest(unittest.TestCase):
         self.submit(3, leader)
         self.group.await_converged(TIMEOUT)
         self.assertEqual(leader, self.group.serving())
+
+    def test_peer_auth_failures_fire_for_a_raft_client_without_the_secret(self):
+        self.assertEqual([], self.active("CohortBrokerPeerAuthFailures"))
+        target = next(i for i in range(self.group.size) if i != self.leader)
+        # Something that reaches the raft port without the group's secret: it takes the
+        # replica's challenge and answers with a proof that is not one.
+        with socket.create_connection(self.group.raft_addresses[target], timeout=10) as s:
+            nonce = b""
+            while len(nonce) < 32:
+                chunk = s.recv(32 - len(nonce))
+                self.assertTrue(chunk, "the replica closed before its challenge")
+                nonce += chunk
+            s.sendall(bytes(64))
+            try:
+                answer = s.recv(1)
+            except ConnectionResetError:
+                answer = b""
+            self.assertEqual(b"", answer, "the replica answered a wrong proof instead of closing")
+        [alert] = self.await_firing("CohortBrokerPeerAuthFailures")
+        self.assertEqual(self.group.metrics_addresses[target], alert["labels"]["instance"])
+        self.assertEqual("warning", alert["labels"]["severity"])
+        self.assertIn("runbook", alert["annotations"])
+        self.assertEqual(1.0, self.group.metric(target, "cohort_broker_replica_peer_auth_failures_total", 'direction="accept"'))
+        # The group never noticed: it commits on, and the alert resolves once refusals stop.
+        self.submit(3, self.leader)
+        self.group.await_converged(TIMEOUT)
+        self.await_resolved("CohortBrokerPeerAuthFailures")
+        self.assertEqual(self.leader, self.group.serving())
 
 
 if __name__ == "__main__":
