@@ -283,12 +283,20 @@ void HandOver(Handshake* h) {
   }
 }
 
+// Whether this side has verified the peer's proof: the peer holds the group's secret,
+// so whatever fails after that (it goes away, it stalls) is not a refusal.
+bool PeerVerified(const Handshake* h) {
+  return h->step == Handshake::Step::kSendingPreamble || h->step == Handshake::Step::kAwaitPreamble ||
+         h->step == Handshake::Step::kAwaitAddress || h->step == Handshake::Step::kDone;
+}
+
 // A TCP connect still pending at the deadline is a peer that cannot be reached (its
-// host down, SYNs dropped), not a refusal; a stream open that long without a handshake
-// is (a peer that does not speak it, e.g. one started without a secret).
+// host down, SYNs dropped), not a refusal, nor is a verified peer that stalls; a stream
+// open that long without a handshake is (a peer that does not speak it, e.g. one
+// started without a secret).
 void OnDeadline(uv_timer_t* timer) {
   Handshake* h = static_cast<Handshake*>(timer->data);
-  Fail(h, h->step == Handshake::Step::kConnecting ? "" : "no handshake within the deadline");
+  Fail(h, h->step == Handshake::Step::kConnecting || PeerVerified(h) ? "" : "no handshake within the deadline");
 }
 
 void OnWritten(uv_write_t* write, int status) {
@@ -331,13 +339,12 @@ void Expect(Handshake* h, Handshake::Step step, std::size_t bytes) {
 
 void Received(Handshake* h);
 
-// Whether this side has sent its proof and waits for the peer to take it: a stream the
-// peer closes then was refused by it (it holds another secret). Closed before, it is a
-// peer that went away (killed, a proxy cut it), not a refusal.
-bool ProofSent(const Handshake* h) {
-  return h->step == Handshake::Step::kAwaitAcceptor || h->step == Handshake::Step::kAwaitPreamble ||
-         h->step == Handshake::Step::kAwaitAddress;
-}
+// Whether this side has sent its proof and waits for the peer to judge it: a stream the
+// peer closes then was refused by it (it holds another secret). Only a connector waits
+// so: an acceptor sends its proof once it has verified the connector's, after which the
+// connector closing is a peer that went away (killed, a proxy cut it), as is any close
+// before a proof was sent.
+bool ProofSent(const Handshake* h) { return h->step == Handshake::Step::kAwaitAcceptor; }
 
 void OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t*) {
   Handshake* h = static_cast<Handshake*>(stream->data);

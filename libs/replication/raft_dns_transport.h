@@ -33,10 +33,11 @@ struct RaftPeerAuth {
 };
 
 // Streams refused by their authentication handshake, by side: a wrong proof, the
-// deadline (once connected), the peer closing the stream once it had this side's
-// proof, too many handshakes in flight. A peer that cannot be reached, or goes away
-// before it has judged a proof (killed, its connection cut), is not counted. Written on
-// the transport's loop only; cumulative from RaftDnsTransportInit.
+// deadline (once connected, before this side verified the peer's proof), the acceptor
+// closing the stream once it had the connector's proof, too many handshakes in flight.
+// A peer that cannot be reached, goes away before it has judged a proof (killed, its
+// connection cut), or goes away or stalls once this side verified its proof, is not
+// counted. Written on the transport's loop only; cumulative from RaftDnsTransportInit.
 struct RaftPeerAuthCounters {
   std::uint64_t accept_refused = 0;   // streams this member accepted
   std::uint64_t connect_refused = 0;  // streams this member opened

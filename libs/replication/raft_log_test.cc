@@ -25,6 +25,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "libs/replication/peer_secret.h"
 #include "libs/replication/raft_dns_transport.h"
 #include "libs/replication/replicated_log.h"
 #include "libs/runtime/runtime.h"
@@ -1051,6 +1052,55 @@ TEST_F(RaftLogTest, ARawClientThatSendsGarbageOrNothingIsDisconnectedAndTheGroup
   ASSERT_TRUE(sent.has_value());
   ProposeMany("one-stopped-", 3, acked);
   ExpectIdenticalReplicas(acked.size());
+}
+
+std::string MacBytes(const Sha256Mac& mac) { return std::string(reinterpret_cast<const char*>(mac.data()), mac.size()); }
+
+// A peer holding the secret that goes away, or stalls, once the member has verified its
+// proof is not a refusal: only a proof judged wrong, or silence before any proof, is.
+TEST_F(RaftLogTest, AProvenPeerThatGoesAwayOrStallsMidHandshakeIsNotCountedAsARefusal) {
+  options_.peer_secret = kSecret;
+  options_.peer_handshake_timeout = absl::Seconds(1);
+  StartAll();
+  const int leader = WaitForLeader();
+  ASSERT_GE(leader, 0);
+  const int target = (leader + 1) % kMembers;
+
+  // The connector's side of the handshake (raft_dns_transport.h), its proof split over
+  // three writes: the member must assemble it from partial reads.
+  const auto prove = [&](RawClient& client) {
+    const std::string nonce_a = client.ReadExactly(32);
+    ASSERT_EQ(nonce_a.size(), 32u);
+    const std::string nonce_c(32, 'c');
+    const std::string proof = MacBytes(HmacSha256(kSecret, {"cohort-raft-v1 connector", nonce_a, nonce_c})) + nonce_c;
+    client.Send(proof.substr(0, 1));
+    client.Send(proof.substr(1, 40));
+    client.Send(proof.substr(41));
+    EXPECT_EQ(client.ReadExactly(32), MacBytes(HmacSha256(kSecret, {"cohort-raft-v1 acceptor", nonce_c, nonce_a})))
+        << "the member's proof";
+  };
+  {
+    RawClient gone(members_[target]);  // proves the secret, then closes the stream
+    ASSERT_TRUE(gone.connected());
+    prove(gone);
+  }
+  RawClient stalled(members_[target]);  // proves the secret, then sends no preamble
+  ASSERT_TRUE(stalled.connected());
+  prove(stalled);
+  std::optional<std::string> sent = stalled.ReadUntilClosed();
+  ASSERT_TRUE(sent.has_value()) << "the stalled stream was still open after 30 s";
+  EXPECT_EQ(*sent, "");
+
+  // One refusal, counted after the two streams above were closed.
+  RawClient garbage(members_[target]);
+  ASSERT_TRUE(garbage.connected());
+  EXPECT_EQ(garbage.ReadExactly(32).size(), 32u);
+  garbage.Send(std::string(64, '\x01'));
+  sent = garbage.ReadUntilClosed();
+  ASSERT_TRUE(sent.has_value());
+  const ReplicationProgress p =
+      PollProgress(*logs_[target], [](const ReplicationProgress& p) { return p.peer_auth_refused_accept >= 1; });
+  EXPECT_EQ(p.peer_auth_refused_accept, 1u) << "only the wrong proof is a refusal";
 }
 
 TEST_F(RaftLogTest, AShortSecretOrHandshakeTimeoutOutOfRangeIsRefused) {
