@@ -1103,6 +1103,62 @@ TEST_F(RaftLogTest, AProvenPeerThatGoesAwayOrStallsMidHandshakeIsNotCountedAsARe
   EXPECT_EQ(p.peer_auth_refused_accept, 1u) << "only the wrong proof is a refusal";
 }
 
+// libraft's TCP preamble (uv_tcp_connect.c): protocol 1, the server id, the padded
+// address length, the NUL-terminated address padded to 8 bytes, little-endian.
+std::string RaftPreamble(std::uint64_t id, const std::string& address) {
+  std::string out;
+  const std::uint64_t padded = (address.size() + 1 + 7) / 8 * 8;
+  for (std::uint64_t v : {std::uint64_t{1}, id, padded}) {
+    for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  }
+  out += address;
+  out.resize(24 + padded, '\0');
+  return out;
+}
+
+// Once the handshake is through, the stream is libraft's, with every byte the connector
+// sent after the preamble still unread, however TCP split it: here libraft itself closes
+// the stream on the raft message right behind the preamble (its header length is 0),
+// long before the handshake's deadline. A handshake stopped halfway by the member
+// stopping closes cleanly.
+TEST_F(RaftLogTest, AfterTheHandshakeLibraftReadsTheBytesRightBehindThePreamble) {
+  options_.peer_secret = kSecret;
+  options_.peer_handshake_timeout = absl::Minutes(1);
+  StartAll();
+  const int leader = WaitForLeader();
+  ASSERT_GE(leader, 0);
+  const int target = (leader + 1) % kMembers;
+  const auto prove = [&](RawClient& client) {
+    const std::string nonce_a = client.ReadExactly(32);
+    ASSERT_EQ(nonce_a.size(), 32u);
+    const std::string nonce_c(32, 'n');
+    client.Send(MacBytes(HmacSha256(kSecret, {"cohort-raft-v1 connector", nonce_a, nonce_c})) + nonce_c);
+    ASSERT_EQ(client.ReadExactly(32), MacBytes(HmacSha256(kSecret, {"cohort-raft-v1 acceptor", nonce_c, nonce_a})));
+  };
+  const std::string preamble = RaftPreamble(99, "127.0.0.1:9");
+  ASSERT_EQ(preamble.size(), 40u);
+
+  RawClient client(members_[target]);
+  ASSERT_TRUE(client.connected());
+  prove(client);
+  client.Send(preamble.substr(0, 10));
+  client.Send(preamble.substr(10, 20));
+  client.Send(preamble.substr(30) + std::string(16, '\0'));  // the address's end, then a message preamble
+  const absl::Time start = absl::Now();
+  const std::optional<std::string> sent = client.ReadUntilClosed();
+  ASSERT_TRUE(sent.has_value()) << "libraft never read the message behind the preamble";
+  EXPECT_EQ(*sent, "");
+  EXPECT_LT(absl::Now() - start, absl::Seconds(20)) << "closed by the deadline, not by libraft";
+  EXPECT_EQ(logs_[target]->progress().peer_auth_refused_accept, 0u);
+
+  RawClient halfway(members_[target]);
+  ASSERT_TRUE(halfway.connected());
+  prove(halfway);
+  halfway.Send(preamble.substr(0, 28));  // the acceptor waits for the rest of the address
+  StopMember(target);
+  ASSERT_TRUE(halfway.ReadUntilClosed().has_value());
+}
+
 TEST_F(RaftLogTest, AShortSecretOrHandshakeTimeoutOutOfRangeIsRefused) {
   RecordingMachine machine(&mu_, &changed_);
   RaftLogOptions options = Options(0);
