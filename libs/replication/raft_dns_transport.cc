@@ -68,6 +68,7 @@ struct DnsTransport {
   uv_tcp_t listener{};
   bool listener_open = false;
   absl::flat_hash_set<Handshake*> handshakes;  // until their handles are closed
+  std::uint64_t handshakes_started = 0;
 
   bool Authenticating() const { return !auth.secret.empty(); }
 
@@ -198,6 +199,7 @@ struct Handshake {
   };
 
   DnsTransport* owner = nullptr;
+  std::uint64_t sequence = 0;  // the transport's handshakes_started when it began
   bool connector = false;
   Step step = Step::kConnecting;
   std::string peer;  // for logs: the address connected to, or the accepted one's IP
@@ -476,6 +478,7 @@ Handshake* NewHandshake(DnsTransport* d, bool connector, uv_tcp_t* tcp) {
     return nullptr;
   }
   h->owner = d;
+  h->sequence = d->handshakes_started++;
   h->connector = connector;
   h->tcp = tcp;
   tcp->data = h;
@@ -526,6 +529,30 @@ int ConnectAuthenticated(DnsTransport* d, raft_uv_connect* req, const std::strin
   return 0;
 }
 
+// At most kMaxHandshakes run at a time. When every slot is taken, the oldest accepted
+// stream still waiting for its proof gives its slot to the new one: a real peer proves
+// the secret within a round trip, so only a flood of connections within that time keeps
+// it out, where refusing the new stream would let anyone keep every peer out with
+// kMaxHandshakes silent connections per deadline. Streams being closed still hold
+// memory: beyond twice the cap, a new stream is refused. Whether `d` takes one more.
+bool MakeRoomForHandshake(DnsTransport* d) {
+  if (d->handshakes.size() >= 2 * kMaxHandshakes) return false;
+  std::size_t running = 0;
+  Handshake* oldest = nullptr;
+  for (Handshake* h : d->handshakes) {
+    if (h->finished) continue;
+    ++running;
+    if (!h->connector && h->step == Handshake::Step::kAwaitProof &&
+        (oldest == nullptr || h->sequence < oldest->sequence)) {
+      oldest = h;
+    }
+  }
+  if (running < kMaxHandshakes) return true;
+  if (oldest == nullptr) return false;
+  Fail(oldest, "too many handshakes in flight: the oldest unproven stream gave way to a new one");
+  return true;
+}
+
 void OnConnection(uv_stream_t* listener, int status) {
   DnsTransport* d = static_cast<DnsTransport*>(listener->data);
   if (status != 0 || d->closing) return;
@@ -535,7 +562,7 @@ void OnConnection(uv_stream_t* listener, int status) {
     CloseTcp(tcp);
     return;
   }
-  if (d->handshakes.size() >= kMaxHandshakes) {
+  if (!MakeRoomForHandshake(d)) {
     if (d->counters != nullptr) ++d->counters->accept_refused;
     CloseTcp(tcp);
     return;

@@ -65,8 +65,9 @@ struct RaftPeerAuthCounters {
 // whole of it, TCP connect included. A stream that fails (a wrong MAC, EOF, the
 // deadline) is closed, and counted in `counters` as described there;
 // a failed connect completes with RAFT_NOCONNECTION (libraft retries). At most 64
-// handshakes run at a time; connections beyond are closed at once. The stream is authenticated, not
-// encrypted nor integrity-protected after the handshake.
+// handshakes run at a time: a new stream beyond takes the slot of the oldest accepted one
+// still waiting for its proof (closed, counted), or is closed at once when there is none.
+// The stream is authenticated, not encrypted nor integrity-protected after the handshake.
 //
 // Closing the transport cancels pending resolutions and handshakes (their connects
 // fail with RAFT_CANCELED) and waits for those already running. Like raft_uv_tcp_init:

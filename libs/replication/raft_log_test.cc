@@ -1056,6 +1056,21 @@ TEST_F(RaftLogTest, ARawClientThatSendsGarbageOrNothingIsDisconnectedAndTheGroup
 
 std::string MacBytes(const Sha256Mac& mac) { return std::string(reinterpret_cast<const char*>(mac.data()), mac.size()); }
 
+// The connector's side of the handshake (raft_dns_transport.h) with the group's secret,
+// its proof split over three writes (the member must assemble it from partial reads);
+// fails the test unless the member answers with its own proof.
+void ProveTheSecret(RawClient& client) {
+  const std::string nonce_a = client.ReadExactly(32);
+  ASSERT_EQ(nonce_a.size(), 32u) << "the member closed the stream before its nonce";
+  const std::string nonce_c(32, 'c');
+  const std::string proof = MacBytes(HmacSha256(kSecret, {"cohort-raft-v1 connector", nonce_a, nonce_c})) + nonce_c;
+  client.Send(proof.substr(0, 1));
+  client.Send(proof.substr(1, 40));
+  client.Send(proof.substr(41));
+  EXPECT_EQ(client.ReadExactly(32), MacBytes(HmacSha256(kSecret, {"cohort-raft-v1 acceptor", nonce_c, nonce_a})))
+      << "the member's proof";
+}
+
 // A peer holding the secret that goes away, or stalls, once the member has verified its
 // proof is not a refusal: only a proof judged wrong, or silence before any proof, is.
 TEST_F(RaftLogTest, AProvenPeerThatGoesAwayOrStallsMidHandshakeIsNotCountedAsARefusal) {
@@ -1066,27 +1081,14 @@ TEST_F(RaftLogTest, AProvenPeerThatGoesAwayOrStallsMidHandshakeIsNotCountedAsARe
   ASSERT_GE(leader, 0);
   const int target = (leader + 1) % kMembers;
 
-  // The connector's side of the handshake (raft_dns_transport.h), its proof split over
-  // three writes: the member must assemble it from partial reads.
-  const auto prove = [&](RawClient& client) {
-    const std::string nonce_a = client.ReadExactly(32);
-    ASSERT_EQ(nonce_a.size(), 32u);
-    const std::string nonce_c(32, 'c');
-    const std::string proof = MacBytes(HmacSha256(kSecret, {"cohort-raft-v1 connector", nonce_a, nonce_c})) + nonce_c;
-    client.Send(proof.substr(0, 1));
-    client.Send(proof.substr(1, 40));
-    client.Send(proof.substr(41));
-    EXPECT_EQ(client.ReadExactly(32), MacBytes(HmacSha256(kSecret, {"cohort-raft-v1 acceptor", nonce_c, nonce_a})))
-        << "the member's proof";
-  };
   {
     RawClient gone(members_[target]);  // proves the secret, then closes the stream
     ASSERT_TRUE(gone.connected());
-    prove(gone);
+    ASSERT_NO_FATAL_FAILURE(ProveTheSecret(gone));
   }
   RawClient stalled(members_[target]);  // proves the secret, then sends no preamble
   ASSERT_TRUE(stalled.connected());
-  prove(stalled);
+  ASSERT_NO_FATAL_FAILURE(ProveTheSecret(stalled));
   std::optional<std::string> sent = stalled.ReadUntilClosed();
   ASSERT_TRUE(sent.has_value()) << "the stalled stream was still open after 30 s";
   EXPECT_EQ(*sent, "");
@@ -1128,19 +1130,12 @@ TEST_F(RaftLogTest, AfterTheHandshakeLibraftReadsTheBytesRightBehindThePreamble)
   const int leader = WaitForLeader();
   ASSERT_GE(leader, 0);
   const int target = (leader + 1) % kMembers;
-  const auto prove = [&](RawClient& client) {
-    const std::string nonce_a = client.ReadExactly(32);
-    ASSERT_EQ(nonce_a.size(), 32u);
-    const std::string nonce_c(32, 'n');
-    client.Send(MacBytes(HmacSha256(kSecret, {"cohort-raft-v1 connector", nonce_a, nonce_c})) + nonce_c);
-    ASSERT_EQ(client.ReadExactly(32), MacBytes(HmacSha256(kSecret, {"cohort-raft-v1 acceptor", nonce_c, nonce_a})));
-  };
   const std::string preamble = RaftPreamble(99, "127.0.0.1:9");
   ASSERT_EQ(preamble.size(), 40u);
 
   RawClient client(members_[target]);
   ASSERT_TRUE(client.connected());
-  prove(client);
+  ASSERT_NO_FATAL_FAILURE(ProveTheSecret(client));
   client.Send(preamble.substr(0, 10));
   client.Send(preamble.substr(10, 20));
   client.Send(preamble.substr(30) + std::string(16, '\0'));  // the address's end, then a message preamble
@@ -1153,10 +1148,37 @@ TEST_F(RaftLogTest, AfterTheHandshakeLibraftReadsTheBytesRightBehindThePreamble)
 
   RawClient halfway(members_[target]);
   ASSERT_TRUE(halfway.connected());
-  prove(halfway);
+  ASSERT_NO_FATAL_FAILURE(ProveTheSecret(halfway));
   halfway.Send(preamble.substr(0, 28));  // the acceptor waits for the rest of the address
   StopMember(target);
   ASSERT_TRUE(halfway.ReadUntilClosed().has_value());
+}
+
+// Silent connections holding every handshake slot do not keep a peer out: the oldest
+// one still waiting for its proof gives way to a new stream.
+TEST_F(RaftLogTest, SilentConnectionsHoldingEveryHandshakeSlotDoNotKeepAPeerOut) {
+  options_.peer_secret = kSecret;
+  options_.peer_handshake_timeout = absl::Minutes(1);  // the slots stay taken throughout
+  StartAll();
+  const int leader = WaitForLeader();
+  ASSERT_GE(leader, 0);
+  const int target = (leader + 1) % kMembers;
+  constexpr int kSlots = 64;
+  std::vector<std::unique_ptr<RawClient>> silent;
+  for (int i = 0; i < kSlots; ++i) {
+    silent.push_back(std::make_unique<RawClient>(members_[target]));
+    ASSERT_TRUE(silent.back()->connected());
+    ASSERT_EQ(silent.back()->ReadExactly(32).size(), 32u) << "silent stream " << i << " holds a slot";
+  }
+  RawClient peer(members_[target]);
+  ASSERT_TRUE(peer.connected());
+  ASSERT_NO_FATAL_FAILURE(ProveTheSecret(peer));
+  const std::optional<std::string> oldest = silent.front()->ReadUntilClosed();
+  ASSERT_TRUE(oldest.has_value()) << "the oldest silent stream was still open after 30 s";
+  EXPECT_EQ(*oldest, "");
+  std::vector<Applied> acked;
+  ProposeMany("under-flood-", 3, acked);
+  ExpectIdenticalReplicas(acked.size());
 }
 
 TEST_F(RaftLogTest, AShortSecretOrHandshakeTimeoutOutOfRangeIsRefused) {
