@@ -395,6 +395,7 @@ class RaftLog::Impl {
   void FillProgress(ReplicationProgress& out) {
     out.commit_index = raft_.commit_index;
     out.last_index = raft_last_index(&raft_);
+    out.first_index = raft_.log.offset + 1;
     out.snapshots_sent = snapshots_sent_;
     out.peer_auth_refused_accept = peer_auth_counters_.accept_refused;
     out.peer_auth_refused_connect = peer_auth_counters_.connect_refused;

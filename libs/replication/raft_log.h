@@ -90,6 +90,10 @@ struct ReplicationProgress {
   Role role = Role::kStopped;
   std::uint64_t commit_index = 0;    // the highest index known committed
   std::uint64_t last_index = 0;      // this member's last log index
+  // The first index this member's log holds: the entries before it are only in its
+  // snapshot (libraft drops them, but for snapshot_trailing ones, once a snapshot is
+  // written), so a follower that lacks one of them is sent the snapshot.
+  std::uint64_t first_index = 0;
   std::uint64_t snapshots_sent = 0;  // InstallSnapshot messages sent since Start
   // Raft streams refused since Start because the peer did not prove the group's secret
   // (a wrong proof, the deadline, EOF mid-handshake; RaftLogOptions::peer_secret): ones

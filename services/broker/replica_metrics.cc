@@ -43,6 +43,9 @@ ReplicaMetrics::ReplicaMetrics(prometheus::Registry& registry)
                             "times this replica saw a new leader (another member, or a new term)")),
       commit_index_(Single(registry, "cohort_broker_replica_commit_index",
                            "the highest raft log index this replica knows to be committed")),
+      log_first_index_(Single(registry, "cohort_broker_replica_log_first_index",
+                              "the first index this replica's raft log still holds: earlier entries are only in its "
+                              "snapshot, and a follower that lacks one is sent the snapshot")),
       members_(Single(registry, "cohort_broker_replica_members", "voters in the group's current configuration")),
       snapshots_sent_(Total(registry, "cohort_broker_replica_snapshots_sent_total",
                             "snapshots this replica sent to followers behind its log (as leader)")),
@@ -104,6 +107,7 @@ void ReplicaMetrics::ObserveCounters(const replication::ReplicaCounters& counter
 
 void ReplicaMetrics::ObserveProgress(const replication::ReplicationProgress& progress, std::uint64_t self) {
   commit_index_.Set(static_cast<double>(progress.commit_index));
+  log_first_index_.Set(static_cast<double>(progress.first_index));
   members_.Set(static_cast<double>(progress.voters()));
   std::lock_guard lock(mu_);
   AddGrowth(snapshots_sent_, progress.snapshots_sent, snapshots_seen_);

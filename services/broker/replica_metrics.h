@@ -29,6 +29,9 @@ namespace cohort::broker {
 //   cohort_broker_replica_leader_changes_total  times the known leader (or its term) changed
 // and, from the log's ReplicationProgress (ObserveProgress):
 //   cohort_broker_replica_commit_index          the highest log index known committed
+//   cohort_broker_replica_log_first_index       the first index the raft log still holds
+//                                               (earlier ones only in the snapshot: a
+//                                               follower that lacks them is sent it)
 //   cohort_broker_replica_follower_lag_entries{follower="<replica id>"}
 //                                               on the leader only: its last log index minus
 //                                               what the follower is known to hold, for every
@@ -92,6 +95,7 @@ class ReplicaMetrics {
   prometheus::Gauge& applied_;
   prometheus::Counter& leader_changes_;
   prometheus::Gauge& commit_index_;
+  prometheus::Gauge& log_first_index_;
   prometheus::Gauge& members_;
   prometheus::Counter& snapshots_sent_;
   prometheus::Family<prometheus::Counter>& peer_auth_failures_;

@@ -53,12 +53,15 @@ TEST(ReplicaMetrics, TheLeaderExportsEachVotersLagAndTheVoterCount) {
   EXPECT_EQ(Samples(registry, "cohort_broker_replica_follower_lag_entries"),
             (std::map<std::string, double>{{"2", 0}, {"3", 40}}));
   EXPECT_EQ(Samples(registry, "cohort_broker_replica_commit_index")[""], 100);
+  EXPECT_EQ(Samples(registry, "cohort_broker_replica_log_first_index")[""], 0);
   EXPECT_EQ(Samples(registry, "cohort_broker_replica_members")[""], 3);  // the spare does not vote
   EXPECT_EQ(Samples(registry, "cohort_broker_replica_snapshots_sent_total")[""], 2);
 
   p = Leading(120, 118, 120);
   p.snapshots_sent = 5;
+  p.first_index = 97;  // a snapshot at 112 with 16 trailing entries
   metrics.ObserveProgress(p, 1);
+  EXPECT_EQ(Samples(registry, "cohort_broker_replica_log_first_index")[""], 97);
   EXPECT_EQ(Samples(registry, "cohort_broker_replica_follower_lag_entries"),
             (std::map<std::string, double>{{"2", 2}, {"3", 0}}));
   EXPECT_EQ(Samples(registry, "cohort_broker_replica_snapshots_sent_total")[""], 5);
