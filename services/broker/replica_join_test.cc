@@ -2,6 +2,7 @@
 // in-process gRPC channel, and a ReplicaJoiner proving it over TCP on 127.0.0.1.
 #include "services/broker/replica_join.h"
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -35,7 +36,8 @@ double JoinRequests(prometheus::Registry& registry, const std::string& code) {
 // A leading replica's ReplicaPeers service whose additions are recorded, not made.
 class ReplicaPeersTest : public ::testing::Test {
  protected:
-  void Serve(std::string secret) {
+  // Serves ReplicaPeers with `secret`, on the clock `now` (kNow unless given).
+  void Serve(std::string secret, std::function<absl::Time()> now = [] { return kNow; }) {
     service_ = std::make_unique<ReplicaPeersService>(
         [] { return true; },
         [this](const replication::Member& member) {
@@ -43,7 +45,7 @@ class ReplicaPeersTest : public ::testing::Test {
           added_.push_back(member);
           return absl::OkStatus();
         },
-        metrics_, std::move(secret), [] { return kNow; });
+        metrics_, std::move(secret), std::move(now));
     grpc::ServerBuilder builder;
     builder.RegisterService(service_.get());
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
@@ -147,23 +149,7 @@ TEST_F(ReplicaPeersTest, WithoutASecretAJoinNeedsNoProof) {
 }
 
 TEST_F(ReplicaPeersTest, AJoinerProvesTheGroupsSecretAndOneWithAnotherSecretIsRefused) {
-  Serve(kSecret);
-  // This service's clock is kNow, the joiners' the real one: use a service on the real
-  // clock for them.
-  server_->Shutdown();
-  service_ = std::make_unique<ReplicaPeersService>(
-      [] { return true; },
-      [this](const replication::Member& member) {
-        std::lock_guard lock(mu_);
-        added_.push_back(member);
-        return absl::OkStatus();
-      },
-      metrics_, kSecret);
-  grpc::ServerBuilder builder;
-  builder.RegisterService(service_.get());
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
-  server_ = builder.BuildAndStart();
-  ASSERT_NE(server_, nullptr);
+  Serve(kSecret, [] { return absl::Now(); });  // the joiners prove the real time
   const std::string through = absl::StrCat("127.0.0.1:", port_);
 
   prometheus::Registry joiner_registry;
