@@ -239,6 +239,16 @@ class RaftLogTest : public ::testing::Test {
     return found ? leader : -1;
   }
 
+  // Starts the group sharing kSecret, its handshakes given `timeout`: the index of a
+  // follower for a raw client to reach, or -1 if no leader was elected.
+  int StartAuthenticated(absl::Duration timeout) {
+    options_.peer_secret = kSecret;
+    options_.peer_handshake_timeout = timeout;
+    StartAll();
+    const int leader = WaitForLeader();
+    return leader < 0 ? -1 : (leader + 1) % kMembers;
+  }
+
   std::uint64_t TermOf(int i) {
     absl::MutexLock lock(&mu_);
     return machines_[i]->status().term;
@@ -1009,12 +1019,8 @@ TEST_F(RaftLogTest, AMemberWithAnotherSecretIsNeverAdmittedWhileTheMajorityCommi
 }
 
 TEST_F(RaftLogTest, ARawClientThatSendsGarbageOrNothingIsDisconnectedAndTheGroupCommits) {
-  options_.peer_secret = kSecret;
-  options_.peer_handshake_timeout = absl::Seconds(1);
-  StartAll();
-  const int leader = WaitForLeader();
-  ASSERT_GE(leader, 0);
-  const int target = (leader + 1) % kMembers;
+  const int target = StartAuthenticated(absl::Seconds(1));
+  ASSERT_GE(target, 0);
 
   // Silent: the member sends its 32-byte nonce, then closes the stream at the deadline.
   RawClient silent(members_[target]);
@@ -1074,12 +1080,8 @@ void ProveTheSecret(RawClient& client) {
 // A peer holding the secret that goes away, or stalls, once the member has verified its
 // proof is not a refusal: only a proof judged wrong, or silence before any proof, is.
 TEST_F(RaftLogTest, AProvenPeerThatGoesAwayOrStallsMidHandshakeIsNotCountedAsARefusal) {
-  options_.peer_secret = kSecret;
-  options_.peer_handshake_timeout = absl::Seconds(1);
-  StartAll();
-  const int leader = WaitForLeader();
-  ASSERT_GE(leader, 0);
-  const int target = (leader + 1) % kMembers;
+  const int target = StartAuthenticated(absl::Seconds(1));
+  ASSERT_GE(target, 0);
 
   {
     RawClient gone(members_[target]);  // proves the secret, then closes the stream
@@ -1124,12 +1126,8 @@ std::string RaftPreamble(std::uint64_t id, const std::string& address) {
 // long before the handshake's deadline. A handshake stopped halfway by the member
 // stopping closes cleanly.
 TEST_F(RaftLogTest, AfterTheHandshakeLibraftReadsTheBytesRightBehindThePreamble) {
-  options_.peer_secret = kSecret;
-  options_.peer_handshake_timeout = absl::Minutes(1);
-  StartAll();
-  const int leader = WaitForLeader();
-  ASSERT_GE(leader, 0);
-  const int target = (leader + 1) % kMembers;
+  const int target = StartAuthenticated(absl::Minutes(1));
+  ASSERT_GE(target, 0);
   const std::string preamble = RaftPreamble(99, "127.0.0.1:9");
   ASSERT_EQ(preamble.size(), 40u);
 

@@ -7,18 +7,28 @@
 namespace cohort::broker {
 namespace {
 
-prometheus::Counter& Total(prometheus::Registry& registry, const char* name, const char* help) {
-  return prometheus::BuildCounter().Name(name).Help(help).Register(registry).Add({});
-}
-
 // Adds to `counter` what a cumulative count grew by since `seen` (a count that went
 // down, as a restarted log's, adds nothing: a counter never goes down).
 void AddGrowth(prometheus::Counter& counter, double now, double seen) {
   if (now > seen) counter.Increment(now - seen);
 }
 
+// The same, then remembers `now` as `seen`.
+void AddGrowthSince(prometheus::Counter& counter, std::uint64_t now, std::uint64_t& seen) {
+  AddGrowth(counter, static_cast<double>(now), static_cast<double>(seen));
+  seen = now;
+}
+
 prometheus::Gauge& Single(prometheus::Registry& registry, const char* name, const char* help) {
   return prometheus::BuildGauge().Name(name).Help(help).Register(registry).Add({});
+}
+
+prometheus::Family<prometheus::Counter>& Counters(prometheus::Registry& registry, const char* name, const char* help) {
+  return prometheus::BuildCounter().Name(name).Help(help).Register(registry);
+}
+
+prometheus::Counter& Total(prometheus::Registry& registry, const char* name, const char* help) {
+  return Counters(registry, name, help).Add({});
 }
 
 }  // namespace
@@ -49,12 +59,10 @@ ReplicaMetrics::ReplicaMetrics(prometheus::Registry& registry)
       members_(Single(registry, "cohort_broker_replica_members", "voters in the group's current configuration")),
       snapshots_sent_(Total(registry, "cohort_broker_replica_snapshots_sent_total",
                             "snapshots this replica sent to followers behind its log (as leader)")),
-      peer_auth_failures_(prometheus::BuildCounter()
-                              .Name("cohort_broker_replica_peer_auth_failures_total")
-                              .Help("raft streams refused because the peer did not prove the group's secret "
-                                    "(--replica-secret-file), by direction: accept (this replica accepted it) or "
-                                    "connect (this replica opened it)")
-                              .Register(registry)),
+      peer_auth_failures_(Counters(registry, "cohort_broker_replica_peer_auth_failures_total",
+                                   "raft streams refused because the peer did not prove the group's secret "
+                                   "(--replica-secret-file), by direction: accept (this replica accepted it) or "
+                                   "connect (this replica opened it)")),
       peer_auth_accept_(peer_auth_failures_.Add({{"direction", "accept"}})),
       peer_auth_connect_(peer_auth_failures_.Add({{"direction", "connect"}})),
       snapshots_taken_(Total(registry, "cohort_broker_replica_snapshots_taken_total",
@@ -71,17 +79,13 @@ ReplicaMetrics::ReplicaMetrics(prometheus::Registry& registry)
                       .Register(registry)),
       joining_(Single(registry, "cohort_broker_replica_joining",
                       "1 while this replica asks its group's leader to add it (--join-through), else 0")),
-      join_requests_(prometheus::BuildCounter()
-                         .Name("cohort_broker_replica_join_requests_total")
-                         .Help("requests of other replicas to join the group that this replica answered, by gRPC code "
-                               "(OK: as leader, it made the caller a voter; UNAUTHENTICATED: no valid proof of the "
-                               "group's secret)")
-                         .Register(registry)),
-      transfers_(prometheus::BuildCounter()
-                     .Name("cohort_broker_replica_transfers_total")
-                     .Help("leadership transfers this replica started as leader, by reason (command, stop) and "
-                           "result (ok: stepped down; failed: kept leading; skipped: no live up-to-date voter)")
-                     .Register(registry)) {
+      join_requests_(Counters(registry, "cohort_broker_replica_join_requests_total",
+                              "requests of other replicas to join the group that this replica answered, by gRPC code "
+                              "(OK: as leader, it made the caller a voter; UNAUTHENTICATED: no valid proof of the "
+                              "group's secret)")),
+      transfers_(Counters(registry, "cohort_broker_replica_transfers_total",
+                          "leadership transfers this replica started as leader, by reason (command, stop) and "
+                          "result (ok: stepped down; failed: kept leading; skipped: no live up-to-date voter)")) {
   stopped_.Set(1);
   // Present from the start at 0, so that increase() over it (CohortBrokerPeerAuthFailures)
   // sees the first refusal.
@@ -110,12 +114,9 @@ void ReplicaMetrics::ObserveProgress(const replication::ReplicationProgress& pro
   log_first_index_.Set(static_cast<double>(progress.first_index));
   members_.Set(static_cast<double>(progress.voters()));
   std::lock_guard lock(mu_);
-  AddGrowth(snapshots_sent_, progress.snapshots_sent, snapshots_seen_);
-  snapshots_seen_ = progress.snapshots_sent;
-  AddGrowth(peer_auth_accept_, progress.peer_auth_refused_accept, peer_auth_accept_seen_);
-  peer_auth_accept_seen_ = progress.peer_auth_refused_accept;
-  AddGrowth(peer_auth_connect_, progress.peer_auth_refused_connect, peer_auth_connect_seen_);
-  peer_auth_connect_seen_ = progress.peer_auth_refused_connect;
+  AddGrowthSince(snapshots_sent_, progress.snapshots_sent, snapshots_seen_);
+  AddGrowthSince(peer_auth_accept_, progress.peer_auth_refused_accept, peer_auth_accept_seen_);
+  AddGrowthSince(peer_auth_connect_, progress.peer_auth_refused_connect, peer_auth_connect_seen_);
   std::map<std::uint64_t, prometheus::Gauge*> lags;
   if (progress.role == replication::Role::kLeader) {
     for (const replication::MemberProgress& m : progress.members) {
