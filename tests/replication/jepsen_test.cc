@@ -325,6 +325,13 @@ class JepsenTest : public ::testing::Test {
   // it must catch up from a snapshot (the entries it lacks are out of the leader's log).
   void FollowerCatchesUpBySnapshot(int round) {
     const int follower = (leader_ + 1) % cluster_->size();
+    // A follower in step first: the one the last round restarted may still be catching up
+    // (a replica killed again right after a restart is another scenario; see
+    // docs/replication.md).
+    const std::optional<double> now = cluster_->Metric(leader_, "cohort_broker_replica_applied_index");
+    ASSERT_TRUE(now.has_value());
+    ASSERT_TRUE(cluster_->AwaitCaughtUp(follower, *now, absl::Seconds(20)))
+        << "round " << round << ": replica " << follower + 1 << " did not catch up before the kill";
     const std::optional<double> start = cluster_->Metric(leader_, "cohort_broker_replica_applied_index");
     ASSERT_TRUE(start.has_value());
     const std::optional<double> sent_before = cluster_->Metric(leader_, "cohort_broker_replica_snapshots_sent_total");
