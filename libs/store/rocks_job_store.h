@@ -44,7 +44,7 @@ struct RocksJobStoreOptions {
   // The memtables of all column families together are flushed once they hold this
   // many bytes (RocksDB's db_write_buffer_size), so the store's write buffers stay
   // within it however many jobs pass through (RocksDB's default is 64 MiB per family).
-  std::size_t max_write_buffer_bytes = 32 << 20;
+  std::size_t max_write_buffer_bytes = 16 << 20;
   // Runs the reads (Recover, GetJob, ReadEvents); null means ThreadPool::Default().
   runtime::ThreadPool* read_pool = nullptr;
   // Inline commits: a Commit made while the store is idle (no synced write in flight,

@@ -1,6 +1,7 @@
 #include "services/broker/job_set_waiter.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
@@ -8,6 +9,18 @@
 #include "libs/common/quote.h"
 
 namespace cohort::broker {
+
+cohort::v1::JobOutcome OutcomeOf(const cohort::v1::Job& job) {
+  cohort::v1::JobOutcome outcome;
+  outcome.set_job_id(job.id());
+  outcome.set_state(job.state());
+  if (job.state() == cohort::v1::JOB_STATE_SUCCEEDED) {
+    outcome.set_result(job.result());
+  } else {
+    *outcome.mutable_error() = job.error();
+  }
+  return outcome;
+}
 
 runtime::Task<absl::Status> JobSetWaiter::Watch(std::vector<std::string> ids) {
   absl::flat_hash_set<std::string> seen;
@@ -23,7 +36,8 @@ runtime::Task<absl::Status> JobSetWaiter::Watch(std::vector<std::string> ids) {
   if (!missing.empty()) {
     co_return absl::NotFoundError(absl::StrCat("unknown job ids: ", common::QuoteListBounded(missing)));
   }
-  std::vector<cohort::v1::Job> already;
+  // (end time, outcome) of the jobs already ended.
+  std::vector<std::pair<std::pair<std::int64_t, std::int32_t>, cohort::v1::JobOutcome>> already;
   watching_ = true;
   for (const std::string& id : ids_) {
     Node& node = nodes_.emplace_back();
@@ -33,32 +47,32 @@ runtime::Task<absl::Status> JobSetWaiter::Watch(std::vector<std::string> ids) {
       watching_ = false;
       co_return ended.status();  // deleted meanwhile
     }
-    if (ended->has_value()) already.push_back(**std::move(ended));
+    if (const std::optional<cohort::v1::Job>& job = *ended; job.has_value()) {
+      already.emplace_back(std::pair(job->end_time().seconds(), job->end_time().nanos()), OutcomeOf(*job));
+    }
   }
   watching_ = false;
   // The order they ended in: by end time, ties in request order.
-  std::stable_sort(already.begin(), already.end(), [](const cohort::v1::Job& a, const cohort::v1::Job& b) {
-    return std::pair(a.end_time().seconds(), a.end_time().nanos()) <
-           std::pair(b.end_time().seconds(), b.end_time().nanos());
-  });
-  for (const cohort::v1::Job& job : already) Record(job);
-  for (const cohort::v1::Job& job : std::exchange(held_, {})) Record(job);
+  std::stable_sort(already.begin(), already.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (auto& [end, outcome] : already) Record(std::move(outcome));
+  for (cohort::v1::JobOutcome& outcome : std::exchange(held_, {})) Record(std::move(outcome));
   co_return absl::OkStatus();
 }
 
-void JobSetWaiter::Record(const cohort::v1::Job& job) {
+void JobSetWaiter::Record(cohort::v1::JobOutcome outcome) {
   if (watching_) {
-    held_.push_back(job);
+    held_.push_back(std::move(outcome));
     return;
   }
-  ended_index_[job.id()] = ended_.size();
-  ended_.push_back(job);
+  ended_index_[outcome.job_id()] = ended_.size();
+  ended_.push_back(std::move(outcome));
   changed_.Set();
 }
 
-bool JobSetWaiter::has_ended(const std::string& id) const { return job(id) != nullptr; }
+bool JobSetWaiter::has_ended(const std::string& id) const { return outcome(id) != nullptr; }
 
-const cohort::v1::Job* JobSetWaiter::job(const std::string& id) const {
+const cohort::v1::JobOutcome* JobSetWaiter::outcome(const std::string& id) const {
   auto it = ended_index_.find(id);
   return it == ended_index_.end() ? nullptr : &ended_[it->second];
 }

@@ -16,11 +16,11 @@ using cohort::v1::JobOutcome;
 
 // "job X FAILED: code: message", for a wait that ends with a job's failure. The code
 // and message come from a worker: only a bounded prefix of each is quoted.
-absl::Status JobFailure(const Job& job) {
+absl::Status JobFailure(const JobOutcome& job) {
   constexpr std::size_t kMaxErrorMessage = 512;
   absl::string_view message = job.error().message();
   return absl::AbortedError(absl::StrCat(
-      "job ", job.id(), " ", absl::StripPrefix(cohort::v1::JobState_Name(job.state()), "JOB_STATE_"), ": ",
+      "job ", job.job_id(), " ", absl::StripPrefix(cohort::v1::JobState_Name(job.state()), "JOB_STATE_"), ": ",
       absl::string_view(job.error().code()).substr(0, common::kQuotePrefixBytes), ": ",
       message.substr(0, kMaxErrorMessage), message.size() > kMaxErrorMessage ? "…" : ""));
 }
@@ -34,7 +34,7 @@ bool WaitSatisfied(const JobSetWaiter& waiter, runtime::ReturnWhen when) {
       return !waiter.ended().empty();
     case runtime::ReturnWhen::kFirstException:
       return std::any_of(waiter.ended().begin(), waiter.ended().end(),
-                         [](const Job& j) { return j.state() == cohort::v1::JOB_STATE_FAILED; });
+                         [](const JobOutcome& j) { return j.state() == cohort::v1::JOB_STATE_FAILED; });
     case runtime::ReturnWhen::kAllCompleted:
       return false;
   }
@@ -48,18 +48,6 @@ std::optional<runtime::TimePoint> Earlier(std::optional<runtime::TimePoint> a, s
 }
 
 }  // namespace
-
-JobOutcome OutcomeOf(const Job& job) {
-  JobOutcome outcome;
-  outcome.set_job_id(job.id());
-  outcome.set_state(job.state());
-  if (job.state() == cohort::v1::JOB_STATE_SUCCEEDED) {
-    outcome.set_result(job.result());
-  } else {
-    *outcome.mutable_error() = job.error();
-  }
-  return outcome;
-}
 
 runtime::Task<absl::StatusOr<std::vector<JobOutcome>>> JobWaits::Gather(std::vector<std::string> ids,
                                                                         bool return_exceptions,
@@ -82,7 +70,7 @@ runtime::Task<absl::StatusOr<std::vector<JobOutcome>>> JobWaits::Gather(std::vec
   }
   std::vector<JobOutcome> outcomes;
   outcomes.reserve(ids.size());
-  for (const std::string& id : ids) outcomes.push_back(OutcomeOf(*waiter.job(id)));
+  for (const std::string& id : ids) outcomes.push_back(*waiter.outcome(id));
   co_return outcomes;
 }
 
@@ -96,7 +84,7 @@ runtime::Task<absl::StatusOr<JobWaits::WaitResult>> JobWaits::Wait(std::vector<s
     if (!more) break;  // a timeout is not an error: report what is done
   }
   WaitResult result;
-  for (const Job& j : waiter.ended()) result.done.push_back(OutcomeOf(j));
+  result.done = waiter.ended();
   for (const std::string& id : waiter.ids()) {
     if (!waiter.has_ended(id)) result.pending.push_back(id);
   }
@@ -133,7 +121,7 @@ runtime::Task<absl::StatusOr<std::string>> JobWaits::WaitFor(WaitForRequest requ
                                                        shielded ? "it is shielded and keeps running"
                                                                 : "it was cancelled"));
   }
-  const Job& job = waiter.ended().front();
+  const JobOutcome& job = waiter.ended().front();
   if (common::EndedWithError(job.state())) co_return JobFailure(job);
   co_return job.result();
 }
@@ -153,7 +141,7 @@ runtime::Task<absl::StatusOr<std::optional<JobOutcome>>> AsCompletedJobs::Next()
           absl::StrCat("timeout: ", returned_, " of ", waiter_.size(), " jobs ended"));
     }
   }
-  co_return std::optional<JobOutcome>(OutcomeOf(waiter_.ended()[returned_++]));
+  co_return std::optional<JobOutcome>(waiter_.ended()[returned_++]);
 }
 
 }  // namespace cohort::broker

@@ -115,7 +115,4 @@ class AsCompletedJobs {
   std::size_t returned_ = 0;
 };
 
-// The outcome of an ended job as the waits return it: its result or its error.
-cohort::v1::JobOutcome OutcomeOf(const cohort::v1::Job& job);
-
 }  // namespace cohort::broker
