@@ -26,6 +26,8 @@ extern "C" {
 #include "libs/common/address.h"
 #include "libs/common/log.h"
 #include "libs/replication/peer_secret.h"
+#include "libs/replication/secure_relay.h"
+#include "libs/replication/stream_cipher.h"
 
 namespace cohort::replication {
 namespace {
@@ -69,6 +71,7 @@ struct DnsTransport {
   bool listener_open = false;
   absl::flat_hash_set<Handshake*> handshakes;  // until their handles are closed
   std::uint64_t handshakes_started = 0;
+  SecureRelays relays;  // the authenticated streams libraft holds, encrypted
 
   bool Authenticating() const { return !auth.secret.empty(); }
 
@@ -79,8 +82,8 @@ struct DnsTransport {
   void CopyInnerError() { std::memcpy(outer->errmsg, inner.errmsg, sizeof outer->errmsg); }
 
   void MaybeFinishClose() {
-    if (!closing || !inner_closed || !resolving.empty() || !handshakes.empty() || listener_open ||
-        close_cb == nullptr) {
+    if (!closing || !inner_closed || !resolving.empty() || !handshakes.empty() || !relays.open.empty() ||
+        listener_open || close_cb == nullptr) {
       return;
     }
     raft_uv_transport_close_cb cb = close_cb;
@@ -218,7 +221,7 @@ struct Handshake {
   std::array<std::uint8_t, kNonceBytes> peer_nonce{};
   std::array<std::uint8_t, kMacBytes + kNonceBytes> proof{};  // connector: MAC, nonceC
   Sha256Mac reply{};                                          // acceptor's MAC
-  std::string preamble;                                       // connector's, for libraft
+  std::string preamble;  // libraft's, as the connector sent it (the acceptor's copy once read)
   std::array<std::uint8_t, kMaxAddressBytes> in{};
   std::size_t want = 0;  // bytes of the current step
   std::size_t got = 0;
@@ -266,23 +269,36 @@ void Fail(Handshake* h, absl::string_view reason) {
   uv_close(reinterpret_cast<uv_handle_t*>(h->tcp), &OnTcpClosed);
 }
 
-// The stream is authenticated and every write of ours is done: libraft takes it.
+absl::string_view Bytes(const std::array<std::uint8_t, kNonceBytes>& nonce) { return Bytes(nonce.data(), nonce.size()); }
+
+// The stream is authenticated and every write of ours is done: libraft takes it,
+// through a SecureRelay that encrypts it. A connector whose relay cannot start completes
+// its connect with RAFT_NOCONNECTION (libraft retries).
 void HandOver(Handshake* h) {
   DnsTransport* d = h->owner;
   h->finished = true;
   h->handed_over = true;
   uv_read_stop(reinterpret_cast<uv_stream_t*>(h->tcp));
   uv_timer_stop(&h->timer);
-  uv_stream_t* stream = reinterpret_cast<uv_stream_t*>(h->tcp);
+  uv_tcp_t* tcp = h->tcp;
   h->tcp = nullptr;
-  h->handles_open = 1;  // the timer; the stream is libraft's now
-  uv_close(reinterpret_cast<uv_handle_t*>(&h->timer), &OnTimerClosed);
-  NoDelay(stream);
-  if (h->connector) {
+  h->handles_open = 1;  // the timer; the connection is the relay's now
+  NoDelay(reinterpret_cast<uv_stream_t*>(tcp));
+  const absl::string_view acceptor_nonce = Bytes(h->connector ? h->peer_nonce : h->own_nonce);
+  const absl::string_view connector_nonce = Bytes(h->connector ? h->own_nonce : h->peer_nonce);
+  const StreamKeys keys = DeriveStreamKeys(d->auth.secret, acceptor_nonce, connector_nonce, h->preamble);
+  uv_stream_t* stream = h->connector ? StartSecureRelay(d->loop, tcp, keys.connector_to_acceptor,
+                                                         keys.acceptor_to_connector, h->peer, &d->relays)
+                                     : StartSecureRelay(d->loop, tcp, keys.acceptor_to_connector,
+                                                        keys.connector_to_acceptor, h->peer, &d->relays);
+  if (stream == nullptr) {
+    h->handed_over = false;  // Release completes a connect with RAFT_NOCONNECTION
+  } else if (h->connector) {
     h->cb(h->req, stream, 0);
   } else {
-    d->accept_cb(d->outer, h->peer_id, reinterpret_cast<const char*>(h->in.data()), stream);
+    d->accept_cb(d->outer, h->peer_id, h->preamble.c_str() + kPreambleBytes, stream);
   }
+  uv_close(reinterpret_cast<uv_handle_t*>(&h->timer), &OnTimerClosed);
 }
 
 // Whether this side has verified the peer's proof: the peer holds the group's secret,
@@ -437,6 +453,7 @@ void Received(Handshake* h) {
         return;
       }
       h->peer_id = id;
+      h->preamble.assign(reinterpret_cast<const char*>(h->in.data()), kPreambleBytes);
       Expect(h, Handshake::Step::kAwaitAddress, static_cast<std::size_t>(length));
       return;
     }
@@ -446,6 +463,7 @@ void Received(Handshake* h) {
         return;
       }
       uv_read_stop(reinterpret_cast<uv_stream_t*>(h->tcp));
+      h->preamble.append(reinterpret_cast<const char*>(h->in.data()), h->want);
       h->step = Handshake::Step::kDone;
       if (h->writes_pending == 0) HandOver(h);
       return;
@@ -693,6 +711,7 @@ void Close(raft_uv_transport* t, raft_uv_transport_close_cb cb) {
   // Each handshake completes once its handles are closed (a connect with RAFT_CANCELED).
   const std::vector<Handshake*> handshakes(d->handshakes.begin(), d->handshakes.end());
   for (Handshake* h : handshakes) Fail(h, "");
+  CloseSecureRelays(&d->relays);
   if (d->listener_open) {
     uv_close(reinterpret_cast<uv_handle_t*>(&d->listener), [](uv_handle_t* handle) {
       DnsTransport* d = static_cast<DnsTransport*>(handle->data);
@@ -726,6 +745,10 @@ int RaftDnsTransportInit(raft_uv_transport* t, uv_loop_s* loop, RaftPeerAuth aut
   d->loop = loop;
   d->auth = std::move(auth);
   d->counters = counters;
+  d->relays.on_record_rejected = [d] {
+    if (d->counters != nullptr) ++d->counters->records_rejected;
+  };
+  d->relays.on_all_closed = [d] { d->MaybeFinishClose(); };
   if (int rv = raft_uv_tcp_init(&d->inner, loop); rv != 0) {
     std::memcpy(t->errmsg, d->inner.errmsg, sizeof t->errmsg);
     delete d;

@@ -38,9 +38,13 @@ struct RaftPeerAuth {
 // A peer that cannot be reached, goes away before it has judged a proof (killed, its
 // connection cut), or goes away or stalls once this side verified its proof, is not
 // counted. Written on the transport's loop only; cumulative from RaftDnsTransportInit.
+//
+// Also the streams closed, once authenticated, on a record that did not verify (the
+// bytes were altered on the way, or injected).
 struct RaftPeerAuthCounters {
-  std::uint64_t accept_refused = 0;   // streams this member accepted
-  std::uint64_t connect_refused = 0;  // streams this member opened
+  std::uint64_t accept_refused = 0;    // streams this member accepted
+  std::uint64_t connect_refused = 0;   // streams this member opened
+  std::uint64_t records_rejected = 0;  // either way, after the handshake
 };
 
 // Initialises `t` as a raft_uv_transport for libraft that also takes host names and sets
@@ -67,7 +71,11 @@ struct RaftPeerAuthCounters {
 // a failed connect completes with RAFT_NOCONNECTION (libraft retries). At most 64
 // handshakes run at a time: a new stream beyond takes the slot of the oldest accepted one
 // still waiting for its proof (closed, counted), or is closed at once when there is none.
-// The stream is authenticated, not encrypted nor integrity-protected after the handshake.
+// After the handshake the stream is encrypted and integrity-protected (stream_cipher.h:
+// AES-256-GCM records under keys derived from the secret, both nonces and the preamble):
+// libraft reads and writes one end of a socketpair and a SecureRelay (secure_relay.h)
+// carries its bytes sealed over the connection. A record that does not verify closes the
+// stream (counted in records_rejected); libraft reconnects.
 //
 // Closing the transport cancels pending resolutions and handshakes (their connects
 // fail with RAFT_CANCELED) and waits for those already running. Like raft_uv_tcp_init:

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/synchronization/mutex.h"
@@ -28,7 +29,9 @@
 #include "libs/replication/peer_secret.h"
 #include "libs/replication/raft_dns_transport.h"
 #include "libs/replication/replicated_log.h"
+#include "libs/replication/stream_cipher.h"
 #include "libs/runtime/runtime.h"
+#include "tests/testing/fault_proxy.h"
 #include "tests/testing/free_port.h"
 
 namespace cohort::replication {
@@ -186,6 +189,9 @@ class RaftLogTest : public ::testing::Test {
     RaftLogOptions options = options_;
     options.self = members_[i];
     options.members = members_;
+    for (auto& [j, address] : reached_at_) {
+      if (j != i) options.members[j].address = address;
+    }
     options.dir = dirs_[i];
     return options;
   }
@@ -313,7 +319,11 @@ class RaftLogTest : public ::testing::Test {
     }
   }
 
+  std::unique_ptr<cohort::testing::FaultProxy> StartWithTheThirdMemberBehindARecorder(std::vector<Applied>& acked);
+
   RaftLogOptions options_;
+  // Member j as the others reach it, when not at its own address (a proxy in between).
+  absl::flat_hash_map<int, std::string> reached_at_;
   // Whether members start with concurrent machines, whose snapshots wait for
   // ReleaseSnapshots.
   bool concurrent_snapshots_ = false;
@@ -539,7 +549,11 @@ TEST_F(RaftLogTest, AFollowerBehindTheLeadersLogCatchesUpFromASnapshot) {
   StartMember(follower);
   ExpectIdenticalReplicas(41);
   ExpectAcknowledged(follower, acked);
-  EXPECT_GE(logs_[leader]->progress().snapshots_sent, 1u);
+  const ReplicationProgress at_leader = logs_[leader]->progress();
+  EXPECT_GE(at_leader.snapshots_sent, 1u);
+  // The leader's log keeps the 2 entries behind its last snapshot and no earlier one.
+  EXPECT_GE(at_leader.snapshot_index, 8u);
+  EXPECT_EQ(at_leader.first_index, at_leader.snapshot_index - 1);
   absl::MutexLock lock(&mu_);
   EXPECT_GE(machines_[follower]->restores(), 1) << "the follower was expected to install the leader's snapshot";
 }
@@ -1065,9 +1079,10 @@ std::string MacBytes(const Sha256Mac& mac) { return std::string(reinterpret_cast
 // The connector's side of the handshake (raft_dns_transport.h) with the group's secret,
 // its proof split over three writes (the member must assemble it from partial reads);
 // fails the test unless the member answers with its own proof.
-void ProveTheSecret(RawClient& client) {
+// Returns nonceA (the member's), for the stream's keys.
+std::string ProveTheSecret(RawClient& client) {
   const std::string nonce_a = client.ReadExactly(32);
-  ASSERT_EQ(nonce_a.size(), 32u) << "the member closed the stream before its nonce";
+  EXPECT_EQ(nonce_a.size(), 32u) << "the member closed the stream before its nonce";
   const std::string nonce_c(32, 'c');
   const std::string proof = MacBytes(HmacSha256(kSecret, {"cohort-raft-v1 connector", nonce_a, nonce_c})) + nonce_c;
   client.Send(proof.substr(0, 1));
@@ -1075,6 +1090,7 @@ void ProveTheSecret(RawClient& client) {
   client.Send(proof.substr(41));
   EXPECT_EQ(client.ReadExactly(32), MacBytes(HmacSha256(kSecret, {"cohort-raft-v1 acceptor", nonce_c, nonce_a})))
       << "the member's proof";
+  return nonce_a;
 }
 
 // A peer holding the secret that goes away, or stalls, once the member has verified its
@@ -1086,11 +1102,11 @@ TEST_F(RaftLogTest, AProvenPeerThatGoesAwayOrStallsMidHandshakeIsNotCountedAsARe
   {
     RawClient gone(members_[target]);  // proves the secret, then closes the stream
     ASSERT_TRUE(gone.connected());
-    ASSERT_NO_FATAL_FAILURE(ProveTheSecret(gone));
+    ProveTheSecret(gone);
   }
   RawClient stalled(members_[target]);  // proves the secret, then sends no preamble
   ASSERT_TRUE(stalled.connected());
-  ASSERT_NO_FATAL_FAILURE(ProveTheSecret(stalled));
+  ProveTheSecret(stalled);
   std::optional<std::string> sent = stalled.ReadUntilClosed();
   ASSERT_TRUE(sent.has_value()) << "the stalled stream was still open after 30 s";
   EXPECT_EQ(*sent, "");
@@ -1120,11 +1136,12 @@ std::string RaftPreamble(std::uint64_t id, const std::string& address) {
   return out;
 }
 
-// Once the handshake is through, the stream is libraft's, with every byte the connector
-// sent after the preamble still unread, however TCP split it: here libraft itself closes
-// the stream on the raft message right behind the preamble (its header length is 0),
-// long before the handshake's deadline. A handshake stopped halfway by the member
-// stopping closes cleanly.
+// Once the handshake is through, the stream is libraft's, through its encryption, with
+// every byte the connector sealed after the preamble still unread, however TCP split it:
+// here libraft itself closes the stream on the raft message right behind the preamble
+// (its header length is 0), long before the handshake's deadline. The same message in
+// plaintext is a record that does not verify: the stream is closed too, and counted. A
+// handshake stopped halfway by the member stopping closes cleanly.
 TEST_F(RaftLogTest, AfterTheHandshakeLibraftReadsTheBytesRightBehindThePreamble) {
   const int target = StartAuthenticated(absl::Minutes(1));
   ASSERT_GE(target, 0);
@@ -1133,23 +1150,90 @@ TEST_F(RaftLogTest, AfterTheHandshakeLibraftReadsTheBytesRightBehindThePreamble)
 
   RawClient client(members_[target]);
   ASSERT_TRUE(client.connected());
-  ASSERT_NO_FATAL_FAILURE(ProveTheSecret(client));
+  const std::string nonce_a = ProveTheSecret(client);
+  ASSERT_FALSE(::testing::Test::HasFailure());
   client.Send(preamble.substr(0, 10));
   client.Send(preamble.substr(10, 20));
-  client.Send(preamble.substr(30) + std::string(16, '\0'));  // the address's end, then a message preamble
+  std::string sealed;
+  RecordSealer(DeriveStreamKeys(kSecret, nonce_a, std::string(32, 'c'), preamble).connector_to_acceptor)
+      .Seal(std::string(16, '\0'), sealed);  // a message preamble
+  client.Send(preamble.substr(30) + sealed.substr(0, 7));  // the address's end, then part of the record
+  client.Send(sealed.substr(7));
   const absl::Time start = absl::Now();
-  const std::optional<std::string> sent = client.ReadUntilClosed();
+  std::optional<std::string> sent = client.ReadUntilClosed();
   ASSERT_TRUE(sent.has_value()) << "libraft never read the message behind the preamble";
   EXPECT_EQ(*sent, "");
   EXPECT_LT(absl::Now() - start, absl::Seconds(20)) << "closed by the deadline, not by libraft";
   EXPECT_EQ(logs_[target]->progress().peer_auth_refused_accept, 0u);
 
+  RawClient plaintext(members_[target]);
+  ASSERT_TRUE(plaintext.connected());
+  ProveTheSecret(plaintext);
+  plaintext.Send(preamble + std::string(32, '\0'));
+  sent = plaintext.ReadUntilClosed();
+  ASSERT_TRUE(sent.has_value()) << "a stream sending plaintext after the handshake stayed open";
+  EXPECT_EQ(*sent, "");
+  const ReplicationProgress p =
+      PollProgress(*logs_[target], [](const ReplicationProgress& p) { return p.peer_records_rejected >= 1; });
+  EXPECT_EQ(p.peer_records_rejected, 1u);
+  EXPECT_EQ(p.peer_auth_refused_accept, 0u);
+
   RawClient halfway(members_[target]);
   ASSERT_TRUE(halfway.connected());
-  ASSERT_NO_FATAL_FAILURE(ProveTheSecret(halfway));
+  ProveTheSecret(halfway);
   halfway.Send(preamble.substr(0, 28));  // the acceptor waits for the rest of the address
   StopMember(target);
   ASSERT_TRUE(halfway.ReadUntilClosed().has_value());
+}
+
+// Starts the group with members 1 and 2 reaching member 3 through a proxy that records
+// what they send it, and commits `acked` ("confidential-entry-N") on every member. Member
+// 3 starts once one of the others leads, so that the leader sends it the log through the
+// proxy (libraft answers a message at the address its sender announced, not through it).
+std::unique_ptr<cohort::testing::FaultProxy> RaftLogTest::StartWithTheThirdMemberBehindARecorder(
+    std::vector<Applied>& acked) {
+  absl::StatusOr<std::unique_ptr<cohort::testing::FaultProxy>> proxy =
+      cohort::testing::FaultProxy::Start(members_[2].address);
+  EXPECT_TRUE(proxy.ok()) << proxy.status();
+  if (!proxy.ok()) return nullptr;
+  (*proxy)->Record();
+  reached_at_[2] = (*proxy)->address();
+  StartMember(0);
+  StartMember(1);
+  EXPECT_GE(WaitForLeader(), 0);
+  StartMember(2);
+  ProposeMany("confidential-entry-", 5, acked);
+  ExpectIdenticalReplicas(acked.size());
+  EXPECT_GT((*proxy)->Recorded().size(), 0u) << "nothing went through the proxy";
+  return *std::move(proxy);
+}
+
+// What members send each other travels encrypted: no entry shows on the wire. Bytes
+// lost on the way (the proxy drops them for a while) make the next record fail: the
+// stream is closed and counted, libraft reconnects, and the member catches up.
+TEST_F(RaftLogTest, TheLogTravelsBetweenMembersEncrypted) {
+  options_.peer_secret = kSecret;
+  std::vector<Applied> acked;
+  std::unique_ptr<cohort::testing::FaultProxy> proxy = StartWithTheThirdMemberBehindARecorder(acked);
+  ASSERT_NE(proxy, nullptr);
+  EXPECT_EQ(proxy->Recorded().find("confidential-entry-"), std::string::npos) << "an entry travelled in plaintext";
+
+  proxy->Drop();
+  ProposeMany("while-dropped-", 3, acked);  // committed by members 1 and 2
+  proxy->Heal();
+  ProposeMany("after-heal-", 3, acked);
+  const ReplicationProgress p =
+      PollProgress(*logs_[2], [](const ReplicationProgress& p) { return p.peer_records_rejected >= 1; });
+  EXPECT_GE(p.peer_records_rejected, 1u) << "a stream with records missing went on";
+  ExpectIdenticalReplicas(acked.size());
+}
+
+// ... where, without a secret, the same recording shows the entries.
+TEST_F(RaftLogTest, WithoutASecretTheLogTravelsInPlaintext) {
+  std::vector<Applied> acked;
+  std::unique_ptr<cohort::testing::FaultProxy> proxy = StartWithTheThirdMemberBehindARecorder(acked);
+  ASSERT_NE(proxy, nullptr);
+  EXPECT_NE(proxy->Recorded().find("confidential-entry-"), std::string::npos);
 }
 
 // Silent connections holding every handshake slot do not keep a peer out: the oldest

@@ -28,6 +28,7 @@ using Clock = std::chrono::steady_clock;
 // Per direction, the most bytes read but not yet written: beyond it the proxy stops
 // reading from the sender, so a slow or stalled side pushes back like a real link.
 constexpr size_t kMaxBuffered = 1 << 20;
+constexpr size_t kMaxRecorded = 16 << 20;  // Record()
 
 // Closes `fd` with a reset instead of an orderly FIN: the peer sees ECONNRESET.
 void ResetAndClose(int fd) {
@@ -148,6 +149,16 @@ void FaultProxy::Heal() {
 }
 void FaultProxy::SetDelay(absl::Duration delay) {
   Apply([delay](Command& c) { c.delay = std::max(delay, absl::ZeroDuration()); });
+}
+
+void FaultProxy::Record() {
+  absl::MutexLock lock(&mu_);
+  recording_ = true;
+}
+
+std::string FaultProxy::Recorded() const {
+  absl::MutexLock lock(&mu_);
+  return recorded_;
 }
 
 int FaultProxy::open_connections() const {
@@ -289,6 +300,10 @@ void FaultProxy::Run() {
       if (revents & (POLLIN | POLLHUP | POLLERR)) {
         char buf[65536];
         const ssize_t n = read(s.fd, buf, sizeof buf);
+        if (n > 0 && i == 0) {
+          absl::MutexLock lock(&mu_);
+          if (recording_) recorded_.append(buf, std::min(static_cast<size_t>(n), kMaxRecorded - recorded_.size()));
+        }
         if (n > 0 && command.mode != Mode::kDrop) {
           other.out.push_back({std::string(buf, static_cast<size_t>(n)), 0,
                                after_poll + absl::ToChronoNanoseconds(command.delay)});

@@ -35,6 +35,9 @@ namespace cohort::testing {
 //                usual; Heal() does not revive them.
 // Heal() returns to forwarding (a stalled connection then delivers what waited).
 //
+// Record() keeps, from then on, the bytes clients send (every connection, in the order
+// read; the first 16 MiB), for a test to check what travels on the wire: Recorded().
+//
 // Thread-safe. The destructor stops the I/O thread and closes every socket.
 class FaultProxy {
  public:
@@ -55,6 +58,8 @@ class FaultProxy {
   void Blackhole();
   void Heal();
   void SetDelay(absl::Duration delay);
+  void Record();
+  std::string Recorded() const;
 
   // Connections open now (accepted from a client and connected to the target).
   int open_connections() const;
@@ -94,6 +99,8 @@ class FaultProxy {
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   int open_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t accepted_ ABSL_GUARDED_BY(mu_) = 0;
+  bool recording_ ABSL_GUARDED_BY(mu_) = false;
+  std::string recorded_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace cohort::testing
