@@ -65,6 +65,9 @@ ReplicaMetrics::ReplicaMetrics(prometheus::Registry& registry)
                                    "connect (this replica opened it)")),
       peer_auth_accept_(peer_auth_failures_.Add({{"direction", "accept"}})),
       peer_auth_connect_(peer_auth_failures_.Add({{"direction", "connect"}})),
+      peer_records_rejected_(Total(registry, "cohort_broker_replica_peer_records_rejected_total",
+                                   "authenticated raft streams closed on a record that did not verify: bytes "
+                                   "altered, dropped or injected between the replicas")),
       snapshots_taken_(Total(registry, "cohort_broker_replica_snapshots_taken_total",
                              "snapshots of this replica's store exported for its raft log")),
       snapshot_seconds_(Total(registry, "cohort_broker_replica_snapshot_seconds_total",
@@ -117,6 +120,7 @@ void ReplicaMetrics::ObserveProgress(const replication::ReplicationProgress& pro
   AddGrowthSince(snapshots_sent_, progress.snapshots_sent, snapshots_seen_);
   AddGrowthSince(peer_auth_accept_, progress.peer_auth_refused_accept, peer_auth_accept_seen_);
   AddGrowthSince(peer_auth_connect_, progress.peer_auth_refused_connect, peer_auth_connect_seen_);
+  AddGrowthSince(peer_records_rejected_, progress.peer_records_rejected, peer_records_rejected_seen_);
   std::map<std::uint64_t, prometheus::Gauge*> lags;
   if (progress.role == replication::Role::kLeader) {
     for (const replication::MemberProgress& m : progress.members) {

@@ -43,6 +43,10 @@ namespace cohort::broker {
 //                                               not prove the group's secret (a wrong proof,
 //                                               the deadline, EOF mid-handshake): ones this
 //                                               replica accepted, ones it opened
+//   cohort_broker_replica_peer_records_rejected_total
+//                                               authenticated raft streams closed on a record
+//                                               that did not verify (bytes altered, dropped
+//                                               or injected on the way)
 // and, from the replica's state machine (ObserveCounters):
 //   cohort_broker_replica_snapshots_taken_total     snapshots of the local store exported
 //   cohort_broker_replica_snapshot_seconds_total    time spent exporting them (off the
@@ -101,6 +105,7 @@ class ReplicaMetrics {
   prometheus::Family<prometheus::Counter>& peer_auth_failures_;
   prometheus::Counter& peer_auth_accept_;
   prometheus::Counter& peer_auth_connect_;
+  prometheus::Counter& peer_records_rejected_;
   prometheus::Counter& snapshots_taken_;
   prometheus::Counter& snapshot_seconds_;
   prometheus::Gauge& snapshot_bytes_;
@@ -118,6 +123,7 @@ class ReplicaMetrics {
   // The log's refused-stream counts when last observed.
   std::uint64_t peer_auth_accept_seen_ = 0;
   std::uint64_t peer_auth_connect_seen_ = 0;
+  std::uint64_t peer_records_rejected_seen_ = 0;
   // The counters when last observed (ObserveCounters adds what grew since).
   replication::ReplicaCounters counters_seen_;
   // The lag gauges present now, by follower id.

@@ -82,6 +82,17 @@ TEST(ReplicaMetrics, PeerAuthFailuresCountWhatTheLogRefusedByDirectionBothAlways
             (std::map<std::string, double>{{"accept", 7}, {"connect", 1}}));
 }
 
+TEST(ReplicaMetrics, RejectedRecordsArePresentAtZeroAndCountWhatTheLogRejected) {
+  prometheus::Registry registry;
+  ReplicaMetrics metrics(registry);
+  EXPECT_EQ(Samples(registry, "cohort_broker_replica_peer_records_rejected_total")[""], 0);
+  ReplicationProgress p = Leading(10, 10, 10);
+  p.peer_records_rejected = 2;
+  metrics.ObserveProgress(p, 1);
+  metrics.ObserveProgress(p, 1);
+  EXPECT_EQ(Samples(registry, "cohort_broker_replica_peer_records_rejected_total")[""], 2);
+}
+
 TEST(ReplicaMetrics, RefusedJoinsArePresentAtZeroBeforeTheFirstAndCountedByCode) {
   prometheus::Registry registry;
   ReplicaMetrics metrics(registry);

@@ -92,6 +92,11 @@ class ReplicaGroup:
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             return None
 
+    def secret(self):
+        """The group's secret as the replicas read it (one trailing newline stripped)."""
+        with open(self._secret, "rb") as f:
+            return f.read().rstrip(b"\n")
+
     def metric(self, i, name, labels=""):
         body = self.scrape(i)
         return None if body is None else metric_value(body, name, labels)

@@ -8,22 +8,27 @@ scraping a real group of three cohort-broker replicas on 127.0.0.1.
   leader and a follower killed, a follower killed, a follower paused (SIGSTOP) under
   submits, the leader killed again and again; CohortBrokerDown fires when no replica
   serves, not for a member the group works without; CohortBrokerPeerAuthFailures for a
-  raft client without the group's secret (the replicas share one, as the chart's do).
+  raft client without the group's secret (the replicas share one, as the chart's do);
+  CohortBrokerPeerRecordsRejected for bytes that are not sealed records on a stream
+  that proved the secret.
 
 The rules are the shipped ones, loaded with their expressions unchanged but for the
 threshold at the end of the lagging and flapping rules and the 5-minute range of the
-peer auth rule (20 s), and with a `for` of a few seconds instead of minutes, so that each fires within seconds: the test proves the
+peer auth and records rules (20 s), and with a `for` of a few seconds instead of minutes, so that each fires within seconds: the test proves the
 expression follows the fault, not the choice of durations and thresholds (those are
 checked at their real values by promtool's unit tests, tests/chart/alerts_test.yaml).
 Each fault test first checks its alert is not firing while all is well, and ends with
 the group healthy again and the alert resolved.
 """
 
+import hashlib
+import hmac
 import json
 import os
 import shutil
 import signal
 import socket
+import struct
 import sys
 import tempfile
 import unittest
@@ -60,10 +65,11 @@ FAST_RULES = {
     # surviving replica; 2 keeps the test clear of increase()'s extrapolation.
     "CohortBrokerLeaderFlapping": (2, "0s"),
     "CohortBrokerPeerAuthFailures": (None, "0s"),
+    "CohortBrokerPeerRecordsRejected": (None, "0s"),
 }
 # alert: the range every `[5m]` of its expression becomes, so that it resolves within
 # the test's bound once refusals stop.
-FAST_RANGES = {"CohortBrokerPeerAuthFailures": "20s"}
+FAST_RANGES = {"CohortBrokerPeerAuthFailures": "20s", "CohortBrokerPeerRecordsRejected": "20s"}
 
 
 def fast_rules(path):
@@ -284,6 +290,48 @@ class ReplicationTest(unittest.TestCase):
         self.group.await_converged(TIMEOUT)
         self.await_resolved("CohortBrokerPeerAuthFailures")
         self.assertEqual(self.leader, self.group.serving())
+
+    def test_records_rejected_fire_for_bytes_injected_into_an_authenticated_stream(self):
+        self.assertEqual([], self.active("CohortBrokerPeerRecordsRejected"))
+        target = next(i for i in range(self.group.size) if i != self.leader)
+        # A peer that holds the secret (or a man in the middle of one) whose stream then
+        # carries bytes that are not sealed records: the replica closes it.
+        secret = self.group.secret()
+        with socket.create_connection(self.group.raft_addresses[target], timeout=10) as s:
+            nonce_a = recv_exactly(s, 32)
+            nonce_c = os.urandom(32)
+            s.sendall(hmac.new(secret, b"cohort-raft-v1 connector" + nonce_a + nonce_c, hashlib.sha256).digest()
+                      + nonce_c)
+            self.assertEqual(hmac.new(secret, b"cohort-raft-v1 acceptor" + nonce_c + nonce_a, hashlib.sha256).digest(),
+                             recv_exactly(s, 32), "the replica's proof")
+            address = b"127.0.0.1:9"
+            padded = (len(address) + 1 + 7) // 8 * 8
+            s.sendall(struct.pack("<QQQ", 1, 99, padded) + address.ljust(padded, b"\0") + bytes(64))
+            try:
+                answer = s.recv(1)
+            except ConnectionResetError:
+                answer = b""
+            self.assertEqual(b"", answer, "the replica kept a stream whose bytes are not records")
+        [alert] = self.await_firing("CohortBrokerPeerRecordsRejected")
+        self.assertEqual(self.group.metrics_addresses[target], alert["labels"]["instance"])
+        self.assertEqual("warning", alert["labels"]["severity"])
+        self.assertEqual(1.0, self.group.metric(target, "cohort_broker_replica_peer_records_rejected_total"))
+        self.assertEqual(0.0, self.group.metric(target, "cohort_broker_replica_peer_auth_failures_total",
+                                                'direction="accept"'), "a proven peer is not an auth failure")
+        self.submit(3, self.leader)
+        self.group.await_converged(TIMEOUT)
+        self.await_resolved("CohortBrokerPeerRecordsRejected")
+        self.assertEqual(self.leader, self.group.serving())
+
+
+def recv_exactly(s, n):
+    out = b""
+    while len(out) < n:
+        chunk = s.recv(n - len(out))
+        if not chunk:
+            raise AssertionError(f"the replica closed the stream after {len(out)} of {n} bytes")
+        out += chunk
+    return out
 
 
 if __name__ == "__main__":
