@@ -32,6 +32,7 @@ ABSL_FLAG(int, entries, 2000, "sequential proposals to time");
 ABSL_FLAG(int, size, 1024, "bytes per entry");
 ABSL_FLAG(int, kills, 5, "leader stops to time");
 ABSL_FLAG(std::string, dir, "/tmp", "where the members' temp dirs go");
+ABSL_FLAG(bool, secret, false, "members share a secret: streams authenticated and encrypted");
 
 namespace cohort::replication {
 namespace {
@@ -71,6 +72,7 @@ int Main() {
     options.self = members[i];
     options.members = members;
     options.dir = dirs[i];
+    if (absl::GetFlag(FLAGS_secret)) options.peer_secret = std::string(32, 'k');
     machines[i] = std::make_unique<CountingMachine>();
     absl::StatusOr<std::unique_ptr<RaftLog>> log = RaftLog::Start(options, machines[i].get());
     if (!log.ok()) {
