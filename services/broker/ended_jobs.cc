@@ -115,12 +115,12 @@ const cohort::v1::Job* EndedJobs::Cached(const std::string& id) {
   auto it = cached_.find(id);
   if (it == cached_.end()) return nullptr;
   const EndedJob* e = Find(id);
-  if (e == nullptr || it->second->sequence() != e->sequence) {
+  if (e == nullptr || it->second->job.sequence() != e->sequence) {
     Uncache(id);
     return nullptr;
   }
   lru_.splice(lru_.begin(), lru_, it->second);
-  return &*it->second;
+  return &it->second->job;
 }
 
 void EndedJobs::Cache(cohort::v1::Job job) {
@@ -129,16 +129,16 @@ void EndedJobs::Cache(cohort::v1::Job job) {
   const std::size_t bytes = job.ByteSizeLong();
   if (bytes > limits_.bytes) return;
   Uncache(job.id());
-  lru_.push_front(std::move(job));
-  cached_[lru_.front().id()] = lru_.begin();
+  lru_.push_front(CachedJob{std::move(job), bytes});
+  cached_[lru_.front().job.id()] = lru_.begin();
   cached_bytes_ += bytes;
-  while (lru_.size() > limits_.jobs || cached_bytes_ > limits_.bytes) Uncache(lru_.back().id());
+  while (lru_.size() > limits_.jobs || cached_bytes_ > limits_.bytes) Uncache(lru_.back().job.id());
 }
 
 void EndedJobs::Uncache(const std::string& id) {
   auto it = cached_.find(id);
   if (it == cached_.end()) return;
-  cached_bytes_ -= it->second->ByteSizeLong();
+  cached_bytes_ -= it->second->bytes;
   lru_.erase(it->second);
   cached_.erase(it);
 }

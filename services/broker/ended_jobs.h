@@ -122,9 +122,14 @@ class EndedJobs {
   ByEnd by_end_;  // kept with jobs_ by Insert and Erase
   absl::node_hash_map<std::string, std::size_t> names_;  // name -> uses; nodes are stable
   absl::node_hash_map<EndedJob::Label, std::size_t> labels_;  // label -> uses; stable too
-  // The cache: most recent first, and where each id sits in it.
-  std::list<cohort::v1::Job> lru_;
-  absl::flat_hash_map<std::string, std::list<cohort::v1::Job>::iterator> cached_;
+  // The cache: most recent first (each record with its serialized size, counted in
+  // cached_bytes_), and where each id sits in it.
+  struct CachedJob {
+    cohort::v1::Job job;
+    std::size_t bytes;
+  };
+  std::list<CachedJob> lru_;
+  absl::flat_hash_map<std::string, std::list<CachedJob>::iterator> cached_;
   std::size_t cached_bytes_ = 0;
 };
 
