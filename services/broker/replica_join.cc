@@ -1,17 +1,24 @@
 #include "services/broker/replica_join.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <map>
 #include <optional>
 #include <utility>
 #include <vector>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
-#include "grpcpp/support/channel_arguments.h"
+#include "libs/common/address.h"
 #include "libs/common/log.h"
 #include "libs/common/quote.h"
 #include "libs/rpc/status.h"
@@ -31,33 +38,36 @@ ReplicaPeersService::ReplicaPeersService(std::function<bool()> leading,
                                          std::function<absl::Status(const replication::Member&)> add,
                                          ReplicaMetrics& metrics, std::string secret, std::function<absl::Time()> now)
     : secret_(std::move(secret)),
-      now_(std::move(now)),
+      challenges_(std::move(now)),
       leading_(std::move(leading)),
       add_(std::move(add)),
       metrics_(metrics) {}
 
 grpc::Status ReplicaPeersService::Join(grpc::ServerContext* ctx, const cohort::v1::JoinRequest* req,
                                        cohort::v1::JoinResponse*) {
-  absl::Status status = Authenticate(*ctx, *req);
-  if (status.ok()) {
-    status = Answer(*req);
-  } else {
-    kLog.Warn("replica join refused: no valid proof of the group's secret",
-              {{"peer", ctx->peer().substr(0, 128)}, {"status", status.ToString()}});
+  absl::Status status;
+  if (!secret_.empty()) {
+    const auto value = [&](const char* key) -> std::optional<absl::string_view> {
+      const auto it = ctx->client_metadata().find(key);
+      if (it == ctx->client_metadata().end()) return std::nullopt;
+      return absl::string_view(it->second.data(), it->second.size());
+    };
+    if (!value(kJoinAuthKey).has_value() && !value(kJoinChallengeKey).has_value()) {
+      // The protocol's first step: not a refusal.
+      ctx->AddTrailingMetadata(kJoinChallengeKey, challenges_.Issue());
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                          absl::StrCat("Join needs a proof of the group's secret: answer the challenge in this "
+                                       "refusal's trailing metadata ", kJoinChallengeKey));
+    }
+    status = challenges_.Check(secret_, *req, value(kJoinChallengeKey), value(kJoinAuthKey));
+    if (!status.ok()) {
+      kLog.Warn("replica join refused: no valid proof of the group's secret",
+                {{"peer", ctx->peer().substr(0, 128)}, {"status", status.ToString()}});
+    }
   }
+  if (status.ok()) status = Answer(*req);
   metrics_.CountJoinRequest(std::string(rpc::CodeName(static_cast<int>(status.code()))));
   return rpc::ToGrpc(status);
-}
-
-absl::Status ReplicaPeersService::Authenticate(const grpc::ServerContext& ctx,
-                                               const cohort::v1::JoinRequest& req) const {
-  if (secret_.empty()) return absl::OkStatus();
-  const auto value = [&](const char* key) -> std::optional<absl::string_view> {
-    const auto it = ctx.client_metadata().find(key);
-    if (it == ctx.client_metadata().end()) return std::nullopt;
-    return absl::string_view(it->second.data(), it->second.size());
-  };
-  return CheckJoinProof(secret_, req, value(kJoinAuthKey), value(kJoinAuthTimeKey), now_());
 }
 
 absl::Status ReplicaPeersService::Answer(const cohort::v1::JoinRequest& req) {
@@ -113,17 +123,85 @@ bool ReplicaJoiner::Wait(std::chrono::milliseconds period) {
   return !wake_.wait_for(lock, period, [this] { return stop_; });
 }
 
-void ReplicaJoiner::Run() {
-  // One channel per address, each balancing its calls round-robin over what its name
-  // resolves to (a headless Service's name: every replica), so that successive calls
-  // reach successive replicas until one of them leads.
-  std::vector<std::unique_ptr<cohort::v1::ReplicaPeers::Stub>> stubs;
-  for (absl::string_view address : absl::StrSplit(join_through_, ',')) {
-    grpc::ChannelArguments args;
-    args.SetLoadBalancingPolicyName("round_robin");
-    stubs.push_back(cohort::v1::ReplicaPeers::NewStub(
-        grpc::CreateCustomChannel(std::string(address), grpc::InsecureChannelCredentials(), args)));
+namespace {
+
+// The replicas behind `join_through` ("HOST:PORT,..."), each "IP:PORT": every address
+// its name resolves to (IPv4 and IPv6), or the address as written when it does not
+// resolve (the call then fails and the next round resolves again).
+std::vector<std::string> ResolveReplicas(const std::string& join_through) {
+  std::vector<std::string> out;
+  for (absl::string_view address : absl::StrSplit(join_through, ',')) {
+    absl::StatusOr<common::HostPort> parsed = common::ParseHostPort("--join-through", address);
+    if (!parsed.ok() || parsed->kind != common::HostPort::Kind::kHostname) {
+      out.emplace_back(address);
+      continue;
+    }
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    if (getaddrinfo(parsed->host.c_str(), nullptr, &hints, &found) != 0 || found == nullptr) {
+      out.emplace_back(address);
+      continue;
+    }
+    for (const addrinfo* a = found; a != nullptr; a = a->ai_next) {
+      char ip[INET6_ADDRSTRLEN] = {};
+      common::HostPort target{"", parsed->port, common::HostPort::Kind::kIPv4};
+      if (a->ai_family == AF_INET) {
+        inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(a->ai_addr)->sin_addr, ip, sizeof ip);
+      } else if (a->ai_family == AF_INET6) {
+        inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(a->ai_addr)->sin6_addr, ip, sizeof ip);
+        target.kind = common::HostPort::Kind::kIPv6;
+      } else {
+        continue;
+      }
+      target.host = ip;
+      std::string text = target.ToString();
+      if (absl::c_find(out, text) == out.end()) out.push_back(std::move(text));
+    }
+    freeaddrinfo(found);
   }
+  return out;
+}
+
+}  // namespace
+
+grpc::Status ReplicaJoiner::Ask(cohort::v1::ReplicaPeers::Stub& stub, const cohort::v1::JoinRequest& request) {
+  std::string challenge;
+  for (int call = 0; call < 2; ++call) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + kCallDeadline);
+    if (!challenge.empty()) {
+      ctx.AddMetadata(kJoinChallengeKey, challenge);
+      ctx.AddMetadata(kJoinAuthKey, MakeJoinProof(secret_, challenge, request));
+    }
+    {
+      std::lock_guard lock(mu_);
+      if (stop_) return grpc::Status(grpc::StatusCode::CANCELLED, "stopped");
+      call_ = &ctx;
+    }
+    cohort::v1::JoinResponse response;
+    const grpc::Status status = stub.Join(&ctx, request, &response);
+    {
+      std::lock_guard lock(mu_);
+      call_ = nullptr;
+    }
+    const auto issued = ctx.GetServerTrailingMetadata().find(kJoinChallengeKey);
+    // A replica without a secret answers the first call; one with a secret refuses it
+    // with a challenge, which the second call answers.
+    if (secret_.empty() || !challenge.empty() || status.error_code() != grpc::StatusCode::UNAUTHENTICATED ||
+        issued == ctx.GetServerTrailingMetadata().end()) {
+      return status;
+    }
+    challenge.assign(issued->second.data(), std::min<std::size_t>(issued->second.size(), 128));
+  }
+  return grpc::Status(grpc::StatusCode::INTERNAL, "unreachable");
+}
+
+void ReplicaJoiner::Run() {
+  // A channel per replica (pick_first on one address): a challenge and its answer go to
+  // the same replica. Kept across rounds while the names resolve to the same replicas.
+  std::map<std::string, std::unique_ptr<cohort::v1::ReplicaPeers::Stub>> stubs;
   cohort::v1::JoinRequest request;
   request.set_id(self_.id);
   request.set_address(self_.address);
@@ -132,29 +210,27 @@ void ReplicaJoiner::Run() {
   const absl::Time start = absl::Now();
   std::chrono::milliseconds backoff = kRetryMin;
   grpc::StatusCode last = grpc::StatusCode::OK;
+  std::vector<std::string> round;
+  std::size_t next = 0;
   for (std::size_t attempt = 0;; ++attempt) {
     if (is_voter_()) {
       kLog.Info("joined the group as a voter (added by another request)",
                 {{"took", absl::FormatDuration(absl::Now() - start)}});
       break;
     }
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + kCallDeadline);
-    if (!secret_.empty()) {
-      const JoinProof proof = MakeJoinProof(secret_, request, absl::Now());
-      ctx.AddMetadata(kJoinAuthKey, proof.mac_hex);
-      ctx.AddMetadata(kJoinAuthTimeKey, proof.unix_seconds);
+    if (next == round.size()) {
+      round = ResolveReplicas(join_through_);
+      next = 0;
     }
-    {
+    const std::string& target = round[next++];
+    std::unique_ptr<cohort::v1::ReplicaPeers::Stub>& stub = stubs[target];
+    if (stub == nullptr) {
+      stub = cohort::v1::ReplicaPeers::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+    }
+    const grpc::Status status = Ask(*stub, request);
+    if (status.error_code() == grpc::StatusCode::CANCELLED) {
       std::lock_guard lock(mu_);
       if (stop_) break;
-      call_ = &ctx;
-    }
-    cohort::v1::JoinResponse response;
-    const grpc::Status status = stubs[attempt % stubs.size()]->Join(&ctx, request, &response);
-    {
-      std::lock_guard lock(mu_);
-      call_ = nullptr;
     }
     if (status.ok()) {
       kLog.Info("joined the group as a voter", {{"id", absl::StrCat(self_.id)},
@@ -165,14 +241,15 @@ void ReplicaJoiner::Run() {
     const bool no_leader = status.error_code() == grpc::StatusCode::UNAVAILABLE;
     if (status.error_code() != last) {
       kLog.Log(no_leader ? log::Level::kInfo : log::Level::kWarn, "not added to the group yet: asking again",
-               {{"status", absl::StrCat(rpc::CodeName(status.error_code()), ": ", status.error_message())}},
+               {{"replica", target},
+                {"status", absl::StrCat(rpc::CodeName(status.error_code()), ": ", status.error_message())}},
                log::CallSite::Here());
       last = status.error_code();
     }
-    // Without a leader: the next address at once-ish, and after each round over all of
+    // Without a leader: the next replica at once-ish, and after each round over all of
     // them a longer pause (an election takes 1-2 s). Any other refusal: kRetryMax.
     std::chrono::milliseconds pause = kRetryMax;
-    if (no_leader && (attempt + 1) % stubs.size() != 0) {
+    if (no_leader && next < round.size()) {
       pause = kRetryMin;
     } else if (no_leader) {
       pause = backoff;

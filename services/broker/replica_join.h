@@ -15,6 +15,7 @@
 #include "grpcpp/client_context.h"
 #include "libs/replication/replicated_log.h"
 #include "protos/cohort/v1/replicas.grpc.pb.h"
+#include "services/broker/replica_join_auth.h"
 #include "services/broker/replica_metrics.h"
 
 namespace cohort::broker {
@@ -26,17 +27,19 @@ namespace cohort::broker {
 // outcome (component "broker") and counts cohort_broker_replica_join_requests_total{code}.
 //
 // With the group's secret (--replica-secret-file), a call must first prove it
-// (replica_join_auth.h): one that does not is refused UNAUTHENTICATED before anything
-// else is looked at, logged at warning (rate-limited) and counted under that code.
-// Without a secret every call is taken, proof or not.
+// (replica_join_auth.h): a call without a proof is refused UNAUTHENTICATED with a
+// challenge (the protocol's first step: neither logged nor counted); one with a wrong,
+// unknown, used or expired proof is refused UNAUTHENTICATED before anything else is
+// looked at, logged at warning (rate-limited) and counted under that code. Without a
+// secret every call is taken, proof or not.
 //
 // Lifetime: the callbacks and `metrics` outlive the service and every call in flight
 // (shut the server down first).
 class ReplicaPeersService final : public cohort::v1::ReplicaPeers::Service {
  public:
   // `leading`: whether this replica leads now. `add`: adds a member (blocking); its
-  // status is the reply. `secret`: the group's (empty: none). `now`: the clock proofs
-  // are checked against.
+  // status is the reply. `secret`: the group's (empty: none). `now`: the clock that
+  // times challenges out.
   ReplicaPeersService(std::function<bool()> leading, std::function<absl::Status(const replication::Member&)> add,
                       ReplicaMetrics& metrics, std::string secret = "",
                       std::function<absl::Time()> now = [] { return absl::Now(); });
@@ -45,11 +48,10 @@ class ReplicaPeersService final : public cohort::v1::ReplicaPeers::Service {
                     cohort::v1::JoinResponse* resp) override;
 
  private:
-  absl::Status Authenticate(const grpc::ServerContext& ctx, const cohort::v1::JoinRequest& req) const;
   absl::Status Answer(const cohort::v1::JoinRequest& req);
 
   const std::string secret_;
-  const std::function<absl::Time()> now_;
+  JoinChallenges challenges_;
   const std::function<bool()> leading_;
   const std::function<absl::Status(const replication::Member&)> add_;
   ReplicaMetrics& metrics_;
@@ -60,10 +62,10 @@ class ReplicaPeersService final : public cohort::v1::ReplicaPeers::Service {
 // `is_voter`: a joining one with an empty log; one removed from the group that returns
 // with its old log (a scale-down, then up, with its volume kept); one of the starting
 // group, which may have been removed and be back with an empty volume (Replica::Open):
-// it calls ReplicaPeers.Join at every address of `join_through` in turn (each a name
-// may resolve to several replicas; calls go round-robin over them) until one, the
-// leader, answers OK, or `is_voter` says it is a voter already (e.g. an operator ran
-// `cohortctl replicas add`). A replica that does not lead answers UNAVAILABLE and the
+// it calls ReplicaPeers.Join at every replica of `join_through` in turn (each address
+// a name that may resolve to several replicas: resolved at every round, each replica
+// then asked on a channel of its own) until one, the leader, answers OK, or `is_voter`
+// says it is a voter already (e.g. an operator ran `cohortctl replicas add`). A replica that does not lead answers UNAVAILABLE and the
 // next is asked after kRetryMin, backing off to kRetryMax while no leader answers;
 // any other refusal (a change in progress, a catch-up that timed out) is asked again
 // after kRetryMax: every Join is idempotent. Sets cohort_broker_replica_joining while it
@@ -71,7 +73,8 @@ class ReplicaPeersService final : public cohort::v1::ReplicaPeers::Service {
 // as a voter", with how long it took) at info, repeated refusals other than
 // UNAVAILABLE at warning.
 //
-// With the group's secret, every call carries a fresh proof of it (replica_join_auth.h).
+// With the group's secret, each ask is two calls to the same replica: one for a
+// challenge, one with the proof answering it (replica_join_auth.h).
 //
 // Stop (or destruction) cancels the call in flight and joins the thread.
 class ReplicaJoiner {
@@ -92,6 +95,9 @@ class ReplicaJoiner {
 
  private:
   void Run();
+  // One Join at `stub` (with the challenge-response when there is a secret); CANCELLED
+  // once stopped.
+  grpc::Status Ask(cohort::v1::ReplicaPeers::Stub& stub, const cohort::v1::JoinRequest& request);
   // Waits `period` unless stopped meanwhile: false once stopped.
   bool Wait(std::chrono::milliseconds period);
 

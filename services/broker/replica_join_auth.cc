@@ -1,11 +1,11 @@
 #include "services/broker/replica_join_auth.h"
 
+#include <array>
 #include <cstdint>
 
 #include "absl/algorithm/container.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
@@ -14,8 +14,8 @@
 namespace cohort::broker {
 namespace {
 
-constexpr absl::string_view kLabel = "cohort-join-v1\n";
-constexpr std::size_t kMaxSecondsDigits = 12;  // beyond the year 30000
+constexpr absl::string_view kLabel = "cohort-join-v2\n";
+constexpr std::size_t kChallengeBytes = 32;
 
 std::string Deterministic(const cohort::v1::JoinRequest& request) {
   std::string out;
@@ -28,48 +28,67 @@ std::string Deterministic(const cohort::v1::JoinRequest& request) {
   return out;
 }
 
-replication::Sha256Mac Mac(absl::string_view secret, const cohort::v1::JoinRequest& request,
-                           absl::string_view unix_seconds) {
-  return replication::HmacSha256(secret, {kLabel, unix_seconds, "\n", Deterministic(request)});
+std::string Hex(const std::uint8_t* data, std::size_t size) {
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(data), size));
+}
+
+bool IsHex(absl::string_view s, std::size_t digits) {
+  return s.size() == digits && absl::c_all_of(s, [](char c) { return absl::ascii_isxdigit(static_cast<unsigned char>(c)); });
 }
 
 absl::Status Refused(absl::string_view why) { return absl::UnauthenticatedError(std::string(why)); }
 
 }  // namespace
 
-JoinProof MakeJoinProof(absl::string_view secret, const cohort::v1::JoinRequest& request, absl::Time now) {
-  JoinProof proof;
-  proof.unix_seconds = absl::StrCat(absl::ToUnixSeconds(now));
-  const replication::Sha256Mac mac = Mac(secret, request, proof.unix_seconds);
-  proof.mac_hex = absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(mac.data()), mac.size()));
-  return proof;
+std::string MakeJoinProof(absl::string_view secret, absl::string_view challenge_hex,
+                          const cohort::v1::JoinRequest& request) {
+  const replication::Sha256Mac mac =
+      replication::HmacSha256(secret, {kLabel, challenge_hex, "\n", Deterministic(request)});
+  return Hex(mac.data(), mac.size());
 }
 
-absl::Status CheckJoinProof(absl::string_view secret, const cohort::v1::JoinRequest& request,
-                            std::optional<absl::string_view> mac_hex, std::optional<absl::string_view> unix_seconds,
-                            absl::Time now) {
-  if (!mac_hex.has_value() || !unix_seconds.has_value()) {
-    return Refused(absl::StrCat("Join needs the metadata ", kJoinAuthKey, " and ", kJoinAuthTimeKey,
+std::string JoinChallenges::Issue() {
+  std::array<std::uint8_t, kChallengeBytes> bytes{};
+  replication::RandomBytes(bytes.data(), bytes.size());
+  std::string challenge = Hex(bytes.data(), bytes.size());
+  std::lock_guard lock(mu_);
+  if (issued_.size() >= kMaxJoinChallenges) issued_.pop_front();
+  issued_.emplace_back(challenge, now_());
+  return challenge;
+}
+
+absl::Status JoinChallenges::Check(absl::string_view secret, const cohort::v1::JoinRequest& request,
+                                   std::optional<absl::string_view> challenge_hex,
+                                   std::optional<absl::string_view> mac_hex) {
+  if (!challenge_hex.has_value() || !mac_hex.has_value()) {
+    return Refused(absl::StrCat("Join needs the metadata ", kJoinChallengeKey, " and ", kJoinAuthKey,
                                 ": start the joining replica with the group's --replica-secret-file"));
   }
-  const auto hex_digit = [](char c) { return absl::ascii_isxdigit(static_cast<unsigned char>(c)); };
-  if (mac_hex->size() != 2 * replication::Sha256Mac{}.size() || !absl::c_all_of(*mac_hex, hex_digit)) {
+  if (!IsHex(*challenge_hex, 2 * kChallengeBytes)) {
+    return Refused(absl::StrCat(kJoinChallengeKey, " is malformed: send back the challenge this replica issued"));
+  }
+  if (!IsHex(*mac_hex, 2 * replication::Sha256Mac{}.size())) {
     return Refused(absl::StrCat(kJoinAuthKey, " is malformed: use 64 hex digits (HMAC-SHA256)"));
   }
-  std::int64_t seconds = 0;
-  if (unix_seconds->empty() || unix_seconds->size() > kMaxSecondsDigits ||
-      !absl::c_all_of(*unix_seconds, [](char c) { return absl::ascii_isdigit(static_cast<unsigned char>(c)); }) ||
-      !absl::SimpleAtoi(*unix_seconds, &seconds)) {
-    return Refused(absl::StrCat(kJoinAuthTimeKey, " is malformed: use the Unix time in seconds, in decimal"));
+  absl::Time issued_at;
+  {
+    std::lock_guard lock(mu_);
+    auto it = absl::c_find_if(issued_, [&](const auto& c) { return c.first == *challenge_hex; });
+    if (it == issued_.end()) {
+      return Refused("the Join challenge is not one this replica issued, or it was used already: ask for a new one");
+    }
+    issued_at = it->second;
+    issued_.erase(it);
   }
-  const absl::Duration skew = absl::AbsDuration(absl::FromUnixSeconds(seconds) - now);
-  if (skew > kJoinProofMaxSkew) {
-    return Refused(absl::StrCat("the Join proof was made ", absl::FormatDuration(absl::Trunc(skew, absl::Seconds(1))),
-                                " away from this replica's clock, more than ",
-                                absl::FormatDuration(kJoinProofMaxSkew), ": check both clocks"));
+  if (now_() - issued_at >= kJoinChallengeTtl) {
+    return Refused(absl::StrCat("the Join challenge expired (", absl::FormatDuration(kJoinChallengeTtl),
+                                "): ask for a new one"));
   }
   const std::string sent = absl::HexStringToBytes(*mac_hex);
-  if (!replication::MacEquals(Mac(secret, request, *unix_seconds), reinterpret_cast<const std::uint8_t*>(sent.data()))) {
+  const std::string expected = absl::HexStringToBytes(MakeJoinProof(secret, *challenge_hex, request));
+  replication::Sha256Mac expected_mac{};
+  std::copy(expected.begin(), expected.end(), expected_mac.begin());
+  if (!replication::MacEquals(expected_mac, reinterpret_cast<const std::uint8_t*>(sent.data()))) {
     return Refused("the Join proof does not match this group's secret: the joining replica has another "
                    "--replica-secret-file");
   }
