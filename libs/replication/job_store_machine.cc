@@ -57,8 +57,10 @@ absl::StatusOr<std::string> JobStoreMachine::Snapshot() {
 }
 
 absl::Status JobStoreMachine::Restore(LogPosition at, absl::string_view snapshot) {
-  if (store_->applied_index() >= at.index) {
+  if (const std::uint64_t store_index = store_->applied_index(); store_index >= at.index) {
     kept_.fetch_add(1, std::memory_order_relaxed);
+    kLog.Info("snapshot not restored: the store already holds a later state",
+              {{"index", at.index}, {"term", at.term}, {"store_applied_index", store_index}});
     return absl::OkStatus();
   }
   if (absl::Status s = store_->Import(snapshot, at.index); !s.ok()) {

@@ -396,6 +396,7 @@ class RaftLog::Impl {
     out.commit_index = raft_.commit_index;
     out.last_index = raft_last_index(&raft_);
     out.first_index = raft_.log.offset + 1;
+    out.snapshot_index = raft_.log.snapshot.last_index;
     out.snapshots_sent = snapshots_sent_;
     out.peer_auth_refused_accept = peer_auth_counters_.accept_refused;
     out.peer_auth_refused_connect = peer_auth_counters_.connect_refused;

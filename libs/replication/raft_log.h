@@ -94,6 +94,9 @@ struct ReplicationProgress {
   // snapshot (libraft drops them, but for snapshot_trailing ones, once a snapshot is
   // written), so a follower that lacks one of them is sent the snapshot.
   std::uint64_t first_index = 0;
+  // The index of this member's last snapshot (taken, installed from the leader or
+  // loaded at start), 0 if it has none.
+  std::uint64_t snapshot_index = 0;
   std::uint64_t snapshots_sent = 0;  // InstallSnapshot messages sent since Start
   // Raft streams refused since Start because the peer did not prove the group's secret
   // (a wrong proof, the deadline, EOF mid-handshake; RaftLogOptions::peer_secret): ones

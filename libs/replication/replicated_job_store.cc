@@ -5,11 +5,14 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "libs/common/log.h"
 #include "libs/replication/job_batch_codec.h"
 #include "libs/runtime/check.h"
 
 namespace cohort::replication {
 namespace {
+
+const log::Logger kLog("replication");
 
 absl::Status Stopped() { return absl::UnavailableError("the replicated job store is stopped"); }
 
@@ -48,6 +51,7 @@ absl::StatusOr<std::unique_ptr<ReplicatedJobStore>> ReplicatedJobStore::Open(Rep
   options.local.on_sync = nullptr;
   absl::StatusOr<std::unique_ptr<store::RocksJobStore>> local = store::RocksJobStore::Open(std::move(options.local));
   if (!local.ok()) return local.status();
+  const std::uint64_t store_index = (*local)->applied_index();
   std::unique_ptr<ReplicatedJobStore> replicated(new ReplicatedJobStore(limits, *std::move(local)));
   absl::StatusOr<std::unique_ptr<RaftLog>> log = RaftLog::Start(std::move(options.raft), replicated->machine_.get());
   if (!log.ok()) {
@@ -55,6 +59,16 @@ absl::StatusOr<std::unique_ptr<ReplicatedJobStore>> ReplicatedJobStore::Open(Rep
     return log.status();
   }
   replicated->log_ = *std::move(log);
+  // Where this replica starts from: what its store holds, and what its raft log holds
+  // (libraft has loaded its snapshot, restoring the store from it if that was later).
+  const ReplicationProgress loaded = replicated->log_->progress();
+  kLog.Info("replica opened its store and raft log",
+            {{"store_applied_index", store_index},
+             {"store_applied_index_after_load", replicated->local_->applied_index()},
+             {"raft_snapshot_index", loaded.snapshot_index},
+             {"raft_first_index", loaded.first_index},
+             {"raft_last_index", loaded.last_index},
+             {"raft_commit_index", loaded.commit_index}});
   replicated->merger_ = std::make_unique<CommitMerger>(replicated->log_.get(), options.merge, std::move(on_sync));
   return replicated;
 }
