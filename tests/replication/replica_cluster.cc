@@ -160,13 +160,17 @@ std::optional<double> ReplicaCluster::Metric(int i, const std::string& series) {
   return body.ok() ? MetricValue(*body, series) : std::nullopt;
 }
 
-bool ReplicaCluster::AwaitCaughtUp(int i, double index, absl::Duration bound) {
+bool ReplicaCluster::AwaitMetric(int i, const std::string& series, double at_least, absl::Duration bound) {
   const absl::Time deadline = absl::Now() + bound;
   while (absl::Now() < deadline) {
-    if (Metric(i, "cohort_broker_replica_applied_index").value_or(-1) >= index) return true;
-    absl::SleepFor(absl::Milliseconds(100));  // polling: the gauge is sampled every 250 ms
+    if (Metric(i, series).value_or(-1) >= at_least) return true;
+    absl::SleepFor(absl::Milliseconds(100));  // polling: replica metrics are sampled every 250 ms
   }
   return false;
+}
+
+bool ReplicaCluster::AwaitCaughtUp(int i, double index, absl::Duration bound) {
+  return AwaitMetric(i, "cohort_broker_replica_applied_index", index, bound);
 }
 
 bool ReplicaCluster::AwaitConverged(absl::Duration bound) {

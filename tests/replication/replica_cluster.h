@@ -77,6 +77,8 @@ class ReplicaCluster {
 
   // One metric of replica i's /metrics (nullopt if unreachable or absent).
   std::optional<double> Metric(int i, const std::string& series);
+  // Waits (bounded) until replica i reports `series` at `at_least` or more.
+  bool AwaitMetric(int i, const std::string& series, double at_least, absl::Duration bound);
   // Waits (bounded) until replica i reports an applied index of at least `index`.
   bool AwaitCaughtUp(int i, double index, absl::Duration bound);
   // Waits (bounded) until every running replica reports the same applied index (once
