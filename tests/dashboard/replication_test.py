@@ -269,17 +269,9 @@ class ReplicationTest(unittest.TestCase):
         # Something that reaches the raft port without the group's secret: it takes the
         # replica's challenge and answers with a proof that is not one.
         with socket.create_connection(self.group.raft_addresses[target], timeout=10) as s:
-            nonce = b""
-            while len(nonce) < 32:
-                chunk = s.recv(32 - len(nonce))
-                self.assertTrue(chunk, "the replica closed before its challenge")
-                nonce += chunk
+            recv_exactly(s, 32)  # the challenge
             s.sendall(bytes(64))
-            try:
-                answer = s.recv(1)
-            except ConnectionResetError:
-                answer = b""
-            self.assertEqual(b"", answer, "the replica answered a wrong proof instead of closing")
+            self.assertEqual(b"", answer_or_close(s), "the replica answered a wrong proof instead of closing")
         [alert] = self.await_firing("CohortBrokerPeerAuthFailures")
         self.assertEqual(self.group.metrics_addresses[target], alert["labels"]["instance"])
         self.assertEqual("warning", alert["labels"]["severity"])
@@ -307,11 +299,7 @@ class ReplicationTest(unittest.TestCase):
             address = b"127.0.0.1:9"
             padded = (len(address) + 1 + 7) // 8 * 8
             s.sendall(struct.pack("<QQQ", 1, 99, padded) + address.ljust(padded, b"\0") + bytes(64))
-            try:
-                answer = s.recv(1)
-            except ConnectionResetError:
-                answer = b""
-            self.assertEqual(b"", answer, "the replica kept a stream whose bytes are not records")
+            self.assertEqual(b"", answer_or_close(s), "the replica kept a stream whose bytes are not records")
         [alert] = self.await_firing("CohortBrokerPeerRecordsRejected")
         self.assertEqual(self.group.metrics_addresses[target], alert["labels"]["instance"])
         self.assertEqual("warning", alert["labels"]["severity"])
@@ -322,6 +310,14 @@ class ReplicationTest(unittest.TestCase):
         self.group.await_converged(TIMEOUT)
         self.await_resolved("CohortBrokerPeerRecordsRejected")
         self.assertEqual(self.leader, self.group.serving())
+
+
+def answer_or_close(s):
+    """The next byte the replica sends, or b"" once it closed (or reset) the stream."""
+    try:
+        return s.recv(1)
+    except ConnectionResetError:
+        return b""
 
 
 def recv_exactly(s, n):
