@@ -400,8 +400,8 @@ class RaftLog::Impl {
     out.snapshots_sent = snapshots_sent_;
     out.peer_auth_refused_accept = peer_auth_counters_.accept_refused;
     out.peer_auth_refused_connect = peer_auth_counters_.connect_refused;
-    const bool leading = raft_state(&raft_) == RAFT_LEADER && raft_.leader_state.progress != nullptr;
     out.peer_records_rejected = peer_auth_counters_.records_rejected;
+    const bool leading = raft_state(&raft_) == RAFT_LEADER && raft_.leader_state.progress != nullptr;
     if (leading) {
       leader_commit_heard_ = std::max(leader_commit_heard_, std::uint64_t{raft_.commit_index});
       leader_contact_ = std::chrono::steady_clock::now();

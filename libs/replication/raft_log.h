@@ -103,12 +103,12 @@ struct ReplicationProgress {
   // this member accepted and ones it opened. Always 0 without a secret.
   std::uint64_t peer_auth_refused_accept = 0;
   std::uint64_t peer_auth_refused_connect = 0;
-  // The highest index a leader told this member is committed (AppendEntries'
-  // leader_commit, an InstallSnapshot's last index), even when this member does not
-  // hold that entry yet (its own commit_index never passes what it holds); on the
   // Authenticated raft streams closed since Start on a record that did not verify (its
   // bytes altered or injected on the way; raft_dns_transport.h), either direction.
   std::uint64_t peer_records_rejected = 0;
+  // The highest index a leader told this member is committed (AppendEntries'
+  // leader_commit, an InstallSnapshot's last index), even when this member does not
+  // hold that entry yet (its own commit_index never passes what it holds); on the
   // leader, its commit_index. How far behind a follower is: leader_commit minus
   // LogStatus::last_applied. 0 until a leader was heard.
   std::uint64_t leader_commit = 0;
