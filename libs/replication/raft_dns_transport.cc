@@ -178,8 +178,8 @@ constexpr std::uint64_t kRaftTcpProtocol = 1;
 // libraft pads the NUL-terminated address to 8 bytes; a DNS name and a port need 264.
 constexpr std::size_t kMaxAddressBytes = 512;
 constexpr std::size_t kMaxHandshakes = 64;
-constexpr absl::string_view kConnectorLabel = "cohort-raft-v1 connector";
-constexpr absl::string_view kAcceptorLabel = "cohort-raft-v1 acceptor";
+constexpr absl::string_view kConnectorLabel = "cohort-raft-v2 connector";
+constexpr absl::string_view kAcceptorLabel = "cohort-raft-v2 acceptor";
 
 absl::string_view Bytes(const std::uint8_t* data, std::size_t size) {
   return absl::string_view(reinterpret_cast<const char*>(data), size);

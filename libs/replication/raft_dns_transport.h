@@ -60,8 +60,8 @@ struct RaftPeerAuthCounters {
 // transport listens and connects itself and runs a mutual challenge-response on every
 // stream before libraft sees a byte of it (docs/replication.md, "Peer authentication"):
 //   acceptor -> connector  nonceA (32 random bytes)
-//   connector -> acceptor  HMAC-SHA256(secret, "cohort-raft-v1 connector" nonceA nonceC), nonceC
-//   acceptor -> connector  HMAC-SHA256(secret, "cohort-raft-v1 acceptor" nonceC nonceA)
+//   connector -> acceptor  HMAC-SHA256(secret, "cohort-raft-v2 connector" nonceA nonceC), nonceC
+//   acceptor -> connector  HMAC-SHA256(secret, "cohort-raft-v2 acceptor" nonceC nonceA)
 // then the connector sends libraft's own preamble (protocol, id, address), which the
 // acceptor reads (an address of at most 512 bytes) before handing the stream to libraft.
 // The connector sends nothing of libraft's before it has verified the acceptor; each

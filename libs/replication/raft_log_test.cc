@@ -1084,11 +1084,11 @@ std::string ProveTheSecret(RawClient& client) {
   const std::string nonce_a = client.ReadExactly(32);
   EXPECT_EQ(nonce_a.size(), 32u) << "the member closed the stream before its nonce";
   const std::string nonce_c(32, 'c');
-  const std::string proof = MacBytes(HmacSha256(kSecret, {"cohort-raft-v1 connector", nonce_a, nonce_c})) + nonce_c;
+  const std::string proof = MacBytes(HmacSha256(kSecret, {"cohort-raft-v2 connector", nonce_a, nonce_c})) + nonce_c;
   client.Send(proof.substr(0, 1));
   client.Send(proof.substr(1, 40));
   client.Send(proof.substr(41));
-  EXPECT_EQ(client.ReadExactly(32), MacBytes(HmacSha256(kSecret, {"cohort-raft-v1 acceptor", nonce_c, nonce_a})))
+  EXPECT_EQ(client.ReadExactly(32), MacBytes(HmacSha256(kSecret, {"cohort-raft-v2 acceptor", nonce_c, nonce_a})))
       << "the member's proof";
   return nonce_a;
 }

@@ -209,7 +209,8 @@ uv_stream_t* StartSecureRelay(uv_loop_t* loop, uv_tcp_t* tcp, const StreamKey& s
   int fds[2];
   auto* relay = new (std::nothrow) SecureRelay(tcp, send, receive, std::move(peer), relays);
   if (relay == nullptr || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
-    kRelayLog.Warn("raft connection dropped: its encryption could not start", {{"error", std::strerror(errno)}});
+    kRelayLog.Warn("raft connection dropped: its encryption could not start",
+                   {{"error", relay == nullptr ? "out of memory" : std::strerror(errno)}});
     delete relay;
     uv_close(reinterpret_cast<uv_handle_t*>(tcp), [](uv_handle_t* handle) { raft_free(handle); });
     return nullptr;

@@ -11,8 +11,8 @@
 namespace cohort::replication {
 namespace {
 
-constexpr absl::string_view kConnectorToAcceptor = "cohort-raft-v1 records connector->acceptor";
-constexpr absl::string_view kAcceptorToConnector = "cohort-raft-v1 records acceptor->connector";
+constexpr absl::string_view kConnectorToAcceptor = "cohort-raft-v2 records connector->acceptor";
+constexpr absl::string_view kAcceptorToConnector = "cohort-raft-v2 records acceptor->connector";
 constexpr std::size_t kIvBytes = 12;
 
 // OpenSSL failing at what cannot fail with valid arguments (allocation, a known cipher):

@@ -292,9 +292,9 @@ class ReplicationTest(unittest.TestCase):
         with socket.create_connection(self.group.raft_addresses[target], timeout=10) as s:
             nonce_a = recv_exactly(s, 32)
             nonce_c = os.urandom(32)
-            s.sendall(hmac.new(secret, b"cohort-raft-v1 connector" + nonce_a + nonce_c, hashlib.sha256).digest()
+            s.sendall(hmac.new(secret, b"cohort-raft-v2 connector" + nonce_a + nonce_c, hashlib.sha256).digest()
                       + nonce_c)
-            self.assertEqual(hmac.new(secret, b"cohort-raft-v1 acceptor" + nonce_c + nonce_a, hashlib.sha256).digest(),
+            self.assertEqual(hmac.new(secret, b"cohort-raft-v2 acceptor" + nonce_c + nonce_a, hashlib.sha256).digest(),
                              recv_exactly(s, 32), "the replica's proof")
             address = b"127.0.0.1:9"
             padded = (len(address) + 1 + 7) // 8 * 8
