@@ -76,7 +76,7 @@ class SecureRelay {
   static void OnClosed(uv_handle_t* handle) {
     SecureRelay* r = static_cast<SecureRelay*>(handle->data);
     if (handle == reinterpret_cast<uv_handle_t*>(r->tcp_)) raft_free(handle);
-    if (--r->handles_open > 0) return;
+    if (--r->handles_open_ > 0) return;
     SecureRelays* relays = r->relays_;
     relays->open.erase(r);
     delete r;
@@ -198,7 +198,7 @@ class SecureRelay {
   std::string sealed_in_;  // bytes from the peer not yet opened (a partial record)
   std::array<char, kReadChunk> tcp_buf_{};
   std::array<char, kReadChunk> local_buf_{};
-  int handles_open = 2;
+  int handles_open_ = 2;
   bool closing_ = false;
   bool reading_tcp_ = false;
   bool reading_local_ = false;
