@@ -287,10 +287,9 @@ void HandOver(Handshake* h) {
   const absl::string_view acceptor_nonce = Bytes(h->connector ? h->peer_nonce : h->own_nonce);
   const absl::string_view connector_nonce = Bytes(h->connector ? h->own_nonce : h->peer_nonce);
   const StreamKeys keys = DeriveStreamKeys(d->auth.secret, acceptor_nonce, connector_nonce, h->preamble);
-  uv_stream_t* stream = h->connector ? StartSecureRelay(d->loop, tcp, keys.connector_to_acceptor,
-                                                         keys.acceptor_to_connector, h->peer, &d->relays)
-                                     : StartSecureRelay(d->loop, tcp, keys.acceptor_to_connector,
-                                                        keys.connector_to_acceptor, h->peer, &d->relays);
+  const StreamKey& send = h->connector ? keys.connector_to_acceptor : keys.acceptor_to_connector;
+  const StreamKey& receive = h->connector ? keys.acceptor_to_connector : keys.connector_to_acceptor;
+  uv_stream_t* stream = StartSecureRelay(d->loop, tcp, send, receive, h->peer, &d->relays);
   if (stream == nullptr) {
     h->handed_over = false;  // Release completes a connect with RAFT_NOCONNECTION
   } else if (h->connector) {

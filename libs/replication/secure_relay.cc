@@ -35,7 +35,10 @@ constexpr std::size_t kReadChunk = 64 << 10;
 class SecureRelay {
  public:
   SecureRelay(uv_tcp_t* tcp, const StreamKey& send, const StreamKey& receive, std::string peer, SecureRelays* relays)
-      : tcp_(tcp), sealer_(send), opener_(receive), peer_(std::move(peer)), relays_(relays) {}
+      : tcp_(tcp), sealer_(send), opener_(receive), peer_(std::move(peer)), relays_(relays) {
+    network_.stream = reinterpret_cast<uv_stream_t*>(tcp_);
+    raft_.stream = reinterpret_cast<uv_stream_t*>(&local_);
+  }
 
   // Opens the relay's end of the socketpair on `fd` and starts reading both sides.
   // False when libuv refuses `fd` (still the caller's to close): the relay then closes
@@ -49,8 +52,8 @@ class SecureRelay {
       Close();
       return false;
     }
-    ReadTcp(true);
-    ReadLocal(true);
+    Read(network_, true);
+    Read(raft_, true);
     return true;
   }
 
@@ -62,16 +65,25 @@ class SecureRelay {
   }
 
  private:
+  // One side of the relay: the peer's connection (network_) or the relay's end of the
+  // socketpair, facing libraft (raft_); the buffer its reads land in.
+  struct Side {
+    uv_stream_t* stream = nullptr;
+    std::array<char, kReadChunk> buf{};
+    bool reading = false;
+  };
   // One write in flight; owns its bytes until libuv is done with them.
   struct Write {
     uv_write_t req{};
     std::string bytes;
     SecureRelay* relay = nullptr;
-    bool to_tcp = false;
+    Side* to = nullptr;
   };
 
-  uv_stream_t* tcp_stream() { return reinterpret_cast<uv_stream_t*>(tcp_); }
-  uv_stream_t* local_stream() { return reinterpret_cast<uv_stream_t*>(&local_); }
+  Side& SideOf(const uv_handle_t* handle) {
+    return handle == reinterpret_cast<const uv_handle_t*>(network_.stream) ? network_ : raft_;
+  }
+  Side& Other(const Side& side) { return &side == &network_ ? raft_ : network_; }
 
   static void OnClosed(uv_handle_t* handle) {
     SecureRelay* r = static_cast<SecureRelay*>(handle->data);
@@ -83,39 +95,37 @@ class SecureRelay {
     if (relays->open.empty() && relays->on_all_closed) relays->on_all_closed();
   }
 
-  void ReadTcp(bool on) {
-    if (closing_ || on == reading_tcp_) return;
-    reading_tcp_ = on;
-    const int rv = on ? uv_read_start(tcp_stream(), &AllocTcp, &OnTcpRead) : uv_read_stop(tcp_stream());
+  void Read(Side& side, bool on) {
+    if (closing_ || on == side.reading) return;
+    side.reading = on;
+    const int rv = on ? uv_read_start(side.stream, &Alloc, &OnRead) : uv_read_stop(side.stream);
     if (rv != 0) Close();
   }
 
-  void ReadLocal(bool on) {
-    if (closing_ || on == reading_local_) return;
-    reading_local_ = on;
-    const int rv = on ? uv_read_start(local_stream(), &AllocLocal, &OnLocalRead) : uv_read_stop(local_stream());
-    if (rv != 0) Close();
+  static void Alloc(uv_handle_t* handle, std::size_t, uv_buf_t* buf) {
+    Side& side = static_cast<SecureRelay*>(handle->data)->SideOf(handle);
+    *buf = uv_buf_init(side.buf.data(), static_cast<unsigned>(side.buf.size()));
   }
 
-  static void AllocTcp(uv_handle_t* handle, std::size_t, uv_buf_t* buf) {
-    SecureRelay* r = static_cast<SecureRelay*>(handle->data);
-    *buf = uv_buf_init(r->tcp_buf_.data(), static_cast<unsigned>(r->tcp_buf_.size()));
-  }
-
-  static void AllocLocal(uv_handle_t* handle, std::size_t, uv_buf_t* buf) {
-    SecureRelay* r = static_cast<SecureRelay*>(handle->data);
-    *buf = uv_buf_init(r->local_buf_.data(), static_cast<unsigned>(r->local_buf_.size()));
-  }
-
-  // Records from the peer: opened and written to libraft's end.
-  static void OnTcpRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t*) {
+  // Records from the peer are opened and written to libraft's end; plaintext from
+  // libraft is sealed and written to the peer. Either side ending ends the relay.
+  static void OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t*) {
     SecureRelay* r = static_cast<SecureRelay*>(stream->data);
     if (r->closing_ || nread == 0) return;
     if (nread < 0) {
-      r->Close();  // the peer closed the connection or it broke
+      r->Close();  // the peer closed the connection or it broke, or libraft closed its end
       return;
     }
-    r->sealed_in_.append(r->tcp_buf_.data(), static_cast<std::size_t>(nread));
+    Side& from = r->SideOf(reinterpret_cast<uv_handle_t*>(stream));
+    const absl::string_view bytes(from.buf.data(), static_cast<std::size_t>(nread));
+    if (&from == &r->raft_) {
+      std::string sealed;
+      sealed.reserve(bytes.size() + kRecordHeaderBytes + kRecordTagBytes);
+      r->sealer_.Seal(bytes, sealed);
+      r->Send(std::move(sealed), r->network_);
+      return;
+    }
+    r->sealed_in_.append(bytes.data(), bytes.size());
     std::string plain;
     if (absl::Status s = r->opener_.Open(r->sealed_in_, plain); !s.ok()) {
       if (r->relays_->on_record_rejected) r->relays_->on_record_rejected();
@@ -125,24 +135,10 @@ class SecureRelay {
       r->Close();
       return;
     }
-    if (!plain.empty()) r->Send(std::move(plain), /*to_tcp=*/false);
+    if (!plain.empty()) r->Send(std::move(plain), r->raft_);
   }
 
-  // Plaintext from libraft: sealed and written to the peer.
-  static void OnLocalRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t*) {
-    SecureRelay* r = static_cast<SecureRelay*>(stream->data);
-    if (r->closing_ || nread == 0) return;
-    if (nread < 0) {
-      r->Close();  // libraft closed its end
-      return;
-    }
-    std::string sealed;
-    sealed.reserve(static_cast<std::size_t>(nread) + kRecordHeaderBytes + kRecordTagBytes);
-    r->sealer_.Seal(absl::string_view(r->local_buf_.data(), static_cast<std::size_t>(nread)), sealed);
-    r->Send(std::move(sealed), /*to_tcp=*/true);
-  }
-
-  void Send(std::string bytes, bool to_tcp) {
+  void Send(std::string bytes, Side& to) {
     auto* w = new (std::nothrow) Write;
     if (w == nullptr) {
       Close();
@@ -150,58 +146,42 @@ class SecureRelay {
     }
     w->bytes = std::move(bytes);
     w->relay = this;
-    w->to_tcp = to_tcp;
+    w->to = &to;
     w->req.data = w;
     uv_buf_t buf = uv_buf_init(w->bytes.data(), static_cast<unsigned>(w->bytes.size()));
-    uv_stream_t* target = to_tcp ? tcp_stream() : local_stream();
-    if (uv_write(&w->req, target, &buf, 1, &OnWritten) != 0) {
+    if (uv_write(&w->req, to.stream, &buf, 1, &OnWritten) != 0) {
       delete w;
       Close();
       return;
     }
     // Too much waiting on this side: stop reading the side that feeds it.
-    if (uv_stream_get_write_queue_size(target) > kHighWater) {
-      if (to_tcp) {
-        ReadLocal(false);
-      } else {
-        ReadTcp(false);
-      }
-    }
+    if (uv_stream_get_write_queue_size(to.stream) > kHighWater) Read(Other(to), false);
   }
 
   static void OnWritten(uv_write_t* req, int status) {
     Write* w = static_cast<Write*>(req->data);
     SecureRelay* r = w->relay;
-    const bool to_tcp = w->to_tcp;
+    Side& to = *w->to;
     delete w;
     if (r->closing_) return;
     if (status != 0) {
       r->Close();
       return;
     }
-    uv_stream_t* target = to_tcp ? r->tcp_stream() : r->local_stream();
-    if (uv_stream_get_write_queue_size(target) < kLowWater) {
-      if (to_tcp) {
-        r->ReadLocal(true);
-      } else {
-        r->ReadTcp(true);
-      }
-    }
+    if (uv_stream_get_write_queue_size(to.stream) < kLowWater) r->Read(r->Other(to), true);
   }
 
   uv_tcp_t* tcp_;
   uv_pipe_t local_{};
+  Side network_;
+  Side raft_;
   RecordSealer sealer_;
   RecordOpener opener_;
   std::string peer_;
   SecureRelays* relays_;
   std::string sealed_in_;  // bytes from the peer not yet opened (a partial record)
-  std::array<char, kReadChunk> tcp_buf_{};
-  std::array<char, kReadChunk> local_buf_{};
   int handles_open_ = 2;
   bool closing_ = false;
-  bool reading_tcp_ = false;
-  bool reading_local_ = false;
 };
 
 uv_stream_t* StartSecureRelay(uv_loop_t* loop, uv_tcp_t* tcp, const StreamKey& send, const StreamKey& receive,

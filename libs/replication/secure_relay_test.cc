@@ -152,6 +152,15 @@ class SecureRelayTest : public ::testing::Test {
     return last;
   }
 
+  // A TCP connection whose accepted end is raw_ (read from now on): `connector` is for a
+  // relay, raw_ plays the peer.
+  void ConnectToRaw(uv_tcp_t** connector) {
+    uv_tcp_t* acceptor = nullptr;
+    ASSERT_NO_FATAL_FAILURE(Connect(connector, &acceptor));
+    raw_.stream = reinterpret_cast<uv_stream_t*>(acceptor);
+    StartReading(raw_);
+  }
+
   // A TCP connection on 127.0.0.1; both handles raft_malloc'ed, as the transport's.
   // Small socket buffers, so that what the kernel holds does not hide the relays'.
   void Connect(uv_tcp_t** connector, uv_tcp_t** acceptor) {
@@ -293,10 +302,7 @@ TEST_F(SecureRelayTest, LibraftClosingItsEndInsideAReadWhileTheRelayWritesToItCl
 // verified before reaches libraft, nothing after; the stream closes, counted once.
 TEST_F(SecureRelayTest, ARecordThatDoesNotVerifyClosesTheStreamCountedOnceAndNothingOfItReachesLibraft) {
   uv_tcp_t* connector = nullptr;
-  uv_tcp_t* acceptor = nullptr;
-  ASSERT_NO_FATAL_FAILURE(Connect(&connector, &acceptor));
-  raw_.stream = reinterpret_cast<uv_stream_t*>(acceptor);
-  StartReading(raw_);
+  ASSERT_NO_FATAL_FAILURE(ConnectToRaw(&connector));
   a_.stream = StartSecureRelay(&loop_, connector, kKeys.connector_to_acceptor, kKeys.acceptor_to_connector,
                                "acceptor", &relays_);
   ASSERT_NE(a_.stream, nullptr);
@@ -320,10 +326,7 @@ TEST_F(SecureRelayTest, ARecordThatDoesNotVerifyClosesTheStreamCountedOnceAndNot
 // freed, no relay left behind.
 TEST_F(SecureRelayTest, WithoutASocketpairTheConnectionIsClosedAndNothingIsLeft) {
   uv_tcp_t* connector = nullptr;
-  uv_tcp_t* acceptor = nullptr;
-  ASSERT_NO_FATAL_FAILURE(Connect(&connector, &acceptor));
-  raw_.stream = reinterpret_cast<uv_stream_t*>(acceptor);
-  StartReading(raw_);
+  ASSERT_NO_FATAL_FAILURE(ConnectToRaw(&connector));
   const int lowest_free = dup(0);
   ASSERT_GE(lowest_free, 0);
   close(lowest_free);

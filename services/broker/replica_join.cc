@@ -166,36 +166,41 @@ std::vector<std::string> ResolveReplicas(const std::string& join_through) {
 
 }  // namespace
 
-grpc::Status ReplicaJoiner::Ask(cohort::v1::ReplicaPeers::Stub& stub, const cohort::v1::JoinRequest& request) {
-  std::string challenge;
-  for (int call = 0; call < 2; ++call) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + kCallDeadline);
-    if (!challenge.empty()) {
-      ctx.AddMetadata(kJoinChallengeKey, challenge);
-      ctx.AddMetadata(kJoinAuthKey, MakeJoinProof(secret_, challenge, request));
-    }
-    {
-      std::lock_guard lock(mu_);
-      if (stop_) return grpc::Status(grpc::StatusCode::CANCELLED, "stopped");
-      call_ = &ctx;
-    }
-    cohort::v1::JoinResponse response;
-    const grpc::Status status = stub.Join(&ctx, request, &response);
-    {
-      std::lock_guard lock(mu_);
-      call_ = nullptr;
-    }
-    const auto issued = ctx.GetServerTrailingMetadata().find(kJoinChallengeKey);
-    // A replica without a secret answers the first call; one with a secret refuses it
-    // with a challenge, which the second call answers.
-    if (secret_.empty() || !challenge.empty() || status.error_code() != grpc::StatusCode::UNAUTHENTICATED ||
-        issued == ctx.GetServerTrailingMetadata().end()) {
-      return status;
-    }
-    challenge.assign(issued->second.data(), std::min<std::size_t>(issued->second.size(), 128));
+grpc::Status ReplicaJoiner::Call(cohort::v1::ReplicaPeers::Stub& stub, const cohort::v1::JoinRequest& request,
+                                 const std::string& challenge, std::string* issued) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + kCallDeadline);
+  if (!challenge.empty()) {
+    ctx.AddMetadata(kJoinChallengeKey, challenge);
+    ctx.AddMetadata(kJoinAuthKey, MakeJoinProof(secret_, challenge, request));
   }
-  return grpc::Status(grpc::StatusCode::INTERNAL, "unreachable");
+  {
+    std::lock_guard lock(mu_);
+    if (stop_) return grpc::Status(grpc::StatusCode::CANCELLED, "stopped");
+    call_ = &ctx;
+  }
+  cohort::v1::JoinResponse response;
+  const grpc::Status status = stub.Join(&ctx, request, &response);
+  {
+    std::lock_guard lock(mu_);
+    call_ = nullptr;
+  }
+  const auto it = ctx.GetServerTrailingMetadata().find(kJoinChallengeKey);
+  if (issued != nullptr && it != ctx.GetServerTrailingMetadata().end()) {
+    issued->assign(it->second.data(), std::min<std::size_t>(it->second.size(), 128));
+  }
+  return status;
+}
+
+grpc::Status ReplicaJoiner::Ask(cohort::v1::ReplicaPeers::Stub& stub, const cohort::v1::JoinRequest& request) {
+  // A replica without a secret answers the first call; one with a secret refuses it
+  // with a challenge, which the second call answers.
+  std::string challenge;
+  const grpc::Status status = Call(stub, request, "", &challenge);
+  if (secret_.empty() || status.error_code() != grpc::StatusCode::UNAUTHENTICATED || challenge.empty()) {
+    return status;
+  }
+  return Call(stub, request, challenge, nullptr);
 }
 
 void ReplicaJoiner::Run() {

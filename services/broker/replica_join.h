@@ -98,6 +98,10 @@ class ReplicaJoiner {
   // One Join at `stub` (with the challenge-response when there is a secret); CANCELLED
   // once stopped.
   grpc::Status Ask(cohort::v1::ReplicaPeers::Stub& stub, const cohort::v1::JoinRequest& request);
+  // One Join call, answering `challenge` unless it is empty; a challenge the refusal
+  // carried goes to `*issued` (when not null). CANCELLED once stopped.
+  grpc::Status Call(cohort::v1::ReplicaPeers::Stub& stub, const cohort::v1::JoinRequest& request,
+                    const std::string& challenge, std::string* issued);
   // Waits `period` unless stopped meanwhile: false once stopped.
   bool Wait(std::chrono::milliseconds period);
 

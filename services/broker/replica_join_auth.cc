@@ -38,12 +38,16 @@ bool IsHex(absl::string_view s, std::size_t digits) {
 
 absl::Status Refused(absl::string_view why) { return absl::UnauthenticatedError(std::string(why)); }
 
+replication::Sha256Mac Mac(absl::string_view secret, absl::string_view challenge_hex,
+                           const cohort::v1::JoinRequest& request) {
+  return replication::HmacSha256(secret, {kLabel, challenge_hex, "\n", Deterministic(request)});
+}
+
 }  // namespace
 
 std::string MakeJoinProof(absl::string_view secret, absl::string_view challenge_hex,
                           const cohort::v1::JoinRequest& request) {
-  const replication::Sha256Mac mac =
-      replication::HmacSha256(secret, {kLabel, challenge_hex, "\n", Deterministic(request)});
+  const replication::Sha256Mac mac = Mac(secret, challenge_hex, request);
   return Hex(mac.data(), mac.size());
 }
 
@@ -85,10 +89,7 @@ absl::Status JoinChallenges::Check(absl::string_view secret, const cohort::v1::J
                                 "): ask for a new one"));
   }
   const std::string sent = absl::HexStringToBytes(*mac_hex);
-  const std::string expected = absl::HexStringToBytes(MakeJoinProof(secret, *challenge_hex, request));
-  replication::Sha256Mac expected_mac{};
-  std::copy(expected.begin(), expected.end(), expected_mac.begin());
-  if (!replication::MacEquals(expected_mac, reinterpret_cast<const std::uint8_t*>(sent.data()))) {
+  if (!replication::MacEquals(Mac(secret, *challenge_hex, request), reinterpret_cast<const std::uint8_t*>(sent.data()))) {
     return Refused("the Join proof does not match this group's secret: the joining replica has another "
                    "--replica-secret-file");
   }
